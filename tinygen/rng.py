@@ -1,0 +1,48 @@
+"""The random state behind every draw tinygen makes.
+
+One NumPy Generator (PCG64) for the cpu device (and the simulated cuda device), one CuPy
+generator for a real GPU. `tg.manual_seed(s)` reseeds both, so a seeded run is reproducible
+bitwise on the same machine. Checkpoints store `get_state()` and restore it with
+`set_state()`, so a resumed run continues the same stream.
+"""
+import numpy as np
+
+from tinygen import backend
+
+_state = {"cpu": np.random.default_rng(), "cuda": None, "seed": None}
+
+
+def manual_seed(seed):
+    """Seed every random draw of tinygen (cpu and cuda)."""
+    seed = int(seed)
+    _state["seed"] = seed
+    _state["cpu"] = np.random.default_rng(seed)
+    _state["cuda"] = None  # recreated lazily from the seed
+    return seed
+
+
+def generator(device="cpu"):
+    """The Generator that draws for `device` (numpy's, or cupy's on a real GPU)."""
+    xp = backend.array_module(device)
+    if xp is np:
+        return _state["cpu"]
+    if _state["cuda"] is None:
+        seed = _state["seed"]
+        if seed is None:
+            seed = int(_state["cpu"].integers(2**63))
+        _state["cuda"] = xp.random.default_rng(seed)
+    return _state["cuda"]
+
+
+def get_state():
+    """A picklable/JSON-able snapshot of the cpu generator (and the seed)."""
+    return {"seed": _state["seed"], "cpu": _state["cpu"].bit_generator.state}
+
+
+def set_state(state):
+    """Restore a snapshot taken by `get_state()`."""
+    gen = np.random.default_rng()
+    gen.bit_generator.state = state["cpu"]
+    _state["cpu"] = gen
+    _state["seed"] = state.get("seed")
+    _state["cuda"] = None
