@@ -1,0 +1,39 @@
+"""Test setup shared by every test module.
+
+- The cuda device runs in numba's CUDA simulator unless a real GPU is asked for
+  (TINYGEN_REAL_GPU=1), so CI exercises every GPU kernel on the CPU. This must be set before
+  numba is imported, hence here, at the top.
+- Hypothesis: the 'ci' profile (derandomized, no deadline) is used when CI is set, 'dev'
+  otherwise; choose with HYPOTHESIS_PROFILE.
+"""
+import os
+
+if os.environ.get("TINYGEN_REAL_GPU") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=25,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=25,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_collection_modifyitems(config, items):
+    from tinygen import backend
+    if backend.gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs a real CUDA GPU with CuPy")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same random state."""
+    import tinygen as tg
+    tg.manual_seed(0)
+    yield

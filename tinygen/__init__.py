@@ -1,0 +1,24 @@
+"""tinygen: reverse-mode autodiff on NumPy, hand-written CPU/GPU kernels, generative models.
+
+    import tinygen as tg
+    x = tg.randn(3, requires_grad=True)
+    (x * x).sum().backward()
+"""
+from tinygen import backend, ops  # noqa: F401  (ops attaches Tensor's methods)
+from tinygen.autograd import (  # noqa: F401
+    Function, Tensor, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
+    set_grad_enabled)
+from tinygen.ops import (  # noqa: F401
+    abs, add, amax, amin, arange, argmax, bernoulli, cat, clamp, cos, div, empty, exp, expand,
+    eye, flatten, full, full_like, linspace, log, log1p, log_softmax, logsumexp, manual_seed,
+    matmul, max, maximum, mean, min, minimum, mul, ones, ones_like, pad, permute, pow, rand,
+    rand_like, randint, randn, randn_like, randperm, relu, reshape, sigmoid, sin, softmax, sqrt,
+    square, squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros,
+    zeros_like)
+
+float32 = "float32"
+float64 = "float64"
+int64 = "int64"
+bool_ = "bool"
+
+__version__ = "0.1.0"

@@ -1,0 +1,61 @@
+"""Anomaly detection: stop at the first NaN or Inf, and say which op, created where.
+
+    with tg.autograd.detect_anomaly():
+        loss = model.loss(x)
+        loss.backward()       # raises AnomalyError naming the op and the user's line
+
+While active, every Function remembers the stack at its creation, and every forward output
+and backward gradient is checked for non-finite values. It is slow; use it to debug.
+"""
+import numpy as np
+
+_enabled = [False]
+
+
+class AnomalyError(RuntimeError):
+    pass
+
+
+class detect_anomaly:
+    """Context manager: raise on the first NaN/Inf in forward or backward."""
+
+    def __enter__(self):
+        self.prev = _enabled[0]
+        _enabled[0] = True
+        return self
+
+    def __exit__(self, *exc):
+        _enabled[0] = self.prev
+        return False
+
+
+def _user_frame(fn):
+    """The innermost frame of the stack at fn's creation that is outside tinygen's code."""
+    stack = getattr(fn, "stack", None) or []
+    for frame in reversed(stack):
+        if "/tinygen/" not in frame.filename.replace("\\", "/"):
+            return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}\n    {frame.line}'
+    return "(created outside anomaly mode: stack unknown)"
+
+
+def _all_finite(array):
+    xp = np if isinstance(array, np.ndarray) else __import__("cupy")
+    if array.dtype.kind not in "fc":
+        return True
+    return bool(xp.isfinite(array).all())
+
+
+def check_forward(fn, outputs):
+    for y in outputs:
+        if not _all_finite(y.data):
+            raise AnomalyError(
+                f"{fn.name} returned non-finite values in forward (output shape "
+                f"{tuple(y.shape)}).\nThe op was created at:\n{_user_frame(fn)}")
+
+
+def check_backward(fn, gxs):
+    for i, gx in enumerate(gxs):
+        if gx is not None and not _all_finite(gx.data):
+            raise AnomalyError(
+                f"{fn.name}.backward returned non-finite values in the gradient of input {i} "
+                f"(shape {tuple(gx.shape)}).\nThe op was created at:\n{_user_frame(fn)}")

@@ -1,0 +1,177 @@
+"""The backward walk: reverse-mode differentiation over the recorded graph.
+
+    1. collect every Function reachable from the roots;
+    2. visit them newest generation first (a node's outputs are always newer than its
+       inputs, so every gradient of a node's outputs is complete when the node is visited);
+    3. at each node: gather the gradients of its outputs, run its backward, and add the
+       results into the gradients of its inputs;
+    4. leaves collect their total into .grad (backward) or are returned (grad).
+
+Without create_graph the walk runs under no_grad, so it records nothing; with it, the
+gradients are themselves differentiable. Unless retain_graph, every visited node is
+released at the end (inputs and saved arrays dropped).
+"""
+from tinygen.autograd import anomaly, grad_mode
+
+
+def _ones_like(t):
+    from tinygen import backend
+    return type(t)._make(backend.array_module(t.device).ones_like(t.data), t.device, False)
+
+
+def _root_gradient(root, gradient):
+    from tinygen.autograd.tensor import as_tensor
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() on a tensor of shape {tuple(root.shape)}: the gradient is implicit "
+                f"only for a single-element output; pass gradient= (a tensor of that shape)")
+        return _ones_like(root)
+    gradient = as_tensor(gradient, like=(root,))
+    if tuple(gradient.shape) != tuple(root.shape):
+        raise RuntimeError(f"backward(): gradient of shape {tuple(gradient.shape)} for an "
+                           f"output of shape {tuple(root.shape)}")
+    return gradient
+
+
+def _topological_order(roots):
+    """Every Function reachable from the roots, newest generation first."""
+    seen, stack, order = set(), [r.creator for r in roots if r.creator is not None], []
+    while stack:
+        fn = stack.pop()
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        order.append(fn)
+        if fn.released:
+            continue
+        for x in fn.inputs:
+            if x.creator is not None and id(x.creator) not in seen:
+                stack.append(x.creator)
+    order.sort(key=lambda fn: fn.generation, reverse=True)
+    return order
+
+
+def _apply_hooks(t, g):
+    if t._hooks:
+        for hook in t._hooks:
+            new = hook(g)
+            if new is not None:
+                g = new
+    return g
+
+
+def _accumulate(grads, x, g):
+    key = id(x)
+    old = grads.get(key)
+    grads[key] = (x, g) if old is None else (x, old[1] + g)
+
+
+def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None,
+             allow_unused=False):
+    """Run the walk. With inputs=None, leaves' .grad accumulate; else return their grads."""
+    for root in roots:
+        if not root.requires_grad:
+            raise RuntimeError(
+                f"backward through a tensor of shape {tuple(root.shape)} that does not require "
+                f"grad (no input of its computation requires grad, or it ran under no_grad)")
+    with grad_mode.set_grad_enabled(create_graph):
+        grads = {}
+        for root, g in zip(roots, grad_roots):
+            _accumulate(grads, root, _root_gradient(root, g))
+        wanted = None if inputs is None else {id(t) for t in inputs}
+        order = _topological_order(roots)
+        for fn in order:
+            if fn.released:
+                raise RuntimeError(
+                    f"{fn.name}: trying to backward through the graph a second time: its saved "
+                    f"tensors were freed after the first backward; pass retain_graph=True to "
+                    f"the first backward if you need to")
+            gys, any_grad = [], False
+            for ref in fn._outputs:
+                y = ref()
+                entry = grads.pop(id(y), None) if y is not None else None
+                if entry is None:
+                    gys.append(None)
+                    continue
+                g = _apply_hooks(y, entry[1])
+                if y._retains_grad:
+                    y.grad = g if create_graph else g.detach()
+                if wanted is not None and id(y) in wanted:
+                    grads[("result", id(y))] = (y, g)
+                gys.append(g)
+                any_grad = True
+            if not any_grad:
+                continue
+            if len(gys) > 1 and any(g is None for g in gys):
+                from tinygen.ops.factories import zeros_like
+                gys = [zeros_like(ref()) if g is None and ref() is not None else g
+                       for g, ref in zip(gys, fn._outputs)]
+            fn.check_versions()
+            gxs = fn.backward(*gys)
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            if anomaly._enabled[0]:
+                anomaly.check_backward(fn, gxs)
+            for x, gx in zip(fn.inputs, gxs):
+                if gx is not None and x.requires_grad:
+                    if tuple(gx.shape) != tuple(x.shape):
+                        raise RuntimeError(f"{fn.name}.backward returned a gradient of shape "
+                                           f"{tuple(gx.shape)} for an input of shape "
+                                           f"{tuple(x.shape)}")
+                    _accumulate(grads, x, gx)
+        if not retain_graph:
+            for fn in order:
+                if not fn.released:
+                    fn.release()
+        # what is left in grads: leaves (and requested non-leaf results)
+        if inputs is None:
+            assigned = set()
+            root_arrays = {id(g.data) for g in grad_roots if g is not None and hasattr(g, "data")}
+            for x, g in grads.values():
+                if x.creator is None:
+                    g = _apply_hooks(x, g)
+                    if not create_graph:
+                        # one array may be the gradient of several leaves (add's backward
+                        # passes gy to both inputs): give each leaf its own copy, so that an
+                        # in-place change of one .grad never changes another
+                        if id(g.data) in assigned or id(g.data) in root_arrays:
+                            g = type(g)._make(g.data.copy(), g.device, False)
+                        else:
+                            g = g.detach()
+                        assigned.add(id(g.data))
+                    x.grad = g if x.grad is None else x.grad + g
+            return None
+        results = []
+        for t in inputs:
+            entry = grads.get(("result", id(t))) or (grads.get(id(t)) if t.creator is None else None)
+            if entry is None:
+                if not allow_unused:
+                    raise RuntimeError(
+                        f"grad(): an input of shape {tuple(t.shape)} was not used in the graph "
+                        f"of the outputs; pass allow_unused=True to get None for it")
+                results.append(None)
+            else:
+                g = entry[1] if t.creator is not None else _apply_hooks(t, entry[1])
+                results.append(g if create_graph else g.detach())
+        return tuple(results)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """d(outputs)/d(inputs) as a tuple, without touching any .grad (as torch.autograd.grad)."""
+    from tinygen.autograd.tensor import Tensor
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    for t in inputs:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError("grad(): every input must be a Tensor that requires grad")
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    return backward(outputs, list(grad_outputs), retain_graph=retain_graph,
+                    create_graph=create_graph, inputs=inputs, allow_unused=allow_unused)

@@ -1,0 +1,345 @@
+"""Tensor: an array (NumPy or CuPy), the device it lives on, and its place in the graph.
+
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    x.grad            # tensor([2., 4.])
+
+A Tensor made by an op remembers its `creator` (the Function node) and its `generation`
+(one more than its newest input's), which orders the backward walk. Leaves (made by the
+user) have no creator; their gradients accumulate in `.grad`.
+
+dtypes: float32 by default, float64 supported (gradcheck uses it), integer and bool tensors
+for indices and masks. Mixing dtypes follows NumPy's promotion rules (float32 + float64 ->
+float64); a Python scalar takes the tensor's dtype.
+
+The arithmetic operators and the methods that are ops (`sum`, `reshape`, ...) are attached
+in tinygen/ops/__init__.py, one explicit assignment each.
+"""
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd import grad_mode
+
+DEFAULT_DTYPE = np.float32
+_DTYPES = {
+    None: None, "float32": np.float32, "float64": np.float64, "float16": np.float16,
+    "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_,
+    "float": np.float32, "double": np.float64, "long": np.int64,
+}
+
+
+def as_dtype(dtype):
+    """A NumPy dtype from a name ('float32'), a NumPy type, or None (-> None)."""
+    if isinstance(dtype, str):
+        if dtype not in _DTYPES:
+            raise TypeError(f"unknown dtype {dtype!r}: expected one of {sorted(k for k in _DTYPES if k)}")
+        return _DTYPES[dtype]
+    return None if dtype is None else np.dtype(dtype).type
+
+
+class Tensor:
+    __slots__ = ("data", "device", "requires_grad", "grad", "creator", "generation",
+                 "_version", "_retains_grad", "_hooks", "name", "__weakref__")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
+
+    def __init__(self, data, dtype=None, device="cpu", requires_grad=False):
+        device = backend.normalize_device(device)
+        if isinstance(data, Tensor):
+            data = data.data
+        array = backend.to_device(_as_array(data, as_dtype(dtype)), device)
+        _init(self, array, device, False)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @staticmethod
+    def _make(array, device, requires_grad):
+        """Fast internal constructor: no checks, no copies."""
+        if isinstance(array, np.generic):  # numpy reductions return scalars: keep 0-d arrays
+            array = np.asarray(array)
+        t = object.__new__(Tensor)
+        _init(t, array, device, requires_grad)
+        return t
+
+    # ---- what a Tensor is ---------------------------------------------------------------
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def is_leaf(self):
+        return self.creator is None
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def dim(self):
+        return self.data.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.dtype != DEFAULT_DTYPE:
+            extra += f", dtype={self.dtype}"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
+        if self.creator is not None:
+            extra += f", grad_fn=<{self.creator.name}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    __hash__ = object.__hash__
+
+    # ---- leaving the graph, changing device and dtype -------------------------------------
+
+    def numpy(self):
+        """The values as a NumPy array (a copy when the tensor is on a GPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): tensor of shape {tuple(self.shape)} has {self.data.size} "
+                             f"elements, expected 1")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {tuple(self.shape)} is "
+                               f"ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def detach(self):
+        """The same array, cut from the graph (shares memory, as in PyTorch)."""
+        return Tensor._make(self.data, self.device, False)
+
+    def to(self, device=None, dtype=None):
+        """A copy on `device` and/or with `dtype` (self when nothing changes); differentiable."""
+        from tinygen.ops import shape as shape_ops
+        out = self
+        if dtype is not None and np.dtype(as_dtype(dtype)) != self.dtype:
+            out = shape_ops.astype(out, as_dtype(dtype))
+        if device is not None and backend.normalize_device(device) != self.device:
+            out = shape_ops.to_device(out, backend.normalize_device(device))
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return self.to(dtype=np.float32)
+
+    def double(self):
+        return self.to(dtype=np.float64)
+
+    def long(self):
+        return self.to(dtype=np.int64)
+
+    # ---- gradients ---------------------------------------------------------------------
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        if not requires_grad and self.creator is not None:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use .detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def backward(self, gradient=None, retain_graph=False, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad (see autograd/engine.py)."""
+        from tinygen.autograd import engine
+        engine.backward([self], [gradient], retain_graph=retain_graph or create_graph,
+                        create_graph=create_graph)
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in .grad after backward."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """hook(grad) -> new grad or None, called when this tensor's gradient is computed.
+
+        Returns a handle with .remove()."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook() on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return _HookHandle(self._hooks, hook)
+
+    # ---- in-place changes (bump the version counter) ------------------------------------
+
+    def _check_inplace(self, op):
+        if self.requires_grad and grad_mode._enabled[0]:
+            kind = "a leaf tensor" if self.creator is None else "a tensor"
+            raise RuntimeError(
+                f"{op}: in-place change of {kind} that requires grad (shape {tuple(self.shape)}) "
+                f"is not recorded by autograd; do it under tg.no_grad() or use the "
+                f"out-of-place op")
+        self._version += 1
+
+    def _operand(self, other):
+        data = other.data if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor) and other.device != self.device:
+            raise RuntimeError(f"in-place op: tensor on {self.device}, operand on {other.device}")
+        return data
+
+    def zero_(self):
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        src = self._operand(src)
+        if tuple(getattr(src, "shape", ())) not in ((), self.shape):
+            np.broadcast_shapes(np.shape(src), self.shape)  # raises on a real mismatch
+        self.data[...] = src
+        return self
+
+    def add_(self, other, alpha=1):
+        self._check_inplace("add_")
+        other = self._operand(other)
+        self.data += other if alpha == 1 else alpha * other
+        return self
+
+    def sub_(self, other, alpha=1):
+        return self.add_(other, alpha=-alpha)
+
+    def mul_(self, other):
+        self._check_inplace("mul_")
+        self.data *= self._operand(other)
+        return self
+
+    def div_(self, other):
+        self._check_inplace("div_")
+        self.data /= self._operand(other)
+        return self
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace("clamp_")
+        xp = backend.array_module(self.device)
+        xp.clip(self.data, min, max, out=self.data)
+        return self
+
+    def __setitem__(self, index, value):
+        self._check_inplace("__setitem__")
+        self.data[_index_data(index)] = self._operand(value)
+
+    def uniform_(self, a=0.0, b=1.0):
+        from tinygen import rng
+        self._check_inplace("uniform_")
+        self.data[...] = rng.generator(self.device).uniform(a, b, self.shape)
+        return self
+
+    def normal_(self, mean=0.0, std=1.0):
+        from tinygen import rng
+        self._check_inplace("normal_")
+        self.data[...] = rng.generator(self.device).normal(mean, std, self.shape)
+        return self
+
+
+def _init(t, array, device, requires_grad):
+    t.data = array
+    t.device = device
+    t.requires_grad = requires_grad
+    t.grad = None
+    t.creator = None
+    t.generation = 0
+    t._version = 0
+    t._retains_grad = False
+    t._hooks = None
+    t.name = None
+
+
+def _index_data(index):
+    """Replace Tensors inside an index by their arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self.hooks, self.hook = hooks, hook
+
+    def remove(self):
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
+
+
+def _as_array(data, dtype):
+    """An array from lists, scalars or arrays; floats default to float32."""
+    if hasattr(data, "__cuda_array_interface__") and not isinstance(data, np.ndarray):
+        return data if dtype is None else data.astype(dtype)  # a cupy array: keep it there
+    array = np.asarray(data)
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    if array.dtype == np.float64 and not isinstance(data, np.ndarray):
+        return array.astype(DEFAULT_DTYPE)  # Python floats and lists -> float32, as in torch
+    if array.dtype.kind in "iu" and not isinstance(data, np.ndarray):
+        return array.astype(np.int64)
+    return array
+
+
+def as_tensor(x, like=()):
+    """x as a constant Tensor on the device of the first Tensor in `like`.
+
+    Python scalars take that tensor's dtype (so 2 * float32 stays float32)."""
+    if isinstance(x, Tensor):
+        return x
+    ref = next((t for t in like if isinstance(t, Tensor)), None)
+    device = ref.device if ref is not None else "cpu"
+    xp = backend.array_module(device)
+    if isinstance(x, (bool, int, float)) and ref is not None and ref.dtype.kind == "f":
+        return Tensor._make(xp.asarray(x, dtype=ref.dtype), device, False)
+    if isinstance(x, (list, tuple, int, float, bool, np.ndarray, np.generic)) or hasattr(x, "__cuda_array_interface__"):
+        return Tensor._make(backend.to_device(_as_array(x, None), device), device, False)
+    raise TypeError(f"expected a Tensor, an array or a number, got {type(x).__name__}")
+
+
+def tensor(data, dtype=None, device="cpu", requires_grad=False):
+    """A new leaf Tensor holding a copy of `data` (floats default to float32)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    array = _as_array(data, as_dtype(dtype))
+    if isinstance(array, np.ndarray) and (array is data or np.shares_memory(array, np.asarray(data))):
+        array = array.copy()
+    return Tensor(array, device=device, requires_grad=requires_grad)

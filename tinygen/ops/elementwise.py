@@ -1,0 +1,377 @@
+"""Elementwise ops: the unary table, the binary arithmetic, and the parametrized few.
+
+The unary ops are one table, one line each (as HIPS autograd's defvjp and PyTorch's
+derivatives.yaml):
+
+    name: (forward(xp, x) -> y on arrays,  vjp(x, y, gy) -> gx on Tensors)
+
+The vjp is written with tinygen ops, so every entry is twice differentiable wherever its
+math is. Non-differentiable points take the conventional one-sided value (relu'(0) = 0,
+abs'(0) = 0).
+
+Binary ops broadcast like NumPy; every backward sums its gradient back to its input's
+shape with the one helper `sum_to`.
+"""
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.ops.shape import sum_to
+
+
+def _const(x, array):
+    """A constant (no-grad) Tensor on x's device: masks and signs used inside backward."""
+    return Tensor._make(array, x.device, False)
+
+
+def _mask(x, array):
+    return _const(x, array.astype(x.dtype))
+
+
+def _sign(x):
+    return _mask(x, backend.array_module(x.device).sign(x.data))
+
+
+def _sigmoid(xp, x):
+    # exp of a non-positive number only: no overflow for |x| up to float max
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _softplus(xp, x):
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+UNARY = {
+    # name        forward(xp, x)                         vjp(x, y, gy)
+    "neg":        (lambda xp, x: -x,                     lambda x, y, gy: -gy),
+    "exp":        (lambda xp, x: xp.exp(x),              lambda x, y, gy: gy * y),
+    "log":        (lambda xp, x: xp.log(x),              lambda x, y, gy: gy / x),
+    "log1p":      (lambda xp, x: xp.log1p(x),            lambda x, y, gy: gy / (x + 1)),
+    "expm1":      (lambda xp, x: xp.expm1(x),            lambda x, y, gy: gy * (y + 1)),
+    "sqrt":       (lambda xp, x: xp.sqrt(x),             lambda x, y, gy: gy / (2 * y)),
+    "rsqrt":      (lambda xp, x: 1 / xp.sqrt(x),         lambda x, y, gy: gy * -0.5 * y / x),
+    "square":     (lambda xp, x: x * x,                  lambda x, y, gy: gy * 2 * x),
+    "sin":        (lambda xp, x: xp.sin(x),              lambda x, y, gy: gy * cos(x)),
+    "cos":        (lambda xp, x: xp.cos(x),              lambda x, y, gy: -gy * sin(x)),
+    "abs":        (lambda xp, x: xp.abs(x),              lambda x, y, gy: gy * _sign(x)),
+    "relu":       (lambda xp, x: xp.maximum(x, 0),       lambda x, y, gy: gy * _mask(x, x.data > 0)),
+    "sigmoid":    (_sigmoid,                             lambda x, y, gy: gy * y * (1 - y)),
+    "tanh":       (lambda xp, x: xp.tanh(x),             lambda x, y, gy: gy * (1 - y * y)),
+    "softplus":   (_softplus,                            lambda x, y, gy: gy * sigmoid(x)),
+    "logsigmoid": (lambda xp, x: -_softplus(xp, -x),     lambda x, y, gy: gy * sigmoid(-x)),
+}
+
+
+class Unary(Function):
+    """One row of the UNARY table as a graph node."""
+
+    def __init__(self, op):
+        self.op = op
+
+    @property
+    def name(self):
+        return self.op
+
+    def forward(self, x):
+        return UNARY[self.op][0](backend.array_module(self.device), x)
+
+    def backward(self, gy):
+        return UNARY[self.op][1](self.inputs[0], self.output, gy)
+
+
+def _unary(op):
+    def fn(x):
+        return Unary(op)(x)
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise {op} (see the UNARY table in tinygen/ops/elementwise.py)."
+    return fn
+
+
+neg = _unary("neg")
+exp = _unary("exp")
+log = _unary("log")
+log1p = _unary("log1p")
+expm1 = _unary("expm1")
+sqrt = _unary("sqrt")
+rsqrt = _unary("rsqrt")
+square = _unary("square")
+sin = _unary("sin")
+cos = _unary("cos")
+abs = _unary("abs")
+relu = _unary("relu")
+sigmoid = _unary("sigmoid")
+tanh = _unary("tanh")
+softplus_unit = _unary("softplus")
+logsigmoid = _unary("logsigmoid")
+
+
+# ---- binary arithmetic (broadcasting; backward sums back with sum_to) -----------------------
+
+def _check_broadcast(op, a, b):
+    if a.shape != b.shape:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                             f"broadcast together") from None
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(-gy, b.shape)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = gy / b
+        return sum_to(ga, a.shape), sum_to(-ga * a / b, b.shape)
+
+
+class Pow(Function):
+    """a ** b for tensors a > 0 where b is a tensor (d/db a^b = a^b log a)."""
+
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        y = self.output
+        ga = gy * b * a ** (b - 1)
+        gb = gy * y * log(a) if b.requires_grad else None
+        return sum_to(ga, a.shape), (sum_to(gb, b.shape) if gb is not None else None)
+
+
+class PowScalar(Function):
+    """x ** c for a Python number c."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x ** x.dtype.type(self.c) if x.dtype.kind == "f" else x ** self.c
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * self.c * x ** (self.c - 1) if self.c != 1 else gy
+
+
+class RPowScalar(Function):
+    """c ** x for a Python number c > 0."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x.dtype.type(self.c) ** x
+
+    def backward(self, gy):
+        return gy * self.output * float(np.log(self.c))
+
+
+def _binary(cls, op):
+    def fn(a, b):
+        if type(a) is not Tensor or type(b) is not Tensor:
+            a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
+        if a.shape != b.shape:
+            _check_broadcast(op, a, b)
+        return cls()(a, b)
+    fn.__name__ = op
+    return fn
+
+
+add = _binary(Add, "add")
+sub = _binary(Sub, "sub")
+mul = _binary(Mul, "mul")
+div = _binary(Div, "div")
+_pow_tensor = _binary(Pow, "pow")
+
+
+def pow(x, exponent):
+    """x ** exponent; a number exponent is the common, cheap case."""
+    if isinstance(x, Tensor) and isinstance(exponent, (int, float)):
+        return PowScalar(exponent)(x)
+    if isinstance(x, (int, float)) and isinstance(exponent, Tensor):
+        return RPowScalar(x)(exponent)
+    return _pow_tensor(x, exponent)
+
+
+# ---- comparisons (no gradient) ------------------------------------------------------------
+
+def _compare(name, fn):
+    def cmp(a, b):
+        a2, b2 = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
+        if a2.device != b2.device:
+            raise RuntimeError(f"{name}: tensors on {a2.device} and {b2.device}")
+        _check_broadcast(name, a2, b2)
+        return Tensor._make(fn(a2.data, b2.data), a2.device, False)
+    cmp.__name__ = name
+    return cmp
+
+
+eq = _compare("eq", lambda a, b: a == b)
+ne = _compare("ne", lambda a, b: a != b)
+lt = _compare("lt", lambda a, b: a < b)
+le = _compare("le", lambda a, b: a <= b)
+gt = _compare("gt", lambda a, b: a > b)
+ge = _compare("ge", lambda a, b: a >= b)
+
+
+# ---- parametrized elementwise ops --------------------------------------------------------
+
+class LeakyReLU(Function):
+    def __init__(self, negative_slope):
+        self.slope = negative_slope
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        return xp.where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        slope = (x.data > 0) + (x.data <= 0) * self.slope
+        return gy * _mask(x, slope)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyReLU(negative_slope)(x)
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, alpha (e^x - 1) otherwise; composed from where/expm1."""
+    return where(x > 0, x, expm1(minimum(x, 0.0)) * alpha)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """(1/beta) log(1 + e^(beta x)); linear where beta x > threshold, as torch."""
+    if beta == 1.0:
+        y = softplus_unit(x)
+    else:
+        y = softplus_unit(x * beta) / beta
+    if threshold is None:
+        return y
+    return where(x * beta > threshold, x, y)
+
+
+class Clamp(Function):
+    """min(max(x, lo), hi); the gradient passes where lo <= x <= hi (bounds included)."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        return xp.clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        inside = True
+        if self.lo is not None:
+            inside = inside & (x >= self.lo)
+        if self.hi is not None:
+            inside = inside & (x <= self.hi)
+        return gy * _mask(self.inputs[0], inside)
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp(min, max)(x)
+
+
+clip = clamp
+
+
+class Where(Function):
+    """cond ? a : b, cond a constant bool array; broadcasting over all three."""
+
+    def __init__(self, cond):
+        self.cond = cond
+
+    def forward(self, a, b):
+        xp = backend.array_module(self.device)
+        return xp.where(self.cond, a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        keep = _mask(gy, self.cond)
+        return sum_to(gy * keep, a.shape), sum_to(gy * (1 - keep), b.shape)
+
+
+def where(condition, input, other):
+    """Elementwise choice, as torch.where(condition, input, other)."""
+    a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
+    try:
+        np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"where: shapes {tuple(cond.shape)}, {tuple(a.shape)}, "
+                         f"{tuple(b.shape)} cannot be broadcast together") from None
+    out_shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    xp = backend.array_module(a.device)
+    if a.shape != out_shape and b.shape != out_shape:
+        # make one operand full size so the output (and its gradient) has out_shape
+        from tinygen.ops.shape import broadcast_to
+        a = broadcast_to(a, out_shape)
+    return Where(xp.asarray(cond))(a, b)
+
+
+class Maximum(Function):
+    """max(a, b); at ties the gradient is split evenly (half to each), as torch."""
+
+    def __init__(self, sign):
+        self.sign = sign  # +1 maximum, -1 minimum
+
+    def forward(self, a, b):
+        xp = backend.array_module(self.device)
+        return xp.maximum(a, b) if self.sign > 0 else xp.minimum(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        da = a.data * self.sign
+        db = b.data * self.sign
+        share = (da > db) + 0.5 * (da == db)
+        wa = _mask(gy, share)
+        return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
+
+
+def maximum(a, b):
+    a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
+    _check_broadcast("maximum", a, b)
+    return Maximum(+1)(a, b)
+
+
+def minimum(a, b):
+    a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
+    _check_broadcast("minimum", a, b)
+    return Maximum(-1)(a, b)

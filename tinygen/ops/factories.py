@@ -1,0 +1,120 @@
+"""Tensor factories with torch's signatures: zeros, ones, full, arange, rand, randn, ...
+
+`size` is given as ints or one tuple: tg.zeros(2, 3) == tg.zeros((2, 3)). Floats default to
+float32; random draws come from tinygen.rng (seeded by tg.manual_seed).
+"""
+import numpy as np
+
+from tinygen import backend, rng
+from tinygen.autograd.tensor import DEFAULT_DTYPE, Tensor, as_dtype, tensor  # noqa: F401
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(int(n) for n in size[0])
+    return tuple(int(n) for n in size)
+
+
+def _new(array, device, requires_grad):
+    t = Tensor._make(array, device, False)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _filled(fill, size, dtype, device, requires_grad):
+    device = backend.normalize_device(device)
+    xp = backend.array_module(device)
+    array = xp.full(_size(size), fill, dtype=as_dtype(dtype) or DEFAULT_DTYPE)
+    return _new(array, device, requires_grad)
+
+
+def zeros(*size, dtype=None, device="cpu", requires_grad=False):
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device="cpu", requires_grad=False):
+    return _filled(1, size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device="cpu", requires_grad=False):
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
+    return _filled(fill_value, (size,), dtype, device, requires_grad)
+
+
+def zeros_like(x, dtype=None, requires_grad=False):
+    return _filled(0, (x.shape,), dtype or x.dtype, x.device, requires_grad)
+
+
+def ones_like(x, dtype=None, requires_grad=False):
+    return _filled(1, (x.shape,), dtype or x.dtype, x.device, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, requires_grad=False):
+    return _filled(fill_value, (x.shape,), dtype or x.dtype, x.device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):
+    """As torch.arange: integers give int64, any float gives float32 (unless dtype)."""
+    if end is None:
+        start, end = 0, start
+    device = backend.normalize_device(device)
+    xp = backend.array_module(device)
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if ints else DEFAULT_DTYPE
+    return _new(xp.arange(start, end, step).astype(as_dtype(dtype)), device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False):
+    device = backend.normalize_device(device)
+    xp = backend.array_module(device)
+    array = xp.linspace(start, end, steps).astype(as_dtype(dtype) or DEFAULT_DTYPE)
+    return _new(array, device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
+    device = backend.normalize_device(device)
+    xp = backend.array_module(device)
+    return _new(xp.eye(n, m, dtype=as_dtype(dtype) or DEFAULT_DTYPE), device, requires_grad)
+
+
+def _drawn(draw, size, dtype, device, requires_grad):
+    device = backend.normalize_device(device)
+    xp = backend.array_module(device)
+    array = xp.asarray(draw(rng.generator(device), _size(size)), dtype=as_dtype(dtype) or DEFAULT_DTYPE)
+    return _new(array, device, requires_grad)
+
+
+def rand(*size, dtype=None, device="cpu", requires_grad=False):
+    """Uniform on [0, 1)."""
+    return _drawn(lambda g, s: g.random(s), size, dtype, device, requires_grad)
+
+
+def randn(*size, dtype=None, device="cpu", requires_grad=False):
+    """Standard normal."""
+    return _drawn(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device="cpu"):
+    if high is None:
+        low, high = 0, low
+    return _drawn(lambda g, s: g.integers(low, high, s), (tuple(size),), dtype or np.int64, device, False)
+
+
+def rand_like(x, dtype=None, requires_grad=False):
+    return rand(x.shape, dtype=dtype or x.dtype, device=x.device, requires_grad=requires_grad)
+
+
+def randn_like(x, dtype=None, requires_grad=False):
+    return randn(x.shape, dtype=dtype or x.dtype, device=x.device, requires_grad=requires_grad)
+
+
+def randperm(n, device="cpu"):
+    return _drawn(lambda g, s: g.permutation(n), ((n,),), np.int64, device, False)
+
+
+def manual_seed(seed):
+    """Seed every random draw tinygen makes."""
+    return rng.manual_seed(seed)

@@ -1,0 +1,82 @@
+"""Matrix products: matmul (batched, broadcasting, as numpy.matmul) and linear.
+
+    y = a @ b          y[..., i, j] = sum_k a[..., i, k] b[..., k, j]
+    ga = gy @ b^T      gb = a^T @ gy      (then summed back over broadcast batch dims)
+
+The product itself is one BLAS (cpu, numpy.matmul) or cuBLAS (cuda, cupy.matmul) call; the
+hand-written GEMM kernels in tinygen/kernels/matmul_*.py exist to teach and to be measured
+against it. 1-D operands are promoted as in NumPy and torch.
+"""
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import as_tensor
+from tinygen.ops.shape import reshape, sum_to, transpose
+
+
+def _matmul_kernel(device):
+    return backend.array_module(device).matmul
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        return _matmul_kernel(self.device)(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = matmul(gy, transpose(b, -1, -2)) if a.requires_grad else None
+        gb = matmul(transpose(a, -1, -2), gy) if b.requires_grad else None
+        return (sum_to(ga, a.shape) if ga is not None else None,
+                sum_to(gb, b.shape) if gb is not None else None)
+
+
+def matmul(a, b):
+    a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if a.ndim == 1:
+        return reshape(matmul(reshape(a, 1, -1), b), b.shape[:-2] + b.shape[-1:])
+    if b.ndim == 1:
+        return reshape(matmul(a, reshape(b, -1, 1)), a.shape[:-1])
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)}: inner "
+                         f"dimensions {a.shape[-1]} and {b.shape[-2]} differ")
+    try:
+        import numpy as np
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dims of {tuple(a.shape)} and {tuple(b.shape)} cannot "
+                         f"be broadcast together") from None
+    return MatMul()(a, b)
+
+
+class Linear(Function):
+    """y = x W^T + b for x (N, in), W (out, in), b (out,): one GEMM, bias added in place."""
+
+    def forward(self, x, w, b=None):
+        y = _matmul_kernel(self.device)(x, w.T)
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        gx = matmul(gy, w) if x.requires_grad else None
+        gw = matmul(transpose(gy, 0, 1), x) if w.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, gy.sum(dim=0)
+
+
+def linear(input, weight, bias=None):
+    """torch.nn.functional.linear: input (*, in) @ weight (out, in)^T + bias (out,)."""
+    if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not match weight of "
+                         f"shape {tuple(weight.shape)} (expected input (*, {weight.shape[-1]}))")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} for weight of shape "
+                         f"{tuple(weight.shape)} (expected ({weight.shape[0]},))")
+    lead = input.shape[:-1]
+    x = input if input.ndim == 2 else reshape(input, -1, input.shape[-1])
+    y = Linear()(x, weight) if bias is None else Linear()(x, weight, bias)
+    return y if input.ndim == 2 else reshape(y, lead + (weight.shape[0],))

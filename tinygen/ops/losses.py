@@ -1,0 +1,158 @@
+"""Loss functions, with torch's names, arguments and `reduction='mean'|'sum'|'none'`.
+
+    binary_cross_entropy(p, t)             -[t log p + (1 - t) log(1 - p)], logs clamped at -100
+    binary_cross_entropy_with_logits(l, t) max(l, 0) - l t + log(1 + e^-|l|)      (stable form)
+                                           d/dl = sigmoid(l) - t, finite for any |l|
+    nll_loss(logp, t)                      -logp[n, t_n]
+    cross_entropy(logits, t)               nll_loss(log_softmax(logits, 1), t)
+    mse_loss(x, t)                         (x - t)^2
+    gaussian_nll_loss(mu, t, var)          0.5 [log max(var, eps) + (t - mu)^2 / max(var, eps)]
+                                           (+ 0.5 log 2 pi when full=True)
+"""
+import math
+
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.ops.elementwise import clamp, log, sigmoid
+from tinygen.ops.reduce import log_softmax
+from tinygen.ops.shape import getitem, permute, reshape
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _same_shape(op, input, target):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} and target of shape "
+                         f"{tuple(target.shape)} must have the same shape")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """BCE on probabilities; log terms clamped at -100 as torch, so p = 0 or 1 stays finite."""
+    target = as_tensor(target, like=(input,))
+    _same_shape("binary_cross_entropy", input, target)
+    loss = -(target * clamp(log(input), min=-100.0) + (1 - target) * clamp(log(1 - input), min=-100.0))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+class BCEWithLogits(Function):
+    """Per-element BCE from logits l and targets t (the fused, stable form)."""
+
+    def forward(self, l, t):
+        xp = backend.array_module(self.device)
+        return xp.maximum(l, 0) - l * t + xp.log1p(xp.exp(-xp.abs(l)))
+
+    def backward(self, gy):
+        l, t = self.inputs
+        gl = gy * (sigmoid(l) - t)
+        gt = -gy * l if t.requires_grad else None
+        return gl, gt
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    target = as_tensor(target, like=(input,))
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    if pos_weight is not None:
+        # -[w t log s(l) + (1 - t) log(1 - s(l))] with log s(l) = -softplus(-l)
+        from tinygen.ops.elementwise import softplus
+        loss = pos_weight * target * softplus(-input) + (1 - target) * softplus(input)
+    else:
+        loss = BCEWithLogits()(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def _class_last(input):
+    """(N, C, d1, ...) -> (N * d1 * ..., C): classes on the last axis."""
+    if input.ndim == 2:
+        return input
+    dims = (0,) + tuple(range(2, input.ndim)) + (1,)
+    return reshape(permute(input, dims), -1, input.shape[1])
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """-input[n, target_n] for log-probabilities input (N, C) or (N, C, d1, ...).
+
+    With reduction='mean' and class weights, divides by the sum of the weights of the
+    counted targets (torch's convention); targets equal to ignore_index count for nothing."""
+    if input.ndim < 2:
+        raise ValueError(f"nll_loss: input must be (N, C) or (N, C, d1, ...), got {tuple(input.shape)}")
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(t.shape) != expected:
+        raise ValueError(f"nll_loss: target of shape {tuple(t.shape)} for input of shape "
+                         f"{tuple(input.shape)} (expected {expected})")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: target must hold integer class indices, got {t.dtype}")
+    xp = backend.array_module(input.device)
+    t = xp.asarray(t).reshape(-1)
+    keep = t != ignore_index
+    C = input.shape[1]
+    if bool(((t < 0) & keep).any()) or bool((t >= C).any()):
+        raise IndexError(f"nll_loss: target values must lie in [0, {C}) (or be ignore_index)")
+    safe_t = xp.where(keep, t, 0)
+    picked = getitem(_class_last(input), (xp.arange(t.shape[0]), safe_t))   # (M,)
+    w = keep.astype(input.dtype)
+    if weight is not None:
+        w = w * weight.data[safe_t]
+    w_t = Tensor._make(w, input.device, False)
+    loss = -picked * w_t
+    if reduction == "mean":
+        return loss.sum() / float(w.sum())
+    if reduction == "none":
+        return reshape(loss, expected)
+    return _reduce(loss, reduction, "nll_loss")
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """log_softmax over the class dim (1) followed by nll_loss."""
+    if input.ndim < 2:
+        raise ValueError(f"cross_entropy: input must be (N, C) or (N, C, d1, ...), got "
+                         f"{tuple(input.shape)}")
+    return nll_loss(log_softmax(input, 1), target, weight, ignore_index, reduction)
+
+
+def mse_loss(input, target, reduction="mean"):
+    target = as_tensor(target, like=(input,))
+    _same_shape("mse_loss", input, target)
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """Negative log-likelihood of target under N(input, var), as torch.
+
+    var may have the input's shape or broadcast to it; it is clamped at eps (without
+    gradient through the clamp: the clamped entries pass their gradient straight through to
+    var, as torch's in-place no-grad clamp does)."""
+    target = as_tensor(target, like=(input,))
+    var = as_tensor(var, like=(input,))
+    _same_shape("gaussian_nll_loss", input, target)
+    try:
+        np.broadcast_shapes(var.shape, input.shape)
+    except ValueError:
+        raise ValueError(f"gaussian_nll_loss: var of shape {tuple(var.shape)} does not broadcast "
+                         f"to input of shape {tuple(input.shape)}") from None
+    if bool((var.data < 0).any()):
+        raise ValueError("gaussian_nll_loss: var has negative entries")
+    xp = backend.array_module(var.device)
+    v = var + Tensor._make(xp.maximum(var.data, eps) - var.data, var.device, False)
+    d = input - target
+    loss = 0.5 * (log(v) + d * d / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction, "gaussian_nll_loss")
+

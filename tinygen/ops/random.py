@@ -1,0 +1,24 @@
+"""Ops that draw random numbers: dropout, bernoulli. Every draw goes through tinygen.rng,
+so tg.manual_seed makes them reproducible."""
+from tinygen import rng
+from tinygen.autograd.tensor import Tensor
+from tinygen.ops.elementwise import _mask
+
+
+def dropout(input, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = rng.generator(input.device).random(input.shape) >= p
+    return input * _mask(input, keep / (1.0 - p))
+
+
+def bernoulli(probs):
+    """A 0/1 draw per element with the given probabilities (no gradient)."""
+    p = probs.data
+    draw = rng.generator(probs.device).random(p.shape) < p
+    return Tensor._make(draw.astype(p.dtype), probs.device, False)

@@ -1,0 +1,365 @@
+"""Ops that move values around without arithmetic: reshape, permute, index, cat, pad, ...
+
+Each backward is the inverse movement of the gradient: reshape back, permute back, scatter
+what an index gathered, slice what cat joined. Broadcasting lives here too, as the pair
+
+    broadcast_to(x, shape)    copy values out along new or size-1 axes
+    sum_to(x, shape)          its adjoint: sum the gradient back down to `shape`
+
+and sum_to is the one helper every binary op's backward uses to undo broadcasting.
+"""
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor, as_tensor
+
+
+def _norm_dim(dim, ndim, op):
+    if not -ndim <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim} out of range for a tensor of {ndim} dims")
+    return dim % max(ndim, 1)
+
+
+# ---- broadcasting ------------------------------------------------------------------------
+
+def _sum_to_array(x, shape):
+    """Sum array x down to `shape` (the shape it was broadcast from)."""
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    y = x.sum(axis=axes, keepdims=True)
+    return y.reshape(shape) if lead else y
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        return xp.broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].shape)
+
+
+class SumTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return _sum_to_array(x, self.shape)
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.inputs[0].shape)
+
+
+def broadcast_to(x, shape):
+    shape = tuple(shape)
+    if tuple(x.shape) == shape:
+        return x
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to {shape}") from None
+    return BroadcastTo(shape)(x)
+
+
+def sum_to(x, shape):
+    """Sum x down to `shape`: the adjoint of broadcasting (the unbroadcast helper)."""
+    shape = tuple(shape)
+    if tuple(x.shape) == shape:
+        return x
+    return SumTo(shape)(x)
+
+
+def expand(x, *sizes):
+    """x broadcast to `sizes` (-1 keeps a dimension), as torch.Tensor.expand."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes for a tensor of shape {tuple(x.shape)}")
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+# ---- reshaping ---------------------------------------------------------------------------
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.inputs[0].shape)
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x, *shape):
+    shape = _shape_arg(shape)
+    if tuple(x.shape) == shape:
+        return x
+    size, known = x.data.size, 1
+    for n in shape:
+        known *= n if n != -1 else 1
+    free = shape.count(-1)
+    if free > 1 or (free == 0 and known != size) or (free == 1 and (known == 0 or size % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} "
+                         f"({size} elements) to {shape}")
+    return Reshape(shape)(x)
+
+
+view = reshape
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = _norm_dim(start_dim, x.ndim, "flatten"), _norm_dim(end_dim, x.ndim, "flatten")
+    shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
+    return reshape(x, shape)
+
+
+def unflatten(x, dim, sizes):
+    dim = _norm_dim(dim, x.ndim, "unflatten")
+    return reshape(x, x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    dim = _norm_dim(dim, x.ndim, "squeeze")
+    if x.shape[dim] != 1:
+        return x
+    return reshape(x, x.shape[:dim] + x.shape[dim + 1:])
+
+
+def unsqueeze(x, dim):
+    dim = _norm_dim(dim, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+class Permute(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        return permute(gy, tuple(np.argsort(self.axes)))
+
+
+def permute(x, *dims):
+    dims = _shape_arg(dims)
+    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims "
+                         f"of shape {tuple(x.shape)}")
+    dims = tuple(d % x.ndim for d in dims)
+    if dims == tuple(range(x.ndim)):
+        return x
+    return Permute(dims)(x)
+
+
+def transpose(x, dim0, dim1):
+    dims = list(range(x.ndim))
+    d0, d1 = _norm_dim(dim0, x.ndim, "transpose"), _norm_dim(dim1, x.ndim, "transpose")
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return permute(x, dims)
+
+
+def t(x):
+    if x.ndim > 2:
+        raise ValueError(f"t: expects a tensor of at most 2 dims, got shape {tuple(x.shape)}")
+    return x if x.ndim < 2 else transpose(x, 0, 1)
+
+
+def contiguous(x):
+    return x
+
+
+# ---- indexing ----------------------------------------------------------------------------
+
+def _index_arrays(index):
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+class GetItem(Function):
+    """y = x[index]; basic slicing or integer/boolean array indexing."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        try:
+            return x[self.index]
+        except (IndexError, TypeError, ValueError) as e:
+            raise IndexError(f"getitem: index {self.index!r} is invalid for a tensor of shape "
+                             f"{tuple(x.shape)}: {e}") from None
+
+    def backward(self, gy):
+        return IndexAdd(self.index, self.inputs[0].shape)(gy)
+
+
+class IndexAdd(Function):
+    """The adjoint of GetItem: zeros of `shape` with gy added at `index` (repeats summed)."""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, gy):
+        xp = backend.array_module(self.device)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        return backend.scatter_add(xp, gx, self.index, gy)
+
+    def backward(self, ggx):
+        return getitem(ggx, self.index)
+
+
+def getitem(x, index):
+    return GetItem(_index_arrays(index))(x)
+
+
+class Cat(Function):
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, *xs):
+        xp = backend.array_module(self.device)
+        return xp.concatenate(xs, axis=self.dim)
+
+    def backward(self, gy):
+        gxs, start = [], 0
+        for x in self.inputs:
+            n = x.shape[self.dim]
+            index = (slice(None),) * self.dim + (slice(start, start + n),)
+            gxs.append(getitem(gy, index))
+            start += n
+        return tuple(gxs)
+
+
+def cat(tensors, dim=0):
+    tensors = [as_tensor(t, like=tensors) for t in tensors]
+    if not tensors:
+        raise ValueError("cat: expects a non-empty list of tensors")
+    ref = tensors[0]
+    dim = _norm_dim(dim, ref.ndim, "cat")
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
+            raise ValueError(f"cat: shapes {[tuple(u.shape) for u in tensors]} differ outside "
+                             f"dim {dim}")
+    return Cat(dim)(*tensors)
+
+
+def stack(tensors, dim=0):
+    tensors = [as_tensor(t, like=tensors) for t in tensors]
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: expects tensors of one shape, got {sorted(shapes)}")
+    dim = _norm_dim(dim, tensors[0].ndim + 1, "stack")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+class Pad(Function):
+    """Constant padding; `widths` is NumPy's ((before, after), ...) per dim."""
+
+    def __init__(self, widths, value):
+        self.widths, self.value = widths, value
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        return xp.pad(x, self.widths, mode="constant", constant_values=self.value)
+
+    def backward(self, gy):
+        index = tuple(slice(b, gy.shape[i] - a) for i, (b, a) in enumerate(self.widths))
+        return getitem(gy, index)
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """torch.nn.functional.pad: `pad` lists (left, right) pairs from the LAST dim backwards.
+
+    Negative widths crop. Only mode='constant'."""
+    if mode != "constant":
+        raise ValueError(f"pad: mode {mode!r} is not supported (only 'constant')")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: {len(pad)} pad values for a tensor of shape {tuple(x.shape)}; "
+                         f"expected pairs, at most 2 per dim")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if all(b >= 0 and a >= 0 for b, a in widths):
+        return Pad(tuple(widths), value)(x)
+    # negative widths crop first, then the positive part pads
+    crop = tuple(slice(max(-b, 0), x.shape[i] - max(-a, 0)) for i, (b, a) in enumerate(widths))
+    return Pad(tuple((max(b, 0), max(a, 0)) for b, a in widths), value)(getitem(x, crop))
+
+
+# ---- dtype and device --------------------------------------------------------------------
+
+class AsType(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return astype(gy, self.inputs[0].dtype)
+
+
+def astype(x, dtype):
+    if x.dtype == np.dtype(dtype):
+        return x
+    return AsType(dtype)(x)
+
+
+class ToDevice(Function):
+    def __init__(self, target):
+        self.target = target
+
+    def forward(self, x):
+        return backend.to_device(x, self.target)
+
+    def backward(self, gy):
+        return to_device(gy, self.inputs[0].device)
+
+    def __call__(self, x):
+        # the output lives on the target device: build it there, then link it to x
+        y = super().__call__(x)
+        y.device = self.target
+        return y
+
+
+def to_device(x, device):
+    if x.device == device:
+        return x
+    return ToDevice(device)(x)
+
+
+def clone(x):
+    return Clone()(x)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
