@@ -1,0 +1,151 @@
+"""2-D convolution, GPU version: numba.cuda im2col/col2im kernels + one cuBLAS GEMM.
+
+Same functions and math as conv_numpy.py (read that first):
+
+    cols (C_in*kh*kw, N*Ho*Wo) = im2col(x)        one GPU thread per entry of cols
+    y    = w2 @ cols                              xp.matmul: cuBLAS under CuPy
+    gw   = gy2 @ cols.T                           one GEMM
+    gx   = col2im(w2.T @ gy2)                     GEMM, then one thread per pixel of gx
+
+col2im is written as a gather: the thread for pixel (n, c, h, w) finds the few columns that
+copied it (those p with p*sh - ph + i*dh = h, for each tap i) and sums them. Every output is
+written by exactly one thread, so no atomics are needed and the result is deterministic.
+
+Arrays are CuPy arrays on a GPU. Under NUMBA_ENABLE_CUDASIM=1 they are NumPy arrays and the
+same kernels run in numba's CUDA simulator (one Python thread per GPU thread: tiny shapes
+only); `xp` is then numpy.
+"""
+from numba import cuda
+
+from tinygen.backend import simulator_enabled
+from tinygen.kernels.conv_numpy import array_module, conv_output_size, conv_transpose_output_size
+
+THREADS = 128
+
+
+def launch_config(total):
+    """(blocks, threads) for a grid-stride loop over `total` items.
+
+    In the simulator every GPU thread is a Python thread, so a couple of blocks cover
+    everything through the grid-stride loop; on a GPU enough blocks fill the device.
+    """
+    blocks = (total + THREADS - 1) // THREADS
+    return max(1, min(blocks, 2 if simulator_enabled() else 4096)), THREADS
+
+
+@cuda.jit
+def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
+    N, C, H, W = x.shape
+    K, P = cols.shape
+    for t in range(cuda.grid(1), K * P, cuda.gridsize(1)):
+        r = t // P                      # row (c, i, j)
+        col = t % P                     # column (n, p, q)
+        c = r // (kh * kw)
+        i = (r // kw) % kh
+        j = r % kw
+        n = col // (Ho * Wo)
+        p = (col // Wo) % Ho
+        q = col % Wo
+        h = p * sh - ph + i * dh
+        w = q * sw - pw + j * dw
+        if h >= 0 and h < H and w >= 0 and w < W:
+            cols[r, col] = x[n, c, h, w]
+        else:
+            cols[r, col] = 0
+
+
+@cuda.jit
+def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
+    N, C, H, W = x.shape
+    for t in range(cuda.grid(1), N * C * H * W, cuda.gridsize(1)):
+        n = t // (C * H * W)
+        c = (t // (H * W)) % C
+        h = (t // W) % H
+        w = t % W
+        s = cols[0, 0] * 0              # a zero of the array's dtype
+        for i in range(kh):
+            hp = h + ph - i * dh        # = p * sh for the window row p that reads h with tap i
+            if hp < 0 or hp % sh != 0 or hp // sh >= Ho:
+                continue
+            p = hp // sh
+            for j in range(kw):
+                wq = w + pw - j * dw
+                if wq < 0 or wq % sw != 0 or wq // sw >= Wo:
+                    continue
+                q = wq // sw
+                s += cols[(c * kh + i) * kw + j, (n * Ho + p) * Wo + q]
+        x[n, c, h, w] = s
+
+
+def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
+    """Receptive fields as columns: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo)."""
+    xp = array_module(x)
+    x = xp.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    if out_size is None:
+        out_size = (conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw))
+    Ho, Wo = out_size
+    cols = xp.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
+    blocks, threads = launch_config(cols.size)
+    _im2col[blocks, threads](x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
+    return cols
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
+    """Adjoint of im2col: cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlapping taps summed."""
+    xp = array_module(cols)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    x = xp.empty(x_shape, dtype=cols.dtype)
+    blocks, threads = launch_config(x.size)
+    _col2im[blocks, threads](xp.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, dh, dw,
+                             out_size[0], out_size[1], x)
+    return x
+
+
+def _images_to_rows(x):
+    """(N, C, H, W) -> (C, N*H*W), contiguous."""
+    xp = array_module(x)
+    N, C, H, W = x.shape
+    return xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(C, N * H * W)
+
+
+def _rows_to_images(y, N, H, W):
+    """(C, N*H*W) -> (N, C, H, W), contiguous."""
+    xp = array_module(y)
+    return xp.ascontiguousarray(y.reshape(y.shape[0], N, H, W).transpose(1, 0, 2, 3))
+
+
+def conv2d(x, w, stride, padding, dilation):
+    """y = x (*) w: x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
+    xp = array_module(x)
+    N, C, H, W = x.shape
+    C_out, _, kh, kw = w.shape
+    Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
+    Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
+    cols = im2col(x, (kh, kw), stride, padding, dilation)                # (C*kh*kw, N*Ho*Wo)
+    y = xp.matmul(xp.ascontiguousarray(w).reshape(C_out, C * kh * kw), cols)  # (C_out, N*Ho*Wo)
+    return _rows_to_images(y, N, Ho, Wo)
+
+
+def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
+    """Transposed convolution: x (N, C_in, H, W), w (C_in, C_out, kh, kw) -> (N, C_out, Ho, Wo)."""
+    xp = array_module(x)
+    N, C_in, H, W = x.shape
+    _, C_out, kh, kw = w.shape
+    Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
+    Wo = conv_transpose_output_size(W, kw, stride[1], padding[1], output_padding[1], dilation[1])
+    w2 = xp.ascontiguousarray(w).reshape(C_in, C_out * kh * kw)
+    cols = xp.matmul(w2.T, _images_to_rows(x))                           # (C_out*kh*kw, N*H*W)
+    return col2im(cols, (N, C_out, Ho, Wo), (kh, kw), stride, padding, dilation, (H, W))
+
+
+def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation):
+    """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw)."""
+    xp = array_module(x)
+    N, C, H, W = x.shape
+    _, C_out, Ho, Wo = gy.shape
+    kh, kw = kernel_size
+    cols = im2col(x, kernel_size, stride, padding, dilation, (Ho, Wo))  # (C*kh*kw, N*Ho*Wo)
+    gw = xp.matmul(_images_to_rows(gy), cols.T)                         # (C_out, C*kh*kw)
+    return gw.reshape(C_out, C, kh, kw)

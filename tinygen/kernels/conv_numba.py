@@ -1,0 +1,189 @@
+"""2-D convolution, fast CPU version: parallel numba im2col/col2im + one BLAS GEMM.
+
+Same functions and the same math as conv_numpy.py (read that first):
+
+    cols (C_in*kh*kw, N*Ho*Wo) = im2col(x)        numba, rows split over the cores
+    y    = w2 @ cols                              one float32 GEMM (NumPy's BLAS, all cores)
+    gw   = gy2 @ cols.T                           one GEMM
+    gx   = col2im(w2.T @ gy2)                     GEMM, then a parallel gather over (n, c)
+
+What makes it fast, and why:
+
+- The GEMMs run in NumPy's BLAS (np.matmul with `out=`) outside numba: a numba-compiled
+  np.dot cannot be cached (it holds a pointer to the BLAS routine), and BLAS is multithreaded
+  already. numba only does the memory-bound copying, in parallel (prange).
+- The big scratch matrices (cols, the GEMM output) are reused between calls (`_scratch`):
+  allocating 50 MB fresh each call costs page faults comparable to the copy itself.
+- A stride-1 transposed convolution (so also the input gradient of a stride-1 conv) is a
+  plain convolution with the kernel flipped and its channel axes swapped, padded by
+  d*(k-1) - p. That replaces a GEMM whose inner dimension is only C (slow in BLAS) and a
+  col2im by an im2col and a GEMM whose inner dimension is C*kh*kw.
+- Every kernel is specialized once per dtype on C-contiguous arrays (inputs are made
+  contiguous first), which keeps the number of compilations, and CI's time, small.
+
+numba's OpenMP threads must not spin while BLAS runs (they would steal its cores);
+tinygen/kernels/__init__.py sets OMP_WAIT_POLICY=PASSIVE for this reason.
+"""
+import threading
+
+import numpy as np
+from numba import njit, prange
+
+from tinygen.kernels.conv_numpy import conv_output_size, conv_transpose_output_size
+
+_local = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    """A reusable per-thread work array of `shape` (its contents are garbage)."""
+    buffers = _local.__dict__.setdefault("buffers", {})
+    size = int(np.prod(shape))
+    buf = buffers.get((name, np.dtype(dtype)))
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        buffers[(name, np.dtype(dtype))] = buf
+    return buf[:size].reshape(shape)
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
+    N, C, H, W = x.shape
+    # one row (c, i, j) per task: rows are written contiguously and never shared
+    for r in prange(C * kh * kw):
+        c = r // (kh * kw)
+        i = (r // kw) % kh
+        j = r % kw
+        for n in range(N):
+            for p in range(Ho):
+                h = p * sh - ph + i * dh
+                base = (n * Ho + p) * Wo
+                if h < 0 or h >= H:
+                    for q in range(Wo):
+                        cols[r, base + q] = 0
+                else:
+                    for q in range(Wo):
+                        w = q * sw - pw + j * dw
+                        if w >= 0 and w < W:
+                            cols[r, base + q] = x[n, c, h, w]
+                        else:
+                            cols[r, base + q] = 0
+
+
+@njit(parallel=True, cache=True)
+def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
+    N, C, H, W = x.shape
+    # one image plane (n, c) per task: the planes are disjoint, so no two tasks write one pixel
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        for h in range(H):
+            for w in range(W):
+                x[n, c, h, w] = 0
+        for i in range(kh):
+            for j in range(kw):
+                r = (c * kh + i) * kw + j
+                for p in range(Ho):
+                    h = p * sh - ph + i * dh
+                    if h < 0 or h >= H:
+                        continue
+                    base = (n * Ho + p) * Wo
+                    for q in range(Wo):
+                        w = q * sw - pw + j * dw
+                        if w >= 0 and w < W:
+                            x[n, c, h, w] += cols[r, base + q]
+
+
+@njit(parallel=True, cache=True)
+def _images_to_rows(x, rows):
+    N, C, H, W = x.shape
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        base = n * H * W
+        for h in range(H):
+            for w in range(W):
+                rows[c, base + h * W + w] = x[n, c, h, w]
+
+
+@njit(parallel=True, cache=True)
+def _rows_to_images(rows, x):
+    N, C, H, W = x.shape
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        base = n * H * W
+        for h in range(H):
+            for w in range(W):
+                x[n, c, h, w] = rows[c, base + h * W + w]
+
+
+def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
+    """Receptive fields as columns: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo) (a scratch array)."""
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    if out_size is None:
+        out_size = (conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw))
+    Ho, Wo = out_size
+    cols = _scratch("cols", (C * kh * kw, N * Ho * Wo), x.dtype)
+    _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
+    return cols
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
+    """Adjoint of im2col: cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlapping taps summed."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    x = np.empty(x_shape, dtype=cols.dtype)
+    _col2im(np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, dh, dw, out_size[0], out_size[1], x)
+    return x
+
+
+def _gemm(name, a, b):
+    """a @ b into a reusable scratch array (BLAS)."""
+    out = _scratch(name, (a.shape[0], b.shape[1]), np.result_type(a, b))
+    return np.matmul(a, b, out=out)
+
+
+def conv2d(x, w, stride, padding, dilation):
+    """y = x (*) w: x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
+    N, C, H, W = x.shape
+    C_out, _, kh, kw = w.shape
+    Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
+    Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
+    cols = im2col(x, (kh, kw), stride, padding, dilation)                  # (C*kh*kw, N*Ho*Wo)
+    y2 = _gemm("y2", np.ascontiguousarray(w).reshape(C_out, C * kh * kw), cols)  # (C_out, N*Ho*Wo)
+    y = np.empty((N, C_out, Ho, Wo), dtype=y2.dtype)
+    _rows_to_images(y2, y)
+    return y
+
+
+def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
+    """Transposed convolution: x (N, C_in, H, W), w (C_in, C_out, kh, kw) -> (N, C_out, Ho, Wo)."""
+    N, C_in, H, W = x.shape
+    _, C_out, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    fh, fw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    if (sh, sw) == (1, 1) and tuple(output_padding) == (0, 0) and fh >= 0 and fw >= 0:
+        # stride 1: a convolution with the flipped kernel, channels swapped, padding d(k-1)-p
+        w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C_out, C_in, kh, kw)
+        return conv2d(x, w_flip, (1, 1), (fh, fw), dilation)
+    Ho = conv_transpose_output_size(H, kh, sh, ph, output_padding[0], dh)
+    Wo = conv_transpose_output_size(W, kw, sw, pw, output_padding[1], dw)
+    x = np.ascontiguousarray(x)
+    x2 = _scratch("x2", (C_in, N * H * W), x.dtype)
+    _images_to_rows(x, x2)                                                   # (C_in, N*H*W)
+    w2 = np.ascontiguousarray(w).reshape(C_in, C_out * kh * kw)
+    cols = _gemm("cols", w2.T, x2)                                           # (C_out*kh*kw, N*H*W)
+    return col2im(cols, (N, C_out, Ho, Wo), (kh, kw), stride, padding, dilation, (H, W))
+
+
+def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation):
+    """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw)."""
+    N, C, H, W = x.shape
+    _, C_out, Ho, Wo = gy.shape
+    kh, kw = kernel_size
+    cols = im2col(x, kernel_size, stride, padding, dilation, (Ho, Wo))     # (C*kh*kw, N*Ho*Wo)
+    gy2 = _scratch("gy2", (C_out, N * Ho * Wo), gy.dtype)
+    _images_to_rows(np.ascontiguousarray(gy), gy2)                        # (C_out, N*Ho*Wo)
+    gw = gy2 @ cols.T                                                     # (C_out, C*kh*kw)
+    return gw.reshape(C_out, C, kh, kw)

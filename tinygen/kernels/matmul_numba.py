@@ -1,0 +1,53 @@
+"""Matrix product, fast CPU version: BLAS for real work, a blocked numba kernel to learn from.
+
+Same functions as matmul_numpy.py:
+
+    a (M, K), b (K, N) -> c (M, N),   c[i, j] = sum_k a[i, k] * b[k, j]
+
+`matmul` is NumPy's BLAS product (multithreaded, hand-tuned assembly): what the ops use.
+
+`matmul_blocked` is the tiled GEMM written out in numba: the rows of c are split into blocks
+of `block` rows, one block per task (prange over the cores); for each block of the inner
+dimension k the loop order is i, k, j, so the innermost loop streams a row of b and a row of c
+with unit stride (vectorized by LLVM) while a[i, k] stays in a register, and the b tile
+(block x block) is reused for all `block` rows of the a tile while it sits in cache. It is
+typically several times slower than BLAS, which also packs tiles into contiguous buffers and
+keeps a register-blocked micro-kernel: benchmarks/bench_kernels.py shows by how much.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def _matmul_blocked(a, b, c, block):
+    M, K = a.shape
+    N = b.shape[1]
+    for ib in prange((M + block - 1) // block):
+        i0 = ib * block
+        i1 = min(i0 + block, M)
+        for i in range(i0, i1):
+            for j in range(N):
+                c[i, j] = 0
+        for k0 in range(0, K, block):
+            k1 = min(k0 + block, K)
+            for j0 in range(0, N, block):
+                j1 = min(j0 + block, N)
+                for i in range(i0, i1):
+                    for k in range(k0, k1):
+                        aik = a[i, k]
+                        for j in range(j0, j1):
+                            c[i, j] += aik * b[k, j]
+
+
+def matmul(a, b):
+    """a (M, K) @ b (K, N) -> (M, N), by BLAS."""
+    return a @ b
+
+
+def matmul_blocked(a, b, block=64):
+    """a @ b by the blocked numba kernel (2-D float arrays)."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    c = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    _matmul_blocked(a, b, c, block)
+    return c
