@@ -1,0 +1,276 @@
+"""tinygen.distributions: log_prob, entropy and KL against closed forms and Monte Carlo.
+
+Monte-Carlo checks use a statistical bound: with n draws of f, |mean(f) - E f| < 5 std/sqrt(n)
+fails by chance with probability about 6e-7; the draws are seeded (conftest), so the tests
+are deterministic.
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinygen as tg
+from tinygen.autograd import gradcheck
+from tinygen.distributions import Bernoulli, Categorical, Normal, kl_divergence
+
+finite = st.floats(-3.0, 3.0)
+positive = st.floats(0.2, 3.0)
+shapes = st.sampled_from([(), (1,), (3,), (2, 3)])
+
+
+def arrays(shape, elements):
+    n = int(np.prod(shape))
+    return st.lists(elements, min_size=n, max_size=n).map(lambda v: np.array(v, np.float64).reshape(shape))
+
+
+def t64(a, requires_grad=False):
+    return tg.tensor(np.asarray(a, np.float64), dtype="float64", requires_grad=requires_grad)
+
+
+def mc_bound(f):
+    """(mean, 5 standard errors) of the draws f (a 1-D array)."""
+    return f.mean(), 5 * f.std(ddof=1) / math.sqrt(len(f))
+
+
+# ---- log_prob against the closed forms (float64) ---------------------------------------------
+
+@given(shapes.flatmap(lambda s: st.tuples(arrays(s, finite), arrays(s, positive), arrays(s, finite))))
+def test_normal_log_prob_closed_form(args):
+    mu, sigma, x = args
+    lp = Normal(t64(mu), t64(sigma)).log_prob(t64(x))
+    expected = -(x - mu) ** 2 / (2 * sigma ** 2) - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+    assert lp.shape == mu.shape and lp.dtype == np.float64
+    np.testing.assert_allclose(lp.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@given(shapes.flatmap(lambda s: st.tuples(arrays(s, st.floats(-8, 8)),
+                                          arrays(s, st.sampled_from([0.0, 1.0])))))
+def test_bernoulli_log_prob_closed_form(args):
+    logits, x = args
+    p = 1 / (1 + np.exp(-logits))
+    expected = x * np.log(p) + (1 - x) * np.log(1 - p)
+    np.testing.assert_allclose(Bernoulli(logits=t64(logits)).log_prob(t64(x)).numpy(), expected,
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Bernoulli(probs=t64(p)).log_prob(t64(x)).numpy(), expected,
+                               rtol=1e-7, atol=1e-10)
+
+
+def test_bernoulli_logits_stable_at_extremes():
+    logits = t64([-1e4, -1e4, 1e4, 1e4], requires_grad=True)
+    x = t64([0.0, 1.0, 0.0, 1.0])
+    lp = Bernoulli(logits=logits).log_prob(x)
+    np.testing.assert_array_equal(lp.numpy(), [0.0, -1e4, -1e4, 0.0])
+    lp.sum().backward()
+    # d log p / d l = x - sigmoid(l)
+    np.testing.assert_array_equal(logits.grad.numpy(), [0.0, 1.0, -1.0, 0.0])
+    h = Bernoulli(logits=logits).entropy()
+    assert np.all(np.isfinite(h.numpy())) and np.all(h.numpy() >= 0)
+    # float32 too
+    lp32 = Bernoulli(logits=tg.tensor([-1e4, 1e4])).log_prob(tg.tensor([1.0, 0.0]))
+    np.testing.assert_array_equal(lp32.numpy(), np.float32([-1e4, -1e4]))
+
+
+@given(st.integers(1, 3), st.integers(2, 5), st.data())
+def test_categorical_log_prob_closed_form(n, K, data):
+    logits = data.draw(arrays((n, K), finite))
+    k = np.array(data.draw(st.lists(st.integers(0, K - 1), min_size=n, max_size=n)), np.int64)
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    lp = Categorical(logits=t64(logits)).log_prob(tg.tensor(k))
+    assert lp.shape == (n,)
+    np.testing.assert_allclose(lp.numpy(), np.log(p[np.arange(n), k]), rtol=1e-10, atol=1e-12)
+    lp2 = Categorical(probs=t64(p * 3.0)).log_prob(tg.tensor(k))   # unnormalized probs
+    np.testing.assert_allclose(lp2.numpy(), lp.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_log_prob_is_elementwise_and_broadcasts():
+    d = Normal(tg.zeros(4), tg.ones(4))
+    assert d.log_prob(tg.zeros(3, 4)).shape == (3, 4)
+    b = Bernoulli(logits=tg.zeros(2, 1, 5))
+    assert b.log_prob(tg.ones(2, 3, 5)).shape == (2, 3, 5)
+    c = Categorical(logits=tg.zeros(2, 3, 4))
+    assert c.log_prob(tg.tensor(np.zeros((5, 2, 3), np.int64))).shape == (5, 2, 3)
+
+
+# ---- entropy -------------------------------------------------------------------------------
+
+@given(arrays((3,), positive), arrays((3,), st.floats(-10, 10)))
+def test_entropies_closed_form(sigma, logits):
+    h = Normal(t64(np.zeros(3)), t64(sigma)).entropy().numpy()
+    np.testing.assert_allclose(h, 0.5 * np.log(2 * np.pi * np.e * sigma ** 2), rtol=1e-12)
+    p = 1 / (1 + np.exp(-logits))
+    h = Bernoulli(logits=t64(logits)).entropy().numpy()
+    np.testing.assert_allclose(h, -(p * np.log(p) + (1 - p) * np.log(1 - p)), rtol=1e-8, atol=1e-12)
+    q = np.exp(logits) / np.exp(logits).sum()
+    h = Categorical(logits=t64(logits)).entropy().numpy()
+    np.testing.assert_allclose(h, -(q * np.log(q)).sum(), rtol=1e-8, atol=1e-12)
+
+
+def test_categorical_entropy_with_zero_probs():
+    h = Categorical(probs=t64([0.5, 0.5, 0.0])).entropy()
+    np.testing.assert_allclose(h.numpy(), np.log(2), rtol=1e-12)
+
+
+# ---- KL: closed form against the exact sum and Monte Carlo -----------------------------------
+
+@given(arrays((2,), finite), arrays((2,), positive), arrays((2,), finite), arrays((2,), positive))
+def test_kl_normal_matches_monte_carlo(m1, s1, m2, s2):
+    p, q = Normal(t64(m1), t64(s1)), Normal(t64(m2), t64(s2))
+    kl = kl_divergence(p, q).numpy()
+    expected = np.log(s2 / s1) + (s1 ** 2 + (m1 - m2) ** 2) / (2 * s2 ** 2) - 0.5
+    np.testing.assert_allclose(kl, expected, rtol=1e-10, atol=1e-12)
+    z = p.sample((20000,))                                          # (20000, 2)
+    f = (p.log_prob(z) - q.log_prob(z)).numpy()
+    for j in range(2):
+        mc, bound = mc_bound(f[:, j])
+        assert abs(mc - kl[j]) < bound + 1e-9, (mc, kl[j], bound)
+
+
+@given(arrays((3,), st.floats(-6, 6)), arrays((3,), st.floats(-6, 6)))
+def test_kl_bernoulli_exact_and_monte_carlo(l1, l2):
+    p, q = Bernoulli(logits=t64(l1)), Bernoulli(logits=t64(l2))
+    kl = kl_divergence(p, q).numpy()
+    exact = sum(np.exp(p.log_prob(t64(np.full(3, v))).numpy())
+                * (p.log_prob(t64(np.full(3, v))) - q.log_prob(t64(np.full(3, v)))).numpy()
+                for v in (0.0, 1.0))
+    np.testing.assert_allclose(kl, exact, rtol=1e-9, atol=1e-12)
+    x = p.sample((20000,))
+    f = (p.log_prob(x) - q.log_prob(x)).numpy()
+    for j in range(3):
+        mc, bound = mc_bound(f[:, j])
+        assert abs(mc - kl[j]) < bound + 1e-9
+
+
+def test_kl_categorical_exact():
+    a, b = np.array([0.2, 0.3, 0.5]), np.array([0.6, 0.1, 0.3])
+    kl = kl_divergence(Categorical(probs=t64(a)), Categorical(probs=t64(b))).numpy()
+    np.testing.assert_allclose(kl, (a * np.log(a / b)).sum(), rtol=1e-12)
+
+
+def test_kl_is_zero_for_equal_arguments_and_broadcasts():
+    p = Normal(tg.randn(4, 3), tg.rand(4, 3) + 0.5)
+    np.testing.assert_allclose(kl_divergence(p, p).numpy(), 0, atol=1e-6)
+    assert kl_divergence(p, Normal(0.0, 1.0)).shape == (4, 3)
+
+
+def test_kl_normal_gradcheck():
+    m, s = t64([0.3, -1.0], True), t64([0.7, 1.4], True)
+    assert gradcheck(lambda m, s: kl_divergence(Normal(m, s), Normal(0.5, 2.0)), (m, s))
+
+
+# ---- sampling ------------------------------------------------------------------------------
+
+def test_rsample_gradcheck_with_fixed_noise():
+    def draw(loc, scale):
+        tg.manual_seed(7)  # the same eps on every evaluation
+        return Normal(loc, scale).rsample((4,))
+    loc, scale = t64([0.5, -1.0, 2.0], True), t64([1.0, 0.3, 2.0], True)
+    assert gradcheck(draw, (loc, scale))
+    tg.manual_seed(7)
+    eps = tg.randn(4, 3, dtype="float64").numpy()
+    np.testing.assert_allclose(draw(loc, scale).numpy(), loc.numpy() + scale.numpy() * eps)
+
+
+def test_sample_has_no_grad_rsample_has():
+    loc = tg.zeros(3, requires_grad=True)
+    d = Normal(loc, 1.0)
+    assert not d.sample().requires_grad
+    assert d.rsample().requires_grad
+    with pytest.raises(NotImplementedError, match="rsample"):
+        Bernoulli(logits=tg.zeros(2)).rsample()
+
+
+def test_sample_moments():
+    n = 40000
+    z = Normal(t64([1.0, -2.0]), t64([0.5, 3.0])).sample((n,)).numpy()
+    for j, (m, s) in enumerate([(1.0, 0.5), (-2.0, 3.0)]):
+        assert abs(z[:, j].mean() - m) < 5 * s / math.sqrt(n)
+        assert abs(z[:, j].var() - s * s) < 5 * s * s * math.sqrt(2 / n)
+    x = Bernoulli(probs=t64([0.1, 0.8])).sample((n,)).numpy()
+    assert set(np.unique(x)) <= {0.0, 1.0}
+    for j, p in enumerate([0.1, 0.8]):
+        assert abs(x[:, j].mean() - p) < 5 * math.sqrt(p * (1 - p) / n)
+    probs = np.array([0.1, 0.0, 0.6, 0.3])
+    k = Categorical(probs=t64(probs)).sample((n,)).numpy()
+    assert k.dtype == np.int64 and k.shape == (n,)
+    freq = np.bincount(k, minlength=4) / n
+    assert freq[1] == 0
+    assert np.all(np.abs(freq - probs) < 5 * np.sqrt(probs * (1 - probs) / n) + 1e-12)
+
+
+def test_sample_shapes_and_seeding():
+    d = Normal(tg.zeros(2, 3), tg.ones(2, 3))
+    assert d.sample().shape == (2, 3) and d.sample(5).shape == (5, 2, 3)
+    assert d.rsample((4, 1)).shape == (4, 1, 2, 3)
+    tg.manual_seed(3)
+    a = d.sample((2,)).numpy()
+    tg.manual_seed(3)
+    np.testing.assert_array_equal(a, d.sample((2,)).numpy())
+    assert Categorical(logits=tg.zeros(2, 5)).sample((3,)).shape == (3, 2)
+    assert Bernoulli(probs=tg.full((2,), 0.5)).sample((6,)).shape == (6, 2)
+
+
+def test_mean_variance():
+    d = Normal(tg.tensor([1.0, 2.0]), tg.tensor([2.0, 3.0]))
+    np.testing.assert_allclose(d.mean.numpy(), [1, 2])
+    np.testing.assert_allclose(d.variance.numpy(), [4, 9])
+    b = Bernoulli(probs=tg.tensor([0.25]))
+    np.testing.assert_allclose(b.mean.numpy(), [0.25])
+    np.testing.assert_allclose(b.variance.numpy(), [0.1875])
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="do not broadcast"):
+        Normal(tg.zeros(3), tg.ones(2))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        Normal(tg.zeros(3), tg.ones(3)).log_prob(tg.zeros(4))
+    with pytest.raises(ValueError, match="positive"):
+        Normal(0.0, tg.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="exactly one"):
+        Bernoulli(probs=tg.zeros(2), logits=tg.zeros(2))
+    with pytest.raises(ValueError, match="exactly one"):
+        Categorical()
+    with pytest.raises(ValueError, match="0s and 1s"):
+        Bernoulli(logits=tg.zeros(2)).log_prob(tg.tensor([0.5, 1.0]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        Bernoulli(probs=tg.tensor([1.5]))
+    with pytest.raises(TypeError, match="integer"):
+        Categorical(logits=tg.zeros(3)).log_prob(tg.tensor(1.0))
+    with pytest.raises(IndexError):
+        Categorical(logits=tg.zeros(3)).log_prob(tg.tensor(np.array(3)))
+    with pytest.raises(NotImplementedError, match=r"\(Normal, Bernoulli\)"):
+        kl_divergence(Normal(0.0, 1.0), Bernoulli(logits=tg.zeros(1)))
+    with pytest.raises(ValueError, match="batch shapes"):
+        kl_divergence(Normal(tg.zeros(3), 1.0), Normal(tg.zeros(2), 1.0))
+    with pytest.raises(ValueError, match="categories"):
+        kl_divergence(Categorical(logits=tg.zeros(3)), Categorical(logits=tg.zeros(4)))
+
+
+def test_against_torch():
+    torch = pytest.importorskip("torch")
+    rs = np.random.default_rng(0)
+    mu, s, x = rs.normal(size=5), rs.uniform(0.5, 2, 5), rs.normal(size=5)
+    ours = Normal(t64(mu), t64(s)).log_prob(t64(x)).numpy()
+    theirs = torch.distributions.Normal(torch.tensor(mu), torch.tensor(s)).log_prob(torch.tensor(x))
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12)
+    l = rs.normal(size=(3, 4)) * 3
+    k = np.array([0, 3, 1])
+    ours = Categorical(logits=t64(l)).entropy().numpy()
+    theirs = torch.distributions.Categorical(logits=torch.tensor(l)).entropy().numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10)
+    ours = Categorical(logits=t64(l)).log_prob(tg.tensor(k)).numpy()
+    theirs = torch.distributions.Categorical(logits=torch.tensor(l)).log_prob(torch.tensor(k)).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10)
+
+
+def test_log_prob_gradcheck():
+    mu, s = t64([0.2, -0.4], True), t64([0.9, 1.7], True)
+    assert gradcheck(lambda mu, s: Normal(mu, s).log_prob(t64([1.0, 0.0])), (mu, s))
+    l = t64([[-2.0, 0.5, 3.0]], True)
+    assert gradcheck(lambda l: Bernoulli(logits=l).log_prob(t64([[1.0, 0.0, 1.0]])), (l,))
+    assert gradcheck(lambda l: Bernoulli(logits=l).entropy(), (l,))
+    assert gradcheck(lambda l: Categorical(logits=l).log_prob(tg.tensor(np.array([2]))), (l,))
+    assert gradcheck(lambda l: Categorical(logits=l).entropy(), (l,))

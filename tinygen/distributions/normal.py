@@ -1,0 +1,64 @@
+"""Normal(loc, scale): the univariate Gaussian, elementwise over a batch.
+
+    log p(x)  = -(x - mu)^2 / (2 sigma^2) - log sigma - log(2 pi) / 2
+    H         = 1/2 + log(2 pi) / 2 + log sigma
+    rsample   x = mu + sigma * eps,  eps ~ N(0, 1)       (the reparameterization trick,
+                                                          Kingma & Welling 2014, sec. 2.4)
+    d x / d mu = 1,  d x / d sigma = eps: the draw is differentiable in (mu, sigma).
+"""
+import math
+
+from tinygen.autograd.grad_mode import no_grad
+from tinygen.autograd.tensor import as_tensor
+from tinygen.distributions.distribution import Distribution, broadcast_params
+from tinygen.ops.elementwise import log
+from tinygen.ops.factories import randn
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class Normal(Distribution):
+    """N(loc, scale^2) elementwise; loc and scale are Tensors or numbers that broadcast.
+
+    scale must be positive (checked; a ValueError otherwise)."""
+
+    has_rsample = True
+
+    def __init__(self, loc, scale):
+        self.loc, self.scale = broadcast_params("Normal", loc=loc, scale=scale)
+        if not bool((self.scale.data > 0).all()):
+            raise ValueError("Normal: scale must be positive everywhere")
+        super().__init__(self.loc.shape)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        return self.scale * self.scale
+
+    @property
+    def stddev(self):
+        return self.scale
+
+    def log_prob(self, value):
+        value = as_tensor(value, like=(self.loc,))
+        self._value_shape(value)
+        z = (value - self.loc) / self.scale
+        return -0.5 * z * z - log(self.scale) - _HALF_LOG_2PI
+
+    def rsample(self, sample_shape=()):
+        """loc + scale * eps with eps ~ N(0, 1) of shape sample_shape + batch_shape."""
+        eps = randn(self._extended_shape(sample_shape), dtype=self.loc.dtype, device=self.loc.device)
+        return self.loc + self.scale * eps
+
+    def sample(self, sample_shape=()):
+        with no_grad():
+            return self.rsample(sample_shape).detach()
+
+    def entropy(self):
+        return log(self.scale) + (0.5 + _HALF_LOG_2PI)
+
+    def __repr__(self):
+        return f"Normal(batch_shape={self.batch_shape}, dtype={self.loc.dtype})"
