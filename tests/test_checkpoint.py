@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tinygen as tg
+from tinygen import backend
 from tinygen import checkpoint as ckpt
 from tinygen import rng as tg_rng
 from tinygen.autograd.tensor import Tensor
@@ -102,6 +103,19 @@ def test_optimizer_state_round_trip_keeps_kinds(tmp_path):
     assert type(s["scale"]) is np.float32 and s["scale"] == np.float32(0.1)
     assert opt.state[3] == {"momentum_buffer": None}
     assert opt.param_groups == groups and type(opt.param_groups[0]["betas"]) is tuple
+
+
+@pytest.mark.skipif(not backend.cuda_is_available(), reason="no GPU and no CUDA simulator")
+def test_optimizer_tensors_come_back_on_their_device(tmp_path):
+    m = np.arange(4, dtype=np.float32)
+    state = {0: {"exp_avg": tg.tensor(m, device="cuda")}}
+    save_checkpoint(tmp_path / "c.npz", optimizer=FakeOptimizer(state, []))
+    opt = FakeOptimizer()
+    load_checkpoint(tmp_path / "c.npz", optimizer=opt)
+    assert opt.state[0]["exp_avg"].device == "cuda"
+    assert same_bits(backend.to_numpy(opt.state[0]["exp_avg"].data), m)
+    load_checkpoint(tmp_path / "c.npz", optimizer=opt, map_location="cpu")
+    assert opt.state[0]["exp_avg"].device == "cpu"
 
 
 def test_extra_is_json_with_tuples(tmp_path):

@@ -18,7 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tinygen import backend
 from tinygen import rng as tg_rng
+from tinygen.autograd.tensor import Tensor
 from tinygen.data import (ChecksumError, DataLoader, DatasetNotFoundError, DownloadError,
                           IDXError, ImageDataset, binarize_dynamic, binarize_fixed,
                           binarize_threshold, dataset_path, download, list_datasets,
@@ -117,7 +119,8 @@ def write_fake(directory, n_train=12, n_test=5, side=4, tag=0, gz=True, skip=())
         images[:, 0, 1] = np.arange(n) % 256
         images[:, 1, 0] = np.arange(n) // 256 % 256
         labels = (np.arange(n) % 10).astype(np.uint8)
-        for stem, x in ((f"{split}-images-idx3-ubyte", images), (f"{split}-labels-idx1-ubyte", labels)):
+        for kind, x in (("images-idx3", images), ("labels-idx1", labels)):
+            stem = f"{split}-{kind}-ubyte"
             if stem not in skip:
                 write_idx(directory / (stem + (".gz" if gz else "")), x)
     return directory
@@ -358,6 +361,8 @@ def test_fixed_binarization_is_stable_and_seeded():
     np.testing.assert_array_equal(a, gray_dataset("fixed", seed=7).images(slice(None)))
     assert not np.array_equal(a, gray_dataset("fixed", seed=8).images(slice(None)))
     np.testing.assert_array_equal(a, binarize_fixed(ds.gray(slice(None)), 7))
+    # drawn in chunks (to bound memory) it is still the one draw of binarize_fixed
+    np.testing.assert_array_equal(ds._draw_fixed(7, chunk=5).astype(np.float32), a)
 
 
 def test_threshold_binarization_and_gray_scaling():
@@ -430,15 +435,22 @@ def test_unseeded_loader_follows_tinygen_manual_seed():
 
 
 def test_loader_yields_tinygen_tensors():
-    tensor_module = pytest.importorskip("tinygen.autograd.tensor")
     ds = gray_dataset("dynamic", n=10)
     x, y = next(iter(DataLoader(ds, 4, shuffle=True, seed=0)))
-    assert isinstance(x, tensor_module.Tensor) and isinstance(y, tensor_module.Tensor)
+    assert isinstance(x, Tensor) and isinstance(y, Tensor)
     assert x.shape == (4, 1, 6, 6) and x.device == "cpu" and x.dtype == np.float32
     assert not x.requires_grad
     x_np, y_np = next(iter(DataLoader(ds, 4, shuffle=True, seed=0, device=None)))
     np.testing.assert_array_equal(x.numpy(), x_np)
     np.testing.assert_array_equal(y.numpy(), y_np)
+
+
+@pytest.mark.skipif(not backend.cuda_is_available(), reason="no GPU and no CUDA simulator")
+def test_loader_puts_batches_on_the_cuda_device():
+    ds = gray_dataset("threshold", n=10)
+    x, y = next(iter(DataLoader(ds, 4, device="cuda")))
+    assert x.device == "cuda" and y.device == "cuda"
+    np.testing.assert_array_equal(backend.to_numpy(x.data), ds.images(np.arange(4)))
 
 
 def test_loader_rejects_bad_batch_size():

@@ -195,7 +195,8 @@ def read_checkpoint(path, map_location=None):
     except FileNotFoundError:
         raise
     except Exception as e:  # BadZipFile, truncated members, not a zip at all, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
     if "meta" not in arrays:
         raise CheckpointError(f"{path}: not a tinygen checkpoint (no 'meta' entry)")
     meta = _json_value(arrays["meta"])

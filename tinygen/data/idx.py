@@ -109,7 +109,8 @@ def read_idx(path, ndim=None, dtype=None):
     if ndim is not None and x.ndim != ndim:
         raise IDXError(path, f"expected rank {ndim}, the file has rank {x.ndim} (shape {x.shape})")
     if dtype is not None and x.dtype != np.dtype(dtype):
-        raise IDXError(path, f"expected dtype {np.dtype(dtype).name}, the file holds {x.dtype.name}")
+        raise IDXError(path, f"expected dtype {np.dtype(dtype).name}, "
+                             f"the file holds {x.dtype.name}")
     return x
 
 

@@ -17,6 +17,7 @@ len(loader) is the number of batches: ceil(N / B), or floor(N / B) with drop_las
 import numpy as np
 
 from tinygen import rng as tg_rng
+from tinygen.autograd.tensor import tensor
 
 
 class DataLoader:
@@ -61,7 +62,4 @@ class DataLoader:
             yield self._convert(x), self._convert(y)
 
     def _convert(self, a):
-        if self.device is None:
-            return a
-        from tinygen.autograd.tensor import tensor  # the layer below; imported on first use
-        return tensor(a, device=self.device)
+        return a if self.device is None else tensor(a, device=self.device)
