@@ -15,7 +15,7 @@ import numpy as np
 
 from tinygen import backend
 from tinygen.autograd.engine import grad
-from tinygen.autograd.grad_mode import no_grad
+from tinygen.autograd.grad_mode import enable_grad, no_grad
 from tinygen.autograd.tensor import Tensor
 
 
@@ -37,8 +37,8 @@ def _checked_inputs(inputs):
             raise TypeError(f"gradcheck: input {i} has dtype {inputs[i].dtype}; finite "
                             f"differences need float64 inputs")
         # the perturbation writes through a flat view, which needs contiguous memory
-        xp = backend.array_module(inputs[i].device)
-        inputs[i].data = xp.ascontiguousarray(inputs[i].data)
+        if not inputs[i].data.flags.c_contiguous:
+            inputs[i].data = inputs[i].data.copy()
     return inputs, diff
 
 
@@ -93,6 +93,32 @@ def _fail(i, where, analytic, numeric, atol, rtol, what="gradient"):
         f"(|diff| {abs(analytic - numeric):.3g} > atol {atol} + rtol {rtol} * |numeric|)")
 
 
+def jacobians(fn, inputs, eps=1e-6):
+    """(analytic, numeric): for each differentiable input, its (n_outputs, n_elements)
+    Jacobian from backward and from central differences. Returns (diff, analytic, numeric)
+    with diff the indices of the inputs checked."""
+    inputs, diff = _checked_inputs(inputs)
+    with no_grad():
+        ys = _outputs(fn, inputs)
+    shapes = [y.shape for y in ys]
+    sizes = [int(np.prod(s)) for s in shapes]
+    total = sum(sizes)
+    analytic = [np.zeros((total, int(np.prod(inputs[i].shape)))) for i in diff]
+    for r in range(total):  # one backward per output element: row r of every Jacobian
+        onehot = np.zeros(total)
+        onehot[r] = 1.0
+        parts = np.split(onehot, np.cumsum(sizes)[:-1])
+        cot = [backend.array_module(y.device).asarray(p.reshape(s)) for y, p, s in zip(ys, parts, shapes)]
+        for k, g in enumerate(_vjp(fn, inputs, diff, cot)):
+            analytic[k][r] = g.ravel()
+    numeric = []
+    for i in diff:  # two forwards per input element: column j of its Jacobian
+        x = inputs[i]
+        cols = [_numeric_column(fn, inputs, x, j, eps) for j in range(int(np.prod(x.shape)))]
+        numeric.append(np.stack(cols, axis=1) if cols else np.zeros((total, 0)))
+    return diff, analytic, numeric
+
+
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False, raise_exception=True,
               what="gradient"):
     """True if fn's analytic gradients match finite differences at `inputs`; else raise.
@@ -100,49 +126,42 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False, raise
     fn: Tensors -> Tensor or tuple of Tensors. inputs: a Tensor or a tuple; those with
     requires_grad (float64) are checked."""
     inputs, diff = _checked_inputs(inputs)
-    with no_grad():
-        ys = _outputs(fn, inputs)
-    shapes = [y.shape for y in ys]
-    sizes = [int(np.prod(s)) for s in shapes]
-    xp_of = backend.array_module
     try:
         if fast_mode:
-            rs = np.random.default_rng(0)
-            v = [rs.standard_normal(s) for s in shapes]
-            analytic = _vjp(fn, inputs, diff, [xp_of(y.device).asarray(vk) for y, vk in zip(ys, v)])
-            v_flat = np.concatenate([vk.ravel() for vk in v]) if v else np.zeros(0)
-            for k, i in enumerate(diff):
-                u = rs.standard_normal(inputs[i].shape)
-                u_dev = xp_of(inputs[i].device).asarray(u)
-                numeric = float(v_flat @ _numeric_column(fn, inputs, inputs[i], None, eps, u_dev))
-                a = float((analytic[k] * u).sum())
-                if not abs(a - numeric) <= atol + rtol * abs(numeric):
-                    _fail(i, "a random direction (fast_mode)", a, numeric, atol, rtol, what)
+            _fast_check(fn, inputs, diff, eps, atol, rtol, what)
             return True
-        total = sum(sizes)
-        rows = []
-        for r in range(total):  # analytic Jacobian, one row per output element
-            onehot = np.zeros(total)
-            onehot[r] = 1.0
-            parts = np.split(onehot, np.cumsum(sizes)[:-1]) if sizes else []
-            cot = [xp_of(y.device).asarray(p.reshape(s)) for y, p, s in zip(ys, parts, shapes)]
-            rows.append([g.ravel() for g in _vjp(fn, inputs, diff, cot)])
-        for k, i in enumerate(diff):
-            x = inputs[i]
-            for j in range(int(np.prod(x.shape))):
-                numeric = _numeric_column(fn, inputs, x, j, eps)
-                analytic = np.array([rows[r][k][j] for r in range(total)])
-                bad = ~(np.abs(analytic - numeric) <= atol + rtol * np.abs(numeric))
-                if bad.any():
-                    r = int(np.argmax(bad))
-                    where = (f"element {np.unravel_index(j, x.shape) if x.shape else ()} "
-                             f"(output element {r})")
-                    _fail(i, where, float(analytic[r]), float(numeric[r]), atol, rtol, what)
+        diff, analytic, numeric = jacobians(fn, inputs, eps)
+        for i, a, n in zip(diff, analytic, numeric):
+            bad = ~(np.abs(a - n) <= atol + rtol * np.abs(n))
+            if bad.any():
+                r, j = np.unravel_index(int(np.argmax(bad)), bad.shape)
+                shape = inputs[i].shape
+                index = tuple(int(v) for v in np.unravel_index(j, shape)) if shape else ()
+                where = f"element {index} (output element {int(r)})"
+                _fail(i, where, float(a[r, j]), float(n[r, j]), atol, rtol, what)
         return True
     except GradcheckError:
         if raise_exception:
             raise
         return False
+
+
+def _fast_check(fn, inputs, diff, eps, atol, rtol, what):
+    """Compare v^T J u for random u (input space) and v (output space), per input."""
+    with no_grad():
+        ys = _outputs(fn, inputs)
+    rs = np.random.default_rng(0)
+    v = [rs.standard_normal(y.shape) for y in ys]
+    xp_of = backend.array_module
+    analytic = _vjp(fn, inputs, diff, [xp_of(y.device).asarray(vk) for y, vk in zip(ys, v)])
+    v_flat = np.concatenate([vk.ravel() for vk in v]) if v else np.zeros(0)
+    for k, i in enumerate(diff):
+        u = rs.standard_normal(inputs[i].shape)
+        u_dev = xp_of(inputs[i].device).asarray(u)
+        numeric = float(v_flat @ _numeric_column(fn, inputs, inputs[i], None, eps, u_dev))
+        a = float((analytic[k] * u).sum())
+        if not abs(a - numeric) <= atol + rtol * abs(numeric):
+            _fail(i, "a random direction (fast_mode)", a, numeric, atol, rtol, what)
 
 
 def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
@@ -160,10 +179,11 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
 
     def first_derivative(*args):
         xs, vs = args[:n], args[n:]
-        outs = _outputs(fn, xs)
-        pairs = [(y, v) for y, v in zip(outs, vs) if y.requires_grad]
-        gs = grad([y for y, _ in pairs], [xs[i] for i in diff], grad_outputs=[v for _, v in pairs],
-                  create_graph=True, allow_unused=True)
+        with enable_grad():  # also when the numeric pass evaluates it under no_grad
+            outs = _outputs(fn, xs)
+            pairs = [(y, v) for y, v in zip(outs, vs) if y.requires_grad]
+            gs = grad([y for y, _ in pairs], [xs[i] for i in diff], grad_outputs=[v for _, v in pairs],
+                      create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
     return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps, atol, rtol,

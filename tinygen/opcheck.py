@@ -1,0 +1,145 @@
+"""`tinygen gradcheck`: every op's first and second derivatives against finite differences,
+as a table of the largest absolute and relative errors.
+
+Each entry is (name, function of float64 Tensors, input shapes, input domain). The inputs
+are drawn once from a fixed seed, away from each op's kinks; the test suite checks the same
+ops over hypothesis-drawn shapes and values (tests/test_ops_*.py), this is the quick look.
+"""
+import numpy as np
+
+import tinygen as tg
+from tinygen.autograd.gradcheck import jacobians
+from tinygen.ops import UNARY
+
+F = tg.ops
+
+# domain of the inputs: any real, positive, in (0, 1), or |x| in [0.2, 2] (away from 0)
+_DOMAIN_OF = {"log": "pos", "sqrt": "pos", "rsqrt": "pos", "log1p": "pos", "abs": "kink", "relu": "kink"}
+
+
+def _unary_entries():
+    return [(name, (lambda op: lambda x: F.elementwise.Unary(op)(x))(name), [(2, 3)],
+             _DOMAIN_OF.get(name, "any")) for name in UNARY]
+
+
+ENTRIES = _unary_entries() + [
+    ("add", lambda a, b: a + b, [(2, 3), (3,)], "any"),
+    ("sub", lambda a, b: a - b, [(2, 1), (1, 3)], "any"),
+    ("mul", lambda a, b: a * b, [(2, 3), (2, 1)], "any"),
+    ("div", lambda a, b: a / b, [(2, 3), (3,)], "pos"),
+    ("pow", lambda a, b: a ** b, [(2, 3), (2, 3)], "pos"),
+    ("pow_scalar", lambda a: a ** 2.5, [(2, 3)], "pos"),
+    ("matmul", lambda a, b: a @ b, [(2, 3, 4), (4, 2)], "any"),
+    ("linear", lambda x, w, b: F.linear(x, w, b), [(3, 4), (2, 4), (2,)], "any"),
+    ("sum", lambda x: x.sum(dim=1), [(2, 3)], "any"),
+    ("mean", lambda x: x.mean(dim=(0, 2), keepdim=True), [(2, 3, 2)], "any"),
+    ("var", lambda x: x.var(dim=1), [(2, 4)], "any"),
+    ("max", lambda x: x.amax(dim=1), [(3, 4)], "any"),
+    ("min", lambda x: x.amin(), [(3, 4)], "any"),
+    ("logsumexp", lambda x: F.logsumexp(x, dim=1), [(2, 5)], "any"),
+    ("softmax", lambda x: F.softmax(x, dim=1), [(2, 4)], "any"),
+    ("log_softmax", lambda x: F.log_softmax(x, dim=-1), [(2, 4)], "any"),
+    ("reshape", lambda x: x.reshape(3, 2), [(2, 3)], "any"),
+    ("permute", lambda x: x.permute(2, 0, 1), [(2, 3, 2)], "any"),
+    ("transpose", lambda x: x.transpose(0, 1), [(2, 3)], "any"),
+    ("getitem", lambda x: x[1:, [0, 2, 2]], [(3, 3)], "any"),
+    ("cat", lambda a, b: F.cat([a, b], dim=1), [(2, 2), (2, 3)], "any"),
+    ("stack", lambda a, b: F.stack([a, b], dim=0), [(2, 3), (2, 3)], "any"),
+    ("expand", lambda x: x.expand(3, 2, 4), [(2, 1)], "any"),
+    ("pad", lambda x: F.pad(x, (1, 2, 0, 1)), [(2, 3)], "any"),
+    ("squeeze", lambda x: x.squeeze(1), [(2, 1, 3)], "any"),
+    ("unsqueeze", lambda x: x.unsqueeze(0), [(2, 3)], "any"),
+    ("flatten", lambda x: x.flatten(1), [(2, 3, 2)], "any"),
+    ("clamp", lambda x: x.clamp(-0.5, 0.5), [(2, 3)], "kink"),
+    ("maximum", lambda a, b: F.maximum(a, b), [(2, 3), (3,)], "any"),
+    ("minimum", lambda a, b: F.minimum(a, b), [(2, 3), (2, 3)], "any"),
+    ("where", lambda a, b: F.where(a.data > 0, a, b), [(2, 3), (2, 3)], "kink"),
+    ("leaky_relu", lambda x: F.leaky_relu(x, 0.2), [(2, 3)], "kink"),
+    ("elu", lambda x: F.elu(x), [(2, 3)], "kink"),
+    ("softplus(beta=2)", lambda x: F.softplus(x, beta=2.0), [(2, 3)], "any"),
+    ("binary_cross_entropy", lambda p, t: F.binary_cross_entropy(p, t), [(2, 3), (2, 3)], "unit"),
+    ("binary_cross_entropy_with_logits", lambda l, t: F.binary_cross_entropy_with_logits(l, t),
+     [(2, 3), (2, 3)], "any"),
+    ("cross_entropy", lambda l: F.cross_entropy(l, tg.tensor([0, 2, 1])), [(3, 4)], "any"),
+    ("nll_loss", lambda l: F.nll_loss(l, tg.tensor([1, 0])), [(2, 3)], "any"),
+    ("mse_loss", lambda a, b: F.mse_loss(a, b, reduction="sum"), [(2, 3), (2, 3)], "any"),
+    ("gaussian_nll_loss", lambda m, t, v: F.gaussian_nll_loss(m, t, v), [(2, 3), (2, 3), (2, 3)], "pos"),
+]
+
+
+def _conv_entries():
+    try:
+        from tinygen.ops import conv, pool
+    except ImportError:
+        return []
+    return [
+        ("conv2d", lambda x, w, b: conv.conv2d(x, w, b, stride=2, padding=1), [(1, 2, 5, 5), (3, 2, 3, 3), (3,)], "any"),
+        ("conv_transpose2d", lambda x, w: conv.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1),
+         [(1, 2, 3, 3), (2, 3, 3, 3)], "any"),
+        ("max_pool2d", lambda x: pool.max_pool2d(x, 2), [(1, 2, 4, 4)], "any"),
+        ("avg_pool2d", lambda x: pool.avg_pool2d(x, 2), [(1, 2, 4, 4)], "any"),
+    ]
+
+
+def _draw(shape, domain, rs):
+    x = rs.uniform(-2, 2, shape)
+    if domain == "pos":
+        x = rs.uniform(0.3, 2, shape)
+    elif domain == "unit":
+        x = rs.uniform(0.1, 0.9, shape)
+    elif domain == "kink":
+        x = rs.uniform(0.2, 2, shape) * rs.choice([-1, 1], shape)
+    return tg.tensor(x, dtype="float64", requires_grad=True)
+
+
+def _errors(fn, inputs):
+    _, analytic, numeric = jacobians(fn, inputs)
+    abs_err = max((float(np.abs(a - n).max()) for a, n in zip(analytic, numeric) if a.size), default=0.0)
+    rel_err = max((float((np.abs(a - n) / (np.abs(n) + 1e-8)).max()) for a, n in zip(analytic, numeric) if a.size),
+                  default=0.0)
+    return abs_err, rel_err
+
+
+def _second_order(fn, n_inputs):
+    """(inputs..., v) -> d(v . fn(inputs))/d inputs, with create_graph: its Jacobian is the
+    second derivative."""
+    def grad_fn(*args):
+        xs, v = args[:n_inputs], args[n_inputs]
+        with tg.enable_grad():  # the numeric pass calls this under no_grad
+            y = fn(*xs)
+            gs = tg.grad(y, list(xs), grad_outputs=v, create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+    return grad_fn
+
+
+def run(only=None):
+    rows = []
+    for name, fn, shapes, domain in ENTRIES + _conv_entries():
+        if only and name not in only:
+            continue
+        rs = np.random.default_rng(0)
+        inputs = [_draw(s, domain, rs) for s in shapes]
+        row = {"op": name}
+        try:
+            row["abs"], row["rel"] = _errors(fn, inputs)
+            with tg.no_grad():
+                y = fn(*inputs)
+            v = tg.tensor(rs.standard_normal(y.shape), dtype="float64", requires_grad=True)
+            row["abs2"], row["rel2"] = _errors(_second_order(fn, len(inputs)), inputs + [v])
+            row["ok"] = row["abs"] <= 1e-5 + 1e-3 and row["abs2"] <= 1e-4 + 1e-3
+        except Exception as e:  # reported in the table, not raised: the table is the point
+            row.update(abs=float("nan"), rel=float("nan"), abs2=float("nan"), rel2=float("nan"),
+                       ok=False, error=f"{type(e).__name__}: {e}")
+        rows.append(row)
+    return rows
+
+
+def format_table(rows):
+    lines = [f"{'op':<34} {'max abs err':>12} {'max rel err':>12} {'2nd abs err':>12} {'2nd rel err':>12}  ok"]
+    for r in rows:
+        lines.append(f"{r['op']:<34} {r['abs']:12.2e} {r['rel']:12.2e} {r['abs2']:12.2e} "
+                     f"{r['rel2']:12.2e}  {'yes' if r['ok'] else 'NO'}"
+                     + (f"  ({r['error']})" if "error" in r else ""))
+    n_ok = sum(r["ok"] for r in rows)
+    lines.append(f"{n_ok} of {len(rows)} ops agree with central differences (float64, eps 1e-6)")
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Pictures of a run: sample grids, loss-term curves, KL per latent, per-pixel NLL.
+
+All write PNG files with matplotlib's Agg backend (no display needed) and return the path.
+"""
+import math
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def image_grid(images, nrow=None, pad=1):
+    """(N, C, H, W) values in [0, 1] -> one (rows*(H+pad), cols*(W+pad)) gray array."""
+    images = np.asarray(images, dtype=np.float32)
+    n, _, h, w = images.shape
+    ncol = nrow or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncol))
+    grid = np.ones((nrows * (h + pad) + pad, ncol * (w + pad) + pad), dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        grid[top:top + h, left:left + w] = images[i, 0]
+    return grid
+
+
+def save_image_grid(images, path, title=None, nrow=None):
+    plt = _pyplot()
+    grid = image_grid(images, nrow)
+    fig, ax = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1]))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def save_curves(records, path, title="loss terms"):
+    """records: dicts from metrics.jsonl with 'step' and term values; one panel per term."""
+    plt = _pyplot()
+    rows = [r for r in records if r.get("kind") == "train_step"]
+    names = sorted({k for r in rows for k, v in r.items()
+                    if isinstance(v, (int, float)) and k not in ("step", "epoch", "time")})
+    if not names:
+        return None
+    ncol = min(3, len(names))
+    nrows = int(math.ceil(len(names) / ncol))
+    fig, axes = plt.subplots(nrows, ncol, figsize=(4.5 * ncol, 3.2 * nrows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        pts = [(r["step"], r[name]) for r in rows if name in r]
+        steps, values = zip(*pts)
+        ax.plot(steps, values, lw=0.8, alpha=0.5, label="per step")
+        if len(values) >= 10:
+            k = max(len(values) // 20, 2)
+            smooth = np.convolve(values, np.ones(k) / k, mode="valid")
+            ax.plot(steps[k - 1:], smooth, lw=1.5, label=f"mean of {k}")
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def save_kl_per_latent(kl, path):
+    """kl: (D,) mean KL of each latent dimension, in nats; inactive units sit near 0."""
+    plt = _pyplot()
+    kl = np.asarray(kl)
+    order = np.argsort(kl)[::-1]
+    fig, ax = plt.subplots(figsize=(max(4, 0.18 * len(kl) + 2), 3.2))
+    ax.bar(np.arange(len(kl)), kl[order])
+    ax.set_xlabel("latent dimension (sorted by KL)")
+    ax.set_ylabel("KL(q(z_d|x) || p(z_d)) [nats]")
+    ax.set_title(f"KL per latent dimension, total {kl.sum():.2f} nats; "
+                 f"{int((kl > 0.01).sum())} of {len(kl)} above 0.01")
+    ax.set_xticks(np.arange(len(kl)))
+    ax.set_xticklabels([str(i) for i in order], fontsize=6, rotation=90)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def save_pixel_nll(nll, path):
+    """nll: (H, W) mean -log p(x_i | x_<i) per pixel, in nats."""
+    plt = _pyplot()
+    nll = np.asarray(nll)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    im = ax.imshow(nll, cmap="viridis", interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="nats")
+    ax.set_title(f"per-pixel NLL, sum {nll.sum():.1f} nats")
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
