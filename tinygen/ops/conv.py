@@ -1,0 +1,180 @@
+"""Differentiable 2-D convolution and transposed convolution (torch.nn.functional names).
+
+    y = conv2d(x, w, b)             x (N, C_in, H, W), w (C_out, C_in, kh, kw), b (C_out,)
+    y = conv_transpose2d(x, w, b)   x (N, C_in, H, W), w (C_in, C_out, kh, kw), b (C_out,)
+
+The forward passes call the kernels picked by tinygen.kernels.implementation (device and
+kernel setting). The backward passes are themselves convolutions, written with these ops so
+that gradients of gradients work:
+
+    conv2d:            gx = conv_transpose2d(gy, w)       gw = W(x, gy)          gb = sum gy
+    conv_transpose2d:  gx = conv2d(gy, w)                 gw = W(gy, x)          gb = sum gy
+
+where W(a, g) = conv2d_weight_grad: the weight gradient of conv2d(a, .) for output gradient
+g, itself a Function. W is bilinear, <ggw, W(a, g)> = <g, conv2d(a, ggw)>, so its own
+backward is again a pair of convolutions:
+
+    W's backward:      ga = conv_transpose2d(g, ggw)      gg = conv2d(a, ggw)
+
+A conv_transpose2d with output_padding makes the grids of a and g differ by less than one
+stride from what the conv formula gives; `_conv_to` and `_conv_transpose_to` handle that by
+cropping, or by choosing the output_padding that hits the size wanted.
+
+Arguments are int or (h, w) pairs, as torch. Bad shapes and arguments raise a ValueError that
+names the op and the shapes; the checks are all here, the kernels trust their inputs.
+"""
+from tinygen.autograd.function import Function
+from tinygen.kernels import implementation
+from tinygen.kernels.conv_numpy import conv_transpose_output_size
+
+
+def _pair(value, name, op):
+    """int or sequence of two ints -> (h, w)."""
+    if isinstance(value, int):
+        return (value, value)
+    try:
+        h, w = value
+        return (int(h), int(w))
+    except (TypeError, ValueError):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+
+
+# ---- the Functions ------------------------------------------------------------------------
+
+class Conv2d(Function):
+    def __init__(self, stride, padding, dilation):
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x, w, b=None):
+        y = implementation("conv", self.device).conv2d(x, w, self.stride, self.padding, self.dilation)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y                                                        # (N, C_out, Ho, Wo)
+
+    def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        geometry = (self.stride, self.padding, self.dilation)
+        gx = _conv_transpose_to(gy, w, x.shape[2:], *geometry) if x.requires_grad else None
+        gw = Conv2dWeightGrad(w.shape[2:], *geometry)(x, gy) if w.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, gy.sum(dim=(0, 2, 3))
+
+
+class ConvTranspose2d(Function):
+    def __init__(self, stride, padding, output_padding, dilation):
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.output_padding = output_padding
+
+    def forward(self, x, w, b=None):
+        y = implementation("conv", self.device).conv_transpose2d(
+            x, w, self.stride, self.padding, self.output_padding, self.dilation)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y                                                        # (N, C_out, Ho, Wo)
+
+    def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        geometry = (self.stride, self.padding, self.dilation)
+        gx = _conv_to(gy, w, x.shape[2:], *geometry) if x.requires_grad else None
+        gw = Conv2dWeightGrad(w.shape[2:], *geometry)(gy, x) if w.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, gy.sum(dim=(0, 2, 3))
+
+
+class Conv2dWeightGrad(Function):
+    """W(a, g): a (N, C_a, Ha, Wa), g (N, C_g, Hg, Wg) -> (C_g, C_a, kh, kw), bilinear."""
+
+    def __init__(self, kernel_size, stride, padding, dilation):
+        self.kernel_size = tuple(kernel_size)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, a, g):
+        return implementation("conv", self.device).conv2d_weight_grad(
+            a, g, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def backward(self, ggw):
+        a, g = self.inputs
+        geometry = (self.stride, self.padding, self.dilation)
+        ga = _conv_transpose_to(g, ggw, a.shape[2:], *geometry) if a.requires_grad else None
+        gg = _conv_to(a, ggw, g.shape[2:], *geometry) if g.requires_grad else None
+        return ga, gg
+
+
+def _conv_to(x, w, size, stride, padding, dilation):
+    """conv2d(x, w) cropped to the spatial `size` (the grid of a conv_transpose2d input)."""
+    y = Conv2d(stride, padding, dilation)(x, w)
+    if tuple(y.shape[2:]) != tuple(size):
+        y = y[:, :, :size[0], :size[1]]
+    return y
+
+
+def _conv_transpose_to(x, w, size, stride, padding, dilation):
+    """conv_transpose2d(x, w) with the output_padding that makes its output spatial `size`."""
+    kh, kw = w.shape[2:]
+    output_padding = tuple(
+        int(size[a]) - conv_transpose_output_size(x.shape[2 + a], k, stride[a], padding[a], 0, dilation[a])
+        for a, k in enumerate((kh, kw)))
+    return ConvTranspose2d(stride, padding, output_padding, dilation)(x, w)
+
+
+# ---- argument checks ----------------------------------------------------------------------
+
+def _check(op, x, weight, bias, stride, padding, dilation, in_axis):
+    """Shared checks of conv2d and conv_transpose2d; returns (stride, padding, dilation)."""
+    stride, padding, dilation = (_pair(stride, "stride", op), _pair(padding, "padding", op),
+                                 _pair(dilation, "dilation", op))
+    shapes = f"input {tuple(x.shape)}, weight {tuple(weight.shape)}"
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and a 4-D weight, got {shapes}")
+    if x.shape[1] != weight.shape[in_axis]:
+        raise ValueError(f"{op}: input has {x.shape[1]} channels but the weight expects "
+                         f"{weight.shape[in_axis]} (weight axis {in_axis}): {shapes}")
+    if min(stride) <= 0 or min(dilation) <= 0 or min(padding) < 0:
+        raise ValueError(f"{op}: stride and dilation must be positive and padding non-negative, "
+                         f"got stride={stride}, padding={padding}, dilation={dilation} ({shapes})")
+    if x.dtype != weight.dtype:
+        raise ValueError(f"{op}: input dtype {x.dtype} and weight dtype {weight.dtype} differ ({shapes})")
+    out_channels = weight.shape[1 - in_axis]
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ValueError(f"{op}: bias of shape {tuple(bias.shape)} for {out_channels} output "
+                         f"channels ({shapes})")
+    return stride, padding, dilation
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """Cross-correlation: x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) ->
+    (N, C_out, Ho, Wo) with Ho = (H + 2*ph - dh*(kh - 1) - 1) // sh + 1."""
+    stride, padding, dilation = _check("conv2d", x, weight, bias, stride, padding, dilation, 1)
+    for a in (0, 1):
+        reach = dilation[a] * (weight.shape[2 + a] - 1) + 1
+        if x.shape[2 + a] + 2 * padding[a] < reach:
+            raise ValueError(
+                f"conv2d: kernel {tuple(weight.shape[2:])} with dilation {dilation} spans "
+                f"{reach} along axis {2 + a}, more than the padded input "
+                f"({x.shape[2 + a]} + 2*{padding[a]}): input {tuple(x.shape)}, weight {tuple(weight.shape)}")
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return Conv2d(stride, padding, dilation)(*inputs)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
+    """Transposed convolution: x (N, C_in, H, W), weight (C_in, C_out, kh, kw), bias (C_out,) ->
+    (N, C_out, Ho, Wo) with Ho = (H - 1)*sh - 2*ph + dh*(kh - 1) + output_padding + 1."""
+    op = "conv_transpose2d"
+    stride, padding, dilation = _check(op, x, weight, bias, stride, padding, dilation, 0)
+    output_padding = _pair(output_padding, "output_padding", op)
+    for a in (0, 1):
+        if not 0 <= output_padding[a] < max(stride[a], dilation[a]):
+            raise ValueError(
+                f"{op}: output_padding {output_padding} must be non-negative and smaller than "
+                f"either stride {stride} or dilation {dilation}: input {tuple(x.shape)}, "
+                f"weight {tuple(weight.shape)}")
+        size = conv_transpose_output_size(x.shape[2 + a], weight.shape[2 + a], stride[a],
+                                          padding[a], output_padding[a], dilation[a])
+        if size <= 0:
+            raise ValueError(f"{op}: output size {size} along axis {2 + a} is not positive "
+                             f"(padding {padding} too large): input {tuple(x.shape)}, "
+                             f"weight {tuple(weight.shape)}")
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return ConvTranspose2d(stride, padding, output_padding, dilation)(*inputs)
