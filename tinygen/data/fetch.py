@@ -84,5 +84,7 @@ def fetch(urls, dest, sha256, opener=None, progress=True, timeout=60):
             return fetch_url(url, dest, sha256, opener=opener, progress=progress, timeout=timeout)
         except (OSError, ValueError, http.client.HTTPException) as e:  # try the next mirror
             failures.append(f"  {url}: {e}")
-    raise DownloadError(f"could not download {os.path.basename(os.fspath(dest))}:\n"
+    name = os.path.basename(os.fspath(dest))
+    raise DownloadError(f"could not download {name} from any of {len(failures)} mirrors "
+                        f"({failures[0].strip() if failures else 'no URL given'}):\n"
                         + "\n".join(failures))

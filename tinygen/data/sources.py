@@ -183,15 +183,16 @@ def find_dataset(name, data_dir=None):
 
 def _not_found_message(name, data_dir, download_error=None):
     source = _source(name)
-    lines = [f"dataset {name!r} not found. Looked in:"]
+    names = ", ".join(f"{stem}.gz" for stem in source.stems)
+    # the first line says it all (a CLI may print only that); the rest gives the details
+    lines = [f"dataset {name!r} not found: put its files ({names}) into {cache_dir(name)} "
+             f"or into a directory named by env {ENV_DATA} or data_dir. Looked in:"]
     lines += [f"  {d}  ({where})" for d, where in search_dirs(name, data_dir)]
     if not data_dir and not os.environ.get(ENV_DATA):
         lines.append(f"  (no data_dir given and env {ENV_DATA} unset)")
-    lines.append("Put these four files (gzipped or not) into one of those directories, "
-                 f"e.g. {cache_dir(name)}:")
-    lines += [f"  {stem}.gz" for stem in source.stems]
-    lines.append(f"or point env {ENV_DATA} (or data_dir=) at a directory holding them, or "
-                 f"download them when online: `tinygen data download {name}`.")
+    lines.append("The files may be gzipped or not, directly in the directory or in a "
+                 f"subdirectory {' or '.join(source.subdirs)}. When online, "
+                 f"`tinygen data download {name}` fetches them.")
     if download_error is not None:
         lines.append(f"The download failed: {download_error}")
     return "\n".join(lines)
