@@ -1,0 +1,386 @@
+"""Module and Parameter: the containers that hold a model's learnable state.
+
+A Module owns three ordered tables, filled by plain attribute assignment:
+
+    self.weight = Parameter(...)       -> _parameters   (learned; optimizers update them)
+    self.register_buffer("mean", t)    -> _buffers      (state that is not learned: running stats)
+    self.encoder = Linear(...)         -> _modules      (sub-modules, walked recursively)
+
+Everything else (state_dict, parameters, to, train/eval, zero_grad, repr) walks these
+tables, so a model is just a tree of Modules whose leaves are Tensors. Names are dotted
+paths through the tree: "encoder.0.weight".
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(784, 400)
+            self.fc2 = nn.Linear(400, 10)
+
+        def forward(self, x):                      # x (N, 784)
+            return self.fc2(F.relu(self.fc1(x)))   # (N, 10)
+
+As in PyTorch, moving or casting a module (`.to("cuda")`, `.double()`) changes its
+Parameters in place: the Parameter objects stay the same, so an optimizer built before
+the move still holds them.
+"""
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.grad_mode import no_grad
+from tinygen.autograd.tensor import Tensor, as_dtype
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that a Module registers as learnable (requires_grad=True by default).
+
+    Parameter(data) shares data's array (a Tensor or an array); isinstance(p, Tensor) holds,
+    and every op on a Parameter returns a plain Tensor."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        if isinstance(data, Tensor):
+            super().__init__(data.data, device=data.device)
+        else:
+            super().__init__(data)  # arrays are kept as they are; lists become float32
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _as_device_and_dtype(args, device, dtype):
+    """Sort .to()'s positional arguments: device names go to device, the rest to dtype."""
+    for a in args:
+        if isinstance(a, str) and a.split(":")[0] in backend.DEVICES:
+            device = a
+        else:
+            dtype = a
+    return (None if device is None else backend.normalize_device(device),
+            None if dtype is None else np.dtype(as_dtype(dtype)))
+
+
+class Module:
+    """Base class of every layer and model: subclasses set attributes in __init__ (after
+    calling super().__init__()) and define forward(*inputs)."""
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} defines no forward()")
+
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)
+
+    # ---- registration ------------------------------------------------------------------
+
+    def _tables(self, name):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before {type(self).__name__}.__init__ "
+                                 f"has called super().__init__()")
+        return self._parameters, self._buffers, self._modules
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            params, buffers, modules = self._tables(name)
+            self._forget(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            params, buffers, modules = self._tables(name)
+            self._forget(name)
+            modules[name] = value
+        elif "_parameters" in self.__dict__ and name in self._parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} to parameter {name!r} "
+                                f"of {type(self).__name__} (a Parameter or None expected)")
+            self._parameters[name] = None
+        elif "_buffers" in self.__dict__ and name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign a {type(value).__name__} to buffer {name!r} "
+                                f"of {type(self).__name__} (a Tensor or None expected)")
+            self._buffers[name] = value
+        elif "_modules" in self.__dict__ and name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} to sub-module {name!r} "
+                                f"of {type(self).__name__} (a Module or None expected)")
+            self._modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name):
+        """Remove `name` from every table (and the instance dict) before re-registering it."""
+        self.__dict__.pop(name, None)
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        self._non_persistent.discard(name)
+
+    def __getattr__(self, name):
+        # only called when normal lookup fails: look in the three tables
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        for table in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(table, ()):
+                del self.__dict__[table][name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        """Register `param` (a Parameter, or None for an absent one) as `name`."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter({name!r}): a Parameter or None expected, got "
+                            f"{type(param).__name__}")
+        self._tables(name)
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register a Tensor that is state but not learned (running statistics, masks).
+
+        Buffers move with .to() and, when persistent, are saved in state_dict()."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer({name!r}): a Tensor or None expected, got "
+                            f"{type(tensor).__name__}")
+        self._tables(name)
+        self._forget(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module({name!r}): a Module or None expected, got "
+                            f"{type(module).__name__}")
+        self._tables(name)
+        self._forget(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # ---- walking the tree --------------------------------------------------------------
+
+    def named_modules(self, prefix="", memo=None):
+        """(dotted name, module) for this module and every descendant, each module once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self):
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, table, prefix, recurse):
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for name, t in getattr(module, table).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))  # a shared (tied) parameter is listed once
+                yield (f"{module_name}.{name}" if module_name else name), t
+
+    def named_parameters(self, prefix="", recurse=True):
+        yield from self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True):
+        yield from self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """Call fn(module) on every descendant, then on self (as torch); returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes ---------------------------------------------------------------------------
+
+    def train(self, mode=True):
+        """Set training mode (dropout drops, batch norm uses batch statistics); returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Evaluation mode: train(False)."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        """Clear every parameter's .grad: None (default, as torch) or zeros."""
+        for p in self.parameters():
+            _zero_grad(p, set_to_none)
+
+    # ---- device and dtype --------------------------------------------------------------
+
+    def to(self, *args, device=None, dtype=None):
+        """Move (device) and/or cast (floating dtype) every parameter and buffer in place.
+
+        m.to("cuda"), m.to(tg.float64), m.to(device="cpu", dtype="float32"); returns self."""
+        device, dtype = _as_device_and_dtype(args, device, dtype)
+        for t in list(self.parameters()) + list(self.buffers()):
+            _move(t, device, dtype)
+            if t.grad is not None:
+                _move(t.grad, device, dtype)
+        return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def double(self):
+        return self.to(dtype=np.float64)
+
+    def float(self):
+        return self.to(dtype=np.float32)
+
+    # ---- saving and loading ----------------------------------------------------------
+
+    def state_dict(self, prefix="", keep_vars=False):
+        """Ordered {dotted name: Tensor} of every parameter and persistent buffer.
+
+        The Tensors share memory with the module's (as torch): copy them to keep a snapshot.
+        keep_vars=True returns the Parameters themselves instead of detached Tensors."""
+        out = OrderedDict()
+        self._save_to(out, prefix, keep_vars, memo=set())
+        return out
+
+    def _save_to(self, out, prefix, keep_vars, memo):
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        for name, p in self._parameters.items():
+            if p is not None:
+                out[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                out[prefix + name] = b if keep_vars else b.detach()
+        for name, child in self._modules.items():
+            if child is not None:
+                child._save_to(out, f"{prefix}{name}.", keep_vars, memo)
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values (Tensors or arrays) into this module's parameters and buffers.
+
+        Nothing is changed unless everything fits: a shape mismatch is always an error;
+        with strict=True, so are missing and unexpected keys. Every problem is listed by
+        name in one error. Returns (missing_keys, unexpected_keys)."""
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = [(k, tuple(np.shape(_array_of(v))), tuple(own[k].shape))
+                      for k, v in state_dict.items()
+                      if k in own and tuple(np.shape(_array_of(v))) != tuple(own[k].shape)]
+        problems = []
+        if strict and missing:
+            problems.append("missing keys (in the module, not in the state_dict): " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys (in the state_dict, not in the module): "
+                            + ", ".join(unexpected))
+        for k, given, expected in mismatched:
+            problems.append(f"shape mismatch for {k}: state_dict has {given}, the module {expected}")
+        if problems:
+            raise RuntimeError(f"error(s) loading state_dict for {type(self).__name__}:\n  "
+                               + "\n  ".join(problems))
+        with no_grad():
+            for k, t in own.items():
+                if k in state_dict:
+                    value = backend.to_device(_array_of(state_dict[k]), t.device)
+                    t.copy_(value.astype(t.dtype, copy=False))
+        return IncompatibleKeys(missing, unexpected)
+
+    # ---- printing --------------------------------------------------------------------
+
+    def extra_repr(self):
+        """The text inside this module's parentheses in repr (its constructor arguments)."""
+        return ""
+
+    def __repr__(self):
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines.extend(extra.split("\n"))
+        for name, child in self._modules.items():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"({name}): {body}")
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+
+def _array_of(value):
+    """The array inside a Tensor, or the value itself (an array, or a number)."""
+    return value.data if isinstance(value, Tensor) else np.asarray(value) \
+        if not hasattr(value, "__cuda_array_interface__") else value
+
+
+def _move(t, device, dtype):
+    """Change a Tensor's device and/or floating dtype in place (the object stays the same)."""
+    array = t.data
+    if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
+        array = array.astype(dtype)
+    if device is not None and device != t.device:
+        array = backend.to_device(array, device)
+        t.device = device
+    if array is not t.data:
+        t.data = array
+        t._version += 1
+
+
+def _zero_grad(p, set_to_none):
+    if p.grad is None:
+        return
+    if set_to_none:
+        p.grad = None
+    else:
+        xp = backend.array_module(p.device)
+        p.grad = Tensor._make(xp.zeros_like(p.grad.data), p.device, False)

@@ -1,0 +1,220 @@
+"""Batch normalization (Ioffe & Szegedy 2015) and layer normalization (Ba et al. 2016).
+
+Both standardize x over some axes A, then apply a learned per-feature affine map:
+
+    mu   = mean_A(x)                 var = mean_A((x - mu)^2)        (biased)
+    xhat = (x - mu) / sqrt(var + eps)
+    y    = gamma * xhat + beta
+
+    batch norm  A = (N, H, W) for x (N, C, H, W) or (N,) / (N, L) for (N, C) / (N, C, L);
+                gamma, beta per channel C. In training the batch statistics are used and the
+                running estimates are updated,
+                    running_mean <- (1 - momentum) running_mean + momentum mu
+                    running_var  <- (1 - momentum) running_var  + momentum var * n / (n - 1)
+                (the unbiased variance, n = |A|, as torch); in evaluation the running
+                estimates replace mu and var, so y is an affine function of x.
+    layer norm  A = the trailing normalized_shape dims; gamma, beta of that shape.
+
+The standardization is one Function, `Normalize`, whose backward is the classic closed form
+
+    gx = (1 / sqrt(var + eps)) * (gy - mean_A(gy) - xhat * mean_A(gy * xhat))
+
+written with tinygen ops, so it is itself differentiable (double backward). The affine map
+is ordinary broadcasting ops.
+"""
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd import grad_mode
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor
+from tinygen.nn import init
+from tinygen.nn.module import Module, Parameter
+from tinygen.ops.factories import ones, zeros
+from tinygen.ops.reduce import mean
+from tinygen.ops.shape import reshape
+
+
+class Normalize(Function):
+    """xhat = (x - mean_A(x)) / sqrt(var_A(x) + eps) over the axes A (biased variance).
+
+    After forward, .mean and .var hold the statistics (arrays with A kept as size-1 dims),
+    which batch_norm reads to update its running estimates."""
+
+    def __init__(self, axes, eps):
+        self.axes, self.eps = tuple(axes), eps
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        self.mean = x.mean(axis=self.axes, keepdims=True)
+        xhat = x - self.mean
+        self.var = xp.mean(xhat * xhat, axis=self.axes, keepdims=True)
+        self.rstd = 1 / xp.sqrt(self.var + x.dtype.type(self.eps))
+        xhat *= self.rstd
+        return xhat
+
+    def backward(self, gy):
+        if grad_mode.is_grad_enabled():
+            # create_graph: the gradient must be built as a function of x, so rebuild
+            # the statistics from x with differentiable ops
+            x = self.inputs[0]
+            d = x - mean(x, self.axes, keepdim=True)
+            rstd = (mean(d * d, self.axes, keepdim=True) + self.eps) ** -0.5
+            xhat = d * rstd
+        else:
+            # plain backward: the saved statistics are constants
+            xhat = self.output
+            rstd = Tensor._make(self.rstd, self.device, False)
+        return rstd * (gy - mean(gy, self.axes, keepdim=True)
+                       - xhat * mean(gy * xhat, self.axes, keepdim=True))
+
+
+def _channel_shape(x):
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)  # (1, C, 1, 1) for (N, C, H, W)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization of input (N, C, *) per channel C, as torch.nn.functional.batch_norm.
+
+    running_mean, running_var: (C,) Tensors or None. With training=True the batch statistics
+    normalize and the running estimates (when given) are updated in place; with
+    training=False the running estimates normalize. weight, bias: (C,) or None."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *), got shape {tuple(input.shape)}")
+    shape = _channel_shape(input)
+    axes = (0,) + tuple(range(2, input.ndim))
+    n = input.data.size // input.shape[1]
+    if training:
+        if n <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input of shape {tuple(input.shape)}")
+        fn = Normalize(axes, eps)
+        y = fn(input)
+        if running_mean is not None:
+            with grad_mode.no_grad():
+                running_mean.mul_(1 - momentum).add_(fn.mean.reshape(-1), alpha=momentum)
+        if running_var is not None:
+            with grad_mode.no_grad():
+                unbiased = fn.var.reshape(-1) * (n / (n - 1))
+                running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: training=False needs running_mean and running_var")
+        rstd = (running_var + eps) ** -0.5
+        y = (input - reshape(running_mean, shape)) * reshape(rstd, shape)
+    if weight is not None:
+        y = y * reshape(weight, shape)
+    if bias is not None:
+        y = y + reshape(bias, shape)
+    return y
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing dims `normalized_shape`, as torch.nn.functional.layer_norm.
+
+    weight, bias: Tensors of shape normalized_shape, or None."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(normalized_shape)
+    if tuple(input.shape[input.ndim - k:]) != normalized_shape or k == 0:
+        raise ValueError(f"layer_norm: input of shape {tuple(input.shape)} does not end in "
+                         f"normalized_shape {normalized_shape}")
+    y = Normalize(range(input.ndim - k, input.ndim), eps)(input)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d and BatchNorm2d (they differ only in the input ranks allowed)."""
+
+    ranks = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(ones(num_features, dtype=dtype, device=device))
+            self.bias = Parameter(zeros(num_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros(num_features, dtype=dtype, device=device))
+            self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked",
+                                 Tensor(np.zeros((), dtype=np.int64), device=device or "cpu"))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        if x.ndim not in self.ranks or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): expected input of "
+                             f"rank {' or '.join(map(str, self.ranks))} with {self.num_features} "
+                             f"channels in dim 1, got shape {tuple(x.shape)}")
+        momentum = self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if momentum is None:  # a cumulative moving average, as torch
+                momentum = 1.0 / int(self.num_batches_tracked.item())
+        # batch statistics in training, and always when no running estimates are kept
+        use_batch_stats = self.training or not self.track_running_stats
+        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                          use_batch_stats, momentum, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L) inputs, per channel C."""
+
+    ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W) inputs, per channel C."""
+
+    ranks = (4,)
+
+
+class LayerNorm(Module):
+    """Layer norm over the trailing dims normalized_shape, with an elementwise affine map."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        weight = ones(self.normalized_shape, dtype=dtype, device=device)
+        shift = zeros(self.normalized_shape, dtype=dtype, device=device)
+        self.register_parameter("weight", Parameter(weight) if elementwise_affine else None)
+        self.register_parameter("bias", Parameter(shift) if elementwise_affine and bias else None)
+
+    def forward(self, x):
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
