@@ -9,27 +9,6 @@ from tinygen.ops import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, dropout, elu,
     gaussian_nll_loss, leaky_relu, linear, log_softmax, logsigmoid, logsumexp, mse_loss,
     nll_loss, pad, relu, sigmoid, softmax, softplus, tanh)
+from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
+from tinygen.ops.pool import avg_pool2d, max_pool2d  # noqa: F401
 
-
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """2-D cross-correlation: x (N, C_in, H, W), weight (C_out, C_in, kh, kw) -> (N, C_out, H', W')."""
-    from tinygen.ops import conv
-    return conv.conv2d(x, weight, bias, stride, padding, dilation)
-
-
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
-    """The adjoint of conv2d: x (N, C_in, H, W), weight (C_in, C_out, kh, kw) -> (N, C_out, H', W')."""
-    from tinygen.ops import conv
-    return conv.conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation)
-
-
-def max_pool2d(x, *args, **kwargs):
-    """Max over kernel windows of x (N, C, H, W) (see tinygen/ops/pool.py)."""
-    from tinygen.ops import pool
-    return pool.max_pool2d(x, *args, **kwargs)
-
-
-def avg_pool2d(x, *args, **kwargs):
-    """Mean over kernel windows of x (N, C, H, W) (see tinygen/ops/pool.py)."""
-    from tinygen.ops import pool
-    return pool.avg_pool2d(x, *args, **kwargs)

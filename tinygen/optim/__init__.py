@@ -1,0 +1,17 @@
+"""tinygen.optim: optimizers (SGD, Adam), learning-rate schedules and gradient clipping.
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    for epoch in range(epochs):
+        for x in loader:
+            opt.zero_grad()
+            model.loss(x).backward()
+            optim.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+        sched.step()
+"""
+from tinygen.optim import lr_scheduler  # noqa: F401
+from tinygen.optim.adam import Adam  # noqa: F401
+from tinygen.optim.clip_grad import clip_grad_norm_  # noqa: F401
+from tinygen.optim.optimizer import Optimizer  # noqa: F401
+from tinygen.optim.sgd import SGD  # noqa: F401

@@ -1,0 +1,139 @@
+"""Optimizer: the base class of SGD and Adam (parameter groups, per-parameter state, saving).
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    opt = optim.SGD([{"params": enc.parameters()}, {"params": dec.parameters(), "lr": 0.1}],
+                    lr=0.01, momentum=0.9)              # groups override the defaults
+    loss.backward(); opt.step(); opt.zero_grad()
+
+A step changes each parameter in place (its .data, under no_grad) and bumps its version
+counter, so a graph recorded before the step refuses to backward through the old values.
+
+state_dict() has torch's shape: {"state": {index: {name: Tensor | number}},
+"param_groups": [{hyperparameters..., "params": [index, ...]}]}, where a parameter's index
+is its position when all groups' parameters are listed in order. load_state_dict() maps the
+indices back onto this optimizer's own parameters (which must be laid out alike).
+"""
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.tensor import Tensor
+
+
+class Optimizer:
+    """Base class: subclasses set `defaults` and define `step()`."""
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = {}          # parameter -> {name: Tensor | number}
+        self.param_groups = []
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of Tensors (or of dicts), got a Tensor; "
+                            "wrap it in a list")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group):
+        """Add a dict {"params": [...], hyperparameter: value, ...}; missing ones take the defaults."""
+        group = dict(group)
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+            if p.creator is not None:
+                raise ValueError("can't optimize a non-leaf Tensor (one made by an op)")
+            if id(p) in seen:
+                raise ValueError("a parameter appears twice in the optimizer's parameter groups")
+            seen.add(id(p))
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        group["params"] = params
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Clear every parameter's .grad: None (default, as torch) or zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    xp = backend.array_module(p.device)
+                    p.grad = Tensor._make(xp.zeros_like(p.grad.data), p.device, False)
+
+    def step(self):
+        raise NotImplementedError(f"{type(self).__name__} defines no step()")
+
+    # ---- saving and loading ----------------------------------------------------------
+
+    def state_dict(self):
+        """{"state": {index: {...}}, "param_groups": [...]}; the Tensors are shared, not copied."""
+        index, groups = {}, []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore state and hyperparameters saved by state_dict() (values are copied)."""
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state_dict has {len(saved_groups)} parameter groups, this "
+                             f"optimizer has {len(self.param_groups)}")
+        params_of = {}
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"parameter group {i}: loaded state_dict has "
+                                 f"{len(saved['params'])} parameters, this optimizer "
+                                 f"{len(group['params'])}")
+            params_of.update(zip((int(k) for k in saved["params"]), group["params"]))
+        state = {}
+        for index, entries in state_dict["state"].items():
+            if int(index) not in params_of:
+                raise ValueError(f"loaded state_dict has state for parameter {index}, which no "
+                                 f"parameter group lists")
+            p = params_of[int(index)]
+            state[p] = {key: _state_value(value, p, f"state[{index}][{key!r}]")
+                        for key, value in entries.items()}
+        self.state = state
+        for saved, group in zip(saved_groups, self.param_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
+        return "\n".join(lines + [")"])
+
+
+def _state_value(value, p, name):
+    """A copy of a saved state entry for parameter p: arrays and Tensors become Tensors on
+    p's device (floating ones in p's dtype, as torch); numbers stay numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Tensor) or isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+        array = value.data if isinstance(value, Tensor) else value
+        if array.dtype.kind == "f":
+            if tuple(array.shape) != tuple(p.shape):
+                raise ValueError(f"loaded optimizer {name} has shape {tuple(array.shape)}, its "
+                                 f"parameter {tuple(p.shape)}")
+            array = array.astype(p.dtype)  # a copy
+        else:
+            array = array.copy()
+        return Tensor._make(backend.to_device(array, p.device), p.device, False)
+    return value
+
+
+def params_with_grad(group):
+    """The parameters of a group that have a gradient (the ones a step changes)."""
+    return [p for p in group["params"] if p.grad is not None]
