@@ -1,0 +1,294 @@
+"""PixelCNN: an autoregressive image model made of masked convolutions.
+
+van den Oord, Kalchbrenner & Kavukcuoglu (2016), "Pixel Recurrent Neural Networks", ICML.
+
+The joint distribution of an image x with pixels x_1 .. x_D in raster order (row by row,
+left to right; D = H W for one channel) is factorized exactly by the chain rule:
+
+    p(x) = prod_{i=1..D} p(x_i | x_1, ..., x_{i-1})
+
+One network computes every conditional at once. Its convolutions are masked so that the
+output at pixel i sees only pixels j < i:
+
+    mask A  (first layer, k x k):  weights at the centre and after it (raster order) are 0,
+                                   so output i depends on x_{<i} only
+    mask B  (later layers):        the centre is kept, so feature i may use feature i of the
+                                   layer below, which itself saw only x_{<i}
+    1 x 1 convolutions             mix channels at one pixel: they keep the property
+
+The last layer gives, for each pixel, the parameters of its conditional:
+
+    Bernoulli (binary images)      p(x_i = 1 | x_<i) = sigmoid(l_i)
+                                   log p(x_i | x_<i) = x_i l_i - softplus(l_i)
+    256-way categorical (gray)     x_i in {0, ..., 255},  log p(x_i = k | x_<i) = log_softmax(l_i)_k
+
+and the negative log-likelihood of an image, in nats and in bits per dimension:
+
+    nll(x) = - sum_i log p(x_i | x_<i)          bits/dim = nll(x) / (D ln 2)
+
+Training minimises the mean nll over a batch (maximum likelihood, exact: no bound).
+Sampling is sequential: draw x_1, put it in the image, run the network again for x_2, ...
+(D forward passes). Rows below the current one cannot influence it, so each pass runs on the
+rows 0..r only.
+
+Two architectures:
+    "residual" (the paper's, Table 2 / Fig. 5): 7x7 mask A conv 1 -> 2h; blocks of
+               [ReLU, 1x1 2h -> h, ReLU, 3x3 mask B h -> h, ReLU, 1x1 h -> 2h] + skip;
+               ReLU, 1x1 2h -> head, ReLU, 1x1 head -> outputs.
+    "plain"    (preset "b3", BENCHMARKS.md B3): 7x7 mask A conv 1 -> 64; 5 x [3x3 mask B
+               64 -> 64, ReLU]; 1x1 64 -> 64, ReLU; 1x1 64 -> outputs.
+
+Images have one channel here (MNIST). Both architectures are fully convolutional: any H x W.
+"""
+import math
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+import tinygen as tg
+import tinygen.nn as nn
+import tinygen.nn.functional as F
+import tinygen.optim as optim
+from tinygen.models.record import Record
+
+PRESETS = {
+    # BENCHMARKS.md B3: the plain stack of mask-B convolutions
+    "b3": dict(architecture="plain", channels=64, n_layers=5, head_channels=64),
+    # the paper's residual blocks
+    "residual": dict(architecture="residual", channels=64, n_layers=8, head_channels=64),
+}
+
+
+@dataclass
+class PixelCNNConfig:
+    in_channels: int = 1               # image channels (1: MNIST)
+    likelihood: str = "bernoulli"      # "bernoulli" (binary pixels) | "categorical" (levels)
+    levels: int = 256                  # classes of the categorical likelihood
+    architecture: str = "residual"     # "residual" (paper) | "plain" (B3)
+    channels: int = 64                 # feature maps between layers (2h in the paper)
+    n_layers: int = 8                  # residual blocks, or mask-B layers of the plain stack
+    first_kernel: int = 7              # mask-A kernel size
+    kernel: int = 3                    # mask-B kernel size
+    head_channels: int = 64            # width of the 1x1 output head
+    lr: float = 1e-3                   # Adam learning rate (configure_optimizers default)
+
+
+# ---- layers, bottom-up ------------------------------------------------------------------
+
+class ResidualBlock(nn.Module):
+    """h + [ReLU, 1x1 2h -> h, ReLU, kxk mask B h -> h, ReLU, 1x1 h -> 2h](h)   (paper, Fig. 5)."""
+
+    def __init__(self, channels, kernel):
+        super().__init__()
+        half = channels // 2
+        self.down = nn.Conv2d(channels, half, 1)
+        self.masked = nn.MaskedConv2d(half, half, kernel, mask_type="B", padding=kernel // 2)
+        self.up = nn.Conv2d(half, channels, 1)
+
+    def forward(self, h):                                    # (N, 2h, H, W)
+        y = self.down(F.relu(h))                             # (N, h, H, W)
+        y = self.masked(F.relu(y))                           # (N, h, H, W)
+        y = self.up(F.relu(y))                               # (N, 2h, H, W)
+        return h + y
+
+
+class PlainLayer(nn.Module):
+    """ReLU(kxk mask B conv): one layer of the B3 stack."""
+
+    def __init__(self, channels, kernel):
+        super().__init__()
+        self.masked = nn.MaskedConv2d(channels, channels, kernel, mask_type="B", padding=kernel // 2)
+
+    def forward(self, h):                                    # (N, c, H, W)
+        return F.relu(self.masked(h))
+
+
+# ---- the model ----------------------------------------------------------------------------
+
+class PixelCNN(nn.Module):
+    """PixelCNN with a Bernoulli (binary) or 256-way categorical (gray) output per pixel.
+
+        model = PixelCNN()                    # residual blocks, Bernoulli, any H x W
+        model = PixelCNN(preset="b3")         # BENCHMARKS.md B3
+        t = model.terms(x)                    # x (N, 1, H, W) in {0, 1}
+        t.log_p                               # (N, 1, H, W)  log p(x_i | x_<i)
+        t.nll, t.bits_per_dim                 # (N,)
+    """
+
+    def __init__(self, config=None, preset=None, **overrides):
+        super().__init__()
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}: expected one of {sorted(PRESETS)}")
+        base = PixelCNNConfig(**PRESETS[preset]) if preset is not None else PixelCNNConfig()
+        config = replace(config or base, **overrides)
+        if config.in_channels != 1:
+            raise ValueError("PixelCNN: only single-channel images are supported (in_channels=1); "
+                             "colour needs channel-group masks (R -> G -> B)")
+        if config.likelihood not in ("bernoulli", "categorical"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'categorical', got "
+                             f"{config.likelihood!r}")
+        if config.architecture not in ("residual", "plain"):
+            raise ValueError(f"architecture must be 'residual' or 'plain', got "
+                             f"{config.architecture!r}")
+        self.config = config
+        c, k = config.channels, config.first_kernel
+        self.outputs_per_channel = 1 if config.likelihood == "bernoulli" else config.levels
+        self.input_conv = nn.MaskedConv2d(config.in_channels, c, k, mask_type="A", padding=k // 2)
+        layer = ResidualBlock if config.architecture == "residual" else PlainLayer
+        self.layers = nn.Sequential(*[layer(c, config.kernel) for _ in range(config.n_layers)])
+        self.head = nn.Conv2d(c, config.head_channels, 1)
+        self.output_conv = nn.Conv2d(config.head_channels,
+                                     config.in_channels * self.outputs_per_channel, 1)
+
+    # ---- the conditionals --------------------------------------------------------------
+
+    def logits(self, x):
+        """The parameters of p(x_i | x_<i) for every pixel.
+
+        x (N, C, H, W) in [0, 1]. Returns (N, C, H, W) Bernoulli logits, or
+        (N, levels, C, H, W) categorical logits (classes on dim 1, as cross_entropy wants)."""
+        h = self.input_conv(x)                               # (N, c, H, W)
+        if self.config.architecture == "residual":
+            h = F.relu(self.layers(h))                       # the paper's ReLU before the head
+        else:
+            h = self.layers(h)                               # B3: every plain layer ends in ReLU
+        h = F.relu(self.head(h))                             # (N, head, H, W)
+        y = self.output_conv(h)                              # (N, C * outputs, H, W)
+        if self.config.likelihood == "bernoulli":
+            return y
+        N, _, H, W = y.shape
+        return y.reshape(N, self.config.in_channels, self.config.levels, H, W).transpose(1, 2)
+
+    def targets(self, x):
+        """The discrete value of every pixel: x itself (binary), or round(x (levels - 1))."""
+        if self.config.likelihood == "bernoulli":
+            return x
+        xp = tg.backend.array_module(x.device)
+        k = xp.rint(x.data * (self.config.levels - 1)).astype(np.int64)
+        return tg.Tensor._make(k, x.device, False)           # (N, C, H, W) int64
+
+    def terms(self, x):
+        """Record of log_p (N, C, H, W) = log p(x_i | x_<i), nll (N,) nats, bits_per_dim (N,).
+
+        nll = -log_p summed over pixels; bits_per_dim = nll / (C H W ln 2)."""
+        logits = self.logits(x)
+        if self.config.likelihood == "bernoulli":
+            log_p = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        else:
+            log_p = -F.cross_entropy(logits, self.targets(x), reduction="none")   # (N, C, H, W)
+        nll = -log_p.sum(dim=(1, 2, 3))                      # (N,)
+        dims = x.shape[1] * x.shape[2] * x.shape[3]
+        return Record(log_p=log_p, nll=nll, bits_per_dim=nll * (1.0 / (dims * math.log(2.0))))
+
+    def loss(self, x):
+        """Mean nll over the batch (nats per image)."""
+        return self.terms(x).nll.mean()
+
+    # ---- sampling ----------------------------------------------------------------------
+
+    def _device_dtype(self):
+        p = next(self.parameters())
+        return p.device, p.dtype
+
+    def _draw(self, logits):
+        """One draw per row of logits: (N,) Bernoulli logits, or (N, levels) categorical."""
+        device, dtype = self._device_dtype()
+        u = tg.rand(logits.shape, dtype=dtype, device=device)
+        if self.config.likelihood == "bernoulli":
+            return (u.data < tg.sigmoid(logits).data).astype(dtype)
+        # Gumbel-max: argmax(l + g) with g = -log(-log u) is a draw from softmax(l)
+        xp = tg.backend.array_module(device)
+        u = xp.clip(u.data, 1e-12, 1.0 - 1e-7)
+        k = xp.argmax(logits.data - xp.log(-xp.log(u)), axis=1)
+        return (k / (self.config.levels - 1)).astype(dtype)
+
+    def _fill(self, x, first_row):
+        """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel."""
+        _, C, H, W = x.shape
+        with tg.no_grad():
+            for r in range(first_row, H):
+                for c in range(W):
+                    logits = self.logits(x[:, :, :r + 1])   # rows > r cannot change row r
+                    for ch in range(C):
+                        if self.config.likelihood == "bernoulli":
+                            l_i = logits[:, ch, r, c]              # (N,)
+                        else:
+                            l_i = logits[:, :, ch, r, c]           # (N, levels)
+                        x[:, ch, r, c] = self._draw(l_i)
+        return x
+
+    def sample(self, n, shape=(1, 28, 28)):
+        """n images (n, C, H, W) drawn from the model, pixel by pixel (binary 0/1, or gray
+        levels k / (levels - 1)). Seeded by tg.manual_seed."""
+        device, dtype = self._device_dtype()
+        x = tg.zeros(n, *shape, dtype=dtype, device=device)
+        return self._fill(x, 0)
+
+    def complete(self, x, known_rows=None):
+        """Copies of images x (N, C, H, W) whose rows >= known_rows (default H // 2) are
+        sampled from p(x_bottom | x_top); the top rows are kept as given."""
+        known_rows = x.shape[2] // 2 if known_rows is None else int(known_rows)
+        device, dtype = self._device_dtype()
+        out = tg.tensor(x.data, dtype=dtype, device=device)
+        out[:, :, known_rows:] = 0                           # nothing of the bottom is seen
+        return self._fill(out, known_rows)
+
+    # ---- training and evaluation -------------------------------------------------------
+
+    def configure_optimizers(self, lr=None):
+        return {"adam": optim.Adam(self.parameters(), lr=lr or self.config.lr)}
+
+    def training_step(self, x, optimizers):
+        """One Adam step on the mean nll of batch x (N, 1, H, W) (binary for Bernoulli)."""
+        opt = optimizers["adam"]
+        opt.zero_grad()
+        t = self.terms(x)
+        loss = t.nll.mean()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item(), "bits_per_dim": float(t.bits_per_dim.data.mean())}
+
+    def evaluate(self, data, limit=None, batch_size=256):
+        """Test nll of data: an ImageDataset, a DataLoader, or images (N, C, H, W).
+
+        Binary models need binary images (e.g. a dataset with binarize='dynamic': one fresh
+        draw per image). Returns {"nll": mean nats, "nll_se": its standard error,
+        "bits_per_dim": mean, "n": images}."""
+        nlls, dims = [], None
+        with tg.no_grad():
+            for x in _batches(data, batch_size, limit, self._device_dtype()):
+                if self.config.likelihood == "bernoulli" and not bool(((x.data == 0) | (x.data == 1)).all()):
+                    raise ValueError("evaluate: a Bernoulli PixelCNN needs binary images "
+                                     "(load the test set with binarize='dynamic')")
+                nlls.append(tg.backend.to_numpy(self.terms(x).nll.data).astype(np.float64))
+                dims = x.shape[1] * x.shape[2] * x.shape[3]
+        nll = np.concatenate(nlls)
+        return {"nll": float(nll.mean()), "nll_se": float(nll.std() / np.sqrt(len(nll))),
+                "bits_per_dim": float(nll.mean() / (dims * math.log(2.0))), "n": int(len(nll))}
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+
+
+def _batches(data, batch_size, limit, device_dtype):
+    """Tensors (B, C, H, W) from an ImageDataset, a DataLoader, a Tensor or an array."""
+    device, dtype = device_dtype
+    if hasattr(data, "images") and hasattr(data, "__len__"):         # ImageDataset
+        n = len(data) if limit is None else min(limit, len(data))
+        for start in range(0, n, batch_size):
+            x = data.images(np.arange(start, min(start + batch_size, n)))
+            yield tg.tensor(x, dtype=dtype, device=device)
+        return
+    if hasattr(data, "dataset") and hasattr(data, "batch_size"):    # DataLoader
+        seen = 0
+        for x, _ in data:
+            if limit is not None and seen >= limit:
+                return
+            x = x if limit is None else x[:limit - seen]
+            seen += x.shape[0]
+            yield tg.tensor(getattr(x, "data", x), dtype=dtype, device=device)
+        return
+    x = getattr(data, "data", data)
+    n = len(x) if limit is None else min(limit, len(x))
+    for start in range(0, n, batch_size):
+        yield tg.tensor(x[start:min(start + batch_size, n)], dtype=dtype, device=device)
