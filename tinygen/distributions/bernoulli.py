@@ -42,8 +42,18 @@ class Bernoulli(Distribution):
             self.logits = probs_to_logits(self.probs)
         else:
             (self.logits,) = broadcast_params("Bernoulli", logits=logits)
-            self.probs = sigmoid(self.logits)
+            self._probs = None  # sigmoid(logits), computed when first asked for
         super().__init__(self.logits.shape)
+
+    @property
+    def probs(self):
+        if self._probs is None:
+            self._probs = sigmoid(self.logits)
+        return self._probs
+
+    @probs.setter
+    def probs(self, value):
+        self._probs = value
 
     @property
     def mean(self):

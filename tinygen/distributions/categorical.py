@@ -36,7 +36,7 @@ class Categorical(Distribution):
             self.logits = log(clamp(self.probs, min=eps))
         else:
             self.logits = log_softmax(param, -1)
-            self.probs = softmax(param, -1)
+            self.probs = softmax(param, -1)   # cheap next to log_softmax, kept for entropy/sample
         self.num_categories = param.shape[-1]
         super().__init__(param.shape[:-1])
 
