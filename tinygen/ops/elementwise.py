@@ -10,14 +10,14 @@ math is. Non-differentiable points take the conventional one-sided value (relu'(
 abs'(0) = 0).
 
 Binary ops broadcast like NumPy; every backward sums its gradient back to its input's
-shape with the one helper `sum_to`.
+shape (and dtype) with the one helper `unbroadcast` (shape.py's sum_to, then a cast).
 """
 import numpy as np
 
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.shape import sum_to
+from tinygen.ops.shape import unbroadcast
 
 
 def _const(x, array):
@@ -108,7 +108,7 @@ softplus_unit = _unary("softplus")
 logsigmoid = _unary("logsigmoid")
 
 
-# ---- binary arithmetic (broadcasting; backward sums back with sum_to) -----------------------
+# ---- binary arithmetic (broadcasting; backward sums back with unbroadcast) -------------------
 
 def _check_broadcast(op, a, b):
     if a.shape != b.shape:
@@ -125,7 +125,7 @@ class Add(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+        return unbroadcast(gy, a), unbroadcast(gy, b)
 
 
 class Sub(Function):
@@ -134,7 +134,7 @@ class Sub(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy, a.shape), sum_to(-gy, b.shape)
+        return unbroadcast(gy, a), unbroadcast(-gy, b)
 
 
 class Mul(Function):
@@ -143,7 +143,7 @@ class Mul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
+        return unbroadcast(gy * b, a), unbroadcast(gy * a, b)
 
 
 class Div(Function):
@@ -153,7 +153,7 @@ class Div(Function):
     def backward(self, gy):
         a, b = self.inputs
         ga = gy / b
-        return sum_to(ga, a.shape), sum_to(-ga * a / b, b.shape)
+        return unbroadcast(ga, a), unbroadcast(-ga * a / b, b)
 
 
 class Pow(Function):
@@ -167,7 +167,7 @@ class Pow(Function):
         y = self.output
         ga = gy * b * a ** (b - 1)
         gb = gy * y * log(a) if b.requires_grad else None
-        return sum_to(ga, a.shape), (sum_to(gb, b.shape) if gb is not None else None)
+        return unbroadcast(ga, a), (unbroadcast(gb, b) if gb is not None else None)
 
 
 class PowScalar(Function):
@@ -323,7 +323,7 @@ class Where(Function):
     def backward(self, gy):
         a, b = self.inputs
         keep = _mask(gy, self.cond)
-        return sum_to(gy * keep, a.shape), sum_to(gy * (1 - keep), b.shape)
+        return unbroadcast(gy * keep, a), unbroadcast(gy * (1 - keep), b)
 
 
 def where(condition, input, other):
@@ -362,7 +362,7 @@ class Maximum(Function):
         db = b.data * self.sign
         share = (da > db) + 0.5 * (da == db)
         wa = _mask(gy, share)
-        return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
+        return unbroadcast(gy * wa, a), unbroadcast(gy * (1 - wa), b)
 
 
 def maximum(a, b):

@@ -10,7 +10,7 @@ against it. 1-D operands are promoted as in NumPy and torch.
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_tensor
-from tinygen.ops.shape import reshape, sum_to, transpose
+from tinygen.ops.shape import astype, reshape, transpose, unbroadcast
 
 
 def _matmul_kernel(device):
@@ -25,8 +25,8 @@ class MatMul(Function):
         a, b = self.inputs
         ga = matmul(gy, transpose(b, -1, -2)) if a.requires_grad else None
         gb = matmul(transpose(a, -1, -2), gy) if b.requires_grad else None
-        return (sum_to(ga, a.shape) if ga is not None else None,
-                sum_to(gb, b.shape) if gb is not None else None)
+        return (unbroadcast(ga, a) if ga is not None else None,
+                unbroadcast(gb, b) if gb is not None else None)
 
 
 def matmul(a, b):
@@ -34,8 +34,9 @@ def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dim, got shapes "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
-    if a.ndim == 1:
-        return reshape(matmul(reshape(a, 1, -1), b), b.shape[:-2] + b.shape[-1:])
+    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m);  (k,) @ (k,) -> ()
+        y = matmul(reshape(a, 1, -1), b)
+        return reshape(y, b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else ())
     if b.ndim == 1:
         return reshape(matmul(a, reshape(b, -1, 1)), a.shape[:-1])
     if a.shape[-1] != b.shape[-2]:
@@ -61,11 +62,12 @@ class Linear(Function):
 
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
-        gx = matmul(gy, w) if x.requires_grad else None
-        gw = matmul(transpose(gy, 0, 1), x) if w.requires_grad else None
+        gx = astype(matmul(gy, w), x.dtype) if x.requires_grad else None       # (N, in)
+        gw = astype(matmul(transpose(gy, 0, 1), x), w.dtype) if w.requires_grad else None  # (out, in)
         if len(self.inputs) == 2:
             return gx, gw
-        return gx, gw, gy.sum(dim=0)
+        b = self.inputs[2]
+        return gx, gw, astype(gy.sum(dim=0), b.dtype)
 
 
 def linear(input, weight, bias=None):

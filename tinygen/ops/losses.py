@@ -37,11 +37,43 @@ def _same_shape(op, input, target):
                          f"{tuple(target.shape)} must have the same shape")
 
 
+class BinaryCrossEntropy(Function):
+    """Per-element BCE on probabilities p and targets t, logs clamped at -100 (as torch).
+
+    d/dp = (p - t) / max(p (1 - p), 1e-12)   (torch's formula: finite at p = 0 and p = 1)
+    d/dt = log(1 - p) - log p                 (both logs clamped at -100)
+    """
+
+    eps = 1e-12
+
+    def forward(self, p, t):
+        xp = backend.array_module(self.device)
+        with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped
+            log_p = xp.maximum(xp.log(p), -100)
+            log_q = xp.maximum(xp.log1p(-p), -100)
+        return -(t * log_p + (1 - t) * log_q)
+
+    def backward(self, gy):
+        p, t = self.inputs
+        gp = gy * (p - t) / clamp(p * (1 - p), min=self.eps)
+        gt = gy * (_clamped_log(1 - p) - _clamped_log(p)) if t.requires_grad else None
+        return gp, gt
+
+
+def _clamped_log(x):
+    with np.errstate(divide="ignore"):
+        return clamp(log(x), min=-100.0)
+
+
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
-    """BCE on probabilities; log terms clamped at -100 as torch, so p = 0 or 1 stays finite."""
+    """BCE on probabilities in [0, 1]; log terms clamped at -100 as torch, so p = 0 or 1
+    gives a finite loss and a finite gradient."""
     target = as_tensor(target, like=(input,))
     _same_shape("binary_cross_entropy", input, target)
-    loss = -(target * clamp(log(input), min=-100.0) + (1 - target) * clamp(log(1 - input), min=-100.0))
+    if bool(((input.data < 0) | (input.data > 1)).any()):
+        raise ValueError("binary_cross_entropy: input values must lie in [0, 1] (probabilities); "
+                         "for logits use binary_cross_entropy_with_logits")
+    loss = BinaryCrossEntropy()(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -101,7 +133,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     t = xp.asarray(t).reshape(-1)
     keep = t != ignore_index
     C = input.shape[1]
-    if bool(((t < 0) & keep).any()) or bool((t >= C).any()):
+    if bool((((t < 0) | (t >= C)) & keep).any()):
         raise IndexError(f"nll_loss: target values must lie in [0, {C}) (or be ignore_index)")
     safe_t = xp.where(keep, t, 0)
     picked = getitem(_class_last(input), (xp.arange(t.shape[0]), safe_t))   # (M,)

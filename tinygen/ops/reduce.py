@@ -8,6 +8,7 @@ Ties in max/min: the gradient is shared equally among all tied maxima (each of k
 gy / k), for the full reduction and for a reduction over dims. (torch does the same for a
 full reduction; torch.max(x, dim) gives it all to the one index it returns.)
 """
+import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -23,12 +24,18 @@ def _axes(dim, ndim, op):
     """dim argument -> a sorted tuple of non-negative axes."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if ndim == 0:  # as torch: a 0-d tensor accepts dim 0 or -1 and reduces over nothing
+        for d in (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim):
+            if d not in (0, -1):
+                raise IndexError(f"{op}: dim {d} out of range for a tensor of 0 dims")
+        return ()
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    n = builtins.max(ndim, 1)  # this module's max is the tensor op; a 0-d tensor takes dim 0 or -1
     out = []
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
+        if not -n <= d < n:
             raise IndexError(f"{op}: dim {d} out of range for a tensor of {ndim} dims")
-        out.append(d % max(ndim, 1))
+        out.append(int(d) % n)
     return tuple(sorted(set(out)))
 
 
@@ -111,6 +118,8 @@ def _max_min(x, dim, keepdim, sign):
     if dim is None or not isinstance(dim, int):
         return values
     xp = backend.array_module(x.device)
+    if x.ndim == 0:
+        return values_indices(values, Tensor._make(xp.zeros((), dtype=np.int64), x.device, False))
     arg = xp.argmax(x.data, axis=dim) if sign > 0 else xp.argmin(x.data, axis=dim)
     if keepdim:
         arg = xp.expand_dims(arg, dim)
@@ -195,9 +204,18 @@ class LogSoftmax(Function):
         return gy - exp(y) * sum(gy, dim=self.dim, keepdim=True)
 
 
+def _one_dim(dim, ndim, op):
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    axes = _axes(dim, ndim, op)
+    return axes[0] if axes else None  # None: a 0-d tensor, normalized over itself
+
+
 def softmax(x, dim):
-    return Softmax(_axes(dim, x.ndim, "softmax")[0])(x)
+    """exp(x) / sum(exp(x)) along the int dim `dim` (required, as in torch)."""
+    return Softmax(_one_dim(dim, x.ndim, "softmax"))(x)
 
 
 def log_softmax(x, dim):
-    return LogSoftmax(_axes(dim, x.ndim, "log_softmax")[0])(x)
+    """x - logsumexp(x, dim): the log of softmax, computed stably."""
+    return LogSoftmax(_one_dim(dim, x.ndim, "log_softmax"))(x)

@@ -76,6 +76,14 @@ def sum_to(x, shape):
     return SumTo(shape)(x)
 
 
+def unbroadcast(gy, x):
+    """The gradient gy of a broadcasting op, returned for input x: summed down to x's shape and
+    cast to x's dtype (float32 + float64 -> float64 forward; each input's gradient keeps the
+    input's own dtype, as in torch)."""
+    gx = sum_to(gy, x.shape)
+    return gx if gx.dtype == x.dtype else astype(gx, x.dtype)
+
+
 def expand(x, *sizes):
     """x broadcast to `sizes` (-1 keeps a dimension), as torch.Tensor.expand."""
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
@@ -250,7 +258,7 @@ class Cat(Function):
         for x in self.inputs:
             n = x.shape[self.dim]
             index = (slice(None),) * self.dim + (slice(start, start + n),)
-            gxs.append(getitem(gy, index))
+            gxs.append(astype(getitem(gy, index), x.dtype))  # inputs of mixed dtypes
             start += n
         return tuple(gxs)
 

@@ -1,0 +1,151 @@
+"""Hypothesis strategies for property tests of tinygen ops (yours and ours).
+
+    from hypothesis import given
+    from tinygen import testing as tgt
+
+    @given(tgt.tensors(tgt.shapes(max_dims=3), domain="positive"))
+    def test_log_grad(x):
+        assert tg.autograd.gradcheck(tg.log, (x,))
+
+    @given(tgt.broadcastable_shapes())
+    def test_add_broadcasts(pair):
+        a_shape, b_shape = pair
+        ...
+
+Strategies (each returns a hypothesis SearchStrategy):
+
+    shapes(min_dims, max_dims, min_side, max_side)      tuples of ints
+    broadcastable_shapes(...)                           pairs (a, b) that broadcast together
+    tensors(shape, domain, dtype, requires_grad, ...)   tg.Tensor with values in a domain
+    conv_params(input_size, transposed=False, ...)      ConvParams valid for that input size
+
+Domains (what a finite-difference check needs to be meaningful):
+
+    "any"              values in [-2, 2]
+    "positive"         values in [0.1, 2]                          (log, sqrt, rsqrt, pow)
+    "unit"             values in [0.05, 0.95]                      (probabilities)
+    "away_from_kinks"  |x| in [0.11, ~2.1], pairwise >= 0.02 apart, and >= 0.01 away from
+                       every multiple of 0.05 (so from 0, and from clamp bounds such as
+                       +-0.5): relu, abs, leaky_relu, clamp, max/min without ties.
+
+Values are small on purpose: float64 central differences with eps = 1e-6 are then accurate
+to about 1e-9, far inside gradcheck's tolerances.
+"""
+import dataclasses
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+DOMAINS = ("any", "positive", "unit", "away_from_kinks")
+
+_BOUNDS = {"any": (-2.0, 2.0), "positive": (0.1, 2.0), "unit": (0.05, 0.95)}
+
+
+def shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
+    """Shapes with min_dims..max_dims dims, each of size min_side..max_side."""
+    return st.lists(st.integers(min_side, max_side), min_size=min_dims,
+                    max_size=max_dims).map(tuple)
+
+
+def broadcastable_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
+    """Pairs of shapes (a, b) that broadcast together (np.broadcast_shapes(a, b) works).
+
+    Either may have fewer dims or size-1 dims where the other does not, as in
+    (3, 1) with (2, 1, 4)."""
+    return hnp.mutually_broadcastable_shapes(
+        num_shapes=2, min_dims=min_dims, max_dims=max_dims, min_side=min_side,
+        max_side=max_side).map(lambda b: tuple(b.input_shapes))
+
+
+@st.composite
+def _values(draw, n, domain, width):
+    """n floats (a list) in `domain`."""
+    if domain == "away_from_kinks":
+        # distinct integers m != 0 -> sign(m) (0.05 (|m| + 1) + j), j in [0.01, 0.04]
+        k = max(40, n)
+        ms = draw(st.lists(st.integers(-k, k).filter(bool), min_size=n, max_size=n, unique=True))
+        js = draw(st.lists(st.floats(0.01, 0.04, width=width), min_size=n, max_size=n))
+        return [float(np.sign(m)) * (0.05 * (abs(m) + 1) + j) for m, j in zip(ms, js)]
+    if domain not in _BOUNDS:
+        raise ValueError(f"unknown domain {domain!r}: expected one of {DOMAINS}")
+    lo, hi = _BOUNDS[domain]
+    return draw(st.lists(st.floats(lo, hi, width=width), min_size=n, max_size=n))
+
+
+@st.composite
+def arrays(draw, shape, domain="any", dtype="float64"):
+    """NumPy arrays of `shape` (a tuple, or a strategy of tuples) with values in `domain`."""
+    if not isinstance(shape, tuple):
+        shape = draw(shape)
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    values = draw(_values(n, domain, 32 if dtype == np.float32 else 64))
+    return np.asarray(values, dtype=dtype).reshape(shape)
+
+
+@st.composite
+def tensors(draw, shape, domain="any", dtype="float64", requires_grad=True, device="cpu"):
+    """tg.Tensors of `shape` (a tuple, or a strategy such as shapes()) with values in `domain`.
+
+    float64 and requires_grad by default: ready for tg.autograd.gradcheck."""
+    import tinygen as tg
+    array = draw(arrays(shape, domain, dtype))
+    return tg.tensor(array, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvParams:
+    """Arguments of a 2-D convolution (or transposed convolution), as (height, width) pairs.
+
+    output_size is what the op must return for the input size the params were drawn for:
+        conv:       floor((H + 2 p - d (k - 1) - 1) / s) + 1
+        transposed: (H - 1) s - 2 p + d (k - 1) + output_padding + 1
+    """
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    output_padding: tuple
+    output_size: tuple
+
+
+def conv_output_size(size, k, s, p, d, op=0, transposed=False):
+    """The output length of a (transposed) convolution along one dim."""
+    if transposed:
+        return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+@st.composite
+def conv_params(draw, input_size, transposed=False, max_kernel=3, max_stride=2, max_padding=2,
+                max_dilation=2):
+    """ConvParams valid for an input of `input_size` (int H, or (H, W)): output size >= 1.
+
+    For a plain convolution output_padding is (0, 0). For a transposed one it is drawn below
+    max(stride, dilation) (torch's rule), and padding is kept where the output is >= 1."""
+    hw = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    per_dim = []
+    for size in hw:
+        k = draw(st.integers(1, max_kernel))
+        s = draw(st.integers(1, max_stride))
+        d = draw(st.integers(1, max_dilation))
+        if transposed:
+            op = draw(st.integers(0, max(s, d) - 1))
+            # (size - 1) s + d (k - 1) + op + 1 - 2 p >= 1
+            p_max = ((size - 1) * s + d * (k - 1) + op) // 2
+        else:
+            op = 0
+            # size + 2 p - d (k - 1) - 1 >= 0
+            p_min = max(0, -(-(d * (k - 1) + 1 - size) // 2))
+            if p_min > max_padding:  # kernel too wide for this input even with padding
+                d = 1
+                k = min(k, size + 2 * max_padding)
+                p_min = max(0, -(-(k - size) // 2))
+            p_max = max_padding
+        p = draw(st.integers(p_min if not transposed else 0, min(max_padding, p_max)))
+        out = conv_output_size(size, k, s, p, d, op, transposed)
+        per_dim.append((k, s, p, d, op, out))
+    k, s, p, d, op, out = (tuple(v) for v in zip(*per_dim))
+    return ConvParams(kernel_size=k, stride=s, padding=p, dilation=d, output_padding=op,
+                      output_size=out)
