@@ -1,0 +1,313 @@
+"""Kernel benchmark: the conv layers of B2-B4 and matmul, every implementation, one run.
+
+For each conv layer of the standard models (shared/BENCHMARKS.md):
+
+    forward   y = conv(x, w)                                  2 * MACs flops
+    backward  gx (a conv_transpose) and gw (the weight grad)  4 * MACs flops
+
+timed as medians after warm-up, for the numpy reference, the numba kernels, the cuda kernels
+(where CuPy and a GPU are present; "unavailable" otherwise; never the simulator) and
+PyTorch's CPU conv (where installed, threads = cores; its backward = fwd+bwd minus fwd).
+Rates are GFLOP/s and the fraction of the machine's own float32 GEMM rate, measured in the
+same run (NumPy matmul at n = 1024, 1536, 2048; the best median). The backward of the first
+layer computes gx although training would not need it, so every row counts the same flops.
+
+matmul: BLAS (what the ops use) against the blocked numba kernel at n = 256..1024, float32.
+
+    python benchmarks/bench_kernels.py [--out bench_out/kernels] [--quick] [--only B3]
+
+Prints a table, writes bench_kernels.json and bench_kernels.png to --out. Machine shared
+with others? Compare ratios from one run, not absolute times across runs. On processors
+where OPENBLAS_CORETYPE is set in the environment (see the environment notes), numpy's GEMM
+is slowed; unset it for this command only (the JSON records the BLAS kernel in use).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+# B2-B4's conv layers: (model, name, kind, N, C_in, C_out, H_in, W_in, k, stride, padding)
+LAYERS = [
+    ("B2", "G convT 128->64 4x4 s2 7->14", "convT", 64, 128, 64, 7, 7, 4, 2, 1),
+    ("B2", "G convT 64->1 4x4 s2 14->28", "convT", 64, 64, 1, 14, 14, 4, 2, 1),
+    ("B2", "D conv 1->64 4x4 s2 28->14", "conv", 64, 1, 64, 28, 28, 4, 2, 1),
+    ("B2", "D conv 64->128 4x4 s2 14->7", "conv", 64, 64, 128, 14, 14, 4, 2, 1),
+    ("B3", "masked 7x7 1->64 28x28", "conv", 32, 1, 64, 28, 28, 7, 1, 3),
+    ("B3", "3x3 64->64 28x28", "conv", 32, 64, 64, 28, 28, 3, 1, 1),
+    ("B3", "1x1 64->64 28x28", "conv", 32, 64, 64, 28, 28, 1, 1, 0),
+    ("B3", "1x1 64->1 28x28", "conv", 32, 64, 1, 28, 28, 1, 1, 0),
+    ("B4", "enc conv 1->32 3x3 s2 28->14", "conv", 128, 1, 32, 28, 28, 3, 2, 1),
+    ("B4", "enc conv 32->64 3x3 s2 14->7", "conv", 128, 32, 64, 14, 14, 3, 2, 1),
+    ("B4", "dec convT 64->32 4x4 s2 7->14", "convT", 128, 64, 32, 7, 7, 4, 2, 1),
+    ("B4", "dec convT 32->1 4x4 s2 14->28", "convT", 128, 32, 1, 14, 14, 4, 2, 1),
+]
+IMPLEMENTATIONS = ("numpy", "numba", "cuda", "torch")
+
+
+def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None):
+    """Median seconds of fn() over enough repeats (after two warm-up calls)."""
+    fn()
+    fn()
+    sync()
+    times = []
+    start = time.perf_counter()
+    while len(times) < max_repeat and (len(times) < min_repeat or time.perf_counter() - start < min_time):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def gemm_rate(sizes=(1024, 1536, 2048), min_time=0.5):
+    """NumPy float32 GEMM GFLOP/s at each n, and the best of them (the machine's reference)."""
+    rng = np.random.default_rng(0)
+    rates = {}
+    for n in sizes:
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        out = np.empty((n, n), np.float32)
+        rates[n] = 2 * n ** 3 / median_time(lambda: np.matmul(a, b, out=out), min_time) / 1e9
+    return rates, max(rates.values())
+
+
+def layer_problem(layer, batch_scale=1.0):
+    """Arrays and geometry of one layer (float32)."""
+    model, name, kind, N, C_in, C_out, H, W, k, s, p = layer
+    N = max(1, int(N * batch_scale))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C_in, H, W), dtype=np.float32)
+    w_shape = (C_in, C_out, k, k) if kind == "convT" else (C_out, C_in, k, k)
+    w = rng.standard_normal(w_shape, dtype=np.float32) * 0.1
+    if kind == "conv":
+        Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+        macs = N * C_out * Ho * Wo * C_in * k * k
+    else:
+        Ho, Wo = (H - 1) * s - 2 * p + k, (W - 1) * s - 2 * p + k
+        macs = N * C_in * H * W * C_out * k * k
+    gy = rng.standard_normal((N, C_out, Ho, Wo), dtype=np.float32)
+    return dict(kind=kind, x=x, w=w, gy=gy, k=k, s=s, p=p, macs=macs, N=N)
+
+
+def kernel_calls(conv, prob, to=lambda a: a):
+    """(forward, backward) closures on the kernel module `conv` (tinygen/kernels/conv_*.py)."""
+    x, w, gy = to(prob["x"]), to(prob["w"]), to(prob["gy"])
+    k, s, p = (prob["k"],) * 2, (prob["s"],) * 2, (prob["p"],) * 2
+    one, zero = (1, 1), (0, 0)
+    H, W = prob["x"].shape[2:]
+    if prob["kind"] == "conv":
+        Ho = gy.shape[2]
+        # output_padding that gives x's size back (the conv2d input gradient)
+        op = (H - ((Ho - 1) * s[0] - 2 * p[0] + k[0]),) * 2
+
+        def fwd():
+            return conv.conv2d(x, w, s, p, one)
+
+        def bwd():
+            return conv.conv_transpose2d(gy, w, s, p, op, one), conv.conv2d_weight_grad(x, gy, k, s, p, one)
+    else:
+        def fwd():
+            return conv.conv_transpose2d(x, w, s, p, zero, one)
+
+        def bwd():
+            return conv.conv2d(gy, w, s, p, one), conv.conv2d_weight_grad(gy, x, k, s, p, one)
+    return fwd, bwd
+
+
+def torch_calls(torch, prob):
+    F = torch.nn.functional
+    x = torch.tensor(prob["x"], requires_grad=True)
+    w = torch.tensor(prob["w"], requires_grad=True)
+    gy = torch.tensor(prob["gy"])
+    s, p = prob["s"], prob["p"]
+    conv = (lambda x, w: F.conv2d(x, w, None, s, p)) if prob["kind"] == "conv" else \
+        (lambda x, w: F.conv_transpose2d(x, w, None, s, p))
+
+    def fwd():
+        with torch.no_grad():
+            return conv(x, w)
+
+    def fwd_bwd():
+        return torch.autograd.grad(conv(x, w), (x, w), gy)
+
+    return fwd, fwd_bwd
+
+
+def available_implementations():
+    """{name: None if usable else the reason it is not}."""
+    from tinygen import backend
+    status = {"numpy": None, "numba": None}
+    status["cuda"] = None if backend.gpu_available() and not backend.simulator_enabled() else \
+        "unavailable (no CuPy + CUDA GPU)"
+    try:
+        import torch  # noqa: F401
+        status["torch"] = None
+    except ImportError:
+        status["torch"] = "unavailable (torch not installed)"
+    return status
+
+
+def bench_layers(layers, min_time, batch_scale, skip_numpy_over=None):
+    from tinygen import backend
+    from tinygen.kernels import implementation
+    status = available_implementations()
+    torch = None
+    if status["torch"] is None:
+        import torch
+        torch.set_num_threads(os.cpu_count() or 1)
+    rows = []
+    for layer in layers:
+        prob = layer_problem(layer, batch_scale)
+        row = dict(model=layer[0], layer=layer[1], batch=prob["N"], gflop_fwd=2 * prob["macs"] / 1e9,
+                   gflop_bwd=4 * prob["macs"] / 1e9, results={})
+        for impl in IMPLEMENTATIONS:
+            if status[impl] is not None:
+                row["results"][impl] = status[impl]
+                continue
+            if impl == "torch":
+                fwd, fwd_bwd = torch_calls(torch, prob)
+                t_fwd = median_time(fwd, min_time)
+                t_bwd = max(median_time(fwd_bwd, min_time) - t_fwd, 1e-9)
+            else:
+                if impl == "numpy" and skip_numpy_over and prob["macs"] > skip_numpy_over:
+                    row["results"][impl] = "skipped (--quick)"
+                    continue
+                device, mode = {"numpy": ("cpu", "reference"), "numba": ("cpu", "fast"),
+                                "cuda": ("cuda", "fast")}[impl]
+                conv = implementation("conv", device, mode)
+                to = (lambda a: backend.to_device(a, "cuda")) if impl == "cuda" else (lambda a: a)
+                sync = (lambda: backend.synchronize("cuda")) if impl == "cuda" else (lambda: None)
+                fwd, bwd = kernel_calls(conv, prob, to)
+                t_fwd = median_time(fwd, min_time, sync=sync)
+                t_bwd = median_time(bwd, min_time, sync=sync)
+            row["results"][impl] = dict(fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3,
+                                        gflops_fwd=row["gflop_fwd"] / t_fwd,
+                                        gflops_fwd_bwd=(row["gflop_fwd"] + row["gflop_bwd"]) / (t_fwd + t_bwd))
+        rows.append(row)
+    return rows
+
+
+def bench_matmul(sizes, min_time):
+    from tinygen.kernels import matmul_numba
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in sizes:
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        flops = 2 * n ** 3
+        t_blas = median_time(lambda: matmul_numba.matmul(a, b), min_time)
+        t_blocked = median_time(lambda: matmul_numba.matmul_blocked(a, b), min_time, max_repeat=5)
+        rows.append(dict(n=n, blas_gflops=flops / t_blas / 1e9, blocked_gflops=flops / t_blocked / 1e9,
+                         blas_ms=t_blas * 1e3, blocked_ms=t_blocked * 1e3))
+    return rows
+
+
+def blas_info():
+    try:
+        import threadpoolctl
+        return [{k: v for k, v in lib.items() if k in ("internal_api", "version", "architecture", "num_threads")}
+                for lib in threadpoolctl.threadpool_info() if lib.get("user_api") == "blas"]
+    except ImportError:
+        return "threadpoolctl not installed"
+
+
+def format_table(result):
+    gemm = result["gemm_gflops"]
+    lines = [f"NumPy float32 GEMM: " + ", ".join(f"n={n}: {r:.0f}" for n, r in result["gemm_by_n"].items())
+             + f" GFLOP/s -> reference rate {gemm:.0f} GFLOP/s",
+             "",
+             f"{'model':<5} {'layer':<32} {'impl':<6} {'fwd ms':>8} {'bwd ms':>8} {'GFLOP/s':>8} {'of GEMM':>8}"]
+    for row in result["layers"]:
+        for impl, r in row["results"].items():
+            if isinstance(r, str):
+                lines.append(f"{row['model']:<5} {row['layer']:<32} {impl:<6} {r}")
+                continue
+            lines.append(f"{row['model']:<5} {row['layer']:<32} {impl:<6} {r['fwd_ms']:8.2f} {r['bwd_ms']:8.2f} "
+                         f"{r['gflops_fwd_bwd']:8.1f} {r['gflops_fwd_bwd'] / gemm:8.0%}")
+    lines += ["", "GFLOP/s and 'of GEMM' are for forward + backward together.", "",
+              f"{'matmul n':>9} {'BLAS GFLOP/s':>13} {'blocked numba':>14} {'BLAS/blocked':>13}"]
+    for r in result["matmul"]:
+        lines.append(f"{r['n']:>9} {r['blas_gflops']:13.1f} {r['blocked_gflops']:14.1f} "
+                     f"{r['blas_gflops'] / r['blocked_gflops']:13.1f}")
+    for line in result.get("summary", []):
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def summary(result):
+    """The issue's targets, for B3's 3x3 64->64 layer."""
+    out = []
+    for row in result["layers"]:
+        if row["layer"].startswith("3x3 64->64"):
+            numba, torch = row["results"].get("numba"), row["results"].get("torch")
+            if isinstance(numba, dict):
+                out.append(f"\nB3 3x3 64->64, batch {row['batch']}, numba fwd+bwd: "
+                           f"{numba['gflops_fwd_bwd']:.0f} GFLOP/s = "
+                           f"{numba['gflops_fwd_bwd'] / result['gemm_gflops']:.0%} of the GEMM rate (target >= 70%)")
+                if isinstance(torch, dict):
+                    t_ours = numba["fwd_ms"] + numba["bwd_ms"]
+                    t_torch = torch["fwd_ms"] + torch["bwd_ms"]
+                    out.append(f"  vs torch: {t_ours:.1f} ms against {t_torch:.1f} ms "
+                               f"(torch/numba time = {t_torch / t_ours:.2f}; target > 1)")
+    return out
+
+
+def plot(result, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = result["layers"]
+    impls = [i for i in IMPLEMENTATIONS if any(isinstance(r["results"].get(i), dict) for r in rows)]
+    fig, ax = plt.subplots(figsize=(12, 5))
+    width = 0.8 / max(1, len(impls))
+    for j, impl in enumerate(impls):
+        values = [r["results"][impl]["gflops_fwd_bwd"] if isinstance(r["results"].get(impl), dict) else 0
+                  for r in rows]
+        ax.bar(np.arange(len(rows)) + (j - (len(impls) - 1) / 2) * width, values, width, label=impl)
+    ax.axhline(result["gemm_gflops"], color="k", ls="--", lw=1, label="NumPy float32 GEMM")
+    ax.set_xticks(np.arange(len(rows)))
+    ax.set_xticklabels([f"{r['model']} {r['layer']}" for r in rows], rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("GFLOP/s (forward + backward)")
+    ax.set_title("conv layers of B2-B4: forward + backward rate by implementation")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(out="bench_out/kernels", quick=False, only=None):
+    min_time = 0.2 if quick else 1.0
+    layers = [l for l in LAYERS if only is None or l[0] in only or only in l[1]]
+    gemm_by_n, gemm = gemm_rate(min_time=min_time)
+    result = dict(
+        gemm_by_n=gemm_by_n, gemm_gflops=gemm, blas=blas_info(), cpu_count=os.cpu_count(),
+        openblas_env={k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
+        layers=bench_layers(layers, min_time, batch_scale=1.0, skip_numpy_over=5e8 if quick else None),
+        matmul=bench_matmul((256, 512) if quick else (256, 512, 1024), min_time))
+    result["summary"] = summary(result)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "bench_kernels.json"), "w") as f:
+        json.dump(result, f, indent=1, default=str)
+    plot(result, os.path.join(out, "bench_kernels.png"))
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench_out/kernels", help="directory for the JSON and the PNG")
+    parser.add_argument("--quick", action="store_true", help="short timings, skip slow numpy rows")
+    parser.add_argument("--only", default=None, help="B2, B3, B4, or part of a layer's name")
+    args = parser.parse_args(argv)
+    result = run(args.out, args.quick, args.only)
+    print(format_table(result))
+    print(f"\nwrote {os.path.join(args.out, 'bench_kernels.json')} and bench_kernels.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(main())
