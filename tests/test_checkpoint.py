@@ -232,3 +232,40 @@ def test_loading_what_was_not_saved_is_an_error(tmp_path):
         load_checkpoint(tmp_path / "c.npz", FakeModel(w=np.zeros(1)))
     with pytest.raises(CheckpointError, match="no optimizer state"):
         load_checkpoint(tmp_path / "c.npz", optimizer=FakeOptimizer())
+
+
+def test_resumed_training_continues_bitwise(tmp_path):
+    """A real nn model + Adam, with dropout drawing from tinygen's random state: training
+    k steps, saving, and training k more gives bitwise the same weights as loading the
+    checkpoint into a freshly built model and optimizer and training those k steps."""
+    import tinygen.nn as nn
+    import tinygen.optim as optim
+
+    def build(seed):
+        tg.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3),
+                              nn.Linear(8, 2))
+        return model, optim.Adam(model.parameters(), lr=1e-2)
+
+    x = tg.tensor(np.random.default_rng(0).standard_normal((16, 6)).astype(np.float32))
+
+    def train(model, opt, steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            (model(x) ** 2).mean().backward()
+            opt.step()
+
+    model, opt = build(0)
+    train(model, opt, 3)
+    save_checkpoint(tmp_path / "c.npz", model, opt, step=3)
+    train(model, opt, 4)
+    expected = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    model2, opt2 = build(1)  # other initial weights, other random state
+    info = load_checkpoint(tmp_path / "c.npz", model2, opt2)
+    assert info["step"] == 3 and "0.weight" in model2.state_dict()
+    train(model2, opt2, 4)
+    got = model2.state_dict()
+    assert set(got) == set(expected)  # parameters and BatchNorm buffers
+    for name, value in expected.items():
+        assert same_bits(got[name].numpy(), value), name
