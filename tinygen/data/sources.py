@@ -24,16 +24,17 @@ each file may be gzipped `<stem>.gz` or raw `<stem>`):
 
 Because MNIST and Fashion-MNIST use the same file names, loading also checks the content:
 the SHA-256 of each decompressed IDX payload must equal the published one (`verify=True`).
-This accepts the files however they were (re)compressed -- Debian's and many mirrors' .gz
+This accepts the files however they were (re)compressed -- Debian's and other re-packed .gz
 bytes differ from the originals while the content is identical -- and rejects the other
 dataset's files, or a damaged copy, with an error that says which.
 
-Checksums. `GZ_SHA256` are the SHA-256 of the original .gz downloads as published (e.g. in
-TensorFlow Datasets' checksum lists and the Fashion-MNIST README's MD5 table). `RAW_SHA256`
-are those of the decompressed files; for MNIST they are published too, and both datasets'
-decompressed files were also checked here against the published MD5s of the decompressed
-originals (MNIST: 6bbc9ace.., a25bea73.., 2646ac64.., 27ae3e4e..; Fashion-MNIST: f4a8712d..,
-9018921c.., 8181f547.., 15d48437..).
+Checksums (`sha256sum` format below). `gz_sha256`: the SHA-256 of the original .gz files
+as the mirrors serve them, as published in independent checksum lists (TensorFlow Datasets'
+dataset info, torchvision-style loaders; the Fashion-MNIST ones go with the MD5s in that
+dataset's README). `raw_sha256`: the SHA-256 of the decompressed files, published for MNIST;
+both datasets' decompressed files were also checked against the published MD5s of the
+decompressed originals (MNIST 6bbc9ace.., a25bea73.., 2646ac64.., 27ae3e4e..; Fashion-MNIST
+f4a8712d.., 9018921c.., 8181f547.., 15d48437..).
 """
 import dataclasses
 import gzip
