@@ -158,12 +158,15 @@ def test_numba_conv_float32_equals_reference(case, case_t):
 
 
 def test_numba_conv_stride1_transpose_path_equals_reference():
-    """conv_transpose2d at stride 1 runs as a flipped-kernel conv2d: B3's 3x3 layer's input grad."""
+    """conv_transpose2d at stride 1 runs as a flipped-kernel conv2d when C_in <= C_out (B3's
+    3x3 layer's input grad), as GEMM + col2im otherwise: both paths, explicitly."""
     rng = np.random.default_rng(0)
-    gy, w = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((4, 3, 3, 3))
-    for dilation in ((1, 1), (2, 1)):
-        args = ((1, 1), (1, 1), (0, 0), dilation)
-        _close64(NUMBA["conv"].conv_transpose2d(gy, w, *args), REFERENCE["conv"].conv_transpose2d(gy, w, *args))
+    gy = rng.standard_normal((2, 4, 7, 6))
+    for c_out in (4, 5, 3):
+        w = rng.standard_normal((4, c_out, 3, 3))
+        for dilation in ((1, 1), (2, 1)):
+            args = ((1, 1), (1, 1), (0, 0), dilation)
+            _close64(NUMBA["conv"].conv_transpose2d(gy, w, *args), REFERENCE["conv"].conv_transpose2d(gy, w, *args))
 
 
 @needs_cuda

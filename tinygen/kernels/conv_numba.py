@@ -16,8 +16,9 @@ What makes it fast, and why:
   allocating 50 MB fresh each call costs page faults comparable to the copy itself.
 - A stride-1 transposed convolution (so also the input gradient of a stride-1 conv) is a
   plain convolution with the kernel flipped and its channel axes swapped, padded by
-  d*(k-1) - p. That replaces a GEMM whose inner dimension is only C (slow in BLAS) and a
-  col2im by an im2col and a GEMM whose inner dimension is C*kh*kw.
+  d*(k-1) - p. Where it has no more input than output channels, that replaces a GEMM whose
+  inner dimension is only C_in (slow in BLAS) and a col2im by an im2col and a GEMM whose
+  inner dimension is C_in*kh*kw.
 - Every kernel is specialized once per dtype on C-contiguous arrays (inputs are made
   contiguous first), which keeps the number of compilations, and CI's time, small.
 
@@ -163,8 +164,10 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
     _, C_out, kh, kw = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     fh, fw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
-    if (sh, sw) == (1, 1) and tuple(output_padding) == (0, 0) and fh >= 0 and fw >= 0:
-        # stride 1: a convolution with the flipped kernel, channels swapped, padding d(k-1)-p
+    if (sh, sw) == (1, 1) and tuple(output_padding) == (0, 0) and fh >= 0 and fw >= 0 and C_in <= C_out:
+        # stride 1: a convolution with the flipped kernel, channels swapped, padding d(k-1)-p.
+        # Its cols matrix has C_in*kh*kw rows against C_out*kh*kw for GEMM + col2im, and its
+        # GEMM's inner dimension is C_in*kh*kw instead of C_in: the better path when C_in <= C_out
         w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C_out, C_in, kh, kw)
         return conv2d(x, w_flip, (1, 1), (fh, fw), dilation)
     Ho = conv_transpose_output_size(H, kh, sh, ph, output_padding[0], dh)

@@ -8,9 +8,10 @@ Same functions as matmul_numpy.py:
 
 `matmul_blocked` is the tiled GEMM written out in numba: the rows of c are split into blocks
 of `block` rows, one block per task (prange over the cores); for each block of the inner
-dimension k the loop order is i, k, j, so the innermost loop streams a row of b and a row of c
-with unit stride (vectorized by LLVM) while a[i, k] stays in a register, and the b tile
-(block x block) is reused for all `block` rows of the a tile while it sits in cache. It is
+dimension k the loop order is i, k, j, so the innermost loop streams a row of the b tile and
+a row of the c tile with unit stride (vectorized by LLVM) while a[i, k] stays in a register,
+and the b tile (block x block) is reused for all `block` rows of the a tile while it sits in
+cache. It is
 typically several times slower than BLAS, which also packs tiles into contiguous buffers and
 keeps a register-blocked micro-kernel: benchmarks/bench_kernels.py shows by how much.
 """
@@ -22,21 +23,23 @@ from numba import njit, prange
 def _matmul_blocked(a, b, c, block):
     M, K = a.shape
     N = b.shape[1]
-    for ib in prange((M + block - 1) // block):
+    for ib in prange((M + block - 1) // block):        # one block of rows of c per task
         i0 = ib * block
         i1 = min(i0 + block, M)
-        for i in range(i0, i1):
-            for j in range(N):
-                c[i, j] = 0
+        c[i0:i1, :] = 0
         for k0 in range(0, K, block):
             k1 = min(k0 + block, K)
             for j0 in range(0, N, block):
                 j1 = min(j0 + block, N)
                 for i in range(i0, i1):
+                    c_row = c[i, j0:j1]                 # (j1 - j0,) views of the tiles
                     for k in range(k0, k1):
                         aik = a[i, k]
-                        for j in range(j0, j1):
-                            c[i, j] += aik * b[k, j]
+                        b_row = b[k, j0:j1]
+                        # indexed from 0: LLVM sees j >= 0, drops the negative-index
+                        # wraparound check and vectorizes this loop (8-16 floats per op)
+                        for j in range(j1 - j0):
+                            c_row[j] += aik * b_row[j]
 
 
 def matmul(a, b):
