@@ -309,3 +309,21 @@ def test_init_functions():
     assert nn.init.uniform_(p) is p and p.requires_grad and p.grad is None
     with pytest.raises(ValueError, match="at least 2 dims"):
         nn.init.xavier_uniform_(tg.zeros(3))
+
+
+def test_deepcopy_gives_an_independent_module():
+    import copy
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    c = copy.deepcopy(m)
+    assert isinstance(c[0].weight, nn.Parameter) and c[0].weight.requires_grad
+    assert c[0].weight.data is not m[0].weight.data
+    np.testing.assert_array_equal(c[0].weight.numpy(), m[0].weight.numpy())
+
+
+def test_functional_exports_the_api_list():
+    import tinygen.nn.functional as F
+    names = """relu leaky_relu sigmoid tanh softplus logsigmoid softmax log_softmax logsumexp linear
+        conv2d conv_transpose2d max_pool2d avg_pool2d batch_norm layer_norm dropout pad
+        binary_cross_entropy binary_cross_entropy_with_logits cross_entropy nll_loss mse_loss
+        gaussian_nll_loss elu""".split()
+    assert [n for n in names if not callable(getattr(F, n, None))] == []

@@ -6,7 +6,7 @@
     model = nn.Sequential(nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 10))
     logits = model(x)                           # x (N, 784) -> (N, 10)
 """
-from tinygen.nn import functional, init  # noqa: F401
+from tinygen.nn import functional, init, utils  # noqa: F401
 from tinygen.nn.activation import ELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh  # noqa: F401
 from tinygen.nn.container import ModuleList, Sequential  # noqa: F401
 from tinygen.nn.conv import Conv2d, ConvTranspose2d, MaskedConv2d  # noqa: F401
