@@ -111,7 +111,7 @@ def _load_data(name, split, data_dir, binarize, seed=0):
     from tinygen import data
     try:
         return data.load_dataset(name, split, data_dir=data_dir, binarize=binarize, seed=seed)
-    except (data.DatasetNotFoundError, data.DownloadError, data.IDXError) as e:
+    except (data.DatasetNotFoundError, data.DownloadError, data.ChecksumError, data.IDXError) as e:
         raise CLIError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 
