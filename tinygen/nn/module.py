@@ -85,21 +85,17 @@ class Module:
 
     # ---- registration ------------------------------------------------------------------
 
-    def _tables(self, name):
+    def _check_initialized(self, name):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before {type(self).__name__}.__init__ "
                                  f"has called super().__init__()")
-        return self._parameters, self._buffers, self._modules
 
     def __setattr__(self, name, value):
-        if isinstance(value, Parameter):
-            params, buffers, modules = self._tables(name)
+        if isinstance(value, (Parameter, Module)):
+            self._check_initialized(name)
             self._forget(name)
-            params[name] = value
-        elif isinstance(value, Module):
-            params, buffers, modules = self._tables(name)
-            self._forget(name)
-            modules[name] = value
+            table = self._parameters if isinstance(value, Parameter) else self._modules
+            table[name] = value
         elif "_parameters" in self.__dict__ and name in self._parameters:
             if value is not None:
                 raise TypeError(f"cannot assign a {type(value).__name__} to parameter {name!r} "
@@ -146,7 +142,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter({name!r}): a Parameter or None expected, got "
                             f"{type(param).__name__}")
-        self._tables(name)
+        self._check_initialized(name)
         self._forget(name)
         self._parameters[name] = param
 
@@ -157,7 +153,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer({name!r}): a Tensor or None expected, got "
                             f"{type(tensor).__name__}")
-        self._tables(name)
+        self._check_initialized(name)
         self._forget(name)
         self._buffers[name] = tensor
         if not persistent:
@@ -167,7 +163,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module({name!r}): a Module or None expected, got "
                             f"{type(module).__name__}")
-        self._tables(name)
+        self._check_initialized(name)
         self._forget(name)
         self._modules[name] = module
 
@@ -287,13 +283,11 @@ class Module:
         The Tensors share memory with the module's (as torch): copy them to keep a snapshot.
         keep_vars=True returns the Parameters themselves instead of detached Tensors."""
         out = OrderedDict()
-        self._save_to(out, prefix, keep_vars, memo=set())
+        self._save_to(out, prefix, keep_vars)
         return out
 
-    def _save_to(self, out, prefix, keep_vars, memo):
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+    def _save_to(self, out, prefix, keep_vars):
+        # a module used twice is saved under both names (as torch), unlike parameters()
         for name, p in self._parameters.items():
             if p is not None:
                 out[prefix + name] = p if keep_vars else p.detach()
@@ -302,7 +296,7 @@ class Module:
                 out[prefix + name] = b if keep_vars else b.detach()
         for name, child in self._modules.items():
             if child is not None:
-                child._save_to(out, f"{prefix}{name}.", keep_vars, memo)
+                child._save_to(out, f"{prefix}{name}.", keep_vars)
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values (Tensors or arrays) into this module's parameters and buffers.
