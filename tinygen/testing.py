@@ -59,39 +59,52 @@ def broadcastable_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
 
 
 @st.composite
-def _values(draw, n, domain, width):
+def _values(draw, n, domain):
     """n floats (a list) in `domain`."""
     if domain == "away_from_kinks":
         # distinct integers m != 0 -> sign(m) (0.05 (|m| + 1) + j), j in [0.01, 0.04]
         k = max(40, n)
         ms = draw(st.lists(st.integers(-k, k).filter(bool), min_size=n, max_size=n, unique=True))
-        js = draw(st.lists(st.floats(0.01, 0.04, width=width), min_size=n, max_size=n))
+        js = draw(st.lists(st.floats(0.01, 0.04), min_size=n, max_size=n))
         return [float(np.sign(m)) * (0.05 * (abs(m) + 1) + j) for m, j in zip(ms, js)]
-    if domain not in _BOUNDS:
-        raise ValueError(f"unknown domain {domain!r}: expected one of {DOMAINS}")
     lo, hi = _BOUNDS[domain]
-    return draw(st.lists(st.floats(lo, hi, width=width), min_size=n, max_size=n))
+    return draw(st.lists(st.floats(lo, hi), min_size=n, max_size=n))
+
+
+def _check_domain(domain):
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}: expected one of {DOMAINS}")
+
+
+def arrays(shape, domain="any", dtype="float64"):
+    """NumPy arrays of `shape` (a tuple, or a strategy of tuples) with values in `domain`.
+
+    Values are drawn in float64 and then cast, so float32 arrays hold the nearest float32
+    (0.1 becomes 0.100000001)."""
+    _check_domain(domain)
+    return _arrays(shape, domain, np.dtype(dtype))
 
 
 @st.composite
-def arrays(draw, shape, domain="any", dtype="float64"):
-    """NumPy arrays of `shape` (a tuple, or a strategy of tuples) with values in `domain`."""
+def _arrays(draw, shape, domain, dtype):
     if not isinstance(shape, tuple):
         shape = draw(shape)
-    dtype = np.dtype(dtype)
     n = int(np.prod(shape, dtype=np.int64))
-    values = draw(_values(n, domain, 32 if dtype == np.float32 else 64))
-    return np.asarray(values, dtype=dtype).reshape(shape)
+    return np.asarray(draw(_values(n, domain)), dtype=dtype).reshape(shape)
 
 
-@st.composite
-def tensors(draw, shape, domain="any", dtype="float64", requires_grad=True, device="cpu"):
+def tensors(shape, domain="any", dtype="float64", requires_grad=True, device="cpu"):
     """tg.Tensors of `shape` (a tuple, or a strategy such as shapes()) with values in `domain`.
 
     float64 and requires_grad by default: ready for tg.autograd.gradcheck."""
-    import tinygen as tg
-    array = draw(arrays(shape, domain, dtype))
-    return tg.tensor(array, dtype=dtype, device=device, requires_grad=requires_grad)
+    _check_domain(domain)
+    return _arrays(shape, domain, np.dtype(dtype)).map(
+        lambda array: _tensor(array, requires_grad, device))
+
+
+def _tensor(array, requires_grad, device):
+    import tinygen as tg  # tinygen.testing is importable without importing tinygen first
+    return tg.tensor(array, dtype=array.dtype.name, device=device, requires_grad=requires_grad)
 
 
 @dataclasses.dataclass(frozen=True)

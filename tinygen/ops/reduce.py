@@ -159,7 +159,8 @@ class LogSumExp(Function):
         xp = backend.array_module(self.device)
         m = x.max(axis=self.axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: log 0 = -inf, not nan
-        y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        with np.errstate(divide="ignore"):  # log 0 = -inf for all -inf rows
+            y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
         return y if self.keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):
