@@ -1,0 +1,151 @@
+"""A small MNIST classifier, trained by tinygen itself, whose features measure GAN samples.
+
+The Fréchet distance of Heusel et al. (2017) compares Gaussians fitted to the features of
+real and generated images (tinygen/eval/frechet.py). FID uses Inception-v3 features of
+ImageNet images; for MNIST, tinygen uses the penultimate layer of this network instead, so
+its number is reported as the "Fréchet distance in tinygen-classifier features" and is
+not comparable with published FIDs.
+
+    x (N, 1, 28, 28) -> Conv2d(1, 32, 4, 2, 1) -> ReLU                 (32, 14, 14)
+                     -> Conv2d(32, 64, 4, 2, 1) -> ReLU                (64, 7, 7)
+                     -> flatten -> Linear(64 7 7, 128) -> ReLU         features (N, 128)
+                     -> Linear(128, 10)                                class logits
+
+trained with cross-entropy, -log softmax(logits)_y, on gray images in [0, 1]. The trained
+weights are cached (classifier.npz in a run directory), so every evaluation of a run uses
+the same feature map.
+"""
+import os
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+import tinygen as tg
+import tinygen.nn as nn
+import tinygen.nn.functional as F
+import tinygen.optim as optim
+from tinygen.checkpoint import load_checkpoint, save_checkpoint
+from tinygen.models.record import Record
+
+
+@dataclass
+class ClassifierConfig:
+    image_shape: tuple = (1, 28, 28)   # (C, H, W), H and W divisible by 4
+    channels: int = 32                 # first conv's channels (the second has twice)
+    n_features: int = 128              # the feature layer (Fréchet distance dimension)
+    n_classes: int = 10
+    epochs: int = 2                    # training budget of train_classifier
+    batch_size: int = 128
+    lr: float = 1e-3                   # Adam
+
+
+class MNISTClassifier(nn.Module):
+    """Conv classifier; `features(x)` (N, n_features) is what the Fréchet distance compares."""
+
+    def __init__(self, config=None, **overrides):
+        super().__init__()
+        config = replace(config or ClassifierConfig(), **overrides)
+        self.config = config
+        C, H, W = config.image_shape
+        c = config.channels
+        self.conv1 = nn.Conv2d(C, c, 4, 2, 1)
+        self.conv2 = nn.Conv2d(c, 2 * c, 4, 2, 1)
+        self.fc = nn.Linear(2 * c * (H // 4) * (W // 4), config.n_features)
+        self.out = nn.Linear(config.n_features, config.n_classes)
+
+    def features(self, x):                                   # (N, C, H, W) in [0, 1]
+        h = F.relu(self.conv1(x))                            # (N, c, H/2, W/2)
+        h = F.relu(self.conv2(h))                            # (N, 2c, H/4, W/4)
+        return F.relu(self.fc(h.flatten(1)))                 # (N, n_features)
+
+    def forward(self, x):
+        return self.out(self.features(x))                    # (N, n_classes) logits
+
+    def terms(self, x, y):
+        """log_p_y (N,) = log softmax(logits)_y, and correct (N,) 0/1."""
+        logits = self(x)
+        log_p_y = -F.cross_entropy(logits, y, reduction="none")
+        correct = (logits.data.argmax(axis=1) == getattr(y, "data", y)).astype(logits.dtype)
+        return Record(log_p_y=log_p_y, correct=tg.Tensor._make(correct, logits.device, False))
+
+    def configure_optimizers(self, lr=None):
+        return {"adam": optim.Adam(self.parameters(), lr=lr or self.config.lr)}
+
+    def training_step(self, x, y, optimizers):
+        opt = optimizers["adam"]
+        opt.zero_grad()
+        t = self.terms(x, y)
+        loss = -t.log_p_y.mean()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item(), "accuracy": float(t.correct.data.mean())}
+
+    def accuracy(self, images, labels, batch_size=1000):
+        """Fraction of images (N, C, H, W) classified as labels (N,)."""
+        hits = 0
+        with tg.no_grad():
+            for i in range(0, len(images), batch_size):
+                logits = self(tg.tensor(images[i:i + batch_size], dtype="float32"))
+                hits += int((logits.numpy().argmax(axis=1) == labels[i:i + batch_size]).sum())
+        return hits / len(images)
+
+
+def classifier_features(model, images, batch_size=1000):
+    """features(images) as float64 NumPy (N, n_features); images (N, C, H, W) in [0, 1]."""
+    images = np.asarray(getattr(images, "data", images))
+    out = []
+    with tg.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = tg.tensor(images[i:i + batch_size], dtype="float32")
+            out.append(model.features(x).numpy().astype(np.float64))
+    return np.concatenate(out)
+
+
+def train_classifier(train_set, config=None, seed=0, test_set=None, progress=False):
+    """Train an MNISTClassifier on the gray images of an ImageDataset; returns (model, info)
+    with info = {"train_seconds", "test_accuracy" (when test_set is given)}."""
+    import time
+    config = config or ClassifierConfig()
+    tg.manual_seed(seed)
+    model = MNISTClassifier(config)
+    opts = model.configure_optimizers()
+    rng = np.random.default_rng(seed)
+    t0 = time.time()
+    for epoch in range(config.epochs):
+        order = rng.permutation(len(train_set))
+        for step, i in enumerate(range(0, len(order) - config.batch_size + 1, config.batch_size)):
+            index = np.sort(order[i:i + config.batch_size])
+            x = tg.tensor(train_set.gray(index))                          # (B, 1, 28, 28)
+            y = tg.tensor(train_set.labels[index])
+            logs = model.training_step(x, y, opts)
+            if progress and step % 100 == 0:
+                print(f"classifier epoch {epoch + 1} step {step}: loss {logs['loss']:.3f}, "
+                      f"accuracy {logs['accuracy']:.3f}", flush=True)
+    info = {"train_seconds": time.time() - t0}
+    if test_set is not None:
+        info["test_accuracy"] = model.accuracy(test_set.gray(slice(None)), test_set.labels)
+    model.eval()
+    return model, info
+
+
+def load_or_train_classifier(cache_dir, train_set, config=None, seed=0, test_set=None,
+                             progress=False):
+    """The classifier cached in cache_dir/classifier.npz (same config), or a new one trained
+    on train_set and saved there. cache_dir=None trains without caching."""
+    config = config or ClassifierConfig()
+    path = os.path.join(cache_dir, "classifier.npz") if cache_dir else None
+    model = MNISTClassifier(config)
+    if path and os.path.exists(path):
+        info = load_checkpoint(path, model, restore_rng=False)
+        if (info.get("extra") or {}).get("config") == _jsonable(asdict(config)):
+            return model.eval()
+    model, info = train_classifier(train_set, config, seed, test_set, progress)
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        save_checkpoint(path, model, extra={"config": _jsonable(asdict(config)), **info})
+    return model
+
+
+def _jsonable(d):
+    """Tuples as lists, so a config compares equal after a JSON round trip."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
