@@ -95,3 +95,14 @@ def test_evaluate_accepts_tensor_loader_and_dataset():
     assert model.evaluate(ds, batch_size=3)["recon"] == pytest.approx(expected, rel=1e-5)
     assert model.evaluate(DataLoader(ds, batch_size=4))["recon"] == pytest.approx(expected, rel=1e-5)
     assert model.evaluate(ds, limit=4)["recon"] == pytest.approx(model.terms(x[:4]).recon.numpy().mean(), rel=1e-5)
+
+
+@pytest.mark.skipif(not tg.backend.cuda_is_available(), reason="no GPU and no CUDA simulator")
+def test_runs_on_the_cuda_device():
+    model = AutoEncoder(hidden=(8,), latent_dim=3).to("cuda")
+    x = images(4).to("cuda")
+    assert model.terms(x).recon.device == "cuda"
+    opts = model.configure_optimizers(1e-3)
+    assert np.isfinite(model.training_step(x, opts)["loss"])
+    model.fit_codes(x)
+    assert model.sample(2).device == "cuda"

@@ -274,3 +274,17 @@ def test_log_prob_gradcheck():
     assert gradcheck(lambda l: Bernoulli(logits=l).entropy(), (l,))
     assert gradcheck(lambda l: Categorical(logits=l).log_prob(tg.tensor(np.array([2]))), (l,))
     assert gradcheck(lambda l: Categorical(logits=l).entropy(), (l,))
+
+
+@pytest.mark.skipif(not tg.backend.cuda_is_available(), reason="no GPU and no CUDA simulator")
+def test_on_the_cuda_device():
+    n = Normal(tg.zeros(3, device="cuda"), tg.ones(3, device="cuda"))
+    assert n.rsample((2,)).device == "cuda" and n.log_prob(n.sample()).device == "cuda"
+    b = Bernoulli(logits=tg.zeros(3, device="cuda"))
+    assert b.log_prob(b.sample()).device == "cuda" and b.entropy().device == "cuda"
+    c = Categorical(logits=tg.zeros(2, 4, device="cuda"))
+    k = c.sample((5,))
+    assert k.device == "cuda" and k.shape == (5, 2)
+    assert c.log_prob(k).shape == (5, 2)
+    q = Normal(tg.ones(3, device="cuda"), tg.full((3,), 2.0, device="cuda"))
+    assert kl_divergence(n, q).device == "cuda"

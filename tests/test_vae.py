@@ -170,3 +170,16 @@ def test_evaluate_and_training_step():
     assert m["n"] == 40 and m["k"] == 20
     assert m["nll"] <= -m["elbo"] + 1.0  # L_20 is (in expectation) above the ELBO
     assert 0 <= m["active_units"] <= 3
+
+
+@pytest.mark.skipif(not tg.backend.cuda_is_available(), reason="no GPU and no CUDA simulator")
+def test_runs_on_the_cuda_device():
+    model = VAE(**SMALL).to("cuda")
+    x = binary_images(4).to("cuda")
+    t = model.terms(x)
+    assert t.elbo.device == "cuda" and t.kl.shape == (4, 3)
+    assert model.iwae_bound(x, 3).device == "cuda"
+    assert model.log_likelihood(x, k=8, chunk=8).shape == (4,)
+    assert model.sample(2).device == "cuda"
+    opts = model.configure_optimizers(1e-3)
+    assert np.isfinite(model.training_step(x, opts)["loss"])
