@@ -23,6 +23,8 @@ cropping, or by choosing the output_padding that hits the size wanted.
 Arguments are int or (h, w) pairs, as torch. Bad shapes and arguments raise a ValueError that
 names the op and the shapes; the checks are all here, the kernels trust their inputs.
 """
+import numbers
+
 from tinygen.autograd.function import Function
 from tinygen.kernels import implementation
 from tinygen.kernels.conv_numpy import conv_transpose_output_size
@@ -30,13 +32,15 @@ from tinygen.kernels.conv_numpy import conv_transpose_output_size
 
 def _pair(value, name, op):
     """int or sequence of two ints -> (h, w)."""
-    if isinstance(value, int):
-        return (value, value)
+    if isinstance(value, numbers.Integral):
+        return (int(value), int(value))
     try:
         h, w = value
-        return (int(h), int(w))
     except (TypeError, ValueError):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+        h = w = None
+    if not (isinstance(h, numbers.Integral) and isinstance(w, numbers.Integral)):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return (int(h), int(w))
 
 
 # ---- the Functions ------------------------------------------------------------------------
