@@ -294,3 +294,30 @@ def test_load_state_dict_errors():
         two_groups.load_state_dict(sd)
     with pytest.raises(ValueError, match="has shape \\(1,\\), its parameter \\(2,\\)"):
         optim.SGD([_param([1.0, 1.0]), _param([1.0])], lr=0.1).load_state_dict(sd)
+
+
+def test_optimizers_on_the_cuda_device():
+    from tinygen import backend
+    if not backend.cuda_is_available():
+        pytest.skip("no cuda device (and no simulator)")
+    for make in (lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.01),
+                 lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9)):
+        tg.manual_seed(0)
+        cpu = nn.Linear(3, 2)
+        gpu = nn.Linear(3, 2)
+        gpu.load_state_dict(cpu.state_dict())
+        gpu.to("cuda")
+        opts = make(cpu.parameters()), make(gpu.parameters())
+        x = tg.randn(4, 3)
+        for _ in range(3):
+            for model, opt, xd in zip((cpu, gpu), opts, (x, x.to("cuda"))):
+                opt.zero_grad()
+                (model(xd) ** 2).sum().backward()
+                opt.step()
+        assert all(t.device == "cuda" for s in opts[1].state.values() for t in s.values()
+                   if isinstance(t, tg.Tensor))
+        for a, b in zip(cpu.parameters(), gpu.parameters()):
+            assert b.device == "cuda"
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        total = optim.clip_grad_norm_(gpu.parameters(), 0.01)
+        assert total.item() > 0.01
