@@ -107,8 +107,11 @@ def main():
     print(f"VAE preset {args.preset!r}: {model.config}")
     print(f"train: {train_set}, batch {args.batch_size}, {args.minutes} min; test: {test_set}")
 
+    cpu0 = time.process_time()
     steps, epochs, train_s, train_elbo = train(model, loader, args.minutes, args.lr)
-    print(f"trained {steps} steps ({epochs} full epochs) in {train_s / 60:.1f} min")
+    train_cpu_s = time.process_time() - cpu0    # below wall time when the machine is shared
+    print(f"trained {steps} steps ({epochs} full epochs) in {train_s / 60:.1f} min "
+          f"({train_cpu_s / 60:.1f} CPU min)")
 
     model.eval()
     nll, neg_elbo, eval_s = evaluate(model, test_set, args.k, args.eval_minutes, args.test_limit,
@@ -117,7 +120,8 @@ def main():
     with tg.no_grad():
         active = model.evaluate(tg.tensor(test_set.images(slice(0, 2000))), k=1)["active_units"]
     result = {
-        "preset": args.preset, "data": args.data, "train_minutes": train_s / 60, "steps": steps,
+        "preset": args.preset, "data": args.data, "train_minutes": train_s / 60,
+        "train_cpu_minutes": train_cpu_s / 60, "steps": steps,
         "epochs": epochs, "batch_size": args.batch_size, "lr": args.lr,
         "train_elbo_last_epoch": train_elbo, "k": args.k, "test_images": n,
         "test_nll": float(nll.mean()), "test_nll_stderr": float(nll.std(ddof=1) / math.sqrt(n)),

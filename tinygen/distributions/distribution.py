@@ -58,11 +58,11 @@ class Distribution:
         """sample_shape + batch_shape: the shape of a draw."""
         return _sample_shape(sample_shape) + self.batch_shape
 
-    def _value_shape(self, value, event_dims=0):
+    def _value_shape(self, value):
         """The shape of log_prob(value): broadcast(value.shape, batch_shape), or a clear error.
 
-        event_dims: trailing axes of the parameters that are not batch axes (Categorical's
-        categories are not; a Categorical value holds one index per batch element)."""
+        (A Categorical value holds one class index per batch element: its categories axis is
+        not part of batch_shape.)"""
         try:
             return np.broadcast_shapes(tuple(value.shape), self.batch_shape)
         except ValueError:

@@ -46,7 +46,7 @@ class AutoEncoderConfig:
     arch: str = "mlp"                   # "mlp" | "conv"
     image_shape: tuple = (1, 28, 28)    # (C, H, W); conv needs H and W divisible by 4
     hidden: tuple = (400,)              # mlp: hidden widths of the encoder (the decoder mirrors)
-    activation: str = "relu"            # "relu" | "tanh"
+    activation: str = "relu"            # mlp: "relu" | "tanh" (conv: ReLU, as B4)
     channels: tuple = (32, 64)          # conv: channels of the two stride-2 convolutions
     latent_dim: int = 32
     code_momentum: float = 0.01         # EMA weight of a batch in the code moments (sampling)
@@ -246,4 +246,6 @@ class AutoEncoder(nn.Module):
             for x in batches(data, batch_size, limit):
                 total += float(self.terms(x.to(self.code_mean.device)).recon.data.sum())
                 count += x.shape[0]
+        if count == 0:
+            raise ValueError("AutoEncoder.evaluate: no images to evaluate")
         return {"recon": total / count}

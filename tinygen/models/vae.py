@@ -57,7 +57,7 @@ class VAEConfig:
     arch: str = "mlp"                   # "mlp" | "conv"
     image_shape: tuple = (1, 28, 28)    # (C, H, W)
     hidden: tuple = (400,)              # mlp: encoder hidden widths (the decoder mirrors them)
-    activation: str = "relu"            # "relu" | "tanh"
+    activation: str = "relu"            # mlp: "relu" | "tanh" (conv: ReLU, as B4)
     channels: tuple = (32, 64)          # conv: channels of the two stride-2 convolutions
     latent_dim: int = 20
 
@@ -133,7 +133,7 @@ class VAE(nn.Module):
 
         The k draws are made in passes of at most `chunk` (draw, example) pairs, so memory is
         O(chunk * D) whatever k; the draws are those of one (k, N, L) randn, so the result
-        does not depend on chunk (bitwise up to the order of the logsumexp)."""
+        does not depend on chunk (up to float rounding)."""
         with no_grad():
             mu, logvar = self.encode(x)                                      # (N, L)
             per_pass = max(1, chunk // x.shape[0])
@@ -186,6 +186,8 @@ class VAE(nn.Module):
                 sums["kl"] += float(t.kl.data.sum())
                 mus.append(np.asarray(self.encode(x)[0].numpy(), np.float64))
                 count += x.shape[0]
+        if count == 0:
+            raise ValueError("VAE.evaluate: no images to evaluate")
         metrics = {name: value / count for name, value in sums.items()}
         mu = np.concatenate(mus)                                             # (count, L)
         metrics["active_units"] = int((mu.var(axis=0) > 0.01).sum()) if count > 1 else 0
