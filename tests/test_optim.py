@@ -158,8 +158,9 @@ def test_optimizers_match_torch_step_by_step(name, kwargs, dtype, rtol):
 
 def test_schedulers_and_clipping_match_torch():
     torch = pytest.importorskip("torch")
-    for make, make_t in [(lambda o: StepLR(o, 3, 0.5), lambda o: torch.optim.lr_scheduler.StepLR(o, 3, 0.5)),
-                         (lambda o: ExponentialLR(o, 0.9), lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.9))]:
+    schedules = torch.optim.lr_scheduler
+    for make, make_t in [(lambda o: StepLR(o, 3, 0.5), lambda o: schedules.StepLR(o, 3, 0.5)),
+                         (lambda o: ExponentialLR(o, 0.9), lambda o: schedules.ExponentialLR(o, 0.9))]:
         opt = optim.SGD([_param([1.0])], lr=0.2)
         opt_t = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.2)
         s, s_t = make(opt), make_t(opt_t)

@@ -121,7 +121,7 @@ def _state_value(value, p, name):
     p's device (floating ones in p's dtype, as torch); numbers stay numbers."""
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, Tensor) or isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+    if isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "__cuda_array_interface__"):
         array = value.data if isinstance(value, Tensor) else value
         if array.dtype.kind == "f":
             if tuple(array.shape) != tuple(p.shape):
