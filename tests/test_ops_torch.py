@@ -1,0 +1,153 @@
+"""PyTorch as an independent oracle (skipped when torch is not installed): values and
+gradients of a composite expression, of every loss with every reduction, and of a few ops
+whose conventions are easy to get wrong (ties aside)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygen as tg
+from tinygen import ops
+from tinygen import testing as tgt
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def pair(array, requires_grad=True):
+    """The same float64 values as a tinygen leaf and a torch leaf."""
+    array = np.asarray(array, dtype=np.float64)
+    return (tg.tensor(array, dtype="float64", requires_grad=requires_grad),
+            torch.tensor(array, dtype=torch.float64, requires_grad=requires_grad))
+
+
+def assert_close(ours, theirs, rtol=1e-10, atol=1e-12):
+    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=rtol, atol=atol)
+
+
+def check(fn_tg, fn_torch, arrays, differentiable=None, rtol=1e-10, second_order=True):
+    """Same value, same gradient of sum(y * v) for a random v (within rtol), and the same
+    second-order term (gradient of the sum of squared gradients, within 10 rtol)."""
+    differentiable = differentiable or [True] * len(arrays)
+    ours = [pair(a, d)[0] for a, d in zip(arrays, differentiable)]
+    theirs = [pair(a, d)[1] for a, d in zip(arrays, differentiable)]
+    y, yt = fn_tg(*ours), fn_torch(*theirs)
+    assert_close(y, yt)
+    v = np.random.default_rng(0).standard_normal(y.shape)
+    xs = [x for x, d in zip(ours, differentiable) if d]
+    xts = [x for x, d in zip(theirs, differentiable) if d]
+    gs = tg.grad((y * tg.tensor(v, dtype="float64")).sum(), xs, create_graph=True)
+    gts = torch.autograd.grad((yt * torch.tensor(v)).sum(), xts, create_graph=True)
+    for g, gt in zip(gs, gts):
+        assert_close(g, gt, rtol=rtol)
+    if not second_order:
+        return
+    second = sum(((g * g).sum() for g in gs), tg.tensor(0.0, dtype="float64"))
+    second_t = sum((gt * gt).sum() for gt in gts)
+    if second.requires_grad and second_t.requires_grad:
+        for g, gt in zip(tg.grad(second, xs, allow_unused=True),
+                         torch.autograd.grad(second_t, xts, allow_unused=True)):
+            if g is None or gt is None:
+                assert (g is None or not g.numpy().any()) and (gt is None or not gt.numpy().any())
+            else:
+                assert_close(g, gt, rtol=10 * rtol, atol=1e-10)
+
+
+def test_composite_expression_matches_torch():
+    rs = np.random.default_rng(1)
+    x, w, b = rs.standard_normal((4, 3)), rs.standard_normal((5, 3)), rs.standard_normal(5)
+
+    def ours(x, w, b):
+        h = ops.tanh(ops.linear(x, w, b))                         # (4, 5)
+        z = ops.log_softmax(h * 2, 1) + ops.softplus(h) - ops.logsigmoid(-h)
+        z = ops.maximum(z, ops.sigmoid(h) - 3) ** 2
+        return ops.logsumexp(z, 0) + ops.var(z, 0) + (z[:, 1:3] @ z[:2, 1:3].T).mean() \
+            + ops.elu(h, 0.5).sum(0) + ops.leaky_relu(h, 0.2).amax(0)
+
+    def theirs(x, w, b):
+        h = torch.tanh(TF.linear(x, w, b))
+        z = TF.log_softmax(h * 2, 1) + TF.softplus(h) - TF.logsigmoid(-h)
+        z = torch.maximum(z, torch.sigmoid(h) - 3) ** 2
+        return torch.logsumexp(z, 0) + torch.var(z, 0) + (z[:, 1:3] @ z[:2, 1:3].T).mean() \
+            + TF.elu(h, 0.5).sum(0) + TF.leaky_relu(h, 0.2).amax(0)
+
+    check(ours, theirs, [x, w, b])
+
+
+def test_indexing_padding_and_products_match_torch():
+    rs = np.random.default_rng(2)
+    a = rs.standard_normal((4, 3, 2))
+    idx = [3, 0, 0, 2]
+    check(lambda x: x[idx, 1:] * x[-1, 1:], lambda x: x[idx, 1:] * x[-1, 1:], [a])
+    check(lambda x: ops.pad(x, (1, -1, 2, 0)) ** 2, lambda x: TF.pad(x, (1, -1, 2, 0)) ** 2, [a])
+    check(lambda x: ops.cat([x, x * 2], 1).std(dim=(0, 2)), lambda x: torch.cat([x, x * 2], 1).std(dim=(0, 2)), [a])
+    check(lambda x: ops.stack([x, x.exp()], -1).softmax(-1), lambda x: torch.stack([x, x.exp()], -1).softmax(-1), [a])
+    v, m = rs.standard_normal(3), rs.standard_normal((2, 3, 3))
+    check(lambda v, m: (v @ m) @ v, lambda v, m: (v @ m) @ v, [v, m])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=8)
+@given(shape=tgt.shapes(1, 3, 1, 3), data=st.data())
+def test_regression_losses_match_torch(reduction, shape, data):
+    x = data.draw(tgt.arrays(shape))
+    t = data.draw(tgt.arrays(shape))
+    check(lambda x, t: ops.mse_loss(x, t, reduction), lambda x, t: TF.mse_loss(x, t, reduction=reduction), [x, t])
+    var = data.draw(tgt.arrays(data.draw(st.sampled_from([shape, shape[:-1] + (1,)])), "positive"))
+    full = data.draw(st.booleans())
+    check(lambda x, t, v: ops.gaussian_nll_loss(x, t, v, full, reduction=reduction),
+          lambda x, t, v: TF.gaussian_nll_loss(x, t, v, full, reduction=reduction), [x, t, var])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=8)
+@given(shape=tgt.shapes(1, 3, 1, 3), data=st.data())
+def test_binary_losses_match_torch(reduction, shape, data):
+    p, t = data.draw(tgt.arrays(shape, "unit")), data.draw(tgt.arrays(shape, "unit"))
+    logits = data.draw(tgt.arrays(shape))
+    weight = data.draw(tgt.arrays(shape[-1:], "positive"))
+    w_tg, w_t = pair(weight, False)
+    check(lambda p, t: ops.binary_cross_entropy(p, t, w_tg, reduction),
+          lambda p, t: TF.binary_cross_entropy(p, t, w_t, reduction=reduction), [p, t])
+    check(lambda l, t: ops.binary_cross_entropy_with_logits(l, t, w_tg, reduction, pos_weight=w_tg * 2),
+          lambda l, t: TF.binary_cross_entropy_with_logits(l, t, w_t, reduction=reduction, pos_weight=w_t * 2),
+          [logits, t])
+    check(lambda l, t: ops.binary_cross_entropy_with_logits(l, t, reduction=reduction),
+          lambda l, t: TF.binary_cross_entropy_with_logits(l, t, reduction=reduction), [logits, t])
+
+
+def test_binary_cross_entropy_at_0_and_1_matches_torch():
+    p, t = np.array([0.0, 1.0, 0.0, 1.0, 0.5]), np.array([1.0, 0.0, 0.0, 1.0, 0.3])
+    check(lambda p, t: ops.binary_cross_entropy(p, t, reduction="none"),
+          lambda p, t: TF.binary_cross_entropy(p, t, reduction="none"), [p, t], [True, False],
+          rtol=1e-8,  # torch's clamp 1e-12 is a float32 constant (9.9999999600e-13)
+          second_order=False)  # at p = 0, 1 both regularize an infinite d2/dp2, differently
+    l = np.array([1e4, -1e4, 30.0, -30.0])
+    check(lambda l, t: ops.binary_cross_entropy_with_logits(l, t),
+          lambda l, t: TF.binary_cross_entropy_with_logits(l, t), [l, t[:4]])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=8)
+@given(data=st.data())
+def test_classification_losses_match_torch(reduction, data):
+    n, c = data.draw(st.integers(1, 3)), data.draw(st.integers(2, 4))
+    extra = data.draw(tgt.shapes(0, 2, 1, 2))
+    x = data.draw(tgt.arrays((n, c) + extra))
+    size = n * int(np.prod(extra))
+    target = np.asarray(data.draw(st.lists(st.integers(0, c - 1), min_size=size, max_size=size)))
+    target = target.reshape((n,) + extra)
+    ignore = data.draw(st.sampled_from([-100, 0]))
+    if (target == ignore).all():
+        ignore = -100
+    weight = data.draw(st.one_of(st.none(), tgt.arrays((c,), "positive")))
+    w_tg = None if weight is None else tg.tensor(weight, dtype="float64")
+    w_t = None if weight is None else torch.tensor(weight)
+    t_tg, t_t = tg.tensor(target), torch.tensor(target)
+    check(lambda x: ops.cross_entropy(x, t_tg, w_tg, ignore, reduction),
+          lambda x: TF.cross_entropy(x, t_t, w_t, ignore_index=ignore, reduction=reduction), [x])
+    check(lambda x: ops.nll_loss(ops.log_softmax(x, 1), t_tg, w_tg, ignore, reduction),
+          lambda x: TF.nll_loss(TF.log_softmax(x, 1), t_t, w_t, ignore_index=ignore, reduction=reduction), [x])
