@@ -323,3 +323,50 @@ def test_sqrt_and_abs_at_zero_follow_the_documented_conventions():
     x = leaf([0.0, 0.0])
     (ops.abs(x) + ops.relu(x)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])  # abs'(0) = relu'(0) = 0
+
+
+# ---- regressions: bugs found while writing these tests ------------------------------------------
+
+def test_reductions_over_a_dim_work():
+    """sum/mean/max/var over a dim once failed: reduce.py's own max shadowed the builtin."""
+    x = tg.tensor([[1.0, 2.0], [3.0, 5.0]])
+    assert x.sum(-1).tolist() == [3.0, 8.0] and x.mean(0).tolist() == [2.0, 3.5]
+    assert ops.var(x, 0).tolist() == [2.0, 4.5] and x.max(1).values.tolist() == [2.0, 5.0]
+    assert tg.tensor(3.0).sum(0).item() == 3.0 and tg.tensor(3.0).max(-1).indices.item() == 0
+
+
+def test_vector_dot_vector_is_a_scalar():
+    y = ops.matmul(leaf([1.0, 2.0, 3.0]), leaf([4.0, 5.0, 6.0]))
+    assert y.shape == () and y.item() == 32.0
+
+
+def test_nll_loss_ignore_index_outside_the_classes():
+    logp = ops.log_softmax(tg.randn(3, 4, dtype="float64"), 1)
+    loss = ops.nll_loss(logp, tg.tensor([1, 255, 2]), ignore_index=255)
+    np.testing.assert_allclose(loss.item(), -(logp.numpy()[0, 1] + logp.numpy()[2, 2]) / 2)
+
+
+def test_pow_zero_has_zero_gradient_at_zero():
+    x = leaf([0.0, 2.0])
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+
+
+def test_expand_refuses_minus_one_for_a_new_dim():
+    with pytest.raises(ValueError, match="new leading dim"):
+        ops.expand(tg.randn(3), -1, 3)
+    assert ops.expand(tg.randn(3, 1), 2, -1, 4).shape == (2, 3, 4)
+
+
+def test_randint_with_high_and_size_as_torch():
+    r = tg.randint(3, (50,))
+    assert r.shape == (50,) and set(r.tolist()) <= {0, 1, 2}
+
+
+def test_gaussian_nll_loss_one_variance_per_row():
+    mu = leaf(np.zeros((3, 3)))
+    var = leaf([1.0, 2.0, 4.0])        # (N,) for input (N, D): one variance per row, as torch
+    t = tg.tensor(np.ones((3, 3)), dtype="float64")
+    loss = ops.gaussian_nll_loss(mu, t, var, reduction="none")
+    v = np.array([[1.0], [2.0], [4.0]])
+    np.testing.assert_allclose(loss.numpy(), 0.5 * (np.log(v) + 1 / v) * np.ones((3, 3)))

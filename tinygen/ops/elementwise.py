@@ -181,6 +181,8 @@ class PowScalar(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
+        if self.c == 0:
+            return gy * 0.0  # d/dx x^0 = 0, also at x = 0 (not 0 * 0^-1 = nan)
         return gy * self.c * x ** (self.c - 1) if self.c != 1 else gy
 
 

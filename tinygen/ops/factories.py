@@ -98,6 +98,9 @@ def randn(*size, dtype=None, device="cpu", requires_grad=False):
 
 
 def randint(low, high=None, size=(), dtype=None, device="cpu"):
+    """Integers in [low, high); as torch, randint(high, size) means low = 0."""
+    if isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     return _drawn(lambda g, s: g.integers(low, high, s), (tuple(size),), dtype or np.int64, device, False)

@@ -167,12 +167,15 @@ def mse_loss(input, target, reduction="mean"):
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     """Negative log-likelihood of target under N(input, var), as torch.
 
-    var may have the input's shape or broadcast to it; it is clamped at eps (without
+    var may have the input's shape, the input's shape without its last dim (one variance per
+    row: unsqueezed, as torch), or any shape that broadcasts to it; it is clamped at eps (without
     gradient through the clamp: the clamped entries pass their gradient straight through to
     var, as torch's in-place no-grad clamp does)."""
     target = as_tensor(target, like=(input,))
     var = as_tensor(var, like=(input,))
     _same_shape("gaussian_nll_loss", input, target)
+    if input.ndim and tuple(var.shape) == tuple(input.shape[:-1]) and var.shape != input.shape:
+        var = reshape(var, tuple(var.shape) + (1,))  # (N,) for input (N, D): per-row variance
     try:
         np.broadcast_shapes(var.shape, input.shape)
     except ValueError:

@@ -91,6 +91,9 @@ def expand(x, *sizes):
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: {len(sizes)} sizes for a tensor of shape {tuple(x.shape)}")
+    if -1 in sizes[:lead]:
+        raise ValueError(f"expand: size -1 (keep) for a new leading dim in {sizes}, for a tensor "
+                         f"of shape {tuple(x.shape)}")
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
 
@@ -209,6 +212,13 @@ def _index_arrays(index):
     return index
 
 
+def _is_basic(index):
+    """True for an index of ints, slices, None and Ellipsis only (no arrays, no masks)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, slice)
+               or (isinstance(i, (int, np.integer)) and not isinstance(i, bool)) for i in items)
+
+
 class GetItem(Function):
     """y = x[index]; basic slicing or integer/boolean array indexing."""
 
@@ -235,6 +245,9 @@ class IndexAdd(Function):
     def forward(self, gy):
         xp = backend.array_module(self.device)
         gx = xp.zeros(self.shape, dtype=gy.dtype)
+        if _is_basic(self.index):  # each element picked at most once: a plain store (~30x faster)
+            gx[self.index] = gy
+            return gx
         return backend.scatter_add(xp, gx, self.index, gy)
 
     def backward(self, ggx):
