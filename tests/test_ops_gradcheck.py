@@ -687,3 +687,37 @@ def test_the_walk_sees_the_table():
     assert {"add", "matmul", "softmax", "getitem", "cross_entropy"} <= set(public)
     assert {n for n in NOT_DIFFERENTIABLE if n in public} >= {"zeros", "eq", "argmax", "bernoulli"}
     assert set(UNARY) == set(UNARY_DOMAIN)
+
+
+# ---- the cuda device (numba's simulator in CI, a real GPU with TINYGEN_REAL_GPU=1) ---------------
+
+CPU_ONLY = {  # entries whose fn closes over cpu tensors (masks, class weights, running stats)
+    "where", "batch_norm", "to_device",
+    *(f"{name}[{r}]" for r in REDUCTIONS for name in ("binary_cross_entropy", "cross_entropy",
+                                                      "binary_cross_entropy_with_logits", "nll_loss")),
+}
+
+
+def _on(device, xs):
+    return tuple(tg.tensor(x.numpy(), dtype="float64", device=device, requires_grad=True) for x in xs)
+
+
+@pytest.mark.parametrize("case", [c for c in OPS if c.name not in CPU_ONLY], ids=lambda c: c.name)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_cuda_matches_cpu(case, data):
+    """Same values and gradients on the cuda device as on cpu, for every op in the table."""
+    fn, inputs = data.draw(case.strategy, label="fn, inputs")
+    results = {}
+    for device in ("cpu", "cuda"):
+        xs = _on(device, inputs)
+        y = fn(*xs)
+        assert y.device == device
+        v = tg.tensor(np.linspace(-1, 1, y.numel()).reshape(y.shape), dtype="float64", device=device)
+        grads = tg.grad((y * v).sum(), xs, allow_unused=True)
+        results[device] = [y.numpy()] + [None if g is None else g.numpy() for g in grads]
+    for a, b in zip(results["cpu"], results["cuda"]):
+        if a is None or b is None:
+            assert a is None and b is None
+        else:
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
