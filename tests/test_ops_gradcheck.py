@@ -721,3 +721,25 @@ def test_cuda_matches_cpu(case, data):
             assert a is None and b is None
         else:
             np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+
+
+# ---- float32 stays float32 --------------------------------------------------------------------------
+
+MIXES_FLOAT64 = {  # entries whose fn closes over float64 tensors (weights, running statistics)
+    "batch_norm",
+    *(f"{name}[{r}]" for r in REDUCTIONS for name in ("binary_cross_entropy", "cross_entropy",
+                                                      "binary_cross_entropy_with_logits", "nll_loss")),
+}
+
+
+@pytest.mark.parametrize("case", [c for c in OPS if c.name not in MIXES_FLOAT64], ids=lambda c: c.name)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_float32_in_float32_out(case, data):
+    """No op silently computes in float64 on float32 inputs: outputs and gradients stay float32."""
+    fn, inputs = data.draw(case.strategy, label="fn, inputs")
+    xs = tuple(tg.tensor(x.numpy(), dtype="float32", requires_grad=True) for x in inputs)
+    y = fn(*xs)
+    assert y.dtype == np.float32
+    for g in tg.grad(y.sum(), xs, allow_unused=True):
+        assert g is None or g.dtype == np.float32
