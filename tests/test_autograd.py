@@ -60,9 +60,6 @@ def test_retain_grad_keeps_an_intermediate_gradient():
     assert not y.grad.requires_grad
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "autograd core (engine.py): a retained non-leaf .grad is overwritten by each backward; "
-    "torch accumulates it like a leaf's .grad"))
 def test_retained_grad_accumulates_across_backwards_as_torch():
     x = leaf([1.0, 2.0])
     y = x * 3
@@ -494,10 +491,6 @@ def test_detect_anomaly_stops_a_backward_that_makes_infinities():
             y.backward()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "autograd core: an op run INSIDE a backward (sqrt's backward divides: Div) trips "
-    "check_forward first, so the error names 'Div' created at the user's y.backward() line "
-    "instead of 'sqrt' and the line that created it; see the report for the fix"))
 def test_detect_anomaly_in_backward_names_the_forward_op():
     x = leaf([0.0, 1.0])
     with tg.autograd.detect_anomaly(), np.errstate(divide="ignore"):

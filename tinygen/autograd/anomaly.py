@@ -10,6 +10,7 @@ and backward gradient is checked for non-finite values. It is slow; use it to de
 import numpy as np
 
 _enabled = [False]
+_in_backward = [False]   # ops run inside a backward are checked through that backward's result
 
 
 class AnomalyError(RuntimeError):
@@ -51,6 +52,17 @@ def check_forward(fn, outputs):
             raise AnomalyError(
                 f"{fn.name} returned non-finite values in forward (output shape "
                 f"{tuple(y.shape)}).\nThe op was created at:\n{_user_frame(fn)}")
+
+
+def run_backward(fn, gys):
+    """fn.backward(*gys) with the forward checks of the ops it runs suspended, so that a
+    non-finite gradient is reported as this op's, created where the user created it."""
+    prev = _in_backward[0]
+    _in_backward[0] = True
+    try:
+        return fn.backward(*gys)
+    finally:
+        _in_backward[0] = prev
 
 
 def check_backward(fn, gxs):

@@ -95,8 +95,9 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
                     gys.append(None)
                     continue
                 g = _apply_hooks(y, entry[1])
-                if y._retains_grad:
-                    y.grad = g if create_graph else g.detach()
+                if y._retains_grad:  # accumulates across backward calls, like a leaf's
+                    g_kept = g if create_graph else g.detach()
+                    y.grad = g_kept if y.grad is None else y.grad + g_kept
                 if wanted is not None and id(y) in wanted:
                     grads[("result", id(y))] = (y, g)
                 gys.append(g)
@@ -108,7 +109,10 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
                 gys = [zeros_like(ref()) if g is None and ref() is not None else g
                        for g, ref in zip(gys, fn._outputs)]
             fn.check_versions()
-            gxs = fn.backward(*gys)
+            if anomaly._enabled[0]:
+                gxs = anomaly.run_backward(fn, gys)
+            else:
+                gxs = fn.backward(*gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             if anomaly._enabled[0]:

@@ -74,7 +74,8 @@ class Function:
             self._outputs = [weakref.ref(y) for y in outputs]
         if anomaly._enabled[0]:
             self.stack = traceback.extract_stack()[:-1]
-            anomaly.check_forward(self, outputs)
+            if not anomaly._in_backward[0]:
+                anomaly.check_forward(self, outputs)
         return outputs[0] if len(outputs) == 1 else outputs
 
     def forward(self, *xs):
