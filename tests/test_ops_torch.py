@@ -151,3 +151,28 @@ def test_classification_losses_match_torch(reduction, data):
           lambda x: TF.cross_entropy(x, t_t, w_t, ignore_index=ignore, reduction=reduction), [x])
     check(lambda x: ops.nll_loss(ops.log_softmax(x, 1), t_tg, w_tg, ignore, reduction),
           lambda x: TF.nll_loss(TF.log_softmax(x, 1), t_t, w_t, ignore_index=ignore, reduction=reduction), [x])
+
+
+def test_gradients_at_kinks_follow_torch():
+    """Exactly at a kink the derivative is a convention: take torch's."""
+    v = np.array([0.0, 0.0, 1.0, -1.0])
+    cases = [
+        (lambda x: ops.relu(x), lambda x: torch.relu(x)),
+        (lambda x: ops.abs(x), lambda x: torch.abs(x)),
+        (lambda x: ops.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
+        (lambda x: ops.elu(x), lambda x: TF.elu(x)),
+        (lambda x: ops.elu(x, 0.5), lambda x: TF.elu(x, 0.5)),
+        (lambda x: ops.clamp(x, -1.0, 0.0), lambda x: torch.clamp(x, -1.0, 0.0)),
+        (lambda x: ops.maximum(x, x[[1, 0, 3, 2]]),
+         lambda x: torch.maximum(x, x[[1, 0, 3, 2]])),
+        (lambda x: ops.amax(x), lambda x: torch.amax(x)),
+        (lambda x: ops.max(x.reshape(2, 2)), lambda x: torch.max(x.reshape(2, 2))),
+        (lambda x: ops.softplus(x + 20.0), lambda x: TF.softplus(x + 20.0)),
+        (lambda x: ops.sqrt(x * x + 1.0), lambda x: torch.sqrt(x * x + 1.0)),
+    ]
+    for values in (v, np.array([1.0, 1.0, 0.0, -1.0])):  # the second has tied maxima
+        for ours, theirs in cases:
+            x, xt = pair(values)
+            (g,) = tg.grad(ours(x).sum(), x)
+            (gt,) = torch.autograd.grad(theirs(xt).sum(), xt)
+            assert_close(g, gt)

@@ -268,8 +268,11 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 def elu(x, alpha=1.0):
-    """x for x > 0, alpha (e^x - 1) otherwise; composed from where/expm1."""
-    return where(x > 0, x, expm1(minimum(x, 0.0)) * alpha)
+    """x for x > 0, alpha (e^x - 1) otherwise; composed from where/expm1.
+
+    elu'(0) = alpha, as torch (the clamp passes its gradient at its bound, where minimum
+    would split it in half)."""
+    return where(x > 0, x, expm1(clamp(x, max=0.0)) * alpha)
 
 
 def softplus(x, beta=1.0, threshold=20.0):
