@@ -145,18 +145,17 @@ def conv_params(draw, input_size, transposed=False, max_kernel=3, max_stride=2, 
         d = draw(st.integers(1, max_dilation))
         if transposed:
             op = draw(st.integers(0, max(s, d) - 1))
-            # (size - 1) s + d (k - 1) + op + 1 - 2 p >= 1
-            p_max = ((size - 1) * s + d * (k - 1) + op) // 2
+            # output (size - 1) s + d (k - 1) + op + 1 - 2 p >= 1
+            p_min, p_max = 0, min(max_padding, ((size - 1) * s + d * (k - 1) + op) // 2)
         else:
             op = 0
-            # size + 2 p - d (k - 1) - 1 >= 0
+            # output >= 1  <=>  size + 2 p >= d (k - 1) + 1  (the dilated kernel fits)
             p_min = max(0, -(-(d * (k - 1) + 1 - size) // 2))
-            if p_min > max_padding:  # kernel too wide for this input even with padding
-                d = 1
-                k = min(k, size + 2 * max_padding)
+            if p_min > max_padding:  # too wide even with the most padding: undilate, shrink
+                d, k = 1, min(k, size + 2 * max_padding)
                 p_min = max(0, -(-(k - size) // 2))
             p_max = max_padding
-        p = draw(st.integers(p_min if not transposed else 0, min(max_padding, p_max)))
+        p = draw(st.integers(p_min, p_max))
         out = conv_output_size(size, k, s, p, d, op, transposed)
         per_dim.append((k, s, p, d, op, out))
     k, s, p, d, op, out = (tuple(v) for v in zip(*per_dim))
