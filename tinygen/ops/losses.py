@@ -1,6 +1,7 @@
 """Loss functions, with torch's names, arguments and `reduction='mean'|'sum'|'none'`.
 
     binary_cross_entropy(p, t)             -[t log p + (1 - t) log(1 - p)], logs clamped at -100
+                                           d/dp = (p - t) / max(p (1 - p), 1e-12), finite at 0, 1
     binary_cross_entropy_with_logits(l, t) max(l, 0) - l t + log(1 + e^-|l|)      (stable form)
                                            d/dl = sigmoid(l) - t, finite for any |l|
     nll_loss(logp, t)                      -logp[n, t_n]
