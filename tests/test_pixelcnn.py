@@ -89,6 +89,19 @@ def test_categorical_logits_are_causal_too():
     check_causal(model, 3, 4, lambda l, r, c: l[:, :, 0, r, c], all_earlier_seen=True)
 
 
+def test_windowed_sampling_equals_whole_image_sampling():
+    """Sampling on receptive-field windows draws exactly what the whole-image passes draw."""
+    model = tiny(first_kernel=3, n_layers=1)                          # radius 2: windows 3 x 5
+    assert model.receptive_radius == 2
+    shape = (3, 1, 7, 9)
+    tg.manual_seed(11)
+    a = model._fill(tg.zeros(*shape, dtype="float64"), 0, window=True).numpy()
+    tg.manual_seed(11)
+    b = model._fill(tg.zeros(*shape, dtype="float64"), 0, window=False).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert 0 < a.mean() < 1
+
+
 def test_rows_below_do_not_change_rows_above():
     """What sampling relies on: the logits of rows 0..r computed from rows 0..r alone."""
     model = tiny()

@@ -28,8 +28,8 @@ and the negative log-likelihood of an image, in nats and in bits per dimension:
 
 Training minimises the mean nll over a batch (maximum likelihood, exact: no bound).
 Sampling is sequential: draw x_1, put it in the image, run the network again for x_2, ...
-(D forward passes). Rows below the current one cannot influence it, so each pass runs on the
-rows 0..r only.
+(D forward passes). Pixel i only sees what lies within the network's receptive radius above
+and beside it, so each pass runs on that window of the image only.
 
 Two architectures:
     "residual" (the paper's, Table 2 / Fig. 5): 7x7 mask A conv 1 -> 2h; blocks of
@@ -202,18 +202,30 @@ class PixelCNN(nn.Module):
         k = xp.argmax(logits.data - xp.log(-xp.log(u)), axis=1)
         return (k / (self.config.levels - 1)).astype(dtype)
 
-    def _fill(self, x, first_row):
-        """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel."""
+    @property
+    def receptive_radius(self):
+        """R: output pixel p depends on input pixels at most R rows/columns away from p."""
+        return self.config.first_kernel // 2 + self.config.n_layers * (self.config.kernel // 2)
+
+    def _fill(self, x, first_row, window=True):
+        """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel.
+
+        Pixel (r, c) is computed on the window of rows r-R..r and columns c-R..c+R only
+        (R = receptive_radius, clipped at the image border): every activation that reaches
+        (r, c) lies inside it, so its logits are those of the whole image, at a fraction
+        of the cost. window=False runs the network on rows 0..r instead."""
         _, C, H, W = x.shape
+        R = self.receptive_radius if window else max(H, W)
         with tg.no_grad():
             for r in range(first_row, H):
                 for c in range(W):
-                    logits = self.logits(x[:, :, :r + 1])   # rows > r cannot change row r
+                    top, left, right = max(0, r - R), max(0, c - R), min(W, c + R + 1)
+                    logits = self.logits(x[:, :, top:r + 1, left:right])
                     for ch in range(C):
                         if self.config.likelihood == "bernoulli":
-                            l_i = logits[:, ch, r, c]              # (N,)
+                            l_i = logits[:, ch, r - top, c - left]            # (N,)
                         else:
-                            l_i = logits[:, :, ch, r, c]           # (N, levels)
+                            l_i = logits[:, :, ch, r - top, c - left]         # (N, levels)
                         x[:, ch, r, c] = self._draw(l_i)
         return x
 
