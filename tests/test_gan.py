@@ -210,8 +210,9 @@ def test_evaluate_reports_parzen_and_frechet(tmp_path):
     gan = GAN(g_channels=8, d_channels=8, z_dim=8)
     from tinygen.models.classifier import ClassifierConfig, load_or_train_classifier
     clf = load_or_train_classifier(str(tmp_path), train, ClassifierConfig(channels=4, n_features=8, epochs=1, batch_size=40))
-    out = gan.evaluate(test, train_set=train, run_dir=str(tmp_path), n_samples=50, classifier=clf,
-                       limit=20)
+    with tg.no_grad():                                          # as `tinygen eval` calls it
+        out = gan.evaluate(test, train_set=train, run_dir=str(tmp_path), n_samples=50,
+                           classifier=clf, limit=20)
     assert out["n_test"] == 20
     assert out["parzen_sigma"] in [float(s) for s in np.logspace(-1, 0, 10)]
     for key in ("parzen_ll", "parzen_se", "frechet_tinygen_classifier",

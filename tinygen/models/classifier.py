@@ -111,16 +111,17 @@ def train_classifier(train_set, config=None, seed=0, test_set=None, progress=Fal
     opts = model.configure_optimizers()
     rng = np.random.default_rng(seed)
     t0 = time.time()
-    for epoch in range(config.epochs):
-        order = rng.permutation(len(train_set))
-        for step, i in enumerate(range(0, len(order) - config.batch_size + 1, config.batch_size)):
-            index = np.sort(order[i:i + config.batch_size])
-            x = tg.tensor(train_set.gray(index))                          # (B, 1, 28, 28)
-            y = tg.tensor(train_set.labels[index])
-            logs = model.training_step(x, y, opts)
-            if progress and step % 100 == 0:
-                print(f"classifier epoch {epoch + 1} step {step}: loss {logs['loss']:.3f}, "
-                      f"accuracy {logs['accuracy']:.3f}", flush=True)
+    with tg.enable_grad():                   # also when called from an evaluation under no_grad
+        for epoch in range(config.epochs):
+            order = rng.permutation(len(train_set))
+            for step, i in enumerate(range(0, len(order) - config.batch_size + 1, config.batch_size)):
+                index = np.sort(order[i:i + config.batch_size])
+                x = tg.tensor(train_set.gray(index))                      # (B, 1, 28, 28)
+                y = tg.tensor(train_set.labels[index])
+                logs = model.training_step(x, y, opts)
+                if progress and step % 100 == 0:
+                    print(f"classifier epoch {epoch + 1} step {step}: loss {logs['loss']:.3f}, "
+                          f"accuracy {logs['accuracy']:.3f}", flush=True)
     info = {"train_seconds": time.time() - t0}
     if test_set is not None:
         info["test_accuracy"] = model.accuracy(test_set.gray(slice(None)), test_set.labels)
