@@ -38,7 +38,8 @@ def test_shapes_and_terms():
         logits = model(x).numpy()
     log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     np.testing.assert_allclose(t.log_p_y.numpy(), log_softmax[np.arange(3), [0, 3, 9]], rtol=1e-5)
-    np.testing.assert_array_equal(t.correct.numpy(), (logits.argmax(1) == [0, 3, 9]).astype(np.float32))
+    hits = (logits.argmax(1) == [0, 3, 9]).astype(np.float32)
+    np.testing.assert_array_equal(t.correct.numpy(), hits)
 
 
 def test_trains_caches_and_reloads(tmp_path):

@@ -74,7 +74,10 @@ def test_wgan_gp_terms_and_critic_without_batch_norm():
 
 def tiny_critic(wc, wl):
     """f(x) = <wl, leaky_relu(conv2d(x, wc))>: x (N, 1, 4, 4) -> (N,)."""
-    return lambda x: (F.leaky_relu(F.conv2d(x, wc, stride=2, padding=1), 0.2).flatten(1) * wl).sum(dim=1)
+    def f(x):
+        h = F.leaky_relu(F.conv2d(x, wc, stride=2, padding=1), 0.2)      # (N, 2, 2, 2)
+        return (h.flatten(1) * wl).sum(dim=1)                              # (N,)
+    return f
 
 
 def test_gradient_penalty_of_a_linear_critic():
@@ -205,11 +208,13 @@ def test_samples_are_seeded():
 
 def test_evaluate_reports_parzen_and_frechet(tmp_path):
     rng = np.random.default_rng(4)
-    train = ImageDataset(rng.integers(0, 256, (120, 28, 28), dtype=np.uint8), rng.integers(0, 10, 120))
-    test = ImageDataset(rng.integers(0, 256, (30, 28, 28), dtype=np.uint8), rng.integers(0, 10, 30))
+    images = rng.integers(0, 256, (150, 28, 28), dtype=np.uint8)
+    train = ImageDataset(images[:120], rng.integers(0, 10, 120))
+    test = ImageDataset(images[120:], rng.integers(0, 10, 30))
     gan = GAN(g_channels=8, d_channels=8, z_dim=8)
     from tinygen.models.classifier import ClassifierConfig, load_or_train_classifier
-    clf = load_or_train_classifier(str(tmp_path), train, ClassifierConfig(channels=4, n_features=8, epochs=1, batch_size=40))
+    small = ClassifierConfig(channels=4, n_features=8, epochs=1, batch_size=40)
+    clf = load_or_train_classifier(str(tmp_path), train, small)
     with tg.no_grad():                                          # as `tinygen eval` calls it
         out = gan.evaluate(test, train_set=train, run_dir=str(tmp_path), n_samples=50,
                            classifier=clf, limit=20)

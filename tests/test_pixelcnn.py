@@ -126,7 +126,8 @@ def test_bernoulli_terms_match_their_definition():
     np.testing.assert_allclose(t.log_p.numpy(), log_p, rtol=1e-12, atol=1e-12)
     assert t.log_p.shape == (5, 1, 4, 6)
     np.testing.assert_allclose(t.nll.numpy(), -log_p.sum(axis=(1, 2, 3)), rtol=1e-12)
-    np.testing.assert_allclose(t.bits_per_dim.numpy(), t.nll.numpy() / (24 * math.log(2)), rtol=1e-12)
+    np.testing.assert_allclose(t.bits_per_dim.numpy(), t.nll.numpy() / (24 * math.log(2)),
+                               rtol=1e-12)
     assert model.loss(x).item() == pytest.approx(t.nll.numpy().mean(), rel=1e-12)
 
 
@@ -138,7 +139,8 @@ def test_categorical_terms_match_their_definition():
         t = model.terms(x)
         l = model.logits(x).numpy()                                   # (3, 256, 1, 3, 4)
     assert l.shape == (3, 256, 1, 3, 4)
-    log_softmax = l - np.log(np.exp(l - l.max(1, keepdims=True)).sum(1, keepdims=True)) - l.max(1, keepdims=True)
+    m = l.max(1, keepdims=True)
+    log_softmax = l - m - np.log(np.exp(l - m).sum(1, keepdims=True))
     want = np.take_along_axis(log_softmax, k[:, None], axis=1)[:, 0]  # (3, 1, 3, 4)
     np.testing.assert_allclose(t.log_p.numpy(), want, rtol=1e-10, atol=1e-10)
 

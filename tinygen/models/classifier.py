@@ -114,8 +114,9 @@ def train_classifier(train_set, config=None, seed=0, test_set=None, progress=Fal
     with tg.enable_grad():                   # also when called from an evaluation under no_grad
         for epoch in range(config.epochs):
             order = rng.permutation(len(train_set))
-            for step, i in enumerate(range(0, len(order) - config.batch_size + 1, config.batch_size)):
-                index = np.sort(order[i:i + config.batch_size])
+            B = config.batch_size
+            for step, i in enumerate(range(0, len(order) - B + 1, B)):
+                index = np.sort(order[i:i + B])
                 x = tg.tensor(train_set.gray(index))                      # (B, 1, 28, 28)
                 y = tg.tensor(train_set.labels[index])
                 logs = model.training_step(x, y, opts)

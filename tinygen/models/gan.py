@@ -64,9 +64,10 @@ class GANConfig:
     g_channels: int = 64               # c of the generator (its widest layer has 2c)
     d_channels: int = 64               # c of the discriminator
     loss: str = "nonsaturating"        # "nonsaturating" | "minimax" | "wgan-gp"
-    d_norm: str = None                 # "batch" | "layer" | "none"; None: batch, or none for WGAN-GP
+    d_norm: str = None                 # "batch" | "layer" | "none"; None: "batch", or
+                                       # "none" for WGAN-GP
     gp_weight: float = 10.0            # lambda of the gradient penalty (WGAN-GP)
-    init_std: float = 0.02             # DCGAN init: conv/linear weights N(0, 0.02^2); None: default init
+    init_std: float = 0.02             # DCGAN init, weights N(0, 0.02^2); None: nn's default
     lr: float = 2e-4                   # Adam, for both players
     betas: tuple = (0.5, 0.999)
 
@@ -184,7 +185,8 @@ class GAN(nn.Module):
             raise ValueError(f"image height and width must be divisible by 4, got {H} x {W}")
         self.config = replace(config, d_norm=norm)
         self.generator = generator if generator is not None else Generator(config)
-        self.discriminator = discriminator if discriminator is not None else Discriminator(config, norm)
+        self.discriminator = (discriminator if discriminator is not None
+                              else Discriminator(config, norm))
         if config.init_std is not None:
             if generator is None:
                 _dcgan_init(self.generator, config.init_std)
@@ -261,7 +263,8 @@ class GAN(nn.Module):
             gp = gradient_penalty(self.discriminator, x, fake)
             loss_d = loss_d + self.config.gp_weight * gp
             logs["gp"] = float(gp.data.mean())
-            logs["d_real"], logs["d_fake"] = float(real_out.data.mean()), float(fake_out.data.mean())
+            logs["d_real"] = float(real_out.data.mean())     # critic values
+            logs["d_fake"] = float(fake_out.data.mean())
         else:
             logs["d_real"] = float(F.sigmoid(real_out).data.mean())
             logs["d_fake"] = float(F.sigmoid(fake_out).data.mean())

@@ -97,7 +97,8 @@ class PlainLayer(nn.Module):
 
     def __init__(self, channels, kernel):
         super().__init__()
-        self.masked = nn.MaskedConv2d(channels, channels, kernel, mask_type="B", padding=kernel // 2)
+        self.masked = nn.MaskedConv2d(channels, channels, kernel, mask_type="B",
+                                      padding=kernel // 2)
 
     def forward(self, h):                                    # (N, c, H, W)
         return F.relu(self.masked(h))
@@ -269,7 +270,8 @@ class PixelCNN(nn.Module):
         nlls, dims = [], None
         with tg.no_grad():
             for x in _batches(data, batch_size, limit, self._device_dtype()):
-                if self.config.likelihood == "bernoulli" and not bool(((x.data == 0) | (x.data == 1)).all()):
+                binary = bool(((x.data == 0) | (x.data == 1)).all())
+                if self.config.likelihood == "bernoulli" and not binary:
                     raise ValueError("evaluate: a Bernoulli PixelCNN needs binary images "
                                      "(load the test set with binarize='dynamic')")
                 nlls.append(tg.backend.to_numpy(self.terms(x).nll.data).astype(np.float64))
