@@ -83,8 +83,10 @@ def test_indexing_padding_and_products_match_torch():
     idx = [3, 0, 0, 2]
     check(lambda x: x[idx, 1:] * x[-1, 1:], lambda x: x[idx, 1:] * x[-1, 1:], [a])
     check(lambda x: ops.pad(x, (1, -1, 2, 0)) ** 2, lambda x: TF.pad(x, (1, -1, 2, 0)) ** 2, [a])
-    check(lambda x: ops.cat([x, x * 2], 1).std(dim=(0, 2)), lambda x: torch.cat([x, x * 2], 1).std(dim=(0, 2)), [a])
-    check(lambda x: ops.stack([x, x.exp()], -1).softmax(-1), lambda x: torch.stack([x, x.exp()], -1).softmax(-1), [a])
+    check(lambda x: ops.cat([x, x * 2], 1).std(dim=(0, 2)),
+          lambda x: torch.cat([x, x * 2], 1).std(dim=(0, 2)), [a])
+    check(lambda x: ops.stack([x, x.exp()], -1).softmax(-1),
+          lambda x: torch.stack([x, x.exp()], -1).softmax(-1), [a])
     v, m = rs.standard_normal(3), rs.standard_normal((2, 3, 3))
     check(lambda v, m: (v @ m) @ v, lambda v, m: (v @ m) @ v, [v, m])
 
@@ -95,8 +97,10 @@ def test_indexing_padding_and_products_match_torch():
 def test_regression_losses_match_torch(reduction, shape, data):
     x = data.draw(tgt.arrays(shape))
     t = data.draw(tgt.arrays(shape))
-    check(lambda x, t: ops.mse_loss(x, t, reduction), lambda x, t: TF.mse_loss(x, t, reduction=reduction), [x, t])
-    var = data.draw(tgt.arrays(data.draw(st.sampled_from([shape, shape[:-1] + (1,), shape[:-1]])), "positive"))
+    check(lambda x, t: ops.mse_loss(x, t, reduction),
+          lambda x, t: TF.mse_loss(x, t, reduction=reduction), [x, t])
+    var_shape = data.draw(st.sampled_from([shape, shape[:-1] + (1,), shape[:-1]]))
+    var = data.draw(tgt.arrays(var_shape, "positive"))
     full = data.draw(st.booleans())
     check(lambda x, t, v: ops.gaussian_nll_loss(x, t, v, full, reduction=reduction),
           lambda x, t, v: TF.gaussian_nll_loss(x, t, v, full, reduction=reduction), [x, t, var])
@@ -112,9 +116,10 @@ def test_binary_losses_match_torch(reduction, shape, data):
     w_tg, w_t = pair(weight, False)
     check(lambda p, t: ops.binary_cross_entropy(p, t, w_tg, reduction),
           lambda p, t: TF.binary_cross_entropy(p, t, w_t, reduction=reduction), [p, t])
-    check(lambda l, t: ops.binary_cross_entropy_with_logits(l, t, w_tg, reduction, pos_weight=w_tg * 2),
-          lambda l, t: TF.binary_cross_entropy_with_logits(l, t, w_t, reduction=reduction, pos_weight=w_t * 2),
-          [logits, t])
+    check(lambda l, t: ops.binary_cross_entropy_with_logits(l, t, w_tg, reduction,
+                                                            pos_weight=w_tg * 2),
+          lambda l, t: TF.binary_cross_entropy_with_logits(l, t, w_t, reduction=reduction,
+                                                           pos_weight=w_t * 2), [logits, t])
     check(lambda l, t: ops.binary_cross_entropy_with_logits(l, t, reduction=reduction),
           lambda l, t: TF.binary_cross_entropy_with_logits(l, t, reduction=reduction), [logits, t])
 
@@ -150,7 +155,8 @@ def test_classification_losses_match_torch(reduction, data):
     check(lambda x: ops.cross_entropy(x, t_tg, w_tg, ignore, reduction),
           lambda x: TF.cross_entropy(x, t_t, w_t, ignore_index=ignore, reduction=reduction), [x])
     check(lambda x: ops.nll_loss(ops.log_softmax(x, 1), t_tg, w_tg, ignore, reduction),
-          lambda x: TF.nll_loss(TF.log_softmax(x, 1), t_t, w_t, ignore_index=ignore, reduction=reduction), [x])
+          lambda x: TF.nll_loss(TF.log_softmax(x, 1), t_t, w_t, ignore_index=ignore,
+                                reduction=reduction), [x])
 
 
 def test_gradients_at_kinks_follow_torch():

@@ -62,8 +62,9 @@ class Linear(Function):
 
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
-        gx = astype(matmul(gy, w), x.dtype) if x.requires_grad else None       # (N, in)
-        gw = astype(matmul(transpose(gy, 0, 1), x), w.dtype) if w.requires_grad else None  # (out, in)
+        # each gradient in its input's dtype (x, w, b may mix float32 and float64)
+        gx = astype(matmul(gy, w), x.dtype) if x.requires_grad else None                 # (N, I)
+        gw = astype(matmul(transpose(gy, 0, 1), x), w.dtype) if w.requires_grad else None  # (O, I)
         if len(self.inputs) == 2:
             return gx, gw
         b = self.inputs[2]
