@@ -17,7 +17,9 @@ Strategies (each returns a hypothesis SearchStrategy):
     shapes(min_dims, max_dims, min_side, max_side)      tuples of ints
     broadcastable_shapes(...)                           pairs (a, b) that broadcast together
     tensors(shape, domain, dtype, requires_grad, ...)   tg.Tensor with values in a domain
+    arrays(shape, domain, dtype)                        the same values as a NumPy array
     conv_params(input_size, transposed=False, ...)      ConvParams valid for that input size
+                                                        (conv_output_size: the formula it uses)
 
 Domains (what a finite-difference check needs to be meaningful):
 
