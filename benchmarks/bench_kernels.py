@@ -15,9 +15,12 @@ layer computes gx although training would not need it, so every row counts the s
 matmul: BLAS (what the ops use) against the blocked numba kernel at n = 256..1024, float32.
 
     python benchmarks/bench_kernels.py [--out bench_out/kernels] [--quick] [--only B3]
+                                       [--threads 1 --clock cpu]
 
 Prints a table, writes bench_kernels.json and bench_kernels.png to --out. Machine shared
-with others? Compare ratios from one run, not absolute times across runs. On processors
+with others? Compare ratios from one run, not absolute times across runs; when other jobs
+keep the cores busy, `--threads 1 --clock cpu` (every library on one thread, timed by the
+process's CPU time) still gives meaningful single-core ratios. On processors
 where OPENBLAS_CORETYPE is set in the environment (see the environment notes), numpy's GEMM
 is slowed; unset it for this command only (the JSON records the BLAS kernel in use).
 """
@@ -48,19 +51,41 @@ LAYERS = [
 IMPLEMENTATIONS = ("numpy", "numba", "cuda", "torch")
 
 
+CLOCK = [time.perf_counter]   # time.process_time under --clock cpu
+THREADS = [None]              # --threads
+
+
 def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None):
     """Median seconds of fn() over enough repeats (after two warm-up calls)."""
+    clock = CLOCK[0]
     fn()
     fn()
     sync()
     times = []
     start = time.perf_counter()
     while len(times) < max_repeat and (len(times) < min_repeat or time.perf_counter() - start < min_time):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         sync()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
+
+
+def limit_threads(threads):
+    """Run BLAS, numba and torch on `threads` threads; returns what to keep alive."""
+    import numba
+    numba.set_num_threads(threads)
+    try:
+        import torch
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    try:
+        import threadpoolctl
+        return threadpoolctl.threadpool_limits(threads)
+    except ImportError:
+        print("warning: threadpoolctl not installed, BLAS keeps its default threads")
+        return None
 
 
 def gemm_rate(sizes=(1024, 1536, 2048), min_time=0.5):
@@ -158,7 +183,8 @@ def bench_layers(layers, min_time, batch_scale, skip_numpy_over=None):
     torch = None
     if status["torch"] is None:
         import torch
-        torch.set_num_threads(os.cpu_count() or 1)
+        if THREADS[0] is None:
+            torch.set_num_threads(os.cpu_count() or 1)
     rows = []
     for layer in layers:
         prob = layer_problem(layer, batch_scale)
@@ -217,7 +243,9 @@ def blas_info():
 
 def format_table(result):
     gemm = result["gemm_gflops"]
-    lines = [f"NumPy float32 GEMM: " + ", ".join(f"n={n}: {r:.0f}" for n, r in result["gemm_by_n"].items())
+    lines = [f"threads: {result['threads']}, clock: {result['clock']}, load average: "
+             f"{', '.join(f'{v:.1f}' for v in result['load_average'])}",
+             f"NumPy float32 GEMM: " + ", ".join(f"n={n}: {r:.0f}" for n, r in result["gemm_by_n"].items())
              + f" GFLOP/s -> reference rate {gemm:.0f} GFLOP/s",
              "",
              f"{'model':<5} {'layer':<32} {'impl':<6} {'fwd ms':>8} {'bwd ms':>8} {'GFLOP/s':>8} {'of GEMM':>8}"]
@@ -279,12 +307,16 @@ def plot(result, path):
     plt.close(fig)
 
 
-def run(out="bench_out/kernels", quick=False, only=None):
+def run(out="bench_out/kernels", quick=False, only=None, threads=None, clock="wall"):
     min_time = 0.2 if quick else 1.0
+    CLOCK[0] = time.process_time if clock == "cpu" else time.perf_counter
+    THREADS[0] = threads
+    keep = limit_threads(threads) if threads else None  # noqa: F841  (the limits hold while it lives)
     layers = [l for l in LAYERS if only is None or l[0] in only or only in l[1]]
     gemm_by_n, gemm = gemm_rate(min_time=min_time)
     result = dict(
         gemm_by_n=gemm_by_n, gemm_gflops=gemm, blas=blas_info(), cpu_count=os.cpu_count(),
+        threads=threads or "default (all cores)", clock=clock, load_average=os.getloadavg(),
         openblas_env={k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
         layers=bench_layers(layers, min_time, batch_scale=1.0, skip_numpy_over=5e8 if quick else None),
         matmul=bench_matmul((256, 512) if quick else (256, 512, 1024), min_time))
@@ -301,8 +333,11 @@ def main(argv=None):
     parser.add_argument("--out", default="bench_out/kernels", help="directory for the JSON and the PNG")
     parser.add_argument("--quick", action="store_true", help="short timings, skip slow numpy rows")
     parser.add_argument("--only", default=None, help="B2, B3, B4, or part of a layer's name")
+    parser.add_argument("--threads", type=int, default=None, help="threads for BLAS, numba and torch")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or the process's CPU time (meaningful with --threads 1)")
     args = parser.parse_args(argv)
-    result = run(args.out, args.quick, args.only)
+    result = run(args.out, args.quick, args.only, args.threads, args.clock)
     print(format_table(result))
     print(f"\nwrote {os.path.join(args.out, 'bench_kernels.json')} and bench_kernels.png")
     return 0
