@@ -7,7 +7,8 @@ For each conv layer of the standard models (shared/BENCHMARKS.md):
 
 timed as medians after warm-up, for the numpy reference, the numba kernels, the cuda kernels
 (where CuPy and a GPU are present; "unavailable" otherwise; never the simulator) and
-PyTorch's CPU conv (where installed, threads = cores; its backward = fwd+bwd minus fwd).
+PyTorch's CPU conv (where installed, threads = cores; its backward timed alone, after an
+untimed forward that records the graph).
 Rates are GFLOP/s and the fraction of the machine's own float32 GEMM rate, measured in the
 same run (NumPy matmul at n = 1024, 1536, 2048; the best median). The backward of the first
 layer computes gx although training would not need it, so every row counts the same flops.
@@ -55,17 +56,19 @@ CLOCK = [time.perf_counter]   # time.process_time under --clock cpu
 THREADS = [None]              # --threads
 
 
-def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None):
-    """Median seconds of fn() over enough repeats (after two warm-up calls)."""
+def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None, setup=None):
+    """Median seconds of fn() (or fn(setup()), setup untimed) over enough repeats, after warm-up."""
     clock = CLOCK[0]
-    fn()
-    fn()
+    args = lambda: (setup(),) if setup else ()  # noqa: E731
+    fn(*args())
+    fn(*args())
     sync()
     times = []
     start = time.perf_counter()
     while len(times) < max_repeat and (len(times) < min_repeat or time.perf_counter() - start < min_time):
+        a = args()
         t0 = clock()
-        fn()
+        fn(*a)
         sync()
         times.append(clock() - t0)
     return statistics.median(times)
@@ -156,10 +159,10 @@ def torch_calls(torch, prob):
         with torch.no_grad():
             return conv(x, w)
 
-    def fwd_bwd():
-        return torch.autograd.grad(conv(x, w), (x, w), gy)
+    def bwd(y):                                   # y = conv(x, w) with its graph, made untimed
+        return torch.autograd.grad(y, (x, w), gy)
 
-    return fwd, fwd_bwd
+    return fwd, bwd, lambda: conv(x, w)
 
 
 def available_implementations():
@@ -195,9 +198,9 @@ def bench_layers(layers, min_time, batch_scale, skip_numpy_over=None):
                 row["results"][impl] = status[impl]
                 continue
             if impl == "torch":
-                fwd, fwd_bwd = torch_calls(torch, prob)
+                fwd, bwd, forward_with_graph = torch_calls(torch, prob)
                 t_fwd = median_time(fwd, min_time)
-                t_bwd = max(median_time(fwd_bwd, min_time) - t_fwd, 1e-9)
+                t_bwd = median_time(bwd, min_time, setup=forward_with_graph)
             else:
                 if impl == "numpy" and skip_numpy_over and prob["macs"] > skip_numpy_over:
                     row["results"][impl] = "skipped (--quick)"
