@@ -243,10 +243,6 @@ def test_in_place_edit_of_a_needed_input_is_caught():
         b.backward()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "autograd core: a view (slice, reshape, permute) has its own version counter, so an "
-    "in-place edit through the view changes the base's values unseen by the base's users; "
-    "torch shares one counter between a view and its base"))
 def test_in_place_edit_through_a_view_of_a_needed_tensor_is_caught():
     x = leaf([1.0, 2.0, 3.0])
     a = x * 1

@@ -22,3 +22,11 @@ int64 = "int64"
 bool_ = "bool"
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # tg.testing needs hypothesis (a test dependency), so it is imported on first use only
+    if name == "testing":
+        import importlib
+        return importlib.import_module("tinygen.testing")
+    raise AttributeError(f"module 'tinygen' has no attribute {name!r}")

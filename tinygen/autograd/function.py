@@ -38,6 +38,7 @@ class Function:
     generation = 0
     device = "cpu"
     released = False
+    view_of_input = False   # True for ops whose output is a view of inputs[0]'s memory
 
     def __call__(self, *inputs):
         x0 = inputs[0]
@@ -60,9 +61,12 @@ class Function:
             outputs = tuple(Tensor._make(y, device, needs_grad) for y in ys)
         else:
             outputs = (Tensor._make(ys, device, needs_grad),)
+        if self.view_of_input:
+            outputs[0]._vc = x0._vc
         if needs_grad:
             self.inputs = inputs
-            self.input_versions = [x._version for x in inputs]
+            self.input_versions = [x._vc[0] for x in inputs]
+            self.output_versions = [y._vc[0] for y in outputs]
             generation = 0
             for x in inputs:
                 if x.generation > generation:
@@ -105,11 +109,11 @@ class Function:
                     f"{self.name}: a tensor of shape {tuple(x.shape)} that this op needs for "
                     f"backward was modified in place (version {version} -> {x._version}); "
                     f"clone it before the in-place change")
-        for y in self.outputs:
-            if y is not None and y._version != 0:
+        for y, version in zip(self.outputs, self.output_versions):
+            if y is not None and y._version != version:
                 raise RuntimeError(
                     f"{self.name}: its output of shape {tuple(y.shape)} was modified in place "
-                    f"(version {y._version}) before backward")
+                    f"(version {version} -> {y._version}) before backward")
 
     def release(self):
         """Drop what backward needed: inputs and arrays saved on the node."""

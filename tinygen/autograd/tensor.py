@@ -40,7 +40,7 @@ def as_dtype(dtype):
 
 class Tensor:
     __slots__ = ("data", "device", "requires_grad", "grad", "creator", "generation",
-                 "_version", "_retains_grad", "_hooks", "name", "__weakref__")
+                 "_vc", "_retains_grad", "_hooks", "name", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, dtype=None, device="cpu", requires_grad=False):
@@ -62,6 +62,17 @@ class Tensor:
         return t
 
     # ---- what a Tensor is ---------------------------------------------------------------
+
+    @property
+    def _version(self):
+        """How many in-place changes this tensor's memory has seen. A view (reshape, slice,
+        permute, detach, ...) shares its base's counter, as in torch, so a change made
+        through either is seen by the graph nodes that saved the other."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value):
+        self._vc[0] = value
 
     @property
     def shape(self):
@@ -136,8 +147,10 @@ class Tensor:
         return bool(self.item())
 
     def detach(self):
-        """The same array, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor._make(self.data, self.device, False)
+        """The same array, cut from the graph (shares memory and version counter, as torch)."""
+        t = Tensor._make(self.data, self.device, False)
+        t._vc = self._vc
+        return t
 
     def to(self, device=None, dtype=None):
         """A copy on `device` and/or with `dtype` (self when nothing changes); differentiable."""
@@ -281,7 +294,7 @@ def _init(t, array, device, requires_grad):
     t.grad = None
     t.creator = None
     t.generation = 0
-    t._version = 0
+    t._vc = [0]
     t._retains_grad = False
     t._hooks = None
     t.name = None

@@ -35,6 +35,8 @@ def _sum_to_array(x, shape):
 
 
 class BroadcastTo(Function):
+    view_of_input = True
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -101,6 +103,8 @@ def expand(x, *sizes):
 # ---- reshaping ---------------------------------------------------------------------------
 
 class Reshape(Function):
+    view_of_input = True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -162,6 +166,8 @@ def unsqueeze(x, dim):
 
 
 class Permute(Function):
+    view_of_input = True
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -224,6 +230,7 @@ class GetItem(Function):
 
     def __init__(self, index):
         self.index = index
+        self.view_of_input = _is_basic(index)   # basic indexing returns a view
 
     def forward(self, x):
         try:

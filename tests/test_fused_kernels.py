@@ -1,0 +1,59 @@
+"""The fused kernels (kernels/fused_*.py) equal their plain reference formulas."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygen.kernels import fused_cuda, fused_numba, fused_numpy
+
+FAST = [fused_numba, fused_cuda]   # fused_cuda runs in numba's CUDA simulator in the tests
+
+
+def _arrays(shape, seed, dtype):
+    rs = np.random.default_rng(seed)
+    return (rs.standard_normal(shape) * 4).astype(dtype), (rs.random(shape) < 0.4).astype(dtype)
+
+
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@settings(max_examples=8)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
+def test_bce_and_sigmoid_equal_reference(impl, shape, seed, dtype):
+    l, t = _arrays(shape, seed, dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(impl.sigmoid(l), fused_numpy.sigmoid(l), **tol)
+    np.testing.assert_allclose(impl.bce_with_logits(l, t), fused_numpy.bce_with_logits(l, t), **tol)
+    gy = np.asarray(1.5, dtype=dtype)
+    np.testing.assert_allclose(impl.bce_with_logits_grad(l, t, gy),
+                               fused_numpy.bce_with_logits_grad(l, t, gy), **tol)
+    gy = np.random.default_rng(seed + 1).standard_normal(shape).astype(dtype)
+    np.testing.assert_allclose(impl.bce_with_logits_grad(l, t, gy),
+                               fused_numpy.bce_with_logits_grad(l, t, gy), **tol)
+
+
+@pytest.mark.parametrize("impl", [fused_numpy] + FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_extreme_logits_stay_finite(impl):
+    l = np.array([-1e4, -50.0, 0.0, 50.0, 1e4], dtype=np.float32)
+    t = np.array([1.0, 0.0, 1.0, 1.0, 0.0], dtype=np.float32)
+    np.testing.assert_allclose(impl.bce_with_logits(l, t), [1e4, 0.0, np.log(2), 0.0, 1e4], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(impl.bce_with_logits_grad(l, t, np.float32(1)), [-1, 0, -0.5, 0, 1], atol=1e-6)
+    np.testing.assert_allclose(impl.sigmoid(l), [0, 0, 0.5, 1, 1], atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_update_equals_reference(impl, weight_decay, dtype):
+    rs = np.random.default_rng(0)
+    shape = (7, 5)
+    x = rs.standard_normal(shape).astype(dtype)
+    m, v = np.zeros_like(x), np.zeros_like(x)
+    x2, m2, v2 = x.copy(), m.copy(), v.copy()
+    for step in range(1, 5):
+        g = rs.standard_normal(shape).astype(dtype)
+        fused_numpy.adam_update(x, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, step)
+        impl.adam_update(x2, g, m2, v2, 1e-2, 0.9, 0.999, 1e-8, weight_decay, step)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(x2, x, rtol=tol, atol=tol)
+    np.testing.assert_allclose(m2, m, rtol=tol, atol=tol)
+    np.testing.assert_allclose(v2, v, rtol=tol, atol=tol)

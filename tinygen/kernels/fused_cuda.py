@@ -1,0 +1,101 @@
+"""Fused elementwise kernels, GPU version: numba.cuda kernels, one thread per element
+(grid-stride loops), on CuPy arrays or, in numba's simulator, on NumPy arrays.
+
+Same functions as fused_numpy.py (the formulas are there).
+"""
+import math
+
+from numba import cuda
+
+from tinygen.kernels.conv_cuda import launch_config
+from tinygen.kernels.conv_numpy import array_module
+
+
+@cuda.jit
+def _sigmoid(x, y):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        if x[i] >= 0:
+            y[i] = 1.0 / (1.0 + math.exp(-x[i]))
+        else:
+            e = math.exp(x[i])
+            y[i] = e / (1.0 + e)
+
+
+@cuda.jit
+def _bce(l, t, y):
+    for i in range(cuda.grid(1), l.size, cuda.gridsize(1)):
+        li = l[i]
+        y[i] = max(li, 0.0) - li * t[i] + math.log1p(math.exp(-abs(li)))
+
+
+@cuda.jit
+def _bce_grad(l, t, gy, gl):
+    scalar = gy.size == 1
+    for i in range(cuda.grid(1), l.size, cuda.gridsize(1)):
+        li = l[i]
+        if li >= 0:
+            s = 1.0 / (1.0 + math.exp(-li))
+        else:
+            e = math.exp(li)
+            s = e / (1.0 + e)
+        g = gy[0] if scalar else gy[i]
+        gl[i] = g * (s - t[i])
+
+
+@cuda.jit
+def _adam(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        gi = g[i] + weight_decay * x[i]
+        mi = m[i] + (1.0 - beta1) * (gi - m[i])
+        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
+
+
+def _flat(a):
+    xp = array_module(a)
+    a = xp.ascontiguousarray(a)
+    if xp.__name__ == "numpy" and not a.flags.writeable:
+        a = a.copy()  # the simulator's device arrays need writable host memory
+    return a.reshape(-1)
+
+
+def _launch(kernel, n, *args):
+    blocks, threads = launch_config(n)
+    kernel[blocks, threads](*args)
+
+
+def sigmoid(x):
+    xp = array_module(x)
+    y = xp.empty(x.shape, dtype=x.dtype)
+    _launch(_sigmoid, x.size, _flat(x), y.reshape(-1))
+    return y
+
+
+def bce_with_logits(l, t):
+    xp = array_module(l)
+    t = xp.broadcast_to(t, l.shape).astype(l.dtype)
+    y = xp.empty(l.shape, dtype=l.dtype)
+    _launch(_bce, l.size, _flat(l), _flat(t), y.reshape(-1))
+    return y
+
+
+def bce_with_logits_grad(l, t, gy):
+    xp = array_module(l)
+    t = xp.broadcast_to(t, l.shape).astype(l.dtype)
+    gy = xp.asarray(gy, dtype=l.dtype)
+    if gy.size != 1:
+        gy = xp.broadcast_to(gy, l.shape)
+    gl = xp.empty(l.shape, dtype=l.dtype)
+    _launch(_bce_grad, l.size, _flat(l), _flat(t), _flat(gy), gl.reshape(-1))
+    return gl
+
+
+def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    """Update x, m, v in place (each must be contiguous)."""
+    for a in (x, m, v):
+        if not a.flags.c_contiguous:
+            raise ValueError("adam_update: parameter and state arrays must be contiguous")
+    _launch(_adam, x.size, x.reshape(-1), _flat(g), m.reshape(-1), v.reshape(-1),
+            lr / (1 - beta1 ** step), beta1, beta2, eps, math.sqrt(1 - beta2 ** step), weight_decay)

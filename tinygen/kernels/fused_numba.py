@@ -1,0 +1,66 @@
+"""Fused elementwise kernels, fast CPU version.
+
+Same functions as fused_numpy.py (the formulas are there). The Adam update is one parallel
+numba loop: it reads p, g, m, v once and writes p, m, v once, where the NumPy expression
+makes a pass (and often a temporary) per operator.
+
+The kernels with exp/log are a lesson in measuring: a numba loop calls libm's scalar exp
+and log1p per element, while NumPy's ufuncs run SIMD loops for them; on 100k float32 values
+NumPy's 4-ufunc BCE took 0.2 ms and the numba loop 1.5 ms (this machine). So sigmoid and
+BCE stay NumPy expressions here, rewritten to cut passes and temporaries: sigmoid as
+0.5 + 0.5 tanh(x / 2) (one transcendental, no branch, exact to float rounding, saturating
+cleanly at +-1e4) instead of the branchy exp form.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+def _flat(a):
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+@njit(parallel=True, cache=True)
+def _adam(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
+    for i in prange(x.size):
+        gi = g[i] + weight_decay * x[i]
+        mi = m[i] + (1.0 - beta1) * (gi - m[i])
+        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
+
+
+def sigmoid(x):
+    y = np.multiply(x, x.dtype.type(0.5))
+    np.tanh(y, out=y)
+    y *= x.dtype.type(0.5)
+    y += x.dtype.type(0.5)
+    return y
+
+
+def bce_with_logits(l, t):
+    y = np.abs(l)                      # log(1 + e^-|l|) + max(l, 0) - l t, in place
+    np.negative(y, out=y)
+    np.exp(y, out=y)
+    np.log1p(y, out=y)
+    y += np.maximum(l, 0)
+    y -= l * t
+    return y
+
+
+def bce_with_logits_grad(l, t, gy):
+    gl = sigmoid(l)
+    gl -= t
+    gl *= gy
+    return gl
+
+
+def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    """Update x, m, v in place (each must be contiguous: they are written through flat views)."""
+    for a in (x, m, v):
+        if not a.flags.c_contiguous:
+            raise ValueError("adam_update: parameter and state arrays must be contiguous")
+    _adam(x.reshape(-1), _flat(g), m.reshape(-1), v.reshape(-1), lr / (1 - beta1 ** step),
+          beta1, beta2, eps, math.sqrt(1 - beta2 ** step), weight_decay)
