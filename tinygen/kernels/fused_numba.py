@@ -33,7 +33,7 @@ def _adam(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
 
 
 def sigmoid(x):
-    y = np.multiply(x, x.dtype.type(0.5))
+    y = np.multiply(x, x.dtype.type(0.5), out=np.empty_like(x))  # out=: stays an array if 0-d
     np.tanh(y, out=y)
     y *= x.dtype.type(0.5)
     y += x.dtype.type(0.5)
@@ -41,7 +41,7 @@ def sigmoid(x):
 
 
 def bce_with_logits(l, t):
-    y = np.abs(l)                      # log(1 + e^-|l|) + max(l, 0) - l t, in place
+    y = np.abs(l, out=np.empty_like(l))   # log(1 + e^-|l|) + max(l, 0) - l t, in place
     np.negative(y, out=y)
     np.exp(y, out=y)
     np.log1p(y, out=y)

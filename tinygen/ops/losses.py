@@ -80,18 +80,41 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
+def _fused(device):
+    from tinygen import kernels
+    return kernels.implementation("fused", device)
+
+
 class BCEWithLogits(Function):
-    """Per-element BCE from logits l and targets t (the fused, stable form)."""
+    """Per-element BCE from logits l and targets t (the fused, stable form).
+
+    Forward and first backward run as fused kernels (kernels/fused_*.py); the backward is
+    itself a node (BCEWithLogitsGrad) whose own backward is written with ops, so second
+    derivatives work."""
 
     def forward(self, l, t):
-        xp = backend.array_module(self.device)
-        return xp.maximum(l, 0) - l * t + xp.log1p(xp.exp(-xp.abs(l)))
+        return _fused(self.device).bce_with_logits(l, t)
 
     def backward(self, gy):
         l, t = self.inputs
-        gl = gy * (sigmoid(l) - t)
+        gl = BCEWithLogitsGrad()(l, t, gy)
         gt = -gy * l if t.requires_grad else None
         return gl, gt
+
+
+class BCEWithLogitsGrad(Function):
+    """gl = gy (sigmoid(l) - t), fused; d/dl = gy s (1 - s), d/dt = -gy, d/dgy = s - t."""
+
+    def forward(self, l, t, gy):
+        return _fused(self.device).bce_with_logits_grad(l, t, gy)
+
+    def backward(self, ggl):
+        l, t, gy = self.inputs
+        s = sigmoid(l)
+        g_l = ggl * gy * s * (1 - s) if l.requires_grad else None
+        g_t = -ggl * gy if t.requires_grad else None          # l, t, gy share one shape
+        g_gy = ggl * (s - t) if gy.requires_grad else None
+        return g_l, g_t, g_gy
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):

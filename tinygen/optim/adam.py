@@ -9,13 +9,13 @@ For each parameter p with gradient g, at step t = 1, 2, ...:
 
 that is p - lr * m_hat / (sqrt(v_hat) + eps) with the bias-corrected m_hat, v_hat.
 
-Adam is on the hot path of every training step, so the update runs as in-place array
-operations (NumPy or CuPy ufuncs with out=) through one scratch array per parameter,
-in the order torch computes them (m by lerp: m + (1 - beta1) (g - m)).
+Adam is on the hot path of every training step, so the update is one fused kernel per
+parameter (tinygen/kernels/fused_*.py: a parallel numba loop on the cpu, a numba.cuda kernel
+on the GPU) that reads p, g, m, v once, in the order torch computes (m by lerp:
+m + (1 - beta1) (g - m)). With the kernel setting 'reference', the same formula runs as
+plain array expressions (fused_numpy.adam_update).
 """
-import math
-
-from tinygen import backend
+from tinygen import kernels
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.ops.factories import zeros_like
 from tinygen.optim.optimizer import Optimizer, params_with_grad
@@ -46,25 +46,12 @@ class Adam(Optimizer):
             state = self.state[p] = {"step": 0, "exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
         state["step"] += 1
         t = state["step"]
-        xp = backend.array_module(p.device)
         x, g = p.data, p.grad.data
         m, v = state["exp_avg"].data, state["exp_avg_sq"].data
-        if weight_decay != 0:
-            g = g + weight_decay * x
-        tmp = xp.empty_like(x)
-        xp.subtract(g, m, out=tmp)               # m <- m + (1 - beta1) (g - m)
-        tmp *= 1 - beta1
-        m += tmp
-        xp.multiply(g, 1 - beta2, out=tmp)       # v <- beta2 v + (1 - beta2) g g
-        tmp *= g
-        v *= beta2
-        v += tmp
-        xp.sqrt(v, out=tmp)                      # denom = sqrt(v) / sqrt(1 - beta2^t) + eps
-        tmp /= math.sqrt(1 - beta2 ** t)
-        tmp += eps
-        xp.divide(m, tmp, out=tmp)               # p <- p - lr / (1 - beta1^t) * m / denom
-        tmp *= lr / (1 - beta1 ** t)
-        x -= tmp
+        impl = kernels.implementation("fused", p.device)
+        if not (x.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
+            impl = kernels.implementation("fused", p.device, mode="reference")
+        impl.adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
         p._version += 1
         state["exp_avg"]._version += 1
         state["exp_avg_sq"]._version += 1
