@@ -40,13 +40,13 @@ def _close64(a, b):
 # ---- strategies ---------------------------------------------------------------------------
 
 @st.composite
-def conv_cases(draw, transposed=False, max_side=5, max_channels=3, max_batch=2):
+def conv_cases(draw, transposed=False, max_side=5, max_channels=3, max_batch=2, max_stride=2):
     """(x, w, params) for conv2d (w: (C_out, C_in, kh, kw)) or conv_transpose2d (w: (C_in, C_out, kh, kw))."""
     n = draw(st.integers(1, max_batch))
     c_in = draw(st.integers(1, max_channels))
     c_out = draw(st.integers(1, max_channels))
     hw = (draw(st.integers(1, max_side)), draw(st.integers(1, max_side)))
-    params = draw(tgt.conv_params(hw, transposed=transposed))
+    params = draw(tgt.conv_params(hw, transposed=transposed, max_stride=max_stride))
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c_in) + hw)
@@ -142,6 +142,13 @@ def test_numba_conv2d_and_weight_grad_equal_reference(case):
 @given(conv_cases(transposed=True))
 def test_numba_conv_transpose2d_equals_reference(case):
     _check_conv_transpose(NUMBA["conv"], case)
+
+
+@given(conv_cases(max_stride=1), conv_cases(transposed=True, max_stride=1))
+def test_numba_stride1_path_equals_reference(case, case_t):
+    """Stride 1 runs on shifted rows of the padded image, one sample at a time."""
+    _check_conv_family(NUMBA["conv"], case)
+    _check_conv_transpose(NUMBA["conv"], case_t)
 
 
 @settings(max_examples=10)
