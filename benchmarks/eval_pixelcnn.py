@@ -15,6 +15,10 @@ Here, under a budget of minutes on the CPU:
             whose top half is given (PNG in --out, when matplotlib is installed)
 
     python benchmarks/eval_pixelcnn.py --data-dir /work/shared/data/mnist --minutes 15
+    python benchmarks/eval_pixelcnn.py ... --minutes 20 --resume     # 20 more minutes
+
+The model and Adam state are saved in --out/pixelcnn.npz; --resume continues from them and
+reports the total training time and steps.
 """
 import argparse
 import json
@@ -24,6 +28,7 @@ import time
 import numpy as np
 
 import tinygen as tg
+from tinygen.checkpoint import load_checkpoint, save_checkpoint
 from tinygen.data import DataLoader, load_dataset
 from tinygen.models.pixelcnn import PixelCNN
 
@@ -39,13 +44,13 @@ def parse_args(argv=None):
     p.add_argument("--test-limit", type=int, default=None, help="at most this many test images")
     p.add_argument("--samples", type=int, default=16, help="images to sample (0: none)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from --out/pixelcnn.npz")
     p.add_argument("--out", default="runs/eval_pixelcnn", help="directory for results and pictures")
     return p.parse_args(argv)
 
 
-def train(model, loader, minutes, lr):
+def train(model, opts, loader, minutes):
     """Adam steps until the budget is spent; returns (steps, images seen, seconds)."""
-    opts = model.configure_optimizers(lr)
     budget, t0, steps, seen = 60.0 * minutes, time.time(), 0, 0
     recent = []
     while time.time() - t0 < budget:
@@ -90,10 +95,21 @@ def main(argv=None):
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         seed=args.seed)
     model = PixelCNN(preset=args.preset)
+    opts = model.configure_optimizers(args.lr)
+    ckpt = os.path.join(args.out, "pixelcnn.npz")
+    before = {"steps": 0, "seen": 0, "seconds": 0.0}
+    if args.resume:
+        info = load_checkpoint(ckpt, model, opts["adam"])
+        before = info["extra"]
+        loader.set_epoch(info["epoch"] + 1)                 # fresh shuffles, not a replay
+        print(f"resumed from {ckpt}: {before['steps']} steps, {before['seconds'] / 60:.1f} min")
     n_params = sum(p.numel() for p in model.parameters())
     print(f"PixelCNN preset {args.preset!r}: {n_params} parameters; training on {train_set!r} "
           f"for {args.minutes} min, batch {args.batch_size}, Adam lr {args.lr}", flush=True)
-    steps, seen, seconds = train(model, loader, args.minutes, args.lr)
+    steps, seen, seconds = train(model, opts, loader, args.minutes)
+    steps, seen, seconds = steps + before["steps"], seen + before["seen"], seconds + before["seconds"]
+    save_checkpoint(ckpt, model, opts["adam"], step=steps, epoch=int(seen // len(train_set)),
+                    extra={"steps": steps, "seen": seen, "seconds": seconds})
     model.eval()
     t0 = time.time()
     metrics = model.evaluate(test, limit=args.test_limit)
@@ -111,8 +127,6 @@ def main(argv=None):
           f"({metrics['bits_per_dim']:.4f} bits/dim) on {metrics['n']} images, after "
           f"{seconds / 60:.1f} min of training ({steps} steps, {seen / len(train_set):.2f} epochs); "
           f"published PixelCNN: 81.30 nats", flush=True)
-    from tinygen.checkpoint import save_checkpoint
-    save_checkpoint(os.path.join(args.out, "pixelcnn.npz"), model, step=steps)
     if args.samples:
         result["pictures"] = save_pictures(model, test, args.samples, args.out)
     with open(os.path.join(args.out, "results.json"), "w") as f:
