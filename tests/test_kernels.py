@@ -176,6 +176,20 @@ def test_numba_conv_stride1_transpose_path_equals_reference():
             _close64(NUMBA["conv"].conv_transpose2d(gy, w, *args), REFERENCE["conv"].conv_transpose2d(gy, w, *args))
 
 
+def test_numba_1x1_path_equals_reference():
+    """A 1x1 stride-1 unpadded conv runs as a matrix product over channels (B3's last layers)."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4, 5, 6)), rng.standard_normal((2, 4, 1, 1))
+    y = REFERENCE["conv"].conv2d(x, w, (1, 1), (0, 0), (1, 1))
+    _close64(NUMBA["conv"].conv2d(x, w, (1, 1), (0, 0), (1, 1)), y)
+    g = rng.standard_normal(y.shape)
+    _close64(NUMBA["conv"].conv2d_weight_grad(x, g, (1, 1), (1, 1), (0, 0), (1, 1)),
+             REFERENCE["conv"].conv2d_weight_grad(x, g, (1, 1), (1, 1), (0, 0), (1, 1)))
+    for wt in (rng.standard_normal((2, 4, 1, 1)), rng.standard_normal((2, 1, 1, 1))):  # both convT paths
+        _close64(NUMBA["conv"].conv_transpose2d(g, wt, (1, 1), (0, 0), (0, 0), (1, 1)),
+                 REFERENCE["conv"].conv_transpose2d(g, wt, (1, 1), (0, 0), (0, 0), (1, 1)))
+
+
 @needs_cuda
 @settings(max_examples=8)
 @given(conv_cases(max_side=4, max_channels=2, max_batch=1))
