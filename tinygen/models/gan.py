@@ -208,12 +208,30 @@ class GAN(nn.Module):
         """G(z) = sigmoid(generator logits): (N, C, H, W) gray images in [0, 1]."""
         return F.sigmoid(self.generator(z))
 
-    def d_output(self, x):
-        """What the terms call D: the probability D(x) = sigmoid(l(x)), or the critic f(x)."""
-        out = self.discriminator(x)
+    def d_prob(self, out):
+        """What the terms call D, from the discriminator's output: the probability
+        D(x) = sigmoid(l(x)), or the critic value f(x) itself for WGAN-GP."""
         return out if self.config.loss == "wgan-gp" else F.sigmoid(out)
 
+    def d_output(self, x):
+        """D(x) for images x: (N,)."""
+        return self.d_prob(self.discriminator(x))
+
     # ---- the terms --------------------------------------------------------------------
+
+    def discriminator_terms(self, x, fake):
+        """D's side of a step on real x and fake images (detached here), per example (N,):
+        real_out = l(x), fake_out = l(G(z)) (logits, or critic values), loss_d (gp included)
+        and, for WGAN-GP, gp."""
+        fake = fake.detach()
+        real_out = self.discriminator(x)                     # (N,)
+        fake_out = self.discriminator(fake)                  # (N,)
+        out = {"real_out": real_out, "fake_out": fake_out,
+               "loss_d": discriminator_loss(self.config.loss, real_out, fake_out)}
+        if self.config.loss == "wgan-gp":
+            out["gp"] = gradient_penalty(self.discriminator, x, fake)
+            out["loss_d"] = out["loss_d"] + self.config.gp_weight * out["gp"]
+        return out
 
     def terms(self, x, z=None):
         """Every term of one step, per example (N,), with the current D and G.
@@ -223,19 +241,12 @@ class GAN(nn.Module):
         gp for WGAN-GP. loss_d only reaches D's parameters, loss_g reaches G's (and D's)."""
         z = self.noise(x.shape[0]) if z is None else z
         fake = self.generate(z)                              # (N, C, H, W)
-        real_out = self.discriminator(x)                     # (N,)
-        fake_out_d = self.discriminator(fake.detach())       # (N,) what D learns from
-        fake_out_g = self.discriminator(fake)                # (N,) what G learns from
-        loss_d = discriminator_loss(self.config.loss, real_out, fake_out_d)
-        terms = {}
-        if self.config.loss == "wgan-gp":
-            terms["gp"] = gradient_penalty(self.discriminator, x, fake.detach())
-            loss_d = loss_d + self.config.gp_weight * terms["gp"]
-            d_real, d_fake = real_out, fake_out_g
-        else:
-            d_real, d_fake = F.sigmoid(real_out), F.sigmoid(fake_out_g)
-        return Record(d_real=d_real, d_fake=d_fake, loss_d=loss_d,
-                      loss_g=generator_loss(self.config.loss, fake_out_g), **terms)
+        d = self.discriminator_terms(x, fake)                # what D learns from
+        fake_out = self.discriminator(fake)                  # (N,) what G learns from
+        extra = {"gp": d["gp"]} if "gp" in d else {}
+        return Record(d_real=self.d_prob(d["real_out"]), d_fake=self.d_prob(fake_out),
+                      loss_d=d["loss_d"],
+                      loss_g=generator_loss(self.config.loss, fake_out), **extra)
 
     def loss(self, x, z=None):
         """The two players' objectives (scalars): (mean loss_d, mean loss_g).
@@ -252,26 +263,18 @@ class GAN(nn.Module):
                 "g": optim.Adam(self.generator.parameters(), lr=lr, betas=self.config.betas)}
 
     def d_step(self, x, fake, opt):
-        """One update of D on real x and fake images (detached here); returns its terms."""
-        fake = fake.detach()
+        """One update of D on real x and fake images (detached); returns the batch means of
+        loss_d, d_real, d_fake (probabilities, or critic values) and gp."""
         opt.zero_grad()
-        real_out = self.discriminator(x)                     # (N,)
-        fake_out = self.discriminator(fake)                  # (N,)
-        loss_d = discriminator_loss(self.config.loss, real_out, fake_out)
-        logs = {}
-        if self.config.loss == "wgan-gp":
-            gp = gradient_penalty(self.discriminator, x, fake)
-            loss_d = loss_d + self.config.gp_weight * gp
-            logs["gp"] = float(gp.data.mean())
-            logs["d_real"] = float(real_out.data.mean())     # critic values
-            logs["d_fake"] = float(fake_out.data.mean())
-        else:
-            logs["d_real"] = float(F.sigmoid(real_out).data.mean())
-            logs["d_fake"] = float(F.sigmoid(fake_out).data.mean())
-        loss = loss_d.mean()
+        d = self.discriminator_terms(x, fake)
+        loss = d["loss_d"].mean()
         loss.backward()
         opt.step()
-        logs["loss_d"] = loss.item()
+        logs = {"loss_d": loss.item()}
+        for name, out in (("d_real", d["real_out"]), ("d_fake", d["fake_out"])):
+            logs[name] = float(self.d_prob(out).data.mean())
+        if "gp" in d:
+            logs["gp"] = float(d["gp"].data.mean())
         return logs
 
     def g_step(self, fake, opt):
