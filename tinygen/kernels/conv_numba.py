@@ -78,10 +78,11 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
 @njit(parallel=True, cache=True)
 def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
     N, C, H, W = x.shape
-    # one image plane (n, c) per task: the planes are disjoint, so no two tasks write one pixel
+    # one image plane (n, c) per task: the planes are disjoint, so no two tasks write one pixel.
+    # Tasks go n-fastest: consecutive tasks read consecutive pieces of the same rows of cols.
     for t in prange(N * C):
-        n = t // C
-        c = t % C
+        c = t // N
+        n = t % N
         for h in range(H):
             for w in range(W):
                 x[n, c, h, w] = 0
