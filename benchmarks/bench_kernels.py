@@ -221,7 +221,10 @@ def bench_layers(layers, min_time, batch_scale, skip_numpy_over=None):
 
 
 def bench_matmul(sizes, min_time):
+    """BLAS against the blocked numba kernel; cuBLAS against the tiled numba.cuda kernel on a GPU."""
+    from tinygen import backend
     from tinygen.kernels import matmul_numba
+    gpu = backend.gpu_available() and not backend.simulator_enabled()
     rng = np.random.default_rng(0)
     rows = []
     for n in sizes:
@@ -230,8 +233,16 @@ def bench_matmul(sizes, min_time):
         flops = 2 * n ** 3
         t_blas = median_time(lambda: matmul_numba.matmul(a, b), min_time)
         t_blocked = median_time(lambda: matmul_numba.matmul_blocked(a, b), min_time, max_repeat=5)
-        rows.append(dict(n=n, blas_gflops=flops / t_blas / 1e9, blocked_gflops=flops / t_blocked / 1e9,
-                         blas_ms=t_blas * 1e3, blocked_ms=t_blocked * 1e3))
+        row = dict(n=n, blas_gflops=flops / t_blas / 1e9, blocked_gflops=flops / t_blocked / 1e9,
+                   blas_ms=t_blas * 1e3, blocked_ms=t_blocked * 1e3)
+        if gpu:
+            from tinygen.kernels import matmul_cuda
+            da, db = backend.to_device(a, "cuda"), backend.to_device(b, "cuda")
+            sync = lambda: backend.synchronize("cuda")  # noqa: E731
+            row["cublas_gflops"] = flops / median_time(lambda: matmul_cuda.matmul(da, db), min_time, sync=sync) / 1e9
+            row["tiled_cuda_gflops"] = flops / median_time(lambda: matmul_cuda.matmul_blocked(da, db), min_time,
+                                                           sync=sync) / 1e9
+        rows.append(row)
     return rows
 
 
@@ -262,8 +273,10 @@ def format_table(result):
     lines += ["", "GFLOP/s and 'of GEMM' are for forward + backward together.", "",
               f"{'matmul n':>9} {'BLAS GFLOP/s':>13} {'blocked numba':>14} {'BLAS/blocked':>13}"]
     for r in result["matmul"]:
+        gpu = (f"   cuBLAS {r['cublas_gflops']:.0f}, tiled numba.cuda {r['tiled_cuda_gflops']:.0f}"
+               if "cublas_gflops" in r else "   (GPU: unavailable)")
         lines.append(f"{r['n']:>9} {r['blas_gflops']:13.1f} {r['blocked_gflops']:14.1f} "
-                     f"{r['blas_gflops'] / r['blocked_gflops']:13.1f}")
+                     f"{r['blas_gflops'] / r['blocked_gflops']:13.1f}{gpu}")
     for line in result.get("summary", []):
         lines.append(line)
     return "\n".join(lines)
