@@ -24,9 +24,14 @@ bool_ = "bool"
 __version__ = "0.1.0"
 
 
+_SUBMODULES = ("nn", "optim", "distributions", "data", "models", "kernels", "cuda", "testing",
+               "checkpoint", "eval")
+
+
 def __getattr__(name):
-    # tg.testing needs hypothesis (a test dependency), so it is imported on first use only
-    if name == "testing":
+    # tg.nn, tg.distributions, ... imported on first use: `import tinygen` stays light, and
+    # tg.testing needs hypothesis, a test dependency
+    if name in _SUBMODULES:
         import importlib
-        return importlib.import_module("tinygen.testing")
+        return importlib.import_module(f"tinygen.{name}")
     raise AttributeError(f"module 'tinygen' has no attribute {name!r}")
