@@ -17,6 +17,11 @@ Training follows the paper's split: the first 50,000 training images (gray value
 --batch-size, Adam lr 2e-4, betas (0.5, 0.999), one D step then one G step per batch.
 
     python benchmarks/eval_gan.py --data-dir /work/shared/data/mnist --minutes 15
+    python benchmarks/eval_gan.py ... --minutes 20 --resume        # 20 more minutes
+
+The model and both Adam states are saved in --out/gan.npz; --resume continues from them and
+reports the total training time and steps (a checkpoint without optimizer state resumes
+with fresh Adam moments, and says so).
 """
 import argparse
 import json
@@ -26,12 +31,14 @@ import time
 import numpy as np
 
 import tinygen as tg
+from tinygen.checkpoint import load_checkpoint, save_checkpoint
 from tinygen.data import DataLoader, load_dataset
 from tinygen.eval.frechet import frechet_distance
 from tinygen.eval.parzen import SIGMA_GRID, parzen_evaluate
 from tinygen.models.classifier import (ClassifierConfig, classifier_features,
                                        load_or_train_classifier)
 from tinygen.models.gan import GAN
+from tinygen.train.loop import OptimizerSet
 
 
 def parse_args(argv=None):
@@ -45,14 +52,14 @@ def parse_args(argv=None):
     p.add_argument("--samples", type=int, default=10_000, help="samples for Parzen and Fréchet")
     p.add_argument("--classifier-epochs", type=int, default=2, help="training of the feature net")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from --out/gan.npz")
     p.add_argument("--out", default="runs/eval_gan", help="directory for results, pictures and "
                                                           "the cached classifier")
     return p.parse_args(argv)
 
 
-def train(model, loader, minutes, lr):
+def train(model, opts, loader, minutes):
     """B2 steps until the budget is spent; returns (steps, images seen, seconds, last logs)."""
-    opts = model.configure_optimizers(lr)
     budget, t0, steps, seen = 60.0 * minutes, time.time(), 0, 0
     recent = []
     while time.time() - t0 < budget:
@@ -70,6 +77,20 @@ def train(model, loader, minutes, lr):
     return steps, seen, time.time() - t0, last
 
 
+def resume(ckpt, model, opts, loader):
+    """Load model (and optimizer) state; returns the steps, images and seconds done before."""
+    from tinygen.checkpoint import read_checkpoint
+    has_optimizer = read_checkpoint(ckpt)["optimizer"] is not None
+    info = load_checkpoint(ckpt, model, OptimizerSet(opts) if has_optimizer else None)
+    loader.set_epoch(info["epoch"] + 1)                      # fresh shuffles, not a replay
+    before = info["extra"] or {}
+    if "seconds" not in before:                              # an older checkpoint: ask
+        raise SystemExit(f"{ckpt} does not record its training time; cannot resume it")
+    print(f"resumed from {ckpt}: {before['steps']} steps, {before['seconds'] / 60:.1f} min"
+          + ("" if has_optimizer else "; no optimizer state in it: fresh Adam moments"))
+    return before
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -80,9 +101,17 @@ def main(argv=None):
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         seed=args.seed)
     model = GAN(loss=args.loss)
+    opts = model.configure_optimizers(args.lr)
+    ckpt = os.path.join(args.out, "gan.npz")
+    before = {"steps": 0, "seen": 0, "seconds": 0.0}
+    if args.resume:
+        before = resume(ckpt, model, opts, loader)
     print(f"GAN ({args.loss}, B2 networks) on {train_set!r} for {args.minutes} min, batch "
           f"{args.batch_size}, Adam lr {args.lr}", flush=True)
-    steps, seen, seconds, last = train(model, loader, args.minutes, args.lr)
+    steps, seen, seconds, last = train(model, opts, loader, args.minutes)
+    steps, seen, seconds = steps + before["steps"], seen + before["seen"], seconds + before["seconds"]
+    save_checkpoint(ckpt, model, OptimizerSet(opts), step=steps, epoch=int(seen // len(train_set)),
+                    extra={"steps": steps, "seen": seen, "seconds": seconds})
 
     model.eval()
     t0 = time.time()
@@ -115,8 +144,6 @@ def main(argv=None):
         "frechet_tinygen_classifier_train_vs_test": floor,
         "classifier_test_accuracy": accuracy, "classifier_seconds": classifier_seconds,
     }
-    from tinygen.checkpoint import save_checkpoint
-    save_checkpoint(os.path.join(args.out, "gan.npz"), model, step=steps)
     try:
         from tinygen.train.plots import save_image_grid
         result["pictures"] = [os.path.join(args.out, "gan_samples.png")]
