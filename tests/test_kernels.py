@@ -176,6 +176,19 @@ def test_numba_conv_stride1_transpose_path_equals_reference():
             _close64(NUMBA["conv"].conv_transpose2d(gy, w, *args), REFERENCE["conv"].conv_transpose2d(gy, w, *args))
 
 
+@settings(max_examples=10)
+@given(conv_cases(max_stride=1, max_batch=3), conv_cases(transposed=True, max_stride=1, max_batch=3))
+def test_numba_stride1_path_in_chunks_of_one_sample(case, case_t):
+    """The stride-1 path processes the batch in chunks of samples; here every chunk is one."""
+    conv = NUMBA["conv"]
+    old, conv.CHUNK_BYTES = conv.CHUNK_BYTES, 1
+    try:
+        _check_conv_family(conv, case)
+        _check_conv_transpose(conv, case_t)
+    finally:
+        conv.CHUNK_BYTES = old
+
+
 def test_numba_1x1_path_equals_reference():
     """A 1x1 stride-1 unpadded conv runs as a matrix product over channels (B3's last layers)."""
     rng = np.random.default_rng(0)
