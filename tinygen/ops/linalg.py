@@ -3,18 +3,19 @@
     y = a @ b          y[..., i, j] = sum_k a[..., i, k] b[..., k, j]
     ga = gy @ b^T      gb = a^T @ gy      (then summed back over broadcast batch dims)
 
-The product itself is one BLAS (cpu, numpy.matmul) or cuBLAS (cuda, cupy.matmul) call; the
-hand-written GEMM kernels in tinygen/kernels/matmul_*.py exist to teach and to be measured
-against it. 1-D operands are promoted as in NumPy and torch.
+The product itself is one BLAS (cpu) or cuBLAS (cuda, cupy.matmul) call, reached through the
+kernel dispatch (tinygen/kernels/matmul_*.py: `matmul`); the hand-written blocked GEMM
+kernels beside it exist to teach and to be measured against it. 1-D operands are promoted
+as in NumPy and torch.
 """
-from tinygen import backend
+from tinygen import kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_tensor
 from tinygen.ops.shape import astype, reshape, transpose, unbroadcast
 
 
 def _matmul_kernel(device):
-    return backend.array_module(device).matmul
+    return kernels.implementation("matmul", device).matmul
 
 
 class MatMul(Function):
