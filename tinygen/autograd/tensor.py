@@ -58,7 +58,13 @@ class Tensor:
         if isinstance(array, np.generic):  # numpy reductions return scalars: keep 0-d arrays
             array = np.asarray(array)
         t = object.__new__(Tensor)
-        _init(t, array, device, requires_grad)
+        t.data = array                      # _init's body, inlined: this is the hot path
+        t.device = device
+        t.requires_grad = requires_grad
+        t.grad = t.creator = t._hooks = t.name = None
+        t.generation = 0
+        t._vc = [0]
+        t._retains_grad = False
         return t
 
     # ---- what a Tensor is ---------------------------------------------------------------

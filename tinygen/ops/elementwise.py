@@ -209,7 +209,7 @@ def _binary(cls, op):
     def fn(a, b):
         if type(a) is not Tensor or type(b) is not Tensor:
             a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-        if a.shape != b.shape:
+        if a.data.shape != b.data.shape:
             _check_broadcast(op, a, b)
         return cls()(a, b)
     fn.__name__ = op
