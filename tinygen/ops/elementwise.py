@@ -261,12 +261,17 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         xp = backend.array_module(self.device)
-        return xp.where(x > 0, x, x * x.dtype.type(self.slope))
+        y = xp.multiply(x, x.dtype.type(self.slope), out=xp.empty_like(x))
+        if 0 <= self.slope <= 1:
+            return xp.maximum(x, y, out=y)     # max(x, a x) = leaky_relu for 0 <= a <= 1
+        return xp.where(x > 0, x, y)           # xp.where is ~10x slower: the general case only
 
     def backward(self, gy):
-        x = self.inputs[0]
-        slope = (x.data > 0) + (x.data <= 0) * self.slope
-        return gy * _mask(x, slope)
+        x = self.inputs[0].data
+        d = (x > 0).astype(x.dtype)            # derivative: 1 where x > 0, slope elsewhere
+        d *= x.dtype.type(1 - self.slope)
+        d += x.dtype.type(self.slope)
+        return gy * _const(gy, d)
 
 
 def leaky_relu(x, negative_slope=0.01):
