@@ -247,3 +247,10 @@ def test_evaluate_reports_mean_nll_and_refuses_gray_images():
     assert model.evaluate(x, limit=4)["n"] == 4
     with pytest.raises(ValueError, match="binary"):
         model.evaluate(x * 0.5)
+
+
+def test_preset_by_first_argument_as_the_other_models():
+    from tinygen.models import PixelCNN
+    assert PixelCNN("b3").config == PixelCNN(preset="b3").config
+    with pytest.raises(ValueError, match="unknown preset"):
+        PixelCNN("nope")

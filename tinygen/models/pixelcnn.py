@@ -118,6 +118,8 @@ class PixelCNN(nn.Module):
 
     def __init__(self, config=None, preset=None, **overrides):
         super().__init__()
+        if isinstance(config, str):  # PixelCNN("b3"), as VAE("iwae") and AutoEncoder("b4")
+            config, preset = None, config
         if preset is not None and preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}: expected one of {sorted(PRESETS)}")
         base = PixelCNNConfig(**PRESETS[preset]) if preset is not None else PixelCNNConfig()
