@@ -14,7 +14,7 @@ _in_backward = [False]   # ops run inside a backward are checked through that ba
 
 
 class AnomalyError(RuntimeError):
-    pass
+    """A NaN or Inf appeared in forward or backward while detect_anomaly was on."""
 
 
 class detect_anomaly:
