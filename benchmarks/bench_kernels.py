@@ -25,6 +25,8 @@ process's CPU time) still gives meaningful single-core ratios. On processors
 where OPENBLAS_CORETYPE is set in the environment (see the environment notes), numpy's GEMM
 is slowed; unset it for this command only (the JSON records the BLAS kernel in use).
 """
+import tinygen  # noqa: F401,I001  first: thread settings before NumPy loads (tinygen/runtime.py)
+
 import argparse
 import json
 import os

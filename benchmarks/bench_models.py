@@ -14,16 +14,16 @@ after N/10 and after N steps (no growth expected). Writes JSON and a PNG bar cha
 A step is forward, loss, backward and optimizer update, float32, on a fixed batch made
 once; noise that a real step samples (VAE eps, GAN z) is sampled inside the step.
 """
-import os
-
 # Both frameworks run OpenMP thread pools in this one process (torch's intra-op pool, numba's
 # parallel loops). With the default ACTIVE policy an idle pool keeps spinning on the two
 # cores that the other framework's next kernel needs; measured here: B3 6.7x torch's time
-# with spinning, 1.7x without, torch's own time unchanged. It must be set before either
-# library starts its pool, so here, before any import. (import tinygen sets it too.)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# with spinning, 1.7x without, torch's own time unchanged. tinygen/runtime.py sets the
+# passive policy (and OpenBLAS's short spin) when tinygen is imported, which must come
+# before NumPy and torch load: so tinygen first, before any other import.
+import tinygen  # noqa: F401,I001
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402

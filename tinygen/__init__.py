@@ -4,6 +4,7 @@
     x = tg.randn(3, requires_grad=True)
     (x * x).sum().backward()
 """
+from tinygen import runtime  # noqa: F401  (first: thread and malloc settings, see runtime.py)
 from tinygen import backend, ops  # noqa: F401  (ops attaches Tensor's methods)
 from tinygen.autograd import (  # noqa: F401
     Function, Tensor, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,

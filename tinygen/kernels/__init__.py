@@ -17,14 +17,11 @@ code on the GPU's arrays.
     y = conv.conv2d(x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1))
 """
 import importlib
-import os
 
 from tinygen import backend
 
-# numba's OpenMP worker threads spin-wait after each parallel loop by default; on a machine
-# with few cores that spinning steals the cores BLAS needs for the GEMM that comes next
-# (measured: a conv forward 1.5-2x slower). It must be set before numba starts its pool.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# numba's and OpenBLAS's threads must not spin while the other runs: tinygen/runtime.py
+# (imported with tinygen) sets OMP_WAIT_POLICY and OPENBLAS_THREAD_TIMEOUT for this.
 
 FAMILIES = ("conv", "pool", "matmul")   # this file's table; other families follow the same rule
 _SUFFIX = {("cpu", "reference"): "numpy", ("cpu", "fast"): "numba",

@@ -1,0 +1,52 @@
+"""Process-wide settings that make a 2-core machine fast, applied when tinygen is imported.
+
+Training alternates numba's parallel loops with BLAS calls (OpenBLAS, NumPy's) many times per
+step, and allocates and frees activations of megabytes each. Three defaults of the libraries
+underneath cost a lot in that pattern, measured on B1-B4 (benchmarks/bench_models.py):
+
+- OMP_WAIT_POLICY=PASSIVE: numba's OpenMP threads otherwise spin after each parallel loop,
+  stealing the cores the next GEMM needs (a conv forward 1.5-2x slower).
+- OPENBLAS_THREAD_TIMEOUT=14: OpenBLAS's worker threads otherwise spin about 2**28 cycles
+  (a tenth of a second) after each call before they sleep, on the cores numba's loops need.
+  2**14 cycles keeps them awake across back-to-back GEMMs (B1) and asleep during the copies:
+  B3 used 0.57 s of CPU per step instead of 0.78 s.
+- glibc's malloc returns every freed block over 128 KiB-32 MiB to the kernel (mmap/munmap),
+  so each new activation costs page faults: about 13,000 per B3 step (50 ms of system time).
+  `keep_freed_memory` makes it keep freed memory for reuse, as PyTorch's CPU allocator does.
+
+The environment variables only take effect if they are set before NumPy (for OpenBLAS) or
+numba's thread pool starts: `import tinygen` first, or set them in the shell. A value the
+user set is never overridden. TINYGEN_KEEP_FREED_MEMORY=0 turns the malloc setting off.
+"""
+import ctypes
+import os
+import sys
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3      # mallopt parameters, glibc's malloc.h
+_MMAP_THRESHOLD_MAX = 32 << 20                      # glibc's ceiling on 64-bit systems
+
+
+def keep_freed_memory():
+    """Ask glibc to serve blocks up to 32 MiB from its heap and not give freed memory back.
+
+    Returns True where it applied (Linux with glibc); elsewhere it does nothing. Memory
+    freed by one step is then reused by the next without page faults; the process keeps its
+    peak heap size, as a training loop would anyway.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):       # musl and other libcs have no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+                and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+if os.environ.get("TINYGEN_KEEP_FREED_MEMORY", "1") != "0":
+    keep_freed_memory()
