@@ -164,16 +164,22 @@ def test_numba_conv_float32_equals_reference(case, case_t):
     _check_conv_transpose(NUMBA["conv"], (x.astype(np.float32), w.astype(np.float32), params), close32)
 
 
-def test_numba_conv_stride1_transpose_path_equals_reference():
-    """conv_transpose2d at stride 1 runs as a flipped-kernel conv2d when C_in <= C_out (B3's
-    3x3 layer's input grad), as GEMM + col2im otherwise: both paths, explicitly."""
+@pytest.mark.parametrize("via_phases", [True, False])
+def test_numba_conv_transpose_both_paths_equal_reference(monkeypatch, via_phases):
+    """conv_transpose2d runs as s*s stride-1 convolutions (sub-pixel phases) when
+    C_in <= C_out, as GEMM + col2im otherwise: both paths, forced, on every geometry here."""
+    conv = NUMBA["conv"]
+    monkeypatch.setattr(conv, "_transpose_via_phases", lambda c_in, c_out: via_phases)
     rng = np.random.default_rng(0)
     gy = rng.standard_normal((2, 4, 7, 6))
     for c_out in (4, 5, 3):
-        w = rng.standard_normal((4, c_out, 3, 3))
-        for dilation in ((1, 1), (2, 1)):
-            args = ((1, 1), (1, 1), (0, 0), dilation)
-            _close64(NUMBA["conv"].conv_transpose2d(gy, w, *args), REFERENCE["conv"].conv_transpose2d(gy, w, *args))
+        for k, stride, padding, output_padding, dilation in [
+                (3, (1, 1), (1, 1), (0, 0), (1, 1)), (3, (1, 1), (1, 1), (0, 0), (2, 1)),
+                (4, (2, 2), (1, 1), (0, 0), (1, 1)), (4, (2, 2), (1, 1), (1, 0), (1, 1)),
+                (3, (2, 3), (0, 2), (1, 2), (2, 1)), (1, (3, 2), (0, 0), (2, 1), (1, 1))]:
+            w = rng.standard_normal((4, c_out, k, k))
+            args = (stride, padding, output_padding, dilation)
+            _close64(conv.conv_transpose2d(gy, w, *args), REFERENCE["conv"].conv_transpose2d(gy, w, *args))
 
 
 @settings(max_examples=10)
