@@ -18,7 +18,7 @@ once; noise that a real step samples (VAE eps, GAN z) is sampled inside the step
 # parallel loops). With the default ACTIVE policy an idle pool keeps spinning on the two
 # cores that the other framework's next kernel needs; measured here: B3 6.7x torch's time
 # with spinning, 1.7x without, torch's own time unchanged. tinygen/runtime.py sets the
-# passive policy (and OpenBLAS's short spin) when tinygen is imported, which must come
+# passive policy when tinygen is imported, which must come
 # before NumPy and torch load: so tinygen first, before any other import.
 import tinygen  # noqa: F401,I001
 

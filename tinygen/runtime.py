@@ -1,29 +1,29 @@
 """Process-wide settings that make a 2-core machine fast, applied when tinygen is imported.
 
 Training alternates numba's parallel loops with BLAS calls (OpenBLAS, NumPy's) many times per
-step, and allocates and frees activations of megabytes each. Three defaults of the libraries
+step, and allocates and frees activations of megabytes each. Two defaults of the libraries
 underneath cost a lot in that pattern, measured on B1-B4 (benchmarks/bench_models.py):
 
 - OMP_WAIT_POLICY=PASSIVE: numba's OpenMP threads otherwise spin after each parallel loop,
   stealing the cores the next GEMM needs (a conv forward 1.5-2x slower).
-- OPENBLAS_THREAD_TIMEOUT=14: OpenBLAS's worker threads otherwise spin about 2**28 cycles
-  (a tenth of a second) after each call before they sleep, on the cores numba's loops need.
-  2**14 cycles keeps them awake across back-to-back GEMMs (B1) and asleep during the copies:
-  B3 used 0.57 s of CPU per step instead of 0.78 s.
 - glibc's malloc returns every freed block over 128 KiB-32 MiB to the kernel (mmap/munmap),
   so each new activation costs page faults: about 13,000 per B3 step (50 ms of system time).
   `keep_freed_memory` makes it keep freed memory for reuse, as PyTorch's CPU allocator does.
 
-The environment variables only take effect if they are set before NumPy (for OpenBLAS) or
-numba's thread pool starts: `import tinygen` first, or set them in the shell. A value the
-user set is never overridden. TINYGEN_KEEP_FREED_MEMORY=0 turns the malloc setting off.
+Tried and rejected: OPENBLAS_THREAD_TIMEOUT (OpenBLAS's workers spin 2**28 cycles after each
+call, competing with numba's copies). Shorter spins cut B3's CPU time by a quarter, but a
+sleeping OpenBLAS worker then sometimes took milliseconds to wake: the 3x3 conv's GEMM fell
+from 190 to 6-17 GFLOP/s in some runs. The default stays.
+
+The environment variable only takes effect if set before numba's thread pool starts (a
+value the user set is never overridden). TINYGEN_KEEP_FREED_MEMORY=0 turns the malloc
+setting off.
 """
 import ctypes
 import os
 import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3      # mallopt parameters, glibc's malloc.h
 _MMAP_THRESHOLD_MAX = 32 << 20                      # glibc's ceiling on 64-bit systems

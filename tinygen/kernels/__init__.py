@@ -20,8 +20,8 @@ import importlib
 
 from tinygen import backend
 
-# numba's and OpenBLAS's threads must not spin while the other runs: tinygen/runtime.py
-# (imported with tinygen) sets OMP_WAIT_POLICY and OPENBLAS_THREAD_TIMEOUT for this.
+# numba's threads must not spin while BLAS runs: tinygen/runtime.py (imported with
+# tinygen) sets OMP_WAIT_POLICY=PASSIVE for this.
 
 FAMILIES = ("conv", "pool", "matmul")   # this file's table; other families follow the same rule
 _SUFFIX = {("cpu", "reference"): "numpy", ("cpu", "fast"): "numba",
