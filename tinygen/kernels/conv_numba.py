@@ -71,6 +71,14 @@ def _scratch(name, shape, dtype):
 
 # ---- the numba kernels: copies only ----------------------------------------------------------
 
+@njit(inline="always")
+def _inside(n_out, s, off, n_in):
+    # [lo, hi): the k in [0, n_out) whose k*s + off falls inside [0, n_in)
+    lo = 0 if off >= 0 else (s - 1 - off) // s
+    hi = min(n_out, (n_in - 1 - off) // s + 1) if off <= n_in - 1 else 0
+    return lo, max(lo, hi)
+
+
 @njit(parallel=True, cache=True)
 def _pad_phases(x, top, left, sh, sw, xs):
     # x (N, C, H, W) -> xs (N, C, sh*sw, Hs, Ws): phase (a, b) of the image padded by top/left
@@ -80,31 +88,26 @@ def _pad_phases(x, top, left, sh, sw, xs):
     for t in prange(N * C):
         n = t // C
         c = t % C
-        if sh == 1 and sw == 1:
-            # stride 1: one plane; zero only the margins, copy the rows
-            dst = xs[n, c, 0]
-            dst[:top] = 0
-            dst[top + H:] = 0
-            for h in range(H):
-                row = dst[top + h]
-                row[:left] = 0
-                row[left + W:] = 0
-                seg = row[left: left + W]
-                src = x[n, c, h]
-                for w in range(W):
-                    seg[w] = src[w]
-            continue
-        xs[n, c] = 0
-        for h in range(H):
-            a = (h + top) % sh
-            row = (h + top) // sh
-            src = x[n, c, h]
+        for a in range(sh):
+            h_lo, h_hi = _inside(Hs, sh, a - top, H)       # phase rows that hold image rows
             for b in range(sw):
-                w0 = (b - left) % sw                 # the first column w with (w + left) % sw == b
-                dst = xs[n, c, a * sw + b, row, (w0 + left) // sw:]
-                src_b = src[w0:]
-                for k in range((W - w0 + sw - 1) // sw):
-                    dst[k] = src_b[k * sw]
+                w_lo, w_hi = _inside(Ws, sw, b - left, W)
+                plane = xs[n, c, a * sw + b]
+                for r in range(Hs):
+                    row = plane[r]
+                    if r < h_lo or r >= h_hi:
+                        row[:] = 0
+                        continue
+                    row[:w_lo] = 0
+                    row[w_hi:] = 0
+                    dst = row[w_lo:w_hi]
+                    src = x[n, c, r * sh + a - top, w_lo * sw + b - left:]
+                    if sw == 1:
+                        for k in range(w_hi - w_lo):    # contiguous: a vectorized copy
+                            dst[k] = src[k]
+                    else:
+                        for k in range(w_hi - w_lo):
+                            dst[k] = src[k * sw]
 
 
 @njit(parallel=True, cache=True)
@@ -160,24 +163,23 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
     N, C, H, W = x.shape
     # one image plane (n, c) per task: the planes are disjoint, so no two tasks write one pixel.
     # Tasks go n-fastest: consecutive tasks read consecutive pieces of the same rows of cols.
+    # Tap (i, j) adds cols row (c, i, j) onto x[p*sh - ph + i*dh, q*sw - pw + j*dw] for the
+    # (p, q) that land inside the image: ranges computed once, no test per element.
     for t in prange(N * C):
         c = t // N
         n = t % N
-        for h in range(H):
-            for w in range(W):
-                x[n, c, h, w] = 0
+        plane = x[n, c]
+        plane[:, :] = 0
         for i in range(kh):
+            p_lo, p_hi = _inside(Ho, sh, i * dh - ph, H)
             for j in range(kw):
-                r = (c * kh + i) * kw + j
-                for p in range(Ho):
-                    h = p * sh - ph + i * dh
-                    if h < 0 or h >= H:
-                        continue
-                    base = (n * Ho + p) * Wo
-                    for q in range(Wo):
-                        w = q * sw - pw + j * dw
-                        if w >= 0 and w < W:
-                            x[n, c, h, w] += cols[r, base + q]
+                q_lo, q_hi = _inside(Wo, sw, j * dw - pw, W)
+                src_row = cols[(c * kh + i) * kw + j]
+                for p in range(p_lo, p_hi):
+                    dst = plane[p * sh - ph + i * dh, q_lo * sw - pw + j * dw:]
+                    src = src_row[(n * Ho + p) * Wo + q_lo:]
+                    for k in range(q_hi - q_lo):
+                        dst[k * sw] += src[k]
 
 
 @njit(parallel=True, cache=True)
