@@ -48,6 +48,7 @@ cache. Measured 1.2-1.5x faster than one product over the whole batch for B3's 3
 numba's OpenMP threads must not spin while BLAS runs (they would steal its cores);
 tinygen/kernels/__init__.py sets OMP_WAIT_POLICY=PASSIVE for this reason.
 """
+import math
 import threading
 
 import numpy as np
@@ -61,7 +62,7 @@ _local = threading.local()
 def _scratch(name, shape, dtype):
     """A reusable per-thread work array of `shape` (its contents are garbage)."""
     buffers = _local.__dict__.setdefault("buffers", {})
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     buf = buffers.get((name, np.dtype(dtype)))
     if buf is None or buf.size < size:
         buf = np.empty(size, dtype=dtype)
