@@ -39,7 +39,6 @@ import time
 import numpy as np
 
 import tinygen as tg
-from tinygen.checkpoint import load_checkpoint, save_checkpoint
 from tinygen.data import DataLoader, load_dataset
 from tinygen.eval.frechet import frechet_distance
 from tinygen.eval.parzen import SIGMA_GRID, parzen_evaluate
@@ -47,6 +46,9 @@ from tinygen.models.classifier import (ClassifierConfig, classifier_features,
                                        load_or_train_classifier)
 from tinygen.models.gan import GAN
 from tinygen.train.loop import OptimizerSet
+from tinygen.train.plots import save_image_grid
+
+import budget
 
 
 def parse_args(argv=None):
@@ -66,39 +68,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def train(model, opts, loader, minutes):
-    """B2 steps until the budget is spent; returns (steps, images seen, seconds, last logs)."""
-    budget, t0, steps, seen = 60.0 * minutes, time.time(), 0, 0
-    recent = []
-    while time.time() - t0 < budget:
-        for x, _ in loader:
-            if time.time() - t0 >= budget:
-                break
-            recent.append(model.training_step(x, opts))
-            steps += 1
-            seen += x.shape[0]
-            if steps % 100 == 0:
-                means = {k: np.mean([r[k] for r in recent[-100:]]) for k in recent[-1]}
-                print(f"step {steps:6d}  {time.time() - t0:7.1f} s  "
-                      + "  ".join(f"{k} {v:.3f}" for k, v in means.items()), flush=True)
-    last = {k: float(np.mean([r[k] for r in recent[-100:]])) for k in recent[-1]} if recent else {}
-    return steps, seen, time.time() - t0, last
-
-
-def resume(ckpt, model, opts, loader):
-    """Load model (and optimizer) state; returns the steps, images and seconds done before."""
-    from tinygen.checkpoint import read_checkpoint
-    has_optimizer = read_checkpoint(ckpt)["optimizer"] is not None
-    info = load_checkpoint(ckpt, model, OptimizerSet(opts) if has_optimizer else None)
-    loader.set_epoch(info["epoch"] + 1)                      # fresh shuffles, not a replay
-    before = info["extra"] or {}
-    if "seconds" not in before:                              # an older checkpoint: ask
-        raise SystemExit(f"{ckpt} does not record its training time; cannot resume it")
-    print(f"resumed from {ckpt}: {before['steps']} steps, {before['seconds'] / 60:.1f} min"
-          + ("" if has_optimizer else "; no optimizer state in it: fresh Adam moments"))
-    return before
-
-
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -111,15 +80,13 @@ def main(argv=None):
     model = GAN(loss=args.loss)
     opts = model.configure_optimizers(args.lr)
     ckpt = os.path.join(args.out, "gan.npz")
-    before = {"steps": 0, "seen": 0, "seconds": 0.0}
-    if args.resume:
-        before = resume(ckpt, model, opts, loader)
+    optimizer = OptimizerSet(opts)
+    before = budget.resume(ckpt, model, optimizer, loader) if args.resume else budget.NOTHING_DONE
     print(f"GAN ({args.loss}, B2 networks) on {train_set!r} for {args.minutes} min, batch "
           f"{args.batch_size}, Adam lr {args.lr}", flush=True)
-    steps, seen, seconds, last = train(model, opts, loader, args.minutes)
-    steps, seen, seconds = steps + before["steps"], seen + before["seen"], seconds + before["seconds"]
-    save_checkpoint(ckpt, model, OptimizerSet(opts), step=steps, epoch=int(seen // len(train_set)),
-                    extra={"steps": steps, "seen": seen, "seconds": seconds})
+    done = budget.train_for(model, opts, loader, args.minutes, log_every=100)
+    total = budget.save(ckpt, model, optimizer, before, done, len(train_set))
+    steps, seen, seconds, last = total["steps"], total["seen"], total["seconds"], done["last"]
 
     model.eval()
     t0 = time.time()
@@ -152,13 +119,9 @@ def main(argv=None):
         "frechet_tinygen_classifier_train_vs_test": floor,
         "classifier_test_accuracy": accuracy, "classifier_seconds": classifier_seconds,
     }
-    try:
-        from tinygen.train.plots import save_image_grid
-        result["pictures"] = [os.path.join(args.out, "gan_samples.png")]
-        save_image_grid(samples[:64], result["pictures"][0],
-                        title=f"GAN samples after {seconds / 60:.0f} min ({steps} steps)")
-    except ImportError:
-        pass
+    result["pictures"] = [os.path.join(args.out, "gan_samples.png")]
+    save_image_grid(samples[:64], result["pictures"][0],
+                    title=f"GAN samples after {seconds / 60:.0f} min ({steps} steps)")
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))

@@ -12,7 +12,7 @@ Here, under a budget of minutes on the CPU:
             (an autoregressive model needs no bound): mean -log p(x) in nats +- standard error,
             and bits/dim
     samples a grid of --samples images drawn pixel by pixel, and completions of test images
-            whose top half is given (PNG in --out, when matplotlib is installed)
+            whose top half is given (PNG in --out)
 
     python benchmarks/eval_pixelcnn.py --data-dir /work/shared/data/mnist --minutes 15
 
@@ -33,9 +33,11 @@ import time
 import numpy as np
 
 import tinygen as tg
-from tinygen.checkpoint import load_checkpoint, save_checkpoint
 from tinygen.data import DataLoader, load_dataset
 from tinygen.models.pixelcnn import PixelCNN
+from tinygen.train.plots import save_image_grid
+
+import budget
 
 
 def parse_args(argv=None):
@@ -55,29 +57,8 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def train(model, opts, loader, minutes):
-    """Adam steps until the budget is spent; returns (steps, images seen, seconds)."""
-    budget, t0, steps, seen = 60.0 * minutes, time.time(), 0, 0
-    recent = []
-    while time.time() - t0 < budget:
-        for x, _ in loader:
-            if time.time() - t0 >= budget:
-                break
-            recent.append(model.training_step(x, opts)["loss"])
-            steps += 1
-            seen += x.shape[0]
-            if steps % 50 == 0:
-                print(f"step {steps:6d}  {time.time() - t0:7.1f} s  train nll (last 50) "
-                      f"{np.mean(recent[-50:]):8.3f} nats", flush=True)
-    return steps, seen, time.time() - t0
-
-
 def save_pictures(model, test, n, out):
-    """Samples and top-half completions as PNG grids (skipped without matplotlib)."""
-    try:
-        from tinygen.train.plots import save_image_grid
-    except ImportError:
-        return []
+    """Samples and top-half completions as PNG grids."""
     paths = []
     t0 = time.time()
     images = model.sample(n).numpy()
@@ -103,19 +84,13 @@ def main(argv=None):
     model = PixelCNN(preset=args.preset)
     opts = model.configure_optimizers(args.lr)
     ckpt = os.path.join(args.out, "pixelcnn.npz")
-    before = {"steps": 0, "seen": 0, "seconds": 0.0}
-    if args.resume:
-        info = load_checkpoint(ckpt, model, opts["adam"])
-        before = info["extra"]
-        loader.set_epoch(info["epoch"] + 1)                 # fresh shuffles, not a replay
-        print(f"resumed from {ckpt}: {before['steps']} steps, {before['seconds'] / 60:.1f} min")
+    before = budget.resume(ckpt, model, opts["adam"], loader) if args.resume else budget.NOTHING_DONE
     n_params = sum(p.numel() for p in model.parameters())
     print(f"PixelCNN preset {args.preset!r}: {n_params} parameters; training on {train_set!r} "
           f"for {args.minutes} min, batch {args.batch_size}, Adam lr {args.lr}", flush=True)
-    steps, seen, seconds = train(model, opts, loader, args.minutes)
-    steps, seen, seconds = steps + before["steps"], seen + before["seen"], seconds + before["seconds"]
-    save_checkpoint(ckpt, model, opts["adam"], step=steps, epoch=int(seen // len(train_set)),
-                    extra={"steps": steps, "seen": seen, "seconds": seconds})
+    done = budget.train_for(model, opts, loader, args.minutes, log_every=50)
+    total = budget.save(ckpt, model, opts["adam"], before, done, len(train_set))
+    steps, seen, seconds = total["steps"], total["seen"], total["seconds"]
     model.eval()
     t0 = time.time()
     metrics = model.evaluate(test, limit=args.test_limit)
