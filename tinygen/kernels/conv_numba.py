@@ -32,27 +32,29 @@ of any stride, becomes copies of contiguous slices and GEMMs, in three steps:
    more input than output channels (a GAN's last layer, 64 -> 1) the GEMM + col2im of the
    reference copies far less, and that path is kept for it (`_transpose_via_phases`).
 
-The cols matrix of a whole batch would not fit in cache, so the batch goes in chunks of a
-few samples (cols of about CHUNK_BYTES): the GEMM then reads cols while it is still in
+The cols matrix of a whole batch would not fit in cache, so each worker's samples go in chunks
+of a few (cols of about CHUNK_BYTES): the GEMM then reads cols while it is still in
 cache. Measured 1.2-1.5x faster than one product over the whole batch for B3's 3x3 layer.
 
-- The GEMMs run in NumPy's BLAS (np.matmul with `out=`) outside numba: a numba-compiled
-  np.dot cannot be cached (it holds a pointer to the BLAS routine), and BLAS is multithreaded
-  already. numba only does the memory-bound copying, in parallel (prange).
+- Threads: the batch is split, not the loops (tinygen/kernels/threads.py). Each worker
+  thread takes its own slice of the samples and does everything for it: padding, copies
+  (serial numba loops that release the GIL) and GEMMs (NumPy's BLAS, one thread). Only the
+  weight gradient's partial sums are added up at the end.
+- The GEMMs are np.matmul with `out=`, called from Python: a numba-compiled np.dot cannot be
+  cached (it holds a pointer to the BLAS routine).
 - A 1x1 convolution (stride 1, no padding) is a matrix product over channels per image.
-- The big scratch matrices (cols, the GEMM output) are reused between calls (`_scratch`):
-  allocating 50 MB fresh each call costs page faults comparable to the copy itself.
+- The big scratch matrices (cols, the GEMM output) are reused between calls (`_scratch`, one
+  set per thread): allocating 50 MB fresh each call costs page faults comparable to the copy.
 - Every kernel is specialized once per dtype on C-contiguous arrays (inputs are made
   contiguous first), which keeps the number of compilations, and CI's time, small.
-
-numba's OpenMP threads must not spin while BLAS runs (they would steal its cores);
-tinygen/kernels/__init__.py sets OMP_WAIT_POLICY=PASSIVE for this reason.
 """
 import math
 import threading
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from tinygen.kernels.threads import over_slices
 
 from tinygen.kernels.conv_numpy import conv_output_size, conv_transpose_output_size
 
@@ -80,13 +82,13 @@ def _inside(n_out, s, off, n_in):
     return lo, max(lo, hi)
 
 
-@njit(parallel=True, cache=True)
-def _pad_phases(x, top, left, sh, sw, xs):
+@njit(nogil=True, cache=True)
+def _pad_phases(x, n0, n1, top, left, sh, sw, xs):
     # x (N, C, H, W) -> xs (N, C, sh*sw, Hs, Ws): phase (a, b) of the image padded by top/left
     # (and by zeros up to Hs*sh, Ws*sw), xs[n, c, a*sw + b, h', w'] = xpad[n, c, a + sh*h', b + sw*w']
     N, C, H, W = x.shape
     Hs, Ws = xs.shape[3], xs.shape[4]
-    for t in prange(N * C):
+    for t in range(n0 * C, n1 * C):
         n = t // C
         c = t % C
         for a in range(sh):
@@ -111,11 +113,11 @@ def _pad_phases(x, top, left, sh, sw, xs):
                             dst[k] = src[k * sw]
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _gather_rows(xs, n0, n1, plane, shift, L, cols):
     # xs (N, planes, plane size) -> cols (K, (n1 - n0)*L): row r, block of sample n, is
     # the slice xs[n, plane[r], shift[r] : shift[r] + L]
-    for r in prange(cols.shape[0]):
+    for r in range(cols.shape[0]):
         src_plane, s = plane[r], shift[r]
         for n in range(n0, n1):
             src = xs[n, src_plane, s: s + L]
@@ -124,14 +126,14 @@ def _gather_rows(xs, n0, n1, plane, shift, L, cols):
                 dst[t] = src[t]
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _scatter_rows(y_wide, width, Hn, Wn, y, n0, h0, hstep, w0, wstep):
     # y_wide (C_out, nb*L), rows `width` apart in each sample's block of L = (Hn-1)*width + Wn
     #   -> y[n0 + b, o, h0 + hstep*P, w0 + wstep*Q] for P < Hn, Q < Wn (junk columns dropped)
     C_out = y.shape[1]
     L = (Hn - 1) * width + Wn
     nb = y_wide.shape[1] // L
-    for t in prange(nb * C_out):
+    for t in range(nb * C_out):
         b = t // C_out
         o = t % C_out
         for P in range(Hn):
@@ -141,13 +143,13 @@ def _scatter_rows(y_wide, width, Hn, Wn, y, n0, h0, hstep, w0, wstep):
                 dst[wstep * Q] = src[Q]
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _widen_rows(gy, n0, width, L, gy_wide):
     # gy[n0:n0+nb] (nb, C_out, Ho, Wo) -> gy_wide (C_out, nb*L) on rows `width` apart, zeros
     # in the junk columns: the layout of _scatter_rows' input, for the weight gradient
     C_out, Ho, Wo = gy.shape[1], gy.shape[2], gy.shape[3]
     nb = gy_wide.shape[1] // L
-    for t in prange(nb * C_out):
+    for t in range(nb * C_out):
         b = t // C_out
         o = t % C_out
         for p in range(Ho):
@@ -159,16 +161,17 @@ def _widen_rows(gy, n0, width, L, gy_wide):
                 dst[q] = 0
 
 
-@njit(parallel=True, cache=True)
-def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
+@njit(nogil=True, cache=True)
+def _col2im(cols, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
+    # cols (C*kh*kw, (n1 - n0)*Ho*Wo) -> x[n0:n1]
     N, C, H, W = x.shape
     # one image plane (n, c) per task: the planes are disjoint, so no two tasks write one pixel.
     # Tasks go n-fastest: consecutive tasks read consecutive pieces of the same rows of cols.
     # Tap (i, j) adds cols row (c, i, j) onto x[p*sh - ph + i*dh, q*sw - pw + j*dw] for the
     # (p, q) that land inside the image: ranges computed once, no test per element.
-    for t in prange(N * C):
-        c = t // N
-        n = t % N
+    for t in range(C * (n1 - n0)):
+        c = t // (n1 - n0)
+        n = n0 + t % (n1 - n0)
         plane = x[n, c]
         plane[:, :] = 0
         for i in range(kh):
@@ -178,18 +181,19 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
                 src_row = cols[(c * kh + i) * kw + j]
                 for p in range(p_lo, p_hi):
                     dst = plane[p * sh - ph + i * dh, q_lo * sw - pw + j * dw:]
-                    src = src_row[(n * Ho + p) * Wo + q_lo:]
+                    src = src_row[((n - n0) * Ho + p) * Wo + q_lo:]
                     for k in range(q_hi - q_lo):
                         dst[k * sw] += src[k]
 
 
-@njit(parallel=True, cache=True)
-def _images_to_rows(x, rows):
+@njit(nogil=True, cache=True)
+def _images_to_rows(x, n0, n1, rows):
+    # x[n0:n1] (nb, C, H, W) -> rows (C, nb*H*W)
     N, C, H, W = x.shape
-    for t in prange(N * C):
+    for t in range(n0 * C, n1 * C):
         n = t // C
         c = t % C
-        base = n * H * W
+        base = (n - n0) * H * W
         for h in range(H):
             for w in range(W):
                 rows[c, base + h * W + w] = x[n, c, h, w]
@@ -197,18 +201,14 @@ def _images_to_rows(x, rows):
 
 # ---- step 1 + 2: conv2d and its weight gradient on phase planes -------------------------------
 
-def _phase_planes(x, top, left, Hp, Wp, stride):
-    """x zero-padded to (Hp, Wp) from (top, left) and split into stride phases.
+def _phase_planes(x, Hp, Wp, stride):
+    """Scratch for x zero-padded to (Hp, Wp) and split into stride phases (the workers fill it).
 
-    (N, C, H, W) -> xs (N, C*sh*sw, Hs*Ws) (scratch), Hs = ceil(Hp/sh), Ws = ceil(Wp/sw).
+    -> xs (N, C, sh*sw, Hs, Ws), Hs = ceil(Hp/sh), Ws = ceil(Wp/sw).
     """
-    x = np.ascontiguousarray(x)
     N, C = x.shape[:2]
     sh, sw = stride
-    Hs, Ws = -(-Hp // sh), -(-Wp // sw)
-    xs = _scratch("xs", (N, C, sh * sw, Hs, Ws), x.dtype)
-    _pad_phases(x, top, left, sh, sw, xs)
-    return xs.reshape(N, C * sh * sw, Hs * Ws), Ws
+    return _scratch("xs", (N, C, sh * sw, -(-Hp // sh), -(-Wp // sw)), x.dtype)
 
 
 def _conv_rows(C, kernel_size, stride, dilation, Ws):
@@ -222,53 +222,69 @@ def _conv_rows(C, kernel_size, stride, dilation, Ws):
     return plane.ravel(), np.broadcast_to(shift, plane.shape).ravel().copy()
 
 
-CHUNK_BYTES = 8 << 20   # cols of one chunk of samples: about the size of a core's L2 x 4
+CHUNK_BYTES = 4 << 20   # cols of one chunk of samples, per thread: about twice a core's L2
 
 
-def _sample_chunks(N, K, L, itemsize):
-    """[(n0, n1)]: consecutive samples whose cols (K, (n1 - n0)*L) take about CHUNK_BYTES."""
-    per_chunk = max(1, min(N, CHUNK_BYTES // max(1, K * L * itemsize)))
-    return [(n0, min(N, n0 + per_chunk)) for n0 in range(0, N, per_chunk)]
+def _sample_chunks(n_lo, n_hi, K, L, itemsize):
+    """[(n0, n1)]: consecutive samples of [n_lo, n_hi) whose cols (K, (n1 - n0)*L) take about CHUNK_BYTES."""
+    per_chunk = max(1, CHUNK_BYTES // max(1, K * L * itemsize))
+    return [(n0, min(n_hi, n0 + per_chunk)) for n0 in range(n_lo, n_hi, per_chunk)]
 
 
-def _conv_planes(x, kernel_size, stride, padding, dilation, Ho, Wo):
-    """Phase planes of x and the cols layout of conv2d: (xs, plane, shift, Ws, L)."""
-    H, W = x.shape[2:]
-    xs, Ws = _phase_planes(x, padding[0], padding[1], H + 2 * padding[0], W + 2 * padding[1], stride)
-    plane, shift = _conv_rows(x.shape[1], kernel_size, stride, dilation, Ws)
-    return xs, plane, shift, Ws, (Ho - 1) * Ws + Wo
+class _ConvLayout:
+    """conv2d's cols on phase planes: the planes' scratch, where each row of cols starts, L."""
+
+    def __init__(self, x, kernel_size, stride, padding, dilation, Ho, Wo):
+        H, W = x.shape[2:]
+        self.x, self.stride, self.padding = np.ascontiguousarray(x), stride, padding
+        self.xs = _phase_planes(x, H + 2 * padding[0], W + 2 * padding[1], stride)
+        self.Ws = self.xs.shape[4]
+        self.plane, self.shift = _conv_rows(x.shape[1], kernel_size, stride, dilation, self.Ws)
+        self.L = (Ho - 1) * self.Ws + Wo
+
+    def cols(self, n_lo, n_hi):
+        """Pad samples [n_lo, n_hi), then yield (n0, n1, cols) chunk by chunk."""
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        _pad_phases(self.x, n_lo, n_hi, ph, pw, sh, sw, self.xs)
+        xs = self.xs.reshape(self.xs.shape[0], -1, self.xs.shape[3] * self.Ws)
+        K, L = self.plane.size, self.L
+        for n0, n1 in _sample_chunks(n_lo, n_hi, K, L, self.x.itemsize):
+            cols = _scratch("cols", (K, (n1 - n0) * L), self.x.dtype)
+            _gather_rows(xs, n0, n1, self.plane, self.shift, L, cols)
+            yield n0, n1, cols
 
 
 def _conv2d_phases(x, w, stride, padding, dilation, Ho, Wo):
-    N = x.shape[0]
-    C_out = w.shape[0]
-    xs, plane, shift, Ws, L = _conv_planes(x, w.shape[2:], stride, padding, dilation, Ho, Wo)
-    K = plane.size
-    w2 = np.ascontiguousarray(w).reshape(C_out, K)
+    N, C_out = x.shape[0], w.shape[0]
+    layout = _ConvLayout(x, w.shape[2:], stride, padding, dilation, Ho, Wo)
+    w2 = np.ascontiguousarray(w).reshape(C_out, -1)
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
-    for n0, n1 in _sample_chunks(N, K, L, x.itemsize):
-        cols = _scratch("cols", (K, (n1 - n0) * L), x.dtype)
-        _gather_rows(xs, n0, n1, plane, shift, L, cols)
-        y_wide = np.matmul(w2, cols, out=_scratch("y2", (C_out, (n1 - n0) * L), x.dtype))
-        _scatter_rows(y_wide, Ws, Ho, Wo, y, n0, 0, 1, 0, 1)
+
+    def part(n_lo, n_hi):
+        for n0, n1, cols in layout.cols(n_lo, n_hi):
+            y_wide = np.matmul(w2, cols, out=_scratch("y2", (C_out, cols.shape[1]), x.dtype))
+            _scatter_rows(y_wide, layout.Ws, Ho, Wo, y, n0, 0, 1, 0, 1)
+
+    over_slices(N, part)
     return y
 
 
 def _conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation):
     N, C = x.shape[:2]
     _, C_out, Ho, Wo = gy.shape
-    xs, plane, shift, Ws, L = _conv_planes(x, kernel_size, stride, padding, dilation, Ho, Wo)
-    K = plane.size
+    layout = _ConvLayout(x, kernel_size, stride, padding, dilation, Ho, Wo)
     gy = np.ascontiguousarray(gy)
-    part = np.empty((K, C_out), dtype=x.dtype)
-    gw_t = np.zeros((K, C_out), dtype=x.dtype)
-    for n0, n1 in _sample_chunks(N, K, L, x.itemsize):
-        cols = _scratch("cols", (K, (n1 - n0) * L), x.dtype)
-        _gather_rows(xs, n0, n1, plane, shift, L, cols)
-        gy_wide = _scratch("gy2", (C_out, (n1 - n0) * L), x.dtype)
-        _widen_rows(gy, n0, Ws, L, gy_wide)
-        # gw.T += cols @ gy_wide.T: this orientation is the faster one in OpenBLAS here
-        gw_t += np.matmul(cols, gy_wide.T, out=part)
+
+    def part(n_lo, n_hi):
+        gw_t = np.zeros((layout.plane.size, C_out), dtype=x.dtype)
+        for n0, n1, cols in layout.cols(n_lo, n_hi):
+            gy_wide = _scratch("gy2", (C_out, cols.shape[1]), x.dtype)
+            _widen_rows(gy, n0, layout.Ws, layout.L, gy_wide)
+            # gw.T += cols @ gy_wide.T: this orientation is the faster one in OpenBLAS here
+            gw_t += np.matmul(cols, gy_wide.T, out=_scratch("gw", gw_t.shape, x.dtype))
+        return gw_t
+
+    gw_t = sum(over_slices(N, part))                               # the workers' partial sums
     return np.ascontiguousarray(gw_t.T).reshape(C_out, C, *kernel_size)
 
 
@@ -296,33 +312,61 @@ def _transpose_phases(size, out_size, k, s, p, d):
 
 
 def _conv_transpose2d_phases(x, w, stride, padding, dilation, Ho, Wo):
+    x = np.ascontiguousarray(x)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
     rows, lo_h, hi_h = _transpose_phases(H, Ho, kh, stride[0], padding[0], dilation[0])
     columns, lo_w, hi_w = _transpose_phases(W, Wo, kw, stride[1], padding[1], dilation[1])
     Hp, Wp = H + lo_h + hi_h, W + lo_w + hi_w
-    xs, _ = _phase_planes(x, lo_h, lo_w, Hp, Wp, (1, 1))             # (N, C_in, Hp*Wp)
+    xs = _phase_planes(x, Hp, Wp, (1, 1))                            # (N, C_in, 1, Hp, Wp)
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
     if any(not taps for _, taps, *_ in rows + columns):
         y[...] = 0                                                   # outputs no tap reaches
-    phases = [(a, b) for a in rows for b in columns if a[1] and b[1]]
-    L_max = max(((a[4] - 1) * Wp + b[4] for a, b in phases), default=1)
-    K_max = C_in * max((len(a[1]) * len(b[1]) for a, b in phases), default=1)
-    for n0, n1 in _sample_chunks(N, K_max, L_max, x.itemsize):
-        for (r, taps_h, u, P_lo, Hn), (q, taps_w, v, Q_lo, Wn) in phases:
+    phases = []                  # per output phase: cols' rows (plane, shift), L, w2, where y goes
+    for r, taps_h, u, P_lo, Hn in rows:
+        for q, taps_w, v, Q_lo, Wn in columns:
+            if not (taps_h and taps_w):
+                continue
             # rows (c, i, j) of cols: x's plane c from row P_lo - u_i + lo_h, column Q_lo - v_j + lo_w
-            start = (np.array(P_lo - np.array(u) + lo_h)[:, None] * Wp
-                     + np.array(Q_lo - np.array(v) + lo_w)[None, :])          # (taps_h, taps_w)
-            plane = np.repeat(np.arange(C_in), start.size)
-            shift = np.tile(start.ravel(), C_in)
-            L = (Hn - 1) * Wp + Wn
-            cols = _scratch("cols", (plane.size, (n1 - n0) * L), x.dtype)
-            _gather_rows(xs, n0, n1, plane, shift, L, cols)
+            start = ((P_lo - np.array(u) + lo_h)[:, None] * Wp
+                     + (Q_lo - np.array(v) + lo_w)[None, :]).ravel()           # (taps_h * taps_w,)
             w_phase = w[:, :, taps_h][:, :, :, taps_w]                         # (C_in, C_out, th, tw)
-            w2 = np.ascontiguousarray(w_phase.transpose(1, 0, 2, 3)).reshape(C_out, plane.size)
-            y_wide = np.matmul(w2, cols, out=_scratch("y2", (C_out, (n1 - n0) * L), x.dtype))
-            _scatter_rows(y_wide, Wp, Hn, Wn, y, n0, stride[0] * P_lo + r - padding[0], stride[0],
-                          stride[1] * Q_lo + q - padding[1], stride[1])
+            phases.append((np.repeat(np.arange(C_in), start.size), np.tile(start, C_in),
+                           (Hn - 1) * Wp + Wn, Hn, Wn,
+                           np.ascontiguousarray(w_phase.transpose(1, 0, 2, 3)).reshape(C_out, -1),
+                           stride[0] * P_lo + r - padding[0], stride[1] * Q_lo + q - padding[1]))
+    K_max = max((ph[0].size for ph in phases), default=1)
+    L_max = max((ph[2] for ph in phases), default=1)
+
+    def part(n_lo, n_hi):
+        _pad_phases(x, n_lo, n_hi, lo_h, lo_w, 1, 1, xs)
+        planes = xs.reshape(N, C_in, Hp * Wp)
+        for n0, n1 in _sample_chunks(n_lo, n_hi, K_max, L_max, x.itemsize):
+            for plane, shift, L, Hn, Wn, w2, h0, w0 in phases:
+                cols = _scratch("cols", (plane.size, (n1 - n0) * L), x.dtype)
+                _gather_rows(planes, n0, n1, plane, shift, L, cols)
+                y_wide = np.matmul(w2, cols, out=_scratch("y2", (C_out, (n1 - n0) * L), x.dtype))
+                _scatter_rows(y_wide, Wp, Hn, Wn, y, n0, h0, stride[0], w0, stride[1])
+
+    over_slices(N, part)
+    return y
+
+
+def _conv_transpose2d_col2im(x, w, stride, padding, dilation, Ho, Wo):
+    """The reference's way: cols = w2.T @ x, then col2im adds each column back onto y."""
+    x = np.ascontiguousarray(x)
+    N, C_in, H, W = x.shape
+    _, C_out, kh, kw = w.shape
+    w2_t = np.ascontiguousarray(np.ascontiguousarray(w).reshape(C_in, C_out * kh * kw).T)
+    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+
+    def part(n_lo, n_hi):
+        x2 = _scratch("x2", (C_in, (n_hi - n_lo) * H * W), x.dtype)
+        _images_to_rows(x, n_lo, n_hi, x2)                                   # (C_in, nb*H*W)
+        cols = np.matmul(w2_t, x2, out=_scratch("cols", (C_out * kh * kw, x2.shape[1]), x.dtype))
+        _col2im(cols, n_lo, n_hi, kh, kw, *stride, *padding, *dilation, H, W, y)
+
+    over_slices(N, part)
     return y
 
 
@@ -334,14 +378,6 @@ def _transpose_via_phases(C_in, C_out):
 
 # ---- the kernels ---------------------------------------------------------------------------
 
-def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
-    """Adjoint of im2col: cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlapping taps summed."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    x = np.empty(x_shape, dtype=cols.dtype)
-    _col2im(np.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, dh, dw, out_size[0], out_size[1], x)
-    return x
-
-
 def conv2d(x, w, stride, padding, dilation):
     """y = x (*) w: x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
     N, C, H, W = x.shape
@@ -350,7 +386,9 @@ def conv2d(x, w, stride, padding, dilation):
     Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
     if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
         # a 1x1 convolution is a matrix product over channels, image by image: no cols at all
-        y = np.matmul(np.ascontiguousarray(w).reshape(C_out, C), np.ascontiguousarray(x).reshape(N, C, H * W))
+        w2, x3 = np.ascontiguousarray(w).reshape(C_out, C), np.ascontiguousarray(x).reshape(N, C, H * W)
+        y = np.empty((N, C_out, H * W), dtype=np.result_type(x, w))
+        over_slices(N, lambda lo, hi: np.matmul(w2, x3[lo:hi], out=y[lo:hi]))
         return y.reshape(N, C_out, H, W)
     return _conv2d_phases(x, w, stride, padding, dilation, Ho, Wo)
 
@@ -363,12 +401,7 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
     Wo = conv_transpose_output_size(W, kw, stride[1], padding[1], output_padding[1], dilation[1])
     if _transpose_via_phases(C_in, C_out):
         return _conv_transpose2d_phases(x, w, stride, padding, dilation, Ho, Wo)
-    x = np.ascontiguousarray(x)
-    x2 = _scratch("x2", (C_in, N * H * W), x.dtype)
-    _images_to_rows(x, x2)                                                   # (C_in, N*H*W)
-    w2 = np.ascontiguousarray(w).reshape(C_in, C_out * kh * kw)
-    cols = np.matmul(w2.T, x2, out=_scratch("cols", (C_out * kh * kw, N * H * W), x.dtype))
-    return col2im(cols, (N, C_out, Ho, Wo), (kh, kw), stride, padding, dilation, (H, W))
+    return _conv_transpose2d_col2im(x, w, stride, padding, dilation, Ho, Wo)
 
 
 def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation):
@@ -379,5 +412,6 @@ def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation):
     if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and (Ho, Wo) == (H, W):
         gy3 = np.ascontiguousarray(gy).reshape(N, C_out, Ho * Wo)
         x3 = np.ascontiguousarray(x).reshape(N, C, H * W)
-        return np.matmul(gy3, x3.transpose(0, 2, 1)).sum(axis=0).reshape(C_out, C, 1, 1)
+        parts = over_slices(N, lambda lo, hi: np.matmul(gy3[lo:hi], x3[lo:hi].transpose(0, 2, 1)).sum(axis=0))
+        return sum(parts).reshape(C_out, C, 1, 1)
     return _conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation)

@@ -4,7 +4,9 @@ Same functions as matmul_numpy.py:
 
     a (M, K), b (K, N) -> c (M, N),   c[i, j] = sum_k a[i, k] * b[k, j]
 
-`matmul` is NumPy's BLAS product (multithreaded, hand-tuned assembly): what the ops use.
+`matmul` is NumPy's BLAS product (hand-tuned assembly): what the ops use. BLAS runs on one
+thread in tinygen (tinygen/kernels/threads.py says why); a large product is split by rows of
+the result, one block per worker thread, each a single-threaded BLAS call into its rows of c.
 
 `matmul_blocked` is the tiled GEMM written out in numba: the rows of c are split into blocks
 of `block` rows, one block per task (prange over the cores); for each block of the inner
@@ -17,6 +19,10 @@ keeps a register-blocked micro-kernel: benchmarks/bench_kernels.py shows by how 
 """
 import numpy as np
 from numba import njit, prange
+
+from tinygen.kernels.threads import over_slices
+
+SPLIT_FLOPS = 8e6        # below this a product is one call: splitting costs more than it saves
 
 
 @njit(parallel=True, cache=True)
@@ -43,8 +49,14 @@ def _matmul_blocked(a, b, c, block):
 
 
 def matmul(a, b):
-    """a (M, K) @ b (K, N) -> (M, N), by BLAS."""
-    return a @ b
+    """a (..., M, K) @ b (..., K, N) -> (..., M, N), by BLAS; large products split by rows."""
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if 2.0 * M * K * N * np.prod(batch) < SPLIT_FLOPS or M < 16:
+        return a @ b
+    c = np.empty(batch + (M, N), dtype=np.result_type(a, b))
+    over_slices(M, lambda lo, hi: np.matmul(a[..., lo:hi, :], b, out=c[..., lo:hi, :]), min_slice=8)
+    return c
 
 
 def matmul_blocked(a, b, block=64):
