@@ -85,23 +85,25 @@ def limit_threads(threads):
         torch.set_num_threads(threads)
     except ImportError:
         pass
-    try:
-        import threadpoolctl
-        return threadpoolctl.threadpool_limits(threads)
-    except ImportError:
-        print("warning: threadpoolctl not installed, BLAS keeps its default threads")
-        return None
+    import threadpoolctl
+    return threadpoolctl.threadpool_limits(threads)
 
 
 def gemm_rate(sizes=(1024, 1536, 2048), min_time=0.5):
-    """NumPy float32 GEMM GFLOP/s at each n, and the best of them (the machine's reference)."""
+    """NumPy float32 GEMM GFLOP/s at each n, and the best of them (the machine's reference).
+
+    BLAS runs on all the threads allowed (--threads, else every core) while this is measured:
+    tinygen itself keeps BLAS on one thread and splits its products (tinygen/kernels/threads.py)."""
+    import threadpoolctl
     rng = np.random.default_rng(0)
     rates = {}
-    for n in sizes:
-        a = rng.standard_normal((n, n), dtype=np.float32)
-        b = rng.standard_normal((n, n), dtype=np.float32)
-        out = np.empty((n, n), np.float32)
-        rates[n] = 2 * n ** 3 / median_time(lambda: np.matmul(a, b, out=out), min_time) / 1e9
+    with threadpoolctl.threadpool_limits(limits=THREADS[0] or os.cpu_count(), user_api="blas"):
+        for n in sizes:
+            a = rng.standard_normal((n, n), dtype=np.float32)
+            b = rng.standard_normal((n, n), dtype=np.float32)
+            out = np.empty((n, n), np.float32)
+            rates[n] = 2 * n ** 3 / median_time(lambda: np.matmul(a, b, out=out), min_time) / 1e9
+    time.sleep(0.5)                 # OpenBLAS's workers spin about 0.1 s after their last call
     return rates, max(rates.values())
 
 

@@ -26,13 +26,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
+from tinygen import runtime
+
 _pool = [None]
 _inside = threading.local()      # set in the pool's threads: a nested split runs inline
 
 
 def workers():
-    """Threads that share one kernel: numba's thread count (all cores unless set lower)."""
-    return max(1, numba.get_num_threads())
+    """Threads that share one kernel: numba's thread count (all cores unless set lower).
+
+    One where BLAS keeps its own threads (TINYGEN_BLAS_THREADS=keep): each kernel then runs in
+    the calling thread, its products on BLAS's threads."""
+    return max(1, numba.get_num_threads()) if runtime.OWN_BLAS_THREADS else 1
 
 
 def over_slices(n, part, min_slice=1):
