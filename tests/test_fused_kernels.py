@@ -57,3 +57,17 @@ def test_adam_update_equals_reference(impl, weight_decay, dtype):
     np.testing.assert_allclose(x2, x, rtol=tol, atol=tol)
     np.testing.assert_allclose(m2, m, rtol=tol, atol=tol)
     np.testing.assert_allclose(v2, v, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@settings(max_examples=8)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]),
+       slope=st.sampled_from([0.0, 0.2, -1.5]))
+def test_relu_grad_equals_reference(impl, shape, seed, dtype, slope):
+    x, _ = _arrays(shape, seed, dtype)
+    x[x > 3] = 0.0                                       # x == 0 takes the slope, as x < 0
+    gy = np.random.default_rng(seed + 1).standard_normal(shape).astype(dtype)
+    out = impl.relu_grad(gy, x, slope)
+    assert out.dtype == dtype and out.shape == shape
+    np.testing.assert_array_equal(out, fused_numpy.relu_grad(gy, x, slope))

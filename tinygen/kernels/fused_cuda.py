@@ -43,6 +43,12 @@ def _bce_grad(l, t, gy, gl):
 
 
 @cuda.jit
+def _relu_grad(gy, x, slope, gx):
+    for i in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
+        gx[i] = gy[i] if x[i] > 0 else slope * gy[i]
+
+
+@cuda.jit
 def _adam(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         gi = g[i] + weight_decay * x[i]
@@ -90,6 +96,13 @@ def bce_with_logits_grad(l, t, gy):
     gl = xp.empty(l.shape, dtype=l.dtype)
     _launch(_bce_grad, l.size, _flat(l), _flat(t), _flat(gy), gl.reshape(-1))
     return gl
+
+
+def relu_grad(gy, x, slope):
+    xp = array_module(gy)
+    gx = xp.empty(gy.shape, dtype=gy.dtype)
+    _launch(_relu_grad, gy.size, _flat(gy), _flat(x), gy.dtype.type(slope), gx.reshape(-1))
+    return gx
 
 
 def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):

@@ -32,6 +32,19 @@ def _adam(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
         x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
 
 
+@njit(parallel=True, cache=True)
+def _relu_grad(gy, x, slope, gx):
+    for i in prange(gy.size):
+        gx[i] = gy[i] if x[i] > 0 else slope * gy[i]
+
+
+def relu_grad(gy, x, slope):
+    """One pass: NumPy needs three (compare, cast, multiply) and two temporaries."""
+    gx = np.empty(gy.shape, dtype=gy.dtype)
+    _relu_grad(_flat(gy), _flat(x), gy.dtype.type(slope), gx.reshape(-1))
+    return gx
+
+
 def sigmoid(x):
     y = np.multiply(x, x.dtype.type(0.5), out=np.empty_like(x))  # out=: stays an array if 0-d
     np.tanh(y, out=y)

@@ -6,6 +6,8 @@ memory instead of one pass per operator; tests hold them equal to these.
     bce_with_logits(l, t)              max(l, 0) - l t + log(1 + exp(-|l|))
     bce_with_logits_grad(l, t, gy)     gy (sigmoid(l) - t)
     sigmoid(x)                         1 / (1 + exp(-x)), without overflow for any x
+    relu_grad(gy, x, slope)            gy where x > 0, slope * gy elsewhere (relu: slope 0,
+                                       leaky_relu: its negative slope)
     adam_update(x, g, m, v, ...)       one Adam step in place (torch.optim.Adam's order):
         g <- g + weight_decay x
         m <- m + (1 - beta1) (g - m)
@@ -30,6 +32,11 @@ def bce_with_logits(l, t):
 
 def bce_with_logits_grad(l, t, gy):
     return gy * (sigmoid(l) - t)
+
+
+def relu_grad(gy, x, slope):
+    xp = _xp(gy)
+    return xp.where(x > 0, gy, gy * gy.dtype.type(slope))
 
 
 def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):

@@ -63,7 +63,7 @@ UNARY = {
     "sin":        (lambda xp, x: xp.sin(x),              lambda x, y, gy: gy * cos(x)),
     "cos":        (lambda xp, x: xp.cos(x),              lambda x, y, gy: -gy * sin(x)),
     "abs":        (lambda xp, x: xp.abs(x),              lambda x, y, gy: gy * _sign(x)),
-    "relu":       (lambda xp, x: xp.maximum(x, 0),       lambda x, y, gy: gy * _mask(x, x.data > 0)),
+    "relu":       (lambda xp, x: xp.maximum(x, 0),       lambda x, y, gy: ReluGrad(0.0)(gy, x)),
     "sigmoid":    (_sigmoid,                             lambda x, y, gy: gy * y * (1 - y)),
     "tanh":       (lambda xp, x: xp.tanh(x),             lambda x, y, gy: gy * (1 - y * y)),
     "softplus":   (_softplus,                            lambda x, y, gy: gy * sigmoid(x)),
@@ -267,11 +267,25 @@ class LeakyReLU(Function):
         return xp.where(x > 0, x, y)           # xp.where is ~10x slower: the general case only
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        d = (x > 0).astype(x.dtype)            # derivative: 1 where x > 0, slope elsewhere
-        d *= x.dtype.type(1 - self.slope)
-        d += x.dtype.type(self.slope)
-        return gy * _const(gy, d)
+        return ReluGrad(self.slope)(gy, self.inputs[0])
+
+
+class ReluGrad(Function):
+    """gx = gy where x > 0, slope * gy elsewhere: the backward of relu (slope 0) and leaky_relu.
+
+    One fused pass (kernels/fused_*.py: relu_grad). It is linear in gy and piecewise constant
+    in x (derivative 0 wherever it exists), so its own backward is ReluGrad again, in ggx."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, gy, x):
+        from tinygen import kernels
+        return kernels.implementation("fused", self.device).relu_grad(gy, x, self.slope)
+
+    def backward(self, ggx):
+        gy, x = self.inputs
+        return (ReluGrad(self.slope)(ggx, x) if gy.requires_grad else None), None
 
 
 def leaky_relu(x, negative_slope=0.01):
