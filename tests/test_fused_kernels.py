@@ -71,3 +71,22 @@ def test_relu_grad_equals_reference(impl, shape, seed, dtype, slope):
     out = impl.relu_grad(gy, x, slope)
     assert out.dtype == dtype and out.shape == shape
     np.testing.assert_array_equal(out, fused_numpy.relu_grad(gy, x, slope))
+
+
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@settings(max_examples=8)
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 6)),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
+def test_normalize_channels_equals_reference(impl, shape, seed, dtype):
+    rs = np.random.default_rng(seed)
+    x = (rs.standard_normal(shape) * 3 + 1).astype(dtype)
+    if shape[0] * shape[2] == 1:
+        x[...] = 2.0                               # one value per channel: var 0, xhat 0
+    gy = rs.standard_normal(shape).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for got, want in zip(impl.normalize_channels(x, 1e-5), fused_numpy.normalize_channels(x, 1e-5)):
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, **tol)
+    xhat, _, _, rstd = fused_numpy.normalize_channels(x, 1e-5)
+    np.testing.assert_allclose(impl.normalize_channels_backward(gy, xhat, rstd),
+                               fused_numpy.normalize_channels_backward(gy, xhat, rstd), **tol)

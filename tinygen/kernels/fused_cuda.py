@@ -1,7 +1,9 @@
 """Fused elementwise kernels, GPU version: numba.cuda kernels, one thread per element
 (grid-stride loops), on CuPy arrays or, in numba's simulator, on NumPy arrays.
 
-Same functions as fused_numpy.py (the formulas are there).
+Same functions as fused_numpy.py (the formulas are there). Batch norm's per-channel
+standardization is a reduction, not an elementwise map: on the GPU it is the reference
+formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy.
 """
 import math
 
@@ -9,6 +11,7 @@ from numba import cuda
 
 from tinygen.kernels.conv_cuda import launch_config
 from tinygen.kernels.conv_numpy import array_module
+from tinygen.kernels.fused_numpy import normalize_channels, normalize_channels_backward  # noqa: F401
 
 
 @cuda.jit

@@ -45,6 +45,65 @@ def relu_grad(gy, x, slope):
     return gx
 
 
+@njit(parallel=True, cache=True)
+def _normalize_channels(x, eps, xhat, mu, var, rstd):
+    # x (N, C, S): one channel per task, sums in float64; two reading passes, one writing
+    N, C, S = x.shape
+    M = N * S
+    for c in prange(C):
+        total = 0.0
+        for n in range(N):
+            for k in range(S):
+                total += x[n, c, k]
+        m = total / M
+        squares = 0.0
+        for n in range(N):
+            for k in range(S):
+                d = x[n, c, k] - m
+                squares += d * d
+        v = squares / M
+        r = 1.0 / math.sqrt(v + eps)
+        for n in range(N):
+            for k in range(S):
+                xhat[n, c, k] = (x[n, c, k] - m) * r
+        mu[0, c, 0], var[0, c, 0], rstd[0, c, 0] = m, v, r
+
+
+@njit(parallel=True, cache=True)
+def _normalize_channels_backward(gy, xhat, rstd, gx):
+    N, C, S = gy.shape
+    M = N * S
+    for c in prange(C):
+        a = 0.0
+        b = 0.0
+        for n in range(N):
+            for k in range(S):
+                a += gy[n, c, k]
+                b += gy[n, c, k] * xhat[n, c, k]
+        a /= M
+        b /= M
+        r = rstd[0, c, 0]
+        for n in range(N):
+            for k in range(S):
+                gx[n, c, k] = r * (gy[n, c, k] - a - xhat[n, c, k] * b)
+
+
+def normalize_channels(x, eps):
+    """Two passes reading x, one writing xhat, per channel: NumPy's formula takes eight."""
+    x = np.ascontiguousarray(x)
+    C = x.shape[1]
+    xhat = np.empty_like(x)
+    mu, var, rstd = (np.empty((1, C, 1), dtype=x.dtype) for _ in range(3))
+    _normalize_channels(x, eps, xhat, mu, var, rstd)
+    return xhat, mu, var, rstd
+
+
+def normalize_channels_backward(gy, xhat, rstd):
+    gx = np.empty(gy.shape, dtype=gy.dtype)
+    _normalize_channels_backward(np.ascontiguousarray(gy), np.ascontiguousarray(xhat), rstd, gx)
+    return gx
+
+
 def sigmoid(x):
     y = np.multiply(x, x.dtype.type(0.5), out=np.empty_like(x))  # out=: stays an array if 0-d
     np.tanh(y, out=y)

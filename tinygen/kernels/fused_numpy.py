@@ -8,6 +8,11 @@ memory instead of one pass per operator; tests hold them equal to these.
     sigmoid(x)                         1 / (1 + exp(-x)), without overflow for any x
     relu_grad(gy, x, slope)            gy where x > 0, slope * gy elsewhere (relu: slope 0,
                                        leaky_relu: its negative slope)
+    normalize_channels(x, eps)         batch norm's standardization of x (N, C, S) per channel:
+                                       mu, var over (N, S) (biased), xhat = (x - mu) / sqrt(var + eps)
+                                       -> xhat, mu, var, rstd (each (1, C, 1))
+    normalize_channels_backward(gy, xhat, rstd)
+                                       rstd (gy - mean(gy) - xhat mean(gy xhat)), means over (N, S)
     adam_update(x, g, m, v, ...)       one Adam step in place (torch.optim.Adam's order):
         g <- g + weight_decay x
         m <- m + (1 - beta1) (g - m)
@@ -37,6 +42,20 @@ def bce_with_logits_grad(l, t, gy):
 def relu_grad(gy, x, slope):
     xp = _xp(gy)
     return xp.where(x > 0, gy, gy * gy.dtype.type(slope))
+
+
+def normalize_channels(x, eps):
+    xp = _xp(x)
+    mu = x.mean(axis=(0, 2), keepdims=True)
+    d = x - mu
+    var = xp.mean(d * d, axis=(0, 2), keepdims=True)
+    rstd = 1 / xp.sqrt(var + x.dtype.type(eps))
+    return d * rstd, mu, var, rstd
+
+
+def normalize_channels_backward(gy, xhat, rstd):
+    return rstd * (gy - gy.mean(axis=(0, 2), keepdims=True)
+                   - xhat * (gy * xhat).mean(axis=(0, 2), keepdims=True))
 
 
 def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):

@@ -20,11 +20,13 @@ The standardization is one Function, `Normalize`, whose backward is the classic 
     gx = (1 / sqrt(var + eps)) * (gy - mean_A(gy) - xhat * mean_A(gy * xhat))
 
 written with tinygen ops, so it is itself differentiable (double backward). The affine map
-is ordinary broadcasting ops.
+is ordinary broadcasting ops. For batch norm's axes (all but the channel axis 1) the forward,
+and the backward when no graph is being built, run as fused per-channel kernels
+(kernels/fused_*.py: normalize_channels), which equal the formulas above (tests hold them).
 """
 import numpy as np
 
-from tinygen import backend
+from tinygen import backend, kernels
 from tinygen.autograd import grad_mode
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
@@ -44,8 +46,19 @@ class Normalize(Function):
     def __init__(self, axes, eps):
         self.axes, self.eps = tuple(axes), eps
 
+    def _per_channel(self, x):
+        """x as (N, C, S) if the axes are all but the channel axis 1 (batch norm), else None."""
+        if x.ndim >= 2 and self.axes == (0,) + tuple(range(2, x.ndim)):
+            return x.reshape(x.shape[0], x.shape[1], -1)
+        return None
+
     def forward(self, x):
         xp = backend.array_module(self.device)
+        x3 = self._per_channel(x)
+        if x3 is not None:
+            fused = kernels.implementation("fused", self.device)
+            xhat, self.mean, self.var, self.rstd = fused.normalize_channels(x3, self.eps)
+            return xhat.reshape(x.shape)
         self.mean = x.mean(axis=self.axes, keepdims=True)
         xhat = x - self.mean
         self.var = xp.mean(xhat * xhat, axis=self.axes, keepdims=True)
@@ -64,6 +77,11 @@ class Normalize(Function):
         else:
             # plain backward: the saved statistics are constants
             xhat = self.output
+            g3 = self._per_channel(gy.data)
+            if g3 is not None:
+                fused = kernels.implementation("fused", self.device)
+                gx = fused.normalize_channels_backward(g3, xhat.data.reshape(g3.shape), self.rstd)
+                return Tensor._make(gx.reshape(gy.shape), self.device, False)
             rstd = Tensor._make(self.rstd, self.device, False)
         return rstd * (gy - mean(gy, self.axes, keepdim=True)
                        - xhat * mean(gy * xhat, self.axes, keepdim=True))
