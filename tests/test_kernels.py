@@ -348,3 +348,33 @@ def test_numba_matmul_split_by_rows_equals_numpy():
         np.testing.assert_allclose(NUMBA["matmul"].matmul(a32, b32), a32 @ b32, rtol=1e-5, atol=1e-4)
     a, w = rng.standard_normal((300, 200)), rng.standard_normal((150, 200))
     _close64(NUMBA["matmul"].matmul(a, w.T), a @ w.T)                   # a transposed view, as Linear
+
+
+@settings(max_examples=10)
+@given(conv_cases(max_side=6, max_batch=3), conv_cases(transposed=True, max_side=6, max_batch=3))
+def test_numba_winograd_path_equals_reference(case, case_t):
+    """3x3 stride-1 convolutions (and transposed ones, and the input gradient) run through
+    F(2x2, 3x3) (winograd_numba.py) above WINOGRAD_MIN_CHANNELS channels; forced here for
+    every channel count, on whatever geometry is drawn (other geometries take the usual path)."""
+    conv = NUMBA["conv"]
+    old, conv.WINOGRAD_MIN_CHANNELS = conv.WINOGRAD_MIN_CHANNELS, 1
+    try:
+        _check_conv_family(conv, case)
+        _check_conv_transpose(conv, case_t)
+    finally:
+        conv.WINOGRAD_MIN_CHANNELS = old
+
+
+@pytest.mark.parametrize("padding, hw", [
+    (padding, hw) for padding in [(1, 1), (0, 2), (2, 0), (0, 0)] for hw in [(5, 6), (4, 4), (3, 7), (1, 3)]
+    if hw[0] + 2 * padding[0] >= 3 and hw[1] + 2 * padding[1] >= 3])      # at least one output
+def test_winograd_conv_and_weight_grad_equal_reference(padding, hw):
+    """F(2x2, 3x3) directly, odd and even output sizes, against im2col + GEMM (float64)."""
+    from tinygen.kernels import winograd_numba
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4, *hw)), rng.standard_normal((5, 4, 3, 3))
+    y = REFERENCE["conv"].conv2d(x, w, (1, 1), padding, (1, 1))
+    _close64(winograd_numba.conv2d(x, w, padding), y)
+    gy = rng.standard_normal(y.shape)
+    _close64(winograd_numba.conv2d_weight_grad(x, gy, padding),
+             REFERENCE["conv"].conv2d_weight_grad(x, gy, (3, 3), (1, 1), padding, (1, 1)))
