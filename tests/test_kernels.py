@@ -378,3 +378,28 @@ def test_winograd_conv_and_weight_grad_equal_reference(padding, hw):
     gy = rng.standard_normal(y.shape)
     _close64(winograd_numba.conv2d_weight_grad(x, gy, padding),
              REFERENCE["conv"].conv2d_weight_grad(x, gy, (3, 3), (1, 1), padding, (1, 1)))
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_numba_conv_with_masked_taps_equals_reference_and_keeps_zeros_exact(mask_type):
+    """A kernel with whole taps of zeros (MaskedConv2d) skips those taps' rows in conv2d and in
+    the input gradient; the result equals the reference, and masked inputs have exactly no
+    influence (so Winograd, which would mix them in up to rounding, is not used)."""
+    from tinygen.nn.conv import causal_mask
+    rng = np.random.default_rng(0)
+    conv = NUMBA["conv"]
+    for k, c in [(3, 32), (5, 4)]:
+        mask = causal_mask((k, k), mask_type)                            # (k, k)
+        w = rng.standard_normal((c, c, k, k)) * mask
+        x = rng.standard_normal((2, c, 6, 7))
+        args = ((1, 1), (k // 2, k // 2), (1, 1))
+        y = conv.conv2d(x, w, *args)
+        _close64(y, REFERENCE["conv"].conv2d(x, w, *args))
+        x2 = x.copy()
+        x2[:, :, 3, 4:] += 100.0                    # change pixel (3, 4) and the rest of its row
+        x2[:, :, 4:] -= 50.0                        # and every later row
+        assert np.array_equal(conv.conv2d(x2, w, *args)[:, :, 3, 3 if mask_type == "A" else 2],
+                              y[:, :, 3, 3 if mask_type == "A" else 2])
+        g = rng.standard_normal(y.shape)
+        _close64(conv.conv_transpose2d(g, w.transpose(1, 0, 2, 3), (1, 1), (k // 2, k // 2), (0, 0), (1, 1)),
+                 REFERENCE["conv"].conv_transpose2d(g, w.transpose(1, 0, 2, 3), (1, 1), (k // 2, k // 2), (0, 0), (1, 1)))
