@@ -368,16 +368,13 @@ def test_numba_winograd_path_equals_reference(case, case_t):
 @pytest.mark.parametrize("padding, hw", [
     (padding, hw) for padding in [(1, 1), (0, 2), (2, 0), (0, 0)] for hw in [(5, 6), (4, 4), (3, 7), (1, 3)]
     if hw[0] + 2 * padding[0] >= 3 and hw[1] + 2 * padding[1] >= 3])      # at least one output
-def test_winograd_conv_and_weight_grad_equal_reference(padding, hw):
+def test_winograd_conv_equals_reference(padding, hw):
     """F(2x2, 3x3) directly, odd and even output sizes, against im2col + GEMM (float64)."""
     from tinygen.kernels import winograd_numba
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((3, 4, *hw)), rng.standard_normal((5, 4, 3, 3))
     y = REFERENCE["conv"].conv2d(x, w, (1, 1), padding, (1, 1))
     _close64(winograd_numba.conv2d(x, w, padding), y)
-    gy = rng.standard_normal(y.shape)
-    _close64(winograd_numba.conv2d_weight_grad(x, gy, padding),
-             REFERENCE["conv"].conv2d_weight_grad(x, gy, (3, 3), (1, 1), padding, (1, 1)))
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])
