@@ -43,6 +43,9 @@ cache. Measured 1.2-1.5x faster than one product over the whole batch for B3's 3
 - The GEMMs are np.matmul with `out=`, called from Python: a numba-compiled np.dot cannot be
   cached (it holds a pointer to the BLAS routine).
 - A 1x1 convolution (stride 1, no padding) is a matrix product over channels per image.
+- A 3x3 stride-1 convolution with 16 or more channels goes through Winograd's F(2x2, 3x3)
+  (winograd_numba.py: 2.25x fewer multiplies), unless its kernel has taps that are all zero:
+  a masked kernel (PixelCNN) instead leaves those taps' rows out of cols, which is exact.
 - The big scratch matrices (cols, the GEMM output) are reused between calls (`_scratch`, one
   set per thread): allocating 50 MB fresh each call costs page faults comparable to the copy.
 - Every kernel is specialized once per dtype on C-contiguous arrays (inputs are made

@@ -25,7 +25,9 @@ and its channel axes swapped (conv_numba.conv_transpose2d routes it here). The w
 gradient could run the same machinery backwards (dL/dU_k = Z_k V_k^T with Z = A gy A^T,
 then gw = G^T dL/dU G); written and measured, it was slower than im2col + GEMM here (18 ms
 against 14 for a 3x3 64 -> 64 layer at batch 32: its K = tiles GEMMs come in small chunks),
-so the weight gradient stays on im2col.
+so the weight gradient stays on im2col. Nor is it used for masked kernels (PixelCNN): every
+transformed weight mixes all nine taps, so masked inputs would reach the output through terms
+that cancel only up to rounding (conv_numba._via_winograd).
 
 Work split: each worker thread takes a slice of the batch (tinygen/kernels/threads.py) and
 does its transforms and its 16 GEMMs (single-threaded BLAS) chunk by chunk, a few samples at
