@@ -270,3 +270,32 @@ def test_defaults_follow_torch():
     np.testing.assert_array_equal(max_pool2d(x, 2).numpy()[0, 0], [[5, 7], [13, 15]])
     np.testing.assert_array_equal(avg_pool2d(x, 2, padding=1).numpy()[0, 0, 0], [0 / 4, (1 + 2) / 4, 3 / 4])
     assert conv2d(x, t64(np.ones((3, 2, 1, 1)))).shape == (1, 3, 4, 4)
+
+
+def test_masked_conv2d_equals_conv2d_of_masked_weight_with_the_gradients_masked():
+    """masked_conv2d (MaskedConv2d's op) = conv2d(x, w * mask) in value, input gradient and
+    weight gradient, to all orders: it only leaves the masked-out taps out of the work."""
+    from tinygen.nn.conv import causal_mask
+    from tinygen.ops.conv import masked_conv2d
+    rng = np.random.default_rng(0)
+    mask = causal_mask(3, "B").astype(np.float64)
+    x = tg.tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
+    w = tg.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    b = tg.tensor(rng.standard_normal(4), requires_grad=True)
+    m = tg.tensor(mask)
+    y1 = masked_conv2d(x, w, m, b, padding=1)
+    y2 = conv2d(x, w * m, b, padding=1)
+    np.testing.assert_allclose(y1.numpy(), y2.numpy(), rtol=1e-12, atol=1e-12)
+    g = tg.tensor(rng.standard_normal(y1.shape))
+    g1 = tg.grad((y1 * g).sum(), (x, w, b), create_graph=True)
+    g2 = tg.grad((y2 * g).sum(), (x, w, b), create_graph=True)
+    for a, c in zip(g1, g2):
+        np.testing.assert_allclose(a.numpy(), c.numpy(), rtol=1e-12, atol=1e-12)
+    assert np.all(g1[1].numpy()[:, :, mask == 0] == 0.0)              # exactly 0 off the mask
+    # second order: the gradient of <gw, v> with respect to x agrees too
+    v = tg.tensor(rng.standard_normal(w.shape))
+    (h1,) = tg.grad((g1[1] * v).sum(), x)
+    (h2,) = tg.grad((g2[1] * v).sum(), x)
+    np.testing.assert_allclose(h1.numpy(), h2.numpy(), rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, w: masked_conv2d(x, w, m, padding=1), (x, w))
+    assert gradgradcheck(lambda x, w: masked_conv2d(x, w, m, padding=1), (x, w))

@@ -400,3 +400,22 @@ def test_numba_conv_with_masked_taps_equals_reference_and_keeps_zeros_exact(mask
         g = rng.standard_normal(y.shape)
         _close64(conv.conv_transpose2d(g, w.transpose(1, 0, 2, 3), (1, 1), (k // 2, k // 2), (0, 0), (1, 1)),
                  REFERENCE["conv"].conv_transpose2d(g, w.transpose(1, 0, 2, 3), (1, 1), (k // 2, k // 2), (0, 0), (1, 1)))
+
+
+@pytest.mark.parametrize("impl", ["numba", "cuda"])
+def test_weight_grad_on_masked_taps_equals_reference(impl):
+    """conv2d_weight_grad(..., taps=mask) computes only the taps the mask keeps, 0 elsewhere."""
+    if impl == "cuda" and not backend.cuda_is_available():
+        pytest.skip("neither the CUDA simulator nor a GPU is available")
+    from tinygen.nn.conv import causal_mask
+    rng = np.random.default_rng(0)
+    conv = NUMBA["conv"] if impl == "numba" else _cuda("conv")
+    for k, stride in [(3, (1, 1)), (5, (2, 1))]:
+        taps = causal_mask(k, "A")
+        x = rng.standard_normal((2, 3, 7, 6))
+        args = ((k, k), stride, (k // 2, k // 2), (1, 1))
+        gy = rng.standard_normal(REFERENCE["conv"].conv2d(x, rng.standard_normal((4, 3, k, k)), *args[1:]).shape)
+        want = REFERENCE["conv"].conv2d_weight_grad(x, gy, *args, taps=taps)
+        assert np.all(want[:, :, ~taps] == 0) and np.any(want[:, :, taps] != 0)
+        xd, gd = (backend.to_device(a, "cuda") for a in (x, gy)) if impl == "cuda" else (x, gy)
+        _close64(conv.conv2d_weight_grad(xd, gd, *args, taps=taps), want)

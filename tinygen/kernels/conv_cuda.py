@@ -140,12 +140,14 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
     return col2im(cols, (N, C_out, Ho, Wo), (kh, kw), stride, padding, dilation, (H, W))
 
 
-def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation):
-    """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw)."""
+def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None):
+    """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw).
+
+    taps: None, or a (kh, kw) 0/1 array where the gradient is wanted (0 elsewhere)."""
     xp = array_module(x)
     N, C, H, W = x.shape
     _, C_out, Ho, Wo = gy.shape
     kh, kw = kernel_size
     cols = im2col(x, kernel_size, stride, padding, dilation, (Ho, Wo))  # (C*kh*kw, N*Ho*Wo)
-    gw = xp.matmul(_images_to_rows(gy), cols.T)                         # (C_out, C*kh*kw)
-    return gw.reshape(C_out, C, kh, kw)
+    gw = xp.matmul(_images_to_rows(gy), cols.T).reshape(C_out, C, kh, kw)  # (C_out, C*kh*kw)
+    return gw if taps is None else gw * xp.asarray(taps, dtype=gw.dtype)

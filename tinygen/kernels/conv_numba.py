@@ -287,10 +287,10 @@ def _conv2d_phases(x, w, stride, padding, dilation, Ho, Wo):
     return y
 
 
-def _conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation):
+def _conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, taps):
     N, C = x.shape[:2]
     _, C_out, Ho, Wo = gy.shape
-    layout = _ConvLayout(x, kernel_size, stride, padding, dilation, Ho, Wo)
+    layout = _ConvLayout(x, kernel_size, stride, padding, dilation, Ho, Wo, taps)
     gy = np.ascontiguousarray(gy)
 
     def part(n_lo, n_hi):
@@ -303,7 +303,11 @@ def _conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation):
         return gw_t
 
     gw_t = sum(over_slices(N, part))                               # the workers' partial sums
-    return np.ascontiguousarray(gw_t.T).reshape(C_out, C, *kernel_size)
+    if taps is None:
+        return np.ascontiguousarray(gw_t.T).reshape(C_out, C, *kernel_size)
+    gw = np.zeros((C_out, C, taps.size), dtype=x.dtype)            # 0 at the taps left out
+    gw[:, :, taps] = gw_t.T.reshape(C_out, C, -1)
+    return gw.reshape(C_out, C, *kernel_size)
 
 
 # ---- step 3: conv_transpose2d as s*s stride-1 convolutions -----------------------------------
@@ -445,14 +449,21 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
     return _conv_transpose2d_col2im(x, w, stride, padding, dilation, Ho, Wo)
 
 
-def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation):
-    """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw)."""
+def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None):
+    """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw).
+
+    taps: None, or a (kh, kw) 0/1 array where the gradient is wanted (MaskedConv2d's mask):
+    only those taps' rows of cols are built and multiplied; the others are 0."""
     N, C, H, W = x.shape
     _, C_out, Ho, Wo = gy.shape
     kh, kw = kernel_size
+    if taps is not None:
+        taps = np.asarray(taps).astype(bool).ravel()
+        if taps.all():
+            taps = None
     if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and (Ho, Wo) == (H, W):
         gy3 = np.ascontiguousarray(gy).reshape(N, C_out, Ho * Wo)
         x3 = np.ascontiguousarray(x).reshape(N, C, H * W)
         parts = over_slices(N, lambda lo, hi: np.matmul(gy3[lo:hi], x3[lo:hi].transpose(0, 2, 1)).sum(axis=0))
         return sum(parts).reshape(C_out, C, 1, 1)
-    return _conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation)
+    return _conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, taps)

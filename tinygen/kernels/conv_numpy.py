@@ -135,18 +135,20 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
     return col2im(cols, (N, C_out, Ho, Wo), (kh, kw), stride, padding, dilation, (H, W))
 
 
-def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation):
+def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None):
     """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw).
 
     The output grid is gy's (Ho, Wo), so conv_transpose2d's weight gradient is this function
     with the roles swapped: conv2d_weight_grad(gy_of_transpose, x_of_transpose).
+    taps: None, or a (kh, kw) 0/1 array: the gradient is wanted only there (a masked
+    kernel's, MaskedConv2d); it is 0 at the other taps.
     """
     N, C, H, W = x.shape
     C_out, Ho, Wo = gy.shape[1], gy.shape[2], gy.shape[3]
     kh, kw = kernel_size
     cols = im2col(x, kernel_size, stride, padding, dilation, (Ho, Wo))   # (C*kh*kw, N*Ho*Wo)
-    gw = _images_to_rows(gy) @ cols.T                                     # (C_out, C*kh*kw)
-    return gw.reshape(C_out, C, kh, kw)
+    gw = (_images_to_rows(gy) @ cols.T).reshape(C_out, C, kh, kw)        # (C_out, C*kh*kw)
+    return gw if taps is None else gw * array_module(gw).asarray(taps, dtype=gw.dtype)
 
 
 def conv2d_direct(x, w, stride, padding, dilation):

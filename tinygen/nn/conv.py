@@ -30,6 +30,7 @@ from tinygen.autograd.tensor import Tensor
 from tinygen.nn import functional as F
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
+from tinygen.ops.conv import masked_conv2d
 from tinygen.ops.factories import empty
 
 
@@ -134,8 +135,9 @@ class MaskedConv2d(Conv2d):
             self.weight[..., ~self.mask.data.astype(bool)] = 0   # (C_out, C_in, kh, kw)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding,
-                        self.dilation)
+        # conv2d(x, weight * mask), with the weight gradient computed only where the mask is 1
+        return masked_conv2d(x, self.weight, self.mask, self.bias, self.stride, self.padding,
+                             self.dilation)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, mask_type={self.mask_type!r}"

@@ -25,7 +25,11 @@ names the op and the shapes; the checks are all here, the kernels trust their in
 """
 import numbers
 
+import numpy as np
+
+from tinygen import backend
 from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
 from tinygen.kernels.conv_numpy import conv_transpose_output_size
 
@@ -46,8 +50,9 @@ def _pair(value, name, op):
 # ---- the Functions ------------------------------------------------------------------------
 
 class Conv2d(Function):
-    def __init__(self, stride, padding, dilation):
+    def __init__(self, stride, padding, dilation, taps=None):
         self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.taps = taps          # None, or (kh, kw) 0/1: the only taps whose gradient is wanted
 
     def forward(self, x, w, b=None):
         y = implementation("conv", self.device).conv2d(x, w, self.stride, self.padding, self.dilation)
@@ -59,7 +64,7 @@ class Conv2d(Function):
         x, w = self.inputs[0], self.inputs[1]
         geometry = (self.stride, self.padding, self.dilation)
         gx = _conv_transpose_to(gy, w, x.shape[2:], *geometry) if x.requires_grad else None
-        gw = Conv2dWeightGrad(w.shape[2:], *geometry)(x, gy) if w.requires_grad else None
+        gw = Conv2dWeightGrad(w.shape[2:], *geometry, self.taps)(x, gy) if w.requires_grad else None
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, gy.sum(dim=(0, 2, 3))
@@ -88,18 +93,24 @@ class ConvTranspose2d(Function):
 
 
 class Conv2dWeightGrad(Function):
-    """W(a, g): a (N, C_a, Ha, Wa), g (N, C_g, Hg, Wg) -> (C_g, C_a, kh, kw), bilinear."""
+    """W(a, g): a (N, C_a, Ha, Wa), g (N, C_g, Hg, Wg) -> (C_g, C_a, kh, kw), bilinear.
 
-    def __init__(self, kernel_size, stride, padding, dilation):
+    With taps (a (kh, kw) 0/1 mask), taps * W(a, g): only the masked-in taps are computed."""
+
+    def __init__(self, kernel_size, stride, padding, dilation, taps=None):
         self.kernel_size = tuple(kernel_size)
         self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.taps = taps
 
     def forward(self, a, g):
         return implementation("conv", self.device).conv2d_weight_grad(
-            a, g, self.kernel_size, self.stride, self.padding, self.dilation)
+            a, g, self.kernel_size, self.stride, self.padding, self.dilation, self.taps)
 
     def backward(self, ggw):
         a, g = self.inputs
+        if self.taps is not None:
+            ggw = ggw * Tensor._make(backend.to_device(np.asarray(self.taps, dtype=ggw.data.dtype),
+                                                       self.device), self.device, False)
         geometry = (self.stride, self.padding, self.dilation)
         ga = _conv_transpose_to(g, ggw, a.shape[2:], *geometry) if a.requires_grad else None
         gg = _conv_to(a, ggw, g.shape[2:], *geometry) if g.requires_grad else None
@@ -150,6 +161,12 @@ def _check(op, x, weight, bias, stride, padding, dilation, in_axis):
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """Cross-correlation: x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) ->
     (N, C_out, Ho, Wo) with Ho = (H + 2*ph - dh*(kh - 1) - 1) // sh + 1."""
+    stride, padding, dilation = _check_conv2d(x, weight, bias, stride, padding, dilation)
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return Conv2d(stride, padding, dilation)(*inputs)
+
+
+def _check_conv2d(x, weight, bias, stride, padding, dilation):
     stride, padding, dilation = _check("conv2d", x, weight, bias, stride, padding, dilation, 1)
     for a in (0, 1):
         reach = dilation[a] * (weight.shape[2 + a] - 1) + 1
@@ -158,8 +175,21 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
                 f"conv2d: kernel {tuple(weight.shape[2:])} with dilation {dilation} spans "
                 f"{reach} along axis {2 + a}, more than the padded input "
                 f"({x.shape[2 + a]} + 2*{padding[a]}): input {tuple(x.shape)}, weight {tuple(weight.shape)}")
-    inputs = (x, weight) if bias is None else (x, weight, bias)
-    return Conv2d(stride, padding, dilation)(*inputs)
+    return stride, padding, dilation
+
+
+def masked_conv2d(x, weight, mask, bias=None, stride=1, padding=0, dilation=1):
+    """conv2d(x, weight * mask) for a (kh, kw) 0/1 `mask` (MaskedConv2d's): the same values and
+    gradients, but the weight gradient is computed only at the taps the mask keeps (the others
+    would be multiplied by 0), and the masked-out taps are skipped in the products."""
+    stride, padding, dilation = _check_conv2d(x, weight, bias, stride, padding, dilation)
+    taps = backend.to_numpy(mask.data if isinstance(mask, Tensor) else mask) != 0   # (kh, kw)
+    if taps.shape != tuple(weight.shape[2:]):
+        raise ValueError(f"masked_conv2d: mask of shape {taps.shape} for weight of shape "
+                         f"{tuple(weight.shape)} (expected {tuple(weight.shape[2:])})")
+    w = weight * mask
+    inputs = (x, w) if bias is None else (x, w, bias)
+    return Conv2d(stride, padding, dilation, taps)(*inputs)
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
