@@ -568,6 +568,22 @@ if F is not None:
             return y
         return fn, (x, w) + ((b,) if b is not None else ())
 
+    @op("masked_conv2d")
+    def _masked_conv2d(draw):
+        """MaskedConv2d's op: conv2d with a causal mask, the weight gradient only on its taps."""
+        from tinygen.nn.conv import causal_mask
+        from tinygen.ops.conv import masked_conv2d
+        x = draw(_images())
+        k, mask_type = draw(st.sampled_from([3, 5])), draw(st.sampled_from("AB"))
+        w = draw(tgt.tensors((draw(st.integers(1, 2)), x.shape[1], k, k)))
+        mask = causal_mask(k, mask_type)
+        b = draw(st.one_of(st.none(), tgt.tensors((w.shape[0],))))
+
+        def fn(x, w, *b):                 # the mask in the weight's dtype, on its device
+            m = tg.tensor(mask.astype(w.numpy().dtype), device=w.device)
+            return masked_conv2d(x, w, m, b[0] if b else None, padding=k // 2)
+        return fn, (x, w) + ((b,) if b is not None else ())
+
     @st.composite
     def _pool_args(draw, x):
         k = draw(st.integers(1, min(3, min(x.shape[2:]))))

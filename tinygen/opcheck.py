@@ -83,6 +83,9 @@ def _nn_entries():
     ]
 
 
+_CAUSAL_B3 = np.array([[1, 1, 1], [1, 1, 0], [0, 0, 0]], dtype=np.float64)   # PixelCNN mask 'B', 3x3
+
+
 def _conv_entries():
     try:
         from tinygen.ops import conv, pool
@@ -92,6 +95,8 @@ def _conv_entries():
         ("conv2d", lambda x, w, b: conv.conv2d(x, w, b, stride=2, padding=1), [(1, 2, 5, 5), (3, 2, 3, 3), (3,)], "any"),
         ("conv_transpose2d", lambda x, w: conv.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1),
          [(1, 2, 3, 3), (2, 3, 3, 3)], "any"),
+        ("masked_conv2d", lambda x, w: conv.masked_conv2d(x, w, _CAUSAL_B3, padding=1),
+         [(1, 2, 4, 4), (3, 2, 3, 3)], "any"),
         ("max_pool2d", lambda x: pool.max_pool2d(x, 2), [(1, 2, 4, 4)], "any"),
         ("avg_pool2d", lambda x: pool.avg_pool2d(x, 2), [(1, 2, 4, 4)], "any"),
     ]
