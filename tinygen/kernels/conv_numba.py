@@ -280,9 +280,8 @@ def _nonzero_taps(w):
     return None if taps.all() or not taps.any() else taps
 
 
-def _conv2d_phases(x, w, stride, padding, dilation, Ho, Wo):
+def _conv2d_phases(x, w, stride, padding, dilation, Ho, Wo, taps):
     N, C, C_out = x.shape[0], x.shape[1], w.shape[0]
-    taps = _nonzero_taps(w)
     layout = _ConvLayout(x, w.shape[2:], stride, padding, dilation, Ho, Wo, taps)
     w2 = np.ascontiguousarray(w).reshape(C_out, C, -1)
     w2 = np.ascontiguousarray(w2 if taps is None else w2[:, :, taps]).reshape(C_out, -1)
@@ -405,7 +404,7 @@ def _conv_transpose2d_col2im(x, w, stride, padding, dilation, Ho, Wo):
 WINOGRAD_MIN_CHANNELS = 16
 
 
-def _via_winograd(w, stride, dilation, C_in):
+def _via_winograd(w, stride, dilation, C_in, taps):
     """3x3 stride-1 convolutions with enough channels for the GEMMs to dominate go through
     F(2x2, 3x3) (winograd_numba.py): a 3x3 64 -> 64 layer's forward measured 11-16 ms against
     15-19. Not with a masked kernel: Winograd mixes every tap into every transformed weight,
@@ -413,7 +412,7 @@ def _via_winograd(w, stride, dilation, C_in):
     where a mask must give exact zeros (PixelCNN's causality); conv2d skips those taps instead."""
     from tinygen.kernels import winograd_numba
     return (winograd_numba.applies(w.shape[2:], stride, dilation)
-            and min(C_in, w.shape[0]) >= WINOGRAD_MIN_CHANNELS and _nonzero_taps(w) is None)
+            and min(C_in, w.shape[0]) >= WINOGRAD_MIN_CHANNELS and taps is None)
 
 
 def _transpose_via_phases(C_in, C_out):
@@ -436,10 +435,11 @@ def conv2d(x, w, stride, padding, dilation):
         y = np.empty((N, C_out, H * W), dtype=np.result_type(x, w))
         over_slices(N, lambda lo, hi: np.matmul(w2, x3[lo:hi], out=y[lo:hi]))
         return y.reshape(N, C_out, H, W)
-    if _via_winograd(w, stride, dilation, C):
+    taps = _nonzero_taps(w)                       # None unless whole taps are zero (a mask)
+    if _via_winograd(w, stride, dilation, C, taps):
         from tinygen.kernels import winograd_numba
         return winograd_numba.conv2d(x, w, padding)
-    return _conv2d_phases(x, w, stride, padding, dilation, Ho, Wo)
+    return _conv2d_phases(x, w, stride, padding, dilation, Ho, Wo, taps)
 
 
 def conv_transpose2d(x, w, stride, padding, output_padding, dilation):

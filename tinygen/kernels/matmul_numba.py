@@ -17,6 +17,8 @@ cache. It is
 typically several times slower than BLAS, which also packs tiles into contiguous buffers and
 keeps a register-blocked micro-kernel: benchmarks/bench_kernels.py shows by how much.
 """
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -52,7 +54,7 @@ def matmul(a, b):
     """a (..., M, K) @ b (..., K, N) -> (..., M, N), by BLAS; large products split by rows."""
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    if 2.0 * M * K * N * np.prod(batch) < SPLIT_FLOPS or M < 16:
+    if 2.0 * M * K * N * math.prod(batch) < SPLIT_FLOPS or M < 16:
         return a @ b
     c = np.empty(batch + (M, N), dtype=np.result_type(a, b))
     over_slices(M, lambda lo, hi: np.matmul(a[..., lo:hi, :], b, out=c[..., lo:hi, :]), min_slice=8)

@@ -28,7 +28,7 @@ import numba
 
 from tinygen import runtime
 
-_pool = [None]
+_pool = [None, 0]                # the executor, and how many threads it has
 _inside = threading.local()      # set in the pool's threads: a nested split runs inline
 
 
@@ -47,9 +47,10 @@ def over_slices(n, part, min_slice=1):
     count = max(1, min(workers(), n // max(1, min_slice)))
     if count == 1 or getattr(_inside, "worker", False):
         return [part(0, n)]
-    if _pool[0] is None or _pool[0]._max_workers < count - 1:
+    if _pool[1] < count - 1:
         _pool[0] = ThreadPoolExecutor(count - 1, thread_name_prefix="tinygen",
                                       initializer=_mark_worker)
+        _pool[1] = count - 1
     bounds = [n * k // count for k in range(count + 1)]
     futures = [_pool[0].submit(part, bounds[k], bounds[k + 1]) for k in range(1, count)]
     first = part(bounds[0], bounds[1])

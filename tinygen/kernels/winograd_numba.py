@@ -37,12 +37,10 @@ so the result agrees with im2col + GEMM to about 1e-6 relative (tests hold it to
 import numpy as np
 from numba import njit
 
-from tinygen.kernels.conv_numba import _phase_planes, _pad_phases, _scratch
+from tinygen.kernels.conv_numba import _pad_phases, _phase_planes, _sample_chunks, _scratch
 from tinygen.kernels.threads import over_slices
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])   # (4, 3)
-
-CHUNK_BYTES = 4 << 20   # V of one chunk of samples, per thread
 
 
 def applies(kernel_size, stride, dilation):
@@ -126,11 +124,6 @@ def _padded_planes(x, th, tw):
     return _phase_planes(x, 2 * th + 2, 2 * tw + 2, (1, 1))
 
 
-def _chunks(n_lo, n_hi, per_sample_bytes):
-    per_chunk = max(1, CHUNK_BYTES // max(1, per_sample_bytes))
-    return [(n0, min(n_hi, n0 + per_chunk)) for n0 in range(n_lo, n_hi, per_chunk)]
-
-
 def conv2d(x, w, padding):
     """y = x (*) w for a 3x3 kernel, stride 1: x (N, C_in, H, W), w (C_out, C_in, 3, 3)."""
     x = np.ascontiguousarray(x)
@@ -145,7 +138,7 @@ def conv2d(x, w, padding):
 
     def part(n_lo, n_hi):
         _pad_phases(x, n_lo, n_hi, padding[0], padding[1], 1, 1, xs)
-        for n0, n1 in _chunks(n_lo, n_hi, 16 * (C + C_out) * T * x.itemsize):
+        for n0, n1 in _sample_chunks(n_lo, n_hi, 16 * (C + C_out), T, x.itemsize):   # V and M
             V = _scratch("V", (16, C, (n1 - n0) * T), x.dtype)
             _input_tiles(xs, n0, n1, th, tw, V)
             M = np.matmul(U, V, out=_scratch("M", (16, C_out, (n1 - n0) * T), x.dtype))
