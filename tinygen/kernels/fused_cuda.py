@@ -17,18 +17,17 @@ from tinygen.kernels.fused_numpy import normalize_channels, normalize_channels_b
 @cuda.jit
 def _sigmoid(x, y):
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-        if x[i] >= 0:
-            y[i] = 1.0 / (1.0 + math.exp(-x[i]))
-        else:
-            e = math.exp(x[i])
-            y[i] = e / (1.0 + e)
+        e = math.exp(-abs(x[i]))                  # in (0, 1]: never overflows
+        y[i] = (1.0 if x[i] >= 0 else e) / (1.0 + e)
 
 
 @cuda.jit
 def _bce(l, t, y):
     for i in range(cuda.grid(1), l.size, cuda.gridsize(1)):
         li = l[i]
-        y[i] = max(li, 0.0) - li * t[i] + math.log1p(math.exp(-abs(li)))
+        a = abs(li)
+        w = 1.0 - t[i] if li >= 0 else t[i]      # max(l, 0) - l t = w |l|
+        y[i] = (w * a if w != 0 else 0.0) + math.log1p(math.exp(-a))
 
 
 @cuda.jit
@@ -36,13 +35,10 @@ def _bce_grad(l, t, gy, gl):
     scalar = gy.size == 1
     for i in range(cuda.grid(1), l.size, cuda.gridsize(1)):
         li = l[i]
-        if li >= 0:
-            s = 1.0 / (1.0 + math.exp(-li))
-        else:
-            e = math.exp(li)
-            s = e / (1.0 + e)
+        e = math.exp(-abs(li))
+        s = e / (1.0 + e)                         # sigmoid(-|l|) in (0, 1/2]
         g = gy[0] if scalar else gy[i]
-        gl[i] = g * (s - t[i])
+        gl[i] = g * ((1.0 - t[i]) - s if li >= 0 else s - t[i])
 
 
 @cuda.jit

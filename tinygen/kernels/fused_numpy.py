@@ -3,9 +3,17 @@
 The fast versions (fused_numba.py, fused_cuda.py) compute the same thing in one pass over
 memory instead of one pass per operator; tests hold them equal to these.
 
-    bce_with_logits(l, t)              max(l, 0) - l t + log(1 + exp(-|l|))
-    bce_with_logits_grad(l, t, gy)     gy (sigmoid(l) - t)
-    sigmoid(x)                         1 / (1 + exp(-x)), without overflow for any x
+    bce_with_logits(l, t)              max(l, 0) - l t + log(1 + exp(-|l|)), as w |l| + log1p(e)
+                                       with e = exp(-|l|), w = 1 - t (l >= 0) or t (l < 0):
+                                       a sum of terms >= 0 for t in [0, 1] (no cancellation),
+                                       and 0 (not inf * 0) where w = 0 at l = +-inf
+    bce_with_logits_grad(l, t, gy)     gy (sigmoid(l) - t), as gy ((1 - t) - s) for l >= 0 and
+                                       gy (s - t) for l < 0, with s = sigmoid(-|l|) in (0, 1/2]
+    sigmoid(x)                         1 / (1 + exp(-x)) as 1/(1 + e) for x >= 0 and e/(1 + e)
+                                       for x < 0, with e = exp(-|x|) in (0, 1]: no overflow, a
+                                       few ulps everywhere (subnormal e^x included), exact 0, 1
+                                       at -inf, +inf. This is the one sigmoid of tinygen (the
+                                       UNARY table's row calls it).
     relu_grad(gy, x, slope)            gy where x > 0, slope * gy elsewhere (relu: slope 0,
                                        leaky_relu: its negative slope)
     normalize_channels(x, eps)         batch norm's standardization of x (N, C, S) per channel:
@@ -27,16 +35,20 @@ from tinygen.kernels.conv_numpy import array_module as _xp
 def sigmoid(x):
     xp = _xp(x)
     e = xp.exp(-xp.abs(x))                 # in (0, 1]: never overflows
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return xp.where(x >= 0, x.dtype.type(1), e) / (1 + e)
 
 
 def bce_with_logits(l, t):
     xp = _xp(l)
-    return xp.maximum(l, 0) - l * t + xp.log1p(xp.exp(-xp.abs(l)))
+    a = xp.abs(l)
+    w = xp.where(l >= 0, 1 - t, t)         # max(l, 0) - l t = w |l|
+    return w * xp.where(w == 0, 0, a) + xp.log1p(xp.exp(-a))
 
 
 def bce_with_logits_grad(l, t, gy):
-    return gy * (sigmoid(l) - t)
+    xp = _xp(l)
+    s = sigmoid(-xp.abs(l))                # sigmoid(l) = 1 - s for l >= 0, s for l < 0
+    return gy * xp.where(l >= 0, (1 - t) - s, s - t)
 
 
 def relu_grad(gy, x, slope):

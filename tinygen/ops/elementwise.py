@@ -17,6 +17,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.kernels import fused_numpy
 from tinygen.ops.shape import unbroadcast
 
 
@@ -34,15 +35,11 @@ def _sign(x):
 
 
 def _sigmoid(xp, x):
-    # 1 / (1 + e^-x) = (1 + tanh(x / 2)) / 2: no overflow for any x, and one SIMD
-    # transcendental pass (15x faster here than the exp form with a branch per element).
-    # Exact to the float's absolute rounding (1e-7 in float32); for logs of tiny
-    # probabilities use logsigmoid or the *_with_logits losses, which never form them.
-    y = xp.multiply(x, x.dtype.type(0.5), out=xp.empty_like(x))  # out=: stays an array if 0-d
-    xp.tanh(y, out=y)
-    y *= x.dtype.type(0.5)
-    y += x.dtype.type(0.5)
-    return y
+    # The one sigmoid: kernels/fused_numpy.py's two-branch form on e^-|x| (no overflow, a
+    # few ulps everywhere, sigmoid(-20) = 2.1e-9 in float32 and not 0), which the fused BCE
+    # kernels share. Its gradient is y sigmoid(-x), not y (1 - y): 1 - y is 0 from x = 17
+    # in float32.
+    return fused_numpy.sigmoid(x)
 
 
 def _softplus(xp, x):
@@ -64,7 +61,7 @@ UNARY = {
     "cos":        (lambda xp, x: xp.cos(x),              lambda x, y, gy: -gy * sin(x)),
     "abs":        (lambda xp, x: xp.abs(x),              lambda x, y, gy: gy * _sign(x)),
     "relu":       (lambda xp, x: xp.maximum(x, 0),       lambda x, y, gy: ReluGrad(0.0)(gy, x)),
-    "sigmoid":    (_sigmoid,                             lambda x, y, gy: gy * y * (1 - y)),
+    "sigmoid":    (_sigmoid,                             lambda x, y, gy: gy * y * sigmoid(-x)),
     "tanh":       (lambda xp, x: xp.tanh(x),             lambda x, y, gy: gy * (1 - y * y)),
     "softplus":   (_softplus,                            lambda x, y, gy: gy * sigmoid(x)),
     "logsigmoid": (lambda xp, x: -_softplus(xp, -x),     lambda x, y, gy: gy * sigmoid(-x)),

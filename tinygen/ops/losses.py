@@ -2,7 +2,8 @@
 
     binary_cross_entropy(p, t)             -[t log p + (1 - t) log(1 - p)], logs clamped at -100
                                            d/dp = (p - t) / max(p (1 - p), 1e-12), finite at 0, 1
-    binary_cross_entropy_with_logits(l, t) max(l, 0) - l t + log(1 + e^-|l|)      (stable form)
+    binary_cross_entropy_with_logits(l, t) max(l, 0) - l t + log(1 + e^-|l|)      (stable form,
+                                           kernels/fused_*.py; exact limits at l = +-inf)
                                            d/dl = sigmoid(l) - t, finite for any |l|
     nll_loss(logp, t)                      -logp[n, t_n]
     cross_entropy(logits, t)               nll_loss(log_softmax(logits, 1), t)
@@ -111,7 +112,7 @@ class BCEWithLogitsGrad(Function):
     def backward(self, ggl):
         l, t, gy = self.inputs
         s = sigmoid(l)
-        g_l = ggl * gy * s * (1 - s) if l.requires_grad else None
+        g_l = ggl * gy * s * sigmoid(-l) if l.requires_grad else None   # s (1 - s), accurate
         g_t = -ggl * gy if t.requires_grad else None          # l, t, gy share one shape
         g_gy = ggl * (s - t) if gy.requires_grad else None
         return g_l, g_t, g_gy
