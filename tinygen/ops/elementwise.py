@@ -155,12 +155,15 @@ class Div(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = gy / b
-        return unbroadcast(ga, a), unbroadcast(-ga * a / b, b)
+        # -gy a / b^2 as -(gy y) / b: 0 (not inf * 0) for a = 0 over a subnormal b
+        return unbroadcast(gy / b, a), unbroadcast(-(gy * self.output) / b, b)
 
 
 class Pow(Function):
-    """a ** b for tensors a > 0 where b is a tensor (d/db a^b = a^b log a)."""
+    """a ** b for tensors a and b: d/da = b a^(b - 1), d/db = a^b log a.
+
+    As torch: d/da = 0 at a = b = 0 (not 0 * 0^-1 = nan), and d/db = 0 where a = 0 and
+    b >= 0 (not 0 * log 0 = nan)."""
 
     def forward(self, a, b):
         return a ** b
@@ -168,9 +171,18 @@ class Pow(Function):
     def backward(self, gy):
         a, b = self.inputs
         y = self.output
-        ga = gy * b * a ** (b - 1)
-        gb = gy * y * log(a) if b.requires_grad else None
-        return unbroadcast(ga, a), (unbroadcast(gb, b) if gb is not None else None)
+        with np.errstate(divide="ignore", invalid="ignore"):    # the entries masked below
+            ga = gy * b * a ** (b - 1)
+        zero = (a.data == 0) & (b.data == 0)
+        if bool(zero.any()):
+            ga = where(_const(a, zero), 0.0, ga)
+        gb = None
+        if b.requires_grad:
+            base_zero = (a.data == 0) & (b.data >= 0)
+            if bool(base_zero.any()):
+                a = where(_const(a, base_zero), 1.0, a)          # y log 1 = 0 there
+            gb = gy * y * log(a)
+        return unbroadcast(ga, self.inputs[0]), (unbroadcast(gb, b) if gb is not None else None)
 
 
 class PowScalar(Function):

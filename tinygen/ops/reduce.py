@@ -16,7 +16,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import _mask, exp
+from tinygen.ops.elementwise import _const, _mask, where
 from tinygen.ops.shape import broadcast_to, reshape
 
 
@@ -66,24 +66,76 @@ def sum(x, dim=None, keepdim=False):
 
 
 def mean(x, dim=None, keepdim=False):
+    """Mean over dim; nan over no elements (as torch), not a ZeroDivisionError."""
     axes = _axes(dim, x.ndim, "mean")
     n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-    return Sum(axes, keepdim)(x) * (1.0 / n)
+    if n == 0:
+        return Sum(axes, keepdim)(x) * float("nan")
+    return Sum(axes, keepdim)(x) / float(n)     # correctly rounded (* (1 / n) is not)
+
+
+class Var(Function):
+    """Variance (or, with root=True, the standard deviation) over axes.
+
+    Forward, two-pass and scaled: d = x - mean(x), c = the power of 2 just above max |d|,
+    q = sum((d / c)^2) / (n - correction), var = (q c) c, std = sqrt(q) c. d / c is exact and
+    in (-1, 1), so nothing overflows where the result does not (d^2 overflows at |d| ~ 1e19
+    in float32) or underflows where it does not (the std of x ~ 1e-30).
+
+    Backward, written with ops (so twice differentiable):
+        var:  gx = gy 2 d / (n - correction)
+        std:  gx = gy d / ((n - correction) std), 0 where std = 0 (as torch)
+    """
+
+    def __init__(self, axes, keepdim, correction, root):
+        self.axes, self.keepdim, self.correction, self.root = axes, keepdim, correction, root
+
+    @property
+    def name(self):
+        return "Std" if self.root else "Var"
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        self.n = n = int(np.prod([x.shape[a] for a in self.axes])) if self.axes else 1
+        with np.errstate(invalid="ignore"):           # no elements: mean 0 / 0 = nan, as mean()
+            d = x - x.sum(axis=self.axes, keepdims=True) / x.dtype.type(n)
+        if all(x.shape[a] for a in self.axes):
+            a = xp.abs(d).max(axis=self.axes, keepdims=True)
+        else:
+            a = xp.zeros(_kept_shape(x.shape, self.axes), dtype=d.dtype)   # nothing to reduce
+        c = xp.ldexp(xp.ones_like(a), xp.frexp(a)[1])   # 2^e > a >= 2^(e-1); 1 at a = 0, inf
+        u = d / c
+        q = (u * u).sum(axis=self.axes, keepdims=True)
+        q = q / x.dtype.type(n - self.correction) if n > self.correction else q * np.nan
+        with np.errstate(over="ignore"):             # var = inf where it exceeds the float
+            y = xp.sqrt(q) * c if self.root else (q * c) * c
+        return y if self.keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        d = x - mean(x, dim=self.axes, keepdim=True)
+        dof = self.n - self.correction
+        g = _expand_back(gy, x.shape, self.axes, self.keepdim) * (1.0 / dof if dof > 0 else float("nan"))
+        if not self.root:
+            return g * 2 * d
+        y = _expand_back(self.output, x.shape, self.axes, self.keepdim)
+        return g * (d / (y + _mask(y, y.data == 0)))    # at std = 0, d = 0: gx = 0
+
+
+def _correction(unbiased, correction):
+    return (1 if unbiased else 0) if correction is None else correction
 
 
 def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
-    """Variance; `correction` (torch 2 name) overrides `unbiased` (1 = Bessel's correction)."""
-    axes = _axes(dim, x.ndim, "var")
-    n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
-    if correction is None:
-        correction = 1 if unbiased else 0
-    d = x - mean(x, dim=axes, keepdim=True)
-    scale = 1.0 / (n - correction) if n > correction else float("nan")
-    return sum(d * d, dim=axes, keepdim=keepdim) * scale
+    """Variance; `correction` (torch 2 name) overrides `unbiased` (1 = Bessel's correction).
+    Finite wherever the variance is (two-pass, scaled: see Var)."""
+    return Var(_axes(dim, x.ndim, "var"), keepdim, _correction(unbiased, correction), False)(x)
 
 
 def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
-    return var(x, dim, unbiased, keepdim, correction) ** 0.5
+    """Standard deviation, computed without forming the variance (which overflows from
+    x ~ 1e19 in float32 and underflows at x ~ 1e-23); gradient 0 at zero variance, as torch."""
+    return Var(_axes(dim, x.ndim, "std"), keepdim, _correction(unbiased, correction), True)(x)
 
 
 class MaxMin(Function):
@@ -151,7 +203,11 @@ def argmax(x, dim=None, keepdim=False):
 
 
 class LogSumExp(Function):
-    """y = log sum_i exp(x_i), computed as m + log sum exp(x - m) with m = max x."""
+    """y = log sum_i exp(x_i), computed as m + log sum exp(x - m) with m = max x.
+
+    The gradient is softmax(x) over the axes, computed from the shifted x (exp(x - y) from
+    the rounded y is 1, not 1/2, for x = [1e8, 1e8]); 0 on rows of -inf only (y = -inf),
+    where torch gives nan."""
 
     def __init__(self, axes, keepdim):
         self.axes, self.keepdim = axes, keepdim
@@ -159,6 +215,7 @@ class LogSumExp(Function):
     def forward(self, x):
         xp = backend.array_module(self.device)
         m = x.max(axis=self.axes, keepdims=True)
+        self.dead = m == -np.inf if bool((m == -np.inf).any()) else None   # rows of -inf only
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: log 0 = -inf, not nan
         with np.errstate(divide="ignore"):  # log 0 = -inf for all -inf rows
             y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
@@ -166,8 +223,12 @@ class LogSumExp(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        y = _expand_back(self.output, x.shape, self.axes, self.keepdim)
-        return _expand_back(gy, x.shape, self.axes, self.keepdim) * exp(x - y)
+        gy = _expand_back(gy, x.shape, self.axes, self.keepdim)
+        if self.dead is None:
+            return gy * Softmax(self.axes)(x)
+        xp = backend.array_module(x.device)
+        dead = xp.broadcast_to(self.dead, x.shape)
+        return gy * Softmax(self.axes)(where(_const(x, dead), 0.0, x)) * _mask(x, ~dead)
 
 
 def logsumexp(x, dim, keepdim=False):
@@ -175,7 +236,8 @@ def logsumexp(x, dim, keepdim=False):
 
 
 class Softmax(Function):
-    """y_i = exp(x_i) / sum_j exp(x_j) along dim; backward y * (gy - sum(gy * y))."""
+    """y_i = exp(x_i) / sum_j exp(x_j) along dim (an axis, or a tuple of axes: logsumexp's
+    gradient); backward y * (gy - sum(gy * y))."""
 
     def __init__(self, dim):
         self.dim = dim
@@ -191,7 +253,10 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """y = x - logsumexp(x) along dim; backward gy - exp(y) * sum(gy)."""
+    """y = x - logsumexp(x) along dim; backward gy - softmax(x) * sum(gy).
+
+    softmax(x), from the shifted x, not exp(y): exp of the rounded y is off by |y| ulps
+    (40 ulps at y = -80 in float32)."""
 
     def __init__(self, dim):
         self.dim = dim
@@ -202,8 +267,7 @@ class LogSoftmax(Function):
         return z - xp.log(xp.exp(z).sum(axis=self.dim, keepdims=True))
 
     def backward(self, gy):
-        y = self.output
-        return gy - exp(y) * sum(gy, dim=self.dim, keepdim=True)
+        return gy - Softmax(self.dim)(self.inputs[0]) * sum(gy, dim=self.dim, keepdim=True)
 
 
 def _one_dim(dim, ndim, op):
