@@ -185,23 +185,31 @@ def save_checkpoint(path, model=None, optimizer=None, step=0, epoch=0, extra=Non
 
 
 # ---------------------------------------------------------------------------- reading
-def read_checkpoint(path, map_location=None):
-    """Everything in a checkpoint, without applying it: a dict with keys version, step, epoch,
-    extra, model (name -> array, or None), optimizer (a state_dict, or None) and rng."""
-    path = os.fspath(path)
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")   # a zip's first member, or an empty zip
+
+
+def _open_arrays(path):
+    """name -> array of the .npz at `path`; CheckpointError for anything but a readable zip."""
+    with open(path, "rb") as f:   # FileNotFoundError passes through, as for np.load
+        head = f.read(4)
+    if not head:
+        raise CheckpointError(f"{path}: not a readable checkpoint (the file is empty)")
+    if head not in ZIP_MAGICS:
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a .npz zip archive: "
+                              f"starts with 0x{head.hex()})")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # BadZipFile, truncated members, not a zip at all, ...
+            return {key: npz[key] for key in npz.files}
+    except Exception as e:  # BadZipFile, a bad CRC, truncated members, ...
         raise CheckpointError(
             f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
-    if "meta" not in arrays:
-        raise CheckpointError(f"{path}: not a tinygen checkpoint (no 'meta' entry)")
+
+
+def _parse(path, arrays, map_location):
     meta = _json_value(arrays["meta"])
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{path}: format {got!r}, expected {FORMAT!r}")
     if meta["version"] > VERSION:
         raise CheckpointError(f"{path}: format version {meta['version']} is newer than this "
                               f"tinygen reads ({VERSION}); upgrade tinygen")
@@ -209,9 +217,30 @@ def read_checkpoint(path, map_location=None):
         name: arrays[f"model/{name}"] for name in meta["model"]}
     optimizer = None if meta["optimizer"] is None else \
         _decode_optimizer(meta["optimizer"], arrays, map_location)
-    return {"path": path, "version": meta["version"], "step": meta["step"],
-            "epoch": meta["epoch"], "extra": meta["extra"], "model": model,
+    return {"path": path, "version": meta["version"], "step": int(meta["step"]),
+            "epoch": int(meta["epoch"]), "extra": meta["extra"], "model": model,
             "optimizer": optimizer, "rng": _json_value(arrays["rng"])}
+
+
+def read_checkpoint(path, map_location=None):
+    """Everything in a checkpoint, without applying it: a dict with keys version, step, epoch,
+    extra, model (name -> array, or None), optimizer (a state_dict, or None) and rng.
+
+    A file that is not a checkpoint, or one whose entries are malformed (a damaged or
+    hand-made file), raises CheckpointError naming the file; a missing one FileNotFoundError."""
+    path = os.fspath(path)
+    arrays = _open_arrays(path)
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path}: not a tinygen checkpoint (no 'meta' entry)")
+    try:
+        return _parse(path, arrays, map_location)
+    except CheckpointError:
+        raise
+    except KeyError as e:
+        raise CheckpointError(f"{path}: malformed checkpoint (missing entry {e})") from None
+    except (ValueError, TypeError, AttributeError) as e:  # UnicodeDecodeError and JSON errors too
+        raise CheckpointError(
+            f"{path}: malformed checkpoint ({type(e).__name__}: {e})") from None
 
 
 def compare_state(saved, current):
@@ -238,8 +267,29 @@ def _mismatch_message(path, missing, unexpected, mismatched):
     return "\n".join(lines)
 
 
+def _check_values(path, saved, current, check_finite):
+    """Refuse values that the model could not hold as saved: finite values that its (narrower)
+    dtype would turn into +-inf, and, with check_finite, NaN or Inf anywhere."""
+    for name, array in saved.items():
+        if array.dtype.kind != "f" or not array.size:
+            continue
+        finite = np.isfinite(array)
+        if check_finite and not finite.all():
+            raise CheckpointError(f"{path}: {name} holds {int((~finite).sum())} non-finite "
+                                  f"values (NaN or Inf) of {array.size}: the run diverged or "
+                                  "the file is damaged")
+        # the raw array's dtype (numpy's, also for cupy), whatever Tensor.dtype returns
+        target = getattr(getattr(current.get(name), "data", None), "dtype", array.dtype)
+        if target.kind == "f" and target.itemsize < array.dtype.itemsize:
+            big = np.abs(array[finite]).max(initial=0)
+            if big > np.finfo(target).max:
+                raise CheckpointError(f"{path}: {name} holds {array.dtype} values up to "
+                                      f"{big:.3g}, beyond {target}'s range (they would become "
+                                      "inf in the model)")
+
+
 def load_checkpoint(path, model=None, optimizer=None, strict=True, restore_rng=True,
-                    map_location=None):
+                    map_location=None, check_finite=False):
     """Load a checkpoint into `model` and `optimizer` and restore tinygen's random state.
 
     strict: any missing, unexpected or mis-shaped model key raises CheckpointError (listing
@@ -258,6 +308,8 @@ def load_checkpoint(path, model=None, optimizer=None, strict=True, restore_rng=T
         if strict and (missing or unexpected or mismatched):
             raise CheckpointError(_mismatch_message(ckpt["path"], missing, unexpected, mismatched))
         bad = set(unexpected) | {name for name, _, _ in mismatched}
+        _check_values(ckpt["path"], {k: v for k, v in ckpt["model"].items() if k not in bad},
+                      current, check_finite)
         state = {name: array for name, array in ckpt["model"].items() if name not in bad}
         model.load_state_dict(state, strict=strict)
     if optimizer is not None:

@@ -2,18 +2,24 @@
 
     tinygen train {pixelcnn,ae,vae,gan} [--data mnist5k|mnist|fashion-mnist] [--data-dir DIR]
                   [--epochs N] [--batch-size B] [--lr LR] [--device cpu|cuda] [--seed S]
-                  [--out DIR] [--resume]
+                  [--out DIR] [--resume] [--sha256 FILE=HEX ...] [--no-verify]
     tinygen sample RUN [-n 64] [--out FILE]
-    tinygen eval RUN [--data-dir DIR] [--limit N] [--k K]
+    tinygen eval RUN [--data-dir DIR] [--limit N] [--k K] [--sha256 FILE=HEX ...] [--no-verify]
     tinygen gradcheck [--ops NAME ...]
     tinygen bench [overhead|kernels|models|all] [-- args for the benchmark]
     tinygen data {list,download,path} [NAME] [--data-dir DIR]
 
-Bad arguments and missing data end in one clear line on stderr and a non-zero exit.
+Every failure ends in one line on stderr and a non-zero exit: 2 for bad arguments, missing
+or damaged files and a run directory in use, 1 when training stops on a non-finite value,
+130 when interrupted (set TINYGEN_TRACEBACK=1 to see the traceback of an unexpected error).
+A run directory is held by one process at a time (train, eval, or sample into it; see
+tinygen/train/rundir.py). `--resume` continues a run with its saved settings: a new --lr or
+--epochs is applied and recorded; a different model, --data, --batch-size or --seed is refused.
 """
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -23,10 +29,17 @@ DATASETS = ("mnist5k", "mnist", "fashion-mnist")
 # binary likelihood models train on dynamically binarized digits; the GAN on gray values
 BINARIZE = {"pixelcnn": "dynamic", "ae": "dynamic", "vae": "dynamic", "gan": None}
 DEFAULT_LR = {"pixelcnn": 1e-3, "ae": 1e-3, "vae": 1e-3, "gan": 2e-4}
+DEFAULT_EPOCHS = {"pixelcnn": 5, "ae": 10, "vae": 10, "gan": 10}
+# settings a run keeps for life (--resume refuses others); lr and epochs may change
+FIXED_ON_RESUME = ("model", "data", "batch_size", "seed")
 
 
 class CLIError(Exception):
     """An error the user can fix; printed as one line."""
+
+
+class EvalError(Exception):
+    """An evaluation that produced NaN or Inf (exit 1)."""
 
 
 def _positive_int(text):
@@ -46,7 +59,39 @@ def _positive_float(text):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {value}")
     return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0 .. 2**63-1, got {value}")
+    return value
+
+
+def _sha256_pair(text):
+    """FILE=HEX: the expected SHA-256 of one decompressed IDX file, e.g.
+    train-images-idx3-ubyte=ba89..."""
+    name, sep, digest = text.partition("=")
+    name = name.strip().removesuffix(".gz")
+    digest = digest.strip().lower()
+    if not sep or not name or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise argparse.ArgumentTypeError(
+            f"expected FILE=HEX with a 64-digit hex SHA-256, got {text!r}")
+    return name, digest
+
+
+def _add_verify_arguments(p):
+    p.add_argument("--sha256", type=_sha256_pair, action="append", default=None,
+                   metavar="FILE=HEX", help="expected SHA-256 of your own (decompressed) IDX "
+                   "file FILE, instead of the published one; repeat for each file")
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not check the IDX files' SHA-256 at all")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,21 +106,23 @@ def build_parser():
 
     t = sub.add_parser("train", help="train a model and write samples, plots and checkpoints")
     t.add_argument("model", choices=MODELS)
-    t.add_argument("--data", choices=DATASETS, default="mnist5k")
+    # None defaults: a fresh run fills them in, --resume takes the run's own settings
+    t.add_argument("--data", choices=DATASETS, default=None, help="default mnist5k")
     t.add_argument("--data-dir", default=None, help="directory with the IDX files (or env TINYGEN_DATA)")
     t.add_argument("--epochs", type=_positive_int, default=None)
-    t.add_argument("--batch-size", type=_positive_int, default=64)
+    t.add_argument("--batch-size", type=_positive_int, default=None, help="default 64")
     t.add_argument("--lr", type=_positive_float, default=None)
-    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default cpu")
+    t.add_argument("--seed", type=_seed, default=None, help="default 0")
     t.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATA)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_verify_arguments(t)
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run")
     s.add_argument("-n", type=_positive_int, default=64)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--out", default=None, help="PNG path (default RUN/samples.png)")
 
     e = sub.add_parser("eval", help="test likelihoods (and bounds) or GAN scores of a run")
@@ -83,7 +130,8 @@ def build_parser():
     e.add_argument("--data-dir", default=None)
     e.add_argument("--limit", type=_positive_int, default=None, help="evaluate the first N test images")
     e.add_argument("--k", type=_positive_int, default=None, help="importance samples (VAE)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=_seed, default=0)
+    _add_verify_arguments(e)
 
     g = sub.add_parser("gradcheck", help="every op's gradcheck and gradgradcheck as a table")
     g.add_argument("--ops", nargs="*", default=None, help="only these ops")
@@ -99,6 +147,64 @@ def build_parser():
     return p
 
 
+# ---- files of a run ----------------------------------------------------------------------
+
+def _write_json_atomic(path, obj):
+    """json.dump to a temporary file beside `path`, then rename: never a half-written file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _read_config(run):
+    """The run's config.json, checked to be one (a damaged file is a CLIError)."""
+    path = os.path.join(run, "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CLIError(f"{path}: corrupt config ({type(e).__name__}: {e})") from None
+    checks = {"model": lambda v: v in MODELS, "data": lambda v: v in DATASETS,
+              "batch_size": lambda v: type(v) is int and v >= 1,
+              "epochs": lambda v: type(v) is int and v >= 1,
+              "seed": lambda v: type(v) is int and 0 <= v < 2**63,
+              "lr": lambda v: type(v) in (int, float) and math.isfinite(v) and v > 0,
+              "device": lambda v: v in ("cpu", "cuda"),
+              "data_dir": lambda v: v is None or isinstance(v, str)}
+    if not isinstance(config, dict):
+        raise CLIError(f"{path}: corrupt config (a JSON {type(config).__name__}, not an object)")
+    for key, ok in checks.items():
+        if key not in config or not ok(config[key]):
+            raise CLIError(f"{path}: corrupt config ({key} is {config.get(key, 'missing')!r})")
+    return config
+
+
+def _check_data_dir(data_dir, name):
+    """A given --data-dir must exist (it is never created, not even by a download)."""
+    if data_dir is not None and name != "mnist5k" and not os.path.isdir(data_dir):
+        raise CLIError(f"--data-dir {data_dir} does not exist or is not a directory, so dataset "
+                       f"{name!r} cannot be read from it (nothing was created)")
+
+
+def _check_out(out):
+    """--out must be a directory that is new, empty, or a tinygen run."""
+    if not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        raise CLIError(f"--out {out} is a file, not a directory")
+    entries = set(os.listdir(out)) - {"lock"}
+    if entries and "config.json" not in entries and "checkpoint.npz" not in entries:
+        raise CLIError(f"--out {out} holds other files and is not a tinygen run directory; "
+                       "give a new or empty directory")
+
+
 # ---- train -------------------------------------------------------------------------------
 
 def _build_model(name, device):
@@ -107,57 +213,100 @@ def _build_model(name, device):
     return model.to(device)
 
 
-def _load_data(name, split, data_dir, binarize, seed=0):
+def _verify(args):
+    """load_dataset's verify: False (--no-verify), {file: sha256} (--sha256), or True."""
+    if getattr(args, "no_verify", False):
+        return False
+    if not getattr(args, "sha256", None):
+        return True
+    from tinygen.data.sources import SPLITS
+    stems = [stem for pair in SPLITS.values() for stem in pair]
+    unknown = [name for name, _ in args.sha256 if name not in stems]
+    if unknown:
+        raise CLIError(f"--sha256: unknown file {unknown[0]!r} (the files are {', '.join(stems)})")
+    return dict(args.sha256)
+
+
+def _load_data(name, split, data_dir, binarize, seed=0, verify=True):
     from tinygen import data
     try:
-        return data.load_dataset(name, split, data_dir=data_dir, binarize=binarize, seed=seed)
-    except (data.DatasetNotFoundError, data.DownloadError, data.ChecksumError, data.IDXError) as e:
-        raise CLIError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        return data.load_dataset(name, split, data_dir=data_dir, binarize=binarize, seed=seed,
+                                 verify=verify)
+    except (data.DatasetNotFoundError, data.DownloadError, data.ChecksumError, data.IDXError,
+            ValueError) as e:  # ValueError: an unreadable mnist5k CSV
+        raise CLIError(str(e) or type(e).__name__) from None
+
+
+def _train_config(args, out):
+    """The TrainConfig of a fresh run (flags or defaults), or of a resumed one (its saved
+    settings, with a new lr, epochs, device or data_dir; the fixed ones must not change)."""
+    from tinygen.train.loop import TrainConfig
+    ckpt = os.path.join(out, "checkpoint.npz")
+    given = {"model": args.model, "data": args.data, "batch_size": args.batch_size,
+             "seed": args.seed, "epochs": args.epochs, "lr": args.lr, "device": args.device,
+             "data_dir": args.data_dir}
+    if args.resume:
+        if not os.path.exists(ckpt):
+            raise CLIError(f"--resume: no checkpoint at {ckpt}")
+        values = _read_config(out)
+        for key in FIXED_ON_RESUME:
+            if given[key] is not None and given[key] != values[key]:
+                flag = key if key == "model" else "--" + key.replace("_", "-")
+                raise CLIError(f"--resume: {flag} {given[key]!r} differs from the run's "
+                               f"{values[key]!r} in {out} (model, data, batch size and seed are "
+                               "fixed for a run; train a new --out)")
+        values = {key: values[key] for key in given} | {
+            key: value for key, value in given.items() if value is not None}
+    else:
+        if os.path.exists(ckpt):
+            raise CLIError(f"{out} already holds a run; pass --resume to continue it or "
+                           "--out NEW_DIR")
+        defaults = {"data": "mnist5k", "batch_size": 64, "seed": 0,
+                    "epochs": DEFAULT_EPOCHS[args.model], "lr": DEFAULT_LR[args.model],
+                    "device": "cpu"}
+        values = {key: value if value is not None else defaults.get(key)
+                  for key, value in given.items()}
+    return TrainConfig(binarize=BINARIZE[values["model"]], out=out, **values)
 
 
 def cmd_train(args):
     from tinygen.data import DataLoader
-    from tinygen.train.loop import TrainConfig, fit, seed_everything
+    from tinygen.train.loop import fit, seed_everything
+    from tinygen.train.rundir import RunLock
 
-    if args.device == "cuda":
-        from tinygen import backend
-        if not backend.cuda_is_available():
-            raise CLIError("--device cuda: no GPU available (install tinygen[gpu] on a CUDA "
-                           "machine, or set NUMBA_ENABLE_CUDASIM=1 to simulate)")
-    out = args.out or os.path.join("runs", f"{args.model}-{args.data}")
-    ckpt = os.path.join(out, "checkpoint.npz")
-    if args.resume and not os.path.exists(ckpt):
-        raise CLIError(f"--resume: no checkpoint at {ckpt}")
-    if not args.resume and os.path.exists(ckpt):
-        raise CLIError(f"{out} already holds a run; pass --resume to continue it or --out NEW_DIR")
-    defaults = {"pixelcnn": 5, "ae": 10, "vae": 10, "gan": 10}
-    config = TrainConfig(model=args.model, data=args.data, data_dir=args.data_dir,
-                         binarize=BINARIZE[args.model], epochs=args.epochs or defaults[args.model],
-                         batch_size=args.batch_size, lr=args.lr or DEFAULT_LR[args.model],
-                         device=args.device, seed=args.seed, out=out)
-    if args.resume:
-        with open(os.path.join(out, "config.json")) as f:
-            saved = json.load(f)
-        for key in ("model", "data", "batch_size", "seed"):
-            if saved.get(key) != getattr(config, key):
-                raise CLIError(f"--resume: {key} was {saved.get(key)!r} in {out}, now "
-                               f"{getattr(config, key)!r}")
-    seed_everything(config.seed)
-    train_set = _load_data(config.data, "train", config.data_dir, config.binarize, config.seed)
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                        seed=config.seed, device=config.device)
-    model = _build_model(config.model, config.device)
+    out = args.out or os.path.join("runs", f"{args.model}-{args.data or 'mnist5k'}")
+    _check_out(out)
+    if not args.resume:   # before creating --out (a resumed run checks its saved data_dir)
+        _check_data_dir(args.data_dir, args.data or "mnist5k")
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(dataclasses.asdict(config), f, indent=2)
-    probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1, device=config.device)))[0]
-    print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
-          f"({len(loader)} steps each) -> {out}")
-    t0 = time.time()
-    try:
-        summary = fit(model, loader, config, out, probe=probe, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        return 130
+    with RunLock(out, "train"):
+        config = _train_config(args, out)
+        _check_data_dir(config.data_dir, config.data)
+        if config.device == "cuda":
+            from tinygen import backend
+            if not backend.cuda_is_available():
+                raise CLIError("--device cuda: no GPU available (install tinygen[gpu] on a CUDA "
+                               "machine, or set NUMBA_ENABLE_CUDASIM=1 to simulate)")
+        seed_everything(config.seed)
+        train_set = _load_data(config.data, "train", config.data_dir, config.binarize,
+                               config.seed, _verify(args))
+        if len(train_set) < config.batch_size:
+            raise CLIError(f"--batch-size {config.batch_size} is larger than the "
+                           f"{len(train_set)} training images of {config.data}: an epoch "
+                           "would run 0 steps")
+        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
+                            drop_last=True, seed=config.seed, device=config.device)
+        model = _build_model(config.model, config.device)
+        _write_json_atomic(os.path.join(out, "config.json"), dataclasses.asdict(config))
+        probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
+                                     device=config.device)))[0]
+        print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
+              f"({len(loader)} steps each) -> {out}")
+        t0 = time.time()
+        try:
+            summary = fit(model, loader, config, out, probe=probe, progress=not args.no_progress)
+        except KeyboardInterrupt:
+            return 130
     terms = ", ".join(f"{k} {v:.4g}" for k, v in summary.items())
     print(f"done in {time.time() - t0:.0f} s; last epoch: {terms}")
     print(f"samples, curves and checkpoint in {out}/")
@@ -168,54 +317,69 @@ def cmd_train(args):
 
 def _load_run(run):
     from tinygen.checkpoint import load_checkpoint
-    path = os.path.join(run, "config.json")
     ckpt = os.path.join(run, "checkpoint.npz")
-    if not os.path.exists(path) or not os.path.exists(ckpt):
+    if not os.path.isfile(os.path.join(run, "config.json")) or not os.path.isfile(ckpt):
         raise CLIError(f"{run}: not a tinygen run directory (needs config.json and checkpoint.npz)")
-    with open(path) as f:
-        config = json.load(f)
-    model = _build_model(config["model"], config.get("device", "cpu"))
-    load_checkpoint(ckpt, model, restore_rng=False)
+    config = _read_config(run)
+    model = _build_model(config["model"], config["device"])
+    load_checkpoint(ckpt, model, restore_rng=False, check_finite=True)
     model.eval()
     return config, model
+
+
+def _lock_if_inside(run, path, command):
+    """A RunLock on `run` when `path` lies inside it, else a no-op context."""
+    import contextlib
+
+    from tinygen.train.rundir import RunLock
+    inside = os.path.dirname(os.path.abspath(path)) == os.path.abspath(run)
+    return RunLock(run, command) if inside and os.path.isdir(run) else contextlib.nullcontext()
 
 
 def cmd_sample(args):
     import numpy as np
 
     import tinygen as tg
+    from tinygen import rng
     from tinygen.train import plots
-    config, model = _load_run(args.run)
-    tg.manual_seed(args.seed)
-    with tg.no_grad():
-        images = model.sample(args.n).numpy()
     out = args.out or os.path.join(args.run, "samples.png")
-    plots.save_image_grid(np.clip(images, 0, 1), out, title=f"{config['model']} samples")
+    if os.path.isdir(out):
+        raise CLIError(f"--out {out} is a directory; give a PNG file name")
+    with _lock_if_inside(args.run, out, "sample"):
+        config, model = _load_run(args.run)
+        with tg.no_grad(), rng.fork_rng(args.seed):
+            images = model.sample(args.n).numpy()
+        plots.save_image_grid(np.clip(images, 0, 1), out, title=f"{config['model']} samples")
     print(out)
     return 0
 
 
 def cmd_eval(args):
     import tinygen as tg
-    config, model = _load_run(args.run)
-    tg.manual_seed(args.seed)
-    test = _load_data(config["data"], "test", args.data_dir or config.get("data_dir"),
-                      BINARIZE[config["model"]], seed=config.get("seed", 0))
-    kwargs = {"limit": args.limit}
-    if args.k is not None:
-        kwargs["k"] = args.k
-    if config["model"] == "gan":
-        kwargs["train_set"] = _load_data(config["data"], "train", args.data_dir or config.get("data_dir"),
-                                         None, seed=config.get("seed", 0))
-        kwargs["run_dir"] = args.run
-    t0 = time.time()
-    with tg.no_grad():
-        metrics = model.evaluate(test, **kwargs)
-    metrics["seconds"] = time.time() - t0
-    for k, v in metrics.items():
-        print(f"{k:>28}: {v:.4f}" if isinstance(v, float) else f"{k:>28}: {v}")
-    with open(os.path.join(args.run, "eval.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    from tinygen import rng
+    with _lock_if_inside(args.run, os.path.join(args.run, "eval.json"), "eval"):
+        config, model = _load_run(args.run)
+        data_dir = args.data_dir or config.get("data_dir")
+        _check_data_dir(data_dir, config["data"])
+        test = _load_data(config["data"], "test", data_dir, BINARIZE[config["model"]],
+                          seed=config["seed"], verify=_verify(args))
+        kwargs = {"limit": args.limit}
+        if args.k is not None:
+            kwargs["k"] = args.k
+        if config["model"] == "gan":
+            kwargs["train_set"] = _load_data(config["data"], "train", data_dir, None,
+                                             seed=config["seed"], verify=_verify(args))
+            kwargs["run_dir"] = args.run
+        t0 = time.time()
+        with tg.no_grad(), rng.fork_rng(args.seed):
+            metrics = model.evaluate(test, **kwargs)
+        metrics["seconds"] = time.time() - t0
+        bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+        for k, v in metrics.items():
+            print(f"{k:>28}: {v:.4f}" if isinstance(v, float) else f"{k:>28}: {v}")
+        _write_json_atomic(os.path.join(args.run, "eval.json"), metrics)
+    if bad:
+        raise EvalError(f"non-finite {', '.join(bad)}: the model or the data is broken")
     return 0
 
 
@@ -223,6 +387,10 @@ def cmd_eval(args):
 
 def cmd_gradcheck(args):
     from tinygen import opcheck
+    known = opcheck.op_names()
+    unknown = [name for name in args.ops or () if name not in known]
+    if unknown:
+        raise CLIError(f"unknown op {', '.join(map(repr, unknown))} (known: {', '.join(known)})")
     rows = opcheck.run(args.ops)
     print(opcheck.format_table(rows))
     return 0 if all(r["ok"] for r in rows) else 1
@@ -262,7 +430,7 @@ def cmd_data(args):
         else:
             print(data.download(args.name, args.data_dir))
     except (data.DatasetNotFoundError, data.DownloadError) as e:
-        raise CLIError(str(e).splitlines()[0]) from None
+        raise CLIError(str(e)) from None
     return 0
 
 
@@ -270,16 +438,45 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
             "gradcheck": cmd_gradcheck, "bench": cmd_bench, "data": cmd_data}
 
 
+def _one_line(message):
+    """A (possibly multi-line) message as one line: a line ending in ':' runs into the next,
+    other lines are joined with '; '."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    text = ""
+    for line in lines:
+        text += line if not text else (" " if text.endswith(":") else "; ") + line
+    return text
+
+
+def _exit_code(error):
+    """The exit status for an exception reaching main, or None for a bug (re-raised)."""
+    from tinygen.checkpoint import CheckpointError
+    from tinygen.train.loop import TrainingError
+    from tinygen.train.rundir import RunLockedError
+    if isinstance(error, (TrainingError, EvalError)):
+        return 1
+    if isinstance(error, (CLIError, CheckpointError, RunLockedError, OSError)):
+        return 2
+    return None
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except CLIError as e:
-        print(f"tinygen {args.command}: {e}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as e:
-        print(f"tinygen {args.command}: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"tinygen {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        code = _exit_code(e)
+        if code is None and os.environ.get("TINYGEN_TRACEBACK"):
+            raise
+        text = _one_line(e) or type(e).__name__
+        if code is None:   # not an error the user can fix: still one line
+            code, text = 2, (f"unexpected {type(e).__name__}: {text} (set TINYGEN_TRACEBACK=1 "
+                             "to see where)")
+        print(f"tinygen {args.command}: {text}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -164,3 +164,8 @@ def format_table(rows):
     n_ok = sum(r["ok"] for r in rows)
     lines.append(f"{n_ok} of {len(rows)} ops agree with central differences (float64, eps 1e-6)")
     return "\n".join(lines)
+
+
+def op_names():
+    """The names `run(only=...)` accepts, in table order."""
+    return [name for name, *_ in ENTRIES + _nn_entries() + _conv_entries()]

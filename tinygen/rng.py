@@ -5,6 +5,8 @@ generator for a real GPU. `tg.manual_seed(s)` reseeds both, so a seeded run is r
 bitwise on the same machine. Checkpoints store `get_state()` and restore it with
 `set_state()`, so a resumed run continues the same stream.
 """
+import contextlib
+
 import numpy as np
 
 from tinygen import backend
@@ -46,3 +48,25 @@ def set_state(state):
     _state["cpu"] = gen
     _state["seed"] = state.get("seed")
     _state["cuda"] = None
+
+
+@contextlib.contextmanager
+def fork_rng(seed):
+    """Draws inside the block come from generators freshly seeded with `seed`; afterwards
+    the outer stream continues exactly where it was, as if the block had drawn nothing
+    (torch.random.fork_rng followed by manual_seed). The training loop draws its pictures
+    this way, so they never shift the training stream that a checkpoint saves."""
+    saved = dict(_state)
+    manual_seed(seed)
+    try:
+        yield
+    finally:
+        _state.clear()
+        _state.update(saved)
+
+
+def derive_seed(seed, *keys):
+    """A 63-bit seed for a separate stream named by integer `keys`, derived from `seed`
+    (NumPy's SeedSequence: independent of the stream that `seed` itself starts)."""
+    words = np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(2, np.uint32)
+    return (int(words[0]) << 31) ^ int(words[1])

@@ -273,17 +273,23 @@ def download(name, data_dir=None, opener=None, progress=True, mirrors=None):
 
 # ---------------------------------------------------------------------------- reading
 def _read_checked(path, stem, source, verify):
-    """Read one IDX file; with `verify`, check its decompressed content's SHA-256."""
+    """Read one IDX file; with `verify`, check its decompressed content's SHA-256 against the
+    published one, or against verify[stem] when `verify` is a dict (your own files)."""
     data = read_idx_bytes(path)
     if verify:
+        own = isinstance(verify, dict) and stem in verify
+        expected = verify[stem] if own else source.raw_sha256[stem]
         got = hashlib.sha256(data).hexdigest()
-        if got != source.raw_sha256[stem]:
+        if got != expected:
             other = [s.name for s in IDX_SOURCES.values() if got in s.raw_sha256.values()]
             hint = (f"it is a {other[0]} file, not {source.name}" if other else
                     "the file is damaged or not the original")
-            raise ChecksumError(f"{path}: content SHA-256 {got} differs from the published "
-                                f"{source.raw_sha256[stem]} of {source.name}'s {stem}: {hint} "
-                                "(pass verify=False to read it anyway)")
+            whose = "the SHA-256 you gave" if own else \
+                f"the published {expected} of {source.name}'s {stem}"
+            raise ChecksumError(f"{path}: content SHA-256 {got} differs from {whose}: {hint} "
+                                "(for your own files give their SHA-256, verify={stem: hex} "
+                                "or tinygen's --sha256 STEM=HEX; or skip the check: "
+                                "verify=False, --no-verify)")
     return parse_idx(data, name=str(path))
 
 
@@ -354,6 +360,9 @@ def load_mnist5k(split="train", path=None):
 def load_arrays(name, split="train", data_dir=None, validation=False, download=True,
                 verify=True, opener=None, progress=True):
     """(images (N, 28, 28) uint8, labels (N,) int64) of a dataset split.
+
+    verify: check each IDX file's decompressed content against its published SHA-256
+    (True), against your own {file stem: hex} for the stems given (a dict), or not (False).
 
     split: 'train' | 'test', and 'valid' when `validation` is True; then 'train' is the
     first 50,000 of the 60,000 training images and 'valid' the last 10,000 (the customary

@@ -3,8 +3,11 @@ progress bar, metrics, pictures and atomic checkpoints, resumable at any point.
 
 A run directory holds
 
+    lock               while a process trains (samples, evaluates) into it: its pid and host
+                       (see rundir.py)
     config.json        the settings of the run (checked again on --resume)
-    metrics.jsonl      one JSON line per logged step ("train_step") and per epoch ("epoch")
+    metrics.jsonl      one JSON line per logged step ("train_step"), per epoch ("epoch") and
+                       per resume ("resume": the step and the changed settings)
     checkpoint.npz     model + optimizers + random state + epoch/batch, written atomically
     samples_eNNN.png   a grid of model.sample(64) after each epoch
     curves.png         every logged term against the step
@@ -13,7 +16,16 @@ A run directory holds
 
 Ctrl-C finishes the current step, writes the checkpoint (with the position inside the epoch)
 and returns; `--resume` continues from there: the seeded loader replays the same epoch order,
-the saved random state continues the same stream.
+the saved random state continues the same stream, and metrics.jsonl is cut back to the
+checkpoint's step. The pictures draw from a stream of their own, so a run interrupted
+anywhere (Ctrl-C, or a kill -9 that falls back to the last epoch's checkpoint) and resumed
+writes bitwise the checkpoints of an uninterrupted one. On resume a new lr or epochs is
+applied (and recorded in metrics.jsonl), a new lr also in the loaded optimizers.
+
+Guards: every optimizer step first checks its gradients and then the parameters it updated;
+a NaN or Inf there, or in a logged loss term, stops training with a TrainingError naming the
+step and, from a replay of that step in anomaly mode, the first op that made a non-finite
+value. Nothing is saved after the last good checkpoint.
 """
 import dataclasses
 import json
@@ -25,6 +37,7 @@ import time
 import numpy as np
 
 from tinygen import rng
+from tinygen.autograd import anomaly
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.checkpoint import load_checkpoint, save_checkpoint
 from tinygen.train import plots
@@ -82,9 +95,29 @@ class OptimizerSet:
             offset += n
 
 
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss, gradient or update; nothing to train);
+    the message is one line naming the step, and the last good checkpoint is kept."""
+
+
+# ---- metrics -----------------------------------------------------------------------------
+
 def _append_jsonl(path, record):
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def _parse_lines(text):
+    """Records of a metrics.jsonl; a line cut short by a kill (the last) is dropped."""
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def read_metrics(run_dir):
@@ -92,12 +125,37 @@ def read_metrics(run_dir):
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        return _parse_lines(f.read())
 
 
-def write_pictures(model, run_dir, epoch, probe):
-    """Samples, curves, and the per-term pictures that the model's terms allow."""
-    with no_grad():
+def truncate_metrics(path, step):
+    """Keep the records of steps <= `step` (those the checkpoint at `step` has seen), so a
+    resumed run logs each later step once; rewritten atomically (temporary file + rename)."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        records = _parse_lines(f.read())
+    kept = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= step]
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in kept)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ---- pictures ----------------------------------------------------------------------------
+
+PICTURE_STREAM = 1   # key of the pictures' random stream, derived from the run's seed
+
+
+def write_pictures(model, run_dir, epoch, probe, seed=0):
+    """Samples, curves, and the per-term pictures that the model's terms allow.
+
+    Their random draws come from a stream of their own, rng.derive_seed(seed, 1, epoch), so
+    they never move the training stream: a run resumed from the checkpoint written just
+    before them trains on bitwise as if uninterrupted."""
+    with no_grad(), rng.fork_rng(rng.derive_seed(seed, PICTURE_STREAM, epoch)):
         was_training = model.training
         model.eval()
         try:
@@ -118,27 +176,127 @@ def write_pictures(model, run_dir, epoch, probe):
             plots.save_pixel_nll(nll, os.path.join(run_dir, "pixel_nll.png"))
 
 
+# ---- guards ------------------------------------------------------------------------------
+
+def _all_finite(tensor):
+    return anomaly._all_finite(tensor.data)
+
+
+class _NonFinite(Exception):
+    def __init__(self, what):
+        super().__init__(what)
+        self.what = what
+
+
+class _GuardedOptimizer:
+    """An optimizer seen through a check (what training_step gets): step() refuses
+    non-finite gradients before it changes anything and reports parameters that its
+    update made non-finite. `dry`: step() changes nothing (the anomaly-mode replay)."""
+
+    def __init__(self, name, optimizer, names, dry=False):
+        self._name, self._optimizer, self._names, self._dry = name, optimizer, names, dry
+
+    def __getattr__(self, attr):
+        return getattr(self._optimizer, attr)
+
+    def _params(self):
+        return [p for g in self._optimizer.param_groups for p in g["params"]]
+
+    def step(self, *args, **kwargs):
+        if self._dry:
+            return None
+        for p in self._params():
+            if p.grad is not None and not _all_finite(p.grad):
+                raise _NonFinite(f"non-finite gradient of {self._names.get(id(p), 'a parameter')}")
+        out = self._optimizer.step(*args, **kwargs)
+        for p in self._params():
+            if not _all_finite(p):
+                lrs = sorted({g.get("lr") for g in self._optimizer.param_groups})
+                raise _NonFinite(f"the {self._name} update (lr {', '.join(map(str, lrs))}) made "
+                                 f"{self._names.get(id(p), 'a parameter')} non-finite")
+        return out
+
+
+def _first_anomaly(model, x, optimizers, names):
+    """Replay one training step in anomaly mode, updating nothing: the first op that made a
+    NaN or Inf, in one line (or why none was found)."""
+    dry = {k: _GuardedOptimizer(k, o, names, dry=True) for k, o in optimizers.items()}
+    try:
+        with anomaly.detect_anomaly():
+            model.training_step(x, dry)
+    except anomaly.AnomalyError as e:
+        return "first non-finite value: " + str(e).splitlines()[0]
+    except Exception as e:  # the replay itself failing must not hide the first report
+        return f"the anomaly-mode replay failed ({type(e).__name__}: {e})"
+    return "not reproduced by an anomaly-mode replay of the step"
+
+
+# ---- the loop ----------------------------------------------------------------------------
+
+def _resume(model, opt_set, optimizers, config, ckpt_path, metrics_path):
+    """Load the checkpoint, apply a changed lr, cut metrics back to its step; returns
+    (epoch, batch, step)."""
+    fresh_lrs = [[g["lr"] for g in o.param_groups] for o in optimizers.values()]
+    info = load_checkpoint(ckpt_path, model, opt_set, check_finite=True)
+    start_epoch, step = info["epoch"], info["step"]
+    skip = (info["extra"] or {}).get("batch", 0)
+    saved = (info["extra"] or {}).get("config") or {}
+    changed = {key: [saved[key], getattr(config, key)] for key in ("lr", "epochs", "device")
+               if key in saved and saved[key] != getattr(config, key)}
+    if start_epoch >= config.epochs:
+        raise TrainingError(f"the run has trained {start_epoch} epochs and --epochs is "
+                            f"{config.epochs}: nothing to train (raise --epochs)")
+    if "lr" in changed:   # the loaded optimizer state holds the old lr: apply the new one
+        for opt, lrs in zip(optimizers.values(), fresh_lrs):
+            for group, lr in zip(opt.param_groups, lrs):
+                group["lr"] = lr
+    truncate_metrics(metrics_path, step)
+    _append_jsonl(metrics_path, {"kind": "resume", "step": step, "epoch": start_epoch,
+                                 "batch": skip, "changed": changed})
+    note = "".join(f"; {k} {old} -> {new}" for k, (old, new) in changed.items())
+    print(f"resuming from {ckpt_path}: epoch {start_epoch + 1}, batch {skip}, step {step}{note}")
+    return start_epoch, skip, step
+
+
 def fit(model, loader, config, run_dir, probe=None, progress=True):
     """Train `model` on `loader` for config.epochs; returns the summary of the last epoch.
 
-    probe: a fixed batch (Tensor) whose terms are pictured after each epoch."""
+    probe: a fixed batch (Tensor) whose terms are pictured after each epoch. Raises
+    TrainingError (one line) when a step goes non-finite or there is nothing to train."""
     from tqdm import tqdm
 
+    if len(loader) == 0:
+        raise TrainingError(f"an epoch has 0 steps: {len(loader.dataset)} training images "
+                            f"make no full batch of {loader.batch_size}")
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
     optimizers = model.configure_optimizers(config.lr)
     opt_set = OptimizerSet(optimizers)
-    start_epoch, skip, step = 0, 0, 0
+    names = {id(p): name for name, p in model.named_parameters()}
+    guarded = {k: _GuardedOptimizer(k, o, names) for k, o in optimizers.items()}
+    start_epoch, skip, step, saved_step = 0, 0, 0, None
     if os.path.exists(ckpt_path):
-        info = load_checkpoint(ckpt_path, model, opt_set)
-        start_epoch, step = info["epoch"], info["step"]
-        skip = (info["extra"] or {}).get("batch", 0)
-        print(f"resuming from {ckpt_path}: epoch {start_epoch + 1}, batch {skip}, step {step}")
+        start_epoch, skip, step = _resume(model, opt_set, optimizers, config, ckpt_path,
+                                          metrics_path)
+        saved_step = step
+        if skip == 0 and start_epoch > 0 and not os.path.exists(
+                os.path.join(run_dir, f"samples_e{start_epoch:03d}.png")):
+            write_pictures(model, run_dir, start_epoch, probe, config.seed)  # cut off by a kill
+    else:
+        truncate_metrics(metrics_path, 0)   # a fresh start: no records of an earlier attempt
 
     def save(epoch, batch):
+        nonlocal saved_step
         save_checkpoint(ckpt_path, model, opt_set, step=step, epoch=epoch,
                         extra={"batch": batch, "config": dataclasses.asdict(config)})
+        saved_step = step
+
+    def stop_non_finite(what, x):
+        kept = (f"the last good checkpoint (step {saved_step}) is kept in {ckpt_path}"
+                if saved_step is not None else "no checkpoint was written")
+        cause = _first_anomaly(model, x, optimizers, names)
+        raise TrainingError(f"step {step + 1}: {what}; {cause}; training stopped, {kept}")
 
     summary = {}
     epoch, done = start_epoch, skip          # done: batches of this epoch already trained
@@ -154,7 +312,15 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
                     continue                      # replaying a resumed epoch's done batches
                 if stop.requested:
                     break
-                logs = model.training_step(x, optimizers)
+                try:
+                    logs = model.training_step(x, guarded)
+                except _NonFinite as e:
+                    bar.close()
+                    stop_non_finite(e.what, x)
+                bad = [k for k, v in logs.items() if not np.isfinite(float(v))]
+                if bad:
+                    bar.close()
+                    stop_non_finite(f"non-finite {', '.join(bad)} ({logs[bad[0]]})", x)
                 step += 1
                 count += 1
                 for k, v in logs.items():
@@ -176,7 +342,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
             _append_jsonl(metrics_path, {"kind": "epoch", "epoch": epoch + 1, "step": step,
                                          "seconds": time.time() - t0, **summary})
             save(epoch + 1, 0)
-            write_pictures(model, run_dir, epoch + 1, probe)
+            write_pictures(model, run_dir, epoch + 1, probe, config.seed)
             if stop.requested:
                 print(f"\ninterrupted: checkpoint saved to {ckpt_path} (end of epoch "
                       f"{epoch + 1}); continue with --resume")
