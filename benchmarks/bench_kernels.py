@@ -15,8 +15,13 @@ layer computes gx although training would not need it, so every row counts the s
 
 matmul: BLAS (what the ops use) against the blocked numba kernel at n = 256..1024, float32.
 
+With --algorithms, every algorithm of conv_numba.py that some op of a layer runs when forced
+(tinygen.kernels.use_conv_algorithm) gets a row of its own, "numba:<name>", its results
+checked against the numpy reference first (the largest error relative to the reference's
+largest value, in the JSON).
+
     python benchmarks/bench_kernels.py [--out bench_out/kernels] [--quick] [--only B3]
-                                       [--threads 1 --clock cpu]
+                                       [--threads 1 --clock cpu] [--algorithms]
 
 Prints a table, writes bench_kernels.json and bench_kernels.png to --out. Machine shared
 with others? Compare ratios from one run, not absolute times across runs; when other jobs
@@ -150,6 +155,47 @@ def kernel_calls(conv, prob, to=lambda a: a):
     return fwd, bwd
 
 
+def layer_algorithms(prob):
+    """conv_numba's algorithms that some op of this layer (forward, input and weight
+    gradients) runs when forced: {name: [ops]}."""
+    from tinygen.kernels import conv_numba
+    x, w, gy = prob["x"].shape, prob["w"].shape, prob["gy"].shape
+    geometry = ((prob["s"],) * 2, (prob["p"],) * 2, (1, 1))
+    if prob["kind"] == "conv":       # y = conv2d(x, w), gx = conv_transpose2d(gy, w), gw = W(x, gy)
+        cases = [("conv2d", x, w, gy), ("conv_transpose2d", gy, w, x), ("conv2d_weight_grad", x, w, gy)]
+    else:                            # y = conv_transpose2d(x, w), gx = conv2d(gy, w), gw = W(gy, x)
+        cases = [("conv_transpose2d", x, w, gy), ("conv2d", gy, w, x), ("conv2d_weight_grad", gy, w, x)]
+    names = {}
+    for op, a, b, c in cases:
+        for name in conv_numba.applicable(op, a, b, c, *geometry):
+            names.setdefault(name, []).append(op)
+    return names
+
+
+def forced(fn, name):
+    """fn run with conv_numba's algorithm `name` forced wherever it applies."""
+    from tinygen.kernels import use_conv_algorithm
+
+    def run(*args):
+        with use_conv_algorithm(name):
+            return fn(*args)
+    return run
+
+
+def algorithm_errors(prob, names):
+    """{name: largest |fast - reference| / largest |reference|} over y, gx and gw of the layer."""
+    from tinygen.kernels import implementation
+    ref_fwd, ref_bwd = kernel_calls(implementation("conv", "cpu", "reference"), prob)
+    want = (ref_fwd(),) + tuple(ref_bwd())
+    fwd, bwd = kernel_calls(implementation("conv", "cpu", "fast"), prob)
+    errors = {}
+    for name in names:
+        got = (forced(fwd, name)(),) + tuple(forced(bwd, name)())
+        errors[name] = max(float(np.max(np.abs(g - r)) / max(float(np.max(np.abs(r))), 1e-30))
+                           for g, r in zip(got, want))
+    return errors
+
+
 def torch_calls(torch, prob):
     F = torch.nn.functional
     x = torch.tensor(prob["x"], requires_grad=True)
@@ -183,7 +229,7 @@ def available_implementations():
     return status
 
 
-def bench_layers(layers, min_time, batch_scale, skip_numpy_over=None):
+def bench_layers(layers, min_time, batch_scale, skip_numpy_over=None, algorithms=False):
     from tinygen import backend
     from tinygen.kernels import implementation
     status = available_implementations()
@@ -217,11 +263,21 @@ def bench_layers(layers, min_time, batch_scale, skip_numpy_over=None):
                 fwd, bwd = kernel_calls(conv, prob, to)
                 t_fwd = median_time(fwd, min_time, sync=sync)
                 t_bwd = median_time(bwd, min_time, sync=sync)
-            row["results"][impl] = dict(fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3,
-                                        gflops_fwd=row["gflop_fwd"] / t_fwd,
-                                        gflops_fwd_bwd=(row["gflop_fwd"] + row["gflop_bwd"]) / (t_fwd + t_bwd))
+            row["results"][impl] = _rates(row, t_fwd, t_bwd)
+        if algorithms:
+            names = layer_algorithms(prob)
+            errors = algorithm_errors(prob, names)
+            fwd, bwd = kernel_calls(implementation("conv", "cpu", "fast"), prob)
+            for name, ops in names.items():
+                r = _rates(row, median_time(forced(fwd, name), min_time), median_time(forced(bwd, name), min_time))
+                row["results"][f"numba:{name}"] = dict(r, ops=ops, max_rel_err=errors[name])
         rows.append(row)
     return rows
+
+
+def _rates(row, t_fwd, t_bwd):
+    return dict(fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3, gflops_fwd=row["gflop_fwd"] / t_fwd,
+                gflops_fwd_bwd=(row["gflop_fwd"] + row["gflop_bwd"]) / (t_fwd + t_bwd))
 
 
 def bench_matmul(sizes, min_time):
@@ -266,14 +322,15 @@ def format_table(result):
              f"NumPy float32 GEMM: " + ", ".join(f"n={n}: {r:.0f}" for n, r in result["gemm_by_n"].items())
              + f" GFLOP/s -> reference rate {gemm:.0f} GFLOP/s",
              "",
-             f"{'model':<5} {'layer':<32} {'impl':<6} {'fwd ms':>8} {'bwd ms':>8} {'GFLOP/s':>8} {'of GEMM':>8}"]
+             f"{'model':<5} {'layer':<32} {'impl':<15} {'fwd ms':>8} {'bwd ms':>8} {'GFLOP/s':>8} {'of GEMM':>8}"]
     for row in result["layers"]:
         for impl, r in row["results"].items():
             if isinstance(r, str):
-                lines.append(f"{row['model']:<5} {row['layer']:<32} {impl:<6} {r}")
+                lines.append(f"{row['model']:<5} {row['layer']:<32} {impl:<15} {r}")
                 continue
-            lines.append(f"{row['model']:<5} {row['layer']:<32} {impl:<6} {r['fwd_ms']:8.2f} {r['bwd_ms']:8.2f} "
-                         f"{r['gflops_fwd_bwd']:8.1f} {r['gflops_fwd_bwd'] / gemm:8.0%}")
+            err = f"  err {r['max_rel_err']:.0e}" if "max_rel_err" in r else ""
+            lines.append(f"{row['model']:<5} {row['layer']:<32} {impl:<15} {r['fwd_ms']:8.2f} {r['bwd_ms']:8.2f} "
+                         f"{r['gflops_fwd_bwd']:8.1f} {r['gflops_fwd_bwd'] / gemm:8.0%}{err}")
     lines += ["", "GFLOP/s and 'of GEMM' are for forward + backward together.", "",
               f"{'matmul n':>9} {'BLAS GFLOP/s':>13} {'blocked numba':>14} {'BLAS/blocked':>13}"]
     for r in result["matmul"]:
@@ -327,7 +384,7 @@ def plot(result, path):
     plt.close(fig)
 
 
-def run(out="bench_out/kernels", quick=False, only=None, threads=None, clock="wall"):
+def run(out="bench_out/kernels", quick=False, only=None, threads=None, clock="wall", algorithms=False):
     min_time = 0.2 if quick else 1.0
     CLOCK[0] = time.process_time if clock == "cpu" else time.perf_counter
     THREADS[0] = threads
@@ -338,7 +395,8 @@ def run(out="bench_out/kernels", quick=False, only=None, threads=None, clock="wa
         blas=blas_info(), cpu_count=os.cpu_count(),
         threads=threads or "default (all cores)", clock=clock, load_average=os.getloadavg(),
         openblas_env={k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
-        layers=bench_layers(layers, min_time, batch_scale=1.0, skip_numpy_over=5e8 if quick else None),
+        layers=bench_layers(layers, min_time, batch_scale=1.0, skip_numpy_over=5e8 if quick else None,
+                            algorithms=algorithms),
         matmul=bench_matmul((256, 512) if quick else (256, 512, 1024), min_time))
     # the GEMM rate is measured before and after the layers; the better of the two is the
     # machine's (other jobs on a shared machine only ever slow it down)
@@ -361,8 +419,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="threads for BLAS, numba and torch")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall time, or the process's CPU time (meaningful with --threads 1)")
+    parser.add_argument("--algorithms", action="store_true",
+                        help="also time every conv_numba algorithm that applies, forced, checked against numpy")
     args = parser.parse_args(argv)
-    result = run(args.out, args.quick, args.only, args.threads, args.clock)
+    result = run(args.out, args.quick, args.only, args.threads, args.clock, args.algorithms)
     print(format_table(result))
     print(f"\nwrote {os.path.join(args.out, 'bench_kernels.json')} and bench_kernels.png")
     return 0

@@ -4,8 +4,8 @@
     numba.cuda (the simulator) == numpy reference   float64: atol 1e-10
 
 over hypothesis-drawn shapes, strides, paddings, dilations and output paddings. The numpy
-reference itself is checked against a second reference (conv2d_direct, the sum written as
-shifted products), against the adjoint identities <im2col(x), c> = <x, col2im(c)> and
+reference itself is checked against a second reference (_conv2d_direct below, the sum written
+as shifted products), against the adjoint identities <im2col(x), c> = <x, col2im(c)> and
 <conv2d(x, w), g> = <x, conv_transpose2d(g, w)> = <w, W(x, g)>, and, where PyTorch is
 installed, against torch (test_conv_ops.py checks the ops against torch).
 
@@ -13,6 +13,10 @@ The cuda column runs under NUMBA_ENABLE_CUDASIM=1 (tests/conftest.py sets it), o
 shapes: the simulator runs one Python thread per GPU thread. Tests marked `gpu` run the same
 kernels on CuPy arrays and need a real GPU (TINYGEN_REAL_GPU=1; skipped otherwise).
 """
+import importlib
+import inspect
+import pathlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,10 +24,12 @@ from hypothesis import strategies as st
 
 from tinygen import backend
 from tinygen import testing as tgt
-from tinygen.kernels import implementation
+from tinygen.kernels import FAMILIES, _common, implementation, use_conv_algorithm
+from tinygen.kernels._common import conv_output_size, conv_transpose_output_size
 
-REFERENCE = {family: implementation(family, "cpu", "reference") for family in ("conv", "pool", "matmul")}
-NUMBA = {family: implementation(family, "cpu", "fast") for family in ("conv", "pool", "matmul")}
+REFERENCE = {family: implementation(family, "cpu", "reference") for family in FAMILIES}
+NUMBA = {family: implementation(family, "cpu", "fast") for family in FAMILIES}
+ALGORITHMS = NUMBA["conv"].ALGORITHMS          # {op: {name: function}}: conv_numba's algorithms
 
 needs_cuda = pytest.mark.skipif(not backend.cuda_is_available(),
                                 reason="neither the CUDA simulator nor a GPU is available")
@@ -71,14 +77,69 @@ def _geometry(params):
     return params.stride, params.padding, params.dilation
 
 
+# ---- the contract: every implementation file defines its family's list ----------------------
+
+def _parameters(fn):
+    return [(p.name, p.kind) for p in inspect.signature(fn).parameters.values()]
+
+
+def _public_functions(module):
+    return {name for name, obj in vars(module).items()
+            if inspect.isfunction(obj) and obj.__module__ == module.__name__ and not name.startswith("_")}
+
+
+def test_every_implementation_file_defines_exactly_its_family_list():
+    """*_numpy.py, *_numba.py, *_cuda.py: the family's functions (FAMILIES), with the reference's
+    parameters (defaults may differ, e.g. a GPU tile); the only other public functions are
+    named algorithms `<op>_<name>` with the op's parameters, and the choice among them."""
+    folder = pathlib.Path(REFERENCE["conv"].__file__).parent
+    stems = sorted(f.stem for f in folder.glob("*.py")
+                   if not f.stem.startswith("_") and f.stem.rsplit("_", 1)[-1] in ("numpy", "numba", "cuda"))
+    assert {f"{family}_{impl}" for family in FAMILIES for impl in ("numpy", "numba", "cuda")} <= set(stems)
+    for stem in stems:
+        family, _ = stem.rsplit("_", 1)
+        module = importlib.import_module(f"tinygen.kernels.{stem}")
+        if family == "winograd":                    # conv2d's Winograd algorithm, in a file of its own
+            assert _public_functions(module) == {"conv2d_winograd"}
+            assert _parameters(module.conv2d_winograd) == _parameters(REFERENCE["conv"].conv2d)
+            continue
+        assert family in FAMILIES, stem
+        for name in FAMILIES[family]:
+            assert _parameters(getattr(module, name)) == _parameters(getattr(REFERENCE[family], name)), (stem, name)
+        algorithms = {f"{op}_{name}" for op, table in getattr(module, "ALGORITHMS", {}).items() for name in table}
+        extra = {"choose_algorithm", "applicable"} if algorithms else set()
+        assert _public_functions(module) - {"conv2d_winograd"} <= set(FAMILIES[family]) | algorithms | extra, stem
+        assert _public_functions(module) | {"conv2d_winograd"} >= algorithms | extra, stem
+    for op, table in ALGORITHMS.items():
+        for name, fn in table.items():
+            assert fn.__name__ == f"{op}_{name}" and getattr(NUMBA["conv"], fn.__name__) is fn
+            assert _parameters(fn) == _parameters(getattr(REFERENCE["conv"], op)), (op, name)
+
+
 # ---- the reference against itself ----------------------------------------------------------
+
+def _conv2d_direct(x, w, stride, padding, dilation):
+    """conv2d as kh*kw shifted tensor contractions, no cols matrix (a second reference)."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    N, C, H, W = x.shape
+    C_out, _, kh, kw = w.shape
+    Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = np.zeros((N, C_out, Ho, Wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            tap = xpad[:, :, i * dh: i * dh + sh * (Ho - 1) + 1: sh,
+                       j * dw: j * dw + sw * (Wo - 1) + 1: sw]       # (N, C, Ho, Wo)
+            y += np.einsum("nchw,oc->nohw", tap, w[:, :, i, j])
+    return y
+
 
 @given(conv_cases())
 def test_reference_conv2d_equals_direct_loop(case):
     x, w, params = case
     y = REFERENCE["conv"].conv2d(x, w, *_geometry(params))
     assert y.shape[2:] == params.output_size
-    _close64(REFERENCE["conv"].conv2d_direct(x, w, *_geometry(params)), y)
+    _close64(_conv2d_direct(x, w, *_geometry(params)), y)
 
 
 @given(conv_cases())
@@ -99,7 +160,7 @@ def test_reference_conv_gradients_are_adjoint(case):
     y = conv.conv2d(x, w, *_geometry(params))
     g = np.random.default_rng(1).standard_normal(y.shape)
     # the output_padding that gives back x's size
-    op = tuple(x.shape[2 + a] - conv.conv_transpose_output_size(
+    op = tuple(x.shape[2 + a] - conv_transpose_output_size(
         y.shape[2 + a], params.kernel_size[a], params.stride[a], params.padding[a], 0,
         params.dilation[a]) for a in (0, 1))
     gx = conv.conv_transpose2d(g, w, params.stride, params.padding, op, params.dilation)
@@ -164,35 +225,126 @@ def test_numba_conv_float32_equals_reference(case, case_t):
     _check_conv_transpose(NUMBA["conv"], (x.astype(np.float32), w.astype(np.float32), params), close32)
 
 
-@pytest.mark.parametrize("via_phases", [True, False])
-def test_numba_conv_transpose_both_paths_equal_reference(monkeypatch, via_phases):
-    """conv_transpose2d runs as s*s stride-1 convolutions (sub-pixel phases) when
-    C_in <= C_out, as GEMM + col2im otherwise: both paths, forced, on every geometry here."""
-    conv = NUMBA["conv"]
-    monkeypatch.setattr(conv, "_transpose_via_phases", lambda c_in, c_out: via_phases)
-    rng = np.random.default_rng(0)
-    gy = rng.standard_normal((2, 4, 7, 6))
-    for c_out in (4, 5, 3):
-        for k, stride, padding, output_padding, dilation in [
-                (3, (1, 1), (1, 1), (0, 0), (1, 1)), (3, (1, 1), (1, 1), (0, 0), (2, 1)),
-                (4, (2, 2), (1, 1), (0, 0), (1, 1)), (4, (2, 2), (1, 1), (1, 0), (1, 1)),
-                (3, (2, 3), (0, 2), (1, 2), (2, 1)), (1, (3, 2), (0, 0), (2, 1), (1, 1))]:
-            w = rng.standard_normal((4, c_out, k, k))
-            args = (stride, padding, output_padding, dilation)
-            _close64(conv.conv_transpose2d(gy, w, *args), REFERENCE["conv"].conv_transpose2d(gy, w, *args))
+def _applicable(op, x, w_shape, y_shape, params):
+    return NUMBA["conv"].applicable(op, x.shape, w_shape, y_shape, *_geometry(params))
+
+
+def _random_taps(kernel_size, seed):
+    """A (kh, kw) bool support with at least one tap out (or None for a 1x1 kernel half the time)."""
+    taps = np.random.default_rng(seed).random(kernel_size) < 0.6
+    taps.flat[seed % taps.size] = False
+    return taps
+
+
+@settings(max_examples=30)
+@given(conv_cases(max_batch=3), st.integers(0, 2**16))
+def test_every_conv2d_algorithm_equals_reference(case, seed):
+    """Each named algorithm of conv2d and of its weight gradient, called directly where it
+    applies, with and without taps (Winograd only without), against the reference."""
+    x, w, params = case
+    ref = REFERENCE["conv"]
+    geometry = _geometry(params)
+    taps = _random_taps(params.kernel_size, seed)
+    y = ref.conv2d(x, w, *geometry)
+    g = np.random.default_rng(seed).standard_normal(y.shape)
+    names = _applicable("conv2d", x, w.shape, y.shape, params)
+    assert {"im2col", "phases"} <= set(names)
+    for name in names:
+        _close64(ALGORITHMS["conv2d"][name](x, w, *geometry), y)
+        if name != "winograd":
+            _close64(ALGORITHMS["conv2d"][name](x, w, *geometry, taps), ref.conv2d(x, w, *geometry, taps))
+    gw, gw_taps = (ref.conv2d_weight_grad(x, g, params.kernel_size, *geometry, t) for t in (None, taps))
+    for name in _applicable("conv2d_weight_grad", x, w.shape, g.shape, params):
+        fn = ALGORITHMS["conv2d_weight_grad"][name]
+        _close64(fn(x, g, params.kernel_size, *geometry), gw)
+        _close64(fn(x, g, params.kernel_size, *geometry, taps), gw_taps)
+
+
+@settings(max_examples=30)
+@given(conv_cases(transposed=True, max_batch=3), st.integers(0, 2**16))
+def test_every_conv_transpose2d_algorithm_equals_reference(case, seed):
+    x, w, params = case
+    ref = REFERENCE["conv"]
+    args = (params.stride, params.padding, params.output_padding, params.dilation)
+    taps = _random_taps(params.kernel_size, seed)
+    y = ref.conv_transpose2d(x, w, *args)
+    names = _applicable("conv_transpose2d", x, w.shape, y.shape, params)
+    assert {"phases", "col2im"} <= set(names)
+    for name in names:
+        _close64(ALGORITHMS["conv_transpose2d"][name](x, w, *args), y)
+        _close64(ALGORITHMS["conv_transpose2d"][name](x, w, *args, taps), ref.conv_transpose2d(x, w, *args, taps))
 
 
 @settings(max_examples=10)
-@given(conv_cases(max_stride=1, max_batch=3), conv_cases(transposed=True, max_stride=1, max_batch=3))
-def test_numba_stride1_path_in_chunks_of_one_sample(case, case_t):
-    """The stride-1 path processes the batch in chunks of samples; here every chunk is one."""
-    conv = NUMBA["conv"]
-    old, conv.CHUNK_BYTES = conv.CHUNK_BYTES, 1
+@given(conv_cases(max_batch=3), conv_cases(transposed=True, max_batch=3))
+def test_every_forced_algorithm_equals_reference(case, case_t):
+    """use_conv_algorithm(name) for every name: the ops then run it wherever it applies."""
+    for name in NUMBA["conv"].NAMES:
+        with use_conv_algorithm(name):
+            _check_conv_family(NUMBA["conv"], case)
+            _check_conv_transpose(NUMBA["conv"], case_t)
+
+
+@settings(max_examples=10)
+@given(conv_cases(max_batch=3), conv_cases(transposed=True, max_batch=3))
+def test_numba_conv_in_chunks_of_one_sample(case, case_t):
+    """The algorithms process each worker's samples in chunks (_common.CHUNK_BYTES); here
+    every chunk is one sample."""
+    old, _common.CHUNK_BYTES = _common.CHUNK_BYTES, 1
     try:
-        _check_conv_family(conv, case)
-        _check_conv_transpose(conv, case_t)
+        for name in ("im2col", "phases", "winograd", "col2im"):
+            with use_conv_algorithm(name):
+                _check_conv_family(NUMBA["conv"], case)
+                _check_conv_transpose(NUMBA["conv"], case_t)
     finally:
-        conv.CHUNK_BYTES = old
+        _common.CHUNK_BYTES = old
+
+
+def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
+    """The rules of choose_algorithm; forcing applies only where the algorithm does."""
+    choose = NUMBA["conv"].choose_algorithm
+    one, zero = (1, 1), (0, 0)
+    x, y = (2, 64, 8, 8), (2, 64, 8, 8)
+    assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one) == "winograd"
+    assert choose("conv2d", (2, 8, 8, 8), (8, 8, 3, 3), y, one, one, one) == "phases"   # few channels
+    mask = np.ones((3, 3), bool)
+    assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one, taps=mask) == "winograd"  # keeps all
+    mask[2, 2] = False
+    assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one, taps=mask) == "phases"
+    assert choose("conv2d", x, (64, 64, 1, 1), y, one, zero, one) == "gemm_1x1"
+    assert choose("conv_transpose2d", (2, 32, 7, 7), (32, 64, 4, 4), (2, 64, 14, 14), (2, 2), one, one) == "phases"
+    assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 4, 4), (2, 32, 14, 14), (2, 2), one, one) == "col2im"
+    assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"
+    assert choose("conv2d_weight_grad", x, (64, 64, 3, 3), y, one, one, one) == "phases"
+    with use_conv_algorithm("im2col"):
+        assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one) == "im2col"
+        assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"   # not a transpose's
+        with use_conv_algorithm("auto"):
+            assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one) == "winograd"
+    with use_conv_algorithm("winograd"):         # never for a kernel with taps, nor for a 5x5
+        assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one, taps=mask) == "phases"
+        assert choose("conv2d", (2, 8, 8, 8), (8, 8, 3, 3), y, one, one, one) == "winograd"
+        assert choose("conv2d", x, (64, 64, 5, 5), (2, 64, 6, 6), one, one, one) == "phases"
+    monkeypatch.setenv("TINYGEN_CONV_ALGO", "col2im")
+    assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "col2im"
+    monkeypatch.setenv("TINYGEN_CONV_ALGO", "fastest")
+    with pytest.raises(ValueError, match="fastest"):
+        choose("conv2d", x, (64, 64, 3, 3), y, one, one, one)
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        with use_conv_algorithm("fastest"):
+            pass
+
+
+def test_algorithm_does_not_depend_on_weight_values():
+    """A 3x3 kernel with a tap of zeros is still an unmasked kernel: Winograd serves it, to the
+    bit, as it serves the same kernel without the zeros (taps are explicit, never detected)."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 16, 6, 5)), rng.standard_normal((16, 16, 3, 3))
+    w[:, :, 2, :] = 0.0
+    geometry = ((1, 1), (1, 1), (1, 1))
+    assert np.array_equal(NUMBA["conv"].conv2d(x, w, *geometry), ALGORITHMS["conv2d"]["winograd"](x, w, *geometry))
+    with pytest.raises(ValueError, match="mask"):
+        ALGORITHMS["conv2d"]["winograd"](x, w, *geometry, np.arange(9).reshape(3, 3) < 6)
 
 
 def test_numba_1x1_path_equals_reference():
@@ -350,38 +502,23 @@ def test_numba_matmul_split_by_rows_equals_numpy():
     _close64(NUMBA["matmul"].matmul(a, w.T), a @ w.T)                   # a transposed view, as Linear
 
 
-@settings(max_examples=10)
-@given(conv_cases(max_side=6, max_batch=3), conv_cases(transposed=True, max_side=6, max_batch=3))
-def test_numba_winograd_path_equals_reference(case, case_t):
-    """3x3 stride-1 convolutions (and transposed ones, and the input gradient) run through
-    F(2x2, 3x3) (winograd_numba.py) above WINOGRAD_MIN_CHANNELS channels; forced here for
-    every channel count, on whatever geometry is drawn (other geometries take the usual path)."""
-    conv = NUMBA["conv"]
-    old, conv.WINOGRAD_MIN_CHANNELS = conv.WINOGRAD_MIN_CHANNELS, 1
-    try:
-        _check_conv_family(conv, case)
-        _check_conv_transpose(conv, case_t)
-    finally:
-        conv.WINOGRAD_MIN_CHANNELS = old
-
-
 @pytest.mark.parametrize("padding, hw", [
     (padding, hw) for padding in [(1, 1), (0, 2), (2, 0), (0, 0)] for hw in [(5, 6), (4, 4), (3, 7), (1, 3)]
     if hw[0] + 2 * padding[0] >= 3 and hw[1] + 2 * padding[1] >= 3])      # at least one output
 def test_winograd_conv_equals_reference(padding, hw):
     """F(2x2, 3x3) directly, odd and even output sizes, against im2col + GEMM (float64)."""
-    from tinygen.kernels import winograd_numba
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((3, 4, *hw)), rng.standard_normal((5, 4, 3, 3))
     y = REFERENCE["conv"].conv2d(x, w, (1, 1), padding, (1, 1))
-    _close64(winograd_numba.conv2d(x, w, padding), y)
+    _close64(ALGORITHMS["conv2d"]["winograd"](x, w, (1, 1), padding, (1, 1)), y)
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])
 def test_numba_conv_with_masked_taps_equals_reference_and_keeps_zeros_exact(mask_type):
-    """A kernel with whole taps of zeros (MaskedConv2d) skips those taps' rows in conv2d and in
-    the input gradient; the result equals the reference, and masked inputs have exactly no
-    influence (so Winograd, which would mix them in up to rounding, is not used)."""
+    """A masked kernel (MaskedConv2d) passes its mask as `taps`: conv2d and the input gradient
+    skip those taps' rows (or multiply by the mask), equal the reference, and masked inputs have
+    exactly no influence, under every algorithm forced (Winograd, which would mix them in up to
+    rounding, refuses taps, so forcing it falls back)."""
     from tinygen.nn.conv import causal_mask
     rng = np.random.default_rng(0)
     conv = NUMBA["conv"]
@@ -390,21 +527,25 @@ def test_numba_conv_with_masked_taps_equals_reference_and_keeps_zeros_exact(mask
         w = rng.standard_normal((c, c, k, k)) * mask
         x = rng.standard_normal((2, c, 6, 7))
         args = ((1, 1), (k // 2, k // 2), (1, 1))
-        y = conv.conv2d(x, w, *args)
-        _close64(y, REFERENCE["conv"].conv2d(x, w, *args))
+        targs = ((1, 1), (k // 2, k // 2), (0, 0), (1, 1))
         x2 = x.copy()
         x2[:, :, 3, 4:] += 100.0                    # change pixel (3, 4) and the rest of its row
         x2[:, :, 4:] -= 50.0                        # and every later row
-        assert np.array_equal(conv.conv2d(x2, w, *args)[:, :, 3, 3 if mask_type == "A" else 2],
-                              y[:, :, 3, 3 if mask_type == "A" else 2])
-        g = rng.standard_normal(y.shape)
-        _close64(conv.conv_transpose2d(g, w.transpose(1, 0, 2, 3), (1, 1), (k // 2, k // 2), (0, 0), (1, 1)),
-                 REFERENCE["conv"].conv_transpose2d(g, w.transpose(1, 0, 2, 3), (1, 1), (k // 2, k // 2), (0, 0), (1, 1)))
+        g = rng.standard_normal((2, c, 6, 7))
+        for name in ("auto",) + conv.NAMES:
+            with use_conv_algorithm(name):
+                y = conv.conv2d(x, w, *args, taps=mask)
+                _close64(y, REFERENCE["conv"].conv2d(x, w, *args))
+                assert np.array_equal(conv.conv2d(x2, w, *args, taps=mask)[:, :, 3, 3 if mask_type == "A" else 2],
+                                      y[:, :, 3, 3 if mask_type == "A" else 2]), name
+                _close64(conv.conv_transpose2d(g, w.transpose(1, 0, 2, 3), *targs, taps=mask),
+                         REFERENCE["conv"].conv_transpose2d(g, w.transpose(1, 0, 2, 3), *targs))
 
 
 @pytest.mark.parametrize("impl", ["numba", "cuda"])
 def test_weight_grad_on_masked_taps_equals_reference(impl):
-    """conv2d_weight_grad(..., taps=mask) computes only the taps the mask keeps, 0 elsewhere."""
+    """conv2d_weight_grad(..., taps=mask) computes only the taps the mask keeps, 0 elsewhere;
+    conv2d and conv_transpose2d with taps equal the reference on w * taps."""
     if impl == "cuda" and not backend.cuda_is_available():
         pytest.skip("neither the CUDA simulator nor a GPU is available")
     from tinygen.nn.conv import causal_mask
@@ -419,3 +560,10 @@ def test_weight_grad_on_masked_taps_equals_reference(impl):
         assert np.all(want[:, :, ~taps] == 0) and np.any(want[:, :, taps] != 0)
         xd, gd = (backend.to_device(a, "cuda") for a in (x, gy)) if impl == "cuda" else (x, gy)
         _close64(conv.conv2d_weight_grad(xd, gd, *args, taps=taps), want)
+        # conv2d and conv_transpose2d with taps compute with the kernel w * taps
+        w = rng.standard_normal((4, 3, k, k))
+        wd = backend.to_device(w, "cuda") if impl == "cuda" else w
+        _close64(conv.conv2d(xd, wd, *args[1:], taps=taps), REFERENCE["conv"].conv2d(x, w * taps, *args[1:]))
+        targs = (stride, (k // 2, k // 2), (0, 0), (1, 1))
+        _close64(conv.conv_transpose2d(gd, wd, *targs, taps=taps),
+                 REFERENCE["conv"].conv_transpose2d(gy, w * taps, *targs))

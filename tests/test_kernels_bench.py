@@ -33,6 +33,21 @@ def test_layer_closures_compute_the_layer_and_its_gradients(bench):
         assert gx.shape == prob["x"].shape and gw.shape == prob["w"].shape, layer
 
 
+def test_every_algorithm_of_every_layer_equals_reference(bench):
+    """--algorithms: each conv_numba algorithm a layer can run, forced, equals the numpy
+    reference on that layer (batch cut to 1, float32), and every name of the table is covered."""
+    from tinygen.kernels import conv_numba
+    seen = set()
+    for layer in bench.LAYERS:
+        prob = bench.layer_problem(layer, batch_scale=0.0)
+        names = bench.layer_algorithms(prob)
+        assert {"phases", "col2im"} <= set(names), layer
+        for name, err in bench.algorithm_errors(prob, names).items():
+            assert err < 1e-5, (layer, name, err)
+        seen |= set(names)
+    assert seen == set(conv_numba.NAMES)
+
+
 def test_flop_counts_match_benchmarks_md(bench):
     """B3's conv layers in BENCHMARKS.md: 2 * 3 * MACs per step for the 3x3 64->64 layers."""
     macs = {layer[1]: bench.layer_problem(layer)["macs"] for layer in bench.LAYERS}

@@ -4,26 +4,43 @@
     conv     conv_numpy.py               conv_numba.py       conv_cuda.py
     pool     pool_numpy.py               pool_numba.py       pool_cuda.py
     matmul   matmul_numpy.py             matmul_numba.py     matmul_cuda.py
+    fused    fused_numpy.py              fused_numba.py      fused_cuda.py
 
-The files of one family define the same functions with the same signatures, so that
-`diff conv_numpy.py conv_numba.py` shows what the fast version changes. `implementation`
-is the one dispatch: it picks the module from the device and the kernel setting
-(tinygen.backend.kernel_mode(): env TINYGEN_KERNELS=reference|fast, or
+Each family's function list is declared once, below (CONV, POOL, MATMUL, FUSED): every
+implementation file defines exactly those functions, with the same parameters
+(tests/test_kernels.py checks it), so that `diff conv_numpy.py conv_numba.py` lines up
+function by function. What the families share lives in _common.py (array module, output
+sizes, GPU launch configuration, scratch buffers, chunking) and, for the numba conv files,
+_common_numba.py. A fast file with several algorithms for one op names each one
+`<op>_<algorithm>` with the op's signature and picks among them in `choose_algorithm`
+(conv_numba.py; winograd_numba.py holds conv2d_winograd).
+
+`implementation` is the one dispatch: it picks the module from the device and the kernel
+setting (tinygen.backend.kernel_mode(): env TINYGEN_KERNELS=reference|fast, or
 `with tinygen.backend.use_kernels("reference"):`). The numpy reference is written against
 `xp` (numpy or cupy, whichever holds the arrays), so `cuda` + reference runs the reference
 code on the GPU's arrays.
 
     conv = implementation("conv", x_device)
     y = conv.conv2d(x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+
+`use_conv_algorithm(name)` (or env TINYGEN_CONV_ALGO=name) forces one of conv_numba's
+algorithms wherever it applies; the setting is the context variable CONV_ALGORITHM.
 """
+import contextlib
+import contextvars
 import importlib
+import os
 
 from tinygen import backend
 
-# numba's threads must not spin while BLAS runs: tinygen/runtime.py (imported with
-# tinygen) sets OMP_WAIT_POLICY=PASSIVE for this.
+CONV = ("conv2d", "conv_transpose2d", "conv2d_weight_grad", "im2col", "col2im")
+POOL = ("max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward")
+MATMUL = ("matmul", "matmul_blocked")
+FUSED = ("sigmoid", "bce_with_logits", "bce_with_logits_grad", "relu_grad", "normalize_channels",
+         "normalize_channels_backward", "adam_update")
+FAMILIES = {"conv": CONV, "pool": POOL, "matmul": MATMUL, "fused": FUSED}
 
-FAMILIES = ("conv", "pool", "matmul")   # this file's table; other families follow the same rule
 _SUFFIX = {("cpu", "reference"): "numpy", ("cpu", "fast"): "numba",
            ("cuda", "reference"): "numpy", ("cuda", "fast"): "cuda"}
 
@@ -33,11 +50,37 @@ def implementation(family, device, mode=None):
     mode = backend.kernel_mode() if mode is None else mode
     if (device, mode) not in _SUFFIX:
         raise ValueError(f"no kernels for device {device!r} and mode {mode!r}")
-    name = f"tinygen.kernels.{family}_{_SUFFIX[device, mode]}"
+    if family not in FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}: the families are {tuple(FAMILIES)}")
+    return importlib.import_module(f"tinygen.kernels.{family}_{_SUFFIX[device, mode]}")
+
+
+# ---- forcing a conv algorithm (conv_numba.py) ---------------------------------------------
+
+# None: the env TINYGEN_CONV_ALGO decides (unset or "auto": conv_numba.choose_algorithm's rules)
+CONV_ALGORITHM = contextvars.ContextVar("tinygen_conv_algorithm", default=None)
+
+
+def conv_algorithm():
+    """The conv algorithm forced now (use_conv_algorithm's, else TINYGEN_CONV_ALGO's), or None."""
+    name = CONV_ALGORITHM.get()
+    if name is None:
+        name = os.environ.get("TINYGEN_CONV_ALGO") or None
+    return None if name == "auto" else name
+
+
+@contextlib.contextmanager
+def use_conv_algorithm(name):
+    """Run the block with conv_numba's algorithm `name` wherever it applies ("auto": choose).
+
+        with tg.kernels.use_conv_algorithm("im2col"):
+            y = F.conv2d(x, w, padding=1)         # conv2d_im2col, whatever the shapes
+    """
+    from tinygen.kernels.conv_numba import NAMES
+    if name not in NAMES + ("auto",):
+        raise ValueError(f"use_conv_algorithm: unknown algorithm {name!r}, expected one of {NAMES} or 'auto'")
+    token = CONV_ALGORITHM.set(name)
     try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        raise ValueError(f"unknown kernel family {family!r} (no module {name}); "
-                         f"the families are {FAMILIES} and any other with a file here") from None
+        yield
+    finally:
+        CONV_ALGORITHM.reset(token)

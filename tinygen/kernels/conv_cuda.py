@@ -17,20 +17,8 @@ only); `xp` is then numpy.
 """
 from numba import cuda
 
-from tinygen.backend import simulator_enabled
-from tinygen.kernels.conv_numpy import array_module, conv_output_size, conv_transpose_output_size
-
-THREADS = 128
-
-
-def launch_config(total):
-    """(blocks, threads) for a grid-stride loop over `total` items.
-
-    In the simulator every GPU thread is a Python thread, so a couple of blocks cover
-    everything through the grid-stride loop; on a GPU enough blocks fill the device.
-    """
-    blocks = (total + THREADS - 1) // THREADS
-    return max(1, min(blocks, 2 if simulator_enabled() else 4096)), THREADS
+from tinygen.kernels._common import (
+    array_module, conv_output_size, conv_transpose_output_size, launch_config, masked_kernel)
 
 
 @cuda.jit
@@ -116,9 +104,10 @@ def _rows_to_images(y, N, H, W):
     return xp.ascontiguousarray(y.reshape(y.shape[0], N, H, W).transpose(1, 0, 2, 3))
 
 
-def conv2d(x, w, stride, padding, dilation):
-    """y = x (*) w: x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
+def conv2d(x, w, stride, padding, dilation, taps=None):
+    """y = x (*) (w * taps): x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
     xp = array_module(x)
+    w = masked_kernel(w, taps)
     N, C, H, W = x.shape
     C_out, _, kh, kw = w.shape
     Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
@@ -128,9 +117,10 @@ def conv2d(x, w, stride, padding, dilation):
     return _rows_to_images(y, N, Ho, Wo)
 
 
-def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
+def conv_transpose2d(x, w, stride, padding, output_padding, dilation, taps=None):
     """Transposed convolution: x (N, C_in, H, W), w (C_in, C_out, kh, kw) -> (N, C_out, Ho, Wo)."""
     xp = array_module(x)
+    w = masked_kernel(w, taps)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
     Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
@@ -143,11 +133,11 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
 def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None):
     """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw).
 
-    taps: None, or a (kh, kw) 0/1 array where the gradient is wanted (0 elsewhere)."""
+    taps: None, or (kh, kw) 0/1: the gradient of conv2d(x, w * taps), 0 at the other taps."""
     xp = array_module(x)
     N, C, H, W = x.shape
     _, C_out, Ho, Wo = gy.shape
     kh, kw = kernel_size
     cols = im2col(x, kernel_size, stride, padding, dilation, (Ho, Wo))  # (C*kh*kw, N*Ho*Wo)
     gw = xp.matmul(_images_to_rows(gy), cols.T).reshape(C_out, C, kh, kw)  # (C_out, C*kh*kw)
-    return gw if taps is None else gw * xp.asarray(taps, dtype=gw.dtype)
+    return masked_kernel(gw, taps)

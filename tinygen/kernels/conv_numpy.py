@@ -30,34 +30,15 @@ weight layout is (C_in, C_out, kh, kw), PyTorch's ConvTranspose2d.weight:
 so conv2d_weight_grad(input, gy) also serves conv_transpose2d: the weight gradient of
 y = conv_transpose2d(x, w) is conv2d_weight_grad(gy, x) (the roles of input and output swap).
 
+taps: None, or a (kh, kw) 0/1 array, the kernel's support (MaskedConv2d's mask): every
+function computes with the kernel w * taps; the weight gradient is that of conv2d(x, w * taps),
+0 at the other taps. Here it is a multiplication; conv_numba.py skips those taps instead.
+
 Every function works on NumPy or CuPy arrays alike (`xp`), so the `cuda` device can run the
 reference too. Arguments stride, padding, dilation, output_padding are (h, w) pairs here; the
 differentiable ops in tinygen/ops/conv.py accept ints and check shapes.
-
-`conv2d_direct` is the same sum written as kh*kw shifted products, without the cols matrix:
-a second, independent reference and a way to read the formula.
 """
-import sys
-
-import numpy as np
-
-
-def array_module(x):
-    """numpy or cupy, whichever holds x."""
-    cupy = sys.modules.get("cupy")
-    if cupy is not None and isinstance(x, cupy.ndarray):
-        return cupy
-    return np
-
-
-def conv_output_size(size, k, s, p, d):
-    """Output length of a convolution along one axis."""
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-def conv_transpose_output_size(size, k, s, p, op, d):
-    """Output length of a transposed convolution along one axis (op: output_padding)."""
-    return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+from tinygen.kernels._common import array_module, conv_output_size, conv_transpose_output_size, masked_kernel
 
 
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
@@ -111,8 +92,9 @@ def _rows_to_images(y, N, H, W):
     return xp.ascontiguousarray(y.reshape(C, N, H, W).transpose(1, 0, 2, 3))
 
 
-def conv2d(x, w, stride, padding, dilation):
-    """y = x (*) w: x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
+def conv2d(x, w, stride, padding, dilation, taps=None):
+    """y = x (*) (w * taps): x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
+    w = masked_kernel(w, taps)
     N, C, H, W = x.shape
     C_out, _, kh, kw = w.shape
     Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
@@ -122,11 +104,12 @@ def conv2d(x, w, stride, padding, dilation):
     return _rows_to_images(y, N, Ho, Wo)
 
 
-def conv_transpose2d(x, w, stride, padding, output_padding, dilation):
+def conv_transpose2d(x, w, stride, padding, output_padding, dilation, taps=None):
     """Transposed convolution: x (N, C_in, H, W), w (C_in, C_out, kh, kw) -> (N, C_out, Ho, Wo).
 
     It is the input gradient of conv2d with weight w, taken at gy = x.
     """
+    w = masked_kernel(w, taps)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
     Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
@@ -140,29 +123,12 @@ def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None)
 
     The output grid is gy's (Ho, Wo), so conv_transpose2d's weight gradient is this function
     with the roles swapped: conv2d_weight_grad(gy_of_transpose, x_of_transpose).
-    taps: None, or a (kh, kw) 0/1 array: the gradient is wanted only there (a masked
-    kernel's, MaskedConv2d); it is 0 at the other taps.
+    taps: None, or (kh, kw) 0/1: the gradient of conv2d(x, w * taps), 0 at the other taps.
     """
     N, C, H, W = x.shape
     C_out, Ho, Wo = gy.shape[1], gy.shape[2], gy.shape[3]
     kh, kw = kernel_size
     cols = im2col(x, kernel_size, stride, padding, dilation, (Ho, Wo))   # (C*kh*kw, N*Ho*Wo)
     gw = (_images_to_rows(gy) @ cols.T).reshape(C_out, C, kh, kw)        # (C_out, C*kh*kw)
-    return gw if taps is None else gw * array_module(gw).asarray(taps, dtype=gw.dtype)
+    return masked_kernel(gw, taps)
 
-
-def conv2d_direct(x, w, stride, padding, dilation):
-    """conv2d as kh*kw shifted tensor contractions, no cols matrix (a second reference)."""
-    xp = array_module(x)
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    N, C, H, W = x.shape
-    C_out, _, kh, kw = w.shape
-    Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
-    xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    y = xp.zeros((N, C_out, Ho, Wo), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            tap = xpad[:, :, i * dh: i * dh + sh * (Ho - 1) + 1: sh,
-                       j * dw: j * dw + sw * (Wo - 1) + 1: sw]       # (N, C, Ho, Wo)
-            y += xp.einsum("nchw,oc->nohw", tap, w[:, :, i, j])
-    return y

@@ -9,8 +9,7 @@ import math
 
 from numba import cuda
 
-from tinygen.kernels.conv_cuda import launch_config
-from tinygen.kernels.conv_numpy import array_module
+from tinygen.kernels._common import array_module, launch_config
 from tinygen.kernels.fused_numpy import normalize_channels, normalize_channels_backward  # noqa: F401
 
 

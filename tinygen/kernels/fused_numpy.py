@@ -29,7 +29,7 @@ memory instead of one pass per operator; tests hold them equal to these.
 """
 import math
 
-from tinygen.kernels.conv_numpy import array_module as _xp
+from tinygen.kernels._common import array_module as _xp
 
 
 def sigmoid(x):

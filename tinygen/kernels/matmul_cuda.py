@@ -18,33 +18,33 @@ import functools
 import numpy as np
 from numba import cuda, from_dtype
 
-from tinygen.kernels.conv_numpy import array_module
+from tinygen.kernels._common import array_module
 
 TILE = 16
 
 
 @functools.lru_cache(maxsize=None)
-def _tiled_kernel(dtype):
-    """The tiled kernel for one dtype (a shared array's type is fixed when compiling)."""
+def _tiled_kernel(dtype, tile):
+    """The tiled kernel for one dtype and tile (a shared array's type and size are fixed when compiling)."""
     nb_dtype = from_dtype(np.dtype(dtype))
     zero = np.dtype(dtype).type(0)
 
     @cuda.jit
     def kernel(a, b, c):
-        sa = cuda.shared.array((TILE, TILE), nb_dtype)
-        sb = cuda.shared.array((TILE, TILE), nb_dtype)
+        sa = cuda.shared.array((tile, tile), nb_dtype)
+        sb = cuda.shared.array((tile, tile), nb_dtype)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        i = cuda.blockIdx.y * TILE + ty            # row of c
-        j = cuda.blockIdx.x * TILE + tx            # column of c
+        i = cuda.blockIdx.y * tile + ty            # row of c
+        j = cuda.blockIdx.x * tile + tx            # column of c
         M, K = a.shape
         N = b.shape[1]
         acc = zero
-        for k0 in range(0, K, TILE):
+        for k0 in range(0, K, tile):
             sa[ty, tx] = a[i, k0 + tx] if i < M and k0 + tx < K else zero
             sb[ty, tx] = b[k0 + ty, j] if k0 + ty < K and j < N else zero
             cuda.syncthreads()                     # both tiles loaded
-            for k in range(TILE):
+            for k in range(tile):
                 acc += sa[ty, k] * sb[k, tx]
             cuda.syncthreads()                     # done with the tiles before reloading
         if i < M and j < N:
@@ -59,13 +59,16 @@ def matmul(a, b):
     return xp.matmul(a, b)
 
 
-def matmul_blocked(a, b):
-    """a @ b by the shared-memory tiled numba.cuda kernel (2-D float arrays, one dtype)."""
+def matmul_blocked(a, b, block=TILE):
+    """a @ b by the shared-memory tiled numba.cuda kernel (2-D float arrays, one dtype): one
+    (block x block) tile of c per thread block, so block <= 32 (1024 threads a block)."""
+    if not 1 <= block <= 32:
+        raise ValueError(f"matmul_blocked (cuda): block {block} must be in 1..32 (block*block threads)")
     xp = array_module(a)
     a = xp.ascontiguousarray(a)
     b = xp.ascontiguousarray(b)
     M, N = a.shape[0], b.shape[1]
     c = xp.empty((M, N), dtype=a.dtype)
-    blocks = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
-    _tiled_kernel(a.dtype.type)[blocks, (TILE, TILE)](a, b.astype(a.dtype, copy=False), c)
+    blocks = ((N + block - 1) // block, (M + block - 1) // block)
+    _tiled_kernel(a.dtype.type, block)[blocks, (block, block)](a, b.astype(a.dtype, copy=False), c)
     return c

@@ -11,7 +11,7 @@ inside a tile, is what separates a fast GEMM from the triple loop (Goto & van de
 "Anatomy of high-performance matrix multiplication"). matmul_numba.py and matmul_cuda.py
 write the tile loop out by hand; here the tile product is NumPy's, to show the loop order.
 """
-from tinygen.kernels.conv_numpy import array_module
+from tinygen.kernels._common import array_module
 
 
 def matmul(a, b):

@@ -8,9 +8,7 @@ Runs on CuPy arrays, or on NumPy arrays in numba's CUDA simulator (tiny shapes o
 """
 from numba import cuda
 
-from tinygen.kernels.conv_cuda import launch_config
-from tinygen.kernels.conv_numpy import array_module
-from tinygen.kernels.pool_numpy import pool_output_size
+from tinygen.kernels._common import array_module, launch_config, pool_output_size
 
 
 @cuda.jit

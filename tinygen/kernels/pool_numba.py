@@ -9,7 +9,7 @@ copy: for max that is padding with -inf, for avg the divisor stays kh*kw (zeros 
 import numpy as np
 from numba import njit, prange
 
-from tinygen.kernels.pool_numpy import pool_output_size
+from tinygen.kernels._common import pool_output_size
 
 
 @njit(parallel=True, cache=True)

@@ -18,12 +18,7 @@ Each function works on NumPy or CuPy arrays (`xp`).
 import numpy as np
 
 from tinygen.backend import scatter_add
-from tinygen.kernels.conv_numpy import array_module
-
-
-def pool_output_size(size, k, s, p):
-    """Output length of a pooling window sweep along one axis."""
-    return (size + 2 * p - k) // s + 1
+from tinygen.kernels._common import array_module, pool_output_size
 
 
 def _windows(xpad, kernel_size, stride, out_size):

@@ -21,13 +21,14 @@ than im2col + GEMM, and V is 4x the input where im2col's cols is 9x. The transfo
 only (B, A) or done once per call (G, on the 3x3 weights).
 
 The input gradient of a 3x3 stride-1 conv is a 3x3 stride-1 conv with the kernel flipped
-and its channel axes swapped (conv_numba.conv_transpose2d routes it here). The weight
+and its channel axes swapped (conv_numba.conv_transpose2d_flip routes it here). The weight
 gradient could run the same machinery backwards (dL/dU_k = Z_k V_k^T with Z = A gy A^T,
 then gw = G^T dL/dU G); written and measured, it was slower than im2col + GEMM here (18 ms
 against 14 for a 3x3 64 -> 64 layer at batch 32: its K = tiles GEMMs come in small chunks),
 so the weight gradient stays on im2col. Nor is it used for masked kernels (PixelCNN): every
 transformed weight mixes all nine taps, so masked inputs would reach the output through terms
-that cancel only up to rounding (conv_numba._via_winograd).
+that cancel only up to rounding: conv2d_winograd refuses `taps`, and conv_numba.choose_algorithm
+never picks it for them.
 
 Work split: each worker thread takes a slice of the batch (tinygen/kernels/threads.py) and
 does its transforms and its 16 GEMMs (single-threaded BLAS) chunk by chunk, a few samples at
@@ -37,15 +38,11 @@ so the result agrees with im2col + GEMM to about 1e-6 relative (tests hold it to
 import numpy as np
 from numba import njit
 
-from tinygen.kernels.conv_numba import _pad_phases, _phase_planes, _sample_chunks, _scratch
+from tinygen.kernels._common import sample_chunks, scratch
+from tinygen.kernels._common_numba import pad_phases, phase_planes
 from tinygen.kernels.threads import over_slices
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])   # (4, 3)
-
-
-def applies(kernel_size, stride, dilation):
-    """Whether F(2x2, 3x3) computes this convolution: 3x3 kernel, stride 1, no dilation."""
-    return tuple(kernel_size) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
 
 
 @njit(nogil=True, cache=True)
@@ -120,12 +117,19 @@ def _tiles(Ho, Wo):
 
 
 def _padded_planes(x, th, tw):
-    """Scratch for x's planes padded to (2 th + 2, 2 tw + 2): the workers fill it (_pad_phases)."""
-    return _phase_planes(x, 2 * th + 2, 2 * tw + 2, (1, 1))
+    """Scratch for x's planes padded to (2 th + 2, 2 tw + 2): the workers fill it (pad_phases)."""
+    return phase_planes(x, 2 * th + 2, 2 * tw + 2, (1, 1))
 
 
-def conv2d(x, w, padding):
-    """y = x (*) w for a 3x3 kernel, stride 1: x (N, C_in, H, W), w (C_out, C_in, 3, 3)."""
+def conv2d_winograd(x, w, stride, padding, dilation, taps=None):
+    """conv2d for a 3x3 kernel, stride 1, dilation 1, without taps (conv_numba's signature):
+    x (N, C_in, H, W), w (C_out, C_in, 3, 3) -> y (N, C_out, H + 2ph - 2, W + 2pw - 2)."""
+    if w.shape[2:] != (3, 3) or tuple(stride) != (1, 1) or tuple(dilation) != (1, 1):
+        raise ValueError(f"conv2d_winograd: F(2x2, 3x3) needs a 3x3 kernel, stride 1, dilation 1; "
+                         f"got weight {w.shape}, stride {stride}, dilation {dilation}")
+    if taps is not None and not np.all(taps):
+        raise ValueError("conv2d_winograd: a kernel with taps (a mask) cannot go through Winograd: "
+                         "masked inputs would leak in up to rounding; use conv2d_phases")
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
     C_out = w.shape[0]
@@ -137,11 +141,11 @@ def conv2d(x, w, padding):
     T = th * tw
 
     def part(n_lo, n_hi):
-        _pad_phases(x, n_lo, n_hi, padding[0], padding[1], 1, 1, xs)
-        for n0, n1 in _sample_chunks(n_lo, n_hi, 16 * (C + C_out), T, x.itemsize):   # V and M
-            V = _scratch("V", (16, C, (n1 - n0) * T), x.dtype)
+        pad_phases(x, n_lo, n_hi, padding[0], padding[1], 1, 1, xs)
+        for n0, n1 in sample_chunks(n_lo, n_hi, 16 * (C + C_out), T, x.itemsize):   # V and M
+            V = scratch("V", (16, C, (n1 - n0) * T), x.dtype)
             _input_tiles(xs, n0, n1, th, tw, V)
-            M = np.matmul(U, V, out=_scratch("M", (16, C_out, (n1 - n0) * T), x.dtype))
+            M = np.matmul(U, V, out=scratch("M", (16, C_out, (n1 - n0) * T), x.dtype))
             _output_tiles(M, n0, th, tw, y)
 
     over_slices(N, part)

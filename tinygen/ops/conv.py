@@ -31,7 +31,7 @@ from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
-from tinygen.kernels.conv_numpy import conv_transpose_output_size
+from tinygen.kernels._common import conv_transpose_output_size
 
 
 def _pair(value, name, op):
@@ -52,10 +52,11 @@ def _pair(value, name, op):
 class Conv2d(Function):
     def __init__(self, stride, padding, dilation, taps=None):
         self.stride, self.padding, self.dilation = stride, padding, dilation
-        self.taps = taps          # None, or (kh, kw) 0/1: the only taps whose gradient is wanted
+        self.taps = taps          # None, or (kh, kw) 0/1: the kernel's support (it is w * taps)
 
     def forward(self, x, w, b=None):
-        y = implementation("conv", self.device).conv2d(x, w, self.stride, self.padding, self.dilation)
+        y = implementation("conv", self.device).conv2d(x, w, self.stride, self.padding, self.dilation,
+                                                       self.taps)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y                                                        # (N, C_out, Ho, Wo)
@@ -63,7 +64,7 @@ class Conv2d(Function):
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
         geometry = (self.stride, self.padding, self.dilation)
-        gx = _conv_transpose_to(gy, w, x.shape[2:], *geometry) if x.requires_grad else None
+        gx = _conv_transpose_to(gy, w, x.shape[2:], *geometry, self.taps) if x.requires_grad else None
         gw = Conv2dWeightGrad(w.shape[2:], *geometry, self.taps)(x, gy) if w.requires_grad else None
         if len(self.inputs) == 2:
             return gx, gw
@@ -71,13 +72,14 @@ class Conv2d(Function):
 
 
 class ConvTranspose2d(Function):
-    def __init__(self, stride, padding, output_padding, dilation):
+    def __init__(self, stride, padding, output_padding, dilation, taps=None):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.output_padding = output_padding
+        self.taps = taps          # None, or (kh, kw) 0/1: the kernel's support (it is w * taps)
 
     def forward(self, x, w, b=None):
         y = implementation("conv", self.device).conv_transpose2d(
-            x, w, self.stride, self.padding, self.output_padding, self.dilation)
+            x, w, self.stride, self.padding, self.output_padding, self.dilation, self.taps)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y                                                        # (N, C_out, Ho, Wo)
@@ -85,8 +87,8 @@ class ConvTranspose2d(Function):
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
         geometry = (self.stride, self.padding, self.dilation)
-        gx = _conv_to(gy, w, x.shape[2:], *geometry) if x.requires_grad else None
-        gw = Conv2dWeightGrad(w.shape[2:], *geometry)(gy, x) if w.requires_grad else None
+        gx = _conv_to(gy, w, x.shape[2:], *geometry, self.taps) if x.requires_grad else None
+        gw = Conv2dWeightGrad(w.shape[2:], *geometry, self.taps)(gy, x) if w.requires_grad else None
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, gy.sum(dim=(0, 2, 3))
@@ -112,26 +114,26 @@ class Conv2dWeightGrad(Function):
             ggw = ggw * Tensor._make(backend.to_device(np.asarray(self.taps, dtype=ggw.data.dtype),
                                                        self.device), self.device, False)
         geometry = (self.stride, self.padding, self.dilation)
-        ga = _conv_transpose_to(g, ggw, a.shape[2:], *geometry) if a.requires_grad else None
-        gg = _conv_to(a, ggw, g.shape[2:], *geometry) if g.requires_grad else None
+        ga = _conv_transpose_to(g, ggw, a.shape[2:], *geometry, self.taps) if a.requires_grad else None
+        gg = _conv_to(a, ggw, g.shape[2:], *geometry, self.taps) if g.requires_grad else None
         return ga, gg
 
 
-def _conv_to(x, w, size, stride, padding, dilation):
+def _conv_to(x, w, size, stride, padding, dilation, taps=None):
     """conv2d(x, w) cropped to the spatial `size` (the grid of a conv_transpose2d input)."""
-    y = Conv2d(stride, padding, dilation)(x, w)
+    y = Conv2d(stride, padding, dilation, taps)(x, w)
     if tuple(y.shape[2:]) != tuple(size):
         y = y[:, :, :size[0], :size[1]]
     return y
 
 
-def _conv_transpose_to(x, w, size, stride, padding, dilation):
+def _conv_transpose_to(x, w, size, stride, padding, dilation, taps=None):
     """conv_transpose2d(x, w) with the output_padding that makes its output spatial `size`."""
     kh, kw = w.shape[2:]
     output_padding = tuple(
         int(size[a]) - conv_transpose_output_size(x.shape[2 + a], k, stride[a], padding[a], 0, dilation[a])
         for a, k in enumerate((kh, kw)))
-    return ConvTranspose2d(stride, padding, output_padding, dilation)(x, w)
+    return ConvTranspose2d(stride, padding, output_padding, dilation, taps)(x, w)
 
 
 # ---- argument checks ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ forward pass and kept on the node (memory that backward needs, visibly saved).
 """
 from tinygen.autograd.function import Function
 from tinygen.kernels import implementation
-from tinygen.kernels.pool_numpy import array_module, pool_output_size
+from tinygen.kernels._common import array_module, pool_output_size
 from tinygen.ops.conv import _pair
 
 

@@ -1,0 +1,98 @@
+"""What every kernel family shares: array module, output sizes, GPU launches, scratch, chunks.
+
+One home for the helpers that used to live in whichever family needed them first:
+
+    array_module(x)                   numpy or cupy, whichever holds x (the `xp` idiom)
+    conv_output_size(...)             output length of a convolution along one axis
+    conv_transpose_output_size(...)   ... of a transposed convolution
+    pool_output_size(...)             ... of a pooling window sweep
+    masked_kernel(w, taps)            w * taps: a conv kernel on its support (MaskedConv2d's)
+    launch_config(total)              (blocks, threads) of a numba.cuda grid-stride loop
+    scratch(name, shape, dtype)       a reusable per-thread host work array (fast CPU kernels)
+    sample_chunks(...)                consecutive samples whose work matrix fits in cache
+
+No numba, no CuPy at import: the reference kernels import this file too.
+"""
+import math
+import sys
+import threading
+
+import numpy as np
+
+from tinygen.backend import simulator_enabled
+
+
+def array_module(x):
+    """numpy or cupy, whichever holds x."""
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy
+    return np
+
+
+# ---- output sizes -------------------------------------------------------------------------
+
+def conv_output_size(size, k, s, p, d):
+    """Output length of a convolution along one axis: (size + 2p - d(k - 1) - 1) // s + 1."""
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def conv_transpose_output_size(size, k, s, p, op, d):
+    """Output length of a transposed convolution along one axis (op: output_padding)."""
+    return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def pool_output_size(size, k, s, p):
+    """Output length of a pooling window sweep along one axis."""
+    return (size + 2 * p - k) // s + 1
+
+
+def masked_kernel(w, taps):
+    """w (..., kh, kw) * taps (kh, kw, 0/1): the kernel the conv ops compute with when given
+    `taps`, the kernel's support; w itself when taps is None."""
+    return w if taps is None else w * array_module(w).asarray(taps, dtype=w.dtype)
+
+
+# ---- GPU launches -------------------------------------------------------------------------
+
+THREADS_PER_BLOCK = 128
+
+
+def launch_config(total):
+    """(blocks, threads) for a grid-stride loop over `total` items.
+
+    In the simulator every GPU thread is a Python thread, so a couple of blocks cover
+    everything through the grid-stride loop; on a GPU enough blocks fill the device.
+    """
+    blocks = (total + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    return max(1, min(blocks, 2 if simulator_enabled() else 4096)), THREADS_PER_BLOCK
+
+
+# ---- host scratch and chunking (the fast CPU kernels) -------------------------------------
+
+_local = threading.local()
+
+
+def scratch(name, shape, dtype):
+    """A reusable per-thread work array of `shape` (its contents are garbage).
+
+    Allocating the big matrices (cols, a GEMM's output: tens of MB) fresh on every call costs
+    page faults comparable to filling them; one buffer per (name, dtype) and thread is kept
+    and grown as needed."""
+    buffers = _local.__dict__.setdefault("buffers", {})
+    size = math.prod(shape)
+    buf = buffers.get((name, np.dtype(dtype)))
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        buffers[(name, np.dtype(dtype))] = buf
+    return buf[:size].reshape(shape)
+
+
+CHUNK_BYTES = 4 << 20   # a work matrix of one chunk of samples, per thread: about twice a core's L2
+
+
+def sample_chunks(n_lo, n_hi, K, L, itemsize):
+    """[(n0, n1)]: consecutive samples of [n_lo, n_hi) whose (K, (n1 - n0)*L) matrix takes
+    about CHUNK_BYTES, so a GEMM reads it while it is still in cache."""
+    per_chunk = max(1, CHUNK_BYTES // max(1, K * L * itemsize))
+    return [(n0, min(n_hi, n0 + per_chunk)) for n0 in range(n_lo, n_hi, per_chunk)]

@@ -1,0 +1,64 @@
+"""What the numba conv files share (conv_numba.py, winograd_numba.py): padded phase planes.
+
+    inside(n_out, s, off, n_in)   the k in [0, n_out) with k*s + off inside [0, n_in): [lo, hi)
+    phase_planes(x, Hp, Wp, stride)
+                                  scratch for x zero-padded to (Hp, Wp), split into stride
+                                  phases: (N, C, sh*sw, ceil(Hp/sh), ceil(Wp/sw))
+    pad_phases(x, n0, n1, top, left, sh, sw, xs)
+                                  fills samples [n0, n1) of those planes:
+                                  xs[n, c, a*sw + b, h', w'] = xpad[n, c, a + sh*h', b + sw*w']
+
+Stride 1 is one phase: the image zero-padded. conv_numba.py's docstring says why phases.
+"""
+from numba import njit
+
+from tinygen.kernels._common import scratch
+
+
+@njit(inline="always")
+def inside(n_out, s, off, n_in):
+    # [lo, hi): the k in [0, n_out) whose k*s + off falls inside [0, n_in)
+    lo = 0 if off >= 0 else (s - 1 - off) // s
+    hi = min(n_out, (n_in - 1 - off) // s + 1) if off <= n_in - 1 else 0
+    return lo, max(lo, hi)
+
+
+def phase_planes(x, Hp, Wp, stride):
+    """Scratch for x zero-padded to (Hp, Wp) and split into stride phases (pad_phases fills it).
+
+    -> xs (N, C, sh*sw, Hs, Ws), Hs = ceil(Hp/sh), Ws = ceil(Wp/sw).
+    """
+    N, C = x.shape[:2]
+    sh, sw = stride
+    return scratch("xs", (N, C, sh * sw, -(-Hp // sh), -(-Wp // sw)), x.dtype)
+
+
+@njit(nogil=True, cache=True)
+def pad_phases(x, n0, n1, top, left, sh, sw, xs):
+    # x (N, C, H, W) -> xs (N, C, sh*sw, Hs, Ws): phase (a, b) of the image padded by top/left
+    # (and by zeros up to Hs*sh, Ws*sw), xs[n, c, a*sw + b, h', w'] = xpad[n, c, a + sh*h', b + sw*w']
+    N, C, H, W = x.shape
+    Hs, Ws = xs.shape[3], xs.shape[4]
+    for t in range(n0 * C, n1 * C):
+        n = t // C
+        c = t % C
+        for a in range(sh):
+            h_lo, h_hi = inside(Hs, sh, a - top, H)        # phase rows that hold image rows
+            for b in range(sw):
+                w_lo, w_hi = inside(Ws, sw, b - left, W)
+                plane = xs[n, c, a * sw + b]
+                for r in range(Hs):
+                    row = plane[r]
+                    if r < h_lo or r >= h_hi:
+                        row[:] = 0
+                        continue
+                    row[:w_lo] = 0
+                    row[w_hi:] = 0
+                    dst = row[w_lo:w_hi]
+                    src = x[n, c, r * sh + a - top, w_lo * sw + b - left:]
+                    if sw == 1:
+                        for k in range(w_hi - w_lo):    # contiguous: a vectorized copy
+                            dst[k] = src[k]
+                    else:
+                        for k in range(w_hi - w_lo):
+                            dst[k] = src[k * sw]
