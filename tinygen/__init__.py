@@ -29,6 +29,7 @@ from tinygen.autograd.legacy import (  # noqa: E402,F401
     BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
     ShortTensor)
 from tinygen.rng import Generator  # noqa: E402,F401
+from tinygen.serialization import load, save  # noqa: E402,F401
 from tinygen.autograd.tensor import DTYPE_OBJECTS as _DTYPE_OBJECTS  # noqa: E402
 
 float32 = float = _DTYPE_OBJECTS["float32"]
