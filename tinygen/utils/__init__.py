@@ -4,3 +4,4 @@
     from tinygen.utils import save_image, make_grid
 """
 from tinygen.utils import data  # noqa: F401  (tg.utils.data after `import tinygen`)
+from tinygen.utils.image import make_grid, save_image  # noqa: F401,E402
