@@ -97,6 +97,12 @@ def test_file_objects_and_map_location():
     assert back[0].tolist() == [0, 1, 2] and type(back[0].device) is tg.device
     buf.seek(0)
     assert tg.load(buf, map_location={"cuda": "cpu"})[1]["x"].tolist() == [1.0, 1.0]
+    buf.seek(0)
+    back = tg.load(buf, map_location=lambda storage, loc: storage)   # old scripts' idiom
+    assert back[1]["x"].tolist() == [1.0, 1.0] and back[1]["x"].device == "cpu"
+    buf.seek(0)
+    with pytest.raises(TypeError, match="map_location"):
+        tg.load(buf, map_location=3)
 
 
 def test_unsupported_objects_are_refused_and_leave_the_old_file(tmp_path):

@@ -144,6 +144,11 @@ def test_shuffle_is_a_fresh_seeded_permutation_each_epoch():
     assert a == [b[0].tolist() for b in DataLoader(ds, batch_size=20, shuffle=True, generator=g)]
 
 
+def test_reachable_as_torch_spells_it():
+    assert tg.utils.data.DataLoader is DataLoader and tg.utils.data.TensorDataset is TensorDataset
+    assert tg.data.MNIST.__mro__[1] is Dataset
+
+
 def test_samplers():
     ds = list(range(7))
     assert list(SequentialSampler(ds)) == ds

@@ -90,8 +90,11 @@ def _decode(tag, arrays, map_location):
     (kind, value), *rest = tag.items()
     if kind == "tensor":
         array = arrays[value]
-        device = backend.normalize_device(_mapped(tag["device"], map_location))
-        t = Tensor(array, device=device)
+        if callable(map_location):   # torch's map_location(storage, location), e.g.
+            t = map_location(Tensor(array), tag["device"])   # lambda storage, loc: storage
+            t = t if isinstance(t, Tensor) else Tensor(array)
+        else:
+            t = Tensor(array, device=backend.normalize_device(_mapped(tag["device"], map_location)))
         if tag["parameter"]:
             from tinygen.nn import Parameter  # only a saved Parameter needs tinygen.nn
             return Parameter(t, requires_grad=tag["requires_grad"])
@@ -120,8 +123,8 @@ def _mapped(device, map_location):
         return map_location.get(device, device)
     if isinstance(map_location, str):
         return map_location
-    raise TypeError(f"tg.load: map_location must be None, a device or a dict of devices, got "
-                    f"{type(map_location).__name__}")
+    raise TypeError(f"tg.load: map_location must be None, a device, a dict of devices or a "
+                    f"callable, got {type(map_location).__name__}")
 
 
 # ---------------------------------------------------------------------------- save / load
@@ -142,7 +145,7 @@ def load(f, map_location=None, weights_only=True, mmap=None):
     """What tg.save wrote to `f` (a path or a binary file object), with the same types.
 
     map_location: None (each tensor where it was saved), 'cpu' | 'cuda' | tg.device (all
-    there), or a dict {'cuda': 'cpu'}. weights_only: accepted for torch's signature; every
+    there), a dict {'cuda': 'cpu'}, or torch's callable f(cpu_tensor, saved_device) -> tensor. weights_only: accepted for torch's signature; every
     load is weights-only here (the format holds data, never code)."""
     name = os.fspath(f) if isinstance(f, (str, os.PathLike)) else getattr(f, "name", repr(f))
     try:
