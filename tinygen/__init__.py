@@ -16,21 +16,36 @@ from tinygen.ops import (  # noqa: F401
     rand_like, randint, randn, randn_like, randperm, relu, reshape, sigmoid, sin, softmax, sqrt,
     square, squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros,
     zeros_like)
+from tinygen.ops import empty_like, randint_like  # noqa: F401
 
 # NumPy is loaded now (perhaps before tinygen was): BLAS on one thread (see runtime.py)
 if runtime.OWN_BLAS_THREADS:
     runtime.limit_blas_threads()
 
-float32 = "float32"
-float64 = "float64"
-int64 = "int64"
-bool_ = "bool"
+# devices and dtypes as objects (see backend.device and autograd/tensor.py's DTYPE_OBJECTS)
+from tinygen.backend import device  # noqa: E402,F401
+from tinygen.autograd.tensor import get_default_dtype, set_default_dtype  # noqa: E402,F401
+from tinygen.autograd.legacy import (  # noqa: E402,F401
+    BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
+    ShortTensor)
+from tinygen.rng import Generator  # noqa: E402,F401
+from tinygen.serialization import load, save  # noqa: E402,F401
+from tinygen.autograd.tensor import DTYPE_OBJECTS as _DTYPE_OBJECTS  # noqa: E402
+
+float32 = float = _DTYPE_OBJECTS["float32"]
+float64 = double = _DTYPE_OBJECTS["float64"]
+int64 = long = _DTYPE_OBJECTS["int64"]
+int32 = int = _DTYPE_OBJECTS["int32"]
+int16 = short = _DTYPE_OBJECTS["int16"]
+int8 = _DTYPE_OBJECTS["int8"]
+uint8 = _DTYPE_OBJECTS["uint8"]
+bool = bool_ = _DTYPE_OBJECTS["bool"]  # tg.bool, as torch.bool (shadows the builtin here only)
 
 __version__ = "0.1.0"
 
 
 _SUBMODULES = ("nn", "optim", "distributions", "data", "models", "kernels", "cuda", "testing",
-               "checkpoint", "eval")
+               "checkpoint", "eval", "accelerator", "utils")
 
 
 def __getattr__(name):

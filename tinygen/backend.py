@@ -21,10 +21,48 @@ import os
 
 import numpy as np
 
-CPU = "cpu"
-CUDA = "cuda"
-DEVICES = (CPU, CUDA)
+DEVICES = ("cpu", "cuda")
 KERNEL_MODES = ("reference", "fast")
+
+
+class device(str):
+    """tg.device('cpu' | 'cuda' | 'cuda:0'), or tg.device('cuda', 0): torch's device object.
+
+    It is a str (the name as given, 'cuda:0' stays 'cuda:0'), so it compares equal to its
+    string, hashes like it, and works wherever a device name worked before. `tensor.device`
+    is one of the two devices a tensor can live on, `CPU` or `CUDA` below (tinygen drives one
+    GPU, so 'cuda:0' names the same place as 'cuda'; normalize_device maps one to the other).
+    """
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, device) and index is None:
+            return type
+        name = str(type) if index is None else f"{type}:{int(index)}"
+        kind, colon, number = name.partition(":")
+        if kind not in DEVICES or (colon and not number.isdigit()):
+            raise RuntimeError(f"invalid device string {name!r}: expected 'cpu', 'cuda' or "
+                               f"'cuda:<index>'")
+        return str.__new__(cls, name)
+
+    @property
+    def type(self):
+        return str(self).partition(":")[0]
+
+    @property
+    def index(self):
+        number = str(self).partition(":")[2]
+        return int(number) if number else None
+
+    def __repr__(self):
+        index = self.index
+        return f"device(type={self.type!r}" + ("" if index is None else f", index={index}") + ")"
+
+    def __reduce__(self):  # copy/pickle as a device, not as a plain str
+        return (device, (str(self),))
+
+
+CPU = device("cpu")
+CUDA = device("cuda")
 
 
 def simulator_enabled():
@@ -53,16 +91,18 @@ def cuda_is_available():
     return simulator_enabled() or gpu_available()
 
 
-def normalize_device(device):
-    """'cpu' | 'cuda' | 'cuda:0' -> 'cpu' | 'cuda'; anything else is a ValueError."""
-    if device is None:
+def normalize_device(name):
+    """'cpu' | 'cuda' | 'cuda:0' (str or tg.device) -> the device object CPU or CUDA;
+    anything else is a ValueError."""
+    if name is None or name is CPU or name is CUDA:
+        return CPU if name is None else name
+    if str(name) in ("cpu", "cpu:0"):
         return CPU
-    name = str(device)
-    if name in ("cuda:0",):
-        name = CUDA
-    if name not in DEVICES:
-        raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
-    if name == CUDA and not cuda_is_available():
+    if str(name) not in ("cuda", "cuda:0"):
+        raise ValueError(f"unknown device {name!r}: expected 'cpu', 'cuda' or 'cuda:0' "
+                         f"(tinygen drives one GPU)")
+    name = CUDA
+    if not cuda_is_available():
         raise RuntimeError(
             "device 'cuda' requested but no GPU is available: install the 'gpu' extra "
             "(cupy) on a machine with a CUDA GPU, or set NUMBA_ENABLE_CUDASIM=1 to run the "

@@ -15,3 +15,24 @@ def synchronize():
     """Wait until all queued GPU work has finished (for timing); a no-op without a real GPU."""
     if backend.gpu_available():
         backend.synchronize(backend.CUDA)
+
+
+def device_count():
+    """1 when the cuda device is usable (tinygen drives one GPU), else 0."""
+    return int(backend.cuda_is_available())
+
+
+def current_device():
+    """The index of the GPU in use: always 0."""
+    return 0
+
+
+def manual_seed(seed):
+    """Seed tinygen's random state. tinygen has one seed for cpu and cuda draws, so this is
+    tg.manual_seed: scripts that call both torch.manual_seed and torch.cuda.manual_seed with
+    the same seed get the same stream."""
+    from tinygen import rng
+    return rng.manual_seed(seed)
+
+
+manual_seed_all = manual_seed

@@ -70,3 +70,41 @@ def derive_seed(seed, *keys):
     (NumPy's SeedSequence: independent of the stream that `seed` itself starts)."""
     words = np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(2, np.uint32)
     return (int(words[0]) << 31) ^ int(words[1])
+
+
+class Generator:
+    """A private random stream, as torch.Generator: `tg.Generator().manual_seed(42)` for
+    random_split, DataLoader(generator=...) and randperm(generator=...). Draws from it leave
+    tinygen's global stream untouched. Unseeded, it starts from fresh OS entropy."""
+
+    def __init__(self, device="cpu"):
+        self.device = backend.normalize_device(device)
+        self._seed = int(np.random.SeedSequence().entropy % 2**63)
+        self.numpy = np.random.default_rng(self._seed)   # the NumPy Generator that draws
+
+    def manual_seed(self, seed):
+        self._seed = int(seed)
+        self.numpy = np.random.default_rng(self._seed)
+        return self
+
+    def seed(self):
+        """Reseed from OS entropy; returns the new seed."""
+        return self.manual_seed(int(np.random.SeedSequence().entropy % 2**63))._seed
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self):
+        return self.numpy.bit_generator.state
+
+    def set_state(self, state):
+        self.numpy.bit_generator.state = state
+        return self
+
+
+def numpy_generator(generator=None):
+    """The NumPy Generator behind `generator` (a tg.Generator or a NumPy Generator), or
+    tinygen's global cpu stream when it is None."""
+    if generator is None:
+        return _state["cpu"]
+    return getattr(generator, "numpy", generator)

@@ -5,4 +5,5 @@ from tinygen.autograd.function import Function  # noqa: F401
 from tinygen.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from tinygen.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
 from tinygen.autograd.graph import to_dot  # noqa: F401
+from tinygen.autograd.legacy import Variable  # noqa: F401
 from tinygen.autograd.tensor import Tensor, tensor  # noqa: F401

@@ -26,12 +26,37 @@ _DTYPES = {
     None: None, "float32": np.float32, "float64": np.float64, "float16": np.float16,
     "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_,
     "float": np.float32, "double": np.float64, "long": np.int64,
+    "int16": np.int16, "int8": np.int8, "int": np.int32,
 }
+
+# The dtype objects tg.float32, tg.int64, ... are NumPy's dtype objects themselves: hashable,
+# equal to `tensor.dtype` (x.dtype == tg.float32), to their name (tg.float32 == "float32") and
+# to NumPy's scalar type (== np.float32), accepted by every NumPy/CuPy call, and printed as
+# the name, so code that passed dtype strings keeps working and torch code ports unchanged.
+DTYPE_OBJECTS = {name: np.dtype(t) for name, t in _DTYPES.items()
+                 if name is not None and name != "float16"}
+_default_dtype = [np.dtype(DEFAULT_DTYPE)]   # tg.set_default_dtype changes it (torch's global)
+
+
+def get_default_dtype():
+    """The dtype of floats made from Python numbers and of the float factories (float32)."""
+    return _default_dtype[0]
+
+
+def set_default_dtype(dtype):
+    """Make `dtype` (float32 or float64) the default floating dtype, as torch's."""
+    dtype = np.dtype(as_dtype(dtype))
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"set_default_dtype: only float32 and float64 can be the default "
+                        f"dtype, got {dtype}")
+    _default_dtype[0] = dtype
 
 
 def as_dtype(dtype):
     """A NumPy dtype from a name ('float32'), a NumPy type, or None (-> None)."""
     if isinstance(dtype, str):
+        if dtype.startswith(("torch.", "tinygen.")):  # 'torch.float32', as str(torch.float32)
+            dtype = dtype.partition(".")[2]
         if dtype not in _DTYPES:
             raise TypeError(f"unknown dtype {dtype!r}: expected one of {sorted(k for k in _DTYPES if k)}")
         return _DTYPES[dtype]
@@ -113,7 +138,7 @@ class Tensor:
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = ""
-        if self.dtype != DEFAULT_DTYPE:
+        if self.dtype != _default_dtype[0]:
             extra += f", dtype={self.dtype}"
         if self.device != "cpu":
             extra += f", device='{self.device}'"
@@ -158,21 +183,33 @@ class Tensor:
         t._vc = self._vc
         return t
 
-    def to(self, device=None, dtype=None):
-        """A copy on `device` and/or with `dtype` (self when nothing changes); differentiable."""
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False):
+        """A tensor on `device` and/or with `dtype` (self when nothing changes, a new tensor
+        with copy=True); differentiable. As torch: x.to("cuda"), x.to(tg.float64),
+        x.to(other) (other's device and dtype), x.to("cpu", tg.float64), x.to(device=...).
+        non_blocking is accepted and ignored (every copy here is synchronous)."""
         from tinygen.ops import shape as shape_ops
+        device, dtype = _to_arguments(args, device, dtype)
         out = self
-        if dtype is not None and np.dtype(as_dtype(dtype)) != self.dtype:
-            out = shape_ops.astype(out, as_dtype(dtype))
-        if device is not None and backend.normalize_device(device) != self.device:
-            out = shape_ops.to_device(out, backend.normalize_device(device))
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            if np.dtype(dtype).kind not in "fc":
+                out = out.detach()  # an integer/bool result carries no gradient, as torch
+            out = shape_ops.astype(out, dtype)
+        if device is not None and device != self.device:
+            out = shape_ops.to_device(out, device)
+        if copy and out is self:
+            out = shape_ops.clone(self)
         return out
 
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self):
-        return self.to("cuda")
+    def cuda(self, device=None, non_blocking=False):
+        return self.to("cuda" if device is None else device)
+
+    @property
+    def is_cuda(self):
+        return self.device == "cuda"
 
     def float(self):
         return self.to(dtype=np.float32)
@@ -182,6 +219,33 @@ class Tensor:
 
     def long(self):
         return self.to(dtype=np.int64)
+
+    def int(self):
+        return self.to(dtype=np.int32)
+
+    def bool(self):
+        return self.to(dtype=np.bool_)
+
+    def half(self):
+        raise TypeError("half(): tinygen has no float16 kernels; use .float() (float32) or "
+                        ".double() (float64)")
+
+    def type(self, dtype=None, non_blocking=False):
+        """With no argument, the legacy type name ('tinygen.FloatTensor'); else .to(dtype),
+        where dtype may also be a name ('torch.FloatTensor') or a class (tg.LongTensor)."""
+        if dtype is None:
+            return f"tinygen.{_LEGACY_NAMES.get(self.dtype.name, self.dtype.name)}"
+        if isinstance(dtype, str) and dtype.partition(".")[2] in _LEGACY_NAMES.values():
+            dtype = next(k for k, v in _LEGACY_NAMES.items() if v == dtype.partition(".")[2])
+        return self.to(dtype=getattr(dtype, "dtype", dtype))
+
+    def type_as(self, other):
+        """self cast to other's dtype."""
+        return self.to(dtype=other.dtype)
+
+    def element_size(self):
+        """Bytes per element (4 for float32)."""
+        return self.dtype.itemsize
 
     # ---- gradients ---------------------------------------------------------------------
 
@@ -293,6 +357,24 @@ class Tensor:
         return self
 
 
+_LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+                 "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor",
+                 "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+def _to_arguments(args, device, dtype):
+    """Sort .to()'s positional arguments (device, dtype, or a tensor giving both)."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, str) and a.partition(":")[0] in backend.DEVICES:
+            device = a
+        else:
+            dtype = a
+    return (None if device is None else backend.normalize_device(device),
+            None if dtype is None else as_dtype(dtype))
+
+
 def _init(t, array, device, requires_grad):
     t.data = array
     t.device = device
@@ -332,7 +414,7 @@ def _as_array(data, dtype):
     if dtype is not None:
         return array.astype(dtype, copy=False)
     if array.dtype == np.float64 and not isinstance(data, np.ndarray):
-        return array.astype(DEFAULT_DTYPE)  # Python floats and lists -> float32, as in torch
+        return array.astype(_default_dtype[0])  # Python floats and lists -> float32, as torch
     if array.dtype.kind in "iu" and not isinstance(data, np.ndarray):
         return array.astype(np.int64)
     return array
@@ -345,7 +427,7 @@ def as_tensor(x, like=()):
     if isinstance(x, Tensor):
         return x
     ref = next((t for t in like if isinstance(t, Tensor)), None)
-    device = ref.device if ref is not None else "cpu"
+    device = ref.device if ref is not None else backend.CPU
     xp = backend.array_module(device)
     if isinstance(x, (bool, int, float)) and ref is not None and ref.dtype.kind == "f":
         return Tensor._make(xp.asarray(x, dtype=ref.dtype), device, False)

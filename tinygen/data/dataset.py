@@ -4,6 +4,10 @@
     x, y = ds[0:128]          # x (128, 1, 28, 28) float32 in {0, 1}, y (128,) int64
     len(ds)                   # 60000
 
+An ImageDataset is a tinygen.utils.data.Dataset: ds[i] is one (x (C, H, W) float32 array,
+y int64) sample, so DataLoader(ds, batch_size=64) batches it with default_collate (its
+__getitems__ serves a whole batch of indices with one vectorized read).
+
 Pixels are kept as uint8 (N, 1, H, W) (47 MB for MNIST's 60,000 images instead of 188 MB
 of float32) and scaled x = pixels / 255 per batch. Binarization (see binarize.py):
 'dynamic' draws a fresh Bernoulli(x) on every access, 'fixed' draws once at construction
@@ -14,9 +18,10 @@ import numpy as np
 from tinygen import rng as tg_rng
 from tinygen.data import sources
 from tinygen.data.binarize import binarize_dynamic, binarize_threshold, check_mode
+from tinygen.utils.data import Dataset
 
 
-class ImageDataset:
+class ImageDataset(Dataset):
     """Images and labels with an explicit binarization.
 
     pixels: (N, H, W) or (N, C, H, W) uint8 in 0..255; labels: (N,) integers.
@@ -83,6 +88,11 @@ class ImageDataset:
 
     def __getitem__(self, index):
         return self.batch(index)
+
+    def __getitems__(self, indices):
+        """[(x_i, y_i) for i in indices] from one vectorized read (DataLoader's fast path)."""
+        x, y = self.batch(np.asarray(indices, dtype=np.int64))
+        return list(zip(x, y))
 
     def __repr__(self):
         return (f"ImageDataset({self.name!r}, n={len(self)}, shape={self.shape}, "

@@ -1,12 +1,14 @@
 """Tensor factories with torch's signatures: zeros, ones, full, arange, rand, randn, ...
 
 `size` is given as ints or one tuple: tg.zeros(2, 3) == tg.zeros((2, 3)). Floats default to
-float32; random draws come from tinygen.rng (seeded by tg.manual_seed).
+tg.get_default_dtype() (float32); random draws come from tinygen.rng (seeded by
+tg.manual_seed). Every factory takes dtype= (a tg dtype, a name or a NumPy type) and device=
+('cpu' | 'cuda' | tg.device); the *_like ones default to their input's dtype and device.
 """
 import numpy as np
 
 from tinygen import backend, rng
-from tinygen.autograd.tensor import DEFAULT_DTYPE, Tensor, as_dtype, tensor  # noqa: F401
+from tinygen.autograd.tensor import Tensor, as_dtype, get_default_dtype, tensor  # noqa: F401
 
 
 def _size(size):
@@ -23,7 +25,7 @@ def _new(array, device, requires_grad):
 def _filled(fill, size, dtype, device, requires_grad):
     device = backend.normalize_device(device)
     xp = backend.array_module(device)
-    array = xp.full(_size(size), fill, dtype=as_dtype(dtype) or DEFAULT_DTYPE)
+    array = xp.full(_size(size), fill, dtype=as_dtype(dtype) or get_default_dtype())
     return _new(array, device, requires_grad)
 
 
@@ -40,19 +42,25 @@ def empty(*size, dtype=None, device="cpu", requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, device="cpu", requires_grad=False):
+    if dtype is None and isinstance(fill_value, (bool, int, np.integer, np.bool_)):
+        dtype = np.bool_ if isinstance(fill_value, (bool, np.bool_)) else np.int64  # as torch
     return _filled(fill_value, (size,), dtype, device, requires_grad)
 
 
-def zeros_like(x, dtype=None, requires_grad=False):
-    return _filled(0, (x.shape,), dtype or x.dtype, x.device, requires_grad)
+def zeros_like(x, dtype=None, device=None, requires_grad=False):
+    return _filled(0, (x.shape,), dtype or x.dtype, device or x.device, requires_grad)
 
 
-def ones_like(x, dtype=None, requires_grad=False):
-    return _filled(1, (x.shape,), dtype or x.dtype, x.device, requires_grad)
+def ones_like(x, dtype=None, device=None, requires_grad=False):
+    return _filled(1, (x.shape,), dtype or x.dtype, device or x.device, requires_grad)
 
 
-def full_like(x, fill_value, dtype=None, requires_grad=False):
-    return _filled(fill_value, (x.shape,), dtype or x.dtype, x.device, requires_grad)
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    return _filled(fill_value, (x.shape,), dtype or x.dtype, device or x.device, requires_grad)
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False):
+    return _filled(0, (x.shape,), dtype or x.dtype, device or x.device, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=False):
@@ -63,27 +71,27 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
     xp = backend.array_module(device)
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = np.int64 if ints else DEFAULT_DTYPE
+        dtype = np.int64 if ints else get_default_dtype()
     return _new(xp.arange(start, end, step).astype(as_dtype(dtype)), device, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False):
     device = backend.normalize_device(device)
     xp = backend.array_module(device)
-    array = xp.linspace(start, end, steps).astype(as_dtype(dtype) or DEFAULT_DTYPE)
+    array = xp.linspace(start, end, steps).astype(as_dtype(dtype) or get_default_dtype())
     return _new(array, device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
     device = backend.normalize_device(device)
     xp = backend.array_module(device)
-    return _new(xp.eye(n, m, dtype=as_dtype(dtype) or DEFAULT_DTYPE), device, requires_grad)
+    return _new(xp.eye(n, m, dtype=as_dtype(dtype) or get_default_dtype()), device, requires_grad)
 
 
 def _drawn(draw, size, dtype, device, requires_grad):
     device = backend.normalize_device(device)
     xp = backend.array_module(device)
-    array = xp.asarray(draw(rng.generator(device), _size(size)), dtype=as_dtype(dtype) or DEFAULT_DTYPE)
+    array = xp.asarray(draw(rng.generator(device), _size(size)), dtype=as_dtype(dtype) or get_default_dtype())
     return _new(array, device, requires_grad)
 
 
@@ -97,25 +105,43 @@ def randn(*size, dtype=None, device="cpu", requires_grad=False):
     return _drawn(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device="cpu"):
+def randint(low, high=None, size=(), dtype=None, device="cpu", requires_grad=False):
     """Integers in [low, high); as torch, randint(high, size) means low = 0."""
     if isinstance(high, (tuple, list)):
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    return _drawn(lambda g, s: g.integers(low, high, s), (tuple(size),), dtype or np.int64, device, False)
+    return _drawn(lambda g, s: g.integers(low, high, s), (tuple(size),), dtype or np.int64,
+                  device, requires_grad)
 
 
-def rand_like(x, dtype=None, requires_grad=False):
-    return rand(x.shape, dtype=dtype or x.dtype, device=x.device, requires_grad=requires_grad)
+def randint_like(x, low=0, high=None, dtype=None, device=None, requires_grad=False):
+    """Integers in [low, high) shaped as x (randint_like(x, high) means low = 0)."""
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                   requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, requires_grad=False):
-    return randn(x.shape, dtype=dtype or x.dtype, device=x.device, requires_grad=requires_grad)
+def rand_like(x, dtype=None, device=None, requires_grad=False):
+    return rand(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                requires_grad=requires_grad)
 
 
-def randperm(n, device="cpu"):
-    return _drawn(lambda g, s: g.permutation(n), ((n,),), np.int64, device, False)
+def randn_like(x, dtype=None, device=None, requires_grad=False):
+    return randn(x.shape, dtype=dtype or x.dtype, device=device or x.device,
+                requires_grad=requires_grad)
+
+
+def randperm(n, dtype=None, device="cpu", requires_grad=False, generator=None):
+    """A random permutation of 0..n-1 (int64), drawn from `generator` (a NumPy Generator or a
+    tg.Generator) or else tinygen's random state."""
+    if generator is not None:
+        device = backend.normalize_device(device)
+        order = rng.numpy_generator(generator).permutation(n)
+        return _new(backend.to_device(order.astype(as_dtype(dtype) or np.int64), device), device,
+                    requires_grad)
+    return _drawn(lambda g, s: g.permutation(n), ((n,),), dtype or np.int64, device, requires_grad)
 
 
 def manual_seed(seed):

@@ -15,17 +15,13 @@ def _pyplot():
 
 
 def image_grid(images, nrow=None, pad=1):
-    """(N, C, H, W) values in [0, 1] -> one (rows*(H+pad), cols*(W+pad)) gray array."""
+    """(N, C, H, W) values in [0, 1] -> one (rows*(H+pad)+pad, cols*(W+pad)+pad) gray array
+    of the first channel, white between images (tinygen.utils.make_grid lays it out)."""
+    from tinygen.autograd.tensor import Tensor
+    from tinygen.utils import make_grid
     images = np.asarray(images, dtype=np.float32)
-    n, _, h, w = images.shape
-    ncol = nrow or int(math.ceil(math.sqrt(n)))
-    nrows = int(math.ceil(n / ncol))
-    grid = np.ones((nrows * (h + pad) + pad, ncol * (w + pad) + pad), dtype=np.float32)
-    for i in range(n):
-        r, c = divmod(i, ncol)
-        top, left = pad + r * (h + pad), pad + c * (w + pad)
-        grid[top:top + h, left:left + w] = images[i, 0]
-    return grid
+    ncol = nrow or int(math.ceil(math.sqrt(len(images))))
+    return make_grid(Tensor(images[:, :1]), nrow=ncol, padding=pad, pad_value=1).numpy()[0]
 
 
 def save_image_grid(images, path, title=None, nrow=None):
