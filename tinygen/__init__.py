@@ -16,6 +16,14 @@ from tinygen.ops import (  # noqa: F401
     rand_like, randint, randn, randn_like, randperm, relu, reshape, sigmoid, sin, softmax, sqrt,
     square, squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros,
     zeros_like)
+from tinygen.autograd import inference_mode  # noqa: F401
+from tinygen.ops import (  # noqa: F401  (issue 11 item 4: tensor ops)
+    eq, gather, ge, gt, index_add, index_select, le, lt, masked_fill, masked_select, ne, scatter,
+    scatter_add)
+from tinygen.ops.indexing import nonzero  # noqa: F401
+from tinygen.ops.compare import (  # noqa: F401
+    all, allclose, any, equal, isclose, isfinite, isinf, isnan, logical_and, logical_not,
+    logical_or, logical_xor)
 
 # NumPy is loaded now (perhaps before tinygen was): BLAS on one thread (see runtime.py)
 if runtime.OWN_BLAS_THREADS:
