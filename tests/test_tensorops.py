@@ -183,6 +183,156 @@ def _overwrite(draw):
     return fn, (a, b)
 
 
+# ---- cutting, repeating, reordering -------------------------------------------------------------
+
+@case("narrow_select_split", "narrow", "select", "split", "chunk", "unbind")
+def _cut(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 4)))
+    dim = draw(st.integers(-x.ndim, x.ndim - 1))
+    n = x.shape[dim]
+    which = draw(st.sampled_from(["narrow", "select", "split", "sections", "chunk", "unbind"]))
+    if which == "narrow":
+        start = draw(st.integers(-n, n - 1))
+        length = draw(st.integers(0, n - start % n))
+        return (lambda x: x.narrow(dim, start, length)), (x,)
+    if which == "select":
+        i = draw(st.integers(-n, n - 1))
+        return (lambda x: x.select(dim, i)), (x,)
+    if which == "sections":
+        cut = draw(st.integers(0, n))
+        return (lambda x: ops.cat([p * (k + 1) for k, p in enumerate(x.split([cut, n - cut], dim))], dim)), (x,)
+    k = draw(st.integers(1, 3))
+    pieces = {"split": lambda x: x.split(k, dim), "chunk": lambda x: x.chunk(k, dim),
+              "unbind": lambda x: x.unbind(dim)}[which]
+    return (lambda x: ops.stack([p.sum() * (i + 1) for i, p in enumerate(pieces(x))])), (x,)
+
+
+@case("flip_roll", "flip", "roll")
+def _flip_roll(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    dims = draw(st.lists(st.integers(0, x.ndim - 1), min_size=1, max_size=x.ndim, unique=True))
+    if draw(st.booleans()):
+        return (lambda x: x.flip(dims)), (x,)
+    shifts = [draw(st.integers(-4, 4)) for _ in dims]
+    if draw(st.booleans()):
+        return (lambda x: x.roll(shifts[0])), (x,)          # dims=None: the flattened tensor
+    return (lambda x: x.roll(shifts, dims)), (x,)
+
+
+@case("repeat_tile", "repeat", "tile", "repeat_interleave")
+def _repeat(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3)))
+    which = draw(st.sampled_from(["repeat", "tile", "interleave", "interleave_counts"]))
+    if which == "repeat":
+        sizes = tuple(draw(st.integers(1, 3)) for _ in range(x.ndim + draw(st.integers(0, 1))))
+        return (lambda x: x.repeat(*sizes)), (x,)
+    if which == "tile":
+        dims = tuple(draw(st.integers(1, 2)) for _ in range(draw(st.integers(1, 3))))
+        return (lambda x: x.tile(dims)), (x,)
+    if which == "interleave" or x.ndim == 0:
+        r = draw(st.integers(1, 3))
+        dim = draw(st.one_of(st.none(), st.integers(0, max(x.ndim - 1, 0)))) if x.ndim else None
+        return (lambda x: x.repeat_interleave(r, dim=dim)), (x,)
+    counts = tg.tensor(draw(st.lists(st.integers(0, 3), min_size=x.shape[0], max_size=x.shape[0])))
+    return (lambda x: x.repeat_interleave(counts, dim=0)), (x,)
+
+
+@case("view_expand_reshape_as", "view_as", "reshape_as", "expand_as")
+def _as(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 2, 1, 3)))
+    other = tg.zeros(*reversed(x.shape))
+    big = tg.zeros(2, *x.shape)
+    return (lambda x: x.view_as(other) * 2 + x.reshape_as(other) + x.expand_as(big).sum()), (x,)
+
+
+# ---- sorting, cumulative ops, norms ----------------------------------------------------------------
+
+@case("sort_topk_median", "sort", "topk", "median", "kthvalue")
+def _sort(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 3, 1, 4), "away_from_kinks"))   # distinct: no ties
+    dim = draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
+    n = x.shape[dim] if x.ndim else 1
+    which = draw(st.sampled_from(["sort", "topk", "median", "median_dim", "kthvalue"]))
+    descending, keepdim = draw(st.booleans()), draw(st.booleans())
+    k = draw(st.integers(1, n))
+    return {"sort": lambda x: x.sort(dim, descending=descending).values,
+            "topk": lambda x: x.topk(k, dim, largest=descending).values,
+            "median": lambda x: x.median(),
+            "median_dim": lambda x: x.median(dim, keepdim).values,
+            "kthvalue": lambda x: x.kthvalue(k, dim, keepdim).values}[which], (x,)
+
+
+@case("cumsum_cumprod", "cumsum", "cumprod")
+def _cumulative(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 3, 1, 4)))
+    dim = draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
+    which = draw(st.sampled_from(["cumsum", "cumprod", "cumprod_with_zeros"]))
+    if which == "cumprod_with_zeros" and x.ndim:
+        zeros = np.asarray(draw(st.lists(st.booleans(), min_size=x.numel(), max_size=x.numel())))
+        zero = tg.tensor(zeros.reshape(x.shape))
+        return (lambda x: x.masked_fill(zero, 0.0).cumprod(dim)), (x,)   # exact zeros on x's path
+    return (lambda x: getattr(x, which.split("_")[0])(dim)), (x,)
+
+
+@case("norm_dist", "norm", "dist")
+def _norm(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3), "away_from_kinks"))
+    p = draw(st.sampled_from(["fro", 2, 1, 3, 0.5, float("inf"), -float("inf")]))
+    dim = draw(st.one_of(st.none(), st.integers(-x.ndim, x.ndim - 1)))
+    keepdim = draw(st.booleans())
+    if draw(st.booleans()):
+        y = draw(tgt.tensors(x.shape[1:], "any"))
+        return (lambda x, y: ops.dist(x, y * 0.01, p if p != "fro" else 2)), (x, y)
+    return (lambda x: x.norm(p, dim, keepdim)), (x,)
+
+
+# ---- rounding and special functions -------------------------------------------------------------
+
+SPECIAL_DOMAIN = {"sign": "away_from_kinks", "floor": "away_from_kinks", "ceil": "away_from_kinks",
+                  "round": "away_from_kinks", "trunc": "away_from_kinks", "frac": "away_from_kinks",
+                  "erf": "any", "erfc": "any", "erfinv": "unit", "lgamma": "positive",
+                  "digamma": "positive"}
+
+
+for _key in ops.SPECIAL:
+    def _special_case(draw, key=_key):
+        x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), SPECIAL_DOMAIN[key]))
+        if key in ("floor", "ceil", "round", "trunc", "frac"):
+            x = tg.tensor(x.numpy() * 3, dtype="float64", requires_grad=True)  # cross integers
+        return getattr(ops, key), (x,)
+    CASES.append((f"special:{_key}", st.composite(_special_case)(), True))
+    GRADCHECKED.add(_key)
+
+
+@case("polygamma")
+def _polygamma(draw):
+    n = draw(st.integers(1, 3))
+    return (lambda x: ops.polygamma(n, x)), (draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), "positive")),)
+
+
+@case("fmod_remainder", "fmod", "remainder")
+def _fmod(draw):
+    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
+    a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
+    # a / b at least 0.01 away from an integer: the quotient's rounding is constant nearby
+    def near_integer(b):
+        ratio = np.divide(*np.broadcast_arrays(a.numpy(), b.numpy()))
+        return np.abs(ratio - np.round(ratio)).min(initial=1) < 1e-2
+    if near_integer(b):
+        b = tg.tensor(b.numpy() * 1.37, dtype="float64", requires_grad=True)
+        if near_integer(b):
+            return (lambda a: ops.fmod(a, 10.0)), (a,)
+    fn = draw(st.sampled_from([ops.fmod, ops.remainder]))
+    return fn, (a, b)
+
+
+@case("atan2_hypot", "atan2", "hypot")
+def _atan2(draw):
+    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
+    a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
+    return draw(st.sampled_from([ops.atan2, ops.hypot])), (a, b)
+
+
 # ---- the checks -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, strategy, twice", CASES, ids=[c[0] for c in CASES])
@@ -327,3 +477,26 @@ def test_index_errors_name_the_op_and_shapes():
         x.index_add(1, tg.tensor([0]), tg.zeros(2, 2))
     with pytest.raises(TypeError, match="masked_fill: mask must be a bool tensor"):
         x.masked_fill(tg.zeros(3), 1.0)
+
+
+@pytest.mark.parametrize("name, strategy, twice", CASES, ids=[c[0] for c in CASES])
+@settings(max_examples=2)
+@given(data=st.data())
+def test_float32_in_float32_out_and_cuda_matches_cpu(name, strategy, twice, data):
+    """Outputs and gradients stay float32 for float32 inputs; the cuda device (numba's
+    simulator in CI) gives the cpu's values and gradients."""
+    fn, inputs = data.draw(strategy, label="fn, inputs")
+    xs = tuple(tg.tensor(x.numpy(), dtype="float32", requires_grad=True) for x in inputs)
+    y = fn(*xs)
+    assert y.dtype == np.float32
+    assert all(g is None or g.dtype == np.float32 for g in tg.grad(y.sum(), xs, allow_unused=True))
+    if not tg.backend.cuda_is_available() or tg.backend.gpu_available():
+        return   # a real GPU: the index tensors these fns close over live on the cpu
+    results = []
+    for device in ("cpu", "cuda"):
+        xs = tuple(tg.tensor(x.numpy(), dtype="float64", device=device, requires_grad=True) for x in inputs)
+        y = fn(*xs)
+        assert y.device == device
+        results.append([y.numpy()] + [g.numpy() for g in tg.grad(y.sum(), xs, allow_unused=True) if g is not None])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)

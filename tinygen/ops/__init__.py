@@ -9,19 +9,28 @@ from tinygen.ops.elementwise import (  # noqa: F401
     UNARY, abs, add, clamp, clip, cos, div, elu, eq, exp, expm1, ge, gt, le, leaky_relu, log,
     log1p, logsigmoid, lt, maximum, minimum, mul, ne, neg, pow, relu, rsqrt, sigmoid, sin,
     softplus, sqrt, square, sub, tanh, where)
-from tinygen.ops import compare, indexing, inplace, tensor_new  # noqa: F401  (bool/int results, in-place ops)
+from tinygen.ops import compare, indexing, inplace, sort as sorting, tensor_new  # noqa: F401  (bool/int results, in-place ops)
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from tinygen.ops.indexing import (  # noqa: F401
     gather, index_add, index_select, masked_fill, masked_select, scatter, scatter_add, setitem)
+from tinygen.ops.norms import dist, norm  # noqa: F401
+from tinygen.ops.rearrange import (  # noqa: F401
+    chunk, expand_as, flip, narrow, repeat, repeat_interleave, reshape_as, roll, select, split,
+    tile, unbind, view_as)
+from tinygen.ops.scan import cumprod, cumsum  # noqa: F401
+from tinygen.ops.special import (  # noqa: F401
+    SPECIAL, atan2, ceil, digamma, erf, erfc, erfinv, floor, fmod, frac, hypot, lgamma, polygamma,
+    remainder, round, sign, trunc)
+from tinygen.ops.sort import kthvalue, median, sort, topk  # noqa: F401
 from tinygen.ops.linalg import linear, matmul  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
     mse_loss, nll_loss)
 from tinygen.ops.random import bernoulli, dropout  # noqa: F401
 from tinygen.ops.reduce import (  # noqa: F401
-    amax, amin, argmax, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
+    amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
 from tinygen.ops.shape import (  # noqa: F401
     broadcast_to, cat, clone, expand, flatten, getitem, pad, permute, reshape, squeeze, stack,
     sum_to, t, transpose, unflatten, unsqueeze, view)
@@ -133,6 +142,49 @@ Tensor.index_add = index_add
 Tensor.masked_fill = masked_fill
 Tensor.masked_select = masked_select
 Tensor.nonzero = indexing.nonzero
+
+Tensor.view_as = view_as
+Tensor.reshape_as = reshape_as
+Tensor.expand_as = expand_as
+Tensor.narrow = narrow
+Tensor.select = select
+Tensor.chunk = chunk
+Tensor.split = split
+Tensor.unbind = unbind
+Tensor.flip = flip
+Tensor.roll = roll
+Tensor.repeat = repeat
+Tensor.tile = tile
+Tensor.repeat_interleave = repeat_interleave
+Tensor.cumsum = cumsum
+Tensor.cumprod = cumprod
+Tensor.sort = sort
+Tensor.argsort = sorting.argsort
+Tensor.topk = topk
+Tensor.kthvalue = kthvalue
+Tensor.median = median
+Tensor.argmin = argmin
+Tensor.norm = norm
+Tensor.dist = dist
+
+Tensor.sign = sign
+Tensor.floor = floor
+Tensor.ceil = ceil
+Tensor.round = round
+Tensor.trunc = trunc
+Tensor.frac = frac
+Tensor.fmod = fmod
+Tensor.remainder = remainder
+Tensor.__mod__ = remainder
+Tensor.__rmod__ = _swap(remainder)
+Tensor.erf = erf
+Tensor.erfc = erfc
+Tensor.erfinv = erfinv
+Tensor.lgamma = lgamma
+Tensor.digamma = digamma
+Tensor.polygamma = lambda x, n: polygamma(n, x)
+Tensor.atan2 = atan2
+Tensor.hypot = hypot
 
 Tensor.add_ = inplace.add_
 Tensor.sub_ = inplace.sub_
