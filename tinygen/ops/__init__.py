@@ -56,19 +56,12 @@ Tensor.__rmatmul__ = _swap(matmul)
 Tensor.__neg__ = neg
 Tensor.__abs__ = abs
 Tensor.__getitem__ = getitem
-Tensor.__eq__ = eq
-Tensor.__ne__ = ne
-Tensor.__lt__ = lt
-Tensor.__le__ = le
-Tensor.__gt__ = gt
-Tensor.__ge__ = ge
-Tensor.__eq__ = compare.eq_operator
+Tensor.__eq__ = compare.eq_operator   # NotImplemented for non-tensors (x == None is False)
 Tensor.__ne__ = compare.ne_operator
 Tensor.__lt__ = compare.lt_operator
 Tensor.__le__ = compare.le_operator
 Tensor.__gt__ = compare.gt_operator
 Tensor.__ge__ = compare.ge_operator
-Tensor.__hash__ = object.__hash__   # defining __eq__ would otherwise unset it: hashable by identity
 Tensor.__setitem__ = inplace.setitem_
 
 Tensor.exp = exp
