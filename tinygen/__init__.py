@@ -17,6 +17,21 @@ from tinygen.ops import (  # noqa: F401
     square, squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros,
     zeros_like)
 from tinygen.ops import empty_like, randint_like  # noqa: F401
+from tinygen.autograd import inference_mode  # noqa: F401
+from tinygen.ops import (  # noqa: F401  (issue 11 item 4: tensor ops)
+    eq, gather, ge, gt, index_add, index_select, le, lt, masked_fill, masked_select, ne, scatter,
+    scatter_add)
+from tinygen.ops.indexing import nonzero  # noqa: F401
+from tinygen.ops import (  # noqa: F401
+    argmin, chunk, cumprod, cumsum, dist, flip, kthvalue, median, narrow, norm, repeat_interleave,
+    roll, select, sort, split, tile, topk, unbind)
+from tinygen.ops.sort import argsort  # noqa: F401
+from tinygen.ops.special import (  # noqa: F401
+    atan2, ceil, digamma, erf, erfc, erfinv, floor, fmod, frac, hypot, lgamma, polygamma, remainder,
+    round, sign, trunc)
+from tinygen.ops.compare import (  # noqa: F401
+    all, allclose, any, equal, isclose, isfinite, isinf, isnan, logical_and, logical_not,
+    logical_or, logical_xor)
 
 # NumPy is loaded now (perhaps before tinygen was): BLAS on one thread (see runtime.py)
 if runtime.OWN_BLAS_THREADS:

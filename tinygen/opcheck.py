@@ -67,6 +67,49 @@ ENTRIES = _unary_entries() + [
 ]
 
 
+# issue 11 item 4: indexing, in-place, rearranging, sorting, cumulative and special functions
+_I = tg.tensor
+
+
+def _setitem(x, v):
+    y = x * 1.0
+    y[_I([0, 1]), 1:] = v           # in place on a non-leaf: rebased onto SetItem
+    return y
+
+
+ENTRIES += [
+    ("gather", lambda x: x.gather(1, _I([[0, 2, 2], [1, 0, 1]])), [(2, 3)], "any"),
+    ("scatter", lambda x, s: x.scatter(1, _I([[0, 2], [1, 0]]), s), [(2, 3), (2, 2)], "any"),
+    ("scatter_add", lambda x, s: F.scatter_add(x, 1, _I([[0, 0], [2, 1]]), s), [(2, 3), (2, 2)], "any"),
+    ("index_select", lambda x: x.index_select(1, _I([2, 0, 2])), [(2, 3)], "any"),
+    ("index_add", lambda x, s: x.index_add(0, _I([1, 1]), s, alpha=2.0), [(2, 3), (2, 3)], "any"),
+    ("masked_fill", lambda x, v: F.masked_fill(x, _I([True, False, True]), v.sum()), [(2, 3), (2,)], "any"),
+    ("masked_select", lambda x: x.masked_select(_I([[True, False, True], [False, True, True]])), [(2, 3)], "any"),
+    ("setitem", _setitem, [(3, 3), (2, 2)], "any"),
+    ("add_(inplace)", lambda x, b: (x * 1.0).add_(b, alpha=0.5).mul_(b).div_(b + 3.0), [(2, 3), (3,)], "pos"),
+    ("split_chunk_unbind", lambda x: F.stack([p.sum() * (i + 1) for i, p in enumerate(x.split(2, 1) + x.chunk(2, 0)
+                                                                                       + x.unbind(1))]), [(3, 3)], "any"),
+    ("narrow_select", lambda x: x.narrow(1, -2, 2) * x.select(0, 1), [(2, 2)], "any"),
+    ("flip_roll", lambda x: x.flip(1) * x.roll((1, -1), (0, 1)), [(2, 3)], "any"),
+    ("repeat_tile", lambda x: x.repeat(2, 1, 2).sum(0) + x.tile((1, 2)), [(2, 3)], "any"),
+    ("repeat_interleave", lambda x: x.repeat_interleave(_I([2, 0, 1]), dim=1), [(2, 3)], "any"),
+    ("sort", lambda x: x.sort(1, descending=True).values, [(2, 4)], "kink"),
+    ("topk", lambda x: x.topk(2, dim=0).values, [(3, 2)], "kink"),
+    ("median", lambda x: x.median(1).values + x.median(), [(2, 5)], "kink"),
+    ("cumsum", lambda x: x.cumsum(1), [(2, 4)], "any"),
+    ("cumprod", lambda x: x.cumprod(0), [(3, 2)], "any"),
+    ("cumprod(zeros)", lambda x: x.masked_fill(_I([[False, True], [False, False]]), 0.0).cumprod(0), [(2, 2)], "any"),
+    ("norm", lambda x: x.norm(dim=1) + x.norm(1) + x.norm(3, dim=0).sum(), [(2, 3)], "kink"),
+    ("dist", lambda a, b: F.dist(a, b, 3), [(2, 3), (2, 3)], "any"),
+    ("erf", lambda x: F.erf(x) + F.erfc(x), [(2, 3)], "any"),
+    ("erfinv", lambda x: F.erfinv(x), [(2, 3)], "unit"),
+    ("lgamma", lambda x: F.lgamma(x), [(2, 3)], "pos"),
+    ("digamma", lambda x: F.digamma(x), [(2, 3)], "pos"),
+    ("polygamma", lambda x: F.polygamma(2, x), [(2, 3)], "pos"),
+    ("frac_fmod_remainder", lambda a, b: F.frac(a * 3) + F.fmod(a, b) + F.remainder(a, -b), [(2, 3), (3,)], "pos"),
+    ("atan2_hypot", lambda a, b: F.atan2(a, b) + F.hypot(a, b), [(2, 3), (2, 3)], "kink"),
+]
+
 def _seeded_dropout(x):
     tg.manual_seed(0)  # the same mask on every evaluation, so finite differences see one function
     return F.dropout(x, 0.3)

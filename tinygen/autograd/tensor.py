@@ -280,81 +280,7 @@ class Tensor:
         self._hooks.append(hook)
         return _HookHandle(self._hooks, hook)
 
-    # ---- in-place changes (bump the version counter) ------------------------------------
-
-    def _check_inplace(self, op):
-        if self.requires_grad and grad_mode._enabled[0]:
-            kind = "a leaf tensor" if self.creator is None else "a tensor"
-            raise RuntimeError(
-                f"{op}: in-place change of {kind} that requires grad (shape {tuple(self.shape)}) "
-                f"is not recorded by autograd; do it under tg.no_grad() or use the "
-                f"out-of-place op")
-        self._version += 1
-
-    def _operand(self, other):
-        data = other.data if isinstance(other, Tensor) else other
-        if isinstance(other, Tensor) and other.device != self.device:
-            raise RuntimeError(f"in-place op: tensor on {self.device}, operand on {other.device}")
-        return data
-
-    def zero_(self):
-        self._check_inplace("zero_")
-        self.data[...] = 0
-        return self
-
-    def fill_(self, value):
-        self._check_inplace("fill_")
-        self.data[...] = value
-        return self
-
-    def copy_(self, src):
-        self._check_inplace("copy_")
-        src = self._operand(src)
-        if tuple(getattr(src, "shape", ())) not in ((), self.shape):
-            np.broadcast_shapes(np.shape(src), self.shape)  # raises on a real mismatch
-        self.data[...] = src
-        return self
-
-    def add_(self, other, alpha=1):
-        self._check_inplace("add_")
-        other = self._operand(other)
-        self.data += other if alpha == 1 else alpha * other
-        return self
-
-    def sub_(self, other, alpha=1):
-        return self.add_(other, alpha=-alpha)
-
-    def mul_(self, other):
-        self._check_inplace("mul_")
-        self.data *= self._operand(other)
-        return self
-
-    def div_(self, other):
-        self._check_inplace("div_")
-        self.data /= self._operand(other)
-        return self
-
-    def clamp_(self, min=None, max=None):
-        self._check_inplace("clamp_")
-        xp = backend.array_module(self.device)
-        xp.clip(self.data, min, max, out=self.data)
-        return self
-
-    def __setitem__(self, index, value):
-        self._check_inplace("__setitem__")
-        self.data[_index_data(index)] = self._operand(value)
-
-    def uniform_(self, a=0.0, b=1.0):
-        from tinygen import rng
-        self._check_inplace("uniform_")
-        self.data[...] = rng.generator(self.device).uniform(a, b, self.shape)
-        return self
-
-    def normal_(self, mean=0.0, std=1.0):
-        from tinygen import rng
-        self._check_inplace("normal_")
-        self.data[...] = rng.generator(self.device).normal(mean, std, self.shape)
-        return self
+    # in-place ops (add_, zero_, __setitem__, ...) live in tinygen/ops/inplace.py
 
 
 _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
@@ -386,15 +312,6 @@ def _init(t, array, device, requires_grad):
     t._retains_grad = False
     t._hooks = None
     t.name = None
-
-
-def _index_data(index):
-    """Replace Tensors inside an index by their arrays."""
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index
 
 
 class _HookHandle:

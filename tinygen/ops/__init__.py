@@ -9,17 +9,29 @@ from tinygen.ops.elementwise import (  # noqa: F401
     UNARY, abs, add, clamp, clip, cos, div, elu, eq, exp, expm1, ge, gt, le, leaky_relu, log,
     log1p, logsigmoid, lt, maximum, minimum, mul, ne, neg, pow, relu, rsqrt, sigmoid, sin,
     softplus, sqrt, square, sub, tanh, where)
+from tinygen.ops import compare, indexing, inplace, sort as sorting, tensor_new  # noqa: F401  (bool/int results, in-place ops)
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from tinygen.ops.factories import empty_like, randint_like  # noqa: F401
+from tinygen.ops.indexing import (  # noqa: F401
+    gather, index_add, index_select, masked_fill, masked_select, scatter, scatter_add, setitem)
+from tinygen.ops.norms import dist, norm  # noqa: F401
+from tinygen.ops.rearrange import (  # noqa: F401
+    chunk, expand_as, flip, narrow, repeat, repeat_interleave, reshape_as, roll, select, split,
+    tile, unbind, view_as)
+from tinygen.ops.scan import cumprod, cumsum  # noqa: F401
+from tinygen.ops.special import (  # noqa: F401
+    SPECIAL, atan2, ceil, digamma, erf, erfc, erfinv, floor, fmod, frac, hypot, lgamma, polygamma,
+    remainder, round, sign, trunc)
+from tinygen.ops.sort import kthvalue, median, sort, topk  # noqa: F401
 from tinygen.ops.linalg import linear, matmul  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
     mse_loss, nll_loss)
 from tinygen.ops.random import bernoulli, dropout  # noqa: F401
 from tinygen.ops.reduce import (  # noqa: F401
-    amax, amin, argmax, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
+    amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
 from tinygen.ops.shape import (  # noqa: F401
     broadcast_to, cat, clone, expand, flatten, getitem, pad, permute, reshape, squeeze, stack,
     sum_to, t, transpose, unflatten, unsqueeze, view)
@@ -45,12 +57,13 @@ Tensor.__rmatmul__ = _swap(matmul)
 Tensor.__neg__ = neg
 Tensor.__abs__ = abs
 Tensor.__getitem__ = getitem
-Tensor.__eq__ = eq
-Tensor.__ne__ = ne
-Tensor.__lt__ = lt
-Tensor.__le__ = le
-Tensor.__gt__ = gt
-Tensor.__ge__ = ge
+Tensor.__eq__ = compare.eq_operator   # NotImplemented for non-tensors (x == None is False)
+Tensor.__ne__ = compare.ne_operator
+Tensor.__lt__ = compare.lt_operator
+Tensor.__le__ = compare.le_operator
+Tensor.__gt__ = compare.gt_operator
+Tensor.__ge__ = compare.ge_operator
+Tensor.__setitem__ = inplace.setitem_
 
 Tensor.exp = exp
 Tensor.log = log
@@ -89,5 +102,94 @@ Tensor.broadcast_to = broadcast_to
 Tensor.clone = clone
 Tensor.contiguous = lambda x: x
 Tensor.T = property(lambda x: permute(x, tuple(reversed(range(x.ndim)))))
-Tensor.any = lambda x: bool(x.data.any())
-Tensor.all = lambda x: bool(x.data.all())
+Tensor.any = compare.any
+Tensor.all = compare.all
+
+Tensor.eq = eq
+Tensor.ne = ne
+Tensor.lt = lt
+Tensor.le = le
+Tensor.gt = gt
+Tensor.ge = ge
+Tensor.logical_and = compare.logical_and
+Tensor.logical_or = compare.logical_or
+Tensor.logical_xor = compare.logical_xor
+Tensor.logical_not = compare.logical_not
+Tensor.isnan = compare.isnan
+Tensor.isinf = compare.isinf
+Tensor.isfinite = compare.isfinite
+Tensor.isclose = compare.isclose
+Tensor.allclose = compare.allclose
+Tensor.equal = compare.equal
+
+Tensor.new_zeros = tensor_new.new_zeros
+Tensor.new_ones = tensor_new.new_ones
+Tensor.new_full = tensor_new.new_full
+Tensor.new_empty = tensor_new.new_empty
+Tensor.new_tensor = tensor_new.new_tensor
+
+Tensor.gather = gather
+Tensor.scatter = scatter
+Tensor.scatter_add = scatter_add
+Tensor.index_select = index_select
+Tensor.index_add = index_add
+Tensor.masked_fill = masked_fill
+Tensor.masked_select = masked_select
+Tensor.nonzero = indexing.nonzero
+
+Tensor.view_as = view_as
+Tensor.reshape_as = reshape_as
+Tensor.expand_as = expand_as
+Tensor.narrow = narrow
+Tensor.select = select
+Tensor.chunk = chunk
+Tensor.split = split
+Tensor.unbind = unbind
+Tensor.flip = flip
+Tensor.roll = roll
+Tensor.repeat = repeat
+Tensor.tile = tile
+Tensor.repeat_interleave = repeat_interleave
+Tensor.cumsum = cumsum
+Tensor.cumprod = cumprod
+Tensor.sort = sort
+Tensor.argsort = sorting.argsort
+Tensor.topk = topk
+Tensor.kthvalue = kthvalue
+Tensor.median = median
+Tensor.argmin = argmin
+Tensor.norm = norm
+Tensor.dist = dist
+
+Tensor.sign = sign
+Tensor.floor = floor
+Tensor.ceil = ceil
+Tensor.round = round
+Tensor.trunc = trunc
+Tensor.frac = frac
+Tensor.fmod = fmod
+Tensor.remainder = remainder
+Tensor.__mod__ = remainder
+Tensor.__rmod__ = _swap(remainder)
+Tensor.erf = erf
+Tensor.erfc = erfc
+Tensor.erfinv = erfinv
+Tensor.lgamma = lgamma
+Tensor.digamma = digamma
+Tensor.polygamma = lambda x, n: polygamma(n, x)
+Tensor.atan2 = atan2
+Tensor.hypot = hypot
+
+Tensor.add_ = inplace.add_
+Tensor.sub_ = inplace.sub_
+Tensor.mul_ = inplace.mul_
+Tensor.div_ = inplace.div_
+Tensor.clamp_ = inplace.clamp_
+Tensor.clip_ = inplace.clip_
+Tensor.zero_ = inplace.zero_
+Tensor.fill_ = inplace.fill_
+Tensor.copy_ = inplace.copy_
+Tensor.masked_fill_ = inplace.masked_fill_
+Tensor.normal_ = inplace.normal_
+Tensor.uniform_ = inplace.uniform_
+Tensor.bernoulli_ = inplace.bernoulli_

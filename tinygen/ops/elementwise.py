@@ -365,8 +365,12 @@ class Where(Function):
         return unbroadcast(gy * keep, a), unbroadcast(gy * (1 - keep), b)
 
 
-def where(condition, input, other):
-    """Elementwise choice, as torch.where(condition, input, other)."""
+def where(condition, input=None, other=None):
+    """Elementwise choice, as torch.where(condition, input, other); where(condition) alone is
+    nonzero(condition, as_tuple=True)."""
+    if input is None and other is None:
+        from tinygen.ops.indexing import nonzero
+        return nonzero(condition, as_tuple=True)
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:

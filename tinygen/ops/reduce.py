@@ -202,6 +202,12 @@ def argmax(x, dim=None, keepdim=False):
     return Tensor._make(xp.asarray(arg, dtype=np.int64), x.device, False)
 
 
+def argmin(x, dim=None, keepdim=False):
+    xp = backend.array_module(x.device)
+    arg = xp.argmin(x.data, axis=dim, keepdims=keepdim) if dim is not None else xp.argmin(x.data)
+    return Tensor._make(xp.asarray(arg, dtype=np.int64), x.device, False)
+
+
 class LogSumExp(Function):
     """y = log sum_i exp(x_i), computed as m + log sum exp(x - m) with m = max x.
 

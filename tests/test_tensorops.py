@@ -1,0 +1,502 @@
+"""Issue 11 item 4, the Tensor methods a torch script uses: indexing by index tensors, in-place
+ops (version counters, rebasing onto the graph), comparisons and logic, splitting and
+repeating, sorting, cumulative ops, special functions.
+
+CASES is a table like tests/test_ops_gradcheck.py's OPS: each entry draws (fn, inputs) and is
+gradchecked and gradgradchecked in float64 by hypothesis. Its names are in GRADCHECKED, which
+test_ops_gradcheck's walk reads. Values and gradients against torch: test_tensorops_torch.py.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygen as tg
+import tinygen.ops as ops
+from tinygen import testing as tgt
+from tinygen.autograd import gradcheck, gradgradcheck
+
+CASES = []
+GRADCHECKED = set()
+
+
+def case(name, *covers, twice=True):
+    def register(fn):
+        CASES.append((name, st.composite(fn)(), twice))
+        GRADCHECKED.update(covers or (name,))
+        return fn
+    return register
+
+
+@st.composite
+def _dim_index(draw, x, dim, max_len=4):
+    n = x.shape[dim]
+    return draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=max_len))
+
+
+# ---- indexing ---------------------------------------------------------------------------------
+
+@case("gather")
+def _gather(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    dim = draw(st.integers(-x.ndim, x.ndim - 1))
+    shape = tuple(draw(st.integers(1, n)) if d != dim % x.ndim else draw(st.integers(1, 4))
+                  for d, n in enumerate(x.shape))
+    n = x.shape[dim]
+    index = tg.tensor(np.asarray(draw(st.lists(st.integers(0, n - 1), min_size=int(np.prod(shape)),
+                                               max_size=int(np.prod(shape))))).reshape(shape))
+    return (lambda x: x.gather(dim, index)), (x,)
+
+
+@st.composite
+def _scatter_args(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    dim = draw(st.integers(0, x.ndim - 1))
+    shape = tuple(draw(st.integers(1, n)) if d != dim else draw(st.integers(1, 3))
+                  for d, n in enumerate(x.shape))
+    size = int(np.prod(shape))
+    index = np.asarray(draw(st.lists(st.integers(0, x.shape[dim] - 1), min_size=size, max_size=size)))
+    src = draw(tgt.tensors(tuple(n + draw(st.integers(0, 1)) for n in shape)))  # may be larger
+    return x, dim, tg.tensor(index.reshape(shape)), src
+
+
+@case("scatter_add")
+def _scatter_add(draw):
+    x, dim, index, src = draw(_scatter_args())
+    return (lambda x, s: ops.scatter_add(x, dim, index, s)), (x, src)
+
+
+@case("scatter")
+def _scatter(draw):
+    x, dim, index, src = draw(_scatter_args())
+    # unique positions per write: a repeated index keeps one unspecified write (as torch), so
+    # the gradient of the losing src elements is the gradient at the written place, not 0
+    flat = np.ravel_multi_index(tuple(np.indices(index.shape)[d] if d != dim else index.numpy()
+                                      for d in range(x.ndim)), x.shape)
+    if len(set(flat.ravel().tolist())) != flat.size:
+        return (lambda x: ops.scatter(x, dim, index, value=1.5)), (x,)
+    return (lambda x, s: x.scatter(dim, index, s)), (x, src)
+
+
+@case("index_select")
+def _index_select(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    dim = draw(st.integers(-x.ndim, x.ndim - 1))
+    index = tg.tensor(draw(_dim_index(x, dim)))
+    return (lambda x: x.index_select(dim, index)), (x,)
+
+
+@case("index_add")
+def _index_add(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    dim = draw(st.integers(0, x.ndim - 1))
+    rows = draw(_dim_index(x, dim))
+    src = draw(tgt.tensors(x.shape[:dim] + (len(rows),) + x.shape[dim + 1:]))
+    alpha = draw(st.sampled_from([1, -0.5]))
+    return (lambda x, s: ops.index_add(x, dim, tg.tensor(rows), s, alpha=alpha)), (x, src)
+
+
+@st.composite
+def _mask(draw, shape):
+    size = int(np.prod(shape))
+    return tg.tensor(np.asarray(draw(st.lists(st.booleans(), min_size=size, max_size=size))).reshape(shape))
+
+
+@case("masked_fill")
+def _masked_fill(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    mask = draw(_mask(x.shape[draw(st.integers(0, x.ndim)):]))   # broadcast from the right
+    if draw(st.booleans()):
+        return (lambda x: x.masked_fill(mask, -2.5)), (x,)
+    return (lambda x, v: ops.masked_fill(x, mask, v)), (x, draw(tgt.tensors(())))
+
+
+@case("masked_select")
+def _masked_select(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    mask = draw(_mask(x.shape[draw(st.integers(0, x.ndim)):]))
+    return (lambda x: x.masked_select(mask)), (x,)
+
+
+@case("setitem")
+def _setitem(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    n0 = x.shape[0]
+    kind = draw(st.sampled_from(["int", "slice", "array", "mask"]))
+    index = {"int": draw(st.integers(-n0, n0 - 1)), "slice": slice(draw(st.integers(0, n0 - 1)), None),
+             "array": tg.tensor(sorted(set(draw(st.lists(st.integers(0, n0 - 1), min_size=1))))),
+             "mask": draw(_mask(x.shape[:1]))}[kind]
+    picked = x.numpy()[index.numpy() if isinstance(index, tg.Tensor) else index]
+    value = draw(tgt.tensors(picked.shape[draw(st.integers(0, picked.ndim)):]))  # broadcasts
+
+    def fn(x, v):
+        y = x * 1.0
+        y[index] = v          # in place on a non-leaf: rebased onto SetItem
+        return y * 2.0
+    return fn, (x, value)
+
+
+# ---- in-place ops on non-leaf tensors: recorded like torch ------------------------------------
+
+@case("inplace_arithmetic", "add_", "sub_", "mul_", "div_", "clamp_")
+def _inplace(draw):
+    sa, sb = draw(tgt.broadcastable_shapes())
+    sb = sb[max(0, len(sb) - len(sa)):] if len(sb) > len(sa) else sb
+    out = np.broadcast_shapes(sa, sb)
+    if out != sa:           # in-place: self keeps its shape, so b must broadcast to a's
+        sb = ()
+    a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
+    which = draw(st.sampled_from(["add_", "sub_", "mul_", "div_", "clamp_"]))
+
+    def fn(a, b):
+        y = a.exp()                   # exp's backward reads its output: y_old keeps a copy
+        if which == "clamp_":
+            y.clamp_(0.9, 1.5)
+            return y * b
+        if which in ("add_", "sub_"):
+            getattr(y, which)(b, alpha=0.5)
+        else:
+            getattr(y, which)(b)
+        return y * y
+    return fn, (a, b)
+
+
+@case("inplace_overwrite", "fill_", "zero_", "copy_", "masked_fill_")
+def _overwrite(draw):
+    a = draw(tgt.tensors(tgt.shapes(1, 2, 1, 3)))
+    b = draw(tgt.tensors(a.shape))
+    which = draw(st.sampled_from(["fill_", "zero_", "copy_", "masked_fill_"]))
+    mask = draw(_mask(a.shape))
+
+    def fn(a, b):
+        y = a * a
+        z = y * 1.0
+        if which == "fill_":
+            z.fill_(b.sum())                       # a 0-d tensor value: differentiable
+        elif which == "zero_":
+            z.zero_()
+        elif which == "copy_":
+            z.copy_(b * 3)
+        else:
+            z.masked_fill_(mask, b.sum())
+        return y * z + z
+    return fn, (a, b)
+
+
+# ---- cutting, repeating, reordering -------------------------------------------------------------
+
+@case("narrow_select_split", "narrow", "select", "split", "chunk", "unbind")
+def _cut(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 4)))
+    dim = draw(st.integers(-x.ndim, x.ndim - 1))
+    n = x.shape[dim]
+    which = draw(st.sampled_from(["narrow", "select", "split", "sections", "chunk", "unbind"]))
+    if which == "narrow":
+        start = draw(st.integers(-n, n - 1))
+        length = draw(st.integers(0, n - start % n))
+        return (lambda x: x.narrow(dim, start, length)), (x,)
+    if which == "select":
+        i = draw(st.integers(-n, n - 1))
+        return (lambda x: x.select(dim, i)), (x,)
+    if which == "sections":
+        cut = draw(st.integers(0, n))
+        return (lambda x: ops.cat([p * (k + 1) for k, p in enumerate(x.split([cut, n - cut], dim))], dim)), (x,)
+    k = draw(st.integers(1, 3))
+    pieces = {"split": lambda x: x.split(k, dim), "chunk": lambda x: x.chunk(k, dim),
+              "unbind": lambda x: x.unbind(dim)}[which]
+    return (lambda x: ops.stack([p.sum() * (i + 1) for i, p in enumerate(pieces(x))])), (x,)
+
+
+@case("flip_roll", "flip", "roll")
+def _flip_roll(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    dims = draw(st.lists(st.integers(0, x.ndim - 1), min_size=1, max_size=x.ndim, unique=True))
+    if draw(st.booleans()):
+        return (lambda x: x.flip(dims)), (x,)
+    shifts = [draw(st.integers(-4, 4)) for _ in dims]
+    if draw(st.booleans()):
+        return (lambda x: x.roll(shifts[0])), (x,)          # dims=None: the flattened tensor
+    return (lambda x: x.roll(shifts, dims)), (x,)
+
+
+@case("repeat_tile", "repeat", "tile", "repeat_interleave")
+def _repeat(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3)))
+    which = draw(st.sampled_from(["repeat", "tile", "interleave", "interleave_counts"]))
+    if which == "repeat":
+        sizes = tuple(draw(st.integers(1, 3)) for _ in range(x.ndim + draw(st.integers(0, 1))))
+        return (lambda x: x.repeat(*sizes)), (x,)
+    if which == "tile":
+        dims = tuple(draw(st.integers(1, 2)) for _ in range(draw(st.integers(1, 3))))
+        return (lambda x: x.tile(dims)), (x,)
+    if which == "interleave" or x.ndim == 0:
+        r = draw(st.integers(1, 3))
+        dim = draw(st.one_of(st.none(), st.integers(0, max(x.ndim - 1, 0)))) if x.ndim else None
+        return (lambda x: x.repeat_interleave(r, dim=dim)), (x,)
+    counts = tg.tensor(draw(st.lists(st.integers(0, 3), min_size=x.shape[0], max_size=x.shape[0])))
+    return (lambda x: x.repeat_interleave(counts, dim=0)), (x,)
+
+
+@case("view_expand_reshape_as", "view_as", "reshape_as", "expand_as")
+def _as(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 2, 1, 3)))
+    other = tg.zeros(*reversed(x.shape))
+    big = tg.zeros(2, *x.shape)
+    return (lambda x: x.view_as(other) * 2 + x.reshape_as(other) + x.expand_as(big).sum()), (x,)
+
+
+# ---- sorting, cumulative ops, norms ----------------------------------------------------------------
+
+@case("sort_topk_median", "sort", "topk", "median", "kthvalue")
+def _sort(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 3, 1, 4), "away_from_kinks"))   # distinct: no ties
+    dim = draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
+    n = x.shape[dim] if x.ndim else 1
+    which = draw(st.sampled_from(["sort", "topk", "median", "median_dim", "kthvalue"]))
+    descending, keepdim = draw(st.booleans()), draw(st.booleans())
+    k = draw(st.integers(1, n))
+    return {"sort": lambda x: x.sort(dim, descending=descending).values,
+            "topk": lambda x: x.topk(k, dim, largest=descending).values,
+            "median": lambda x: x.median(),
+            "median_dim": lambda x: x.median(dim, keepdim).values,
+            "kthvalue": lambda x: x.kthvalue(k, dim, keepdim).values}[which], (x,)
+
+
+@case("cumsum_cumprod", "cumsum", "cumprod")
+def _cumulative(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 3, 1, 4)))
+    dim = draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
+    which = draw(st.sampled_from(["cumsum", "cumprod", "cumprod_with_zeros"]))
+    if which == "cumprod_with_zeros" and x.ndim:
+        zeros = np.asarray(draw(st.lists(st.booleans(), min_size=x.numel(), max_size=x.numel())))
+        zero = tg.tensor(zeros.reshape(x.shape))
+        return (lambda x: x.masked_fill(zero, 0.0).cumprod(dim)), (x,)   # exact zeros on x's path
+    return (lambda x: getattr(x, which.split("_")[0])(dim)), (x,)
+
+
+@case("norm_dist", "norm", "dist")
+def _norm(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3), "away_from_kinks"))
+    p = draw(st.sampled_from(["fro", 2, 1, 3, 0.5, float("inf"), -float("inf")]))
+    dim = draw(st.one_of(st.none(), st.integers(-x.ndim, x.ndim - 1)))
+    keepdim = draw(st.booleans())
+    if draw(st.booleans()):
+        y = draw(tgt.tensors(x.shape[1:], "any"))
+        return (lambda x, y: ops.dist(x, y * 0.01, p if p != "fro" else 2)), (x, y)
+    return (lambda x: x.norm(p, dim, keepdim)), (x,)
+
+
+# ---- rounding and special functions -------------------------------------------------------------
+
+SPECIAL_DOMAIN = {"sign": "away_from_kinks", "floor": "away_from_kinks", "ceil": "away_from_kinks",
+                  "round": "away_from_kinks", "trunc": "away_from_kinks", "frac": "away_from_kinks",
+                  "erf": "any", "erfc": "any", "erfinv": "unit", "lgamma": "positive",
+                  "digamma": "positive"}
+
+
+for _key in ops.SPECIAL:
+    def _special_case(draw, key=_key):
+        x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), SPECIAL_DOMAIN[key]))
+        if key in ("floor", "ceil", "round", "trunc", "frac"):
+            x = tg.tensor(x.numpy() * 3, dtype="float64", requires_grad=True)  # cross integers
+        return getattr(ops, key), (x,)
+    CASES.append((f"special:{_key}", st.composite(_special_case)(), True))
+    GRADCHECKED.add(_key)
+
+
+@case("polygamma")
+def _polygamma(draw):
+    n = draw(st.integers(1, 3))
+    return (lambda x: ops.polygamma(n, x)), (draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), "positive")),)
+
+
+@case("fmod_remainder", "fmod", "remainder")
+def _fmod(draw):
+    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
+    a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
+    # a / b at least 0.01 away from an integer: the quotient's rounding is constant nearby
+    def near_integer(b):
+        ratio = np.divide(*np.broadcast_arrays(a.numpy(), b.numpy()))
+        return np.abs(ratio - np.round(ratio)).min(initial=1) < 1e-2
+    if near_integer(b):
+        b = tg.tensor(b.numpy() * 1.37, dtype="float64", requires_grad=True)
+        if near_integer(b):
+            return (lambda a: ops.fmod(a, 10.0)), (a,)
+    fn = draw(st.sampled_from([ops.fmod, ops.remainder]))
+    return fn, (a, b)
+
+
+@case("atan2_hypot", "atan2", "hypot")
+def _atan2(draw):
+    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
+    a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
+    return draw(st.sampled_from([ops.atan2, ops.hypot])), (a, b)
+
+
+# ---- the checks -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, strategy, twice", CASES, ids=[c[0] for c in CASES])
+@settings(max_examples=8)
+@given(data=st.data())
+def test_gradcheck(name, strategy, twice, data):
+    fn, inputs = data.draw(strategy, label="fn, inputs")
+    assert gradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("name, strategy, twice", [c for c in CASES if c[2]], ids=[c[0] for c in CASES if c[2]])
+@settings(max_examples=4)
+@given(data=st.data())
+def test_gradgradcheck(name, strategy, twice, data):
+    fn, inputs = data.draw(strategy, label="fn, inputs")
+    assert gradgradcheck(fn, inputs)
+
+
+# ---- in-place semantics -----------------------------------------------------------------------------
+
+def leaf(values):
+    return tg.tensor(values, dtype="float64", requires_grad=True)
+
+
+def test_inplace_on_a_leaf_that_requires_grad_raises_like_torch_and_no_grad_allows_it():
+    x = leaf([1.0, 2.0])
+    for change in (lambda: x.add_(1), lambda: x.mul_(2), lambda: x.zero_(), lambda: x.fill_(1.0),
+                   lambda: x.copy_(tg.ones(2)), lambda: x.__setitem__(0, 5.0),
+                   lambda: x.normal_(), lambda: x.clamp_(0, 1)):
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            change()
+    assert x._version == 0 and x.tolist() == [1.0, 2.0]
+    with tg.no_grad():
+        x.add_(1).mul_(2)
+        x[0] = 10.0
+    assert x.tolist() == [10.0, 6.0] and x._version == 3 and x.is_leaf and x.grad is None
+
+
+def test_every_inplace_op_bumps_the_version_shared_with_views():
+    x = tg.zeros(2, 3, dtype="float64")
+    v = x[0]
+    steps = [lambda: x.add_(1), lambda: x.sub_(1, alpha=2), lambda: x.mul_(2), lambda: x.div_(4),
+             lambda: x.clamp_(-1, 1), lambda: x.zero_(), lambda: x.fill_(2), lambda: x.copy_(tg.ones(3)),
+             lambda: x.masked_fill_(tg.tensor([True, False, True]), 0.0), lambda: x.normal_(),
+             lambda: x.uniform_(), lambda: x.bernoulli_(0.5), lambda: x.__setitem__((0, 1), 7.0)]
+    for i, step in enumerate(steps, 1):
+        assert step() is None or True
+        assert x._version == i and v._version == i
+    assert x[0, 1].item() == 7.0 and v[1].item() == 7.0    # the view sees the write
+
+
+def test_setitem_on_a_non_leaf_is_differentiable_and_keeps_aliases():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 2
+    y[1] = x[0] * 10                 # y = [2x0, 10x0, 2x2]
+    assert y.creator is not None and y._version == 1
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [12.0, 0.0, 2.0])
+    # a leaf that needs no grad takes a value that does: the usual "fill an output" pattern
+    x.grad = None
+    out = tg.zeros(3, dtype="float64")
+    for i in range(3):
+        out[i] = x[i] ** 2
+    assert out.requires_grad and not out.is_leaf
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+def test_inplace_change_of_a_saved_output_is_still_caught_and_of_a_grad_view_is_refused():
+    x = leaf([1.0, 2.0])
+    y = x.exp()
+    z = y * 3                         # Mul saved y
+    y.add_(1)                         # recorded (y rebased), but z's node saw the old version
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.sum().backward()
+    w = (x * 2)[0:1]
+    with pytest.raises(RuntimeError, match="view .* of a tensor that requires grad"):
+        w.mul_(2)
+
+
+def test_hash_and_comparison_operators():
+    x = tg.tensor([1.0, 2.0, 3.0])
+    assert {x: 1}[x] == 1 and len({x, tg.tensor([1.0, 2.0, 3.0])}) == 2
+    assert (x == None) is False and (x != None) is True  # noqa: E711
+    with pytest.raises(TypeError):
+        x < "a"
+    for got, expected in [(x == 2, [False, True, False]), (x != 2, [True, False, True]),
+                          (x < 2, [True, False, False]), (x <= 2, [True, True, False]),
+                          (x > 2, [False, False, True]), (x >= 2, [False, True, True]),
+                          (2 < x, [False, False, True]), (x.eq(tg.tensor([1.0, 0, 3])), [True, False, True])]:
+        assert got.dtype == np.bool_ and got.tolist() == expected
+    assert x in [x] and x is not tg.tensor([1.0, 2.0, 3.0])
+
+
+def test_no_grad_decorates_with_and_without_parentheses_and_set_grad_enabled_is_a_call():
+    @tg.no_grad
+    def f(x):
+        return x * 2
+
+    @tg.no_grad()
+    def g(x):
+        return x * 2
+
+    x = leaf([1.0])
+    assert not f(x).requires_grad and not g(x).requires_grad and f.__name__ == "f"
+    assert tg.is_grad_enabled()
+    tg.set_grad_enabled(False)
+    try:
+        assert not tg.is_grad_enabled()
+    finally:
+        tg.set_grad_enabled(True)
+    with tg.no_grad():
+        with tg.set_grad_enabled(True):
+            assert tg.is_grad_enabled()
+        assert not tg.is_grad_enabled()
+
+
+def test_new_factories_take_dtype_and_device_from_self():
+    x = tg.zeros(2, dtype="float64")
+    assert x.new_zeros(3).dtype == np.float64 and x.new_zeros((2, 3)).shape == (2, 3)
+    assert x.new_ones(2, 2).numpy().sum() == 4 and x.new_full((2,), 7.0).tolist() == [7.0, 7.0]
+    assert x.new_empty(4).shape == (4,) and x.new_tensor([1, 2]).dtype == np.float64
+    assert x.new_zeros(2, dtype="int64").dtype == np.int64
+    assert x.new_ones(2, requires_grad=True).requires_grad
+
+
+def test_nonzero_and_where_with_one_argument():
+    x = tg.tensor([[0.0, 1.0], [2.0, 0.0]])
+    assert x.nonzero().tolist() == [[0, 1], [1, 0]] and x.nonzero().dtype == np.int64
+    rows, cols = tg.nonzero(x, as_tuple=True)
+    assert rows.tolist() == [0, 1] and cols.tolist() == [1, 0]
+    assert [t.tolist() for t in tg.where(x > 0)] == [[0, 1], [1, 0]]
+
+
+def test_index_errors_name_the_op_and_shapes():
+    x = tg.zeros(2, 3)
+    with pytest.raises(IndexError, match=r"gather: index out of range"):
+        x.gather(1, tg.tensor([[3]]))
+    with pytest.raises(TypeError, match="gather: index must be an integer tensor"):
+        x.gather(1, tg.tensor([[0.0]]))
+    with pytest.raises(RuntimeError, match=r"index_add: source of shape \(2, 2\)"):
+        x.index_add(1, tg.tensor([0]), tg.zeros(2, 2))
+    with pytest.raises(TypeError, match="masked_fill: mask must be a bool tensor"):
+        x.masked_fill(tg.zeros(3), 1.0)
+
+
+@pytest.mark.parametrize("name, strategy, twice", CASES, ids=[c[0] for c in CASES])
+@settings(max_examples=2)
+@given(data=st.data())
+def test_float32_in_float32_out_and_cuda_matches_cpu(name, strategy, twice, data):
+    """Outputs and gradients stay float32 for float32 inputs; the cuda device (numba's
+    simulator in CI) gives the cpu's values and gradients."""
+    fn, inputs = data.draw(strategy, label="fn, inputs")
+    xs = tuple(tg.tensor(x.numpy(), dtype="float32", requires_grad=True) for x in inputs)
+    y = fn(*xs)
+    assert y.dtype == np.float32
+    assert all(g is None or g.dtype == np.float32 for g in tg.grad(y.sum(), xs, allow_unused=True))
+    if not tg.backend.cuda_is_available() or tg.backend.gpu_available():
+        return   # a real GPU: the index tensors these fns close over live on the cpu
+    results = []
+    for device in ("cpu", "cuda"):
+        xs = tuple(tg.tensor(x.numpy(), dtype="float64", device=device, requires_grad=True) for x in inputs)
+        y = fn(*xs)
+        assert y.device == device
+        results.append([y.numpy()] + [g.numpy() for g in tg.grad(y.sum(), xs, allow_unused=True) if g is not None])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)

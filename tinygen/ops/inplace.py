@@ -1,0 +1,208 @@
+"""In-place ops: add_ sub_ mul_ div_ clamp_ zero_ fill_ copy_ masked_fill_ normal_ uniform_
+bernoulli_ and x[index] = value.
+
+Every in-place op bumps the tensor's version counter (shared with its views), so a graph
+node that saved the tensor refuses to run backward on changed values.
+
+When autograd must record the change (grad mode on, and the tensor or an operand requires
+grad), the op is differentiable as in torch: the tensor's memory is overwritten in place and
+the Tensor object is *rebased* onto a new graph node,
+
+    y.add_(b)      is    y  <-  Add(y_old, b)      with y_old a stand-in for y's old value
+
+y_old takes over y's old creator (and a copy of y's old values, when that creator's backward
+may read them), so gradients flow through both the old history and the new op. Two cases
+raise, as in torch: a leaf that requires grad (its .grad would lose meaning), and a view of a
+tensor that requires grad (tinygen does not replay the change on the view's base).
+Outside recording the op is a plain array update.
+"""
+import weakref
+
+import numpy as np
+
+from tinygen import backend, rng
+from tinygen.autograd import grad_mode
+from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.ops.elementwise import add, clamp, div, mul, where
+from tinygen.ops.indexing import SetItem, _index_arrays, _mask_array
+from tinygen.ops.shape import astype, clone
+
+
+def _recording(x, *operands):
+    return grad_mode._enabled[0] and (x.requires_grad or any(
+        isinstance(o, Tensor) and o.requires_grad for o in operands))
+
+
+def _refuse(x, op):
+    """The in-place changes autograd cannot record (torch refuses the same)."""
+    if x.creator is None and x.requires_grad:
+        raise RuntimeError(
+            f"{op}: in-place change of a leaf tensor that requires grad (shape "
+            f"{tuple(x.shape)}): a leaf Variable that requires grad is being used in an in-place "
+            f"operation; do it under tg.no_grad() or use the out-of-place op")
+    if x.creator is not None and x.creator.view_of_input and x.creator.inputs[0].requires_grad:
+        raise RuntimeError(
+            f"{op}: in-place change of a view (shape {tuple(x.shape)}, made by "
+            f"{x.creator.name}) of a tensor that requires grad is not supported; clone() the "
+            f"view, or change the base tensor")
+
+
+def _operand(x, other):
+    if isinstance(other, Tensor):
+        if other.device != x.device:
+            raise RuntimeError(f"in-place op: tensor on {x.device}, operand on {other.device}")
+        return other.data
+    return other
+
+
+def _rebase(x, op, build, keeps_old_values=True):
+    """x <- build(x_old) in place, recorded in the graph (see the module docstring).
+
+    keeps_old_values=False: build's backward never reads x_old's values (an overwrite), so
+    x_old may share x's memory unless x's own creator reads its output."""
+    _refuse(x, op)
+    copy = keeps_old_values or (x.creator is not None and not getattr(x.creator, "output_unused", False))
+    old = Tensor._make(x.data.copy() if copy else x.data, x.device, x.requires_grad)
+    old._vc = [x._vc[0]]
+    if x.creator is not None:            # x_old takes x's place in its creator's outputs
+        old.creator, old.generation = x.creator, x.generation
+        x.creator._outputs = [weakref.ref(old) if r() is x else r for r in x.creator._outputs]
+    out = build(old)
+    if out.dtype != x.dtype:
+        out = astype(out, x.dtype)
+    if tuple(out.shape) != tuple(x.shape):
+        raise RuntimeError(f"{op}: the result's shape {tuple(out.shape)} does not match the "
+                           f"tensor's shape {tuple(x.shape)} (in-place ops do not broadcast self)")
+    if out.creator is None or out is old:
+        out = clone(out)
+    if out.data is not x.data:
+        x.data[...] = out.data
+    x._vc[0] += 1
+    node = out.creator
+    node._outputs = [weakref.ref(x) if r() is out else r for r in node._outputs]
+    node.output_versions = [x._vc[0] if r() is x else v for r, v in zip(node._outputs, node.output_versions)]
+    x.creator, x.generation, x.requires_grad = node, out.generation, True
+    return x
+
+
+def _bump(x):
+    x._vc[0] += 1
+
+
+def add_(self, other, alpha=1):
+    """self += alpha * other."""
+    if _recording(self, other):
+        return _rebase(self, "add_", lambda old: add(old, other if alpha == 1 else mul(other, alpha)))
+    data = _operand(self, other)
+    _bump(self)
+    self.data += data if alpha == 1 else alpha * data
+    return self
+
+
+def sub_(self, other, alpha=1):
+    return add_(self, other, alpha=-alpha)
+
+
+def mul_(self, other):
+    if _recording(self, other):
+        return _rebase(self, "mul_", lambda old: mul(old, other))
+    data = _operand(self, other)
+    _bump(self)
+    self.data *= data
+    return self
+
+
+def div_(self, other):
+    if _recording(self, other):
+        return _rebase(self, "div_", lambda old: div(old, other))
+    data = _operand(self, other)
+    _bump(self)
+    self.data /= data
+    return self
+
+
+def clamp_(self, min=None, max=None):
+    if _recording(self):
+        return _rebase(self, "clamp_", lambda old: clamp(old, min, max))
+    if min is None and max is None:
+        raise ValueError("clamp_: at least one of min and max must be given")
+    _bump(self)
+    backend.array_module(self.device).clip(self.data, min, max, out=self.data)
+    return self
+
+
+clip_ = clamp_
+
+
+def _overwrite(self, op, index, value):
+    """self[index] = value (value: a number, array or Tensor), recorded when needed."""
+    if _recording(self, value):
+        v = as_tensor(value, like=(self,))
+        return _rebase(self, op, lambda old: SetItem(index, in_place=old.data is self.data)(old, v),
+                       keeps_old_values=False)
+    data = _operand(self, value)
+    _bump(self)
+    try:
+        self.data[index] = data
+    except (IndexError, ValueError) as e:
+        raise IndexError(f"{op}: cannot assign a value of shape {tuple(np.shape(data))} at index "
+                         f"{index!r} of a tensor of shape {tuple(self.shape)}: {e}") from None
+    return self
+
+
+def setitem_(self, index, value):
+    """x[index] = value: in place, version bumped, differentiable (torch's CopySlices)."""
+    _overwrite(self, "__setitem__", _index_arrays(index), value)
+
+
+def zero_(self):
+    return _overwrite(self, "zero_", Ellipsis, 0)
+
+
+def fill_(self, value):
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"fill_: value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
+    return _overwrite(self, "fill_", Ellipsis, value)
+
+
+def copy_(self, src):
+    """Copy src's values (broadcast to self's shape, cast to self's dtype) into self."""
+    shape = tuple(np.shape(src.data if isinstance(src, Tensor) else src))
+    try:
+        if np.broadcast_shapes(shape, self.shape) != tuple(self.shape):
+            raise ValueError
+    except ValueError:
+        raise RuntimeError(f"copy_: src of shape {shape} does not broadcast to the tensor's shape "
+                           f"{tuple(self.shape)}") from None
+    if isinstance(src, Tensor) and src.device != self.device:   # copy_ moves across devices
+        src = src.to(self.device)
+    return _overwrite(self, "copy_", Ellipsis, src)
+
+
+def masked_fill_(self, mask, value):
+    m = _mask_array(mask, "masked_fill_", self)
+    if _recording(self, value):
+        mt = Tensor._make(m, self.device, False)
+        return _rebase(self, "masked_fill_",
+                       lambda old: where(mt, as_tensor(value, like=(old,)), old), keeps_old_values=False)
+    return _overwrite(self, "masked_fill_", backend.array_module(self.device).broadcast_to(m, self.shape),
+                      value)
+
+
+def _random_fill(self, op, draw):
+    values = draw(rng.generator(self.device), self.shape)
+    return _overwrite(self, op, Ellipsis, backend.array_module(self.device).asarray(values, dtype=self.dtype))
+
+
+def uniform_(self, a=0.0, b=1.0):
+    return _random_fill(self, "uniform_", lambda g, s: g.uniform(a, b, s))
+
+
+def normal_(self, mean=0.0, std=1.0):
+    return _random_fill(self, "normal_", lambda g, s: g.normal(mean, std, s))
+
+
+def bernoulli_(self, p=0.5):
+    """Each element 1 with probability p (a number, or a tensor broadcast to self), else 0."""
+    probs = p.data if isinstance(p, Tensor) else p
+    return _random_fill(self, "bernoulli_", lambda g, s: g.random(s) < probs)

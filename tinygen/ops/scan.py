@@ -1,0 +1,88 @@
+"""Cumulative ops along a dim: cumsum and cumprod.
+
+    cumsum:   y_i = sum_{j <= i} x_j          gx_j = sum_{i >= j} gy_i   (a reversed cumsum)
+    cumprod:  y_i = prod_{j <= i} x_j         gx_j = sum_{i >= j} gy_i y_i / x_j   (no zeros)
+
+Both backwards are written with cumsum/cumprod themselves, so they differentiate again. With
+zeros in x the division fails; cumprod's backward then uses the exact product without x_j:
+gx_j = sum_{i >= j} gy_i prod_{k <= i, k != j} x_k, formed as an (n, n) table per slice.
+"""
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor
+from tinygen.ops.shape import _norm_dim, astype, expand, getitem, reshape, sum_to, transpose
+
+
+def _reverse(x, dim):
+    return getitem(x, (slice(None),) * dim + (slice(None, None, -1),))
+
+
+class CumSum(Function):
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        return backend.array_module(self.device).cumsum(x, axis=self.dim, dtype=x.dtype)
+
+    def backward(self, gy):
+        return _reverse(CumSum(self.dim)(_reverse(gy, self.dim)), self.dim)
+
+
+def _scan_input(input, dim, dtype, op):
+    if dtype is not None:
+        input = astype(input, np.dtype(dtype))
+    elif input.dtype.kind in "biu":        # integers and bools accumulate in int64, as torch
+        input = astype(input, np.int64)
+    if input.ndim == 0:
+        _norm_dim(dim, 1, op)
+        return input, None
+    return input, _norm_dim(dim, input.ndim, op)
+
+
+def cumsum(input, dim, dtype=None):
+    """y[..., i, ...] = sum of input[..., :i + 1, ...] along dim."""
+    x, d = _scan_input(input, dim, dtype, "cumsum")
+    return x * 1 if d is None else CumSum(d)(x)
+
+
+class CumProd(Function):
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        return backend.array_module(self.device).cumprod(x, axis=self.dim, dtype=x.dtype)
+
+    def backward(self, gy):
+        x, y, d = self.inputs[0], self.output, self.dim
+        if not (x.data == 0).any():
+            return _reverse(CumSum(d)(_reverse(gy * y, d)), d) / x
+        return _cumprod_grad_with_zeros(x, gy, d)
+
+
+def _cumprod_grad_with_zeros(x, gy, d):
+    """gx_j = sum_{i >= j} gy_i prod_{j < k <= i} x_k * prod_{k < j} x_k, for any x."""
+    xp = backend.array_module(x.device)
+    xl = transpose(x, d, -1)                     # (..., n)
+    gl = transpose(gy, d, -1)
+    n = xl.shape[-1]
+    j, k = np.arange(n)[:, None], np.arange(n)[None, :]
+    after = Tensor._make(xp.asarray(k > j), x.device, False)          # (n, n): k > j
+    before = Tensor._make(xp.asarray(k < j), x.device, False)
+    from tinygen.ops.elementwise import where
+    rows = expand(reshape(xl, xl.shape[:-1] + (1, n)), xl.shape[:-1] + (n, n))   # (..., j, k)
+    one = Tensor._make(xp.ones((), x.dtype), x.device, False)
+    tail = CumProd(len(rows.shape) - 1)(where(after, rows, one))   # [j, i]: prod_{j < k <= i} x_k
+    head = getitem(CumProd(len(rows.shape) - 1)(where(before, rows, one)), (Ellipsis, -1))  # prod_{k < j}
+    upper = Tensor._make(xp.asarray((k >= j).astype(x.dtype)), x.device, False)          # i >= j
+    g = reshape(gl, gl.shape[:-1] + (1, n))
+    gx = sum_to(tail * upper * g, gl.shape[:-1] + (n, 1))
+    gx = reshape(gx, gl.shape) * head
+    return transpose(gx, d, -1)
+
+
+def cumprod(input, dim, dtype=None):
+    """y[..., i, ...] = product of input[..., :i + 1, ...] along dim."""
+    x, d = _scan_input(input, dim, dtype, "cumprod")
+    return x * 1 if d is None else CumProd(d)(x)

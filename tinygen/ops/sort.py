@@ -1,0 +1,104 @@
+"""Order statistics: sort, argsort, topk, median, kthvalue.
+
+Each finds indices on the raw array (a stable argsort along dim) and then gathers the values
+with indexing.gather, so the values' gradient is gather's: each input element receives the
+gradient of the output place it went to. Indices are int64 tensors without gradient.
+Results with two parts are named tuples (values, indices), as torch's.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.tensor import Tensor
+from tinygen.ops.indexing import gather
+from tinygen.ops.shape import _norm_dim, flatten, reshape, squeeze
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _argsort(x, dim, descending):
+    """Stable argsort of array x along dim; descending keeps equal elements in input order."""
+    xp = backend.array_module(x.device)
+    data = x.data
+    if data.dtype == np.bool_:
+        data = data.astype(np.int8)
+    if descending:   # a stable ascending sort of the reversed axis, reversed back
+        n = data.shape[dim]
+        rev = xp.flip(data, axis=dim)
+        idx = xp.flip(xp.argsort(rev, axis=dim, kind="stable"), axis=dim)
+        return (n - 1 - idx).astype(np.int64)
+    return xp.argsort(data, axis=dim, kind="stable").astype(np.int64)
+
+
+def _dim(x, dim, op):
+    return _norm_dim(dim, x.ndim, op) if x.ndim else 0
+
+
+def _as_1d(x):
+    return reshape(x, (1,)) if x.ndim == 0 else x
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    """The indices that sort input along dim (ties keep their order: the sort is stable)."""
+    x = _as_1d(input)
+    idx = _argsort(x, _dim(input, dim, "argsort"), descending)
+    return Tensor._make(idx.reshape(input.shape), input.device, False)
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """(values, indices): input sorted along dim, and where each value came from."""
+    x = _as_1d(input)
+    d = _dim(input, dim, "sort")
+    idx = Tensor._make(_argsort(x, d, descending), input.device, False)
+    values = gather(x, d, idx)
+    if input.ndim == 0:
+        return values_indices(reshape(values, ()), Tensor._make(idx.data.reshape(()), input.device, False))
+    return values_indices(values, idx)
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """(values, indices) of the k largest (or smallest) elements along dim, in sorted order."""
+    x = _as_1d(input)
+    d = _dim(input, dim, "topk")
+    n = x.shape[d]
+    if not 0 <= k <= n:
+        raise RuntimeError(f"topk: k ({k}) out of range for dim {d} of size {n} "
+                           f"(shape {tuple(input.shape)})")
+    order = _argsort(x, d, descending=largest)
+    idx = Tensor._make(np.take(order, np.arange(k), axis=d) if isinstance(order, np.ndarray)
+                       else order.take(backend.array_module(input.device).arange(k), axis=d),
+                       input.device, False)
+    values = gather(x, d, idx)
+    if input.ndim == 0:
+        return values_indices(reshape(values, ()), Tensor._make(idx.data.reshape(()), input.device, False))
+    return values_indices(values, idx)
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """(values, indices) of the k-th smallest element (k from 1) along dim."""
+    x = _as_1d(input)
+    d = _dim(input, dim, "kthvalue")
+    n = x.shape[d]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue: k ({k}) out of range for dim {d} of size {n}")
+    order = _argsort(x, d, descending=False)
+    xp = backend.array_module(input.device)
+    idx = Tensor._make(order.take(xp.arange(k - 1, k), axis=d), input.device, False)
+    values = gather(x, d, idx)
+    if input.ndim == 0 or not keepdim:
+        values = squeeze(values, d) if input.ndim else reshape(values, ())
+        idx = Tensor._make(idx.data.reshape(values.shape), input.device, False)
+    return values_indices(values, idx)
+
+
+def median(input, dim=None, keepdim=False):
+    """The lower median (the ((n - 1) // 2)-th smallest, as torch): of all elements when dim is
+    None (a 0-d tensor), else (values, indices) along dim."""
+    if dim is None:
+        if input.numel() == 0:
+            raise RuntimeError("median: an empty tensor has no median")
+        return kthvalue(flatten(input), (input.numel() - 1) // 2 + 1, 0).values
+    d = _dim(input, dim, "median")
+    n = input.shape[d] if input.ndim else 1
+    return kthvalue(input, (n - 1) // 2 + 1, d, keepdim)

@@ -1,0 +1,174 @@
+"""Rounding, special functions and two-argument elementwise ops that likelihoods use.
+
+One table in the shape of elementwise.py's UNARY, name: (forward(xp, x), vjp(x, y, gy)):
+rounding ops have a zero gradient (as torch: sign, floor, ceil, round, trunc), frac passes
+it; erf, erfc, erfinv, lgamma, digamma come from kernels/special_numba.py on cpu (and on the
+simulated cuda device) and from CuPy's cupyx.scipy.special on a real GPU. polygamma(n, x)
+is the derivative of every one of them, so they differentiate to any order:
+
+    erf'    = 2/sqrt(pi) e^(-x^2)        erfinv' = sqrt(pi)/2 e^(erfinv(x)^2)
+    lgamma' = digamma                    digamma' = polygamma(1, .)    polygamma(n)' = polygamma(n + 1)
+
+Binary ops (broadcasting, gradients summed back with unbroadcast):
+
+    fmod(a, b)       = a - trunc(a / b) b      ga = gy    gb = -gy trunc(a / b)
+    remainder(a, b)  = a - floor(a / b) b      ga = gy    gb = -gy floor(a / b)
+    atan2(a, b)      angle of (b, a)           ga = gy b / (a^2 + b^2)   gb = -gy a / (a^2 + b^2)
+    hypot(a, b)      = sqrt(a^2 + b^2)         ga = gy a / y             gb = gy b / y
+"""
+import math
+
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import as_tensor
+from tinygen.ops.elementwise import _check_broadcast, _const, exp, square
+from tinygen.ops.shape import unbroadcast
+
+
+def _kernel(name, x, n=None):
+    """The special-function kernel for x's array (numpy: numba ufuncs; cupy: cupyx)."""
+    if x.dtype.kind != "f":
+        x = x.astype(np.float32)
+    if isinstance(x, np.ndarray):
+        from tinygen.kernels import special_numba
+        return special_numba.apply(name, x, n)
+    from tinygen.kernels import special_cuda
+    return special_cuda.apply(name, x, n)
+
+
+def _zero(x, y, gy):
+    return gy * 0.0
+
+
+SPECIAL = {
+    # name      forward(xp, x)                          vjp(x, y, gy)
+    "sign":    (lambda xp, x: xp.sign(x),               _zero),
+    "floor":   (lambda xp, x: xp.floor(x),              _zero),
+    "ceil":    (lambda xp, x: xp.ceil(x),               _zero),
+    "round":   (lambda xp, x: xp.round(x),              _zero),   # half to even, as torch
+    "trunc":   (lambda xp, x: xp.trunc(x),              _zero),
+    "frac":    (lambda xp, x: x - xp.trunc(x),          lambda x, y, gy: gy),
+    "erf":     (lambda xp, x: _kernel("erf", x),        lambda x, y, gy: gy * (2 / math.sqrt(math.pi)) * exp(-square(x))),
+    "erfc":    (lambda xp, x: _kernel("erfc", x),       lambda x, y, gy: gy * (-2 / math.sqrt(math.pi)) * exp(-square(x))),
+    "erfinv":  (lambda xp, x: _kernel("erfinv", x),     lambda x, y, gy: gy * (math.sqrt(math.pi) / 2) * exp(square(y))),
+    "lgamma":  (lambda xp, x: _kernel("lgamma", x),     lambda x, y, gy: gy * digamma(x)),
+    "digamma": (lambda xp, x: _kernel("digamma", x),    lambda x, y, gy: gy * polygamma(1, x)),
+}
+
+
+class Special(Function):
+    """One row of the SPECIAL table as a graph node."""
+
+    def __init__(self, op):
+        self.op = op
+
+    @property
+    def name(self):
+        return self.op
+
+    def forward(self, x):
+        return SPECIAL[self.op][0](backend.array_module(self.device), x)
+
+    def backward(self, gy):
+        return SPECIAL[self.op][1](self.inputs[0], self.output, gy)
+
+
+def _special(op):
+    def fn(input):
+        return Special(op)(input)
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise {op} (see the SPECIAL table in tinygen/ops/special.py)."
+    return fn
+
+
+sign = _special("sign")
+floor = _special("floor")
+ceil = _special("ceil")
+trunc = _special("trunc")
+frac = _special("frac")
+erf = _special("erf")
+erfc = _special("erfc")
+erfinv = _special("erfinv")
+lgamma = _special("lgamma")
+digamma = _special("digamma")
+_round = _special("round")
+
+
+def round(input, decimals=0):
+    """Round half to even; with decimals, to that many decimal places (zero gradient)."""
+    if decimals == 0:
+        return _round(input)
+    scale = 10.0 ** decimals
+    return _round(input * scale) / scale
+
+
+class Polygamma(Function):
+    def __init__(self, n):
+        self.n = n
+
+    @property
+    def name(self):
+        return f"polygamma({self.n})"
+
+    def forward(self, x):
+        return _kernel("polygamma", x, self.n)
+
+    def backward(self, gy):
+        return gy * polygamma(self.n + 1, self.inputs[0])
+
+
+def polygamma(n, input):
+    """The n-th derivative of digamma (n = 0: digamma itself)."""
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"polygamma: n must be a non-negative int, got {n!r}")
+    return digamma(input) if n == 0 else Polygamma(int(n))(input)
+
+
+# ---- binary ----------------------------------------------------------------------------------
+
+BINARY_SPECIAL = {
+    # name        forward(xp, a, b)                 vjp(a, b, y, gy) -> (ga, gb)
+    "fmod":      (lambda xp, a, b: xp.fmod(a, b),
+                  lambda a, b, y, gy: (gy, -gy * _const(gy, backend.array_module(gy.device).trunc(a.data / b.data)))),
+    "remainder": (lambda xp, a, b: xp.remainder(a, b),
+                  lambda a, b, y, gy: (gy, -gy * _const(gy, backend.array_module(gy.device).floor(a.data / b.data)))),
+    "atan2":     (lambda xp, a, b: xp.arctan2(a, b),
+                  lambda a, b, y, gy: (gy * b / (a * a + b * b), -gy * a / (a * a + b * b))),
+    "hypot":     (lambda xp, a, b: xp.hypot(a, b),
+                  lambda a, b, y, gy: (gy * a / y, gy * b / y)),
+}
+
+
+class BinarySpecial(Function):
+    def __init__(self, op):
+        self.op = op
+
+    @property
+    def name(self):
+        return self.op
+
+    def forward(self, a, b):
+        return BINARY_SPECIAL[self.op][0](backend.array_module(self.device), a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga, gb = BINARY_SPECIAL[self.op][1](a, b, self.output, gy)
+        return unbroadcast(ga, a) if a.requires_grad else None, unbroadcast(gb, b) if b.requires_grad else None
+
+
+def _binary_special(op):
+    def fn(input, other):
+        a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
+        _check_broadcast(op, a, b)
+        return BinarySpecial(op)(a, b)
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise {op}, broadcasting (see BINARY_SPECIAL in tinygen/ops/special.py)."
+    return fn
+
+
+fmod = _binary_special("fmod")
+remainder = _binary_special("remainder")
+atan2 = _binary_special("atan2")
+hypot = _binary_special("hypot")
