@@ -183,16 +183,29 @@ def _bins(n_in, n_out):
     return (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
 
 
-def _batched(op, fn):
-    """Run fn on a 4-D input; a 3-D input (C, H, W) gets a batch dim of 1 added and removed."""
-    def wrapper(x, output_size, *args):
-        if x.ndim == 3:
-            y = wrapper(reshape(x, (1,) + tuple(x.shape)), output_size, *args)
-            return tuple(reshape(t, t.shape[1:]) for t in y) if isinstance(y, tuple) \
-                else reshape(y, y.shape[1:])
-        return fn(x, _adaptive_size(op, x, output_size), *args)
-    wrapper.__name__, wrapper.__doc__ = op, fn.__doc__
-    return wrapper
+def _unbatched(fn, x, *args):
+    """fn on a 3-D input (C, H, W): run on (1, C, H, W), the batch dim removed from the results."""
+    ys = fn(reshape(x, (1,) + tuple(x.shape)), *args)
+    if isinstance(ys, tuple):
+        return tuple(reshape(y, y.shape[1:]) for y in ys)
+    return reshape(ys, ys.shape[1:])
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Mean over torch's adaptive bins: (N, C, H, W) or (C, H, W) -> (..., Ho, Wo); output_size
+    an int or a pair (None keeps that input size)."""
+    if input.ndim == 3:
+        return _unbatched(adaptive_avg_pool2d, input, output_size)
+    return _adaptive_avg_pool2d(input, _adaptive_size("adaptive_avg_pool2d", input, output_size))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max over torch's adaptive bins: (N, C, H, W) or (C, H, W) -> (..., Ho, Wo), and with
+    return_indices each maximum's flat position h*W + w (int64)."""
+    if input.ndim == 3:
+        return _unbatched(adaptive_max_pool2d, input, output_size, return_indices)
+    size = _adaptive_size("adaptive_max_pool2d", input, output_size)
+    return _adaptive_max_pool2d(input, size, return_indices)
 
 
 def _adaptive_avg_pool2d(x, size):
@@ -236,6 +249,3 @@ def _adaptive_max_pool2d(x, size, return_indices=False):
     w = xp.asarray(rw)[xp.arange(Wo)[None, :], tap % kw]
     return y, Tensor._make((h * W + w).astype(np.int64), x.device, False)
 
-
-adaptive_avg_pool2d = _batched("adaptive_avg_pool2d", _adaptive_avg_pool2d)
-adaptive_max_pool2d = _batched("adaptive_max_pool2d", _adaptive_max_pool2d)
