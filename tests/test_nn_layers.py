@@ -177,7 +177,7 @@ def test_activation_and_shape_layers():
     img = tg.randn(2, 3, 4, 5)
     assert nn.Flatten()(img).shape == (2, 60)
     assert nn.Unflatten(1, (3, 4, 5))(nn.Flatten()(img)).shape == (2, 3, 4, 5)
-    assert repr(nn.LeakyReLU(0.2, inplace=True)) == "LeakyReLU(negative_slope=0.2)"
+    assert repr(nn.LeakyReLU(0.2, inplace=True)) == "LeakyReLU(negative_slope=0.2, inplace=True)"
 
 
 def test_dropout_train_and_eval():

@@ -233,13 +233,13 @@ def test_load_state_dict_reports_every_problem_by_name_and_changes_nothing():
     with pytest.raises(RuntimeError) as e:
         net.load_state_dict(sd)
     msg = str(e.value)
-    assert "missing keys" in msg and "block.fc.bias" in msg
-    assert "unexpected keys" in msg and "block.fc.extra" in msg
-    assert "shape mismatch for heads.0.weight" in msg and "(5, 4)" in msg and "(2, 4)" in msg
+    assert 'Missing key(s) in state_dict: "block.fc.bias"' in msg
+    assert 'Unexpected key(s) in state_dict: "block.fc.extra"' in msg
+    assert "size mismatch for heads.0.weight" in msg and "(5, 4)" in msg and "(2, 4)" in msg
     after = _snapshot(net)
     assert all(before[k].tobytes() == after[k].tobytes() for k in before)
     # strict=False tolerates missing/unexpected keys, never a wrong shape
-    with pytest.raises(RuntimeError, match="shape mismatch for heads.0.weight"):
+    with pytest.raises(RuntimeError, match="size mismatch for heads.0.weight"):
         net.load_state_dict(sd, strict=False)
     sd["heads.0.weight"] = np.zeros((2, 4))
     missing, unexpected = net.load_state_dict(sd, strict=False)

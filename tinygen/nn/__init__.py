@@ -14,3 +14,18 @@ from tinygen.nn.linear import Identity, Linear  # noqa: F401
 from tinygen.nn.module import Module, Parameter  # noqa: F401
 from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from tinygen.nn.shape import Dropout, Flatten, Unflatten  # noqa: F401
+from tinygen.nn.activation import (  # noqa: F401
+    GELU, Hardtanh, LogSoftmax, Mish, PReLU, ReLU6, SiLU, Softmax, Softsign)
+from tinygen.nn.container import ModuleDict, ParameterDict, ParameterList  # noqa: F401
+from tinygen.nn.conv import Conv1d, ConvTranspose1d  # noqa: F401
+from tinygen.nn.embedding import Embedding  # noqa: F401
+from tinygen.nn.loss import (  # noqa: F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss,
+    MSELoss, NLLLoss, SmoothL1Loss)
+from tinygen.nn.normalization import GroupNorm, InstanceNorm2d  # noqa: F401
+from tinygen.nn.padding import (  # noqa: F401
+    ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d,
+    ReplicationPad2d, ZeroPad1d, ZeroPad2d)
+from tinygen.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d  # noqa: F401
+from tinygen.nn.shape import Dropout2d  # noqa: F401
+from tinygen.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample  # noqa: F401

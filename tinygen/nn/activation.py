@@ -1,10 +1,20 @@
-"""Activation modules: thin wrappers that call the functional ops (tinygen/ops/elementwise.py).
+"""Activation modules: thin wrappers that call the functional ops (tinygen/ops/elementwise.py,
+tinygen/ops/activation.py, softmax and log_softmax in tinygen/ops/reduce.py).
 
-`inplace=` is accepted for torch compatibility; tinygen always computes out of place, which
-gives the same values (and never clobbers a tensor that a backward needs).
+`inplace=True` is accepted for torch compatibility and shown in the repr as torch shows it,
+but tinygen always computes out of place: the values are the same, and a tensor that a
+backward still needs is never clobbered.
 """
-from tinygen.nn.module import Module
+from tinygen.nn.init import constant_
+from tinygen.nn.module import Module, Parameter
+from tinygen.ops.activation import gelu, hardtanh, mish, prelu, silu, softsign
 from tinygen.ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
+from tinygen.ops.factories import full
+from tinygen.ops.reduce import log_softmax, softmax
+
+
+def _inplace(inplace, lead=""):
+    return f"{lead}inplace=True" if inplace else ""
 
 
 class ReLU(Module):
@@ -12,9 +22,13 @@ class ReLU(Module):
 
     def __init__(self, inplace=False):
         super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
         return relu(x)
+
+    def extra_repr(self):
+        return _inplace(self.inplace)
 
 
 class LeakyReLU(Module):
@@ -22,13 +36,13 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x):
         return leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}{_inplace(self.inplace, ', ')}"
 
 
 class Sigmoid(Module):
@@ -48,13 +62,13 @@ class ELU(Module):
 
     def __init__(self, alpha=1.0, inplace=False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x):
         return elu(x, self.alpha)
 
     def extra_repr(self):
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}{_inplace(self.inplace, ', ')}"
 
 
 class Softplus(Module):
@@ -69,3 +83,130 @@ class Softplus(Module):
 
     def extra_repr(self):
         return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class GELU(Module):
+    """x Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x sigmoid(x)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return silu(x)
+
+    def extra_repr(self):
+        return _inplace(self.inplace)
+
+
+class Mish(Module):
+    """x tanh(softplus(x))."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return mish(x)
+
+    def extra_repr(self):
+        return _inplace(self.inplace)
+
+
+class Hardtanh(Module):
+    """clamp(x, min_val, max_val)."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x):
+        return hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace(self.inplace, ', ')}"
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6)."""
+
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return _inplace(self.inplace)
+
+
+class PReLU(Module):
+    """x for x > 0, a x otherwise, with a learned slope a: one shared (num_parameters=1) or
+    one per channel (dim 1). Initialized to `init` (0.25), as torch."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(full((num_parameters,), init, dtype=dtype, device=device or "cpu"))
+
+    def reset_parameters(self):
+        constant_(self.weight, self.init)
+
+    def forward(self, x):
+        return prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x):
+        return softsign(x)
+
+
+def _softmax_dim(ndim):
+    """torch's implicit dim for Softmax(dim=None): 0 for 0-, 1- and 3-d inputs, else 1."""
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """exp(x) / sum exp(x) along dim."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return softmax(x, _softmax_dim(x.ndim) if self.dim is None else self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """x - logsumexp(x) along dim."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return log_softmax(x, _softmax_dim(x.ndim) if self.dim is None else self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"

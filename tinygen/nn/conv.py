@@ -1,4 +1,5 @@
-"""Convolution layers: Conv2d, ConvTranspose2d, and the PixelCNN's MaskedConv2d.
+"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, and the PixelCNN's
+MaskedConv2d.
 
 Layouts as torch: Conv2d.weight (C_out, C_in, kh, kw), ConvTranspose2d.weight
 (C_in, C_out, kh, kw); cross-correlation (no kernel flip). Default initialization as torch:
@@ -31,22 +32,36 @@ from tinygen.nn import functional as F
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 from tinygen.ops.conv import masked_conv2d
+from tinygen.ops.conv1d import conv1d, conv_transpose1d
 from tinygen.ops.factories import empty
 
 
+def _ntuple(v, n):
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
 def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+    return _ntuple(v, 2)
 
 
 class _ConvNd(Module):
-    """What Conv2d and ConvTranspose2d share: the weight/bias, their init, the repr."""
+    """What the convolution layers share: the weight/bias, their init, torch's repr.
+
+    groups and padding_mode are torch's arguments; only groups=1 and 'zeros' are supported."""
+
+    n = 2                         # spatial dims
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 bias, weight_shape, device, dtype):
+                 bias, weight_shape, device, dtype, groups=1, padding_mode="zeros"):
         super().__init__()
+        if groups != 1 or padding_mode != "zeros":
+            raise ValueError(f"{type(self).__name__}: groups={groups}, padding_mode={padding_mode!r} "
+                             f"is not supported (only groups=1, padding_mode='zeros')")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride, self.padding, self.dilation = _pair(stride), _pair(padding), _pair(dilation)
+        self.kernel_size = _ntuple(kernel_size, self.n)
+        self.stride, self.dilation = _ntuple(stride, self.n), _ntuple(dilation, self.n)
+        self.padding = padding if isinstance(padding, str) else _ntuple(padding, self.n)
+        self.groups, self.padding_mode = groups, padding_mode
         self.weight = Parameter(empty(weight_shape, dtype=dtype, device=device))
         self.register_parameter(
             "bias", Parameter(empty(out_channels, dtype=dtype, device=device)) if bias else None)
@@ -56,14 +71,17 @@ class _ConvNd(Module):
         init.default_init_(self.weight, self.bias)
 
     def extra_repr(self):
+        zeros, ones = (0,) * self.n, (1,) * self.n
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding != (0, 0):
+        if self.padding != zeros:
             s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
+        if self.dilation != ones:
             s += f", dilation={self.dilation}"
-        if getattr(self, "output_padding", (0, 0)) != (0, 0):
+        if getattr(self, "output_padding", zeros) != zeros:
             s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
         return s
@@ -73,10 +91,10 @@ class Conv2d(_ConvNd):
     """x (N, C_in, H, W) -> (N, C_out, H', W'), H' = (H + 2 ph - dh (kh - 1) - 1) // sh + 1."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, device=None, dtype=None):
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         kh, kw = _pair(kernel_size)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
-                         (out_channels, in_channels, kh, kw), device, dtype)
+                         (out_channels, in_channels, kh, kw), device, dtype, groups, padding_mode)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
@@ -87,15 +105,51 @@ class ConvTranspose2d(_ConvNd):
     H' = (H - 1) sh - 2 ph + dh (kh - 1) + output_padding + 1 (the adjoint of Conv2d)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, bias=True, dilation=1, device=None, dtype=None):
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
         kh, kw = _pair(kernel_size)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
-                         (in_channels, out_channels, kh, kw), device, dtype)
+                         (in_channels, out_channels, kh, kw), device, dtype, groups, padding_mode)
         self.output_padding = _pair(output_padding)
 
     def forward(self, x):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding, self.dilation)
+
+
+class Conv1d(_ConvNd):
+    """x (N, C_in, L) -> (N, C_out, L'), L' = (L + 2 p - d (k - 1) - 1) // s + 1
+    (conv2d on a height-1 image; tinygen/ops/conv1d.py)."""
+
+    n = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        k, = _ntuple(kernel_size, 1)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
+                         (out_channels, in_channels, k), device, dtype, groups, padding_mode)
+
+    def forward(self, x):
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        return conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0])
+
+
+class ConvTranspose1d(_ConvNd):
+    """x (N, C_in, L) -> (N, C_out, L'), L' = (L - 1) s - 2 p + d (k - 1) + output_padding + 1."""
+
+    n = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        k, = _ntuple(kernel_size, 1)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
+                         (in_channels, out_channels, k), device, dtype, groups, padding_mode)
+        self.output_padding = _ntuple(output_padding, 1)
+
+    def forward(self, x):
+        return conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
+                                self.output_padding[0], 1, self.dilation[0])
 
 
 def causal_mask(kernel_size, mask_type):
@@ -117,8 +171,8 @@ class MaskedConv2d(Conv2d):
 
     def __init__(self, in_channels, out_channels, kernel_size, mask_type="A", stride=1,
                  padding=0, dilation=1, bias=True, device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         bias, device, dtype)
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, bias=bias, device=device, dtype=dtype)
         self.mask_type = mask_type
         mask = causal_mask(kernel_size, mask_type).astype(self.weight.dtype)
         self.register_buffer("mask", Tensor(mask, device=self.weight.device), persistent=False)

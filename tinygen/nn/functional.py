@@ -1,8 +1,9 @@
 """tinygen.nn.functional: the functional ops under torch's names (`import tinygen.nn.functional as F`).
 
 Everything here is defined elsewhere and only gathered: the ops in tinygen/ops (activations,
-losses, linear, dropout, pad), the convolution and pooling ops in tinygen/ops/conv.py and
-tinygen/ops/pool.py, and batch_norm / layer_norm in tinygen/nn/normalization.py.
+losses, linear, dropout, pad), the convolution and pooling ops in tinygen/ops/conv.py,
+conv1d.py and pool.py, resizing in resample.py, patches in patches.py, lookups in
+embedding.py, and the normalizations in tinygen/nn/normalization.py.
 """
 from tinygen.nn.normalization import batch_norm, layer_norm  # noqa: F401
 from tinygen.ops import (  # noqa: F401
@@ -12,3 +13,13 @@ from tinygen.ops import (  # noqa: F401
 from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from tinygen.ops.pool import avg_pool2d, max_pool2d  # noqa: F401
 
+from tinygen.nn.normalization import group_norm, instance_norm  # noqa: F401
+from tinygen.ops.activation import gelu, hardtanh, mish, prelu, relu6, silu, softsign  # noqa: F401
+from tinygen.ops.conv1d import conv1d, conv_transpose1d  # noqa: F401
+from tinygen.ops.embedding import embedding, one_hot  # noqa: F401
+from tinygen.ops.losses import huber_loss, kl_div, l1_loss, smooth_l1_loss  # noqa: F401
+from tinygen.ops.patches import fold, unfold  # noqa: F401
+from tinygen.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d  # noqa: F401
+from tinygen.ops.random import dropout2d  # noqa: F401
+from tinygen.ops.resample import interpolate, pixel_shuffle, pixel_unshuffle, upsample  # noqa: F401
+from tinygen.ops.similarity import cosine_similarity, normalize  # noqa: F401

@@ -8,6 +8,10 @@
     xavier_normal_   N(0, s^2), s = gain sqrt(2 / (fan_in + fan_out))
     kaiming_uniform_ U(-b, b), b = gain sqrt(3 / fan)                         (He et al. 2015)
     kaiming_normal_  N(0, s^2), s = gain / sqrt(fan)
+    orthogonal_      Q of the QR factorization of a N(0, 1) matrix (signs fixed by diag R),
+                     times gain: orthonormal rows or columns              (Saxe et al. 2013)
+    trunc_normal_    N(mean, std^2) restricted to [a, b] (draws outside are redrawn)
+    eye_, dirac_     the identity matrix; the identity convolution (a 1 at each kernel centre)
 
 PyTorch's default for Linear and Conv layers is kaiming_uniform_(w, a=sqrt(5)), i.e.
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
@@ -17,7 +21,9 @@ reproducible. The functions change the tensor under no_grad and return it.
 """
 import math
 
-from tinygen import rng
+import numpy as np
+
+from tinygen import backend, rng
 from tinygen.autograd.grad_mode import no_grad
 
 
@@ -119,3 +125,71 @@ def default_init_(weight, bias=None, fan_in=None):
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         uniform_(bias, -bound, bound)
     return weight
+
+
+def eye_(tensor):
+    """Fill the 2-D tensor with the identity matrix (ones on the diagonal)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor.shape)}")
+    xp = backend.array_module(tensor.device)
+    with no_grad():
+        tensor.copy_(xp.eye(*tensor.shape, dtype=tensor.dtype))
+    return tensor
+
+
+def dirac_(tensor, groups=1):
+    """Fill the 3-, 4- or 5-D conv weight (C_out, C_in, *k) so the convolution is the identity
+    on as many channels as possible (per group): weight[g C_out/groups + d, d, centre] = 1."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: only 3-, 4- and 5-D tensors are supported, got shape "
+                         f"{tuple(tensor.shape)}")
+    if tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) must be divisible by groups={groups}")
+    out_per_group = tensor.shape[0] // groups
+    xp = backend.array_module(tensor.device)
+    w = xp.zeros(tensor.shape, dtype=tensor.dtype)
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(out_per_group, tensor.shape[1])):
+            w[(g * out_per_group + d, d) + centre] = 1
+    with no_grad():
+        tensor.copy_(w)
+    return tensor
+
+
+def orthogonal_(tensor, gain=1.0):
+    """Fill with a (semi-)orthogonal matrix (the tensor seen as (size(0), rest)), times gain."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dims are supported, got "
+                         f"shape {tuple(tensor.shape)}")
+    rows = tensor.shape[0]
+    cols = int(np.prod(tensor.shape)) // rows
+    a = rng.generator("cpu").normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        a = a.T
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))          # makes the draw uniform over orthogonal matrices
+    if rows < cols:
+        q = q.T
+    with no_grad():
+        tensor.copy_(backend.to_device((gain * q).reshape(tensor.shape).astype(tensor.dtype),
+                                       tensor.device))
+    return tensor
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """Fill with draws from N(mean, std^2) truncated to [a, b] (rejection: draws outside are
+    drawn again; best when [a, b] holds a fair share of the mass, as torch's docs advise)."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+
+    def draw(g, shape):
+        x = g.normal(mean, std, shape)
+        for _ in range(1000):
+            outside = (x < a) | (x > b)
+            if not outside.any():
+                return x
+            x[outside] = g.normal(mean, std, int(outside.sum()))
+        raise ValueError(f"trunc_normal_: [a, b] = [{a}, {b}] holds too little of "
+                         f"N({mean}, {std}^2) to sample by rejection")
+    return _fill(tensor, draw)

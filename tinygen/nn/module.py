@@ -52,7 +52,40 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """load_state_dict's result: (missing_keys, unexpected_keys), printed as torch prints it."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+IncompatibleKeys = _IncompatibleKeys
+
+
+class RemovableHandle:
+    """What register_*_hook returns: handle.remove() unregisters the hook (also on `with` exit)."""
+
+    _next_id = [0]
+
+    def __init__(self, hooks):
+        self.hooks_dict_ref = hooks
+        self.id = RemovableHandle._next_id[0]
+        RemovableHandle._next_id[0] += 1
+
+    def remove(self):
+        self.hooks_dict_ref.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 def _as_device_and_dtype(args, device, dtype):
@@ -76,12 +109,44 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} defines no forward()")
 
     def __call__(self, *inputs, **kwargs):
-        return self.forward(*inputs, **kwargs)
+        d = self.__dict__
+        if not d.get("_forward_pre_hooks") and not d.get("_forward_hooks"):
+            return self.forward(*inputs, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, inputs)          # None keeps the inputs; else replaces them
+            if result is not None:
+                inputs = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*inputs, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, inputs, output)  # None keeps the output; else replaces it
+            if result is not None:
+                output = result
+        return output
+
+    # ---- hooks (as torch: handles with .remove(); prepend=True runs a hook first) ---------
+
+    def _add_hook(self, table, hook, prepend):
+        hooks = self.__dict__[table]
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend=False):
+        """hook(module, args) -> None or new args, called before every forward."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False):
+        """hook(module, args, output) -> None or a new output, called after every forward."""
+        return self._add_hook("_forward_hooks", hook, prepend)
 
     # ---- registration ------------------------------------------------------------------
 
@@ -171,16 +236,19 @@ class Module:
 
     # ---- walking the tree --------------------------------------------------------------
 
-    def named_modules(self, prefix="", memo=None):
-        """(dotted name, module) for this module and every descendant, each module once."""
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(dotted name, module) for this module and every descendant, each module once
+        (unless remove_duplicate=False). Arguments in torch's order."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                               remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -199,7 +267,7 @@ class Module:
 
     def _named_members(self, table, prefix, recurse):
         seen = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for module_name, module in modules:
             for name, t in getattr(module, table).items():
                 if t is None or id(t) in seen:
@@ -220,6 +288,34 @@ class Module:
     def buffers(self, recurse=True):
         for _, b in self.named_buffers(recurse=recurse):
             yield b
+
+    def get_submodule(self, target):
+        """The module at dotted path `target` ("" is self); AttributeError naming the step that fails."""
+        module = self
+        if target == "":
+            return module
+        for step in target.split("."):
+            if step not in module._modules or module._modules[step] is None:
+                raise AttributeError(f"{type(module).__name__} has no attribute `{step}` "
+                                     f"(looking up submodule {target!r})")
+            module = module._modules[step]
+        return module
+
+    def _get_member(self, target, table, kind):
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in getattr(module, table):
+            raise AttributeError(f"{type(module).__name__} has no {kind} `{name}` "
+                                 f"(looking up {target!r})")
+        return getattr(module, table)[name]
+
+    def get_parameter(self, target):
+        """The Parameter at dotted path `target`, e.g. "encoder.0.weight"."""
+        return self._get_member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target):
+        """The buffer at dotted path `target`, e.g. "bn.running_mean"."""
+        return self._get_member(target, "_buffers", "buffer")
 
     def apply(self, fn):
         """Call fn(module) on every descendant, then on self (as torch); returns self."""
@@ -299,34 +395,38 @@ class Module:
                 child._save_to(out, f"{prefix}{name}.", keep_vars)
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values (Tensors or arrays) into this module's parameters and buffers.
+        """Copy values (Tensors or arrays) into this module's parameters and persistent buffers.
 
-        Nothing is changed unless everything fits: a shape mismatch is always an error;
-        with strict=True, so are missing and unexpected keys. Every problem is listed by
-        name in one error. Returns (missing_keys, unexpected_keys)."""
+        As torch: keys of the module absent from state_dict are `missing`, keys of state_dict
+        the module lacks are `unexpected`; with strict=True either is an error, and a shape
+        mismatch always is. The error lists every problem in torch's words. Unlike torch,
+        nothing is copied when there is an error (torch copies the keys that fit first).
+        Returns _IncompatibleKeys(missing_keys, unexpected_keys)."""
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        mismatched = [(k, tuple(np.shape(_array_of(v))), tuple(own[k].shape))
-                      for k, v in state_dict.items()
-                      if k in own and tuple(np.shape(_array_of(v))) != tuple(own[k].shape)]
-        problems = []
+        unexpected = [k for k in state_dict if k not in own and not k.endswith("_metadata")]
+        errors = []
         if strict and missing:
-            problems.append("missing keys (in the module, not in the state_dict): " + ", ".join(missing))
+            errors.append("Missing key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in missing) + ". ")
         if strict and unexpected:
-            problems.append("unexpected keys (in the state_dict, not in the module): "
-                            + ", ".join(unexpected))
-        for k, given, expected in mismatched:
-            problems.append(f"shape mismatch for {k}: state_dict has {given}, the module {expected}")
-        if problems:
-            raise RuntimeError(f"error(s) loading state_dict for {type(self).__name__}:\n  "
-                               + "\n  ".join(problems))
+            errors.append("Unexpected key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+        for k, v in state_dict.items():
+            if k in own:
+                given, expected = tuple(np.shape(_array_of(v))), tuple(own[k].shape)
+                if given != expected:
+                    errors.append(f"size mismatch for {k}: copying a param with shape {given} "
+                                  f"from checkpoint, the shape in current model is {expected}.")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
         with no_grad():
             for k, t in own.items():
                 if k in state_dict:
                     value = backend.to_device(_array_of(state_dict[k]), t.device)
                     t.copy_(value.astype(t.dtype, copy=False))
-        return IncompatibleKeys(missing, unexpected)
+        return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing --------------------------------------------------------------------
 
@@ -334,17 +434,22 @@ class Module:
         """The text inside this module's parentheses in repr (its constructor arguments)."""
         return ""
 
+    def _get_name(self):
+        return type(self).__name__
+
     def __repr__(self):
-        lines = []
+        # torch's layout: one line for a leaf with a one-line extra_repr, else one line per
+        # extra_repr line and per child "(name): repr", indented by two spaces
         extra = self.extra_repr()
-        if extra:
-            lines.extend(extra.split("\n"))
+        lines = extra.split("\n") if extra else []
+        n_extra = len(lines)
         for name, child in self._modules.items():
-            body = repr(child).replace("\n", "\n  ")
-            lines.append(f"({name}): {body}")
-        if not self._modules:
-            return f"{type(self).__name__}({extra})"
-        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+            lines.append(f"({name}): " + repr(child).replace("\n", "\n  "))
+        if not lines:
+            return f"{self._get_name()}()"
+        if n_extra == 1 and not self._modules:
+            return f"{self._get_name()}({lines[0]})"
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
 
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)

@@ -14,6 +14,11 @@ Both standardize x over some axes A, then apply a learned per-feature affine map
                 (the unbiased variance, n = |A|, as torch); in evaluation the running
                 estimates replace mu and var, so y is an affine function of x.
     layer norm  A = the trailing normalized_shape dims; gamma, beta of that shape.
+    group norm  x (N, C, *) seen as (N, G, C/G * ...): A = each group's C/G channels and
+                all positions (Wu & He 2018); gamma, beta per channel C.
+    instance norm  A = (H, W) for each sample and channel (Ulyanov et al. 2016); gamma, beta
+                per channel; running estimates, when kept, average the per-instance statistics
+                over the batch (as torch).
 
 The standardization is one Function, `Normalize`, whose backward is the classic closed form
 
@@ -151,15 +156,17 @@ class _BatchNorm(Module):
     ranks = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(ones(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(zeros(num_features, dtype=dtype, device=device))
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(zeros(num_features, dtype=dtype, device=device))
+        else:
             self.register_parameter("bias", None)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, dtype=dtype, device=device))
@@ -181,7 +188,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, x):
         if x.ndim not in self.ranks or x.shape[1] != self.num_features:
@@ -200,7 +208,8 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -235,4 +244,111 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+# ---- group and instance normalization --------------------------------------------------------
+
+def _affine(y, weight, bias):
+    """y * weight + bias with (C,) weight and bias broadcast along dim 1 (either may be None)."""
+    shape = _channel_shape(y)
+    if weight is not None:
+        y = y * reshape(weight, shape)
+    if bias is not None:
+        y = y + reshape(bias, shape)
+    return y
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalize input (N, C, *) over each group of C / num_groups channels (and all positions),
+    then scale and shift per channel, as torch.nn.functional.group_norm."""
+    if input.ndim < 2 or input.shape[1] % num_groups:
+        raise ValueError(f"group_norm: input of shape {tuple(input.shape)} needs (N, C, *) with "
+                         f"C divisible by num_groups={num_groups}")
+    N = input.shape[0]
+    x = reshape(input, (N, num_groups, -1))                             # (N, G, C/G * ...)
+    y = reshape(Normalize((2,), eps)(x), input.shape)
+    return _affine(y, weight, bias)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Normalize each (sample, channel) plane of input (N, C, *) over its positions, as
+    torch.nn.functional.instance_norm. With use_input_stats=False the running estimates
+    normalize; with True, given running estimates are updated with the batch average of the
+    per-instance statistics (variance unbiased)."""
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected input (N, C, *) with positions, got "
+                         f"{tuple(input.shape)}")
+    axes = tuple(range(2, input.ndim))
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
+        shape = _channel_shape(input)
+        y = (input - reshape(running_mean, shape)) * reshape((running_var + eps) ** -0.5, shape)
+        return _affine(y, weight, bias)
+    fn = Normalize(axes, eps)
+    y = fn(input)
+    n = input.data.size // (input.shape[0] * input.shape[1])
+    with grad_mode.no_grad():
+        if running_mean is not None:
+            batch_mean = fn.mean.reshape(input.shape[:2]).mean(axis=0)
+            running_mean.mul_(1 - momentum).add_(batch_mean, alpha=momentum)
+        if running_var is not None:
+            unbiased = fn.var.reshape(input.shape[:2]).mean(axis=0) * (n / max(n - 1, 1))
+            running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+    return _affine(y, weight, bias)
+
+
+class GroupNorm(Module):
+    """Group normalization of (N, C, *) inputs over num_groups groups of channels."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None,
+                 *, bias=True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels={num_channels} must be divisible by "
+                             f"num_groups={num_groups}")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        weight = Parameter(ones(num_channels, dtype=dtype, device=device)) if affine else None
+        shift = Parameter(zeros(num_channels, dtype=dtype, device=device)) if affine and bias else None
+        self.register_parameter("weight", weight)
+        self.register_parameter("bias", shift)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected "
+                             f"input (N, {self.num_channels}, *), got {tuple(x.shape)}")
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+class InstanceNorm2d(_BatchNorm):
+    """Instance normalization of (N, C, H, W) (or unbatched (C, H, W)) inputs: each sample's
+    channel planes on their own. Defaults as torch: no affine map, no running estimates."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)
+
+    def forward(self, x):
+        if x.ndim == 3:                                  # unbatched (C, H, W)
+            return reshape(self.forward(reshape(x, (1,) + tuple(x.shape))), x.shape)
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"InstanceNorm2d({self.num_features}): expected input (N, "
+                             f"{self.num_features}, H, W) or ({self.num_features}, H, W), got "
+                             f"{tuple(x.shape)}")
+        use_input_stats = self.training or not self.track_running_stats
+        return instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                             use_input_stats, self.momentum if self.momentum is not None else 0.1,
+                             self.eps)

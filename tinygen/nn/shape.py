@@ -1,6 +1,10 @@
-"""Layers that only reshape or randomly mask: Flatten, Unflatten, Dropout."""
+"""Layers that only reshape or randomly mask: Flatten, Unflatten, Dropout, Dropout2d.
+
+`inplace=True` is accepted (and shown in the repr, as torch) but ignored: tinygen computes
+out of place, with the same values.
+"""
 from tinygen.nn.module import Module
-from tinygen.ops.random import dropout
+from tinygen.ops.random import dropout, dropout2d
 from tinygen.ops.shape import flatten, unflatten
 
 
@@ -39,11 +43,19 @@ class Dropout(Module):
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
-        self.p = p
+            raise ValueError(f"{type(self).__name__}: probability p must be in [0, 1], got {p}")
+        self.p, self.inplace = p, inplace
 
     def forward(self, x):
         return dropout(x, self.p, self.training)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """In training, zero whole channels (each (sample, channel) plane of (N, C, H, W)) with
+    probability p and scale the rest by 1/(1-p); in evaluation, the identity."""
+
+    def forward(self, x):
+        return dropout2d(x, self.p, self.training)

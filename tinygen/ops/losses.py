@@ -10,6 +10,12 @@
     mse_loss(x, t)                         (x - t)^2
     gaussian_nll_loss(mu, t, var)          0.5 [log max(var, eps) + (t - mu)^2 / max(var, eps)]
                                            (+ 0.5 log 2 pi when full=True)
+    l1_loss(x, t)                          |x - t|
+    smooth_l1_loss(x, t, beta)             0.5 d^2 / beta where |d| < beta, else |d| - beta / 2
+    huber_loss(x, t, delta)                0.5 d^2 where |d| <= delta, else delta (|d| - delta / 2)
+    kl_div(logq, p)                        p (log p - logq), 0 where p = 0 (log_target: p = e^t)
+    cross_entropy with probabilities p     -sum_c w_c p_c log softmax(l)_c
+    cross_entropy, label_smoothing e       (1 - e) nll + e / C * (-sum_c w_c log softmax(l)_c)
 """
 import math
 
@@ -19,6 +25,7 @@ from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.ops.elementwise import clamp, log, sigmoid
+from tinygen.ops.elementwise import abs as _abs, exp, where
 from tinygen.ops.reduce import log_softmax
 from tinygen.ops.shape import getitem, permute, reshape
 
@@ -174,11 +181,20 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return _reduce(loss, reduction, "nll_loss")
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """log_softmax over the class dim (1) followed by nll_loss."""
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """log_softmax over the class dim (1) followed by nll_loss; a floating target of the
+    input's shape holds class probabilities instead (see _cross_entropy_soft)."""
     if input.ndim < 2:
         raise ValueError(f"cross_entropy: input must be (N, C) or (N, C, d1, ...), got "
                          f"{tuple(input.shape)}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if isinstance(target, Tensor) and target.dtype.kind == "f":
+        return _cross_entropy_soft(input, target, weight, reduction, label_smoothing)
+    if label_smoothing > 0:
+        return _cross_entropy_smoothed(input, target, weight, ignore_index, reduction,
+                                       label_smoothing)
     return nll_loss(log_softmax(input, 1), target, weight, ignore_index, reduction)
 
 
@@ -216,3 +232,104 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction, "gaussian_nll_loss")
 
+
+
+# ---- the losses of torch.nn beyond the generative models' few ---------------------------------
+
+def _legacy_reduction(size_average, reduce, reduction):
+    """torch's old size_average/reduce flags, when given, decide the reduction."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else "mean" if size_average else "sum"
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """|input - target|, reduced."""
+    target = as_tensor(target, like=(input,))
+    _same_shape("l1_loss", input, target)
+    return _reduce(_abs(input - target), _legacy_reduction(size_average, reduce, reduction),
+                   "l1_loss")
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target)."""
+    target = as_tensor(target, like=(input,))
+    _same_shape("smooth_l1_loss", input, target)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    d = input - target
+    ad = _abs(d)
+    loss = ad if beta == 0 else where(ad.data < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d^2 where |d| <= delta, delta (|d| - 0.5 delta) elsewhere (d = input - target)."""
+    target = as_tensor(target, like=(input,))
+    _same_shape("huber_loss", input, target)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = input - target
+    ad = _abs(d)
+    loss = where(ad.data <= delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Pointwise KL terms p (log p - input) for log-probabilities `input` and target p
+    (log p itself when log_target=True); 'batchmean' divides the sum by the batch size."""
+    target = as_tensor(target, like=(input,))
+    _same_shape("kl_div", input, target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if log_target:
+        loss = exp(target) * (target - input)
+    else:
+        positive = target.data > 0             # 0 log 0 = 0 (torch's xlogy)
+        xp = backend.array_module(target.device)
+        safe = where(positive, target, Tensor._make(xp.ones_like(target.data), target.device, False))
+        loss = where(positive, target * log(safe), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+def _class_weight(weight, ndim):
+    """weight (C,) shaped to broadcast along the class dim 1 of an ndim-dim input."""
+    return reshape(weight, (weight.shape[0],) + (1,) * (ndim - 2))
+
+
+def _cross_entropy_soft(input, target, weight, reduction, label_smoothing):
+    """-sum_c w_c p_c log softmax(input)_c per element, p the (smoothed) target probabilities;
+    'mean' divides by the number of elements N d1 ... (not by the weights), as torch."""
+    _same_shape("cross_entropy (probability targets)", input, target)
+    C = input.shape[1]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / C
+    terms = log_softmax(input, 1) * target
+    if weight is not None:
+        terms = terms * _class_weight(weight, input.ndim)
+    loss = -terms.sum(dim=1)
+    if reduction == "mean":
+        return loss.sum() / (input.data.size // C)
+    return _reduce(loss, reduction, "cross_entropy")
+
+
+def _cross_entropy_smoothed(input, target, weight, ignore_index, reduction, label_smoothing):
+    """(1 - e) nll + (e / C) smooth, smooth = -sum_c w_c log softmax(input)_c per element
+    (0 at ignored targets), 'mean' normalized as nll_loss is: by the counted targets' weights."""
+    C = input.shape[1]
+    logp = log_softmax(input, 1)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    xp = backend.array_module(input.device)
+    t = xp.asarray(target.data if isinstance(target, Tensor) else target)
+    keep = t != ignore_index
+    terms = logp if weight is None else logp * _class_weight(weight, input.ndim)
+    smooth = -terms.sum(dim=1) * Tensor._make(keep.astype(input.dtype), input.device, False)
+    if reduction == "mean":
+        w = keep if weight is None else weight.data[xp.where(keep, t, 0)] * keep
+        smooth = smooth.sum() / float(w.sum())
+    else:
+        smooth = _reduce(smooth, reduction, "cross_entropy")
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)

@@ -2,6 +2,8 @@
 
     y = max_pool2d(x, kernel_size, stride=None, padding=0)    stride defaults to kernel_size
     y = avg_pool2d(x, kernel_size, stride=None, padding=0)    zero padding counted in the mean
+    y = adaptive_avg_pool2d(x, output_size)                   bins as torch's (below)
+    y = adaptive_max_pool2d(x, output_size)
 
 The forward passes call the kernels picked by tinygen.kernels.implementation. Both backward
 passes are linear maps of gy, written as Functions whose own backward is their adjoint, so
@@ -12,11 +14,25 @@ gradients of gradients work:
 
 idx (N, C, Ho, Wo) holds the flat position h*W + w of every window's maximum, found in the
 forward pass and kept on the node (memory that backward needs, visibly saved).
+
+Adaptive pooling splits an axis of size H into Ho bins, bin i covering rows
+[floor(i H / Ho), ceil((i + 1) H / Ho)). When Ho divides H the bins are the windows of the
+plain pool (kernel = stride = H / Ho) and that op runs. Otherwise the bins differ in size or
+overlap, and the adaptive ops are composed from differentiable ops: the average as two
+matrix products with the (Ho, H) bin-averaging matrices, y = A_h x A_w^T; the max as an
+index gather of every bin (short bins padded by repeating their last row, which changes
+neither the max nor, summed back by the gather's adjoint, its gradient) and an amax.
 """
+import numpy as np
+
 from tinygen.autograd.function import Function
+from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
 from tinygen.kernels._common import array_module, pool_output_size
 from tinygen.ops.conv import _pair
+from tinygen.ops.linalg import matmul
+from tinygen.ops.reduce import amax
+from tinygen.ops.shape import getitem, reshape, transpose
 
 
 class MaxPool2d(Function):
@@ -106,11 +122,130 @@ def _check(op, x, kernel_size, stride, padding):
     return kernel_size, stride, padding
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Max over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo), Ho = (H + 2*ph - kh) // sh + 1."""
-    return MaxPool2d(*_check("max_pool2d", x, kernel_size, stride, padding))(x)
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo), Ho = (H + 2*ph - kh) // sh + 1.
+
+    return_indices=True also returns each maximum's flat position h*W + w (int64), as torch.
+    dilation and ceil_mode are torch's arguments; only their defaults are supported."""
+    _check_defaults("max_pool2d", dilation=(dilation, 1), ceil_mode=(ceil_mode, False))
+    fn = MaxPool2d(*_check("max_pool2d", x, kernel_size, stride, padding))
+    y = fn(x)
+    if return_indices:
+        return y, Tensor._make(fn.idx, x.device, False)
+    return y
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Mean over kh x kw windows (zero padding counted): x (N, C, H, W) -> (N, C, Ho, Wo)."""
-    return AvgPool2d(*_check("avg_pool2d", x, kernel_size, stride, padding))(x)
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo). The zero padding counts
+    in the mean unless count_include_pad=False; divisor_override replaces kh * kw."""
+    _check_defaults("avg_pool2d", ceil_mode=(ceil_mode, False))
+    geometry = _check("avg_pool2d", x, kernel_size, stride, padding)
+    y = AvgPool2d(*geometry)(x)
+    (kh, kw), _, (ph, pw) = geometry
+    if divisor_override is not None:
+        return y * (kh * kw / divisor_override)
+    if not count_include_pad and (ph or pw):
+        # divide by the number of real (unpadded) inputs in each window instead of kh * kw
+        xp = array_module(x.data)
+        ones = xp.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)
+        share = implementation("pool", x.device).avg_pool2d(ones, *geometry)   # count / (kh kw)
+        return y / Tensor._make(share, x.device, False)
+    return y
+
+
+def _check_defaults(op, **args):
+    """ValueError for a torch argument given a value tinygen does not implement."""
+    for name, (value, default) in args.items():
+        if value != default:
+            raise ValueError(f"{op}: {name}={value!r} is not supported (only {default!r})")
+
+
+# ---- adaptive pooling -----------------------------------------------------------------------
+
+def _adaptive_size(op, x, output_size):
+    """output_size (an int, or a pair with None meaning 'keep') -> (Ho, Wo) for x (N, C, H, W)."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 3-D or 4-D input, got shape {tuple(x.shape)}")
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(size) != 2:
+        raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    size = tuple(x.shape[2 + a] if n is None else int(n) for a, n in enumerate(size))
+    if min(size) <= 0:
+        raise ValueError(f"{op}: output_size must be positive, got {size} for input {tuple(x.shape)}")
+    return size
+
+
+def _bins(n_in, n_out):
+    """torch's adaptive bins along one axis: (starts, ends), bin i = [starts[i], ends[i])."""
+    i = np.arange(n_out)
+    return (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+
+
+def _unbatched(fn, x, *args):
+    """fn on a 3-D input (C, H, W): run on (1, C, H, W), the batch dim removed from the results."""
+    ys = fn(reshape(x, (1,) + tuple(x.shape)), *args)
+    if isinstance(ys, tuple):
+        return tuple(reshape(y, y.shape[1:]) for y in ys)
+    return reshape(ys, ys.shape[1:])
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Mean over torch's adaptive bins: (N, C, H, W) or (C, H, W) -> (..., Ho, Wo); output_size
+    an int or a pair (None keeps that input size)."""
+    if input.ndim == 3:
+        return _unbatched(adaptive_avg_pool2d, input, output_size)
+    return _adaptive_avg_pool2d(input, _adaptive_size("adaptive_avg_pool2d", input, output_size))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max over torch's adaptive bins: (N, C, H, W) or (C, H, W) -> (..., Ho, Wo), and with
+    return_indices each maximum's flat position h*W + w (int64)."""
+    if input.ndim == 3:
+        return _unbatched(adaptive_max_pool2d, input, output_size, return_indices)
+    size = _adaptive_size("adaptive_max_pool2d", input, output_size)
+    return _adaptive_max_pool2d(input, size, return_indices)
+
+
+def _adaptive_avg_pool2d(x, size):
+    """Mean over torch's adaptive bins: x (N, C, H, W) -> (N, C, Ho, Wo)."""
+    (H, W), (Ho, Wo) = x.shape[2:], size
+    if H % Ho == 0 and W % Wo == 0:
+        return avg_pool2d(x, (H // Ho, W // Wo))
+    xp = array_module(x.data)
+
+    def averaging(n_in, n_out):                  # (n_out, n_in): 1 / |bin| on each bin
+        starts, ends = _bins(n_in, n_out)
+        j = np.arange(n_in)
+        a = ((j >= starts[:, None]) & (j < ends[:, None])) / (ends - starts)[:, None]
+        return Tensor._make(xp.asarray(a.astype(x.dtype)), x.device, False)
+
+    return matmul(matmul(averaging(H, Ho), x), transpose(averaging(W, Wo), 0, 1))
+
+
+def _adaptive_max_pool2d(x, size, return_indices=False):
+    """Max over torch's adaptive bins: x (N, C, H, W) -> (N, C, Ho, Wo) (and flat indices)."""
+    (H, W), (Ho, Wo) = x.shape[2:], size
+    if H % Ho == 0 and W % Wo == 0:
+        return max_pool2d(x, (H // Ho, W // Wo), return_indices=return_indices)
+    xp = array_module(x.data)
+
+    def rows(n_in, n_out):                       # (n_out, k): each bin's rows, last one repeated
+        starts, ends = _bins(n_in, n_out)
+        k = int((ends - starts).max())
+        return np.minimum(starts[:, None] + np.arange(k), ends[:, None] - 1)
+
+    rh, rw = rows(H, Ho), rows(W, Wo)
+    windows = getitem(x, (slice(None), slice(None), xp.asarray(rh[:, :, None, None]),
+                          xp.asarray(rw[None, None, :, :])))     # (N, C, Ho, kh, Wo, kw)
+    y = amax(windows, dim=(3, 5))
+    if not return_indices:
+        return y
+    kh, kw = rh.shape[1], rw.shape[1]
+    flat = xp.moveaxis(windows.data, 3, 4).reshape(x.shape[0], x.shape[1], Ho, Wo, kh * kw)
+    tap = flat.argmax(axis=-1)                                   # first maximum, as torch
+    h = xp.asarray(rh)[xp.arange(Ho)[:, None], tap // kw]
+    w = xp.asarray(rw)[xp.arange(Wo)[None, :], tap % kw]
+    return y, Tensor._make((h * W + w).astype(np.int64), x.device, False)
+

@@ -22,3 +22,19 @@ def bernoulli(probs):
     p = probs.data
     draw = rng.generator(probs.device).random(p.shape) < p
     return Tensor._make(draw.astype(p.dtype), probs.device, False)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels: each (sample, channel) plane of input (N, C, *) is dropped with
+    probability p, the kept ones scaled by 1/(1-p). inplace is accepted and ignored."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: probability p must be in [0, 1], got {p}")
+    if input.ndim < 2:
+        raise ValueError(f"dropout2d: expected input (N, C, *), got {tuple(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)           # (N, C, 1, 1)
+    keep = rng.generator(input.device).random(shape) >= p
+    return input * _mask(input, keep / (1.0 - p))

@@ -323,20 +323,48 @@ class Pad(Function):
 def pad(x, pad, mode="constant", value=0.0):
     """torch.nn.functional.pad: `pad` lists (left, right) pairs from the LAST dim backwards.
 
-    Negative widths crop. Only mode='constant'."""
-    if mode != "constant":
-        raise ValueError(f"pad: mode {mode!r} is not supported (only 'constant')")
+    mode 'constant' (negative widths crop), 'reflect', 'replicate' or 'circular'."""
+    if mode not in ("constant",) + tuple(_PAD_SOURCE):
+        raise ValueError(f"pad: mode {mode!r} is not supported (expected 'constant', "
+                         f"'reflect', 'replicate' or 'circular')")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: {len(pad)} pad values for a tensor of shape {tuple(x.shape)}; "
                          f"expected pairs, at most 2 per dim")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if mode != "constant":
+        return _pad_by_index(x, widths, mode)
     if all(b >= 0 and a >= 0 for b, a in widths):
         return Pad(tuple(widths), value)(x)
     # negative widths crop first, then the positive part pads
     crop = tuple(slice(max(-b, 0), x.shape[i] - max(-a, 0)) for i, (b, a) in enumerate(widths))
     return Pad(tuple((max(b, 0), max(a, 0)) for b, a in widths), value)(getitem(x, crop))
+
+
+# The source position of each output position i in [-before, n + after) of a padded dim of n:
+# every non-constant mode is a gather (its gradient the scatter-add of GetItem's backward).
+_PAD_SOURCE = {
+    "reflect": lambda i, n: np.abs((i + n - 1) % (2 * n - 2) - (n - 1)) if n > 1 else 0 * i,
+    "replicate": lambda i, n: np.clip(i, 0, n - 1),
+    "circular": lambda i, n: i % n,
+}
+
+
+def _pad_by_index(x, widths, mode):
+    """pad with mode 'reflect' | 'replicate' | 'circular': one index gather per padded dim."""
+    xp = backend.array_module(x.device)
+    for d, (before, after) in enumerate(widths):
+        if not before and not after:
+            continue
+        n = x.shape[d]
+        limit = n - 1 if mode == "reflect" else n
+        if min(before, after) < 0 or max(before, after) > limit or n == 0:
+            raise ValueError(f"pad: {mode} padding ({before}, {after}) of dim {d} of a tensor of "
+                             f"shape {tuple(x.shape)}: widths must lie in [0, {limit}]")
+        source = _PAD_SOURCE[mode](np.arange(-before, n + after), n)
+        x = getitem(x, (slice(None),) * d + (xp.asarray(source),))
+    return x
 
 
 # ---- dtype and device --------------------------------------------------------------------

@@ -36,3 +36,13 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             for g in grads:
                 g.mul_(clip_coef)
     return Tensor(total, dtype=grads[0].dtype)
+
+
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Clamp every gradient of `parameters` to [-clip_value, clip_value], in place (as torch)."""
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    clip_value = float(clip_value)
+    with no_grad():
+        for p in params:
+            if p.grad is not None:
+                p.grad.clamp_(-clip_value, clip_value)

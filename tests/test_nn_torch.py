@@ -1,0 +1,353 @@
+"""torch.nn's layers, losses and functional forms, against torch itself (float64).
+
+Two tables: FUNCTIONAL (F.<name>(...) on both sides) and MODULES (nn.<Name>(...) on both sides,
+torch's module loaded with the tinygen module's state_dict, strict, so the parameter names and
+shapes agree too). Every case compares the outputs and, for floating inputs, the gradients
+of sum(output * v) for a random v.
+"""
+import numpy as np
+import pytest
+
+import tinygen as tg
+import tinygen.nn as nn
+import tinygen.nn.functional as F
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+RS = np.random.default_rng(0)
+
+
+def _normal(*shape):
+    return RS.standard_normal(shape)
+
+
+def _labels(n, c, *rest):
+    return RS.integers(0, c, (n,) + rest)
+
+
+def _probs(*shape, axis=1):
+    p = RS.uniform(0.1, 1.0, shape)
+    return p / p.sum(axis=axis, keepdims=True)
+
+
+def _spread(*shape):
+    """Distinct values, spread over [-3, 3]: no ties for max, none at a kink."""
+    n = int(np.prod(shape))
+    return (RS.permutation(n) / n * 6 - 3 + 0.013).reshape(shape)
+
+
+def _pair(arrays):
+    """tinygen and torch tensors of the same float64 / int64 arrays; floats require grad."""
+    tgs, ths = [], []
+    for a in arrays:
+        a = np.asarray(a)
+        floating = a.dtype.kind == "f"
+        a = a.astype(np.float64 if floating else np.int64)
+        tgs.append(tg.tensor(a, requires_grad=floating))
+        ths.append(torch.tensor(a, requires_grad=floating))
+    return tgs, ths
+
+
+def _compare(tg_fn, torch_fn, arrays, atol=1e-10):
+    tgs, ths = _pair(arrays)
+    ya, yb = tg_fn(*tgs), torch_fn(*ths)
+    ya = ya if isinstance(ya, tuple) else (ya,)
+    yb = yb if isinstance(yb, tuple) else (yb,)
+    assert len(ya) == len(yb)
+    for a, b in zip(ya, yb):
+        assert tuple(a.shape) == tuple(b.shape)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-9, atol=atol)
+    a, b = ya[0], yb[0]
+    if not b.requires_grad:
+        return
+    v = RS.standard_normal(b.shape)
+    (a * tg.tensor(v)).sum().backward()
+    (b * torch.tensor(v)).sum().backward()
+    for x, t in zip(tgs, ths):
+        if t.requires_grad:
+            gt = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
+            gx = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
+            np.testing.assert_allclose(gx, gt, rtol=1e-9, atol=atol)
+
+
+# ---- F.<name>: (id, tinygen fn, torch fn, arrays) ---------------------------------------------
+
+def _same(name, **kw):
+    """F.name(*inputs, **kw) on both sides."""
+    return (lambda *xs: getattr(F, name)(*xs, **kw)), (lambda *xs: getattr(TF, name)(*xs, **kw))
+
+
+W5 = RS.uniform(0.5, 2.0, 5)
+
+FUNCTIONAL = [
+    ("gelu", *_same("gelu"), [_normal(3, 4)]),
+    ("gelu_tanh", *_same("gelu", approximate="tanh"), [_normal(3, 4)]),
+    ("silu", *_same("silu"), [_normal(3, 4)]),
+    ("mish", *_same("mish"), [_normal(3, 4) * 3]),
+    ("hardtanh", *_same("hardtanh", min_val=-0.5, max_val=0.7), [_spread(3, 4)]),
+    ("relu6", *_same("relu6"), [_spread(3, 4) * 3 + 2]),
+    ("softsign", *_same("softsign"), [_spread(3, 4)]),
+    ("prelu", *_same("prelu"), [_spread(2, 3, 4), RS.uniform(0, 0.5, 3)]),
+    ("prelu_shared", *_same("prelu"), [_spread(2, 3), np.array([0.2])]),
+    ("l1_loss", *_same("l1_loss"), [_spread(3, 4), _normal(3, 4)]),
+    ("l1_loss_sum", *_same("l1_loss", reduction="sum"), [_spread(3, 4), _normal(3, 4)]),
+    ("smooth_l1_loss", *_same("smooth_l1_loss", beta=0.5), [_spread(3, 4), _normal(3, 4)]),
+    ("smooth_l1_loss_beta0", *_same("smooth_l1_loss", beta=0.0, reduction="none"),
+     [_spread(3, 4), _normal(3, 4)]),
+    ("huber_loss", *_same("huber_loss", delta=0.7), [_spread(3, 4), _normal(3, 4)]),
+    ("huber_loss_none", *_same("huber_loss", reduction="none"), [_spread(3, 4), _normal(3, 4)]),
+    # zeros in the target: 0 log 0 = 0; d/dtarget there is -inf (torch: nan), so not compared
+    ("kl_div_zero_targets", lambda x, t: F.kl_div(x, t.detach(), reduction="batchmean"),
+     lambda x, t: TF.kl_div(x, t.detach(), reduction="batchmean"),
+     [np.log(_probs(3, 5)), np.where(_probs(3, 5) > 0.3, 0.0, _probs(3, 5))]),
+    ("kl_div_mean", *_same("kl_div", reduction="mean"), [np.log(_probs(3, 5)), _probs(3, 5)]),
+    ("kl_div_log_target", *_same("kl_div", reduction="sum", log_target=True),
+     [np.log(_probs(3, 5)), np.log(_probs(3, 5))]),
+    ("kl_div_none", *_same("kl_div", reduction="none"), [np.log(_probs(3, 5)), _probs(3, 5)]),
+    ("cross_entropy_probs", *_same("cross_entropy"), [_normal(4, 5), _probs(4, 5)]),
+    ("cross_entropy_probs_smoothed_weighted",
+     lambda x, p: F.cross_entropy(x, p, tg.tensor(W5), label_smoothing=0.2),
+     lambda x, p: TF.cross_entropy(x, p, torch.tensor(W5), label_smoothing=0.2),
+     [_normal(4, 5, 2), _probs(4, 5, 2)]),
+    ("cross_entropy_smoothed", *_same("cross_entropy", label_smoothing=0.1),
+     [_normal(4, 5), _labels(4, 5)]),
+    ("cross_entropy_smoothed_weighted_ignored",
+     lambda x, t: F.cross_entropy(x, t, tg.tensor(W5), ignore_index=1, label_smoothing=0.3),
+     lambda x, t: TF.cross_entropy(x, t, torch.tensor(W5), ignore_index=1, label_smoothing=0.3),
+     [_normal(6, 5), np.array([1, 0, 4, 1, 2, 3])]),
+    ("cross_entropy_smoothed_none_2d", *_same("cross_entropy", label_smoothing=0.1, reduction="none"),
+     [_normal(2, 5, 3), _labels(2, 5, 3)]),
+    ("cross_entropy_weighted", lambda x, t: F.cross_entropy(x, t, tg.tensor(W5)),
+     lambda x, t: TF.cross_entropy(x, t, torch.tensor(W5)), [_normal(4, 5), _labels(4, 5)]),
+    ("nll_loss_ignore", *_same("nll_loss", ignore_index=2), [np.log(_probs(5, 4)), np.array([0, 2, 3, 2, 1])]),
+    ("bce_with_logits_pos_weight",
+     lambda x, t: F.binary_cross_entropy_with_logits(x, t, pos_weight=tg.tensor(W5[:3])),
+     lambda x, t: TF.binary_cross_entropy_with_logits(x, t, pos_weight=torch.tensor(W5[:3])),
+     [_normal(4, 3), RS.uniform(0, 1, (4, 3))]),
+    ("bce_with_logits_weight",
+     lambda x, t: F.binary_cross_entropy_with_logits(x, t, tg.tensor(W5[:3]), reduction="sum"),
+     lambda x, t: TF.binary_cross_entropy_with_logits(x, t, torch.tensor(W5[:3]), reduction="sum"),
+     [_normal(4, 3), RS.uniform(0, 1, (4, 3))]),
+    ("max_pool2d_indices", *_same("max_pool2d", kernel_size=3, stride=2, padding=1, return_indices=True),
+     [_spread(2, 2, 5, 6)]),
+    ("avg_pool2d_exclude_pad", *_same("avg_pool2d", kernel_size=3, stride=2, padding=1,
+                                      count_include_pad=False), [_normal(2, 2, 5, 6)]),
+    ("avg_pool2d_divisor", *_same("avg_pool2d", kernel_size=2, divisor_override=3), [_normal(1, 2, 4, 4)]),
+    ("adaptive_avg_pool2d_uniform", *_same("adaptive_avg_pool2d", output_size=(2, 3)), [_normal(2, 2, 4, 6)]),
+    ("adaptive_avg_pool2d_uneven", *_same("adaptive_avg_pool2d", output_size=(3, 4)), [_normal(2, 2, 7, 5)]),
+    ("adaptive_avg_pool2d_3d", *_same("adaptive_avg_pool2d", output_size=(None, 2)), [_normal(3, 5, 5)]),
+    ("adaptive_avg_pool2d_up", *_same("adaptive_avg_pool2d", output_size=5), [_normal(1, 2, 3, 2)]),
+    ("adaptive_max_pool2d_uniform", *_same("adaptive_max_pool2d", output_size=2), [_spread(2, 2, 4, 6)]),
+    ("adaptive_max_pool2d_uneven", *_same("adaptive_max_pool2d", output_size=(3, 4), return_indices=True),
+     [_spread(2, 2, 7, 5)]),
+    ("interpolate_nearest", *_same("interpolate", scale_factor=2), [_normal(2, 2, 3, 4)]),
+    ("interpolate_nearest_size", *_same("interpolate", size=(5, 3)), [_normal(2, 2, 3, 4)]),
+    ("interpolate_nearest_fraction", *_same("interpolate", scale_factor=1.7), [_normal(1, 2, 4, 5)]),
+    ("interpolate_nearest_exact", *_same("interpolate", size=(7, 9), mode="nearest-exact"),
+     [_normal(1, 2, 4, 5)]),
+    ("interpolate_nearest_1d", *_same("interpolate", size=7), [_normal(2, 2, 4)]),
+    ("interpolate_bilinear", *_same("interpolate", scale_factor=2, mode="bilinear"), [_normal(2, 2, 3, 4)]),
+    ("interpolate_bilinear_corners", *_same("interpolate", size=(5, 7), mode="bilinear",
+                                            align_corners=True), [_normal(2, 2, 3, 4)]),
+    ("interpolate_bilinear_down", *_same("interpolate", size=(2, 3), mode="bilinear"), [_normal(1, 2, 5, 7)]),
+    ("interpolate_bilinear_factors", *_same("interpolate", scale_factor=(1.5, 2.3), mode="bilinear"),
+     [_normal(1, 1, 4, 5)]),
+    ("interpolate_linear", *_same("interpolate", scale_factor=2.5, mode="linear"), [_normal(2, 2, 5)]),
+    ("pixel_shuffle", *_same("pixel_shuffle", upscale_factor=2), [_normal(2, 8, 3, 2)]),
+    ("pixel_unshuffle", *_same("pixel_unshuffle", downscale_factor=2), [_normal(2, 2, 4, 6)]),
+    ("pad_reflect", *_same("pad", pad=(1, 2, 2, 0), mode="reflect"), [_normal(2, 2, 4, 5)]),
+    ("pad_replicate", *_same("pad", pad=(3, 1, 0, 2), mode="replicate"), [_normal(2, 2, 4, 5)]),
+    ("pad_circular", *_same("pad", pad=(2, 1, 1, 3), mode="circular"), [_normal(2, 2, 4, 5)]),
+    ("pad_reflect_1d", *_same("pad", pad=(2, 3), mode="reflect"), [_normal(2, 3, 5)]),
+    ("unfold", *_same("unfold", kernel_size=(2, 3), dilation=(1, 2), padding=1, stride=(2, 1)),
+     [_normal(2, 2, 5, 6)]),
+    ("fold", *_same("fold", output_size=(5, 6), kernel_size=3, padding=1, stride=2),
+     [_normal(2, 18, 9)]),
+    ("embedding", lambda i, w: F.embedding(i, w), lambda i, w: TF.embedding(i, w),
+     [np.array([[0, 2, 2], [5, 1, 0]]), _normal(6, 3)]),
+    ("embedding_padding_idx", lambda i, w: F.embedding(i, w, padding_idx=2),
+     lambda i, w: TF.embedding(i, w, padding_idx=2), [np.array([[0, 2, 2], [5, 1, 0]]), _normal(6, 3)]),
+    ("one_hot", lambda t: F.one_hot(t, 6), lambda t: TF.one_hot(t, 6), [np.array([[0, 5], [3, 3]])]),
+    ("one_hot_inferred", lambda t: F.one_hot(t), lambda t: TF.one_hot(t), [np.array([2, 0, 4])]),
+    ("normalize", *_same("normalize"), [_normal(3, 4, 2)]),
+    ("normalize_p1_last", *_same("normalize", p=1.0, dim=-1), [_normal(3, 4)]),
+    ("normalize_zero_row", *_same("normalize", dim=1), [np.array([[0.0, 0.0], [1.0, -2.0]])]),
+    ("cosine_similarity", *_same("cosine_similarity"), [_normal(3, 4, 2), _normal(1, 4, 2)]),
+    ("cosine_similarity_dim0", *_same("cosine_similarity", dim=0), [_normal(4, 3), _normal(4, 3)]),
+    ("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), lambda x, w, b: TF.group_norm(x, 2, w, b),
+     [_normal(2, 4, 3, 2), _normal(4), _normal(4)]),
+    ("group_norm_plain", *_same("group_norm", num_groups=3), [_normal(2, 6, 5)]),
+    ("instance_norm", lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+     lambda x, w, b: TF.instance_norm(x, weight=w, bias=b), [_normal(2, 3, 4, 3), _normal(3), _normal(3)]),
+    ("dropout2d_eval", *_same("dropout2d", p=0.5, training=False), [_normal(2, 3, 2, 2)]),
+    ("conv1d", lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1, dilation=2),
+     lambda x, w, b: TF.conv1d(x, w, b, stride=2, padding=1, dilation=2),
+     [_normal(2, 3, 9), _normal(4, 3, 3), _normal(4)]),
+    ("conv1d_same", lambda x, w: F.conv1d(x, w, padding="same"), lambda x, w: TF.conv1d(x, w, padding="same"),
+     [_normal(2, 3, 7), _normal(2, 3, 4)]),
+    ("conv1d_unbatched", lambda x, w: F.conv1d(x, w), lambda x, w: TF.conv1d(x, w),
+     [_normal(3, 7), _normal(2, 3, 3)]),
+    ("conv_transpose1d", lambda x, w, b: F.conv_transpose1d(x, w, b, stride=2, padding=1, output_padding=1),
+     lambda x, w, b: TF.conv_transpose1d(x, w, b, stride=2, padding=1, output_padding=1),
+     [_normal(2, 3, 5), _normal(3, 4, 3), _normal(4)]),
+]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("case", FUNCTIONAL, ids=lambda c: c[0])
+def test_functional_equals_torch(case):
+    _, tg_fn, torch_fn, arrays = case
+    _compare(tg_fn, torch_fn, arrays)
+
+
+# ---- nn.<Name>: (id, name, args, kwargs, input arrays) ----------------------------------------
+
+MODULES = [
+    ("L1Loss", "L1Loss", (), {}, [_spread(3, 4), _normal(3, 4)]),
+    ("MSELoss_sum", "MSELoss", (), {"reduction": "sum"}, [_normal(3, 4), _normal(3, 4)]),
+    ("MSELoss_legacy", "MSELoss", (), {"size_average": False}, [_normal(3, 4), _normal(3, 4)]),
+    ("SmoothL1Loss", "SmoothL1Loss", (), {"beta": 0.4}, [_spread(3, 4), _normal(3, 4)]),
+    ("HuberLoss", "HuberLoss", (), {"delta": 0.6, "reduction": "sum"}, [_spread(3, 4), _normal(3, 4)]),
+    ("BCELoss", "BCELoss", (), {}, [RS.uniform(0.05, 0.95, (3, 4)), RS.uniform(0, 1, (3, 4))]),
+    ("BCEWithLogitsLoss", "BCEWithLogitsLoss", (), {}, [_normal(3, 4), RS.uniform(0, 1, (3, 4))]),
+    ("CrossEntropyLoss", "CrossEntropyLoss", (), {}, [_normal(4, 5), _labels(4, 5)]),
+    ("CrossEntropyLoss_smoothed", "CrossEntropyLoss", (), {"label_smoothing": 0.1, "ignore_index": 0},
+     [_normal(6, 5), np.array([0, 1, 2, 3, 4, 0])]),
+    ("CrossEntropyLoss_probs", "CrossEntropyLoss", (), {"reduction": "sum"}, [_normal(4, 5), _probs(4, 5)]),
+    ("NLLLoss", "NLLLoss", (), {"reduction": "none"}, [np.log(_probs(4, 5)), _labels(4, 5)]),
+    ("KLDivLoss", "KLDivLoss", (), {"reduction": "batchmean"}, [np.log(_probs(3, 4)), _probs(3, 4)]),
+    ("KLDivLoss_log_target", "KLDivLoss", (), {"reduction": "sum", "log_target": True},
+     [np.log(_probs(3, 4)), np.log(_probs(3, 4))]),
+    ("GaussianNLLLoss", "GaussianNLLLoss", (), {"full": True},
+     [_normal(3, 4), _normal(3, 4), RS.uniform(0.2, 2, (3, 4))]),
+    ("MaxPool2d", "MaxPool2d", (2,), {}, [_spread(2, 3, 4, 6)]),
+    ("MaxPool2d_padded", "MaxPool2d", ((3, 2),), {"stride": 1, "padding": 1}, [_spread(1, 2, 5, 4)]),
+    ("AvgPool2d", "AvgPool2d", (3, 2, 1), {"count_include_pad": False}, [_normal(2, 2, 6, 5)]),
+    ("AdaptiveAvgPool2d", "AdaptiveAvgPool2d", ((3, 2),), {}, [_normal(2, 2, 7, 5)]),
+    ("AdaptiveAvgPool2d_global", "AdaptiveAvgPool2d", (1,), {}, [_normal(2, 2, 7, 5)]),
+    ("AdaptiveMaxPool2d", "AdaptiveMaxPool2d", ((2, 3),), {}, [_spread(2, 2, 5, 7)]),
+    ("Upsample", "Upsample", (), {"scale_factor": 2}, [_normal(1, 2, 3, 3)]),
+    ("Upsample_bilinear", "Upsample", (), {"scale_factor": 2, "mode": "bilinear", "align_corners": False},
+     [_normal(1, 2, 3, 3)]),
+    ("Upsample_size_corners", "Upsample", (), {"size": (4, 5), "mode": "bilinear", "align_corners": True},
+     [_normal(1, 2, 3, 3)]),
+    ("PixelShuffle", "PixelShuffle", (3,), {}, [_normal(1, 9, 2, 2)]),
+    ("PixelUnshuffle", "PixelUnshuffle", (2,), {}, [_normal(1, 1, 4, 4)]),
+    ("ZeroPad2d", "ZeroPad2d", ((1, 0, 2, 1),), {}, [_normal(1, 2, 3, 3)]),
+    ("ConstantPad2d", "ConstantPad2d", (2, 0.5), {}, [_normal(1, 2, 3, 3)]),
+    ("ReflectionPad2d", "ReflectionPad2d", (2,), {}, [_normal(1, 2, 3, 4)]),
+    ("ReplicationPad2d", "ReplicationPad2d", ((1, 3, 0, 2),), {}, [_normal(1, 2, 3, 4)]),
+    ("ReflectionPad1d", "ReflectionPad1d", (2,), {}, [_normal(2, 2, 4)]),
+    ("Softmax", "Softmax", (1,), {}, [_normal(3, 4)]),
+    ("Softmax_implicit", "Softmax", (), {}, [_normal(3, 4)]),
+    ("LogSoftmax", "LogSoftmax", (-1,), {}, [_normal(3, 4)]),
+    ("GELU", "GELU", (), {}, [_normal(3, 4)]),
+    ("GELU_tanh", "GELU", (), {"approximate": "tanh"}, [_normal(3, 4)]),
+    ("SiLU", "SiLU", (), {}, [_normal(3, 4)]),
+    ("Mish", "Mish", (), {}, [_normal(3, 4)]),
+    ("Hardtanh", "Hardtanh", (-2.0, 1.5), {}, [_spread(3, 4)]),
+    ("ReLU6", "ReLU6", (), {}, [_spread(3, 4) * 3 + 2]),
+    ("PReLU", "PReLU", (), {}, [_spread(3, 4)]),
+    ("PReLU_channels", "PReLU", (3,), {"init": 0.1}, [_spread(2, 3, 2)]),
+    ("Softsign", "Softsign", (), {}, [_normal(3, 4)]),
+    ("Dropout2d_eval", "Dropout2d", (0.3,), {}, [_normal(2, 3, 2, 2)]),
+    ("GroupNorm", "GroupNorm", (2, 4), {}, [_normal(2, 4, 3, 3)]),
+    ("GroupNorm_no_affine", "GroupNorm", (1, 3), {"affine": False}, [_normal(2, 3, 5)]),
+    ("InstanceNorm2d", "InstanceNorm2d", (3,), {}, [_normal(2, 3, 4, 4)]),
+    ("InstanceNorm2d_affine_tracked", "InstanceNorm2d", (3,), {"affine": True, "track_running_stats": True},
+     [_normal(2, 3, 4, 4)]),
+    ("InstanceNorm2d_unbatched", "InstanceNorm2d", (3,), {}, [_normal(3, 4, 4)]),
+    ("Embedding", "Embedding", (7, 3), {"padding_idx": 0}, [np.array([[0, 3], [6, 3]])]),
+    ("Embedding_max_norm", "Embedding", (7, 3), {"max_norm": 1.0}, [np.array([[1, 2], [6, 1]])]),
+    ("Conv1d", "Conv1d", (3, 4, 3), {"stride": 2, "padding": 1}, [_normal(2, 3, 8)]),
+    ("Conv1d_same", "Conv1d", (3, 2, 4), {"padding": "same", "bias": False}, [_normal(2, 3, 8)]),
+    ("ConvTranspose1d", "ConvTranspose1d", (3, 2, 4, 2, 1), {}, [_normal(2, 3, 5)]),
+    ("Identity", "Identity", (5,), {"unused": 1}, [_normal(3, 4)]),
+    ("Flatten", "Flatten", (), {}, [_normal(2, 3, 4)]),
+    ("BatchNorm2d", "BatchNorm2d", (3,), {}, [_normal(4, 3, 2, 2)]),
+    ("LayerNorm_no_bias", "LayerNorm", ((2, 3),), {"bias": False}, [_normal(4, 2, 3)]),
+]
+
+TARGET_DIFFERENTIABLE = {"MSELoss_sum", "MSELoss_legacy", "L1Loss", "SmoothL1Loss", "HuberLoss",
+                         "KLDivLoss", "KLDivLoss_log_target", "GaussianNLLLoss"}
+
+
+def _loaded_torch_module(name, args, kwargs, module):
+    """torch's nn.<name>(*args, **kwargs) holding the tinygen module's state, loaded strictly."""
+    reference = getattr(torch.nn, name)(*args, **kwargs).double()
+    state = {k: torch.tensor(v.numpy()) for k, v in module.state_dict().items()}
+    assert reference.load_state_dict(state, strict=True)  # same names and shapes
+    return reference
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("case", MODULES, ids=lambda c: c[0])
+def test_module_equals_torch(case):
+    case_id, name, args, kwargs, arrays = case
+    tg.manual_seed(0)
+    module = getattr(nn, name)(*args, **kwargs).double()
+    reference = _loaded_torch_module(name, args, kwargs, module)
+    if case_id.endswith("_eval"):
+        module.eval(), reference.eval()
+    assert repr(module) == repr(reference)
+    if name.endswith("Loss") and case_id not in TARGET_DIFFERENTIABLE:
+        arrays = [arrays[0]] + [np.asarray(a) for a in arrays[1:]]
+        tg_fn = lambda x, *rest: module(x, *(tg.tensor(r.numpy()) for r in rest))          # noqa: E731
+        torch_fn = lambda x, *rest: reference(x, *(r.detach() for r in rest))              # noqa: E731
+    else:
+        tg_fn, torch_fn = module, reference
+    _compare(tg_fn, torch_fn, arrays)
+    # training-mode side effects (running statistics, max_norm renormalization) agree too
+    for key, value in module.state_dict().items():
+        np.testing.assert_allclose(value.numpy(), reference.state_dict()[key].numpy(), rtol=1e-9,
+                                   atol=1e-12, err_msg=key)
+
+
+def test_eval_mode_instance_norm_uses_running_estimates():
+    tg.manual_seed(0)
+    m = nn.InstanceNorm2d(3, affine=True, track_running_stats=True).double()
+    reference = _loaded_torch_module("InstanceNorm2d", (3,), {"affine": True, "track_running_stats": True}, m)
+    x = _normal(2, 3, 4, 4)
+    for _ in range(2):
+        m(tg.tensor(x)), reference(torch.tensor(x))
+    m.eval(), reference.eval()
+    np.testing.assert_allclose(m(tg.tensor(x)).numpy(), reference(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_dropout2d_drops_whole_channels_and_rescales():
+    tg.manual_seed(0)
+    x = tg.ones(200, 8, 3, 3)
+    y = nn.Dropout2d(0.25)(x).numpy()
+    per_channel = y.reshape(200, 8, 9)
+    assert np.all(per_channel.min(axis=2) == per_channel.max(axis=2))     # a plane is kept or not
+    assert set(np.unique(y)) <= {np.float32(0.0), np.float32(1 / 0.75)}
+    assert abs((per_channel[:, :, 0] == 0).mean() - 0.25) < 0.04
+    assert nn.Dropout2d(0.25).eval()(x) is x
+
+
+def test_embedding_from_pretrained_is_frozen_and_looks_up_rows():
+    w = tg.tensor(_normal(4, 2))
+    emb = nn.Embedding.from_pretrained(w)
+    assert not emb.weight.requires_grad
+    np.testing.assert_array_equal(emb(tg.tensor([3, 0])).numpy(), w.numpy()[[3, 0]])
+    with pytest.raises(IndexError, match="embedding"):
+        emb(tg.tensor([4]))
+
+
+def test_bad_arguments_name_the_op():
+    with pytest.raises(ValueError, match="interpolate"):
+        F.interpolate(tg.randn(1, 1, 2, 2), scale_factor=2, mode="bicubic")
+    with pytest.raises(ValueError, match="pixel_shuffle"):
+        F.pixel_shuffle(tg.randn(1, 3, 2, 2), 2)
+    with pytest.raises(ValueError, match="reflect"):
+        F.pad(tg.randn(1, 1, 2, 2), (2, 2, 0, 0), mode="reflect")
+    with pytest.raises(ValueError, match="group_norm"):
+        F.group_norm(tg.randn(2, 3, 2), 2)
+    with pytest.raises(ValueError, match="conv1d"):
+        F.conv1d(tg.randn(1, 2, 5), tg.randn(2, 2, 3), groups=2)
+    with pytest.raises(ValueError, match="max_pool2d"):
+        F.max_pool2d(tg.randn(1, 1, 4, 4), 2, ceil_mode=True)
+    with pytest.raises(TypeError, match="one_hot"):
+        F.one_hot(tg.tensor([0.5]))

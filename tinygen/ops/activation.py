@@ -1,0 +1,110 @@
+"""Activation functions beyond the UNARY table, composed from differentiable ops (torch names).
+
+    gelu(x)                x Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2     (Hendrycks & Gimpel 2016)
+    gelu(x, 'tanh')        x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2
+    silu(x)                x sigmoid(x)                                       (a.k.a. swish)
+    mish(x)                x tanh(softplus(x))                                (Misra 2019)
+    hardtanh(x, lo, hi)    clamp(x, lo, hi);   relu6(x) = hardtanh(x, 0, 6)
+    softsign(x)            x / (1 + |x|)
+    prelu(x, w)            x for x > 0, w x otherwise; w (C,) per channel (dim 1) or (1,) shared
+
+Only Phi needs a Function of its own (NormalCdf: erf has no tinygen op yet); its backward,
+the density phi(x) = e^(-x^2/2) / sqrt(2 pi), is built from ops, so every activation here
+is twice differentiable.
+"""
+import functools
+import math
+
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.function import Function
+from tinygen.ops.elementwise import abs, clamp, exp, sigmoid, softplus, tanh, where
+from tinygen.ops.shape import reshape
+
+
+@functools.lru_cache(maxsize=None)
+def _erf_numba():
+    import numba
+
+    @numba.vectorize(["float32(float32)", "float64(float64)"], cache=False)
+    def erf(x):
+        return math.erf(x)
+    return erf
+
+
+def _erf(xp, x):
+    """erf of a float array on either device (numba's math.erf on numpy, cupyx's on cupy)."""
+    if xp is np:
+        return np.asarray(_erf_numba()(x)).astype(x.dtype, copy=False)
+    import cupyx.scipy.special
+    return cupyx.scipy.special.erf(x)
+
+
+class NormalCdf(Function):
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF; Phi'(x) = phi(x)."""
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        half = x.dtype.type(0.5)
+        return half * (1 + _erf(xp, x * x.dtype.type(1 / math.sqrt(2))))
+
+    def backward(self, gy):
+        x, = self.inputs
+        return gy * exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
+
+
+def normal_cdf(x):
+    return NormalCdf()(x)
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit, exact ('none') or with torch's tanh approximation ('tanh')."""
+    if approximate == "none":
+        return input * normal_cdf(input)
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2 / math.pi)
+        return input * (tanh(inner) + 1) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(input, inplace=False):
+    """x sigmoid(x). inplace is accepted and ignored (tinygen computes out of place)."""
+    return input * sigmoid(input)
+
+
+def mish(input, inplace=False):
+    """x tanh(softplus(x)). inplace is accepted and ignored."""
+    return input * tanh(softplus(input))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """clamp(x, min_val, max_val). inplace is accepted and ignored."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+    return clamp(input, min_val, max_val)
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6). inplace is accepted and ignored."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return input / (abs(input) + 1)
+
+
+def prelu(input, weight):
+    """x for x > 0, weight x otherwise; weight (C,) acts along dim 1 (C = input.shape[1]),
+    or weight (1,) on every element."""
+    n = weight.numel()
+    if n != 1:
+        if input.ndim < 2 or input.shape[1] != n:
+            raise ValueError(f"prelu: weight of {n} parameters for input of shape "
+                             f"{tuple(input.shape)} (expected shape[1] == {n})")
+        weight = reshape(weight, (n,) + (1,) * (input.ndim - 2))   # (C, 1, 1) for (N, C, H, W)
+    elif weight.ndim:
+        weight = reshape(weight, ())
+    return where(input.data > 0, input, weight * input)
+
