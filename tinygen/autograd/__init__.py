@@ -1,7 +1,8 @@
 """tinygen's autograd core: Tensor, Function, the backward walk, grad modes, checks and views."""
 from tinygen.autograd.anomaly import AnomalyError, detect_anomaly  # noqa: F401
 from tinygen.autograd.engine import backward, grad  # noqa: F401
-from tinygen.autograd.function import Function  # noqa: F401
+from tinygen.autograd import functional  # noqa: F401
+from tinygen.autograd.function import Function, FunctionCtx, once_differentiable  # noqa: F401
 from tinygen.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from tinygen.autograd.grad_mode import inference_mode  # noqa: F401
 from tinygen.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401

@@ -147,13 +147,14 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
                     x.grad = g if x.grad is None else x.grad + g
             return None
         results = []
-        for t in inputs:
+        for i, t in enumerate(inputs):
             entry = grads.get(("result", id(t))) or (grads.get(id(t)) if t.creator is None else None)
             if entry is None:
                 if not allow_unused:
                     raise RuntimeError(
-                        f"grad(): an input of shape {tuple(t.shape)} was not used in the graph "
-                        f"of the outputs; pass allow_unused=True to get None for it")
+                        f"grad(): the differentiated Tensor at index {i} (shape "
+                        f"{tuple(t.shape)}) was not used in the graph of the outputs; pass "
+                        f"allow_unused=True to get None for it")
                 results.append(None)
             else:
                 g = entry[1] if t.creator is not None else _apply_hooks(t, entry[1])
@@ -162,20 +163,65 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
-    """d(outputs)/d(inputs) as a tuple, without touching any .grad (as torch.autograd.grad)."""
+         only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """d(outputs)/d(inputs) as a tuple, without touching any .grad (as torch.autograd.grad).
+
+    grad_outputs: the vector v of the vector-Jacobian product v^T J (one per output; None
+    means ones, allowed for single-element outputs). An input the outputs do not depend on is
+    an error unless allow_unused (then its gradient is None) or materialize_grads (zeros).
+    is_grads_batched: every grad_output has a leading batch dimension; the result is the
+    stack of the vector-Jacobian products of its rows (computed one row at a time).
+    only_inputs is accepted and ignored, as torch does (deprecated there).
+    """
     from tinygen.autograd.tensor import Tensor
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
-    for t in inputs:
+    for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
-            raise RuntimeError("grad(): every input must be a Tensor that requires grad")
+            raise RuntimeError(f"grad(): the differentiated input at index {i} is not a Tensor "
+                               f"that requires grad")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("grad(): materialize_grads=True needs allow_unused to be None or True")
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad(): got {len(grad_outputs)} grad_outputs for {len(outputs)} "
+                           f"outputs")
     if retain_graph is None:
         retain_graph = create_graph
-    return backward(outputs, list(grad_outputs), retain_graph=retain_graph,
-                    create_graph=create_graph, inputs=inputs, allow_unused=allow_unused)
+    if is_grads_batched:
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                             allow_unused, materialize_grads)
+    results = backward(outputs, grad_outputs, retain_graph=retain_graph,
+                       create_graph=create_graph, inputs=inputs, allow_unused=allow_unused)
+    if materialize_grads:
+        from tinygen.ops.factories import zeros_like
+        results = tuple(zeros_like(t) if g is None else g for t, g in zip(inputs, results))
+    return results
+
+
+def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                  materialize_grads):
+    from tinygen.ops.factories import zeros_like
+    from tinygen.ops.shape import stack
+    n = len(grad_outputs[0])
+    rows = []
+    for b in range(n):
+        rows.append(grad(outputs, inputs, [v[b] for v in grad_outputs],
+                         retain_graph=True if b < n - 1 else retain_graph,
+                         create_graph=create_graph, allow_unused=allow_unused,
+                         materialize_grads=materialize_grads))
+    result = []
+    for i, t in enumerate(inputs):
+        column = [row[i] for row in rows]
+        if all(g is None for g in column):
+            result.append(None)
+        else:
+            result.append(stack([zeros_like(t) if g is None else g for g in column]))
+    return tuple(result)

@@ -16,7 +16,12 @@ Version counters: every in-place change to a Tensor bumps `tensor._version`. A n
 the versions of its inputs (and outputs) when it runs; backward compares them and refuses
 to use a tensor that was changed in place since. This is stricter than PyTorch, which only
 checks the tensors a backward actually saves.
+
+Custom ops as torch writes them (a class with static `forward(ctx, *args)` and
+`backward(ctx, *grads)`, called as `F.apply(...)`) also work: FunctionCtx below is both
+their `ctx` and their graph node. The two styles share everything after forward.
 """
+import inspect
 import traceback
 import weakref
 
@@ -41,10 +46,11 @@ class Function:
     view_of_input = False   # True for ops whose output is a view of inputs[0]'s memory
 
     def __call__(self, *inputs):
+        for x in inputs:
+            if type(x) is not Tensor and not isinstance(x, Tensor):  # an array or a number
+                inputs = tuple(as_tensor(x, like=inputs) for x in inputs)
+                break
         x0 = inputs[0]
-        if type(x0) is not Tensor:
-            inputs = tuple(as_tensor(x, like=inputs) for x in inputs)
-            x0 = inputs[0]
         device = x0.device
         needs_grad = False
         for x in inputs:
@@ -64,23 +70,36 @@ class Function:
         if self.view_of_input:
             outputs[0]._vc = x0._vc
         if needs_grad:
-            self.inputs = inputs
-            self.input_versions = [x._vc[0] for x in inputs]
-            self.output_versions = [y._vc[0] for y in outputs]
-            generation = 0
-            for x in inputs:
-                if x.generation > generation:
-                    generation = x.generation
-            self.generation = generation
-            for y in outputs:
-                y.creator = self
-                y.generation = generation + 1
-            self._outputs = [weakref.ref(y) for y in outputs]
+            self._connect(inputs, outputs)
         if anomaly._enabled[0]:
             self.stack = traceback.extract_stack()[:-1]
             if not anomaly._in_backward[0]:
                 anomaly.check_forward(self, outputs)
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def _connect(self, inputs, outputs):
+        """Record this node in the graph: outputs -> self -> inputs."""
+        self.inputs = inputs
+        self.input_versions = [x._vc[0] for x in inputs]
+        self.output_versions = [y._vc[0] for y in outputs]
+        generation = 0
+        for x in inputs:
+            if x.generation > generation:
+                generation = x.generation
+        self.generation = generation
+        for y in outputs:
+            if y.requires_grad:
+                y.creator = self
+                y.generation = generation + 1
+        self._outputs = [weakref.ref(y) for y in outputs]
+
+    @classmethod
+    def apply(cls, *args):
+        """Run the op: cls()(*args) for tinygen-style ops; for torch-style ones (static
+        forward(ctx, ...) and backward(ctx, ...)), the forward with a fresh ctx."""
+        if not isinstance(inspect.getattr_static(cls, "forward"), staticmethod):
+            return cls()(*args)
+        return FunctionCtx(cls).run(args)
 
     def forward(self, *xs):
         raise NotImplementedError(f"{type(self).__name__} defines no forward")
@@ -122,3 +141,131 @@ class Function:
             if key not in keep:
                 delattr(self, key)
         self.released = True
+
+
+class FunctionCtx(Function):
+    """The graph node (and the `ctx`) of one call of a torch-style custom Function:
+
+        class Cube(tg.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, k):            # Tensors in, Tensors out (runs under no_grad)
+                ctx.save_for_backward(x)
+                ctx.k = k                      # anything else: an attribute of ctx
+                return x ** 3 * k
+            @staticmethod
+            def backward(ctx, gy):             # one gradient per forward argument
+                x, = ctx.saved_tensors
+                return gy * 3 * x ** 2 * ctx.k, None
+
+        y = Cube.apply(x, 2.0)
+
+    backward is written with tinygen ops, so it is differentiable again under create_graph.
+    """
+
+    def __init__(self, fn_cls):
+        self.fn_cls = fn_cls
+        self._saved = ()
+        self._non_differentiable = ()
+        self.needs_input_grad = ()
+
+    @property
+    def name(self):
+        return f"{self.fn_cls.__name__}Backward"
+
+    def save_for_backward(self, *tensors):
+        """Keep these (inputs, outputs, or None) for backward; read them as ctx.saved_tensors."""
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"{self.fn_cls.__name__}: save_for_backward takes Tensors or "
+                                f"None, got {type(t).__name__}; keep other values as ctx "
+                                f"attributes")
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self):
+        if self.released:
+            raise RuntimeError(f"{self.name}: trying to backward through the graph a second "
+                               f"time (saved tensors are freed after the first backward); pass "
+                               f"retain_graph=True to the first backward if you need to")
+        # an output saved in forward is given back as the output Tensor of the graph
+        return tuple(self.outputs[t[1]] if type(t) is tuple else t for t in self._saved)
+
+    def mark_non_differentiable(self, *outputs):
+        """These outputs get no gradient (integer indices, masks): requires_grad=False."""
+        self._non_differentiable = outputs
+
+    def mark_dirty(self, *tensors):
+        """Accepted for torch compatibility; tinygen's version counters catch in-place use."""
+
+    def set_materialize_grads(self, value):
+        """Accepted for torch compatibility: tinygen always passes zeros, never None, for
+        outputs that received no gradient."""
+
+    def release(self):
+        fn_cls = self.fn_cls
+        super().release()
+        self.fn_cls = fn_cls  # kept: error messages name the function
+
+    def run(self, args):
+        """forward(ctx, *args), then the node links the outputs to the Tensor arguments."""
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        self.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        self._positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        if tensors:
+            self.device = tensors[0].device
+        with grad_mode.no_grad():
+            result = self.fn_cls.forward(self, *args)
+        single = not isinstance(result, tuple)
+        results = (result,) if single else result
+        needs_grad = grad_mode._enabled[0] and any(self.needs_input_grad)
+        outputs = []
+        for r in results:
+            if not isinstance(r, Tensor):
+                outputs.append(r)  # a non-Tensor output passes through
+                continue
+            differentiable = needs_grad and r.dtype.kind == "f" and not any(
+                r is t for t in self._non_differentiable)
+            outputs.append(Tensor._make(r.data, r.device, differentiable))
+        tensor_results = [r for r in results if isinstance(r, Tensor)]
+        out_tensors = [o for o in outputs if isinstance(o, Tensor)]
+        # an output saved for backward is looked up through the node when backward reads it
+        # (a strong reference would make the cycle output -> node -> output)
+        self._saved = tuple(next((("output", k) for k, r in enumerate(tensor_results) if r is t), t)
+                            for t in self._saved)
+        if needs_grad:
+            self._n_results = len(results)
+            self._out_positions = [k for k, o in enumerate(outputs) if isinstance(o, Tensor)]
+            self._connect(tuple(tensors), tuple(out_tensors))
+        return outputs[0] if single else tuple(outputs)
+
+    def backward(self, *gys):
+        grads = [None] * self._n_results  # None for the outputs that are not Tensors
+        for k, g in zip(self._out_positions, gys):
+            grads[k] = g
+        gxs = self.fn_cls.backward(self, *grads)
+        if not isinstance(gxs, tuple):
+            gxs = (gxs,)
+        n = len(self.needs_input_grad)
+        if len(gxs) < n or any(g is not None for g in gxs[n:]):
+            raise RuntimeError(f"{self.fn_cls.__name__}.backward returned {len(gxs)} gradients, "
+                               f"expected {n} (one per argument of forward, None for "
+                               f"non-Tensor arguments)")
+        result = []
+        for i in self._positions:
+            g = gxs[i]
+            if g is not None and not isinstance(g, Tensor):
+                g = as_tensor(g, like=self.inputs)
+            result.append(g)
+        return tuple(result)
+
+
+def once_differentiable(backward):
+    """Decorator for a torch-style backward that is not itself differentiable: it runs under
+    no_grad, so asking for a second derivative through it gets no graph."""
+    import functools
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *gys):
+        with grad_mode.no_grad():
+            return backward(ctx, *gys)
+    return wrapper

@@ -1,57 +1,104 @@
-"""Adam (Kingma & Ba 2015), exactly as torch.optim.Adam (amsgrad off).
+"""Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019), exactly as torch.optim.
 
 For each parameter p with gradient g, at step t = 1, 2, ...:
 
-    g <- g + weight_decay * p                        (L2 penalty, when weight_decay > 0)
+    g <- -g                                          (maximize)
+    p <- p * (1 - lr * weight_decay)                 (AdamW: decoupled weight decay)
+    g <- g + weight_decay * p                        (Adam: L2 penalty, when weight_decay > 0)
     m <- beta1 * m + (1 - beta1) * g                 (first moment;  m_0 = 0)
     v <- beta2 * v + (1 - beta2) * g^2               (second moment; v_0 = 0)
-    p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    v_max <- max(v_max, v)                           (amsgrad: the denominator never shrinks)
+    p <- p - lr / (1 - beta1^t) * m / (sqrt(v or v_max) / sqrt(1 - beta2^t) + eps)
 
 that is p - lr * m_hat / (sqrt(v_hat) + eps) with the bias-corrected m_hat, v_hat.
 
-Adam is on the hot path of every training step, so the update is one fused kernel per
-parameter (tinygen/kernels/fused_*.py: a parallel numba loop on the cpu, a numba.cuda kernel
-on the GPU) that reads p, g, m, v once, in the order torch computes (m by lerp:
-m + (1 - beta1) (g - m)). With the kernel setting 'reference', the same formula runs as
-plain array expressions (fused_numpy.adam_update).
+Adam is on the hot path of every training step, so the plain update (amsgrad off) is one
+fused kernel per parameter (tinygen/kernels/fused_*.py: a parallel numba loop on the cpu, a
+numba.cuda kernel on the GPU) that reads p, g, m, v once, in the order torch computes (m by
+lerp: m + (1 - beta1) (g - m)). With the kernel setting 'reference', or with amsgrad, the
+same formula runs as plain array expressions.
 """
-from tinygen import kernels
+import math
+
+from tinygen import backend, kernels
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.ops.factories import zeros_like
-from tinygen.optim.optimizer import Optimizer, params_with_grad
+from tinygen.optim.optimizer import Optimizer, params_with_grad, run_closure
 
 
 class Adam(Optimizer):
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        name = type(self).__name__
         if lr < 0 or eps < 0 or weight_decay < 0:
-            raise ValueError(f"Adam: lr, eps and weight_decay must be >= 0, got lr={lr}, "
+            raise ValueError(f"{name}: lr, eps and weight_decay must be >= 0, got lr={lr}, "
                              f"eps={eps}, weight_decay={weight_decay}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+            raise ValueError(f"{name}: betas must lie in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay))
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
-    def step(self):
-        """One update of every parameter that has a gradient."""
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns closure() if given."""
+        loss = run_closure(closure)
         with no_grad():
             for group in self.param_groups:
                 for p in params_with_grad(group):
                     self._update(p, group)
+        return loss
 
     def _update(self, p, group):
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
+        amsgrad = group.get("amsgrad", False)
         state = self.state.get(p)
         if state is None:
             state = self.state[p] = {"step": 0, "exp_avg": zeros_like(p), "exp_avg_sq": zeros_like(p)}
+            if amsgrad:
+                state["max_exp_avg_sq"] = zeros_like(p)
         state["step"] += 1
         t = state["step"]
         x, g = p.data, p.grad.data
         m, v = state["exp_avg"].data, state["exp_avg_sq"].data
-        impl = kernels.implementation("fused", p.device)
-        if not (x.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
-            impl = kernels.implementation("fused", p.device, mode="reference")
-        impl.adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
+        if group.get("maximize", False):
+            g = -g
+        if weight_decay != 0 and group.get("decoupled_weight_decay", False):
+            x *= 1 - lr * weight_decay
+            weight_decay = 0.0
+        if amsgrad:
+            xp = backend.array_module(p.device)
+            _amsgrad_update(xp, x, g, m, v, state["max_exp_avg_sq"].data, lr, beta1, beta2,
+                            eps, weight_decay, t)
+            state["max_exp_avg_sq"]._version += 1
+        else:
+            impl = kernels.implementation("fused", p.device)
+            if not (x.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
+                impl = kernels.implementation("fused", p.device, mode="reference")
+            impl.adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, t)
         p._version += 1
         state["exp_avg"]._version += 1
         state["exp_avg_sq"]._version += 1
+
+
+def _amsgrad_update(xp, x, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step):
+    """Adam with the running maximum of v in the denominator; x, m, v, v_max in place."""
+    if weight_decay != 0:
+        g = g + weight_decay * x
+    m += (1 - beta1) * (g - m)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    xp.maximum(v_max, v, out=v_max)
+    denom = xp.sqrt(v_max) / math.sqrt(1 - beta2 ** step) + eps
+    x -= (lr / (1 - beta1 ** step)) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p shrinks by lr * weight_decay before the Adam step
+    (the decay is not fed through m and v, as an L2 term in g would be)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)

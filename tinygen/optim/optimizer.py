@@ -16,6 +16,7 @@ indices back onto this optimizer's own parameters (which must be laid out alike)
 import numpy as np
 
 from tinygen import backend
+from tinygen.autograd.grad_mode import enable_grad
 from tinygen.autograd.tensor import Tensor
 
 
@@ -132,6 +133,14 @@ def _state_value(value, p, name):
             array = array.copy()
         return Tensor._make(backend.to_device(array, p.device), p.device, False)
     return value
+
+
+def run_closure(closure):
+    """closure() with gradients on (it recomputes the loss and calls backward), or None."""
+    if closure is None:
+        return None
+    with enable_grad():
+        return closure()
 
 
 def params_with_grad(group):

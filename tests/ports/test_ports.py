@@ -1,0 +1,265 @@
+"""The port suite: PyTorch tutorial scripts run unchanged under tinygen.
+
+Each script in this folder is torch code, written once as functions of the imported
+framework (`build(torch, nn, F, rng)` makes the models, `run(torch, nn, F, optim, data,
+steps, models, rng)` trains and returns the losses). The test runs it under torch (where
+installed), copies torch's initial weights into the tinygen models through state_dict (as
+NumPy arrays), runs it again with `torch, nn, F, optim` bound to tinygen's modules, and
+compares every returned loss within float32 tolerance. Random draws come from `Rng`, one
+NumPy stream turned into the framework's tensors, so both runs see the same noise; dropout
+is set to p=0 for the comparison (its masks are framework-drawn) and run with the scripts'
+own p in a second test.
+
+A script that needs torch names tinygen does not have yet is an expected failure, and the
+reason lists those names: they are found by reading the script (every torch./nn./F./optim.
+name, every keyword argument given to one, every method called on a tensor or module).
+"""
+import ast
+import importlib
+import importlib.util
+import inspect
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+import tinygen as tg
+
+HERE = pathlib.Path(__file__).parent
+STEPS = 3
+
+# script -> (build kwargs, run kwargs) for the exact comparison
+PORTS = {
+    "vae_mnist": ({}, {}),
+    "dcgan": ({}, {}),
+    "wgan_gp": ({}, {}),
+    "cgan": ({"dropout": 0.0}, {}),
+    "mnist_classifier": ({"p1": 0.0, "p2": 0.0}, {}),
+    "conv_autoencoder": ({}, {}),
+}
+WITH_DROPOUT = ["cgan", "mnist_classifier"]
+
+
+class Rng:
+    """The scripts' random draws (torch.randn/rand/randint in the originals), from one NumPy
+    stream, returned as the framework's tensors: float32 noise, int64 labels."""
+
+    def __init__(self, lib, seed):
+        self.lib, self.rs = lib, np.random.default_rng(seed)
+
+    def randn(self, *size):
+        return self.lib.tensor(self.rs.standard_normal(tuple(size)).astype(np.float32))
+
+    def rand(self, *size):
+        return self.lib.tensor(self.rs.random(tuple(size)).astype(np.float32))
+
+    def randint(self, low, high, size):
+        return self.lib.tensor(self.rs.integers(low, high, tuple(size)).astype(np.int64))
+
+
+def mnist_like(n=32, seed=0):
+    """n MNIST-shaped examples: mostly dark 1x28x28 images in [0, 1], int64 labels 0-9."""
+    rs = np.random.default_rng(seed)
+    return {"images": (rs.random((n, 1, 28, 28)) ** 4).astype(np.float32),
+            "labels": rs.integers(0, 10, n).astype(np.int64)}
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"tinygen_ports_{name}", HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---- which torch names a script needs that tinygen lacks --------------------------------
+
+ROOTS = {"torch": "tinygen", "nn": "tinygen.nn", "F": "tinygen.nn.functional",
+         "optim": "tinygen.optim"}
+# methods of Python's own types and of the test's Rng that scripts call
+PLAIN_METHODS = {"append", "items", "find", "randn", "rand", "randint", "block", "format"}
+
+
+def _resolve(dotted):
+    """The tinygen object for 'tinygen.a.b.c' (importing submodules on the way), or None."""
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], start=1):
+        if hasattr(obj, part):
+            obj = getattr(obj, part)
+            continue
+        try:
+            obj = importlib.import_module(".".join(parts[:i + 1]))
+        except ImportError:
+            return None
+    return obj
+
+
+def _chain(node):
+    """'a.b.c' for an attribute chain rooted at a Name, else None."""
+    names = []
+    while isinstance(node, ast.Attribute):
+        names.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return ".".join([node.id] + names[::-1])
+    return None
+
+
+def _accepts(obj, keywords):
+    """The keywords obj's signature does not accept (none if it takes **kwargs)."""
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return []
+    params = sig.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return []
+    return [k for k in keywords if k not in sig.parameters]
+
+
+def missing_names(name):
+    """torch names (and keyword arguments) the script uses that tinygen does not have."""
+    tree = ast.parse((HERE / f"{name}.py").read_text())
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    missing = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            dotted = _chain(node)
+            root = dotted.split(".")[0] if dotted else None
+            if root in ROOTS and _resolve(ROOTS[root] + dotted[len(root):]) is None:
+                # report the shortest prefix that is missing
+                parts = dotted.split(".")
+                for i in range(2, len(parts) + 1):
+                    if _resolve(ROOTS[root] + "." + ".".join(parts[1:i])) is None:
+                        missing.add(".".join(parts[:i]))
+                        break
+        if not isinstance(node, ast.Call):
+            continue
+        keywords = [k.arg for k in node.keywords if k.arg is not None]
+        dotted = _chain(node.func)
+        root = dotted.split(".")[0] if dotted else None
+        if root in ROOTS:
+            obj = _resolve(ROOTS[root] + dotted[len(root):])
+            if obj is not None:
+                missing.update(f"{dotted}({k}=)" for k in _accepts(obj, keywords))
+        elif isinstance(node.func, ast.Attribute):
+            method = node.func.attr
+            receiver = node.func.value
+            if isinstance(receiver, ast.Name) and receiver.id == "self":
+                continue  # the script's own submodules and methods
+            if method in defined or method in PLAIN_METHODS or method.startswith("__"):
+                continue
+            owners = [c for c in (tg.Tensor, tg.nn.Module, tg.optim.Optimizer,
+                                  tg.optim.lr_scheduler.LRScheduler) if hasattr(c, method)]
+            if not owners:
+                missing.add(f"Tensor.{method}")
+            elif not any(not _accepts(getattr(c, method), keywords) for c in owners):
+                missing.update(f"Tensor.{method}({k}=)" for k in _accepts(getattr(owners[0], method),
+                                                                           keywords))
+    return sorted(missing)
+
+
+def _param(name, args):
+    missing = missing_names(name)
+    marks = [pytest.mark.xfail(strict=True, reason="tinygen lacks " + ", ".join(missing))] \
+        if missing else []
+    return pytest.param(name, *args, marks=marks, id=name)
+
+
+# ---- running a script under both frameworks -----------------------------------------------
+
+def _frameworks(lib):
+    return lib, lib.nn, lib.nn.functional, lib.optim
+
+
+def run_torch(name, build_kwargs, run_kwargs):
+    """Torch's results and its models' initial state_dicts as NumPy arrays."""
+    torch = pytest.importorskip("torch")
+    script = load(name)
+    torch.manual_seed(0)
+    torch_, nn, F, optim = _frameworks(torch)
+    models = script.build(torch_, nn, F, Rng(torch, 1), **build_kwargs)
+    initial = {key: {k: v.detach().cpu().numpy().copy() for k, v in m.state_dict().items()}
+               for key, m in models.items()}
+    out = script.run(torch_, nn, F, optim, mnist_like(), STEPS, models, Rng(torch, 2),
+                     **run_kwargs)
+    return out, initial
+
+
+def load_weights(model, arrays):
+    """torch's state_dict (arrays) into a tinygen model: every tinygen entry must come from
+    it, under the same name and shape; only torch's BatchNorm step counters may be left."""
+    own = model.state_dict()
+    assert set(own) <= set(arrays), f"tinygen keys not in torch's: {set(own) - set(arrays)}"
+    extra = set(arrays) - set(own)
+    assert all(k.endswith("num_batches_tracked") for k in extra), extra
+    model.load_state_dict({k: arrays[k] for k in own})
+
+
+def run_tinygen(name, build_kwargs, run_kwargs, initial):
+    script = load(name)
+    tg.manual_seed(0)
+    torch_, nn, F, optim = _frameworks(tg)
+    models = script.build(torch_, nn, F, Rng(tg, 1), **build_kwargs)
+    if initial is not None:
+        for key, model in models.items():
+            load_weights(model, initial[key])
+    return script.run(torch_, nn, F, optim, mnist_like(), STEPS, models, Rng(tg, 2),
+                      **run_kwargs)
+
+
+def assert_same_results(ours, theirs, where="result"):
+    """Equal structure; floats within float32 tolerance (a few steps of training)."""
+    if isinstance(theirs, dict):
+        assert sorted(ours) == sorted(theirs), where
+        for k in theirs:
+            assert_same_results(ours[k], theirs[k], f"{where}[{k!r}]")
+    elif isinstance(theirs, (list, tuple)):
+        assert len(ours) == len(theirs), where
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert_same_results(a, b, f"{where}[{i}]")
+    elif isinstance(theirs, float):
+        assert math.isfinite(ours), where
+        assert ours == pytest.approx(theirs, rel=2e-4, abs=2e-5), where
+    else:
+        assert ours == theirs, where
+
+
+@pytest.mark.parametrize("name, build_kwargs, run_kwargs",
+                         [_param(n, args) for n, args in PORTS.items()])
+def test_script_under_tinygen_equals_torch(name, build_kwargs, run_kwargs):
+    theirs, initial = run_torch(name, build_kwargs, run_kwargs)
+    ours = run_tinygen(name, build_kwargs, run_kwargs, initial)
+    print(f"{name}: tinygen {ours}\n{' ' * len(name)}  torch   {theirs}")
+    assert_same_results(ours, theirs)
+
+
+@pytest.mark.parametrize("name", [_param(n, ()) for n in WITH_DROPOUT])
+def test_script_with_dropout_runs_under_tinygen(name):
+    """With the scripts' own dropout (masks drawn by tinygen): finite losses, same structure."""
+    out = run_tinygen(name, {}, {}, None)
+    for key, values in out.items():
+        for v in values if isinstance(values, list) else [values]:
+            assert math.isfinite(v), (key, out)
+
+
+@pytest.mark.parametrize("name", list(PORTS))
+def test_script_runs_under_torch(name):
+    """The scripts are real torch code: they run, and train (the first loss is finite)."""
+    out, _ = run_torch(name, *PORTS[name])
+    first = next(iter(out.values()))
+    assert math.isfinite(first[0])
+
+
+def test_missing_names_are_found_by_reading_the_script(tmp_path, monkeypatch):
+    script = tmp_path / "fake.py"
+    script.write_text("def run(torch, nn, F, optim):\n"
+                      "    x = torch.zeros(3, device='cpu', no_such_kw=1)\n"
+                      "    nn.NoSuchLayer(3)\n"
+                      "    return x.no_such_method(dim=1), F.relu(x)\n")
+    monkeypatch.setattr(sys.modules[__name__], "HERE", tmp_path)
+    found = missing_names("fake")
+    assert "nn.NoSuchLayer" in found and "Tensor.no_such_method" in found
+    assert "torch.zeros(no_such_kw=)" in found and "F.relu" not in found

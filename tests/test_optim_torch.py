@@ -1,0 +1,151 @@
+"""Every optimizer and option combination against torch.optim, step by step in float64:
+the same initial parameters and the same sequence of gradients give the same parameters
+after every step; parameter groups, add_param_group, lr changed between steps (as
+schedulers do) and state_dict in torch's structure."""
+import numpy as np
+import pytest
+
+import tinygen as tg
+import tinygen.nn as nn
+import tinygen.optim as optim
+
+torch = pytest.importorskip("torch")
+
+SHAPES = [(3, 4), (4,), (2, 3)]
+
+CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.05)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.5, maximize=True)),
+    ("Adam", dict(lr=1e-2)),
+    ("Adam", dict(lr=1e-2, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.1)),
+    ("Adam", dict(lr=1e-2, amsgrad=True)),
+    ("Adam", dict(lr=1e-2, amsgrad=True, weight_decay=0.1, maximize=True)),
+    ("Adam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("AdamW", dict(lr=1e-2)),
+    ("AdamW", dict(lr=1e-2, betas=(0.8, 0.95), weight_decay=0.3, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    ("RMSprop", dict(lr=1e-2)),
+    ("RMSprop", dict(lr=1e-2, alpha=0.9, weight_decay=0.1)),
+    ("RMSprop", dict(lr=1e-2, centered=True)),
+    ("RMSprop", dict(lr=1e-2, momentum=0.9)),
+    ("RMSprop", dict(lr=1e-2, centered=True, momentum=0.7, eps=1e-4, maximize=True)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.5, eps=1e-6, maximize=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1)),
+    ("Adadelta", dict(lr=0.5, maximize=True)),
+]
+
+
+def _pair(seed=0):
+    rs = np.random.default_rng(seed)
+    values = [rs.standard_normal(s) for s in SHAPES]
+    return ([nn.Parameter(tg.tensor(v)) for v in values],
+            [torch.nn.Parameter(torch.tensor(v)) for v in values])
+
+
+def _set_grads(ours, theirs, rs):
+    for p, pt in zip(ours, theirs):
+        g = rs.standard_normal(tuple(p.shape))
+        p.grad, pt.grad = tg.tensor(g), torch.tensor(g)
+
+
+def _assert_same(ours, theirs):
+    for p, pt in zip(ours, theirs):
+        np.testing.assert_allclose(p.numpy(), pt.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name, kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_optimizer_equals_torch_step_by_step(name, kwargs):
+    ours, theirs = _pair()
+    # two groups, the second with its own lr; the third parameter joins by add_param_group
+    opt = getattr(optim, name)([{"params": ours[:1]}, {"params": ours[1:2], "lr": 0.03}],
+                               **kwargs)
+    opt_t = getattr(torch.optim, name)([{"params": theirs[:1]},
+                                        {"params": theirs[1:2], "lr": 0.03}], **kwargs)
+    opt.add_param_group({"params": ours[2:], "lr": 0.02})
+    opt_t.add_param_group({"params": theirs[2:], "lr": 0.02})
+    rs = np.random.default_rng(1)
+    for step in range(7):
+        if step == 4:  # a scheduler writes the lr between steps
+            opt.param_groups[0]["lr"] *= 0.5
+            opt_t.param_groups[0]["lr"] *= 0.5
+        _set_grads(ours, theirs, rs)
+        if step == 2:  # a parameter without a gradient is left alone
+            ours[1].grad, theirs[1].grad = None, None
+        opt.step()
+        opt_t.step()
+        _assert_same(ours, theirs)
+    _assert_same_state_dict(opt.state_dict(), opt_t.state_dict())
+
+
+def _assert_same_state_dict(sd, sd_t):
+    assert sorted(sd) == sorted(sd_t) == ["param_groups", "state"]
+    assert sorted(sd["state"]) == sorted(sd_t["state"])
+    for i, entries in sd_t["state"].items():
+        assert sorted(sd["state"][i]) == sorted(entries), i
+        for key, value in entries.items():
+            ours = sd["state"][i][key]
+            ours = ours.numpy() if isinstance(ours, tg.Tensor) else ours
+            np.testing.assert_allclose(np.asarray(ours, dtype=np.float64),
+                                       value.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert len(sd["param_groups"]) == len(sd_t["param_groups"])
+    for group, group_t in zip(sd["param_groups"], sd_t["param_groups"]):
+        assert group["params"] == group_t["params"]
+        for key in group:  # every option we keep, torch keeps with the same value
+            value = group[key]
+            assert key in group_t, key
+            assert (tuple(value) if isinstance(value, (list, tuple)) else value) == \
+                (tuple(group_t[key]) if isinstance(group_t[key], (list, tuple)) else group_t[key]), key
+
+
+@pytest.mark.parametrize("name, kwargs", [CASES[2], CASES[8], CASES[11], CASES[17], CASES[20],
+                                          CASES[23]])
+def test_state_dict_resumes_as_torch(name, kwargs):
+    """Three steps, save, load into a fresh optimizer (ours from torch's state_dict made into
+    arrays), three more steps: equal to torch running six."""
+    ours, theirs = _pair()
+    opt, opt_t = getattr(optim, name)(ours, **kwargs), getattr(torch.optim, name)(theirs, **kwargs)
+    rs = np.random.default_rng(2)
+    for _ in range(3):
+        _set_grads(ours, theirs, rs)
+        opt.step(), opt_t.step()
+    sd_t = opt_t.state_dict()
+    as_arrays = {"state": {i: {k: (v.item() if k == "step" else v.detach().numpy().copy())
+                               for k, v in entries.items()}
+                           for i, entries in sd_t["state"].items()},
+                 "param_groups": sd_t["param_groups"]}
+    fresh = getattr(optim, name)(ours, lr=123.0)
+    fresh.load_state_dict(as_arrays)
+    for _ in range(3):
+        _set_grads(ours, theirs, rs)
+        fresh.step(), opt_t.step()
+        _assert_same(ours, theirs)
+
+
+def test_closure_is_called_with_gradients_on():
+    p = nn.Parameter(tg.tensor([1.0, -2.0]))
+    opt = optim.RMSprop([p], lr=0.1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    with tg.no_grad():
+        loss = opt.step(closure)
+    assert loss.item() == 5.0 and p.grad is not None
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.AdamW(ps, lr=-1.0), lambda ps: optim.Adam(ps, betas=(1.0, 0.9)),
+    lambda ps: optim.RMSprop(ps, momentum=-0.1), lambda ps: optim.Adagrad(ps, lr_decay=-1),
+    lambda ps: optim.Adadelta(ps, rho=1.5), lambda ps: optim.SGD(ps, nesterov=True)])
+def test_bad_hyperparameters_raise_value_error(make):
+    with pytest.raises(ValueError):
+        make([nn.Parameter(tg.tensor([1.0]))])
