@@ -13,4 +13,5 @@ from tinygen.nn.conv import Conv2d, ConvTranspose2d, MaskedConv2d  # noqa: F401
 from tinygen.nn.linear import Identity, Linear  # noqa: F401
 from tinygen.nn.module import Module, Parameter  # noqa: F401
 from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from tinygen.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from tinygen.nn.shape import Dropout, Flatten, Unflatten  # noqa: F401
