@@ -37,13 +37,18 @@ def _rnn_step(a, h, w_hh, b_hh, nonlinearity):
     return tanh(z) if nonlinearity == "tanh" else relu(z)
 
 
-def _lstm_step(a, h, c, w_hh, b_hh):
-    gates = a + linear(h, w_hh, b_hh)                        # (N, 4H): i, f, g, o
-    H = h.shape[-1]
+def lstm_update(gates, c):
+    """The LSTM's state update from its gate pre-activations (..., 4H) in the order i, f, g, o
+    and the cell c (..., H): returns (h', c'). PixelRNN's layers share it."""
+    H = c.shape[-1]
     i, f = sigmoid(gates[..., :H]), sigmoid(gates[..., H:2 * H])
     g, o = tanh(gates[..., 2 * H:3 * H]), sigmoid(gates[..., 3 * H:])
     c = f * c + i * g
     return o * tanh(c), c
+
+
+def _lstm_step(a, h, c, w_hh, b_hh):
+    return lstm_update(a + linear(h, w_hh, b_hh), c)         # gates (N, 4H): i, f, g, o
 
 
 def _gru_step(a, h, w_hh, b_hh):
