@@ -1,14 +1,18 @@
-"""The generative models: PixelCNN, autoencoder, VAE, GAN (see each file's docstring).
+"""The generative models: PixelCNN, PixelRNN, Gated PixelCNN, autoencoder, VAE, GAN (see each file's docstring).
 
     model = tg.models.build("vae")          # by the command line's name
 """
 import importlib
 
+from tinygen.models.receptive import (  # noqa: F401
+    receptive_field, receptive_fields, save_receptive_fields)
 from tinygen.models.record import Record  # noqa: F401
 
 # command-line name -> (module, class)
 REGISTRY = {
     "pixelcnn": ("tinygen.models.pixelcnn", "PixelCNN"),
+    "pixelrnn": ("tinygen.models.pixelrnn", "PixelRNN"),
+    "gated-pixelcnn": ("tinygen.models.gated_pixelcnn", "GatedPixelCNN"),
     "ae": ("tinygen.models.autoencoder", "AutoEncoder"),
     "vae": ("tinygen.models.vae", "VAE"),
     "gan": ("tinygen.models.gan", "GAN"),

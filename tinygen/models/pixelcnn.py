@@ -156,7 +156,11 @@ class PixelCNN(nn.Module):
         else:
             h = self.layers(h)                               # B3: every plain layer ends in ReLU
         h = F.relu(self.head(h))                             # (N, head, H, W)
-        y = self.output_conv(h)                              # (N, C * outputs, H, W)
+        return self._per_pixel(self.output_conv(h))          # (N, C * outputs, H, W)
+
+    def _per_pixel(self, y):
+        """The output layer's (N, C * outputs, H, W) as Bernoulli logits (N, C, H, W) or
+        categorical logits (N, levels, C, H, W)."""
         if self.config.likelihood == "bernoulli":
             return y
         N, _, H, W = y.shape
@@ -170,11 +174,15 @@ class PixelCNN(nn.Module):
         k = xp.rint(x.data * (self.config.levels - 1)).astype(np.int64)
         return tg.Tensor._make(k, x.device, False)           # (N, C, H, W) int64
 
-    def terms(self, x):
+    def terms(self, x, **condition):
         """Record of log_p (N, C, H, W) = log p(x_i | x_<i), nll (N,) nats, bits_per_dim (N,).
 
-        nll = -log_p summed over pixels; bits_per_dim = nll / (C H W ln 2)."""
-        logits = self.logits(x)
+        nll = -log_p summed over pixels; bits_per_dim = nll / (C H W ln 2). condition: what a
+        conditional model's logits take besides x (GatedPixelCNN's labels y)."""
+        return self._record(x, self.logits(x, **condition))
+
+    def _record(self, x, logits):
+        """The likelihood record of images x under the conditionals with these logits."""
         if self.config.likelihood == "bernoulli":
             log_p = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         else:
@@ -183,9 +191,9 @@ class PixelCNN(nn.Module):
         dims = x.shape[1] * x.shape[2] * x.shape[3]
         return Record(log_p=log_p, nll=nll, bits_per_dim=nll * (1.0 / (dims * math.log(2.0))))
 
-    def loss(self, x):
+    def loss(self, x, **condition):
         """Mean nll over the batch (nats per image)."""
-        return self.terms(x).nll.mean()
+        return self.terms(x, **condition).nll.mean()
 
     # ---- sampling ----------------------------------------------------------------------
 
@@ -210,8 +218,9 @@ class PixelCNN(nn.Module):
         """R: output pixel p depends on input pixels at most R rows/columns away from p."""
         return self.config.first_kernel // 2 + self.config.n_layers * (self.config.kernel // 2)
 
-    def _fill(self, x, first_row, window=True):
-        """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel.
+    def _fill(self, x, first_row, window=True, **condition):
+        """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel (condition:
+        keyword arguments of logits, e.g. class labels y).
 
         Pixel (r, c) is computed on the window of rows r-R..r and columns c-R..c+R only
         (R = receptive_radius, clipped at the image border): every activation that reaches
@@ -223,7 +232,7 @@ class PixelCNN(nn.Module):
             for r in range(first_row, H):
                 for c in range(W):
                     top, left, right = max(0, r - R), max(0, c - R), min(W, c + R + 1)
-                    logits = self.logits(x[:, :, top:r + 1, left:right])
+                    logits = self.logits(x[:, :, top:r + 1, left:right], **condition)
                     for ch in range(C):
                         if self.config.likelihood == "bernoulli":
                             l_i = logits[:, ch, r - top, c - left]            # (N,)
@@ -232,32 +241,32 @@ class PixelCNN(nn.Module):
                         x[:, ch, r, c] = self._draw(l_i)
         return x
 
-    def sample(self, n, shape=(1, 28, 28)):
+    def sample(self, n, shape=(1, 28, 28), **condition):
         """n images (n, C, H, W) drawn from the model, pixel by pixel (binary 0/1, or gray
         levels k / (levels - 1)). Seeded by tg.manual_seed."""
         device, dtype = self._device_dtype()
         x = tg.zeros(n, *shape, dtype=dtype, device=device)
-        return self._fill(x, 0)
+        return self._fill(x, 0, **condition)
 
-    def complete(self, x, known_rows=None):
+    def complete(self, x, known_rows=None, **condition):
         """Copies of images x (N, C, H, W) whose rows >= known_rows (default H // 2) are
         sampled from p(x_bottom | x_top); the top rows are kept as given."""
         known_rows = x.shape[2] // 2 if known_rows is None else int(known_rows)
         device, dtype = self._device_dtype()
         out = tg.tensor(x.data, dtype=dtype, device=device)
         out[:, :, known_rows:] = 0                           # nothing of the bottom is seen
-        return self._fill(out, known_rows)
+        return self._fill(out, known_rows, **condition)
 
     # ---- training and evaluation -------------------------------------------------------
 
     def configure_optimizers(self, lr=None):
         return {"adam": optim.Adam(self.parameters(), lr=lr or self.config.lr)}
 
-    def training_step(self, x, optimizers):
+    def training_step(self, x, optimizers, **condition):
         """One Adam step on the mean nll of batch x (N, 1, H, W) (binary for Bernoulli)."""
         opt = optimizers["adam"]
         opt.zero_grad()
-        t = self.terms(x)
+        t = self.terms(x, **condition)
         loss = t.nll.mean()
         loss.backward()
         opt.step()

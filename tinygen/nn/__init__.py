@@ -13,6 +13,7 @@ from tinygen.nn.conv import Conv2d, ConvTranspose2d, MaskedConv2d  # noqa: F401
 from tinygen.nn.linear import Identity, Linear  # noqa: F401
 from tinygen.nn.module import Module, Parameter  # noqa: F401
 from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from tinygen.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from tinygen.nn.shape import Dropout, Flatten, Unflatten  # noqa: F401
 from tinygen.nn.activation import (  # noqa: F401
     GELU, Hardtanh, LogSoftmax, Mish, PReLU, ReLU6, SiLU, Softmax, Softsign)

@@ -35,6 +35,7 @@ from tinygen.ops.reduce import (  # noqa: F401
 from tinygen.ops.shape import (  # noqa: F401
     broadcast_to, cat, clone, expand, flatten, getitem, pad, permute, reshape, squeeze, stack,
     sum_to, t, transpose, unflatten, unsqueeze, view)
+from tinygen.ops.shift import down_shift, right_shift, skew, unskew  # noqa: F401
 
 
 def _swap(fn):

@@ -1,0 +1,78 @@
+"""Checks shared by the autoregressive image models' tests (PixelRNN, Gated PixelCNN): each
+follows from p(x) = prod_i p(x_i | x_<i) in raster order."""
+import math
+
+import numpy as np
+
+import tinygen as tg
+from test_pixelcnn import all_images, log_px, logsumexp  # noqa: F401
+from tinygen.models import receptive_fields
+
+
+def randomize(model, seed, scale=0.5):
+    """Every parameter redrawn from N(0, scale^2) (masked taps kept at zero): weights far
+    from the default init, biases that make every conditional depend on its position."""
+    rng = np.random.default_rng(seed)
+    with tg.no_grad():
+        for p in model.parameters():
+            p.data[...] = rng.normal(0, scale, p.shape)
+        for m in model.modules():
+            if hasattr(m, "_zero_masked_weights"):
+                m._zero_masked_weights()
+    return model
+
+
+def total_probability(model, H, W, levels=2, **condition):
+    """sum over every image of H x W of exp(log p(x)), in float64."""
+    x = all_images(1, H, W, levels)
+    with tg.no_grad():
+        log_p = -model.terms(tg.tensor(x, dtype="float64"), **condition).nll.numpy()
+    return math.exp(logsumexp(log_p)), log_p
+
+
+def reached_sets(model, H, W):
+    """{pixel index i: (H W,) bool of the input pixels whose gradient reaches logits i}."""
+    return dict(enumerate(receptive_fields(model, (H, W)).reshape(H * W, H * W)))
+
+
+def assert_causal(model, x, **condition):
+    """d logits_i / d x_j == 0 for j >= i, and d log p_i / d x_j == 0 for j > i (exactly)."""
+    N, _, H, W = x.shape
+    x = tg.tensor(x, dtype="float64", requires_grad=True)
+    logits = model.logits(x, **condition)
+    log_p = model.terms(x, **condition).log_p
+    for i in range(H * W):
+        r, c = divmod(i, W)
+        (g,) = tg.grad(logits[..., r, c].sum(), x, retain_graph=True)
+        g = np.abs(g.numpy()).sum(axis=(0, 1)).reshape(-1)
+        assert np.all(g[i:] == 0.0), f"logits {i} reach pixels {np.nonzero(g[i:])[0] + i}"
+        (g,) = tg.grad(log_p[:, :, r, c].sum(), x, retain_graph=True)
+        g = np.abs(g.numpy()).sum(axis=(0, 1)).reshape(-1)
+        assert np.all(g[i + 1:] == 0.0), f"log p {i} reaches pixels {np.nonzero(g[i + 1:])[0] + i + 1}"
+        assert g[i] > 0                                      # log p_i depends on x_i itself
+
+
+def assert_sampling_uses_log_p(model, n, shape, **condition):
+    """The probability with which sample() drew each pixel equals exp(log_p) of that pixel
+    under terms() of the finished sample: both paths compute the same conditionals."""
+    used = []
+    draw = model._draw
+
+    def recording_draw(logits):
+        x = draw(logits)
+        used.append((tg.sigmoid(logits).numpy(), x))         # p(x_i = 1 | prefix), the draw
+        return x
+
+    model._draw = recording_draw
+    try:
+        s = model.sample(n, shape=shape, **condition)
+    finally:
+        del model._draw
+    with tg.no_grad():
+        log_p = model.terms(s, **condition).log_p.numpy().reshape(n, -1)   # raster order
+    assert len(used) == log_p.shape[1]
+    for i, (p1, x) in enumerate(used):
+        np.testing.assert_array_equal(s.numpy().reshape(n, -1)[:, i], x)
+        np.testing.assert_allclose(np.exp(log_p[:, i]), np.where(x == 1, p1, 1 - p1),
+                                   rtol=1e-10, atol=1e-12)
+    return s

@@ -1,0 +1,157 @@
+"""PixelRNN (tinygen/models/pixelrnn.py), Row LSTM and Diagonal BiLSTM, checked by the
+consequences of the autoregressive factorization: normalization over every tiny image,
+causality of every gradient, the context each variant reaches, sampling from log_p."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygen as tg
+from autoregressive import (assert_causal, assert_sampling_uses_log_p, randomize, reached_sets,
+                            total_probability)
+from tinygen.models import PixelRNN
+
+VARIANTS = ["row", "diagonal"]
+
+
+def tiny(variant, seed=0, **kw):
+    cfg = dict(hidden=3, n_layers=2, head_channels=4)
+    return randomize(PixelRNN(variant, **{**cfg, **kw}).double(), seed)
+
+
+# ---- normalization: sum over all images of p(x) = 1 --------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("H, W", [(3, 3), (2, 5)])
+def test_probabilities_of_all_binary_images_sum_to_one(variant, H, W):
+    total, log_p = total_probability(tiny(variant), H, W)
+    assert abs(total - 1.0) < 1e-9
+    assert log_p.std() > 0.1                                 # not a trivial uniform model
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_categorical_probabilities_sum_to_one(variant):
+    model = tiny(variant, likelihood="categorical", levels=3)
+    total, _ = total_probability(model, 2, 3, levels=3)      # 3^6 = 729 images
+    assert abs(total - 1.0) < 1e-9
+
+
+# ---- causality and context -----------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 2 ** 16), scale=st.floats(0.2, 2.0), H=st.integers(2, 4),
+       W=st.integers(2, 5))
+def test_no_gradient_reaches_a_pixel_from_itself_or_later_pixels(variant, seed, scale, H, W):
+    model = randomize(PixelRNN(variant, hidden=2, n_layers=2, head_channels=3).double(), seed,
+                      scale)
+    x = (np.random.default_rng(seed).random((2, 1, H, W)) < 0.5).astype(np.float64)
+    assert_causal(model, x)
+
+
+def test_diagonal_bilstm_reaches_every_earlier_pixel_but_the_previous_rows_last():
+    """Diagonal BiLSTM on 4 x 8 (wider than its 7 x 7 first layer): pixel (i, j) sees every
+    earlier pixel, except (i - 1, W - 1) when j < W - 1 - 3. That pixel enters the network
+    only through mask-A features of row i at columns >= W - 1 - 3 (every later feature sits
+    after it in raster order), so no depth can carry it to the start of row i."""
+    H, W = 4, 8
+    seen = reached_sets(tiny("diagonal", hidden=4, n_layers=2), H, W)
+    for i, s in seen.items():
+        r, c = divmod(i, W)
+        want = np.arange(H * W) < i
+        if r >= 1 and c < W - 1 - 3:
+            want[r * W - 1] = False
+        np.testing.assert_array_equal(s, want, err_msg=f"pixel {(r, c)}")
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_row_lstm_reaches_a_triangle(n_layers):
+    """Row LSTM: each row step moves the state one column either way, the 1 x 3 mask-B
+    input convolution one column left per layer, the 7 x 7 mask-A layer 3 columns and rows.
+    So pixel (i, j) sees exactly row r < i at columns j - (i - r) - 3 - L .. j + (i - r) + 2
+    (L layers), and its own row at columns j - 3 - L .. j - 1: a triangle."""
+    H, W = 4, 8
+    seen = reached_sets(tiny("row", hidden=4, n_layers=n_layers), H, W)
+    rows, cols = np.divmod(np.arange(H * W), W)
+    for i, s in seen.items():
+        r, c = divmod(i, W)
+        up = r - rows
+        want = ((up > 0) & (cols - c <= up + 2) & (c - cols <= up + 3 + n_layers)) | \
+               ((up == 0) & (cols < c) & (c - cols <= 3 + n_layers))
+        np.testing.assert_array_equal(s, want, err_msg=f"pixel {(r, c)}")
+    assert not seen[3 * W][2 * W + 4]                        # (3, 0) is blind to (2, 4)
+
+
+def test_rows_below_do_not_change_rows_above():
+    """What sampling on rows 0..r relies on: the logits of rows 0..r from rows 0..r alone."""
+    for variant in VARIANTS:
+        model = tiny(variant)
+        x = tg.tensor(np.random.default_rng(2).random((2, 1, 5, 4)), dtype="float64")
+        with tg.no_grad():
+            full = model.logits(x).numpy()
+            for r in range(5):
+                np.testing.assert_allclose(model.logits(x[:, :, :r + 1]).numpy(),
+                                           full[:, :, :r + 1], rtol=1e-12, atol=1e-12)
+
+
+# ---- sampling ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sampling_draws_each_pixel_with_its_log_p(variant):
+    model = tiny(variant)
+    tg.manual_seed(3)
+    s = assert_sampling_uses_log_p(model, 6, (1, 3, 4))
+    assert set(np.unique(s.numpy())) == {0.0, 1.0}
+    tg.manual_seed(3)
+    np.testing.assert_array_equal(model.sample(6, shape=(1, 3, 4)).numpy(), s.numpy())
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sample_frequencies_match_the_model_probabilities(variant):
+    """All 16 images of 2 x 2: empirical frequencies within 4.5 standard errors of p(x)."""
+    model = tiny(variant)
+    _, log_p = total_probability(model, 2, 2)
+    p, n = np.exp(log_p), 3000
+    tg.manual_seed(0)
+    s = model.sample(n, shape=(1, 2, 2)).numpy().reshape(n, 4)
+    freq = np.bincount((s * [8, 4, 2, 1]).sum(1).astype(int), minlength=16) / n
+    assert np.all(np.abs(freq - p) <= 4.5 * np.sqrt(p * (1 - p) / n) + 1e-3)
+
+
+def test_completion_keeps_the_given_rows():
+    model = tiny("diagonal")
+    x = tg.tensor((np.random.default_rng(5).random((3, 1, 5, 4)) < 0.5).astype(np.float64))
+    before = x.numpy().copy()
+    out = model.complete(x).numpy()
+    np.testing.assert_array_equal(x.numpy(), before)
+    np.testing.assert_array_equal(out[:, :, :2], before[:, :, :2])
+    assert set(np.unique(out)) <= {0.0, 1.0}
+
+
+# ---- building and training ---------------------------------------------------------------
+
+def test_presets_build_for_mnist_and_bad_arguments_are_named():
+    x = (tg.rand(1, 1, 28, 28) < 0.5).float()
+    model = PixelRNN("diagonal", preset="mnist")             # the paper's: 7 layers, h = 16
+    assert model.config.n_layers == 7 and model.config.hidden == 16
+    assert len(model.layers) == 7
+    with tg.no_grad():
+        assert PixelRNN("row", preset="small").logits(x).shape == (1, 1, 28, 28)
+    assert PixelRNN().config.variant == "diagonal"
+    assert tg.models.build("pixelrnn", variant="row").config.variant == "row"
+    with pytest.raises(ValueError, match="variant"):
+        PixelRNN("column")
+    with pytest.raises(ValueError, match="preset"):
+        PixelRNN("row", preset="huge")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_training_steps_lower_the_nll(variant):
+    model = PixelRNN(variant, preset="small")
+    phase = np.random.default_rng(7).integers(0, 2, (8, 1, 1, 1))
+    x = tg.tensor(((np.arange(5) + phase) % 2 * np.ones((8, 1, 5, 5))).astype(np.float32))
+    opts = model.configure_optimizers(2e-2)
+    first = model.training_step(x, opts)
+    for _ in range(15):
+        last = model.training_step(x, opts)
+    assert last["loss"] < 0.3 * first["loss"]
