@@ -17,7 +17,6 @@ tinygen/train/rundir.py). `--resume` continues a run with its saved settings: a 
 --epochs is applied and recorded; a different model, --data, --batch-size or --seed is refused.
 """
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -77,20 +76,25 @@ def _seed(text):
 def _sha256_pair(text):
     """FILE=HEX: the expected SHA-256 of one decompressed IDX file, e.g.
     train-images-idx3-ubyte=ba89..."""
+    from tinygen.data.sources import SPLITS
+    stems = [stem for pair in SPLITS.values() for stem in pair]
     name, sep, digest = text.partition("=")
     name = name.strip().removesuffix(".gz")
     digest = digest.strip().lower()
     if not sep or not name or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise argparse.ArgumentTypeError(
             f"expected FILE=HEX with a 64-digit hex SHA-256, got {text!r}")
+    if name not in stems:
+        raise argparse.ArgumentTypeError(f"unknown file {name!r} (the files are {', '.join(stems)})")
     return name, digest
 
 
 def _add_verify_arguments(p):
-    p.add_argument("--sha256", type=_sha256_pair, action="append", default=None,
-                   metavar="FILE=HEX", help="expected SHA-256 of your own (decompressed) IDX "
-                   "file FILE, instead of the published one; repeat for each file")
-    p.add_argument("--no-verify", action="store_true",
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--sha256", type=_sha256_pair, action="append", default=None,
+                       metavar="FILE=HEX", help="expected SHA-256 of your own (decompressed) IDX "
+                       "file FILE, instead of the published one; repeat for each file")
+    group.add_argument("--no-verify", action="store_true",
                    help="do not check the IDX files' SHA-256 at all")
 
 
@@ -149,20 +153,6 @@ def build_parser():
 
 # ---- files of a run ----------------------------------------------------------------------
 
-def _write_json_atomic(path, obj):
-    """json.dump to a temporary file beside `path`, then rename: never a half-written file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _read_config(run):
     """The run's config.json, checked to be one (a damaged file is a CLIError)."""
     path = os.path.join(run, "config.json")
@@ -217,14 +207,7 @@ def _verify(args):
     """load_dataset's verify: False (--no-verify), {file: sha256} (--sha256), or True."""
     if getattr(args, "no_verify", False):
         return False
-    if not getattr(args, "sha256", None):
-        return True
-    from tinygen.data.sources import SPLITS
-    stems = [stem for pair in SPLITS.values() for stem in pair]
-    unknown = [name for name, _ in args.sha256 if name not in stems]
-    if unknown:
-        raise CLIError(f"--sha256: unknown file {unknown[0]!r} (the files are {', '.join(stems)})")
-    return dict(args.sha256)
+    return dict(args.sha256) if getattr(args, "sha256", None) else True
 
 
 def _load_data(name, split, data_dir, binarize, seed=0, verify=True):
@@ -270,6 +253,8 @@ def _train_config(args, out):
 
 
 def cmd_train(args):
+    import numpy as np
+
     from tinygen.data import DataLoader
     from tinygen.train.loop import fit, seed_everything
     from tinygen.train.rundir import RunLock
@@ -297,14 +282,16 @@ def cmd_train(args):
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
                             drop_last=True, seed=config.seed, device=config.device)
         model = _build_model(config.model, config.device)
-        _write_json_atomic(os.path.join(out, "config.json"), dataclasses.asdict(config))
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
                                      device=config.device)))[0]
         print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
               f"({len(loader)} steps each) -> {out}")
         t0 = time.time()
         try:
-            summary = fit(model, loader, config, out, probe=probe, progress=not args.no_progress)
+            # NumPy's overflow warnings would precede the guards' one line on non-finite values
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                summary = fit(model, loader, config, out, probe=probe,
+                              progress=not args.no_progress)
         except KeyboardInterrupt:
             return 130
     terms = ", ".join(f"{k} {v:.4g}" for k, v in summary.items())
@@ -357,6 +344,7 @@ def cmd_sample(args):
 def cmd_eval(args):
     import tinygen as tg
     from tinygen import rng
+    from tinygen.train.rundir import write_json_atomic
     with _lock_if_inside(args.run, os.path.join(args.run, "eval.json"), "eval"):
         config, model = _load_run(args.run)
         data_dir = args.data_dir or config.get("data_dir")
@@ -377,7 +365,7 @@ def cmd_eval(args):
         bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
         for k, v in metrics.items():
             print(f"{k:>28}: {v:.4f}" if isinstance(v, float) else f"{k:>28}: {v}")
-        _write_json_atomic(os.path.join(args.run, "eval.json"), metrics)
+        write_json_atomic(os.path.join(args.run, "eval.json"), metrics)
     if bad:
         raise EvalError(f"non-finite {', '.join(bad)}: the model or the data is broken")
     return 0

@@ -41,6 +41,7 @@ from tinygen.autograd import anomaly
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.checkpoint import load_checkpoint, save_checkpoint
 from tinygen.train import plots
+from tinygen.train.rundir import write_json_atomic
 
 
 @dataclasses.dataclass
@@ -235,12 +236,14 @@ def _first_anomaly(model, x, optimizers, names):
 
 def _resume(model, opt_set, optimizers, config, ckpt_path, metrics_path):
     """Load the checkpoint, apply a changed lr, cut metrics back to its step; returns
-    (epoch, batch, step)."""
+    (epoch, batch, step, partial): partial holds the sums and count of the epoch's
+    summary so far, when the checkpoint was written inside an epoch."""
     fresh_lrs = [[g["lr"] for g in o.param_groups] for o in optimizers.values()]
     info = load_checkpoint(ckpt_path, model, opt_set, check_finite=True)
     start_epoch, step = info["epoch"], info["step"]
-    skip = (info["extra"] or {}).get("batch", 0)
-    saved = (info["extra"] or {}).get("config") or {}
+    extra = info["extra"] or {}
+    skip, partial = extra.get("batch", 0), extra.get("partial") or {"sums": {}, "count": 0}
+    saved = extra.get("config") or {}
     changed = {key: [saved[key], getattr(config, key)] for key in ("lr", "epochs", "device")
                if key in saved and saved[key] != getattr(config, key)}
     if start_epoch >= config.epochs:
@@ -255,7 +258,7 @@ def _resume(model, opt_set, optimizers, config, ckpt_path, metrics_path):
                                  "batch": skip, "changed": changed})
     note = "".join(f"; {k} {old} -> {new}" for k, (old, new) in changed.items())
     print(f"resuming from {ckpt_path}: epoch {start_epoch + 1}, batch {skip}, step {step}{note}")
-    return start_epoch, skip, step
+    return start_epoch, skip, step, partial
 
 
 def fit(model, loader, config, run_dir, probe=None, progress=True):
@@ -276,20 +279,24 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
     names = {id(p): name for name, p in model.named_parameters()}
     guarded = {k: _GuardedOptimizer(k, o, names) for k, o in optimizers.items()}
     start_epoch, skip, step, saved_step = 0, 0, 0, None
+    partial = {"sums": {}, "count": 0}
     if os.path.exists(ckpt_path):
-        start_epoch, skip, step = _resume(model, opt_set, optimizers, config, ckpt_path,
-                                          metrics_path)
+        start_epoch, skip, step, partial = _resume(model, opt_set, optimizers, config,
+                                                   ckpt_path, metrics_path)
         saved_step = step
         if skip == 0 and start_epoch > 0 and not os.path.exists(
                 os.path.join(run_dir, f"samples_e{start_epoch:03d}.png")):
             write_pictures(model, run_dir, start_epoch, probe, config.seed)  # cut off by a kill
     else:
         truncate_metrics(metrics_path, 0)   # a fresh start: no records of an earlier attempt
+    write_json_atomic(os.path.join(run_dir, "config.json"), dataclasses.asdict(config))
 
-    def save(epoch, batch):
+    def save(epoch, batch, sums=None, count=0):
         nonlocal saved_step
-        save_checkpoint(ckpt_path, model, opt_set, step=step, epoch=epoch,
-                        extra={"batch": batch, "config": dataclasses.asdict(config)})
+        extra = {"batch": batch, "config": dataclasses.asdict(config)}
+        if batch:   # inside an epoch: the summary so far, so the resumed epoch's is whole
+            extra["partial"] = {"sums": sums, "count": count}
+        save_checkpoint(ckpt_path, model, opt_set, step=step, epoch=epoch, extra=extra)
         saved_step = step
 
     def stop_non_finite(what, x):
@@ -303,7 +310,8 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
     with _StopOnInterrupt() as stop:
         for epoch in range(start_epoch, config.epochs):
             loader.set_epoch(epoch)
-            sums, count, t0 = {}, 0, time.time()
+            sums, count, t0 = dict(partial["sums"]), partial["count"], time.time()
+            partial = {"sums": {}, "count": 0}
             bar = tqdm(total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{config.epochs}",
                        disable=not progress, dynamic_ncols=True)
             model.train()
@@ -333,7 +341,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
                                                  **{k: float(v) for k, v in logs.items()}})
             bar.close()
             if stop.requested and done < len(loader):
-                save(epoch, done)
+                save(epoch, done, sums, count)
                 print(f"\ninterrupted: checkpoint saved to {ckpt_path} (epoch {epoch + 1}, "
                       f"after batch {done}); continue with --resume")
                 raise KeyboardInterrupt

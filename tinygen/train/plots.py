@@ -1,8 +1,11 @@
 """Pictures of a run: sample grids, loss-term curves, KL per latent, per-pixel NLL.
 
 All write PNG files with matplotlib's Agg backend (no display needed) and return the path.
+Each file is written whole to a temporary name beside it and then renamed, so a run killed
+while drawing leaves the previous picture (or none), never a truncated one.
 """
 import math
+import os
 
 import numpy as np
 
@@ -12,6 +15,26 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def _savefig(fig, path, **kwargs):
+    """fig.savefig(path) through a temporary file and a rename; closes the figure."""
+    plt = _pyplot()
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        plt.close(fig)
+        raise FileNotFoundError(f"cannot write {path}: no directory {directory}")
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        fig.savefig(tmp, format=fmt, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 def image_grid(images, nrow=None, pad=1):
@@ -32,9 +55,7 @@ def save_image_grid(images, path, title=None, nrow=None):
     ax.axis("off")
     if title:
         ax.set_title(title)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _savefig(fig, path, dpi=100, bbox_inches="tight")
 
 
 def save_curves(records, path, title="loss terms"):
@@ -63,9 +84,7 @@ def save_curves(records, path, title="loss terms"):
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _savefig(fig, path, dpi=100)
 
 
 def save_kl_per_latent(kl, path):
@@ -82,9 +101,7 @@ def save_kl_per_latent(kl, path):
     ax.set_xticks(np.arange(len(kl)))
     ax.set_xticklabels([str(i) for i in order], fontsize=6, rotation=90)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _savefig(fig, path, dpi=100)
 
 
 def save_pixel_nll(nll, path):
@@ -97,6 +114,4 @@ def save_pixel_nll(nll, path):
     ax.set_title(f"per-pixel NLL, sum {nll.sum():.1f} nats")
     ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _savefig(fig, path, dpi=100)

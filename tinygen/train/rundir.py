@@ -2,6 +2,7 @@
 
     with RunLock(run_dir, "train"):      # RunLockedError (one line) names the holder
         ...                              # train, sample or eval into run_dir
+    write_json_atomic(path, obj)         # config.json, eval.json: never half-written
 
 The lock is the file RUN/lock, one line of JSON {pid, host, command, started}, held with an
 exclusive flock(2) on that file for as long as the owner runs. The kernel drops a flock when
@@ -17,6 +18,20 @@ import socket
 import sys
 
 LOCK_NAME = "lock"
+
+
+def write_json_atomic(path, obj):
+    """json.dump to a temporary file beside `path`, fsync, then rename onto `path`."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 class RunLockedError(RuntimeError):

@@ -1,0 +1,556 @@
+"""Fault injection: runs killed (SIGKILL) or interrupted (SIGINT) at drawn steps and resumed
+are bitwise equal to uninterrupted ones; two trainings into one run directory; truncated,
+bit-flipped and malformed checkpoints, configs and IDX files; bad command lines. Each fault
+ends with the data intact and one line on stderr with a non-zero exit.
+
+Kept fast: a 64-image IDX dataset written here (read with --no-verify or --sha256), VAE
+batches of 16 (4 steps an epoch, 3 epochs), and the picture files stubbed out: the pictures'
+random draws still run (they are what must not move the training stream), only matplotlib's
+drawing is skipped. A killed run is a subprocess whose training_step kills itself at step k.
+"""
+import contextlib
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygen import cli
+from tinygen.checkpoint import _json_bytes, read_checkpoint
+from tinygen.data.idx import write_idx
+from tinygen.models.vae import VAE
+from tinygen.train import plots
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS_PER_EPOCH, EPOCHS = 4, 3
+PICTURES = ("save_image_grid", "save_curves", "save_kl_per_latent", "save_pixel_nll")
+
+
+def _touch(*args, **kwargs):
+    """A picture saver's stand-in: an empty file at the path (the second argument)."""
+    Path(args[1]).write_bytes(b"")
+    return args[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_drawing(monkeypatch):
+    for name in PICTURES:
+        monkeypatch.setattr(plots, name, _touch)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A tiny dataset in MNIST's four IDX files (64 train, 16 test images)."""
+    d = tmp_path_factory.mktemp("idx")
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", 64), ("t10k", 16)):
+        write_idx(d / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(d / f"{stem}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
+    return d
+
+
+def train_args(out, data_dir, *extra):
+    return ["train", "vae", "--data", "mnist", "--data-dir", str(data_dir), "--no-verify",
+            "--epochs", str(EPOCHS), "--batch-size", "16", "--no-progress", "--out", str(out),
+            *extra]
+
+
+def handled(line):
+    """A line of a failure the CLI knows (not its catch-all 'unexpected <error>')."""
+    return "Traceback" not in line and not line.split(": ", 1)[-1].startswith("unexpected")
+
+
+def run_cli(argv):
+    """cli.main(argv) in this process: (exit status, stderr lines)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = cli.main([str(a) for a in argv])
+        except SystemExit as e:   # argparse
+            rc = e.code
+    return rc, err.getvalue().strip().splitlines()
+
+
+SUBPROCESS = textwrap.dedent("""
+    import os, signal, sys, time
+    from pathlib import Path
+    from tinygen import cli
+    from tinygen.models.vae import VAE
+    from tinygen.train import plots
+    for name in {pictures!r}:
+        setattr(plots, name, lambda *a, **k: Path(a[1]).write_bytes(b""))
+    original, calls = VAE.training_step, [0]
+    def step(self, x, optimizers):
+        calls[0] += 1
+        if calls[0] == {kill_at}:      # SIGKILL in the middle of step k
+            os.kill(os.getpid(), signal.SIGKILL)
+        if calls[0] == {wait_at}:      # hold the run directory until told to go on
+            Path({ready!r}).write_text("ready")
+            while not Path({go!r}).exists():
+                time.sleep(0.05)
+        return original(self, x, optimizers)
+    VAE.training_step = step
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+def spawn(argv, kill_at=0, wait_at=0, ready="", go=""):
+    script = SUBPROCESS.format(pictures=PICTURES, kill_at=kill_at, wait_at=wait_at,
+                               ready=str(ready), go=str(go))
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, argv)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+class Outcome(dict):
+    def __repr__(self):   # hypothesis prints its test's arguments: not every weight
+        return f"Outcome(progress={self['progress']})"
+
+
+def outcome(run):
+    """What must be bitwise equal between two runs: the final checkpoint's arrays, step,
+    epoch and random state, and the logged values of every step and epoch."""
+    ckpt = read_checkpoint(run / "checkpoint.npz")
+    opt = ckpt["optimizer"]
+    arrays = {f"model/{k}": v for k, v in ckpt["model"].items()}
+    arrays |= {f"opt/{i}/{k}": np.asarray(getattr(v, "data", v))   # Tensors or arrays
+               for i, s in opt["state"].items() for k, v in s.items()}
+    metrics = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+               for line in (run / "metrics.jsonl").read_text().splitlines()]
+    metrics = [r for r in metrics if r["kind"] in ("train_step", "epoch")]
+    return Outcome(arrays={k: (v.dtype.str, v.shape, v.tobytes()) for k, v in arrays.items()},
+                   progress=(ckpt["step"], ckpt["epoch"], ckpt["extra"]["batch"]),
+                   rng=json.dumps(ckpt["rng"]), groups=opt["param_groups"], metrics=metrics)
+
+
+def assert_same_run(a, b):
+    assert a["progress"] == b["progress"] == (STEPS_PER_EPOCH * EPOCHS, EPOCHS, 0)
+    assert a["arrays"].keys() == b["arrays"].keys()
+    differ = [k for k in a["arrays"] if a["arrays"][k] != b["arrays"][k]]
+    assert not differ, f"{len(differ)} arrays differ bitwise, e.g. {differ[:3]}"
+    assert a["rng"] == b["rng"] and a["groups"] == b["groups"]
+    assert a["metrics"] == b["metrics"]     # each step logged once, with the same values
+
+
+@pytest.fixture(scope="module")
+def reference(data_dir, tmp_path_factory):
+    """The uninterrupted run (pictures stubbed by hand: this fixture is module-scoped)."""
+    out = tmp_path_factory.mktemp("ref") / "run"
+    saved = {name: getattr(plots, name) for name in PICTURES}
+    try:
+        for name in PICTURES:
+            setattr(plots, name, _touch)
+        rc, err = run_cli(train_args(out, data_dir))
+    finally:
+        for name, fn in saved.items():
+            setattr(plots, name, fn)
+    assert rc == 0, err
+    return Reference(out, outcome(out))
+
+
+class Reference(tuple):
+    def __new__(cls, *items):
+        return super().__new__(cls, items)
+
+    def __repr__(self):
+        return f"Reference({self[0]})"
+
+
+# ---- interruptions -----------------------------------------------------------------------
+
+@settings(max_examples=3, deadline=None)
+@given(k=st.integers(1, STEPS_PER_EPOCH * EPOCHS))
+def test_sigkill_at_any_step_then_resume_is_bitwise_uninterrupted(k, reference, data_dir,
+                                                                   tmp_path_factory):
+    out = tmp_path_factory.mktemp("kill") / "run"
+    proc = spawn(train_args(out, data_dir), kill_at=k)
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert (out / "lock").exists()                       # left behind by the dead process
+    if not (out / "checkpoint.npz").exists():            # killed in epoch 1: start again
+        rc, err = run_cli(train_args(out, data_dir))
+    else:
+        rc, err = run_cli(train_args(out, data_dir, "--resume"))
+    assert rc == 0, err
+    assert any("taking over the stale lock" in line and str(proc.pid) in line for line in err)
+    assert not (out / "lock").exists()
+    assert_same_run(outcome(out), reference[1])
+
+
+def test_sigkill_while_writing_pictures_then_resume(reference, data_dir, tmp_path):
+    """The old failure: a resume from an epoch-end checkpoint drew pictures from the
+    training stream. Killed right after epoch 1's checkpoint, inside its pictures."""
+    out = tmp_path / "run"
+    script = SUBPROCESS.format(pictures=PICTURES, kill_at=0, wait_at=0, ready="", go="") + ""
+    script = script.replace("sys.exit(cli.main", textwrap.dedent("""
+        plots.save_image_grid = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        sys.exit(cli.main"""))
+    proc = subprocess.run([sys.executable, "-c", script, *train_args(out, data_dir)], cwd=ROOT,
+                          capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert read_checkpoint(out / "checkpoint.npz")["epoch"] == 1
+    rc, err = run_cli(train_args(out, data_dir, "--resume"))
+    assert rc == 0, err
+    assert (out / "samples_e001.png").exists()           # the cut-off pictures are redrawn
+    assert_same_run(outcome(out), reference[1])
+
+
+@settings(max_examples=3, deadline=None)
+@given(k=st.integers(1, STEPS_PER_EPOCH * EPOCHS))
+def test_sigint_at_any_step_then_resume_is_bitwise_uninterrupted(k, reference, data_dir,
+                                                                  tmp_path_factory):
+    out = tmp_path_factory.mktemp("int") / "run"
+    original, calls = VAE.training_step, [0]
+
+    def step(self, x, optimizers):
+        calls[0] += 1
+        if calls[0] == k:
+            os.kill(os.getpid(), signal.SIGINT)   # Ctrl-C: the step finishes, then it stops
+        return original(self, x, optimizers)
+
+    saved = {name: getattr(plots, name) for name in PICTURES}
+    try:
+        VAE.training_step = step
+        for name in PICTURES:
+            setattr(plots, name, _touch)
+        rc, err = run_cli(train_args(out, data_dir))
+        VAE.training_step = original
+        assert rc == 130, err
+        info = read_checkpoint(out / "checkpoint.npz")
+        assert info["step"] == k
+        if k < STEPS_PER_EPOCH * EPOCHS:
+            rc, err = run_cli(train_args(out, data_dir, "--resume"))
+            assert rc == 0, err
+    finally:
+        VAE.training_step = original
+        for name, fn in saved.items():
+            setattr(plots, name, fn)
+    assert_same_run(outcome(out), reference[1])
+
+
+def test_ctrl_c_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+    monkeypatch.setattr(cli, "_build_model", interrupted)
+    rc, err = run_cli(train_args(tmp_path / "run", data_dir))
+    assert rc == 130 and err == ["tinygen train: interrupted"]
+    assert not (tmp_path / "run" / "lock").exists()
+
+
+# ---- two processes, one run directory ----------------------------------------------------
+
+def test_second_training_into_a_busy_run_is_refused(data_dir, tmp_path):
+    out = tmp_path / "run"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    first = spawn(train_args(out, data_dir), wait_at=2, ready=ready, go=go)
+    try:
+        deadline = time.time() + 120
+        while not ready.exists():
+            assert first.poll() is None, first.communicate()
+            assert time.time() < deadline
+            time.sleep(0.05)
+        config = (out / "config.json").read_bytes()
+        for argv in (train_args(out, data_dir, "--seed", "1"),
+                     train_args(out, data_dir, "--resume"),
+                     ["sample", out, "-n", "2"],
+                     ["eval", out, "--data-dir", data_dir, "--no-verify", "--k", "2"]):
+            rc, err = run_cli(argv)
+            assert rc == 2 and len(err) == 1, err
+            assert f"is in use by pid {first.pid} on " in err[0], err
+        assert (out / "config.json").read_bytes() == config
+        assert not (out / "samples.png").exists() and not (out / "eval.json").exists()
+    finally:
+        go.write_text("go")
+        stdout, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert (out / "config.json").read_bytes() == config
+    info = read_checkpoint(out / "checkpoint.npz")
+    assert (info["step"], info["epoch"]) == (STEPS_PER_EPOCH * EPOCHS, EPOCHS)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2, 3]
+    assert not (out / "lock").exists()
+
+
+# ---- damaged files -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(reference):
+    return reference[0]
+
+
+def _copy_run(src, dst):
+    dst.mkdir()
+    for name in ("config.json", "checkpoint.npz", "metrics.jsonl"):
+        (dst / name).write_bytes((src / name).read_bytes())
+    return dst
+
+
+def _flip(data, position, bit=0):
+    data = bytearray(data)
+    data[position % len(data)] ^= 1 << bit
+    return bytes(data)
+
+
+def _npz_with(src, **replace):
+    """The checkpoint's members, some replaced: (name, bytes-or-array)."""
+    with np.load(src) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays.update(replace)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _meta(src):
+    with np.load(src) as npz:
+        return json.loads(npz["meta"].tobytes())
+
+
+def _damaged_checkpoints(src):
+    data = src.read_bytes()
+    meta = _meta(src)
+    name = meta["model"][0]
+    with np.load(src) as npz:
+        weight = npz[f"model/{name}"]
+    return {
+        "empty": b"",
+        "truncated to half": data[: len(data) // 2],
+        "truncated by one byte": data[:-1],
+        "random bytes": np.random.default_rng(0).bytes(len(data)),
+        "bit flipped in the first member": _flip(data, 100),
+        "bit flipped in the middle": _flip(data, len(data) // 2, 3),
+        "bit flipped in the zip directory": _flip(data, len(data) - 30, 5),
+        "meta not JSON": _npz_with(src, meta=np.frombuffer(b"{not json", np.uint8)),
+        "meta not UTF-8": _npz_with(src, meta=np.frombuffer(b"\xff\xfe{}", np.uint8)),
+        "meta a list": _npz_with(src, meta=_json_bytes([1, 2])),
+        "meta without step": _npz_with(src, meta=_json_bytes(
+            {k: v for k, v in meta.items() if k != "step"})),
+        "meta step a string": _npz_with(src, meta=_json_bytes(meta | {"step": "ten"})),
+        "meta names a missing array": _npz_with(src, meta=_json_bytes(
+            meta | {"model": meta["model"] + ["nosuch.weight"]})),
+        "meta version a list": _npz_with(src, meta=_json_bytes(meta | {"version": [1]})),
+        "optimizer state not a dict": _npz_with(src, meta=_json_bytes(
+            meta | {"optimizer": {"state": [], "param_groups": []}})),
+        "NaN weights": _npz_with(src, **{f"model/{name}": np.full_like(weight, np.nan)}),
+        "float64 weights beyond float32": _npz_with(
+            src, **{f"model/{name}": np.full(weight.shape, 1e300)}),
+    }
+
+
+@pytest.mark.parametrize("command", ["sample", "eval", "resume"])
+def test_damaged_checkpoints_give_one_line(command, trained, data_dir, tmp_path):
+    cases = _damaged_checkpoints(trained / "checkpoint.npz")
+    outcomes = {}
+    for i, (case, data) in enumerate(cases.items()):
+        run = _copy_run(trained, tmp_path / f"run{i}")
+        (run / "checkpoint.npz").write_bytes(data)
+        argv = {"sample": ["sample", run, "-n", "2"],
+                "eval": ["eval", run, "--data-dir", data_dir, "--no-verify", "--k", "2"],
+                "resume": train_args(run, data_dir, "--resume", "--epochs", "4")}[command]
+        rc, err = run_cli(argv)
+        outcomes[case] = (rc, err)
+        assert (run / "checkpoint.npz").read_bytes() == data, case           # left as it was
+        assert (run / "config.json").read_bytes() == (trained / "config.json").read_bytes()
+        assert not (run / "lock").exists()
+    bad = {case: o for case, o in outcomes.items()
+           if not (o[0] == 2 and len(o[1]) == 1 and "checkpoint.npz" in o[1][0]
+                   and handled(o[1][0]))}
+    assert not bad, bad
+
+
+def _damaged_configs(src):
+    text = src.read_text()
+    config = json.loads(text)
+    return {
+        "empty": "",
+        "truncated": text[: len(text) // 2],
+        "bit flipped brace": _flip(text.encode(), 0, 1).decode("latin-1"),
+        "not UTF-8": "\udcff",
+        "a list": "[1, 2]",
+        "model renamed": json.dumps(config | {"model": "vaf"}),
+        "batch size a string": json.dumps(config | {"batch_size": "16"}),
+        "seed negative": json.dumps(config | {"seed": -1}),
+        "lr NaN": json.dumps(config | {"lr": float("nan")}),
+        "no data": json.dumps({k: v for k, v in config.items() if k != "data"}),
+    }
+
+
+@pytest.mark.parametrize("command", ["sample", "resume"])
+def test_damaged_configs_give_one_line(command, trained, data_dir, tmp_path):
+    for i, (case, text) in enumerate(_damaged_configs(trained / "config.json").items()):
+        run = _copy_run(trained, tmp_path / f"run{i}")
+        data = text.encode("utf-8", "surrogateescape")
+        (run / "config.json").write_bytes(data)
+        argv = ["sample", run, "-n", "2"] if command == "sample" else \
+            train_args(run, data_dir, "--resume", "--epochs", "4")
+        rc, err = run_cli(argv)
+        assert rc == 2 and len(err) == 1 and "config.json: corrupt config" in err[0], (case, err)
+        assert (run / "config.json").read_bytes() == data
+        assert (run / "checkpoint.npz").read_bytes() == (trained / "checkpoint.npz").read_bytes()
+
+
+def _damaged_idx(path):
+    """(case, bytes, verify flags) for one gzipped IDX file."""
+    import gzip
+    data = path.read_bytes()
+    raw = gzip.decompress(data)
+    sha = hashlib.sha256(raw).hexdigest()
+    stem = path.name.removesuffix(".gz")
+    own = ["--sha256", f"{stem}={sha}"]
+    return [
+        ("gz truncated", data[: len(data) // 2], ["--no-verify"]),
+        ("gz bit flipped in the data", _flip(data, len(data) // 2, 2), ["--no-verify"]),
+        ("gz CRC flipped", _flip(data, len(data) - 6, 0), ["--no-verify"]),
+        ("empty", b"", ["--no-verify"]),
+        ("raw truncated", raw[:-7], ["--no-verify"]),
+        ("raw header flipped", _flip(raw, 2, 4), ["--no-verify"]),
+        ("raw with extra bytes", raw + b"\0", ["--no-verify"]),
+        ("raw pixel flipped, own SHA-256 given", _flip(raw, 500, 0), own),
+        ("raw pixel flipped, published SHA-256", _flip(raw, 500, 0), []),
+    ]
+
+
+def test_damaged_idx_files_give_one_line(data_dir, tmp_path):
+    images = data_dir / "train-images-idx3-ubyte.gz"
+    for i, (case, data, flags) in enumerate(_damaged_idx(images)):
+        d = tmp_path / f"d{i}"
+        d.mkdir()
+        for f in data_dir.iterdir():
+            (d / f.name).write_bytes(f.read_bytes())
+        (d / images.name).write_bytes(data)
+        argv = train_args(tmp_path / f"run{i}", d, *flags)
+        argv.remove("--no-verify")
+        rc, err = run_cli(argv)
+        assert rc == 2 and len(err) == 1, (case, err)
+        assert "train-images-idx3-ubyte" in err[0] and handled(err[0]), (case, err)
+        assert (d / images.name).read_bytes() == data
+        assert not (tmp_path / f"run{i}" / "checkpoint.npz").exists()
+    # the SHA-256 of your own files, given on the command line, is accepted
+    flags = []
+    for f in sorted(data_dir.iterdir()):
+        import gzip
+        flags += ["--sha256", f"{f.name}={hashlib.sha256(gzip.decompress(f.read_bytes())).hexdigest()}"]
+    argv = train_args(tmp_path / "own", data_dir, *flags, "--epochs", "1")
+    argv.remove("--no-verify")
+    rc, err = run_cli(argv)
+    assert rc == 0, err
+
+
+# ---- bad command lines -------------------------------------------------------------------
+
+def _bad_inputs(tmp_path, data_dir, trained):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    busy = tmp_path / "other_stuff"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    finished = _copy_run(trained, tmp_path / "finished")
+    T = lambda *extra: train_args(tmp_path / "new", data_dir, *extra)   # noqa: E731
+    V = lambda *extra: [a for a in T(*extra) if a != "--no-verify"]     # noqa: E731
+    R = lambda *extra: train_args(finished, data_dir, "--resume", *extra)  # noqa: E731
+    return [
+        ("--seed -1", T("--seed", "-1"), "seed"),
+        ("--seed 2**64", T("--seed", str(2**64)), "seed"),
+        ("--seed abc", T("--seed", "abc"), "seed"),
+        ("--lr inf", T("--lr", "inf"), "finite"),
+        ("--lr nan", T("--lr", "nan"), "positive"),
+        ("--lr 0", T("--lr", "0"), "positive"),
+        ("--epochs 0", T("--epochs", "0"), "positive integer"),
+        ("--batch-size -3", T("--batch-size", "-3"), "positive integer"),
+        ("--batch-size > dataset", T("--batch-size", "65"), "0 steps"),
+        ("--out is a file", train_args(a_file, data_dir), "is a file"),
+        ("--out holds other files", train_args(busy, data_dir), "not a tinygen run"),
+        ("--data-dir missing", train_args(tmp_path / "new", tmp_path / "nodir"), "does not exist"),
+        ("--sha256 malformed", V("--sha256", "train-images-idx3-ubyte=abc"), "64-digit"),
+        ("--sha256 unknown file", V("--sha256", "train-imgs=" + "0" * 64), "unknown file"),
+        ("--sha256 with --no-verify", T("--sha256", "train-images-idx3-ubyte=" + "0" * 64),
+         "not allowed with"),
+        ("--resume without a checkpoint", T("--resume"), "no checkpoint"),
+        ("train into a finished run", train_args(finished, data_dir), "already holds a run"),
+        ("--resume, other model", ["train", "ae", "--out", finished, "--resume"], "differs"),
+        ("--resume --seed 1", R("--seed", "1"), "--seed 1 differs"),
+        ("--resume --batch-size 8", R("--batch-size", "8"), "--batch-size 8 differs"),
+        ("--resume --data mnist5k", R("--data", "mnist5k"), "--data 'mnist5k' differs"),
+        ("--resume, all epochs done", R(), "nothing to train"),
+        ("--lr 1e38 (diverges)", T("--lr", "1e38"), "step "),
+        ("gradcheck --ops typo", ["gradcheck", "--ops", "exp", "typo"], "unknown op 'typo'"),
+        ("sample a missing run", ["sample", tmp_path / "nowhere"], "not a tinygen run"),
+        ("sample --out a directory", ["sample", finished, "--out", tmp_path], "is a directory"),
+        ("sample --out in a missing dir", ["sample", finished, "--out", tmp_path / "no/s.png"],
+         "no/s.png"),
+        ("sample -n 0", ["sample", finished, "-n", "0"], "positive integer"),
+        ("eval --data-dir missing", ["eval", finished, "--data-dir", tmp_path / "nodir"],
+         "does not exist"),
+        ("data path, no name", ["data", "path"], "name a dataset"),
+    ]
+
+
+def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, data_dir, trained):
+    failures = {}
+    for case, argv, message in _bad_inputs(tmp_path, data_dir, trained):
+        rc, err = run_cli(argv)
+        ok = rc not in (0, None) and len(err) == 1 and message in err[0] and handled(err[0])
+        if not ok:
+            failures[case] = (rc, err)
+    assert not failures, failures
+    assert not (tmp_path / "nodir").exists()          # a missing --data-dir is not created
+
+
+def test_non_finite_step_names_the_step_and_the_op_and_keeps_the_checkpoint(data_dir, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli(train_args(out, data_dir, "--epochs", "1"))[0] == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    rc, err = run_cli(train_args(out, data_dir, "--resume", "--lr", "1e38"))
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith("tinygen train: step ")
+    assert "last good checkpoint (step 4)" in err[0]
+    assert "first non-finite value:" in err[0] or "update" in err[0], err
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_resume_applies_and_records_a_new_lr_and_keeps_a_custom_one(data_dir, tmp_path):
+    out = tmp_path / "run"
+
+    def state():
+        info = read_checkpoint(out / "checkpoint.npz")
+        config = json.loads((out / "config.json").read_text())
+        resumes = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
+                   if json.loads(line)["kind"] == "resume"]
+        return ({g["lr"] for g in info["optimizer"]["param_groups"]}, config["lr"],
+                config["epochs"], info["epoch"], resumes[-1]["changed"] if resumes else None)
+
+    assert run_cli(train_args(out, data_dir, "--epochs", "1", "--lr", "0.002"))[0] == 0
+    assert state() == ({0.002}, 0.002, 1, 1, None)
+    assert run_cli(train_args(out, data_dir, "--resume", "--epochs", "2"))[0] == 0
+    assert state() == ({0.002}, 0.002, 2, 2, {"epochs": [1, 2]})       # the custom lr is kept
+    assert run_cli(train_args(out, data_dir, "--resume", "--lr", "0.0005"))[0] == 0
+    assert state() == ({0.0005}, 0.0005, 3, 3, {"lr": [0.002, 0.0005], "epochs": [2, 3]})
+
+
+def test_missing_dataset_lists_every_place_looked_in_one_line(tmp_path, monkeypatch):
+    import tinygen.data.sources as sources
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TINYGEN_DATA", raising=False)
+
+    def offline(*args, **kwargs):
+        raise sources.DownloadError("offline")
+
+    monkeypatch.setattr(sources, "download", offline)
+    (tmp_path / "empty").mkdir()
+    rc, err = run_cli(train_args(tmp_path / "run", tmp_path / "empty"))
+    assert rc == 2 and len(err) == 1, err
+    for place in (tmp_path / "empty" / "mnist", tmp_path / "empty", tmp_path / "cache" / "tinygen" / "mnist"):
+        assert f"{place}  (" in err[0], err
+    assert "Looked in:" in err[0] and "The download failed: offline" in err[0]
+    assert not (tmp_path / "empty" / "mnist").exists()
