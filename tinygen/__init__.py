@@ -4,7 +4,6 @@
     x = tg.randn(3, requires_grad=True)
     (x * x).sum().backward()
 """
-from tinygen import runtime  # first: thread and malloc settings, before NumPy loads
 from tinygen import backend, ops  # noqa: F401  (ops attaches Tensor's methods)
 from tinygen.autograd import (  # noqa: F401
     Function, Tensor, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
@@ -16,10 +15,7 @@ from tinygen.ops import (  # noqa: F401
     rand_like, randint, randn, randn_like, randperm, relu, reshape, sigmoid, sin, softmax, sqrt,
     square, squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros,
     zeros_like)
-
-# NumPy is loaded now (perhaps before tinygen was): BLAS on one thread (see runtime.py)
-if runtime.OWN_BLAS_THREADS:
-    runtime.limit_blas_threads()
+from tinygen.runtime import get_num_threads, set_num_threads  # noqa: F401  (no side effects at import)
 
 float32 = "float32"
 float64 = "float64"

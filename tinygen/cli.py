@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+from tinygen import runtime
+
 MODELS = ("pixelcnn", "ae", "vae", "gan")
 DATASETS = ("mnist5k", "mnist", "fashion-mnist")
 # binary likelihood models train on dynamically binarized digits; the GAN on gray values
@@ -272,6 +274,7 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    runtime.configure()          # process-wide tuning for training (tinygen/runtime.py)
     try:
         return COMMANDS[args.command](args)
     except CLIError as e:
