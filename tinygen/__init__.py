@@ -4,7 +4,6 @@
     x = tg.randn(3, requires_grad=True)
     (x * x).sum().backward()
 """
-from tinygen import runtime  # first: thread and malloc settings, before NumPy loads
 from tinygen import backend, ops  # noqa: F401  (ops attaches Tensor's methods)
 from tinygen.autograd import (  # noqa: F401
     Function, Tensor, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
@@ -32,10 +31,7 @@ from tinygen.ops.special import (  # noqa: F401
 from tinygen.ops.compare import (  # noqa: F401
     all, allclose, any, equal, isclose, isfinite, isinf, isnan, logical_and, logical_not,
     logical_or, logical_xor)
-
-# NumPy is loaded now (perhaps before tinygen was): BLAS on one thread (see runtime.py)
-if runtime.OWN_BLAS_THREADS:
-    runtime.limit_blas_threads()
+from tinygen.runtime import get_num_threads, set_num_threads  # noqa: F401  (no side effects at import)
 
 # devices and dtypes as objects (see backend.device and autograd/tensor.py's DTYPE_OBJECTS)
 from tinygen.backend import device  # noqa: E402,F401

@@ -23,6 +23,8 @@ import os
 import sys
 import time
 
+from tinygen import runtime
+
 MODELS = ("pixelcnn", "ae", "vae", "gan")
 DATASETS = ("mnist5k", "mnist", "fashion-mnist")
 # binary likelihood models train on dynamically binarized digits; the GAN on gray values
@@ -450,6 +452,7 @@ def _exit_code(error):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    runtime.configure()          # process-wide tuning for training (tinygen/runtime.py)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

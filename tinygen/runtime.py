@@ -1,42 +1,78 @@
-"""Process-wide settings that make a 2-core machine fast, applied when tinygen is imported.
+"""Threads and process-wide tuning: nothing here runs at import, every setting is a call.
 
-Training alternates numba's parallel loops with BLAS calls (OpenBLAS, NumPy's) many times per
-step, and allocates and frees activations of megabytes each. Three defaults of the libraries
-underneath cost a lot in that pattern, measured on B1-B4 (benchmarks/bench_models.py):
+`import tinygen` changes nothing outside tinygen: no environment variables, no BLAS thread
+limits, no allocator settings. What a training step needs is done in two places instead:
 
-- BLAS runs on one thread (OPENBLAS_NUM_THREADS=1 before NumPy loads, and threadpoolctl's
-  limit where NumPy was imported first or links another BLAS): tinygen splits its large
-  products and convolutions over its own worker threads instead (tinygen/kernels/threads.py
-  tells the measured story). This applies to the whole process: a NumPy product in your own
-  code is single-threaded too after `import tinygen`. TINYGEN_BLAS_THREADS=keep leaves
-  BLAS's threads alone (and then the two pools compete, as measured there).
-- OMP_WAIT_POLICY=PASSIVE: numba's OpenMP threads otherwise spin after each parallel loop,
-  stealing the cores the next kernel needs (a conv forward 1.5-2x slower).
-- glibc's malloc returns every freed block over 128 KiB-32 MiB to the kernel (mmap/munmap),
-  so each new activation costs page faults: about 13,000 per B3 step (50 ms of system time).
-  `keep_freed_memory` makes it keep freed memory for reuse, as PyTorch's CPU allocator does.
+- Inside tinygen's fast kernels (tinygen/kernels/threads.py), scoped to each call: BLAS runs
+  on one thread while tinygen splits the kernel over its own worker threads, and BLAS's thread
+  count is restored when the kernel returns, so your own NumPy products keep BLAS's threads.
+  (OpenBLAS's idle workers spin about 0.1 s after every call; left on, they hold a core
+  while numba copies: threads.py tells the measured story.)
+- `configure()`, called by the CLI and the benchmarks (and by you, in a training script, if
+  you like), for what can only be process-wide:
+  - OMP_WAIT_POLICY=PASSIVE (never over a value you set): numba's and PyTorch's OpenMP
+    threads otherwise spin after each parallel loop, stealing the cores the next kernel needs
+    (a conv forward 1.5-2x slower). It only takes effect before the OpenMP pools start, so
+    call configure() first thing.
+  - glibc's malloc keeps freed blocks up to 32 MiB for reuse instead of returning every one
+    over 128 KiB to the kernel (mmap/munmap): each new activation otherwise costs page faults,
+    about 13,000 per B3 step (50 ms of system time), as PyTorch's CPU allocator avoids.
+
+    set_num_threads(n)   threads for tinygen's kernels (its workers, numba's parallel loops),
+                         like torch.set_num_threads; default: numba's count (NUMBA_NUM_THREADS,
+                         all cores)
+    get_num_threads()    that number
 
 Tried and rejected: OPENBLAS_THREAD_TIMEOUT (OpenBLAS's workers spin 2**28 cycles after each
 call, competing with numba's copies). Shorter spins cut B3's CPU time by a quarter, but a
 sleeping OpenBLAS worker then sometimes took milliseconds to wake: the 3x3 conv's GEMM fell
-from 190 to 6-17 GFLOP/s in some runs. The default stays.
-
-The environment variables only take effect if set before NumPy and numba's thread pool start
-(a value the user set is never overridden); tinygen/__init__.py calls `limit_blas_threads`
-after NumPy is loaded for the case where it was imported first. TINYGEN_KEEP_FREED_MEMORY=0 turns the malloc
-setting off.
+from 190 to 6-17 GFLOP/s in some runs.
 """
 import ctypes
+import functools
 import os
 import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-OWN_BLAS_THREADS = os.environ.get("TINYGEN_BLAS_THREADS", "one") != "keep"
-if OWN_BLAS_THREADS:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3      # mallopt parameters, glibc's malloc.h
 _MMAP_THRESHOLD_MAX = 32 << 20                      # glibc's ceiling on 64-bit systems
+
+_num_threads = [None]                               # set_num_threads's value; None: the default
+
+
+def configure(num_threads=None, malloc=True):
+    """Process-wide tuning for a training process (the CLI and the benchmarks call it first).
+
+    Sets OMP_WAIT_POLICY=PASSIVE unless already set, keeps freed memory for reuse (glibc;
+    malloc=False leaves malloc alone) and, given num_threads, set_num_threads.
+    Returns what it did, e.g. {"OMP_WAIT_POLICY": "PASSIVE", "keep_freed_memory": True}."""
+    done = {"OMP_WAIT_POLICY": os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")}
+    if malloc:
+        done["keep_freed_memory"] = keep_freed_memory()
+    if num_threads is not None:
+        set_num_threads(num_threads)
+        done["num_threads"] = num_threads
+    return done
+
+
+def set_num_threads(n):
+    """Run tinygen's kernels on n threads: its worker threads and numba's parallel loops (the
+    latter for the calling thread, numba's rule). BLAS stays on one thread inside the kernels."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    import numba
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    _num_threads[0] = n
+
+
+def get_num_threads():
+    """Threads that tinygen's kernels use (set_num_threads's value, or numba's count)."""
+    return _num_threads[0] or _default_num_threads()
+
+
+@functools.lru_cache(maxsize=None)
+def _default_num_threads():
+    import numba
+    return max(1, numba.config.NUMBA_NUM_THREADS)
 
 
 def keep_freed_memory():
@@ -56,15 +92,3 @@ def keep_freed_memory():
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
                 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
-
-
-def limit_blas_threads():
-    """BLAS on one thread, for every BLAS library loaded now (threadpoolctl). Returns the
-    libraries' thread counts after the call ([] where none is loaded)."""
-    from threadpoolctl import threadpool_info, threadpool_limits
-    threadpool_limits(limits=1, user_api="blas")
-    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-
-
-if os.environ.get("TINYGEN_KEEP_FREED_MEMORY", "1") != "0":
-    keep_freed_memory()

@@ -5,8 +5,9 @@ Same functions as matmul_numpy.py:
     a (M, K), b (K, N) -> c (M, N),   c[i, j] = sum_k a[i, k] * b[k, j]
 
 `matmul` is NumPy's BLAS product (hand-tuned assembly): what the ops use. BLAS runs on one
-thread in tinygen (tinygen/kernels/threads.py says why); a large product is split by rows of
-the result, one block per worker thread, each a single-threaded BLAS call into its rows of c.
+thread inside tinygen's kernels (tinygen/kernels/threads.py says why); a large product is split
+by rows of the result, one block per worker thread, each a single-threaded BLAS call into its
+rows of c.
 
 `matmul_blocked` is the tiled GEMM written out in numba: the rows of c are split into blocks
 of `block` rows, one block per task (prange over the cores); for each block of the inner
@@ -22,7 +23,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from tinygen.kernels.threads import over_slices
+from tinygen.kernels.threads import blas_on_one_thread, over_slices
 
 SPLIT_FLOPS = 8e6        # below this a product is one call: splitting costs more than it saves
 
@@ -55,7 +56,8 @@ def matmul(a, b):
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if 2.0 * M * K * N * math.prod(batch) < SPLIT_FLOPS or M < 16:
-        return a @ b
+        with blas_on_one_thread():
+            return a @ b
     c = np.empty(batch + (M, N), dtype=np.result_type(a, b))
     over_slices(M, lambda lo, hi: np.matmul(a[..., lo:hi, :], b, out=c[..., lo:hi, :]), min_slice=8)
     return c

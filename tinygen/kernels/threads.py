@@ -1,14 +1,15 @@
-"""tinygen's own worker threads: BLAS runs on one thread, tinygen splits the big kernels.
+"""tinygen's own worker threads: inside a kernel BLAS runs on one thread, tinygen splits the work.
 
-A training step alternates, hundreds of times, between numba's parallel copy loops and BLAS
-products. Left to themselves, the two libraries each keep a pool of threads, and OpenBLAS's
-idle workers spin for about 0.1 s after every call before they sleep. On a 2-core machine
-the spinning worker then holds one core while numba copies: measured, numba's second thread
+A training step alternates, hundreds of times, between numba's copy loops and BLAS products.
+Left to themselves, the two libraries each keep a pool of threads, and OpenBLAS's idle
+workers spin for about 0.1 s after every call before they sleep. On a 2-core machine the
+spinning worker then holds one core while numba copies: measured, numba's second thread
 added nothing to the copies, and a B3 step used 0.63-0.84 s of CPU for 0.31-0.42 s of wall
-time. So tinygen owns the parallelism instead:
+time. So tinygen owns the parallelism inside its kernels instead:
 
-- BLAS is limited to one thread for the whole process (tinygen/runtime.py), so no BLAS
-  thread ever spins;
+- while a kernel runs, BLAS is limited to one thread (`blas_on_one_thread`, threadpoolctl's
+  controllers; the previous count is restored when the kernel returns, so BLAS's threads are
+  never woken by tinygen and the user's own NumPy products keep them);
 - a big kernel (a convolution over a batch, a large matrix product) is split into one slice
   per worker thread, and each worker does all of its slice's work, copies (numba loops that
   release the GIL) and products (single-threaded BLAS, which releases it too). The workers
@@ -17,44 +18,73 @@ time. So tinygen owns the parallelism instead:
 Measured on B2-B4 against the two-pool version, same machine, alternating runs: B3 276-280
 ms a step against 313-419 ms, with 0.46-0.49 s of CPU a step instead of 0.63-0.84 s.
 
-    workers()              how many threads share a kernel: numba's thread count (the cores)
-    over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker;
-                           the calling thread does the first; returns the results in order
+    workers()              how many threads share a kernel: tinygen.runtime.get_num_threads()
+    over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
+                           on one thread; the calling thread does the first; the results in order
+    blas_on_one_thread()   the context manager that over_slices enters
 """
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-
-import numba
 
 from tinygen import runtime
 
 _pool = [None, 0]                # the executor, and how many threads it has
-_inside = threading.local()      # set in the pool's threads: a nested split runs inline
+_inside = threading.local()      # .worker in the pool's threads (a nested split runs inline),
+#                                  .blas while the calling thread holds BLAS on one thread
+_blas = []                       # threadpoolctl's controllers of the BLAS libraries, found once
 
 
 def workers():
-    """Threads that share one kernel: numba's thread count (all cores unless set lower).
-
-    One where BLAS keeps its own threads (TINYGEN_BLAS_THREADS=keep): each kernel then runs in
-    the calling thread, its products on BLAS's threads."""
-    return max(1, numba.get_num_threads()) if runtime.OWN_BLAS_THREADS else 1
+    """Threads that share one kernel: tinygen.runtime.get_num_threads() (all cores unless set)."""
+    return runtime.get_num_threads()
 
 
 def over_slices(n, part, min_slice=1):
-    """[part(lo, hi) for consecutive slices of range(n)], one slice per worker thread.
-
-    Slices have at least `min_slice` items (fewer workers are used for a small n)."""
-    count = max(1, min(workers(), n // max(1, min_slice)))
-    if count == 1 or getattr(_inside, "worker", False):
+    """[part(lo, hi) for consecutive slices of range(n)], one slice per worker thread, with
+    BLAS on one thread meanwhile. Slices have at least `min_slice` items (fewer workers are
+    used for a small n)."""
+    if getattr(_inside, "worker", False):
         return [part(0, n)]
-    if _pool[1] < count - 1:
-        _pool[0] = ThreadPoolExecutor(count - 1, thread_name_prefix="tinygen",
-                                      initializer=_mark_worker)
-        _pool[1] = count - 1
-    bounds = [n * k // count for k in range(count + 1)]
-    futures = [_pool[0].submit(part, bounds[k], bounds[k + 1]) for k in range(1, count)]
-    first = part(bounds[0], bounds[1])
-    return [first] + [f.result() for f in futures]
+    count = max(1, min(workers(), n // max(1, min_slice)))
+    with blas_on_one_thread():
+        if count == 1:
+            return [part(0, n)]
+        if _pool[1] < count - 1:
+            _pool[0] = ThreadPoolExecutor(count - 1, thread_name_prefix="tinygen",
+                                          initializer=_mark_worker)
+            _pool[1] = count - 1
+        bounds = [n * k // count for k in range(count + 1)]
+        futures = [_pool[0].submit(part, bounds[k], bounds[k + 1]) for k in range(1, count)]
+        first = part(bounds[0], bounds[1])
+        return [first] + [f.result() for f in futures]
+
+
+@contextlib.contextmanager
+def blas_on_one_thread():
+    """Inside the block BLAS runs on one thread; after it, on as many as before.
+
+    Nested blocks (a kernel calling a kernel) change nothing. BLAS's thread count is one
+    setting for the whole process, so a product that another thread of yours runs meanwhile
+    is single-threaded too."""
+    if getattr(_inside, "blas", False):
+        yield
+        return
+    if not _blas:
+        from threadpoolctl import ThreadpoolController
+        _blas.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+    before = [lib.get_num_threads() for lib in _blas[0]]
+    for lib, threads in zip(_blas[0], before):
+        if threads != 1:
+            lib.set_num_threads(1)
+    _inside.blas = True
+    try:
+        yield
+    finally:
+        _inside.blas = False
+        for lib, threads in zip(_blas[0], before):
+            if threads != 1:
+                lib.set_num_threads(threads)
 
 
 def _mark_worker():
