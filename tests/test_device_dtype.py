@@ -145,3 +145,17 @@ def test_torch_oracle_semantics():
     assert torch.device("cuda").index is None and tg.device("cuda").index is None
     assert torch.zeros(1).type() == "torch.FloatTensor" and tg.zeros(1).type() == "tinygen.FloatTensor"
     assert torch.FloatTensor(2, 3).shape == tg.FloatTensor(2, 3).shape
+
+
+def test_cuda_device_objects_and_factories():
+    if not tg.cuda.is_available():
+        pytest.skip("no cuda device (nor the simulator)")
+    for make in FACTORIES:
+        t = make(device=tg.device("cuda:0"))
+        assert t.is_cuda and type(t.device) is tg.device and t.device == "cuda"
+    x = tg.randn(3, requires_grad=True)
+    y = x.to("cuda:0", tg.float64)
+    assert y.is_cuda and y.dtype == tg.float64 and (y * 2).device.type == "cuda"
+    (y * 2).sum().backward()
+    assert x.grad.device == "cpu" and x.grad.tolist() == [2.0, 2.0, 2.0]
+    assert x.cuda().cpu().device == "cpu" and tg.zeros_like(y, device="cpu").device == "cpu"
