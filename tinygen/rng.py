@@ -34,6 +34,20 @@ def generator(device="cpu"):
     return _state["cuda"]
 
 
+def get_state():
+    """A picklable/JSON-able snapshot of the cpu generator (and the seed)."""
+    return {"seed": _state["seed"], "cpu": _state["cpu"].bit_generator.state}
+
+
+def set_state(state):
+    """Restore a snapshot taken by `get_state()`."""
+    gen = np.random.default_rng()
+    gen.bit_generator.state = state["cpu"]
+    _state["cpu"] = gen
+    _state["seed"] = state.get("seed")
+    _state["cuda"] = None
+
+
 class Generator:
     """A private random stream, as torch.Generator: `tg.Generator().manual_seed(42)` for
     random_split, DataLoader(generator=...) and randperm(generator=...). Draws from it leave
@@ -70,17 +84,3 @@ def numpy_generator(generator=None):
     if generator is None:
         return _state["cpu"]
     return getattr(generator, "numpy", generator)
-
-
-def get_state():
-    """A picklable/JSON-able snapshot of the cpu generator (and the seed)."""
-    return {"seed": _state["seed"], "cpu": _state["cpu"].bit_generator.state}
-
-
-def set_state(state):
-    """Restore a snapshot taken by `get_state()`."""
-    gen = np.random.default_rng()
-    gen.bit_generator.state = state["cpu"]
-    _state["cpu"] = gen
-    _state["seed"] = state.get("seed")
-    _state["cuda"] = None
