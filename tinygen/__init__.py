@@ -16,7 +16,8 @@ from tinygen.ops import (  # noqa: F401
     rand_like, randint, randn, randn_like, randperm, relu, reshape, sigmoid, sin, softmax, sqrt,
     square, squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros,
     zeros_like)
-from tinygen.ops import empty_like, randint_like  # noqa: F401
+from tinygen.ops import (  # noqa: F401
+    as_tensor, empty_like, from_numpy, is_floating_point, is_tensor, randint_like)
 
 # NumPy is loaded now (perhaps before tinygen was): BLAS on one thread (see runtime.py)
 if runtime.OWN_BLAS_THREADS:
@@ -40,6 +41,7 @@ int16 = short = _DTYPE_OBJECTS["int16"]
 int8 = _DTYPE_OBJECTS["int8"]
 uint8 = _DTYPE_OBJECTS["uint8"]
 bool = bool_ = _DTYPE_OBJECTS["bool"]  # tg.bool, as torch.bool (shadows the builtin here only)
+from numpy import finfo, iinfo  # noqa: E402,F401  (tg.finfo(tg.float32).eps, as torch's)
 
 __version__ = "0.1.0"
 
