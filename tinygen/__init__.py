@@ -16,8 +16,7 @@ from tinygen.ops import (  # noqa: F401
     rand_like, randint, randn, randn_like, randperm, relu, reshape, sigmoid, sin, softmax, sqrt,
     square, squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros,
     zeros_like)
-from tinygen.ops import (  # noqa: F401
-    as_tensor, empty_like, from_numpy, is_floating_point, is_tensor, randint_like)
+from tinygen.ops import empty_like, randint_like  # noqa: F401
 
 # NumPy is loaded now (perhaps before tinygen was): BLAS on one thread (see runtime.py)
 if runtime.OWN_BLAS_THREADS:
@@ -31,6 +30,8 @@ from tinygen.autograd.legacy import (  # noqa: E402,F401
     ShortTensor)
 from tinygen.rng import Generator  # noqa: E402,F401
 from tinygen.serialization import load, save  # noqa: E402,F401
+from tinygen.ops.factories import (  # noqa: E402,F401
+    as_tensor, from_numpy, is_floating_point, is_tensor)
 from tinygen.autograd.tensor import DTYPE_OBJECTS as _DTYPE_OBJECTS  # noqa: E402
 
 float32 = float = _DTYPE_OBJECTS["float32"]

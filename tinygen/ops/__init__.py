@@ -12,12 +12,12 @@ from tinygen.ops.elementwise import (  # noqa: F401
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
-from tinygen.ops.factories import (  # noqa: F401
-    as_tensor, empty_like, from_numpy, is_floating_point, is_tensor, randint_like)
+from tinygen.ops.factories import empty_like, randint_like  # noqa: F401
 from tinygen.ops.linalg import linear, matmul  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
     mse_loss, nll_loss)
+from tinygen.ops.factories import as_tensor, from_numpy, is_floating_point, is_tensor  # noqa: F401
 from tinygen.ops.random import bernoulli, dropout  # noqa: F401
 from tinygen.ops.reduce import (  # noqa: F401
     amax, amin, argmax, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
@@ -92,4 +92,3 @@ Tensor.contiguous = lambda x: x
 Tensor.T = property(lambda x: permute(x, tuple(reversed(range(x.ndim)))))
 Tensor.any = lambda x: bool(x.data.any())
 Tensor.all = lambda x: bool(x.data.all())
-Tensor.is_floating_point = is_floating_point
