@@ -159,3 +159,21 @@ def test_cuda_device_objects_and_factories():
     (y * 2).sum().backward()
     assert x.grad.device == "cpu" and x.grad.tolist() == [2.0, 2.0, 2.0]
     assert x.cuda().cpu().device == "cpu" and tg.zeros_like(y, device="cpu").device == "cpu"
+
+
+def test_from_numpy_as_tensor_and_predicates_as_torch():
+    torch = pytest.importorskip("torch")
+    a = np.arange(3.0)
+    t, g = torch.from_numpy(a), tg.from_numpy(a)
+    a[0] = 9.0                                   # both share the array's memory
+    assert t.tolist() == g.tolist() == [9.0, 1.0, 2.0] and str(t.dtype) == f"torch.{g.dtype}"
+    for data in ([1, 2], [1.5], np.arange(2, dtype=np.int32), 3.0, [True]):
+        assert str(torch.as_tensor(data).dtype) == f"torch.{tg.as_tensor(data).dtype}"
+    assert tg.as_tensor(a).data is a and tg.as_tensor(a, dtype=tg.float32).dtype == tg.float32
+    x = tg.ones(2)
+    assert tg.as_tensor(x) is x and tg.is_tensor(x) and not tg.is_tensor(a)
+    assert x.is_floating_point() and tg.is_floating_point(x) and not tg.arange(2).is_floating_point()
+    assert tg.finfo(tg.float32).eps == torch.finfo(torch.float32).eps
+    assert tg.iinfo(tg.int64).max == torch.iinfo(torch.int64).max
+    with pytest.raises(TypeError, match="from_numpy"):
+        tg.from_numpy([1, 2])
