@@ -145,3 +145,35 @@ def test_torch_oracle_semantics():
     assert torch.device("cuda").index is None and tg.device("cuda").index is None
     assert torch.zeros(1).type() == "torch.FloatTensor" and tg.zeros(1).type() == "tinygen.FloatTensor"
     assert torch.FloatTensor(2, 3).shape == tg.FloatTensor(2, 3).shape
+
+
+def test_cuda_device_objects_and_factories():
+    if not tg.cuda.is_available():
+        pytest.skip("no cuda device (nor the simulator)")
+    for make in FACTORIES:
+        t = make(device=tg.device("cuda:0"))
+        assert t.is_cuda and type(t.device) is tg.device and t.device == "cuda"
+    x = tg.randn(3, requires_grad=True)
+    y = x.to("cuda:0", tg.float64)
+    assert y.is_cuda and y.dtype == tg.float64 and (y * 2).device.type == "cuda"
+    (y * 2).sum().backward()
+    assert x.grad.device == "cpu" and x.grad.tolist() == [2.0, 2.0, 2.0]
+    assert x.cuda().cpu().device == "cpu" and tg.zeros_like(y, device="cpu").device == "cpu"
+
+
+def test_from_numpy_as_tensor_and_predicates_as_torch():
+    torch = pytest.importorskip("torch")
+    a = np.arange(3.0)
+    t, g = torch.from_numpy(a), tg.from_numpy(a)
+    a[0] = 9.0                                   # both share the array's memory
+    assert t.tolist() == g.tolist() == [9.0, 1.0, 2.0] and str(t.dtype) == f"torch.{g.dtype}"
+    for data in ([1, 2], [1.5], np.arange(2, dtype=np.int32), 3.0, [True]):
+        assert str(torch.as_tensor(data).dtype) == f"torch.{tg.as_tensor(data).dtype}"
+    assert tg.as_tensor(a).data is a and tg.as_tensor(a, dtype=tg.float32).dtype == tg.float32
+    x = tg.ones(2)
+    assert tg.as_tensor(x) is x and tg.is_tensor(x) and not tg.is_tensor(a)
+    assert x.is_floating_point() and tg.is_floating_point(x) and not tg.arange(2).is_floating_point()
+    assert tg.finfo(tg.float32).eps == torch.finfo(torch.float32).eps
+    assert tg.iinfo(tg.int64).max == torch.iinfo(torch.int64).max
+    with pytest.raises(TypeError, match="from_numpy"):
+        tg.from_numpy([1, 2])

@@ -170,3 +170,15 @@ def test_round_trip_matches_torch(tmp_path):
         assert _bits_equal(t_back["sd"][k].numpy(), g_back["sd"][k].numpy())
     for k in ("epoch", "betas", "names"):
         assert t_back[k] == g_back[k] and type(t_back[k]) is type(g_back[k])
+
+
+def test_cuda_tensors_round_trip_and_map_location():
+    if not tg.cuda.is_available():
+        pytest.skip("no cuda device (nor the simulator)")
+    buf = io.BytesIO()
+    x = tg.randn(4, dtype=tg.float64, device="cuda")
+    tg.save({"x": x}, buf)
+    for where, device in ((None, "cuda"), ("cpu", "cpu"), ({"cuda": "cpu"}, "cpu")):
+        buf.seek(0)
+        back = tg.load(buf, map_location=where)["x"]
+        assert back.device == device and _bits_equal(back.numpy(), x.numpy())

@@ -333,3 +333,14 @@ def test_mnist_in_torchvisions_shape(fake_mnist):
     assert x.shape == (4, 1, 28, 28) and y.dtype == tg.int64
     with pytest.raises(FileNotFoundError):
         tg.data.FashionMNIST(fake_mnist / "nowhere", download=False)
+
+
+def test_tensor_dataset_rows_are_views_or_differentiable():
+    x = tg.zeros(3, 2)
+    row = TensorDataset(x)[1][0]
+    x[1] = 5.0                                    # a view sees the change, as torch's
+    assert row.tolist() == [5.0, 5.0] and row._version == x._version
+    w = tg.ones(3, 2, requires_grad=True)
+    (batch,) = next(iter(DataLoader(TensorDataset(w), batch_size=2)))
+    batch.sum().backward()
+    assert w.grad.tolist() == [[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]]

@@ -41,6 +41,8 @@ from tinygen.autograd.legacy import (  # noqa: E402,F401
     ShortTensor)
 from tinygen.rng import Generator  # noqa: E402,F401
 from tinygen.serialization import load, save  # noqa: E402,F401
+from tinygen.ops.factories import (  # noqa: E402,F401
+    as_tensor, from_numpy, is_floating_point, is_tensor)
 from tinygen.autograd.tensor import DTYPE_OBJECTS as _DTYPE_OBJECTS  # noqa: E402
 
 float32 = float = _DTYPE_OBJECTS["float32"]
@@ -51,6 +53,7 @@ int16 = short = _DTYPE_OBJECTS["int16"]
 int8 = _DTYPE_OBJECTS["int8"]
 uint8 = _DTYPE_OBJECTS["uint8"]
 bool = bool_ = _DTYPE_OBJECTS["bool"]  # tg.bool, as torch.bool (shadows the builtin here only)
+from numpy import finfo, iinfo  # noqa: E402,F401  (tg.finfo(tg.float32).eps, as torch's)
 
 __version__ = "0.1.0"
 

@@ -247,6 +247,9 @@ class Tensor:
         """Bytes per element (4 for float32)."""
         return self.dtype.itemsize
 
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
     # ---- gradients ---------------------------------------------------------------------
 
     def requires_grad_(self, requires_grad=True):

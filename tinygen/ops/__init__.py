@@ -29,6 +29,7 @@ from tinygen.ops.linalg import linear, matmul  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
     mse_loss, nll_loss)
+from tinygen.ops.factories import as_tensor, from_numpy, is_floating_point, is_tensor  # noqa: F401
 from tinygen.ops.random import bernoulli, dropout  # noqa: F401
 from tinygen.ops.reduce import (  # noqa: F401
     amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)

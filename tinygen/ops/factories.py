@@ -22,6 +22,34 @@ def _new(array, device, requires_grad):
     return t.requires_grad_(True) if requires_grad else t
 
 
+def from_numpy(array):
+    """A Tensor sharing `array`'s memory (and dtype), as torch.from_numpy."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
+    return Tensor._make(array, backend.CPU, False)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """data as a Tensor, sharing memory when it already is one (or a NumPy array) of that
+    dtype on that device; else a converted copy (torch.as_tensor)."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    device = backend.normalize_device(device)
+    if isinstance(data, np.ndarray) and device == "cpu" and (
+            dtype is None or np.dtype(as_dtype(dtype)) == data.dtype):
+        return Tensor._make(data, device, False)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(x):
+    """True for a Tensor of a floating dtype (x.is_floating_point())."""
+    return x.dtype.kind == "f"
+
+
 def _filled(fill, size, dtype, device, requires_grad):
     device = backend.normalize_device(device)
     xp = backend.array_module(device)

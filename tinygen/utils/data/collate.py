@@ -14,6 +14,7 @@ import collections.abc
 
 import numpy as np
 
+from tinygen import backend
 from tinygen.autograd.tensor import Tensor, tensor
 from tinygen.ops.shape import stack
 
@@ -29,7 +30,10 @@ def default_collate(batch):
         if len(shapes) > 1:
             raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, "
                                f"got shapes {sorted(shapes)}")
-        return stack(list(batch), 0)
+        if any(t.requires_grad for t in batch):
+            return stack(list(batch), 0)         # keeps the graph, as torch.stack would
+        xp = backend.array_module(elem.device)   # else one array stack, no graph nodes
+        return Tensor._make(xp.stack([t.data for t in batch]), elem.device, False)
     if isinstance(elem, np.ndarray) and _stackable(elem):
         shapes = {a.shape for a in batch}
         if len(shapes) > 1:

