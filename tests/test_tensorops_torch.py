@@ -32,6 +32,18 @@ def _setitem(m, x, v):
     return y * x
 
 
+def _setitem_chain(m, x):
+    y = x * 1.0
+    y[1] = y[0] + 1.0                   # the new value reads y itself
+    y[2] = y[1] * 2.0
+    y[0] += y[2]                        # Python: t = y[0]; t += y[2]; y[0] = t
+    y[1:] *= 3.0
+    out = m.zeros(4, dtype=m.float64)   # fill a plain tensor row by row
+    for i in range(4):
+        out[i] = y[i % 3] * x[i]
+    return y, out
+
+
 def _inplace(m, x, b):
     y = x * 2.0
     y.add_(b, alpha=0.5).mul_(b).div_(b * b + 1.0).clamp_(-0.4, 0.4).sub_(x)
@@ -64,6 +76,7 @@ CASES = {
     "getitem_slice_tensor": (lambda m, x: x[:, 1:, m.tensor([0, 0, 3])], [A234]),
     "getitem_row_mask": (lambda m, x: x[m.tensor([True, False, True])], [A34]),
     "setitem": (_setitem, [A34, A34[:2]]),
+    "setitem_chain": (_setitem_chain, [A5[:4]]),
     "inplace_ops": (_inplace, [A34, POSITIVE]),
     "nonzero": (lambda m, x: m.nonzero(x > 0), [A234]),
     "where_one_arg": (lambda m, x: m.where(x > 0), [A34]),

@@ -179,6 +179,10 @@ Tensor.polygamma = lambda x, n: polygamma(n, x)
 Tensor.atan2 = atan2
 Tensor.hypot = hypot
 
+Tensor.__iadd__ = inplace.iadd      # x += y changes x in place, as in torch
+Tensor.__isub__ = inplace.isub
+Tensor.__imul__ = inplace.imul
+Tensor.__itruediv__ = inplace.itruediv
 Tensor.add_ = inplace.add_
 Tensor.sub_ = inplace.sub_
 Tensor.mul_ = inplace.mul_
