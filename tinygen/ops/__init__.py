@@ -9,7 +9,8 @@ from tinygen.ops.elementwise import (  # noqa: F401
     UNARY, abs, add, clamp, clip, cos, div, elu, eq, exp, expm1, ge, gt, le, leaky_relu, log,
     log1p, logsigmoid, lt, maximum, minimum, mul, ne, neg, pow, relu, rsqrt, sigmoid, sin,
     softplus, sqrt, square, sub, tanh, where)
-from tinygen.ops import compare, indexing, inplace, sort as sorting, tensor_new  # noqa: F401  (bool/int results, in-place ops)
+# modules whose functions have bool/int results or act in place (outside the gradcheck walk)
+from tinygen.ops import compare, indexing, inplace, sort as sorting, tensor_new  # noqa: F401
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)

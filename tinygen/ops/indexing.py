@@ -66,8 +66,9 @@ def _src_part(src, index):
     return getitem(src, tuple(slice(0, n) for n in index.shape))
 
 
-def gather(input, dim, index):
-    """out[i][j][k] = input[i][index[i][j][k]][k] (for dim = 1), as torch.gather."""
+def gather(input, dim, index, *, sparse_grad=False):
+    """out[i][j][k] = input[i][index[i][j][k]][k] (for dim = 1), as torch.gather (the gradient
+    is always dense: sparse_grad is accepted and ignored)."""
     idx = _index_array(index, "gather", input)
     dim = _norm_dim(dim, input.ndim, "gather")
     if input.ndim == 0:
