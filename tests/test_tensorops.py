@@ -520,3 +520,13 @@ def test_float32_in_float32_out_and_cuda_matches_cpu(name, strategy, twice, data
         results.append([y.numpy()] + [g.numpy() for g in tg.grad(y.sum(), xs, allow_unused=True) if g is not None])
     for a, b in zip(*results):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+
+
+def test_a_failed_inplace_op_leaves_the_tensor_and_its_graph_alone():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    with pytest.raises((RuntimeError, ValueError)):
+        y.add_(tg.ones(3, 2, dtype="float64"))          # would broadcast self: refused
+    assert y._version == 0 and y.tolist() == [2.0, 4.0]
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])

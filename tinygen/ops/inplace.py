@@ -73,18 +73,18 @@ def _rebase(x, op, build, keeps_old_values=True):
     copy = keeps_old_values or (x.creator is not None and not getattr(x.creator, "output_unused", False))
     old = Tensor._make(x.data.copy() if copy else x.data, x.device, x.requires_grad)
     old._vc = [x._vc[0]]
-    if x.creator is not None:            # x_old takes x's place in its creator's outputs
-        old.creator, old.generation = x.creator, x.generation
-        x.creator._outputs = [weakref.ref(old) if r() is x else r for r in x.creator._outputs]
+    old.creator, old.generation = x.creator, x.generation
     out = build(old)
-    _redirect(out, x, old)
     if out.dtype != x.dtype:
         out = astype(out, x.dtype)
-    if tuple(out.shape) != tuple(x.shape):
+    if tuple(out.shape) != tuple(x.shape):   # checked before the graph is touched
         raise RuntimeError(f"{op}: the result's shape {tuple(out.shape)} does not match the "
                            f"tensor's shape {tuple(x.shape)} (in-place ops do not broadcast self)")
     if out.creator is None or out is old:
         out = clone(out)
+    if x.creator is not None:            # x_old takes x's place in its creator's outputs
+        x.creator._outputs = [weakref.ref(old) if r() is x else r for r in x.creator._outputs]
+    _redirect(out, x, old)
     if out.data is not x.data:
         x.data[...] = out.data
     x._vc[0] += 1
