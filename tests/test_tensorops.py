@@ -530,3 +530,12 @@ def test_a_failed_inplace_op_leaves_the_tensor_and_its_graph_alone():
     assert y._version == 0 and y.tolist() == [2.0, 4.0]
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_size_dim_numel_tolist():
+    x = tg.zeros(2, 3, 4)
+    assert x.size() == (2, 3, 4) and x.size(1) == 3 and x.size(-1) == 4
+    assert x.dim() == 3 and x.numel() == 24 and tg.tensor(2.5).tolist() == 2.5
+    assert tg.tensor([[1, 2]]).tolist() == [[1, 2]]
+    with pytest.raises(IndexError):
+        x.size(3)
