@@ -32,6 +32,18 @@ def _setitem(m, x, v):
     return y * x
 
 
+def _setitem_chain(m, x):
+    y = x * 1.0
+    y[1] = y[0] + 1.0                   # the new value reads y itself
+    y[2] = y[1] * 2.0
+    y[0] += y[2]                        # Python: t = y[0]; t += y[2]; y[0] = t
+    y[1:] *= 3.0
+    out = m.zeros(4, dtype=m.float64)   # fill a plain tensor row by row
+    for i in range(4):
+        out[i] = y[i % 3] * x[i]
+    return y, out
+
+
 def _inplace(m, x, b):
     y = x * 2.0
     y.add_(b, alpha=0.5).mul_(b).div_(b * b + 1.0).clamp_(-0.4, 0.4).sub_(x)
@@ -64,6 +76,7 @@ CASES = {
     "getitem_slice_tensor": (lambda m, x: x[:, 1:, m.tensor([0, 0, 3])], [A234]),
     "getitem_row_mask": (lambda m, x: x[m.tensor([True, False, True])], [A34]),
     "setitem": (_setitem, [A34, A34[:2]]),
+    "setitem_chain": (_setitem_chain, [A5[:4]]),
     "inplace_ops": (_inplace, [A34, POSITIVE]),
     "nonzero": (lambda m, x: m.nonzero(x > 0), [A234]),
     "where_one_arg": (lambda m, x: m.where(x > 0), [A34]),
@@ -72,6 +85,10 @@ CASES = {
                                  m.eq(x, x), x.ne(y), x.lt(0), x.le(y), x.gt(y), x.ge(0)), [A34, A34[::-1].copy()]),
     "logical": (lambda m, x, y: (m.logical_and(x > 0, y), m.logical_or(x > 0, y > 1), m.logical_xor(x, y > 0),
                                  m.logical_not(x > 0), (x > 0).logical_not()), [A34, ZEROS]),
+    "bitwise": (lambda m, x, y: ((x > 0) & (y > 0), (x > 0) | (y != 0), (x > 0) ^ True, ~(x > 0),
+                                 m.bitwise_and(m.tensor([5, 3]), 6), ~m.tensor([1, -2]), True & (x > 0),
+                                 m.tensor([0.5 in x, 0.0 in y, float(A34[1, 2]) in x]),
+                                 m.bitwise_xor(x > 0, y > 0)), [A34, ZEROS]),
     "all_any": (lambda m, x: (m.all(x > -1), m.any(x > 2), (x > 0).all(dim=1), (x > 0).any(1, keepdim=True),
                               x.all(), m.any(x, dim=0)), [ZEROS]),
     "isclose": (lambda m, x, y: (m.isclose(x, x + 1e-9), m.isnan(x), m.isfinite(x / y)), [A34, ZEROS]),

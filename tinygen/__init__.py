@@ -29,8 +29,8 @@ from tinygen.ops.special import (  # noqa: F401
     atan2, ceil, digamma, erf, erfc, erfinv, floor, fmod, frac, hypot, lgamma, polygamma, remainder,
     round, sign, trunc)
 from tinygen.ops.compare import (  # noqa: F401
-    all, allclose, any, equal, isclose, isfinite, isinf, isnan, logical_and, logical_not,
-    logical_or, logical_xor)
+    all, allclose, any, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, equal, isclose, isfinite,
+    isinf, isnan, logical_and, logical_not, logical_or, logical_xor)
 from tinygen.runtime import get_num_threads, set_num_threads  # noqa: F401  (no side effects at import)
 
 # devices and dtypes as objects (see backend.device and autograd/tensor.py's DTYPE_OBJECTS)

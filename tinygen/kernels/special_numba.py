@@ -136,7 +136,7 @@ def _erfinv(y):
             break
         step = f / (fp + x * f)
         x -= step
-        if abs(step) <= 1e-17 * x:   # cubic convergence: 2 steps from 4e-7, more near |y| = 1
+        if abs(step) <= 1e-9 * x:    # cubic convergence: the next error is below 1e-25 x
             break
     return math.copysign(x, y)
 

@@ -9,7 +9,8 @@ from tinygen.ops.elementwise import (  # noqa: F401
     UNARY, abs, add, clamp, clip, cos, div, elu, eq, exp, expm1, ge, gt, le, leaky_relu, log,
     log1p, logsigmoid, lt, maximum, minimum, mul, ne, neg, pow, relu, rsqrt, sigmoid, sin,
     softplus, sqrt, square, sub, tanh, where)
-from tinygen.ops import compare, indexing, inplace, sort as sorting, tensor_new  # noqa: F401  (bool/int results, in-place ops)
+# modules whose functions have bool/int results or act in place (outside the gradcheck walk)
+from tinygen.ops import compare, indexing, inplace, sort as sorting, tensor_new  # noqa: F401
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
@@ -66,6 +67,14 @@ Tensor.__le__ = compare.le_operator
 Tensor.__gt__ = compare.gt_operator
 Tensor.__ge__ = compare.ge_operator
 Tensor.__setitem__ = inplace.setitem_
+Tensor.__and__ = compare.and_operator
+Tensor.__rand__ = compare.rand_operator
+Tensor.__or__ = compare.or_operator
+Tensor.__ror__ = compare.ror_operator
+Tensor.__xor__ = compare.xor_operator
+Tensor.__rxor__ = compare.rxor_operator
+Tensor.__invert__ = compare.bitwise_not
+Tensor.__contains__ = compare.contains
 
 Tensor.exp = exp
 Tensor.log = log
@@ -117,6 +126,10 @@ Tensor.logical_and = compare.logical_and
 Tensor.logical_or = compare.logical_or
 Tensor.logical_xor = compare.logical_xor
 Tensor.logical_not = compare.logical_not
+Tensor.bitwise_and = compare.bitwise_and
+Tensor.bitwise_or = compare.bitwise_or
+Tensor.bitwise_xor = compare.bitwise_xor
+Tensor.bitwise_not = compare.bitwise_not
 Tensor.isnan = compare.isnan
 Tensor.isinf = compare.isinf
 Tensor.isfinite = compare.isfinite
@@ -182,6 +195,10 @@ Tensor.polygamma = lambda x, n: polygamma(n, x)
 Tensor.atan2 = atan2
 Tensor.hypot = hypot
 
+Tensor.__iadd__ = inplace.iadd      # x += y changes x in place, as in torch
+Tensor.__isub__ = inplace.isub
+Tensor.__imul__ = inplace.imul
+Tensor.__itruediv__ = inplace.itruediv
 Tensor.add_ = inplace.add_
 Tensor.sub_ = inplace.sub_
 Tensor.mul_ = inplace.mul_

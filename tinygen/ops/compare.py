@@ -1,5 +1,6 @@
 """Comparisons and logic with bool results: the operators == != < <= > >=, logical_and/or/
-xor/not, all/any, isnan/isinf/isfinite, isclose/allclose/equal.
+xor/not, all/any, isnan/isinf/isfinite, isclose/allclose/equal; and the bitwise ops behind
+& | ^ ~ on bool and integer tensors (masks: `~mask`, `(x > 0) & (x < 1)`), `in`.
 
 Nothing here has a gradient (outputs are bool). eq, ne, lt, le, gt, ge themselves live in
 elementwise.py; this file adds their operator forms, which answer NotImplemented for an
@@ -103,3 +104,39 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 def equal(input, other):
     """True when both have the same shape and the same elements; a Python bool."""
     return tuple(input.shape) == tuple(other.shape) and bool((input.data == other.data).all())
+
+
+def _bitwise(name, fn):
+    def bitwise(input, other):
+        a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
+        if a.dtype.kind not in "biu" or b.dtype.kind not in "biu":
+            raise TypeError(f"{name}: expects bool or integer tensors, got {a.dtype} and {b.dtype}")
+        elementwise._check_broadcast(name, a, b)
+        return Tensor._make(fn(a.data, b.data), a.device, False)
+    bitwise.__name__ = name
+    return bitwise
+
+
+bitwise_and = _bitwise("bitwise_and", lambda a, b: a & b)
+bitwise_or = _bitwise("bitwise_or", lambda a, b: a | b)
+bitwise_xor = _bitwise("bitwise_xor", lambda a, b: a ^ b)
+
+
+def bitwise_not(input):
+    if input.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not (~): expects a bool or integer tensor, got {input.dtype}")
+    return Tensor._make(~input.data, input.device, False)
+
+
+def _swapped(fn):
+    return lambda a, b: fn(b, a)
+
+
+and_operator, rand_operator = _operator(bitwise_and), _operator(_swapped(bitwise_and))
+or_operator, ror_operator = _operator(bitwise_or), _operator(_swapped(bitwise_or))
+xor_operator, rxor_operator = _operator(bitwise_xor), _operator(_swapped(bitwise_xor))
+
+
+def contains(self, element):
+    """`element in tensor`: whether any element equals it, as torch."""
+    return bool((elementwise.eq(self, element)).data.any())

@@ -21,9 +21,16 @@ from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.ops.shape import IndexAdd, _index_arrays, _norm_dim, broadcast_to, getitem, unbroadcast
 
 
+def _on_device_of(x, index):
+    """index (a Tensor, array or list) as an array on x's device."""
+    if isinstance(index, Tensor) and index.device == x.device:
+        return index.data
+    return backend.to_device(index.data if isinstance(index, Tensor) else index, x.device)
+
+
 def _index_array(index, op, x):
     """An int64 array on x's device from an index Tensor, array or list."""
-    array = index.data if isinstance(index, Tensor) else backend.array_module(x.device).asarray(index)
+    array = _on_device_of(x, index)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer tensor, got dtype {array.dtype}")
     return array.astype(np.int64, copy=False)
@@ -66,8 +73,9 @@ def _src_part(src, index):
     return getitem(src, tuple(slice(0, n) for n in index.shape))
 
 
-def gather(input, dim, index):
-    """out[i][j][k] = input[i][index[i][j][k]][k] (for dim = 1), as torch.gather."""
+def gather(input, dim, index, *, sparse_grad=False):
+    """out[i][j][k] = input[i][index[i][j][k]][k] (for dim = 1), as torch.gather (the gradient
+    is always dense: sparse_grad is accepted and ignored)."""
     idx = _index_array(index, "gather", input)
     dim = _norm_dim(dim, input.ndim, "gather")
     if input.ndim == 0:
@@ -109,8 +117,8 @@ class SetItem(Function):
 
     def backward(self, gy):
         x, value = self.inputs
-        gx = SetItem(self.index)(gy, Tensor._make(gy.data.dtype.type(0), gy.device, False)) \
-            if x.requires_grad else None
+        zero = Tensor._make(backend.array_module(gy.device).zeros((), gy.dtype), gy.device, False)
+        gx = SetItem(self.index)(gy, zero) if x.requires_grad else None
         gv = None
         if value.requires_grad:
             picked = getitem(gy, self.index)
@@ -179,7 +187,7 @@ def index_add(input, dim, index, source, alpha=1):
 
 
 def _mask_array(mask, op, x):
-    array = mask.data if isinstance(mask, Tensor) else backend.array_module(x.device).asarray(mask)
+    array = _on_device_of(x, mask)
     if array.dtype != np.bool_:
         raise TypeError(f"{op}: mask must be a bool tensor, got dtype {array.dtype}")
     return array

@@ -11,7 +11,12 @@ the Tensor object is *rebased* onto a new graph node,
     y.add_(b)      is    y  <-  Add(y_old, b)      with y_old a stand-in for y's old value
 
 y_old takes over y's old creator (and a copy of y's old values, when that creator's backward
-may read them), so gradients flow through both the old history and the new op. Two cases
+may read them), so gradients flow through both the old history and the new op; nodes that
+computed the new value from y (y[1] = y[0] * 2) are pointed at y_old too, and the views of
+y they read (y[0]) keep their values as snapshots. Every other node
+that read y before the change refuses to run backward (its version check), so a stale read
+is an error, never a wrong gradient: stricter than torch, which only checks saved tensors.
+Two cases
 raise, as in torch: a leaf that requires grad (its .grad would lose meaning), and a view of a
 tensor that requires grad (tinygen does not replay the change on the view's base).
 Outside recording the op is a plain array update.
@@ -33,6 +38,10 @@ def _recording(x, *operands):
         isinstance(o, Tensor) and o.requires_grad for o in operands))
 
 
+def _view_of_grad_tensor(x):
+    return x.creator is not None and x.creator.view_of_input and x.creator.inputs[0].requires_grad
+
+
 def _refuse(x, op):
     """The in-place changes autograd cannot record (torch refuses the same)."""
     if x.creator is None and x.requires_grad:
@@ -40,7 +49,7 @@ def _refuse(x, op):
             f"{op}: in-place change of a leaf tensor that requires grad (shape "
             f"{tuple(x.shape)}): a leaf Variable that requires grad is being used in an in-place "
             f"operation; do it under tg.no_grad() or use the out-of-place op")
-    if x.creator is not None and x.creator.view_of_input and x.creator.inputs[0].requires_grad:
+    if _view_of_grad_tensor(x):
         raise RuntimeError(
             f"{op}: in-place change of a view (shape {tuple(x.shape)}, made by "
             f"{x.creator.name}) of a tensor that requires grad is not supported; clone() the "
@@ -64,17 +73,18 @@ def _rebase(x, op, build, keeps_old_values=True):
     copy = keeps_old_values or (x.creator is not None and not getattr(x.creator, "output_unused", False))
     old = Tensor._make(x.data.copy() if copy else x.data, x.device, x.requires_grad)
     old._vc = [x._vc[0]]
-    if x.creator is not None:            # x_old takes x's place in its creator's outputs
-        old.creator, old.generation = x.creator, x.generation
-        x.creator._outputs = [weakref.ref(old) if r() is x else r for r in x.creator._outputs]
+    old.creator, old.generation = x.creator, x.generation
     out = build(old)
     if out.dtype != x.dtype:
         out = astype(out, x.dtype)
-    if tuple(out.shape) != tuple(x.shape):
+    if tuple(out.shape) != tuple(x.shape):   # checked before the graph is touched
         raise RuntimeError(f"{op}: the result's shape {tuple(out.shape)} does not match the "
                            f"tensor's shape {tuple(x.shape)} (in-place ops do not broadcast self)")
     if out.creator is None or out is old:
         out = clone(out)
+    if x.creator is not None:            # x_old takes x's place in its creator's outputs
+        x.creator._outputs = [weakref.ref(old) if r() is x else r for r in x.creator._outputs]
+    _redirect(out, x, old)
     if out.data is not x.data:
         x.data[...] = out.data
     x._vc[0] += 1
@@ -83,6 +93,25 @@ def _rebase(x, op, build, keeps_old_values=True):
     node.output_versions = [x._vc[0] if r() is x else v for r, v in zip(node._outputs, node.output_versions)]
     x.creator, x.generation, x.requires_grad = node, out.generation, True
     return x
+
+
+def _redirect(out, x, old):
+    """In the graph that computed the new value, nodes that read x read its old value: point
+    them at x_old (else x[1] = x[0] + 1 would make a cycle x -> SetItem -> Add -> x), and
+    views of x they read become snapshots (own memory, own version counter). Only nodes of
+    generation >= x's can read x or its views, so the walk stops below it."""
+    stack, seen = [out.creator], set()
+    while stack:
+        fn = stack.pop()
+        if fn is None or id(fn) in seen or fn.released or fn.generation < x.generation:
+            continue
+        seen.add(id(fn))
+        if any(i is x for i in fn.inputs):
+            fn.inputs = tuple(old if i is x else i for i in fn.inputs)
+        for i in fn.inputs:
+            if i._vc is x._vc:   # a view of x read here: keep the values it had (a snapshot)
+                i.data, i._vc = i.data.copy(), [i._vc[0]]
+        stack.extend(i.creator for i in fn.inputs)
 
 
 def _bump(x):
@@ -206,3 +235,21 @@ def bernoulli_(self, p=0.5):
     """Each element 1 with probability p (a number, or a tensor broadcast to self), else 0."""
     probs = p.data if isinstance(p, Tensor) else p
     return _random_fill(self, "bernoulli_", lambda g, s: g.random(s) < probs)
+
+
+def _augmented(inplace_op, op):
+    """x op= y: in place (torch's semantics), except on a view of a tensor that requires grad,
+    where the result is computed out of place; in `x[i] += v` Python then writes it back with
+    x.__setitem__, which is recorded. (A named view, v = x[i]; v += 1, then leaves x as it was.)"""
+    def augmented(self, other):
+        if _view_of_grad_tensor(self) and _recording(self, other):
+            return op(self, other)
+        return inplace_op(self, other)
+    augmented.__name__ = f"__i{op.__name__}__"
+    return augmented
+
+
+iadd = _augmented(add_, add)
+isub = _augmented(sub_, lambda a, b: add(a, mul(b, -1)))
+imul = _augmented(mul_, mul)
+itruediv = _augmented(div_, div)

@@ -152,9 +152,9 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Each slice along dim repeated `repeats` times (an int, or a 1-d tensor of counts, one per
     slice); dim=None flattens first. repeat_interleave(counts) alone repeats arange(len)."""
     if repeats is None:  # torch.repeat_interleave(repeats): the indices, each counts[i] times
-        counts = input.data
+        counts = backend.to_numpy(input.data).tolist()
         xp = backend.array_module(input.device)
-        return Tensor._make(xp.repeat(xp.arange(counts.shape[0]), counts).astype(np.int64),
+        return Tensor._make(xp.repeat(xp.arange(len(counts)), counts).astype(np.int64),
                             input.device, False)
     if dim is None:
         input, dim = flatten(input), 0
@@ -169,5 +169,6 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         raise RuntimeError(f"repeat_interleave: repeats of shape {tuple(counts.shape)}, expected "
                            f"({input.shape[dim]},) for dim {dim} of shape {tuple(input.shape)}")
     xp = backend.array_module(input.device)
-    index = xp.repeat(xp.arange(input.shape[dim]), xp.asarray(counts))
+    counts = backend.to_numpy(counts).tolist()          # cupy.repeat takes counts as a list
+    index = xp.repeat(xp.arange(input.shape[dim]), counts)
     return getitem(input, _along(dim, input.ndim, index))

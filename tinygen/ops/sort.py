@@ -66,9 +66,8 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
         raise RuntimeError(f"topk: k ({k}) out of range for dim {d} of size {n} "
                            f"(shape {tuple(input.shape)})")
     order = _argsort(x, d, descending=largest)
-    idx = Tensor._make(np.take(order, np.arange(k), axis=d) if isinstance(order, np.ndarray)
-                       else order.take(backend.array_module(input.device).arange(k), axis=d),
-                       input.device, False)
+    first_k = order.take(backend.array_module(input.device).arange(k), axis=d)
+    idx = Tensor._make(first_k, input.device, False)
     values = gather(x, d, idx)
     if input.ndim == 0:
         return values_indices(reshape(values, ()), Tensor._make(idx.data.reshape(()), input.device, False))

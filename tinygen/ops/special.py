@@ -42,6 +42,15 @@ def _zero(x, y, gy):
     return gy * 0.0
 
 
+_C = 2 / math.sqrt(math.pi)    # erf'(0)
+
+
+def _rounded_quotient(rounding, a, b):
+    """trunc or floor of a / b, a constant of b's gradient in fmod and remainder."""
+    xp = backend.array_module(a.device)
+    return _const(a, getattr(xp, rounding)(a.data / b.data))
+
+
 SPECIAL = {
     # name      forward(xp, x)                          vjp(x, y, gy)
     "sign":    (lambda xp, x: xp.sign(x),               _zero),
@@ -50,9 +59,9 @@ SPECIAL = {
     "round":   (lambda xp, x: xp.round(x),              _zero),   # half to even, as torch
     "trunc":   (lambda xp, x: xp.trunc(x),              _zero),
     "frac":    (lambda xp, x: x - xp.trunc(x),          lambda x, y, gy: gy),
-    "erf":     (lambda xp, x: _kernel("erf", x),        lambda x, y, gy: gy * (2 / math.sqrt(math.pi)) * exp(-square(x))),
-    "erfc":    (lambda xp, x: _kernel("erfc", x),       lambda x, y, gy: gy * (-2 / math.sqrt(math.pi)) * exp(-square(x))),
-    "erfinv":  (lambda xp, x: _kernel("erfinv", x),     lambda x, y, gy: gy * (math.sqrt(math.pi) / 2) * exp(square(y))),
+    "erf":     (lambda xp, x: _kernel("erf", x),        lambda x, y, gy: gy * _C * exp(-square(x))),
+    "erfc":    (lambda xp, x: _kernel("erfc", x),       lambda x, y, gy: gy * -_C * exp(-square(x))),
+    "erfinv":  (lambda xp, x: _kernel("erfinv", x),     lambda x, y, gy: gy / _C * exp(square(y))),
     "lgamma":  (lambda xp, x: _kernel("lgamma", x),     lambda x, y, gy: gy * digamma(x)),
     "digamma": (lambda xp, x: _kernel("digamma", x),    lambda x, y, gy: gy * polygamma(1, x)),
 }
@@ -131,9 +140,9 @@ def polygamma(n, input):
 BINARY_SPECIAL = {
     # name        forward(xp, a, b)                 vjp(a, b, y, gy) -> (ga, gb)
     "fmod":      (lambda xp, a, b: xp.fmod(a, b),
-                  lambda a, b, y, gy: (gy, -gy * _const(gy, backend.array_module(gy.device).trunc(a.data / b.data)))),
+                  lambda a, b, y, gy: (gy, -gy * _rounded_quotient("trunc", a, b))),
     "remainder": (lambda xp, a, b: xp.remainder(a, b),
-                  lambda a, b, y, gy: (gy, -gy * _const(gy, backend.array_module(gy.device).floor(a.data / b.data)))),
+                  lambda a, b, y, gy: (gy, -gy * _rounded_quotient("floor", a, b))),
     "atan2":     (lambda xp, a, b: xp.arctan2(a, b),
                   lambda a, b, y, gy: (gy * b / (a * a + b * b), -gy * a / (a * a + b * b))),
     "hypot":     (lambda xp, a, b: xp.hypot(a, b),
@@ -155,7 +164,8 @@ class BinarySpecial(Function):
     def backward(self, gy):
         a, b = self.inputs
         ga, gb = BINARY_SPECIAL[self.op][1](a, b, self.output, gy)
-        return unbroadcast(ga, a) if a.requires_grad else None, unbroadcast(gb, b) if b.requires_grad else None
+        return (unbroadcast(ga, a) if a.requires_grad else None,
+                unbroadcast(gb, b) if b.requires_grad else None)
 
 
 def _binary_special(op):
