@@ -42,8 +42,8 @@ def _const(array):
 
 
 def _like(array, x):
-    """A constant of x's dtype (None stays None), so float32 cases stay float32."""
-    return None if array is None else tg.tensor(np.asarray(array).astype(x.dtype))
+    """A constant of x's dtype on x's device (None stays None): float32 cases stay float32."""
+    return None if array is None else tg.tensor(np.asarray(array).astype(x.dtype), device=x.device)
 
 
 # ---- activations ---------------------------------------------------------------------------------
@@ -314,3 +314,27 @@ def test_float32_in_float32_out(name, data):
     assert y.dtype == np.float32
     for g in tg.grad(y.sum(), xs, allow_unused=True):
         assert g is None or g.dtype == np.float32
+
+
+# dropout2d's mask comes from each device's own generator (the same only in the simulator)
+CPU_ONLY = {"dropout2d"}
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - CPU_ONLY))
+@settings(max_examples=2)
+@given(data=st.data())
+def test_cuda_matches_cpu(name, data):
+    """Same values and gradients on the cuda device (numba's simulator in CI) as on cpu."""
+    fn, inputs = data.draw(CASES[name], label="fn, inputs")
+    results = {}
+    for device in ("cpu", "cuda"):
+        xs = tuple(tg.tensor(x.numpy(), dtype="float64", device=device, requires_grad=True) for x in inputs)
+        y = fn(*xs)
+        assert y.device == device
+        v = tg.tensor(np.linspace(-1, 1, y.numel()).reshape(y.shape), dtype="float64", device=device)
+        grads = tg.grad((y * v).sum(), xs, allow_unused=True)
+        results[device] = [y.numpy()] + [None if g is None else g.numpy() for g in grads]
+    for a, b in zip(results["cpu"], results["cuda"]):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
