@@ -320,3 +320,35 @@ def test_spectral_norm_equals_torch_through_training_steps_and_eval(layer):
     w = ours.weight.numpy()
     w = np.moveaxis(w, 1, 0) if layer == "ConvTranspose2d" else w
     assert abs(np.linalg.norm(w.reshape(w.shape[0], -1), 2) - 1) < 1e-6
+
+
+# ---- the names issue 11 asks for -----------------------------------------------------------------
+
+NN_NAMES = """BCELoss BCEWithLogitsLoss MSELoss L1Loss SmoothL1Loss HuberLoss CrossEntropyLoss NLLLoss
+KLDivLoss GaussianNLLLoss MaxPool2d AvgPool2d AdaptiveAvgPool2d AdaptiveMaxPool2d Upsample
+PixelShuffle PixelUnshuffle ZeroPad2d ConstantPad2d ReflectionPad2d ReplicationPad2d Softmax
+LogSoftmax GELU SiLU Mish Hardtanh ReLU6 PReLU Softsign Dropout2d GroupNorm InstanceNorm2d
+Embedding Conv1d ConvTranspose1d Identity ModuleDict ParameterList ParameterDict""".split()
+F_NAMES = """interpolate one_hot normalize cosine_similarity unfold fold embedding l1_loss
+smooth_l1_loss huber_loss kl_div gelu silu mish hardtanh relu6 softsign pixel_shuffle
+pixel_unshuffle adaptive_avg_pool2d adaptive_max_pool2d dropout2d group_norm instance_norm conv1d
+conv_transpose1d binary_cross_entropy binary_cross_entropy_with_logits mse_loss cross_entropy
+nll_loss gaussian_nll_loss max_pool2d avg_pool2d pad softmax log_softmax prelu""".split()
+UTILS_NAMES = """clip_grad_norm_ clip_grad_value_ parameters_to_vector vector_to_parameters
+spectral_norm weight_norm""".split()
+INIT_NAMES = """normal_ uniform_ constant_ zeros_ ones_ eye_ dirac_ xavier_uniform_ xavier_normal_
+kaiming_uniform_ kaiming_normal_ orthogonal_ trunc_normal_ calculate_gain""".split()
+MODULE_METHODS = """apply register_buffer register_parameter register_forward_hook
+register_forward_pre_hook named_modules named_buffers buffers requires_grad_ add_module
+get_submodule get_parameter extra_repr load_state_dict state_dict""".split()
+
+
+def test_every_name_of_the_issue_exists_as_in_torch():
+    import tinygen.nn.functional as F
+    import tinygen.nn.init as tinit
+    for names, ours, theirs in ((NN_NAMES, tnn, torch.nn), (F_NAMES, F, torch.nn.functional),
+                                (UTILS_NAMES, tnn.utils, torch.nn.utils),
+                                (INIT_NAMES, tinit, torch.nn.init),
+                                (MODULE_METHODS, tnn.Module, torch.nn.Module)):
+        missing = [n for n in names if not hasattr(ours, n)]
+        assert not missing and all(hasattr(theirs, n) for n in names), missing

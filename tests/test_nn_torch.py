@@ -232,6 +232,8 @@ MODULES = [
      [_normal(1, 2, 3, 3)]),
     ("Upsample_size_corners", "Upsample", (), {"size": (4, 5), "mode": "bilinear", "align_corners": True},
      [_normal(1, 2, 3, 3)]),
+    ("UpsamplingNearest2d", "UpsamplingNearest2d", (), {"size": (5, 4)}, [_normal(1, 2, 3, 3)]),
+    ("UpsamplingBilinear2d", "UpsamplingBilinear2d", (), {"scale_factor": 2}, [_normal(1, 2, 3, 3)]),
     ("PixelShuffle", "PixelShuffle", (3,), {}, [_normal(1, 9, 2, 2)]),
     ("PixelUnshuffle", "PixelUnshuffle", (2,), {}, [_normal(1, 1, 4, 4)]),
     ("ZeroPad2d", "ZeroPad2d", ((1, 0, 2, 1),), {}, [_normal(1, 2, 3, 3)]),

@@ -21,7 +21,9 @@ plain pool (kernel = stride = H / Ho) and that op runs. Otherwise the bins diffe
 overlap, and the adaptive ops are composed from differentiable ops: the average as two
 matrix products with the (Ho, H) bin-averaging matrices, y = A_h x A_w^T; the max as an
 index gather of every bin (short bins padded by repeating their last row, which changes
-neither the max nor, summed back by the gather's adjoint, its gradient) and an amax.
+neither the max nor, summed back by the gather's adjoint, its gradient) and an amax. (On
+that path, equal maxima at distinct positions share the gradient; torch gives it to the
+first.)
 """
 import numpy as np
 
