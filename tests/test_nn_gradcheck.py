@@ -153,6 +153,14 @@ def _adaptive_max(draw):
     return (lambda x: F.adaptive_max_pool2d(x, size)), (x,)
 
 
+@case("max_pool2d_ceil_mode", "max_pool2d")
+def _max_pool_ceil(draw):
+    x = draw(_images("away_from_kinks", min_side=2))
+    k = draw(st.integers(2, min(3, *x.shape[2:])))
+    stride, padding = draw(st.integers(1, 3)), draw(st.integers(0, k // 2))
+    return (lambda x: F.max_pool2d(x, k, stride, padding, ceil_mode=True)), (x,)
+
+
 @case("avg_pool2d_options", "avg_pool2d")
 def _avg_pool_options(draw):
     x = draw(_images(min_side=2))

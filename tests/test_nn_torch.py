@@ -131,6 +131,8 @@ FUNCTIONAL = [
      [_normal(4, 3), RS.uniform(0, 1, (4, 3))]),
     ("max_pool2d_indices", *_same("max_pool2d", kernel_size=3, stride=2, padding=1, return_indices=True),
      [_spread(2, 2, 5, 6)]),
+    ("max_pool2d_ceil_indices", *_same("max_pool2d", kernel_size=(2, 3), stride=2, ceil_mode=True,
+                                       return_indices=True), [_spread(2, 2, 5, 6)]),
     ("avg_pool2d_exclude_pad", *_same("avg_pool2d", kernel_size=3, stride=2, padding=1,
                                       count_include_pad=False), [_normal(2, 2, 5, 6)]),
     ("avg_pool2d_divisor", *_same("avg_pool2d", kernel_size=2, divisor_override=3), [_normal(1, 2, 4, 4)]),
@@ -223,6 +225,7 @@ MODULES = [
      [_normal(3, 4), _normal(3, 4), RS.uniform(0.2, 2, (3, 4))]),
     ("MaxPool2d", "MaxPool2d", (2,), {}, [_spread(2, 3, 4, 6)]),
     ("MaxPool2d_padded", "MaxPool2d", ((3, 2),), {"stride": 1, "padding": 1}, [_spread(1, 2, 5, 4)]),
+    ("MaxPool2d_ceil", "MaxPool2d", (3, 2, 1), {"ceil_mode": True}, [_spread(2, 2, 6, 7)]),
     ("AvgPool2d", "AvgPool2d", (3, 2, 1), {"count_include_pad": False}, [_normal(2, 2, 6, 5)]),
     ("AdaptiveAvgPool2d", "AdaptiveAvgPool2d", ((3, 2),), {}, [_normal(2, 2, 7, 5)]),
     ("AdaptiveAvgPool2d_global", "AdaptiveAvgPool2d", (1,), {}, [_normal(2, 2, 7, 5)]),
@@ -265,6 +268,8 @@ MODULES = [
     ("Conv1d", "Conv1d", (3, 4, 3), {"stride": 2, "padding": 1}, [_normal(2, 3, 8)]),
     ("Conv1d_same", "Conv1d", (3, 2, 4), {"padding": "same", "bias": False}, [_normal(2, 3, 8)]),
     ("ConvTranspose1d", "ConvTranspose1d", (3, 2, 4, 2, 1), {}, [_normal(2, 3, 5)]),
+    ("Conv2d_same", "Conv2d", (2, 3, (2, 3)), {"padding": "same", "dilation": (2, 1)}, [_normal(1, 2, 5, 4)]),
+    ("Conv2d_valid", "Conv2d", (2, 3, 3), {"padding": "valid"}, [_normal(1, 2, 5, 4)]),
     ("Identity", "Identity", (5,), {"unused": 1}, [_normal(3, 4)]),
     ("Flatten", "Flatten", (), {}, [_normal(2, 3, 4)]),
     ("BatchNorm2d", "BatchNorm2d", (3,), {}, [_normal(4, 3, 2, 2)]),
@@ -350,6 +355,6 @@ def test_bad_arguments_name_the_op():
     with pytest.raises(ValueError, match="conv1d"):
         F.conv1d(tg.randn(1, 2, 5), tg.randn(2, 2, 3), groups=2)
     with pytest.raises(ValueError, match="max_pool2d"):
-        F.max_pool2d(tg.randn(1, 1, 4, 4), 2, ceil_mode=True)
+        F.max_pool2d(tg.randn(1, 1, 4, 4), 2, dilation=2)
     with pytest.raises(TypeError, match="one_hot"):
         F.one_hot(tg.tensor([0.5]))

@@ -34,7 +34,7 @@ from tinygen.kernels.pool_numpy import array_module, pool_output_size
 from tinygen.ops.conv import _pair
 from tinygen.ops.linalg import matmul
 from tinygen.ops.reduce import amax
-from tinygen.ops.shape import getitem, reshape, transpose
+from tinygen.ops.shape import getitem, pad, reshape, transpose
 
 
 class MaxPool2d(Function):
@@ -129,13 +129,37 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     """Max over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo), Ho = (H + 2*ph - kh) // sh + 1.
 
     return_indices=True also returns each maximum's flat position h*W + w (int64), as torch.
-    dilation and ceil_mode are torch's arguments; only their defaults are supported."""
-    _check_defaults("max_pool2d", dilation=(dilation, 1), ceil_mode=(ceil_mode, False))
-    fn = MaxPool2d(*_check("max_pool2d", x, kernel_size, stride, padding))
+    ceil_mode=True rounds Ho up (a last, partial window), as torch; dilation must be 1."""
+    _check_defaults("max_pool2d", dilation=(dilation, 1))
+    geometry = _check("max_pool2d", x, kernel_size, stride, padding)
+    if ceil_mode:
+        return _max_pool2d_ceil(x, geometry, return_indices)
+    fn = MaxPool2d(*geometry)
     y = fn(x)
     if return_indices:
         return y, Tensor._make(fn.idx, x.device, False)
     return y
+
+
+def _max_pool2d_ceil(x, geometry, return_indices):
+    """max_pool2d with ceil_mode: the input padded with -inf (p on the top/left, p plus what the
+    partial last window needs on the bottom/right), then pooled without padding."""
+    (kh, kw), (sh, sw), (ph, pw) = geometry
+    H, W = x.shape[2:]
+    extra = []
+    for n, k, s, p in ((H, kh, sh, ph), (W, kw, sw, pw)):
+        out = -(-(n + 2 * p - k) // s) + 1
+        if (out - 1) * s >= n + p:          # torch: the last window must start inside the input
+            out -= 1
+        extra.append(max((out - 1) * s + k - (n + 2 * p), 0))
+    xp = pad(x, (pw, pw + extra[1], ph, ph + extra[0]), value=-np.inf)
+    fn = MaxPool2d((kh, kw), (sh, sw), (0, 0))
+    y = fn(xp)
+    if not return_indices:
+        return y
+    Wp = xp.shape[3]
+    idx = (fn.idx // Wp - ph) * W + (fn.idx % Wp - pw)      # padded -> input coordinates
+    return y, Tensor._make(idx, x.device, False)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
