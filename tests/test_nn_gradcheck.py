@@ -166,9 +166,10 @@ def _avg_pool_options(draw):
     x = draw(_images(min_side=2))
     k = draw(st.integers(2, min(3, *x.shape[2:])))
     padding = draw(st.integers(0, k // 2))
-    divisor = draw(st.sampled_from([None, 3]))
-    return (lambda x: F.avg_pool2d(x, k, 1, padding, count_include_pad=False,
-                                   divisor_override=divisor)), (x,)
+    stride, divisor = draw(st.integers(1, 2)), draw(st.sampled_from([None, 3]))
+    ceil_mode, count_include_pad = draw(st.booleans()), draw(st.booleans())
+    return (lambda x: F.avg_pool2d(x, k, stride, padding, ceil_mode, count_include_pad,
+                                   divisor)), (x,)
 
 
 @case("interpolate", "interpolate", "upsample")
