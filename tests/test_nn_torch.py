@@ -131,9 +131,15 @@ FUNCTIONAL = [
      [_normal(4, 3), RS.uniform(0, 1, (4, 3))]),
     ("max_pool2d_indices", *_same("max_pool2d", kernel_size=3, stride=2, padding=1, return_indices=True),
      [_spread(2, 2, 5, 6)]),
+    ("max_pool2d_ceil_indices", *_same("max_pool2d", kernel_size=(2, 3), stride=2, ceil_mode=True,
+                                       return_indices=True), [_spread(2, 2, 5, 6)]),
     ("avg_pool2d_exclude_pad", *_same("avg_pool2d", kernel_size=3, stride=2, padding=1,
                                       count_include_pad=False), [_normal(2, 2, 5, 6)]),
     ("avg_pool2d_divisor", *_same("avg_pool2d", kernel_size=2, divisor_override=3), [_normal(1, 2, 4, 4)]),
+    ("avg_pool2d_ceil", *_same("avg_pool2d", kernel_size=3, stride=2, padding=1, ceil_mode=True),
+     [_normal(2, 2, 6, 5)]),
+    ("avg_pool2d_ceil_exclude_pad", *_same("avg_pool2d", kernel_size=(2, 3), stride=2, padding=1,
+                                           ceil_mode=True, count_include_pad=False), [_normal(1, 2, 5, 6)]),
     ("adaptive_avg_pool2d_uniform", *_same("adaptive_avg_pool2d", output_size=(2, 3)), [_normal(2, 2, 4, 6)]),
     ("adaptive_avg_pool2d_uneven", *_same("adaptive_avg_pool2d", output_size=(3, 4)), [_normal(2, 2, 7, 5)]),
     ("adaptive_avg_pool2d_3d", *_same("adaptive_avg_pool2d", output_size=(None, 2)), [_normal(3, 5, 5)]),
@@ -223,7 +229,9 @@ MODULES = [
      [_normal(3, 4), _normal(3, 4), RS.uniform(0.2, 2, (3, 4))]),
     ("MaxPool2d", "MaxPool2d", (2,), {}, [_spread(2, 3, 4, 6)]),
     ("MaxPool2d_padded", "MaxPool2d", ((3, 2),), {"stride": 1, "padding": 1}, [_spread(1, 2, 5, 4)]),
+    ("MaxPool2d_ceil", "MaxPool2d", (3, 2, 1), {"ceil_mode": True}, [_spread(2, 2, 6, 7)]),
     ("AvgPool2d", "AvgPool2d", (3, 2, 1), {"count_include_pad": False}, [_normal(2, 2, 6, 5)]),
+    ("AvgPool2d_ceil", "AvgPool2d", (2,), {"ceil_mode": True}, [_normal(2, 2, 5, 5)]),
     ("AdaptiveAvgPool2d", "AdaptiveAvgPool2d", ((3, 2),), {}, [_normal(2, 2, 7, 5)]),
     ("AdaptiveAvgPool2d_global", "AdaptiveAvgPool2d", (1,), {}, [_normal(2, 2, 7, 5)]),
     ("AdaptiveMaxPool2d", "AdaptiveMaxPool2d", ((2, 3),), {}, [_spread(2, 2, 5, 7)]),
@@ -232,6 +240,8 @@ MODULES = [
      [_normal(1, 2, 3, 3)]),
     ("Upsample_size_corners", "Upsample", (), {"size": (4, 5), "mode": "bilinear", "align_corners": True},
      [_normal(1, 2, 3, 3)]),
+    ("UpsamplingNearest2d", "UpsamplingNearest2d", (), {"size": (5, 4)}, [_normal(1, 2, 3, 3)]),
+    ("UpsamplingBilinear2d", "UpsamplingBilinear2d", (), {"scale_factor": 2}, [_normal(1, 2, 3, 3)]),
     ("PixelShuffle", "PixelShuffle", (3,), {}, [_normal(1, 9, 2, 2)]),
     ("PixelUnshuffle", "PixelUnshuffle", (2,), {}, [_normal(1, 1, 4, 4)]),
     ("ZeroPad2d", "ZeroPad2d", ((1, 0, 2, 1),), {}, [_normal(1, 2, 3, 3)]),
@@ -263,6 +273,8 @@ MODULES = [
     ("Conv1d", "Conv1d", (3, 4, 3), {"stride": 2, "padding": 1}, [_normal(2, 3, 8)]),
     ("Conv1d_same", "Conv1d", (3, 2, 4), {"padding": "same", "bias": False}, [_normal(2, 3, 8)]),
     ("ConvTranspose1d", "ConvTranspose1d", (3, 2, 4, 2, 1), {}, [_normal(2, 3, 5)]),
+    ("Conv2d_same", "Conv2d", (2, 3, (2, 3)), {"padding": "same", "dilation": (2, 1)}, [_normal(1, 2, 5, 4)]),
+    ("Conv2d_valid", "Conv2d", (2, 3, 3), {"padding": "valid"}, [_normal(1, 2, 5, 4)]),
     ("Identity", "Identity", (5,), {"unused": 1}, [_normal(3, 4)]),
     ("Flatten", "Flatten", (), {}, [_normal(2, 3, 4)]),
     ("BatchNorm2d", "BatchNorm2d", (3,), {}, [_normal(4, 3, 2, 2)]),
@@ -348,6 +360,6 @@ def test_bad_arguments_name_the_op():
     with pytest.raises(ValueError, match="conv1d"):
         F.conv1d(tg.randn(1, 2, 5), tg.randn(2, 2, 3), groups=2)
     with pytest.raises(ValueError, match="max_pool2d"):
-        F.max_pool2d(tg.randn(1, 1, 4, 4), 2, ceil_mode=True)
+        F.max_pool2d(tg.randn(1, 1, 4, 4), 2, dilation=2)
     with pytest.raises(TypeError, match="one_hot"):
         F.one_hot(tg.tensor([0.5]))

@@ -664,6 +664,7 @@ NOT_DIFFERENTIABLE = {
     "zeros", "zeros_like", "bernoulli",
     # bool or integer outputs
     "eq", "ne", "lt", "le", "gt", "ge", "argmax", "argmin",
+    "one_hot",
 }
 
 

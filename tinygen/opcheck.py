@@ -149,6 +149,48 @@ def _conv_entries():
     ]
 
 
+def _nn_layer_entries():
+    """torch.nn's functional forms of tinygen/nn (activations, losses, resizing, patches, ...)."""
+    import tinygen.nn.functional as NF
+    labels = tg.tensor([0, 2, 1])
+    return [
+        ("gelu", lambda x: NF.gelu(x), [(2, 3)], "any"),
+        ("gelu(tanh)", lambda x: NF.gelu(x, approximate="tanh"), [(2, 3)], "any"),
+        ("silu", NF.silu, [(2, 3)], "any"),
+        ("mish", NF.mish, [(2, 3)], "any"),
+        ("hardtanh", lambda x: NF.hardtanh(x, -0.5, 3.0), [(2, 3)], "kink"),
+        ("relu6", NF.relu6, [(2, 3)], "kink"),
+        ("softsign", NF.softsign, [(2, 3)], "kink"),
+        ("prelu", NF.prelu, [(2, 3, 2), (3,)], "kink"),
+        ("l1_loss", lambda a, b: NF.l1_loss(a, b * 0.01), [(2, 3), (2, 3)], "kink"),
+        ("smooth_l1_loss", lambda a: NF.smooth_l1_loss(a, a.detach() * 0 + 0.1, beta=0.1), [(2, 3)], "kink"),
+        ("huber_loss", lambda a, b: NF.huber_loss(a, b, delta=5.0), [(2, 3), (2, 3)], "any"),
+        ("kl_div", lambda a, b: NF.kl_div(a, b, reduction="batchmean"), [(2, 3), (2, 3)], "pos"),
+        ("cross_entropy(probabilities)", lambda l, p: NF.cross_entropy(l, p, label_smoothing=0.1),
+         [(3, 4), (3, 4)], "unit"),
+        ("cross_entropy(label_smoothing)", lambda l: NF.cross_entropy(l, labels, label_smoothing=0.2),
+         [(3, 4)], "any"),
+        ("adaptive_avg_pool2d", lambda x: NF.adaptive_avg_pool2d(x, (2, 3)), [(1, 2, 5, 4)], "any"),
+        ("adaptive_max_pool2d", lambda x: NF.adaptive_max_pool2d(x, (2, 3)), [(1, 2, 5, 4)], "any"),
+        ("interpolate(nearest)", lambda x: NF.interpolate(x, scale_factor=2), [(1, 2, 2, 3)], "any"),
+        ("interpolate(bilinear)", lambda x: NF.interpolate(x, size=(3, 5), mode="bilinear"),
+         [(1, 2, 2, 3)], "any"),
+        ("pixel_shuffle", lambda x: NF.pixel_shuffle(x, 2), [(1, 4, 2, 3)], "any"),
+        ("pixel_unshuffle", lambda x: NF.pixel_unshuffle(x, 2), [(1, 1, 4, 2)], "any"),
+        ("pad(reflect)", lambda x: NF.pad(x, (1, 2, 1, 0), mode="reflect"), [(1, 1, 3, 4)], "any"),
+        ("pad(replicate)", lambda x: NF.pad(x, (2, 0, 1, 1), mode="replicate"), [(1, 1, 3, 4)], "any"),
+        ("unfold", lambda x: NF.unfold(x, 2, padding=1, stride=2), [(1, 2, 3, 4)], "any"),
+        ("fold", lambda c: NF.fold(c, (3, 4), 2, padding=1, stride=2), [(1, 8, 6)], "any"),
+        ("embedding", lambda w: NF.embedding(labels, w), [(3, 2)], "any"),
+        ("normalize", lambda x: NF.normalize(x, dim=1), [(2, 3)], "kink"),
+        ("cosine_similarity", NF.cosine_similarity, [(2, 3), (2, 3)], "kink"),
+        ("group_norm", lambda x, w, b: NF.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)], "any"),
+        ("instance_norm", lambda x: NF.instance_norm(x), [(2, 2, 3, 2)], "any"),
+        ("conv1d", lambda x, w, b: NF.conv1d(x, w, b, stride=2, padding=1), [(1, 2, 5), (3, 2, 3), (3,)], "any"),
+        ("conv_transpose1d", lambda x, w: NF.conv_transpose1d(x, w, stride=2), [(1, 2, 3), (2, 3, 3)], "any"),
+    ]
+
+
 def _draw(shape, domain, rs):
     x = rs.uniform(-2, 2, shape)
     if domain == "pos":
@@ -182,7 +224,7 @@ def _second_order(fn, n_inputs):
 
 def run(only=None):
     rows = []
-    for name, fn, shapes, domain in ENTRIES + _nn_entries() + _conv_entries():
+    for name, fn, shapes, domain in ENTRIES + _nn_entries() + _conv_entries() + _nn_layer_entries():
         if only and name not in only:
             continue
         rs = np.random.default_rng(0)

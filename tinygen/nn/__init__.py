@@ -29,4 +29,5 @@ from tinygen.nn.padding import (  # noqa: F401
     ReplicationPad2d, ZeroPad1d, ZeroPad2d)
 from tinygen.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d  # noqa: F401
 from tinygen.nn.shape import Dropout2d  # noqa: F401
-from tinygen.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample  # noqa: F401
+from tinygen.nn.upsampling import (  # noqa: F401
+    PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)

@@ -158,14 +158,20 @@ class ModuleDict(Module):
             self[key] = module
 
 
-def _parameter_line(key, p):
-    """torch's one-line description of a member of ParameterList/ParameterDict."""
+_TYPENAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+              "int32": "IntTensor", "bool": "BoolTensor"}
+
+
+def _parameter_line(key, p, typename=False):
+    """torch's one-line description of a member of ParameterList (its dtype, "tinygen.float32")
+    or ParameterDict (its type name, "tinygen.FloatTensor")."""
     if not isinstance(p, Tensor):
         return f"  ({key}): Object of type: {type(p).__name__}"
     kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
     device = f" ({p.device})" if p.device != "cpu" else ""
     size = "x".join(str(n) for n in p.shape)
-    return f"  ({key}): {kind} containing: [tinygen.{p.dtype} of size {size}{device}]"
+    name = _TYPENAMES.get(p.dtype.name, p.dtype.name) if typename else p.dtype.name
+    return f"  ({key}): {kind} containing: [tinygen.{name} of size {size}{device}]"
 
 
 def _as_parameter(value):
@@ -262,4 +268,4 @@ class ParameterDict(Module):
             self[key] = value
 
     def extra_repr(self):
-        return "\n".join(_parameter_line(k, p) for k, p in self.items())
+        return "\n".join(_parameter_line(k, p, typename=True) for k, p in self.items())

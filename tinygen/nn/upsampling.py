@@ -1,4 +1,5 @@
-"""Upsample (F.interpolate as a layer), PixelShuffle and PixelUnshuffle (tinygen/ops/resample.py)."""
+"""Upsample (F.interpolate as a layer; UpsamplingNearest2d and UpsamplingBilinear2d, its older
+names), PixelShuffle and PixelUnshuffle (tinygen/ops/resample.py)."""
 from tinygen.nn.module import Module
 from tinygen.ops.resample import interpolate, pixel_shuffle, pixel_unshuffle
 
@@ -53,3 +54,17 @@ class PixelUnshuffle(Module):
 
     def extra_repr(self):
         return f"downscale_factor={self.downscale_factor}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """Upsample(size, scale_factor, mode='nearest') (torch's older name)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Upsample(size, scale_factor, mode='bilinear', align_corners=True) (torch's older name)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

@@ -27,7 +27,7 @@ from tinygen.ops.shape import reshape
 def _erf_numba():
     import numba
 
-    @numba.vectorize(["float32(float32)", "float64(float64)"], cache=False)
+    @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
     def erf(x):
         return math.erf(x)
     return erf

@@ -21,7 +21,9 @@ plain pool (kernel = stride = H / Ho) and that op runs. Otherwise the bins diffe
 overlap, and the adaptive ops are composed from differentiable ops: the average as two
 matrix products with the (Ho, H) bin-averaging matrices, y = A_h x A_w^T; the max as an
 index gather of every bin (short bins padded by repeating their last row, which changes
-neither the max nor, summed back by the gather's adjoint, its gradient) and an amax.
+neither the max nor, summed back by the gather's adjoint, its gradient) and an amax. (On
+that path, equal maxima at distinct positions share the gradient; torch gives it to the
+first.)
 """
 import numpy as np
 
@@ -32,7 +34,7 @@ from tinygen.kernels._common import array_module, pool_output_size
 from tinygen.ops.conv import _pair
 from tinygen.ops.linalg import matmul
 from tinygen.ops.reduce import amax
-from tinygen.ops.shape import getitem, reshape, transpose
+from tinygen.ops.shape import getitem, pad, reshape, transpose
 
 
 class MaxPool2d(Function):
@@ -127,32 +129,71 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     """Max over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo), Ho = (H + 2*ph - kh) // sh + 1.
 
     return_indices=True also returns each maximum's flat position h*W + w (int64), as torch.
-    dilation and ceil_mode are torch's arguments; only their defaults are supported."""
-    _check_defaults("max_pool2d", dilation=(dilation, 1), ceil_mode=(ceil_mode, False))
-    fn = MaxPool2d(*_check("max_pool2d", x, kernel_size, stride, padding))
+    ceil_mode=True rounds Ho up (a last, partial window), as torch; dilation must be 1."""
+    _check_defaults("max_pool2d", dilation=(dilation, 1))
+    geometry = _check("max_pool2d", x, kernel_size, stride, padding)
+    if ceil_mode:
+        return _max_pool2d_ceil(x, geometry, return_indices)
+    fn = MaxPool2d(*geometry)
     y = fn(x)
     if return_indices:
         return y, Tensor._make(fn.idx, x.device, False)
     return y
 
 
+def _ceil_extra(x, geometry):
+    """Rows and columns a ceil_mode pool needs beyond the padded input (bottom, right)."""
+    (kh, kw), (sh, sw), (ph, pw) = geometry
+    extra = []
+    for n, k, s, p in ((x.shape[2], kh, sh, ph), (x.shape[3], kw, sw, pw)):
+        out = -(-(n + 2 * p - k) // s) + 1
+        if (out - 1) * s >= n + p:          # torch: the last window must start inside the input
+            out -= 1
+        extra.append(max((out - 1) * s + k - (n + 2 * p), 0))
+    return extra
+
+
+def _max_pool2d_ceil(x, geometry, return_indices):
+    """max_pool2d with ceil_mode: the input padded with -inf (p on the top/left, p plus what the
+    partial last window needs on the bottom/right), then pooled without padding."""
+    (kh, kw), (sh, sw), (ph, pw) = geometry
+    eh, ew = _ceil_extra(x, geometry)
+    xp = pad(x, (pw, pw + ew, ph, ph + eh), value=-np.inf)
+    fn = MaxPool2d((kh, kw), (sh, sw), (0, 0))
+    y = fn(xp)
+    if not return_indices:
+        return y
+    Wp, W = xp.shape[3], x.shape[3]
+    idx = (fn.idx // Wp - ph) * W + (fn.idx % Wp - pw)      # padded -> input coordinates
+    return y, Tensor._make(idx, x.device, False)
+
+
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
-    """Mean over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo). The zero padding counts
-    in the mean unless count_include_pad=False; divisor_override replaces kh * kw."""
-    _check_defaults("avg_pool2d", ceil_mode=(ceil_mode, False))
+    """Mean over kh x kw windows: x (N, C, H, W) -> (N, C, Ho, Wo). As torch: the zero padding
+    counts in the mean unless count_include_pad=False; ceil_mode=True adds a last, partial
+    window (averaged over its part inside the padded input); divisor_override replaces the
+    count."""
     geometry = _check("avg_pool2d", x, kernel_size, stride, padding)
-    y = AvgPool2d(*geometry)(x)
-    (kh, kw), _, (ph, pw) = geometry
+    (kh, kw), stride, (ph, pw) = geometry
+    if not ceil_mode and (count_include_pad or not (ph or pw)):
+        y = AvgPool2d(*geometry)(x)
+        return y if divisor_override is None else y * (kh * kw / divisor_override)
+    # mean over kh kw of the zero-extended input, rescaled by the count of cells that count:
+    # y = sum / count = mean_k / (count / (kh kw)), count = the pooled 0/1 mask of counted cells
+    eh, ew = _ceil_extra(x, geometry) if ceil_mode else (0, 0)
+    H, W = x.shape[2:]
+    y = AvgPool2d((kh, kw), stride, (0, 0))(pad(x, (pw, pw + ew, ph, ph + eh)))
     if divisor_override is not None:
         return y * (kh * kw / divisor_override)
-    if not count_include_pad and (ph or pw):
-        # divide by the number of real (unpadded) inputs in each window instead of kh * kw
-        xp = array_module(x.data)
-        ones = xp.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)
-        share = implementation("pool", x.device).avg_pool2d(ones, *geometry)   # count / (kh kw)
-        return y / Tensor._make(share, x.device, False)
-    return y
+    xp = array_module(x.data)
+    counted = xp.zeros((1, 1, H + 2 * ph + eh, W + 2 * pw + ew), dtype=x.dtype)
+    if count_include_pad:
+        counted[..., :H + 2 * ph, :W + 2 * pw] = 1
+    else:
+        counted[..., ph:ph + H, pw:pw + W] = 1
+    share = implementation("pool", x.device).avg_pool2d(counted, (kh, kw), stride, (0, 0))
+    return y / Tensor._make(share, x.device, False)
 
 
 def _check_defaults(op, **args):

@@ -1,0 +1,349 @@
+"""torch.nn's functional forms added for issue 11: float64 gradcheck and gradgradcheck over
+hypothesis draws (shapes, arguments, values in each op's smooth domain).
+
+CASES maps a test id to a strategy drawing (fn, inputs); GRADCHECKED lists the
+tinygen.nn.functional names these cases cover, so tests/test_ops_gradcheck.py's walk counts
+them as checked.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygen as tg
+import tinygen.nn.functional as F
+from tinygen import testing as tgt
+from tinygen.autograd import gradcheck, gradgradcheck
+
+CASES = {}
+COVERS = {}
+
+
+def case(name, *covers):
+    def register(strategy_fn):
+        CASES[name] = st.composite(strategy_fn)()
+        COVERS[name] = covers or (name,)
+        return strategy_fn
+    return register
+
+
+SMALL = tgt.shapes(min_dims=1, max_dims=3, min_side=1, max_side=3)
+
+
+@st.composite
+def _images(draw, domain="any", min_side=1, max_side=4, channels=(1, 2)):
+    n, c = draw(st.integers(1, 2)), draw(st.sampled_from(channels))
+    h, w = draw(st.integers(min_side, max_side)), draw(st.integers(min_side, max_side))
+    return draw(tgt.tensors((n, c, h, w), domain))
+
+
+def _const(array):
+    return tg.tensor(np.asarray(array))
+
+
+def _like(array, x):
+    """A constant of x's dtype on x's device (None stays None): float32 cases stay float32."""
+    return None if array is None else tg.tensor(np.asarray(array).astype(x.dtype), device=x.device)
+
+
+# ---- activations ---------------------------------------------------------------------------------
+
+@case("gelu")
+def _gelu(draw):
+    approximate = draw(st.sampled_from(["none", "tanh"]))
+    return (lambda x: F.gelu(x, approximate=approximate)), (draw(tgt.tensors(SMALL)),)
+
+
+@case("silu")
+def _silu(draw):
+    return F.silu, (draw(tgt.tensors(SMALL)),)
+
+
+@case("mish")
+def _mish(draw):
+    return F.mish, (draw(tgt.tensors(SMALL)),)
+
+
+@case("hardtanh", "hardtanh", "relu6")
+def _hardtanh(draw):
+    x = draw(tgt.tensors(SMALL, "away_from_kinks"))
+    if draw(st.booleans()):
+        return (lambda x: F.relu6(x * 3)), (x,)       # kinks at x = 0 and x = 2
+    return (lambda x: F.hardtanh(x, -0.5, 1.0)), (x,)
+
+
+@case("softsign")
+def _softsign(draw):
+    return F.softsign, (draw(tgt.tensors(SMALL, "away_from_kinks")),)
+
+
+@case("prelu")
+def _prelu(draw):
+    x = draw(tgt.tensors(tgt.shapes(2, 3, 1, 3), "away_from_kinks"))
+    n = draw(st.sampled_from([1, x.shape[1]]))
+    return F.prelu, (x, draw(tgt.tensors((n,))))
+
+
+# ---- losses --------------------------------------------------------------------------------------
+
+REDUCTIONS = st.sampled_from(["mean", "sum", "none"])
+
+
+@case("l1_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
+def _robust_losses(draw):
+    # d = input - target away from the kinks (0, beta = 0.5, delta = 1.0): target is constant
+    x = draw(tgt.tensors(SMALL, "away_from_kinks"))
+    shift = np.round(draw(tgt.arrays(x.shape, "any")) * 20) / 20   # multiples of 0.05
+    reduction = draw(REDUCTIONS)
+    loss = draw(st.sampled_from([
+        lambda x, t: F.l1_loss(x, t, reduction=reduction),
+        lambda x, t: F.smooth_l1_loss(x, t, reduction=reduction, beta=0.5),
+        lambda x, t: F.huber_loss(x, t, reduction=reduction, delta=1.0)]))
+    return (lambda x: loss(x + _like(shift, x), _like(shift, x))), (x,)
+
+
+@case("kl_div")
+def _kl_div(draw):
+    x = draw(tgt.tensors(SMALL))
+    log_target = draw(st.booleans())
+    t = draw(tgt.tensors(x.shape, "any" if log_target else "positive"))
+    reduction = draw(st.sampled_from(["mean", "sum", "none", "batchmean"]))
+    return (lambda x, t: F.kl_div(x, t, reduction=reduction, log_target=log_target)), (x, t)
+
+
+@case("cross_entropy_probabilities", "cross_entropy")
+def _cross_entropy_probs(draw):
+    x = draw(tgt.tensors(tgt.shapes(2, 3, 1, 3)))
+    p = draw(tgt.tensors(x.shape, "unit"))
+    smoothing = draw(st.sampled_from([0.0, 0.2]))
+    weight = draw(st.one_of(st.none(), tgt.arrays((x.shape[1],), "positive")))
+    reduction = draw(REDUCTIONS)
+    return (lambda x, p: F.cross_entropy(x, p, _like(weight, x), reduction=reduction,
+                                         label_smoothing=smoothing)), (x, p)
+
+
+@case("cross_entropy_label_smoothing", "cross_entropy")
+def _cross_entropy_smoothed(draw):
+    x = draw(tgt.tensors(tgt.shapes(2, 3, 1, 3)))
+    C = x.shape[1]
+    t = draw(tgt.arrays((x.shape[0],) + tuple(x.shape[2:]), "any"))
+    labels = np.floor((t + 2) / 4 * C).clip(0, C - 1).astype(np.int64)
+    labels.flat[0] = draw(st.sampled_from([labels.flat[0], -100]))   # maybe one ignored target
+    if (labels == -100).all():
+        labels.flat[0] = 0
+    weight = draw(st.one_of(st.none(), tgt.arrays((C,), "positive")))
+    reduction = draw(REDUCTIONS)
+    return (lambda x: F.cross_entropy(x, _const(labels), _like(weight, x), reduction=reduction,
+                                      label_smoothing=0.3)), (x,)
+
+
+# ---- pooling, resizing, padding, patches ---------------------------------------------------------
+
+@case("adaptive_avg_pool2d")
+def _adaptive_avg(draw):
+    x = draw(_images())
+    size = (draw(st.integers(1, 4)), draw(st.one_of(st.none(), st.integers(1, 4))))
+    return (lambda x: F.adaptive_avg_pool2d(x, size)), (x,)
+
+
+@case("adaptive_max_pool2d")
+def _adaptive_max(draw):
+    x = draw(_images("away_from_kinks"))      # distinct values: no ties inside a bin
+    size = (draw(st.integers(1, x.shape[2])), draw(st.integers(1, x.shape[3])))
+    return (lambda x: F.adaptive_max_pool2d(x, size)), (x,)
+
+
+@case("max_pool2d_ceil_mode", "max_pool2d")
+def _max_pool_ceil(draw):
+    x = draw(_images("away_from_kinks", min_side=2))
+    k = draw(st.integers(2, min(3, *x.shape[2:])))
+    stride, padding = draw(st.integers(1, 3)), draw(st.integers(0, k // 2))
+    return (lambda x: F.max_pool2d(x, k, stride, padding, ceil_mode=True)), (x,)
+
+
+@case("avg_pool2d_options", "avg_pool2d")
+def _avg_pool_options(draw):
+    x = draw(_images(min_side=2))
+    k = draw(st.integers(2, min(3, *x.shape[2:])))
+    padding = draw(st.integers(0, k // 2))
+    stride, divisor = draw(st.integers(1, 2)), draw(st.sampled_from([None, 3]))
+    ceil_mode, count_include_pad = draw(st.booleans()), draw(st.booleans())
+    return (lambda x: F.avg_pool2d(x, k, stride, padding, ceil_mode, count_include_pad,
+                                   divisor)), (x,)
+
+
+@case("interpolate", "interpolate", "upsample")
+def _interpolate(draw):
+    linear = draw(st.booleans())
+    x = draw(_images()) if not linear or draw(st.booleans()) else draw(tgt.tensors((1, 2, draw(st.integers(1, 4)))))
+    dims = x.ndim - 2
+    if linear:
+        mode = "bilinear" if dims == 2 else "linear"
+        corners = draw(st.sampled_from([None, True, False]))
+    else:
+        mode, corners = draw(st.sampled_from(["nearest", "nearest-exact"])), None
+    if draw(st.booleans()):
+        size = tuple(draw(st.integers(1, 6)) for _ in range(dims))
+        return (lambda x: F.interpolate(x, size=size, mode=mode, align_corners=corners)), (x,)
+    factor = draw(st.sampled_from([2, 0.5, 1.5]))
+    if any(int(n * factor) == 0 for n in x.shape[2:]):
+        factor = 2
+    return (lambda x: F.interpolate(x, scale_factor=factor, mode=mode, align_corners=corners)), (x,)
+
+
+@case("pixel_shuffle", "pixel_shuffle", "pixel_unshuffle")
+def _pixel_shuffle(draw):
+    r = draw(st.integers(1, 2))
+    if draw(st.booleans()):
+        x = draw(tgt.tensors((draw(st.integers(1, 2)), r * r * draw(st.integers(1, 2)), 2, 3)))
+        return (lambda x: F.pixel_shuffle(x, r)), (x,)
+    x = draw(tgt.tensors((1, draw(st.integers(1, 2)), 2 * r, r)))
+    return (lambda x: F.pixel_unshuffle(x, r)), (x,)
+
+
+@case("pad_modes", "pad")
+def _pad_modes(draw):
+    x = draw(_images(min_side=2))
+    mode = draw(st.sampled_from(["reflect", "replicate", "circular"]))
+    limit = 1 if mode == "reflect" else 2
+    widths = tuple(draw(st.integers(0, limit)) for _ in range(4))
+    return (lambda x: F.pad(x, widths, mode=mode)), (x,)
+
+
+@st.composite
+def _patch_geometry(draw, size):
+    k = tuple(draw(st.integers(1, min(2, n))) for n in size)
+    return dict(kernel_size=k, dilation=draw(st.sampled_from([1, (1, 2)])) if size[1] >= 3 else 1,
+                padding=draw(st.integers(0, 1)), stride=draw(st.integers(1, 2)))
+
+
+@case("unfold", "unfold", "fold")
+def _unfold_fold(draw):
+    x = draw(_images(min_side=2))
+    geometry = draw(_patch_geometry(x.shape[2:]))
+    if draw(st.booleans()):
+        return (lambda x: F.unfold(x, **geometry)), (x,)
+    cols = F.unfold(x, **geometry)
+    c = draw(tgt.tensors(tuple(cols.shape)))
+    return (lambda c: F.fold(c, tuple(x.shape[2:]), **geometry)), (c,)
+
+
+# ---- lookups, similarity, normalization, dropout, 1-d convolution --------------------------------
+
+@case("embedding")
+def _embedding(draw):
+    w = draw(tgt.tensors((draw(st.integers(2, 4)), draw(st.integers(1, 3)))))
+    idx = draw(st.lists(st.integers(0, w.shape[0] - 1), min_size=1, max_size=5))
+    # (padding_idx's zero gradient is a convention, not a derivative: checked against torch)
+    return (lambda w: F.embedding(_const(idx), w)), (w,)
+
+
+@case("normalize")
+def _normalize(draw):
+    x = draw(tgt.tensors(tgt.shapes(2, 3, 1, 3), "away_from_kinks"))
+    p = draw(st.sampled_from([1.0, 2.0, 3.0]))
+    dim = draw(st.integers(-x.ndim, x.ndim - 1))
+    return (lambda x: F.normalize(x, p, dim)), (x,)
+
+
+@case("cosine_similarity")
+def _cosine(draw):
+    a = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3), "away_from_kinks"))
+    b = draw(tgt.tensors(a.shape, "away_from_kinks"))
+    dim = draw(st.integers(-a.ndim, a.ndim - 1))
+    return (lambda a, b: F.cosine_similarity(a, b, dim)), (a, b)
+
+
+@case("group_norm")
+def _group_norm(draw):
+    groups = draw(st.integers(1, 2))
+    x = draw(tgt.tensors((2, 2 * groups, draw(st.integers(1, 3))), "away_from_kinks"))
+    w, b = draw(tgt.tensors((x.shape[1],))), draw(tgt.tensors((x.shape[1],)))
+    return (lambda x, w, b: F.group_norm(x, groups, w, b)), (x, w, b)
+
+
+@case("instance_norm")
+def _instance_norm(draw):
+    x = draw(_images("away_from_kinks", min_side=2))
+    w, b = draw(tgt.tensors((x.shape[1],))), draw(tgt.tensors((x.shape[1],)))
+    return (lambda x, w, b: F.instance_norm(x, weight=w, bias=b)), (x, w, b)
+
+
+@case("dropout2d")
+def _dropout2d(draw):
+    p, seed = draw(st.sampled_from([0.0, 0.3, 0.5])), draw(st.integers(0, 3))
+
+    def fn(x):
+        tg.manual_seed(seed)           # the same channel mask at every evaluation
+        return F.dropout2d(x, p)
+    return fn, (draw(_images()),)
+
+
+@case("conv1d", "conv1d", "conv_transpose1d")
+def _conv1d(draw):
+    x = draw(tgt.tensors((draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(3, 5)))))
+    k, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    stride, padding = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+    b = draw(tgt.tensors((c_out,)))
+    if draw(st.booleans()):
+        w = draw(tgt.tensors((c_out, x.shape[1], k)))
+        return (lambda x, w, b: F.conv1d(x, w, b, stride, padding)), (x, w, b)
+    w = draw(tgt.tensors((x.shape[1], c_out, k)))
+    out_pad = draw(st.integers(0, stride - 1))
+    return (lambda x, w, b: F.conv_transpose1d(x, w, b, stride, padding, out_pad)), (x, w, b)
+
+
+GRADCHECKED = {name for covers in COVERS.values() for name in covers}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@settings(max_examples=6)
+@given(data=st.data())
+def test_gradcheck(name, data):
+    fn, inputs = data.draw(CASES[name], label="fn, inputs")
+    assert gradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@settings(max_examples=3)
+@given(data=st.data())
+def test_gradgradcheck(name, data):
+    fn, inputs = data.draw(CASES[name], label="fn, inputs")
+    assert gradgradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@settings(max_examples=2)
+@given(data=st.data())
+def test_float32_in_float32_out(name, data):
+    """No new op silently computes in float64 on float32 inputs."""
+    fn, inputs = data.draw(CASES[name], label="fn, inputs")
+    xs = tuple(tg.tensor(x.numpy(), dtype="float32", requires_grad=True) for x in inputs)
+    y = fn(*xs)
+    assert y.dtype == np.float32
+    for g in tg.grad(y.sum(), xs, allow_unused=True):
+        assert g is None or g.dtype == np.float32
+
+
+# dropout2d's mask comes from each device's own generator (the same only in the simulator)
+CPU_ONLY = {"dropout2d"}
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - CPU_ONLY))
+@settings(max_examples=2)
+@given(data=st.data())
+def test_cuda_matches_cpu(name, data):
+    """Same values and gradients on the cuda device (numba's simulator in CI) as on cpu."""
+    fn, inputs = data.draw(CASES[name], label="fn, inputs")
+    results = {}
+    for device in ("cpu", "cuda"):
+        xs = tuple(tg.tensor(x.numpy(), dtype="float64", device=device, requires_grad=True) for x in inputs)
+        y = fn(*xs)
+        assert y.device == device
+        v = tg.tensor(np.linspace(-1, 1, y.numel()).reshape(y.shape), dtype="float64", device=device)
+        grads = tg.grad((y * v).sum(), xs, allow_unused=True)
+        results[device] = [y.numpy()] + [None if g is None else g.numpy() for g in grads]
+    for a, b in zip(results["cpu"], results["cuda"]):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
