@@ -84,16 +84,26 @@ PLAIN_METHODS = {"append", "items", "find", "randn", "rand", "randint", "block",
 def _resolve(dotted):
     """The tinygen object for 'tinygen.a.b.c' (importing submodules on the way), or None."""
     parts = dotted.split(".")
-    obj = importlib.import_module(parts[0])
+    obj = root = importlib.import_module(parts[0])
     for i, part in enumerate(parts[1:], start=1):
         if hasattr(obj, part):
             obj = getattr(obj, part)
-            continue
-        try:
-            obj = importlib.import_module(".".join(parts[:i + 1]))
-        except ImportError:
+        else:
+            try:
+                obj = importlib.import_module(".".join(parts[:i + 1]))
+            except ImportError:
+                return None
+        if inspect.ismodule(obj) and not _same_package(root, obj):
             return None
     return obj
+
+
+def _same_package(root, module):
+    """True if module lives inside root's folder: an editable install of another checkout
+    (its import finder) must not lend this checkout the submodules it lacks."""
+    home = pathlib.Path(root.__file__).parent
+    where = getattr(module, "__file__", None)
+    return where is None or pathlib.Path(where).is_relative_to(home)
 
 
 def _chain(node):
