@@ -30,14 +30,16 @@ import tinygen as tg
 HERE = pathlib.Path(__file__).parent
 STEPS = 3
 
-# script -> (build kwargs, run kwargs) for the exact comparison
+# script -> (build kwargs, run kwargs) for the exact comparison; on the cpu (the tests' cuda
+# device is numba's simulator, far too slow for training)
+CPU = {"no_cuda": True}
 PORTS = {
-    "vae_mnist": ({}, {}),
-    "dcgan": ({}, {}),
-    "wgan_gp": ({}, {}),
-    "cgan": ({"dropout": 0.0}, {}),
-    "mnist_classifier": ({"p1": 0.0, "p2": 0.0}, {}),
-    "conv_autoencoder": ({}, {}),
+    "vae_mnist": ({}, CPU),
+    "dcgan": ({}, CPU),
+    "wgan_gp": ({}, CPU),
+    "cgan": ({"dropout": 0.0}, CPU),
+    "mnist_classifier": ({"p1": 0.0, "p2": 0.0}, CPU),
+    "conv_autoencoder": ({}, CPU),
 }
 WITH_DROPOUT = ["cgan", "mnist_classifier"]
 
@@ -51,6 +53,9 @@ class Rng:
 
     def randn(self, *size):
         return self.lib.tensor(self.rs.standard_normal(tuple(size)).astype(np.float32))
+
+    def randn_like(self, t):
+        return self.randn(*t.shape).to(t.device)
 
     def rand(self, *size):
         return self.lib.tensor(self.rs.random(tuple(size)).astype(np.float32))
@@ -78,7 +83,8 @@ def load(name):
 ROOTS = {"torch": "tinygen", "nn": "tinygen.nn", "F": "tinygen.nn.functional",
          "optim": "tinygen.optim"}
 # methods of Python's own types and of the test's Rng that scripts call
-PLAIN_METHODS = {"append", "items", "find", "randn", "rand", "randint", "block", "format"}
+PLAIN_METHODS = {"append", "items", "find", "randn", "randn_like", "rand", "randint", "block",
+                 "format"}
 
 
 def _resolve(dotted):
@@ -249,7 +255,7 @@ def test_script_under_tinygen_equals_torch(name, build_kwargs, run_kwargs):
 @pytest.mark.parametrize("name", [_param(n, ()) for n in WITH_DROPOUT])
 def test_script_with_dropout_runs_under_tinygen(name):
     """With the scripts' own dropout (masks drawn by tinygen): finite losses, same structure."""
-    out = run_tinygen(name, {}, {}, None)
+    out = run_tinygen(name, {}, CPU, None)
     for key, values in out.items():
         for v in values if isinstance(values, list) else [values]:
             assert math.isfinite(v), (key, out)
