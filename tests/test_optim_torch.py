@@ -149,3 +149,26 @@ def test_closure_is_called_with_gradients_on():
 def test_bad_hyperparameters_raise_value_error(make):
     with pytest.raises(ValueError):
         make([nn.Parameter(tg.tensor([1.0]))])
+
+
+@pytest.mark.parametrize("name, kwargs", [CASES[3], CASES[8], CASES[12], CASES[17], CASES[20],
+                                          CASES[23]])
+def test_optimizer_on_the_cuda_device_equals_cpu(name, kwargs):
+    from tinygen import backend
+    if not backend.cuda_is_available():
+        pytest.skip("no cuda device (and no simulator)")
+    cpu, _ = _pair()
+    gpu = [nn.Parameter(p.detach().to("cuda")) for p in cpu]
+    opts = getattr(optim, name)(cpu, **kwargs), getattr(optim, name)(gpu, **kwargs)
+    rs = np.random.default_rng(3)
+    for _ in range(3):
+        for p, q in zip(cpu, gpu):
+            g = tg.tensor(rs.standard_normal(tuple(p.shape)))
+            p.grad, q.grad = g, g.to("cuda")
+        for opt in opts:
+            opt.step()
+    assert all(t.device == "cuda" for s in opts[1].state.values() for t in s.values()
+               if isinstance(t, tg.Tensor))
+    for p, q in zip(cpu, gpu):
+        assert q.device == "cuda"
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12, atol=1e-14)
