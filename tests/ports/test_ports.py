@@ -21,6 +21,7 @@ import inspect
 import math
 import pathlib
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ import pytest
 import tinygen as tg
 
 HERE = pathlib.Path(__file__).parent
-STEPS = 3
+STEPS = 4
 
 # script -> (build kwargs, run kwargs) for the exact comparison; on the cpu (the tests' cuda
 # device is numba's simulator, far too slow for training)
@@ -40,6 +41,7 @@ PORTS = {
     "cgan": ({"dropout": 0.0}, CPU),
     "mnist_classifier": ({"p1": 0.0, "p2": 0.0}, CPU),
     "conv_autoencoder": ({}, CPU),
+    "aae": ({}, CPU),
 }
 WITH_DROPOUT = ["cgan", "mnist_classifier"]
 
@@ -84,7 +86,7 @@ ROOTS = {"torch": "tinygen", "nn": "tinygen.nn", "F": "tinygen.nn.functional",
          "optim": "tinygen.optim"}
 # methods of Python's own types and of the test's Rng that scripts call
 PLAIN_METHODS = {"append", "items", "find", "randn", "randn_like", "rand", "randint", "block",
-                 "format"}
+                 "format", "chain", "make_optimizers"}
 
 
 def _resolve(dotted):
@@ -190,9 +192,23 @@ def _frameworks(lib):
     return lib, lib.nn, lib.nn.functional, lib.optim
 
 
+def _with_checkpoint_path(name, run_kwargs, folder):
+    """The scripts that save a checkpoint get a file in a fresh temporary folder."""
+    script = load(name)
+    if "checkpoint_path" in inspect.signature(script.run).parameters:
+        return dict(run_kwargs, checkpoint_path=str(pathlib.Path(folder) / f"{name}.pt"))
+    return run_kwargs
+
+
 def run_torch(name, build_kwargs, run_kwargs):
     """Torch's results and its models' initial state_dicts as NumPy arrays."""
     torch = pytest.importorskip("torch")
+    with tempfile.TemporaryDirectory() as folder:
+        return _run_torch(torch, name, build_kwargs,
+                          _with_checkpoint_path(name, run_kwargs, folder))
+
+
+def _run_torch(torch, name, build_kwargs, run_kwargs):
     script = load(name)
     torch.manual_seed(0)
     torch_, nn, F, optim = _frameworks(torch)
@@ -215,6 +231,12 @@ def load_weights(model, arrays):
 
 
 def run_tinygen(name, build_kwargs, run_kwargs, initial):
+    with tempfile.TemporaryDirectory() as folder:
+        return _run_tinygen(name, build_kwargs, _with_checkpoint_path(name, run_kwargs, folder),
+                            initial)
+
+
+def _run_tinygen(name, build_kwargs, run_kwargs, initial):
     script = load(name)
     tg.manual_seed(0)
     torch_, nn, F, optim = _frameworks(tg)
