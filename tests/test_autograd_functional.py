@@ -372,3 +372,20 @@ def test_once_differentiable_backward_gives_no_second_derivative_graph():
     g, = tg.autograd.grad(Square.apply(x).sum(), x, create_graph=True)
     _close(g, [2.0, 4.0])
     assert not g.requires_grad
+
+
+def test_grad_fn_and_set_detect_anomaly():
+    x = _t([1.0, 2.0], True)
+    y = Cube.apply(x, 1.0)
+    assert y.grad_fn is y.creator and y.grad_fn.name == "CubeBackward" and x.grad_fn is None
+    with tg.autograd.set_detect_anomaly(True):
+        with pytest.raises(tg.autograd.AnomalyError, match="non-finite"):
+            x * float("inf")
+    x * float("inf")   # off again after the block
+    mode = tg.autograd.set_detect_anomaly(True)  # as torch: on from the call
+    try:
+        with pytest.raises(tg.autograd.AnomalyError):
+            x * float("inf")
+    finally:
+        tg.autograd.set_detect_anomaly(False)
+    assert mode.prev is False

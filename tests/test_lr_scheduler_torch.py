@@ -40,6 +40,12 @@ SCHEDULES = {
     "OneCycleLR-linear-3": lambda S, o: S.OneCycleLR(o, max_lr=0.5, epochs=4, steps_per_epoch=5,
                                                      anneal_strategy="linear", three_phase=True,
                                                      pct_start=0.25),
+    "CyclicLR": lambda S, o: S.CyclicLR(o, base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=3,
+                                        step_size_down=5),
+    "CyclicLR-triangular2-adam": lambda S, o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1,
+                                                         step_size_up=4, mode="triangular2"),
+    "CyclicLR-exp_range": lambda S, o: S.CyclicLR(o, 0.01, 0.1, step_size_up=2, mode="exp_range",
+                                                  gamma=0.9, cycle_momentum=False),
     "SequentialLR": lambda S, o: S.SequentialLR(
         o, [S.LinearLR(o, start_factor=0.1, total_iters=4), S.ExponentialLR(o, gamma=0.8),
             S.StepLR(o, 2, 0.5)], milestones=[5, 12]),
@@ -50,7 +56,7 @@ SCHEDULES = {
 
 def _optimizers(name):
     """The same two-group optimizer in both frameworks (Adam for OneCycleLR's beta1)."""
-    kind = "Adam" if name.startswith("OneCycleLR") else "SGD"
+    kind = "Adam" if name.startswith("OneCycleLR") or name.endswith("adam") else "SGD"
     extra = {} if kind == "Adam" else {"momentum": 0.9}
     ours = getattr(optim, kind)([{"params": [nn.Parameter(tg.zeros(2))]},
                                  {"params": [nn.Parameter(tg.zeros(2))], "lr": 0.03}],
@@ -120,7 +126,7 @@ def test_warm_restarts_with_fractional_epochs_equals_torch():
 
 
 @pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "OneCycleLR", "SequentialLR",
-                                  "CosineAnnealingWarmRestarts", "LinearLR"])
+                                  "CosineAnnealingWarmRestarts", "LinearLR", "CyclicLR"])
 def test_state_dict_resumes_the_sequence(name):
     """Five steps, save the optimizer and scheduler, rebuild both, load: the next ten lrs are
     those of an uninterrupted run."""

@@ -38,6 +38,14 @@ CASES = [
     ("Adadelta", dict()),
     ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1)),
     ("Adadelta", dict(lr=0.5, maximize=True)),
+    ("Adamax", dict(lr=1e-2)),
+    ("Adamax", dict(lr=1e-2, betas=(0.8, 0.9), eps=1e-4, weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=1e-2)),
+    ("NAdam", dict(lr=1e-2, momentum_decay=0.01, weight_decay=0.1)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("RAdam", dict(lr=1e-2)),
+    ("RAdam", dict(lr=1e-2, betas=(0.9, 0.8), weight_decay=0.1)),   # rho_t > 5 from step 4
+    ("RAdam", dict(lr=1e-2, betas=(0.5, 0.7), weight_decay=0.1, decoupled_weight_decay=True)),
 ]
 
 
@@ -104,7 +112,7 @@ def _assert_same_state_dict(sd, sd_t):
 
 
 @pytest.mark.parametrize("name, kwargs", [CASES[2], CASES[8], CASES[11], CASES[17], CASES[20],
-                                          CASES[23]])
+                                          CASES[23], CASES[25], CASES[27], CASES[30]])
 def test_state_dict_resumes_as_torch(name, kwargs):
     """Three steps, save, load into a fresh optimizer (ours from torch's state_dict made into
     arrays), three more steps: equal to torch running six."""
@@ -115,7 +123,7 @@ def test_state_dict_resumes_as_torch(name, kwargs):
         _set_grads(ours, theirs, rs)
         opt.step(), opt_t.step()
     sd_t = opt_t.state_dict()
-    as_arrays = {"state": {i: {k: (v.item() if k == "step" else v.detach().numpy().copy())
+    as_arrays = {"state": {i: {k: v.detach().numpy().copy()
                                for k, v in entries.items()}
                            for i, entries in sd_t["state"].items()},
                  "param_groups": sd_t["param_groups"]}
@@ -145,7 +153,32 @@ def test_closure_is_called_with_gradients_on():
 @pytest.mark.parametrize("make", [
     lambda ps: optim.AdamW(ps, lr=-1.0), lambda ps: optim.Adam(ps, betas=(1.0, 0.9)),
     lambda ps: optim.RMSprop(ps, momentum=-0.1), lambda ps: optim.Adagrad(ps, lr_decay=-1),
-    lambda ps: optim.Adadelta(ps, rho=1.5), lambda ps: optim.SGD(ps, nesterov=True)])
+    lambda ps: optim.Adadelta(ps, rho=1.5), lambda ps: optim.SGD(ps, nesterov=True),
+    lambda ps: optim.Adamax(ps, eps=-1), lambda ps: optim.NAdam(ps, momentum_decay=-1),
+    lambda ps: optim.RAdam(ps, betas=(0.9, 1.0))])
 def test_bad_hyperparameters_raise_value_error(make):
     with pytest.raises(ValueError):
         make([nn.Parameter(tg.tensor([1.0]))])
+
+
+@pytest.mark.parametrize("name, kwargs", [CASES[3], CASES[8], CASES[12], CASES[17], CASES[20],
+                                          CASES[23]])
+def test_optimizer_on_the_cuda_device_equals_cpu(name, kwargs):
+    from tinygen import backend
+    if not backend.cuda_is_available():
+        pytest.skip("no cuda device (and no simulator)")
+    cpu, _ = _pair()
+    gpu = [nn.Parameter(p.detach().to("cuda")) for p in cpu]
+    opts = getattr(optim, name)(cpu, **kwargs), getattr(optim, name)(gpu, **kwargs)
+    rs = np.random.default_rng(3)
+    for _ in range(3):
+        for p, q in zip(cpu, gpu):
+            g = tg.tensor(rs.standard_normal(tuple(p.shape)))
+            p.grad, q.grad = g, g.to("cuda")
+        for opt in opts:
+            opt.step()
+    assert all(t.device == "cuda" for s in opts[1].state.values() for t in s.values()
+               if isinstance(t, tg.Tensor))
+    for p, q in zip(cpu, gpu):
+        assert q.device == "cuda"
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12, atol=1e-14)

@@ -59,8 +59,9 @@ def build(torch, nn, F, rng, dropout=0.4):
     return {"generator": Generator(), "discriminator": Discriminator()}
 
 
-def run(torch, nn, F, optim, data, steps, models, rng):
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def run(torch, nn, F, optim, data, steps, models, rng, no_cuda=False):
+    use_cuda = not no_cuda and torch.cuda.is_available()
+    device = torch.device("cuda" if use_cuda else "cpu")
     dataset = torch.utils.data.TensorDataset(torch.tensor(data["images"]) * 2 - 1,
                                              torch.tensor(data["labels"]))
     dataloader = torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=False)

@@ -33,8 +33,9 @@ def build(torch, nn, F, rng):
     return {"model": ConvAutoencoder()}
 
 
-def run(torch, nn, F, optim, data, steps, models, rng, noise_factor=0.3):
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def run(torch, nn, F, optim, data, steps, models, rng, noise_factor=0.3, no_cuda=False):
+    use_cuda = not no_cuda and torch.cuda.is_available()
+    device = torch.device("cuda" if use_cuda else "cpu")
     dataset = torch.utils.data.TensorDataset(torch.tensor(data["images"]))
     loader = torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=False)
     model = models["model"].to(device)

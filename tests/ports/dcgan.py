@@ -61,8 +61,9 @@ def build(torch, nn, F, rng, nz=16, ngf=8, ndf=8):
     return {"netG": netG, "netD": netD}
 
 
-def run(torch, nn, F, optim, data, steps, models, rng, nz=16):
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def run(torch, nn, F, optim, data, steps, models, rng, nz=16, no_cuda=False):
+    use_cuda = not no_cuda and torch.cuda.is_available()
+    device = torch.device("cuda" if use_cuda else "cpu")
     # transforms.Normalize((0.5,), (0.5,)) in the example: pixels to [-1, 1]
     images = torch.tensor(data["images"]) * 2 - 1
     dataloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images),

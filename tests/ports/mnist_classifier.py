@@ -34,8 +34,9 @@ def build(torch, nn, F, rng, p1=0.25, p2=0.5):
     return {"model": Net()}
 
 
-def run(torch, nn, F, optim, data, steps, models, rng):
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def run(torch, nn, F, optim, data, steps, models, rng, no_cuda=False):
+    use_cuda = not no_cuda and torch.cuda.is_available()
+    device = torch.device("cuda" if use_cuda else "cpu")
     # transforms.Normalize((0.1307,), (0.3081,)) in the example
     images = (torch.tensor(data["images"]) - 0.1307) / 0.3081
     dataset = torch.utils.data.TensorDataset(images, torch.tensor(data["labels"]))

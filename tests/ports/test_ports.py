@@ -21,6 +21,7 @@ import inspect
 import math
 import pathlib
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -28,16 +29,19 @@ import pytest
 import tinygen as tg
 
 HERE = pathlib.Path(__file__).parent
-STEPS = 3
+STEPS = 4
 
-# script -> (build kwargs, run kwargs) for the exact comparison
+# script -> (build kwargs, run kwargs) for the exact comparison; on the cpu (the tests' cuda
+# device is numba's simulator, far too slow for training)
+CPU = {"no_cuda": True}
 PORTS = {
-    "vae_mnist": ({}, {}),
-    "dcgan": ({}, {}),
-    "wgan_gp": ({}, {}),
-    "cgan": ({"dropout": 0.0}, {}),
-    "mnist_classifier": ({"p1": 0.0, "p2": 0.0}, {}),
-    "conv_autoencoder": ({}, {}),
+    "vae_mnist": ({}, CPU),
+    "dcgan": ({}, CPU),
+    "wgan_gp": ({}, CPU),
+    "cgan": ({"dropout": 0.0}, CPU),
+    "mnist_classifier": ({"p1": 0.0, "p2": 0.0}, CPU),
+    "conv_autoencoder": ({}, CPU),
+    "aae": ({}, CPU),
 }
 WITH_DROPOUT = ["cgan", "mnist_classifier"]
 
@@ -51,6 +55,9 @@ class Rng:
 
     def randn(self, *size):
         return self.lib.tensor(self.rs.standard_normal(tuple(size)).astype(np.float32))
+
+    def randn_like(self, t):
+        return self.randn(*t.shape).to(t.device)
 
     def rand(self, *size):
         return self.lib.tensor(self.rs.random(tuple(size)).astype(np.float32))
@@ -78,22 +85,33 @@ def load(name):
 ROOTS = {"torch": "tinygen", "nn": "tinygen.nn", "F": "tinygen.nn.functional",
          "optim": "tinygen.optim"}
 # methods of Python's own types and of the test's Rng that scripts call
-PLAIN_METHODS = {"append", "items", "find", "randn", "rand", "randint", "block", "format"}
+PLAIN_METHODS = {"append", "items", "find", "randn", "randn_like", "rand", "randint", "block",
+                 "format", "chain", "make_optimizers"}
 
 
 def _resolve(dotted):
     """The tinygen object for 'tinygen.a.b.c' (importing submodules on the way), or None."""
     parts = dotted.split(".")
-    obj = importlib.import_module(parts[0])
+    obj = root = importlib.import_module(parts[0])
     for i, part in enumerate(parts[1:], start=1):
         if hasattr(obj, part):
             obj = getattr(obj, part)
-            continue
-        try:
-            obj = importlib.import_module(".".join(parts[:i + 1]))
-        except ImportError:
+        else:
+            try:
+                obj = importlib.import_module(".".join(parts[:i + 1]))
+            except ImportError:
+                return None
+        if inspect.ismodule(obj) and not _same_package(root, obj):
             return None
     return obj
+
+
+def _same_package(root, module):
+    """True if module lives inside root's folder: an editable install of another checkout
+    (its import finder) must not lend this checkout the submodules it lacks."""
+    home = pathlib.Path(root.__file__).parent
+    where = getattr(module, "__file__", None)
+    return where is None or pathlib.Path(where).is_relative_to(home)
 
 
 def _chain(node):
@@ -174,9 +192,23 @@ def _frameworks(lib):
     return lib, lib.nn, lib.nn.functional, lib.optim
 
 
+def _with_checkpoint_path(name, run_kwargs, folder):
+    """The scripts that save a checkpoint get a file in a fresh temporary folder."""
+    script = load(name)
+    if "checkpoint_path" in inspect.signature(script.run).parameters:
+        return dict(run_kwargs, checkpoint_path=str(pathlib.Path(folder) / f"{name}.pt"))
+    return run_kwargs
+
+
 def run_torch(name, build_kwargs, run_kwargs):
     """Torch's results and its models' initial state_dicts as NumPy arrays."""
     torch = pytest.importorskip("torch")
+    with tempfile.TemporaryDirectory() as folder:
+        return _run_torch(torch, name, build_kwargs,
+                          _with_checkpoint_path(name, run_kwargs, folder))
+
+
+def _run_torch(torch, name, build_kwargs, run_kwargs):
     script = load(name)
     torch.manual_seed(0)
     torch_, nn, F, optim = _frameworks(torch)
@@ -199,6 +231,12 @@ def load_weights(model, arrays):
 
 
 def run_tinygen(name, build_kwargs, run_kwargs, initial):
+    with tempfile.TemporaryDirectory() as folder:
+        return _run_tinygen(name, build_kwargs, _with_checkpoint_path(name, run_kwargs, folder),
+                            initial)
+
+
+def _run_tinygen(name, build_kwargs, run_kwargs, initial):
     script = load(name)
     tg.manual_seed(0)
     torch_, nn, F, optim = _frameworks(tg)
@@ -239,7 +277,7 @@ def test_script_under_tinygen_equals_torch(name, build_kwargs, run_kwargs):
 @pytest.mark.parametrize("name", [_param(n, ()) for n in WITH_DROPOUT])
 def test_script_with_dropout_runs_under_tinygen(name):
     """With the scripts' own dropout (masks drawn by tinygen): finite losses, same structure."""
-    out = run_tinygen(name, {}, {}, None)
+    out = run_tinygen(name, {}, CPU, None)
     for key, values in out.items():
         for v in values if isinstance(values, list) else [values]:
             assert math.isfinite(v), (key, out)

@@ -22,7 +22,7 @@ def build(torch, nn, F, rng):
 
         def reparameterize(self, mu, logvar):
             std = torch.exp(0.5 * logvar)
-            eps = rng.randn(*std.size())         # torch.randn_like(std) in the example
+            eps = rng.randn_like(std)          # torch.randn_like(std) in the example
             return mu + eps * std
 
         def decode(self, z):
@@ -37,8 +37,9 @@ def build(torch, nn, F, rng):
     return {"model": VAE()}
 
 
-def run(torch, nn, F, optim, data, steps, models, rng):
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def run(torch, nn, F, optim, data, steps, models, rng, no_cuda=False):
+    use_cuda = not no_cuda and torch.cuda.is_available()
+    device = torch.device("cuda" if use_cuda else "cpu")
     dataset = torch.utils.data.TensorDataset(torch.tensor(data["images"]),
                                              torch.tensor(data["labels"]))
     train_loader = torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=False)

@@ -50,8 +50,9 @@ def build(torch, nn, F, rng):
     return {"generator": Generator(), "discriminator": Discriminator()}
 
 
-def run(torch, nn, F, optim, data, steps, models, rng, n_critic=2, lambda_gp=10):
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def run(torch, nn, F, optim, data, steps, models, rng, n_critic=2, lambda_gp=10, no_cuda=False):
+    use_cuda = not no_cuda and torch.cuda.is_available()
+    device = torch.device("cuda" if use_cuda else "cpu")
     images = torch.tensor(data["images"]) * 2 - 1
     dataloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images),
                                              batch_size=8, shuffle=False)

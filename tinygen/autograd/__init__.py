@@ -1,5 +1,5 @@
 """tinygen's autograd core: Tensor, Function, the backward walk, grad modes, checks and views."""
-from tinygen.autograd.anomaly import AnomalyError, detect_anomaly  # noqa: F401
+from tinygen.autograd.anomaly import AnomalyError, detect_anomaly, set_detect_anomaly  # noqa: F401
 from tinygen.autograd.engine import backward, grad  # noqa: F401
 from tinygen.autograd import functional  # noqa: F401
 from tinygen.autograd.function import Function, FunctionCtx, once_differentiable  # noqa: F401

@@ -30,6 +30,22 @@ class detect_anomaly:
         return False
 
 
+class set_detect_anomaly:
+    """Turn anomaly detection on or off from here on (as torch: it takes effect when called);
+    used as a context manager, the previous setting comes back at the end of the block."""
+
+    def __init__(self, mode, check_nan=True):
+        self.prev = _enabled[0]
+        _enabled[0] = bool(mode) and bool(check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _enabled[0] = self.prev
+        return False
+
+
 def _user_frame(fn):
     """The innermost frame of the stack at fn's creation that is outside tinygen's code."""
     stack = getattr(fn, "stack", None) or []

@@ -121,6 +121,11 @@ class Tensor:
     def is_leaf(self):
         return self.creator is None
 
+    @property
+    def grad_fn(self):
+        """torch's name for the creator: the Function node that made this tensor, or None."""
+        return self.creator
+
     def size(self, dim=None):
         return self.data.shape if dim is None else self.data.shape[dim]
 

@@ -103,7 +103,7 @@ class Optimizer:
                 raise ValueError(f"loaded state_dict has state for parameter {index}, which no "
                                  f"parameter group lists")
             p = params_of[int(index)]
-            state[p] = {key: _state_value(value, p, f"state[{index}][{key!r}]")
+            state[p] = {key: _state_value(value, p, f"state[{index}][{key!r}]", key)
                         for key, value in entries.items()}
         self.state = state
         for saved, group in zip(saved_groups, self.param_groups):
@@ -117,11 +117,19 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-def _state_value(value, p, name):
+# state entries that are one number per parameter (torch saves them as 0-d tensors)
+SCALAR_STATE = {"step", "mu_product"}
+
+
+def _state_value(value, p, name, key=None):
     """A copy of a saved state entry for parameter p: arrays and Tensors become Tensors on
-    p's device (floating ones in p's dtype, as torch); numbers stay numbers."""
+    p's device (floating ones in p's dtype, as torch); numbers (and the scalar entries, such
+    as step, saved as 0-d arrays) stay numbers."""
     if isinstance(value, np.generic):
         return value.item()
+    if key in SCALAR_STATE and not isinstance(value, (int, float)):
+        number = value.item() if isinstance(value, Tensor) else float(value)
+        return int(number) if key == "step" else number
     if isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "__cuda_array_interface__"):
         array = value.data if isinstance(value, Tensor) else value
         if array.dtype.kind == "f":
