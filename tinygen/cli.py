@@ -23,6 +23,10 @@ DATASETS = ("mnist5k", "mnist", "fashion-mnist")
 # binary likelihood models train on dynamically binarized digits; the GAN on gray values
 BINARIZE = {"pixelcnn": "dynamic", "ae": "dynamic", "vae": "dynamic", "gan": None}
 DEFAULT_LR = {"pixelcnn": 1e-3, "ae": 1e-3, "vae": 1e-3, "gan": 2e-4}
+# the autoregressive models of issue 15, trained and evaluated as pixelcnn
+MODELS += ("pixelrnn", "gated-pixelcnn")
+BINARIZE.update({"pixelrnn": "dynamic", "gated-pixelcnn": "dynamic"})
+DEFAULT_LR.update({"pixelrnn": 1e-3, "gated-pixelcnn": 1e-3})
 
 
 class CLIError(Exception):
@@ -71,6 +75,8 @@ def build_parser():
     t.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATA)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--variant", choices=("row", "diagonal"), default=None,
+                   help="pixelrnn: Row LSTM or Diagonal BiLSTM (default diagonal)")
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run")
@@ -101,9 +107,9 @@ def build_parser():
 
 # ---- train -------------------------------------------------------------------------------
 
-def _build_model(name, device):
+def _build_model(name, device, variant=None):
     from tinygen import models
-    model = models.build(name)
+    model = models.build(name, **({"variant": variant} if variant else {}))
     return model.to(device)
 
 
@@ -131,6 +137,9 @@ def cmd_train(args):
     if not args.resume and os.path.exists(ckpt):
         raise CLIError(f"{out} already holds a run; pass --resume to continue it or --out NEW_DIR")
     defaults = {"pixelcnn": 5, "ae": 10, "vae": 10, "gan": 10}
+    defaults.update({"pixelrnn": 5, "gated-pixelcnn": 5})
+    if args.variant and args.model != "pixelrnn":
+        raise CLIError(f"--variant applies to pixelrnn only, not {args.model}")
     config = TrainConfig(model=args.model, data=args.data, data_dir=args.data_dir,
                          binarize=BINARIZE[args.model], epochs=args.epochs or defaults[args.model],
                          batch_size=args.batch_size, lr=args.lr or DEFAULT_LR[args.model],
@@ -146,10 +155,11 @@ def cmd_train(args):
     train_set = _load_data(config.data, "train", config.data_dir, config.binarize, config.seed)
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True,
                         seed=config.seed, device=config.device)
-    model = _build_model(config.model, config.device)
+    model = _build_model(config.model, config.device, args.variant)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(dataclasses.asdict(config), f, indent=2)
+        json.dump({**dataclasses.asdict(config), **({"variant": args.variant} if args.variant else {})},
+                  f, indent=2)
     probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1, device=config.device)))[0]
     print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
           f"({len(loader)} steps each) -> {out}")
@@ -174,7 +184,7 @@ def _load_run(run):
         raise CLIError(f"{run}: not a tinygen run directory (needs config.json and checkpoint.npz)")
     with open(path) as f:
         config = json.load(f)
-    model = _build_model(config["model"], config.get("device", "cpu"))
+    model = _build_model(config["model"], config.get("device", "cpu"), config.get("variant"))
     load_checkpoint(ckpt, model, restore_rng=False)
     model.eval()
     return config, model
@@ -216,7 +226,20 @@ def cmd_eval(args):
         print(f"{k:>28}: {v:.4f}" if isinstance(v, float) else f"{k:>28}: {v}")
     with open(os.path.join(args.run, "eval.json"), "w") as f:
         json.dump(metrics, f, indent=2)
+    if hasattr(model, "receptive_radius"):   # autoregressive: which pixels each conditional sees
+        print(_save_receptive_field(model, args.run))
     return 0
+
+
+def _save_receptive_field(model, run):
+    """RUN/receptive_field.png: the inputs reaching the conditional of the centre pixel of the
+    5th row of a 10 x 16 image, next to PixelCNN's (blind spot) for comparison."""
+    from tinygen import models
+    panels = {type(model).__name__: model}
+    if type(model).__name__ != "PixelCNN":
+        panels["PixelCNN"] = models.build("pixelcnn").to(next(model.parameters()).device)
+    return models.save_receptive_fields(panels, (5, 8), (10, 16),
+                                        os.path.join(run, "receptive_field.png"))
 
 
 # ---- gradcheck / bench / data ------------------------------------------------------------
