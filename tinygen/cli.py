@@ -25,14 +25,18 @@ import time
 
 from tinygen import runtime
 
-MODELS = ("pixelcnn", "ae", "vae", "gan")
+MODELS = ("pixelcnn", "pixelrnn", "gated-pixelcnn", "ae", "vae", "gan")
+VARIANTS = ("row", "diagonal")   # pixelrnn: Row LSTM or Diagonal BiLSTM
 DATASETS = ("mnist5k", "mnist", "fashion-mnist")
 # binary likelihood models train on dynamically binarized digits; the GAN on gray values
-BINARIZE = {"pixelcnn": "dynamic", "ae": "dynamic", "vae": "dynamic", "gan": None}
-DEFAULT_LR = {"pixelcnn": 1e-3, "ae": 1e-3, "vae": 1e-3, "gan": 2e-4}
-DEFAULT_EPOCHS = {"pixelcnn": 5, "ae": 10, "vae": 10, "gan": 10}
+BINARIZE = {"pixelcnn": "dynamic", "pixelrnn": "dynamic", "gated-pixelcnn": "dynamic",
+            "ae": "dynamic", "vae": "dynamic", "gan": None}
+DEFAULT_LR = {"pixelcnn": 1e-3, "pixelrnn": 1e-3, "gated-pixelcnn": 1e-3, "ae": 1e-3,
+              "vae": 1e-3, "gan": 2e-4}
+DEFAULT_EPOCHS = {"pixelcnn": 5, "pixelrnn": 5, "gated-pixelcnn": 5, "ae": 10, "vae": 10,
+                  "gan": 10}
 # settings a run keeps for life (--resume refuses others); lr and epochs may change
-FIXED_ON_RESUME = ("model", "data", "batch_size", "seed")
+FIXED_ON_RESUME = ("model", "variant", "data", "batch_size", "seed")
 
 
 class CLIError(Exception):
@@ -123,6 +127,8 @@ def build_parser():
     t.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATA)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--variant", choices=VARIANTS, default=None,
+                   help="pixelrnn: Row LSTM or Diagonal BiLSTM (default diagonal)")
     _add_verify_arguments(t)
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
@@ -169,9 +175,11 @@ def _read_config(run):
               "seed": lambda v: type(v) is int and 0 <= v < 2**63,
               "lr": lambda v: type(v) in (int, float) and math.isfinite(v) and v > 0,
               "device": lambda v: v in ("cpu", "cuda"),
-              "data_dir": lambda v: v is None or isinstance(v, str)}
+              "data_dir": lambda v: v is None or isinstance(v, str),
+              "variant": lambda v: v is None or v in VARIANTS}
     if not isinstance(config, dict):
         raise CLIError(f"{path}: corrupt config (a JSON {type(config).__name__}, not an object)")
+    config.setdefault("variant", None)   # runs written before pixelrnn existed
     for key, ok in checks.items():
         if key not in config or not ok(config[key]):
             raise CLIError(f"{path}: corrupt config ({key} is {config.get(key, 'missing')!r})")
@@ -199,9 +207,9 @@ def _check_out(out):
 
 # ---- train -------------------------------------------------------------------------------
 
-def _build_model(name, device):
+def _build_model(name, device, variant=None):
     from tinygen import models
-    model = models.build(name)
+    model = models.build(name, **({"variant": variant} if variant else {}))
     return model.to(device)
 
 
@@ -229,7 +237,7 @@ def _train_config(args, out):
     ckpt = os.path.join(out, "checkpoint.npz")
     given = {"model": args.model, "data": args.data, "batch_size": args.batch_size,
              "seed": args.seed, "epochs": args.epochs, "lr": args.lr, "device": args.device,
-             "data_dir": args.data_dir}
+             "data_dir": args.data_dir, "variant": args.variant}
     if args.resume:
         if not os.path.exists(ckpt):
             raise CLIError(f"--resume: no checkpoint at {ckpt}")
@@ -246,6 +254,8 @@ def _train_config(args, out):
         if os.path.exists(ckpt):
             raise CLIError(f"{out} already holds a run; pass --resume to continue it or "
                            "--out NEW_DIR")
+        if args.variant and args.model != "pixelrnn":
+            raise CLIError(f"--variant applies to pixelrnn only, not {args.model}")
         defaults = {"data": "mnist5k", "batch_size": 64, "seed": 0,
                     "epochs": DEFAULT_EPOCHS[args.model], "lr": DEFAULT_LR[args.model],
                     "device": "cpu"}
@@ -283,7 +293,7 @@ def cmd_train(args):
                            "would run 0 steps")
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
                             drop_last=True, seed=config.seed, device=config.device)
-        model = _build_model(config.model, config.device)
+        model = _build_model(config.model, config.device, config.variant)
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
                                      device=config.device)))[0]
         print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
@@ -310,7 +320,7 @@ def _load_run(run):
     if not os.path.isfile(os.path.join(run, "config.json")) or not os.path.isfile(ckpt):
         raise CLIError(f"{run}: not a tinygen run directory (needs config.json and checkpoint.npz)")
     config = _read_config(run)
-    model = _build_model(config["model"], config["device"])
+    model = _build_model(config["model"], config["device"], config["variant"])
     load_checkpoint(ckpt, model, restore_rng=False, check_finite=True)
     model.eval()
     return config, model
@@ -368,9 +378,22 @@ def cmd_eval(args):
         for k, v in metrics.items():
             print(f"{k:>28}: {v:.4f}" if isinstance(v, float) else f"{k:>28}: {v}")
         write_json_atomic(os.path.join(args.run, "eval.json"), metrics)
+    if hasattr(model, "receptive_radius"):   # autoregressive: which pixels each conditional sees
+        print(_save_receptive_field(model, args.run))
     if bad:
         raise EvalError(f"non-finite {', '.join(bad)}: the model or the data is broken")
     return 0
+
+
+def _save_receptive_field(model, run):
+    """RUN/receptive_field.png: the inputs reaching the conditional of the centre pixel of the
+    5th row of a 10 x 16 image, next to PixelCNN's (blind spot) for comparison."""
+    from tinygen import models
+    panels = {type(model).__name__: model}
+    if type(model).__name__ != "PixelCNN":
+        panels["PixelCNN"] = models.build("pixelcnn").to(next(model.parameters()).device)
+    return models.save_receptive_fields(panels, (5, 8), (10, 16),
+                                        os.path.join(run, "receptive_field.png"))
 
 
 # ---- gradcheck / bench / data ------------------------------------------------------------

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import tinygen.nn as nn
 import tinygen.nn.functional as F
 from tinygen.models.pixelcnn import PixelCNN
-from tinygen.nn.rnn import lstm_update
+from tinygen.nn.rnn import lstm_update, time_steps
 from tinygen.ops import cat, down_shift, pad, skew, stack, unskew, zeros
 
 PRESETS = {
@@ -88,11 +88,11 @@ class RowLSTM(nn.Module):
 
     def forward(self, x):                                    # (N, 2h, H, W)
         N, _, H, W = x.shape
-        a = self.input_to_state(x).permute(2, 0, 3, 1)       # (H, N, W, 4h): every row's input
+        a = time_steps(self.input_to_state(x).permute(2, 0, 3, 1))   # H x (N, W, 4h)
         h = c = zeros(N, W, self.hidden, dtype=x.dtype, device=x.device)
+        k = self.kernel // 2
         rows = []
         for i in range(H):                                   # row i from row i - 1
-            k = self.kernel // 2
             h, c = lstm_update(a[i] + self.state_to_state(neighbours(h, k, k)), c)
             rows.append(h)                                   # (N, W, h)
         h = stack(rows, 0).permute(1, 3, 0, 2)               # (N, h, H, W)
@@ -113,8 +113,8 @@ class DiagonalBiLSTM(nn.Module):
     def _diagonal_lstm(self, a, state_to_state):
         """States (N, h, H, W) of the left-to-right LSTM from its input gates a (N, 4h, H, W)."""
         N, _, H, W = a.shape
-        a = skew(a).permute(3, 0, 2, 1)                      # (W + H - 1, N, H, 4h)
         h = c = zeros(N, H, self.hidden, dtype=a.dtype, device=a.device)
+        a = time_steps(skew(a).permute(3, 0, 2, 1))          # W + H - 1 x (N, H, 4h)
         columns = []
         for d in range(W + H - 1):                           # diagonal d from diagonal d - 1
             h, c = lstm_update(a[d] + state_to_state(neighbours(h, 1, 0)), c)   # rows i-1, i

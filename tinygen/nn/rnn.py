@@ -22,12 +22,43 @@ Everything is built from differentiable ops, so gradients of gradients work.
 """
 import math
 
+from tinygen import backend
+from tinygen.autograd.function import Function
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 from tinygen.ops import cat, dropout, linear, relu, sigmoid, stack, tanh, zeros
 from tinygen.ops.factories import empty
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class Chunks(Function):
+    """x split into n equal pieces along dim (with that dim dropped when squeeze): a tuple of
+    views. Backward concatenates the pieces' gradients: one array of x's size in all, where
+    n slices x[i] would each build (and add) a zero array of x's size (quadratic in n)."""
+
+    def __init__(self, n, dim, squeeze=False):
+        self.n, self.dim, self.squeeze = n, dim, squeeze
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        pieces = xp.split(x, self.n, axis=self.dim)
+        return tuple(xp.squeeze(p, axis=self.dim) if self.squeeze else p for p in pieces)
+
+    def backward(self, *gys):
+        x = self.inputs[0]
+        shape = list(x.shape)
+        shape[self.dim] //= self.n
+        if self.squeeze:
+            del shape[self.dim]
+        gys = [zeros(*shape, dtype=x.dtype, device=x.device) if g is None else g for g in gys]
+        return stack(gys, self.dim) if self.squeeze else cat(gys, self.dim)
+
+
+def time_steps(x):
+    """x (L, ...) -> the L tensors x[0], ..., x[L-1] (a recurrence's inputs, one per step)."""
+    steps = Chunks(x.shape[0], 0, squeeze=True)(x)
+    return steps if isinstance(steps, tuple) else (steps,)
 
 
 # ---- one step of each cell, on the input projection a = W_ih x + b_ih ----------------------
@@ -40,9 +71,8 @@ def _rnn_step(a, h, w_hh, b_hh, nonlinearity):
 def lstm_update(gates, c):
     """The LSTM's state update from its gate pre-activations (..., 4H) in the order i, f, g, o
     and the cell c (..., H): returns (h', c'). PixelRNN's layers share it."""
-    H = c.shape[-1]
-    i, f = sigmoid(gates[..., :H]), sigmoid(gates[..., H:2 * H])
-    g, o = tanh(gates[..., 2 * H:3 * H]), sigmoid(gates[..., 3 * H:])
+    i, f, g, o = Chunks(4, gates.ndim - 1)(gates)
+    i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
     c = f * c + i * g
     return o * tanh(c), c
 
@@ -214,8 +244,9 @@ class RNNBase(Module):
     def _run(self, a, state, w_hh, b_hh, reverse):
         """The recurrence over time of one layer and direction: a (L, N, G H) the input
         projections, state a tuple of (N, H). Returns outputs (L, N, H) and the last state."""
-        steps = range(a.shape[0] - 1, -1, -1) if reverse else range(a.shape[0])
-        out = [None] * a.shape[0]
+        a = time_steps(a)
+        steps = range(len(a) - 1, -1, -1) if reverse else range(len(a))
+        out = [None] * len(a)
         for t in steps:
             if self.mode == "LSTM":
                 state = _lstm_step(a[t], *state, w_hh, b_hh)

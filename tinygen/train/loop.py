@@ -55,6 +55,7 @@ class TrainConfig:
     lr: float = 1e-3
     device: str = "cpu"
     seed: int = 0
+    variant: str = None     # pixelrnn's "row" or "diagonal" (None: the model's default)
     out: str = None
     log_every: int = 10
 
