@@ -21,7 +21,7 @@ setup(
         "mlxtend>=0.23",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80", "numba-cuda>=0.10"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "numba-cuda>=0.10", "mpmath>=1.2"],
         "gpu": ["cupy-cuda12x>=13", "numba-cuda[cu12]>=0.10"],
         "mpi": ["mpi4py>=3.1"],
     },

@@ -21,7 +21,9 @@ stride from what the conv formula gives; `_conv_to` and `_conv_transpose_to` han
 cropping, or by choosing the output_padding that hits the size wanted.
 
 Arguments are int or (h, w) pairs, as torch. Bad shapes and arguments raise a ValueError that
-names the op and the shapes; the checks are all here, the kernels trust their inputs.
+names the op and the shapes, and a dtype other than float32/float64 a TypeError; the checks
+are all here, the kernels trust their inputs. An empty batch (N = 0) runs the reference
+kernels (plain array code, which handles it); the fast ones assume N >= 1.
 """
 import numbers
 
@@ -47,6 +49,11 @@ def _pair(value, name, op):
     return (int(h), int(w))
 
 
+def _kernels(device, n):
+    """The conv kernels for a batch of n images: the reference ones for an empty batch."""
+    return implementation("conv", device, mode="reference" if n == 0 else None)
+
+
 # ---- the Functions ------------------------------------------------------------------------
 
 class Conv2d(Function):
@@ -55,8 +62,8 @@ class Conv2d(Function):
         self.taps = taps          # None, or (kh, kw) 0/1: the kernel's support (it is w * taps)
 
     def forward(self, x, w, b=None):
-        y = implementation("conv", self.device).conv2d(x, w, self.stride, self.padding, self.dilation,
-                                                       self.taps)
+        y = _kernels(self.device, x.shape[0]).conv2d(x, w, self.stride, self.padding, self.dilation,
+                                                     self.taps)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y                                                        # (N, C_out, Ho, Wo)
@@ -78,7 +85,7 @@ class ConvTranspose2d(Function):
         self.taps = taps          # None, or (kh, kw) 0/1: the kernel's support (it is w * taps)
 
     def forward(self, x, w, b=None):
-        y = implementation("conv", self.device).conv_transpose2d(
+        y = _kernels(self.device, x.shape[0]).conv_transpose2d(
             x, w, self.stride, self.padding, self.output_padding, self.dilation, self.taps)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
@@ -105,7 +112,7 @@ class Conv2dWeightGrad(Function):
         self.taps = taps
 
     def forward(self, a, g):
-        return implementation("conv", self.device).conv2d_weight_grad(
+        return _kernels(self.device, a.shape[0]).conv2d_weight_grad(
             a, g, self.kernel_size, self.stride, self.padding, self.dilation, self.taps)
 
     def backward(self, ggw):
@@ -138,6 +145,17 @@ def _conv_transpose_to(x, w, size, stride, padding, dilation, taps=None):
 
 # ---- argument checks ----------------------------------------------------------------------
 
+FLOAT_DTYPES = (np.float32, np.float64)   # what the conv and pool kernels compute in
+
+
+def check_float(op, *tensors):
+    """TypeError naming the op and the dtype unless every tensor is float32 or float64."""
+    for t in tensors:
+        if t.data.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{op}: got a {t.data.dtype} tensor of shape {tuple(t.shape)}; "
+                            f"{op} computes in float32 or float64 (convert with .float())")
+
+
 def _check(op, x, weight, bias, stride, padding, dilation, in_axis):
     """Shared checks of conv2d and conv_transpose2d; returns (stride, padding, dilation)."""
     stride, padding, dilation = (_pair(stride, "stride", op), _pair(padding, "padding", op),
@@ -151,6 +169,7 @@ def _check(op, x, weight, bias, stride, padding, dilation, in_axis):
     if min(stride) <= 0 or min(dilation) <= 0 or min(padding) < 0:
         raise ValueError(f"{op}: stride and dilation must be positive and padding non-negative, "
                          f"got stride={stride}, padding={padding}, dilation={dilation} ({shapes})")
+    check_float(op, x, weight)
     if x.dtype != weight.dtype:
         raise ValueError(f"{op}: input dtype {x.dtype} and weight dtype {weight.dtype} differ ({shapes})")
     out_channels = weight.shape[1 - in_axis]

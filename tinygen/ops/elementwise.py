@@ -162,7 +162,8 @@ class Div(Function):
 class Pow(Function):
     """a ** b for tensors a and b: d/da = b a^(b - 1), d/db = a^b log a.
 
-    As torch: d/da = 0 at a = b = 0 (not 0 * 0^-1 = nan), and d/db = 0 where a = 0 and
+    As torch: d/da = 0 where b = 0 (not 0 * 0^-1 = nan at a = 0 or a subnormal; elsewhere the
+    product is kept, so that its derivative in b is right), and d/db = 0 where a = 0 and
     b >= 0 (not 0 * log 0 = nan)."""
 
     def forward(self, a, b):
@@ -171,9 +172,9 @@ class Pow(Function):
     def backward(self, gy):
         a, b = self.inputs
         y = self.output
-        with np.errstate(divide="ignore", invalid="ignore"):    # the entries masked below
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ga = gy * b * a ** (b - 1)
-        zero = (a.data == 0) & (b.data == 0)
+        zero = backend.array_module(self.device).isnan(ga.data) & (b.data == 0)   # 0 * 0^-1 = nan
         if bool(zero.any()):
             ga = where(_const(a, zero), 0.0, ga)
         gb = None

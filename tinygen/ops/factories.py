@@ -12,8 +12,12 @@ from tinygen.autograd.tensor import Tensor, as_dtype, get_default_dtype, tensor 
 
 
 def _size(size):
+    """ints, or one tuple/list of ints -> a tuple; a float (zeros(2.5)) is a TypeError, as torch."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(int(n) for n in size[0])
+        size = size[0]
+    for n in size:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+            raise TypeError(f"size must be ints (or one tuple of ints), got {tuple(size)!r}")
     return tuple(int(n) for n in size)
 
 

@@ -8,6 +8,8 @@ kernel dispatch (tinygen/kernels/matmul_*.py: `matmul`); the hand-written blocke
 kernels beside it exist to teach and to be measured against it. 1-D operands are promoted
 as in NumPy and torch.
 """
+import numpy as np
+
 from tinygen import kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_tensor
@@ -44,7 +46,6 @@ def matmul(a, b):
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)}: inner "
                          f"dimensions {a.shape[-1]} and {b.shape[-2]} differ")
     try:
-        import numpy as np
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch dims of {tuple(a.shape)} and {tuple(b.shape)} cannot "
@@ -72,11 +73,23 @@ class Linear(Function):
         return gx, gw, astype(gy.sum(dim=0), b.dtype)
 
 
+def _check_dtypes(op, *tensors):
+    """As torch's "mat1 and mat2 must have the same dtype", except that float32 and float64
+    may mix (each gradient comes back in its input's dtype): an int input is not silently
+    made float."""
+    dtypes = [t.data.dtype for t in tensors if t is not None]
+    if len(set(dtypes)) > 1 and not all(d in (np.float32, np.float64) for d in dtypes):
+        raise TypeError(f"{op}: mat1 and mat2 must have the same dtype, got "
+                        + ", ".join(f"{t.data.dtype} {tuple(t.shape)}" for t in tensors if t is not None)
+                        + " (convert the input with .float())")
+
+
 def linear(input, weight, bias=None):
     """torch.nn.functional.linear: input (*, in) @ weight (out, in)^T + bias (out,)."""
     if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {tuple(input.shape)} does not match weight of "
                          f"shape {tuple(weight.shape)} (expected input (*, {weight.shape[-1]}))")
+    _check_dtypes("linear", input, weight, bias)
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias of shape {tuple(bias.shape)} for weight of shape "
                          f"{tuple(weight.shape)} (expected ({weight.shape[0]},))")

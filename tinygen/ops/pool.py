@@ -31,7 +31,7 @@ from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
 from tinygen.kernels._common import array_module, pool_output_size
-from tinygen.ops.conv import _pair
+from tinygen.ops.conv import _pair, check_float
 from tinygen.ops.linalg import matmul
 from tinygen.ops.reduce import amax
 from tinygen.ops.shape import getitem, pad, reshape, transpose
@@ -57,6 +57,8 @@ class MaxPool2dBackward(Function):
         self.idx, self.x_shape, self.geometry = idx, x_shape, geometry
 
     def forward(self, gy):
+        if gy.size == 0:   # an empty batch: the reference kernel's reshape(-1) cannot take it
+            return array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
         return implementation("pool", self.device).max_pool2d_backward(
             gy, self.idx, self.x_shape, *self.geometry)
 
@@ -73,8 +75,9 @@ class MaxPool2dGather(Function):
     def forward(self, ggx):
         xp = array_module(ggx)
         N, C, H, W = ggx.shape
+        Ho, Wo = self.idx.shape[2:]
         flat = ggx.reshape(N * C, H * W)
-        return xp.take_along_axis(flat, self.idx.reshape(N * C, -1), axis=1).reshape(self.idx.shape)
+        return xp.take_along_axis(flat, self.idx.reshape(N * C, Ho * Wo), axis=1).reshape(self.idx.shape)
 
     def backward(self, g):
         return MaxPool2dBackward(self.idx, self.x_shape, self.geometry)(g)
@@ -113,6 +116,7 @@ def _check(op, x, kernel_size, stride, padding):
     args = f"input {tuple(x.shape)}, kernel_size={kernel_size}, stride={stride}, padding={padding}"
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got {args}")
+    check_float(op, x)
     if min(kernel_size) <= 0 or min(stride) <= 0 or min(padding) < 0:
         raise ValueError(f"{op}: kernel_size and stride must be positive and padding "
                          f"non-negative: {args}")

@@ -77,10 +77,12 @@ def mean(x, dim=None, keepdim=False):
 class Var(Function):
     """Variance (or, with root=True, the standard deviation) over axes.
 
-    Forward, two-pass and scaled: d = x - mean(x), c = the power of 2 just above max |d|,
-    q = sum((d / c)^2) / (n - correction), var = (q c) c, std = sqrt(q) c. d / c is exact and
-    in (-1, 1), so nothing overflows where the result does not (d^2 overflows at |d| ~ 1e19
-    in float32) or underflows where it does not (the std of x ~ 1e-30).
+    Forward, two-pass, corrected and scaled: d = x - mean(x), c = the power of 2 just above
+    max |d|, u = d / c, q = (sum u^2 - (sum u)^2 / n) / (n - correction), var = (q c) c,
+    std = sqrt(q) c. u is exact and in (-1, 1), so nothing overflows where the result does
+    not (d^2 overflows at |d| ~ 1e19 in float32) or underflows where it does not (the std of
+    x ~ 1e-30); the (sum u)^2 term corrects for the rounded mean (Chan, Golub, LeVeque 1983:
+    var([a, a + ulp]) is ulp^2 / 2, not ulp^2 or 0).
 
     Backward, written with ops (so twice differentiable):
         var:  gx = gy 2 d / (n - correction)
@@ -106,7 +108,11 @@ class Var(Function):
         c = xp.ldexp(xp.ones_like(a), xp.frexp(a)[1])   # 2^e > a >= 2^(e-1); 1 at a = 0, inf
         u = d / c
         q = (u * u).sum(axis=self.axes, keepdims=True)
-        q = q / x.dtype.type(n - self.correction) if n > self.correction else q * np.nan
+        if n > self.correction:   # - (sum u)^2 / n: takes back the rounding error of the mean
+            q = xp.maximum(q - u.sum(axis=self.axes, keepdims=True) ** 2 / x.dtype.type(n), 0)
+            q = q / x.dtype.type(n - self.correction)
+        else:
+            q = q * np.nan
         with np.errstate(over="ignore"):             # var = inf where it exceeds the float
             y = xp.sqrt(q) * c if self.root else (q * c) * c
         return y if self.keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
@@ -114,6 +120,7 @@ class Var(Function):
     def backward(self, gy):
         x = self.inputs[0]
         d = x - mean(x, dim=self.axes, keepdim=True)
+        d = d - mean(d, dim=self.axes, keepdim=True)    # takes back the rounding of the mean
         dof = self.n - self.correction
         g = _expand_back(gy, x.shape, self.axes, self.keepdim) * (1.0 / dof if dof > 0 else float("nan"))
         if not self.root:
@@ -206,10 +213,25 @@ def argmin(x, dim=None, keepdim=False):
     xp = backend.array_module(x.device)
     arg = xp.argmin(x.data, axis=dim, keepdims=keepdim) if dim is not None else xp.argmin(x.data)
     return Tensor._make(xp.asarray(arg, dtype=np.int64), x.device, False)
+def _shifted_log_sum_exp(xp, x, axes):
+    """(m, z, L) with log sum exp(x) = m + L over axes: m = max x (0 where not finite: a row of
+    -inf gives L = -inf, not nan), z = x - m, L = log sum exp(z).
+
+    L = log1p(the sum without the e^0 = 1 of the max): log(1 + r) of a rounded 1 + r loses
+    r's last bits (16 ulps of L = log(1 + e^-3) in float32)."""
+    m = x.max(axis=axes, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    z = x - m
+    top = z == 0
+    rest = xp.where(top, 0, xp.exp(z)).sum(axis=axes, keepdims=True)
+    rest += (top.sum(axis=axes, keepdims=True) - 1).astype(rest.dtype)   # ties at the max
+    with np.errstate(divide="ignore"):  # log1p(-1) = -inf for rows of -inf only
+        return m, z, xp.log1p(rest)
 
 
 class LogSumExp(Function):
-    """y = log sum_i exp(x_i), computed as m + log sum exp(x - m) with m = max x.
+    """y = log sum_i exp(x_i), computed as m + log sum exp(x - m) with m = max x
+    (_shifted_log_sum_exp).
 
     The gradient is softmax(x) over the axes, computed from the shifted x (exp(x - y) from
     the rounded y is 1, not 1/2, for x = [1e8, 1e8]); 0 on rows of -inf only (y = -inf),
@@ -220,11 +242,9 @@ class LogSumExp(Function):
 
     def forward(self, x):
         xp = backend.array_module(self.device)
-        m = x.max(axis=self.axes, keepdims=True)
-        self.dead = m == -np.inf if bool((m == -np.inf).any()) else None   # rows of -inf only
-        m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: log 0 = -inf, not nan
-        with np.errstate(divide="ignore"):  # log 0 = -inf for all -inf rows
-            y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        m, _, L = _shifted_log_sum_exp(xp, x, self.axes)
+        y = m + L
+        self.dead = y == -np.inf if bool((y == -np.inf).any()) else None   # rows of -inf only
         return y if self.keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):
@@ -268,9 +288,8 @@ class LogSoftmax(Function):
         self.dim = dim
 
     def forward(self, x):
-        xp = backend.array_module(self.device)
-        z = x - x.max(axis=self.dim, keepdims=True)
-        return z - xp.log(xp.exp(z).sum(axis=self.dim, keepdims=True))
+        _, z, L = _shifted_log_sum_exp(backend.array_module(self.device), x, self.dim)
+        return z - L
 
     def backward(self, gy):
         return gy - Softmax(self.dim)(self.inputs[0]) * sum(gy, dim=self.dim, keepdim=True)
