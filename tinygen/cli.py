@@ -253,7 +253,7 @@ def _train_config(args, out):
 
 
 def cmd_train(args):
-    import numpy as np
+    import warnings
 
     from tinygen.data import DataLoader
     from tinygen.train.loop import fit, seed_everything
@@ -288,8 +288,11 @@ def cmd_train(args):
               f"({len(loader)} steps each) -> {out}")
         t0 = time.time()
         try:
-            # NumPy's overflow warnings would precede the guards' one line on non-finite values
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # NumPy's overflow warnings (from every kernel thread) would precede the guards'
+            # one line on a non-finite value
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) "
+                                        "encountered", RuntimeWarning)
                 summary = fit(model, loader, config, out, probe=probe,
                               progress=not args.no_progress)
         except KeyboardInterrupt:
