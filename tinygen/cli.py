@@ -261,6 +261,8 @@ def cmd_train(args):
 
     out = args.out or os.path.join("runs", f"{args.model}-{args.data or 'mnist5k'}")
     _check_out(out)
+    if args.resume and not os.path.isdir(out):   # (else checked under the lock)
+        raise CLIError(f"--resume: no checkpoint at {os.path.join(out, 'checkpoint.npz')}")
     if not args.resume:   # before creating --out (a resumed run checks its saved data_dir)
         _check_data_dir(args.data_dir, args.data or "mnist5k")
     os.makedirs(out, exist_ok=True)
