@@ -554,3 +554,20 @@ def test_missing_dataset_lists_every_place_looked_in_one_line(tmp_path, monkeypa
         assert f"{place}  (" in err[0], err
     assert "Looked in:" in err[0] and "The download failed: offline" in err[0]
     assert not (tmp_path / "empty" / "mnist").exists()
+
+
+def test_run_lock_names_its_holder_and_takes_over_a_dead_ones(tmp_path):
+    from tinygen.train.rundir import RunLock, RunLockedError
+    messages = io.StringIO()
+    with RunLock(tmp_path, "train", stream=messages):
+        record = json.loads((tmp_path / "lock").read_text())
+        assert record["pid"] == os.getpid() and record["command"] == "train"
+        with pytest.raises(RunLockedError, match=f"in use by pid {os.getpid()} on "):
+            RunLock(tmp_path, "eval").acquire()        # a second open file: refused
+    assert not (tmp_path / "lock").exists() and messages.getvalue() == ""
+    # a lock file whose owner died (its flock went with it) is taken over, with a message
+    (tmp_path / "lock").write_text(json.dumps({"pid": 99999999, "host": "gone", "command": "train",
+                                               "started": "then"}))
+    with RunLock(tmp_path, "sample", stream=messages):
+        assert json.loads((tmp_path / "lock").read_text())["command"] == "sample"
+    assert "taking over the stale lock" in messages.getvalue() and "pid 99999999 on gone" in messages.getvalue()

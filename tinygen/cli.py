@@ -265,7 +265,7 @@ def _train_config(args, out):
 
 
 def cmd_train(args):
-    import numpy as np
+    import warnings
 
     from tinygen.data import DataLoader
     from tinygen.train.loop import fit, seed_everything
@@ -273,6 +273,8 @@ def cmd_train(args):
 
     out = args.out or os.path.join("runs", f"{args.model}-{args.data or 'mnist5k'}")
     _check_out(out)
+    if args.resume and not os.path.isdir(out):   # (else checked under the lock)
+        raise CLIError(f"--resume: no checkpoint at {os.path.join(out, 'checkpoint.npz')}")
     if not args.resume:   # before creating --out (a resumed run checks its saved data_dir)
         _check_data_dir(args.data_dir, args.data or "mnist5k")
     os.makedirs(out, exist_ok=True)
@@ -300,8 +302,11 @@ def cmd_train(args):
               f"({len(loader)} steps each) -> {out}")
         t0 = time.time()
         try:
-            # NumPy's overflow warnings would precede the guards' one line on non-finite values
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # NumPy's overflow warnings (from every kernel thread) would precede the guards'
+            # one line on a non-finite value
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) "
+                                        "encountered", RuntimeWarning)
                 summary = fit(model, loader, config, out, probe=probe,
                               progress=not args.no_progress)
         except KeyboardInterrupt:

@@ -227,7 +227,7 @@ def _first_anomaly(model, x, optimizers, names):
         with anomaly.detect_anomaly():
             model.training_step(x, dry)
     except anomaly.AnomalyError as e:
-        return "first non-finite value: " + str(e).splitlines()[0]
+        return "first non-finite value: " + str(e).splitlines()[0].rstrip(".")
     except Exception as e:  # the replay itself failing must not hide the first report
         return f"the anomaly-mode replay failed ({type(e).__name__}: {e})"
     return "not reproduced by an anomaly-mode replay of the step"
