@@ -70,6 +70,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    tg.runtime.configure()           # process-wide tuning for training (tinygen/runtime.py)
     os.makedirs(args.out, exist_ok=True)
     tg.manual_seed(args.seed)
     train_set = load_dataset(args.data, "train", data_dir=args.data_dir, validation=True)

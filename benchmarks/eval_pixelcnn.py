@@ -75,6 +75,7 @@ def save_pictures(model, test, n, out):
 
 def main(argv=None):
     args = parse_args(argv)
+    tg.runtime.configure()           # process-wide tuning for training (tinygen/runtime.py)
     os.makedirs(args.out, exist_ok=True)
     tg.manual_seed(args.seed)
     train_set = load_dataset(args.data, "train", data_dir=args.data_dir, binarize="dynamic")

@@ -99,6 +99,7 @@ def evaluate(model, test, k, minutes, limit, batch, seed):
 
 def main():
     args = parse_args()
+    tg.runtime.configure()           # process-wide tuning for training (tinygen/runtime.py)
     tg.manual_seed(args.seed)
     train_set = load_dataset(args.data, "train", data_dir=args.data_dir, binarize="dynamic")
     test_set = load_dataset(args.data, "test", data_dir=args.data_dir, binarize="fixed", seed=args.seed)

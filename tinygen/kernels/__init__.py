@@ -5,6 +5,7 @@
     pool     pool_numpy.py               pool_numba.py       pool_cuda.py
     matmul   matmul_numpy.py             matmul_numba.py     matmul_cuda.py
     fused    fused_numpy.py              fused_numba.py      fused_cuda.py
+    special  (none: NumPy has no erf)    special_numba.py    special_cuda.py
 
 Each family's function list is declared once, below (CONV, POOL, MATMUL, FUSED): every
 implementation file defines exactly those functions, with the same parameters
@@ -39,7 +40,10 @@ POOL = ("max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"
 MATMUL = ("matmul", "matmul_blocked")
 FUSED = ("sigmoid", "bce_with_logits", "bce_with_logits_grad", "relu_grad", "normalize_channels",
          "normalize_channels_backward", "adam_update")
-FAMILIES = {"conv": CONV, "pool": POOL, "matmul": MATMUL, "fused": FUSED}
+# erf, erfc, lgamma, digamma, polygamma, erfinv by name: fast files only (NumPy has none of
+# them; tests check special_numba.py against mpmath)
+SPECIAL = ("apply",)
+FAMILIES = {"conv": CONV, "pool": POOL, "matmul": MATMUL, "fused": FUSED, "special": SPECIAL}
 
 _SUFFIX = {("cpu", "reference"): "numpy", ("cpu", "fast"): "numba",
            ("cuda", "reference"): "numpy", ("cuda", "fast"): "cuda"}
@@ -52,7 +56,13 @@ def implementation(family, device, mode=None):
         raise ValueError(f"no kernels for device {device!r} and mode {mode!r}")
     if family not in FAMILIES:
         raise ValueError(f"unknown kernel family {family!r}: the families are {tuple(FAMILIES)}")
-    return importlib.import_module(f"tinygen.kernels.{family}_{_SUFFIX[device, mode]}")
+    name = f"tinygen.kernels.{family}_{_SUFFIX[device, mode]}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        raise ValueError(f"kernel family {family!r} has no {mode} kernels for {device} (no module {name})") from None
 
 
 # ---- forcing a conv algorithm (conv_numba.py) ---------------------------------------------

@@ -202,6 +202,7 @@ def _images_to_rows(x, n0, n1, rows):
                 rows[c, base + h * W + w] = x[n, c, h, w]
 
 
+# ---- taps: the kernel's support -------------------------------------------------------------
 
 def _support(taps, kernel_size):
     """taps as the ops take it -> None (every tap) or a (kh, kw) bool array with a zero tap."""
