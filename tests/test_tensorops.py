@@ -96,6 +96,16 @@ def _index_add(draw):
     return (lambda x, s: ops.index_add(x, dim, tg.tensor(rows), s, alpha=alpha)), (x, src)
 
 
+@case("index_fill")
+def _index_fill(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    dim = draw(st.integers(-x.ndim, x.ndim - 1))
+    index = tg.tensor(draw(_dim_index(x, dim)))
+    if draw(st.booleans()):
+        return (lambda x: x.index_fill(dim, index, -1.5)), (x,)
+    return (lambda x, v: ops.index_fill(x, dim, index, v.sum())), (x, draw(tgt.tensors((2,))))
+
+
 @st.composite
 def _mask(draw, shape):
     size = int(np.prod(shape))
@@ -159,6 +169,31 @@ def _inplace(draw):
             getattr(y, which)(b)
         return y * y
     return fn, (a, b)
+
+
+@case("inplace_functional_forms", "scatter_", "scatter_add_", "index_add_", "index_fill_", "exp_",
+      "tanh_", "sigmoid_", "pow_")
+def _inplace_forms(draw):
+    a = draw(tgt.tensors((2, 3)))
+    s = draw(tgt.tensors((2, 2)))
+    which = draw(st.sampled_from(["scatter_", "scatter_add_", "index_add_", "index_fill_", "exp_",
+                                  "tanh_", "sigmoid_", "pow_"]))
+    index = tg.tensor([[0, 2], [1, 0]])
+
+    def fn(a, s):
+        y = a * 1.5
+        if which in ("scatter_", "scatter_add_"):
+            getattr(y, which)(1, index, s)
+        elif which == "index_add_":
+            y.index_add_(1, tg.tensor([2, 2]), s)
+        elif which == "index_fill_":
+            y.index_fill_(0, tg.tensor([1]), s.sum())
+        elif which == "pow_":
+            y.pow_(2)
+        else:
+            getattr(y, which)()
+        return y * a
+    return fn, (a, s)
 
 
 @case("inplace_overwrite", "fill_", "zero_", "copy_", "masked_fill_")

@@ -44,6 +44,27 @@ def _setitem_chain(m, x):
     return y, out
 
 
+def _one_hot_and_inplace_forms(m, x):
+    labels = m.tensor([2, 0, 1])
+    onehot = m.zeros(3, 4, dtype=m.float64)
+    onehot.zero_()
+    onehot.scatter_(1, labels.unsqueeze(1), 1)          # the one-hot idiom of older scripts
+    y = x * 1.0
+    y.scatter_add_(1, m.tensor([[0, 0], [3, 1], [2, 2]]), x[:, :2]).index_add_(0, labels, x)
+    y.index_fill_(1, m.tensor([3]), -1.0)
+    outs = [onehot, y * onehot + y]
+    for name, args in [("exp_", ()), ("tanh_", ()), ("sigmoid_", ()), ("pow_", (3,)), ("abs_", ()),
+                       ("neg_", ()), ("relu_", ())]:
+        z = x * 0.5
+        getattr(z, name)(*args)
+        outs.append(z * x)
+    p = x * x + 0.5
+    p.sqrt_()                          # torch refuses sqrt_ then log_ (sqrt saves its output)
+    q = x * x + 0.5
+    q.log_()
+    return outs + [p * x, q * x]
+
+
 def _inplace(m, x, b):
     y = x * 2.0
     y.add_(b, alpha=0.5).mul_(b).div_(b * b + 1.0).clamp_(-0.4, 0.4).sub_(x)
@@ -78,6 +99,9 @@ CASES = {
     "setitem": (_setitem, [A34, A34[:2]]),
     "setitem_chain": (_setitem_chain, [A5[:4]]),
     "inplace_ops": (_inplace, [A34, POSITIVE]),
+    "inplace_functional_forms": (_one_hot_and_inplace_forms, [A34]),
+    "index_fill": (lambda m, x, v: (x.index_fill(1, m.tensor([0, 2]), -2.0), m.index_fill(x, 0, m.tensor([1]), v.sum())),
+                   [A34, A5]),
     "nonzero": (lambda m, x: m.nonzero(x > 0), [A234]),
     "where_one_arg": (lambda m, x: m.where(x > 0), [A34]),
     # comparisons and logic

@@ -18,8 +18,8 @@ from tinygen.ops import (  # noqa: F401
     zeros_like)
 from tinygen.autograd import inference_mode  # noqa: F401
 from tinygen.ops import (  # noqa: F401  (issue 11 item 4: tensor ops)
-    eq, gather, ge, gt, index_add, index_select, le, lt, masked_fill, masked_select, ne, scatter,
-    scatter_add)
+    eq, gather, ge, gt, index_add, index_fill, index_select, le, lt, masked_fill, masked_select, ne,
+    scatter, scatter_add)
 from tinygen.ops.indexing import nonzero  # noqa: F401
 from tinygen.ops import (  # noqa: F401
     argmin, chunk, cumprod, cumsum, dist, flip, kthvalue, median, narrow, norm, repeat_interleave,

@@ -15,7 +15,8 @@ from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from tinygen.ops.indexing import (  # noqa: F401
-    gather, index_add, index_select, masked_fill, masked_select, scatter, scatter_add, setitem)
+    gather, index_add, index_fill, index_select, masked_fill, masked_select, scatter, scatter_add,
+    setitem)
 from tinygen.ops.norms import dist, norm  # noqa: F401
 from tinygen.ops.rearrange import (  # noqa: F401
     chunk, expand_as, flip, narrow, repeat, repeat_interleave, reshape_as, roll, select, split,
@@ -145,6 +146,7 @@ Tensor.scatter = scatter
 Tensor.scatter_add = scatter_add
 Tensor.index_select = index_select
 Tensor.index_add = index_add
+Tensor.index_fill = index_fill
 Tensor.masked_fill = masked_fill
 Tensor.masked_select = masked_select
 Tensor.nonzero = indexing.nonzero
@@ -209,3 +211,16 @@ Tensor.masked_fill_ = inplace.masked_fill_
 Tensor.normal_ = inplace.normal_
 Tensor.uniform_ = inplace.uniform_
 Tensor.bernoulli_ = inplace.bernoulli_
+Tensor.scatter_ = inplace.scatter_
+Tensor.scatter_add_ = inplace.scatter_add_
+Tensor.index_add_ = inplace.index_add_
+Tensor.index_fill_ = inplace.index_fill_
+Tensor.exp_ = inplace.exp_
+Tensor.log_ = inplace.log_
+Tensor.sqrt_ = inplace.sqrt_
+Tensor.abs_ = inplace.abs_
+Tensor.neg_ = inplace.neg_
+Tensor.sigmoid_ = inplace.sigmoid_
+Tensor.tanh_ = inplace.tanh_
+Tensor.relu_ = inplace.relu_
+Tensor.pow_ = inplace.pow_
