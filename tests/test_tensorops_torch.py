@@ -161,6 +161,9 @@ CASES = {
     "erf": (lambda m, x: (m.erf(x), x.erfc(), m.erfc(x * 4)), [A34 * 2]),
     "erfinv": (lambda m, x: (m.erfinv(x), x.erfinv()), [np.tanh(A34)]),
     "lgamma_digamma": (lambda m, x: (m.lgamma(x), x.digamma(), m.lgamma(-x - 0.5), m.digamma(-x + 0.25)), [POSITIVE]),
+    "normal_cdf_icdf": (lambda m, mu, s, x: (m.distributions.Normal(mu, s.abs() + 0.1).cdf(x),
+                                             m.distributions.Normal(mu, s.abs() + 0.1).icdf(m.sigmoid(x))),
+                        [A34, A34[::-1].copy(), A34 * 2]),
     "polygamma": (lambda m, x: (m.polygamma(1, x), m.polygamma(2, x), x.polygamma(3)), [POSITIVE]),
 }
 
