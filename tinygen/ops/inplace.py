@@ -233,6 +233,20 @@ def normal_(self, mean=0.0, std=1.0):
     return _random_fill(self, "normal_", lambda g, s: g.normal(mean, std, s))
 
 
+def exponential_(self, lambd=1.0):
+    """Each element drawn from Exponential(rate lambd)."""
+    return _random_fill(self, "exponential_", lambda g, s: g.exponential(1.0 / lambd, s))
+
+
+def detach_(self):
+    """Cut this tensor from the graph in place (it becomes a leaf that needs no grad)."""
+    if self.creator is not None and self.creator.view_of_input:
+        raise RuntimeError(f"detach_: cannot detach a view (made by {self.creator.name}) in place; "
+                           f"use detach()")
+    self.creator, self.generation, self.requires_grad = None, 0, False
+    return self
+
+
 def bernoulli_(self, p=0.5):
     """Each element 1 with probability p (a number, or a tensor broadcast to self), else 0."""
     probs = p.data if isinstance(p, Tensor) else p
