@@ -96,6 +96,16 @@ def _index_add(draw):
     return (lambda x, s: ops.index_add(x, dim, tg.tensor(rows), s, alpha=alpha)), (x, src)
 
 
+@case("index_fill")
+def _index_fill(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    dim = draw(st.integers(-x.ndim, x.ndim - 1))
+    index = tg.tensor(draw(_dim_index(x, dim)))
+    if draw(st.booleans()):
+        return (lambda x: x.index_fill(dim, index, -1.5)), (x,)
+    return (lambda x, v: ops.index_fill(x, dim, index, v.sum())), (x, draw(tgt.tensors((2,))))
+
+
 @st.composite
 def _mask(draw, shape):
     size = int(np.prod(shape))
@@ -159,6 +169,31 @@ def _inplace(draw):
             getattr(y, which)(b)
         return y * y
     return fn, (a, b)
+
+
+@case("inplace_functional_forms", "scatter_", "scatter_add_", "index_add_", "index_fill_", "exp_",
+      "tanh_", "sigmoid_", "pow_")
+def _inplace_forms(draw):
+    a = draw(tgt.tensors((2, 3)))
+    s = draw(tgt.tensors((2, 2)))
+    which = draw(st.sampled_from(["scatter_", "scatter_add_", "index_add_", "index_fill_", "exp_",
+                                  "tanh_", "sigmoid_", "pow_"]))
+    index = tg.tensor([[0, 2], [1, 0]])
+
+    def fn(a, s):
+        y = a * 1.5
+        if which in ("scatter_", "scatter_add_"):
+            getattr(y, which)(1, index, s)
+        elif which == "index_add_":
+            y.index_add_(1, tg.tensor([2, 2]), s)
+        elif which == "index_fill_":
+            y.index_fill_(0, tg.tensor([1]), s.sum())
+        elif which == "pow_":
+            y.pow_(2)
+        else:
+            getattr(y, which)()
+        return y * a
+    return fn, (a, s)
 
 
 @case("inplace_overwrite", "fill_", "zero_", "copy_", "masked_fill_")
@@ -245,6 +280,42 @@ def _as(draw):
     return (lambda x: x.view_as(other) * 2 + x.reshape_as(other) + x.expand_as(big).sum()), (x,)
 
 
+@case("concat_stack_movedim", "concat", "hstack", "vstack", "movedim")
+def _concat(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    which = draw(st.sampled_from(["concat", "hstack", "vstack", "movedim"]))
+    if which == "movedim":
+        src = draw(st.lists(st.integers(0, x.ndim - 1), min_size=1, max_size=x.ndim, unique=True))
+        dst = draw(st.permutations(range(x.ndim)))[:len(src)]
+        return (lambda x: ops.movedim(x, src, dst)), (x,)
+    if which == "hstack" and x.ndim == 1 or which == "concat":
+        return (lambda x: getattr(ops, which)([x, x * 2])), (x,)
+    return (lambda x: getattr(ops, which)([x, x * 2, x[:1] if which == "vstack" and x.ndim > 1 else x])), (x,)
+
+
+@case("matrix_ops", "mm", "bmm", "dot", "outer", "tril", "triu", "diag", "diagonal", "trace")
+def _matrix(draw):
+    n, k, m = (draw(st.integers(1, 3)) for _ in range(3))
+    which = draw(st.sampled_from(["mm", "bmm", "dot", "outer", "tril", "triu", "diag", "diagonal", "trace"]))
+    if which == "mm":
+        return ops.mm, (draw(tgt.tensors((n, k))), draw(tgt.tensors((k, m))))
+    if which == "bmm":
+        return ops.bmm, (draw(tgt.tensors((2, n, k))), draw(tgt.tensors((2, k, m))))
+    if which in ("dot", "outer"):
+        return getattr(ops, which), (draw(tgt.tensors((k,))), draw(tgt.tensors((k,) if which == "dot" else (m,))))
+    offset = draw(st.integers(-2, 2))
+    if which in ("tril", "triu"):
+        return (lambda x: getattr(ops, which)(x, offset)), (draw(tgt.tensors(draw(tgt.shapes(2, 3, 1, 3)))),)
+    if which == "diag":
+        x = draw(tgt.tensors(draw(tgt.shapes(1, 2, 1, 3))))
+        return (lambda x: ops.diag(x, offset)), (x,)
+    if which == "trace":
+        return ops.trace, (draw(tgt.tensors((n, m))),)
+    x = draw(tgt.tensors(draw(tgt.shapes(2, 3, 1, 3))))
+    d1, d2 = draw(st.permutations(range(x.ndim)))[:2]
+    return (lambda x: ops.diagonal(x, offset, d1, d2)), (x,)
+
+
 # ---- sorting, cumulative ops, norms ----------------------------------------------------------------
 
 @case("sort_topk_median", "sort", "topk", "median", "kthvalue")
@@ -260,6 +331,19 @@ def _sort(draw):
             "median": lambda x: x.median(),
             "median_dim": lambda x: x.median(dim, keepdim).values,
             "kthvalue": lambda x: x.kthvalue(k, dim, keepdim).values}[which], (x,)
+
+
+@case("prod")
+def _prod(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 3, 1, 3), "away_from_kinks"))
+    dim = draw(st.one_of(st.none(), st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1)))
+    keepdim = draw(st.booleans())
+    if x.ndim and draw(st.booleans()):                        # exact zeros: the product of the others
+        zeros = np.asarray(draw(st.lists(st.booleans(), min_size=x.numel(), max_size=x.numel())))
+        zero = tg.tensor(zeros.reshape(x.shape))
+        return (lambda x: x.masked_fill(zero, 0.0).prod(dim, keepdim) if dim is not None
+                else x.masked_fill(zero, 0.0).prod()), (x,)
+    return (lambda x: x.prod(dim, keepdim) if dim is not None else x.prod()), (x,)
 
 
 @case("cumsum_cumprod", "cumsum", "cumprod")
@@ -293,7 +377,9 @@ def _norm(draw):
 SPECIAL_DOMAIN = {"sign": "away_from_kinks", "floor": "away_from_kinks", "ceil": "away_from_kinks",
                   "round": "away_from_kinks", "trunc": "away_from_kinks", "frac": "away_from_kinks",
                   "erf": "any", "erfc": "any", "erfinv": "unit", "lgamma": "positive",
-                  "digamma": "positive"}
+                  "digamma": "positive", "tan": "unit", "asin": "unit", "acos": "unit", "atan": "any",
+                  "sinh": "any", "cosh": "any", "exp2": "any", "log2": "positive", "log10": "positive",
+                  "reciprocal": "away_from_kinks"}
 
 
 for _key in ops.SPECIAL:
@@ -304,6 +390,16 @@ for _key in ops.SPECIAL:
         return getattr(ops, key), (x,)
     CASES.append((f"special:{_key}", st.composite(_special_case)(), True))
     GRADCHECKED.add(_key)
+
+
+@case("lerp_nan_to_num", "lerp", "nan_to_num")
+def _lerp(draw):
+    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
+    a, b = draw(tgt.tensors(sa)), draw(tgt.tensors(sb))
+    if draw(st.booleans()):
+        return (lambda a, b: ops.lerp(a, b, 0.3) + ops.lerp(a, b, b)), (a, b)
+    a = draw(tgt.tensors(sa, "away_from_kinks"))
+    return (lambda a: ops.nan_to_num(ops.log(a), neginf=-7.0)), (a,)   # log(<0) = nan -> 0
 
 
 @case("polygamma")

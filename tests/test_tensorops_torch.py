@@ -44,6 +44,27 @@ def _setitem_chain(m, x):
     return y, out
 
 
+def _one_hot_and_inplace_forms(m, x):
+    labels = m.tensor([2, 0, 1])
+    onehot = m.zeros(3, 4, dtype=m.float64)
+    onehot.zero_()
+    onehot.scatter_(1, labels.unsqueeze(1), 1)          # the one-hot idiom of older scripts
+    y = x * 1.0
+    y.scatter_add_(1, m.tensor([[0, 0], [3, 1], [2, 2]]), x[:, :2]).index_add_(0, labels, x)
+    y.index_fill_(1, m.tensor([3]), -1.0)
+    outs = [onehot, y * onehot + y]
+    for name, args in [("exp_", ()), ("tanh_", ()), ("sigmoid_", ()), ("pow_", (3,)), ("abs_", ()),
+                       ("neg_", ()), ("relu_", ())]:
+        z = x * 0.5
+        getattr(z, name)(*args)
+        outs.append(z * x)
+    p = x * x + 0.5
+    p.sqrt_()                          # torch refuses sqrt_ then log_ (sqrt saves its output)
+    q = x * x + 0.5
+    q.log_()
+    return outs + [p * x, q * x]
+
+
 def _inplace(m, x, b):
     y = x * 2.0
     y.add_(b, alpha=0.5).mul_(b).div_(b * b + 1.0).clamp_(-0.4, 0.4).sub_(x)
@@ -78,6 +99,9 @@ CASES = {
     "setitem": (_setitem, [A34, A34[:2]]),
     "setitem_chain": (_setitem_chain, [A5[:4]]),
     "inplace_ops": (_inplace, [A34, POSITIVE]),
+    "inplace_functional_forms": (_one_hot_and_inplace_forms, [A34]),
+    "index_fill": (lambda m, x, v: (x.index_fill(1, m.tensor([0, 2]), -2.0), m.index_fill(x, 0, m.tensor([1]), v.sum())),
+                   [A34, A5]),
     "nonzero": (lambda m, x: m.nonzero(x > 0), [A234]),
     "where_one_arg": (lambda m, x: m.where(x > 0), [A34]),
     # comparisons and logic
@@ -137,12 +161,42 @@ CASES = {
     "erf": (lambda m, x: (m.erf(x), x.erfc(), m.erfc(x * 4)), [A34 * 2]),
     "erfinv": (lambda m, x: (m.erfinv(x), x.erfinv()), [np.tanh(A34)]),
     "lgamma_digamma": (lambda m, x: (m.lgamma(x), x.digamma(), m.lgamma(-x - 0.5), m.digamma(-x + 0.25)), [POSITIVE]),
+    "normal_cdf_icdf": (lambda m, mu, s, x: (m.distributions.Normal(mu, s.abs() + 0.1).cdf(x),
+                                             m.distributions.Normal(mu, s.abs() + 0.1).icdf(m.sigmoid(x))),
+                        [A34, A34[::-1].copy(), A34 * 2]),
+    "trig_and_logs": (lambda m, x, p: (m.tan(x), m.asin(m.tanh(x)), x.tanh().acos(), m.atan(x), m.sinh(x), x.cosh(),
+                                       m.exp2(x), p.log2(), m.log10(p), m.reciprocal(p), x.reciprocal()),
+                      [A34, POSITIVE]),
+    "lerp_nan_to_num": (lambda m, x, y: (m.lerp(x, y, 0.3), x.lerp(y, y), m.nan_to_num(x.log()),
+                                         m.nan_to_num(x / 0.0, posinf=5.0, neginf=-5.0)), [A34, A34[::-1].copy()]),
+    "matrix_ops": (lambda m, x, y, v: (m.mm(x, y.T), x.mm(y.T), m.bmm(x[None], y.T[None]), m.dot(v, v * 2), v.dot(v),
+                                       m.outer(v, v[:3]), v.outer(v), m.tril(x), x.triu(1),
+                                       m.tril(x, -1), m.diag(v), m.diag(v, -2), x.diag(1), m.diagonal(x),
+                                       x.diagonal(-1), m.diagonal(A234_T(m, x), 1, 0, 2), m.trace(x), x.trace(),
+                                       x.mT, x.tril(5)), [A34, A34, A5]),
+    "concat_movedim": (lambda m, x: (m.concat([x, x * 2], 1), m.hstack([x, x]), m.vstack([x[0], x[1]]),
+                                     m.hstack([x[0], x[1]]), m.movedim(x, 0, -1), x.movedim((0, 2), (2, 0)),
+                                     m.t(x[0])), [A234]),
+    "prod": (lambda m, x, z: (x.prod(), m.prod(x, 1), x.prod(0, keepdim=True), z.prod(1), z.prod(), z.prod(0)),
+             [A34, ZEROS]),
+    "count_nonzero_unique_numel": (lambda m, z: (m.count_nonzero(z), z.count_nonzero(0), m.tensor(m.numel(z)),
+                                                 *m.unique(m.tensor([3, 1, 3, 2, 1]), return_inverse=True,
+                                                           return_counts=True)), [ZEROS]),
+    "method_forms": (lambda m, x, y: (x.add(y, alpha=2), x.sub(y, alpha=0.5), x.mul(y), x.div(y), x.div(y, rounding_mode="floor"),
+                                      x.div(y, rounding_mode="trunc"), x.where(x > 0, y), x.neg(), x.expm1(),
+                                      y.abs().log1p(), y.abs().rsqrt(), x.square(), x.sin(), x.cos(), x.maximum(y),
+                                      x.minimum(y), *[r * 2 for r in x]), [A34, A34[::-1] + 0.05]),
     "polygamma": (lambda m, x: (m.polygamma(1, x), m.polygamma(2, x), x.polygamma(3)), [POSITIVE]),
 }
 
 
 FIRST_ORDER_ONLY = {"norm_zero_vector"}   # torch's 2nd derivative of the 2-norm at 0 is nan, ours 0
 RTOL = {"polygamma": 1e-8}   # torch's trigamma is accurate to 5e-10 (ours to 1e-15: test_special_...)
+
+
+def A234_T(m, x):
+    """A 3-d tensor from a (3, 4) one: (3, 4, 2)."""
+    return m.stack([x, x * 2], -1)
 
 
 def _run(m, fn, arrays):

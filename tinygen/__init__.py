@@ -18,13 +18,19 @@ from tinygen.ops import (  # noqa: F401
 from tinygen.ops import empty_like, randint_like  # noqa: F401
 from tinygen.autograd import inference_mode  # noqa: F401
 from tinygen.ops import (  # noqa: F401  (issue 11 item 4: tensor ops)
-    eq, gather, ge, gt, index_add, index_select, le, lt, masked_fill, masked_select, ne, scatter,
-    scatter_add)
+    eq, gather, ge, gt, index_add, index_fill, index_select, le, lt, masked_fill, masked_select, ne,
+    scatter, scatter_add)
 from tinygen.ops.indexing import nonzero  # noqa: F401
 from tinygen.ops import (  # noqa: F401
     argmin, chunk, cumprod, cumsum, dist, flip, kthvalue, median, narrow, norm, repeat_interleave,
     roll, select, sort, split, tile, topk, unbind)
-from tinygen.ops.sort import argsort  # noqa: F401
+from tinygen.ops.sort import argsort, unique  # noqa: F401
+from tinygen.ops import (  # noqa: F401
+    acos, asin, atan, bmm, clip, concat, cosh, diag, diagonal, dot, exp2, expm1, hstack, lerp, log2,
+    log10, mm, movedim, nan_to_num, neg, outer, prod, reciprocal, rsqrt, sinh, t, tan, trace, tril,
+    triu, unflatten, vstack)
+from tinygen.ops.compare import count_nonzero  # noqa: F401
+from tinygen.ops.methods import numel  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401
     atan2, ceil, digamma, erf, erfc, erfinv, floor, fmod, frac, hypot, lgamma, polygamma, remainder,
     round, sign, trunc)

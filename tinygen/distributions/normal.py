@@ -5,6 +5,8 @@
     rsample   x = mu + sigma * eps,  eps ~ N(0, 1)       (the reparameterization trick,
                                                           Kingma & Welling 2014, sec. 2.4)
     d x / d mu = 1,  d x / d sigma = eps: the draw is differentiable in (mu, sigma).
+    cdf       F(x) = (1 + erf((x - mu) / (sigma sqrt 2))) / 2
+    icdf      F^-1(p) = mu + sigma sqrt 2 erfinv(2 p - 1)
 """
 import math
 
@@ -13,6 +15,7 @@ from tinygen.autograd.tensor import as_tensor
 from tinygen.distributions.distribution import Distribution, broadcast_params
 from tinygen.ops.elementwise import log
 from tinygen.ops.factories import randn
+from tinygen.ops.special import erf, erfinv
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -56,6 +59,14 @@ class Normal(Distribution):
     def sample(self, sample_shape=()):
         with no_grad():
             return self.rsample(sample_shape).detach()
+
+    def cdf(self, value):
+        value = as_tensor(value, like=(self.loc,))
+        return 0.5 * (1 + erf((value - self.loc) / (self.scale * math.sqrt(2))))
+
+    def icdf(self, value):
+        value = as_tensor(value, like=(self.loc,))
+        return self.loc + self.scale * math.sqrt(2) * erfinv(2 * value - 1)
 
     def entropy(self):
         return log(self.scale) + (0.5 + _HALF_LOG_2PI)

@@ -10,21 +10,24 @@ from tinygen.ops.elementwise import (  # noqa: F401
     log1p, logsigmoid, lt, maximum, minimum, mul, ne, neg, pow, relu, rsqrt, sigmoid, sin,
     softplus, sqrt, square, sub, tanh, where)
 # modules whose functions have bool/int results or act in place (outside the gradcheck walk)
-from tinygen.ops import compare, indexing, inplace, sort as sorting, tensor_new  # noqa: F401
+from tinygen.ops import compare, indexing, inplace, methods, sort as sorting, tensor_new  # noqa: F401
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from tinygen.ops.factories import empty_like, randint_like  # noqa: F401
 from tinygen.ops.indexing import (  # noqa: F401
-    gather, index_add, index_select, masked_fill, masked_select, scatter, scatter_add, setitem)
+    gather, index_add, index_fill, index_select, masked_fill, masked_select, scatter, scatter_add,
+    setitem)
+from tinygen.ops.linalg import bmm, diag, diagonal, dot, mm, outer, trace, tril, triu  # noqa: F401
 from tinygen.ops.norms import dist, norm  # noqa: F401
 from tinygen.ops.rearrange import (  # noqa: F401
-    chunk, expand_as, flip, narrow, repeat, repeat_interleave, reshape_as, roll, select, split,
-    tile, unbind, view_as)
-from tinygen.ops.scan import cumprod, cumsum  # noqa: F401
+    chunk, concat, expand_as, flip, hstack, movedim, narrow, repeat, repeat_interleave, reshape_as,
+    roll, select, split, tile, unbind, view_as, vstack)
+from tinygen.ops.scan import cumprod, cumsum, prod  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401
-    SPECIAL, atan2, ceil, digamma, erf, erfc, erfinv, floor, fmod, frac, hypot, lgamma, polygamma,
-    remainder, round, sign, trunc)
+    SPECIAL, acos, asin, atan, atan2, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
+    hypot, lerp, lgamma, log2, log10, nan_to_num, polygamma, reciprocal, remainder, round, sign, sinh,
+    tan, trunc)
 from tinygen.ops.sort import kthvalue, median, sort, topk  # noqa: F401
 from tinygen.ops.linalg import linear, matmul  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
@@ -75,6 +78,7 @@ Tensor.__xor__ = compare.xor_operator
 Tensor.__rxor__ = compare.rxor_operator
 Tensor.__invert__ = compare.bitwise_not
 Tensor.__contains__ = compare.contains
+Tensor.__iter__ = methods.iterate
 
 Tensor.exp = exp
 Tensor.log = log
@@ -148,6 +152,7 @@ Tensor.scatter = scatter
 Tensor.scatter_add = scatter_add
 Tensor.index_select = index_select
 Tensor.index_add = index_add
+Tensor.index_fill = index_fill
 Tensor.masked_fill = masked_fill
 Tensor.masked_select = masked_select
 Tensor.nonzero = indexing.nonzero
@@ -199,6 +204,48 @@ Tensor.__iadd__ = inplace.iadd      # x += y changes x in place, as in torch
 Tensor.__isub__ = inplace.isub
 Tensor.__imul__ = inplace.imul
 Tensor.__itruediv__ = inplace.itruediv
+Tensor.tan = tan
+Tensor.asin = asin
+Tensor.acos = acos
+Tensor.atan = atan
+Tensor.sinh = sinh
+Tensor.cosh = cosh
+Tensor.exp2 = exp2
+Tensor.log2 = log2
+Tensor.log10 = log10
+Tensor.reciprocal = reciprocal
+Tensor.lerp = lerp
+Tensor.nan_to_num = nan_to_num
+Tensor.neg = neg
+Tensor.negative = neg
+Tensor.expm1 = expm1
+Tensor.log1p = log1p
+Tensor.rsqrt = rsqrt
+Tensor.square = square
+Tensor.sin = sin
+Tensor.cos = cos
+Tensor.maximum = maximum
+Tensor.minimum = minimum
+Tensor.where = methods.where_method
+Tensor.add = methods.add_method
+Tensor.sub = methods.sub_method
+Tensor.mul = mul
+Tensor.div = methods.div_method
+Tensor.mm = mm
+Tensor.bmm = bmm
+Tensor.dot = dot
+Tensor.outer = outer
+Tensor.mT = property(methods.matrix_transpose)
+Tensor.tril = tril
+Tensor.triu = triu
+Tensor.diag = diag
+Tensor.diagonal = diagonal
+Tensor.trace = trace
+Tensor.movedim = movedim
+Tensor.prod = prod
+Tensor.count_nonzero = compare.count_nonzero
+Tensor.unique = sorting.unique
+
 Tensor.add_ = inplace.add_
 Tensor.sub_ = inplace.sub_
 Tensor.mul_ = inplace.mul_
@@ -212,3 +259,18 @@ Tensor.masked_fill_ = inplace.masked_fill_
 Tensor.normal_ = inplace.normal_
 Tensor.uniform_ = inplace.uniform_
 Tensor.bernoulli_ = inplace.bernoulli_
+Tensor.exponential_ = inplace.exponential_
+Tensor.detach_ = inplace.detach_
+Tensor.scatter_ = inplace.scatter_
+Tensor.scatter_add_ = inplace.scatter_add_
+Tensor.index_add_ = inplace.index_add_
+Tensor.index_fill_ = inplace.index_fill_
+Tensor.exp_ = inplace.exp_
+Tensor.log_ = inplace.log_
+Tensor.sqrt_ = inplace.sqrt_
+Tensor.abs_ = inplace.abs_
+Tensor.neg_ = inplace.neg_
+Tensor.sigmoid_ = inplace.sigmoid_
+Tensor.tanh_ = inplace.tanh_
+Tensor.relu_ = inplace.relu_
+Tensor.pow_ = inplace.pow_

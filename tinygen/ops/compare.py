@@ -140,3 +140,9 @@ xor_operator, rxor_operator = _operator(bitwise_xor), _operator(_swapped(bitwise
 def contains(self, element):
     """`element in tensor`: whether any element equals it, as torch."""
     return bool((elementwise.eq(self, element)).data.any())
+
+
+def count_nonzero(input, dim=None):
+    """How many elements are nonzero, over dim (None: all); an int64 tensor."""
+    axes = _axes(dim, input.ndim, "count_nonzero")
+    return Tensor._make((input.data != 0).sum(axis=axes).astype(np.int64), input.device, False)

@@ -186,6 +186,14 @@ def index_add(input, dim, index, source, alpha=1):
     return input + (added if alpha == 1 else added * alpha)
 
 
+def index_fill(input, dim, index, value):
+    """input with the slices index[j] along dim set to `value` (a number or 0-d tensor)."""
+    full, _ = _dim_index("index_fill", input, dim, index)
+    xp = backend.array_module(input.device)
+    full = full[:-1] + (xp.unique(full[-1] % max(input.shape[dim] if input.ndim else 1, 1)),)
+    return SetItem(full)(input, as_tensor(value, like=(input,)))   # each slice filled once
+
+
 def _mask_array(mask, op, x):
     array = _on_device_of(x, mask)
     if array.dtype != np.bool_:

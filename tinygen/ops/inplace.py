@@ -1,5 +1,6 @@
 """In-place ops: add_ sub_ mul_ div_ clamp_ zero_ fill_ copy_ masked_fill_ normal_ uniform_
-bernoulli_ and x[index] = value.
+bernoulli_, x[index] = value, x op= y, and the in-place forms of functional ops (scatter_,
+index_add_, exp_, relu_, ...) through one helper, `_via`.
 
 Every in-place op bumps the tensor's version counter (shared with its views), so a graph
 node that saved the tensor refuses to run backward on changed values.
@@ -28,6 +29,7 @@ import numpy as np
 from tinygen import backend, rng
 from tinygen.autograd import grad_mode
 from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.ops import elementwise, indexing
 from tinygen.ops.elementwise import add, clamp, div, mul, where
 from tinygen.ops.indexing import SetItem, _index_arrays, _mask_array
 from tinygen.ops.shape import astype, clone
@@ -231,6 +233,20 @@ def normal_(self, mean=0.0, std=1.0):
     return _random_fill(self, "normal_", lambda g, s: g.normal(mean, std, s))
 
 
+def exponential_(self, lambd=1.0):
+    """Each element drawn from Exponential(rate lambd)."""
+    return _random_fill(self, "exponential_", lambda g, s: g.exponential(1.0 / lambd, s))
+
+
+def detach_(self):
+    """Cut this tensor from the graph in place (it becomes a leaf that needs no grad)."""
+    if self.creator is not None and self.creator.view_of_input:
+        raise RuntimeError(f"detach_: cannot detach a view (made by {self.creator.name}) in place; "
+                           f"use detach()")
+    self.creator, self.generation, self.requires_grad = None, 0, False
+    return self
+
+
 def bernoulli_(self, p=0.5):
     """Each element 1 with probability p (a number, or a tensor broadcast to self), else 0."""
     probs = p.data if isinstance(p, Tensor) else p
@@ -253,3 +269,42 @@ iadd = _augmented(add_, add)
 isub = _augmented(sub_, lambda a, b: add(a, mul(b, -1)))
 imul = _augmented(mul_, mul)
 itruediv = _augmented(div_, div)
+
+
+# ---- in-place forms of functional ops ------------------------------------------------------------
+
+def _via(self, op, fn, *args, keeps_old_values=True, **kwargs):
+    """self <- fn(self, *args): recorded through _rebase, else computed and written back."""
+    if _recording(self, *args, *kwargs.values()):
+        return _rebase(self, op, lambda old: fn(old, *args, **kwargs), keeps_old_values)
+    with grad_mode.no_grad():
+        out = fn(self, *args, **kwargs)
+    if tuple(out.shape) != tuple(self.shape):
+        raise RuntimeError(f"{op}: the result's shape {tuple(out.shape)} does not match the "
+                           f"tensor's shape {tuple(self.shape)}")
+    _bump(self)
+    self.data[...] = out.data
+    return self
+
+
+def _inplace_form(fn, keeps_old_values=True):
+    def inplace(self, *args, **kwargs):
+        return _via(self, f"{fn.__name__}_", fn, *args, keeps_old_values=keeps_old_values, **kwargs)
+    inplace.__name__ = f"{fn.__name__}_"
+    inplace.__doc__ = f"In-place {fn.__name__}: self <- {fn.__name__}(self, ...), version bumped."
+    return inplace
+
+
+scatter_ = _inplace_form(indexing.scatter, keeps_old_values=False)
+scatter_add_ = _inplace_form(indexing.scatter_add, keeps_old_values=False)
+index_add_ = _inplace_form(indexing.index_add, keeps_old_values=False)
+index_fill_ = _inplace_form(indexing.index_fill, keeps_old_values=False)
+exp_ = _inplace_form(elementwise.exp)
+log_ = _inplace_form(elementwise.log)
+sqrt_ = _inplace_form(elementwise.sqrt)
+abs_ = _inplace_form(elementwise.abs)
+neg_ = _inplace_form(elementwise.neg)
+sigmoid_ = _inplace_form(elementwise.sigmoid)
+tanh_ = _inplace_form(elementwise.tanh)
+relu_ = _inplace_form(elementwise.relu)
+pow_ = _inplace_form(elementwise.pow)

@@ -1,4 +1,5 @@
-"""Matrix products: matmul (batched, broadcasting, as numpy.matmul) and linear.
+"""Matrix products: matmul (batched, broadcasting, as numpy.matmul) and linear; torch's named
+forms (mm, bmm, dot, outer) and matrix parts (tril, triu, diag, diagonal, trace).
 
     y = a @ b          y[..., i, j] = sum_k a[..., i, k] b[..., k, j]
     ga = gy @ b^T      gb = a^T @ gy      (then summed back over broadcast batch dims)
@@ -10,10 +11,11 @@ as in NumPy and torch.
 """
 import numpy as np
 
-from tinygen import kernels
+from tinygen import backend, kernels
 from tinygen.autograd.function import Function
-from tinygen.autograd.tensor import as_tensor
-from tinygen.ops.shape import astype, reshape, transpose, unbroadcast
+from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.ops.elementwise import where
+from tinygen.ops.shape import IndexAdd, _norm_dim, astype, getitem, permute, reshape, transpose, unbroadcast
 
 
 def _matmul_kernel(device):
@@ -97,3 +99,92 @@ def linear(input, weight, bias=None):
     x = input if input.ndim == 2 else reshape(input, -1, input.shape[-1])
     y = Linear()(x, weight) if bias is None else Linear()(x, weight, bias)
     return y if input.ndim == 2 else reshape(y, lead + (weight.shape[0],))
+
+
+# ---- torch's named products and matrix parts (matmul underneath, or masks and indexing) -------
+
+def _check_dims(op, expected, *xs):
+    for x, n in zip(xs, expected):
+        if x.ndim != n:
+            raise RuntimeError(f"{op}: expects {'-'.join(f'{k}d' for k in expected)} tensors, got "
+                               f"shapes {[tuple(t.shape) for t in xs]}")
+
+
+def mm(input, mat2):
+    """(n, k) @ (k, m), no broadcasting."""
+    _check_dims("mm", (2, 2), input, mat2)
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    """(b, n, k) @ (b, k, m), no broadcasting."""
+    _check_dims("bmm", (3, 3), input, mat2)
+    if input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes {input.shape[0]} and {mat2.shape[0]} differ")
+    return matmul(input, mat2)
+
+
+def dot(input, other):
+    """The inner product of two 1-d tensors."""
+    _check_dims("dot", (1, 1), input, other)
+    return matmul(input, other)
+
+
+def outer(input, vec2):
+    """y[i, j] = input[i] vec2[j]."""
+    _check_dims("outer", (1, 1), input, vec2)
+    return reshape(input, (-1, 1)) * reshape(vec2, (1, -1))
+
+
+def _triangle(x, diagonal, upper):
+    if x.ndim < 2:
+        raise RuntimeError(f"{'triu' if upper else 'tril'}: expects at least 2 dims, got shape "
+                           f"{tuple(x.shape)}")
+    xp = backend.array_module(x.device)
+    n, m = x.shape[-2:]
+    ones = xp.ones((n, m), dtype=bool)
+    keep = xp.triu(ones, diagonal) if upper else xp.tril(ones, diagonal)
+    return where(Tensor._make(keep, x.device, False), x, 0.0)
+
+
+def tril(input, diagonal=0):
+    """The lower triangle (j <= i + diagonal) of the last two dims; the rest 0."""
+    return _triangle(input, diagonal, upper=False)
+
+
+def triu(input, diagonal=0):
+    """The upper triangle (j >= i + diagonal) of the last two dims; the rest 0."""
+    return _triangle(input, diagonal, upper=True)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal x[..., i, i + offset] over dims (dim1, dim2), appended as the last dim."""
+    d1, d2 = _norm_dim(dim1, input.ndim, "diagonal"), _norm_dim(dim2, input.ndim, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal: dim1 and dim2 are the same dim {d1}")
+    rest = [d for d in range(input.ndim) if d not in (d1, d2)]
+    x = permute(input, rest + [d1, d2])                             # (..., n, m)
+    n, m = x.shape[-2:]
+    xp = backend.array_module(input.device)
+    rows = xp.arange(max(0, -offset), max(0, min(n, m - offset)))
+    return getitem(x, (Ellipsis, rows, rows + offset))
+
+
+_diagonal_of = diagonal   # diag's argument `diagonal` (torch's name) hides the function
+
+
+def diag(input, diagonal=0):
+    """1-d -> the square matrix with it on the given diagonal; 2-d -> that diagonal."""
+    if input.ndim == 2:
+        return _diagonal_of(input, diagonal)
+    _check_dims("diag", (1,), input)
+    n = input.shape[0] + abs(diagonal)
+    xp = backend.array_module(input.device)
+    rows = xp.arange(input.shape[0]) + max(0, -diagonal)
+    return IndexAdd((rows, rows + diagonal), (n, n))(input)
+
+
+def trace(input):
+    """The sum of the main diagonal of a 2-d tensor."""
+    _check_dims("trace", (2,), input)
+    return diagonal(input).sum()

@@ -1,5 +1,6 @@
 """Cutting, repeating and reordering along dims: narrow, select, chunk, split, unbind, flip,
-roll, repeat, tile, repeat_interleave, and view_as / reshape_as / expand_as.
+roll, repeat, tile, repeat_interleave, movedim, concat/hstack/vstack, and view_as /
+reshape_as / expand_as.
 
 Most are compositions of shape.py's ops, so their gradients (and gradients of gradients) come
 for free:
@@ -16,7 +17,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.shape import _norm_dim, _shape_arg, clone, expand, flatten, getitem, reshape
+from tinygen.ops.shape import _norm_dim, _shape_arg, cat, clone, expand, flatten, getitem, permute, reshape
 
 
 def view_as(input, other):
@@ -172,3 +173,33 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     counts = backend.to_numpy(counts).tolist()          # cupy.repeat takes counts as a list
     index = xp.repeat(xp.arange(input.shape[dim]), counts)
     return getitem(input, _along(dim, input.ndim, index))
+
+
+def concat(tensors, dim=0):
+    """torch.concat: cat under its other name."""
+    return cat(tensors, dim)
+
+
+def hstack(tensors):
+    """Join along dim 1 (dim 0 for 1-d tensors)."""
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """Join along dim 0, 1-d tensors taken as rows (1, n)."""
+    return cat([reshape(t, (1, -1)) if t.ndim < 2 else t for t in tensors], 0)
+
+
+def movedim(input, source, destination):
+    """Move dims `source` to positions `destination` (ints or sequences), keeping the others'
+    order."""
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: source {src} and destination {dst} differ in length")
+    src = [_norm_dim(d, input.ndim, "movedim") for d in src]
+    dst = [_norm_dim(d, input.ndim, "movedim") for d in dst]
+    order = [d for d in range(input.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(input, order)

@@ -1,4 +1,5 @@
-"""Cumulative ops along a dim: cumsum and cumprod.
+"""Cumulative ops along a dim: cumsum and cumprod; and prod, the last element of cumprod (so
+its gradient, the product of the others, is exact with zeros too).
 
     cumsum:   y_i = sum_{j <= i} x_j          gx_j = sum_{i >= j} gy_i   (a reversed cumsum)
     cumprod:  y_i = prod_{j <= i} x_j         gx_j = sum_{i >= j} gy_i y_i / x_j   (no zeros)
@@ -86,3 +87,15 @@ def cumprod(input, dim, dtype=None):
     """y[..., i, ...] = product of input[..., :i + 1, ...] along dim."""
     x, d = _scan_input(input, dim, dtype, "cumprod")
     return x * 1 if d is None else CumProd(d)(x)
+
+
+def prod(input, dim=None, keepdim=False, dtype=None):
+    """The product of all elements (dim=None), or along the int dim."""
+    if dim is None:
+        y = cumprod(reshape(input, (-1,)), 0, dtype)
+        return reshape(getitem(y, (-1,)), ())
+    x, d = _scan_input(input, dim, dtype, "prod")
+    if d is None:
+        return x * 1
+    y = getitem(CumProd(d)(x), (slice(None),) * d + (slice(-1, None),))   # keeps dim d
+    return y if keepdim else reshape(y, x.shape[:d] + x.shape[d + 1:])

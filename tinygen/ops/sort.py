@@ -1,4 +1,4 @@
-"""Order statistics: sort, argsort, topk, median, kthvalue.
+"""Order statistics: sort, argsort, topk, median, kthvalue; unique.
 
 Each finds indices on the raw array (a stable argsort along dim) and then gathers the values
 with indexing.gather, so the values' gradient is gather's: each input element receives the
@@ -101,3 +101,18 @@ def median(input, dim=None, keepdim=False):
     d = _dim(input, dim, "median")
     n = input.shape[d] if input.ndim else 1
     return kthvalue(input, (n - 1) // 2 + 1, d, keepdim)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct elements, sorted (no gradient); with return_inverse, each element's index
+    into them; with return_counts, how often each occurs. Only dim=None."""
+    if dim is not None:
+        raise NotImplementedError("unique: only dim=None is supported")
+    xp = backend.array_module(input.device)
+    values, inverse, counts = xp.unique(input.data.reshape(-1), return_inverse=True, return_counts=True)
+    out = [Tensor._make(values, input.device, False)]
+    if return_inverse:
+        out.append(Tensor._make(inverse.reshape(input.shape).astype(np.int64), input.device, False))
+    if return_counts:
+        out.append(Tensor._make(counts.astype(np.int64), input.device, False))
+    return out[0] if len(out) == 1 else tuple(out)

@@ -1,4 +1,4 @@
-"""Rounding, special functions and two-argument elementwise ops that likelihoods use.
+"""Rounding, special functions, trigonometry, and two-argument elementwise ops.
 
 One table in the shape of elementwise.py's UNARY, name: (forward(xp, x), vjp(x, y, gy)):
 rounding ops have a zero gradient (as torch: sign, floor, ceil, round, trunc), frac passes
@@ -23,7 +23,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_tensor
-from tinygen.ops.elementwise import _check_broadcast, _const, exp, square
+from tinygen.ops.elementwise import _check_broadcast, _const, exp, rsqrt, square
 from tinygen.ops.shape import unbroadcast
 
 
@@ -64,6 +64,17 @@ SPECIAL = {
     "erfinv":  (lambda xp, x: _kernel("erfinv", x),     lambda x, y, gy: gy / _C * exp(square(y))),
     "lgamma":  (lambda xp, x: _kernel("lgamma", x),     lambda x, y, gy: gy * digamma(x)),
     "digamma": (lambda xp, x: _kernel("digamma", x),    lambda x, y, gy: gy * polygamma(1, x)),
+    # trigonometric and hyperbolic functions, logarithms and powers of other bases
+    "tan":     (lambda xp, x: xp.tan(x),                lambda x, y, gy: gy * (1 + square(y))),
+    "asin":    (lambda xp, x: xp.arcsin(x),             lambda x, y, gy: gy * rsqrt(1 - square(x))),
+    "acos":    (lambda xp, x: xp.arccos(x),             lambda x, y, gy: -gy * rsqrt(1 - square(x))),
+    "atan":    (lambda xp, x: xp.arctan(x),             lambda x, y, gy: gy / (1 + square(x))),
+    "sinh":    (lambda xp, x: xp.sinh(x),               lambda x, y, gy: gy * cosh(x)),
+    "cosh":    (lambda xp, x: xp.cosh(x),               lambda x, y, gy: gy * sinh(x)),
+    "exp2":    (lambda xp, x: xp.exp2(x),               lambda x, y, gy: gy * y * math.log(2)),
+    "log2":    (lambda xp, x: xp.log2(x),               lambda x, y, gy: gy / (x * math.log(2))),
+    "log10":   (lambda xp, x: xp.log10(x),              lambda x, y, gy: gy / (x * math.log(10))),
+    "reciprocal": (lambda xp, x: 1 / x,                 lambda x, y, gy: -gy * square(y)),
 }
 
 
@@ -103,6 +114,16 @@ erfinv = _special("erfinv")
 lgamma = _special("lgamma")
 digamma = _special("digamma")
 _round = _special("round")
+tan = _special("tan")
+asin = _special("asin")
+acos = _special("acos")
+atan = _special("atan")
+sinh = _special("sinh")
+cosh = _special("cosh")
+exp2 = _special("exp2")
+log2 = _special("log2")
+log10 = _special("log10")
+reciprocal = _special("reciprocal")
 
 
 def round(input, decimals=0):
@@ -182,3 +203,30 @@ fmod = _binary_special("fmod")
 remainder = _binary_special("remainder")
 atan2 = _binary_special("atan2")
 hypot = _binary_special("hypot")
+
+
+def lerp(input, end, weight):
+    """input + weight (end - input), weight a number or a tensor (broadcasting)."""
+    return input + weight * (end - input)
+
+
+class NanToNum(Function):
+    """nan -> nan, +inf -> posinf, -inf -> neginf (defaults: 0 and the dtype's extremes); the
+    gradient passes where x was finite, as torch."""
+
+    def __init__(self, nan, posinf, neginf):
+        self.nan, self.posinf, self.neginf = nan, posinf, neginf
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        return xp.nan_to_num(x, nan=self.nan, posinf=self.posinf, neginf=self.neginf)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * _const(gy, backend.array_module(x.device).isfinite(x.data).astype(gy.dtype))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    if input.dtype.kind != "f":
+        return input * 1
+    return NanToNum(nan, posinf, neginf)(input)

@@ -1,0 +1,51 @@
+"""Tensor methods whose signature differs from the functional op behind them: add/sub with
+alpha, div with rounding_mode, x.where(condition, y) (self second in torch.where), iteration,
+mT, and tg.numel."""
+from tinygen.ops.elementwise import add, div, mul, sub, where
+from tinygen.ops.rearrange import unbind
+from tinygen.ops.shape import transpose
+from tinygen.ops.special import floor, trunc
+
+
+def add_method(self, other, *, alpha=1):
+    """self + alpha * other."""
+    return add(self, other if alpha == 1 else mul(other, alpha))
+
+
+def sub_method(self, other, *, alpha=1):
+    """self - alpha * other."""
+    return sub(self, other if alpha == 1 else mul(other, alpha))
+
+
+def div_method(self, other, *, rounding_mode=None):
+    """self / other; rounding_mode 'trunc' or 'floor' rounds the quotient (zero gradient)."""
+    if rounding_mode is None:
+        return div(self, other)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    q = div(self, other)
+    q = trunc(q) if rounding_mode == "trunc" else floor(q)
+    return q if self.dtype.kind == "f" else q.to(dtype=self.dtype)
+
+
+def where_method(self, condition, other):
+    """torch.Tensor.where: self where condition, else other."""
+    return where(condition, self, other)
+
+
+def iterate(self):
+    """Iteration over dim 0, as torch (the rows, each a view)."""
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return iter(unbind(self, 0))
+
+
+def matrix_transpose(self):
+    """x.mT: the last two dims swapped."""
+    if self.ndim < 2:
+        raise RuntimeError(f"mT: expects at least 2 dims, got shape {tuple(self.shape)}")
+    return transpose(self, -2, -1)
+
+
+def numel(input):
+    return input.numel()
