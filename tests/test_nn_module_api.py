@@ -352,3 +352,23 @@ def test_every_name_of_the_issue_exists_as_in_torch():
                                 (MODULE_METHODS, tnn.Module, torch.nn.Module)):
         missing = [n for n in names if not hasattr(ours, n)]
         assert not missing and all(hasattr(theirs, n) for n in names), missing
+
+
+def test_editing_containers_and_reassigning_keep_torch_order():
+    def edit(nn):
+        s = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())
+        del s[1]
+        s.insert(0, nn.Identity())
+        s.append(nn.ReLU6())
+        s.extend([nn.GELU()])
+        s[0] = nn.SiLU()                   # replaced in place, not moved to the end
+        popped = s.pop(-1)
+        m = nn.Module()
+        m.a, m.b = nn.ReLU(), nn.Tanh()
+        m.a = nn.Linear(1, 1)              # re-assignment keeps its place
+        m.register_buffer("b2", None)
+        m.register_buffer("b2", nn.Linear(1, 1).weight.detach())
+        ml = nn.ModuleList([nn.ReLU(), nn.Tanh()])
+        ml[0] = nn.GELU()
+        return repr(s), type(popped).__name__, list(m._modules), repr(ml), list(m.state_dict())
+    assert edit(tnn) == edit(torch.nn)

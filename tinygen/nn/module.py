@@ -158,8 +158,8 @@ class Module:
     def __setattr__(self, name, value):
         if isinstance(value, (Parameter, Module)):
             self._check_initialized(name)
-            self._forget(name)
             table = self._parameters if isinstance(value, Parameter) else self._modules
+            self._forget(name, keep=table)
             table[name] = value
         elif "_parameters" in self.__dict__ and name in self._parameters:
             if value is not None:
@@ -179,11 +179,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
-        """Remove `name` from every table (and the instance dict) before re-registering it."""
+    def _forget(self, name, keep):
+        """Remove `name` from the instance dict and every table but `keep`, the one it is about
+        to be registered in (where it keeps its place in the order, as in torch)."""
         self.__dict__.pop(name, None)
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self._non_persistent.discard(name)
 
     def __getattr__(self, name):
@@ -208,7 +210,7 @@ class Module:
             raise TypeError(f"register_parameter({name!r}): a Parameter or None expected, got "
                             f"{type(param).__name__}")
         self._check_initialized(name)
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -219,7 +221,7 @@ class Module:
             raise TypeError(f"register_buffer({name!r}): a Tensor or None expected, got "
                             f"{type(tensor).__name__}")
         self._check_initialized(name)
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -229,7 +231,7 @@ class Module:
             raise TypeError(f"add_module({name!r}): a Module or None expected, got "
                             f"{type(module).__name__}")
         self._check_initialized(name)
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
