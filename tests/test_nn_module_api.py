@@ -372,3 +372,14 @@ def test_editing_containers_and_reassigning_keep_torch_order():
         ml[0] = nn.GELU()
         return repr(s), type(popped).__name__, list(m._modules), repr(ml), list(m.state_dict())
     assert edit(tnn) == edit(torch.nn)
+
+
+def test_load_state_dict_assign_makes_the_given_tensors_the_modules():
+    m = _net(tnn)
+    sd = {k: tg.tensor(v.numpy() + 1, dtype="float64") for k, v in m.state_dict().items()}
+    assert m.load_state_dict(sd, assign=True) == ([], [])
+    assert m[0].weight.data is sd["0.weight"].data and isinstance(m[0].weight, tnn.Parameter)
+    assert m[0].weight.requires_grad and m[0].weight.dtype == np.float64
+    assert m[1].running_mean.data is sd["1.running_mean"].data
+    m(tg.randn(5, 3, dtype="float64")).sum().backward()      # the assigned tensors are trained
+    assert m[0].weight.grad is not None and m[0].weight.grad.shape == (4, 3)

@@ -396,8 +396,9 @@ class Module:
             if child is not None:
                 child._save_to(out, f"{prefix}{name}.", keep_vars)
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values (Tensors or arrays) into this module's parameters and persistent buffers.
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy values (Tensors or arrays) into this module's parameters and persistent buffers
+        (assign=True: make the state_dict's tensors the module's, as torch's assign).
 
         As torch: keys of the module absent from state_dict are `missing`, keys of state_dict
         the module lacks are `unexpected`; with strict=True either is an error, and a shape
@@ -406,7 +407,7 @@ class Module:
         Returns _IncompatibleKeys(missing_keys, unexpected_keys)."""
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own and not k.endswith("_metadata")]
+        unexpected = [k for k in state_dict if k not in own]
         errors = []
         if strict and missing:
             errors.append("Missing key(s) in state_dict: "
@@ -423,12 +424,27 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
+        if assign:
+            for k, t in own.items():
+                if k in state_dict:
+                    self._assign(k, t, state_dict[k])
+            return _IncompatibleKeys(missing, unexpected)
         with no_grad():
             for k, t in own.items():
                 if k in state_dict:
                     value = backend.to_device(_array_of(state_dict[k]), t.device)
                     t.copy_(value.astype(t.dtype, copy=False))
         return _IncompatibleKeys(missing, unexpected)
+
+    def _assign(self, key, old, value):
+        """load_state_dict(assign=True) for one key: the value itself becomes the tensor."""
+        path, _, name = key.rpartition(".")
+        owner = self.get_submodule(path)
+        value = value if isinstance(value, Tensor) else Tensor(_array_of(value))
+        if name in owner._parameters:
+            owner._parameters[name] = Parameter(value, requires_grad=old.requires_grad)
+        else:
+            owner._buffers[name] = value
 
     # ---- printing --------------------------------------------------------------------
 
