@@ -76,7 +76,9 @@ def every_layer(nn):
         nn.Conv1d(2, 3, 3, padding="same", bias=False), nn.Conv2d(2, 3, (3, 1), dilation=2),
         nn.BatchNorm1d(3, affine=False), nn.LayerNorm((2, 3)), nn.Unflatten(1, (2, 3)),
         nn.GroupNorm(1, 3, affine=False), nn.BCELoss(), nn.CrossEntropyLoss(label_smoothing=0.1),
-        nn.KLDivLoss(reduction="batchmean"), nn.HuberLoss(), nn.GaussianNLLLoss())
+        nn.KLDivLoss(reduction="batchmean"), nn.HuberLoss(), nn.GaussianNLLLoss(), nn.SELU(True),
+        nn.CELU(0.5, True), nn.Hardsigmoid(), nn.Hardswish(True), nn.LogSigmoid(), nn.Softmin(1),
+        nn.Unfold(2), nn.Fold((4, 5), 2, padding=1))
 
 
 ZOO = [mnist_classifier, dcgan_generator, dcgan_discriminator, vae, conditional_upsampler,
