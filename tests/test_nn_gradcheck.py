@@ -72,6 +72,28 @@ def _hardtanh(draw):
     return (lambda x: F.hardtanh(x, -0.5, 1.0)), (x,)
 
 
+@case("selu", "selu", "celu")
+def _selu(draw):
+    x = draw(tgt.tensors(SMALL, "away_from_kinks"))
+    if draw(st.booleans()):
+        return F.selu, (x,)
+    alpha = draw(st.sampled_from([0.5, 1.0, 2.0]))
+    return (lambda x: F.celu(x, alpha)), (x,)
+
+
+@case("hardsigmoid", "hardsigmoid", "hardswish")
+def _hard(draw):
+    x = draw(tgt.tensors(SMALL, "away_from_kinks"))
+    fn = draw(st.sampled_from([F.hardsigmoid, F.hardswish]))
+    return (lambda x: fn(x * 2)), (x,)                # kinks at x = -1.5, 1.5
+
+
+@case("softmin")
+def _softmin(draw):
+    x = draw(tgt.tensors(SMALL))
+    return (lambda x: F.softmin(x, -1)), (x,)
+
+
 @case("softsign")
 def _softsign(draw):
     return F.softsign, (draw(tgt.tensors(SMALL, "away_from_kinks")),)

@@ -123,3 +123,19 @@ def test_calculate_gain_equals_torch():
         assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param))
     with pytest.raises(ValueError):
         init.calculate_gain("swish")
+
+
+def test_initializers_take_the_raw_array_as_torch_scripts_pass_p_data():
+    # the DCGAN tutorial's weights_init: nn.init.normal_(m.weight.data, 0.0, 0.02)
+    import tinygen.nn as nn
+    conv, bn = nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3)
+    init.normal_(conv.weight.data, 0.0, 0.02)
+    init.normal_(bn.weight.data, 1.0, 0.02)
+    init.constant_(bn.bias.data, 0)
+    assert abs(conv.weight.numpy().std() - 0.02) < 0.01 and abs(bn.weight.numpy().mean() - 1) < 0.05
+    assert np.all(bn.bias.numpy() == 0)
+    for fn in (init.xavier_uniform_, init.kaiming_normal_, init.orthogonal_, init.dirac_,
+               init.trunc_normal_, init.zeros_):
+        a = np.full((3, 2, 3, 3), 7.0, dtype=np.float32)
+        assert fn(a) is a and a.dtype == np.float32 and not np.any(a == 7.0)   # every entry written
+    assert init.eye_(np.empty((2, 3))).tolist() == np.eye(2, 3).tolist()

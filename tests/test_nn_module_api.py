@@ -76,7 +76,9 @@ def every_layer(nn):
         nn.Conv1d(2, 3, 3, padding="same", bias=False), nn.Conv2d(2, 3, (3, 1), dilation=2),
         nn.BatchNorm1d(3, affine=False), nn.LayerNorm((2, 3)), nn.Unflatten(1, (2, 3)),
         nn.GroupNorm(1, 3, affine=False), nn.BCELoss(), nn.CrossEntropyLoss(label_smoothing=0.1),
-        nn.KLDivLoss(reduction="batchmean"), nn.HuberLoss(), nn.GaussianNLLLoss())
+        nn.KLDivLoss(reduction="batchmean"), nn.HuberLoss(), nn.GaussianNLLLoss(), nn.SELU(True),
+        nn.CELU(0.5, True), nn.Hardsigmoid(), nn.Hardswish(True), nn.LogSigmoid(), nn.Softmin(1),
+        nn.Unfold(2), nn.Fold((4, 5), 2, padding=1))
 
 
 ZOO = [mnist_classifier, dcgan_generator, dcgan_discriminator, vae, conditional_upsampler,
@@ -352,3 +354,34 @@ def test_every_name_of_the_issue_exists_as_in_torch():
                                 (MODULE_METHODS, tnn.Module, torch.nn.Module)):
         missing = [n for n in names if not hasattr(ours, n)]
         assert not missing and all(hasattr(theirs, n) for n in names), missing
+
+
+def test_editing_containers_and_reassigning_keep_torch_order():
+    def edit(nn):
+        s = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())
+        del s[1]
+        s.insert(0, nn.Identity())
+        s.append(nn.ReLU6())
+        s.extend([nn.GELU()])
+        s[0] = nn.SiLU()                   # replaced in place, not moved to the end
+        popped = s.pop(-1)
+        m = nn.Module()
+        m.a, m.b = nn.ReLU(), nn.Tanh()
+        m.a = nn.Linear(1, 1)              # re-assignment keeps its place
+        m.register_buffer("b2", None)
+        m.register_buffer("b2", nn.Linear(1, 1).weight.detach())
+        ml = nn.ModuleList([nn.ReLU(), nn.Tanh()])
+        ml[0] = nn.GELU()
+        return repr(s), type(popped).__name__, list(m._modules), repr(ml), list(m.state_dict())
+    assert edit(tnn) == edit(torch.nn)
+
+
+def test_load_state_dict_assign_makes_the_given_tensors_the_modules():
+    m = _net(tnn)
+    sd = {k: tg.tensor(v.numpy() + 1, dtype="float64") for k, v in m.state_dict().items()}
+    assert m.load_state_dict(sd, assign=True) == ([], [])
+    assert m[0].weight.data is sd["0.weight"].data and isinstance(m[0].weight, tnn.Parameter)
+    assert m[0].weight.requires_grad and m[0].weight.dtype == np.float64
+    assert m[1].running_mean.data is sd["1.running_mean"].data
+    m(tg.randn(5, 3, dtype="float64")).sum().backward()      # the assigned tensors are trained
+    assert m[0].weight.grad is not None and m[0].weight.grad.shape == (4, 3)

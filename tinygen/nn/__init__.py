@@ -16,7 +16,8 @@ from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa
 from tinygen.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from tinygen.nn.shape import Dropout, Flatten, Unflatten  # noqa: F401
 from tinygen.nn.activation import (  # noqa: F401
-    GELU, Hardtanh, LogSoftmax, Mish, PReLU, ReLU6, SiLU, Softmax, Softsign)
+    CELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, LogSoftmax, Mish, PReLU, ReLU6,
+    SiLU, Softmax, Softmin, Softsign)
 from tinygen.nn.container import ModuleDict, ParameterDict, ParameterList  # noqa: F401
 from tinygen.nn.conv import Conv1d, ConvTranspose1d  # noqa: F401
 from tinygen.nn.embedding import Embedding  # noqa: F401
@@ -29,5 +30,6 @@ from tinygen.nn.padding import (  # noqa: F401
     ReplicationPad2d, ZeroPad1d, ZeroPad2d)
 from tinygen.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d  # noqa: F401
 from tinygen.nn.shape import Dropout2d  # noqa: F401
+from tinygen.nn.patches import Fold, Unfold  # noqa: F401
 from tinygen.nn.upsampling import (  # noqa: F401
     PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)

@@ -7,8 +7,9 @@ backward still needs is never clobbered.
 """
 from tinygen.nn.init import constant_
 from tinygen.nn.module import Module, Parameter
-from tinygen.ops.activation import gelu, hardtanh, mish, prelu, silu, softsign
-from tinygen.ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
+from tinygen.ops.activation import (
+    celu, gelu, hardsigmoid, hardswish, hardtanh, mish, prelu, selu, silu, softmin, softsign)
+from tinygen.ops.elementwise import elu, leaky_relu, logsigmoid, relu, sigmoid, softplus, tanh
 from tinygen.ops.factories import full
 from tinygen.ops.reduce import log_softmax, softmax
 
@@ -210,3 +211,74 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class Softmin(Module):
+    """softmax(-x) along dim."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return softmin(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSigmoid(Module):
+    """log(1 / (1 + e^-x)), computed stably."""
+
+    def forward(self, x):
+        return logsigmoid(x)
+
+
+class SELU(Module):
+    """scale * elu(x, alpha) with the self-normalizing constants."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return selu(x)
+
+    def extra_repr(self):
+        return _inplace(self.inplace)
+
+
+class CELU(Module):
+    """x for x > 0, alpha (e^(x / alpha) - 1) otherwise."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x):
+        return celu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}{_inplace(self.inplace, ', ')}"
+
+
+class Hardsigmoid(Module):
+    """relu6(x + 3) / 6."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return hardsigmoid(x)
+
+
+class Hardswish(Module):
+    """x relu6(x + 3) / 6."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return hardswish(x)

@@ -46,6 +46,38 @@ class Sequential(Module):
         self.add_module(str(len(self._modules)), module)
         return self
 
+    def _key(self, index):
+        keys = list(self._modules)
+        if not -len(keys) <= index < len(keys):
+            raise IndexError(f"Sequential index {index} out of range for length {len(keys)}")
+        return keys[index]
+
+    def __setitem__(self, index, module):
+        self.add_module(self._key(index), module)
+
+    def __delitem__(self, index):
+        keys = list(self._modules)[index] if isinstance(index, slice) else [self._key(index)]
+        for key in keys:
+            del self._modules[key]
+        # renumber, as torch: the remaining modules are "0", "1", ... again
+        self._modules = OrderedDict((str(i), m) for i, m in enumerate(self._modules.values()))
+
+    def pop(self, index):
+        module = self[index]
+        del self[index]
+        return module
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._modules = OrderedDict((str(i), m) for i, m in enumerate(items))
+        return self
+
 
 class ModuleList(Module):
     """A list of modules whose parameters are registered (a plain list's would not be).

@@ -14,7 +14,8 @@ from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from tinygen.ops.pool import avg_pool2d, max_pool2d  # noqa: F401
 
 from tinygen.nn.normalization import group_norm, instance_norm  # noqa: F401
-from tinygen.ops.activation import gelu, hardtanh, mish, prelu, relu6, silu, softsign  # noqa: F401
+from tinygen.ops.activation import (  # noqa: F401
+    celu, gelu, hardsigmoid, hardswish, hardtanh, mish, prelu, relu6, selu, silu, softmin, softsign)
 from tinygen.ops.conv1d import conv1d, conv_transpose1d  # noqa: F401
 from tinygen.ops.embedding import embedding, one_hot  # noqa: F401
 from tinygen.ops.losses import huber_loss, kl_div, l1_loss, smooth_l1_loss  # noqa: F401

@@ -17,7 +17,8 @@ PyTorch's default for Linear and Conv layers is kaiming_uniform_(w, a=sqrt(5)), 
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
 Every draw comes from tinygen.rng, so tg.manual_seed(s) makes a model's initial weights
-reproducible. The functions change the tensor under no_grad and return it.
+reproducible. The functions change the tensor under no_grad and return it. They also take the
+raw array of a tensor, as torch scripts pass it: nn.init.normal_(m.weight.data, 0.0, 0.02).
 """
 import math
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from tinygen import backend, rng
 from tinygen.autograd.grad_mode import no_grad
+from tinygen.autograd.tensor import Tensor
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -64,11 +66,28 @@ def _fan(tensor, mode):
     raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
 
 
+def _device(tensor):
+    """The device of a Tensor, or of a raw array (numpy: cpu; cupy: cuda)."""
+    if isinstance(tensor, Tensor):
+        return tensor.device
+    return "cpu" if isinstance(tensor, np.ndarray) else "cuda"
+
+
+def _write(tensor, values):
+    """Write values into tensor in place, outside the graph. tensor is a Tensor or the raw array
+    of one (torch scripts pass `m.weight.data`, which in tinygen is the array itself)."""
+    if isinstance(tensor, Tensor):
+        with no_grad():
+            tensor.copy_(values)
+    else:
+        tensor[...] = values
+    return tensor
+
+
 def _fill(tensor, draw):
     """Write draw(generator, shape) into tensor, in place, outside the graph."""
-    with no_grad():
-        tensor.copy_(draw(rng.generator(tensor.device), tensor.shape).astype(tensor.dtype, copy=False))
-    return tensor
+    values = draw(rng.generator(_device(tensor)), tensor.shape)
+    return _write(tensor, values.astype(tensor.dtype, copy=False))
 
 
 def uniform_(tensor, a=0.0, b=1.0):
@@ -82,8 +101,8 @@ def normal_(tensor, mean=0.0, std=1.0):
 
 
 def constant_(tensor, val):
-    with no_grad():
-        return tensor.fill_(val)
+    """Fill with the number val."""
+    return _write(tensor, val)
 
 
 def zeros_(tensor):
@@ -131,10 +150,8 @@ def eye_(tensor):
     """Fill the 2-D tensor with the identity matrix (ones on the diagonal)."""
     if tensor.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tuple(tensor.shape)}")
-    xp = backend.array_module(tensor.device)
-    with no_grad():
-        tensor.copy_(xp.eye(*tensor.shape, dtype=tensor.dtype))
-    return tensor
+    xp = backend.array_module(_device(tensor))
+    return _write(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
 
 
 def dirac_(tensor, groups=1):
@@ -146,15 +163,13 @@ def dirac_(tensor, groups=1):
     if tensor.shape[0] % groups:
         raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) must be divisible by groups={groups}")
     out_per_group = tensor.shape[0] // groups
-    xp = backend.array_module(tensor.device)
+    xp = backend.array_module(_device(tensor))
     w = xp.zeros(tensor.shape, dtype=tensor.dtype)
     centre = tuple(k // 2 for k in tensor.shape[2:])
     for g in range(groups):
         for d in range(min(out_per_group, tensor.shape[1])):
             w[(g * out_per_group + d, d) + centre] = 1
-    with no_grad():
-        tensor.copy_(w)
-    return tensor
+    return _write(tensor, w)
 
 
 def orthogonal_(tensor, gain=1.0):
@@ -171,10 +186,8 @@ def orthogonal_(tensor, gain=1.0):
     q *= np.sign(np.diag(r))          # makes the draw uniform over orthogonal matrices
     if rows < cols:
         q = q.T
-    with no_grad():
-        tensor.copy_(backend.to_device((gain * q).reshape(tensor.shape).astype(tensor.dtype),
-                                       tensor.device))
-    return tensor
+    q = (gain * q).reshape(tensor.shape).astype(tensor.dtype)
+    return _write(tensor, backend.to_device(q, _device(tensor)))
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):

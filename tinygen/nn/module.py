@@ -158,8 +158,8 @@ class Module:
     def __setattr__(self, name, value):
         if isinstance(value, (Parameter, Module)):
             self._check_initialized(name)
-            self._forget(name)
             table = self._parameters if isinstance(value, Parameter) else self._modules
+            self._forget(name, keep=table)
             table[name] = value
         elif "_parameters" in self.__dict__ and name in self._parameters:
             if value is not None:
@@ -179,11 +179,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
-        """Remove `name` from every table (and the instance dict) before re-registering it."""
+    def _forget(self, name, keep):
+        """Remove `name` from the instance dict and every table but `keep`, the one it is about
+        to be registered in (where it keeps its place in the order, as in torch)."""
         self.__dict__.pop(name, None)
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self._non_persistent.discard(name)
 
     def __getattr__(self, name):
@@ -208,7 +210,7 @@ class Module:
             raise TypeError(f"register_parameter({name!r}): a Parameter or None expected, got "
                             f"{type(param).__name__}")
         self._check_initialized(name)
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -219,7 +221,7 @@ class Module:
             raise TypeError(f"register_buffer({name!r}): a Tensor or None expected, got "
                             f"{type(tensor).__name__}")
         self._check_initialized(name)
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -229,7 +231,7 @@ class Module:
             raise TypeError(f"add_module({name!r}): a Module or None expected, got "
                             f"{type(module).__name__}")
         self._check_initialized(name)
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -394,8 +396,9 @@ class Module:
             if child is not None:
                 child._save_to(out, f"{prefix}{name}.", keep_vars)
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values (Tensors or arrays) into this module's parameters and persistent buffers.
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy values (Tensors or arrays) into this module's parameters and persistent buffers
+        (assign=True: make the state_dict's tensors the module's, as torch's assign).
 
         As torch: keys of the module absent from state_dict are `missing`, keys of state_dict
         the module lacks are `unexpected`; with strict=True either is an error, and a shape
@@ -404,7 +407,7 @@ class Module:
         Returns _IncompatibleKeys(missing_keys, unexpected_keys)."""
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own and not k.endswith("_metadata")]
+        unexpected = [k for k in state_dict if k not in own]
         errors = []
         if strict and missing:
             errors.append("Missing key(s) in state_dict: "
@@ -421,12 +424,27 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
+        if assign:
+            for k, t in own.items():
+                if k in state_dict:
+                    self._assign(k, t, state_dict[k])
+            return _IncompatibleKeys(missing, unexpected)
         with no_grad():
             for k, t in own.items():
                 if k in state_dict:
                     value = backend.to_device(_array_of(state_dict[k]), t.device)
                     t.copy_(value.astype(t.dtype, copy=False))
         return _IncompatibleKeys(missing, unexpected)
+
+    def _assign(self, key, old, value):
+        """load_state_dict(assign=True) for one key: the value itself becomes the tensor."""
+        path, _, name = key.rpartition(".")
+        owner = self.get_submodule(path)
+        value = value if isinstance(value, Tensor) else Tensor(_array_of(value))
+        if name in owner._parameters:
+            owner._parameters[name] = Parameter(value, requires_grad=old.requires_grad)
+        else:
+            owner._buffers[name] = value
 
     # ---- printing --------------------------------------------------------------------
 

@@ -7,6 +7,10 @@
     hardtanh(x, lo, hi)    clamp(x, lo, hi);   relu6(x) = hardtanh(x, 0, 6)
     softsign(x)            x / (1 + |x|)
     prelu(x, w)            x for x > 0, w x otherwise; w (C,) per channel (dim 1) or (1,) shared
+    selu(x)                scale elu(x, alpha), scale = 1.0507..., alpha = 1.6732... (Klambauer 2017)
+    celu(x, alpha)         x for x > 0, alpha (e^(x / alpha) - 1) otherwise
+    hardsigmoid(x)         relu6(x + 3) / 6;      hardswish(x) = x hardsigmoid(x)
+    softmin(x, dim)        softmax(-x, dim)
 
 Only Phi needs a Function of its own (NormalCdf: erf has no tinygen op yet); its backward,
 the density phi(x) = e^(-x^2/2) / sqrt(2 pi), is built from ops, so every activation here
@@ -19,8 +23,10 @@ import numpy as np
 
 from tinygen import backend
 from tinygen.autograd.function import Function
-from tinygen.ops.elementwise import abs, clamp, exp, sigmoid, softplus, tanh, where
-from tinygen.ops.shape import reshape
+from tinygen.autograd.tensor import as_dtype
+from tinygen.ops.elementwise import abs, clamp, elu, exp, sigmoid, softplus, tanh, where
+from tinygen.ops.reduce import softmax
+from tinygen.ops.shape import astype, reshape
 
 
 @functools.lru_cache(maxsize=None)
@@ -108,3 +114,37 @@ def prelu(input, weight):
         weight = reshape(weight, ())
     return where(input.data > 0, input, weight * input)
 
+
+
+# SELU's constants (Klambauer et al. 2017), as torch's
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha) with the self-normalizing constants. inplace is accepted and ignored."""
+    return elu(input, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha (e^(x / alpha) - 1) otherwise. inplace is accepted and ignored."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return elu(input * (1.0 / alpha), 1.0) * alpha
+
+
+def hardsigmoid(input, inplace=False):
+    """0 below -3, 1 above 3, x / 6 + 1/2 between. inplace is accepted and ignored."""
+    return clamp(input * (1 / 6) + 0.5, 0.0, 1.0)
+
+
+def hardswish(input, inplace=False):
+    """x hardsigmoid(x) (Howard et al. 2019). inplace is accepted and ignored."""
+    return input * hardsigmoid(input)
+
+
+def softmin(input, dim=None, dtype=None):
+    """softmax(-x) along dim."""
+    if dim is None:
+        dim = 0 if input.ndim in (0, 1, 3) else 1     # torch's implicit dim
+    return softmax(-input if dtype is None else astype(-input, as_dtype(dtype)), dim)
