@@ -88,6 +88,9 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+_LRScheduler = LRScheduler   # the name older torch code subclasses
+
+
 def _lrs(optimizer):
     return [group["lr"] for group in optimizer.param_groups]
 
