@@ -389,3 +389,20 @@ def test_grad_fn_and_set_detect_anomaly():
     finally:
         tg.autograd.set_detect_anomaly(False)
     assert mode.prev is False
+
+
+def test_autograd_backward_equals_torch():
+    torch = pytest.importorskip("torch")
+    a, b = RS.standard_normal(3), RS.standard_normal(3)
+    x, y = _t(a, True), _t(b, True)
+    xt, yt = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    v = RS.standard_normal(3)
+    tg.autograd.backward([(x * y).exp(), (x * x).sum()], [_t(v), None])
+    torch.autograd.backward([(xt * yt).exp(), (xt * xt).sum()], [torch.tensor(v), None])
+    _close(x.grad, xt.grad.numpy())
+    _close(y.grad, yt.grad.numpy())
+    # inputs=: only those tensors' .grad change
+    x.grad = y.grad = None
+    tg.autograd.backward((x * y).sum(), inputs=[y])
+    assert x.grad is None
+    _close(y.grad, a)
