@@ -14,8 +14,6 @@ import re
 
 import pytest
 
-import tinygen as tg
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES_FILE = ROOT / "tests" / "torch_names.txt"
 # the shared contract: ../shared/API.md next to the repository in CI, /work/shared on the

@@ -177,7 +177,8 @@ def test_second_order_functional_equals_torch(what, as_tuple):
     vs = _inputs([(3,), (3,)], 3)
     v = tuple(_t(a) for a in vs) if as_tuple else _t(vs[0])
     vt = tuple(torch.tensor(a) for a in vs) if as_tuple else torch.tensor(vs[0])
-    _compare_nested(getattr(AF, what)(f, x, v), getattr(torch.autograd.functional, what)(ft, xt, vt))
+    _compare_nested(getattr(AF, what)(f, x, v),
+                    getattr(torch.autograd.functional, what)(ft, xt, vt))
 
 
 def test_analytic_jacobian_and_hessian_of_a_quadratic_form():

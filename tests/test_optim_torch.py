@@ -107,8 +107,11 @@ def _assert_same_state_dict(sd, sd_t):
         for key in group:  # every option we keep, torch keeps with the same value
             value = group[key]
             assert key in group_t, key
-            assert (tuple(value) if isinstance(value, (list, tuple)) else value) == \
-                (tuple(group_t[key]) if isinstance(group_t[key], (list, tuple)) else group_t[key]), key
+            assert _plain(value) == _plain(group_t[key]), key
+
+
+def _plain(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 @pytest.mark.parametrize("name, kwargs", [CASES[2], CASES[8], CASES[11], CASES[17], CASES[20],

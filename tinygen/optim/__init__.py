@@ -1,4 +1,5 @@
-"""tinygen.optim: optimizers (SGD, Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adagrad, Adadelta), learning-rate schedules and gradient clipping.
+"""tinygen.optim: optimizers (SGD, Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adagrad,
+Adadelta), learning-rate schedules (optim.lr_scheduler) and gradient clipping.
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     sched = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
