@@ -407,3 +407,37 @@ def test_autograd_backward_equals_torch():
     tg.autograd.backward((x * y).sum(), inputs=[y])
     assert x.grad is None
     _close(y.grad, a)
+
+
+def test_custom_function_with_setup_context_equals_torch():
+    """torch 2's form: forward(*args) without ctx, setup_context(ctx, inputs, output)."""
+    torch = pytest.importorskip("torch")
+
+    def make(lib):
+        class Scale(lib.autograd.Function):
+            @staticmethod
+            def forward(x, k):
+                return x.exp() * k
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                x, k = inputs
+                ctx.save_for_backward(output)
+                ctx.k = k
+
+            @staticmethod
+            def backward(ctx, gy):
+                y, = ctx.saved_tensors
+                return gy * y, None
+        return Scale
+
+    a = RS.standard_normal(4)
+    x, xt = _t(a, True), torch.tensor(a, requires_grad=True)
+    y, yt = make(tg).apply(x, 3.0), make(torch).apply(xt, 3.0)
+    _close(y, yt.detach().numpy())
+    g, = tg.autograd.grad(y.sum(), x, create_graph=True)
+    gt, = torch.autograd.grad(yt.sum(), xt, create_graph=True)
+    _close(g, gt.detach().numpy())
+    gg, = tg.autograd.grad(g.sum(), x)
+    ggt, = torch.autograd.grad(gt.sum(), xt)
+    _close(gg, ggt.numpy())
