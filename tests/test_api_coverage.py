@@ -21,7 +21,7 @@ NAMES_FILE = ROOT / "tests" / "torch_names.txt"
 API_MD = next((p for p in (ROOT.parent / "shared" / "API.md", pathlib.Path("/work/shared/API.md"))
                if p.exists()), None)
 
-COVERAGE_FLOOR = 251   # the count on branch optim before merging; the lead raises it
+COVERAGE_FLOOR = 255   # the count on branch optim before merging; the lead raises it
 
 
 def resolve(dotted):

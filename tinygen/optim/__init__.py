@@ -11,7 +11,7 @@ Adadelta, LBFGS), learning-rate schedules (optim.lr_scheduler) and gradient clip
             opt.step()
         sched.step()
 """
-from tinygen.optim import lr_scheduler  # noqa: F401
+from tinygen.optim import lr_scheduler, swa_utils  # noqa: F401
 from tinygen.optim.adadelta import Adadelta  # noqa: F401
 from tinygen.optim.adagrad import Adagrad  # noqa: F401
 from tinygen.optim.adam import Adam, AdamW  # noqa: F401
