@@ -14,8 +14,6 @@ import re
 
 import pytest
 
-import tinygen as tg
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES_FILE = ROOT / "tests" / "torch_names.txt"
 # the shared contract: ../shared/API.md next to the repository in CI, /work/shared on the
@@ -23,7 +21,7 @@ NAMES_FILE = ROOT / "tests" / "torch_names.txt"
 API_MD = next((p for p in (ROOT.parent / "shared" / "API.md", pathlib.Path("/work/shared/API.md"))
                if p.exists()), None)
 
-COVERAGE_FLOOR = 244   # the count on branch optim before merging; the lead raises it
+COVERAGE_FLOOR = 255   # the count on branch optim before merging; the lead raises it
 
 
 def resolve(dotted):

@@ -177,7 +177,8 @@ def test_second_order_functional_equals_torch(what, as_tuple):
     vs = _inputs([(3,), (3,)], 3)
     v = tuple(_t(a) for a in vs) if as_tuple else _t(vs[0])
     vt = tuple(torch.tensor(a) for a in vs) if as_tuple else torch.tensor(vs[0])
-    _compare_nested(getattr(AF, what)(f, x, v), getattr(torch.autograd.functional, what)(ft, xt, vt))
+    _compare_nested(getattr(AF, what)(f, x, v),
+                    getattr(torch.autograd.functional, what)(ft, xt, vt))
 
 
 def test_analytic_jacobian_and_hessian_of_a_quadratic_form():
@@ -389,3 +390,54 @@ def test_grad_fn_and_set_detect_anomaly():
     finally:
         tg.autograd.set_detect_anomaly(False)
     assert mode.prev is False
+
+
+def test_autograd_backward_equals_torch():
+    torch = pytest.importorskip("torch")
+    a, b = RS.standard_normal(3), RS.standard_normal(3)
+    x, y = _t(a, True), _t(b, True)
+    xt, yt = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    v = RS.standard_normal(3)
+    tg.autograd.backward([(x * y).exp(), (x * x).sum()], [_t(v), None])
+    torch.autograd.backward([(xt * yt).exp(), (xt * xt).sum()], [torch.tensor(v), None])
+    _close(x.grad, xt.grad.numpy())
+    _close(y.grad, yt.grad.numpy())
+    # inputs=: only those tensors' .grad change
+    x.grad = y.grad = None
+    tg.autograd.backward((x * y).sum(), inputs=[y])
+    assert x.grad is None
+    _close(y.grad, a)
+
+
+def test_custom_function_with_setup_context_equals_torch():
+    """torch 2's form: forward(*args) without ctx, setup_context(ctx, inputs, output)."""
+    torch = pytest.importorskip("torch")
+
+    def make(lib):
+        class Scale(lib.autograd.Function):
+            @staticmethod
+            def forward(x, k):
+                return x.exp() * k
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                x, k = inputs
+                ctx.save_for_backward(output)
+                ctx.k = k
+
+            @staticmethod
+            def backward(ctx, gy):
+                y, = ctx.saved_tensors
+                return gy * y, None
+        return Scale
+
+    a = RS.standard_normal(4)
+    x, xt = _t(a, True), torch.tensor(a, requires_grad=True)
+    y, yt = make(tg).apply(x, 3.0), make(torch).apply(xt, 3.0)
+    _close(y, yt.detach().numpy())
+    g, = tg.autograd.grad(y.sum(), x, create_graph=True)
+    gt, = torch.autograd.grad(yt.sum(), xt, create_graph=True)
+    _close(g, gt.detach().numpy())
+    gg, = tg.autograd.grad(g.sum(), x)
+    ggt, = torch.autograd.grad(gt.sum(), xt)
+    _close(gg, ggt.numpy())

@@ -174,8 +174,8 @@ def missing_names(name):
             if not owners:
                 missing.add(f"Tensor.{method}")
             elif not any(not _accepts(getattr(c, method), keywords) for c in owners):
-                missing.update(f"Tensor.{method}({k}=)" for k in _accepts(getattr(owners[0], method),
-                                                                           keywords))
+                rejected = _accepts(getattr(owners[0], method), keywords)
+                missing.update(f"Tensor.{method}({k}=)" for k in rejected)
     return sorted(missing)
 
 

@@ -1,6 +1,6 @@
 """tinygen's autograd core: Tensor, Function, the backward walk, grad modes, checks and views."""
 from tinygen.autograd.anomaly import AnomalyError, detect_anomaly, set_detect_anomaly  # noqa: F401
-from tinygen.autograd.engine import backward, grad  # noqa: F401
+from tinygen.autograd.engine import grad, tensors_backward as backward  # noqa: F401
 from tinygen.autograd import functional  # noqa: F401
 from tinygen.autograd.function import Function, FunctionCtx, once_differentiable  # noqa: F401
 from tinygen.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401

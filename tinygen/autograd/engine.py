@@ -162,6 +162,30 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
         return tuple(results)
 
 
+def tensors_backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+                     inputs=None):
+    """torch.autograd.backward: accumulate d(sum of tensors)/d(leaf) into the leaves' .grad,
+    or, with inputs, into those tensors' .grad only (exported as tg.autograd.backward)."""
+    from tinygen.autograd.tensor import Tensor
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    elif isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is None:
+        backward(tensors, list(grad_tensors), retain_graph=retain_graph,
+                 create_graph=create_graph)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    grads = backward(tensors, list(grad_tensors), retain_graph=retain_graph,
+                     create_graph=create_graph, inputs=inputs, allow_unused=True)
+    for t, g in zip(inputs, grads):
+        if g is not None:
+            t.grad = g if t.grad is None else t.grad + g
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """d(outputs)/d(inputs) as a tuple, without touching any .grad (as torch.autograd.grad).

@@ -159,6 +159,8 @@ class FunctionCtx(Function):
 
         y = Cube.apply(x, 2.0)
 
+    torch 2's other form works too: forward(*args) without ctx, and a static
+    setup_context(ctx, inputs, output) that saves what backward needs.
     backward is written with tinygen ops, so it is differentiable again under create_graph.
     """
 
@@ -214,7 +216,11 @@ class FunctionCtx(Function):
         if tensors:
             self.device = tensors[0].device
         with grad_mode.no_grad():
-            result = self.fn_cls.forward(self, *args)
+            if _defines_setup_context(self.fn_cls):   # torch 2's style: forward without ctx
+                result = self.fn_cls.forward(*args)
+                self.fn_cls.setup_context(self, args, result)
+            else:
+                result = self.fn_cls.forward(self, *args)
         single = not isinstance(result, tuple)
         results = (result,) if single else result
         needs_grad = grad_mode._enabled[0] and any(self.needs_input_grad)
@@ -257,6 +263,10 @@ class FunctionCtx(Function):
                 g = as_tensor(g, like=self.inputs)
             result.append(g)
         return tuple(result)
+
+
+def _defines_setup_context(fn_cls):
+    return any("setup_context" in vars(c) for c in fn_cls.__mro__ if c is not Function)
 
 
 def once_differentiable(backward):

@@ -1,4 +1,5 @@
-"""tinygen.optim: optimizers (SGD, Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adagrad, Adadelta), learning-rate schedules and gradient clipping.
+"""tinygen.optim: optimizers (SGD, Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adagrad,
+Adadelta, LBFGS), learning-rate schedules (optim.lr_scheduler) and gradient clipping.
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     sched = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
@@ -10,12 +11,13 @@
             opt.step()
         sched.step()
 """
-from tinygen.optim import lr_scheduler  # noqa: F401
+from tinygen.optim import lr_scheduler, swa_utils  # noqa: F401
 from tinygen.optim.adadelta import Adadelta  # noqa: F401
 from tinygen.optim.adagrad import Adagrad  # noqa: F401
 from tinygen.optim.adam import Adam, AdamW  # noqa: F401
 from tinygen.optim.adamax import Adamax  # noqa: F401
 from tinygen.optim.clip_grad import clip_grad_norm_  # noqa: F401
+from tinygen.optim.lbfgs import LBFGS  # noqa: F401
 from tinygen.optim.nadam import NAdam  # noqa: F401
 from tinygen.optim.optimizer import Optimizer  # noqa: F401
 from tinygen.optim.radam import RAdam  # noqa: F401

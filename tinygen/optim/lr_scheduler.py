@@ -88,6 +88,9 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+_LRScheduler = LRScheduler   # the name older torch code subclasses
+
+
 def _lrs(optimizer):
     return [group["lr"] for group in optimizer.param_groups]
 
@@ -132,7 +135,8 @@ class LambdaLR(_LambdaScheduler):
     """lr = initial lr * lr_lambda(epoch)."""
 
     def get_lr(self):
-        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+        return [base_lr * fn(self.last_epoch)
+                for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
 
 class MultiplicativeLR(_LambdaScheduler):
@@ -281,8 +285,8 @@ class CosineAnnealingLR(LRScheduler):
         if (e - 1 - T) % (2 * T) == 0:
             return [lr + (base_lr - m) * (1 - math.cos(math.pi / T)) / 2
                     for base_lr, lr in zip(self.base_lrs, _lrs(self.optimizer))]
-        return [(1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T)) * (lr - m) + m
-                for lr in _lrs(self.optimizer)]
+        ratio = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
+        return [ratio * (lr - m) + m for lr in _lrs(self.optimizer)]
 
     def _get_closed_form_lr(self):
         return [self.eta_min + (base_lr - self.eta_min)
@@ -304,8 +308,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
-                for base_lr in self.base_lrs]
+        cosine = 1 + math.cos(math.pi * self.T_cur / self.T_i)
+        return [self.eta_min + (base_lr - self.eta_min) * cosine / 2 for base_lr in self.base_lrs]
 
     def step(self, epoch=None):
         """With epoch (may be fractional, e.g. epoch + batch / batches), jump there."""

@@ -1,4 +1,4 @@
-"""Optimizer: the base class of SGD and Adam (parameter groups, per-parameter state, saving).
+"""Optimizer: the base class of every optimizer (parameter groups, per-parameter state, saving).
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     opt = optim.SGD([{"params": enc.parameters()}, {"params": dec.parameters(), "lr": 0.1}],
