@@ -35,6 +35,7 @@ over all images and all positions of the row (or diagonal).
 import sys
 from dataclasses import dataclass, replace
 
+import tinygen as tg
 import tinygen.nn as nn
 import tinygen.nn.functional as F
 from tinygen.models.pixelcnn import PixelCNN
@@ -98,6 +99,31 @@ class RowLSTM(nn.Module):
         h = stack(rows, 0).permute(1, 3, 0, 2)               # (N, h, H, W)
         return x + self.output(h)
 
+    # sampling: the layer at one position (r, c), from what earlier positions cached
+    def sampling_cache(self, N, H, W, like):
+        k, h = self.kernel // 2, self.hidden
+        return {"input": _zeros_like(like, N, H, W + k, 2 * h),          # column offset k
+                "h": _zeros_like(like, N, H + 1, W + 2 * k, h),          # row offset 1, col k
+                "c": _zeros_like(like, N, H + 1, W, h)}                  # row offset 1
+
+    def forward_at(self, v, cache, r, c):
+        """v (N, 2h): this layer's input at (r, c) -> its output at (r, c)."""
+        k = self.kernel // 2
+        cache["input"][:, r, c + k] = v
+        window = cache["input"][:, r, c:c + k + 1]           # (N, k + 1, 2h): columns c-k..c
+        w = (self.input_to_state.weight * self.input_to_state.mask)[:, :, 0, :k + 1]
+        a = F.linear(window.permute(0, 2, 1).reshape(v.shape[0], -1),
+                     w.reshape(w.shape[0], -1), self.input_to_state.bias)
+        above = cache["h"][:, r, c:c + 2 * k + 1]            # row r - 1, columns c-k..c+k
+        h, cell = lstm_update(a + self.state_to_state(above.reshape(v.shape[0], -1)),
+                              cache["c"][:, r, c])
+        cache["h"][:, r + 1, c + k] = h
+        cache["c"][:, r + 1, c] = cell
+        return v + _pointwise(self.output, h)
+
+    def end_row(self, cache, r):
+        pass
+
 
 class DiagonalBiLSTM(nn.Module):
     """x (N, 2h, H, W) -> x + 1x1(left-to-right + down_shift(right-to-left)) (N, 2h, H, W)."""
@@ -129,6 +155,37 @@ class DiagonalBiLSTM(nn.Module):
         right = self._diagonal_lstm(a[:, g:][mirror], self.state_to_state_reverse)[mirror]
         # (i, j) of the right-to-left pass saw row i right of j: the row below may use it
         return x + self.output(left + down_shift(right))
+
+    # sampling: the left-to-right pass at one position (r, c); the right-to-left pass over
+    # row r once the row is known (row r + 1 reads it). States off the image are zero.
+    def sampling_cache(self, N, H, W, like):
+        h = self.hidden
+        return {"a_right": _zeros_like(like, N, H, W, 4 * h),
+                "hL": _zeros_like(like, N, H + 1, W + 1, h),     # row offset 1, col offset 1
+                "cL": _zeros_like(like, N, H + 1, W + 1, h),
+                "hR": _zeros_like(like, N, H + 1, W + 1, h),     # row offset 1 (col W: zero)
+                "cR": _zeros_like(like, N, H + 1, W + 1, h)}
+
+    def forward_at(self, v, cache, r, c):
+        """v (N, 2h): this layer's input at (r, c) -> its output at (r, c)."""
+        g = 4 * self.hidden
+        a = _pointwise(self.input_to_state, v)               # (N, 8h)
+        cache["a_right"][:, r, c] = a[:, g:]
+        above, left = cache["hL"][:, r, c + 1], cache["hL"][:, r + 1, c]
+        h, cell = lstm_update(a[:, :g] + self.state_to_state(cat([above, left], -1)),
+                              cache["cL"][:, r + 1, c])
+        cache["hL"][:, r + 1, c + 1] = h
+        cache["cL"][:, r + 1, c + 1] = cell
+        return v + _pointwise(self.output, h + cache["hR"][:, r, c])    # right pass at (r-1, c)
+
+    def end_row(self, cache, r):
+        for j in range(cache["a_right"].shape[2] - 1, -1, -1):
+            above, right = cache["hR"][:, r, j], cache["hR"][:, r + 1, j + 1]
+            h, cell = lstm_update(cache["a_right"][:, r, j]
+                                  + self.state_to_state_reverse(cat([above, right], -1)),
+                                  cache["cR"][:, r + 1, j + 1])
+            cache["hR"][:, r + 1, j] = h
+            cache["cR"][:, r + 1, j] = cell
 
 
 # ---- the model ----------------------------------------------------------------------------
@@ -178,8 +235,52 @@ class PixelRNN(PixelCNN):
 
     @property
     def receptive_radius(self):
-        """Unbounded: the recurrences carry every row above (sampling runs on rows 0..r)."""
+        """Unbounded: the recurrences carry every row above."""
         return sys.maxsize
+
+    def _fill(self, x, first_row, window=True, **condition):
+        """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel.
+
+        Every activation at position (r, c) depends on the pixels before (r, c) only, so it
+        is final once computed: for each pixel the fast path (window=True) computes every
+        layer at that one position, from the activations that earlier positions cached.
+        window=False is PixelCNN's reference: the whole network on rows 0..r per pixel."""
+        if not window:
+            return super()._fill(x, first_row, window=False, **condition)
+        N, C, H, W = x.shape
+        k = self.config.first_kernel // 2
+        conv = self.input_conv
+        w = (conv.weight * conv.mask)[:, :, :k + 1]          # rows above and the centre row
+        w = w.reshape(w.shape[0], -1)
+        with tg.no_grad():
+            padded = pad(x, (k, k, k, 0))                    # (N, C, k + H, k + W + k)
+            caches = [layer.sampling_cache(N, H, W, x) for layer in self.layers]
+            for r in range(H):
+                for c in range(W):
+                    window_rc = padded[:, :, r:r + k + 1, c:c + 2 * k + 1]   # rows r-k..r
+                    v = F.linear(window_rc.reshape(N, -1), w, conv.bias)      # (N, 2h)
+                    for layer, cache in zip(self.layers, caches):
+                        v = layer.forward_at(v, cache, r, c)
+                    if r < first_row:
+                        continue
+                    y = _pointwise(self.output_conv, F.relu(_pointwise(self.head, F.relu(v))))
+                    if self.config.likelihood == "bernoulli":
+                        x[:, 0, r, c] = self._draw(y[:, 0])                  # (N,)
+                    else:
+                        x[:, 0, r, c] = self._draw(y)                        # (N, levels)
+                    padded[:, :, k + r, k + c] = x[:, :, r, c]
+                for layer, cache in zip(self.layers, caches):
+                    layer.end_row(cache, r)
+        return x
+
+
+def _pointwise(conv, v):
+    """A 1x1 convolution at one position: v (N, C_in) -> (N, C_out)."""
+    return F.linear(v, conv.weight.reshape(conv.weight.shape[0], -1), conv.bias)
+
+
+def _zeros_like(x, *shape):
+    return zeros(*shape, dtype=x.dtype, device=x.device)
 
 
 def check_likelihood(name, config):
