@@ -6,7 +6,6 @@ import platform
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import tinygen as tg
@@ -43,22 +42,23 @@ def test_import_tinygen_leaves_blas_threads_and_environment_untouched():
 
 
 def test_kernels_run_blas_on_one_thread_and_give_its_threads_back():
-    from threadpoolctl import threadpool_info
-
-    def blas_threads():
-        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-
-    before = blas_threads()
-    inside = threads.over_slices(4, lambda lo, hi: blas_threads())
-    assert all(counts == [1] * len(before) for counts in inside)
-    a = np.ones((300, 200), np.float32)
-    tg.matmul(tg.tensor(a), tg.tensor(a.T))                    # a kernel, split over the workers
-    assert blas_threads() == before
+    """In a fresh process (NumPy's BLAS the only one loaded): one thread inside a kernel's
+    slices, nested scopes included, and the count from before once the kernel returns."""
+    inside, nested, after = _run("""
+import numpy as np
+import tinygen as tg
+from tinygen.kernels import threads
+blas = lambda: state()[1]
+before = blas()
+inside = threads.over_slices(4, lambda lo, hi: blas())
+a = np.ones((300, 200), np.float32)
+tg.matmul(tg.tensor(a), tg.tensor(a.T))                         # a kernel, split over the workers
+with threads.blas_on_one_thread():
     with threads.blas_on_one_thread():
-        with threads.blas_on_one_thread():                     # nested: nothing more to do
-            assert blas_threads() == [1] * len(before)
-        assert blas_threads() == [1] * len(before)
-    assert blas_threads() == before
+        nested = blas()
+print(json.dumps([all(c == [(api, 1) for api, _ in before] for c in inside),
+                  nested == [(api, 1) for api, _ in before], blas() == before]))""")
+    assert inside and nested and after
 
 
 def test_configure_sets_the_process_wide_tuning(monkeypatch):
