@@ -316,6 +316,26 @@ def _matrix(draw):
     return (lambda x: ops.diagonal(x, offset, d1, d2)), (x,)
 
 
+@case("einsum_kron_cross_cdist", "einsum", "kron", "cross", "cdist")
+def _einsum(draw):
+    which = draw(st.sampled_from(["einsum", "kron", "cross", "cdist"]))
+    if which == "kron":
+        sa, sb = draw(tgt.shapes(1, 2, 1, 2)), draw(tgt.shapes(1, 2, 1, 2))
+        return ops.kron, (draw(tgt.tensors(sa)), draw(tgt.tensors(sb)))
+    if which == "cross":
+        lead = draw(tgt.shapes(0, 1, 1, 2))
+        return (lambda a, b: ops.cross(a, b, dim=-1)), (draw(tgt.tensors(lead + (3,))), draw(tgt.tensors(lead + (3,))))
+    if which == "cdist":
+        p = draw(st.sampled_from([2.0, 1.0, 3.0]))
+        a = draw(tgt.tensors((2, 3), "away_from_kinks"))
+        b = draw(tgt.tensors((3, 3), "away_from_kinks"))
+        return (lambda a, b: ops.cdist(a, b * 0.5 + 0.01, p)), (a, b)
+    eq, shapes = draw(st.sampled_from([("ij,jk->ik", [(2, 3), (3, 2)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 1)]),
+                                       ("i,i->", [(3,), (3,)]), ("ij->j", [(2, 3)]), ("...i,i", [(2, 2, 3), (3,)]),
+                                       ("i,j,k->ijk", [(2,), (1,), (2,)]), ("ij,kj->ik", [(2, 3), (1, 3)])]))
+    return (lambda *xs: ops.einsum(eq, *xs)), tuple(draw(tgt.tensors(s)) for s in shapes)
+
+
 # ---- sorting, cumulative ops, norms ----------------------------------------------------------------
 
 @case("sort_topk_median", "sort", "topk", "median", "kthvalue")

@@ -174,6 +174,15 @@ CASES = {
                                        m.tril(x, -1), m.diag(v), m.diag(v, -2), x.diag(1), m.diagonal(x),
                                        x.diagonal(-1), m.diagonal(A234_T(m, x), 1, 0, 2), m.trace(x), x.trace(),
                                        x.mT, x.tril(5)), [A34, A34, A5]),
+    "einsum": (lambda m, x, y, v: (m.einsum("ij,kj->ik", x, y), m.einsum("bij,jk->bik", A234_T(m, x).permute(2, 0, 1), y.T),
+                                    m.einsum("i,i->", v, v), m.einsum("ij->j", x), m.einsum("...j,j", x, y[0]),
+                                    m.einsum("i,j", v, v[:2]), m.einsum(" ij , jk ", x, y.T), m.einsum("ij,ij->i", [x, y])),
+               [A34, A34[::-1].copy(), A5]),
+    "kron_cross_cdist": (lambda m, x, y: (m.kron(x, y[:2, :2]), x.kron(y[0]), m.cross(x[:, :3], y[:, :3], dim=1),
+                                          x[:, 1:].cross(y[:, 1:], dim=-1), m.cross(x[:, :3].T, y[:, :3].T)),
+                         [A34, A34[::-1].copy()]),
+    "cdist": (lambda m, x, y: (m.cdist(x, y), m.cdist(x, y[:2], p=1.0), m.cdist(x[None], y[None], 3.0)),
+              [A34, A34[::-1].copy()]),
     "concat_movedim": (lambda m, x: (m.concat([x, x * 2], 1), m.hstack([x, x]), m.vstack([x[0], x[1]]),
                                      m.hstack([x[0], x[1]]), m.movedim(x, 0, -1), x.movedim((0, 2), (2, 0)),
                                      m.t(x[0])), [A234]),
@@ -190,7 +199,8 @@ CASES = {
 }
 
 
-FIRST_ORDER_ONLY = {"norm_zero_vector"}   # torch's 2nd derivative of the 2-norm at 0 is nan, ours 0
+FIRST_ORDER_ONLY = {"norm_zero_vector",   # torch's 2nd derivative of the 2-norm at 0 is nan, ours 0
+                    "cdist"}              # torch has no second derivative of cdist
 RTOL = {"polygamma": 1e-8}   # torch's trigamma is accurate to 5e-10 (ours to 1e-15: test_special_...)
 
 

@@ -18,7 +18,8 @@ from tinygen.ops.factories import empty_like, randint_like  # noqa: F401
 from tinygen.ops.indexing import (  # noqa: F401
     gather, index_add, index_fill, index_select, masked_fill, masked_select, scatter, scatter_add,
     setitem)
-from tinygen.ops.linalg import bmm, diag, diagonal, dot, mm, outer, trace, tril, triu  # noqa: F401
+from tinygen.ops.linalg import (  # noqa: F401
+    bmm, cdist, cross, diag, diagonal, dot, einsum, kron, mm, outer, trace, tril, triu)
 from tinygen.ops.norms import dist, norm  # noqa: F401
 from tinygen.ops.rearrange import (  # noqa: F401
     chunk, concat, expand_as, flip, hstack, movedim, narrow, repeat, repeat_interleave, reshape_as,
@@ -235,6 +236,8 @@ Tensor.mm = mm
 Tensor.bmm = bmm
 Tensor.dot = dot
 Tensor.outer = outer
+Tensor.kron = kron
+Tensor.cross = cross
 Tensor.mT = property(methods.matrix_transpose)
 Tensor.tril = tril
 Tensor.triu = triu

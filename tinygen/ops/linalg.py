@@ -1,5 +1,6 @@
 """Matrix products: matmul (batched, broadcasting, as numpy.matmul) and linear; torch's named
-forms (mm, bmm, dot, outer) and matrix parts (tril, triu, diag, diagonal, trace).
+forms (mm, bmm, dot, outer, kron, cross, cdist, einsum) and matrix parts (tril, triu, diag,
+diagonal, trace).
 
     y = a @ b          y[..., i, j] = sum_k a[..., i, k] b[..., k, j]
     ga = gy @ b^T      gb = a^T @ gy      (then summed back over broadcast batch dims)
@@ -15,7 +16,8 @@ from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.ops.elementwise import where
-from tinygen.ops.shape import IndexAdd, _norm_dim, astype, getitem, permute, reshape, transpose, unbroadcast
+from tinygen.ops.shape import (IndexAdd, _norm_dim, astype, broadcast_to, expand, getitem, permute, reshape,
+                               stack, transpose, unbroadcast, unsqueeze)
 
 
 def _matmul_kernel(device):
@@ -188,3 +190,126 @@ def trace(input):
     """The sum of the main diagonal of a 2-d tensor."""
     _check_dims("trace", (2,), input)
     return diagonal(input).sum()
+
+
+def _aligned_shapes(a, b):
+    """a's and b's shapes right-aligned to the same number of dims (1s in front)."""
+    n = max(a.ndim, b.ndim)
+    sa, sb = (1,) * (n - a.ndim) + tuple(a.shape), (1,) * (n - b.ndim) + tuple(b.shape)
+    return sa, sb
+
+
+def kron(input, other):
+    """The Kronecker product: block (i, j) is input[i, j] * other (any number of dims)."""
+    sa, sb = _aligned_shapes(input, other)
+    a = reshape(input, tuple(v for n in sa for v in (n, 1)))        # (a0, 1, a1, 1, ...)
+    b = reshape(other, tuple(v for n in sb for v in (1, n)))        # (1, b0, 1, b1, ...)
+    return reshape(a * b, tuple(x * y for x, y in zip(sa, sb)))
+
+
+def cross(input, other, dim=None):
+    """The 3-vector cross product along dim (default: the first dim of size 3, as torch)."""
+    if dim is None:
+        dim = next((d for d, n in enumerate(input.shape) if n == 3), None)
+        if dim is None:
+            raise RuntimeError(f"cross: no dim of size 3 in shape {tuple(input.shape)}")
+    d = _norm_dim(dim, input.ndim, "cross")
+    if input.shape[d] != 3 or other.shape[d] != 3:
+        raise RuntimeError(f"cross: dim {d} must have size 3, got shapes {tuple(input.shape)} "
+                           f"and {tuple(other.shape)}")
+
+    def part(x, i):
+        return getitem(x, (slice(None),) * d + (i,))
+    a, b = [part(input, i) for i in range(3)], [part(other, i) for i in range(3)]
+    return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]], d)
+
+
+def cdist(x1, x2, p=2.0):
+    """Pairwise p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M):
+    (..., P, R)."""
+    from tinygen.ops.norms import norm
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: expects (..., P, M) and (..., R, M), got {tuple(x1.shape)} "
+                           f"and {tuple(x2.shape)}")
+    return norm(unsqueeze(x1, -2) - unsqueeze(x2, -3), p, dim=-1)
+
+
+# ---- einsum --------------------------------------------------------------------------------------
+
+class Einsum(Function):
+    """y = einsum(subscripts, *xs) with explicit output letters and no letter repeated inside
+    one operand. The gradient of operand i is an einsum too:
+
+        gx_i = einsum("out, others -> sub_i", gy, *others)
+
+    then broadcast along the letters of sub_i that appear nowhere else (summed-out axes)."""
+
+    def __init__(self, subs, out):
+        self.subs, self.out = subs, out
+
+    def forward(self, *xs):
+        xp = backend.array_module(self.device)
+        return xp.einsum(",".join(self.subs) + "->" + self.out, *xs)
+
+    def backward(self, gy):
+        grads = []
+        for i, x in enumerate(self.inputs):
+            if not x.requires_grad:
+                grads.append(None)
+                continue
+            others = [(s, t) for j, (s, t) in enumerate(zip(self.subs, self.inputs)) if j != i]
+            present = set(self.out).union(*[set(s) for s, _ in others])
+            kept = "".join(c for c in self.subs[i] if c in present)
+            g = Einsum([self.out] + [s for s, _ in others], kept)(gy, *[t for _, t in others])
+            if kept != self.subs[i]:   # letters summed out of x alone: broadcast back
+                g = expand(_insert_ones(g, self.subs[i], kept), tuple(x.shape))
+            grads.append(g if g.dtype == x.dtype else astype(g, x.dtype))
+        return tuple(grads)
+
+
+def _insert_ones(g, sub, kept):
+    """g with axes letters `kept` reshaped to the order of `sub`, size 1 at missing letters."""
+    sizes = dict(zip(kept, g.shape))
+    return reshape(g, tuple(sizes.get(c, 1) for c in sub))
+
+
+def einsum(equation, *operands):
+    """Einstein summation as torch.einsum ('ij,jk->ik', a, b); '...' and implicit outputs
+    ('ij,jk') are accepted. A letter repeated within one operand (a diagonal) is not."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    operands = [as_tensor(x, like=operands) for x in operands]
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(operands):
+        raise ValueError(f"einsum: {len(subs)} operand subscripts in {equation!r} for "
+                         f"{len(operands)} operands")
+    used = set(eq) - set(".,->")
+    spare = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used)
+    n_ellipsis = max((x.ndim - len(s.replace("...", "")) for s, x in zip(subs, operands) if "..." in s),
+                     default=0)
+    ell = "".join(next(spare) for _ in range(n_ellipsis))
+    full = []
+    for s, x in zip(subs, operands):
+        if "..." in s:
+            k = x.ndim - len(s.replace("...", ""))
+            s = s.replace("...", ell[n_ellipsis - k:])
+        if len(s) != x.ndim:
+            raise ValueError(f"einsum: subscripts {s!r} for an operand of shape {tuple(x.shape)}")
+        if len(set(s)) != len(s):
+            raise NotImplementedError(f"einsum: a repeated letter within one operand ({s!r}) is not "
+                                      f"supported")
+        full.append(s)
+    if arrow:
+        out = out.replace("...", ell)
+    else:
+        letters = "".join(full)
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    # broadcast size-1 dims of a letter shared with a larger size (NumPy einsum does not)
+    sizes = {}
+    for s, x in zip(full, operands):
+        for c, n in zip(s, x.shape):
+            sizes[c] = max(sizes.get(c, 1), n)
+    operands = [broadcast_to(x, tuple(sizes[c] for c in s)) for s, x in zip(full, operands)]
+    return Einsum(full, out)(*operands)

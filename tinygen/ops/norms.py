@@ -4,7 +4,7 @@
     p = 1           sum |x|               gx = gy sign(x)
     p = inf, -inf   max |x|, min |x|      the gradient shared among ties (amax/amin's rule)
     p = 0           number of nonzeros    no gradient
-    other p         (sum |x|^p)^(1/p)
+    other p > 0     (sum |x|^p)^(1/p)     0 where y = 0, as p = 2
 """
 import math
 
@@ -28,6 +28,26 @@ class Norm2(Function):
         zero = _mask(y, y.data == 0)
         scale = gy * (1 - zero) / (y + zero)      # gy / y, and 0 where y = 0
         return _expand_back(scale, x.shape, self.axes, self.keepdim) * x
+
+
+class NormP(Function):
+    """(sum |x|^p)^(1/p) for a number p > 0; gx = gy |x|^(p-1) sign(x) / y^(p-1), and 0 where
+    y = 0 (as torch)."""
+
+    def __init__(self, p, axes, keepdim):
+        self.p, self.axes, self.keepdim = p, axes, keepdim
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        s = (xp.abs(x) ** self.p).sum(axis=self.axes, keepdims=self.keepdim)
+        return s ** (1.0 / self.p)
+
+    def backward(self, gy):
+        x, y = self.inputs[0], self.output
+        zero = _mask(y, y.data == 0)
+        scale = gy * (1 - zero) / (y + zero) ** (self.p - 1)
+        sign = _mask(x, backend.array_module(x.device).sign(x.data))
+        return _expand_back(scale, x.shape, self.axes, self.keepdim) * abs(x) ** (self.p - 1) * sign
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -54,7 +74,9 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return Tensor._make(count, input.device, False)
     if p == 1:
         return sum(abs(input), dim=axes, keepdim=keepdim)
-    return sum(abs(input) ** p, dim=axes, keepdim=keepdim) ** (1.0 / p)
+    if p < 0:
+        return sum(abs(input) ** p, dim=axes, keepdim=keepdim) ** (1.0 / p)
+    return NormP(float(p), axes, keepdim)(input)
 
 
 def dist(input, other, p=2):
