@@ -490,6 +490,10 @@ EMPTY_LAYERS = [
     ("Linear", lambda: nn.Linear(4, 3), (0, 4)),
     ("BatchNorm2d eval", lambda: nn.BatchNorm2d(2).eval(), (0, 2, 4, 4)),
     ("BatchNorm1d eval", lambda: nn.BatchNorm1d(3).eval(), (0, 3)),
+    ("BatchNorm2d train", lambda: nn.BatchNorm2d(2), (0, 2, 4, 4)),     # running estimates kept
+    ("BatchNorm1d train", lambda: nn.BatchNorm1d(3), (0, 3)),
+    ("LayerNorm", lambda: nn.LayerNorm(3), (0, 3)),
+    ("MaskedConv2d", lambda: nn.MaskedConv2d(2, 3, 3, mask_type="A", padding=1), (0, 2, 5, 5)),
     ("max_pool2d", lambda: (lambda x: F.max_pool2d(x, 2)), (0, 2, 4, 4)),
     ("avg_pool2d", lambda: (lambda x: F.avg_pool2d(x, 2)), (0, 2, 4, 4)),
     ("ReLU", lambda: nn.ReLU(), (0, 3)),
@@ -512,6 +516,9 @@ def test_empty_batch_through_layers(name, make, shape, kernels):
         for p in getattr(layer, "parameters", lambda: [])():
             if p.grad is not None:   # a sum over no samples
                 np.testing.assert_array_equal(p.grad.data, np.zeros(p.shape))
+        for name_, b in getattr(layer, "named_buffers", lambda: [])():
+            if name_ in ("running_mean", "running_var"):
+                np.testing.assert_array_equal(b.data, np.zeros(b.shape) if name_ == "running_mean" else np.ones(b.shape))
     twin = _torch_layer(layer)
     if twin is not None:
         assert tuple(y.shape) == tuple(twin(torch.zeros(shape, dtype=torch.float64)).shape)
