@@ -445,6 +445,23 @@ def test_extremes_match_torch(name, ours, theirs, dtype):
         np.testing.assert_allclose(g, theirs_g.astype(dtype), **tol, err_msg=f"{name} gradient")
 
 
+def test_bce_with_logits_pos_weight_matches_torch():
+    l = np.array([-1e30, -80.0, -25.0, -1.0, 0.0, 1.0, 25.0, 80.0, 1e30])
+    t = np.array([0.0, 1.0, 0.0, 1.0, 0.5, 0.0, 0.0, 0.3, 0.0])
+    w = np.array([2.0] * 9)
+    y, (g, _, _) = value_and_grad(lambda a, b, c: F.binary_cross_entropy_with_logits(
+        a, b, pos_weight=c, reduction="none"), l, t, w)
+    ta = torch.tensor(l, requires_grad=True)
+    ty = torch.nn.functional.binary_cross_entropy_with_logits(ta, torch.tensor(t), pos_weight=torch.tensor(w),
+                                                              reduction="none")
+    ty.sum().backward()
+    # atol: torch's value at l = -25 is 2.8e-5 off (ours is log1p(e^-25) to an ulp, below)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-6, atol=1e-14)
+    np.testing.assert_allclose(g, ta.grad.numpy(), rtol=1e-6, atol=1e-14)
+    with mp.workdps(DPS):
+        assert ulps(y[2], mp.log1p(mp.exp(-25)), np.float64) <= 4
+
+
 def test_losses_match_torch_at_extremes():
     l = np.array([-1e30, -80.0, -20.0, -1.0, 0.0, 1.0, 20.0, 80.0, 1e30])
     t = np.array([0.0, 1.0, 0.0, 1.0, 0.5, 0.0, 1.0, 0.3, 0.0])
@@ -490,6 +507,10 @@ EMPTY_LAYERS = [
     ("Linear", lambda: nn.Linear(4, 3), (0, 4)),
     ("BatchNorm2d eval", lambda: nn.BatchNorm2d(2).eval(), (0, 2, 4, 4)),
     ("BatchNorm1d eval", lambda: nn.BatchNorm1d(3).eval(), (0, 3)),
+    ("BatchNorm2d train", lambda: nn.BatchNorm2d(2), (0, 2, 4, 4)),     # running estimates kept
+    ("BatchNorm1d train", lambda: nn.BatchNorm1d(3), (0, 3)),
+    ("LayerNorm", lambda: nn.LayerNorm(3), (0, 3)),
+    ("MaskedConv2d", lambda: nn.MaskedConv2d(2, 3, 3, mask_type="A", padding=1), (0, 2, 5, 5)),
     ("max_pool2d", lambda: (lambda x: F.max_pool2d(x, 2)), (0, 2, 4, 4)),
     ("avg_pool2d", lambda: (lambda x: F.avg_pool2d(x, 2)), (0, 2, 4, 4)),
     ("ReLU", lambda: nn.ReLU(), (0, 3)),
@@ -512,6 +533,9 @@ def test_empty_batch_through_layers(name, make, shape, kernels):
         for p in getattr(layer, "parameters", lambda: [])():
             if p.grad is not None:   # a sum over no samples
                 np.testing.assert_array_equal(p.grad.data, np.zeros(p.shape))
+        for name_, b in getattr(layer, "named_buffers", lambda: [])():
+            if name_ in ("running_mean", "running_var"):
+                np.testing.assert_array_equal(b.data, np.zeros(b.shape) if name_ == "running_mean" else np.ones(b.shape))
     twin = _torch_layer(layer)
     if twin is not None:
         assert tuple(y.shape) == tuple(twin(torch.zeros(shape, dtype=torch.float64)).shape)

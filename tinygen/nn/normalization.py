@@ -108,6 +108,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     shape = _channel_shape(input)
     axes = (0,) + tuple(range(2, input.ndim))
     n = input.data.size // input.shape[1]
+    if training and n == 0:   # an empty batch: an empty output, running estimates kept (as torch)
+        C = input.shape[1]
+        return batch_norm(input, zeros(C, dtype=input.dtype, device=input.device),
+                          ones(C, dtype=input.dtype, device=input.device), weight, bias, False, eps=eps)
     if training:
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "

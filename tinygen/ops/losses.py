@@ -129,9 +129,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     target = as_tensor(target, like=(input,))
     _same_shape("binary_cross_entropy_with_logits", input, target)
     if pos_weight is not None:
-        # -[w t log s(l) + (1 - t) log(1 - s(l))] with log s(l) = -softplus(-l)
-        from tinygen.ops.elementwise import softplus
-        loss = pos_weight * target * softplus(-input) + (1 - target) * softplus(input)
+        # -[w t log s(l) + (1 - t) log(1 - s(l))] with log s(l) = -softplus(-l); the exact
+        # softplus (F.softplus returns x itself above its threshold 20: 2e-9 short)
+        from tinygen.ops.elementwise import softplus_unit
+        loss = pos_weight * target * softplus_unit(-input) + (1 - target) * softplus_unit(input)
     else:
         loss = BCEWithLogits()(input, target)
     if weight is not None:
