@@ -681,3 +681,13 @@ def test_normal_multinomial_and_the_rng_state_functions():
         tg.multinomial(tg.ones(2), 3)
     s = tg.seed()
     assert tg.initial_seed() == s
+
+
+def test_a_write_whose_value_read_an_overlapping_view_uses_the_values_it_read():
+    w = leaf([2.0, 3.0])
+    y = tg.zeros(4, dtype="float64")
+    y[0:2] = w * 1.0
+    y[1:3] = y[0:2] * w            # reads y[0:2] (then overwritten in part) to write y[1:3]
+    assert y.tolist() == [2.0, 4.0, 9.0, 0.0]
+    y.sum().backward()             # sum = w0 + w0^2 + w1^2 (torch refuses this backward)
+    np.testing.assert_allclose(w.grad.numpy(), [5.0, 6.0])
