@@ -141,6 +141,8 @@ CASES = {
     "median": (lambda m, x: (x.median(), tuple(x.median(1)), tuple(m.median(x, 0, keepdim=True))), [DISTINCT]),
     "median_even": (lambda m, x: (x.median(), tuple(x[:, :4].median(1))), [DISTINCT]),
     "kthvalue": (lambda m, x: (tuple(x.kthvalue(2, 1)), tuple(m.kthvalue(x, 3, 0, True))), [DISTINCT]),
+    "mode": (lambda m, x: (tuple(m.mode(x, 1)), tuple(x.mode(0)), tuple(x.mode(1, keepdim=True)), tuple(x[0].mode())),
+             [WITH_TIES]),
     "argmin_argmax": (lambda m, x: (x.argmin(), m.argmin(x, 1), x.argmin(0, keepdim=True), x.argmax(1)), [DISTINCT]),
     # cumulative and norms
     "cumsum": (lambda m, x: (x.cumsum(1), m.cumsum(x, dim=0), m.cumsum(x, -1)), [A234]),

@@ -29,7 +29,9 @@ from tinygen.ops import (  # noqa: F401
     acos, asin, atan, bmm, clip, concat, cosh, diag, diagonal, dot, exp2, expm1, hstack, lerp, log2,
     log10, mm, movedim, nan_to_num, neg, outer, prod, reciprocal, rsqrt, sinh, t, tan, trace, tril,
     triu, unflatten, vstack)
-from tinygen.ops import cdist, cross, einsum, kron  # noqa: F401
+from tinygen.ops import cdist, cross, einsum, kron, mode  # noqa: F401
+from tinygen.ops.draws import (  # noqa: F401
+    get_rng_state, initial_seed, multinomial, normal, seed, set_rng_state)
 from tinygen.ops.compare import count_nonzero  # noqa: F401
 from tinygen.ops.methods import numel  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401

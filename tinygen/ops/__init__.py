@@ -10,7 +10,7 @@ from tinygen.ops.elementwise import (  # noqa: F401
     log1p, logsigmoid, lt, maximum, minimum, mul, ne, neg, pow, relu, rsqrt, sigmoid, sin,
     softplus, sqrt, square, sub, tanh, where)
 # modules whose functions have bool/int results or act in place (outside the gradcheck walk)
-from tinygen.ops import compare, indexing, inplace, methods, sort as sorting, tensor_new  # noqa: F401
+from tinygen.ops import compare, draws, indexing, inplace, methods, sort as sorting, tensor_new  # noqa: F401
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
@@ -29,7 +29,7 @@ from tinygen.ops.special import (  # noqa: F401
     SPECIAL, acos, asin, atan, atan2, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
     hypot, lerp, lgamma, log2, log10, nan_to_num, polygamma, reciprocal, remainder, round, sign, sinh,
     tan, trunc)
-from tinygen.ops.sort import kthvalue, median, sort, topk  # noqa: F401
+from tinygen.ops.sort import kthvalue, median, mode, sort, topk  # noqa: F401
 from tinygen.ops.linalg import linear, matmul  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
@@ -178,6 +178,7 @@ Tensor.argsort = sorting.argsort
 Tensor.topk = topk
 Tensor.kthvalue = kthvalue
 Tensor.median = median
+Tensor.mode = mode
 Tensor.argmin = argmin
 Tensor.norm = norm
 Tensor.dist = dist

@@ -14,12 +14,11 @@ the Tensor object is *rebased* onto a new graph node,
 y_old takes over y's old creator (and a copy of y's old values, when that creator's backward
 may read them), so gradients flow through both the old history and the new op; nodes that
 computed the new value from y (y[1] = y[0] * 2) are pointed at y_old too, and the views of
-y they read (y[0]) keep their values as snapshots. Every other node
-that read y before the change refuses to run backward (its version check), so a stale read
-is an error, never a wrong gradient: stricter than torch, which only checks saved tensors.
-Two cases
-raise, as in torch: a leaf that requires grad (its .grad would lose meaning), and a view of a
-tensor that requires grad (tinygen does not replay the change on the view's base).
+y they read (y[0]) keep their values as snapshots. Every other node that read y before the
+change refuses to run backward (its version check), so a stale read is an error, never a
+wrong gradient: stricter than torch, which only checks saved tensors. Two cases raise, as
+in torch: a leaf that requires grad (its .grad would lose meaning), and a view of a tensor
+that requires grad (tinygen does not replay the change on the view's base).
 Outside recording the op is a plain array update.
 """
 import weakref
@@ -86,6 +85,7 @@ def _rebase(x, op, build, keeps_old_values=True):
         out = clone(out)
     if x.creator is not None:            # x_old takes x's place in its creator's outputs
         x.creator._outputs = [weakref.ref(old) if r() is x else r for r in x.creator._outputs]
+    _snapshot_views(out, x)
     _redirect(out, x, old)
     if out.data is not x.data:
         x.data[...] = out.data
@@ -97,23 +97,36 @@ def _rebase(x, op, build, keeps_old_values=True):
     return x
 
 
-def _redirect(out, x, old):
-    """In the graph that computed the new value, nodes that read x read its old value: point
-    them at x_old (else x[1] = x[0] + 1 would make a cycle x -> SetItem -> Add -> x), and
-    views of x they read become snapshots (own memory, own version counter). Only nodes of
-    generation >= x's can read x or its views, so the walk stops below it."""
-    stack, seen = [out.creator], set()
+def _reads_of(x, start):
+    """The graph nodes above `start` (a Tensor's creator) that may read x or its views: only
+    nodes of generation >= x's can, so the walk stops below it."""
+    stack, seen = [start], set()
     while stack:
         fn = stack.pop()
         if fn is None or id(fn) in seen or fn.released or fn.generation < x.generation:
             continue
         seen.add(id(fn))
+        yield fn
+        stack.extend(i.creator for i in fn.inputs)
+
+
+def _snapshot_views(value, x):
+    """Views of x that the graph of `value` read keep the values they had: own memory, own
+    version counter (so x[1:3] = x[0:2] * w differentiates as it computed)."""
+    if not isinstance(value, Tensor):
+        return
+    for fn in _reads_of(x, value.creator):
+        for i in fn.inputs:
+            if i is not x and i._vc is x._vc:
+                i.data, i._vc = i.data.copy(), [i._vc[0]]
+
+
+def _redirect(out, x, old):
+    """In the graph that computed the new value, nodes that read x read its old value: point
+    them at x_old (else x[1] = x[0] + 1 would make a cycle x -> SetItem -> Add -> x)."""
+    for fn in _reads_of(x, out.creator):
         if any(i is x for i in fn.inputs):
             fn.inputs = tuple(old if i is x else i for i in fn.inputs)
-        for i in fn.inputs:
-            if i._vc is x._vc:   # a view of x read here: keep the values it had (a snapshot)
-                i.data, i._vc = i.data.copy(), [i._vc[0]]
-        stack.extend(i.creator for i in fn.inputs)
 
 
 def _bump(x):
@@ -169,6 +182,7 @@ def _overwrite(self, op, index, value):
     """self[index] = value (value: a number, array or Tensor), recorded when needed."""
     if _recording(self, value):
         v = as_tensor(value, like=(self,))
+        _snapshot_views(v, self)         # before SetItem may write into self's memory
         return _rebase(self, op, lambda old: SetItem(index, in_place=old.data is self.data)(old, v),
                        keeps_old_values=False)
     data = _operand(self, value)

@@ -1,4 +1,4 @@
-"""Order statistics: sort, argsort, topk, median, kthvalue; unique.
+"""Order statistics: sort, argsort, topk, median, kthvalue, mode; unique.
 
 Each finds indices on the raw array (a stable argsort along dim) and then gathers the values
 with indexing.gather, so the values' gradient is gather's: each input element receives the
@@ -116,3 +116,25 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     if return_counts:
         out.append(Tensor._make(counts.astype(np.int64), input.device, False))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def mode(input, dim=-1, keepdim=False):
+    """(values, indices): the most frequent value along dim (the smallest among equally
+    frequent ones) and the index of its last occurrence, as torch."""
+    x = _as_1d(input)
+    d = _dim(input, dim, "mode")
+    data = backend.to_numpy(x.data)
+    rows = np.moveaxis(data, d, -1).reshape(-1, data.shape[d])
+    picks = np.empty(rows.shape[0], dtype=np.int64)
+    for r, row in enumerate(rows):          # one row at a time: mode is rare and rows are short
+        values, counts = np.unique(row, return_counts=True)
+        best = values[np.argmax(counts)]    # unique is sorted: the first maximum is the smallest
+        picks[r] = np.flatnonzero(row == best)[-1]
+    shape = list(np.moveaxis(data, d, -1).shape[:-1])
+    idx = np.expand_dims(picks.reshape(shape), d)
+    idx = Tensor._make(backend.to_device(idx, input.device), input.device, False)
+    values = gather(x, d, idx)
+    if input.ndim == 0 or not keepdim:
+        values = squeeze(values, d) if input.ndim else reshape(values, ())
+        idx = Tensor._make(idx.data.reshape(values.shape), input.device, False)
+    return values_indices(values, idx)
