@@ -260,7 +260,7 @@ def assert_same_results(ours, theirs, where="result"):
             assert_same_results(a, b, f"{where}[{i}]")
     elif isinstance(theirs, float):
         assert math.isfinite(ours), where
-        assert ours == pytest.approx(theirs, rel=2e-4, abs=2e-5), where
+        assert ours == pytest.approx(theirs, rel=2e-5, abs=1e-6), where
     else:
         assert ours == theirs, where
 
