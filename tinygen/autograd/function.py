@@ -21,6 +21,7 @@ Custom ops as torch writes them (a class with static `forward(ctx, *args)` and
 `backward(ctx, *grads)`, called as `F.apply(...)`) also work: FunctionCtx below is both
 their `ctx` and their graph node. The two styles share everything after forward.
 """
+import functools
 import inspect
 import traceback
 import weakref
@@ -236,8 +237,8 @@ class FunctionCtx(Function):
         out_tensors = [o for o in outputs if isinstance(o, Tensor)]
         # an output saved for backward is looked up through the node when backward reads it
         # (a strong reference would make the cycle output -> node -> output)
-        self._saved = tuple(next((("output", k) for k, r in enumerate(tensor_results) if r is t), t)
-                            for t in self._saved)
+        self._saved = tuple(next((("output", k) for k, r in enumerate(tensor_results) if r is t),
+                                 t) for t in self._saved)
         if needs_grad:
             self._n_results = len(results)
             self._out_positions = [k for k, o in enumerate(outputs) if isinstance(o, Tensor)]
@@ -272,8 +273,6 @@ def _defines_setup_context(fn_cls):
 def once_differentiable(backward):
     """Decorator for a torch-style backward that is not itself differentiable: it runs under
     no_grad, so asking for a second derivative through it gets no graph."""
-    import functools
-
     @functools.wraps(backward)
     def wrapper(ctx, *gys):
         with grad_mode.no_grad():
