@@ -145,3 +145,19 @@ def test_training_steps_lower_the_nll():
     for _ in range(20):
         last = model.training_step(x, opts, y=y)
     assert last["loss"] < 0.2 * first["loss"]
+
+
+@pytest.mark.skipif(not tg.backend.cuda_is_available(),
+                    reason="no cuda device (neither a GPU nor the simulator)")
+def test_on_cuda_equal_cpu():
+    """The nll and every parameter gradient on the cuda device (the simulator in CI)."""
+    x = (np.random.default_rng(0).random((2, 1, 3, 4)) < 0.5).astype(np.float64)
+
+    def run(device):
+        model = tiny(channels=2, n_layers=2, head_channels=2, n_classes=2).to(device)
+        loss = model.loss(tg.tensor(x, dtype="float64", device=device), y=tg.tensor([1, 0]))
+        return [loss] + list(tg.grad(loss, list(model.parameters())))
+
+    for a, b in zip(run("cuda"), run("cpu")):
+        assert a.device == "cuda"
+        np.testing.assert_allclose(tg.backend.to_numpy(a.data), b.numpy(), rtol=1e-9, atol=1e-12)

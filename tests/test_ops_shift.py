@@ -82,3 +82,19 @@ def test_float32_stays_float32_and_bad_shapes_are_named():
         unskew(tg.zeros(2, 4, 3))
     with pytest.raises(ValueError, match="down_shift"):
         down_shift(x, -1)
+
+
+@pytest.mark.skipif(not tg.backend.cuda_is_available(),
+                    reason="no cuda device (neither a GPU nor the simulator)")
+def test_on_cuda_equal_cpu():
+    x = np.random.default_rng(0).standard_normal((2, 3, 3, 4))
+
+    def run(device):
+        t = tg.tensor(x, dtype="float64", device=device, requires_grad=True)
+        y = unskew(down_shift(right_shift(skew(t) * 2.0)))
+        loss = (y * y).sum()
+        return [loss, tg.grad(loss, t)[0]]
+
+    for a, b in zip(run("cuda"), run("cpu")):
+        assert a.device == "cuda"
+        np.testing.assert_allclose(tg.backend.to_numpy(a.data), b.numpy(), rtol=1e-12)

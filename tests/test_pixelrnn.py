@@ -198,3 +198,20 @@ def test_cli_trains_the_chosen_variant_and_evaluates_it(tmp_path, monkeypatch):
     assert (out / "receptive_field.png").exists()
     assert cli.main(["train", "gated-pixelcnn", "--variant", "row", "--out",
                      str(tmp_path / "bad")]) == 2
+
+
+@pytest.mark.skipif(not tg.backend.cuda_is_available(),
+                    reason="no cuda device (neither a GPU nor the simulator)")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_on_cuda_equal_cpu(variant):
+    """The nll and every parameter gradient on the cuda device (the simulator in CI)."""
+    x = (np.random.default_rng(0).random((2, 1, 3, 4)) < 0.5).astype(np.float64)
+
+    def run(device):
+        model = tiny(variant, hidden=2, n_layers=1, head_channels=2).to(device)
+        loss = model.loss(tg.tensor(x, dtype="float64", device=device))
+        return [loss] + list(tg.grad(loss, list(model.parameters())))
+
+    for a, b in zip(run("cuda"), run("cpu")):
+        assert a.device == "cuda"
+        np.testing.assert_allclose(tg.backend.to_numpy(a.data), b.numpy(), rtol=1e-9, atol=1e-12)

@@ -84,9 +84,10 @@ class GatedLayer(nn.Module):
     def forward(self, v, h, y=None):                         # y (N, n_classes) one-hot or None
         k = self.kernel // 2
         v_pre = self.vertical(pad(v, (k, k, k, 0)))          # (N, 2p, H, W): rows i-k..i
-        h_pre = self.horizontal(h) + self.link(down_shift(v_pre))   # v from rows < i only
         if y is not None:
             v_pre = v_pre + self.class_vertical(y)[:, :, None, None]
+        h_pre = self.horizontal(h) + self.link(down_shift(v_pre))   # v from rows < i only
+        if y is not None:
             h_pre = h_pre + self.class_horizontal(y)[:, :, None, None]
         h_out = self.output(gate(h_pre))
         return gate(v_pre), (h_out if self.first else h + h_out)
