@@ -83,7 +83,7 @@ def ulps(got, exact, dtype, scale=None):
     if not math.isfinite(got):
         return math.inf
     s = abs(exact) if scale is None else abs(mp.mpf(scale))
-    ulp = np.spacing(dtype(min(float(s), float(big))))
+    ulp = np.spacing(dtype(min(float(s), float(np.nextafter(dtype(big), dtype(0))))))   # max's own is inf
     return float(abs(mp.mpf(got) - exact) / mp.mpf(float(ulp)))
 
 
