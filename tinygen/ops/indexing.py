@@ -18,7 +18,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.shape import IndexAdd, _index_arrays, _norm_dim, broadcast_to, getitem, unbroadcast
+from tinygen.ops.shape import IndexAdd, _index_arrays, _norm_dim, astype, broadcast_to, getitem, unbroadcast
 
 
 def _on_device_of(x, index):
@@ -214,7 +214,12 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor) and value.ndim:
         raise RuntimeError(f"masked_fill: value must be a number or a 0-d tensor, got shape "
                            f"{tuple(value.shape)}")
-    return where(Tensor._make(m, input.device, False), as_tensor(value, like=(input,)), input)
+    if not isinstance(value, Tensor):   # a number takes the input's dtype (an int stays int)
+        value = Tensor._make(backend.array_module(input.device).asarray(value, dtype=input.dtype),
+                             input.device, False)
+    elif value.dtype != input.dtype:     # the output keeps the input's dtype, as torch
+        value = astype(value, input.dtype)
+    return where(Tensor._make(m, input.device, False), value, input)
 
 
 def masked_select(input, mask):
