@@ -1,4 +1,5 @@
-"""Indexing by index tensors: gather, scatter, index_select, index_add, masks, setitem.
+"""Indexing by index tensors: gather, scatter(_add), index_select, index_add, index_fill,
+masked_fill, masked_select, nonzero, setitem.
 
 Every op here is a case of NumPy advanced indexing, so every one reduces to the two nodes of
 shape.py: GetItem (y = x[index]) and its adjoint IndexAdd (zeros with g added at index,
