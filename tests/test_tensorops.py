@@ -691,3 +691,10 @@ def test_a_write_whose_value_read_an_overlapping_view_uses_the_values_it_read():
     assert y.tolist() == [2.0, 4.0, 9.0, 0.0]
     y.sum().backward()             # sum = w0 + w0^2 + w1^2 (torch refuses this backward)
     np.testing.assert_allclose(w.grad.numpy(), [5.0, 6.0])
+
+
+def test_masked_fill_keeps_the_input_dtype_as_torch():
+    ints = tg.tensor([1, 2, 3])
+    assert ints.masked_fill(ints > 1, 0).dtype == np.int64
+    x = tg.tensor([1.0, 2.0])
+    assert x.masked_fill(tg.tensor([True, False]), tg.tensor(5.0, dtype="float64")).dtype == np.float32

@@ -1,4 +1,5 @@
-"""Indexing by index tensors: gather, scatter, index_select, index_add, masks, setitem.
+"""Indexing by index tensors: gather, scatter(_add), index_select, index_add, index_fill,
+masked_fill, masked_select, nonzero, setitem.
 
 Every op here is a case of NumPy advanced indexing, so every one reduces to the two nodes of
 shape.py: GetItem (y = x[index]) and its adjoint IndexAdd (zeros with g added at index,
@@ -18,7 +19,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.shape import IndexAdd, _index_arrays, _norm_dim, broadcast_to, getitem, unbroadcast
+from tinygen.ops.shape import IndexAdd, _index_arrays, _norm_dim, astype, broadcast_to, getitem, unbroadcast
 
 
 def _on_device_of(x, index):
@@ -214,7 +215,12 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor) and value.ndim:
         raise RuntimeError(f"masked_fill: value must be a number or a 0-d tensor, got shape "
                            f"{tuple(value.shape)}")
-    return where(Tensor._make(m, input.device, False), as_tensor(value, like=(input,)), input)
+    if not isinstance(value, Tensor):   # a number takes the input's dtype (an int stays int)
+        value = Tensor._make(backend.array_module(input.device).asarray(value, dtype=input.dtype),
+                             input.device, False)
+    elif value.dtype != input.dtype:     # the output keeps the input's dtype, as torch
+        value = astype(value, input.dtype)
+    return where(Tensor._make(m, input.device, False), value, input)
 
 
 def masked_select(input, mask):
