@@ -42,6 +42,13 @@ PORTS = {
     "mnist_classifier": ({"p1": 0.0, "p2": 0.0}, CPU),
     "conv_autoencoder": ({}, CPU),
     "aae": ({}, CPU),
+    "pixelcnn": ({}, CPU),
+}
+# scripts that cannot run under tinygen whatever names it gains, and why
+KNOWN_INCOMPATIBLE = {
+    "pixelcnn": "the script uses .data as torch's detached Tensor (weight.data.clone(), "
+                "weight.data *= mask, input.data[:, 0].long()); tinygen's .data is the raw "
+                "array (API.md)",
 }
 WITH_DROPOUT = ["cgan", "mnist_classifier"]
 
@@ -181,8 +188,9 @@ def missing_names(name):
 
 def _param(name, args):
     missing = missing_names(name)
-    marks = [pytest.mark.xfail(strict=True, reason="tinygen lacks " + ", ".join(missing))] \
-        if missing else []
+    reasons = (["tinygen lacks " + ", ".join(missing)] if missing else []) + \
+        ([KNOWN_INCOMPATIBLE[name]] if name in KNOWN_INCOMPATIBLE else [])
+    marks = [pytest.mark.xfail(strict=True, reason="; ".join(reasons))] if reasons else []
     return pytest.param(name, *args, marks=marks, id=name)
 
 
