@@ -237,6 +237,9 @@ class RNNBase(Module):
     def reset_parameters(self):
         _uniform_init(self, self.hidden_size)
 
+    def flatten_parameters(self):
+        """A no-op: torch packs its weights for cuDNN here; ported code calls it."""
+
     def _weights(self, k, suffix):
         get = lambda p: getattr(self, f"{p}_l{k}{suffix}", None)       # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
