@@ -158,8 +158,8 @@ def cmd_train(args):
     model = _build_model(config.model, config.device, args.variant)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump({**dataclasses.asdict(config), **({"variant": args.variant} if args.variant else {})},
-                  f, indent=2)
+        variant = {"variant": args.variant} if args.variant else {}
+        json.dump({**dataclasses.asdict(config), **variant}, f, indent=2)
     probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1, device=config.device)))[0]
     print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
           f"({len(loader)} steps each) -> {out}")

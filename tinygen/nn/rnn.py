@@ -285,7 +285,8 @@ class RNNBase(Module):
                     raise ValueError(f"{name}: expected a state of shape "
                                      f"{(self.num_layers * D, N, H)}, got {tuple(s.shape)}")
         if L == 0:
-            raise ValueError(f"{name}: expected a sequence of length >= 1, got {tuple(input.shape)}")
+            raise ValueError(f"{name}: expected a sequence of length >= 1, got "
+                             f"{tuple(input.shape)}")
         finals = [[] for _ in range(n_states)]
         for k in range(self.num_layers):
             outs = []
