@@ -116,6 +116,11 @@ class PixelRNN(nn.Module):
         return self.output_conv(F.relu(self.head(F.relu(h))))
 
 
+def gate(a):
+    p = a.shape[1] // 2
+    return torch.tanh(a[:, :p]) * torch.sigmoid(a[:, p:])
+
+
 class GatedLayer(nn.Module):
     def __init__(self, cin, p, kernel, first):
         super().__init__()
@@ -130,7 +135,6 @@ class GatedLayer(nn.Module):
         k = self.kernel // 2
         v_pre = self.vertical(F.pad(v, (k, k, k, 0)))
         h_pre = self.horizontal(h) + self.link(down_shift(v_pre))
-        gate = lambda a: torch.tanh(a[:, :a.shape[1] // 2]) * torch.sigmoid(a[:, a.shape[1] // 2:])  # noqa
         h_out = self.output(gate(h_pre))
         return gate(v_pre), (h_out if self.first else h + h_out)
 

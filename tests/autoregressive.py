@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 import tinygen as tg
-from test_pixelcnn import all_images, log_px, logsumexp  # noqa: F401
+from test_pixelcnn import all_images, logsumexp
 from tinygen.models import receptive_fields
 
 
@@ -48,7 +48,8 @@ def assert_causal(model, x, **condition):
         assert np.all(g[i:] == 0.0), f"logits {i} reach pixels {np.nonzero(g[i:])[0] + i}"
         (g,) = tg.grad(log_p[:, :, r, c].sum(), x, retain_graph=True)
         g = np.abs(g.numpy()).sum(axis=(0, 1)).reshape(-1)
-        assert np.all(g[i + 1:] == 0.0), f"log p {i} reaches pixels {np.nonzero(g[i + 1:])[0] + i + 1}"
+        assert np.all(g[i + 1:] == 0.0), \
+            f"log p {i} reaches pixels {np.nonzero(g[i + 1:])[0] + i + 1}"
         assert g[i] > 0                                      # log p_i depends on x_i itself
 
 

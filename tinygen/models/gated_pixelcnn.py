@@ -111,7 +111,7 @@ class GatedPixelCNN(PixelCNN):
         if preset is not None and preset not in PRESETS:
             raise ValueError(f"GatedPixelCNN: unknown preset {preset!r}: expected one of "
                              f"{sorted(PRESETS)}")
-        base = GatedPixelCNNConfig(**PRESETS[preset]) if preset is not None else GatedPixelCNNConfig()
+        base = GatedPixelCNNConfig(**PRESETS.get(preset, {}))
         config = replace(config or base, **overrides)
         check_likelihood("GatedPixelCNN", config)
         self.config = config

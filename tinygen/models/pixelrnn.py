@@ -31,6 +31,11 @@ neighbourhood already computed (state-to-state K_ss, one step of a recurrence):
 
 The recurrences loop over H rows or W + H - 1 diagonals; every step is a batched array op
 over all images and all positions of the row (or diagonal).
+
+Sampling draws pixel by pixel. Every activation at position (r, c) depends on pixels before
+(r, c) only, so it is final once computed: each draw computes every layer at its own
+position only, from the states that earlier positions cached (O(H W) positions in all,
+not O(H W) whole-network passes); `_fill(..., window=False)` is the slow reference.
 """
 import sys
 from dataclasses import dataclass, replace

@@ -237,6 +237,9 @@ class RNNBase(Module):
     def reset_parameters(self):
         _uniform_init(self, self.hidden_size)
 
+    def flatten_parameters(self):
+        """A no-op: torch packs its weights for cuDNN here; ported code calls it."""
+
     def _weights(self, k, suffix):
         get = lambda p: getattr(self, f"{p}_l{k}{suffix}", None)       # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
@@ -282,7 +285,8 @@ class RNNBase(Module):
                     raise ValueError(f"{name}: expected a state of shape "
                                      f"{(self.num_layers * D, N, H)}, got {tuple(s.shape)}")
         if L == 0:
-            raise ValueError(f"{name}: expected a sequence of length >= 1, got {tuple(input.shape)}")
+            raise ValueError(f"{name}: expected a sequence of length >= 1, got "
+                             f"{tuple(input.shape)}")
         finals = [[] for _ in range(n_states)]
         for k in range(self.num_layers):
             outs = []
