@@ -244,7 +244,7 @@ def test_ctrl_c_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(cli, "_build_model", interrupted)
     rc, err = run_cli(train_args(tmp_path / "run", data_dir))
-    assert rc == 130 and err == ["tinygen train: interrupted"]
+    assert rc == 130 and err == ["tinygen train: interrupted"], (rc, err)
     assert not (tmp_path / "run" / "lock").exists()
 
 

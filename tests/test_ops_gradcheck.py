@@ -661,7 +661,9 @@ NOT_DIFFERENTIABLE = {
     # factories and random draws: nothing to differentiate
     "arange", "empty", "eye", "full", "full_like", "linspace", "manual_seed", "ones",
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "tensor",
-    "zeros", "zeros_like", "bernoulli",
+    "zeros", "zeros_like", "bernoulli", "empty_like", "randint_like", "as_tensor", "from_numpy",
+    # predicates
+    "is_tensor", "is_floating_point",
     # bool or integer outputs
     "eq", "ne", "lt", "le", "gt", "ge", "argmax", "argmin",
     "one_hot",
