@@ -43,7 +43,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     def interrupting_step(self, x, optimizers):
         calls["n"] += 1
         if calls["n"] == 3:   # Ctrl-C in the middle of epoch 1 (8 steps per epoch)
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
         return original(self, x, optimizers)
 
     monkeypatch.setattr(VAE, "training_step", interrupting_step)
