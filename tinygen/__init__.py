@@ -17,22 +17,29 @@ from tinygen.ops import (  # noqa: F401
     square, squeeze, stack, std, sub, sum, tanh, tensor, transpose, unsqueeze, var, where, zeros,
     zeros_like)
 from tinygen.autograd import inference_mode  # noqa: F401
-from tinygen.ops import (  # noqa: F401  (issue 11 item 4: torch's tensor ops)
-    acos, argmin, asin, atan, atan2, bmm, cdist, ceil, chunk, clip, concat, cosh, cross, cumprod,
-    cumsum, diag, diagonal, digamma, dist, dot, einsum, eq, erf, erfc, erfinv, exp2, expm1, flip,
-    floor, fmod, frac, gather, ge, gt, hstack, hypot, index_add, index_fill, index_select,
-    kron, kthvalue, le, lerp, lgamma, log2, log10, lt, masked_fill, masked_select, median, mm,
-    mode, movedim, nan_to_num, narrow, ne, neg, norm, outer, polygamma, prod, reciprocal,
-    remainder, repeat_interleave, roll, round, rsqrt, scatter, scatter_add, select, sign, sinh,
-    sort, split, t, tan, tile, topk, trace, tril, triu, trunc, unbind, unflatten, vstack)
-from tinygen.ops.compare import (  # noqa: F401  (bool and integer results)
-    all, allclose, any, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, equal,
-    isclose, isfinite, isinf, isnan, logical_and, logical_not, logical_or, logical_xor)
+from tinygen.ops import (  # noqa: F401  (issue 11 item 4: tensor ops)
+    eq, gather, ge, gt, index_add, index_fill, index_select, le, lt, masked_fill, masked_select, ne,
+    scatter, scatter_add)
+from tinygen.ops.indexing import nonzero  # noqa: F401
+from tinygen.ops import (  # noqa: F401
+    argmin, chunk, cumprod, cumsum, dist, flip, kthvalue, median, narrow, norm, repeat_interleave,
+    roll, select, sort, split, tile, topk, unbind)
+from tinygen.ops.sort import argsort, unique  # noqa: F401
+from tinygen.ops import (  # noqa: F401
+    acos, asin, atan, bmm, clip, concat, cosh, diag, diagonal, dot, exp2, expm1, hstack, lerp, log2,
+    log10, mm, movedim, nan_to_num, neg, outer, prod, reciprocal, rsqrt, sinh, t, tan, trace, tril,
+    triu, unflatten, vstack)
+from tinygen.ops import cdist, cross, einsum, kron, mode  # noqa: F401
 from tinygen.ops.draws import (  # noqa: F401
     get_rng_state, initial_seed, multinomial, normal, seed, set_rng_state)
-from tinygen.ops.indexing import nonzero  # noqa: F401
+from tinygen.ops.compare import count_nonzero  # noqa: F401
 from tinygen.ops.methods import numel  # noqa: F401
-from tinygen.ops.sort import argsort, unique  # noqa: F401
+from tinygen.ops.special import (  # noqa: F401
+    atan2, ceil, digamma, erf, erfc, erfinv, floor, fmod, frac, hypot, lgamma, polygamma, remainder,
+    round, sign, trunc)
+from tinygen.ops.compare import (  # noqa: F401
+    all, allclose, any, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, equal, isclose, isfinite,
+    isinf, isnan, logical_and, logical_not, logical_or, logical_xor)
 
 # NumPy is loaded now (perhaps before tinygen was): BLAS on one thread (see runtime.py)
 if runtime.OWN_BLAS_THREADS:
