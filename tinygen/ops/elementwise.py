@@ -69,7 +69,10 @@ UNARY = {
 
 
 class Unary(Function):
-    """One row of the UNARY table as a graph node."""
+    """One row of a table of unary ops as a graph node: UNARY here (special.py's Special
+    reads its SPECIAL table the same way)."""
+
+    table = UNARY
 
     def __init__(self, op):
         self.op = op
@@ -79,17 +82,17 @@ class Unary(Function):
         return self.op
 
     def forward(self, x):
-        return UNARY[self.op][0](backend.array_module(self.device), x)
+        return self.table[self.op][0](backend.array_module(self.device), x)
 
     def backward(self, gy):
-        return UNARY[self.op][1](self.inputs[0], self.output, gy)
+        return self.table[self.op][1](self.inputs[0], self.output, gy)
 
 
-def _unary(op):
-    def fn(x):
-        return Unary(op)(x)
+def _unary(op, node=Unary):
+    def fn(input):
+        return node(op)(input)
     fn.__name__ = op
-    fn.__doc__ = f"Elementwise {op} (see the UNARY table in tinygen/ops/elementwise.py)."
+    fn.__doc__ = f"Elementwise {op} (a row of the table in {node.__module__})."
     return fn
 
 

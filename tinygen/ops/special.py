@@ -23,7 +23,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_tensor
-from tinygen.ops.elementwise import _check_broadcast, _const, exp, rsqrt, square
+from tinygen.ops.elementwise import Unary, _check_broadcast, _const, _unary, exp, rsqrt, square
 from tinygen.ops.shape import unbroadcast
 
 
@@ -78,29 +78,14 @@ SPECIAL = {
 }
 
 
-class Special(Function):
+class Special(Unary):
     """One row of the SPECIAL table as a graph node."""
 
-    def __init__(self, op):
-        self.op = op
-
-    @property
-    def name(self):
-        return self.op
-
-    def forward(self, x):
-        return SPECIAL[self.op][0](backend.array_module(self.device), x)
-
-    def backward(self, gy):
-        return SPECIAL[self.op][1](self.inputs[0], self.output, gy)
+    table = SPECIAL
 
 
 def _special(op):
-    def fn(input):
-        return Special(op)(input)
-    fn.__name__ = op
-    fn.__doc__ = f"Elementwise {op} (see the SPECIAL table in tinygen/ops/special.py)."
-    return fn
+    return _unary(op, Special)
 
 
 sign = _special("sign")
