@@ -20,15 +20,16 @@ from tinygen.nn.module import Parameter
 from tinygen.ops.linalg import matmul
 from tinygen.ops.reduce import sum
 from tinygen.ops.shape import permute, reshape
-from tinygen.ops.similarity import _vector_norm, normalize
+from tinygen.ops.norms import norm
+from tinygen.ops.similarity import normalize
 
 
 def _norm_except_dim(v, dim):
     """||v|| over every dim but `dim` (kept as size-1 dims), or over all of v for dim=None/-1."""
     if dim is None or dim == -1:
-        return _vector_norm(reshape(v, -1), 2, 0, False)
+        return norm(reshape(v, -1), 2, 0, False)
     dim = dim % v.ndim
-    return _vector_norm(v, 2, tuple(d for d in range(v.ndim) if d != dim), True)
+    return norm(v, 2, tuple(d for d in range(v.ndim) if d != dim), True)
 
 
 class WeightNorm:

@@ -12,56 +12,21 @@
     hardsigmoid(x)         relu6(x + 3) / 6;      hardswish(x) = x hardsigmoid(x)
     softmin(x, dim)        softmax(-x, dim)
 
-Only Phi needs a Function of its own (NormalCdf: erf has no tinygen op yet); its backward,
-the density phi(x) = e^(-x^2/2) / sqrt(2 pi), is built from ops, so every activation here
-is twice differentiable.
+Every one is composed of differentiable ops (Phi of erf from special.py), so every
+activation here is twice differentiable.
 """
-import functools
 import math
 
-import numpy as np
-
-from tinygen import backend
-from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_dtype
-from tinygen.ops.elementwise import abs, clamp, elu, exp, sigmoid, softplus, tanh, where
+from tinygen.ops.elementwise import abs, clamp, elu, sigmoid, softplus, tanh, where
 from tinygen.ops.reduce import softmax
+from tinygen.ops.special import erf
 from tinygen.ops.shape import astype, reshape
 
 
-@functools.lru_cache(maxsize=None)
-def _erf_numba():
-    import numba
-
-    @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
-    def erf(x):
-        return math.erf(x)
-    return erf
-
-
-def _erf(xp, x):
-    """erf of a float array on either device (numba's math.erf on numpy, cupyx's on cupy)."""
-    if xp is np:
-        return np.asarray(_erf_numba()(x)).astype(x.dtype, copy=False)
-    import cupyx.scipy.special
-    return cupyx.scipy.special.erf(x)
-
-
-class NormalCdf(Function):
-    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF; Phi'(x) = phi(x)."""
-
-    def forward(self, x):
-        xp = backend.array_module(self.device)
-        half = x.dtype.type(0.5)
-        return half * (1 + _erf(xp, x * x.dtype.type(1 / math.sqrt(2))))
-
-    def backward(self, gy):
-        x, = self.inputs
-        return gy * exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
-
-
 def normal_cdf(x):
-    return NormalCdf()(x)
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF (Phi' = phi, through erf')."""
+    return (erf(x * (1 / math.sqrt(2))) + 1) * 0.5
 
 
 def gelu(input, approximate="none"):
