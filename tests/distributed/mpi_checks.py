@@ -195,11 +195,14 @@ def test_ddp_mlp_vae_equals_one_process(bucket_cap_mb):
     assert len(ddp._buckets) == (1 if bucket_cap_mb == 25 else len(list(ddp.parameters())))
 
 
-def test_ddp_conv_model_with_sync_batchnorm_equals_one_process():
+@pytest.mark.parametrize("bucket_cap_mb", [25, 1e-9])
+def test_ddp_conv_model_with_sync_batchnorm_equals_one_process(bucket_cap_mb):
+    # with one bucket per parameter, SyncBatchNorm's all-reduce in backward runs while the
+    # later layers' buckets are in flight
     steps, B = 3, 8
     x = np.stack([global_batch(B, (1, 5, 5), s) for s in range(steps)])
     y = np.stack([global_batch(B, (3,), 50 + s) for s in range(steps)])
-    ddp = assert_same_training(ConvLoss, [x, y], steps, sync_bn=True)
+    ddp = assert_same_training(ConvLoss, [x, y], steps, bucket_cap_mb, sync_bn=True)
     bn = ddp.module.net[1]
     assert isinstance(bn, nn.SyncBatchNorm)
     tg.manual_seed(0)
