@@ -37,7 +37,7 @@ def rank_and_size():
 # ---- collectives against their single-process definitions ----------------------------------
 
 dtypes = st.sampled_from([np.float32, np.float64, np.int32, np.int64])
-shapes = hnp.array_shapes(min_dims=0, max_dims=3, max_side=4)
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 ops = {dist.ReduceOp.SUM: lambda a: a.sum(0), dist.ReduceOp.MAX: lambda a: a.max(0),
        dist.ReduceOp.MIN: lambda a: a.min(0), dist.ReduceOp.PRODUCT: lambda a: a.prod(0),
        dist.ReduceOp.AVG: lambda a: a.mean(0)}

@@ -10,6 +10,10 @@ Every collective works in place on a tensor's array through mpi4py's buffer (upp
 Allreduce / Bcast / Allgather / Reduce / Iallreduce, on contiguous arrays: no pickling. A
 non-contiguous array is copied to a contiguous one and written back.
 
+async_op=True returns a Work whose wait() finishes the collective: all_reduce starts a
+non-blocking Iallreduce (DistributedDataParallel overlaps it with backward); the others run
+to completion before returning their (already completed) Work.
+
 CuPy (cuda) arrays are staged through host memory: copied to a NumPy array, reduced there,
 copied back. A CUDA-aware MPI (Open MPI or MPICH built with CUDA) could take the device
 pointer directly and avoid both copies; the wheels (`pip install tinygen[mpi]`) are not.
