@@ -266,6 +266,7 @@ def _train_config(args, out):
 
 def cmd_train(args):
     import contextlib
+    import io
     import warnings
 
     from tinygen.data import DataLoader
@@ -312,7 +313,9 @@ def cmd_train(args):
         try:
             # NumPy's overflow warnings (from every kernel thread) would precede the guards'
             # one line on a non-finite value
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), \
+                    contextlib.redirect_stdout(io.StringIO()) if rank else contextlib.nullcontext():
+                # (ranks other than 0 say nothing on stdout: rank 0 speaks for the run)
                 warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) "
                                         "encountered", RuntimeWarning)
                 summary = fit(model, loader, config, run_dir, probe=probe,
