@@ -21,9 +21,13 @@ setup(
         "mlxtend>=0.23",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80", "numba-cuda>=0.10", "mpmath>=1.2"],
+        # mpi4py + the mpich wheel: the test suite runs tests/distributed under mpirun -n 2
+        "test": ["pytest>=7", "hypothesis>=6.80", "numba-cuda>=0.10", "mpmath>=1.2",
+                 "mpi4py>=4.0", "mpich>=4.1"],
         "gpu": ["cupy-cuda12x>=13", "numba-cuda[cu12]>=0.10"],
-        "mpi": ["mpi4py>=3.1"],
+        # MPI from wheels: mpi4py and MPICH (mpirun included); with a system MPI instead,
+        # install mpi4py alone, built against it (see the README)
+        "mpi": ["mpi4py>=4.0", "mpich>=4.1"],
     },
     entry_points={"console_scripts": ["tinygen=tinygen.cli:main"]},
 )

@@ -60,6 +60,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("nn", "optim", "distributions", "data", "models", "kernels", "cuda", "testing",
                "checkpoint", "eval", "accelerator", "utils")
+_SUBMODULES += ("distributed",)   # tg.distributed (mpi4py itself only at init_process_group)
 
 
 def __getattr__(name):

@@ -265,12 +265,16 @@ def _train_config(args, out):
 
 
 def cmd_train(args):
+    import contextlib
+    import io
     import warnings
 
     from tinygen.data import DataLoader
+    from tinygen.train import distributed as data_parallel
     from tinygen.train.loop import fit, seed_everything
     from tinygen.train.rundir import RunLock
 
+    rank, world_size = data_parallel.init_world()   # (0, 1) unless started by mpirun
     out = args.out or os.path.join("runs", f"{args.model}-{args.data or 'mnist5k'}")
     _check_out(out)
     if args.resume and not os.path.isdir(out):   # (else checked under the lock)
@@ -278,7 +282,7 @@ def cmd_train(args):
     if not args.resume:   # before creating --out (a resumed run checks its saved data_dir)
         _check_data_dir(args.data_dir, args.data or "mnist5k")
     os.makedirs(out, exist_ok=True)
-    with RunLock(out, "train"):
+    with RunLock(out, "train") if rank == 0 else contextlib.nullcontext():
         config = _train_config(args, out)
         _check_data_dir(config.data_dir, config.data)
         if config.device == "cuda":
@@ -298,23 +302,55 @@ def cmd_train(args):
         model = _build_model(config.model, config.device, config.variant)
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
                                      device=config.device)))[0]
-        print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
-              f"({len(loader)} steps each) -> {out}")
+        run_dir = out
+        if world_size > 1:
+            loader, run_dir = _data_parallel(model, loader, config, out, rank, world_size)
+        if rank == 0:
+            print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
+                  f"({len(loader)} steps each) -> {out}"
+                  + (f" on {world_size} ranks" if world_size > 1 else ""))
         t0 = time.time()
         try:
             # NumPy's overflow warnings (from every kernel thread) would precede the guards'
             # one line on a non-finite value
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), \
+                    contextlib.redirect_stdout(io.StringIO()) if rank else contextlib.nullcontext():
+                # (ranks other than 0 say nothing on stdout: rank 0 speaks for the run)
                 warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) "
                                         "encountered", RuntimeWarning)
-                summary = fit(model, loader, config, out, probe=probe,
-                              progress=not args.no_progress)
+                summary = fit(model, loader, config, run_dir, probe=probe,
+                              progress=not args.no_progress and rank == 0)
         except KeyboardInterrupt:
             return 130
+        finally:
+            data_parallel.remove_rank_run_dir(run_dir, out)
+    if rank != 0:
+        return 0
     terms = ", ".join(f"{k} {v:.4g}" for k, v in summary.items())
     print(f"done in {time.time() - t0:.0f} s; last epoch: {terms}")
     print(f"samples, curves and checkpoint in {out}/")
     return 0
+
+
+def _data_parallel(model, loader, config, out, rank, world_size):
+    """Under mpirun: this rank's shard of each global batch, the model's gradients averaged
+    over the ranks (DDP's hooks), and the directory this rank's fit writes (see
+    tinygen/train/distributed.py)."""
+    from tinygen import distributed as dist
+    from tinygen.nn.parallel import DistributedDataParallel
+    from tinygen.train import distributed as data_parallel
+    if len(model.configure_optimizers(config.lr)) > 1:
+        raise CLIError(f"{config.model} steps several optimizers: data-parallel training "
+                       "under mpirun supports models with one optimizer")
+    try:
+        loader = data_parallel.ShardedLoader(loader, rank, world_size)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    DistributedDataParallel(model)   # rank 0's weights everywhere; its hooks stay on the params
+    dist.barrier()                   # rank 0's checks passed, nothing written yet
+    run_dir = data_parallel.rank_run_dir(out, rank)
+    dist.barrier()                   # the copies are taken before rank 0's fit writes
+    return loader, run_dir
 
 
 # ---- sample / eval -----------------------------------------------------------------------

@@ -67,6 +67,34 @@ def _accumulate(grads, x, g):
     grads[key] = (x, g) if old is None else (x, old[1] + g)
 
 
+def _last_use(order):
+    """{id(leaf): index in order of its last consumer} for leaves with post-accumulate hooks."""
+    last = {}
+    for step, fn in enumerate(order):
+        for x in fn.inputs or ():  # a released node has none (the walk then raises)
+            if x.creator is None and x._post_accumulate_hooks:
+                last[id(x)] = step
+    return last
+
+
+def _assign_leaf(x, g, create_graph, assigned, root_arrays):
+    """Accumulate a leaf's final gradient g into x.grad, then run its post-accumulate hooks."""
+    g = _apply_hooks(x, g)
+    if not create_graph:
+        # one array may be the gradient of several leaves (add's backward passes gy to both
+        # inputs): give each leaf its own copy, so that an in-place change of one .grad never
+        # changes another
+        if id(g.data) in assigned or id(g.data) in root_arrays:
+            g = type(g)._make(g.data.copy(), g.device, False)
+        else:
+            g = g.detach()
+        assigned.add(id(g.data))
+    x.grad = g if x.grad is None else x.grad + g
+    if x._post_accumulate_hooks:
+        for hook in x._post_accumulate_hooks:
+            hook(x)
+
+
 def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None,
              allow_unused=False):
     """Run the walk. With inputs=None, leaves' .grad accumulate; else return their grads."""
@@ -81,7 +109,12 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
             _accumulate(grads, root, _root_gradient(root, g))
         wanted = None if inputs is None else {id(t) for t in inputs}
         order = _topological_order(roots)
-        for fn in order:
+        assigned = set()
+        root_arrays = {id(g.data) for g in grad_roots if g is not None and hasattr(g, "data")}
+        # leaves with post-accumulate hooks get their .grad as soon as their last consumer has
+        # run (not at the end of the walk), so the hook's work overlaps the rest of backward
+        last_use = _last_use(order) if inputs is None else None
+        for step, fn in enumerate(order):
             if fn.released:
                 raise RuntimeError(
                     f"{fn.name}: trying to backward through the graph a second time: its saved "
@@ -124,27 +157,19 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
                                            f"{tuple(gx.shape)} for an input of shape "
                                            f"{tuple(x.shape)}")
                     _accumulate(grads, x, gx)
+            if last_use:
+                for x in fn.inputs:
+                    if last_use.get(id(x)) == step and id(x) in grads:
+                        _assign_leaf(x, grads.pop(id(x))[1], create_graph, assigned, root_arrays)
         if not retain_graph:
             for fn in order:
                 if not fn.released:
                     fn.release()
         # what is left in grads: leaves (and requested non-leaf results)
         if inputs is None:
-            assigned = set()
-            root_arrays = {id(g.data) for g in grad_roots if g is not None and hasattr(g, "data")}
             for x, g in grads.values():
                 if x.creator is None:
-                    g = _apply_hooks(x, g)
-                    if not create_graph:
-                        # one array may be the gradient of several leaves (add's backward
-                        # passes gy to both inputs): give each leaf its own copy, so that an
-                        # in-place change of one .grad never changes another
-                        if id(g.data) in assigned or id(g.data) in root_arrays:
-                            g = type(g)._make(g.data.copy(), g.device, False)
-                        else:
-                            g = g.detach()
-                        assigned.add(id(g.data))
-                    x.grad = g if x.grad is None else x.grad + g
+                    _assign_leaf(x, g, create_graph, assigned, root_arrays)
             return None
         results = []
         for i, t in enumerate(inputs):

@@ -65,7 +65,8 @@ def as_dtype(dtype):
 
 class Tensor:
     __slots__ = ("data", "device", "requires_grad", "grad", "creator", "generation",
-                 "_vc", "_retains_grad", "_hooks", "name", "__weakref__")
+                 "_vc", "_retains_grad", "_hooks", "name", "__weakref__",
+                 "_post_accumulate_hooks")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, dtype=None, device="cpu", requires_grad=False):
@@ -87,6 +88,7 @@ class Tensor:
         t.device = device
         t.requires_grad = requires_grad
         t.grad = t.creator = t._hooks = t.name = None
+        t._post_accumulate_hooks = None
         t.generation = 0
         t._vc = [0]
         t._retains_grad = False
@@ -288,6 +290,23 @@ class Tensor:
         self._hooks.append(hook)
         return _HookHandle(self._hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) -> None, called on a leaf once its .grad holds this backward's final
+        gradient (the engine assigns it as soon as the leaf's last consumer has run, so the
+        hook can start work, e.g. DDP's all-reduce, while the rest of backward runs).
+
+        Returns a handle with .remove()."""
+        if self.creator is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook() on a tensor that does "
+                               "not require grad")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = []
+        self._post_accumulate_hooks.append(hook)
+        return _HookHandle(self._post_accumulate_hooks, hook)
+
     # in-place ops (add_, zero_, __setitem__, ...) live in tinygen/ops/inplace.py
 
 
@@ -320,6 +339,7 @@ def _init(t, array, device, requires_grad):
     t._retains_grad = False
     t._hooks = None
     t.name = None
+    t._post_accumulate_hooks = None
 
 
 class _HookHandle:

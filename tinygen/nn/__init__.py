@@ -25,6 +25,8 @@ from tinygen.nn.loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss,
     MSELoss, NLLLoss, SmoothL1Loss)
 from tinygen.nn.normalization import GroupNorm, InstanceNorm2d  # noqa: F401
+from tinygen.nn.normalization import SyncBatchNorm  # noqa: F401
+from tinygen.nn import parallel  # noqa: F401
 from tinygen.nn.padding import (  # noqa: F401
     ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d,
     ReplicationPad2d, ZeroPad1d, ZeroPad2d)

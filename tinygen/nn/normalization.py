@@ -356,3 +356,111 @@ class InstanceNorm2d(_BatchNorm):
         return instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                              use_input_stats, self.momentum if self.momentum is not None else 0.1,
                              self.eps)
+
+
+class SyncNormalize(Function):
+    """Batch norm's standardization (axes all but channel 1) with the statistics of the
+    global batch: the per-channel sum, sum of squares and count are all-reduced over the
+    ranks of the default process group. Backward all-reduces the two per-channel sums of the
+    closed form, sum_A(gy) and sum_A(gy * xhat). Sums are accumulated in float64, so the
+    one-pass variance E[x^2] - E[x]^2 stays accurate for float32 inputs.
+
+    Its backward calls collectives, so it is not differentiable again (no double backward)."""
+
+    def __init__(self, eps):
+        self.eps = eps
+
+    def forward(self, x):
+        from tinygen import distributed as dist
+        xp = backend.array_module(self.device)
+        axes = (0,) + tuple(range(2, x.ndim))
+        x64 = x.astype(xp.float64)
+        local = xp.concatenate([x64.sum(axis=axes), (x64 * x64).sum(axis=axes),
+                                xp.asarray([x.size // x.shape[1]], dtype=xp.float64)])
+        stats = Tensor._make(local, self.device, False)
+        dist.all_reduce(stats)
+        C = x.shape[1]
+        self.count = float(stats.data[2 * C])
+        mean64 = stats.data[:C] / self.count
+        var64 = xp.maximum(stats.data[C:2 * C] / self.count - mean64 * mean64, 0)
+        shape = (1, C) + (1,) * (x.ndim - 2)
+        self.mean, self.var = mean64.astype(x.dtype), var64.astype(x.dtype)
+        self.rstd = (1 / xp.sqrt(var64 + self.eps)).astype(x.dtype).reshape(shape)
+        return (x - self.mean.reshape(shape)) * self.rstd
+
+    def backward(self, gy):
+        from tinygen import distributed as dist
+        xp = backend.array_module(self.device)
+        g, xhat = gy.data, self.output.data
+        axes = (0,) + tuple(range(2, g.ndim))
+        C = g.shape[1]
+        sums = xp.concatenate([g.sum(axis=axes, dtype=xp.float64),
+                               (g.astype(xp.float64) * xhat).sum(axis=axes)])
+        sums_t = Tensor._make(sums, self.device, False)
+        dist.all_reduce(sums_t)
+        shape = (1, C) + (1,) * (g.ndim - 2)
+        mean_g = (sums_t.data[:C] / self.count).astype(g.dtype).reshape(shape)
+        mean_gx = (sums_t.data[C:] / self.count).astype(g.dtype).reshape(shape)
+        gx = self.rstd * (g - mean_g - xhat * mean_gx)
+        return Tensor._make(gx, self.device, False)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch norm whose training statistics are those of the global batch over all ranks of
+    the default process group (torch.nn.SyncBatchNorm); in evaluation, or in a world of one
+    process, it is BatchNorm. Inputs (N, C, *)."""
+
+    ranks = (2, 3, 4, 5)
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, process_group=None, device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats,
+                         device=device, dtype=dtype)
+        self.process_group = process_group
+
+    def forward(self, x):
+        from tinygen import distributed as dist
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        if x.ndim not in self.ranks or x.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm({self.num_features}): expected input (N, C, *) of "
+                             f"rank 2 to 5 with {self.num_features} channels in dim 1, got "
+                             f"shape {tuple(x.shape)}")
+        momentum = self.momentum
+        if self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if momentum is None:
+                momentum = 1.0 / int(self.num_batches_tracked.item())
+        fn = SyncNormalize(self.eps)
+        y = fn(x)
+        if self.track_running_stats:
+            n = fn.count
+            if n <= 1:
+                raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over "
+                                 f"all ranks when training, got {int(n)}")
+            with grad_mode.no_grad():
+                mean_t = Tensor._make(fn.mean, x.device, False)
+                var_t = Tensor._make(fn.var * (n / (n - 1)), x.device, False)
+                self.running_mean.mul_(1 - momentum).add_(mean_t, alpha=momentum)
+                self.running_var.mul_(1 - momentum).add_(var_t, alpha=momentum)
+        return _affine(y, self.weight, self.bias)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """module with every BatchNorm1d/2d replaced by a SyncBatchNorm holding the same
+        parameters and running estimates (module itself if it is one)."""
+        if isinstance(module, (BatchNorm1d, BatchNorm2d)) and not isinstance(module, cls):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine,
+                       module.track_running_stats, process_group)
+            for name in ("weight", "bias"):
+                if name in module._parameters:
+                    sync._parameters[name] = module._parameters[name]
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                sync._buffers[name] = module._buffers[name]
+            sync.train(module.training)
+            return sync
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module._modules[name] = cls.convert_sync_batchnorm(child, process_group)
+        return module
+

@@ -1,0 +1,189 @@
+"""tinygen.distributed, DDP, SyncBatchNorm and DistributedSampler in one process, and the
+multi-rank checks (tests/distributed/mpi_checks.py) run under `mpirun -n 2`."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygen as tg
+import tinygen.nn as nn
+from tinygen.utils.data import DistributedSampler
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _mpirun():
+    found = shutil.which("mpirun") or shutil.which("mpiexec")
+    local = Path(sys.executable).parent / "mpirun"
+    return str(local) if local.exists() else found
+
+
+def test_importing_tinygen_does_not_import_mpi4py():
+    code = "import tinygen as tg, sys; tg.distributed, tg.nn.parallel; print('mpi4py' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_world_of_one_without_mpirun():
+    code = """
+import numpy as np, tinygen as tg, tinygen.distributed as dist
+assert not dist.is_initialized()
+dist.init_process_group("mpi")
+assert (dist.get_rank(), dist.get_world_size(), dist.get_backend()) == (0, 1, "mpi")
+t = tg.tensor([1.0, -2.0]); dist.all_reduce(t, op=dist.ReduceOp.AVG); assert t.tolist() == [1, -2]
+w = dist.all_reduce(t, async_op=True); assert w.wait() and t.tolist() == [1, -2]
+out = [tg.zeros(2)]; dist.all_gather(out, t); assert out[0].tolist() == [1, -2]
+dist.broadcast(t, 0); dist.reduce(t, 0); dist.barrier()
+ddp = tg.nn.parallel.DistributedDataParallel(tg.nn.Linear(2, 1))
+ddp(tg.ones(3, 2)).sum().backward(); assert ddp.module.weight.grad.tolist() == [[3, 3]]
+dist.destroy_process_group(); assert not dist.is_initialized()
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "HYDRA"))}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_collectives_need_init_process_group():
+    import tinygen.distributed as dist
+    if dist.is_initialized():
+        pytest.skip("a process group is already initialized in this process")
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        dist.get_rank()
+    with pytest.raises(ValueError, match="backend 'nccl'"):
+        dist.init_process_group("nccl")
+
+
+def test_post_accumulate_grad_hook_fires_before_backward_ends():
+    """The last layer's weight is final before the first layer's gradient exists: that is
+    what lets DDP start its all-reduce while backward is still running."""
+    first, last = nn.Linear(3, 4), nn.Linear(4, 2)
+    seen = []
+    last.weight.register_post_accumulate_grad_hook(
+        lambda p: seen.append((p.grad is not None, first.weight.grad is None)))
+    handle = first.weight.register_post_accumulate_grad_hook(lambda p: seen.append("first"))
+    x = tg.randn(5, 3)
+    last(first(x).relu()).sum().backward()
+    assert seen == [(True, True), "first"]
+    handle.remove()
+    last(first(x).relu()).sum().backward()   # accumulates; the hook sees the sum
+    assert seen[-1] == (True, False) and len(seen) == 3
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (first.weight * 2).register_post_accumulate_grad_hook(print)
+
+
+def test_sync_batchnorm_is_batchnorm_in_one_process_and_converts():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Sequential(nn.BatchNorm1d(3)))
+    bn = model[1]
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert isinstance(converted[1], nn.SyncBatchNorm)
+    assert isinstance(converted[2][0], nn.SyncBatchNorm)
+    assert converted[1].weight is bn.weight and converted[1].running_mean is bn.running_mean
+    x = tg.randn(4, 2, 3, 3)
+    ref = nn.BatchNorm2d(2)
+    np.testing.assert_allclose(nn.SyncBatchNorm(2)(x).data, ref(x).data, rtol=1e-6)
+
+
+# ---- DistributedSampler: torch's index lists ------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 23), replicas=st.integers(1, 5), drop_last=st.booleans(),
+       shuffle=st.booleans(), epoch=st.integers(0, 3), data=st.data())
+def test_distributed_sampler_matches_torch(n, replicas, drop_last, shuffle, epoch, data):
+    pytest.importorskip("torch")
+    from torch.utils.data import DistributedSampler as TorchSampler
+    rank = data.draw(st.integers(0, replicas - 1))
+    ours = DistributedSampler(range(n), replicas, rank, shuffle=shuffle, seed=3,
+                              drop_last=drop_last)
+    ours.set_epoch(epoch)
+    # torch's split and padding, applied to our epoch order (the shuffles' RNGs differ)
+    theirs = TorchSampler(range(n), replicas, rank, shuffle=False, drop_last=drop_last)
+    order = (np.random.default_rng(3 + epoch).permutation(n) if shuffle else np.arange(n))
+    assert list(ours) == [int(order[i]) for i in theirs]
+    assert len(ours) == len(theirs) == len(list(ours))
+
+
+def test_distributed_sampler_shares_cover_the_dataset_and_change_with_epoch():
+    n, replicas = 10, 3
+    shares = [list(DistributedSampler(range(n), replicas, r, seed=1)) for r in range(replicas)]
+    together = sum(shares, [])
+    assert set(together) == set(range(n)) and all(len(s) == 4 for s in shares)
+    assert len(together) - n == 2    # padded with the epoch order's first two indices
+    s = DistributedSampler(range(n), replicas, 0)
+    first = list(s)
+    s.set_epoch(1)
+    assert list(s) != first and list(s) == list(s)
+    with pytest.raises(ValueError, match="Invalid rank 3"):
+        DistributedSampler(range(n), 3, 3)
+
+
+# ---- the multi-rank checks, under mpirun -------------------------------------------------
+
+def test_mpi_checks_on_two_ranks():
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install tinygen[mpi])")
+    mpirun = _mpirun()
+    if mpirun is None:
+        pytest.skip("no mpirun found (pip install mpich, or a system MPI)")
+    env = dict(os.environ, HYPOTHESIS_PROFILE="ci", PYTHONPATH=str(ROOT) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    cmd = [mpirun, "-n", "2", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           "tests/distributed/mpi_checks.py"]
+    try:
+        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=240)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{' '.join(cmd)} did not finish in 240 s (a rank failed while the other "
+                    f"waited in a collective?):\n{e.stdout}\n{e.stderr}")
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}"
+    assert out.stdout.count("passed") >= 2 and "failed" not in out.stdout
+
+
+def _checkpoint_params(run):
+    with np.load(os.path.join(run, "checkpoint.npz"), allow_pickle=True) as f:
+        return {k: f[k] for k in f.files if k.startswith("model/") and f[k].dtype.kind == "f"}
+
+
+def test_cli_on_two_ranks_equals_one_process_and_resumes_on_one(tmp_path):
+    """mpirun -n 2 tinygen train ae: the global batch split over 2 ranks takes the steps of
+    one process on the whole batch; rank 0 alone writes the run, which --resume continues on
+    one process (the data order is a function of the seed and the step, not of N)."""
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install tinygen[mpi])")
+    mpirun = _mpirun()
+    if mpirun is None:
+        pytest.skip("no mpirun found (pip install mpich, or a system MPI)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
+    train = [sys.executable, "-m", "tinygen", "train", "ae", "--batch-size", "1000",
+             "--no-progress"]
+
+    def run(cmd):
+        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+        assert out.returncode == 0, f"{' '.join(cmd)}:\n{out.stdout}\n{out.stderr}"
+        return out.stdout
+
+    two, one = str(tmp_path / "two"), str(tmp_path / "one")
+    printed = run([mpirun, "-n", "2"] + train + ["--epochs", "1", "--out", two])
+    assert printed.count("training ae") == 1 and "on 2 ranks" in printed   # rank 0 prints
+    run(train + ["--epochs", "1", "--out", one])
+    assert sorted(os.listdir(two)) == sorted(os.listdir(one))             # no lock left
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("tinygen-rank")]
+    got, want = _checkpoint_params(two), _checkpoint_params(one)
+    for k in want:
+        if "code_" in k:   # a buffer of per-rank statistics (as BatchNorm's): rank 0's shard
+            continue
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    run(train + ["--epochs", "2", "--resume", "--out", two])
+    run(train + ["--epochs", "2", "--resume", "--out", one])
+    got, want = _checkpoint_params(two), _checkpoint_params(one)
+    for k in want:
+        if "code_" not in k:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)

@@ -1,0 +1,80 @@
+"""Data-parallel `tinygen train` under mpirun: `mpirun -n N tinygen train MODEL ...`.
+
+Every rank builds the same seeded loader of global batches (--batch-size) and trains on its
+slice of each one (rank r: rows r*B/N .. (r+1)*B/N - 1), so the data order, and the dynamic
+binarization, are functions of the seed and the global step, not of N. DistributedDataParallel
+averages the gradients, so each step is the step of the global batch (the models' losses are
+batch means). Rank 0 alone holds the lock and writes the run directory and shows the
+progress bar; the other ranks write into a private temporary directory, starting, on
+--resume, from a copy of rank 0's checkpoint (the run directory must be visible to every
+rank: one machine, or a shared file system).
+
+Limits: one optimizer per model (not the GAN); every rank draws the same noise stream (the
+same seed and saved random state); the logged terms are rank 0's shard's; Ctrl-C or a dead
+rank ends the job through mpirun, and rank 0's last checkpoint (written atomically) is kept.
+"""
+import os
+import shutil
+import tempfile
+
+_LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+
+
+def launched_by_mpirun():
+    """Whether an MPI launcher started this process (its environment variables say so)."""
+    return any(v in os.environ for v in _LAUNCHER_VARIABLES)
+
+
+def init_world():
+    """(rank, world size): the MPI world when started by mpirun with mpi4py installed, else
+    (0, 1) without touching MPI."""
+    from tinygen import distributed as dist
+    if not (launched_by_mpirun() and dist.is_available()):
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("mpi")
+    return dist.get_rank(), dist.get_world_size()
+
+
+class ShardedLoader:
+    """This rank's rows of each global batch of `loader` (same length, epochs and seed)."""
+
+    def __init__(self, loader, rank, world_size):
+        if loader.batch_size % world_size:
+            raise ValueError(f"--batch-size {loader.batch_size} does not split over "
+                             f"{world_size} ranks: give a multiple of {world_size}")
+        self.loader, self.rank, self.world_size = loader, rank, world_size
+        self.local_batch_size = loader.batch_size // world_size
+
+    def __getattr__(self, name):   # dataset, batch_size (the global one), ...
+        return getattr(self.loader, name)
+
+    def __len__(self):
+        return len(self.loader)
+
+    def set_epoch(self, epoch):
+        self.loader.set_epoch(epoch)
+
+    def __iter__(self):
+        lo = self.rank * self.local_batch_size
+        hi = lo + self.local_batch_size
+        for x, y in self.loader:
+            yield x[lo:hi], (y[lo:hi] if y is not None else None)
+
+
+def rank_run_dir(out, rank):
+    """Where this rank's fit writes: out on rank 0; else a fresh temporary directory holding
+    a copy of out's checkpoint and metrics (call after a barrier that follows rank 0's
+    checks, before rank 0 writes anything)."""
+    if rank == 0:
+        return out
+    private = tempfile.mkdtemp(prefix=f"tinygen-rank{rank}-")
+    for name in ("checkpoint.npz", "metrics.jsonl"):
+        if os.path.exists(os.path.join(out, name)):
+            shutil.copy2(os.path.join(out, name), os.path.join(private, name))
+    return private
+
+
+def remove_rank_run_dir(run_dir, out):
+    if run_dir != out:
+        shutil.rmtree(run_dir, ignore_errors=True)
