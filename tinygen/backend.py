@@ -125,6 +125,12 @@ def _cupy_or_none():
     return _probed()[0]
 
 
+def fake_cupy_enabled():
+    """True when the cuda device's arrays are tinygen.fake_cupy's strict stand-ins for CuPy
+    (TINYGEN_FAKE_CUPY=1 with the simulator: tests only; see that module)."""
+    return os.environ.get("TINYGEN_FAKE_CUPY", "0") == "1" and simulator_enabled()
+
+
 def gpu_available():
     """True when CuPy, numba-cuda and a real CUDA GPU work together (probed once)."""
     return _cupy_or_none() is not None
@@ -161,7 +167,12 @@ def normalize_device(name):
 
 def array_module(device):
     """The array library (xp) that holds arrays on `device`: numpy or cupy."""
-    if device == CPU or simulator_enabled():
+    if device == CPU:
+        return np
+    if simulator_enabled():
+        if fake_cupy_enabled():
+            from tinygen import fake_cupy
+            return fake_cupy
         return np
     return _cupy_or_none()
 
@@ -185,8 +196,8 @@ def to_numpy(array):
 
 def synchronize(device):
     """Wait for queued GPU work (for timing); a no-op on cpu and in the simulator."""
-    if device == CUDA and not simulator_enabled():
-        _cupy_or_none().cuda.Stream.null.synchronize()
+    if device == CUDA and (fake_cupy_enabled() or not simulator_enabled()):
+        array_module(CUDA).cuda.Stream.null.synchronize()
 
 
 def scatter_add(xp, target, index, values):
@@ -194,7 +205,9 @@ def scatter_add(xp, target, index, values):
     if xp is np:
         np.add.at(target, index, values)
     else:
-        import cupyx
+        cupyx = getattr(xp, "fake_cupyx", None)   # tinygen.fake_cupy's, in tests
+        if cupyx is None:
+            import cupyx
         cupyx.scatter_add(target, index, values)
     return target
 
