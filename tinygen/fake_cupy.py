@@ -68,6 +68,13 @@ def _unwrap(value, where):
     return value
 
 
+def _index(key):
+    """An index: device arrays, or host ones (CuPy copies NumPy index arrays over)."""
+    if isinstance(key, tuple):
+        return tuple(k._a if isinstance(k, ndarray) else k for k in key)
+    return key._a if isinstance(key, ndarray) else key
+
+
 def _wrap(value):
     if isinstance(value, np.ndarray):
         return ndarray(value)
@@ -207,13 +214,13 @@ class ndarray:
     def __getitem__(self, key):
         if _in_kernel():
             return self._a[key]
-        return _wrap(self._a[_unwrap(key, "ndarray.__getitem__")])
+        return _wrap(self._a[_index(key)])
 
     def __setitem__(self, key, value):
         if _in_kernel():
             self._a[key] = value
             return
-        self._a[_unwrap(key, "ndarray.__setitem__")] = _unwrap(value, "ndarray.__setitem__")
+        self._a[_index(key)] = _unwrap(value, "ndarray.__setitem__")
 
     def __repr__(self):
         return f"fake_cupy.ndarray(shape={self.shape}, dtype={self.dtype})"
