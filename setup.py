@@ -21,10 +21,16 @@ setup(
         "mlxtend>=0.23",
     ],
     extras_require={
+        # numba-cuda for the CUDA simulator only; alone it pulls cuda-bindings 13 (CUDA 13
+        # bindings, a 580+ driver), so the bindings are held to 12 here, as in the gpu extra.
         # mpi4py + the mpich wheel: the test suite runs tests/distributed under mpirun -n 2
-        "test": ["pytest>=7", "hypothesis>=6.80", "numba-cuda>=0.10", "mpmath>=1.2",
-                 "mpi4py>=4.0", "mpich>=4.1"],
-        "gpu": ["cupy-cuda12x>=13", "numba-cuda[cu12]>=0.10"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "numba-cuda>=0.10", "cuda-bindings>=12.9.1,<13",
+                 "mpmath>=1.2", "mpi4py>=4.0", "mpich>=4.1"],
+        # One CUDA 12 set: CuPy with the CUDA libraries it loads at run time ([ctk]: cuBLAS,
+        # cuRAND, cuSOLVER, NVRTC), numba-cuda with cuda-bindings 12, the CUDA 12 toolkit wheels
+        # and nvJitLink ([cu12]), so its PTX is linked for the driver, not rejected by it.
+        # benchmarks/check_install.py checks what this resolves to.
+        "gpu": ["cupy-cuda12x[ctk]>=13.4", "numba-cuda[cu12]>=0.10", "cuda-bindings>=12.9.1,<13"],
         # MPI from wheels: mpi4py and MPICH (mpirun included); with a system MPI instead,
         # install mpi4py alone, built against it (see the README)
         "mpi": ["mpi4py>=4.0", "mpich>=4.1"],

@@ -70,20 +70,75 @@ def simulator_enabled():
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 
 
-@functools.lru_cache(maxsize=None)
-def _cupy_or_none():
+def probe_gpu():
+    """(cupy, None) when a real GPU works for tinygen, else (None, why not).
+
+    It does what tinygen's first ops do, so a broken install fails here, not deep inside an
+    op: CuPy imports and sees a device, a cuBLAS matmul runs (CuPy's CUDA libraries are
+    there) and a numba.cuda kernel runs on a CuPy array (numba-cuda's PTX loads on this
+    driver). Under the simulator no real GPU is used, and the answer says so."""
+    if simulator_enabled():
+        return None, ("the cuda device is simulated (NUMBA_ENABLE_CUDASIM=1): numba's CUDA "
+                      "simulator runs the GPU kernels on NumPy arrays; no real GPU is used")
     try:
         import cupy
-        if cupy.cuda.runtime.getDeviceCount() > 0:
-            return cupy
-    except Exception:  # no cupy, no driver, no device: all mean "no real GPU"
-        pass
-    return None
+    except Exception as e:  # ImportError, or a CuPy built for another CUDA
+        return None, (f"CuPy does not import ({type(e).__name__}: {e}); install the 'gpu' "
+                      f"extra: pip install 'tinygen[gpu]'")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, or a driver older than CuPy's CUDA
+        return None, f"CuPy finds no usable CUDA driver ({type(e).__name__}: {e})"
+    if count < 1:
+        return None, "CuPy finds no CUDA GPU (getDeviceCount() == 0)"
+    try:
+        a = cupy.ones((8, 8), dtype=cupy.float32)
+        if float((a @ a)[0, 0]) != 8.0:
+            return None, "a cuBLAS matmul through CuPy gave a wrong result"
+    except Exception as e:  # cuBLAS / NVRTC missing: cupy-cuda12x without [ctk]
+        return None, (f"a cuBLAS matmul through CuPy failed ({type(e).__name__}: {e}); "
+                      f"CuPy's CUDA libraries come with cupy-cuda12x[ctk] (the 'gpu' extra)")
+    try:
+        from numba import cuda
+
+        @cuda.jit
+        def add_one(x):
+            i = cuda.grid(1)
+            if i < x.size:
+                x[i] += 1
+
+        x = cupy.zeros(32, dtype=cupy.float32)
+        add_one[1, 32](x)
+        if float(x.sum()) != 32.0:
+            return None, "a numba.cuda kernel on a CuPy array gave a wrong result"
+    except Exception as e:  # numba-cuda missing, or PTX newer than the driver
+        return None, (f"a numba.cuda kernel on a CuPy array failed ({type(e).__name__}: {e}); "
+                      f"install numba-cuda[cu12] (the 'gpu' extra), which links through "
+                      f"nvJitLink for this driver")
+    return cupy, None
+
+
+_probed = functools.lru_cache(maxsize=None)(probe_gpu)   # once per process
+
+
+def _cupy_or_none():
+    return _probed()[0]
+
+
+def fake_cupy_enabled():
+    """True when the cuda device's arrays are tinygen.fake_cupy's strict stand-ins for CuPy
+    (TINYGEN_FAKE_CUPY=1 with the simulator: tests only; see that module)."""
+    return os.environ.get("TINYGEN_FAKE_CUPY", "0") == "1" and simulator_enabled()
 
 
 def gpu_available():
-    """True when CuPy and a real CUDA GPU are present."""
+    """True when CuPy, numba-cuda and a real CUDA GPU work together (probed once)."""
     return _cupy_or_none() is not None
+
+
+def why_gpu_unavailable():
+    """Why gpu_available() is False (a sentence), or None when it is True."""
+    return _probed()[1]
 
 
 def cuda_is_available():
@@ -112,7 +167,12 @@ def normalize_device(name):
 
 def array_module(device):
     """The array library (xp) that holds arrays on `device`: numpy or cupy."""
-    if device == CPU or simulator_enabled():
+    if device == CPU:
+        return np
+    if simulator_enabled():
+        if fake_cupy_enabled():
+            from tinygen import fake_cupy
+            return fake_cupy
         return np
     return _cupy_or_none()
 
@@ -136,8 +196,8 @@ def to_numpy(array):
 
 def synchronize(device):
     """Wait for queued GPU work (for timing); a no-op on cpu and in the simulator."""
-    if device == CUDA and not simulator_enabled():
-        _cupy_or_none().cuda.Stream.null.synchronize()
+    if device == CUDA and (fake_cupy_enabled() or not simulator_enabled()):
+        array_module(CUDA).cuda.Stream.null.synchronize()
 
 
 def scatter_add(xp, target, index, values):
@@ -145,7 +205,9 @@ def scatter_add(xp, target, index, values):
     if xp is np:
         np.add.at(target, index, values)
     else:
-        import cupyx
+        cupyx = getattr(xp, "fake_cupyx", None)   # tinygen.fake_cupy's, in tests
+        if cupyx is None:
+            import cupyx
         cupyx.scatter_add(target, index, values)
     return target
 

@@ -47,11 +47,17 @@ class CheckpointError(ValueError):
 # ---------------------------------------------------------------------------- encoding
 def _to_numpy(value):
     """A NumPy array of a Tensor (its .data, copied off a GPU) or an array."""
-    return backend.to_numpy(getattr(value, "data", value))
+    return backend.to_numpy(value.data if _is_tensor(value) else value)
+
+
+def _is_device_array(value):
+    """A raw CuPy array (it has .data and .device too, but is no Tensor)."""
+    return hasattr(value, "__cuda_array_interface__") and not isinstance(value, np.ndarray)
 
 
 def _is_tensor(value):
-    return (not isinstance(value, (np.ndarray, np.generic)) and hasattr(value, "data")
+    return (not isinstance(value, (np.ndarray, np.generic)) and not _is_device_array(value)
+            and hasattr(value, "data")
             and hasattr(value, "device"))
 
 
@@ -96,10 +102,12 @@ def _encode_optimizer(state_dict, arrays):
     for index, entries in state_dict.get("state", {}).items():
         state[str(index)] = {}
         for key, value in entries.items():
-            if _is_tensor(value) or isinstance(value, (np.ndarray, np.generic)):
+            if _is_tensor(value) or _is_device_array(value) or \
+                    isinstance(value, (np.ndarray, np.generic)):
                 arrays[f"optimizer/{index}/{key}"] = _to_numpy(value)
-                kind = "tensor" if _is_tensor(value) else \
-                    "array" if isinstance(value, np.ndarray) else "numpy_scalar"
+                kind = "tensor" if _is_tensor(value) else "device_array" if \
+                    _is_device_array(value) else "array" if isinstance(value, np.ndarray) \
+                    else "numpy_scalar"
                 entry = {"kind": kind}
                 if kind == "tensor":
                     entry["device"] = str(value.device)
@@ -121,6 +129,8 @@ def _decode_optimizer(manifest, arrays, map_location):
                 if entry["kind"] == "tensor":
                     from tinygen.autograd.tensor import tensor  # only needed to rebuild Tensors
                     value = tensor(array, device=map_location or entry["device"])
+                elif entry["kind"] == "device_array":   # a raw CuPy array comes back as one
+                    value = backend.to_device(array, map_location or backend.CUDA)
                 elif entry["kind"] == "numpy_scalar":
                     value = array[()]
                 else:

@@ -7,8 +7,16 @@ from tinygen import backend
 
 
 def is_available():
-    """True when tensors can be put on 'cuda' (a real GPU, or the CUDA simulator)."""
+    """True when tensors can be put on 'cuda': a real GPU that passed the probe (see
+    why_unavailable), or the CUDA simulator."""
     return backend.cuda_is_available()
+
+
+def why_unavailable():
+    """Why no real GPU is in use, as a sentence (CuPy missing, no driver, cuBLAS or a
+    numba.cuda kernel failing, or the simulator standing in), or None when one works. The
+    probe behind it runs a tiny numba.cuda kernel and a cuBLAS matmul, once per process."""
+    return backend.why_gpu_unavailable()
 
 
 def synchronize():

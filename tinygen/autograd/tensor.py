@@ -388,4 +388,6 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     array = _as_array(data, as_dtype(dtype))
     if isinstance(array, np.ndarray) and (array is data or np.shares_memory(array, np.asarray(data))):
         array = array.copy()
+    elif array is data:   # a CuPy array: copied too, as torch.tensor copies
+        array = array.copy()
     return Tensor(array, device=device, requires_grad=requires_grad)

@@ -61,7 +61,7 @@ class Categorical(Distribution):
         xp = backend.array_module(self.probs.device)
         shape = self._extended_shape(sample_shape)
         cdf = xp.cumsum(self.probs.data, axis=-1)                               # (..., K)
-        u = rng.generator(self.probs.device).random(shape + (1,)).astype(cdf.dtype)
+        u = rng.random(rng.generator(self.probs.device), shape + (1,), cdf.dtype).astype(cdf.dtype)
         k = (xp.broadcast_to(cdf, shape + (self.num_categories,)) <= u).sum(axis=-1)
         k = xp.minimum(k, self.num_categories - 1)  # u beyond a rounded-down cdf[-1]
         return Tensor._make(k.astype(np.int64), self.probs.device, False)

@@ -13,6 +13,7 @@ One home for the helpers that used to live in whichever family needed them first
 
 No numba, no CuPy at import: the reference kernels import this file too.
 """
+import functools
 import math
 import sys
 import threading
@@ -27,6 +28,9 @@ def array_module(x):
     cupy = sys.modules.get("cupy")
     if cupy is not None and isinstance(x, cupy.ndarray):
         return cupy
+    fake = sys.modules.get("tinygen.fake_cupy")   # its strict stand-in, in tests
+    if fake is not None and isinstance(x, fake.ndarray):
+        return fake
     return np
 
 
@@ -50,7 +54,20 @@ def pool_output_size(size, k, s, p):
 def masked_kernel(w, taps):
     """w (..., kh, kw) * taps (kh, kw, 0/1): the kernel the conv ops compute with when given
     `taps`, the kernel's support; w itself when taps is None."""
-    return w if taps is None else w * array_module(w).asarray(taps, dtype=w.dtype)
+    if taps is None:
+        return w
+    xp = array_module(w)
+    if xp is np:
+        return w * np.asarray(taps, dtype=w.dtype)
+    taps = np.asarray(taps) != 0
+    return w * _device_taps(xp, taps.shape, taps.tobytes(), w.dtype.str)
+
+
+@functools.lru_cache(maxsize=64)
+def _device_taps(xp, shape, bits, dtype):
+    """A host taps mask on the device, copied once per (mask, dtype), not on every conv call
+    (a PixelCNN samples with hundreds of them)."""
+    return xp.asarray(np.frombuffer(bits, dtype=bool).reshape(shape), dtype=dtype)
 
 
 # ---- GPU launches -------------------------------------------------------------------------

@@ -186,6 +186,7 @@ class MaskedConv2d(Conv2d):
                          dilation=dilation, bias=bias, device=device, dtype=dtype)
         self.mask_type = mask_type
         mask = causal_mask(kernel_size, mask_type).astype(self.weight.dtype)
+        self._taps = mask != 0   # (kh, kw) on the host, for the kernels: no copy per forward
         self.register_buffer("mask", Tensor(mask, device=self.weight.device), persistent=False)
         self._zero_masked_weights()
 
@@ -202,7 +203,7 @@ class MaskedConv2d(Conv2d):
     def forward(self, x):
         # conv2d(x, weight * mask), with the weight gradient computed only where the mask is 1
         return masked_conv2d(x, self.weight, self.mask, self.bias, self.stride, self.padding,
-                             self.dilation)
+                             self.dilation, taps=self._taps)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, mask_type={self.mask_type!r}"

@@ -86,18 +86,18 @@ def _write(tensor, values):
 
 def _fill(tensor, draw):
     """Write draw(generator, shape) into tensor, in place, outside the graph."""
-    values = draw(rng.generator(_device(tensor)), tensor.shape)
+    values = draw(rng.generator(_device(tensor)), tensor.shape, tensor.dtype)
     return _write(tensor, values.astype(tensor.dtype, copy=False))
 
 
 def uniform_(tensor, a=0.0, b=1.0):
     """Fill with draws from U(a, b)."""
-    return _fill(tensor, lambda g, s: g.uniform(a, b, s))
+    return _fill(tensor, lambda g, s, d: rng.uniform(g, s, d, a, b))
 
 
 def normal_(tensor, mean=0.0, std=1.0):
     """Fill with draws from N(mean, std^2)."""
-    return _fill(tensor, lambda g, s: g.normal(mean, std, s))
+    return _fill(tensor, lambda g, s, d: rng.normal(g, s, d, mean, std))
 
 
 def constant_(tensor, val):
@@ -196,13 +196,13 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     if not a < b:
         raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
 
-    def draw(g, shape):
-        x = g.normal(mean, std, shape)
+    def draw(g, shape, dtype):
+        x = rng.normal(g, shape, dtype, mean, std)
         for _ in range(1000):
             outside = (x < a) | (x > b)
             if not outside.any():
                 return x
-            x[outside] = g.normal(mean, std, int(outside.sum()))
+            x[outside] = rng.normal(g, (int(outside.sum()),), dtype, mean, std)
         raise ValueError(f"trunc_normal_: [a, b] = [{a}, {b}] holds too little of "
                          f"N({mean}, {std}^2) to sample by rejection")
     return _fill(tensor, draw)

@@ -106,8 +106,8 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     h, w = fn.matrix(weight).shape
     g = rng.generator(weight.device)
     with no_grad():
-        u = normalize(Tensor(g.normal(0, 1, h).astype(weight.dtype), device=weight.device), dim=0, eps=eps)
-        v = normalize(Tensor(g.normal(0, 1, w).astype(weight.dtype), device=weight.device), dim=0, eps=eps)
+        u = normalize(Tensor(rng.normal(g, (h,), weight.dtype), device=weight.device), dim=0, eps=eps)
+        v = normalize(Tensor(rng.normal(g, (w,), weight.dtype), device=weight.device), dim=0, eps=eps)
     del module._parameters[name]
     module.register_parameter(name + "_orig", weight)
     object.__setattr__(module, name, weight.detach())

@@ -199,12 +199,16 @@ def _check_conv2d(x, weight, bias, stride, padding, dilation):
     return stride, padding, dilation
 
 
-def masked_conv2d(x, weight, mask, bias=None, stride=1, padding=0, dilation=1):
+def masked_conv2d(x, weight, mask, bias=None, stride=1, padding=0, dilation=1, taps=None):
     """conv2d(x, weight * mask) for a (kh, kw) 0/1 `mask` (MaskedConv2d's): the same values and
     gradients, but the weight gradient is computed only at the taps the mask keeps (the others
-    would be multiplied by 0), and the masked-out taps are skipped in the products."""
+    would be multiplied by 0), and the masked-out taps are skipped in the products.
+    taps: mask != 0 as a host (kh, kw) array, when the caller keeps one (MaskedConv2d does),
+    so that a mask on the GPU is not copied to the host on every call."""
     stride, padding, dilation = _check_conv2d(x, weight, bias, stride, padding, dilation)
-    taps = backend.to_numpy(mask.data if isinstance(mask, Tensor) else mask) != 0   # (kh, kw)
+    if taps is None:
+        taps = backend.to_numpy(mask.data if isinstance(mask, Tensor) else mask)   # (kh, kw)
+    taps = np.asarray(taps) != 0
     if taps.shape != tuple(weight.shape[2:]):
         raise ValueError(f"masked_conv2d: mask of shape {taps.shape} for weight of shape "
                          f"{tuple(weight.shape)} (expected {tuple(weight.shape[2:])})")

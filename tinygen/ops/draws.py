@@ -17,15 +17,16 @@ def normal(mean, std=1.0, size=None, *, dtype=None, device=None, requires_grad=F
         ref = mean if isinstance(mean, Tensor) else std
         m, s = as_tensor(mean, like=(ref,)), as_tensor(std, like=(ref,))
         shape = np.broadcast_shapes(m.shape, s.shape)
-        draw = rng.generator(ref.device).standard_normal(shape)
+        draw = rng.normal(rng.generator(ref.device), shape, ref.dtype)
         xp = backend.array_module(ref.device)
         out = m.data + s.data * xp.asarray(draw, dtype=ref.dtype)
         return Tensor._make(out.astype(ref.dtype, copy=False), ref.device, False)
     if size is None:
         raise TypeError("normal: with number mean and std, give size")
     device = backend.normalize_device(device)
-    draw = rng.generator(device).normal(mean, std, tuple(size))
-    array = backend.array_module(device).asarray(draw, dtype=as_dtype(dtype) or DEFAULT_DTYPE)
+    dtype = as_dtype(dtype) or DEFAULT_DTYPE
+    draw = rng.normal(rng.generator(device), tuple(size), dtype, mean, std)
+    array = backend.array_module(device).asarray(draw, dtype=dtype)
     t = Tensor._make(array, device, False)
     return t.requires_grad_(True) if requires_grad else t
 

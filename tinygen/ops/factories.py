@@ -123,18 +123,19 @@ def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
 def _drawn(draw, size, dtype, device, requires_grad):
     device = backend.normalize_device(device)
     xp = backend.array_module(device)
-    array = xp.asarray(draw(rng.generator(device), _size(size)), dtype=as_dtype(dtype) or get_default_dtype())
+    dtype = as_dtype(dtype) or get_default_dtype()
+    array = xp.asarray(draw(rng.generator(device), _size(size), dtype), dtype=dtype)
     return _new(array, device, requires_grad)
 
 
 def rand(*size, dtype=None, device="cpu", requires_grad=False):
     """Uniform on [0, 1)."""
-    return _drawn(lambda g, s: g.random(s), size, dtype, device, requires_grad)
+    return _drawn(lambda g, s, d: rng.uniform(g, s, d), size, dtype, device, requires_grad)
 
 
 def randn(*size, dtype=None, device="cpu", requires_grad=False):
     """Standard normal."""
-    return _drawn(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad)
+    return _drawn(lambda g, s, d: rng.normal(g, s, d), size, dtype, device, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device="cpu", requires_grad=False):
@@ -143,7 +144,7 @@ def randint(low, high=None, size=(), dtype=None, device="cpu", requires_grad=Fal
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    return _drawn(lambda g, s: g.integers(low, high, s), (tuple(size),), dtype or np.int64,
+    return _drawn(lambda g, s, d: g.integers(low, high, s), (tuple(size),), dtype or np.int64,
                   device, requires_grad)
 
 
@@ -173,7 +174,7 @@ def randperm(n, dtype=None, device="cpu", requires_grad=False, generator=None):
         order = rng.numpy_generator(generator).permutation(n)
         return _new(backend.to_device(order.astype(as_dtype(dtype) or np.int64), device), device,
                     requires_grad)
-    return _drawn(lambda g, s: g.permutation(n), ((n,),), dtype or np.int64, device, requires_grad)
+    return _drawn(lambda g, s, d: rng.permutation(g, n), ((n,),), dtype or np.int64, device, requires_grad)
 
 
 def manual_seed(seed):

@@ -186,11 +186,13 @@ def _overwrite(self, op, index, value):
         return _rebase(self, op, lambda old: SetItem(index, in_place=old.data is self.data)(old, v),
                        keeps_old_values=False)
     data = _operand(self, value)
+    if self.device != backend.CPU and isinstance(data, (np.ndarray, list, tuple)):
+        data = backend.to_device(np.asarray(data), self.device)   # a host source: copied over
     _bump(self)
     try:
         self.data[index] = data
     except (IndexError, ValueError) as e:
-        raise IndexError(f"{op}: cannot assign a value of shape {tuple(np.shape(data))} at index "
+        raise IndexError(f"{op}: cannot assign a value of shape {tuple(getattr(data, 'shape', np.shape(data)))} at index "
                          f"{index!r} of a tensor of shape {tuple(self.shape)}: {e}") from None
     return self
 
@@ -212,7 +214,8 @@ def fill_(self, value):
 
 def copy_(self, src):
     """Copy src's values (broadcast to self's shape, cast to self's dtype) into self."""
-    shape = tuple(np.shape(src.data if isinstance(src, Tensor) else src))
+    src_data = src.data if isinstance(src, Tensor) else src
+    shape = tuple(src_data.shape if hasattr(src_data, "shape") else np.shape(src_data))
     try:
         if np.broadcast_shapes(shape, self.shape) != tuple(self.shape):
             raise ValueError
@@ -235,21 +238,21 @@ def masked_fill_(self, mask, value):
 
 
 def _random_fill(self, op, draw):
-    values = draw(rng.generator(self.device), self.shape)
+    values = draw(rng.generator(self.device), self.shape, self.dtype)
     return _overwrite(self, op, Ellipsis, backend.array_module(self.device).asarray(values, dtype=self.dtype))
 
 
 def uniform_(self, a=0.0, b=1.0):
-    return _random_fill(self, "uniform_", lambda g, s: g.uniform(a, b, s))
+    return _random_fill(self, "uniform_", lambda g, s, d: rng.uniform(g, s, d, a, b))
 
 
 def normal_(self, mean=0.0, std=1.0):
-    return _random_fill(self, "normal_", lambda g, s: g.normal(mean, std, s))
+    return _random_fill(self, "normal_", lambda g, s, d: rng.normal(g, s, d, mean, std))
 
 
 def exponential_(self, lambd=1.0):
     """Each element drawn from Exponential(rate lambd)."""
-    return _random_fill(self, "exponential_", lambda g, s: g.exponential(1.0 / lambd, s))
+    return _random_fill(self, "exponential_", lambda g, s, d: rng.exponential(g, s, d, 1.0 / lambd))
 
 
 def detach_(self):
@@ -264,7 +267,7 @@ def detach_(self):
 def bernoulli_(self, p=0.5):
     """Each element 1 with probability p (a number, or a tensor broadcast to self), else 0."""
     probs = p.data if isinstance(p, Tensor) else p
-    return _random_fill(self, "bernoulli_", lambda g, s: g.random(s) < probs)
+    return _random_fill(self, "bernoulli_", lambda g, s, d: rng.random(g, s, d) < probs)
 
 
 def _augmented(inplace_op, op):

@@ -176,7 +176,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     w_t = Tensor._make(w, input.device, False)
     loss = -picked * w_t
     if reduction == "mean":
-        return loss.sum() / float(w.sum())
+        return loss.sum() / Tensor._make(w.sum(), input.device, False)   # no host sync
     if reduction == "none":
         return reshape(loss, expected)
     return _reduce(loss, reduction, "nll_loss")

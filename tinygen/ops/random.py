@@ -13,14 +13,14 @@ def dropout(input, p=0.5, training=True):
         return input
     if p == 1.0:
         return input * 0.0
-    keep = rng.generator(input.device).random(input.shape) >= p
+    keep = rng.random(rng.generator(input.device), input.shape, input.dtype) >= p
     return input * _mask(input, keep / (1.0 - p))
 
 
 def bernoulli(probs):
     """A 0/1 draw per element with the given probabilities (no gradient)."""
     p = probs.data
-    draw = rng.generator(probs.device).random(p.shape) < p
+    draw = rng.random(rng.generator(probs.device), p.shape, p.dtype) < p
     return Tensor._make(draw.astype(p.dtype), probs.device, False)
 
 
@@ -36,5 +36,5 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     if p == 1.0:
         return input * 0.0
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)           # (N, C, 1, 1)
-    keep = rng.generator(input.device).random(shape) >= p
+    keep = rng.random(rng.generator(input.device), shape, input.dtype) >= p
     return input * _mask(input, keep / (1.0 - p))

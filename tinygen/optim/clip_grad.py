@@ -2,6 +2,9 @@
 
     total = || (||g_1||, ||g_2||, ...) ||          (the norm of all gradients as one vector)
     g_i  <- g_i * max_norm / (total + 1e-6)        only when that factor is below 1
+
+All on the gradients' device: the factor is min(max_norm / (total + 1e-6), 1) as an array
+(multiplying by 1 changes nothing), so clipping makes no host sync (error_if_nonfinite: one).
 """
 import math
 
@@ -17,25 +20,25 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not grads:
         return Tensor(0.0)
     norm_type = float(norm_type)
-    norms = []
+    device = grads[0].device
+    xp = backend.array_module(device)
+    norms = []   # one float64 0-d array per gradient, on grads[0]'s device: no host sync
     for g in grads:
-        xp = backend.array_module(g.device)
-        a = xp.abs(g.data)
-        norms.append(float(a.max()) if norm_type == math.inf else
-                     float((a ** norm_type).sum()) ** (1 / norm_type))
-    if norm_type == math.inf:
-        total = max(norms)
-    else:
-        total = sum(n ** norm_type for n in norms) ** (1 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of the gradients is {total}; "
+        a = backend.array_module(g.device).abs(g.data)
+        n = a.max() if norm_type == math.inf else (a ** norm_type).sum() ** (1 / norm_type)
+        norms.append(backend.to_device(n.astype("float64"), device))
+    norms = xp.stack(norms)
+    total = norms.max() if norm_type == math.inf else (norms ** norm_type).sum() ** (1 / norm_type)
+    if error_if_nonfinite and not bool(xp.isfinite(total)):   # the one sync, when asked
+        raise RuntimeError(f"clip_grad_norm_: the total norm of the gradients is {float(total)}; "
                            f"pass error_if_nonfinite=False to clip anyway")
-    clip_coef = max_norm / (total + 1e-6)
-    if clip_coef < 1:
-        with no_grad():
-            for g in grads:
-                g.mul_(clip_coef)
-    return Tensor(total, dtype=grads[0].dtype)
+    clip_coef = xp.minimum(max_norm / (total + 1e-6), 1.0)   # x * 1.0 == x: no change when below
+    with no_grad():
+        for g in grads:
+            coef = backend.array_module(g.device).asarray(backend.to_device(clip_coef, g.device),
+                                                          dtype=g.dtype)
+            g.mul_(Tensor._make(coef, g.device, False))
+    return Tensor._make(xp.asarray(total, dtype=grads[0].dtype), device, False)
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):

@@ -1,0 +1,61 @@
+"""Does `pip install ".[gpu]"` resolve to one consistent CUDA 12 set, and ".[test]" to no CUDA 13?
+
+    python benchmarks/check_install.py            (from the repository root; needs the index)
+
+It asks pip for its install report (`pip install --dry-run --ignore-installed --report`),
+installs nothing, and checks each extra's resolved set:
+  gpu   CuPy for CUDA 12 with the libraries it loads at run time (cuBLAS, cuRAND, cuSOLVER,
+        NVRTC: cupy-cuda12x[ctk]), numba-cuda with cuda-bindings 12 and nvJitLink 12;
+  both  no CUDA 13 package (cuda-bindings 13, *-cu13, nvidia-*==13.*): those need a 580+
+        driver and would mix two CUDA majors in one process.
+Prints one line per extra and exits 1 when a check fails. Network-bound, so not a unit test.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+GPU_NEEDS = ("cupy-cuda12x", "nvidia-cublas-cu12", "nvidia-curand-cu12", "nvidia-cusolver-cu12",
+             "nvidia-cuda-nvrtc-cu12", "nvidia-nvjitlink-cu12", "numba-cuda", "cuda-bindings")
+
+
+def resolve(spec):
+    """name -> version of everything pip would install for `spec`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.json")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+                        "-q", "--report", report, spec], check=True)
+        with open(report) as f:
+            items = json.load(f)["install"]
+    return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"] for i in items}
+
+
+def problems(resolved, extra):
+    """What is wrong with the resolved set of `extra` ('gpu' or 'test'): a list of sentences."""
+    found = []
+    for name, version in sorted(resolved.items()):
+        major = version.split(".")[0]
+        if name.endswith("-cu13") or (name == "cuda-bindings" and major != "12") or \
+                (name.startswith(("nvidia-", "cuda-toolkit")) and not name.endswith("-cu12")
+                 and major == "13"):
+            found.append(f"{name}=={version} is CUDA 13 (a 580+ driver; mixes CUDA majors)")
+    if extra == "gpu":
+        found += [f"{name} missing" for name in GPU_NEEDS if name not in resolved]
+    return found
+
+
+def main():
+    failed = False
+    for extra in ("test", "gpu"):
+        resolved = resolve(f".[{extra}]")
+        bad = problems(resolved, extra)
+        failed |= bool(bad)
+        cuda = ", ".join(f"{n}=={v}" for n, v in sorted(resolved.items())
+                         if n.startswith(("cupy", "cuda", "numba", "nvidia")))
+        print(f"[{extra}] {'FAIL: ' + '; '.join(bad) if bad else 'ok'}  ({cuda})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

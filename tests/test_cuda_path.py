@@ -1,0 +1,242 @@
+"""The GPU path without a GPU (issue 13): the availability probe, CuPy-only random draws,
+the cuda stream in checkpoints, copies onto the device."""
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import tinygen as tg
+from tinygen import backend
+
+
+# ---- availability: tg.cuda.is_available() probes and says why not -----------------------
+def test_why_unavailable_says_simulated_under_the_simulator():
+    if not backend.simulator_enabled():
+        pytest.skip("needs the CUDA simulator")
+    assert tg.cuda.is_available()
+    assert "simulat" in tg.cuda.why_unavailable()
+    assert not backend.gpu_available()
+
+
+def _fake_cupy(matmul_error=None):
+    """A module shaped like CuPy whose one device's cuBLAS call raises `matmul_error`."""
+    class Array:
+        def __init__(self, a):
+            self.a = a
+
+        def __matmul__(self, other):
+            raise matmul_error
+
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1)
+    return types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime), float32=np.float32,
+                                 ones=lambda shape, dtype: Array(np.ones(shape, dtype)))
+
+
+def test_probe_names_missing_cupy(monkeypatch):
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    monkeypatch.setitem(sys.modules, "cupy", None)   # import cupy -> ImportError
+    cupy, why = backend.probe_gpu()
+    assert cupy is None and "CuPy does not import" in why and "gpu" in why
+
+
+def test_probe_names_a_failing_cublas_call(monkeypatch):
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(RuntimeError("libcublas.so.12: not found")))
+    cupy, why = backend.probe_gpu()
+    assert cupy is None and "cuBLAS" in why and "libcublas.so.12" in why and "[ctk]" in why
+
+
+def test_probe_names_no_device(monkeypatch):
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    fake = _fake_cupy()
+    fake.cuda.runtime.getDeviceCount = lambda: 0
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert backend.probe_gpu() == (None, "CuPy finds no CUDA GPU (getDeviceCount() == 0)")
+
+
+def test_install_check_flags_cuda13_and_missing_libraries():
+    sys.path.insert(0, "benchmarks")
+    try:
+        import check_install
+    finally:
+        sys.path.remove("benchmarks")
+    good = {"cupy-cuda12x": "14.2.0", "nvidia-cublas-cu12": "12.9.2.10", "nvidia-curand-cu12": "10.3",
+            "nvidia-cusolver-cu12": "11.7", "nvidia-cuda-nvrtc-cu12": "12.9", "numba-cuda": "0.30.4",
+            "nvidia-nvjitlink-cu12": "12.9.86", "cuda-bindings": "12.9.10", "numpy": "2.4.6"}
+    assert check_install.problems(good, "gpu") == []
+    bad = dict(good, **{"cuda-bindings": "13.5.0"})
+    del bad["nvidia-curand-cu12"]
+    found = check_install.problems(bad, "gpu")
+    assert any("cuda-bindings==13.5.0" in p for p in found) and "nvidia-curand-cu12 missing" in found
+    assert check_install.problems({"cuda-bindings": "13.5.0", "numba-cuda": "0.30.4"}, "test")
+
+
+# ---- the strict fake CuPy: what a real GPU refuses fails here too ---------------------------
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """The cuda device backed by tinygen.fake_cupy (strict CuPy stand-in) for one test."""
+    if not backend.simulator_enabled():
+        pytest.skip("the fake CuPy runs the kernels in the CUDA simulator")
+    monkeypatch.setenv("TINYGEN_FAKE_CUPY", "1")
+    from tinygen import fake_cupy
+    tg.manual_seed(0)                     # the cuda stream is recreated from fake_cupy.random
+    yield fake_cupy
+    tg.manual_seed(0)
+
+
+def test_fake_cupy_refuses_implicit_host_use(fake_gpu):
+    xp = fake_gpu
+    a = xp.arange(6, dtype=np.float32).reshape(2, 3)
+    assert backend.array_module("cuda") is xp and isinstance(tg.zeros(2, device="cuda").data, xp.ndarray)
+    for host_call in (lambda: np.asarray(a), lambda: np.exp(a), lambda: np.sum(a),
+                      lambda: a + np.ones(3, np.float32), lambda: a.__setitem__(0, np.zeros(3))):
+        with pytest.raises(TypeError):
+            host_call()
+    assert "data" in a.__cuda_array_interface__ and a.__cuda_array_interface__["version"] == 3
+    assert isinstance(xp.exp(a) + 1, xp.ndarray) and isinstance(a.sum(), xp.ndarray)
+    with fake_gpu.counting_syncs() as syncs:
+        assert float(a.sum()) == 15.0 and a.get().shape == (2, 3) and a[1, 2].item() == 5.0
+    assert syncs == {"float": 1, "get": 1, "item": 1}
+    g = xp.random.default_rng(0)                        # CuPy's Generator: no normal/permutation
+    assert not hasattr(g, "normal") and not hasattr(g, "permutation")
+
+
+def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
+    import tinygen.nn as nn
+    import tinygen.nn.functional as F
+    m = nn.Linear(4, 3).to("cuda")
+    opt = tg.optim.Adam(m.parameters(), lr=1e-2)
+    x, y = tg.randn(5, 4, device="cuda"), tg.randn(5, 3, device="cuda")
+    w0 = m.weight.data.get()
+    with fake_gpu.counting_syncs() as syncs:
+        opt.zero_grad()
+        F.mse_loss(m(x), y).backward()
+        nn.utils.clip_grad_norm_(m.parameters(), 0.1)
+        opt.step()
+        xc = tg.randn(1, 2, 5, 5, device="cuda", requires_grad=True)
+        wc = tg.randn(3, 2, 3, 3, device="cuda", requires_grad=True)
+        F.conv2d(xc, wc, padding=1).sum().backward()
+        mc = nn.MaskedConv2d(2, 2, 3, mask_type="B", padding=1).to("cuda")
+        mc(xc).sum().backward()
+        F.nll_loss(F.log_softmax(m(x), 1), tg.tensor([0, 1, 2, 0, 1], device="cuda")).backward()
+    assert syncs.get("get", 0) == 0 and syncs.get("float", 0) == 0 and syncs.get("item", 0) == 0
+    assert not np.array_equal(m.weight.data.get(), w0) and xc.grad is not None and mc.weight.grad is not None
+
+
+def test_model_training_steps_state_their_host_syncs(fake_gpu):
+    """What a VAE / PixelCNN step syncs today: only its logged numbers (one per logged value),
+    plus the Bernoulli likelihood's input check (one bool)."""
+    from tinygen.models.pixelcnn import PixelCNN
+    from tinygen.models.vae import VAE
+    x = tg.tensor((np.random.default_rng(0).random((2, 1, 8, 8)) > 0.5).astype(np.float32), device="cuda")
+    for model, logged, checks in ((VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2), 4, 1),
+                                  (PixelCNN(channels=4, n_layers=1, head_channels=4), 2, 0)):
+        model = model.to("cuda")
+        with fake_gpu.counting_syncs() as syncs:
+            logs = model.training_step(x, model.configure_optimizers())
+        assert all(np.isfinite(v) for v in logs.values())
+        assert syncs["item"] + syncs["float"] == logged == len(logs) and syncs["bool"] == checks
+        assert sum(syncs.values()) == logged + checks, syncs
+
+
+# ---- random numbers on CuPy's generator -------------------------------------------------------
+def test_draws_on_the_device_use_cupy_methods_in_the_target_dtype(fake_gpu, monkeypatch):
+    import tinygen.nn as nn
+    import tinygen.nn.functional as F
+    asked = []
+    for name in ("random", "standard_normal", "standard_exponential"):
+        method = getattr(fake_gpu.Generator, name)
+        monkeypatch.setattr(fake_gpu.Generator, name,
+                            lambda self, size=None, dtype=np.float64, _m=method, _n=name, **kw:
+                            asked.append((_n, np.dtype(dtype))) or _m(self, size, dtype, **kw))
+    n = 4000
+    draws = {"randn": tg.randn(n, device="cuda"), "rand": tg.rand(n, device="cuda"),
+             "normal_": tg.empty(n, device="cuda").normal_(2.0, 3.0),
+             "uniform_": tg.empty(n, device="cuda").uniform_(-1.0, 1.0),
+             "exponential_": tg.empty(n, device="cuda").exponential_(2.0),
+             "init.normal_": nn.init.normal_(tg.empty(n, device="cuda"), 0.0, 0.5),
+             "init.trunc_normal_": nn.init.trunc_normal_(tg.empty(n, device="cuda"), 0.0, 1.0, -1.0, 1.0),
+             "tg.normal": tg.normal(1.0, 2.0, (n,), device="cuda"),
+             "dropout": F.dropout(tg.ones(n, device="cuda"), 0.25),
+             "bernoulli": tg.bernoulli(tg.full((n,), 0.3, device="cuda"))}
+    assert asked and all(dtype == np.float32 for _, dtype in asked), asked
+    stats = {k: (float(v.data.mean()), float(v.data.std()), v.dtype) for k, v in draws.items()}
+    assert all(dtype == np.float32 for _, _, dtype in stats.values())
+    for key, mean, std in (("randn", 0, 1), ("rand", 0.5, 0.289), ("normal_", 2, 3), ("uniform_", 0, 0.577),
+                           ("exponential_", 0.5, 0.5), ("init.normal_", 0, 0.5), ("tg.normal", 1, 2),
+                           ("dropout", 1, 0.577), ("bernoulli", 0.3, 0.458)):
+        assert abs(stats[key][0] - mean) < 0.1 * max(std, 0.5) and abs(stats[key][1] / std - 1) < 0.1, key
+    assert float(abs(draws["init.trunc_normal_"].data).max()) <= 1.0
+    assert tg.randn(3, dtype=tg.float64, device="cuda").data.dtype == np.float64
+    perm = tg.randperm(50, device="cuda")
+    assert perm.dtype == np.int64 and sorted(perm.data.get().tolist()) == list(range(50))
+
+
+def test_the_cuda_stream_continues_after_get_state_and_a_checkpoint(fake_gpu, tmp_path):
+    import json
+    import tinygen.nn as nn
+    from tinygen import rng
+    from tinygen.checkpoint import load_checkpoint, save_checkpoint
+    tg.manual_seed(7)
+    first = tg.randn(5, device="cuda").data.get()
+    state = json.loads(json.dumps(rng.get_state()))     # what a checkpoint stores
+    after = tg.randn(5, device="cuda").data.get()
+    rng.set_state(state)
+    np.testing.assert_array_equal(tg.randn(5, device="cuda").data.get(), after)
+    assert not np.array_equal(first, after)
+    model = nn.Linear(2, 2).to("cuda")
+    save_checkpoint(tmp_path / "ck.npz", model)
+    live = [tg.randn(4, device="cuda").data.get(), tg.randperm(9, device="cuda").data.get()]
+    tg.manual_seed(123)                                  # a fresh process, as far as rng knows
+    load_checkpoint(tmp_path / "ck.npz", model)
+    resumed = [tg.randn(4, device="cuda").data.get(), tg.randperm(9, device="cuda").data.get()]
+    for a, b in zip(live, resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_snapshot_without_the_cuda_stream_still_loads():
+    from tinygen import rng
+    state = rng.get_state()
+    del state["cuda"]
+    rng.set_state(state)
+    assert rng.get_state()["cuda"]["generation"] == 0
+
+
+# ---- copies onto and off the device -------------------------------------------------------------
+def test_tensor_of_a_device_array_copies_and_host_sources_move_to_the_device(fake_gpu):
+    a = fake_gpu.asarray(np.ones(3, np.float32))
+    t = tg.tensor(a, device="cuda")
+    a[0] = 5.0
+    assert t.data.get().tolist() == [1.0, 1.0, 1.0]
+    z = tg.zeros(3, device="cuda")
+    z.copy_(np.full(3, 2.0, np.float32))
+    assert z.data.get().tolist() == [2.0, 2.0, 2.0]
+    z[1:] = np.array([7.0, 8.0], np.float32)
+    assert z.data.get().tolist() == [2.0, 7.0, 8.0]
+
+
+def test_checkpoint_keeps_raw_device_arrays_apart_from_tensors(fake_gpu, tmp_path):
+    from tinygen.checkpoint import _decode_optimizer, _encode_optimizer
+    state = {"state": {0: {"step": 3, "buf": fake_gpu.asarray(np.arange(4.0)),
+                           "t": tg.ones(2, device="cuda")}}, "param_groups": []}
+    arrays = {}
+    manifest = _encode_optimizer(state, arrays)
+    assert manifest["state"]["0"]["buf"] == {"kind": "device_array"}
+    back = _decode_optimizer(manifest, arrays, None)["state"][0]
+    assert isinstance(back["buf"], fake_gpu.ndarray) and back["buf"].get().tolist() == [0, 1, 2, 3]
+    assert back["t"].device == "cuda" and back["step"] == 3
+
+
+def test_gpu_check_script_parses_and_its_probe_imports():
+    import shutil
+    import subprocess
+    if shutil.which("bash") is None:
+        pytest.skip("no bash")
+    subprocess.run(["bash", "-n", "benchmarks/gpu_check.sh"], check=True)
+    sys.path.insert(0, "benchmarks")
+    try:
+        import gpu_probe   # cupy is imported only when it runs
+    finally:
+        sys.path.remove("benchmarks")
+    assert callable(gpu_probe.main)

@@ -1,0 +1,386 @@
+"""A strict stand-in for CuPy, for tests of the cuda path on a machine without a GPU.
+
+Under NUMBA_ENABLE_CUDASIM=1 the cuda device is backed by plain NumPy arrays, so code that
+calls NumPy on a GPU array, uses a NumPy-only generator method or copies to the host
+behind the scenes passes in CI and fails (or crawls) on a real GPU. With TINYGEN_FAKE_CUPY=1
+as well (tests only: backend.fake_cupy_enabled), the cuda device's array module is this one:
+
+    ndarray     wraps a NumPy array ("device memory"), has __cuda_array_interface__, .data
+                and .device as CuPy's arrays, and refuses what CuPy refuses: np.asarray(a)
+                (__array__), np.* functions and ufuncs on it, arithmetic and assignment with
+                a NumPy array (a host array is not on the device; xp.asarray copies it)
+    the module  CuPy's functions by NumPy's names, on ndarrays (xp.zeros, xp.matmul, ...)
+    random      default_rng -> a Generator with only CuPy's methods (random, standard_normal,
+                integers, standard_exponential, uniform; no normal, no permutation)
+    SYNCS       a count of the host syncs CuPy would make: .get(), .item(), float(a),
+                int(a), bool(a), .tolist(); `with counting_syncs() as syncs:` counts a block
+
+The numba.cuda kernels run in the simulator on the wrapped NumPy arrays (inside a simulated
+kernel an ndarray indexes as device memory does).
+"""
+import collections
+import contextlib
+import threading
+import types
+
+import numpy as np
+
+SYNCS = collections.Counter()
+
+
+class HostSyncError(TypeError):
+    """NumPy was handed a device array: an implicit host copy, which CuPy refuses."""
+
+
+def _in_kernel():
+    """True inside a simulated numba.cuda kernel (its threads are the simulator's)."""
+    from numba.cuda.simulator.kernel import BlockThread
+    return isinstance(threading.current_thread(), BlockThread)
+
+
+def _sync(kind):
+    SYNCS[kind] += 1
+
+
+@contextlib.contextmanager
+def counting_syncs():
+    """Count the host syncs made inside the block: yields a Counter {kind: count}."""
+    before = SYNCS.copy()
+    counts = collections.Counter()
+    try:
+        yield counts
+    finally:
+        counts.update(SYNCS - before)
+
+
+def _unwrap(value, where):
+    """The NumPy array behind a device value; a NumPy array here is a host array on the
+    device's path, which CuPy refuses."""
+    if isinstance(value, ndarray):
+        return value._a
+    if isinstance(value, np.ndarray):
+        raise TypeError(f"{where}: got a NumPy array where CuPy needs a device array "
+                        f"(shape {value.shape}); copy it with xp.asarray first")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unwrap(v, where) for v in value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v, where) for k, v in value.items()}
+    return value
+
+
+def _index(key):
+    """An index: device arrays, or host ones (CuPy copies NumPy index arrays over)."""
+    if isinstance(key, tuple):
+        return tuple(k._a if isinstance(k, ndarray) else k for k in key)
+    return key._a if isinstance(key, ndarray) else key
+
+
+def _wrap(value):
+    if isinstance(value, np.ndarray):
+        return ndarray(value)
+    if isinstance(value, np.generic):   # CuPy gives 0-d device arrays, not host scalars
+        return ndarray(np.asarray(value))
+    if isinstance(value, tuple):
+        return tuple(_wrap(v) for v in value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+def _device_fn(fn, name):
+    def call(*args, **kwargs):
+        return _wrap(fn(*_unwrap(args, name), **_unwrap(kwargs, name)))
+    call.__name__ = name
+    return call
+
+
+class _MemoryPointer:
+    def __init__(self, a):
+        self.ptr = a.__array_interface__["data"][0]
+
+
+class Device:
+    id = 0
+
+    def synchronize(self):
+        _sync("synchronize")
+
+
+class ndarray:
+    """A device array: a NumPy array that only the fake module and kernels may touch."""
+    __array_priority__ = 1000
+
+    def __init__(self, a):
+        self._a = a
+
+    # ---- what CuPy has and NumPy's arrays do not
+    @property
+    def __cuda_array_interface__(self):
+        face = dict(self._a.__array_interface__)
+        face.update(version=3, stream=None)
+        if self._a.flags.c_contiguous:
+            face["strides"] = None
+        return face
+
+    @property
+    def data(self):
+        return _MemoryPointer(self._a)
+
+    @property
+    def device(self):
+        return Device()
+
+    def get(self, stream=None, out=None):
+        _sync("get")
+        return self._a.copy()
+
+    def set(self, arr, stream=None):
+        self._a[...] = arr
+
+    # ---- the host syncs
+    def item(self):
+        _sync("item")
+        return self._a.item()
+
+    def tolist(self):
+        _sync("tolist")
+        return self._a.tolist()
+
+    def __float__(self):
+        _sync("float")
+        return float(self._a)
+
+    def __int__(self):
+        _sync("int")
+        return int(self._a)
+
+    def __index__(self):
+        _sync("index")
+        return self._a.__index__()
+
+    def __bool__(self):
+        _sync("bool")
+        return bool(self._a)
+
+    def __complex__(self):
+        _sync("complex")
+        return complex(self._a)
+
+    # ---- what CuPy refuses
+    def __array__(self, dtype=None, copy=None):
+        raise HostSyncError("Implicit conversion to a NumPy array is not allowed. Please use "
+                            "`.get()` to construct a NumPy array explicitly.")
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise HostSyncError(f"np.{func.__name__} on a device array: call it through the array "
+                            f"module (xp = backend.array_module(device)), or .get() explicitly")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        raise HostSyncError(f"np.{ufunc.__name__} on a device array: call it through the array "
+                            f"module (xp = backend.array_module(device)), or .get() explicitly")
+
+    # ---- the rest is NumPy's array on the device
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    strides = property(lambda self: self._a.strides)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    flags = property(lambda self: self._a.flags)
+    T = property(lambda self: ndarray(self._a.T))
+    real = property(lambda self: ndarray(self._a.real))
+    imag = property(lambda self: ndarray(self._a.imag))
+
+    @property
+    def base(self):
+        return None if self._a.base is None else ndarray(self._a.base)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):   # __array_interface__, __array_struct__: NumPy's doors to the data
+            raise AttributeError(f"fake_cupy.ndarray has no {name}")
+        method = getattr(self._a, name)          # astype, reshape, sum, transpose, ...
+        if not callable(method):
+            return _wrap(method)
+        return _device_fn(method, f"ndarray.{name}")
+
+    def __len__(self):
+        return len(self._a)
+
+    def __iter__(self):
+        return (ndarray(row) if isinstance(row, np.ndarray) else ndarray(np.asarray(row))
+                for row in self._a)
+
+    def __getitem__(self, key):
+        if _in_kernel():
+            return self._a[key]
+        return _wrap(self._a[_index(key)])
+
+    def __setitem__(self, key, value):
+        if _in_kernel():
+            self._a[key] = value
+            return
+        self._a[_index(key)] = _unwrap(value, "ndarray.__setitem__")
+
+    def __repr__(self):
+        return f"fake_cupy.ndarray(shape={self.shape}, dtype={self.dtype})"
+
+    def __copy__(self):
+        return ndarray(self._a.copy())
+
+    def __deepcopy__(self, memo):
+        return ndarray(self._a.copy())
+
+    def __reduce__(self):
+        raise HostSyncError("pickling a device array copies it to the host: .get() it first")
+
+
+def _binary(name):
+    def op(self, other):
+        return _wrap(getattr(self._a, name)(_unwrap(other, f"ndarray.{name}")))
+    op.__name__ = name
+    return op
+
+
+def _unary(name):
+    def op(self):
+        return _wrap(getattr(self._a, name)())
+    op.__name__ = name
+    return op
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
+              "xor", "lshift", "rshift"):
+    for _form in ("__%s__", "__r%s__", "__i%s__"):
+        setattr(ndarray, _form % _name, _binary(_form % _name))
+for _name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__divmod__"):
+    setattr(ndarray, _name, _binary(_name))
+for _name in ("__neg__", "__pos__", "__abs__", "__invert__"):
+    setattr(ndarray, _name, _unary(_name))
+ndarray.__hash__ = None
+
+
+# ---- the module: CuPy's functions by NumPy's names -----------------------------------------
+def asarray(a, dtype=None, order=None):
+    """A device array of `a`: a host array is copied to the device (an explicit transfer)."""
+    if isinstance(a, ndarray):
+        return a if dtype is None or a.dtype == dtype else ndarray(a._a.astype(dtype))
+    return ndarray(np.array(a, dtype=dtype, order=order or "K", copy=True))
+
+
+def array(a, dtype=None, copy=True, order="K", ndmin=0):
+    if isinstance(a, ndarray):
+        return ndarray(np.array(a._a, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
+    return ndarray(np.array(a, dtype=dtype, copy=True, order=order, ndmin=ndmin))
+
+
+def ascontiguousarray(a, dtype=None):
+    return ndarray(np.ascontiguousarray(_unwrap(a, "ascontiguousarray"), dtype=dtype))
+
+
+def asnumpy(a, stream=None, order="C", out=None):
+    return a.get() if isinstance(a, ndarray) else np.asarray(a)
+
+
+def get_array_module(*args):
+    return _this if any(isinstance(a, ndarray) for a in args) else np
+
+
+def scatter_add(a, slices, value):
+    """cupyx.scatter_add: a[slices] += value, repeated indices summed."""
+    np.add.at(a._a, _unwrap(slices, "scatter_add"), _unwrap(value, "scatter_add"))
+
+
+class _Pool:
+    def total_bytes(self):
+        return 0
+
+    def used_bytes(self):
+        return 0
+
+    def free_all_blocks(self):
+        pass
+
+
+def get_default_memory_pool():
+    return _Pool()
+
+
+class _Stream:
+    def synchronize(self):
+        _sync("synchronize")
+
+
+cuda = types.SimpleNamespace(
+    Stream=types.SimpleNamespace(null=_Stream()), get_current_stream=lambda: _Stream(),
+    Device=lambda i=0: Device(),
+    runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+fake_cupyx = types.SimpleNamespace(scatter_add=scatter_add)
+
+
+class Generator:
+    """cupy.random.Generator's method set (and only it), drawing from a NumPy PCG64."""
+
+    def __init__(self, seed=None):
+        self._g = np.random.default_rng(seed)
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        return ndarray(np.asarray(self._g.random(size, dtype=dtype)))
+
+    def standard_normal(self, size=None, dtype=np.float64, out=None):
+        return ndarray(np.asarray(self._g.standard_normal(size, dtype=dtype)))
+
+    def standard_exponential(self, size=None, dtype=np.float64, method="inv", out=None):
+        return ndarray(np.asarray(self._g.standard_exponential(size, dtype=dtype)))
+
+    def uniform(self, low=0.0, high=1.0, size=None, dtype=np.float64):
+        return ndarray(np.asarray(self._g.uniform(low, high, size).astype(dtype)))
+
+    def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
+        return ndarray(np.asarray(self._g.integers(low, high, size, dtype=dtype, endpoint=endpoint)))
+
+
+random = types.SimpleNamespace(default_rng=Generator, Generator=Generator)
+
+
+class _Submodule:
+    """numpy.linalg, numpy.fft, ... with device arrays in and out."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return _lookup(getattr(self._module, name), name)
+
+
+def _lookup(value, name):
+    if isinstance(value, types.ModuleType):
+        return _Submodule(value)
+    if isinstance(value, type) or not callable(value):
+        return value                      # dtypes (xp.float32 is np.float32, as in CuPy), constants
+    if isinstance(value, np.ufunc):
+        return _Ufunc(value)
+    return _device_fn(value, name)
+
+
+class _Ufunc:
+    def __init__(self, ufunc):
+        self._u = ufunc
+        self.__name__ = ufunc.__name__
+
+    def __call__(self, *args, **kwargs):
+        return _wrap(self._u(*_unwrap(args, self.__name__), **_unwrap(kwargs, self.__name__)))
+
+    def __getattr__(self, name):           # reduce, accumulate, outer, at, nin, ...
+        return _lookup(getattr(self._u, name), f"{self.__name__}.{name}")
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return _lookup(getattr(np, name), name)
+
+
+import sys as _sys  # noqa: E402
+
+_this = _sys.modules[__name__]
