@@ -89,12 +89,14 @@ def test_fake_cupy_refuses_implicit_host_use(fake_gpu):
     xp = fake_gpu
     a = xp.arange(6, dtype=np.float32).reshape(2, 3)
     assert backend.array_module("cuda") is xp and isinstance(tg.zeros(2, device="cuda").data, xp.ndarray)
-    for host_call in (lambda: np.asarray(a), lambda: np.exp(a), lambda: np.sum(a),
-                      lambda: a + np.ones(3, np.float32), lambda: a.__setitem__(0, np.zeros(3))):
+    for host_call in (lambda: np.asarray(a), lambda: np.add(a, np.ones(3)), lambda: np.sum(a),
+                      lambda: np.shape(a), lambda: a + np.ones(3, np.float32),
+                      lambda: np.ones(3, np.float32) * a, lambda: a.__setitem__(0, np.zeros(3))):
         with pytest.raises(TypeError):
             host_call()
     assert "data" in a.__cuda_array_interface__ and a.__cuda_array_interface__["version"] == 3
     assert isinstance(xp.exp(a) + 1, xp.ndarray) and isinstance(a.sum(), xp.ndarray)
+    assert isinstance(np.float32(2) * a, xp.ndarray) and isinstance(np.exp(a), xp.ndarray)  # as CuPy
     with fake_gpu.counting_syncs() as syncs:
         assert float(a.sum()) == 15.0 and a.get().shape == (2, 3) and a[1, 2].item() == 5.0
     assert syncs == {"float": 1, "get": 1, "item": 1}
@@ -240,3 +242,54 @@ def test_gpu_check_script_parses_and_its_probe_imports():
     finally:
         sys.path.remove("benchmarks")
     assert callable(gpu_probe.main)
+
+
+# ---- kernel launches on CuPy arrays: no implicit sync, CuPy's current stream ----------------
+class _Kernel:
+    """A numba kernel stand-in that records its launch configuration and arguments."""
+
+    def __init__(self):
+        self.launches = []
+
+    def __getitem__(self, config):
+        return lambda *args: self.launches.append((config, args))
+
+
+@pytest.mark.parametrize("stream_ptr", [0xBEEF, 0])
+def test_launch_passes_cupy_arrays_unsynchronised_on_cupys_current_stream(monkeypatch, stream_ptr):
+    from numba import cuda
+
+    from tinygen.kernels._common import launch
+
+    class DeviceArray:
+        pass
+
+    stream = types.SimpleNamespace(ptr=stream_ptr)
+    fake = types.SimpleNamespace(ndarray=DeviceArray,
+                                 cuda=types.SimpleNamespace(get_current_stream=lambda: stream))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    views = []
+    monkeypatch.setattr(cuda, "as_cuda_array", lambda a, sync=True: views.append(sync) or ("view", a),
+                        raising=False)
+    monkeypatch.setattr(cuda, "external_stream", lambda ptr: ("external", ptr), raising=False)
+    monkeypatch.setattr(cuda, "default_stream", lambda: ("default",), raising=False)
+    a, b, kernel = DeviceArray(), DeviceArray(), _Kernel()
+    launch(kernel, 4, 128, a, 3, b)
+    (config, args), = kernel.launches
+    assert config == (4, 128, ("external", stream_ptr) if stream_ptr else ("default",))
+    assert args == (("view", a), 3, ("view", b)) and views == [False, False]
+
+
+def test_launch_of_host_arrays_is_a_plain_launch():
+    from tinygen.kernels._common import launch
+    kernel, x = _Kernel(), np.zeros(3)
+    launch(kernel, 2, 64, x, 1.5)
+    assert kernel.launches == [((2, 64), (x, 1.5))]
+
+
+def test_special_functions_and_exact_gelu_run_on_the_fake_device(fake_gpu):
+    import tinygen.nn.functional as F
+    x = np.linspace(-2.0, 2.0, 7).astype(np.float32)
+    cpu, dev = tg.tensor(x), tg.tensor(x, device="cuda")
+    for fn in (tg.erf, tg.lgamma, F.gelu):
+        np.testing.assert_allclose(fn(dev).data.get(), fn(cpu).data, rtol=1e-6, atol=1e-7)

@@ -9,7 +9,7 @@ import math
 
 from numba import cuda
 
-from tinygen.kernels._common import array_module, launch_config
+from tinygen.kernels._common import array_module, launch, launch_config
 from tinygen.kernels.fused_numpy import normalize_channels, normalize_channels_backward  # noqa: F401
 
 
@@ -67,7 +67,7 @@ def _flat(a):
 
 def _launch(kernel, n, *args):
     blocks, threads = launch_config(n)
-    kernel[blocks, threads](*args)
+    launch(kernel, blocks, threads, *args)
 
 
 def sigmoid(x):

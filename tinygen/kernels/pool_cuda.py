@@ -8,7 +8,7 @@ Runs on CuPy arrays, or on NumPy arrays in numba's CUDA simulator (tiny shapes o
 """
 from numba import cuda
 
-from tinygen.kernels._common import array_module, launch_config, pool_output_size
+from tinygen.kernels._common import array_module, launch, launch_config, pool_output_size
 
 
 @cuda.jit
@@ -102,7 +102,7 @@ def max_pool2d(x, kernel_size, stride, padding):
     y = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
     idx = xp.empty((N, C, Ho, Wo), dtype=xp.int64)
     blocks, threads = launch_config(y.size)
-    _max_pool2d[blocks, threads](x, kh, kw, sh, sw, ph, pw, y, idx)
+    launch(_max_pool2d, blocks, threads, x, kh, kw, sh, sw, ph, pw, y, idx)
     return y, idx
 
 
@@ -112,8 +112,8 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     gx = xp.empty(x_shape, dtype=gy.dtype)
     blocks, threads = launch_config(gx.size)
-    _max_pool2d_backward[blocks, threads](xp.ascontiguousarray(gy), xp.ascontiguousarray(idx),
-                                          gx, kh, kw, sh, sw, ph, pw)
+    launch(_max_pool2d_backward, blocks, threads, xp.ascontiguousarray(gy), xp.ascontiguousarray(idx),
+           gx, kh, kw, sh, sw, ph, pw)
     return gx
 
 
@@ -126,7 +126,7 @@ def avg_pool2d(x, kernel_size, stride, padding):
     Ho, Wo = pool_output_size(H, kh, sh, ph), pool_output_size(W, kw, sw, pw)
     y = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
     blocks, threads = launch_config(y.size)
-    _avg_pool2d[blocks, threads](x, kh, kw, sh, sw, ph, pw, y)
+    launch(_avg_pool2d, blocks, threads, x, kh, kw, sh, sw, ph, pw, y)
     return y
 
 
@@ -136,5 +136,5 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     gx = xp.empty(x_shape, dtype=gy.dtype)
     blocks, threads = launch_config(gx.size)
-    _avg_pool2d_backward[blocks, threads](xp.ascontiguousarray(gy), kh, kw, sh, sw, ph, pw, gx)
+    launch(_avg_pool2d_backward, blocks, threads, xp.ascontiguousarray(gy), kh, kw, sh, sw, ph, pw, gx)
     return gx
