@@ -294,7 +294,7 @@ def get_array_module(*args):
 
 def scatter_add(a, slices, value):
     """cupyx.scatter_add: a[slices] += value, repeated indices summed."""
-    np.add.at(a._a, _unwrap(slices, "scatter_add"), _unwrap(value, "scatter_add"))
+    np.add.at(a._a, _index(slices), _unwrap(value, "scatter_add"))   # indices as in a[...]
 
 
 class _Pool:
