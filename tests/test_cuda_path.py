@@ -293,3 +293,53 @@ def test_special_functions_and_exact_gelu_run_on_the_fake_device(fake_gpu):
     cpu, dev = tg.tensor(x), tg.tensor(x, device="cuda")
     for fn in (tg.erf, tg.lgamma, F.gelu):
         np.testing.assert_allclose(fn(dev).data.get(), fn(cpu).data, rtol=1e-6, atol=1e-7)
+
+
+def _tiny_b_steps(dev):
+    """B1-B4 of benchmarks/bench_models.py (VAE MLP, DCGAN, PixelCNN, conv AE) at toy sizes:
+    one forward, backward and Adam step each, nothing logged."""
+    import tinygen.nn as nn
+    import tinygen.nn.functional as F
+    bce = F.binary_cross_entropy_with_logits
+    x = tg.tensor((np.random.default_rng(0).random((2, 1, 8, 8)) > 0.5).astype(np.float32), device=dev)
+
+    def adam(params, loss):
+        opt = tg.optim.Adam(list(params), lr=1e-3)
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+
+    enc, mu_h, lv_h, dec = nn.Linear(64, 6), nn.Linear(6, 2), nn.Linear(6, 2), nn.Linear(2, 64)
+    b1 = [m.to(dev) for m in (enc, mu_h, lv_h, dec)]
+
+    def b1_loss():
+        h = F.relu(enc(x.flatten(1)))
+        mu, lv = mu_h(h), lv_h(h)
+        z = mu + (lv * 0.5).exp() * tg.randn(2, 2, device=dev)
+        return bce(dec(z), x.flatten(1), reduction="sum") - 0.5 * (1 + lv - mu * mu - lv.exp()).sum()
+
+    G = nn.Sequential(nn.Linear(3, 4 * 2 * 2), nn.BatchNorm1d(16), nn.ReLU(), nn.Unflatten(1, (4, 2, 2)),
+                      nn.ConvTranspose2d(4, 2, 4, 2, 1), nn.BatchNorm2d(2), nn.ReLU(),
+                      nn.ConvTranspose2d(2, 1, 4, 2, 1)).to(dev)
+    D = nn.Sequential(nn.Conv2d(1, 2, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.1), nn.Flatten(),
+                      nn.Linear(2 * 4 * 4, 1)).to(dev)
+    ones = tg.ones(2, 1, device=dev)
+    pixel = nn.Sequential(nn.MaskedConv2d(1, 2, 3, mask_type="A", padding=1), nn.ReLU(),
+                          nn.MaskedConv2d(2, 2, 3, mask_type="B", padding=1), nn.ReLU(),
+                          nn.Conv2d(2, 1, 1)).to(dev)
+    ae = nn.Sequential(nn.Conv2d(1, 2, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 2),
+                       nn.Linear(2, 2 * 4 * 4), nn.Unflatten(1, (2, 4, 4)),
+                       nn.ConvTranspose2d(2, 1, 4, 2, 1)).to(dev)
+    return {"B1": lambda: adam((p for m in b1 for p in m.parameters()), b1_loss),
+            "B2": lambda: adam(D.parameters(), lambda: bce(D(F.sigmoid(G(tg.randn(2, 3, device=dev)))), ones)),
+            "B3": lambda: adam(pixel.parameters(), lambda: bce(pixel(x), x, reduction="sum")),
+            "B4": lambda: adam(ae.parameters(), lambda: bce(ae(x), x, reduction="sum"))}
+
+
+def test_b1_to_b4_training_steps_make_no_host_sync(fake_gpu):
+    """Forward, backward and Adam step of each benchmark model: all on the device, no sync
+    (a training loop adds one per logged number)."""
+    for name, step in _tiny_b_steps("cuda").items():
+        with fake_gpu.counting_syncs() as syncs:
+            step()
+        assert not syncs, (name, dict(syncs))
