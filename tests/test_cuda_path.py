@@ -343,3 +343,16 @@ def test_b1_to_b4_training_steps_make_no_host_sync(fake_gpu):
         with fake_gpu.counting_syncs() as syncs:
             step()
         assert not syncs, (name, dict(syncs))
+
+
+def test_ptx_check_counts_float64_and_64_bit_division_lines():
+    sys.path.insert(0, "benchmarks")
+    try:
+        import ptx_check
+    finally:
+        sys.path.remove("benchmarks")
+    ptx = "\n".join(["\t.reg .f64 \t%fd<4>;", "\tcvt.f64.f32 \t%fd1, %f1;", "\tadd.f32 \t%f2, %f1, %f1;",
+                     "\tfma.rn.f64 \t%fd3, %fd1, 0d0, %fd2;", "\tdiv.s64 \t%rd3, %rd1, %rd2;",
+                     "\trem.u64 \t%rd4, %rd1, %rd2;", "\tdiv.rn.f32 \t%f3, %f1, %f2;"])
+    assert ptx_check.count(ptx) == (2, 2)
+    assert set(ptx_check.kernel_table(np.float32)) >= {"conv._col2im", "fused._adam", "pool._avg_pool2d"}

@@ -9,12 +9,14 @@ One home for the helpers that used to live in whichever family needed them first
     masked_kernel(w, taps)            w * taps: a conv kernel on its support (MaskedConv2d's)
     launch_config(total)              (blocks, threads) of a numba.cuda grid-stride loop
     launch(kernel, blocks, threads, *args)   a numba.cuda launch on CuPy's terms (see there)
+    scipy_special(x)                  cupyx.scipy.special (or fake_cupy's) for a GPU array
     scratch(name, shape, dtype)       a reusable per-thread host work array (fast CPU kernels)
     sample_chunks(...)                consecutive samples whose work matrix fits in cache
 
 No numba, no CuPy at import: the reference kernels import this file too.
 """
 import functools
+import importlib
 import math
 import sys
 import threading
@@ -105,6 +107,12 @@ def launch(kernel, blocks, threads, *args):
                 for a in args]
         return kernel[blocks, threads, stream](*args)
     return kernel[blocks, threads](*args)
+
+
+def scipy_special(x):
+    """cupyx.scipy.special for a CuPy array x (tinygen.fake_cupy's stand-in in tests)."""
+    fake = getattr(array_module(x), "fake_cupyx", None)
+    return fake.scipy.special if fake is not None else importlib.import_module("cupyx.scipy.special")
 
 
 # ---- host scratch and chunking (the fast CPU kernels) -------------------------------------

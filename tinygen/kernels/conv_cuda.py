@@ -43,14 +43,14 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
 
 
 @cuda.jit
-def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
+def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x, zero):
     N, C, H, W = x.shape
     for t in range(cuda.grid(1), N * C * H * W, cuda.gridsize(1)):
         n = t // (C * H * W)
         c = (t // (H * W)) % C
         h = (t // W) % H
         w = t % W
-        s = cols[0, 0] * 0              # a zero of the array's dtype
+        s = zero                        # of x's dtype (cols[0, 0] * 0 was float64)
         for i in range(kh):
             hp = h + ph - i * dh        # = p * sh for the window row p that reads h with tap i
             if hp < 0 or hp % sh != 0 or hp // sh >= Ho:
@@ -87,7 +87,7 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
     x = xp.empty(x_shape, dtype=cols.dtype)
     blocks, threads = launch_config(x.size)
     launch(_col2im, blocks, threads, xp.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, dh, dw,
-           out_size[0], out_size[1], x)
+           out_size[0], out_size[1], x, x.dtype.type(0))
     return x
 
 

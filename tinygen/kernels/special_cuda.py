@@ -2,18 +2,9 @@
 calling convention of special_numba.py (`apply(name, x, n=None)`). Untested in CI without a
 GPU; the simulated cuda device holds NumPy arrays and uses special_numba.py, and
 tinygen.fake_cupy (tests) stands in for cupyx.scipy.special with special_numba's kernels."""
-import importlib
-
 import numpy as np
 
-from tinygen.kernels._common import array_module
-
-
-def scipy_special(x):
-    """cupyx.scipy.special for x's array module (tinygen.fake_cupy's stand-in in tests)."""
-    xp = array_module(x)
-    fake = getattr(xp, "fake_cupyx", None)
-    return fake.scipy.special if fake is not None else importlib.import_module("cupyx.scipy.special")
+from tinygen.kernels._common import array_module, scipy_special
 
 
 def apply(name, x, n=None):

@@ -43,7 +43,7 @@ def _erf(xp, x):
     """erf of a float array on either device (numba's math.erf on numpy, cupyx's on cupy)."""
     if xp is np:
         return np.asarray(_erf_numba()(x)).astype(x.dtype, copy=False)
-    from tinygen.kernels.special_cuda import scipy_special
+    from tinygen.kernels._common import scipy_special
     return scipy_special(x).erf(x)
 
 
