@@ -7,7 +7,8 @@
 # offline machine; or USE_CURRENT_PYTHON=1 to use the python on PATH as it is, no install).
 # WITH_TORCH=1 also installs torch==2.13.0. The Python parts are benchmarks/gpu_probe.py
 # (one line per GPU library, tg.cuda.is_available()'s probe, tinygen's draws on cuda) and
-# benchmarks/gpu_bench.py (DRYRUN=1 checks it without a GPU).
+# benchmarks/gpu_bench.py (DRYRUN=1 checks it without a GPU); benchmarks/ptx_check.py counts
+# float64 and 64-bit integer division instructions in every kernel's PTX.
 # Steps: venv + `pip install -e ".[test,gpu]"`, nvidia-smi and versions, a probe of every GPU
 # library tinygen needs (with two fallbacks that are findings when they fire), the `gpu`-marked
 # tests, the rest of the suite's cuda tests, a short benchmark (cuBLAS sgemm n=4096, every conv
@@ -82,6 +83,9 @@ if [[ $NEED == *ptx* && -n ${DRIVER_CUDA:-} ]]; then   # NVVM must not be newer 
   run install-nvvm 120 python -m pip install -q ${PIP_SRC[@]+"${PIP_SRC[@]}"} --no-deps "nvidia-cuda-nvcc-cu12==$DRIVER_CUDA.*"
 fi
 [[ -n $NEED ]] && run probe-again 90 python benchmarks/gpu_probe.py
+
+# ---- PTX of every kernel (NVVM from the gpu extra; no GPU needed): float64 in float32 kernels
+run ptx-check 60 python benchmarks/ptx_check.py
 
 # ---- tests on the real GPU (TINYGEN_REAL_GPU=1: conftest leaves the simulator off) ---------
 echo "import os, hypothesis.configuration as c; c.set_hypothesis_home_dir(os.environ['OUT'] + '/hypothesis')" >"$OUT/hypothesis_home.py"

@@ -1,14 +1,27 @@
 """Test setup shared by every test module.
 
-- The cuda device runs in numba's CUDA simulator unless a real GPU is asked for
-  (TINYGEN_REAL_GPU=1), so CI exercises every GPU kernel on the CPU. This must be set before
-  numba is imported, hence here, at the top.
+- The cuda device runs in numba's CUDA simulator unless there is a real GPU (CuPy sees a
+  device) or TINYGEN_REAL_GPU=1 asks for one (TINYGEN_REAL_GPU=0: the simulator anyway), so
+  CI exercises every GPU kernel on the CPU, and a GPU machine tests its GPU. This must be set
+  before numba is imported, hence here, at the top.
 - Hypothesis: the 'ci' profile (derandomized, no deadline) is used when CI is set, 'dev'
   otherwise; choose with HYPOTHESIS_PROFILE.
 """
 import os
 
-if os.environ.get("TINYGEN_REAL_GPU") != "1":
+
+def _cupy_sees_a_gpu():
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no cupy, no driver, no device
+        return False
+
+
+_real_gpu = os.environ.get("TINYGEN_REAL_GPU")
+if _real_gpu is None:
+    _real_gpu = "1" if _cupy_sees_a_gpu() else "0"
+if _real_gpu != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import pytest  # noqa: E402

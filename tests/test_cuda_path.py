@@ -89,12 +89,14 @@ def test_fake_cupy_refuses_implicit_host_use(fake_gpu):
     xp = fake_gpu
     a = xp.arange(6, dtype=np.float32).reshape(2, 3)
     assert backend.array_module("cuda") is xp and isinstance(tg.zeros(2, device="cuda").data, xp.ndarray)
-    for host_call in (lambda: np.asarray(a), lambda: np.exp(a), lambda: np.sum(a),
-                      lambda: a + np.ones(3, np.float32), lambda: a.__setitem__(0, np.zeros(3))):
+    for host_call in (lambda: np.asarray(a), lambda: np.add(a, np.ones(3)), lambda: np.sum(a),
+                      lambda: np.shape(a), lambda: a + np.ones(3, np.float32),
+                      lambda: np.ones(3, np.float32) * a, lambda: a.__setitem__(0, np.zeros(3))):
         with pytest.raises(TypeError):
             host_call()
     assert "data" in a.__cuda_array_interface__ and a.__cuda_array_interface__["version"] == 3
     assert isinstance(xp.exp(a) + 1, xp.ndarray) and isinstance(a.sum(), xp.ndarray)
+    assert isinstance(np.float32(2) * a, xp.ndarray) and isinstance(np.exp(a), xp.ndarray)  # as CuPy
     with fake_gpu.counting_syncs() as syncs:
         assert float(a.sum()) == 15.0 and a.get().shape == (2, 3) and a[1, 2].item() == 5.0
     assert syncs == {"float": 1, "get": 1, "item": 1}
@@ -240,3 +242,117 @@ def test_gpu_check_script_parses_and_its_probe_imports():
     finally:
         sys.path.remove("benchmarks")
     assert callable(gpu_probe.main)
+
+
+# ---- kernel launches on CuPy arrays: no implicit sync, CuPy's current stream ----------------
+class _Kernel:
+    """A numba kernel stand-in that records its launch configuration and arguments."""
+
+    def __init__(self):
+        self.launches = []
+
+    def __getitem__(self, config):
+        return lambda *args: self.launches.append((config, args))
+
+
+@pytest.mark.parametrize("stream_ptr", [0xBEEF, 0])
+def test_launch_passes_cupy_arrays_unsynchronised_on_cupys_current_stream(monkeypatch, stream_ptr):
+    from numba import cuda
+
+    from tinygen.kernels._common import launch
+
+    class DeviceArray:
+        pass
+
+    stream = types.SimpleNamespace(ptr=stream_ptr)
+    fake = types.SimpleNamespace(ndarray=DeviceArray,
+                                 cuda=types.SimpleNamespace(get_current_stream=lambda: stream))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    views = []
+    monkeypatch.setattr(cuda, "as_cuda_array", lambda a, sync=True: views.append(sync) or ("view", a),
+                        raising=False)
+    monkeypatch.setattr(cuda, "external_stream", lambda ptr: ("external", ptr), raising=False)
+    monkeypatch.setattr(cuda, "default_stream", lambda: ("default",), raising=False)
+    a, b, kernel = DeviceArray(), DeviceArray(), _Kernel()
+    launch(kernel, 4, 128, a, 3, b)
+    (config, args), = kernel.launches
+    assert config == (4, 128, ("external", stream_ptr) if stream_ptr else ("default",))
+    assert args == (("view", a), 3, ("view", b)) and views == [False, False]
+
+
+def test_launch_of_host_arrays_is_a_plain_launch():
+    from tinygen.kernels._common import launch
+    kernel, x = _Kernel(), np.zeros(3)
+    launch(kernel, 2, 64, x, 1.5)
+    assert kernel.launches == [((2, 64), (x, 1.5))]
+
+
+def test_special_functions_and_exact_gelu_run_on_the_fake_device(fake_gpu):
+    import tinygen.nn.functional as F
+    x = np.linspace(-2.0, 2.0, 7).astype(np.float32)
+    cpu, dev = tg.tensor(x), tg.tensor(x, device="cuda")
+    for fn in (tg.erf, tg.lgamma, F.gelu):
+        np.testing.assert_allclose(fn(dev).data.get(), fn(cpu).data, rtol=1e-6, atol=1e-7)
+
+
+def _tiny_b_steps(dev):
+    """B1-B4 of benchmarks/bench_models.py (VAE MLP, DCGAN, PixelCNN, conv AE) at toy sizes:
+    one forward, backward and Adam step each, nothing logged."""
+    import tinygen.nn as nn
+    import tinygen.nn.functional as F
+    bce = F.binary_cross_entropy_with_logits
+    x = tg.tensor((np.random.default_rng(0).random((2, 1, 8, 8)) > 0.5).astype(np.float32), device=dev)
+
+    def adam(params, loss):
+        opt = tg.optim.Adam(list(params), lr=1e-3)
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+
+    enc, mu_h, lv_h, dec = nn.Linear(64, 6), nn.Linear(6, 2), nn.Linear(6, 2), nn.Linear(2, 64)
+    b1 = [m.to(dev) for m in (enc, mu_h, lv_h, dec)]
+
+    def b1_loss():
+        h = F.relu(enc(x.flatten(1)))
+        mu, lv = mu_h(h), lv_h(h)
+        z = mu + (lv * 0.5).exp() * tg.randn(2, 2, device=dev)
+        return bce(dec(z), x.flatten(1), reduction="sum") - 0.5 * (1 + lv - mu * mu - lv.exp()).sum()
+
+    G = nn.Sequential(nn.Linear(3, 4 * 2 * 2), nn.BatchNorm1d(16), nn.ReLU(), nn.Unflatten(1, (4, 2, 2)),
+                      nn.ConvTranspose2d(4, 2, 4, 2, 1), nn.BatchNorm2d(2), nn.ReLU(),
+                      nn.ConvTranspose2d(2, 1, 4, 2, 1)).to(dev)
+    D = nn.Sequential(nn.Conv2d(1, 2, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.1), nn.Flatten(),
+                      nn.Linear(2 * 4 * 4, 1)).to(dev)
+    ones = tg.ones(2, 1, device=dev)
+    pixel = nn.Sequential(nn.MaskedConv2d(1, 2, 3, mask_type="A", padding=1), nn.ReLU(),
+                          nn.MaskedConv2d(2, 2, 3, mask_type="B", padding=1), nn.ReLU(),
+                          nn.Conv2d(2, 1, 1)).to(dev)
+    ae = nn.Sequential(nn.Conv2d(1, 2, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 2),
+                       nn.Linear(2, 2 * 4 * 4), nn.Unflatten(1, (2, 4, 4)),
+                       nn.ConvTranspose2d(2, 1, 4, 2, 1)).to(dev)
+    return {"B1": lambda: adam((p for m in b1 for p in m.parameters()), b1_loss),
+            "B2": lambda: adam(D.parameters(), lambda: bce(D(F.sigmoid(G(tg.randn(2, 3, device=dev)))), ones)),
+            "B3": lambda: adam(pixel.parameters(), lambda: bce(pixel(x), x, reduction="sum")),
+            "B4": lambda: adam(ae.parameters(), lambda: bce(ae(x), x, reduction="sum"))}
+
+
+def test_b1_to_b4_training_steps_make_no_host_sync(fake_gpu):
+    """Forward, backward and Adam step of each benchmark model: all on the device, no sync
+    (a training loop adds one per logged number)."""
+    for name, step in _tiny_b_steps("cuda").items():
+        with fake_gpu.counting_syncs() as syncs:
+            step()
+        assert not syncs, (name, dict(syncs))
+
+
+def test_ptx_check_counts_float64_and_64_bit_division_lines():
+    sys.path.insert(0, "benchmarks")
+    try:
+        import ptx_check
+    finally:
+        sys.path.remove("benchmarks")
+    ptx = "\n".join(["\t.reg .f64 \t%fd<4>;", "\tcvt.f64.f32 \t%fd1, %f1;", "\tadd.f32 \t%f2, %f1, %f1;",
+                     "\tfma.rn.f64 \t%fd3, %fd1, 0d0, %fd2;", "\tdiv.s64 \t%rd3, %rd1, %rd2;",
+                     "\trem.u64 \t%rd4, %rd1, %rd2;", "\tdiv.rn.f32 \t%f3, %f1, %f2;"])
+    assert ptx_check.count(ptx) == (2, 2)
+    assert set(ptx_check.kernel_table(np.float32)) >= {"conv._col2im", "fused._adam", "pool._avg_pool2d"}

@@ -7,8 +7,9 @@ as well (tests only: backend.fake_cupy_enabled), the cuda device's array module 
 
     ndarray     wraps a NumPy array ("device memory"), has __cuda_array_interface__, .data
                 and .device as CuPy's arrays, and refuses what CuPy refuses: np.asarray(a)
-                (__array__), np.* functions and ufuncs on it, arithmetic and assignment with
-                a NumPy array (a host array is not on the device; xp.asarray copies it)
+                (__array__), arithmetic, ufuncs and assignment with a NumPy array (a host
+                array is not on the device; xp.asarray copies it); stricter than CuPy, it
+                refuses np.* functions (np.sum(a), np.shape(a)): use the xp module
     the module  CuPy's functions by NumPy's names, on ndarrays (xp.zeros, xp.matmul, ...)
     random      default_rng -> a Generator with only CuPy's methods (random, standard_normal,
                 integers, standard_exponential, uniform; no normal, no permutation)
@@ -176,6 +177,11 @@ class ndarray:
                             f"module (xp = backend.array_module(device)), or .get() explicitly")
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # np.float32(0.5) * a lands here; CuPy computes it on the device (its __array_ufunc__),
+        # so do ufuncs of device arrays and scalars too. A NumPy array among them is refused.
+        if method == "__call__" and "out" not in kwargs and \
+                all(isinstance(v, (ndarray, np.generic, int, float, bool)) for v in inputs):
+            return _wrap(ufunc(*_unwrap(inputs, ufunc.__name__), **kwargs))
         raise HostSyncError(f"np.{ufunc.__name__} on a device array: call it through the array "
                             f"module (xp = backend.array_module(device)), or .get() explicitly")
 
@@ -288,7 +294,7 @@ def get_array_module(*args):
 
 def scatter_add(a, slices, value):
     """cupyx.scatter_add: a[slices] += value, repeated indices summed."""
-    np.add.at(a._a, _unwrap(slices, "scatter_add"), _unwrap(value, "scatter_add"))
+    np.add.at(a._a, _index(slices), _unwrap(value, "scatter_add"))   # indices as in a[...]
 
 
 class _Pool:
@@ -315,7 +321,21 @@ cuda = types.SimpleNamespace(
     Stream=types.SimpleNamespace(null=_Stream()), get_current_stream=lambda: _Stream(),
     Device=lambda i=0: Device(),
     runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
-fake_cupyx = types.SimpleNamespace(scatter_add=scatter_add)
+class _Special:
+    """cupyx.scipy.special's functions that tinygen calls, by special_numba's kernels."""
+    _NAMES = {"gammaln": "lgamma"}
+
+    def __getattr__(self, name):
+        from tinygen.kernels import special_numba
+        kernel = self._NAMES.get(name, name)
+        if kernel == "polygamma":
+            return lambda n, x: ndarray(special_numba.apply("polygamma", x._a, int(n._a)))
+        getattr(special_numba, kernel)    # AttributeError for a name tinygen has no kernel for
+        return lambda x: ndarray(special_numba.apply(kernel, x._a))
+
+
+fake_cupyx = types.SimpleNamespace(scatter_add=scatter_add,
+                                   scipy=types.SimpleNamespace(special=_Special()))
 
 
 class Generator:

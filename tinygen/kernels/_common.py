@@ -8,12 +8,15 @@ One home for the helpers that used to live in whichever family needed them first
     pool_output_size(...)             ... of a pooling window sweep
     masked_kernel(w, taps)            w * taps: a conv kernel on its support (MaskedConv2d's)
     launch_config(total)              (blocks, threads) of a numba.cuda grid-stride loop
+    launch(kernel, blocks, threads, *args)   a numba.cuda launch on CuPy's terms (see there)
+    scipy_special(x)                  cupyx.scipy.special (or fake_cupy's) for a GPU array
     scratch(name, shape, dtype)       a reusable per-thread host work array (fast CPU kernels)
     sample_chunks(...)                consecutive samples whose work matrix fits in cache
 
 No numba, no CuPy at import: the reference kernels import this file too.
 """
 import functools
+import importlib
 import math
 import sys
 import threading
@@ -83,6 +86,33 @@ def launch_config(total):
     """
     blocks = (total + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     return max(1, min(blocks, 2 if simulator_enabled() else 4096)), THREADS_PER_BLOCK
+
+
+def launch(kernel, blocks, threads, *args):
+    """kernel[blocks, threads](*args), queued the way CuPy's own kernels are.
+
+    Handed a CuPy array, numba synchronises the device before the launch (its default for
+    __cuda_array_interface__ consumers) and launches on its own default stream, not CuPy's
+    current one: a blocking launch, and a race under a non-default CuPy stream. So CuPy
+    arrays go in as numba views made without a sync (as_cuda_array(a, sync=False)), and
+    the kernel runs on CuPy's current stream, where it queues behind the work that made its
+    inputs. NumPy arrays (the simulator) launch as they are, and so do tinygen.fake_cupy's
+    arrays (the simulator hands them to the kernel, where they index as device memory)."""
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and any(isinstance(a, cupy.ndarray) for a in args):
+        from numba import cuda
+        ptr = cupy.cuda.get_current_stream().ptr
+        stream = cuda.external_stream(ptr) if ptr else cuda.default_stream()
+        args = [cuda.as_cuda_array(a, sync=False) if isinstance(a, cupy.ndarray) else a
+                for a in args]
+        return kernel[blocks, threads, stream](*args)
+    return kernel[blocks, threads](*args)
+
+
+def scipy_special(x):
+    """cupyx.scipy.special for a CuPy array x (tinygen.fake_cupy's stand-in in tests)."""
+    fake = getattr(array_module(x), "fake_cupyx", None)
+    return fake.scipy.special if fake is not None else importlib.import_module("cupyx.scipy.special")
 
 
 # ---- host scratch and chunking (the fast CPU kernels) -------------------------------------

@@ -18,7 +18,7 @@ only); `xp` is then numpy.
 from numba import cuda
 
 from tinygen.kernels._common import (
-    array_module, conv_output_size, conv_transpose_output_size, launch_config, masked_kernel)
+    array_module, conv_output_size, conv_transpose_output_size, launch, launch_config, masked_kernel)
 
 
 @cuda.jit
@@ -43,14 +43,14 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
 
 
 @cuda.jit
-def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
+def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x, zero):
     N, C, H, W = x.shape
     for t in range(cuda.grid(1), N * C * H * W, cuda.gridsize(1)):
         n = t // (C * H * W)
         c = (t // (H * W)) % C
         h = (t // W) % H
         w = t % W
-        s = cols[0, 0] * 0              # a zero of the array's dtype
+        s = zero                        # of x's dtype (cols[0, 0] * 0 was float64)
         for i in range(kh):
             hp = h + ph - i * dh        # = p * sh for the window row p that reads h with tap i
             if hp < 0 or hp % sh != 0 or hp // sh >= Ho:
@@ -76,7 +76,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     Ho, Wo = out_size
     cols = xp.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
     blocks, threads = launch_config(cols.size)
-    _im2col[blocks, threads](x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
+    launch(_im2col, blocks, threads, x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
     return cols
 
 
@@ -86,8 +86,8 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     x = xp.empty(x_shape, dtype=cols.dtype)
     blocks, threads = launch_config(x.size)
-    _col2im[blocks, threads](xp.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, dh, dw,
-                             out_size[0], out_size[1], x)
+    launch(_col2im, blocks, threads, xp.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, dh, dw,
+           out_size[0], out_size[1], x, x.dtype.type(0))
     return x
 
 

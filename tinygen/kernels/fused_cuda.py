@@ -9,35 +9,35 @@ import math
 
 from numba import cuda
 
-from tinygen.kernels._common import array_module, launch_config
+from tinygen.kernels._common import array_module, launch, launch_config
 from tinygen.kernels.fused_numpy import normalize_channels, normalize_channels_backward  # noqa: F401
 
 
 @cuda.jit
-def _sigmoid(x, y):
+def _sigmoid(x, y, one):   # one: 1 of x's dtype (a 1.0 literal would compute in float64)
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         e = math.exp(-abs(x[i]))                  # in (0, 1]: never overflows
-        y[i] = (1.0 if x[i] >= 0 else e) / (1.0 + e)
+        y[i] = (one if x[i] >= 0 else e) / (one + e)
 
 
 @cuda.jit
-def _bce(l, t, y):
+def _bce(l, t, y, one):
     for i in range(cuda.grid(1), l.size, cuda.gridsize(1)):
         li = l[i]
         a = abs(li)
-        w = 1.0 - t[i] if li >= 0 else t[i]      # max(l, 0) - l t = w |l|
-        y[i] = (w * a if w != 0 else 0.0) + math.log1p(math.exp(-a))
+        w = one - t[i] if li >= 0 else t[i]      # max(l, 0) - l t = w |l|
+        y[i] = (w * a if w != 0 else one - one) + math.log1p(math.exp(-a))
 
 
 @cuda.jit
-def _bce_grad(l, t, gy, gl):
+def _bce_grad(l, t, gy, gl, one):
     scalar = gy.size == 1
     for i in range(cuda.grid(1), l.size, cuda.gridsize(1)):
         li = l[i]
         e = math.exp(-abs(li))
-        s = e / (1.0 + e)                         # sigmoid(-|l|) in (0, 1/2]
+        s = e / (one + e)                         # sigmoid(-|l|) in (0, 1/2]
         g = gy[0] if scalar else gy[i]
-        gl[i] = g * ((1.0 - t[i]) - s if li >= 0 else s - t[i])
+        gl[i] = g * ((one - t[i]) - s if li >= 0 else s - t[i])
 
 
 @cuda.jit
@@ -47,11 +47,12 @@ def _relu_grad(gy, x, slope, gx):
 
 
 @cuda.jit
-def _adam(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
+def _adam(x, g, m, v, lr_t, one_minus_beta1, beta2, one_minus_beta2, eps, c2, weight_decay):
+    # the scalars come in x's dtype (Python floats, and 1.0 literals, would compute in float64)
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         gi = g[i] + weight_decay * x[i]
-        mi = m[i] + (1.0 - beta1) * (gi - m[i])
-        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        mi = m[i] + one_minus_beta1 * (gi - m[i])
+        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
         m[i] = mi
         v[i] = vi
         x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
@@ -67,13 +68,13 @@ def _flat(a):
 
 def _launch(kernel, n, *args):
     blocks, threads = launch_config(n)
-    kernel[blocks, threads](*args)
+    launch(kernel, blocks, threads, *args)
 
 
 def sigmoid(x):
     xp = array_module(x)
     y = xp.empty(x.shape, dtype=x.dtype)
-    _launch(_sigmoid, x.size, _flat(x), y.reshape(-1))
+    _launch(_sigmoid, x.size, _flat(x), y.reshape(-1), x.dtype.type(1))
     return y
 
 
@@ -81,7 +82,7 @@ def bce_with_logits(l, t):
     xp = array_module(l)
     t = xp.broadcast_to(t, l.shape).astype(l.dtype)
     y = xp.empty(l.shape, dtype=l.dtype)
-    _launch(_bce, l.size, _flat(l), _flat(t), y.reshape(-1))
+    _launch(_bce, l.size, _flat(l), _flat(t), y.reshape(-1), l.dtype.type(1))
     return y
 
 
@@ -92,7 +93,7 @@ def bce_with_logits_grad(l, t, gy):
     if gy.size != 1:
         gy = xp.broadcast_to(gy, l.shape)
     gl = xp.empty(l.shape, dtype=l.dtype)
-    _launch(_bce_grad, l.size, _flat(l), _flat(t), _flat(gy), gl.reshape(-1))
+    _launch(_bce_grad, l.size, _flat(l), _flat(t), _flat(gy), gl.reshape(-1), l.dtype.type(1))
     return gl
 
 
@@ -108,5 +109,7 @@ def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
     for a in (x, m, v):
         if not a.flags.c_contiguous:
             raise ValueError("adam_update: parameter and state arrays must be contiguous")
+    scalars = (lr / (1 - beta1 ** step), 1 - beta1, beta2, 1 - beta2, eps,
+               math.sqrt(1 - beta2 ** step), weight_decay)
     _launch(_adam, x.size, x.reshape(-1), _flat(g), m.reshape(-1), v.reshape(-1),
-            lr / (1 - beta1 ** step), beta1, beta2, eps, math.sqrt(1 - beta2 ** step), weight_decay)
+            *(x.dtype.type(s) for s in scalars))

@@ -18,7 +18,7 @@ import functools
 import numpy as np
 from numba import cuda, from_dtype
 
-from tinygen.kernels._common import array_module
+from tinygen.kernels._common import array_module, launch
 
 TILE = 16
 
@@ -70,5 +70,5 @@ def matmul_blocked(a, b, block=TILE):
     M, N = a.shape[0], b.shape[1]
     c = xp.empty((M, N), dtype=a.dtype)
     blocks = ((N + block - 1) // block, (M + block - 1) // block)
-    _tiled_kernel(a.dtype.type, block)[blocks, (block, block)](a, b.astype(a.dtype, copy=False), c)
+    launch(_tiled_kernel(a.dtype.type, block), blocks, (block, block), a, b.astype(a.dtype, copy=False), c)
     return c

@@ -8,7 +8,7 @@ Runs on CuPy arrays, or on NumPy arrays in numba's CUDA simulator (tiny shapes o
 """
 from numba import cuda
 
-from tinygen.kernels._common import array_module, launch_config, pool_output_size
+from tinygen.kernels._common import array_module, launch, launch_config, pool_output_size
 
 
 @cuda.jit
@@ -39,7 +39,7 @@ def _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx):
 
 
 @cuda.jit
-def _max_pool2d_backward(gy, idx, gx, kh, kw, sh, sw, ph, pw):
+def _max_pool2d_backward(gy, idx, gx, kh, kw, sh, sw, ph, pw, zero):
     N, C, H, W = gx.shape
     _, _, Ho, Wo = gy.shape
     for t in range(cuda.grid(1), N * C * H * W, cuda.gridsize(1)):
@@ -47,7 +47,7 @@ def _max_pool2d_backward(gy, idx, gx, kh, kw, sh, sw, ph, pw):
         c = (t // (H * W)) % C
         h = (t // W) % H
         w = t % W
-        s = gy[n, c, 0, 0] * 0
+        s = zero                        # of gx's dtype (gy[...] * 0 was float64)
         for p in range(max(0, -((kh - 1 - h - ph) // sh)), min(Ho, (h + ph) // sh + 1)):
             for q in range(max(0, -((kw - 1 - w - pw) // sw)), min(Wo, (w + pw) // sw + 1)):
                 if idx[n, c, p, q] == h * W + w:
@@ -56,7 +56,7 @@ def _max_pool2d_backward(gy, idx, gx, kh, kw, sh, sw, ph, pw):
 
 
 @cuda.jit
-def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y):
+def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y, zero, area):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
     for t in range(cuda.grid(1), N * C * Ho * Wo, cuda.gridsize(1)):
@@ -64,7 +64,7 @@ def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y):
         c = (t // (Ho * Wo)) % C
         p = (t // Wo) % Ho
         q = t % Wo
-        s = x[n, c, 0, 0] * 0
+        s = zero                        # zero, area = kh*kw: of y's dtype, so no float64
         for i in range(kh):
             h = p * sh - ph + i
             if h < 0 or h >= H:
@@ -73,11 +73,11 @@ def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y):
                 w = q * sw - pw + j
                 if w >= 0 and w < W:
                     s += x[n, c, h, w]
-        y[n, c, p, q] = s / (kh * kw)
+        y[n, c, p, q] = s / area
 
 
 @cuda.jit
-def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx):
+def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx, zero, area):
     N, C, H, W = gx.shape
     _, _, Ho, Wo = gy.shape
     for t in range(cuda.grid(1), N * C * H * W, cuda.gridsize(1)):
@@ -85,11 +85,11 @@ def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx):
         c = (t // (H * W)) % C
         h = (t // W) % H
         w = t % W
-        s = gy[n, c, 0, 0] * 0
+        s = zero
         for p in range(max(0, -((kh - 1 - h - ph) // sh)), min(Ho, (h + ph) // sh + 1)):
             for q in range(max(0, -((kw - 1 - w - pw) // sw)), min(Wo, (w + pw) // sw + 1)):
                 s += gy[n, c, p, q]
-        gx[n, c, h, w] = s / (kh * kw)
+        gx[n, c, h, w] = s / area
 
 
 def max_pool2d(x, kernel_size, stride, padding):
@@ -102,7 +102,7 @@ def max_pool2d(x, kernel_size, stride, padding):
     y = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
     idx = xp.empty((N, C, Ho, Wo), dtype=xp.int64)
     blocks, threads = launch_config(y.size)
-    _max_pool2d[blocks, threads](x, kh, kw, sh, sw, ph, pw, y, idx)
+    launch(_max_pool2d, blocks, threads, x, kh, kw, sh, sw, ph, pw, y, idx)
     return y, idx
 
 
@@ -112,8 +112,8 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     gx = xp.empty(x_shape, dtype=gy.dtype)
     blocks, threads = launch_config(gx.size)
-    _max_pool2d_backward[blocks, threads](xp.ascontiguousarray(gy), xp.ascontiguousarray(idx),
-                                          gx, kh, kw, sh, sw, ph, pw)
+    launch(_max_pool2d_backward, blocks, threads, xp.ascontiguousarray(gy), xp.ascontiguousarray(idx),
+           gx, kh, kw, sh, sw, ph, pw, gx.dtype.type(0))
     return gx
 
 
@@ -126,7 +126,8 @@ def avg_pool2d(x, kernel_size, stride, padding):
     Ho, Wo = pool_output_size(H, kh, sh, ph), pool_output_size(W, kw, sw, pw)
     y = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
     blocks, threads = launch_config(y.size)
-    _avg_pool2d[blocks, threads](x, kh, kw, sh, sw, ph, pw, y)
+    launch(_avg_pool2d, blocks, threads, x, kh, kw, sh, sw, ph, pw, y, y.dtype.type(0),
+           y.dtype.type(kh * kw))
     return y
 
 
@@ -136,5 +137,6 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     gx = xp.empty(x_shape, dtype=gy.dtype)
     blocks, threads = launch_config(gx.size)
-    _avg_pool2d_backward[blocks, threads](xp.ascontiguousarray(gy), kh, kw, sh, sw, ph, pw, gx)
+    launch(_avg_pool2d_backward, blocks, threads, xp.ascontiguousarray(gy), kh, kw, sh, sw, ph, pw, gx,
+           gx.dtype.type(0), gx.dtype.type(kh * kw))
     return gx

@@ -1,14 +1,18 @@
 """Special functions on GPU arrays: CuPy's own (cupyx.scipy.special), with the names and the
 calling convention of special_numba.py (`apply(name, x, n=None)`). Untested in CI without a
-GPU; the simulated cuda device holds NumPy arrays and uses special_numba.py."""
+GPU; the simulated cuda device holds NumPy arrays and uses special_numba.py, and
+tinygen.fake_cupy (tests) stands in for cupyx.scipy.special with special_numba's kernels."""
+import numpy as np
+
+from tinygen.kernels._common import array_module, scipy_special
 
 
 def apply(name, x, n=None):
-    import cupy
-    from cupyx.scipy import special
-    x64 = x.astype(cupy.float64, copy=False)
+    xp = array_module(x)
+    special = scipy_special(x)
+    x64 = x.astype(np.float64, copy=False)
     if name == "polygamma":
-        y = special.polygamma(cupy.asarray(n, dtype=cupy.int64), x64)
+        y = special.polygamma(xp.asarray(n, dtype=np.int64), x64)
     elif name == "lgamma":
         y = special.gammaln(x64)   # log |Gamma(x)|, as torch.lgamma
     else:

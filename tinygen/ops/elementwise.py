@@ -376,7 +376,8 @@ def where(condition, input=None, other=None):
         from tinygen.ops.indexing import nonzero
         return nonzero(condition, as_tuple=True)
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.data if isinstance(condition, Tensor) else condition if \
+        hasattr(condition, "__cuda_array_interface__") else np.asarray(condition)   # CuPy: as is
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
     try:

@@ -1,0 +1,86 @@
+"""The PTX of every numba.cuda kernel of tinygen, checked for slow arithmetic. No GPU needed.
+
+    python benchmarks/ptx_check.py [--strict]        (from the repository root)
+
+Compiles each kernel of tinygen/kernels/*_cuda.py with numba.cuda.compile_ptx for sm_80 and
+sm_90, for float32 and float64 arrays, with the argument types its launch passes (Python
+ints are int64, Python floats float64), and counts per kernel:
+  f64     instructions on float64 values in a float32 kernel (.f64 in the PTX): a float32
+          kernel computing in float64 runs at 1/64 speed on consumer GPUs
+  div64   64-bit integer divisions and remainders (div/rem .s64/.u64): ~10x a 32-bit one
+Prints one row per kernel and dtype; --strict exits 1 when a float32 kernel has f64 or any
+kernel div64. Needs numba-cuda's NVVM and NVRTC (the gpu extra's CUDA 12 wheels, or
+LD_LIBRARY_PATH to them) and the simulator off (NUMBA_ENABLE_CUDASIM unset).
+"""
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.getcwd())
+
+F64 = re.compile(r"\.f64\b|%fd")
+DIV64 = re.compile(r"\b(div|rem)(\.[a-z]+)?\.[su]64\b")
+ARCHES = ((8, 0), (9, 0))
+
+
+def kernel_table(dtype):
+    """name -> (kernel, sample arguments as each launch site passes them)."""
+    from tinygen.kernels import conv_cuda, fused_cuda, matmul_cuda, pool_cuda
+
+    def f(ndim):
+        return np.zeros((1,) * ndim, dtype)
+
+    i4 = np.zeros((1, 1, 1, 1), np.int64)
+    one = np.dtype(dtype).type(1)   # the typed scalars the launches pass (zero, area, one, ...)
+    ints = (1,) * 10
+    return {
+        "conv._im2col": (conv_cuda._im2col, (f(4), *ints, f(2))),
+        "conv._col2im": (conv_cuda._col2im, (f(2), *ints, f(4), one)),
+        "pool._max_pool2d": (pool_cuda._max_pool2d, (f(4), *ints[:6], f(4), i4)),
+        "pool._max_pool2d_backward": (pool_cuda._max_pool2d_backward, (f(4), i4, f(4), *ints[:6], one)),
+        "pool._avg_pool2d": (pool_cuda._avg_pool2d, (f(4), *ints[:6], f(4), one, one)),
+        "pool._avg_pool2d_backward": (pool_cuda._avg_pool2d_backward, (f(4), *ints[:6], f(4), one, one)),
+        "fused._sigmoid": (fused_cuda._sigmoid, (f(1), f(1), one)),
+        "fused._bce": (fused_cuda._bce, (f(1), f(1), f(1), one)),
+        "fused._bce_grad": (fused_cuda._bce_grad, (f(1), f(1), f(1), f(1), one)),
+        "fused._relu_grad": (fused_cuda._relu_grad, (f(1), f(1), np.dtype(dtype).type(0.01), f(1))),
+        "fused._adam": (fused_cuda._adam, (f(1), f(1), f(1), f(1)) + (one,) * 7),
+        "matmul._tiled_kernel": (matmul_cuda._tiled_kernel(np.dtype(dtype).type, matmul_cuda.TILE),
+                                 (f(2), f(2), f(2))),
+    }
+
+
+def count(ptx):
+    """(instructions touching float64, 64-bit integer divisions and remainders)."""
+    lines = [line for line in ptx.splitlines() if not line.strip().startswith(".reg")]
+    return sum(bool(F64.search(line)) for line in lines), sum(bool(DIV64.search(line)) for line in lines)
+
+
+def main(strict=False):
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        sys.exit("ptx_check: unset NUMBA_ENABLE_CUDASIM (the simulator compiles no PTX)")
+    import numba
+    from numba import cuda
+    bad = []
+    print(f"{'kernel':<28} {'dtype':<8} " + " ".join(f"sm_{a}{b} f64/div64" for a, b in ARCHES))
+    for dtype in (np.float32, np.float64):
+        for name, (kernel, args) in kernel_table(dtype).items():
+            sig = tuple(numba.typeof(a) for a in args)
+            cells = []
+            for cc in ARCHES:
+                ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cc)
+                f64, div64 = count(ptx)
+                cells.append(f"{f64:>9}/{div64:<5}")
+                if (dtype == np.float32 and f64) or div64:
+                    bad.append((name, np.dtype(dtype).name, cc, f64, div64))
+            print(f"{name:<28} {np.dtype(dtype).name:<8} " + " ".join(cells), flush=True)
+    f64 = sum(1 for case in bad if case[3] and case[1] == "float32")
+    print(f"float32 kernels computing in float64: {f64} cases; kernels with 64-bit integer "
+          f"division: {sum(1 for case in bad if case[4])} cases (kernel x dtype x arch)")
+    return 1 if strict and bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(strict="--strict" in sys.argv))
