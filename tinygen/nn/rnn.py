@@ -22,37 +22,13 @@ Everything is built from differentiable ops, so gradients of gradients work.
 """
 import math
 
-from tinygen import backend
-from tinygen.autograd.function import Function
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 from tinygen.ops import cat, dropout, linear, relu, sigmoid, stack, tanh, zeros
 from tinygen.ops.factories import empty
+from tinygen.ops.rearrange import Chunks
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-class Chunks(Function):
-    """x split into n equal pieces along dim (with that dim dropped when squeeze): a tuple of
-    views. Backward concatenates the pieces' gradients: one array of x's size in all, where
-    n slices x[i] would each build (and add) a zero array of x's size (quadratic in n)."""
-
-    def __init__(self, n, dim, squeeze=False):
-        self.n, self.dim, self.squeeze = n, dim, squeeze
-
-    def forward(self, x):
-        xp = backend.array_module(self.device)
-        pieces = xp.split(x, self.n, axis=self.dim)
-        return tuple(xp.squeeze(p, axis=self.dim) if self.squeeze else p for p in pieces)
-
-    def backward(self, *gys):
-        x = self.inputs[0]
-        shape = list(x.shape)
-        shape[self.dim] //= self.n
-        if self.squeeze:
-            del shape[self.dim]
-        gys = [zeros(*shape, dtype=x.dtype, device=x.device) if g is None else g for g in gys]
-        return stack(gys, self.dim) if self.squeeze else cat(gys, self.dim)
 
 
 def time_steps(x):

@@ -10,14 +10,41 @@ for free:
     repeat(r0, r1) of (n0, n1)    (1, n0, 1, n1) -> expand (r0, n0, r1, n1) -> (r0 n0, r1 n1)
     repeat_interleave(r, dim)     unsqueeze after dim, expand to r, merge: each slice r times
 
-roll is its own node: its backward rolls the gradient back.
+roll is its own node: its backward rolls the gradient back. Chunks is split's node for the
+many-piece case (an RNN's time steps, an LSTM's gates): one backward concatenation instead
+of one zero array of the input's size per piece.
 """
 import numpy as np
 
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.shape import _norm_dim, _shape_arg, cat, clone, expand, flatten, getitem, permute, reshape
+from tinygen.ops.shape import (
+    _norm_dim, _shape_arg, cat, clone, expand, flatten, getitem, permute, reshape, stack)
+
+
+class Chunks(Function):
+    """x split into n equal pieces along dim (with that dim dropped when squeeze): a tuple of
+    views. Backward concatenates the pieces' gradients: one array of x's size in all, where
+    n slices x[i] would each build (and add) a zero array of x's size (quadratic in n)."""
+
+    def __init__(self, n, dim, squeeze=False):
+        self.n, self.dim, self.squeeze = n, dim, squeeze
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        pieces = xp.split(x, self.n, axis=self.dim)
+        return tuple(xp.squeeze(p, axis=self.dim) if self.squeeze else p for p in pieces)
+
+    def backward(self, *gys):
+        x = self.inputs[0]
+        shape = list(x.shape)
+        shape[self.dim] //= self.n
+        if self.squeeze:
+            del shape[self.dim]
+        gys = [Tensor._make(backend.array_module(x.device).zeros(shape, x.dtype), x.device, False)
+               if g is None else g for g in gys]
+        return stack(gys, self.dim) if self.squeeze else cat(gys, self.dim)
 
 
 def view_as(input, other):
