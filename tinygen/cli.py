@@ -319,7 +319,9 @@ def cmd_train(args):
                 warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) "
                                         "encountered", RuntimeWarning)
                 summary = fit(model, loader, config, run_dir, probe=probe,
-                              progress=not args.no_progress and rank == 0)
+                              progress=not args.no_progress and rank == 0,
+                              step_stream=(data_parallel.step_stream(config.seed, rank)
+                                           if world_size > 1 else None))
         except KeyboardInterrupt:
             return 130
         finally:

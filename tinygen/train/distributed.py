@@ -9,13 +9,28 @@ progress bar; the other ranks write into a private temporary directory, starting
 --resume, from a copy of rank 0's checkpoint (the run directory must be visible to every
 rank: one machine, or a shared file system).
 
-Limits: one optimizer per model (not the GAN); every rank draws the same noise stream (the
-same seed and saved random state); the logged terms are rank 0's shard's; Ctrl-C or a dead
-rank ends the job through mpirun, and rank 0's last checkpoint (written atomically) is kept.
+Noise: each rank's draws inside a step (the VAE's eps, dropout, the GAN's z) come from a
+stream of its own, seeded with rng.derive_seed(seed, RANK_STREAM, rank, step) (`step_stream`),
+so the ranks' shards get independent noise, as the rows of one process's global batch do.
+The stream is a function of the seed, the rank and the global step alone, so the checkpoint's
+step is all a resume needs: resumed on the same number of ranks, every rank draws exactly
+what it would have, and the run ends bitwise equal to an uninterrupted one. Resumed on a
+different number of ranks (or on one process, which draws from the global stream the
+checkpoint restores), the data order is reproduced but the noise is not: a row then meets
+another rank's (or the global) stream, so the run goes on statistically the same, not
+bitwise.
+
+Limits: one optimizer per model (not the GAN); the logged terms are rank 0's shard's;
+Ctrl-C or a dead rank ends the job through mpirun, and rank 0's last checkpoint (written
+atomically) is kept.
 """
 import os
 import shutil
 import tempfile
+
+from tinygen import rng
+
+RANK_STREAM = 2   # key of the ranks' in-step streams (train/loop.py's pictures use 1)
 
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 
@@ -34,6 +49,14 @@ def init_world():
     if not dist.is_initialized():
         dist.init_process_group("mpi")
     return dist.get_rank(), dist.get_world_size()
+
+
+def step_stream(seed, rank):
+    """step -> a context in which the draws of that step on `rank` come from the stream
+    derive_seed(seed, RANK_STREAM, rank, step); outside, the global stream is untouched."""
+    def stream(step):
+        return rng.fork_rng(rng.derive_seed(seed, RANK_STREAM, rank, step))
+    return stream
 
 
 class ShardedLoader:

@@ -27,6 +27,7 @@ a NaN or Inf there, or in a logged loss term, stops training with a TrainingErro
 step and, from a replay of that step in anomaly mode, the first op that made a non-finite
 value. Nothing is saved after the last good checkpoint.
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -262,10 +263,12 @@ def _resume(model, opt_set, optimizers, config, ckpt_path, metrics_path):
     return start_epoch, skip, step, partial
 
 
-def fit(model, loader, config, run_dir, probe=None, progress=True):
+def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=None):
     """Train `model` on `loader` for config.epochs; returns the summary of the last epoch.
 
-    probe: a fixed batch (Tensor) whose terms are pictured after each epoch. Raises
+    probe: a fixed batch (Tensor) whose terms are pictured after each epoch. step_stream:
+    None (the steps draw from the global stream), or step -> a context whose draws the step
+    (0-based) makes (each rank's own stream under mpirun: train/distributed.py). Raises
     TrainingError (one line) when a step goes non-finite or there is nothing to train."""
     from tqdm import tqdm
 
@@ -303,8 +306,12 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
     def stop_non_finite(what, x):
         kept = (f"the last good checkpoint (step {saved_step}) is kept in {ckpt_path}"
                 if saved_step is not None else "no checkpoint was written")
-        cause = _first_anomaly(model, x, optimizers, names)
+        with in_stream(step):
+            cause = _first_anomaly(model, x, optimizers, names)
         raise TrainingError(f"step {step + 1}: {what}; {cause}; training stopped, {kept}")
+
+    def in_stream(step):
+        return step_stream(step) if step_stream is not None else contextlib.nullcontext()
 
     summary = {}
     epoch, done = start_epoch, skip          # done: batches of this epoch already trained
@@ -322,7 +329,8 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
                 if stop.requested:
                     break
                 try:
-                    logs = model.training_step(x, guarded)
+                    with in_stream(step):
+                        logs = model.training_step(x, guarded)
                 except _NonFinite as e:
                     bar.close()
                     stop_non_finite(e.what, x)
