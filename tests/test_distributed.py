@@ -282,3 +282,69 @@ def test_two_ranks_killed_mid_epoch_resume_on_two_bitwise(tmp_path):
     differ = [k for k in want[3] if got[3].get(k) != want[3][k]]
     assert got[3].keys() == want[3].keys() and not differ, f"differ bitwise: {differ[:3]}"
     assert got[4] == want[4]
+
+
+# ---- the GAN (two optimizers) on 2 ranks == one process on the global batch ---------------
+
+GAN_SCRIPT = """
+import sys
+from pathlib import Path
+import numpy as np
+import tinygen as tg
+from tinygen import cli
+from tinygen.models.gan import GAN
+from tinygen.train import plots
+for name in ("save_image_grid", "save_curves", "save_kl_per_latent", "save_pixel_nll"):
+    setattr(plots, name, lambda *a, **k: Path(a[1]).write_bytes(b""))
+original, calls = GAN.noise, [0]
+def noise(self, n):   # training z: step k's global (B, z_dim) draw, this rank's rows of it
+    if not self.training:
+        return original(self, n)
+    calls[0] += 1
+    import tinygen.distributed as dist
+    r, size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    z = np.random.default_rng(calls[0]).standard_normal((n * size, self.config.z_dim))
+    return tg.tensor(z[r * n:(r + 1) * n].astype(np.float32))
+GAN.noise = noise
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_gan_on_two_ranks_equals_one_process(tmp_path):
+    """D's and G's gradients each averaged over the ranks before their step, BatchNorm
+    synced: 2 ranks with 8 rows each take the D-then-G steps of one process with 16 (the
+    same z rows given to both)."""
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install tinygen[mpi])")
+    mpirun = _mpirun()
+    if mpirun is None:
+        pytest.skip("no mpirun found (pip install mpich, or a system MPI)")
+    data = tmp_path / "idx"
+    data.mkdir()
+    _tiny_idx(data)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
+
+    def run(prefix, out):
+        cmd = prefix + [sys.executable, "-c", GAN_SCRIPT, "train", "gan", "--data", "mnist",
+                        "--data-dir", str(data), "--no-verify", "--epochs", "1",
+                        "--batch-size", "16", "--no-progress", "--out", str(out)]
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=180)
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+
+    two, one = tmp_path / "two", tmp_path / "one"
+    run([mpirun, "-n", "2"], two)
+    run([], one)
+    got, want = _checkpoint_params(two), _checkpoint_params(one)
+    assert got.keys() == want.keys() and any("running_mean" in k for k in want)
+    # Adam divides by sqrt(v): an element whose gradient is ~0 moves by up to lr (2e-4) a
+    # step on float32 rounding of the sums, so: all close to lr / 4, nearly all to 1e-6.
+    # A bias just before a BatchNorm has gradient 0 exactly (the mean is taken out): its
+    # Adam steps are rounding noise only, compared by nothing (nor the running means that
+    # average the outputs they shift: running_var and every weight are compared).
+    before_bn = {"model/generator.project.bias", "model/generator.up1.bias",
+                 "model/discriminator.down2.bias", "model/generator.bn0.running_mean",
+                 "model/generator.bn1.running_mean", "model/discriminator.norm.running_mean"}
+    for k in sorted(set(want) - before_bn):   # 4 D and G steps, BatchNorm's statistics too
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=5e-5, err_msg=k)
+        assert np.mean(np.abs(got[k] - want[k]) > 1e-6) < 1e-3, k

@@ -20,7 +20,15 @@ checkpoint restores), the data order is reproduced but the noise is not: a row t
 another rank's (or the global) stream, so the run goes on statistically the same, not
 bitwise.
 
-Limits: one optimizer per model (not the GAN); the logged terms are rank 0's shard's;
+Several optimizers (the GAN's D and G): each optimizer's parameters are those of one
+submodule (the discriminator, the generator), which gets a DistributedDataParallel of its own
+(`wrap_per_optimizer`), so D's backward averages D's gradients before D's step and G's
+backward G's before G's step: the D step then G step of one process on the global batch.
+BatchNorm layers become SyncBatchNorm (statistics over the global batch, as one process
+computes them; the state_dict keys stay the same), so a run equals one process's up to
+float32 rounding.
+
+Limits: the logged terms are rank 0's shard's;
 Ctrl-C or a dead rank ends the job through mpirun, and rank 0's last checkpoint (written
 atomically) is kept.
 """
@@ -57,6 +65,33 @@ def step_stream(seed, rank):
     def stream(step):
         return rng.fork_rng(rng.derive_seed(seed, RANK_STREAM, rank, step))
     return stream
+
+
+def wrap_per_optimizer(model, optimizers):
+    """Make `model` data-parallel for `optimizers` (name -> optimizer, from
+    model.configure_optimizers): BatchNorm -> SyncBatchNorm in place, then one
+    DistributedDataParallel on the model (one optimizer) or on the submodule whose
+    parameters are exactly each optimizer's (several). The DDPs' hooks stay on the
+    parameters, so the model is trained as it is. Returns the DDPs; ValueError when an
+    optimizer's parameters are no submodule's."""
+    from tinygen.nn import SyncBatchNorm
+    from tinygen.nn.parallel import DistributedDataParallel
+    if SyncBatchNorm.convert_sync_batchnorm(model) is not model:
+        raise ValueError(f"{type(model).__name__} is itself a BatchNorm layer")
+    if len(optimizers) == 1:
+        return [DistributedDataParallel(model)]
+    modules = [(name, m) for name, m in model.named_modules() if name]
+    wrapped = []
+    for opt_name, opt in optimizers.items():
+        want = {id(p) for g in opt.param_groups for p in g["params"]}
+        found = [m for _, m in modules
+                 if {id(p) for p in m.parameters() if p.requires_grad} == want]
+        if not found:
+            raise ValueError(f"the parameters of optimizer {opt_name!r} are not those of one "
+                             f"submodule of {type(model).__name__}: data-parallel training "
+                             "needs one submodule per optimizer")
+        wrapped.append(DistributedDataParallel(found[0]))
+    return wrapped
 
 
 class ShardedLoader:
