@@ -189,26 +189,39 @@ def test_cli_on_two_ranks_equals_one_process_and_resumes_on_one(tmp_path):
             np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)
 
 
-# ---- a 2-rank run killed mid-epoch and resumed on 2 ranks == an uninterrupted one ---------
+# ---- 2-rank runs ended mid-epoch (whole job killed, one rank killed or failing, Ctrl-C) ----
+# ---- and resumed on 2 ranks == an uninterrupted 2-rank run, bitwise ----------------------
 
 RANK_SCRIPT = """
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
 from tinygen import cli
 from tinygen.models.vae import VAE
 from tinygen.train import plots
 for name in ("save_image_grid", "save_curves", "save_kl_per_latent", "save_pixel_nll"):
     setattr(plots, name, lambda *a, **k: Path(a[1]).write_bytes(b""))  # draws run, no drawing
-original, calls, hang_at, marker = VAE.training_step, [0], int(sys.argv[1]), sys.argv[2]
+original, calls = VAE.training_step, [0]
+fault, at, marker = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+rank = int(os.environ.get("PMI_RANK", "0"))
 def step(self, x, optimizers):
     calls[0] += 1
-    if calls[0] == hang_at and os.environ.get("PMI_RANK") == "0":
-        Path(marker).write_text("in step")   # rank 0 stops inside the step; rank 1 waits in
-        while True:                          # the all-reduce: the test kills the whole job
-            time.sleep(1)
+    if calls[0] == at:                       # inside step `at`:
+        if fault == "job" and rank == 0:     # rank 0 stops (rank 1 waits in the all-reduce)
+            marker.write_text("in step")     # and the test kills the whole job
+            while True:
+                time.sleep(1)
+        if fault == "rank" and rank == 1:    # rank 1 dies
+            os.kill(os.getpid(), signal.SIGKILL)
+        if fault == "error" and rank == 1:   # rank 1 fails alone
+            raise RuntimeError("a failure on rank 1 only")
+        if fault == "ctrl-c" and rank == 0:  # the test sends SIGINT to mpirun meanwhile
+            marker.write_text("in step")
+            t0 = time.time()
+            while not marker.with_suffix(".sent").exists() and time.time() - t0 < 10:
+                time.sleep(0.02)
     return original(self, x, optimizers)
 VAE.training_step = step
-sys.exit(cli.main(sys.argv[3:]))
+sys.exit(cli.main(sys.argv[4:]))
 """
 
 
@@ -222,7 +235,7 @@ def _tiny_idx(d):
 
 def _final_state(run):
     """What must be bitwise equal: every array of the checkpoint (model, optimizer), its
-    step and random state, and the logged values."""
+    step, epoch and random state, and the logged values."""
     import json
 
     from tinygen.checkpoint import read_checkpoint
@@ -236,52 +249,90 @@ def _final_state(run):
             [m for m in metrics if m["kind"] != "resume"])
 
 
-def test_two_ranks_killed_mid_epoch_resume_on_two_bitwise(tmp_path):
-    """SIGKILL of the whole mpirun job inside epoch 2's second step, then --resume on 2 ranks:
-    the run falls back to epoch 1's checkpoint and ends bitwise equal to an uninterrupted
-    2-rank run (each rank's noise is a function of the seed, its rank and the step)."""
+class _TinyRuns:
+    """mpirun -n 2 of RANK_SCRIPT on a 64-image IDX set: VAE, global batch 16 (4 steps an
+    epoch, 8 a rank), 3 epochs, pictures stubbed (their random draws still run)."""
+
+    def __init__(self, root):
+        self.root, self.mpirun = root, _mpirun()
+        self.data = root / "idx"
+        self.data.mkdir()
+        _tiny_idx(self.data)
+        self.env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(root),
+                        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def cmd(self, out, fault="none", at=0, *extra):
+        return [self.mpirun, "-n", "2", sys.executable, "-c", RANK_SCRIPT, fault, str(at),
+                str(out) + ".marker", "train", "vae", "--data", "mnist", "--data-dir",
+                str(self.data), "--no-verify", "--epochs", "3", "--batch-size", "16",
+                "--no-progress", "--out", str(out), *extra]
+
+    def run(self, out, *extra):
+        done = subprocess.run(self.cmd(out, "none", 0, *extra), cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
     pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install tinygen[mpi])")
-    mpirun = _mpirun()
-    if mpirun is None:
+    if _mpirun() is None:
         pytest.skip("no mpirun found (pip install mpich, or a system MPI)")
+    runs = _TinyRuns(tmp_path_factory.mktemp("tiny"))
+    runs.reference = runs.root / "reference"
+    runs.run(runs.reference)                 # uninterrupted
+    runs.want = _final_state(runs.reference)
+    return runs
+
+
+@pytest.mark.parametrize("fault", ["job", "rank", "error", "ctrl-c"])
+def test_two_ranks_ended_mid_epoch_resume_on_two_bitwise(fault, tiny_runs, tmp_path):
+    """Inside epoch 2's second step (step 6): SIGKILL of the whole mpirun job; SIGKILL of
+    rank 1 (mpirun ends the job); an error on rank 1 alone (MPI_Abort ends the job, one
+    line); Ctrl-C to mpirun (every rank gets it at its own moment; they agree on the step
+    to stop after, and rank 0 saves it). Then --resume on 2 ranks ends bitwise equal to an
+    uninterrupted 2-rank run (each rank's noise is a function of the seed, its rank and the
+    step; the data order of the seed and the step)."""
     import signal
     import time
-    data = tmp_path / "idx"
-    data.mkdir()
-    _tiny_idx(data)
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
-    marker = tmp_path / "marker"
 
-    def cmd(out, hang_at=0, *extra):   # 64 images, global batch 16: 4 steps an epoch
-        return [mpirun, "-n", "2", sys.executable, "-c", RANK_SCRIPT, str(hang_at), str(marker),
-                "train", "vae", "--data", "mnist", "--data-dir", str(data), "--no-verify",
-                "--epochs", "3", "--batch-size", "16", "--no-progress", "--out", str(out), *extra]
-
-    def run(argv):
-        out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, f"{out.stdout}\n{out.stderr}"
-
-    ref, killed = tmp_path / "ref", tmp_path / "killed"
-    run(cmd(ref))
-    job = subprocess.Popen(cmd(killed, 6), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while not marker.exists():
-            assert job.poll() is None and time.time() < deadline, "the job never reached step 6"
-            time.sleep(0.05)
-    finally:
-        os.killpg(job.pid, signal.SIGKILL)       # mpirun, its proxy and both ranks
-        job.wait(timeout=30)
     from tinygen.checkpoint import read_checkpoint
-    assert read_checkpoint(killed / "checkpoint.npz")["step"] == 4   # epoch 1's, intact
-    run(cmd(killed, 0, "--resume"))
-    got, want = _final_state(killed), _final_state(ref)
+    out = tmp_path / "run"
+    marker = Path(str(out) + ".marker")
+    job = subprocess.Popen(tiny_runs.cmd(out, fault, 6), cwd=ROOT, env=tiny_runs.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        if fault in ("job", "ctrl-c"):
+            deadline = time.time() + 120
+            while not marker.exists():
+                assert job.poll() is None and time.time() < deadline, "never reached step 6"
+                time.sleep(0.02)
+            if fault == "job":
+                os.killpg(job.pid, signal.SIGKILL)     # mpirun, its proxy and both ranks
+            else:
+                os.kill(job.pid, signal.SIGINT)        # Ctrl-C: mpirun passes it on
+                marker.with_suffix(".sent").write_text("sent")
+        stdout, stderr = job.communicate(timeout=60)   # the job ends: no rank left waiting
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    ckpt = read_checkpoint(out / "checkpoint.npz")     # rank 0's last, intact
+    if fault == "ctrl-c":
+        assert job.returncode == 130, stderr
+        assert ckpt["step"] >= 6 and ckpt["extra"]["batch"] == ckpt["step"] - 4, ckpt["step"]
+        assert stdout.count("interrupted: checkpoint saved") == 1   # rank 0 speaks
+    else:
+        assert job.returncode != 0 and ckpt["step"] == 4       # epoch 1's checkpoint
+    if fault == "error":
+        assert "tinygen train: rank 1: a failure on rank 1 only" in stderr
+    tiny_runs.run(out, "--resume")
+    got, want = _final_state(out), tiny_runs.want
     assert got[:3] == want[:3] and got[:2] == (12, 3)   # step, epoch, random state
     differ = [k for k in want[3] if got[3].get(k) != want[3][k]]
     assert got[3].keys() == want[3].keys() and not differ, f"differ bitwise: {differ[:3]}"
-    assert got[4] == want[4]
+    assert got[4] == want[4]                            # every step logged once, same values
 
 
 # ---- the GAN (two optimizers) on 2 ranks == one process on the global batch ---------------

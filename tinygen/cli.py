@@ -264,6 +264,12 @@ def _train_config(args, out):
     return TrainConfig(binarize=BINARIZE[values["model"]], out=out, **values)
 
 
+def _ends_mpi_job_on_error(command):   # see tinygen/train/distributed.py
+    from tinygen.train.distributed import ends_job_on_error
+    return ends_job_on_error(command)
+
+
+@_ends_mpi_job_on_error
 def cmd_train(args):
     import contextlib
     import io
@@ -321,7 +327,8 @@ def cmd_train(args):
                 summary = fit(model, loader, config, run_dir, probe=probe,
                               progress=not args.no_progress and rank == 0,
                               step_stream=(data_parallel.step_stream(config.seed, rank)
-                                           if world_size > 1 else None))
+                                           if world_size > 1 else None),
+                              any_rank=data_parallel.any_rank if world_size > 1 else None)
         except KeyboardInterrupt:
             return 130
         finally:

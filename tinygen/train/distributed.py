@@ -28,12 +28,21 @@ BatchNorm layers become SyncBatchNorm (statistics over the global batch, as one 
 computes them; the state_dict keys stay the same), so a run equals one process's up to
 float32 rounding.
 
-Limits: the logged terms are rank 0's shard's;
-Ctrl-C or a dead rank ends the job through mpirun, and rank 0's last checkpoint (written
-atomically) is kept.
+Ending: mpirun passes a Ctrl-C on to every rank; the ranks agree on it (`any_rank`, one
+all-reduce of a flag per step), finish the same step, rank 0 writes the checkpoint, and all
+exit with 130 (--resume goes on from there). A rank killed by a signal makes mpirun kill the
+others at once. A rank that fails with an error (a non-finite loss of its shard, a busy run
+directory on rank 0) would leave the others waiting in a collective, and itself in
+MPI_Finalize, forever: `ends_job_on_error` prints its one line and calls MPI_Abort, which
+ends every rank. In each case rank 0's last checkpoint, written atomically (temporary file,
+fsync, rename), is intact, and --resume continues from it.
+
+Limits: the logged terms are rank 0's shard's.
 """
+import functools
 import os
 import shutil
+import sys
 import tempfile
 
 from tinygen import rng
@@ -92,6 +101,38 @@ def wrap_per_optimizer(model, optimizers):
                              "needs one submodule per optimizer")
         wrapped.append(DistributedDataParallel(found[0]))
     return wrapped
+
+
+def any_rank(flag):
+    """Whether `flag` is set on any rank (an all-reduce MAX: every rank must call it)."""
+    import numpy as np
+
+    from tinygen import distributed as dist
+    from tinygen.autograd.tensor import tensor
+    t = tensor(np.array([int(bool(flag))], dtype=np.int64))
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.data[0])
+
+
+def ends_job_on_error(command):
+    """Decorate a CLI command: under mpirun, an error (or an interrupt outside training) on
+    one rank prints `tinygen train: rank R: <first line>` and calls MPI_Abort, ending every
+    rank, rather than leaving the others blocked in a collective. Else the command as is."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except BaseException as e:
+            from tinygen import distributed as dist
+            if (isinstance(e, SystemExit) or not dist.is_initialized()
+                    or dist.get_world_size() < 2):
+                raise
+            text = (str(e).splitlines() or [""])[0] or type(e).__name__
+            print(f"tinygen train: rank {dist.get_rank()}: {text}", file=sys.stderr, flush=True)
+            from mpi4py import MPI
+            MPI.COMM_WORLD.Abort(130 if isinstance(e, KeyboardInterrupt) else 1)
+            raise
+    return run
 
 
 class ShardedLoader:

@@ -263,12 +263,15 @@ def _resume(model, opt_set, optimizers, config, ckpt_path, metrics_path):
     return start_epoch, skip, step, partial
 
 
-def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=None):
+def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=None,
+        any_rank=None):
     """Train `model` on `loader` for config.epochs; returns the summary of the last epoch.
 
     probe: a fixed batch (Tensor) whose terms are pictured after each epoch. step_stream:
     None (the steps draw from the global stream), or step -> a context whose draws the step
-    (0-based) makes (each rank's own stream under mpirun: train/distributed.py). Raises
+    (0-based) makes (each rank's own stream under mpirun: train/distributed.py). any_rank:
+    None, or flag -> whether any rank's flag is set (a collective), so that all ranks stop
+    at the same step on a Ctrl-C that reaches each of them at its own moment. Raises
     TrainingError (one line) when a step goes non-finite or there is nothing to train."""
     from tqdm import tqdm
 
@@ -313,6 +316,9 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
     def in_stream(step):
         return step_stream(step) if step_stream is not None else contextlib.nullcontext()
 
+    def stopping():   # read in the same order on every rank: a collective under mpirun
+        return stop.requested if any_rank is None else any_rank(stop.requested)
+
     summary = {}
     epoch, done = start_epoch, skip          # done: batches of this epoch already trained
     with _StopOnInterrupt() as stop:
@@ -326,7 +332,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
             for batch, (x, _) in enumerate(loader):
                 if batch < skip:
                     continue                      # replaying a resumed epoch's done batches
-                if stop.requested:
+                if stopping():
                     break
                 try:
                     with in_stream(step):
@@ -349,7 +355,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
                     _append_jsonl(metrics_path, {"kind": "train_step", "step": step, "epoch": epoch,
                                                  **{k: float(v) for k, v in logs.items()}})
             bar.close()
-            if stop.requested and done < len(loader):
+            if stopping() and done < len(loader):
                 save(epoch, done, sums, count)
                 print(f"\ninterrupted: checkpoint saved to {ckpt_path} (epoch {epoch + 1}, "
                       f"after batch {done}); continue with --resume")
@@ -360,7 +366,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
                                          "seconds": time.time() - t0, **summary})
             save(epoch + 1, 0)
             write_pictures(model, run_dir, epoch + 1, probe, config.seed)
-            if stop.requested:
+            if stopping():
                 print(f"\ninterrupted: checkpoint saved to {ckpt_path} (end of epoch "
                       f"{epoch + 1}); continue with --resume")
                 raise KeyboardInterrupt
