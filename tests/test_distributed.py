@@ -399,3 +399,18 @@ def test_gan_on_two_ranks_equals_one_process(tmp_path):
     for k in sorted(set(want) - before_bn):   # 4 D and G steps, BatchNorm's statistics too
         np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=5e-5, err_msg=k)
         assert np.mean(np.abs(got[k] - want[k]) > 1e-6) < 1e-3, k
+
+
+def test_an_error_on_rank_0_alone_ends_the_job_in_one_line(tiny_runs, tmp_path):
+    """A busy run directory fails rank 0 only (it alone takes the lock): rank 1, already in
+    DDP's broadcast, would wait forever; MPI_Abort ends both, with rank 0's one line."""
+    from tinygen.train.rundir import RunLock
+    out = tmp_path / "busy"
+    out.mkdir()
+    with RunLock(str(out), "train"):             # held by this (live) process
+        done = subprocess.run(tiny_runs.cmd(out), cwd=ROOT, env=tiny_runs.env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("tinygen train")]
+    assert len(lines) == 1 and lines[0].startswith("tinygen train: rank 0: "), done.stderr
+    assert "Traceback" not in done.stderr

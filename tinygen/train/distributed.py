@@ -130,8 +130,9 @@ def ends_job_on_error(command):
             text = (str(e).splitlines() or [""])[0] or type(e).__name__
             print(f"tinygen train: rank {dist.get_rank()}: {text}", file=sys.stderr, flush=True)
             from mpi4py import MPI
-            MPI.COMM_WORLD.Abort(130 if isinstance(e, KeyboardInterrupt) else 1)
-            raise
+            code = 130 if isinstance(e, KeyboardInterrupt) else 1
+            MPI.COMM_WORLD.Abort(code)
+            os._exit(code)   # MPICH's Abort may return before the launcher kills this rank
     return run
 
 
