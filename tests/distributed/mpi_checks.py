@@ -300,3 +300,11 @@ def test_each_rank_draws_its_own_vae_noise_and_the_global_stream_stays():
     dist.all_gather(gathered, tg.tensor(elbo))
     for k in range(1, n):                                  # every rank its own eps
         assert not np.allclose(gathered[k].data, gathered[0].data)
+
+
+def test_any_rank_agrees_on_one_rank_s_flag():
+    """A Ctrl-C seen by one rank before a step and by the other only after it: both stop."""
+    from tinygen.train.distributed import any_rank
+    r, n = rank_and_size()
+    assert any_rank(r == 1) and any_rank(r == 0) and any_rank(True)
+    assert not any_rank(False)
