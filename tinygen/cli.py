@@ -264,6 +264,12 @@ def _train_config(args, out):
     return TrainConfig(binarize=BINARIZE[values["model"]], out=out, **values)
 
 
+def _ends_mpi_job_on_error(command):   # see tinygen/train/distributed.py
+    from tinygen.train.distributed import ends_job_on_error
+    return ends_job_on_error(command)
+
+
+@_ends_mpi_job_on_error
 def cmd_train(args):
     import contextlib
     import io
@@ -319,7 +325,10 @@ def cmd_train(args):
                 warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) "
                                         "encountered", RuntimeWarning)
                 summary = fit(model, loader, config, run_dir, probe=probe,
-                              progress=not args.no_progress and rank == 0)
+                              progress=not args.no_progress and rank == 0,
+                              step_stream=(data_parallel.step_stream(config.seed, rank)
+                                           if world_size > 1 else None),
+                              any_rank=data_parallel.any_rank if world_size > 1 else None)
         except KeyboardInterrupt:
             return 130
         finally:
@@ -337,16 +346,13 @@ def _data_parallel(model, loader, config, out, rank, world_size):
     over the ranks (DDP's hooks), and the directory this rank's fit writes (see
     tinygen/train/distributed.py)."""
     from tinygen import distributed as dist
-    from tinygen.nn.parallel import DistributedDataParallel
     from tinygen.train import distributed as data_parallel
-    if len(model.configure_optimizers(config.lr)) > 1:
-        raise CLIError(f"{config.model} steps several optimizers: data-parallel training "
-                       "under mpirun supports models with one optimizer")
     try:
         loader = data_parallel.ShardedLoader(loader, rank, world_size)
+        # rank 0's weights everywhere; one DDP per optimizer (the GAN's D and G)
+        data_parallel.wrap_per_optimizer(model, model.configure_optimizers(config.lr))
     except ValueError as e:
         raise CLIError(str(e)) from None
-    DistributedDataParallel(model)   # rank 0's weights everywhere; its hooks stay on the params
     dist.barrier()                   # rank 0's checks passed, nothing written yet
     run_dir = data_parallel.rank_run_dir(out, rank)
     dist.barrier()                   # the copies are taken before rank 0's fit writes

@@ -273,3 +273,38 @@ def test_sync_batchnorm_equals_batchnorm_over_global_batch(shape):
         np.testing.assert_allclose(g.data, getattr(ref, name).grad.data, rtol=1e-10)
     np.testing.assert_allclose(sync.running_mean.data, ref.running_mean.data, rtol=1e-10)
     np.testing.assert_allclose(sync.running_var.data, ref.running_var.data, rtol=1e-10)
+
+
+# ---- the CLI's per-rank noise: independent across ranks, a function of (seed, rank, step) --
+
+def test_each_rank_draws_its_own_vae_noise_and_the_global_stream_stays():
+    """What `mpirun tinygen train vae` does in a step: the same x and weights on every rank,
+    yet each rank's elbo (one draw of eps per row) differs, and repeats for the same step."""
+    from tinygen import rng
+    from tinygen.train.distributed import step_stream
+    r, n = rank_and_size()
+    tg.manual_seed(7)                                      # the same VAE on every rank
+    vae = VAE("b1", image_shape=(1, 6, 6), hidden=(16,), latent_dim=4)
+    x = tg.tensor((global_batch(4, (1, 6, 6), 0) > 0.5).astype(np.float32))
+    before = rng.get_state()
+
+    def elbo_of_step(step):
+        with step_stream(0, r)(step), tg.no_grad():
+            return vae.terms(x).elbo.data.copy()
+
+    elbo = elbo_of_step(3)
+    assert rng.get_state() == before                    # the global stream did not move
+    np.testing.assert_array_equal(elbo_of_step(3), elbo)   # same (seed, rank, step): same eps
+    assert not np.array_equal(elbo_of_step(4), elbo)       # the next step: new eps
+    gathered = [tg.zeros(*elbo.shape) for _ in range(n)]
+    dist.all_gather(gathered, tg.tensor(elbo))
+    for k in range(1, n):                                  # every rank its own eps
+        assert not np.allclose(gathered[k].data, gathered[0].data)
+
+
+def test_any_rank_agrees_on_one_rank_s_flag():
+    """A Ctrl-C seen by one rank before a step and by the other only after it: both stop."""
+    from tinygen.train.distributed import any_rank
+    r, n = rank_and_size()
+    assert any_rank(r == 1) and any_rank(r == 0) and any_rank(True)
+    assert not any_rank(False)

@@ -27,6 +27,7 @@ a NaN or Inf there, or in a logged loss term, stops training with a TrainingErro
 step and, from a replay of that step in anomaly mode, the first op that made a non-finite
 value. Nothing is saved after the last good checkpoint.
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -262,10 +263,15 @@ def _resume(model, opt_set, optimizers, config, ckpt_path, metrics_path):
     return start_epoch, skip, step, partial
 
 
-def fit(model, loader, config, run_dir, probe=None, progress=True):
+def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=None,
+        any_rank=None):
     """Train `model` on `loader` for config.epochs; returns the summary of the last epoch.
 
-    probe: a fixed batch (Tensor) whose terms are pictured after each epoch. Raises
+    probe: a fixed batch (Tensor) whose terms are pictured after each epoch. step_stream:
+    None (the steps draw from the global stream), or step -> a context whose draws the step
+    (0-based) makes (each rank's own stream under mpirun: train/distributed.py). any_rank:
+    None, or flag -> whether any rank's flag is set (a collective), so that all ranks stop
+    at the same step on a Ctrl-C that reaches each of them at its own moment. Raises
     TrainingError (one line) when a step goes non-finite or there is nothing to train."""
     from tqdm import tqdm
 
@@ -303,8 +309,15 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
     def stop_non_finite(what, x):
         kept = (f"the last good checkpoint (step {saved_step}) is kept in {ckpt_path}"
                 if saved_step is not None else "no checkpoint was written")
-        cause = _first_anomaly(model, x, optimizers, names)
+        with in_stream(step):
+            cause = _first_anomaly(model, x, optimizers, names)
         raise TrainingError(f"step {step + 1}: {what}; {cause}; training stopped, {kept}")
+
+    def in_stream(step):
+        return step_stream(step) if step_stream is not None else contextlib.nullcontext()
+
+    def stopping():   # read in the same order on every rank: a collective under mpirun
+        return stop.requested if any_rank is None else any_rank(stop.requested)
 
     summary = {}
     epoch, done = start_epoch, skip          # done: batches of this epoch already trained
@@ -319,10 +332,11 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
             for batch, (x, _) in enumerate(loader):
                 if batch < skip:
                     continue                      # replaying a resumed epoch's done batches
-                if stop.requested:
+                if stopping():
                     break
                 try:
-                    logs = model.training_step(x, guarded)
+                    with in_stream(step):
+                        logs = model.training_step(x, guarded)
                 except _NonFinite as e:
                     bar.close()
                     stop_non_finite(e.what, x)
@@ -341,7 +355,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
                     _append_jsonl(metrics_path, {"kind": "train_step", "step": step, "epoch": epoch,
                                                  **{k: float(v) for k, v in logs.items()}})
             bar.close()
-            if stop.requested and done < len(loader):
+            if stopping() and done < len(loader):
                 save(epoch, done, sums, count)
                 print(f"\ninterrupted: checkpoint saved to {ckpt_path} (epoch {epoch + 1}, "
                       f"after batch {done}); continue with --resume")
@@ -352,7 +366,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True):
                                          "seconds": time.time() - t0, **summary})
             save(epoch + 1, 0)
             write_pictures(model, run_dir, epoch + 1, probe, config.seed)
-            if stop.requested:
+            if stopping():
                 print(f"\ninterrupted: checkpoint saved to {ckpt_path} (end of epoch "
                       f"{epoch + 1}); continue with --resume")
                 raise KeyboardInterrupt
