@@ -232,7 +232,8 @@ def _tiny_idx(d):
     from tinygen.data.idx import write_idx
     g = np.random.default_rng(0)
     for stem, n in (("train", 64), ("t10k", 16)):
-        write_idx(d / f"{stem}-images-idx3-ubyte.gz", g.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        images = g.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        write_idx(d / f"{stem}-images-idx3-ubyte.gz", images)
         write_idx(d / f"{stem}-labels-idx1-ubyte.gz", g.integers(0, 10, n, dtype=np.uint8))
 
 
@@ -292,8 +293,9 @@ def tiny_runs(tmp_path_factory):
 def test_two_ranks_ended_mid_epoch_resume_on_two_bitwise(fault, tiny_runs, tmp_path):
     """Inside epoch 2's second step (step 6): SIGKILL of the whole mpirun job; SIGKILL of
     rank 1 (mpirun ends the job); an error on rank 1 alone (MPI_Abort ends the job, one
-    line); a non-finite loss on rank 1's shard alone (every rank stops, the job ends); Ctrl-C to mpirun (every rank gets it at its own moment; they agree on the step
-    to stop after, and rank 0 saves it). Then --resume on 2 ranks ends bitwise equal to an
+    line); a non-finite loss on rank 1's shard alone (every rank stops, the job ends);
+    Ctrl-C to mpirun (every rank gets it at its own moment; they agree on the step to stop
+    after, and rank 0 saves it). Then --resume on 2 ranks ends bitwise equal to an
     uninterrupted 2-rank run (each rank's noise is a function of the seed, its rank and the
     step; the data order of the seed and the step)."""
     import signal

@@ -31,12 +31,13 @@ float32 rounding.
 Ending: mpirun passes a Ctrl-C on to every rank; the ranks agree on it (`any_rank`, one
 all-reduce of a flag per step), finish the same step, rank 0 writes the checkpoint, and all
 exit with 130 (--resume goes on from there). A rank killed by a signal makes mpirun kill the
-others at once. A rank that fails with an error (a non-finite loss of its shard, a busy run
-directory on rank 0) would leave the others waiting in a collective, and itself in
-MPI_Finalize, forever: `ends_job_on_error` prints its one line and calls MPI_Abort, which
-ends every rank. A non-finite loss term of one rank's shard stops every rank at that step
-(fit's any_rank), without the anomaly-mode replay (its collectives would not match). In each case rank 0's last checkpoint, written atomically (temporary file,
-fsync, rename), is intact, and --resume continues from it.
+others at once. A rank that fails with an error on its own (a busy run directory on rank 0)
+would leave the others waiting in a collective, and itself in MPI_Finalize, forever:
+`ends_job_on_error` prints its one line and calls MPI_Abort, which ends every rank. A
+non-finite loss term of one rank's shard stops every rank at that step (fit's any_rank, a
+second all-reduce per step), without the anomaly-mode replay (its collectives would not
+match). In each case rank 0's last checkpoint, written atomically (temporary file, fsync,
+rename), is intact, and --resume continues from it.
 
 Limits: the logged terms are rank 0's shard's.
 """
