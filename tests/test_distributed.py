@@ -214,6 +214,9 @@ def step(self, x, optimizers):
             os.kill(os.getpid(), signal.SIGKILL)
         if fault == "error" and rank == 1:   # rank 1 fails alone
             raise RuntimeError("a failure on rank 1 only")
+        if fault == "nan" and rank == 1:     # rank 1's shard alone gives a non-finite loss
+            logs = original(self, x, optimizers)
+            return dict(logs, loss=float("nan"))
         if fault == "ctrl-c" and rank == 0:  # the test sends SIGINT to mpirun meanwhile
             marker.write_text("in step")
             t0 = time.time()
@@ -229,7 +232,8 @@ def _tiny_idx(d):
     from tinygen.data.idx import write_idx
     g = np.random.default_rng(0)
     for stem, n in (("train", 64), ("t10k", 16)):
-        write_idx(d / f"{stem}-images-idx3-ubyte.gz", g.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        images = g.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        write_idx(d / f"{stem}-images-idx3-ubyte.gz", images)
         write_idx(d / f"{stem}-labels-idx1-ubyte.gz", g.integers(0, 10, n, dtype=np.uint8))
 
 
@@ -285,12 +289,13 @@ def tiny_runs(tmp_path_factory):
     return runs
 
 
-@pytest.mark.parametrize("fault", ["job", "rank", "error", "ctrl-c"])
+@pytest.mark.parametrize("fault", ["job", "rank", "error", "nan", "ctrl-c"])
 def test_two_ranks_ended_mid_epoch_resume_on_two_bitwise(fault, tiny_runs, tmp_path):
     """Inside epoch 2's second step (step 6): SIGKILL of the whole mpirun job; SIGKILL of
     rank 1 (mpirun ends the job); an error on rank 1 alone (MPI_Abort ends the job, one
-    line); Ctrl-C to mpirun (every rank gets it at its own moment; they agree on the step
-    to stop after, and rank 0 saves it). Then --resume on 2 ranks ends bitwise equal to an
+    line); a non-finite loss on rank 1's shard alone (every rank stops, the job ends);
+    Ctrl-C to mpirun (every rank gets it at its own moment; they agree on the step to stop
+    after, and rank 0 saves it). Then --resume on 2 ranks ends bitwise equal to an
     uninterrupted 2-rank run (each rank's noise is a function of the seed, its rank and the
     step; the data order of the seed and the step)."""
     import signal
@@ -327,6 +332,8 @@ def test_two_ranks_ended_mid_epoch_resume_on_two_bitwise(fault, tiny_runs, tmp_p
         assert job.returncode != 0 and ckpt["step"] == 4       # epoch 1's checkpoint
     if fault == "error":
         assert "tinygen train: rank 1: a failure on rank 1 only" in stderr
+    if fault == "nan":
+        assert "tinygen train: rank 1: step 6: non-finite loss (nan)" in stderr, stderr
     tiny_runs.run(out, "--resume")
     got, want = _final_state(out), tiny_runs.want
     assert got[:3] == want[:3] and got[:2] == (12, 3)   # step, epoch, random state

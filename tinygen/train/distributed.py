@@ -31,11 +31,13 @@ float32 rounding.
 Ending: mpirun passes a Ctrl-C on to every rank; the ranks agree on it (`any_rank`, one
 all-reduce of a flag per step), finish the same step, rank 0 writes the checkpoint, and all
 exit with 130 (--resume goes on from there). A rank killed by a signal makes mpirun kill the
-others at once. A rank that fails with an error (a non-finite loss of its shard, a busy run
-directory on rank 0) would leave the others waiting in a collective, and itself in
-MPI_Finalize, forever: `ends_job_on_error` prints its one line and calls MPI_Abort, which
-ends every rank. In each case rank 0's last checkpoint, written atomically (temporary file,
-fsync, rename), is intact, and --resume continues from it.
+others at once. A rank that fails with an error on its own (a busy run directory on rank 0)
+would leave the others waiting in a collective, and itself in MPI_Finalize, forever:
+`ends_job_on_error` prints its one line and calls MPI_Abort, which ends every rank. A
+non-finite loss term of one rank's shard stops every rank at that step (fit's any_rank, a
+second all-reduce per step), without the anomaly-mode replay (its collectives would not
+match). In each case rank 0's last checkpoint, written atomically (temporary file, fsync,
+rename), is intact, and --resume continues from it.
 
 Limits: the logged terms are rank 0's shard's.
 """
@@ -44,6 +46,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 from tinygen import rng
 
@@ -117,7 +120,9 @@ def any_rank(flag):
 def ends_job_on_error(command):
     """Decorate a CLI command: under mpirun, an error (or an interrupt outside training) on
     one rank prints `tinygen train: rank R: <first line>` and calls MPI_Abort, ending every
-    rank, rather than leaving the others blocked in a collective. Else the command as is."""
+    rank, rather than leaving the others blocked in a collective. Else the command as is.
+    (A non-finite loss on one rank's shard stops every rank at that step, train/loop.py:
+    each prints its line, the failing rank's naming the term.)"""
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
@@ -131,6 +136,7 @@ def ends_job_on_error(command):
             print(f"tinygen train: rank {dist.get_rank()}: {text}", file=sys.stderr, flush=True)
             from mpi4py import MPI
             code = 130 if isinstance(e, KeyboardInterrupt) else 1
+            time.sleep(0.5)   # ranks that stop at the same step (a non-finite loss) all say why
             MPI.COMM_WORLD.Abort(code)
             os._exit(code)   # MPICH's Abort may return before the launcher kills this rank
     return run

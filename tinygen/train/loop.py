@@ -271,7 +271,8 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
     None (the steps draw from the global stream), or step -> a context whose draws the step
     (0-based) makes (each rank's own stream under mpirun: train/distributed.py). any_rank:
     None, or flag -> whether any rank's flag is set (a collective), so that all ranks stop
-    at the same step on a Ctrl-C that reaches each of them at its own moment. Raises
+    at the same step on a Ctrl-C that reaches each of them at its own moment, or on a
+    non-finite loss term of one rank's shard (not replayed in anomaly mode then). Raises
     TrainingError (one line) when a step goes non-finite or there is nothing to train."""
     from tqdm import tqdm
 
@@ -309,8 +310,11 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
     def stop_non_finite(what, x):
         kept = (f"the last good checkpoint (step {saved_step}) is kept in {ckpt_path}"
                 if saved_step is not None else "no checkpoint was written")
-        with in_stream(step):
-            cause = _first_anomaly(model, x, optimizers, names)
+        if any_rank is not None:   # one rank's replay would run collectives the others don't
+            cause = "not replayed in anomaly mode under mpirun (replay it in one process)"
+        else:
+            with in_stream(step):
+                cause = _first_anomaly(model, x, optimizers, names)
         raise TrainingError(f"step {step + 1}: {what}; {cause}; training stopped, {kept}")
 
     def in_stream(step):
@@ -341,9 +345,13 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
                     bar.close()
                     stop_non_finite(e.what, x)
                 bad = [k for k, v in logs.items() if not np.isfinite(float(v))]
+                elsewhere = any_rank is not None and any_rank(bool(bad)) and not bad
                 if bad:
                     bar.close()
                     stop_non_finite(f"non-finite {', '.join(bad)} ({logs[bad[0]]})", x)
+                if elsewhere:   # every rank stops at this step (its shard's terms were finite)
+                    bar.close()
+                    stop_non_finite("a non-finite loss term on another rank", x)
                 step += 1
                 count += 1
                 for k, v in logs.items():
