@@ -215,3 +215,21 @@ def test_on_cuda_equal_cpu(variant):
     for a, b in zip(run("cuda"), run("cpu")):
         assert a.device == "cuda"
         np.testing.assert_allclose(tg.backend.to_numpy(a.data), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_cli_preset_chooses_the_size_and_is_fixed_for_the_run(tmp_path, capsys):
+    """--preset small builds PixelRNN's small preset and is recorded in the run's config; an
+    unknown preset, or --preset for a model without presets, is one line and exit 2."""
+    from tinygen import cli
+    from tinygen.models import pixelrnn
+
+    args = cli.build_parser().parse_args(["train", "pixelrnn", "--preset", "small"])
+    config = cli._train_config(args, str(tmp_path / "run"))
+    assert config.preset == "small"
+    model = cli._build_model(config.model, "cpu", config.variant, config.preset)
+    assert model.config.hidden == pixelrnn.PRESETS["small"]["hidden"]
+    assert model.config.n_layers == pixelrnn.PRESETS["small"]["n_layers"]
+    for argv in (["train", "pixelrnn", "--preset", "huge"], ["train", "vae", "--preset", "small"]):
+        assert cli.main(argv + ["--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--preset" in err[0], err

@@ -36,7 +36,9 @@ DEFAULT_LR = {"pixelcnn": 1e-3, "pixelrnn": 1e-3, "gated-pixelcnn": 1e-3, "ae": 
 DEFAULT_EPOCHS = {"pixelcnn": 5, "pixelrnn": 5, "gated-pixelcnn": 5, "ae": 10, "vae": 10,
                   "gan": 10}
 # settings a run keeps for life (--resume refuses others); lr and epochs may change
-FIXED_ON_RESUME = ("model", "variant", "data", "batch_size", "seed")
+FIXED_ON_RESUME = ("model", "variant", "preset", "data", "batch_size", "seed")
+# models with size presets (their PRESETS tables); the default is the paper's size
+PRESET_MODELS = ("pixelcnn", "pixelrnn", "gated-pixelcnn")
 
 
 class CLIError(Exception):
@@ -127,6 +129,9 @@ def build_parser():
     t.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATA)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--preset", default=None,
+                   help="pixelcnn, pixelrnn, gated-pixelcnn: a size preset, e.g. small (default: "
+                        "the paper's model)")
     t.add_argument("--variant", choices=VARIANTS, default=None,
                    help="pixelrnn: Row LSTM or Diagonal BiLSTM (default diagonal)")
     _add_verify_arguments(t)
@@ -176,10 +181,12 @@ def _read_config(run):
               "lr": lambda v: type(v) in (int, float) and math.isfinite(v) and v > 0,
               "device": lambda v: v in ("cpu", "cuda"),
               "data_dir": lambda v: v is None or isinstance(v, str),
-              "variant": lambda v: v is None or v in VARIANTS}
+              "variant": lambda v: v is None or v in VARIANTS,
+              "preset": lambda v: v is None or isinstance(v, str)}
     if not isinstance(config, dict):
         raise CLIError(f"{path}: corrupt config (a JSON {type(config).__name__}, not an object)")
     config.setdefault("variant", None)   # runs written before pixelrnn existed
+    config.setdefault("preset", None)    # runs written before --preset existed
     for key, ok in checks.items():
         if key not in config or not ok(config[key]):
             raise CLIError(f"{path}: corrupt config ({key} is {config.get(key, 'missing')!r})")
@@ -207,9 +214,24 @@ def _check_out(out):
 
 # ---- train -------------------------------------------------------------------------------
 
-def _build_model(name, device, variant=None):
+def _check_preset(model, preset):
+    """--preset names one of the model's PRESETS (pixelcnn, pixelrnn, gated-pixelcnn only)."""
+    if preset is None:
+        return
+    if model not in PRESET_MODELS:
+        raise CLIError(f"--preset applies to {', '.join(PRESET_MODELS)}, not {model}")
+    import importlib
+
     from tinygen import models
-    model = models.build(name, **({"variant": variant} if variant else {}))
+    presets = importlib.import_module(models.REGISTRY[model][0]).PRESETS
+    if preset not in presets:
+        raise CLIError(f"--preset {preset!r}: {model} has the presets {', '.join(sorted(presets))}")
+
+
+def _build_model(name, device, variant=None, preset=None):
+    from tinygen import models
+    options = {"variant": variant, "preset": preset}
+    model = models.build(name, **{k: v for k, v in options.items() if v is not None})
     return model.to(device)
 
 
@@ -237,7 +259,7 @@ def _train_config(args, out):
     ckpt = os.path.join(out, "checkpoint.npz")
     given = {"model": args.model, "data": args.data, "batch_size": args.batch_size,
              "seed": args.seed, "epochs": args.epochs, "lr": args.lr, "device": args.device,
-             "data_dir": args.data_dir, "variant": args.variant}
+             "data_dir": args.data_dir, "variant": args.variant, "preset": args.preset}
     if args.resume:
         if not os.path.exists(ckpt):
             raise CLIError(f"--resume: no checkpoint at {ckpt}")
@@ -256,6 +278,7 @@ def _train_config(args, out):
                            "--out NEW_DIR")
         if args.variant and args.model != "pixelrnn":
             raise CLIError(f"--variant applies to pixelrnn only, not {args.model}")
+        _check_preset(args.model, args.preset)
         defaults = {"data": "mnist5k", "batch_size": 64, "seed": 0,
                     "epochs": DEFAULT_EPOCHS[args.model], "lr": DEFAULT_LR[args.model],
                     "device": "cpu"}
@@ -305,7 +328,7 @@ def cmd_train(args):
                            "would run 0 steps")
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
                             drop_last=True, seed=config.seed, device=config.device)
-        model = _build_model(config.model, config.device, config.variant)
+        model = _build_model(config.model, config.device, config.variant, config.preset)
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
                                      device=config.device)))[0]
         run_dir = out
@@ -367,7 +390,7 @@ def _load_run(run):
     if not os.path.isfile(os.path.join(run, "config.json")) or not os.path.isfile(ckpt):
         raise CLIError(f"{run}: not a tinygen run directory (needs config.json and checkpoint.npz)")
     config = _read_config(run)
-    model = _build_model(config["model"], config["device"], config["variant"])
+    model = _build_model(config["model"], config["device"], config["variant"], config["preset"])
     load_checkpoint(ckpt, model, restore_rng=False, check_finite=True)
     model.eval()
     return config, model

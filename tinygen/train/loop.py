@@ -57,6 +57,7 @@ class TrainConfig:
     device: str = "cpu"
     seed: int = 0
     variant: str = None     # pixelrnn's "row" or "diagonal" (None: the model's default)
+    preset: str = None      # a size preset of pixelcnn, pixelrnn, gated-pixelcnn (None: default)
     out: str = None
     log_every: int = 10
 
