@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 import tinygen as tg
+from test_api_coverage import resolve as _resolve  # tests/ is on sys.path (conftest.py)
 
 HERE = pathlib.Path(__file__).parent
 STEPS = 4
@@ -94,31 +95,6 @@ ROOTS = {"torch": "tinygen", "nn": "tinygen.nn", "F": "tinygen.nn.functional",
 # methods of Python's own types and of the test's Rng that scripts call
 PLAIN_METHODS = {"append", "items", "find", "randn", "randn_like", "rand", "randint", "block",
                  "format", "chain", "make_optimizers"}
-
-
-def _resolve(dotted):
-    """The tinygen object for 'tinygen.a.b.c' (importing submodules on the way), or None."""
-    parts = dotted.split(".")
-    obj = root = importlib.import_module(parts[0])
-    for i, part in enumerate(parts[1:], start=1):
-        if hasattr(obj, part):
-            obj = getattr(obj, part)
-        else:
-            try:
-                obj = importlib.import_module(".".join(parts[:i + 1]))
-            except ImportError:
-                return None
-        if inspect.ismodule(obj) and not _same_package(root, obj):
-            return None
-    return obj
-
-
-def _same_package(root, module):
-    """True if module lives inside root's folder: an editable install of another checkout
-    (its import finder) must not lend this checkout the submodules it lacks."""
-    home = pathlib.Path(root.__file__).parent
-    where = getattr(module, "__file__", None)
-    return where is None or pathlib.Path(where).is_relative_to(home)
 
 
 def _chain(node):

@@ -12,7 +12,8 @@ For each parameter p with gradient g, per step:
 from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.ops.factories import zeros_like
-from tinygen.optim.optimizer import Optimizer, params_with_grad, run_closure
+from tinygen.optim.optimizer import (
+    Optimizer, params_with_grad, regularized_gradient, run_closure)
 
 
 class Adadelta(Optimizer):
@@ -39,10 +40,7 @@ class Adadelta(Optimizer):
                     xp = backend.array_module(p.device)
                     x, g = p.data, p.grad.data
                     s, u = state["square_avg"].data, state["acc_delta"].data
-                    if group["maximize"]:
-                        g = -g
-                    if group["weight_decay"] != 0:
-                        g = g + group["weight_decay"] * x
+                    g = regularized_gradient(group, x, g)
                     s *= rho
                     s += (1 - rho) * g * g
                     d = xp.sqrt(u + eps) / xp.sqrt(s + eps) * g

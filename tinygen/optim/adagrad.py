@@ -10,7 +10,8 @@ For each parameter p with gradient g, at step t = 1, 2, ...:
 from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.ops.factories import full_like
-from tinygen.optim.optimizer import Optimizer, params_with_grad, run_closure
+from tinygen.optim.optimizer import (
+    Optimizer, params_with_grad, regularized_gradient, run_closure)
 
 
 class Adagrad(Optimizer):
@@ -43,10 +44,7 @@ class Adagrad(Optimizer):
                     state["step"] += 1
                     xp = backend.array_module(p.device)
                     x, g, s = p.data, p.grad.data, state["sum"].data
-                    if group["maximize"]:
-                        g = -g
-                    if group["weight_decay"] != 0:
-                        g = g + group["weight_decay"] * x
+                    g = regularized_gradient(group, x, g)
                     clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
                     s += g * g
                     x -= clr * (g / (xp.sqrt(s) + group["eps"]))

@@ -11,7 +11,8 @@ For each parameter p with gradient g, at step t = 1, 2, ...:
 from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.ops.factories import zeros_like
-from tinygen.optim.optimizer import Optimizer, params_with_grad, run_closure
+from tinygen.optim.optimizer import (
+    Optimizer, params_with_grad, regularized_gradient, run_closure)
 
 
 class Adamax(Optimizer):
@@ -40,10 +41,7 @@ class Adamax(Optimizer):
                     xp = backend.array_module(p.device)
                     x, g = p.data, p.grad.data
                     m, u = state["exp_avg"].data, state["exp_inf"].data
-                    if group["maximize"]:
-                        g = -g
-                    if group["weight_decay"] != 0:
-                        g = g + group["weight_decay"] * x
+                    g = regularized_gradient(group, x, g)
                     m += (1 - beta1) * (g - m)
                     u *= beta2
                     xp.maximum(u, xp.abs(g) + group["eps"], out=u)

@@ -14,7 +14,8 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.ops.factories import zeros_like
-from tinygen.optim.optimizer import Optimizer, params_with_grad, run_closure
+from tinygen.optim.optimizer import (
+    Optimizer, params_with_grad, regularized_gradient, run_closure)
 
 
 class NAdam(Optimizer):
@@ -37,7 +38,7 @@ class NAdam(Optimizer):
         with no_grad():
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
-                lr, wd, psi = group["lr"], group["weight_decay"], group["momentum_decay"]
+                lr, psi = group["lr"], group["momentum_decay"]
                 for p in params_with_grad(group):
                     state = self.state.get(p)
                     if state is None:
@@ -49,13 +50,7 @@ class NAdam(Optimizer):
                     xp = backend.array_module(p.device)
                     x, g = p.data, p.grad.data
                     m, v = state["exp_avg"].data, state["exp_avg_sq"].data
-                    if group["maximize"]:
-                        g = -g
-                    if wd != 0:
-                        if group["decoupled_weight_decay"]:
-                            x *= 1 - lr * wd
-                        else:
-                            g = g + wd * x
+                    g = regularized_gradient(group, x, g)
                     mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
                     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
                     # torch keeps M_t as a float32 scalar (its default scalar dtype), even

@@ -154,3 +154,18 @@ def run_closure(closure):
 def params_with_grad(group):
     """The parameters of a group that have a gradient (the ones a step changes)."""
     return [p for p in group["params"] if p.grad is not None]
+
+
+def regularized_gradient(group, x, g):
+    """The gradient g of parameter array x as an update uses it: negated under maximize, plus
+    weight_decay * x (the L2 penalty); with decoupled_weight_decay (AdamW's form) x itself is
+    shrunk by lr * weight_decay instead, in place, and g left as it is."""
+    if group["maximize"]:
+        g = -g
+    wd = group["weight_decay"]
+    if wd != 0:
+        if group.get("decoupled_weight_decay", False):
+            x *= 1 - group["lr"] * wd
+        else:
+            g = g + wd * x
+    return g

@@ -14,7 +14,8 @@ For each parameter p with gradient g, at step t = 1, 2, ...:
 from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.ops.factories import zeros_like
-from tinygen.optim.optimizer import Optimizer, params_with_grad, run_closure
+from tinygen.optim.optimizer import (
+    Optimizer, params_with_grad, regularized_gradient, run_closure)
 
 
 class RAdam(Optimizer):
@@ -36,7 +37,7 @@ class RAdam(Optimizer):
         with no_grad():
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
-                lr, wd = group["lr"], group["weight_decay"]
+                lr = group["lr"]
                 for p in params_with_grad(group):
                     state = self.state.get(p)
                     if state is None:
@@ -47,13 +48,7 @@ class RAdam(Optimizer):
                     xp = backend.array_module(p.device)
                     x, g = p.data, p.grad.data
                     m, v = state["exp_avg"].data, state["exp_avg_sq"].data
-                    if group["maximize"]:
-                        g = -g
-                    if wd != 0:
-                        if group["decoupled_weight_decay"]:
-                            x *= 1 - lr * wd
-                        else:
-                            g = g + wd * x
+                    g = regularized_gradient(group, x, g)
                     m += (1 - beta1) * (g - m)
                     v *= beta2
                     v += (1 - beta2) * g * g

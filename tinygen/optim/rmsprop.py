@@ -13,7 +13,8 @@ For each parameter p with gradient g, per step:
 from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.ops.factories import zeros_like
-from tinygen.optim.optimizer import Optimizer, params_with_grad, run_closure
+from tinygen.optim.optimizer import (
+    Optimizer, params_with_grad, regularized_gradient, run_closure)
 
 
 class RMSprop(Optimizer):
@@ -48,10 +49,7 @@ class RMSprop(Optimizer):
         state["step"] += 1
         xp = backend.array_module(p.device)
         x, g, s = p.data, p.grad.data, state["square_avg"].data
-        if group["maximize"]:
-            g = -g
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * x
+        g = regularized_gradient(group, x, g)
         s *= alpha
         s += (1 - alpha) * g * g
         if centered:
