@@ -582,7 +582,23 @@ class ReduceLROnPlateau(LRScheduler):
         self._last_lr = _lrs(self.optimizer)
 
 
-class SequentialLR(LRScheduler):
+class _SchedulerList(LRScheduler):
+    """A scheduler made of others (self._schedulers): its state holds theirs."""
+
+    def state_dict(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        schedulers = state_dict.pop("_schedulers")
+        self.__dict__.update(state_dict)
+        for s, saved in zip(self._schedulers, schedulers):
+            s.load_state_dict(saved)
+
+
+class SequentialLR(_SchedulerList):
     """schedulers[i] runs from milestones[i - 1] to milestones[i] (each starts afresh)."""
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
@@ -620,18 +636,6 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self):
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for s, saved in zip(self._schedulers, schedulers):
-            s.load_state_dict(saved)
-
 
 def _undo_initial_step(scheduler):
     if hasattr(scheduler, "_schedulers"):
@@ -641,7 +645,7 @@ def _undo_initial_step(scheduler):
         scheduler.last_epoch -= 1
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_SchedulerList):
     """Step every scheduler in the list at each step (their chainable forms compose)."""
 
     def __init__(self, schedulers, optimizer=None):
@@ -662,15 +666,3 @@ class ChainedScheduler(LRScheduler):
         for s in self._schedulers:
             s.step()
         self._last_lr = _lrs(self.optimizer)
-
-    def state_dict(self):
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict):
-        state_dict = dict(state_dict)
-        schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        for s, saved in zip(self._schedulers, schedulers):
-            s.load_state_dict(saved)
