@@ -1,8 +1,19 @@
 """B1-B4 (shared BENCHMARKS.md): one full training step of four standard models, tinygen
-against PyTorch, interleaved in one run, on the same machine at the same time.
+against PyTorch, on the same machine at the same time, measured two ways (--mode):
+
+    interleaved   both frameworks in this one process, one step of each in turn
+    separate      each framework alone in a fresh process of its own, alternating
+                  (tinygen, torch, tinygen, torch, ...: --pairs pairs); the ratio is the
+                  median of the per-pair ratios, so load that drifts over the run cancels
+    both          the two (the default)
 
     python benchmarks/bench_models.py [--steps 30] [--warmup 5] [--models B1 B3]
+                                      [--mode separate] [--pairs 7]
                                       [--growth-steps 1000] [--out bench_out]
+
+In one process, the two frameworks' thread pools and allocators share the cores and the
+caches (see the note below the docstring); alone, each has the machine as a user would give
+it. The separate mode is the one the targets of issue 12 are stated in.
 
 Per model: median step time of each framework, tinygen / PyTorch, the step's GFLOP/s and
 its fraction of the same-run NumPy float32 GEMM rate (the machine's own peak), the step's
@@ -307,6 +318,34 @@ def time_interleaved(model_id, steps, warmup, with_torch):
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def time_alone(framework, model_id, steps, warmup):
+    """Run in a child process: median step seconds of one framework alone."""
+    if framework == "torch":
+        _torch_available()
+    step = (torch_step if framework == "torch" else tinygen_step)(model_id)
+    for _ in range(warmup):
+        step()
+    return statistics.median(_timed(step) for _ in range(steps))
+
+
+def time_separate(model_id, pairs, steps, warmup, with_torch):
+    """Each framework alone in its own process, alternating, `pairs` times: the median step
+    seconds of each, the per-pair ratios tinygen / torch and their median."""
+    frameworks = ("tinygen", "torch") if with_torch else ("tinygen",)
+    times = {name: [] for name in frameworks}
+    for _ in range(pairs):
+        for name in frameworks:
+            out = subprocess.run([sys.executable, __file__, "--time-alone", name, model_id,
+                                  "--steps", str(steps), "--warmup", str(warmup)],
+                                 capture_output=True, text=True, check=True)
+            times[name].append(float(out.stdout.strip().splitlines()[-1]))
+    result = {name: statistics.median(ts) for name, ts in times.items()}
+    if with_torch:
+        result["ratios"] = [a / b for a, b in zip(times["tinygen"], times["torch"])]
+        result["ratio"] = statistics.median(result["ratios"])
+    return result
+
+
 def _rss_kib():
     with open("/proc/self/status") as f:
         for line in f:
@@ -364,13 +403,19 @@ def main(argv=None):
     p.add_argument("--models", nargs="*", default=["B1", "B2", "B3", "B4"])
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--mode", choices=("interleaved", "separate", "both"), default="both")
+    p.add_argument("--pairs", type=int, default=5, help="separate mode: tinygen/torch process pairs")
     p.add_argument("--growth-steps", type=int, default=0)
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--out", default="bench_out")
     p.add_argument("--memory-probe", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
+    p.add_argument("--time-alone", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:
         print(memory_probe(*args.memory_probe))
+        return None
+    if args.time_alone:
+        print(time_alone(*args.time_alone, args.steps, args.warmup))
         return None
 
     with_torch = _torch_available()
@@ -379,7 +424,12 @@ def main(argv=None):
           + ("" if with_torch else "   (PyTorch not installed: tinygen only)"))
     rows = []
     for model_id in args.models:
-        med = time_interleaved(model_id, args.steps, args.warmup, with_torch)
+        # the step times of the rates below: the interleaved run's, or the separate one's
+        if args.mode != "separate":
+            med = time_interleaved(model_id, args.steps, args.warmup, with_torch)
+        if args.mode != "interleaved":
+            alone = time_separate(model_id, args.pairs, args.steps, args.warmup, with_torch)
+            med = med if args.mode == "both" else alone
         bound = FLOPS[model_id] / (rate * 1e9)
         row = {"model": model_id, "name": NAMES[model_id], "gflop": FLOPS[model_id] / 1e9,
                "tinygen_ms": med["tinygen"] * 1e3, "bound_ms": bound * 1e3,
@@ -390,6 +440,11 @@ def main(argv=None):
             row["torch_ms"] = med["torch"] * 1e3
             row["ratio"] = med["tinygen"] / med["torch"]
             row["torch_fraction_of_gemm"] = FLOPS[model_id] / med["torch"] / 1e9 / rate
+        if args.mode != "interleaved":
+            row["separate"] = {"tinygen_ms": alone["tinygen"] * 1e3}
+            if with_torch:
+                row["separate"].update(torch_ms=alone["torch"] * 1e3, ratio=alone["ratio"],
+                                       ratios=alone["ratios"])
         if not args.no_memory:
             row["tinygen_peak_mib"] = peak_memory("tinygen", model_id)
             if with_torch:
@@ -399,7 +454,8 @@ def main(argv=None):
         rows.append(row)
         _print_row(row)
     os.makedirs(args.out, exist_ok=True)
-    result = {"gemm_gflops": rate, "steps": args.steps, "rows": rows}
+    result = {"gemm_gflops": rate, "steps": args.steps, "mode": args.mode, "pairs": args.pairs,
+              "rows": rows}
     with open(os.path.join(args.out, "bench_models.json"), "w") as f:
         json.dump(result, f, indent=2)
     _chart(rows, os.path.join(args.out, "bench_models.png"))
@@ -413,6 +469,12 @@ def _print_row(r):
             f" {r['over_bound']:4.2f}x bound {r['bound_ms']:.1f} ms)")
     if "torch_ms" in r:
         line += f"  torch {r['torch_ms']:8.1f} ms  tinygen/torch {r['ratio']:4.2f}"
+    if "separate" in r:
+        alone = r["separate"]
+        line += f"  | alone: tinygen {alone['tinygen_ms']:8.1f} ms"
+        if "ratio" in alone:
+            line += (f"  torch {alone['torch_ms']:8.1f} ms  tinygen/torch {alone['ratio']:4.2f}"
+                     f" (pairs {min(alone['ratios']):4.2f}-{max(alone['ratios']):4.2f})")
     if "tinygen_peak_mib" in r:
         line += f"  peak MiB tinygen {r['tinygen_peak_mib']:.0f}"
         if "torch_peak_mib" in r:
