@@ -127,19 +127,80 @@ def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
 
 
 def test_model_training_steps_state_their_host_syncs(fake_gpu):
-    """What a VAE / PixelCNN step syncs today: only its logged numbers (one per logged value),
-    plus the Bernoulli likelihood's input check (one bool)."""
+    """A VAE / PixelCNN step returns its logged terms as 0-d device arrays (no sync); what is
+    left is the Bernoulli likelihood's input check (one bool)."""
     from tinygen.models.pixelcnn import PixelCNN
     from tinygen.models.vae import VAE
     x = tg.tensor((np.random.default_rng(0).random((2, 1, 8, 8)) > 0.5).astype(np.float32), device="cuda")
-    for model, logged, checks in ((VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2), 4, 1),
-                                  (PixelCNN(channels=4, n_layers=1, head_channels=4), 2, 0)):
+    for model, checks in ((VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2), 1),
+                          (PixelCNN(channels=4, n_layers=1, head_channels=4), 0)):
         model = model.to("cuda")
         with fake_gpu.counting_syncs() as syncs:
             logs = model.training_step(x, model.configure_optimizers())
-        assert all(np.isfinite(v) for v in logs.values())
-        assert syncs["item"] + syncs["float"] == logged == len(logs) and syncs["bool"] == checks
-        assert sum(syncs.values()) == logged + checks, syncs
+        assert sum(syncs.values()) == syncs["bool"] == checks, syncs
+        assert all(isinstance(v, fake_gpu.ndarray) and v.shape == () for v in logs.values())
+        assert all(np.isfinite(float(v)) for v in logs.values())
+
+
+def _fit_counting_syncs(fake_gpu, tmp_path, model, device, log_every=3, wrap=None):
+    """fit() for one epoch on 14 random 8x8 binary images in batches of 2 (7 steps): the host
+    syncs made between the starts of consecutive steps, the logs each step returned, and the
+    run's metrics.jsonl records."""
+    from tinygen.data import DataLoader, ImageDataset
+    from tinygen.train import loop
+    pixels = (np.random.default_rng(1).random((14, 8, 8)) * 255).astype(np.uint8)
+    loader = DataLoader(ImageDataset(pixels, np.zeros(14), binarize="threshold"), batch_size=2,
+                        shuffle=True, drop_last=True, seed=0, device=device)
+    model = model.to(device)
+    counts, returned, step = [], [], model.training_step
+
+    def counted(x, optimizers):
+        counts.append(sum(fake_gpu.SYNCS.values()))
+        returned.append((wrap or step)(x, optimizers))
+        return returned[-1]
+    model.training_step = counted
+    config = loop.TrainConfig(epochs=1, batch_size=2, device=device, log_every=log_every)
+    loop.fit(model, loader, config, str(tmp_path / device), progress=False)
+    return list(np.diff(counts)), returned, loop.read_metrics(str(tmp_path / device))
+
+
+def test_fit_on_the_device_syncs_once_per_logging_step_and_logs_as_on_the_cpu(fake_gpu, tmp_path,
+                                                                              monkeypatch):
+    """The loop keeps the logged terms and the guards' finite flags on the device and reads
+    them in one sync every log_every (3) steps: syncs per step 0, 0, 1, 0, 0, 1 (plus the
+    Bernoulli likelihood's input check, one a step). The records are those of a cpu run."""
+    from tinygen.models.vae import VAE
+    from tinygen.train import loop
+    monkeypatch.setattr(loop, "write_pictures", lambda *args, **kwargs: None)
+    make = lambda: VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2)   # noqa: E731
+    per_step, returned, on_device = _fit_counting_syncs(fake_gpu, tmp_path, make(), "cuda")
+    assert per_step == [1, 1, 2, 1, 1, 2], per_step
+    _, _, on_cpu = _fit_counting_syncs(fake_gpu, tmp_path, make(), "cpu")
+    shape = lambda records: [(r["kind"], r["step"], sorted(r)) for r in records]   # noqa: E731
+    assert shape(on_device) == shape(on_cpu)
+    logged = {r["step"]: r for r in on_device if r["kind"] == "train_step"}
+    assert sorted(logged) == [3, 6]
+    values = [{k: float(v) for k, v in logs.items()} for logs in returned]
+    for s, record in logged.items():
+        assert {k: record[k] for k in values[0]} == values[s - 1]
+    epoch, = [r for r in on_device if r["kind"] == "epoch"]
+    for k in values[0]:
+        assert epoch[k] == pytest.approx(sum(v[k] for v in values) / 7, rel=1e-12)
+
+
+def test_fit_on_the_device_names_a_non_finite_step_at_the_next_sync(fake_gpu, tmp_path, monkeypatch):
+    from tinygen.models.vae import VAE
+    from tinygen.train import loop
+    monkeypatch.setattr(loop, "write_pictures", lambda *args, **kwargs: None)
+    model, calls = VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2), []
+
+    def step(x, optimizers):
+        logs = type(model).training_step(model, x, optimizers)
+        calls.append(1)
+        return dict(logs, loss=logs["loss"] * np.float32("nan")) if len(calls) == 2 else logs
+    with pytest.raises(loop.TrainingError, match=r"^step 2: non-finite loss \(nan\)") as e:
+        _fit_counting_syncs(fake_gpu, tmp_path, model, "cuda", wrap=step)
+    assert len(calls) == 3 and "no checkpoint was written" in str(e.value)
 
 
 # ---- random numbers on CuPy's generator -------------------------------------------------------
