@@ -122,24 +122,60 @@ def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
         mc = nn.MaskedConv2d(2, 2, 3, mask_type="B", padding=1).to("cuda")
         mc(xc).sum().backward()
         F.nll_loss(F.log_softmax(m(x), 1), tg.tensor([0, 1, 2, 0, 1], device="cuda")).backward()
-    assert syncs.get("get", 0) == 0 and syncs.get("float", 0) == 0 and syncs.get("item", 0) == 0
+    assert not syncs, dict(syncs)
     assert not np.array_equal(m.weight.data.get(), w0) and xc.grad is not None and mc.weight.grad is not None
 
 
-def test_model_training_steps_state_their_host_syncs(fake_gpu):
-    """A VAE / PixelCNN step returns its logged terms as 0-d device arrays (no sync); what is
-    left is the Bernoulli likelihood's input check (one bool)."""
+def test_model_training_steps_make_no_host_sync(fake_gpu):
+    """A VAE / PixelCNN step returns its logged terms as 0-d device arrays, and the Bernoulli
+    likelihood's input check makes no sync on the device: 0 syncs a step."""
     from tinygen.models.pixelcnn import PixelCNN
     from tinygen.models.vae import VAE
     x = tg.tensor((np.random.default_rng(0).random((2, 1, 8, 8)) > 0.5).astype(np.float32), device="cuda")
-    for model, checks in ((VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2), 1),
-                          (PixelCNN(channels=4, n_layers=1, head_channels=4), 0)):
+    for model in (VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2),
+                  PixelCNN(channels=4, n_layers=1, head_channels=4)):
         model = model.to("cuda")
         with fake_gpu.counting_syncs() as syncs:
             logs = model.training_step(x, model.configure_optimizers())
-        assert sum(syncs.values()) == syncs["bool"] == checks, syncs
+        assert not syncs, dict(syncs)
         assert all(isinstance(v, fake_gpu.ndarray) and v.shape == () for v in logs.values())
         assert all(np.isfinite(float(v)) for v in logs.values())
+
+
+def test_input_checks_on_the_device_make_no_sync_and_give_nan(fake_gpu):
+    """Loss targets and distribution values and parameters out of range: a host array raises,
+    a device one makes no sync and gives NaN where invalid (backend.check_values)."""
+    import tinygen.nn.functional as F
+    from tinygen import distributions as D
+
+    def dev(a, dtype=np.float32):
+        return tg.tensor(np.asarray(a, dtype), device="cuda")
+    logits = tg.randn(3, 4, device="cuda")
+    with fake_gpu.counting_syncs() as syncs, np.errstate(invalid="ignore"):   # log of -1: NaN
+        bad = {"nll_loss": F.nll_loss(F.log_softmax(logits, 1), dev([0, 5, 1], np.int64), reduction="none"),
+               "cross_entropy": F.cross_entropy(logits, dev([0, -1, 1], np.int64)),
+               "smoothed": F.cross_entropy(logits, dev([0, 4, -100], np.int64), label_smoothing=0.1),
+               "bce": F.binary_cross_entropy(dev([0.5, 1.5]), dev([1.0, 0.0]), reduction="none"),
+               "gaussian_nll": F.gaussian_nll_loss(dev([0.0, 0.0]), dev([1.0, 1.0]), dev([1.0, -1.0]),
+                                                   reduction="none"),
+               "Bernoulli value": D.Bernoulli(logits=dev([0.0, 0.0])).log_prob(dev([1.0, 0.5])),
+               "Bernoulli probs": D.Bernoulli(probs=dev([0.5, 1.5])).log_prob(dev([1.0, 1.0])),
+               "Categorical value": D.Categorical(logits=logits).log_prob(dev([0, 7, 1], np.int64)),
+               "Categorical probs": D.Categorical(probs=dev([[0.5, 0.5], [1.0, -0.5]])).log_prob(
+                   dev([0, 0], np.int64)),
+               "Normal": D.Normal(dev([0.0, 0.0]), dev([1.0, -1.0])).log_prob(dev([0.0, 0.0]))}
+        good = F.nll_loss(F.log_softmax(logits, 1), dev([0, 3, 1], np.int64), reduction="none")
+    assert not syncs, dict(syncs)
+    for name, out in bad.items():
+        values = out.data.get().reshape(-1)
+        assert np.isnan(values).any(), name
+        if values.size > 1:   # the valid entries keep their values
+            assert np.isfinite(values).sum() == values.size - 1, (name, values)
+    np.testing.assert_array_equal(bad["nll_loss"].data.get()[[0, 2]], good.data.get()[[0, 2]])
+    with pytest.raises(IndexError, match="nll_loss: target values"):
+        F.nll_loss(tg.zeros(2, 3), tg.tensor([0, 3]))
+    with pytest.raises(ValueError, match="Bernoulli.log_prob"):
+        D.Bernoulli(logits=tg.zeros(2)).log_prob(tg.tensor([1.0, 0.5]))
 
 
 def _fit_counting_syncs(fake_gpu, tmp_path, model, device, log_every=3, wrap=None):
@@ -167,14 +203,14 @@ def _fit_counting_syncs(fake_gpu, tmp_path, model, device, log_every=3, wrap=Non
 def test_fit_on_the_device_syncs_once_per_logging_step_and_logs_as_on_the_cpu(fake_gpu, tmp_path,
                                                                               monkeypatch):
     """The loop keeps the logged terms and the guards' finite flags on the device and reads
-    them in one sync every log_every (3) steps: syncs per step 0, 0, 1, 0, 0, 1 (plus the
-    Bernoulli likelihood's input check, one a step). The records are those of a cpu run."""
+    them in one sync every log_every (3) steps: syncs per step 0, 0, 1, 0, 0, 1. The records
+    are those of a cpu run."""
     from tinygen.models.vae import VAE
     from tinygen.train import loop
     monkeypatch.setattr(loop, "write_pictures", lambda *args, **kwargs: None)
     make = lambda: VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2)   # noqa: E731
     per_step, returned, on_device = _fit_counting_syncs(fake_gpu, tmp_path, make(), "cuda")
-    assert per_step == [1, 1, 2, 1, 1, 2], per_step
+    assert per_step == [0, 0, 1, 0, 0, 1], per_step
     _, _, on_cpu = _fit_counting_syncs(fake_gpu, tmp_path, make(), "cpu")
     shape = lambda records: [(r["kind"], r["step"], sorted(r)) for r in records]   # noqa: E731
     assert shape(on_device) == shape(on_cpu)
