@@ -453,3 +453,26 @@ def test_ptx_check_counts_float64_and_64_bit_division_lines():
                      "\trem.u64 \t%rd4, %rd1, %rd2;", "\tdiv.rn.f32 \t%f3, %f1, %f2;"])
     assert ptx_check.count(ptx) == (2, 2)
     assert set(ptx_check.kernel_table(np.float32)) >= {"conv._col2im", "fused._adam", "pool._avg_pool2d"}
+
+
+# ---- the data loader's copies ----------------------------------------------------------------
+@pytest.mark.parametrize("binarize", ["dynamic", "fixed", "threshold", None])
+def test_loader_copies_each_batch_once_as_uint8_and_labels_only_when_asked(fake_gpu, binarize):
+    """On the device a batch of images is one host-to-device copy of uint8 (B*C*H*W bytes),
+    made float32 there, bitwise the cpu loader's images; labels cost a second copy, and none
+    with labels=False (what the training loop asks for)."""
+    from tinygen.data import DataLoader, ImageDataset
+    pixels = (np.random.default_rng(2).random((10, 2, 5, 4)) * 255).astype(np.uint8)
+    ds = ImageDataset(pixels, np.arange(10) % 3, binarize=binarize, seed=3)
+    cpu = list(DataLoader(ds, batch_size=4, shuffle=True, seed=5))
+    for labels in (False, True):
+        loader = DataLoader(ds, batch_size=4, shuffle=True, seed=5, device="cuda", labels=labels)
+        with fake_gpu.counting_copies() as copies, fake_gpu.counting_syncs() as syncs:
+            batches = list(loader)
+        sizes = [len(x) for x, _ in batches]
+        assert copies["h2d"] == len(batches) * (1 + labels) and not syncs
+        assert copies["h2d_bytes"] == sum(sizes) * 40 + labels * 8 * sum(sizes)
+        for (x, y), (x_cpu, y_cpu) in zip(batches, cpu):
+            assert x.device == "cuda" and x.dtype == np.float32
+            np.testing.assert_array_equal(x.data.get(), x_cpu.data)
+            assert (y is None) if not labels else y.data.get().tolist() == y_cpu.data.tolist()
