@@ -476,3 +476,44 @@ def test_loader_copies_each_batch_once_as_uint8_and_labels_only_when_asked(fake_
             assert x.device == "cuda" and x.dtype == np.float32
             np.testing.assert_array_equal(x.data.get(), x_cpu.data)
             assert (y is None) if not labels else y.data.get().tolist() == y_cpu.data.tolist()
+
+
+# ---- deterministic scatter-add on the device -------------------------------------------------
+def test_scatter_add_on_the_device_is_bitwise_the_cpus_and_repeatable(fake_gpu):
+    """Repeated positions are summed in order by one thread each (kernels/scatter_cuda.py), not
+    by atomics: bitwise np.add.at, run after run, through every op that scatters."""
+    from tinygen import backend
+    g = np.random.default_rng(4)
+    values = (g.standard_normal((6, 40)) * 10.0 ** g.integers(-4, 5, (6, 40))).astype(np.float32)
+    rows = g.integers(0, 3, 40)                         # many repeats: the order of the sum matters
+    index = (slice(None), rows)
+    expected = np.zeros((6, 3), np.float32)
+    np.add.at(expected, index, values)
+    rows_dev = fake_gpu.asarray(rows)
+    for _ in range(2):
+        got = backend.scatter_add(fake_gpu, fake_gpu.zeros((6, 3), np.float32), (slice(None), rows_dev),
+                                  fake_gpu.asarray(values))
+        np.testing.assert_array_equal(got.get(), expected)
+    base = np.arange(12, dtype=np.float64).reshape(3, 4)
+    strided = fake_gpu.asarray(base).T                  # not contiguous: updated in place all the same
+    backend.scatter_add(fake_gpu, strided, (fake_gpu.asarray([1, 1, 3]),), fake_gpu.asarray(np.ones(3)))
+    expected = base.T.copy()
+    np.add.at(expected, ([1, 1, 3],), 1.0)
+    np.testing.assert_array_equal(strided.get(), expected)
+
+    src = g.standard_normal((5, 4)).astype(np.float32) * 1e3
+    idx = np.array([2, 0, 2, 2, 1])
+    scatter_idx = g.integers(0, 3, (5, 4))
+    for dev in ("cpu", "cuda"):
+        x = tg.tensor(src, device=dev, requires_grad=True)
+        out = {"index_add": tg.zeros(3, 4, device=dev).index_add(0, tg.tensor(idx, device=dev), x),
+               "scatter_add": tg.zeros(3, 4, device=dev).scatter_add(0, tg.tensor(scatter_idx, device=dev), x),
+               "getitem backward": None}
+        y = x[tg.tensor(np.array([0, 3, 0, 0, 4]), device=dev)]
+        (y * tg.tensor(np.arange(20, dtype=np.float32).reshape(5, 4), device=dev)).sum().backward()
+        out["getitem backward"] = x.grad
+        values = {k: backend.to_numpy(v.data) for k, v in out.items()}
+        if dev == "cpu":
+            cpu = values
+    for k in cpu:
+        np.testing.assert_array_equal(values[k], cpu[k], err_msg=k)

@@ -218,15 +218,13 @@ def check_values(ok, error, dtype):
 
 
 def scatter_add(xp, target, index, values):
-    """target[index] += values with repeated indices summed (np.add.at for either module)."""
+    """target[index] += values with repeated indices summed in order (np.add.at, or on a GPU
+    its deterministic twin kernels/scatter_cuda.py rather than cupyx's atomics)."""
     if xp is np:
         np.add.at(target, index, values)
-    else:
-        cupyx = getattr(xp, "fake_cupyx", None)   # tinygen.fake_cupy's, in tests
-        if cupyx is None:
-            import cupyx
-        cupyx.scatter_add(target, index, values)
-    return target
+        return target
+    from tinygen.kernels import scatter_cuda
+    return scatter_cuda.scatter_add(target, index, values)
 
 
 # ---- kernel setting -----------------------------------------------------------------------
