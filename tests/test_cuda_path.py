@@ -517,3 +517,17 @@ def test_scatter_add_on_the_device_is_bitwise_the_cpus_and_repeatable(fake_gpu):
             cpu = values
     for k in cpu:
         np.testing.assert_array_equal(values[k], cpu[k], err_msg=k)
+
+
+def test_32_bit_index_math_and_its_limit():
+    """div32/mod32 (the kernels' index math, kernels/_common_cuda.py) are // and % on
+    non-negative ints below 2**31, and no kernel is launched over more."""
+    if not backend.simulator_enabled():
+        pytest.skip("device functions run as Python in the simulator only")
+    from tinygen.kernels._common import launch_config
+    from tinygen.kernels._common_cuda import div32, mod32
+    for a, b in ((0, 1), (7, 2), (2 ** 31 - 1, 3), (123456789, 1000), (5, 7)):
+        assert (int(div32(a, b)), int(mod32(a, b))) == (a // b, a % b)
+    assert launch_config(2 ** 31 - 1)[1] > 0
+    with pytest.raises(ValueError, match="2\\*\\*31"):
+        launch_config(2 ** 31)

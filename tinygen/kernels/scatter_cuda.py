@@ -13,16 +13,18 @@ it). Here instead, with M the number of elements of target[index]:
     target[pos] in order and stores once: no atomics, no two threads on one element.
 """
 import numpy as np
-from numba import cuda
+from numba import cuda, int32
 
 from tinygen.kernels._common import array_module, launch, launch_config
+from tinygen.kernels._common_cuda import grid32
 
 
 @cuda.jit
 def _add_runs(pos, values, target):
     # pos (M,) sorted, values (M,) in the same order, target flat
-    n = pos.size
-    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+    n = int32(pos.size)
+    start, step = grid32()                     # 32-bit index math (_common_cuda.py)
+    for i in range(start, n, step):
         p = pos[i]
         if i == 0 or pos[i - 1] != p:          # the first of its run: the run is this thread's
             acc = target[p]
