@@ -8,9 +8,15 @@ ints are int64, Python floats float64), and counts per kernel:
   f64     instructions on float64 values in a float32 kernel (.f64 in the PTX): a float32
           kernel computing in float64 runs at 1/64 speed on consumer GPUs
   div64   64-bit integer divisions and remainders (div/rem .s64/.u64): ~10x a 32-bit one
+          (the kernels' index math divides in 32 bits: kernels/_common_cuda.py)
 Prints one row per kernel and dtype; --strict exits 1 when a float32 kernel has f64 or any
 kernel div64. Needs numba-cuda's NVVM and NVRTC (the gpu extra's CUDA 12 wheels, or
-LD_LIBRARY_PATH to them) and the simulator off (NUMBA_ENABLE_CUDASIM unset).
+LD_LIBRARY_PATH to them) and the simulator off (NUMBA_ENABLE_CUDASIM unset). Without the
+gpu extra, the two wheels in a folder of their own do (no GPU, no driver needed):
+
+    pip install --no-deps --target /tmp/nv "nvidia-cuda-nvrtc-cu12==12.9.*" "nvidia-cuda-nvcc-cu12==12.9.*"
+    LD_LIBRARY_PATH=/tmp/nv/nvidia/cuda_nvrtc/lib \
+    NUMBA_CUDA_NVVM=/tmp/nv/nvidia/cuda_nvcc/nvvm/lib64/libnvvm.so python benchmarks/ptx_check.py
 """
 import os
 import re
@@ -27,7 +33,7 @@ ARCHES = ((8, 0), (9, 0))
 
 def kernel_table(dtype):
     """name -> (kernel, sample arguments as each launch site passes them)."""
-    from tinygen.kernels import conv_cuda, fused_cuda, matmul_cuda, pool_cuda
+    from tinygen.kernels import conv_cuda, fused_cuda, matmul_cuda, pool_cuda, scatter_cuda
 
     def f(ndim):
         return np.zeros((1,) * ndim, dtype)
@@ -49,6 +55,7 @@ def kernel_table(dtype):
         "fused._adam": (fused_cuda._adam, (f(1), f(1), f(1), f(1)) + (one,) * 7),
         "matmul._tiled_kernel": (matmul_cuda._tiled_kernel(np.dtype(dtype).type, matmul_cuda.TILE),
                                  (f(2), f(2), f(2))),
+        "scatter._add_runs": (scatter_cuda._add_runs, (np.zeros(1, np.int64), f(1), f(1))),
     }
 
 

@@ -200,16 +200,31 @@ def synchronize(device):
         array_module(CUDA).cuda.Stream.null.synchronize()
 
 
+def check_values(ok, error, dtype):
+    """An input check (targets in range, probabilities in [0, 1], ...) without a host sync.
+
+    ok: a bool array, True where the input is valid. On the host (a NumPy array) raise `error`
+    unless ok is all True; returns None. On a device, reading ok would cost a host sync per
+    check, and CuPy has no device-side assert (torch's answer), so nothing is raised: returns
+    an array of `dtype`, 0 where ok and NaN elsewhere, for the caller to add to its result.
+    An invalid input on a GPU thus gives NaN, which the training loop's non-finite check
+    reports at its next sync (tinygen/train/loop.py)."""
+    if isinstance(ok, (np.ndarray, np.generic, bool)):
+        if not bool(np.all(ok)):
+            raise error
+        return None
+    t = np.dtype(dtype).type
+    return array_module(CUDA).where(ok, t(0), t(np.nan))
+
+
 def scatter_add(xp, target, index, values):
-    """target[index] += values with repeated indices summed (np.add.at for either module)."""
+    """target[index] += values with repeated indices summed in order (np.add.at, or on a GPU
+    its deterministic twin kernels/scatter_cuda.py rather than cupyx's atomics)."""
     if xp is np:
         np.add.at(target, index, values)
-    else:
-        cupyx = getattr(xp, "fake_cupyx", None)   # tinygen.fake_cupy's, in tests
-        if cupyx is None:
-            import cupyx
-        cupyx.scatter_add(target, index, values)
-    return target
+        return target
+    from tinygen.kernels import scatter_cuda
+    return scatter_cuda.scatter_add(target, index, values)
 
 
 # ---- kernel setting -----------------------------------------------------------------------

@@ -327,10 +327,11 @@ def cmd_train(args):
                            f"{len(train_set)} training images of {config.data}: an epoch "
                            "would run 0 steps")
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
-                            drop_last=True, seed=config.seed, device=config.device)
+                            drop_last=True, seed=config.seed, device=config.device,
+                            labels=False)   # fit trains on x alone: no label copies
         model = _build_model(config.model, config.device, config.variant, config.preset)
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
-                                     device=config.device)))[0]
+                                     device=config.device, labels=False)))[0]
         run_dir = out
         if world_size > 1:
             loader, run_dir = _data_parallel(model, loader, config, out, rank, world_size)

@@ -15,6 +15,8 @@ as well (tests only: backend.fake_cupy_enabled), the cuda device's array module 
                 integers, standard_exponential, uniform; no normal, no permutation)
     SYNCS       a count of the host syncs CuPy would make: .get(), .item(), float(a),
                 int(a), bool(a), .tolist(); `with counting_syncs() as syncs:` counts a block
+    COPIES      host-to-device copies made by xp.asarray / xp.array of host data: {"h2d":
+                copies, "h2d_bytes": bytes}; `with counting_copies() as copies:` counts a block
 
 The numba.cuda kernels run in the simulator on the wrapped NumPy arrays (inside a simulated
 kernel an ndarray indexes as device memory does).
@@ -27,6 +29,7 @@ import types
 import numpy as np
 
 SYNCS = collections.Counter()
+COPIES = collections.Counter()
 
 
 class HostSyncError(TypeError):
@@ -44,14 +47,29 @@ def _sync(kind):
 
 
 @contextlib.contextmanager
-def counting_syncs():
-    """Count the host syncs made inside the block: yields a Counter {kind: count}."""
-    before = SYNCS.copy()
+def _counting(counter):
+    before = counter.copy()
     counts = collections.Counter()
     try:
         yield counts
     finally:
-        counts.update(SYNCS - before)
+        counts.update(counter - before)
+
+
+def counting_syncs():
+    """Count the host syncs made inside the block: yields a Counter {kind: count}."""
+    return _counting(SYNCS)
+
+
+def counting_copies():
+    """Count the host-to-device copies made inside the block (see COPIES)."""
+    return _counting(COPIES)
+
+
+def _host_to_device(a):
+    COPIES["h2d"] += 1
+    COPIES["h2d_bytes"] += a.nbytes
+    return ndarray(a)
 
 
 def _unwrap(value, where):
@@ -271,13 +289,13 @@ def asarray(a, dtype=None, order=None):
     """A device array of `a`: a host array is copied to the device (an explicit transfer)."""
     if isinstance(a, ndarray):
         return a if dtype is None or a.dtype == dtype else ndarray(a._a.astype(dtype))
-    return ndarray(np.array(a, dtype=dtype, order=order or "K", copy=True))
+    return _host_to_device(np.array(a, dtype=dtype, order=order or "K", copy=True))
 
 
 def array(a, dtype=None, copy=True, order="K", ndmin=0):
     if isinstance(a, ndarray):
         return ndarray(np.array(a._a, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
-    return ndarray(np.array(a, dtype=dtype, copy=True, order=order, ndmin=ndmin))
+    return _host_to_device(np.array(a, dtype=dtype, copy=True, order=order, ndmin=ndmin))
 
 
 def ascontiguousarray(a, dtype=None):

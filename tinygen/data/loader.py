@@ -13,24 +13,28 @@ DistributedSampler). With `seed=None` the draws come from tinygen's global cpu g
 
 Batches are tinygen Tensors on `device` ('cpu' | 'cuda'), or NumPy arrays with device=None.
 len(loader) is the number of batches: ceil(N / B), or floor(N / B) with drop_last.
+With labels=False, y is None (nothing copied for it). On a GPU, an ImageDataset's images
+travel as uint8 (dataset.batch_uint8) in one copy a batch and become float32 there, bitwise
+the images a cpu loader serves.
 """
 import numpy as np
 
+from tinygen import backend
 from tinygen import rng as tg_rng
-from tinygen.autograd.tensor import tensor
+from tinygen.autograd.tensor import Tensor, tensor
 
 
 class DataLoader:
     """Batches (x, y) of `dataset` (an ImageDataset, or anything with len() and
-    batch(index_array, rng) -> (x, y))."""
+    batch(index_array, rng) -> (x, y)); labels=False: (x, None)."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
-                 device="cpu"):
+                 device="cpu", labels=True):
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last = shuffle, drop_last
-        self.seed, self.device = seed, device
+        self.seed, self.device, self.labels = seed, device, labels
         self.epoch = 0
 
     def __len__(self):
@@ -57,9 +61,22 @@ class DataLoader:
     def __iter__(self):
         rng = self.generator(self.epoch)
         self.epoch += 1
+        compact = self.device not in (None, "cpu") and hasattr(self.dataset, "batch_uint8")
         for index in self.batch_indices(rng):
-            x, y = self.dataset.batch(index, rng)
-            yield self._convert(x), self._convert(y)
+            if compact:
+                (u8, divisor), y = self.dataset.batch_uint8(index, rng)
+                x = self._to_float32(u8, divisor)
+            else:
+                x, y = self.dataset.batch(index, rng)
+                x = self._convert(x)
+            yield x, self._convert(y) if self.labels else None
 
     def _convert(self, a):
         return a if self.device is None else tensor(a, device=self.device)
+
+    def _to_float32(self, u8, divisor):
+        """u8 / divisor as float32 on the device: one copy of the uint8 bytes."""
+        x = backend.to_device(u8, self.device).astype(np.float32)     # (B, C, H, W)
+        if divisor != 1:
+            x /= np.float32(divisor)
+        return Tensor._make(x, backend.normalize_device(self.device), False)

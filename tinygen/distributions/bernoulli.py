@@ -13,7 +13,7 @@ dtype's machine epsilon), as torch does, so p = 0 and p = 1 give large finite lo
 import numpy as np
 
 from tinygen import backend
-from tinygen.autograd.tensor import as_tensor
+from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.distributions.distribution import Distribution, broadcast_params
 from tinygen.ops.elementwise import clamp, log, log1p, sigmoid
 from tinygen.ops.losses import BCEWithLogits
@@ -37,9 +37,11 @@ class Bernoulli(Distribution):
         if probs is not None:
             (self.probs,) = broadcast_params("Bernoulli", probs=probs)
             p = self.probs.data
-            if not bool(((p >= 0) & (p <= 1)).all()):
-                raise ValueError("Bernoulli: probs must lie in [0, 1]")
+            nan = backend.check_values((p >= 0) & (p <= 1), ValueError(
+                "Bernoulli: probs must lie in [0, 1]"), p.dtype)   # device: NaN logits, no sync
             self.logits = probs_to_logits(self.probs)
+            if nan is not None:
+                self.logits = self.logits + Tensor._make(nan, self.probs.device, False)
         else:
             (self.logits,) = broadcast_params("Bernoulli", logits=logits)
             self._probs = None  # sigmoid(logits), computed when first asked for
@@ -64,14 +66,15 @@ class Bernoulli(Distribution):
         return self.probs * (1 - self.probs)
 
     def log_prob(self, value):
-        """log p(value) per element; value holds 0s and 1s (checked)."""
+        """log p(value) per element; value holds 0s and 1s (checked; on a device, NaN where
+        not: backend.check_values)."""
         value = as_tensor(value, like=(self.logits,))
         shape = self._value_shape(value)
-        xp = backend.array_module(value.device)
-        if not bool(xp.all((value.data == 0) | (value.data == 1))):
-            raise ValueError("Bernoulli.log_prob: value must hold only 0s and 1s")
+        nan = backend.check_values((value.data == 0) | (value.data == 1), ValueError(
+            "Bernoulli.log_prob: value must hold only 0s and 1s"), self.logits.dtype)
         value = value if value.dtype == self.logits.dtype else value.to(dtype=self.logits.dtype)
-        return -BCEWithLogits()(broadcast_to(self.logits, shape), broadcast_to(value, shape))
+        log_p = -BCEWithLogits()(broadcast_to(self.logits, shape), broadcast_to(value, shape))
+        return log_p if nan is None else log_p + Tensor._make(nan, value.device, False)
 
     def sample(self, sample_shape=()):
         """0/1 draws of shape sample_shape + batch_shape, in the parameters' dtype."""

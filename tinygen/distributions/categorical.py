@@ -29,11 +29,13 @@ class Categorical(Distribution):
             raise ValueError("Categorical: parameters need a last axis of categories, got a scalar")
         if probs is not None:
             p = param.data
-            if not bool((p >= 0).all()):
-                raise ValueError("Categorical: probs must be non-negative")
+            nan = backend.check_values((p >= 0).all(axis=-1, keepdims=True), ValueError(
+                "Categorical: probs must be non-negative"), p.dtype)   # device: a NaN row
             self.probs = param / param.sum(dim=-1, keepdim=True)
             eps = float(np.finfo(param.dtype).tiny)
             self.logits = log(clamp(self.probs, min=eps))
+            if nan is not None:   # a device input: NaN logits where invalid, no host sync
+                self.logits = self.logits + Tensor._make(nan, param.device, False)
         else:
             self.logits = log_softmax(param, -1)
             self.probs = softmax(param, -1)   # cheap next to log_softmax, kept for entropy/sample
@@ -49,12 +51,16 @@ class Categorical(Distribution):
         xp = backend.array_module(self.logits.device)
         v = xp.broadcast_to(xp.asarray(v), shape).reshape(-1)                  # (M,)
         K = self.num_categories
-        if bool(((v < 0) | (v >= K)).any()):
-            raise IndexError(f"Categorical.log_prob: value outside [0, {K})")
+        valid = (v >= 0) & (v < K)
+        nan = backend.check_values(valid, IndexError(f"Categorical.log_prob: value outside "
+                                                     f"[0, {K})"), self.logits.dtype)
         logits = self.logits.broadcast_to(shape + (K,)) if tuple(self.logits.shape[:-1]) != shape \
             else self.logits
         flat = reshape(logits, -1, K)                                           # (M, K)
-        return reshape(getitem(flat, (xp.arange(v.shape[0]), v)), shape)
+        if nan is None:
+            return reshape(getitem(flat, (xp.arange(v.shape[0]), v)), shape)
+        picked = getitem(flat, (xp.arange(v.shape[0]), xp.where(valid, v, 0)))  # device: NaN
+        return reshape(picked + Tensor._make(nan, self.logits.device, False), shape)
 
     def sample(self, sample_shape=()):
         """int64 indices of shape sample_shape + batch_shape, by inverse CDF."""

@@ -10,8 +10,9 @@
 """
 import math
 
+from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
-from tinygen.autograd.tensor import as_tensor
+from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.distributions.distribution import Distribution, broadcast_params
 from tinygen.ops.elementwise import log
 from tinygen.ops.factories import randn
@@ -29,8 +30,10 @@ class Normal(Distribution):
 
     def __init__(self, loc, scale):
         self.loc, self.scale = broadcast_params("Normal", loc=loc, scale=scale)
-        if not bool((self.scale.data > 0).all()):
-            raise ValueError("Normal: scale must be positive everywhere")
+        nan = backend.check_values(self.scale.data > 0, ValueError(
+            "Normal: scale must be positive everywhere"), self.scale.dtype)
+        if nan is not None:   # a device scale: NaN where not positive, no host sync
+            self.scale = self.scale + Tensor._make(nan, self.scale.device, False)
         super().__init__(self.loc.shape)
 
     @property

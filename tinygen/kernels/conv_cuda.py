@@ -15,25 +15,27 @@ Arrays are CuPy arrays on a GPU. Under NUMBA_ENABLE_CUDASIM=1 they are NumPy arr
 same kernels run in numba's CUDA simulator (one Python thread per GPU thread: tiny shapes
 only); `xp` is then numpy.
 """
-from numba import cuda
+from numba import cuda, int32
 
 from tinygen.kernels._common import (
     array_module, conv_output_size, conv_transpose_output_size, launch, launch_config, masked_kernel)
+from tinygen.kernels._common_cuda import div32, grid32, mod32
 
 
 @cuda.jit
 def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
     N, C, H, W = x.shape
     K, P = cols.shape
-    for t in range(cuda.grid(1), K * P, cuda.gridsize(1)):
-        r = t // P                      # row (c, i, j)
-        col = t % P                     # column (n, p, q)
-        c = r // (kh * kw)
-        i = (r // kw) % kh
-        j = r % kw
-        n = col // (Ho * Wo)
-        p = (col // Wo) % Ho
-        q = col % Wo
+    start, step = grid32()              # 32-bit index math (_common_cuda.py)
+    for t in range(start, int32(K * P), step):
+        r = div32(t, P)                 # row (c, i, j)
+        col = mod32(t, P)               # column (n, p, q)
+        c = div32(r, kh * kw)
+        i = mod32(div32(r, kw), kh)
+        j = mod32(r, kw)
+        n = div32(col, Ho * Wo)
+        p = mod32(div32(col, Wo), Ho)
+        q = mod32(col, Wo)
         h = p * sh - ph + i * dh
         w = q * sw - pw + j * dw
         if h >= 0 and h < H and w >= 0 and w < W:
@@ -45,22 +47,23 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
 @cuda.jit
 def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x, zero):
     N, C, H, W = x.shape
-    for t in range(cuda.grid(1), N * C * H * W, cuda.gridsize(1)):
-        n = t // (C * H * W)
-        c = (t // (H * W)) % C
-        h = (t // W) % H
-        w = t % W
+    start, step = grid32()
+    for t in range(start, int32(N * C * H * W), step):
+        n = div32(t, C * H * W)
+        c = mod32(div32(t, H * W), C)
+        h = mod32(div32(t, W), H)
+        w = mod32(t, W)
         s = zero                        # of x's dtype (cols[0, 0] * 0 was float64)
         for i in range(kh):
             hp = h + ph - i * dh        # = p * sh for the window row p that reads h with tap i
-            if hp < 0 or hp % sh != 0 or hp // sh >= Ho:
+            if hp < 0 or mod32(hp, sh) != 0 or div32(hp, sh) >= Ho:
                 continue
-            p = hp // sh
+            p = div32(hp, sh)
             for j in range(kw):
                 wq = w + pw - j * dw
-                if wq < 0 or wq % sw != 0 or wq // sw >= Wo:
+                if wq < 0 or mod32(wq, sw) != 0 or div32(wq, sw) >= Wo:
                     continue
-                q = wq // sw
+                q = div32(wq, sw)
                 s += cols[(c * kh + i) * kw + j, (n * Ho + p) * Wo + q]
         x[n, c, h, w] = s
 

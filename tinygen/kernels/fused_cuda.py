@@ -7,22 +7,25 @@ formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy
 """
 import math
 
-from numba import cuda
+from numba import cuda, int32
 
 from tinygen.kernels._common import array_module, launch, launch_config
+from tinygen.kernels._common_cuda import grid32
 from tinygen.kernels.fused_numpy import normalize_channels, normalize_channels_backward  # noqa: F401
 
 
 @cuda.jit
 def _sigmoid(x, y, one):   # one: 1 of x's dtype (a 1.0 literal would compute in float64)
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+    start, step = grid32()                    # int32: no 64-bit division
+    for i in range(start, int32(x.size), step):
         e = math.exp(-abs(x[i]))                  # in (0, 1]: never overflows
         y[i] = (one if x[i] >= 0 else e) / (one + e)
 
 
 @cuda.jit
 def _bce(l, t, y, one):
-    for i in range(cuda.grid(1), l.size, cuda.gridsize(1)):
+    start, step = grid32()                    # int32: no 64-bit division
+    for i in range(start, int32(l.size), step):
         li = l[i]
         a = abs(li)
         w = one - t[i] if li >= 0 else t[i]      # max(l, 0) - l t = w |l|
@@ -32,7 +35,8 @@ def _bce(l, t, y, one):
 @cuda.jit
 def _bce_grad(l, t, gy, gl, one):
     scalar = gy.size == 1
-    for i in range(cuda.grid(1), l.size, cuda.gridsize(1)):
+    start, step = grid32()                    # int32: no 64-bit division
+    for i in range(start, int32(l.size), step):
         li = l[i]
         e = math.exp(-abs(li))
         s = e / (one + e)                         # sigmoid(-|l|) in (0, 1/2]
@@ -42,14 +46,16 @@ def _bce_grad(l, t, gy, gl, one):
 
 @cuda.jit
 def _relu_grad(gy, x, slope, gx):
-    for i in range(cuda.grid(1), gy.size, cuda.gridsize(1)):
+    start, step = grid32()                    # int32: no 64-bit division
+    for i in range(start, int32(gy.size), step):
         gx[i] = gy[i] if x[i] > 0 else slope * gy[i]
 
 
 @cuda.jit
 def _adam(x, g, m, v, lr_t, one_minus_beta1, beta2, one_minus_beta2, eps, c2, weight_decay):
     # the scalars come in x's dtype (Python floats, and 1.0 literals, would compute in float64)
-    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+    start, step = grid32()                    # int32: no 64-bit division
+    for i in range(start, int32(x.size), step):
         gi = g[i] + weight_decay * x[i]
         mi = m[i] + one_minus_beta1 * (gi - m[i])
         vi = beta2 * v[i] + one_minus_beta2 * gi * gi

@@ -6,20 +6,29 @@ windows covering row h are p = ceil((h + ph - kh + 1) / sh) .. floor((h + ph) / 
 pixel is written by one thread only: no atomics, deterministic sums.
 Runs on CuPy arrays, or on NumPy arrays in numba's CUDA simulator (tiny shapes only).
 """
-from numba import cuda
+from numba import cuda, int32
 
 from tinygen.kernels._common import array_module, launch, launch_config, pool_output_size
+from tinygen.kernels._common_cuda import div32, grid32, mod32
+
+
+@cuda.jit(device=True, inline=True)
+def _first_window(a, k, s):
+    """The first window p (p*s <= a < p*s + k) covering padded position a >= 0:
+    ceil((a - k + 1) / s), at least 0, in unsigned 32-bit division."""
+    return div32(a - k + s, s) if a + 1 > k else 0
 
 
 @cuda.jit
 def _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
-    for t in range(cuda.grid(1), N * C * Ho * Wo, cuda.gridsize(1)):
-        n = t // (C * Ho * Wo)
-        c = (t // (Ho * Wo)) % C
-        p = (t // Wo) % Ho
-        q = t % Wo
+    start, step = grid32()              # 32-bit index math (_common_cuda.py)
+    for t in range(start, int32(N * C * Ho * Wo), step):
+        n = div32(t, C * Ho * Wo)
+        c = mod32(div32(t, Ho * Wo), C)
+        p = mod32(div32(t, Wo), Ho)
+        q = mod32(t, Wo)
         best = x[n, c, 0, 0]
         arg = -1
         for i in range(kh):
@@ -42,14 +51,15 @@ def _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx):
 def _max_pool2d_backward(gy, idx, gx, kh, kw, sh, sw, ph, pw, zero):
     N, C, H, W = gx.shape
     _, _, Ho, Wo = gy.shape
-    for t in range(cuda.grid(1), N * C * H * W, cuda.gridsize(1)):
-        n = t // (C * H * W)
-        c = (t // (H * W)) % C
-        h = (t // W) % H
-        w = t % W
+    start, step = grid32()
+    for t in range(start, int32(N * C * H * W), step):
+        n = div32(t, C * H * W)
+        c = mod32(div32(t, H * W), C)
+        h = mod32(div32(t, W), H)
+        w = mod32(t, W)
         s = zero                        # of gx's dtype (gy[...] * 0 was float64)
-        for p in range(max(0, -((kh - 1 - h - ph) // sh)), min(Ho, (h + ph) // sh + 1)):
-            for q in range(max(0, -((kw - 1 - w - pw) // sw)), min(Wo, (w + pw) // sw + 1)):
+        for p in range(_first_window(h + ph, kh, sh), min(Ho, div32(h + ph, sh) + 1)):
+            for q in range(_first_window(w + pw, kw, sw), min(Wo, div32(w + pw, sw) + 1)):
                 if idx[n, c, p, q] == h * W + w:
                     s += gy[n, c, p, q]
         gx[n, c, h, w] = s
@@ -59,11 +69,12 @@ def _max_pool2d_backward(gy, idx, gx, kh, kw, sh, sw, ph, pw, zero):
 def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y, zero, area):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
-    for t in range(cuda.grid(1), N * C * Ho * Wo, cuda.gridsize(1)):
-        n = t // (C * Ho * Wo)
-        c = (t // (Ho * Wo)) % C
-        p = (t // Wo) % Ho
-        q = t % Wo
+    start, step = grid32()              # 32-bit index math (_common_cuda.py)
+    for t in range(start, int32(N * C * Ho * Wo), step):
+        n = div32(t, C * Ho * Wo)
+        c = mod32(div32(t, Ho * Wo), C)
+        p = mod32(div32(t, Wo), Ho)
+        q = mod32(t, Wo)
         s = zero                        # zero, area = kh*kw: of y's dtype, so no float64
         for i in range(kh):
             h = p * sh - ph + i
@@ -80,14 +91,15 @@ def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y, zero, area):
 def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx, zero, area):
     N, C, H, W = gx.shape
     _, _, Ho, Wo = gy.shape
-    for t in range(cuda.grid(1), N * C * H * W, cuda.gridsize(1)):
-        n = t // (C * H * W)
-        c = (t // (H * W)) % C
-        h = (t // W) % H
-        w = t % W
+    start, step = grid32()
+    for t in range(start, int32(N * C * H * W), step):
+        n = div32(t, C * H * W)
+        c = mod32(div32(t, H * W), C)
+        h = mod32(div32(t, W), H)
+        w = mod32(t, W)
         s = zero
-        for p in range(max(0, -((kh - 1 - h - ph) // sh)), min(Ho, (h + ph) // sh + 1)):
-            for q in range(max(0, -((kw - 1 - w - pw) // sw)), min(Wo, (w + pw) // sw + 1)):
+        for p in range(_first_window(h + ph, kh, sh), min(Ho, div32(h + ph, sh) + 1)):
+            for q in range(_first_window(w + pw, kw, sw), min(Wo, div32(w + pw, sw) + 1)):
                 s += gy[n, c, p, q]
         gx[n, c, h, w] = s / area
 

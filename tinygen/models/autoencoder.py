@@ -235,7 +235,7 @@ class AutoEncoder(nn.Module):
         loss.backward()
         opt.step()
         self._update_code_moments(z, self.config.code_momentum)
-        return {"loss": loss.item()}
+        return {"loss": loss.data}   # a 0-d array on the device: no host sync
 
     def evaluate(self, data, batch_size=500, limit=None, **ignored):
         """{"recon": mean summed BCE per test image, nats}. data: Tensor, loader or dataset.

@@ -270,11 +270,11 @@ class GAN(nn.Module):
         loss = d["loss_d"].mean()
         loss.backward()
         opt.step()
-        logs = {"loss_d": loss.item()}
+        logs = {"loss_d": loss.data}          # 0-d arrays on the device: no host sync
         for name, out in (("d_real", d["real_out"]), ("d_fake", d["fake_out"])):
-            logs[name] = float(self.d_prob(out).data.mean())
+            logs[name] = self.d_prob(out).data.mean()
         if "gp" in d:
-            logs["gp"] = float(d["gp"].data.mean())
+            logs["gp"] = d["gp"].data.mean()
         return logs
 
     def g_step(self, fake, opt):
@@ -284,7 +284,7 @@ class GAN(nn.Module):
             loss = generator_loss(self.config.loss, self.discriminator(fake)).mean()
             loss.backward()
         opt.step()
-        return {"loss_g": loss.item()}
+        return {"loss_g": loss.data}
 
     def training_step(self, x, optimizers):
         """One D update on x and detached G(z), then one G update (as B2); batch means."""

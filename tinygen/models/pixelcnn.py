@@ -263,14 +263,15 @@ class PixelCNN(nn.Module):
         return {"adam": optim.Adam(self.parameters(), lr=lr or self.config.lr)}
 
     def training_step(self, x, optimizers, **condition):
-        """One Adam step on the mean nll of batch x (N, 1, H, W) (binary for Bernoulli)."""
+        """One Adam step on the mean nll of batch x (N, 1, H, W) (binary for Bernoulli); returns
+        loss and bits_per_dim as 0-d arrays on the model's device (no host sync)."""
         opt = optimizers["adam"]
         opt.zero_grad()
         t = self.terms(x, **condition)
         loss = t.nll.mean()
         loss.backward()
         opt.step()
-        return {"loss": loss.item(), "bits_per_dim": float(t.bits_per_dim.data.mean())}
+        return {"loss": loss.data, "bits_per_dim": t.bits_per_dim.data.mean()}
 
     def evaluate(self, data, limit=None, batch_size=256):
         """Test nll of data: an ImageDataset, a DataLoader, or images (N, C, H, W).

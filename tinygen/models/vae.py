@@ -155,15 +155,15 @@ class VAE(nn.Module):
 
     def training_step(self, x, optimizers):
         """One Adam step on -mean elbo; returns batch means of loss, elbo, log_px_z, kl (summed
-        over latents)."""
+        over latents) as 0-d arrays on the model's device (float() one to read it: a sync)."""
         opt = optimizers["adam"]
         opt.zero_grad()
         t = self.terms(x)
         loss = -t.elbo.mean()
         loss.backward()
         opt.step()
-        return {"loss": loss.item(), "elbo": float(t.elbo.data.mean()),
-                "log_px_z": float(t.log_px_z.data.mean()), "kl": float(t.kl.data.sum(axis=1).mean())}
+        return {"loss": loss.data, "elbo": t.elbo.data.mean(),
+                "log_px_z": t.log_px_z.data.mean(), "kl": t.kl.data.sum(axis=1).mean()}
 
     def evaluate(self, data, k=5000, batch_size=100, limit=None, chunk=20000):
         """Test metrics in nats over `data` (a Tensor, a DataLoader or a dataset), each a mean

@@ -79,10 +79,13 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     gives a finite loss and a finite gradient."""
     target = as_tensor(target, like=(input,))
     _same_shape("binary_cross_entropy", input, target)
-    if bool(((input.data < 0) | (input.data > 1)).any()):
-        raise ValueError("binary_cross_entropy: input values must lie in [0, 1] (probabilities); "
-                         "for logits use binary_cross_entropy_with_logits")
+    nan = backend.check_values(
+        (input.data >= 0) & (input.data <= 1),
+        ValueError("binary_cross_entropy: input values must lie in [0, 1] (probabilities); "
+                   "for logits use binary_cross_entropy_with_logits"), input.dtype)
     loss = BinaryCrossEntropy()(input, target)
+    if nan is not None:   # a device input: NaN where invalid, no host sync
+        loss = loss + Tensor._make(nan, input.device, False)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -166,13 +169,16 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     t = xp.asarray(t).reshape(-1)
     keep = t != ignore_index
     C = input.shape[1]
-    if bool((((t < 0) | (t >= C)) & keep).any()):
-        raise IndexError(f"nll_loss: target values must lie in [0, {C}) (or be ignore_index)")
-    safe_t = xp.where(keep, t, 0)
+    valid = ((t >= 0) & (t < C)) | ~keep
+    nan = backend.check_values(valid, IndexError(f"nll_loss: target values must lie in [0, {C}) "
+                                                 f"(or be ignore_index)"), input.dtype)
+    safe_t = xp.where(keep & valid, t, 0)
     picked = getitem(_class_last(input), (xp.arange(t.shape[0]), safe_t))   # (M,)
     w = keep.astype(input.dtype)
     if weight is not None:
         w = w * weight.data[safe_t]
+    if nan is not None:   # a device target out of range: its weight is NaN, no host sync
+        w = w + nan
     w_t = Tensor._make(w, input.device, False)
     loss = -picked * w_t
     if reduction == "mean":
@@ -223,10 +229,11 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     except ValueError:
         raise ValueError(f"gaussian_nll_loss: var of shape {tuple(var.shape)} does not broadcast "
                          f"to input of shape {tuple(input.shape)}") from None
-    if bool((var.data < 0).any()):
-        raise ValueError("gaussian_nll_loss: var has negative entries")
+    nan = backend.check_values(var.data >= 0, ValueError("gaussian_nll_loss: var has negative "
+                                                         "entries"), var.dtype)
     xp = backend.array_module(var.device)
-    v = var + Tensor._make(xp.maximum(var.data, eps) - var.data, var.device, False)
+    clamp_by = xp.maximum(var.data, eps) - var.data
+    v = var + Tensor._make(clamp_by if nan is None else clamp_by + nan, var.device, False)
     d = input - target
     loss = 0.5 * (log(v) + d * d / v)
     if full:
@@ -330,7 +337,7 @@ def _cross_entropy_smoothed(input, target, weight, ignore_index, reduction, labe
     smooth = -terms.sum(dim=1) * Tensor._make(keep.astype(input.dtype), input.device, False)
     if reduction == "mean":
         w = keep if weight is None else weight.data[xp.where(keep, t, 0)] * keep
-        smooth = smooth.sum() / float(w.sum())
+        smooth = smooth.sum() / Tensor._make(w.sum().astype(input.dtype), input.device, False)
     else:
         smooth = _reduce(smooth, reduction, "cross_entropy")
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)

@@ -26,6 +26,13 @@ Guards: every optimizer step first checks its gradients and then the parameters 
 a NaN or Inf there, or in a logged loss term, stops training with a TrainingError naming the
 step and, from a replay of that step in anomaly mode, the first op that made a non-finite
 value. Nothing is saved after the last good checkpoint.
+
+Host syncs: training_step returns its logged terms as numbers or 0-d arrays, and the guards'
+checks of device arrays are 0-d device flags. Host values are read at once (a CPU run checks
+and logs every step exactly as before); device values wait, and are copied to the host
+together, in one sync, every log_every steps and before a checkpoint. On a GPU a non-finite
+step is thus found at the next logging step (its number is still the step's own; the update
+it made is never saved), and the other steps make no sync.
 """
 import contextlib
 import dataclasses
@@ -37,9 +44,10 @@ import time
 
 import numpy as np
 
-from tinygen import rng
+from tinygen import backend, rng
 from tinygen.autograd import anomaly
 from tinygen.autograd.grad_mode import no_grad
+from tinygen.autograd.tensor import Tensor
 from tinygen.checkpoint import load_checkpoint, save_checkpoint
 from tinygen.train import plots
 from tinygen.train.rundir import write_json_atomic
@@ -186,6 +194,32 @@ def _all_finite(tensor):
     return anomaly._all_finite(tensor.data)
 
 
+def _on_host(value):
+    """Whether float(value) reads it without a device sync."""
+    return isinstance(value, (int, float, np.ndarray, np.generic))
+
+
+def _finite_flag(array):
+    """Whether every value of `array` is finite: a bool for a host array, a 0-d bool array
+    (no sync) for a device one."""
+    if _on_host(array) or array.dtype.kind not in "fc":
+        return anomaly._all_finite(array)
+    return backend.array_module("cuda").isfinite(array).all()
+
+
+def _fetch(values):
+    """Python floats of `values` (numbers, 0-d host or device arrays or Tensors) with at most
+    one device sync: the device ones are stacked and copied to the host together."""
+    values = [v.data if isinstance(v, Tensor) else v for v in values]
+    device = [i for i, v in enumerate(values) if not _on_host(v)]
+    if device:
+        stacked = backend.array_module("cuda").stack(
+            [values[i].reshape(()).astype(np.float64) for i in device])
+        for i, v in zip(device, backend.to_numpy(stacked).tolist()):
+            values[i] = v
+    return [float(v) for v in values]
+
+
 class _NonFinite(Exception):
     def __init__(self, what):
         super().__init__(what)
@@ -195,10 +229,13 @@ class _NonFinite(Exception):
 class _GuardedOptimizer:
     """An optimizer seen through a check (what training_step gets): step() refuses
     non-finite gradients before it changes anything and reports parameters that its
-    update made non-finite. `dry`: step() changes nothing (the anomaly-mode replay)."""
+    update made non-finite. `dry`: step() changes nothing (the anomaly-mode replay).
+    A device array's check would sync: its flag and message go to `flags` instead, which the
+    loop reads with the step's logged terms (the update is made, and never saved)."""
 
-    def __init__(self, name, optimizer, names, dry=False):
+    def __init__(self, name, optimizer, names, dry=False, flags=None):
         self._name, self._optimizer, self._names, self._dry = name, optimizer, names, dry
+        self._flags = flags
 
     def __getattr__(self, attr):
         return getattr(self._optimizer, attr)
@@ -210,15 +247,25 @@ class _GuardedOptimizer:
         if self._dry:
             return None
         for p in self._params():
-            if p.grad is not None and not _all_finite(p.grad):
-                raise _NonFinite(f"non-finite gradient of {self._names.get(id(p), 'a parameter')}")
+            if p.grad is not None:
+                self._check(p.grad.data, lambda p=p: f"non-finite gradient of {self._name_of(p)}")
         out = self._optimizer.step(*args, **kwargs)
+        lrs = ", ".join(map(str, sorted({g.get("lr") for g in self._optimizer.param_groups})))
         for p in self._params():
-            if not _all_finite(p):
-                lrs = sorted({g.get("lr") for g in self._optimizer.param_groups})
-                raise _NonFinite(f"the {self._name} update (lr {', '.join(map(str, lrs))}) made "
-                                 f"{self._names.get(id(p), 'a parameter')} non-finite")
+            self._check(p.data, lambda p=p: f"the {self._name} update (lr {lrs}) made "
+                                            f"{self._name_of(p)} non-finite")
         return out
+
+    def _name_of(self, p):
+        return self._names.get(id(p), "a parameter")
+
+    def _check(self, array, what):
+        """Raise _NonFinite(what()) for a non-finite host array; note a device one's flag."""
+        ok = _finite_flag(array)
+        if self._flags is not None and not _on_host(ok):
+            self._flags.append((ok, what))
+        elif not ok:
+            raise _NonFinite(what())
 
 
 def _first_anomaly(model, x, optimizers, names):
@@ -286,7 +333,8 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
     optimizers = model.configure_optimizers(config.lr)
     opt_set = OptimizerSet(optimizers)
     names = {id(p): name for name, p in model.named_parameters()}
-    guarded = {k: _GuardedOptimizer(k, o, names) for k, o in optimizers.items()}
+    flags = []   # the guards' device flags of the running step: (0-d bool array, message)
+    guarded = {k: _GuardedOptimizer(k, o, names, flags=flags) for k, o in optimizers.items()}
     start_epoch, skip, step, saved_step = 0, 0, 0, None
     partial = {"sums": {}, "count": 0}
     if os.path.exists(ckpt_path):
@@ -308,15 +356,43 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
         save_checkpoint(ckpt_path, model, opt_set, step=step, epoch=epoch, extra=extra)
         saved_step = step
 
-    def stop_non_finite(what, x):
+    def stop_non_finite(what, x, at):
+        """Stop at step `at` (1-based), replaying it on its batch x."""
         kept = (f"the last good checkpoint (step {saved_step}) is kept in {ckpt_path}"
                 if saved_step is not None else "no checkpoint was written")
         if any_rank is not None:   # one rank's replay would run collectives the others don't
             cause = "not replayed in anomaly mode under mpirun (replay it in one process)"
         else:
-            with in_stream(step):
+            with in_stream(at - 1):
                 cause = _first_anomaly(model, x, optimizers, names)
-        raise TrainingError(f"step {step + 1}: {what}; {cause}; training stopped, {kept}")
+        raise TrainingError(f"step {at}: {what}; {cause}; training stopped, {kept}")
+
+    def read_back(pending, sums):
+        """Check, sum, show and log the trained steps in `pending` (step, x, logs, flags),
+        their device values copied to the host in one sync; empties `pending`."""
+        values = iter(_fetch([v for _, _, logs, fl in pending
+                              for v in (*(ok for ok, _ in fl), *logs.values())]))
+        for at, x, logs, fl in pending:
+            for (_, what), ok in zip(fl, values):
+                if not ok:
+                    bar.close()
+                    stop_non_finite(what(), x, at)
+            logs = {k: next(values) for k in logs}
+            bad = [k for k, v in logs.items() if not np.isfinite(v)]
+            elsewhere = any_rank is not None and any_rank(bool(bad)) and not bad
+            if bad:
+                bar.close()
+                stop_non_finite(f"non-finite {', '.join(bad)} ({logs[bad[0]]})", x, at)
+            if elsewhere:   # every rank stops at this step (its shard's terms were finite)
+                bar.close()
+                stop_non_finite("a non-finite loss term on another rank", x, at)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+            if at % config.log_every == 0:
+                _append_jsonl(metrics_path, {"kind": "train_step", "step": at, "epoch": epoch,
+                                             **logs})
+        pending.clear()
 
     def in_stream(step):
         return step_stream(step) if step_stream is not None else contextlib.nullcontext()
@@ -334,6 +410,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
             bar = tqdm(total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{config.epochs}",
                        disable=not progress, dynamic_ncols=True)
             model.train()
+            pending = []                          # trained steps whose values are on the device
             for batch, (x, _) in enumerate(loader):
                 if batch < skip:
                     continue                      # replaying a resumed epoch's done batches
@@ -344,25 +421,17 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
                         logs = model.training_step(x, guarded)
                 except _NonFinite as e:
                     bar.close()
-                    stop_non_finite(e.what, x)
-                bad = [k for k, v in logs.items() if not np.isfinite(float(v))]
-                elsewhere = any_rank is not None and any_rank(bool(bad)) and not bad
-                if bad:
-                    bar.close()
-                    stop_non_finite(f"non-finite {', '.join(bad)} ({logs[bad[0]]})", x)
-                if elsewhere:   # every rank stops at this step (its shard's terms were finite)
-                    bar.close()
-                    stop_non_finite("a non-finite loss term on another rank", x)
+                    stop_non_finite(e.what, x, step + 1)
                 step += 1
                 count += 1
-                for k, v in logs.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+                pending.append((step, x, logs, list(flags)))
+                flags.clear()
                 bar.update(1)
                 done = batch + 1
-                if step % config.log_every == 0:
-                    _append_jsonl(metrics_path, {"kind": "train_step", "step": step, "epoch": epoch,
-                                                 **{k: float(v) for k, v in logs.items()}})
+                on_host = all(map(_on_host, (*logs.values(), *(ok for ok, _ in pending[-1][3]))))
+                if on_host or step % config.log_every == 0:   # host values: read at once
+                    read_back(pending, sums)
+            read_back(pending, sums)              # before the epoch's summary or a checkpoint
             bar.close()
             if stopping() and done < len(loader):
                 save(epoch, done, sums, count)

@@ -1,0 +1,32 @@
+"""32-bit index math for the numba.cuda kernels (numba computes every integer in 64 bits).
+
+A kernel splits its flat thread index t into (n, c, h, w) with // and %. Numba types every
+integer operation at least 64 bits wide, and a 64-bit integer division is a ~70-instruction
+routine on the GPU (~10x a 32-bit one), so a kernel with a handful of them spends more time
+on its index math than on its arithmetic. These helpers divide in 32 bits:
+
+    start, step = grid32()                   the grid-stride loop's start and step, int32:
+    for t in range(start, int32(total), step)    (its trip count is a 32-bit division)
+    div32(a, b), mod32(a, b)                 a // b and a % b for 0 <= a, b < 2**31, as int32
+
+div32 and mod32 cast to uint32 and back: LLVM then narrows numba's 64-bit division of the
+zero-extended values to a 32-bit one (signed floor division would not narrow: -7 // 2).
+launch_config refuses totals of 2**31 or more, so every index fits. benchmarks/ptx_check.py
+counts what is left (64-bit div/rem lines in the PTX: 0).
+"""
+from numba import cuda, int32, uint32
+
+
+@cuda.jit(device=True, inline=True)
+def grid32():
+    return int32(cuda.grid(1)), int32(cuda.gridsize(1))
+
+
+@cuda.jit(device=True, inline=True)
+def div32(a, b):
+    return int32(uint32(a) // uint32(b))
+
+
+@cuda.jit(device=True, inline=True)
+def mod32(a, b):
+    return int32(uint32(a) % uint32(b))
