@@ -115,3 +115,37 @@ def test_gradcheck_table(capsys):
 def test_data_list(capsys):
     assert cli.main(["data", "list"]) == 0
     assert "mnist5k" in capsys.readouterr().out
+
+
+def test_pictures_complete_test_images_from_a_stream_of_their_own(tmp_path, monkeypatch):
+    """An autoregressive model's pictures complete each test image's bottom half 4 times,
+    drawing from the pictures' own stream: tinygen's stream does not move, and the same
+    epoch draws the same completions (so a resumed run trains bitwise as an uninterrupted one)."""
+    import tinygen as tg
+    from tinygen import rng
+    from tinygen.models import PixelRNN
+    from tinygen.train import loop, plots
+    drawn = []
+    for name in ("save_image_grid", "save_curves", "save_pixel_nll"):   # (matplotlib: slow)
+        monkeypatch.setattr(plots, name, lambda data, path, **kw: open(path, "w").close())
+    monkeypatch.setattr(plots, "save_completions",
+                        lambda originals, completions, known_rows, path, title=None:
+                        drawn.append((originals, completions, known_rows, path)))
+    model = PixelRNN("row", hidden=2, n_layers=1, head_channels=2)
+    sample = model.sample
+    model.sample = lambda n: sample(n, shape=(1, 6, 5))     # (not 28 x 28: fast)
+    x = (tg.rand(3, 1, 6, 5) < 0.5).float()
+    tg.manual_seed(0)
+    before = rng.get_state()
+    for epoch in (1, 1, 2):
+        loop.write_pictures(model, str(tmp_path), epoch, x, seed=5, test_batch=(x, None))
+    assert rng.get_state() == before
+    (originals, completions, known_rows, path), again, other = drawn
+    assert path == str(tmp_path / "completions_e001.png") and known_rows == 3
+    assert completions.shape == (3, 4, 1, 6, 5)
+    np.testing.assert_array_equal(originals, x.numpy())
+    np.testing.assert_array_equal(completions[:, :, :, :3],
+                                  np.repeat(x.numpy()[:, None, :, :3], 4, axis=1))
+    np.testing.assert_array_equal(again[1], completions)
+    assert not np.array_equal(other[1], completions)
+    assert (tmp_path / "samples_e002.png").exists() and (tmp_path / "pixel_nll.png").exists()

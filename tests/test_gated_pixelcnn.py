@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygen as tg
-from autoregressive import (assert_causal, assert_sampling_uses_log_p, randomize, reached_sets,
-                            total_probability)
+from autoregressive import (assert_causal, assert_completion_uses_log_p,
+                            assert_sampling_uses_log_p, randomize, reached_sets, total_probability)
 from tinygen.models import GatedPixelCNN, PixelCNN
 
 
@@ -118,6 +118,14 @@ def test_completion_keeps_the_given_rows():
     out = model.complete(x, known_rows=3, y=tg.tensor([0, 1, 1])).numpy()
     np.testing.assert_array_equal(out[:, :, :3], x.numpy()[:, :, :3])
     assert set(np.unique(out)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("n_classes", [0, 3])
+def test_completion_draws_each_pixel_with_its_log_p_given_the_known_rows(n_classes):
+    x = (np.random.default_rng(6).random((4, 1, 4, 5)) < 0.5).astype(np.float64)
+    y = {"y": tg.tensor([2, 0, 1, 2])} if n_classes else {}
+    tg.manual_seed(8)
+    assert_completion_uses_log_p(tiny(n_classes=n_classes), x, 2, **y)
 
 
 # ---- building and training ---------------------------------------------------------------

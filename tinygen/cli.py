@@ -252,6 +252,18 @@ def _load_data(name, split, data_dir, binarize, seed=0, verify=True):
         raise CLIError(str(e) or type(e).__name__) from None
 
 
+def _test_images(test_set, seed, device, n=8):
+    """(x, y): the first n test images, binarized (if the set is) by a generator of their
+    own (seeded: the same images every epoch; tinygen's stream does not move), and labels."""
+    import numpy as np
+
+    import tinygen as tg
+    from tinygen import rng
+    x, y = test_set.batch(np.arange(min(n, len(test_set))),
+                          rng=np.random.default_rng(rng.derive_seed(seed, 3)))
+    return tg.tensor(x, device=device), tg.tensor(y, device=device)
+
+
 def _train_config(args, out):
     """The TrainConfig of a fresh run (flags or defaults), or of a resumed one (its saved
     settings, with a new lr, epochs, device or data_dir; the fixed ones must not change)."""
@@ -330,7 +342,12 @@ def cmd_train(args):
                             drop_last=True, seed=config.seed, device=config.device)
         model = _build_model(config.model, config.device, config.variant, config.preset)
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
-                                     device=config.device)))[0]
+                                     device=config.device)))
+        test_batch = None
+        if hasattr(model, "complete"):   # autoregressive: the pictures complete test images
+            test_batch = _test_images(_load_data(config.data, "test", config.data_dir,
+                                                 config.binarize, config.seed, _verify(args)),
+                                      config.seed, config.device)
         run_dir = out
         if world_size > 1:
             loader, run_dir = _data_parallel(model, loader, config, out, rank, world_size)
@@ -351,7 +368,8 @@ def cmd_train(args):
                               progress=not args.no_progress and rank == 0,
                               step_stream=(data_parallel.step_stream(config.seed, rank)
                                            if world_size > 1 else None),
-                              any_rank=data_parallel.any_rank if world_size > 1 else None)
+                              any_rank=data_parallel.any_rank if world_size > 1 else None,
+                              test_batch=test_batch)
         except KeyboardInterrupt:
             return 130
         finally:
@@ -450,9 +468,23 @@ def cmd_eval(args):
         write_json_atomic(os.path.join(args.run, "eval.json"), metrics)
     if hasattr(model, "receptive_radius"):   # autoregressive: which pixels each conditional sees
         print(_save_receptive_field(model, args.run))
+    if hasattr(model, "complete"):           # ... and how it completes test images
+        print(_save_completions(model, test, args))
     if bad:
         raise EvalError(f"non-finite {', '.join(bad)}: the model or the data is broken")
     return 0
+
+
+def _save_completions(model, test, args):
+    """RUN/completions.png: the first 8 test images' bottom halves, completed 4 times each."""
+    import tinygen as tg
+    from tinygen import rng
+    from tinygen.train.loop import write_completions
+    path = os.path.join(args.run, "completions.png")
+    x, y = _test_images(test, args.seed, next(model.parameters()).device)
+    with tg.no_grad(), rng.fork_rng(rng.derive_seed(args.seed, 1)):
+        return write_completions(model, x, y, path, title=f"{type(model).__name__} completions "
+                                 "of test images")
 
 
 def _save_receptive_field(model, run):
