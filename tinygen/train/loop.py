@@ -60,6 +60,7 @@ class TrainConfig:
     seed: int = 0
     variant: str = None     # pixelrnn's "row" or "diagonal" (None: the model's default)
     preset: str = None      # a size preset of pixelcnn, pixelrnn, gated-pixelcnn (None: default)
+    conditional: bool = False   # gated-pixelcnn: conditioned on the class labels
     out: str = None
     log_every: int = 10
 
@@ -164,7 +165,7 @@ def class_count(model):
 def condition(model, y):
     """What the model's terms, sample, complete and training_step take besides x, for
     labels y: {"y": y} for a class-conditional model, else nothing."""
-    return {"y": y} if class_count(model) else {}
+    return model.condition(y) if hasattr(model, "condition") else {}
 
 
 def write_completions(model, x, y, path, k=COMPLETIONS, title=None):
