@@ -117,6 +117,13 @@ def test_data_list(capsys):
     assert "mnist5k" in capsys.readouterr().out
 
 
+def _touch_png(*args, **kwargs):
+    """A picture saver's stand-in: an empty file at its .png path argument."""
+    path = next(a for a in args if str(a).endswith(".png"))
+    open(path, "w").close()
+    return path
+
+
 def test_pictures_complete_test_images_from_a_stream_of_their_own(tmp_path, monkeypatch):
     """An autoregressive model's pictures complete each test image's bottom half 4 times,
     drawing from the pictures' own stream: tinygen's stream does not move, and the same
@@ -127,7 +134,7 @@ def test_pictures_complete_test_images_from_a_stream_of_their_own(tmp_path, monk
     from tinygen.train import loop, plots
     drawn = []
     for name in ("save_image_grid", "save_curves", "save_pixel_nll"):   # (matplotlib: slow)
-        monkeypatch.setattr(plots, name, lambda data, path, **kw: open(path, "w").close())
+        monkeypatch.setattr(plots, name, _touch_png)
     monkeypatch.setattr(plots, "save_completions",
                         lambda originals, completions, known_rows, path, title=None:
                         drawn.append((originals, completions, known_rows, path)))
@@ -149,3 +156,36 @@ def test_pictures_complete_test_images_from_a_stream_of_their_own(tmp_path, monk
     np.testing.assert_array_equal(again[1], completions)
     assert not np.array_equal(other[1], completions)
     assert (tmp_path / "samples_e002.png").exists() and (tmp_path / "pixel_nll.png").exists()
+
+
+@pytest.mark.parametrize("name, options", [
+    ("pixelcnn", dict(channels=4, n_layers=1, head_channels=4)),
+    ("pixelrnn", dict(variant="row", hidden=2, n_layers=1, head_channels=2)),
+    ("pixelrnn", dict(variant="diagonal", hidden=2, n_layers=1, head_channels=2)),
+    ("gated-pixelcnn", dict(channels=2, n_layers=2, head_channels=2)),
+    ("gated-pixelcnn", dict(channels=2, n_layers=2, head_channels=2, n_classes=10)),
+])
+def test_every_autoregressive_model_writes_the_same_pictures(name, options, tmp_path,
+                                                             monkeypatch):
+    """Samples (a row per class when class-conditional), completions, curves and the
+    per-pixel NLL heatmap, for each autoregressive model (6 x 5 images, drawing stubbed)."""
+    import tinygen as tg
+    from tinygen import models
+    from tinygen.train import loop, plots
+    grids = []
+    for saver in ("save_curves", "save_pixel_nll", "save_completions"):
+        monkeypatch.setattr(plots, saver, _touch_png)
+    monkeypatch.setattr(plots, "save_image_grid",
+                        lambda images, path, **kw: grids.append((images, kw)) or _touch_png(path))
+    model = models.build(name, **options)
+    sample = model.sample
+    model.sample = lambda n, **kw: sample(n, shape=(1, 6, 5), **kw)
+    x, y = (tg.rand(3, 1, 6, 5) < 0.5).float(), tg.tensor([3, 1, 4])
+    loop.write_pictures(model, str(tmp_path), 1, (x, y), test_batch=(x, y))
+    assert sorted(os.listdir(tmp_path)) == ["completions_e001.png", "curves.png",
+                                            "pixel_nll.png", "samples_e001.png"]
+    ((images, kw),) = grids
+    if options.get("n_classes"):
+        assert len(images) == 80 and kw["nrow"] == 8 and list(kw["row_labels"]) == list(range(10))
+    else:
+        assert len(images) == 64 and "row_labels" not in kw
