@@ -188,9 +188,18 @@ def test_cli_trains_a_class_conditional_model_and_evaluates_log_p_x_given_y(tmp_
     monkeypatch.setattr(gated_pixelcnn, "GatedPixelCNNConfig",
                         functools.partial(gated_pixelcnn.GatedPixelCNNConfig, channels=2,
                                           n_layers=2, head_channels=2))
+    step, labels = gated_pixelcnn.GatedPixelCNN.training_step, []
+
+    def recording_step(self, x, optimizers, **condition):
+        labels.append(condition["y"])
+        return step(self, x, optimizers, **condition)
+
+    monkeypatch.setattr(gated_pixelcnn.GatedPixelCNN, "training_step", recording_step)
     out = tmp_path / "run"
     assert cli.main(["train", "gated-pixelcnn", "--conditional", "--epochs", "1",
                      "--batch-size", "400", "--no-progress", "--out", str(out)]) == 0
+    assert len(labels) == 10 and all(y.shape == (400,) for y in labels)    # each batch's own
+    assert len(np.unique(labels[0].numpy())) == 10
     assert json.loads((out / "config.json").read_text())["conditional"] is True
     assert "layers.0.class_vertical.weight" in read_checkpoint(out / "checkpoint.npz")["model"]
     for name in ("samples_e001.png", "completions_e001.png", "pixel_nll.png", "curves.png"):

@@ -172,9 +172,8 @@ def write_completions(model, x, y, path, k=COMPLETIONS, title=None):
     """k completions by model.complete of each image x (N, C, H, W) from its top half (a
     class-conditional model also gets the labels y (N,)), drawn beside the originals."""
     N, C, H, W = x.shape
-    index = np.repeat(np.arange(N), k)                      # each image k times
-    completed = model.complete(x[index], known_rows=H // 2,
-                               **condition(model, None if y is None else y[index]))
+    completed = model.complete(x.repeat_interleave(k, 0), known_rows=H // 2,   # (N k, C, H, W)
+                               **condition(model, None if y is None else y.repeat_interleave(k, 0)))
     return plots.save_completions(x.numpy(), completed.numpy().reshape(N, k, C, H, W), H // 2,
                                   path, title=title)
 
@@ -187,7 +186,7 @@ def write_pictures(model, run_dir, epoch, probe, seed=0, test_batch=None):
     draws come from streams of their own, rng.derive_seed(seed, 1, epoch[, 1]), so they
     never move the training stream: a run resumed from the checkpoint written just before
     them trains on bitwise as if uninterrupted."""
-    x, y = probe if isinstance(probe, tuple) else (probe, None)
+    x, y = probe if isinstance(probe, (tuple, list)) else (probe, None)
     name, n_classes = type(model).__name__, class_count(model)
     samples = os.path.join(run_dir, f"samples_e{epoch:03d}.png")
     with no_grad(), rng.fork_rng(rng.derive_seed(seed, PICTURE_STREAM, epoch)):
@@ -201,7 +200,7 @@ def write_pictures(model, run_dir, epoch, probe, seed=0, test_batch=None):
                                       title=f"{name} completions after epoch {epoch}")
             if n_classes:   # "draw a 7": a row of 8 samples for each class
                 labels = np.repeat(np.arange(n_classes), 8)
-                images = model.sample(len(labels), y=labels).numpy()
+                images = model.sample(len(labels), **condition(model, labels)).numpy()
                 plots.save_image_grid(np.clip(images, 0, 1), samples, nrow=8,
                                       row_labels=range(n_classes),
                                       title=f"{name} samples of each class after epoch {epoch}")
