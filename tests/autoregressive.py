@@ -56,6 +56,24 @@ def assert_causal(model, x, **condition):
 def assert_sampling_uses_log_p(model, n, shape, **condition):
     """The probability with which sample() drew each pixel equals exp(log_p) of that pixel
     under terms() of the finished sample: both paths compute the same conditionals."""
+    return _assert_draws_use_log_p(model, lambda: model.sample(n, shape=shape, **condition), 0,
+                                   **condition)
+
+
+def assert_completion_uses_log_p(model, x, known_rows, **condition):
+    """complete() keeps the rows < known_rows of x (N, 1, H, W) exactly and draws every later
+    pixel with the probability exp(log_p) of that pixel under terms() of the completed
+    image, given the known rows and the pixels drawn before it."""
+    x = tg.tensor(x, dtype="float64")
+    out = _assert_draws_use_log_p(model, lambda: model.complete(x, known_rows, **condition),
+                                  known_rows * x.shape[3], **condition)
+    np.testing.assert_array_equal(out.numpy()[:, :, :known_rows], x.numpy()[:, :, :known_rows])
+    return out
+
+
+def _assert_draws_use_log_p(model, run, first, **condition):
+    """run() draws pixels first, first + 1, ... (raster order) through model._draw: each draw
+    and its probability p(x_i = 1 | prefix) against exp(log_p) of the image run() returns."""
     used = []
     draw = model._draw
 
@@ -66,13 +84,14 @@ def assert_sampling_uses_log_p(model, n, shape, **condition):
 
     model._draw = recording_draw
     try:
-        s = model.sample(n, shape=shape, **condition)
+        s = run()
     finally:
         del model._draw
+    n = s.shape[0]
     with tg.no_grad():
         log_p = model.terms(s, **condition).log_p.numpy().reshape(n, -1)   # raster order
-    assert len(used) == log_p.shape[1]
-    for i, (p1, x) in enumerate(used):
+    assert len(used) == log_p.shape[1] - first
+    for i, (p1, x) in enumerate(used, start=first):
         np.testing.assert_array_equal(s.numpy().reshape(n, -1)[:, i], x)
         np.testing.assert_allclose(np.exp(log_p[:, i]), np.where(x == 1, p1, 1 - p1),
                                    rtol=1e-10, atol=1e-12)

@@ -115,3 +115,77 @@ def test_gradcheck_table(capsys):
 def test_data_list(capsys):
     assert cli.main(["data", "list"]) == 0
     assert "mnist5k" in capsys.readouterr().out
+
+
+def _touch_png(*args, **kwargs):
+    """A picture saver's stand-in: an empty file at its .png path argument."""
+    path = next(a for a in args if str(a).endswith(".png"))
+    open(path, "w").close()
+    return path
+
+
+def test_pictures_complete_test_images_from_a_stream_of_their_own(tmp_path, monkeypatch):
+    """An autoregressive model's pictures complete each test image's bottom half 4 times,
+    drawing from the pictures' own stream: tinygen's stream does not move, and the same
+    epoch draws the same completions (so a resumed run trains bitwise as an uninterrupted one)."""
+    import tinygen as tg
+    from tinygen import rng
+    from tinygen.models import PixelRNN
+    from tinygen.train import loop, plots
+    drawn = []
+    for name in ("save_image_grid", "save_curves", "save_pixel_nll"):   # (matplotlib: slow)
+        monkeypatch.setattr(plots, name, _touch_png)
+    monkeypatch.setattr(plots, "save_completions",
+                        lambda originals, completions, known_rows, path, title=None:
+                        drawn.append((originals, completions, known_rows, path)))
+    model = PixelRNN("row", hidden=2, n_layers=1, head_channels=2)
+    sample = model.sample
+    model.sample = lambda n: sample(n, shape=(1, 6, 5))     # (not 28 x 28: fast)
+    x = (tg.rand(3, 1, 6, 5) < 0.5).float()
+    tg.manual_seed(0)
+    before = rng.get_state()
+    for epoch in (1, 1, 2):
+        loop.write_pictures(model, str(tmp_path), epoch, x, seed=5, test_batch=(x, None))
+    assert rng.get_state() == before
+    (originals, completions, known_rows, path), again, other = drawn
+    assert path == str(tmp_path / "completions_e001.png") and known_rows == 3
+    assert completions.shape == (3, 4, 1, 6, 5)
+    np.testing.assert_array_equal(originals, x.numpy())
+    np.testing.assert_array_equal(completions[:, :, :, :3],
+                                  np.repeat(x.numpy()[:, None, :, :3], 4, axis=1))
+    np.testing.assert_array_equal(again[1], completions)
+    assert not np.array_equal(other[1], completions)
+    assert (tmp_path / "samples_e002.png").exists() and (tmp_path / "pixel_nll.png").exists()
+
+
+@pytest.mark.parametrize("name, options", [
+    ("pixelcnn", dict(channels=4, n_layers=1, head_channels=4)),
+    ("pixelrnn", dict(variant="row", hidden=2, n_layers=1, head_channels=2)),
+    ("pixelrnn", dict(variant="diagonal", hidden=2, n_layers=1, head_channels=2)),
+    ("gated-pixelcnn", dict(channels=2, n_layers=2, head_channels=2)),
+    ("gated-pixelcnn", dict(channels=2, n_layers=2, head_channels=2, n_classes=10)),
+])
+def test_every_autoregressive_model_writes_the_same_pictures(name, options, tmp_path,
+                                                             monkeypatch):
+    """Samples (a row per class when class-conditional), completions, curves and the
+    per-pixel NLL heatmap, for each autoregressive model (6 x 5 images, drawing stubbed)."""
+    import tinygen as tg
+    from tinygen import models
+    from tinygen.train import loop, plots
+    grids = []
+    for saver in ("save_curves", "save_pixel_nll", "save_completions"):
+        monkeypatch.setattr(plots, saver, _touch_png)
+    monkeypatch.setattr(plots, "save_image_grid",
+                        lambda images, path, **kw: grids.append((images, kw)) or _touch_png(path))
+    model = models.build(name, **options)
+    sample = model.sample
+    model.sample = lambda n, **kw: sample(n, shape=(1, 6, 5), **kw)
+    x, y = (tg.rand(3, 1, 6, 5) < 0.5).float(), tg.tensor([3, 1, 4])
+    loop.write_pictures(model, str(tmp_path), 1, (x, y), test_batch=(x, y))
+    assert sorted(os.listdir(tmp_path)) == ["completions_e001.png", "curves.png",
+                                            "pixel_nll.png", "samples_e001.png"]
+    ((images, kw),) = grids
+    if options.get("n_classes"):
+        assert len(images) == 80 and kw["nrow"] == 8 and list(kw["row_labels"]) == list(range(10))
+    else:
+        assert len(images) == 64 and "row_labels" not in kw

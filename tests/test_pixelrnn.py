@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygen as tg
-from autoregressive import (assert_causal, assert_sampling_uses_log_p, randomize, reached_sets,
-                            total_probability)
+from autoregressive import (assert_causal, assert_completion_uses_log_p,
+                            assert_sampling_uses_log_p, randomize, reached_sets, total_probability)
 from tinygen.models import PixelRNN
 
 VARIANTS = ["row", "diagonal"]
@@ -144,6 +144,14 @@ def test_completion_keeps_the_given_rows():
     assert set(np.unique(out)) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("known_rows", [1, 2])
+def test_completion_draws_each_pixel_with_its_log_p_given_the_known_rows(variant, known_rows):
+    x = (np.random.default_rng(6).random((4, 1, 3, 4)) < 0.5).astype(np.float64)
+    tg.manual_seed(8)
+    assert_completion_uses_log_p(tiny(variant), x, known_rows)
+
+
 # ---- building and training ---------------------------------------------------------------
 
 def test_presets_build_for_mnist_and_bad_arguments_are_named():
@@ -189,13 +197,14 @@ def test_cli_trains_the_chosen_variant_and_evaluates_it(tmp_path, monkeypatch):
                                           head_channels=2))
     out = tmp_path / "run"
     assert cli.main(["train", "pixelrnn", "--variant", "row", "--epochs", "1", "--batch-size",
-                     "1000", "--no-progress", "--out", str(out)]) == 0
+                     "400", "--no-progress", "--out", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["variant"] == "row"
-    assert (out / "samples_e001.png").exists() and (out / "pixel_nll.png").exists()
+    for name in ("samples_e001.png", "completions_e001.png", "pixel_nll.png", "curves.png"):
+        assert (out / name).exists(), name
     assert cli.main(["eval", str(out), "--limit", "8"]) == 0
     metrics = json.loads((out / "eval.json").read_text())
     assert metrics["n"] == 8 and 0 < metrics["nll"] < 784 * 2
-    assert (out / "receptive_field.png").exists()
+    assert (out / "receptive_field.png").exists() and (out / "completions.png").exists()
     assert cli.main(["train", "gated-pixelcnn", "--variant", "row", "--out",
                      str(tmp_path / "bad")]) == 2
 

@@ -1,6 +1,7 @@
 """The `tinygen` command (also `python -m tinygen`).
 
-    tinygen train {pixelcnn,ae,vae,gan} [--data mnist5k|mnist|fashion-mnist] [--data-dir DIR]
+    tinygen train {pixelcnn,pixelrnn,gated-pixelcnn,ae,vae,gan} [--variant row|diagonal]
+                  [--preset P] [--conditional] [--data mnist5k|mnist|fashion-mnist] [--data-dir DIR]
                   [--epochs N] [--batch-size B] [--lr LR] [--device cpu|cuda] [--seed S]
                   [--out DIR] [--resume] [--sha256 FILE=HEX ...] [--no-verify]
     tinygen sample RUN [-n 64] [--out FILE]
@@ -14,7 +15,8 @@ or damaged files and a run directory in use, 1 when training stops on a non-fini
 130 when interrupted (set TINYGEN_TRACEBACK=1 to see the traceback of an unexpected error).
 A run directory is held by one process at a time (train, eval, or sample into it; see
 tinygen/train/rundir.py). `--resume` continues a run with its saved settings: a new --lr or
---epochs is applied and recorded; a different model, --data, --batch-size or --seed is refused.
+--epochs is applied and recorded; a different model, --data, --batch-size or --seed (or
+--variant, --preset, --conditional) is refused.
 """
 import argparse
 import json
@@ -36,9 +38,10 @@ DEFAULT_LR = {"pixelcnn": 1e-3, "pixelrnn": 1e-3, "gated-pixelcnn": 1e-3, "ae": 
 DEFAULT_EPOCHS = {"pixelcnn": 5, "pixelrnn": 5, "gated-pixelcnn": 5, "ae": 10, "vae": 10,
                   "gan": 10}
 # settings a run keeps for life (--resume refuses others); lr and epochs may change
-FIXED_ON_RESUME = ("model", "variant", "preset", "data", "batch_size", "seed")
+FIXED_ON_RESUME = ("model", "variant", "preset", "conditional", "data", "batch_size", "seed")
 # models with size presets (their PRESETS tables); the default is the paper's size
 PRESET_MODELS = ("pixelcnn", "pixelrnn", "gated-pixelcnn")
+N_CLASSES = 10   # the class labels of every dataset (digits; Fashion-MNIST's ten garments)
 
 
 class CLIError(Exception):
@@ -134,6 +137,8 @@ def build_parser():
                         "the paper's model)")
     t.add_argument("--variant", choices=VARIANTS, default=None,
                    help="pixelrnn: Row LSTM or Diagonal BiLSTM (default diagonal)")
+    t.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
+                   help="gated-pixelcnn: condition on the class labels, p(x | y) (\"draw a 7\")")
     _add_verify_arguments(t)
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
@@ -182,11 +187,13 @@ def _read_config(run):
               "device": lambda v: v in ("cpu", "cuda"),
               "data_dir": lambda v: v is None or isinstance(v, str),
               "variant": lambda v: v is None or v in VARIANTS,
-              "preset": lambda v: v is None or isinstance(v, str)}
+              "preset": lambda v: v is None or isinstance(v, str),
+              "conditional": lambda v: type(v) is bool}
     if not isinstance(config, dict):
         raise CLIError(f"{path}: corrupt config (a JSON {type(config).__name__}, not an object)")
     config.setdefault("variant", None)   # runs written before pixelrnn existed
     config.setdefault("preset", None)    # runs written before --preset existed
+    config.setdefault("conditional", False)   # runs written before --conditional existed
     for key, ok in checks.items():
         if key not in config or not ok(config[key]):
             raise CLIError(f"{path}: corrupt config ({key} is {config.get(key, 'missing')!r})")
@@ -228,9 +235,10 @@ def _check_preset(model, preset):
         raise CLIError(f"--preset {preset!r}: {model} has the presets {', '.join(sorted(presets))}")
 
 
-def _build_model(name, device, variant=None, preset=None):
+def _build_model(name, device, variant=None, preset=None, conditional=False):
     from tinygen import models
-    options = {"variant": variant, "preset": preset}
+    options = {"variant": variant, "preset": preset,
+               "n_classes": N_CLASSES if conditional else None}
     model = models.build(name, **{k: v for k, v in options.items() if v is not None})
     return model.to(device)
 
@@ -252,6 +260,18 @@ def _load_data(name, split, data_dir, binarize, seed=0, verify=True):
         raise CLIError(str(e) or type(e).__name__) from None
 
 
+def _test_images(test_set, seed, device, n=8):
+    """(x, y): the first n test images, binarized (if the set is) by a generator of their
+    own (seeded: the same images every epoch; tinygen's stream does not move), and labels."""
+    import numpy as np
+
+    import tinygen as tg
+    from tinygen import rng
+    x, y = test_set.batch(np.arange(min(n, len(test_set))),
+                          rng=np.random.default_rng(rng.derive_seed(seed, 3)))
+    return tg.tensor(x, device=device), tg.tensor(y, device=device)
+
+
 def _train_config(args, out):
     """The TrainConfig of a fresh run (flags or defaults), or of a resumed one (its saved
     settings, with a new lr, epochs, device or data_dir; the fixed ones must not change)."""
@@ -259,7 +279,8 @@ def _train_config(args, out):
     ckpt = os.path.join(out, "checkpoint.npz")
     given = {"model": args.model, "data": args.data, "batch_size": args.batch_size,
              "seed": args.seed, "epochs": args.epochs, "lr": args.lr, "device": args.device,
-             "data_dir": args.data_dir, "variant": args.variant, "preset": args.preset}
+             "data_dir": args.data_dir, "variant": args.variant, "preset": args.preset,
+             "conditional": args.conditional}
     if args.resume:
         if not os.path.exists(ckpt):
             raise CLIError(f"--resume: no checkpoint at {ckpt}")
@@ -278,8 +299,10 @@ def _train_config(args, out):
                            "--out NEW_DIR")
         if args.variant and args.model != "pixelrnn":
             raise CLIError(f"--variant applies to pixelrnn only, not {args.model}")
+        if args.conditional and args.model != "gated-pixelcnn":
+            raise CLIError(f"--conditional applies to gated-pixelcnn only, not {args.model}")
         _check_preset(args.model, args.preset)
-        defaults = {"data": "mnist5k", "batch_size": 64, "seed": 0,
+        defaults = {"data": "mnist5k", "batch_size": 64, "seed": 0, "conditional": False,
                     "epochs": DEFAULT_EPOCHS[args.model], "lr": DEFAULT_LR[args.model],
                     "device": "cpu"}
         values = {key: value if value is not None else defaults.get(key)
@@ -328,10 +351,16 @@ def cmd_train(args):
                            "would run 0 steps")
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
                             drop_last=True, seed=config.seed, device=config.device,
-                            labels=False)   # fit trains on x alone: no label copies
-        model = _build_model(config.model, config.device, config.variant, config.preset)
+                            labels=config.conditional)   # no label copies unless trained on
+        model = _build_model(config.model, config.device, config.variant, config.preset,
+                             config.conditional)
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
-                                     device=config.device, labels=False)))[0]
+                                     device=config.device, labels=config.conditional)))
+        test_batch = None
+        if hasattr(model, "complete"):   # autoregressive: the pictures complete test images
+            test_batch = _test_images(_load_data(config.data, "test", config.data_dir,
+                                                 config.binarize, config.seed, _verify(args)),
+                                      config.seed, config.device)
         run_dir = out
         if world_size > 1:
             loader, run_dir = _data_parallel(model, loader, config, out, rank, world_size)
@@ -352,7 +381,8 @@ def cmd_train(args):
                               progress=not args.no_progress and rank == 0,
                               step_stream=(data_parallel.step_stream(config.seed, rank)
                                            if world_size > 1 else None),
-                              any_rank=data_parallel.any_rank if world_size > 1 else None)
+                              any_rank=data_parallel.any_rank if world_size > 1 else None,
+                              test_batch=test_batch)
         except KeyboardInterrupt:
             return 130
         finally:
@@ -391,7 +421,8 @@ def _load_run(run):
     if not os.path.isfile(os.path.join(run, "config.json")) or not os.path.isfile(ckpt):
         raise CLIError(f"{run}: not a tinygen run directory (needs config.json and checkpoint.npz)")
     config = _read_config(run)
-    model = _build_model(config["model"], config["device"], config["variant"], config["preset"])
+    model = _build_model(config["model"], config["device"], config["variant"], config["preset"],
+                         config["conditional"])
     load_checkpoint(ckpt, model, restore_rng=False, check_finite=True)
     model.eval()
     return config, model
@@ -417,9 +448,13 @@ def cmd_sample(args):
         raise CLIError(f"--out {out} is a directory; give a PNG file name")
     with _lock_if_inside(args.run, out, "sample"):
         config, model = _load_run(args.run)
+        title, nrow, labels = f"{config['model']} samples", None, {}
+        if config["conditional"]:   # column k: samples of class k
+            title, nrow = title + " (column k: class k)", N_CLASSES
+            labels = model.condition(np.arange(args.n) % N_CLASSES)
         with tg.no_grad(), rng.fork_rng(args.seed):
-            images = model.sample(args.n).numpy()
-        plots.save_image_grid(np.clip(images, 0, 1), out, title=f"{config['model']} samples")
+            images = model.sample(args.n, **labels).numpy()
+        plots.save_image_grid(np.clip(images, 0, 1), out, title=title, nrow=nrow)
     print(out)
     return 0
 
@@ -451,9 +486,23 @@ def cmd_eval(args):
         write_json_atomic(os.path.join(args.run, "eval.json"), metrics)
     if hasattr(model, "receptive_radius"):   # autoregressive: which pixels each conditional sees
         print(_save_receptive_field(model, args.run))
+    if hasattr(model, "complete"):           # ... and how it completes test images
+        print(_save_completions(model, test, args))
     if bad:
         raise EvalError(f"non-finite {', '.join(bad)}: the model or the data is broken")
     return 0
+
+
+def _save_completions(model, test, args):
+    """RUN/completions.png: the first 8 test images' bottom halves, completed 4 times each."""
+    import tinygen as tg
+    from tinygen import rng
+    from tinygen.train.loop import write_completions
+    path = os.path.join(args.run, "completions.png")
+    x, y = _test_images(test, args.seed, next(model.parameters()).device)
+    with tg.no_grad(), rng.fork_rng(rng.derive_seed(args.seed, 1)):
+        return write_completions(model, x, y, path, title=f"{type(model).__name__} completions "
+                                 "of test images")
 
 
 def _save_receptive_field(model, run):

@@ -147,6 +147,19 @@ class GatedPixelCNN(PixelCNN):
                              f"{(n, self.config.n_classes)}, got {labels.shape}")
         return tg.tensor(labels, dtype=p.dtype, device=p.device)
 
+    def condition(self, y):
+        """{"y": y}, the labels a class-conditional model's terms, sample, complete and
+        training_step take (nothing for an unconditional one)."""
+        return {"y": y} if self.config.n_classes else {}
+
+    def evaluate(self, data, limit=None, batch_size=256):
+        """PixelCNN's test nll; a class-conditional model's is -log p(x | y) with each image's
+        own label y, and the metrics say so under "likelihood"."""
+        metrics = super().evaluate(data, limit, batch_size)
+        if self.config.n_classes:
+            metrics["likelihood"] = "conditional: nll = -log p(x | y), y the image's label"
+        return metrics
+
     def logits(self, x, y=None):
         """x (N, C, H, W) [, labels y] -> (N, C, H, W) Bernoulli logits, or
         (N, levels, C, H, W) categorical logits."""

@@ -195,6 +195,11 @@ class PixelCNN(nn.Module):
         """Mean nll over the batch (nats per image)."""
         return self.terms(x, **condition).nll.mean()
 
+    def condition(self, y):
+        """What terms, sample, complete and training_step take besides x, for the images'
+        labels y: nothing (GatedPixelCNN(n_classes=...): y itself)."""
+        return {}
+
     # ---- sampling ----------------------------------------------------------------------
 
     def _device_dtype(self):
@@ -277,16 +282,18 @@ class PixelCNN(nn.Module):
         """Test nll of data: an ImageDataset, a DataLoader, or images (N, C, H, W).
 
         Binary models need binary images (e.g. a dataset with binarize='dynamic': one fresh
-        draw per image). Returns {"nll": mean nats, "nll_se": its standard error,
-        "bits_per_dim": mean, "n": images}."""
+        draw per image); a class-conditional model takes each image's label from the dataset
+        or loader. Returns {"nll": mean nats, "nll_se": its standard error, "bits_per_dim":
+        mean, "n": images}."""
         nlls, dims = [], None
         with tg.no_grad():
-            for x in _batches(data, batch_size, limit, self._device_dtype()):
+            for x, y in _batches(data, batch_size, limit, self._device_dtype()):
                 binary = bool(((x.data == 0) | (x.data == 1)).all())
                 if self.config.likelihood == "bernoulli" and not binary:
                     raise ValueError("evaluate: a Bernoulli PixelCNN needs binary images "
                                      "(load the test set with binarize='dynamic')")
-                nlls.append(tg.backend.to_numpy(self.terms(x).nll.data).astype(np.float64))
+                nll = self.terms(x, **self.condition(y)).nll
+                nlls.append(tg.backend.to_numpy(nll.data).astype(np.float64))
                 dims = x.shape[1] * x.shape[2] * x.shape[3]
         nll = np.concatenate(nlls)
         return {"nll": float(nll.mean()), "nll_se": float(nll.std() / np.sqrt(len(nll))),
@@ -297,24 +304,25 @@ class PixelCNN(nn.Module):
 
 
 def _batches(data, batch_size, limit, device_dtype):
-    """Tensors (B, C, H, W) from an ImageDataset, a DataLoader, a Tensor or an array."""
+    """(x (B, C, H, W) Tensor, labels (B,) or None) from an ImageDataset, a DataLoader (its
+    labels), a Tensor or an array (no labels)."""
     device, dtype = device_dtype
     if hasattr(data, "images") and hasattr(data, "__len__"):         # ImageDataset
         n = len(data) if limit is None else min(limit, len(data))
         for start in range(0, n, batch_size):
-            x = data.images(np.arange(start, min(start + batch_size, n)))
-            yield tg.tensor(x, dtype=dtype, device=device)
+            x, y = data.batch(np.arange(start, min(start + batch_size, n)))
+            yield tg.tensor(x, dtype=dtype, device=device), y
         return
     if hasattr(data, "dataset") and hasattr(data, "batch_size"):    # DataLoader
         seen = 0
-        for x, _ in data:
+        for x, y in data:
             if limit is not None and seen >= limit:
                 return
-            x = x if limit is None else x[:limit - seen]
+            x, y = (x, y) if limit is None else (x[:limit - seen], y[:limit - seen])
             seen += x.shape[0]
-            yield tg.tensor(getattr(x, "data", x), dtype=dtype, device=device)
+            yield tg.tensor(getattr(x, "data", x), dtype=dtype, device=device), y
         return
     x = getattr(data, "data", data)
     n = len(x) if limit is None else min(limit, len(x))
     for start in range(0, n, batch_size):
-        yield tg.tensor(x[start:min(start + batch_size, n)], dtype=dtype, device=device)
+        yield tg.tensor(x[start:min(start + batch_size, n)], dtype=dtype, device=device), None

@@ -18,7 +18,8 @@ import tinygen as tg
 def receptive_field(model, pixel, shape, n_images=4, seed=0):
     """(H, W) bool: True at the input pixels whose gradient reaches the logits of `pixel`.
 
-    model: has logits(x) for x (N, 1, H, W); pixel (r, c); shape (H, W) (or (C, H, W))."""
+    model: has logits(x) for x (N, 1, H, W) (and labels y, when its condition(y) says so);
+    pixel (r, c); shape (H, W) (or (C, H, W))."""
     H, W = shape[-2:]
     r, c = pixel
     if not (0 <= r < H and 0 <= c < W):
@@ -36,9 +37,11 @@ def receptive_fields(model, shape, pixels=None, n_images=4, seed=0):
     rs = np.random.default_rng(seed)
     x = tg.tensor(rs.random((n_images, C, H, W)), dtype=p.dtype, device=p.device,
                   requires_grad=True)
+    # a class-conditional model: any labels (a class adds the same bias at every pixel)
+    labels = model.condition(np.zeros(n_images, np.int64)) if hasattr(model, "condition") else {}
     maps = []
     with tg.enable_grad():
-        logits = model.logits(x)                             # (N, C, H, W) or (N, K, C, H, W)
+        logits = model.logits(x, **labels)                   # (N, C, H, W) or (N, K, C, H, W)
         for r, c in pixels:
             (g,) = tg.grad(logits[..., r, c].sum(), x, retain_graph=True)
             maps.append(np.abs(tg.backend.to_numpy(g.data)).sum(axis=(0, 1)) > 0)

@@ -9,7 +9,9 @@ A run directory holds
     metrics.jsonl      one JSON line per logged step ("train_step"), per epoch ("epoch") and
                        per resume ("resume": the step and the changed settings)
     checkpoint.npz     model + optimizers + random state + epoch/batch, written atomically
-    samples_eNNN.png   a grid of model.sample(64) after each epoch
+    samples_eNNN.png   a grid of model.sample(64) after each epoch (a class-conditional model:
+                       one row per class)
+    completions_eNNN.png  (autoregressive models) test images' bottom halves completed
     curves.png         every logged term against the step
     kl_per_latent.png  (models whose terms have a per-latent 'kl') KL of each latent dimension
     pixel_nll.png      (models whose terms have a per-pixel 'log_p') mean -log p per pixel
@@ -66,6 +68,7 @@ class TrainConfig:
     seed: int = 0
     variant: str = None     # pixelrnn's "row" or "diagonal" (None: the model's default)
     preset: str = None      # a size preset of pixelcnn, pixelrnn, gated-pixelcnn (None: default)
+    conditional: bool = False   # gated-pixelcnn: conditioned on the class labels
     out: str = None
     log_every: int = 10
 
@@ -159,26 +162,65 @@ def truncate_metrics(path, step):
 # ---- pictures ----------------------------------------------------------------------------
 
 PICTURE_STREAM = 1   # key of the pictures' random stream, derived from the run's seed
+COMPLETIONS = 4      # completions drawn of each test image
 
 
-def write_pictures(model, run_dir, epoch, probe, seed=0):
-    """Samples, curves, and the per-term pictures that the model's terms allow.
+def class_count(model):
+    """The classes a class-conditional model is conditioned on (0: unconditional)."""
+    return getattr(getattr(model, "config", None), "n_classes", 0)
 
-    Their random draws come from a stream of their own, rng.derive_seed(seed, 1, epoch), so
-    they never move the training stream: a run resumed from the checkpoint written just
-    before them trains on bitwise as if uninterrupted."""
+
+def condition(model, y):
+    """What the model's terms, sample, complete and training_step take besides x, for
+    labels y: {"y": y} for a class-conditional model, else nothing."""
+    return model.condition(y) if hasattr(model, "condition") else {}
+
+
+def write_completions(model, x, y, path, k=COMPLETIONS, title=None):
+    """k completions by model.complete of each image x (N, C, H, W) from its top half (a
+    class-conditional model also gets the labels y (N,)), drawn beside the originals."""
+    N, C, H, W = x.shape
+    completed = model.complete(x.repeat_interleave(k, 0), known_rows=H // 2,   # (N k, C, H, W)
+                               **condition(model, None if y is None else y.repeat_interleave(k, 0)))
+    return plots.save_completions(x.numpy(), completed.numpy().reshape(N, k, C, H, W), H // 2,
+                                  path, title=title)
+
+
+def write_pictures(model, run_dir, epoch, probe, seed=0, test_batch=None):
+    """Samples, completions, curves, and the per-term pictures that the model's terms allow.
+
+    probe: a fixed batch x, or (x, y) with its labels, whose terms are pictured; test_batch:
+    (x, y) test images whose bottom halves an autoregressive model completes. The random
+    draws come from streams of their own, rng.derive_seed(seed, 1, epoch[, 1]), so they
+    never move the training stream: a run resumed from the checkpoint written just before
+    them trains on bitwise as if uninterrupted."""
+    x, y = probe if isinstance(probe, (tuple, list)) else (probe, None)
+    name, n_classes = type(model).__name__, class_count(model)
+    samples = os.path.join(run_dir, f"samples_e{epoch:03d}.png")
     with no_grad(), rng.fork_rng(rng.derive_seed(seed, PICTURE_STREAM, epoch)):
         was_training = model.training
         model.eval()
         try:
-            images = model.sample(64).numpy()
-            plots.save_image_grid(np.clip(images, 0, 1), os.path.join(run_dir, f"samples_e{epoch:03d}.png"),
-                                  title=f"{type(model).__name__} samples after epoch {epoch}")
-            terms = model.terms(probe) if probe is not None else None
+            if test_batch is not None and hasattr(model, "complete"):
+                with rng.fork_rng(rng.derive_seed(seed, PICTURE_STREAM, epoch, 1)):
+                    write_completions(model, *test_batch,
+                                      os.path.join(run_dir, f"completions_e{epoch:03d}.png"),
+                                      title=f"{name} completions after epoch {epoch}")
+            if n_classes:   # "draw a 7": a row of 8 samples for each class
+                labels = np.repeat(np.arange(n_classes), 8)
+                images = model.sample(len(labels), **condition(model, labels)).numpy()
+                plots.save_image_grid(np.clip(images, 0, 1), samples, nrow=8,
+                                      row_labels=range(n_classes),
+                                      title=f"{name} samples of each class after epoch {epoch}")
+            else:
+                images = model.sample(64).numpy()
+                plots.save_image_grid(np.clip(images, 0, 1), samples,
+                                      title=f"{name} samples after epoch {epoch}")
+            terms = model.terms(x, **condition(model, y)) if x is not None else None
         finally:
             model.train(was_training)
     plots.save_curves(read_metrics(run_dir), os.path.join(run_dir, "curves.png"),
-                      title=f"{type(model).__name__} training terms")
+                      title=f"{name} training terms")
     if terms is not None:
         if "kl" in terms and terms["kl"].ndim == 2:
             plots.save_kl_per_latent(terms["kl"].numpy().mean(axis=0),
@@ -268,13 +310,13 @@ class _GuardedOptimizer:
             raise _NonFinite(what())
 
 
-def _first_anomaly(model, x, optimizers, names):
+def _first_anomaly(model, x, optimizers, names, **labels):
     """Replay one training step in anomaly mode, updating nothing: the first op that made a
     NaN or Inf, in one line (or why none was found)."""
     dry = {k: _GuardedOptimizer(k, o, names, dry=True) for k, o in optimizers.items()}
     try:
         with anomaly.detect_anomaly():
-            model.training_step(x, dry)
+            model.training_step(x, dry, **labels)
     except anomaly.AnomalyError as e:
         return "first non-finite value: " + str(e).splitlines()[0].rstrip(".")
     except Exception as e:  # the replay itself failing must not hide the first report
@@ -312,10 +354,12 @@ def _resume(model, opt_set, optimizers, config, ckpt_path, metrics_path):
 
 
 def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=None,
-        any_rank=None):
+        any_rank=None, test_batch=None):
     """Train `model` on `loader` for config.epochs; returns the summary of the last epoch.
 
-    probe: a fixed batch (Tensor) whose terms are pictured after each epoch. step_stream:
+    probe: a fixed batch x (Tensor), or (x, y), whose terms are pictured after each epoch;
+    test_batch: (x, y) test images that an autoregressive model completes in the pictures
+    (a class-conditional model trains on the loader's labels too). step_stream:
     None (the steps draw from the global stream), or step -> a context whose draws the step
     (0-based) makes (each rank's own stream under mpirun: train/distributed.py). any_rank:
     None, or flag -> whether any rank's flag is set (a collective), so that all ranks stop
@@ -343,7 +387,8 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
         saved_step = step
         if skip == 0 and start_epoch > 0 and not os.path.exists(
                 os.path.join(run_dir, f"samples_e{start_epoch:03d}.png")):
-            write_pictures(model, run_dir, start_epoch, probe, config.seed)  # cut off by a kill
+            write_pictures(model, run_dir, start_epoch, probe, config.seed,  # cut off by a kill
+                           test_batch)
     else:
         truncate_metrics(metrics_path, 0)   # a fresh start: no records of an earlier attempt
     write_json_atomic(os.path.join(run_dir, "config.json"), dataclasses.asdict(config))
@@ -356,36 +401,36 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
         save_checkpoint(ckpt_path, model, opt_set, step=step, epoch=epoch, extra=extra)
         saved_step = step
 
-    def stop_non_finite(what, x, at):
-        """Stop at step `at` (1-based), replaying it on its batch x."""
+    def stop_non_finite(what, x, y, at):
+        """Stop at step `at` (1-based), replaying it on its batch x (labels y)."""
         kept = (f"the last good checkpoint (step {saved_step}) is kept in {ckpt_path}"
                 if saved_step is not None else "no checkpoint was written")
         if any_rank is not None:   # one rank's replay would run collectives the others don't
             cause = "not replayed in anomaly mode under mpirun (replay it in one process)"
         else:
             with in_stream(at - 1):
-                cause = _first_anomaly(model, x, optimizers, names)
+                cause = _first_anomaly(model, x, optimizers, names, **condition(model, y))
         raise TrainingError(f"step {at}: {what}; {cause}; training stopped, {kept}")
 
     def read_back(pending, sums):
-        """Check, sum, show and log the trained steps in `pending` (step, x, logs, flags),
+        """Check, sum, show and log the trained steps in `pending` (step, x, y, logs, flags),
         their device values copied to the host in one sync; empties `pending`."""
-        values = iter(_fetch([v for _, _, logs, fl in pending
+        values = iter(_fetch([v for _, _, _, logs, fl in pending
                               for v in (*(ok for ok, _ in fl), *logs.values())]))
-        for at, x, logs, fl in pending:
+        for at, x, y, logs, fl in pending:
             for (_, what), ok in zip(fl, values):
                 if not ok:
                     bar.close()
-                    stop_non_finite(what(), x, at)
+                    stop_non_finite(what(), x, y, at)
             logs = {k: next(values) for k in logs}
             bad = [k for k, v in logs.items() if not np.isfinite(v)]
             elsewhere = any_rank is not None and any_rank(bool(bad)) and not bad
             if bad:
                 bar.close()
-                stop_non_finite(f"non-finite {', '.join(bad)} ({logs[bad[0]]})", x, at)
+                stop_non_finite(f"non-finite {', '.join(bad)} ({logs[bad[0]]})", x, y, at)
             if elsewhere:   # every rank stops at this step (its shard's terms were finite)
                 bar.close()
-                stop_non_finite("a non-finite loss term on another rank", x, at)
+                stop_non_finite("a non-finite loss term on another rank", x, y, at)
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
@@ -411,24 +456,25 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
                        disable=not progress, dynamic_ncols=True)
             model.train()
             pending = []                          # trained steps whose values are on the device
-            for batch, (x, _) in enumerate(loader):
+            for batch, (x, y) in enumerate(loader):
                 if batch < skip:
                     continue                      # replaying a resumed epoch's done batches
                 if stopping():
                     break
                 try:
                     with in_stream(step):
-                        logs = model.training_step(x, guarded)
+                        logs = model.training_step(x, guarded, **condition(model, y))
                 except _NonFinite as e:
                     bar.close()
-                    stop_non_finite(e.what, x, step + 1)
+                    stop_non_finite(e.what, x, y, step + 1)
                 step += 1
                 count += 1
-                pending.append((step, x, logs, list(flags)))
+                pending.append((step, x, y, logs, list(flags)))
                 flags.clear()
                 bar.update(1)
                 done = batch + 1
-                on_host = all(map(_on_host, (*logs.values(), *(ok for ok, _ in pending[-1][3]))))
+                checked = (ok for ok, _ in pending[-1][4])
+                on_host = all(map(_on_host, (*logs.values(), *checked)))
                 if on_host or step % config.log_every == 0:   # host values: read at once
                     read_back(pending, sums)
             read_back(pending, sums)              # before the epoch's summary or a checkpoint
@@ -443,7 +489,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
             _append_jsonl(metrics_path, {"kind": "epoch", "epoch": epoch + 1, "step": step,
                                          "seconds": time.time() - t0, **summary})
             save(epoch + 1, 0)
-            write_pictures(model, run_dir, epoch + 1, probe, config.seed)
+            write_pictures(model, run_dir, epoch + 1, probe, config.seed, test_batch)
             if stopping():
                 print(f"\ninterrupted: checkpoint saved to {ckpt_path} (end of epoch "
                       f"{epoch + 1}); continue with --resume")

@@ -1,4 +1,4 @@
-"""Pictures of a run: sample grids, loss-term curves, KL per latent, per-pixel NLL.
+"""Pictures of a run: sample grids, completions, loss-term curves, KL per latent, per-pixel NLL.
 
 All write PNG files with matplotlib's Agg backend (no display needed) and return the path.
 Each file is written whole to a temporary name beside it and then renamed, so a run killed
@@ -47,14 +47,42 @@ def image_grid(images, nrow=None, pad=1):
     return make_grid(Tensor(images[:, :1]), nrow=ncol, padding=pad, pad_value=1).numpy()[0]
 
 
-def save_image_grid(images, path, title=None, nrow=None):
+def save_image_grid(images, path, title=None, nrow=None, row_labels=None):
+    """images (N, C, H, W) in [0, 1], nrow per row; row_labels: one name per row, at its left
+    (e.g. the class of a class-conditional model's samples)."""
     plt = _pyplot()
     grid = image_grid(images, nrow)
     fig, ax = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1]))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
+    if row_labels is not None:
+        cell = np.asarray(images).shape[2] + 1              # image height + padding
+        for i, label in enumerate(row_labels):
+            ax.text(-1, 1 + (i + 0.5) * cell, str(label), ha="right", va="center")
     if title:
         ax.set_title(title)
+    return _savefig(fig, path, dpi=100, bbox_inches="tight")
+
+
+def save_completions(originals, completions, known_rows, path, title=None):
+    """One row per image: the original (N, C, H, W), what the model was given (rows
+    < known_rows; the hidden rest gray), then its K completions (N, K, C, H, W); a red line
+    marks where the given rows end."""
+    plt = _pyplot()
+    originals, completions = np.asarray(originals), np.asarray(completions)
+    N, K, C, H, W = completions.shape
+    given = originals.copy()
+    given[:, :, known_rows:] = 0.5
+    cells = np.concatenate([originals[:, None], given[:, None], completions], axis=1)
+    grid = image_grid(np.clip(cells.reshape(N * (K + 2), C, H, W), 0, 1), nrow=K + 2)
+    fig, ax = plt.subplots(figsize=(1.0 * (K + 2), 1.0 * N + 0.6))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    for i in range(N):                   # pad 1: cell (i, j) starts at 1 + i (H + 1), 1 + j (W + 1)
+        y = 1 + i * (H + 1) + known_rows - 0.5
+        ax.plot([1 + (W + 1) - 0.5, grid.shape[1] - 1.5], [y, y], color="red", lw=0.8)
+    ax.axis("off")
+    ax.set_title(title or f"original | top {known_rows} rows given | {K} completions",
+                 fontsize=9)
     return _savefig(fig, path, dpi=100, bbox_inches="tight")
 
 
