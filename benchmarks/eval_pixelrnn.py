@@ -38,8 +38,10 @@ Measured (shared 2-core machine; results in benchmarks/eval_pixelrnn_results.jso
 """
 import os
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")       # one thread; must precede the pools' start (imports)
+if __name__ == "__main__":                  # run as the benchmark, not imported (tests)
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                  "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")   # one thread; must precede the pools' start (imports)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -71,6 +73,7 @@ def parse_args(argv=None):
                    "default: the tinygen run's steps, from --out)")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     p.add_argument("--data", default=None, help="directory holding the MNIST IDX files")
+    p.add_argument("--no-verify", action="store_true", help="skip the files' SHA-256 check")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--test-limit", type=int, default=None, help="the first N test images")
@@ -116,10 +119,11 @@ class TorchTwin:
     def training_step(self, x, optimizers):
         opt = optimizers["adam"]
         opt.zero_grad()
-        loss = self.loss(self.net, self.torch.from_numpy(np.asarray(x.numpy())))
+        x = self.torch.from_numpy(np.asarray(x.numpy()))
+        loss = self.loss(self.net, x)
         loss.backward()
         opt.step()
-        return {"loss": loss.item(), "bits_per_dim": loss.item() / (784 * math.log(2.0))}
+        return {"loss": loss.item(), "bits_per_dim": loss.item() / (x[0].numel() * math.log(2.0))}
 
     def evaluate(self, data, limit=None, batch_size=256):
         """PixelCNN.evaluate's record, computed by the twin."""
@@ -176,8 +180,9 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     steps_wanted = target_steps(args)
     minutes = math.inf if args.budget is None else args.budget
-    train_set = load_dataset("mnist", "train", data_dir=args.data, binarize="dynamic")
-    test = load_dataset("mnist", "test", data_dir=args.data, binarize="fixed", seed=args.seed)
+    data = dict(data_dir=args.data, verify=not args.no_verify)
+    train_set = load_dataset("mnist", "train", binarize="dynamic", **data)
+    test = load_dataset("mnist", "test", binarize="fixed", seed=args.seed, **data)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         seed=args.seed)
     model = tinygen_model(args.model, args.seed)
@@ -186,7 +191,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
         model = TorchTwin(args.model, model)
     opts = model.configure_optimizers(args.lr)
-    ckpt = os.path.join(args.out, run_name(args) + (".npz" if args.framework == "tinygen" else ".pt"))
+    suffix = ".npz" if args.framework == "tinygen" else ".pt"
+    ckpt = os.path.join(args.out, run_name(args) + suffix)
     before = budget.NOTHING_DONE
     if args.resume:
         before = (budget.resume(ckpt, model, opts["adam"], loader) if args.framework == "tinygen"
