@@ -7,6 +7,12 @@
 The checkpoint's `extra` records the steps, images and seconds of training so far, so a
 resumed run reports totals. A checkpoint without optimizer state resumes with fresh Adam
 moments, and says so.
+
+train_for(..., start_step=before["steps"]) continues the loader's stream of batches exactly
+where the run stopped (same epoch, same next batch), so a run resumed any number of times sees
+the batches of an uninterrupted one; without it a resumed run starts a fresh epoch.
+clock=time.process_time measures the budget in CPU time (fair on a shared machine at one
+thread); max_steps stops at a total number of steps (a twin run matching another's steps).
 """
 import time
 
@@ -17,25 +23,48 @@ from tinygen.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 NOTHING_DONE = {"steps": 0, "seen": 0, "seconds": 0.0}
 
 
-def train_for(model, opts, loader, minutes, log_every=50):
-    """model.training_step over the loader's epochs until `minutes` are spent.
+def train_for(model, opts, loader, minutes, log_every=50, clock=time.time, start_step=None,
+              max_steps=None):
+    """model.training_step over the loader's epochs until `minutes` of `clock` are spent (or
+    the run's total steps reach max_steps).
 
+    start_step: the steps done before (resuming): continue the loader's batches exactly there.
     Prints the mean of every logged term over the last `log_every` steps; returns
     {"steps", "seen", "seconds", "last"} (last: those means at the end)."""
-    budget, t0, steps, seen = 60.0 * minutes, time.time(), 0, 0
+    budget, t0, steps, seen = 60.0 * minutes, clock(), 0, 0
+    first = start_step or 0
+    limit = float("inf") if max_steps is None else max_steps - first
     recent = []
-    while time.time() - t0 < budget:
-        for x, _ in loader:
-            if time.time() - t0 >= budget:
-                break
-            recent.append(model.training_step(x, opts))
-            steps += 1
-            seen += x.shape[0]
-            if steps % log_every == 0:
-                print(f"step {steps:6d}  {time.time() - t0:7.1f} s  " + "  ".join(
-                    f"{k} {v:.3f}" for k, v in _means(recent[-log_every:]).items()), flush=True)
-    return {"steps": steps, "seen": seen, "seconds": time.time() - t0,
+    batches = _batches_from(loader, first) if start_step is not None else _epochs(loader)
+    for x, _ in batches:
+        if clock() - t0 >= budget or steps >= limit:
+            break
+        recent.append(model.training_step(x, opts))
+        steps += 1
+        seen += x.shape[0]
+        if steps % log_every == 0:
+            print(f"step {first + steps:6d}  {clock() - t0:7.1f} s  " + "  ".join(
+                f"{k} {v:.3f}" for k, v in _means(recent[-log_every:]).items()), flush=True)
+    return {"steps": steps, "seen": seen, "seconds": clock() - t0,
             "last": _means(recent[-log_every:])}
+
+
+def _epochs(loader):
+    """The loader's batches, epoch after epoch, without end."""
+    while True:
+        yield from loader
+
+
+def _batches_from(loader, step):
+    """The loader's batches from batch `step` of its seeded stream (epoch step // len(loader),
+    then the rest of that epoch and the next epochs). The skipped batches are still drawn, so
+    the epoch's Generator reaches the same state."""
+    epoch, skip = divmod(step, len(loader))
+    loader.set_epoch(epoch)
+    stream = _epochs(loader)
+    for _ in range(skip):
+        next(stream)
+    yield from stream
 
 
 def _means(logs):
