@@ -236,7 +236,8 @@ def test_fit_on_the_device_names_a_non_finite_step_at_the_next_sync(fake_gpu, tm
         return dict(logs, loss=logs["loss"] * np.float32("nan")) if len(calls) == 2 else logs
     with pytest.raises(loop.TrainingError, match=r"^step 2: non-finite loss \(nan\)") as e:
         _fit_counting_syncs(fake_gpu, tmp_path, model, "cuda", wrap=step)
-    assert len(calls) == 3 and "no checkpoint was written" in str(e.value)
+    assert len(calls) == 4 and "no checkpoint was written" in str(e.value)   # 3 steps + the replay
+    assert "not reproduced by an anomaly-mode replay" in str(e.value)   # it ran, on the device
 
 
 # ---- random numbers on CuPy's generator -------------------------------------------------------
