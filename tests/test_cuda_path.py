@@ -172,10 +172,18 @@ def test_input_checks_on_the_device_make_no_sync_and_give_nan(fake_gpu):
         if values.size > 1:   # the valid entries keep their values
             assert np.isfinite(values).sum() == values.size - 1, (name, values)
     np.testing.assert_array_equal(bad["nll_loss"].data.get()[[0, 2]], good.data.get()[[0, 2]])
+    weight = tg.randn(3, 2, device="cuda")
+    with fake_gpu.counting_syncs() as syncs:
+        rows = F.embedding(dev([[2, 7], [-1, 0]], np.int64), weight).data.get()   # the get: 1 sync
+    assert dict(syncs) == {"get": 1}
+    assert np.isnan(rows[0, 1]).all() and np.isnan(rows[1, 0]).all()
+    np.testing.assert_array_equal(rows[[0, 1], [0, 1]], weight.data.get()[[2, 0]])
     with pytest.raises(IndexError, match="nll_loss: target values"):
         F.nll_loss(tg.zeros(2, 3), tg.tensor([0, 3]))
     with pytest.raises(ValueError, match="Bernoulli.log_prob"):
         D.Bernoulli(logits=tg.zeros(2)).log_prob(tg.tensor([1.0, 0.5]))
+    with pytest.raises(IndexError, match=r"embedding: indices must lie in \[0, 3\), got values in \[0, 7\]"):
+        F.embedding(tg.tensor([0, 7]), tg.zeros(3, 2))
 
 
 def _fit_counting_syncs(fake_gpu, tmp_path, model, device, log_every=3, wrap=None):
@@ -236,7 +244,8 @@ def test_fit_on_the_device_names_a_non_finite_step_at_the_next_sync(fake_gpu, tm
         return dict(logs, loss=logs["loss"] * np.float32("nan")) if len(calls) == 2 else logs
     with pytest.raises(loop.TrainingError, match=r"^step 2: non-finite loss \(nan\)") as e:
         _fit_counting_syncs(fake_gpu, tmp_path, model, "cuda", wrap=step)
-    assert len(calls) == 3 and "no checkpoint was written" in str(e.value)
+    assert len(calls) == 4 and "no checkpoint was written" in str(e.value)   # 3 steps + the replay
+    assert "not reproduced by an anomaly-mode replay" in str(e.value)   # it ran, on the device
 
 
 # ---- random numbers on CuPy's generator -------------------------------------------------------

@@ -4,9 +4,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tinygen import backend
 from tinygen.kernels import fused_cuda, fused_numba, fused_numpy
 
-FAST = [fused_numba, fused_cuda]   # fused_cuda runs in numba's CUDA simulator in the tests
+# fused_cuda runs in numba's CUDA simulator in the tests (skipped with neither it nor a GPU)
+FAST = [fused_numba, pytest.param(fused_cuda, marks=pytest.mark.skipif(
+    not backend.cuda_is_available(), reason="no GPU and no CUDA simulator"))]
 
 
 def _arrays(shape, seed, dtype):

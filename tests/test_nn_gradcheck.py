@@ -351,6 +351,7 @@ def test_float32_in_float32_out(name, data):
 CPU_ONLY = {"dropout2d"}
 
 
+@pytest.mark.skipif(not tg.backend.cuda_is_available(), reason="no GPU and no CUDA simulator")
 @pytest.mark.parametrize("name", sorted(set(CASES) - CPU_ONLY))
 @settings(max_examples=2)
 @given(data=st.data())

@@ -740,6 +740,7 @@ def _on(device, xs):
     return tuple(tg.tensor(x.numpy(), dtype="float64", device=device, requires_grad=True) for x in xs)
 
 
+@pytest.mark.skipif(not tg.backend.cuda_is_available(), reason="no GPU and no CUDA simulator")
 @pytest.mark.parametrize("case", [c for c in OPS if c.name not in CPU_ONLY], ids=lambda c: c.name)
 @settings(max_examples=3)
 @given(data=st.data())

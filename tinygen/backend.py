@@ -204,14 +204,14 @@ def check_values(ok, error, dtype):
     """An input check (targets in range, probabilities in [0, 1], ...) without a host sync.
 
     ok: a bool array, True where the input is valid. On the host (a NumPy array) raise `error`
-    unless ok is all True; returns None. On a device, reading ok would cost a host sync per
+    (an exception, or a function making one) unless ok is all True; returns None. On a device, reading ok would cost a host sync per
     check, and CuPy has no device-side assert (torch's answer), so nothing is raised: returns
     an array of `dtype`, 0 where ok and NaN elsewhere, for the caller to add to its result.
     An invalid input on a GPU thus gives NaN, which the training loop's non-finite check
     reports at its next sync (tinygen/train/loop.py)."""
     if isinstance(ok, (np.ndarray, np.generic, bool)):
         if not bool(np.all(ok)):
-            raise error
+            raise error() if callable(error) else error
         return None
     t = np.dtype(dtype).type
     return array_module(CUDA).where(ok, t(0), t(np.nan))

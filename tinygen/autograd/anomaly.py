@@ -9,6 +9,8 @@ and backward gradient is checked for non-finite values. It is slow; use it to de
 """
 import numpy as np
 
+from tinygen import backend
+
 _enabled = [False]
 _in_backward = [False]   # ops run inside a backward are checked through that backward's result
 
@@ -56,7 +58,8 @@ def _user_frame(fn):
 
 
 def _all_finite(array):
-    xp = np if isinstance(array, np.ndarray) else __import__("cupy")
+    # a device array: the cuda device's module (CuPy, or tinygen.fake_cupy in tests)
+    xp = np if isinstance(array, (np.ndarray, np.generic)) else backend.array_module("cuda")
     if array.dtype.kind not in "fc":
         return True
     return bool(xp.isfinite(array).all())

@@ -38,14 +38,17 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise ValueError(f"embedding: weight must be (num_embeddings, embedding_dim), got "
                          f"{tuple(weight.shape)}")
     V = weight.shape[0]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= V):
-        raise IndexError(f"embedding: indices must lie in [0, {V}), got values in "
-                         f"[{int(idx.min())}, {int(idx.max())}] for weight {tuple(weight.shape)}")
+    valid = (idx >= 0) & (idx < V)
+    nan = backend.check_values(valid, lambda: IndexError(   # device: NaN rows, no host sync
+        f"embedding: indices must lie in [0, {V}), got values in [{int(idx.min())}, "
+        f"{int(idx.max())}] for weight {tuple(weight.shape)}"), weight.dtype)
     xp = backend.array_module(weight.device)
-    idx = xp.asarray(idx)
+    idx = xp.asarray(idx) if nan is None else xp.where(valid, idx, 0)
     if max_norm is not None:
         _renorm_rows(weight, idx, max_norm, norm_type)
     y = getitem(weight, idx)                                   # (*, D)
+    if nan is not None:
+        y = y + Tensor._make(nan[..., None], weight.device, False)
     if padding_idx is not None:
         padding_idx = padding_idx + V if padding_idx < 0 else padding_idx
         keep = (idx != padding_idx)[..., None]

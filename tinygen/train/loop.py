@@ -469,12 +469,12 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
                     stop_non_finite(e.what, x, y, step + 1)
                 step += 1
                 count += 1
-                pending.append((step, x, y, logs, list(flags)))
+                step_flags = list(flags)          # the guards' device flags of this step
                 flags.clear()
+                pending.append((step, x, y, logs, step_flags))
                 bar.update(1)
                 done = batch + 1
-                checked = (ok for ok, _ in pending[-1][4])
-                on_host = all(map(_on_host, (*logs.values(), *checked)))
+                on_host = all(map(_on_host, (*logs.values(), *(ok for ok, _ in step_flags))))
                 if on_host or step % config.log_every == 0:   # host values: read at once
                     read_back(pending, sums)
             read_back(pending, sums)              # before the epoch's summary or a checkpoint
