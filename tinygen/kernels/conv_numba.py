@@ -190,6 +190,54 @@ def _col2im(cols, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
 
 
 @njit(nogil=True, cache=True)
+def _col2im_sample_last(cols, nb, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, out):
+    # cols (C*kh*kw, Ho*Wo*nb), column (p, q, n) -> out (C, H, W, nb), the sample index fastest.
+    # _col2im's sums, with the nb samples of a pixel innermost: each tap of each pixel adds one
+    # contiguous run of nb numbers (vectorized), where _col2im adds rows of Wo (a few) with a
+    # stride: measured 3-4x faster on B2/B4's 7x7 -> 14x14 layers.
+    C, H, W = out.shape[:3]
+    out[...] = 0
+    for c in range(C):
+        for i in range(kh):
+            p_lo, p_hi = inside(Ho, sh, i * dh - ph, H)
+            for j in range(kw):
+                q_lo, q_hi = inside(Wo, sw, j * dw - pw, W)
+                src_row = cols[(c * kh + i) * kw + j]
+                for p in range(p_lo, p_hi):
+                    dst_row = out[c, p * sh - ph + i * dh]
+                    for q in range(q_lo, q_hi):
+                        dst = dst_row[q * sw - pw + j * dw]
+                        src = src_row[(p * Wo + q) * nb: (p * Wo + q + 1) * nb]
+                        for b in range(nb):
+                            dst[b] += src[b]
+
+
+@njit(nogil=True, cache=True)
+def _images_to_rows_sample_last(x, n0, n1, rows):
+    # x[n0:n1] (nb, C, H, W) -> rows (C, H*W*nb), column (h, w, n): the sample index fastest
+    N, C, H, W = x.shape
+    nb = n1 - n0
+    for c in range(C):
+        for b in range(nb):
+            plane = x[n0 + b, c]
+            for h in range(H):
+                for w in range(W):
+                    rows[c, (h * W + w) * nb + b] = plane[h, w]
+
+
+@njit(nogil=True, cache=True)
+def _sample_last_to_images(out, n0, y):
+    # out (C, H, W, nb) -> y[n0:n0+nb] (nb, C, H, W)
+    C, H, W, nb = out.shape
+    for c in range(C):
+        for h in range(H):
+            for w in range(W):
+                src = out[c, h, w]
+                for b in range(nb):
+                    y[n0 + b, c, h, w] = src[b]
+
+
+@njit(nogil=True, cache=True)
 def _images_to_rows(x, n0, n1, rows):
     # x[n0:n1] (nb, C, H, W) -> rows (C, nb*H*W)
     N, C, H, W = x.shape
@@ -248,11 +296,15 @@ class _ConvLayout:
             self.plane, self.shift = self.plane[keep], self.shift[keep]
         self.L = (Ho - 1) * self.Ws + Wo
 
-    def cols(self, n_lo, n_hi):
-        """Pad samples [n_lo, n_hi), then yield (n0, n1, cols) chunk by chunk."""
+    def planes(self, n_lo, n_hi):
+        """Pad samples [n_lo, n_hi) into the phase planes: xs flat (N, C*sh*sw, Hs*Ws)."""
         (sh, sw), (ph, pw) = self.stride, self.padding
         pad_phases(self.x, n_lo, n_hi, ph, pw, sh, sw, self.xs)
-        xs = self.xs.reshape(self.xs.shape[0], -1, self.xs.shape[3] * self.Ws)
+        return self.xs.reshape(self.xs.shape[0], -1, self.xs.shape[3] * self.Ws)
+
+    def cols(self, n_lo, n_hi):
+        """Pad samples [n_lo, n_hi), then yield (n0, n1, cols) chunk by chunk."""
+        xs = self.planes(n_lo, n_hi)
         K, L = self.plane.size, self.L
         for n0, n1 in sample_chunks(n_lo, n_hi, K, L, self.x.itemsize):
             cols = scratch("cols", (K, (n1 - n0) * L), self.x.dtype)
@@ -409,7 +461,9 @@ def conv_transpose2d_phases(x, w, stride, padding, output_padding, dilation, tap
 
 
 def conv_transpose2d_col2im(x, w, stride, padding, output_padding, dilation, taps=None):
-    """The reference's way: cols = w2.T @ x, then col2im adds each column back onto y."""
+    """The reference's way: cols = w2.T @ x, then col2im adds each column back onto y; a few
+    samples at a time, laid out with the sample index fastest (x's rows, cols and y's sums:
+    contiguous runs of samples where the image layout has rows of a few pixels)."""
     x = np.ascontiguousarray(x)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
@@ -419,10 +473,13 @@ def conv_transpose2d_col2im(x, w, stride, padding, output_padding, dilation, tap
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
-        x2 = scratch("x2", (C_in, (n_hi - n_lo) * H * W), x.dtype)
-        _images_to_rows(x, n_lo, n_hi, x2)                                   # (C_in, nb*H*W)
-        cols = np.matmul(w2_t, x2, out=scratch("cols", (C_out * kh * kw, x2.shape[1]), x.dtype))
-        _col2im(cols, n_lo, n_hi, kh, kw, *stride, *padding, *dilation, H, W, y)
+        for n0, n1 in sample_chunks(n_lo, n_hi, C_out * kh * kw, H * W, x.itemsize):
+            x2 = scratch("x2", (C_in, H * W * (n1 - n0)), x.dtype)
+            _images_to_rows_sample_last(x, n0, n1, x2)                       # (C_in, H*W*nb)
+            cols = np.matmul(w2_t, x2, out=scratch("cols", (C_out * kh * kw, x2.shape[1]), x.dtype))
+            out = scratch("y_last", (C_out, Ho, Wo, n1 - n0), x.dtype)
+            _col2im_sample_last(cols, n1 - n0, kh, kw, *stride, *padding, *dilation, H, W, out)
+            _sample_last_to_images(out, n0, y)
 
     over_slices(N, part)
     return y
