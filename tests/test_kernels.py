@@ -336,7 +336,8 @@ def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     two, y2 = (2, 2), (2, 128, 7, 7)                 # strided, enough input channels: sample_last
     assert choose("conv2d", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "sample_last"
     assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "sample_last"
-    assert choose("conv2d", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "phases"
+    assert choose("conv2d", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "im2col"
+    assert choose("conv2d_weight_grad", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "phases"
     with use_conv_algorithm("im2col"):
         assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one) == "im2col"
         assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"   # not a transpose's

@@ -145,6 +145,11 @@ def _scatter_rows(y_wide, width, Hn, Wn, y, n0, h0, hstep, w0, wstep):
             src = y_wide[o, b * L: (b + 1) * L]
             plane = y[n0 + b, o]
             if h0 == 0 and w0 == 0 and hstep == 1 and wstep == 1:   # conv2d: a plain crop
+                if width == Wn:                                     # no junk columns: one block
+                    flat = plane.reshape(Hn * Wn)
+                    for k in range(Hn * Wn):
+                        flat[k] = src[k]
+                    continue
                 for P in range(Hn):
                     row = plane[P]
                     off = P * width
@@ -700,9 +705,11 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
     (tinygen.kernels.conv_algorithm()), else by these rules, measured on B2-B4's layers:
 
     conv2d              gemm_1x1 where it applies; winograd for 3x3 stride 1 without taps and
-                        at least WINOGRAD_MIN_CHANNELS channels in and out; sample_last for
-                        stride > 1 and at least SAMPLE_LAST_MIN_CHANNELS input channels; else
-                        phases
+                        at least WINOGRAD_MIN_CHANNELS channels in and out; for stride > 1,
+                        sample_last from SAMPLE_LAST_MIN_CHANNELS input channels on, im2col
+                        below (one input channel, B2/B4's first layers and the input gradients
+                        of their last: 2.1-3.0 ms against 2.7-3.6 for phases, one thread);
+                        else phases
     conv_transpose2d    C_in <= C_out: flip where it applies, else phases; C_in > C_out: col2im
                         (phases copy C_in*kh*kw rows of cols, col2im writes C_out*kh*kw rows and
                         adds them back: col2im 5-15% faster on the C_in = 2 C_out layers of B2/B4)
@@ -722,6 +729,8 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
         return "gemm_1x1"
     if op != "conv_transpose2d" and max(stride) > 1 and x_shape[1] >= SAMPLE_LAST_MIN_CHANNELS:
         return "sample_last"
+    if op == "conv2d" and max(stride) > 1:
+        return "im2col"
     if op == "conv2d":
         channels = min(x_shape[1], w_shape[0])
         return "winograd" if "winograd" in names and channels >= WINOGRAD_MIN_CHANNELS else "phases"
