@@ -112,6 +112,19 @@ def test_pooling_gradcheck_and_gradgradcheck(case):
         assert gradgradcheck(f, (x,))
 
 
+@pytest.mark.parametrize("name", ["sample_last", "col2im"])
+def test_gradgradcheck_with_each_strided_algorithm_forced(name):
+    """Strided conv2d and conv_transpose2d with one of conv_numba's algorithms forced wherever
+    it applies (the default choice gives sample_last only from 16 input channels on)."""
+    rng = np.random.default_rng(1)
+    x, w = t64(rng.standard_normal((2, 3, 5, 6))), t64(rng.standard_normal((2, 3, 3, 2)))
+    b = t64(rng.standard_normal(2))
+    wt = t64(rng.standard_normal((3, 2, 4, 3)))
+    with tg.kernels.use_conv_algorithm(name):
+        assert gradgradcheck(lambda x, w, b: conv2d(x, w, b, stride=2, padding=1, dilation=(1, 2)), (x, w, b))
+        assert gradgradcheck(lambda x, w: conv_transpose2d(x, w, None, (2, 1), 1, (1, 0)), (x, wt))
+
+
 def test_gradcheck_on_reference_kernels():
     """The same ops on the reference kernels (TINYGEN_KERNELS=reference)."""
     rng = np.random.default_rng(0)

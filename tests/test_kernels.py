@@ -290,12 +290,26 @@ def test_every_forced_algorithm_equals_reference(case, case_t):
 
 @settings(max_examples=10)
 @given(conv_cases(max_batch=3), conv_cases(transposed=True, max_batch=3))
+def test_every_forced_algorithm_equals_reference_in_float32(case, case_t):
+    def close32(a, b):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        assert a.dtype == np.float32
+
+    (x, w, params), (xt, wt, params_t) = case, case_t
+    for name in NUMBA["conv"].NAMES:
+        with use_conv_algorithm(name):
+            _check_conv_family(NUMBA["conv"], (x.astype(np.float32), w.astype(np.float32), params), close32)
+            _check_conv_transpose(NUMBA["conv"], (xt.astype(np.float32), wt.astype(np.float32), params_t), close32)
+
+
+@settings(max_examples=10)
+@given(conv_cases(max_batch=3), conv_cases(transposed=True, max_batch=3))
 def test_numba_conv_in_chunks_of_one_sample(case, case_t):
     """The algorithms process each worker's samples in chunks (_common.CHUNK_BYTES); here
     every chunk is one sample."""
     old, _common.CHUNK_BYTES = _common.CHUNK_BYTES, 1
     try:
-        for name in ("im2col", "phases", "winograd", "col2im"):
+        for name in ("im2col", "phases", "winograd", "col2im", "sample_last"):
             with use_conv_algorithm(name):
                 _check_conv_family(NUMBA["conv"], case)
                 _check_conv_transpose(NUMBA["conv"], case_t)
@@ -319,6 +333,11 @@ def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 4, 4), (2, 32, 14, 14), (2, 2), one, one) == "col2im"
     assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"
     assert choose("conv2d_weight_grad", x, (64, 64, 3, 3), y, one, one, one) == "phases"
+    two, y2 = (2, 2), (2, 128, 7, 7)                 # strided, enough input channels: sample_last
+    assert choose("conv2d", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "sample_last"
+    assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "sample_last"
+    assert choose("conv2d", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "im2col"
+    assert choose("conv2d_weight_grad", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "phases"
     with use_conv_algorithm("im2col"):
         assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one) == "im2col"
         assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"   # not a transpose's

@@ -11,12 +11,14 @@ shapes, strides, dilation and the explicit `taps` argument only (never from weig
                          im2col       the reference's way: numba im2col + one GEMM per chunk
                          phases       shifted slices of (phase) planes + GEMM (steps 1-2 below)
                          winograd     F(2x2, 3x3) for 3x3 stride 1 (winograd_numba.py)
+                         sample_last  im2col + GEMM with the sample index fastest (step 4)
     conv_transpose2d     flip         stride 1: conv2d with the kernel flipped (conv2d's choice follows)
                          phases       s*s stride-1 convolutions, one per output phase (step 3)
-                         col2im       the reference's way: GEMM, then numba col2im
+                         col2im       the reference's way: GEMM, then numba col2im (step 4's layout)
     conv2d_weight_grad   gemm_1x1     1x1: a batched matrix product
                          im2col       numba im2col, one GEMM per chunk
                          phases       shifted slices of (phase) planes + GEMM
+                         sample_last  im2col + GEMM with the sample index fastest (step 4)
 
 `TINYGEN_CONV_ALGO=<name>` or `with tinygen.kernels.use_conv_algorithm(name):` forces an
 algorithm wherever it applies (elsewhere the choice stands); ALGORITHMS is the table.
@@ -55,6 +57,16 @@ through terms that cancel only up to rounding, where a mask must give exact zero
    No col2im: every output is written exactly once. When a transposed convolution has many
    more input than output channels (a GAN's last layer, 64 -> 1) the GEMM + col2im of the
    reference copies far less, and that algorithm is chosen for it.
+
+4. The sample index fastest: small images, strides (sample_last, and col2im's layout).
+   On a 14x14 or 7x7 image a row of cols is a run of 7-14 pixels, and phases compute on a
+   padded width (7 of every 8 columns useful for B2's 14 -> 7 layer). Lay a chunk of nb
+   samples out as (C, H, W, nb) instead: pixel (c, h, w) of every sample is one contiguous
+   run of nb numbers. cols (C*kh*kw, Ho*Wo*nb) is then made of runs of nb (im2col with the
+   stride on the outer indices, no junk columns), the GEMM is the same, and y comes back by
+   one transposition; col2im's adds, likewise, are runs of nb. Costs: that transposition and
+   x's. It pays where strides make rows short and phases' widths padded (B2/B4's strided
+   layers, 12-25% single-threaded); on B3's 28x28 stride-1 layers, or one input channel, not.
 
 The cols matrix of a whole batch would not fit in cache, so each worker's samples go in chunks
 of a few (cols of about _common.CHUNK_BYTES): the GEMM then reads cols while it is still in
@@ -133,6 +145,11 @@ def _scatter_rows(y_wide, width, Hn, Wn, y, n0, h0, hstep, w0, wstep):
             src = y_wide[o, b * L: (b + 1) * L]
             plane = y[n0 + b, o]
             if h0 == 0 and w0 == 0 and hstep == 1 and wstep == 1:   # conv2d: a plain crop
+                if width == Wn:                                     # no junk columns: one block
+                    flat = plane.reshape(Hn * Wn)
+                    for k in range(Hn * Wn):
+                        flat[k] = src[k]
+                    continue
                 for P in range(Hn):
                     row = plane[P]
                     off = P * width
@@ -187,6 +204,81 @@ def _col2im(cols, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
                     src = src_row[((n - n0) * Ho + p) * Wo + q_lo:]
                     for k in range(q_hi - q_lo):
                         dst[k * sw] += src[k]
+
+
+@njit(nogil=True, cache=True)
+def _col2im_sample_last(cols, nb, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, out):
+    # cols (C*kh*kw, Ho*Wo*nb), column (p, q, n) -> out (C, H, W, nb), the sample index fastest.
+    # _col2im's sums, with the nb samples of a pixel innermost: each tap of each pixel adds one
+    # contiguous run of nb numbers (vectorized), where _col2im adds rows of Wo (a few) with a
+    # stride: measured 3-4x faster on B2/B4's 7x7 -> 14x14 layers.
+    C, H, W = out.shape[:3]
+    out[...] = 0
+    for c in range(C):
+        for i in range(kh):
+            p_lo, p_hi = inside(Ho, sh, i * dh - ph, H)
+            for j in range(kw):
+                q_lo, q_hi = inside(Wo, sw, j * dw - pw, W)
+                src_row = cols[(c * kh + i) * kw + j]
+                for p in range(p_lo, p_hi):
+                    dst_row = out[c, p * sh - ph + i * dh]
+                    for q in range(q_lo, q_hi):
+                        dst = dst_row[q * sw - pw + j * dw]
+                        src = src_row[(p * Wo + q) * nb: (p * Wo + q + 1) * nb]
+                        for b in range(nb):
+                            dst[b] += src[b]
+
+
+@njit(nogil=True, cache=True)
+def _im2col_sample_last(x_last, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
+    # x_last (C, H, W, nb), the sample index fastest -> cols (C*kh*kw, Ho*Wo*nb): row (c, i, j),
+    # column (p, q, n), 0 where the tap falls into the padding. _im2col's copies, each a
+    # contiguous run of nb samples (vectorized) instead of Wo strided pixels; the adjoint of
+    # _col2im_sample_last.
+    C, H, W, nb = x_last.shape
+    for r in range(C * kh * kw):
+        c = r // (kh * kw)
+        i = (r // kw) % kh
+        j = r % kw
+        p_lo, p_hi = inside(Ho, sh, i * dh - ph, H)
+        q_lo, q_hi = inside(Wo, sw, j * dw - pw, W)
+        row = cols[r]
+        for p in range(Ho):
+            for q in range(Wo):
+                dst = row[(p * Wo + q) * nb: (p * Wo + q + 1) * nb]
+                if p_lo <= p < p_hi and q_lo <= q < q_hi:
+                    src = x_last[c, p * sh - ph + i * dh, q * sw - pw + j * dw]
+                    for b in range(nb):
+                        dst[b] = src[b]
+                else:
+                    for b in range(nb):
+                        dst[b] = 0
+
+
+@njit(nogil=True, cache=True)
+def _images_to_rows_sample_last(x, n0, n1, rows):
+    # x[n0:n1] (nb, C, H, W) -> rows (C, H*W*nb), column (h, w, n): the sample index fastest
+    # (written in order, read with a stride: 15-25% faster than the other way round)
+    N, C, H, W = x.shape
+    nb = n1 - n0
+    for c in range(C):
+        for h in range(H):
+            for w in range(W):
+                dst = rows[c, (h * W + w) * nb: (h * W + w + 1) * nb]
+                for b in range(nb):
+                    dst[b] = x[n0 + b, c, h, w]
+
+
+@njit(nogil=True, cache=True)
+def _sample_last_to_images(out, n0, y):
+    # out (C, H, W, nb) -> y[n0:n0+nb] (nb, C, H, W)
+    C, H, W, nb = out.shape
+    for c in range(C):
+        for h in range(H):
+            for w in range(W):
+                src = out[c, h, w]
+                for b in range(nb):
+                    y[n0 + b, c, h, w] = src[b]
 
 
 @njit(nogil=True, cache=True)
@@ -248,11 +340,15 @@ class _ConvLayout:
             self.plane, self.shift = self.plane[keep], self.shift[keep]
         self.L = (Ho - 1) * self.Ws + Wo
 
-    def cols(self, n_lo, n_hi):
-        """Pad samples [n_lo, n_hi), then yield (n0, n1, cols) chunk by chunk."""
+    def planes(self, n_lo, n_hi):
+        """Pad samples [n_lo, n_hi) into the phase planes: xs flat (N, C*sh*sw, Hs*Ws)."""
         (sh, sw), (ph, pw) = self.stride, self.padding
         pad_phases(self.x, n_lo, n_hi, ph, pw, sh, sw, self.xs)
-        xs = self.xs.reshape(self.xs.shape[0], -1, self.xs.shape[3] * self.Ws)
+        return self.xs.reshape(self.xs.shape[0], -1, self.xs.shape[3] * self.Ws)
+
+    def cols(self, n_lo, n_hi):
+        """Pad samples [n_lo, n_hi), then yield (n0, n1, cols) chunk by chunk."""
+        xs = self.planes(n_lo, n_hi)
         K, L = self.plane.size, self.L
         for n0, n1 in sample_chunks(n_lo, n_hi, K, L, self.x.itemsize):
             cols = scratch("cols", (K, (n1 - n0) * L), self.x.dtype)
@@ -342,6 +438,39 @@ def conv2d_phases(x, w, stride, padding, dilation, taps=None):
     return y
 
 
+def conv2d_sample_last(x, w, stride, padding, dilation, taps=None):
+    """im2col + GEMM on a few samples at a time laid out with the sample index fastest
+    (C, H, W, nb): cols' copies are contiguous runs of samples, no junk columns (phases
+    compute on the padded width), and y comes back by one transposition."""
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    C_out, _, kh, kw = w.shape
+    Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
+    Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
+    w2 = np.ascontiguousarray(_masked(w, taps)).reshape(C_out, C * kh * kw)
+    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+
+    def part(n_lo, n_hi):
+        for n0, n1 in sample_chunks(n_lo, n_hi, C * kh * kw, Ho * Wo, x.itemsize):
+            cols = _cols_sample_last(x, n0, n1, (kh, kw), stride, padding, dilation, Ho, Wo)
+            y_last = np.matmul(w2, cols, out=scratch("y2", (C_out, cols.shape[1]), x.dtype))
+            _sample_last_to_images(y_last.reshape(C_out, Ho, Wo, n1 - n0), n0, y)
+
+    over_slices(N, part)
+    return y
+
+
+def _cols_sample_last(x, n0, n1, kernel_size, stride, padding, dilation, Ho, Wo):
+    """cols (C*kh*kw, Ho*Wo*nb) of samples [n0, n1), column (p, q, n): scratch."""
+    C, H, W = x.shape[1:]
+    nb = n1 - n0
+    x_last = scratch("x2", (C, H * W * nb), x.dtype)
+    _images_to_rows_sample_last(x, n0, n1, x_last)                   # (C, H*W*nb)
+    cols = scratch("cols", (C * kernel_size[0] * kernel_size[1], Ho * Wo * nb), x.dtype)
+    _im2col_sample_last(x_last.reshape(C, H, W, nb), *kernel_size, *stride, *padding, *dilation, Ho, Wo, cols)
+    return cols
+
+
 # conv2d_winograd(x, w, stride, padding, dilation, taps=None) is winograd_numba.py's
 
 
@@ -409,7 +538,9 @@ def conv_transpose2d_phases(x, w, stride, padding, output_padding, dilation, tap
 
 
 def conv_transpose2d_col2im(x, w, stride, padding, output_padding, dilation, taps=None):
-    """The reference's way: cols = w2.T @ x, then col2im adds each column back onto y."""
+    """The reference's way: cols = w2.T @ x, then col2im adds each column back onto y; a few
+    samples at a time, laid out with the sample index fastest (x's rows, cols and y's sums:
+    contiguous runs of samples where the image layout has rows of a few pixels)."""
     x = np.ascontiguousarray(x)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
@@ -419,10 +550,13 @@ def conv_transpose2d_col2im(x, w, stride, padding, output_padding, dilation, tap
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
-        x2 = scratch("x2", (C_in, (n_hi - n_lo) * H * W), x.dtype)
-        _images_to_rows(x, n_lo, n_hi, x2)                                   # (C_in, nb*H*W)
-        cols = np.matmul(w2_t, x2, out=scratch("cols", (C_out * kh * kw, x2.shape[1]), x.dtype))
-        _col2im(cols, n_lo, n_hi, kh, kw, *stride, *padding, *dilation, H, W, y)
+        for n0, n1 in sample_chunks(n_lo, n_hi, C_out * kh * kw, H * W, x.itemsize):
+            x2 = scratch("x2", (C_in, H * W * (n1 - n0)), x.dtype)
+            _images_to_rows_sample_last(x, n0, n1, x2)                       # (C_in, H*W*nb)
+            cols = np.matmul(w2_t, x2, out=scratch("cols", (C_out * kh * kw, x2.shape[1]), x.dtype))
+            out = scratch("y_last", (C_out, Ho, Wo, n1 - n0), x.dtype)
+            _col2im_sample_last(cols, n1 - n0, kh, kw, *stride, *padding, *dilation, H, W, out)
+            _sample_last_to_images(out, n0, y)
 
     over_slices(N, part)
     return y
@@ -467,6 +601,29 @@ def conv2d_weight_grad_im2col(x, gy, kernel_size, stride, padding, dilation, tap
     return _masked(sum(over_slices(N, part)).reshape(C_out, C, kh, kw), taps)
 
 
+def conv2d_weight_grad_sample_last(x, gy, kernel_size, stride, padding, dilation, taps=None):
+    """gw.T += cols @ gy_last.T, cols and gy a few samples at a time with the sample index
+    fastest (as conv2d_sample_last): K of the GEMM = Ho*Wo*nb, no junk columns."""
+    x = np.ascontiguousarray(x)
+    gy = np.ascontiguousarray(gy)
+    N, C = x.shape[:2]
+    _, C_out, Ho, Wo = gy.shape
+    kh, kw = kernel_size
+    K = C * kh * kw
+
+    def part(n_lo, n_hi):
+        gw_t = np.zeros((K, C_out), dtype=x.dtype)
+        for n0, n1 in sample_chunks(n_lo, n_hi, K, Ho * Wo, x.itemsize):
+            cols = _cols_sample_last(x, n0, n1, kernel_size, stride, padding, dilation, Ho, Wo)
+            gy_last = scratch("gy2", (C_out, cols.shape[1]), x.dtype)
+            _images_to_rows_sample_last(gy, n0, n1, gy_last)             # (C_out, Ho*Wo*nb)
+            gw_t += np.matmul(cols, gy_last.T, out=scratch("gw", gw_t.shape, x.dtype))
+        return gw_t
+
+    gw_t = sum(over_slices(N, part))                               # the workers' partial sums
+    return _masked(np.ascontiguousarray(gw_t.T).reshape(C_out, C, kh, kw), taps)
+
+
 def conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, taps=None):
     """cols from shifted slices of the (phase) planes, as conv2d_phases; with taps, only the
     kept taps' rows are built and multiplied, the others are 0."""
@@ -497,17 +654,23 @@ def conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, tap
 
 ALGORITHMS = {
     "conv2d": {"gemm_1x1": conv2d_gemm_1x1, "im2col": conv2d_im2col, "phases": conv2d_phases,
-               "winograd": conv2d_winograd},
+               "winograd": conv2d_winograd, "sample_last": conv2d_sample_last},
     "conv_transpose2d": {"flip": conv_transpose2d_flip, "phases": conv_transpose2d_phases,
                          "col2im": conv_transpose2d_col2im},
     "conv2d_weight_grad": {"gemm_1x1": conv2d_weight_grad_gemm_1x1, "im2col": conv2d_weight_grad_im2col,
-                           "phases": conv2d_weight_grad_phases},
+                           "phases": conv2d_weight_grad_phases, "sample_last": conv2d_weight_grad_sample_last},
 }
 NAMES = tuple(dict.fromkeys(name for table in ALGORITHMS.values() for name in table))
 
 # 3x3 stride-1 convolutions with enough channels for the GEMMs to dominate go through
 # F(2x2, 3x3): a 3x3 64 -> 64 layer's forward measured 11-16 ms against 15-19 (phases)
 WINOGRAD_MIN_CHANNELS = 16
+
+# strided convolutions with this many input channels or more run sample_last: single thread,
+# CPU time, B2's 4x4 s2 64 -> 128 forward 26.8 ms against 30.9 (phases), weight gradient 27.4
+# against 31.7; B4's 3x3 s2 32 -> 64 10.0 and 9.7 against 11.4 and 11.4. With one input
+# channel it is 0-15% slower (its copies gain nothing), with stride 1 (B3) 1.4-1.5x slower.
+SAMPLE_LAST_MIN_CHANNELS = 16
 
 
 def applicable(op, x_shape, w_shape, y_shape, stride, padding, dilation, taps=None):
@@ -531,7 +694,7 @@ def applicable(op, x_shape, w_shape, y_shape, stride, padding, dilation, taps=No
                 and y_shape[2 + a] == conv_transpose_output_size(x_shape[2 + a], kernel[a], 1, padding[a], 0,
                                                                  dilation[a])
                 for a in (0, 1))
-        else:                                        # im2col, phases, col2im: any geometry
+        else:                                        # im2col, phases, col2im, sample_last: any geometry
             ok = True
         if ok:
             names.append(name)
@@ -543,12 +706,17 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
     (tinygen.kernels.conv_algorithm()), else by these rules, measured on B2-B4's layers:
 
     conv2d              gemm_1x1 where it applies; winograd for 3x3 stride 1 without taps and
-                        at least WINOGRAD_MIN_CHANNELS channels in and out; else phases
+                        at least WINOGRAD_MIN_CHANNELS channels in and out; for stride > 1,
+                        sample_last from SAMPLE_LAST_MIN_CHANNELS input channels on, im2col
+                        below (one input channel, B2/B4's first layers and the input gradients
+                        of their last: 2.1-3.0 ms against 2.7-3.6 for phases, one thread);
+                        else phases
     conv_transpose2d    C_in <= C_out: flip where it applies, else phases; C_in > C_out: col2im
                         (phases copy C_in*kh*kw rows of cols, col2im writes C_out*kh*kw rows and
                         adds them back: col2im 5-15% faster on the C_in = 2 C_out layers of B2/B4)
-    conv2d_weight_grad  gemm_1x1 where it applies, else phases (Winograd's weight gradient was
-                        written and measured slower: winograd_numba.py)
+    conv2d_weight_grad  gemm_1x1 where it applies; sample_last as for conv2d; else phases
+                        (Winograd's weight gradient was written and measured slower:
+                        winograd_numba.py)
 
     From shapes, geometry and taps only, never from the weights' values."""
     names = applicable(op, x_shape, w_shape, y_shape, stride, padding, dilation, taps)
@@ -560,6 +728,10 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
         return forced
     if "gemm_1x1" in names:
         return "gemm_1x1"
+    if op != "conv_transpose2d" and max(stride) > 1 and x_shape[1] >= SAMPLE_LAST_MIN_CHANNELS:
+        return "sample_last"
+    if op == "conv2d" and max(stride) > 1:
+        return "im2col"
     if op == "conv2d":
         channels = min(x_shape[1], w_shape[0])
         return "winograd" if "winograd" in names and channels >= WINOGRAD_MIN_CHANNELS else "phases"
