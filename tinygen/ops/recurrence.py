@@ -98,8 +98,9 @@ class LSTMScan(Function):
         if t > 0:
             z = z + matmul(_neighbours(xp, hs[t - 1], self.before, self.after, nb), wt)
         a = acts[t]
-        a[...] = _sigmoid(z)
-        a[..., 2 * H:3 * H] = xp.tanh(z[..., 2 * H:3 * H])
+        a[..., :2 * H] = _sigmoid(z[..., :2 * H])                          # i, f
+        xp.tanh(z[..., 2 * H:3 * H], out=a[..., 2 * H:3 * H])             # g
+        a[..., 3 * H:] = _sigmoid(z[..., 3 * H:])                          # o
         c = cells[t]
         xp.multiply(a[..., :H], a[..., 2 * H:3 * H], out=c)              # i g
         if t > 0:
