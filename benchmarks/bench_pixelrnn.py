@@ -104,11 +104,16 @@ def check(name, size=6):
 
 
 def _run_worker(framework, name, args):
-    """One worker process: its median step time in seconds."""
+    """One worker process: its median step times in seconds. Both frameworks' OpenMP threads
+    wait passively (tinygen.runtime.configure's setting, unless you set one): spinning idle
+    threads steal the cores of a busy machine (torch's 2-thread Row LSTM step: 25.7 s with
+    spinning threads, 1.2 s without)."""
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", framework, name,
                           "--batch", str(args.batch), "--size", str(args.size), "--steps",
                           str(args.steps), "--threads", str(args.threads)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
