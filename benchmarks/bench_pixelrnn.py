@@ -3,11 +3,17 @@ Diagonal BiLSTM and Gated PixelCNN (the paper-sized MNIST presets), tinygen agai
 model in PyTorch (benchmarks/pixelrnn_torch.py), each framework in its own process.
 
     python benchmarks/bench_pixelrnn.py [--models row diagonal gated] [--batch 64]
-                                        [--size 28] [--steps 5] [--threads N] [--check]
+                                        [--size 28] [--steps 5] [--pairs 3] [--threads N]
+                                        [--check]
 
-Prints the median step time of each and tinygen / PyTorch (the issue's target: <= 1.5 for
-the Row LSTM and the Gated PixelCNN). --check first loads each tinygen model's weights into
-its PyTorch twin and compares the nll in float64 (the twins are the same model).
+A pair is one tinygen process then one PyTorch process (the order alternates from pair to
+pair), each timing the median of `steps` steps after a warm-up. On a shared machine the load
+drifts between pairs, so the figure is the median over pairs of the per-pair ratio tinygen /
+PyTorch (the issue's target: <= 1.5 for the Row LSTM and the Gated PixelCNN), with its range;
+of wall time and of CPU time (process time, which a busy machine disturbs less: use it with
+--threads 1, where it is the step's own work).
+--check first loads each tinygen model's weights into its PyTorch twin and compares the nll in
+float64 (the twins are the same model).
 """
 import argparse
 import json
@@ -20,6 +26,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))       # this checkout's tinygen, not an installed one
 PRESET = {"row": dict(variant="row", hidden=16, n_layers=7, head_channels=32),
           "diagonal": dict(variant="diagonal", hidden=16, n_layers=7, head_channels=32),
           "gated": dict(channels=32, n_layers=7, head_channels=64)}
@@ -42,19 +49,23 @@ def _batch(batch, size, seed=0):
 
 
 def worker(framework, name, batch, size, steps, threads):
-    """Median seconds of `steps` training steps (after one warm-up), in this process."""
+    """Median wall and CPU seconds of `steps` training steps (after one warm-up), in this
+    process: {"wall": ..., "cpu": ...}."""
     x = _batch(batch, size)
-    times = []
+    times, cpu = [], []
     if framework == "tinygen":
+        from tinygen import runtime
+        runtime.configure(num_threads=threads)          # first: before numba's pools start
         import tinygen as tg
         tg.manual_seed(0)
         model = _tinygen_model(name)
         opts = model.configure_optimizers(1e-3)
         xt = tg.tensor(x)
         for _ in range(steps + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model.training_step(xt, opts)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     else:
         import torch
         torch.set_num_threads(threads)
@@ -65,12 +76,13 @@ def worker(framework, name, batch, size, steps, threads):
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         xt = torch.tensor(x)
         for _ in range(steps + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             opt.zero_grad()
             pt.loss(model, xt).backward()
             opt.step()
             times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
+            cpu.append(time.process_time() - c0)
+    return {"wall": statistics.median(times[1:]), "cpu": statistics.median(cpu[1:])}
 
 
 def check(name, size=6):
@@ -91,6 +103,20 @@ def check(name, size=6):
     return a, b
 
 
+def _run_worker(framework, name, args):
+    """One worker process: its median step times in seconds. Both frameworks' OpenMP threads
+    wait passively (tinygen.runtime.configure's setting, unless you set one): spinning idle
+    threads steal the cores of a busy machine (torch's 2-thread Row LSTM step: 25.7 s with
+    spinning threads, 1.2 s without)."""
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", framework, name,
+                          "--batch", str(args.batch), "--size", str(args.size), "--steps",
+                          str(args.steps), "--threads", str(args.threads)],
+                         capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", default=["row", "diagonal", "gated"],
@@ -98,8 +124,11 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--size", type=int, default=28)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--pairs", type=int, default=3,
+                   help="tinygen/PyTorch process pairs per model, order alternating")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                   help="PyTorch's intra-op threads (tinygen runs its own worker threads)")
+                   help="threads of each framework (torch.set_num_threads, "
+                        "tinygen.runtime.set_num_threads)")
     p.add_argument("--check", action="store_true")
     p.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -111,17 +140,20 @@ def main(argv=None):
             a, b = check(name)
             print(f"check {name:<9} nll tinygen {a:.12f}  torch {b:.12f}  |diff| {abs(a - b):.2e}")
     print(f"one training step, batch {args.batch} of {args.size}x{args.size}, "
-          f"torch threads {args.threads}, median of {args.steps}")
+          f"{args.threads} thread(s) each, median of {args.steps} steps, {args.pairs} pairs")
     for name in args.models:
-        t = {}
-        for framework in ("tinygen", "torch"):
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
-                                  framework, name, "--batch", str(args.batch), "--size",
-                                  str(args.size), "--steps", str(args.steps), "--threads",
-                                  str(args.threads)], capture_output=True, text=True, check=True)
-            t[framework] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{name:<9} tinygen {t['tinygen'] * 1e3:9.1f} ms   torch {t['torch'] * 1e3:9.1f} ms"
-              f"   ratio {t['tinygen'] / t['torch']:.2f}", flush=True)
+        ratios = {"wall": [], "cpu": []}
+        for pair in range(args.pairs):
+            order = ("tinygen", "torch") if pair % 2 == 0 else ("torch", "tinygen")
+            t = {framework: _run_worker(framework, name, args) for framework in order}
+            for kind in ratios:
+                ratios[kind].append(t["tinygen"][kind] / t["torch"][kind])
+            print(f"  {name:<9} pair {pair}: wall tinygen {t['tinygen']['wall'] * 1e3:8.1f} ms  "
+                  f"torch {t['torch']['wall'] * 1e3:8.1f} ms  ratio {ratios['wall'][-1]:.2f};  "
+                  f"cpu ratio {ratios['cpu'][-1]:.2f}", flush=True)
+        print(f"{name:<9} tinygen / torch, median of {args.pairs} pairs: wall "
+              + ",  cpu ".join(f"{statistics.median(r):.2f} [{min(r):.2f}, {max(r):.2f}]"
+                               for r in ratios.values()), flush=True)
     return 0
 
 

@@ -51,6 +51,8 @@ ENTRIES = _unary_entries() + [
     ("unskew", lambda y: F.unskew(y), [(2, 3, 6)], "any"),
     ("down_shift", lambda x: F.down_shift(x), [(1, 3, 2)], "any"),
     ("right_shift", lambda x: F.right_shift(x, 2), [(1, 2, 3)], "any"),
+    ("lstm_scan", lambda g, w: F.lstm_scan(g, w, 1, 1), [(3, 2, 3, 8), (8, 6)], "any"),
+    ("gated_tanh", lambda x: F.gated_tanh(x, 1), [(2, 4, 3)], "any"),
     ("squeeze", lambda x: x.squeeze(1), [(2, 1, 3)], "any"),
     ("unsqueeze", lambda x: x.unsqueeze(0), [(2, 3)], "any"),
     ("flatten", lambda x: x.flatten(1), [(2, 3, 2)], "any"),

@@ -30,7 +30,8 @@ neighbourhood already computed (state-to-state K_ss, one step of a recurrence):
                     added. Pixel (i, j) sees every earlier pixel.
 
 The recurrences loop over H rows or W + H - 1 diagonals; every step is a batched array op
-over all images and all positions of the row (or diagonal).
+over all images and all positions of the row (or diagonal), and a layer's whole recurrence is
+one graph node (tinygen/ops/recurrence.py: lstm_scan, forward and backward on arrays).
 
 Sampling draws pixel by pixel. Every activation at position (r, c) depends on pixels before
 (r, c) only, so it is final once computed: each draw computes every layer at its own
@@ -44,8 +45,8 @@ import tinygen as tg
 import tinygen.nn as nn
 import tinygen.nn.functional as F
 from tinygen.models.pixelcnn import PixelCNN
-from tinygen.nn.rnn import lstm_update, time_steps
-from tinygen.ops import cat, down_shift, pad, skew, stack, unskew, zeros
+from tinygen.nn.rnn import lstm_update
+from tinygen.ops import cat, down_shift, lstm_scan, pad, skew, unskew, zeros
 
 PRESETS = {
     # the paper's binarized-MNIST model (Table 4): 7 layers, h = 16
@@ -72,15 +73,6 @@ class PixelRNNConfig:
 
 # ---- layers, bottom-up ------------------------------------------------------------------
 
-def neighbours(h, before, after):
-    """The states around each position of a line, side by side: h (N, L, c) ->
-    (N, L, (before + 1 + after) c) with h[l - before], ..., h[l + after] (zeros past the
-    ends). A k x 1 convolution over the line is then one Linear."""
-    L = h.shape[1]
-    padded = pad(h, (0, 0, before, after))                   # (N, before + L + after, c)
-    return cat([padded[:, t:t + L] for t in range(before + 1 + after)], -1)
-
-
 class RowLSTM(nn.Module):
     """x (N, 2h, H, W) -> x + 1x1(LSTM states) (N, 2h, H, W): a recurrence over rows."""
 
@@ -93,16 +85,10 @@ class RowLSTM(nn.Module):
         self.output = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x):                                    # (N, 2h, H, W)
-        N, _, H, W = x.shape
-        a = time_steps(self.input_to_state(x).permute(2, 0, 3, 1))   # H x (N, W, 4h)
-        h = c = zeros(N, W, self.hidden, dtype=x.dtype, device=x.device)
-        k = self.kernel // 2
-        rows = []
-        for i in range(H):                                   # row i from row i - 1
-            h, c = lstm_update(a[i] + self.state_to_state(neighbours(h, k, k)), c)
-            rows.append(h)                                   # (N, W, h)
-        h = stack(rows, 0).permute(1, 3, 0, 2)               # (N, h, H, W)
-        return x + self.output(h)
+        a = self.input_to_state(x).permute(2, 0, 3, 1)       # (H, N, W, 4h): one step a row
+        k = self.kernel // 2                                 # row i - 1, columns j-k..j+k
+        h = lstm_scan(a, self.state_to_state.weight, k, k)   # (H, N, W, h)
+        return x + self.output(h.permute(1, 3, 0, 2))
 
     # sampling: the layer at one position (r, c), from what earlier positions cached
     def sampling_cache(self, N, H, W, like):
@@ -143,14 +129,9 @@ class DiagonalBiLSTM(nn.Module):
 
     def _diagonal_lstm(self, a, state_to_state):
         """States (N, h, H, W) of the left-to-right LSTM from its input gates a (N, 4h, H, W)."""
-        N, _, H, W = a.shape
-        h = c = zeros(N, H, self.hidden, dtype=a.dtype, device=a.device)
-        a = time_steps(skew(a).permute(3, 0, 2, 1))          # W + H - 1 x (N, H, 4h)
-        columns = []
-        for d in range(W + H - 1):                           # diagonal d from diagonal d - 1
-            h, c = lstm_update(a[d] + state_to_state(neighbours(h, 1, 0)), c)   # rows i-1, i
-            columns.append(h)                                # (N, H, h)
-        return unskew(stack(columns, 0).permute(1, 3, 2, 0))   # (N, h, H, W)
+        a = skew(a).permute(3, 0, 2, 1)                      # (W + H - 1, N, H, 4h)
+        h = lstm_scan(a, state_to_state.weight, 1, 0)        # diagonal d - 1: rows i - 1, i
+        return unskew(h.permute(1, 3, 2, 0))                 # (N, h, H, W)
 
     def forward(self, x):                                    # (N, 2h, H, W)
         a = self.input_to_state(x)                           # (N, 8h, H, W)

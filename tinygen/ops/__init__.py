@@ -24,6 +24,8 @@ from tinygen.ops.norms import dist, norm  # noqa: F401
 from tinygen.ops.rearrange import (  # noqa: F401
     chunk, concat, expand_as, flip, hstack, movedim, narrow, repeat, repeat_interleave, reshape_as,
     roll, select, split, tile, unbind, view_as, vstack)
+from tinygen.ops.gates import gated_tanh  # noqa: F401
+from tinygen.ops.recurrence import lstm_scan, lstm_scan_reference  # noqa: F401
 from tinygen.ops.scan import cumprod, cumsum, prod  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401
     SPECIAL, acos, asin, atan, atan2, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
