@@ -74,19 +74,28 @@ def test_relu_grad_equals_reference(impl, shape, seed, dtype, slope):
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-@settings(max_examples=8)
-@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 6)),
-       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
-def test_normalize_channels_equals_reference(impl, shape, seed, dtype):
+@settings(max_examples=12)
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 300), st.sampled_from([1, 1, 2, 6])),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]),
+       slope=st.sampled_from([1.0, 0.0, 0.2, -1.5]))
+def test_batch_norm_equals_reference(impl, shape, seed, dtype, slope):
+    # S = 1 (BatchNorm1d's columns, more than one block of channels at C > 256) and S > 1
     rs = np.random.default_rng(seed)
     x = (rs.standard_normal(shape) * 3 + 1).astype(dtype)
     if shape[0] * shape[2] == 1:
         x[...] = 2.0                               # one value per channel: var 0, xhat 0
     gy = rs.standard_normal(shape).astype(dtype)
-    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
-    for got, want in zip(impl.normalize_channels(x, 1e-5), fused_numpy.normalize_channels(x, 1e-5)):
-        assert got.dtype == dtype and got.shape == want.shape
-        np.testing.assert_allclose(got, want, **tol)
-    xhat, _, _, rstd = fused_numpy.normalize_channels(x, 1e-5)
-    np.testing.assert_allclose(impl.normalize_channels_backward(gy, xhat, rstd),
-                               fused_numpy.normalize_channels_backward(gy, xhat, rstd), **tol)
+    w, b = rs.standard_normal(shape[1]).astype(dtype), rs.standard_normal(shape[1]).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    # y and gx in x's dtype; the statistics and gw, gb in float64
+    dtypes = (dtype, np.float64, np.float64, np.float64)
+    got, want = impl.batch_norm(x, w, b, 1e-5, slope), fused_numpy.batch_norm(x, w, b, 1e-5, slope)
+    for g, r, d in zip(got, want, dtypes):
+        assert g.dtype == d and g.shape == r.shape
+        np.testing.assert_allclose(g, r, **tol)
+    _, mean, _, rstd = want
+    got = impl.batch_norm_backward(gy, x, mean, rstd, w, b, slope)
+    want = fused_numpy.batch_norm_backward(gy, x, mean, rstd, w, b, slope)
+    for g, r, d in zip(got, want, dtypes[:1] + dtypes[2:]):
+        assert g.dtype == d and g.shape == r.shape
+        np.testing.assert_allclose(g, r, **tol)

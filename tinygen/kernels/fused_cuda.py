@@ -10,7 +10,7 @@ import math
 from numba import cuda
 
 from tinygen.kernels._common import array_module, launch, launch_config
-from tinygen.kernels.fused_numpy import normalize_channels, normalize_channels_backward  # noqa: F401
+from tinygen.kernels.fused_numpy import batch_norm, batch_norm_backward  # noqa: F401
 
 
 @cuda.jit
