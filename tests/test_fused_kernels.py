@@ -40,12 +40,13 @@ def test_extreme_logits_stay_finite(impl):
     np.testing.assert_allclose(impl.sigmoid(l), [0, 0, 0.5, 1, 1], atol=1e-6)
 
 
-@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("impl, shape", [(fused_numba, (7, 5)), (fused_numba, (1 << 15,)),
+                                         (fused_cuda, (7, 5))],
+                         ids=["numba-serial", "numba-parallel", "cuda"])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_update_equals_reference(impl, weight_decay, dtype):
+def test_adam_update_equals_reference(impl, shape, weight_decay, dtype):
     rs = np.random.default_rng(0)
-    shape = (7, 5)
     x = rs.standard_normal(shape).astype(dtype)
     m, v = np.zeros_like(x), np.zeros_like(x)
     x2, m2, v2 = x.copy(), m.copy(), v.copy()
@@ -57,6 +58,19 @@ def test_adam_update_equals_reference(impl, weight_decay, dtype):
     np.testing.assert_allclose(x2, x, rtol=tol, atol=tol)
     np.testing.assert_allclose(m2, m, rtol=tol, atol=tol)
     np.testing.assert_allclose(v2, v, rtol=tol, atol=tol)
+
+
+def test_adam_serial_and_parallel_loops_agree_bitwise():
+    rs = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x, m, v = rs.standard_normal(300).astype(dtype), np.zeros(300, dtype), np.zeros(300, dtype)
+        x2, m2, v2 = x.copy(), m.copy(), v.copy()
+        for step in range(1, 4):
+            g = rs.standard_normal(300).astype(dtype)
+            fused_numba._adam(x, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.9, 0.01)
+            fused_numba._adam_serial(x2, g, m2, v2, 1e-2, 0.9, 0.999, 1e-8, 0.9, 0.01)
+        for a, b in ((x, x2), (m, m2), (v, v2)):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])

@@ -24,15 +24,35 @@ def _flat(a):
     return np.ascontiguousarray(a).reshape(-1)
 
 
+@njit(inline="always")
+def _adam_element(x, g, m, v, i, lr_t, beta1, beta2, eps, c2, weight_decay):
+    # the one copy of the update, inlined in both loops below (so they agree bitwise)
+    gi = g[i] + weight_decay * x[i]
+    mi = m[i] + (1.0 - beta1) * (gi - m[i])
+    vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+    m[i] = mi
+    v[i] = vi
+    x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
+
+
 @njit(parallel=True, cache=True)
 def _adam(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
     for i in prange(x.size):
-        gi = g[i] + weight_decay * x[i]
-        mi = m[i] + (1.0 - beta1) * (gi - m[i])
-        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
-        m[i] = mi
-        v[i] = vi
-        x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
+        _adam_element(x, g, m, v, i, lr_t, beta1, beta2, eps, c2, weight_decay)
+
+
+@njit(cache=True)
+def _adam_serial(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
+    for i in range(x.size):
+        _adam_element(x, g, m, v, i, lr_t, beta1, beta2, eps, c2, weight_decay)
+
+
+# Below this many elements a parameter is updated on the calling thread: waking the pool
+# costs more than the loop (torch's grain size for elementwise ops). Most of a model's
+# parameters are biases and norm weights of a few hundred elements (B2: 14 of 18): measured
+# on 30k float32 elements, 0.008 ms serial against 0.024 ms parallel (idle), and on a loaded
+# machine each parallel launch waits milliseconds for a second core.
+_PARALLEL_MIN = 1 << 15
 
 
 @njit(parallel=True, cache=True)
@@ -192,5 +212,6 @@ def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
     for a in (x, m, v):
         if not a.flags.c_contiguous:
             raise ValueError("adam_update: parameter and state arrays must be contiguous")
-    _adam(x.reshape(-1), _flat(g), m.reshape(-1), v.reshape(-1), lr / (1 - beta1 ** step),
-          beta1, beta2, eps, math.sqrt(1 - beta2 ** step), weight_decay)
+    kernel = _adam if x.size >= _PARALLEL_MIN else _adam_serial
+    kernel(x.reshape(-1), _flat(g), m.reshape(-1), v.reshape(-1), lr / (1 - beta1 ** step),
+           beta1, beta2, eps, math.sqrt(1 - beta2 ** step), weight_decay)
