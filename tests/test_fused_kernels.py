@@ -43,12 +43,13 @@ def test_extreme_logits_stay_finite(impl):
     np.testing.assert_allclose(impl.sigmoid(l), [0, 0, 0.5, 1, 1], atol=1e-6)
 
 
-@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("impl, shape", [(fused_numba, (7, 5)), (fused_numba, (1 << 15,)),
+                                         (fused_cuda, (7, 5))],
+                         ids=["numba-serial", "numba-parallel", "cuda"])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_update_equals_reference(impl, weight_decay, dtype):
+def test_adam_update_equals_reference(impl, shape, weight_decay, dtype):
     rs = np.random.default_rng(0)
-    shape = (7, 5)
     x = rs.standard_normal(shape).astype(dtype)
     m, v = np.zeros_like(x), np.zeros_like(x)
     x2, m2, v2 = x.copy(), m.copy(), v.copy()
@@ -60,6 +61,19 @@ def test_adam_update_equals_reference(impl, weight_decay, dtype):
     np.testing.assert_allclose(x2, x, rtol=tol, atol=tol)
     np.testing.assert_allclose(m2, m, rtol=tol, atol=tol)
     np.testing.assert_allclose(v2, v, rtol=tol, atol=tol)
+
+
+def test_adam_serial_and_parallel_loops_agree_bitwise():
+    rs = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x, m, v = rs.standard_normal(300).astype(dtype), np.zeros(300, dtype), np.zeros(300, dtype)
+        x2, m2, v2 = x.copy(), m.copy(), v.copy()
+        for step in range(1, 4):
+            g = rs.standard_normal(300).astype(dtype)
+            fused_numba._adam(x, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.9, 0.01)
+            fused_numba._adam_serial(x2, g, m2, v2, 1e-2, 0.9, 0.999, 1e-8, 0.9, 0.01)
+        for a, b in ((x, x2), (m, m2), (v, v2)):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -77,19 +91,28 @@ def test_relu_grad_equals_reference(impl, shape, seed, dtype, slope):
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-@settings(max_examples=8)
-@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 6)),
-       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
-def test_normalize_channels_equals_reference(impl, shape, seed, dtype):
+@settings(max_examples=12)
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 300), st.sampled_from([1, 1, 2, 6])),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]),
+       slope=st.sampled_from([1.0, 0.0, 0.2, -1.5]))
+def test_batch_norm_equals_reference(impl, shape, seed, dtype, slope):
+    # S = 1 (BatchNorm1d's columns, more than one block of channels at C > 256) and S > 1
     rs = np.random.default_rng(seed)
     x = (rs.standard_normal(shape) * 3 + 1).astype(dtype)
     if shape[0] * shape[2] == 1:
         x[...] = 2.0                               # one value per channel: var 0, xhat 0
     gy = rs.standard_normal(shape).astype(dtype)
-    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
-    for got, want in zip(impl.normalize_channels(x, 1e-5), fused_numpy.normalize_channels(x, 1e-5)):
-        assert got.dtype == dtype and got.shape == want.shape
-        np.testing.assert_allclose(got, want, **tol)
-    xhat, _, _, rstd = fused_numpy.normalize_channels(x, 1e-5)
-    np.testing.assert_allclose(impl.normalize_channels_backward(gy, xhat, rstd),
-                               fused_numpy.normalize_channels_backward(gy, xhat, rstd), **tol)
+    w, b = rs.standard_normal(shape[1]).astype(dtype), rs.standard_normal(shape[1]).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    # y and gx in x's dtype; the statistics and gw, gb in float64
+    dtypes = (dtype, np.float64, np.float64, np.float64)
+    got, want = impl.batch_norm(x, w, b, 1e-5, slope), fused_numpy.batch_norm(x, w, b, 1e-5, slope)
+    for g, r, d in zip(got, want, dtypes):
+        assert g.dtype == d and g.shape == r.shape
+        np.testing.assert_allclose(g, r, **tol)
+    _, mean, _, rstd = want
+    got = impl.batch_norm_backward(gy, x, mean, rstd, w, b, slope)
+    want = fused_numpy.batch_norm_backward(gy, x, mean, rstd, w, b, slope)
+    for g, r, d in zip(got, want, dtypes[:1] + dtypes[2:]):
+        assert g.dtype == d and g.shape == r.shape
+        np.testing.assert_allclose(g, r, **tol)

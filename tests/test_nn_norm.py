@@ -31,6 +31,44 @@ def test_batch_norm_training_gradcheck_and_gradgradcheck(shape, seed):
     assert gradgradcheck(fn, (x, w, b))
 
 
+@settings(max_examples=10)
+@given(shape=st.sampled_from([(3, 2), (4, 3, 2), (2, 2, 2, 3), (5, 1)]), seed=st.integers(0, 100),
+       activation=st.sampled_from([("relu", 0.01), ("leaky_relu", 0.2), ("leaky_relu", -0.7)]),
+       affine=st.sampled_from(["both", "weight", "none"]), training=st.booleans())
+def test_batch_norm_with_activation_gradcheck_and_gradgradcheck(shape, seed, activation, affine,
+                                                                training):
+    x = _t(shape, seed)
+    w = _t(shape[1], seed + 1) if affine != "none" else None
+    b = _t(shape[1], seed + 2) if affine == "both" else None
+    rm = tg.tensor(np.linspace(-0.5, 0.5, shape[1]), dtype="float64")
+    rv = tg.tensor(np.linspace(0.5, 2.0, shape[1]), dtype="float64")
+    name, slope = activation
+    inputs = tuple(t for t in (x, w, b) if t is not None)
+
+    def fn(*args):
+        wb = list(args[1:]) + [None] * (3 - len(args))
+        return F.batch_norm(args[0], rm, rv, wb[0], wb[1], training=training,
+                            activation=name, negative_slope=slope)
+
+    assert gradcheck(fn, inputs)
+    assert gradgradcheck(fn, inputs)
+
+
+def test_batch_norm_activation_equals_the_two_ops():
+    x, w, b = _t((6, 3, 2, 2), 0), _t(3, 1), _t(3, 2)
+    for name, act in [("relu", F.relu), ("leaky_relu", lambda y: F.leaky_relu(y, 0.2))]:
+        fused = F.batch_norm(x, None, None, w, b, True, activation=name, negative_slope=0.2)
+        plain = act(F.batch_norm(x, None, None, w, b, True))
+        np.testing.assert_allclose(fused.numpy(), plain.numpy(), rtol=1e-12, atol=1e-14)
+        gy = _t(x.shape, 3, requires_grad=False)
+        got = tg.grad(fused, (x, w, b), gy)
+        want = tg.grad(plain, (x, w, b), gy)
+        for g, r in zip(got, want):
+            np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="activation must be"):
+        F.batch_norm(x, None, None, training=True, activation="gelu")
+
+
 def test_batch_norm_eval_gradcheck_and_gradgradcheck():
     x, w, b = _t((3, 2, 2, 2), 0), _t(2, 1), _t(2, 2)
     rm = tg.tensor([0.3, -0.2], dtype="float64")
@@ -168,6 +206,60 @@ def test_batchnorm_matches_torch_in_train_and_eval(shape):
     a = rs.standard_normal(shape)
     np.testing.assert_allclose(ours(tg.tensor(a, dtype="float64")).numpy(),
                                theirs(torch.tensor(a)).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, act", [((8, 300), ("LeakyReLU", 0.2)), ((4, 3, 5), ("ReLU",)),
+                                        ((4, 3, 3, 3), ("ReLU",)), ((4, 3, 3, 3), ("LeakyReLU", 0.2))])
+def test_sequential_batchnorm_activation_matches_torch_in_train_and_eval(shape, act):
+    # nn.Sequential runs BatchNorm + ReLU/LeakyReLU as one fused op: same values, gradients
+    # and running estimates as torch's two modules, in training and evaluation
+    torch = pytest.importorskip("torch")
+    C = shape[1]
+    bn, tbn = ((nn.BatchNorm2d, torch.nn.BatchNorm2d) if len(shape) == 4
+               else (nn.BatchNorm1d, torch.nn.BatchNorm1d))
+    ours = nn.Sequential(bn(C, momentum=0.3), getattr(nn, act[0])(*act[1:])).double()
+    theirs = torch.nn.Sequential(tbn(C, momentum=0.3), getattr(torch.nn, act[0])(*act[1:])).double()
+    rs = np.random.default_rng(1)
+    with tg.no_grad():
+        ours[0].weight.copy_(rs.standard_normal(C))
+        ours[0].bias.copy_(rs.standard_normal(C))
+    _copy_to_torch(torch, ours[0], theirs[0])
+    for step in range(3):
+        a = rs.standard_normal(shape) * (step + 1) + step
+        x, xt = tg.tensor(a, dtype="float64", requires_grad=True), torch.tensor(a, requires_grad=True)
+        y, yt = ours(x), theirs(xt)
+        assert y.creator.name == "BatchNorm"                         # one fused node
+        np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+        gy = rs.standard_normal(shape)
+        y.backward(tg.tensor(gy, dtype="float64"))
+        yt.backward(torch.tensor(gy))
+        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours[0].weight.grad.numpy(), theirs[0].weight.grad.numpy(),
+                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours[0].bias.grad.numpy(), theirs[0].bias.grad.numpy(),
+                                   rtol=1e-9, atol=1e-12)
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(getattr(ours[0], name).numpy(), getattr(theirs[0], name).numpy(),
+                                   rtol=1e-12)
+    ours.eval(), theirs.eval()
+    a = rs.standard_normal(shape)
+    x, xt = tg.tensor(a, dtype="float64", requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, yt = ours(x), theirs(xt)
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    y.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_sequential_does_not_fuse_a_batchnorm_or_activation_with_hooks():
+    model = nn.Sequential(nn.BatchNorm1d(3), nn.ReLU()).double()
+    x = _t((4, 3), 0)
+    assert model(x).creator.name == "BatchNorm"
+    seen = []
+    model[1].register_forward_hook(lambda m, args, out: seen.append(out))
+    y = model(x)
+    assert len(seen) == 1 and y.creator.name != "BatchNorm"
+    np.testing.assert_array_equal(y.numpy(), np.maximum(F.batch_norm(x, None, None, training=True).numpy(), 0))
 
 
 def test_layernorm_matches_torch():

@@ -128,6 +128,9 @@ def _nn_entries():
         ("std", lambda x: x.std(dim=0), [(4, 3)], "any"),
         ("batch_norm", lambda x, w, b: NF.batch_norm(x, None, None, w, b, training=True),
          [(4, 3), (3,), (3,)], "any"),
+        ("batch_norm_leaky_relu", lambda x, w, b: NF.batch_norm(
+            x, None, None, w, b, training=True, activation="leaky_relu", negative_slope=0.2),
+         [(4, 3, 2), (3,), (3,)], "any"),
         ("layer_norm", lambda x, w, b: NF.layer_norm(x, (3,), w, b), [(2, 3), (3,), (3,)], "any"),
     ]
 

@@ -11,7 +11,7 @@ from numba import cuda, int32
 
 from tinygen.kernels._common import array_module, launch, launch_config
 from tinygen.kernels._common_cuda import grid32
-from tinygen.kernels.fused_numpy import normalize_channels, normalize_channels_backward  # noqa: F401
+from tinygen.kernels.fused_numpy import batch_norm, batch_norm_backward  # noqa: F401
 
 
 @cuda.jit

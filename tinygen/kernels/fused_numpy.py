@@ -16,11 +16,19 @@ memory instead of one pass per operator; tests hold them equal to these.
                                        UNARY table's row calls it).
     relu_grad(gy, x, slope)            gy where x > 0, slope * gy elsewhere (relu: slope 0,
                                        leaky_relu: its negative slope)
-    normalize_channels(x, eps)         batch norm's standardization of x (N, C, S) per channel:
-                                       mu, var over (N, S) (biased), xhat = (x - mu) / sqrt(var + eps)
-                                       -> xhat, mu, var, rstd (each (1, C, 1))
-    normalize_channels_backward(gy, xhat, rstd)
-                                       rstd (gy - mean(gy) - xhat mean(gy xhat)), means over (N, S)
+    batch_norm(x, weight, bias, eps, slope)
+                                       batch norm of x (N, C, S) per channel, affine map and
+                                       leaky ReLU in one: mean, var over (N, S) (biased),
+                                       rstd = 1 / sqrt(var + eps), z = (x - mean) rstd w + b,
+                                       y = z where z > 0, slope z elsewhere (slope 1: no
+                                       activation, 0: relu) -> y, and mean, var, rstd (each
+                                       (C,), float64: the backward recomputes z from them)
+    batch_norm_backward(gy, x, mean, rstd, weight, bias, slope)
+                                       gz = gy where z > 0, slope gy elsewhere (z recomputed
+                                       from x), xhat = (x - mean) rstd, sums over (N, S) of
+                                       M = N S values: gb = sum(gz), gw = sum(gz xhat),
+                                       gx = w rstd (gz - gb / M - xhat gw / M) -> gx (x's
+                                       dtype), gw, gb (float64)
     adam_update(x, g, m, v, ...)       one Adam step in place (torch.optim.Adam's order):
         g <- g + weight_decay x
         m <- m + (1 - beta1) (g - m)
@@ -56,18 +64,27 @@ def relu_grad(gy, x, slope):
     return xp.where(x > 0, gy, gy * gy.dtype.type(slope))
 
 
-def normalize_channels(x, eps):
+def batch_norm(x, weight, bias, eps, slope):
     xp = _xp(x)
-    mu = x.mean(axis=(0, 2), keepdims=True)
-    d = x - mu
-    var = xp.mean(d * d, axis=(0, 2), keepdims=True)
-    rstd = 1 / xp.sqrt(var + x.dtype.type(eps))
-    return d * rstd, mu, var, rstd
+    mean = x.mean(axis=(0, 2), dtype=xp.float64)             # statistics in float64
+    d = x - mean[:, None]
+    var = xp.mean(d * d, axis=(0, 2))
+    rstd = 1 / xp.sqrt(var + eps)
+    z = d * (rstd * weight)[:, None] + bias[:, None]
+    return xp.where(z > 0, z, slope * z).astype(x.dtype), mean, var, rstd
 
 
-def normalize_channels_backward(gy, xhat, rstd):
-    return rstd * (gy - gy.mean(axis=(0, 2), keepdims=True)
-                   - xhat * (gy * xhat).mean(axis=(0, 2), keepdims=True))
+def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
+    xp = _xp(gy)
+    d = x - mean[:, None]
+    z = d * (rstd * weight)[:, None] + bias[:, None]
+    gz = xp.where(z > 0, gy, slope * gy)
+    xhat = d * rstd[:, None]
+    M = x.shape[0] * x.shape[2]
+    gb = gz.sum(axis=(0, 2), dtype=xp.float64)
+    gw = (gz * xhat).sum(axis=(0, 2))
+    gx = (weight * rstd)[:, None] * (gz - (gb / M)[:, None] - xhat * (gw / M)[:, None])
+    return gx.astype(x.dtype), gw, gb
 
 
 def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):

@@ -7,14 +7,22 @@ Each registers its members under their index or key, so state_dict keys read "0.
 from collections import OrderedDict
 
 from tinygen.autograd.tensor import Tensor
+from tinygen.nn.activation import LeakyReLU, ReLU
 from tinygen.nn.module import Module, Parameter
+from tinygen.nn.normalization import BatchNorm1d, BatchNorm2d
 
 
 class Sequential(Module):
     """Sequential(m0, m1, ...) or Sequential(OrderedDict(name=m)); forward(x) = ...m1(m0(x)).
 
     Sub-modules are named "0", "1", ... (or by the dict's keys), so state_dict keys read
-    "0.weight", "2.bias"."""
+    "0.weight", "2.bias".
+
+    One fusion, by design: a BatchNorm1d/BatchNorm2d directly followed by a ReLU or LeakyReLU
+    (neither with hooks) runs as one call, bn(x, activation="relu" | "leaky_relu"), the fused
+    batch norm + activation op (nn/normalization.py). It equals the two modules in value and
+    gradient, and takes two passes over memory each way instead of four; the graph shows one
+    BatchNorm node where the activation's node would follow it."""
 
     def __init__(self, *modules):
         super().__init__()
@@ -26,8 +34,16 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            activation = _fusable_activation(modules, i)
+            if activation is not None:          # modules[i] is a BatchNorm, modules[i + 1] its act
+                x = modules[i](x, activation=activation[0], negative_slope=activation[1])
+                i += 2
+            else:
+                x = modules[i](x)
+                i += 1
         return x
 
     def __getitem__(self, index):
@@ -77,6 +93,22 @@ class Sequential(Module):
         items.insert(index, module)
         self._modules = OrderedDict((str(i), m) for i, m in enumerate(items))
         return self
+
+
+def _fusable_activation(modules, i):
+    """(activation, negative_slope) if modules[i] is a BatchNorm1d/2d and modules[i + 1] a
+    ReLU or LeakyReLU that it can run fused (exactly those classes, no hooks on either), else None."""
+    if i + 1 >= len(modules) or type(modules[i]) not in (BatchNorm1d, BatchNorm2d):
+        return None
+    act = modules[i + 1]
+    if type(act) not in (ReLU, LeakyReLU) or _has_hooks(modules[i]) or _has_hooks(act):
+        return None
+    return ("relu", 0.0) if type(act) is ReLU else ("leaky_relu", act.negative_slope)
+
+
+def _has_hooks(module):
+    d = module.__dict__
+    return bool(d.get("_forward_pre_hooks") or d.get("_forward_hooks"))
 
 
 class ModuleList(Module):

@@ -24,10 +24,20 @@ The standardization is one Function, `Normalize`, whose backward is the classic 
 
     gx = (1 / sqrt(var + eps)) * (gy - mean_A(gy) - xhat * mean_A(gy * xhat))
 
-written with tinygen ops, so it is itself differentiable (double backward). The affine map
-is ordinary broadcasting ops. For batch norm's axes (all but the channel axis 1) the forward,
-and the backward when no graph is being built, run as fused per-channel kernels
-(kernels/fused_*.py: normalize_channels), which equal the formulas above (tests hold them).
+written with tinygen ops, so it is itself differentiable (double backward); the affine map
+is ordinary broadcasting ops.
+
+Batch norm in training is one Function of its own, `BatchNorm`: standardization, affine map
+and, when asked (batch_norm's `activation=`), the ReLU or leaky ReLU that follows, as one
+fused per-channel kernel each way (kernels/fused_*.py: batch_norm, batch_norm_backward):
+
+    z = xhat * gamma + beta,   y = z where z > 0, slope * z elsewhere (slope 1: no activation)
+    gz = gy where z > 0, slope * gy elsewhere
+    gbeta = sum_A(gz),   ggamma = sum_A(gz * xhat),   gx = gamma * (above closed form on gz)
+
+That is two passes over memory each way where the separate ops take a dozen (measured on
+B2's shapes). When a graph is being built (create_graph), its backward is the same formulas
+written with ops, so double backward works.
 """
 import numpy as np
 
@@ -37,8 +47,9 @@ from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
+from tinygen.ops.elementwise import ReluGrad, leaky_relu, relu
 from tinygen.ops.factories import ones, zeros
-from tinygen.ops.reduce import mean
+from tinygen.ops.reduce import mean, sum
 from tinygen.ops.shape import reshape
 
 
@@ -46,24 +57,13 @@ class Normalize(Function):
     """xhat = (x - mean_A(x)) / sqrt(var_A(x) + eps) over the axes A (biased variance).
 
     After forward, .mean and .var hold the statistics (arrays with A kept as size-1 dims),
-    which batch_norm reads to update its running estimates."""
+    which instance_norm reads to update its running estimates."""
 
     def __init__(self, axes, eps):
         self.axes, self.eps = tuple(axes), eps
 
-    def _per_channel(self, x):
-        """x as (N, C, S) if the axes are all but the channel axis 1 (batch norm), else None."""
-        if x.ndim >= 2 and self.axes == (0,) + tuple(range(2, x.ndim)):
-            return x.reshape(x.shape[0], x.shape[1], -1)
-        return None
-
     def forward(self, x):
         xp = backend.array_module(self.device)
-        x3 = self._per_channel(x)
-        if x3 is not None:
-            fused = kernels.implementation("fused", self.device)
-            xhat, self.mean, self.var, self.rstd = fused.normalize_channels(x3, self.eps)
-            return xhat.reshape(x.shape)
         self.mean = x.mean(axis=self.axes, keepdims=True)
         xhat = x - self.mean
         self.var = xp.mean(xhat * xhat, axis=self.axes, keepdims=True)
@@ -82,14 +82,80 @@ class Normalize(Function):
         else:
             # plain backward: the saved statistics are constants
             xhat = self.output
-            g3 = self._per_channel(gy.data)
-            if g3 is not None:
-                fused = kernels.implementation("fused", self.device)
-                gx = fused.normalize_channels_backward(g3, xhat.data.reshape(g3.shape), self.rstd)
-                return Tensor._make(gx.reshape(gy.shape), self.device, False)
             rstd = Tensor._make(self.rstd, self.device, False)
         return rstd * (gy - mean(gy, self.axes, keepdim=True)
                        - xhat * mean(gy * xhat, self.axes, keepdim=True))
+
+
+class BatchNorm(Function):
+    """y = act(xhat * weight + bias) for x (N, C, *), xhat standardized per channel over the
+    batch (axes all but 1), act(z) = z where z > 0 and slope * z elsewhere (slope 1: none).
+
+    Inputs (x, weight, bias), the last two only when the flags say so. After forward, .mean
+    and .var ((C,) arrays) hold the batch statistics, which batch_norm reads to update its
+    running estimates."""
+
+    def __init__(self, eps, slope, has_weight, has_bias):
+        self.eps, self.slope = eps, slope
+        self.has_weight, self.has_bias = has_weight, has_bias
+
+    def _affine_arrays(self, x, affine):
+        """weight and bias as arrays, ones and zeros for the absent ones."""
+        xp = backend.array_module(self.device)
+        C = x.shape[1]
+        w = affine[0] if self.has_weight else xp.ones(C, dtype=x.dtype)
+        b = affine[-1] if self.has_bias else xp.zeros(C, dtype=x.dtype)
+        return w, b
+
+    def forward(self, x, *affine):
+        w, b = self._affine_arrays(x, affine)
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)                    # (N, C, S)
+        fused = kernels.implementation("fused", self.device)
+        y, self.mean, self.var, self.rstd = fused.batch_norm(x3, w, b, self.eps, self.slope)
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        if grad_mode.is_grad_enabled():
+            return self._backward_with_ops(gy)
+        x = self.inputs[0]
+        w, b = self._affine_arrays(x.data, [t.data for t in self.inputs[1:]])
+        x3 = x.data.reshape(x.shape[0], x.shape[1], -1)
+        fused = kernels.implementation("fused", self.device)
+        gx, gw, gb = fused.batch_norm_backward(gy.data.reshape(x3.shape), x3, self.mean, self.rstd,
+                                               w, b, self.slope)
+        grads = [gx.reshape(x.shape)]
+        if self.has_weight:
+            grads.append(gw.astype(self.inputs[1].dtype, copy=False))
+        if self.has_bias:
+            grads.append(gb.astype(self.inputs[-1].dtype, copy=False))
+        return tuple(Tensor._make(g, self.device, False) for g in grads)
+
+    def _backward_with_ops(self, gy):
+        """The same gradients as functions of x, weight, bias and gy (for create_graph)."""
+        x = self.inputs[0]
+        axes, shape = (0,) + tuple(range(2, x.ndim)), _channel_shape(x)
+        d = x - mean(x, axes, keepdim=True)
+        rstd = (mean(d * d, axes, keepdim=True) + self.eps) ** -0.5
+        xhat = d * rstd
+        w = reshape(self.inputs[1], shape) if self.has_weight else None
+        z = xhat if w is None else xhat * w
+        if self.has_bias:
+            z = z + reshape(self.inputs[-1], shape)
+        gz = gy if self.slope == 1 else ReluGrad(self.slope)(gy, z)
+        gxhat = gz if w is None else gz * w
+        gx = rstd * (gxhat - mean(gxhat, axes, keepdim=True)
+                     - xhat * mean(gxhat * xhat, axes, keepdim=True))
+        grads = [gx]
+        if self.has_weight:
+            grads.append(sum(gz * xhat, axes))
+        if self.has_bias:
+            grads.append(sum(gz, axes))
+        return tuple(grads)
+
+
+# batch_norm's activation= names: the slope of act(z) = z (z > 0), slope z (elsewhere)
+_ACTIVATIONS = {None: lambda negative_slope: 1.0, "relu": lambda negative_slope: 0.0,
+                "leaky_relu": lambda negative_slope: float(negative_slope)}
 
 
 def _channel_shape(x):
@@ -97,43 +163,47 @@ def _channel_shape(x):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, *, activation=None, negative_slope=0.01):
     """Batch normalization of input (N, C, *) per channel C, as torch.nn.functional.batch_norm.
 
     running_mean, running_var: (C,) Tensors or None. With training=True the batch statistics
     normalize and the running estimates (when given) are updated in place; with
-    training=False the running estimates normalize. weight, bias: (C,) or None."""
+    training=False the running estimates normalize. weight, bias: (C,) or None.
+
+    activation (tinygen's addition): None, "relu" or "leaky_relu" (with negative_slope)
+    applied to the result in the same fused op, equal to F.relu(batch_norm(...)) or
+    F.leaky_relu(batch_norm(...), negative_slope) in value and gradient."""
     if input.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C, *), got shape {tuple(input.shape)}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"batch_norm: activation must be None, 'relu' or 'leaky_relu', got "
+                         f"{activation!r}")
     shape = _channel_shape(input)
-    axes = (0,) + tuple(range(2, input.ndim))
     n = input.data.size // input.shape[1]
     if training and n == 0:   # an empty batch: an empty output, running estimates kept (as torch)
         C = input.shape[1]
         return batch_norm(input, zeros(C, dtype=input.dtype, device=input.device),
-                          ones(C, dtype=input.dtype, device=input.device), weight, bias, False, eps=eps)
-    if training:
-        if n <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
-                             f"training, got input of shape {tuple(input.shape)}")
-        fn = Normalize(axes, eps)
-        y = fn(input)
-        if running_mean is not None:
-            with grad_mode.no_grad():
-                running_mean.mul_(1 - momentum).add_(fn.mean.reshape(-1), alpha=momentum)
-        if running_var is not None:
-            with grad_mode.no_grad():
-                unbiased = fn.var.reshape(-1) * (n / (n - 1))
-                running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
-    else:
+                          ones(C, dtype=input.dtype, device=input.device), weight, bias, False,
+                          eps=eps, activation=activation, negative_slope=negative_slope)
+    if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: training=False needs running_mean and running_var")
         rstd = (running_var + eps) ** -0.5
-        y = (input - reshape(running_mean, shape)) * reshape(rstd, shape)
-    if weight is not None:
-        y = y * reshape(weight, shape)
-    if bias is not None:
-        y = y + reshape(bias, shape)
+        y = _affine((input - reshape(running_mean, shape)) * reshape(rstd, shape), weight, bias)
+        if activation == "relu":
+            return relu(y)
+        return leaky_relu(y, negative_slope) if activation == "leaky_relu" else y
+    if n <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                         f"training, got input of shape {tuple(input.shape)}")
+    fn = BatchNorm(eps, _ACTIVATIONS[activation](negative_slope), weight is not None,
+                   bias is not None)
+    y = fn(input, *(t for t in (weight, bias) if t is not None))
+    with grad_mode.no_grad():
+        if running_mean is not None:
+            running_mean.mul_(1 - momentum).add_(fn.mean, alpha=momentum)
+        if running_var is not None:
+            running_var.mul_(1 - momentum).add_(fn.var * (n / (n - 1)), alpha=momentum)
     return y
 
 
@@ -195,7 +265,9 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def forward(self, x):
+    def forward(self, x, *, activation=None, negative_slope=0.01):
+        """batch_norm of x with this module's state; activation (tinygen's addition, as in
+        batch_norm): None, "relu" or "leaky_relu" applied in the same fused op."""
         if x.ndim not in self.ranks or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}): expected input of "
                              f"rank {' or '.join(map(str, self.ranks))} with {self.num_features} "
@@ -208,7 +280,8 @@ class _BatchNorm(Module):
         # batch statistics in training, and always when no running estimates are kept
         use_batch_stats = self.training or not self.track_running_stats
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                          use_batch_stats, momentum, self.eps)
+                          use_batch_stats, momentum, self.eps, activation=activation,
+                          negative_slope=negative_slope)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -358,51 +431,57 @@ class InstanceNorm2d(_BatchNorm):
                              self.eps)
 
 
-class SyncNormalize(Function):
-    """Batch norm's standardization (axes all but channel 1) with the statistics of the
+class SyncNormalize(BatchNorm):
+    """BatchNorm (standardization and affine map, no activation) with the statistics of the
     global batch: the per-channel sum, sum of squares and count are all-reduced over the
-    ranks of the default process group. Backward all-reduces the two per-channel sums of the
-    closed form, sum_A(gy) and sum_A(gy * xhat). Sums are accumulated in float64, so the
-    one-pass variance E[x^2] - E[x]^2 stays accurate for float32 inputs.
+    ranks of the default process group, and backward all-reduces the two per-channel sums
+    sum_A(gy) and sum_A(gy * xhat) for gx (weight and bias get this rank's own sums). Sums are float64 (the one-pass variance
+    E[x^2] - E[x]^2 stays accurate for float32 inputs), and y, gx use the fused kernels'
+    float64 formulas, so one rank's result rounds as one process's BatchNorm does.
 
     Its backward calls collectives, so it is not differentiable again (no double backward)."""
 
-    def __init__(self, eps):
-        self.eps = eps
+    def __init__(self, eps, has_weight, has_bias):
+        super().__init__(eps, 1.0, has_weight, has_bias)
 
-    def forward(self, x):
+    def forward(self, x, *affine):
         from tinygen import distributed as dist
         xp = backend.array_module(self.device)
-        axes = (0,) + tuple(range(2, x.ndim))
-        x64 = x.astype(xp.float64)
-        local = xp.concatenate([x64.sum(axis=axes), (x64 * x64).sum(axis=axes),
-                                xp.asarray([x.size // x.shape[1]], dtype=xp.float64)])
+        w, b = self._affine_arrays(x, affine)
+        x3 = x.reshape(x.shape[0], x.shape[1], -1).astype(xp.float64)    # (N, C, S)
+        C = x.shape[1]
+        local = xp.concatenate([x3.sum(axis=(0, 2)), (x3 * x3).sum(axis=(0, 2)),
+                                xp.asarray([x3.shape[0] * x3.shape[2]], dtype=xp.float64)])
         stats = Tensor._make(local, self.device, False)
         dist.all_reduce(stats)
-        C = x.shape[1]
         self.count = float(stats.data[2 * C])
-        mean64 = stats.data[:C] / self.count
-        var64 = xp.maximum(stats.data[C:2 * C] / self.count - mean64 * mean64, 0)
-        shape = (1, C) + (1,) * (x.ndim - 2)
-        self.mean, self.var = mean64.astype(x.dtype), var64.astype(x.dtype)
-        self.rstd = (1 / xp.sqrt(var64 + self.eps)).astype(x.dtype).reshape(shape)
-        return (x - self.mean.reshape(shape)) * self.rstd
+        self.mean = stats.data[:C] / self.count
+        self.var = xp.maximum(stats.data[C:2 * C] / self.count - self.mean * self.mean, 0)
+        self.rstd = 1 / xp.sqrt(self.var + self.eps)
+        z = (x3 - self.mean[:, None]) * (self.rstd * w)[:, None] + b[:, None]
+        return z.astype(x.dtype).reshape(x.shape)
 
     def backward(self, gy):
         from tinygen import distributed as dist
         xp = backend.array_module(self.device)
-        g, xhat = gy.data, self.output.data
-        axes = (0,) + tuple(range(2, g.ndim))
-        C = g.shape[1]
-        sums = xp.concatenate([g.sum(axis=axes, dtype=xp.float64),
-                               (g.astype(xp.float64) * xhat).sum(axis=axes)])
-        sums_t = Tensor._make(sums, self.device, False)
+        x = self.inputs[0].data
+        w, _ = self._affine_arrays(x, [t.data for t in self.inputs[1:]])
+        C = x.shape[1]
+        g3 = gy.data.reshape(x.shape[0], C, -1).astype(xp.float64)
+        xhat = (x.reshape(g3.shape) - self.mean[:, None]) * self.rstd[:, None]
+        local = xp.concatenate([g3.sum(axis=(0, 2)), (g3 * xhat).sum(axis=(0, 2))])
+        sums_t = Tensor._make(local.copy(), self.device, False)
         dist.all_reduce(sums_t)
-        shape = (1, C) + (1,) * (g.ndim - 2)
-        mean_g = (sums_t.data[:C] / self.count).astype(g.dtype).reshape(shape)
-        mean_gx = (sums_t.data[C:] / self.count).astype(g.dtype).reshape(shape)
-        gx = self.rstd * (g - mean_g - xhat * mean_gx)
-        return Tensor._make(gx, self.device, False)
+        mean_g, mean_gx = sums_t.data[:C] / self.count, sums_t.data[C:] / self.count
+        gx = (w * self.rstd)[:, None] * (g3 - mean_g[:, None] - xhat * mean_gx[:, None])
+        grads = [gx.astype(x.dtype).reshape(x.shape)]
+        # weight and bias get this rank's sums (DDP averages parameter gradients over ranks)
+        gb, gw = local[:C], local[C:]
+        if self.has_weight:
+            grads.append(gw.astype(self.inputs[1].dtype))
+        if self.has_bias:
+            grads.append(gb.astype(self.inputs[-1].dtype))
+        return tuple(Tensor._make(g, self.device, False) for g in grads)
 
 
 class SyncBatchNorm(_BatchNorm):
@@ -431,8 +510,8 @@ class SyncBatchNorm(_BatchNorm):
             self.num_batches_tracked.add_(1)
             if momentum is None:
                 momentum = 1.0 / int(self.num_batches_tracked.item())
-        fn = SyncNormalize(self.eps)
-        y = fn(x)
+        fn = SyncNormalize(self.eps, self.weight is not None, self.bias is not None)
+        y = fn(x, *(t for t in (self.weight, self.bias) if t is not None))
         if self.track_running_stats:
             n = fn.count
             if n <= 1:
@@ -443,7 +522,7 @@ class SyncBatchNorm(_BatchNorm):
                 var_t = Tensor._make(fn.var * (n / (n - 1)), x.device, False)
                 self.running_mean.mul_(1 - momentum).add_(mean_t, alpha=momentum)
                 self.running_var.mul_(1 - momentum).add_(var_t, alpha=momentum)
-        return _affine(y, self.weight, self.bias)
+        return y
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):
