@@ -37,7 +37,7 @@ from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.shape import cat, pad, stack
 
 
-def _neighbours(xp, h, before, after, out):
+def _neighbours(h, before, after, out):
     """h (N, M, H) -> out (N, M, K H): block t holds h[:, m + t - before] (zeros off the line)."""
     M, H = h.shape[1], h.shape[2]
     for t in range(before + 1 + after):
@@ -65,10 +65,11 @@ def _neighbours_adjoint(xp, g, before, after, H):
 def _products(device):
     """The matrix product of `device`'s kernels, and a scope that keeps BLAS on one thread for
     a whole recurrence (hundreds of small products; tinygen/kernels/threads.py says why)."""
+    matmul = kernels.implementation("matmul", device).matmul
     if device != "cpu":
-        return kernels.implementation("matmul", device).matmul, contextlib.nullcontext()
+        return matmul, contextlib.nullcontext()
     from tinygen.kernels.threads import blas_on_one_thread
-    return kernels.implementation("matmul", device).matmul, blas_on_one_thread()
+    return matmul, blas_on_one_thread()
 
 
 class LSTMScan(Function):
@@ -96,7 +97,7 @@ class LSTMScan(Function):
         H = hs.shape[-1]
         z = gates[t]
         if t > 0:
-            z = z + matmul(_neighbours(xp, hs[t - 1], self.before, self.after, nb), wt)
+            z = z + matmul(_neighbours(hs[t - 1], self.before, self.after, nb), wt)
         a = acts[t]
         a[..., :2 * H] = _sigmoid(z[..., :2 * H])                          # i, f
         xp.tanh(z[..., 2 * H:3 * H], out=a[..., 2 * H:3 * H])             # g
@@ -151,7 +152,7 @@ def bptt(acts, cells, tanh_cells, hs, weight, gh, before, after, matmul):
         z[..., H:2 * H] = dc * cells[t - 1] * f * (1 - f)
         dc *= f
         zf = z.reshape(N * M, G)
-        gw += matmul(zf.T, _neighbours(xp, hs[t - 1], before, after, nb).reshape(N * M, -1))
+        gw += matmul(zf.T, _neighbours(hs[t - 1], before, after, nb).reshape(N * M, -1))
         dh = _neighbours_adjoint(xp, matmul(zf, weight).reshape(N, M, -1), before, after, H)
     return gz, gw
 
