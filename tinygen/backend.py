@@ -220,11 +220,8 @@ def check_values(ok, error, dtype):
 def scatter_add(xp, target, index, values):
     """target[index] += values with repeated indices summed in order (np.add.at, or on a GPU
     its deterministic twin kernels/scatter_cuda.py rather than cupyx's atomics)."""
-    if xp is np:
-        np.add.at(target, index, values)
-        return target
-    from tinygen.kernels import scatter_cuda
-    return scatter_cuda.scatter_add(target, index, values)
+    from tinygen.kernels import scatter_cuda, scatter_numpy
+    return (scatter_numpy if xp is np else scatter_cuda).scatter_add(target, index, values)
 
 
 # ---- kernel setting -----------------------------------------------------------------------

@@ -6,8 +6,9 @@
     matmul   matmul_numpy.py             matmul_numba.py     matmul_cuda.py
     fused    fused_numpy.py              fused_numba.py      fused_cuda.py
     special  (none: NumPy has no erf)    special_numba.py    special_cuda.py
+    scatter  scatter_numpy.py (cpu only)  (np.add.at is one)  scatter_cuda.py
 
-Each family's function list is declared once, below (CONV, POOL, MATMUL, FUSED): every
+Each family's function list is declared once, below (CONV, POOL, ...): every
 implementation file defines exactly those functions, with the same parameters
 (tests/test_kernels.py checks it), so that `diff conv_numpy.py conv_numba.py` lines up
 function by function. What the families share lives in _common.py (array module, output
@@ -43,7 +44,10 @@ FUSED = ("sigmoid", "bce_with_logits", "bce_with_logits_grad", "relu_grad", "bat
 # erf, erfc, lgamma, digamma, polygamma, erfinv by name: fast files only (NumPy has none of
 # them; tests check special_numba.py against mpmath)
 SPECIAL = ("apply",)
-FAMILIES = {"conv": CONV, "pool": POOL, "matmul": MATMUL, "fused": FUSED, "special": SPECIAL}
+# target[index] += values, repeats summed in order (backend.scatter_add dispatches)
+SCATTER = ("scatter_add",)
+FAMILIES = {"conv": CONV, "pool": POOL, "matmul": MATMUL, "fused": FUSED, "special": SPECIAL,
+            "scatter": SCATTER}
 
 _SUFFIX = {("cpu", "reference"): "numpy", ("cpu", "fast"): "numba",
            ("cuda", "reference"): "numpy", ("cuda", "fast"): "cuda"}
