@@ -8,6 +8,7 @@ on its index math than on its arithmetic. These helpers divide in 32 bits:
     start, step = grid32()                   the grid-stride loop's start and step, int32:
     for t in range(start, int32(total), step)    (its trip count is a 32-bit division)
     div32(a, b), mod32(a, b)                 a // b and a % b for 0 <= a, b < 2**31, as int32
+    n, c, h, w = unravel4(t, C, H, W)        t's position in an (N, C, H, W) array
 
 div32 and mod32 cast to uint32 and back: LLVM then narrows numba's 64-bit division of the
 zero-extended values to a 32-bit one (signed floor division would not narrow: -7 // 2).
@@ -30,3 +31,10 @@ def div32(a, b):
 @cuda.jit(device=True, inline=True)
 def mod32(a, b):
     return int32(uint32(a) % uint32(b))
+
+
+@cuda.jit(device=True, inline=True)
+def unravel4(t, C, H, W):
+    """(n, c, h, w) of flat index t in a C-contiguous (N, C, H, W) array, in 32 bits."""
+    return (div32(t, C * H * W), mod32(div32(t, H * W), C), mod32(div32(t, W), H),
+            mod32(t, W))

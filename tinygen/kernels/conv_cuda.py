@@ -19,7 +19,7 @@ from numba import cuda, int32
 
 from tinygen.kernels._common import (
     array_module, conv_output_size, conv_transpose_output_size, launch, launch_config, masked_kernel)
-from tinygen.kernels._common_cuda import div32, grid32, mod32
+from tinygen.kernels._common_cuda import div32, grid32, mod32, unravel4
 
 
 @cuda.jit
@@ -49,10 +49,7 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x, zero):
     N, C, H, W = x.shape
     start, step = grid32()
     for t in range(start, int32(N * C * H * W), step):
-        n = div32(t, C * H * W)
-        c = mod32(div32(t, H * W), C)
-        h = mod32(div32(t, W), H)
-        w = mod32(t, W)
+        n, c, h, w = unravel4(t, C, H, W)
         s = zero                        # of x's dtype (cols[0, 0] * 0 was float64)
         for i in range(kh):
             hp = h + ph - i * dh        # = p * sh for the window row p that reads h with tap i

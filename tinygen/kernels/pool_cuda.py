@@ -9,7 +9,7 @@ Runs on CuPy arrays, or on NumPy arrays in numba's CUDA simulator (tiny shapes o
 from numba import cuda, int32
 
 from tinygen.kernels._common import array_module, launch, launch_config, pool_output_size
-from tinygen.kernels._common_cuda import div32, grid32, mod32
+from tinygen.kernels._common_cuda import div32, grid32, mod32, unravel4
 
 
 @cuda.jit(device=True, inline=True)
@@ -25,10 +25,7 @@ def _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx):
     _, _, Ho, Wo = y.shape
     start, step = grid32()              # 32-bit index math (_common_cuda.py)
     for t in range(start, int32(N * C * Ho * Wo), step):
-        n = div32(t, C * Ho * Wo)
-        c = mod32(div32(t, Ho * Wo), C)
-        p = mod32(div32(t, Wo), Ho)
-        q = mod32(t, Wo)
+        n, c, p, q = unravel4(t, C, Ho, Wo)
         best = x[n, c, 0, 0]
         arg = -1
         for i in range(kh):
@@ -53,10 +50,7 @@ def _max_pool2d_backward(gy, idx, gx, kh, kw, sh, sw, ph, pw, zero):
     _, _, Ho, Wo = gy.shape
     start, step = grid32()
     for t in range(start, int32(N * C * H * W), step):
-        n = div32(t, C * H * W)
-        c = mod32(div32(t, H * W), C)
-        h = mod32(div32(t, W), H)
-        w = mod32(t, W)
+        n, c, h, w = unravel4(t, C, H, W)
         s = zero                        # of gx's dtype (gy[...] * 0 was float64)
         for p in range(_first_window(h + ph, kh, sh), min(Ho, div32(h + ph, sh) + 1)):
             for q in range(_first_window(w + pw, kw, sw), min(Wo, div32(w + pw, sw) + 1)):
@@ -71,10 +65,7 @@ def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y, zero, area):
     _, _, Ho, Wo = y.shape
     start, step = grid32()              # 32-bit index math (_common_cuda.py)
     for t in range(start, int32(N * C * Ho * Wo), step):
-        n = div32(t, C * Ho * Wo)
-        c = mod32(div32(t, Ho * Wo), C)
-        p = mod32(div32(t, Wo), Ho)
-        q = mod32(t, Wo)
+        n, c, p, q = unravel4(t, C, Ho, Wo)
         s = zero                        # zero, area = kh*kw: of y's dtype, so no float64
         for i in range(kh):
             h = p * sh - ph + i
@@ -93,10 +84,7 @@ def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx, zero, area):
     _, _, Ho, Wo = gy.shape
     start, step = grid32()
     for t in range(start, int32(N * C * H * W), step):
-        n = div32(t, C * H * W)
-        c = mod32(div32(t, H * W), C)
-        h = mod32(div32(t, W), H)
-        w = mod32(t, W)
+        n, c, h, w = unravel4(t, C, H, W)
         s = zero
         for p in range(_first_window(h + ph, kh, sh), min(Ho, div32(h + ph, sh) + 1)):
             for q in range(_first_window(w + pw, kw, sw), min(Wo, div32(w + pw, sw) + 1)):
