@@ -15,7 +15,14 @@ zero-extended values to a 32-bit one (signed floor division would not narrow: -7
 launch_config refuses totals of 2**31 or more, so every index fits. benchmarks/ptx_check.py
 counts what is left (64-bit div/rem lines in the PTX: 0).
 """
-from numba import cuda, int32, uint32
+from numba import config, cuda, int32, uint32
+
+
+def _arithmetic(fn):
+    """An inlined device function; in numba's simulator the plain Python function, since there
+    every call of a simulated device function swaps the cuda module in and out (~100x a Python
+    call, and the index math makes several per element). Pure arithmetic only: no cuda.*."""
+    return fn if config.ENABLE_CUDASIM else cuda.jit(device=True, inline=True)(fn)
 
 
 @cuda.jit(device=True, inline=True)
@@ -23,17 +30,17 @@ def grid32():
     return int32(cuda.grid(1)), int32(cuda.gridsize(1))
 
 
-@cuda.jit(device=True, inline=True)
+@_arithmetic
 def div32(a, b):
     return int32(uint32(a) // uint32(b))
 
 
-@cuda.jit(device=True, inline=True)
+@_arithmetic
 def mod32(a, b):
     return int32(uint32(a) % uint32(b))
 
 
-@cuda.jit(device=True, inline=True)
+@_arithmetic
 def unravel4(t, C, H, W):
     """(n, c, h, w) of flat index t in a C-contiguous (N, C, H, W) array, in 32 bits."""
     return (div32(t, C * H * W), mod32(div32(t, H * W), C), mod32(div32(t, W), H),
