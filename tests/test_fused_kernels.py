@@ -34,6 +34,49 @@ def test_bce_and_sigmoid_equal_reference(impl, shape, seed, dtype):
                                fused_numpy.bce_with_logits_grad(l, t, gy), **tol)
 
 
+def _ulps(got, exact):
+    """|got - exact| in float32 ulps of exact (float64 exact; the spacing at the smallest
+    normal for subnormal values)."""
+    spacing = np.spacing(np.maximum(np.abs(exact), np.finfo(np.float32).tiny).astype(np.float32))
+    return np.abs(got.astype(np.float64) - exact) / spacing
+
+
+def test_float32_kernels_round_the_double_formula_once():
+    # fused_numba's float32 sigmoid and BCE: polynomial exp and log1p in double (vectorized),
+    # against the reference's formulas in float64 over logits -120..120 and their extremes
+    l = np.concatenate([np.linspace(-120, 120, 200_001), [0.0, -0.0, 1e-30, -1e-30, 1e4, -1e4],
+                        np.geomspace(1e-8, 1, 1000), -np.geomspace(1e-8, 1, 1000)]).astype(np.float32)
+    l64 = l.astype(np.float64)
+    for t in (np.zeros_like(l), np.ones_like(l), np.full_like(l, 0.3)):
+        t64 = t.astype(np.float64)
+        checks = [(fused_numba.sigmoid(l), fused_numpy.sigmoid(l64)),
+                  (fused_numba.bce_with_logits(l, t), fused_numpy.bce_with_logits(l64, t64)),
+                  (fused_numba.bce_with_logits_grad(l, t, np.float32(1)),
+                   fused_numpy.bce_with_logits_grad(l64, t64, 1.0))]
+        for got, exact in checks:
+            assert got.dtype == np.float32
+            ulps = _ulps(got, exact)
+            assert ulps.max() <= 1.0, (ulps.max(), l[ulps.argmax()])
+            assert np.mean(got == exact.astype(np.float32)) > 0.999   # rounded to nearest
+
+
+def test_float32_kernels_keep_nan_and_infinity():
+    l = np.array([np.nan, np.inf, -np.inf, np.inf, -np.inf], np.float32)
+    t = np.array([0.0, 1.0, 0.0, 0.0, 1.0], np.float32)
+    np.testing.assert_array_equal(fused_numba.sigmoid(l), [np.nan, 1, 0, 1, 0])
+    np.testing.assert_array_equal(fused_numba.bce_with_logits(l, t), [np.nan, 0, 0, np.inf, np.inf])
+    np.testing.assert_array_equal(fused_numba.bce_with_logits_grad(l, t, np.float32(2)),
+                                  [np.nan, 0, 0, 2, -2])
+
+
+def test_float32_kernels_split_over_threads_bitwise():
+    # above _PARALLEL_MIN elements the loop runs in slices on tinygen's threads: the same values
+    l, t = _arrays((3, fused_numba._PARALLEL_MIN), 7, np.float32)
+    whole = np.empty(l.size, np.float32)
+    fused_numba._bce(l.reshape(-1), t.reshape(-1), whole)
+    np.testing.assert_array_equal(fused_numba.bce_with_logits(l, t).reshape(-1), whole)
+
+
 @pytest.mark.parametrize("impl", [fused_numpy] + FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def test_extreme_logits_stay_finite(impl):
     l = np.array([-1e4, -50.0, 0.0, 50.0, 1e4], dtype=np.float32)

@@ -14,10 +14,9 @@ shape (and dtype) with the one helper `unbroadcast` (shape.py's sum_to, then a c
 """
 import numpy as np
 
-from tinygen import backend
+from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.kernels import fused_numpy
 from tinygen.ops.shape import unbroadcast
 
 
@@ -37,9 +36,10 @@ def _sign(x):
 def _sigmoid(xp, x):
     # The one sigmoid: kernels/fused_numpy.py's two-branch form on e^-|x| (no overflow, a
     # few ulps everywhere, sigmoid(-20) = 2.1e-9 in float32 and not 0), which the fused BCE
-    # kernels share. Its gradient is y sigmoid(-x), not y (1 - y): 1 - y is 0 from x = 17
-    # in float32.
-    return fused_numpy.sigmoid(x)
+    # kernels share, run by the device's fused kernels (fused_numba: in float64, rounded
+    # once, for float32). Its gradient is y sigmoid(-x), not y (1 - y): 1 - y is 0 from
+    # x = 17 in float32.
+    return kernels.implementation("fused", "cpu" if xp is np else "cuda").sigmoid(x)
 
 
 def _softplus(xp, x):
