@@ -134,6 +134,26 @@ def test_relu_grad_equals_reference(impl, shape, seed, dtype, slope):
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@settings(max_examples=8)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple),
+       seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]),
+       slope=st.sampled_from([0.0, 0.2, -1.5, 3.0]))
+def test_relu_equals_reference(impl, shape, seed, dtype, slope):
+    x, _ = _arrays(shape, seed, dtype)
+    x[x > 3] = 0.0
+    x.reshape(-1)[:3] = [np.nan, -np.inf, np.inf][:x.size]
+    out = impl.relu(x, slope)
+    assert out.dtype == dtype and out.shape == shape
+    np.testing.assert_array_equal(out, fused_numpy.relu(x, slope))
+
+
+def test_relu_reference_limits():
+    x = np.array([np.nan, -np.inf, np.inf, -2.0, 0.0, 3.0], np.float32)
+    np.testing.assert_array_equal(fused_numpy.relu(x, 0.0), [np.nan, 0, np.inf, 0, 0, 3])
+    np.testing.assert_array_equal(fused_numpy.relu(x, 0.2), np.array([np.nan, -np.inf, np.inf, -0.4, 0, 3], np.float32))
+
+
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 @settings(max_examples=12)
 @given(shape=st.tuples(st.integers(1, 4), st.integers(1, 300), st.sampled_from([1, 1, 2, 6])),
        seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]),

@@ -45,6 +45,14 @@ def _bce_grad(l, t, gy, gl, one):
 
 
 @cuda.jit
+def _relu(x, slope, y):
+    start, step = grid32()                    # int32: no 64-bit division
+    for i in range(start, int32(x.size), step):
+        xi = x[i]
+        y[i] = xi if xi > 0 or xi != xi else (slope * xi if slope != 0 else slope)
+
+
+@cuda.jit
 def _relu_grad(gy, x, slope, gx):
     start, step = grid32()                    # int32: no 64-bit division
     for i in range(start, int32(gy.size), step):
@@ -101,6 +109,13 @@ def bce_with_logits_grad(l, t, gy):
     gl = xp.empty(l.shape, dtype=l.dtype)
     _launch(_bce_grad, l.size, _flat(l), _flat(t), _flat(gy), gl.reshape(-1), l.dtype.type(1))
     return gl
+
+
+def relu(x, slope):
+    xp = array_module(x)
+    y = xp.empty(x.shape, dtype=x.dtype)
+    _launch(_relu, x.size, _flat(x), x.dtype.type(slope), y.reshape(-1))
+    return y
 
 
 def relu_grad(gy, x, slope):

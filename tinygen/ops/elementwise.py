@@ -39,7 +39,12 @@ def _sigmoid(xp, x):
     # kernels share, run by the device's fused kernels (fused_numba: in float64, rounded
     # once, for float32). Its gradient is y sigmoid(-x), not y (1 - y): 1 - y is 0 from
     # x = 17 in float32.
-    return kernels.implementation("fused", "cpu" if xp is np else "cuda").sigmoid(x)
+    return _fused(xp).sigmoid(x)
+
+
+def _fused(xp):
+    """The fused kernels (kernels/fused_*.py) for arrays of the array module xp."""
+    return kernels.implementation("fused", "cpu" if xp is np else "cuda")
 
 
 def _softplus(xp, x):
@@ -60,7 +65,7 @@ UNARY = {
     "sin":        (lambda xp, x: xp.sin(x),              lambda x, y, gy: gy * cos(x)),
     "cos":        (lambda xp, x: xp.cos(x),              lambda x, y, gy: -gy * sin(x)),
     "abs":        (lambda xp, x: xp.abs(x),              lambda x, y, gy: gy * _sign(x)),
-    "relu":       (lambda xp, x: xp.maximum(x, 0),       lambda x, y, gy: ReluGrad(0.0)(gy, x)),
+    "relu":       (lambda xp, x: _fused(xp).relu(x, 0),  lambda x, y, gy: ReluGrad(0.0)(gy, x)),
     "sigmoid":    (_sigmoid,                             lambda x, y, gy: gy * y * sigmoid(-x)),
     "tanh":       (lambda xp, x: xp.tanh(x),             lambda x, y, gy: gy * (1 - y * y)),
     "softplus":   (_softplus,                            lambda x, y, gy: gy * sigmoid(x)),
@@ -273,11 +278,7 @@ class LeakyReLU(Function):
         self.slope = negative_slope
 
     def forward(self, x):
-        xp = backend.array_module(self.device)
-        y = xp.multiply(x, x.dtype.type(self.slope), out=xp.empty_like(x))
-        if 0 <= self.slope <= 1:
-            return xp.maximum(x, y, out=y)     # max(x, a x) = leaky_relu for 0 <= a <= 1
-        return xp.where(x > 0, x, y)           # xp.where is ~10x slower: the general case only
+        return kernels.implementation("fused", self.device).relu(x, self.slope)
 
     def backward(self, gy):
         return ReluGrad(self.slope)(gy, self.inputs[0])
@@ -293,7 +294,6 @@ class ReluGrad(Function):
         self.slope = slope
 
     def forward(self, gy, x):
-        from tinygen import kernels
         return kernels.implementation("fused", self.device).relu_grad(gy, x, self.slope)
 
     def backward(self, ggx):
