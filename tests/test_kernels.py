@@ -91,7 +91,8 @@ def _public_functions(module):
 
 # winograd_numba.py's functions: conv_numba's algorithms, each with the signature of its op
 WINOGRAD = {"conv2d_winograd": "conv2d", "conv2d_winograd_s2": "conv2d",
-            "conv_transpose2d_winograd_s2": "conv_transpose2d"}
+            "conv_transpose2d_winograd_s2": "conv_transpose2d",
+            "conv2d_weight_grad_winograd_s2": "conv2d_weight_grad"}
 
 
 def test_every_implementation_file_defines_exactly_its_family_list():
@@ -348,7 +349,8 @@ def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     two, y2 = (2, 2), (2, 128, 7, 7)                 # strided, enough input channels: sample_last
     assert choose("conv2d", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "winograd_s2"
     assert choose("conv2d", (2, 64, 14, 14), (128, 64, 3, 3), y2, two, one, one) == "sample_last"
-    assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "sample_last"
+    assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "winograd_s2"
+    assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 3, 3), y2, two, one, one) == "sample_last"
     assert choose("conv2d", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "im2col"
     assert choose("conv2d_weight_grad", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "phases"
     with use_conv_algorithm("im2col"):
@@ -570,19 +572,27 @@ def test_winograd_f42_transforms_are_cook_toom():
     ((1, 1), (0, 0), (14, 14), 3), ((0, 0), (1, 0), (5, 7), 1), ((2, 0), (0, 1), (9, 6), 2),
     ((3, 1), (1, 1), (4, 11), 2), ((0, 2), (0, 0), (2, 3), 1), ((1, 0), (1, 0), (1, 4), 1)])
 def test_winograd_s2_equals_reference(padding, output_padding, hw, n):
-    """F(4x4, 2x2) on stride-2 phases, conv2d and conv_transpose2d directly, through the ops
-    (forced) and in chunks of one sample: odd and even sizes, partial tiles, output_padding,
-    batch 1; float64 and float32 against the reference; a kernel with taps is refused."""
+    """F(4x4, 2x2) on stride-2 phases, conv2d, conv_transpose2d and the weight gradient (of
+    both: a transpose's has a grid up to output_padding smaller than conv2d's formula) directly,
+    through the ops (forced) and in chunks of one sample: odd and even sizes, partial tiles,
+    output_padding, batch 1; float64 and float32 against the reference; taps are refused."""
     rng = np.random.default_rng(sum(hw) + n)
     ref, conv = REFERENCE["conv"], NUMBA["conv"]
     geometry = ((2, 2), padding, (1, 1))
     targs = ((2, 2), padding, output_padding, (1, 1))
     x, w = rng.standard_normal((n, 3, *hw)), rng.standard_normal((5, 3, 4, 4))
     wt = rng.standard_normal((3, 5, 4, 4))
-    cases = [(ALGORITHMS["conv_transpose2d"]["winograd_s2"], conv.conv_transpose2d, x, wt, targs,
-              ref.conv_transpose2d(x, wt, *targs))]
+    yt = ref.conv_transpose2d(x, wt, *targs)
+    gt = rng.standard_normal(yt.shape)                             # the transpose's output gradient
+    cases = [(ALGORITHMS["conv_transpose2d"]["winograd_s2"], conv.conv_transpose2d, x, wt, targs, yt),
+             (ALGORITHMS["conv2d_weight_grad"]["winograd_s2"], conv.conv2d_weight_grad, gt, x,
+              ((4, 4),) + geometry, ref.conv2d_weight_grad(gt, x, (4, 4), *geometry))]
     if all(hw[a] + 2 * padding[a] >= 4 for a in (0, 1)):
-        cases.append((ALGORITHMS["conv2d"]["winograd_s2"], conv.conv2d, x, w, geometry, ref.conv2d(x, w, *geometry)))
+        y = ref.conv2d(x, w, *geometry)
+        g = rng.standard_normal(y.shape)
+        cases += [(ALGORITHMS["conv2d"]["winograd_s2"], conv.conv2d, x, w, geometry, y),
+                  (ALGORITHMS["conv2d_weight_grad"]["winograd_s2"], conv.conv2d_weight_grad, x, g,
+                   ((4, 4),) + geometry, ref.conv2d_weight_grad(x, g, (4, 4), *geometry))]
     for direct, op, a, k, args, y in cases:
         _close64(direct(a, k, *args), y)
         y32 = direct(a.astype(np.float32), k.astype(np.float32), *args)   # F(4, 2)'s constants (8, 1/6):

@@ -140,8 +140,8 @@ def scratch(name, shape, dtype):
 CHUNK_BYTES = 4 << 20   # a work matrix of one chunk of samples, per thread: about twice a core's L2
 
 
-def sample_chunks(n_lo, n_hi, K, L, itemsize):
+def sample_chunks(n_lo, n_hi, K, L, itemsize, scale=1):
     """[(n0, n1)]: consecutive samples of [n_lo, n_hi) whose (K, (n1 - n0)*L) matrix takes
-    about CHUNK_BYTES, so a GEMM reads it while it is still in cache."""
-    per_chunk = max(1, CHUNK_BYTES // max(1, K * L * itemsize))
+    about CHUNK_BYTES (times `scale`), so a GEMM reads it while it is still in cache."""
+    per_chunk = max(1, scale * CHUNK_BYTES // max(1, K * L * itemsize))
     return [(n0, min(n_hi, n0 + per_chunk)) for n0 in range(n_lo, n_hi, per_chunk)]

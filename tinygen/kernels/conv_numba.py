@@ -93,7 +93,8 @@ from tinygen.kernels._common import (
     conv_output_size, conv_transpose_output_size, masked_kernel, sample_chunks, scratch)
 from tinygen.kernels._common_numba import inside, pad_phases, phase_planes, transpose_phases
 from tinygen.kernels.threads import over_slices
-from tinygen.kernels.winograd_numba import conv2d_winograd, conv2d_winograd_s2, conv_transpose2d_winograd_s2
+from tinygen.kernels.winograd_numba import (
+    conv2d_weight_grad_winograd_s2, conv2d_winograd, conv2d_winograd_s2, conv_transpose2d_winograd_s2)
 
 
 # ---- the numba kernels: copies only ----------------------------------------------------------
@@ -639,7 +640,8 @@ ALGORITHMS = {
     "conv_transpose2d": {"flip": conv_transpose2d_flip, "phases": conv_transpose2d_phases,
                          "col2im": conv_transpose2d_col2im, "winograd_s2": conv_transpose2d_winograd_s2},
     "conv2d_weight_grad": {"gemm_1x1": conv2d_weight_grad_gemm_1x1, "im2col": conv2d_weight_grad_im2col,
-                           "phases": conv2d_weight_grad_phases, "sample_last": conv2d_weight_grad_sample_last},
+                           "phases": conv2d_weight_grad_phases, "sample_last": conv2d_weight_grad_sample_last,
+                           "winograd_s2": conv2d_weight_grad_winograd_s2},
 }
 NAMES = tuple(dict.fromkeys(name for table in ALGORITHMS.values() for name in table))
 

@@ -192,6 +192,11 @@ def _cook_toom(m, r, points):
 # 2.9e-6, 4.2e-6)
 A_T42, G42, B_T42 = _cook_toom(4, 2, (0.0, 1.0, -1.0, 2.0))
 
+# chunks of samples 4x _common.CHUNK_BYTES: longer transform loops and wider GEMMs (whose rows
+# of 25*channels numbers no cache holds anyway); single thread, B2's 64 -> 128 layer: weight
+# gradient 25.3 -> 19.6 ms, forward 19.8 -> 18.5 against 4 MB chunks
+S2_CHUNK_SCALE = 4
+
 
 @njit(inline="always")
 def _bt5(d0, d1, d2, d3, d4, o0, o1, o2, o3, o4, two, three):
@@ -323,6 +328,81 @@ def _weights_f42(w, transposed, rows, cols, G, U):
                     dst[c] = k0 * g[0, c] + k1 * g[1, c] + k2 * g[2, c] + k3 * g[3, c]
 
 
+@njit(nogil=True, cache=True)
+def _grad_tiles_f42(gy, n0, n1, th, tw, consts, dM):
+    # gy[n0:n1] (nb, C_out, Ho, Wo) -> dM (25, C_out, th*tw*nb), column (t, b): A dY A^T for the
+    # 4x4 tile t = (ti, tj) of gy (0 beyond Ho, Wo): the adjoint of _output_tiles_f42 (conv2d's)
+    C_out, Ho, Wo = gy.shape[1], gy.shape[2], gy.shape[3]
+    nb = n1 - n0
+    L = th * tw * nb
+    two, four, eight = consts[0], consts[2], consts[3]
+    D = np.empty((4, 4, L), dtype=dM.dtype)
+    R = np.empty((5, 4, L), dtype=dM.dtype)
+    for o in range(C_out):
+        for i in range(4):
+            for j in range(4):
+                d = D[i, j]
+                for ti in range(th):
+                    for tj in range(tw):
+                        seg = d[(ti * tw + tj) * nb: (ti * tw + tj + 1) * nb]
+                        P, Q = 4 * ti + i, 4 * tj + j
+                        if P < Ho and Q < Wo:
+                            for b in range(nb):
+                                seg[b] = gy[n0 + b, o, P, Q]
+                        else:
+                            for b in range(nb):
+                                seg[b] = 0
+        for j in range(4):                              # A dY: along i
+            _a5(D[0, j], D[1, j], D[2, j], D[3, j], R[0, j], R[1, j], R[2, j], R[3, j], R[4, j],
+                two, four, eight)
+        for alpha in range(5):                          # (A dY) A^T: along j
+            _a5(R[alpha, 0], R[alpha, 1], R[alpha, 2], R[alpha, 3], dM[5 * alpha, o], dM[5 * alpha + 1, o],
+                dM[5 * alpha + 2, o], dM[5 * alpha + 3, o], dM[5 * alpha + 4, o], two, four, eight)
+
+
+@njit(inline="always")
+def _a5(d0, d1, d2, d3, o0, o1, o2, o3, o4, two, four, eight):
+    # (o0..o4) = A (d0..d3), A = (A^T)^T, elementwise over the vectors
+    for k in range(o0.shape[0]):
+        o0[k] = d0[k]
+    for k in range(o0.shape[0]):
+        o1[k] = d0[k] + d1[k] + d2[k] + d3[k]
+    for k in range(o0.shape[0]):
+        o2[k] = d0[k] - d1[k] + d2[k] - d3[k]
+    for k in range(o0.shape[0]):
+        o3[k] = d0[k] + two * d1[k] + four * d2[k] + eight * d3[k]
+    for k in range(o0.shape[0]):
+        o4[k] = d3[k]
+
+
+@njit(nogil=True, cache=True)
+def _weights_grad_f42(dU, rows, cols, G, gw):
+    # dU (25, C_out, P, C), the gradient of _weights_f42's U (conv2d's) -> gw (C_out, C, kh, kw):
+    # gw[o, c, rows[ph, m], cols[ph, n]] = (G^T dU G)[m, n], the adjoint of _weights_f42
+    C_out, P, C = dU.shape[1], dU.shape[2], dU.shape[3]
+    K = np.empty((25, 4), dtype=dU.dtype)
+    for p in range(5):
+        for q in range(5):
+            for m in range(2):
+                for n in range(2):
+                    K[p * 5 + q, m * 2 + n] = G[p, m] * G[q, n]
+    g = np.empty((4, C), dtype=dU.dtype)
+    for o in range(C_out):
+        for ph in range(P):
+            g[...] = 0
+            for pq in range(25):
+                src = dU[pq, o, ph]
+                for mn in range(4):
+                    k = K[pq, mn]
+                    dst = g[mn]
+                    for c in range(C):
+                        dst[c] += k * src[c]
+            for m in range(2):
+                for n in range(2):
+                    for c in range(C):
+                        gw[o, c, rows[ph, m], cols[ph, n]] = g[m * 2 + n, c]
+
+
 def _check_s2(name, w_shape, stride, dilation, taps):
     if tuple(w_shape[2:]) != (4, 4) or tuple(stride) != (2, 2) or tuple(dilation) != (1, 1):
         raise ValueError(f"{name}: F(4x4, 2x2) on stride-2 phases needs a 4x4 kernel, stride 2, "
@@ -354,7 +434,7 @@ def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None):
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
-        for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (4 * C + C_out), T, x.itemsize):
+        for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (4 * C + C_out), T, x.itemsize, S2_CHUNK_SCALE):
             V = scratch("V", (25, 4, C, T * (n1 - n0)), x.dtype)
             _input_tiles_f42(x, n0, n1, padding[0], padding[1], 2, row0, col0, th, tw, consts, V)
             M = np.matmul(U, V.reshape(25, 4 * C, -1), out=scratch("M", (25, C_out, T * (n1 - n0)), x.dtype))
@@ -397,7 +477,8 @@ def conv_transpose2d_winograd_s2(x, w, stride, padding, output_padding, dilation
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
-        for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (C_in + len(phases) * C_out), T, x.itemsize):
+        for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (C_in + len(phases) * C_out), T, x.itemsize,
+                                    S2_CHUNK_SCALE):
             V = scratch("V", (25, 1, C_in, T * (n1 - n0)), x.dtype)
             _input_tiles_f42(x, n0, n1, 0, 0, 1, np.array([row0]), np.array([col0]), th, tw, consts, V)
             M = np.matmul(U, V.reshape(25, C_in, -1),
@@ -408,3 +489,35 @@ def conv_transpose2d_winograd_s2(x, w, stride, padding, output_padding, dilation
 
     over_slices(N, part)
     return y
+
+
+def conv2d_weight_grad_winograd_s2(x, gy, kernel_size, stride, padding, dilation, taps=None):
+    """The weight gradient of conv2d_winograd_s2, through its transforms backwards: per tile
+    position k, dU_k += dM_k (C_out, tiles) @ V_k^T (tiles, 4*C_in) with dM = A dY A^T, then
+    gw = G^T dU G per phase's 2x2 kernel (float32 error as the forward's)."""
+    _check_s2("conv2d_weight_grad_winograd_s2", (0, 0) + tuple(kernel_size), stride, dilation, taps)
+    x = np.ascontiguousarray(x)
+    gy = np.ascontiguousarray(gy)
+    N, C = x.shape[:2]
+    _, C_out, Ho, Wo = gy.shape
+    th, tw = -(-Ho // 4), -(-Wo // 4)
+    T = th * tw
+    row0, col0 = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    consts = np.array([2, 3, 4, 8], dtype=x.dtype)
+
+    def part(n_lo, n_hi):
+        dU = np.zeros((25, C_out, 4 * C), dtype=x.dtype)
+        for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (4 * C + C_out), T, x.itemsize, S2_CHUNK_SCALE):
+            V = scratch("V", (25, 4, C, T * (n1 - n0)), x.dtype)
+            _input_tiles_f42(x, n0, n1, padding[0], padding[1], 2, row0, col0, th, tw, consts, V)
+            dM = scratch("M", (25, C_out, T * (n1 - n0)), x.dtype)
+            _grad_tiles_f42(gy, n0, n1, th, tw, consts, dM)
+            dU += np.matmul(dM, V.reshape(25, 4 * C, -1).transpose(0, 2, 1),
+                            out=scratch("dU", dU.shape, x.dtype))
+        return dU
+
+    dU = sum(over_slices(N, part))                                 # the workers' partial sums
+    gw = np.empty((C_out, C, 4, 4), dtype=x.dtype)
+    _weights_grad_f42(dU.reshape(25, C_out, 4, C), np.array([[a, a + 2] for a in (0, 0, 1, 1)]),
+                      np.array([[b, b + 2] for b in (0, 1, 0, 1)]), G42.astype(x.dtype), gw)
+    return gw
