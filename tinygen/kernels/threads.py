@@ -22,10 +22,19 @@ ms a step against 313-419 ms, with 0.46-0.49 s of CPU a step instead of 0.63-0.8
     over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
                            on one thread; the calling thread does the first; the results in order
     blas_on_one_thread()   the context manager that over_slices enters
+
+OpenBLAS (0.3.31 here) runs narrow GEMMs about 3x slower in a process that has not yet run
+one with 512 columns or more (any dtype, any thread; measured, cause inside OpenBLAS unknown):
+(25, 128, 256) @ (25, 256, 128) 21 ms before, 6.6 ms after, for good. The Winograd
+algorithms' GEMMs are that narrow, so the first blas_on_one_thread runs one such GEMM
+(about 0.3 ms, once per process): a B2 step (tinygen alone, 3 alternating pairs) 234-242 ms
+without it, 209-221 with it; B4 (whose first layers run wide GEMMs) 70-72 either way.
 """
 import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 from tinygen import runtime
 
@@ -33,6 +42,7 @@ _pool = [None, 0]                # the executor, and how many threads it has
 _inside = threading.local()      # .worker in the pool's threads (a nested split runs inline),
 #                                  .blas while the calling thread holds BLAS on one thread
 _blas = []                       # threadpoolctl's controllers of the BLAS libraries, found once
+#                                  (and, once found, BLAS warmed up: see the docstring)
 
 
 def workers():
@@ -70,13 +80,16 @@ def blas_on_one_thread():
     if getattr(_inside, "blas", False):
         yield
         return
-    if not _blas:
+    first = not _blas
+    if first:
         from threadpoolctl import ThreadpoolController
         _blas.append(ThreadpoolController().select(user_api="blas").lib_controllers)
     before = [lib.get_num_threads() for lib in _blas[0]]
     for lib, threads in zip(_blas[0], before):
         if threads != 1:
             lib.set_num_threads(1)
+    if first:                    # one GEMM with 512 columns: see the docstring
+        np.matmul(np.ones((128, 256), np.float32), np.ones((256, 512), np.float32))
     _inside.blas = True
     try:
         yield
