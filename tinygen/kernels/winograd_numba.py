@@ -300,13 +300,13 @@ def _output_tiles_f42(M, o0, C_out, n0, th, tw, consts, lo_h, hi_h, lo_w, hi_w, 
 
 
 @njit(nogil=True, cache=True)
-def _weights_f42(w, transposed, rows, cols, G, U):
+def _weights_f42(w, transposed, rows, cols, G, o_lo, o_hi, U):
     # conv2d: U (25, C_out, P, C), U[(p, q), o, ph, c] = (G g G^T)[p, q] for the 2x2 kernel of
     # phase ph, g[m, n] = w[o, c, rows[ph, m], cols[ph, n]]; transposed: U (25, P, C_out, C),
-    # U[(p, q), ph, o, c] with g[m, n] = w[c, o, rows[ph, m], cols[ph, n]].
+    # U[(p, q), ph, o, c] with g[m, n] = w[c, o, rows[ph, m], cols[ph, n]]; for o_lo <= o < o_hi.
     # Per (o, ph): the 4 taps of every c gathered into g, then each U row a run over c.
     P = rows.shape[0]
-    C_out, C = (U.shape[2], U.shape[3]) if transposed else (U.shape[1], U.shape[3])
+    C = U.shape[3]
     K = np.empty((25, 4), dtype=U.dtype)                # K[(p, q), (m, n)] = G[p, m] G[q, n]
     for p in range(5):
         for q in range(5):
@@ -314,7 +314,7 @@ def _weights_f42(w, transposed, rows, cols, G, U):
                 for n in range(2):
                     K[p * 5 + q, m * 2 + n] = G[p, m] * G[q, n]
     g = np.empty((4, C), dtype=U.dtype)
-    for o in range(C_out):
+    for o in range(o_lo, o_hi):
         for ph in range(P):
             for m in range(2):
                 for n in range(2):
@@ -412,6 +412,16 @@ def _check_s2(name, w_shape, stride, dilation, taps):
                          f"inputs would leak in up to rounding; use the phases algorithm")
 
 
+def _weights(w, transposed, rows, cols, shape, dtype):
+    """_weights_f42's U of `shape`, the output channels split over the worker threads."""
+    w = np.ascontiguousarray(w, dtype=dtype)
+    U = np.empty(shape, dtype=dtype)
+    G = G42.astype(dtype)
+    over_slices(w.shape[1] if transposed else w.shape[0],
+                lambda lo, hi: _weights_f42(w, transposed, rows, cols, G, lo, hi, U))
+    return U
+
+
 def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None):
     """conv2d for a 4x4 kernel, stride 2, dilation 1, without taps: a 2x2 stride-1 convolution
     of the 4 phase planes (4*C_in channels) by F(4x4, 2x2), the sample index fastest."""
@@ -426,9 +436,7 @@ def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None):
     # phase (a, b) holds xpad[a + 2h', b + 2w'] and meets the taps (2u + a, 2v + b): a 2x2 kernel
     rows = np.array([[a, a + 2] for a in (0, 0, 1, 1)])
     cols = np.array([[b, b + 2] for b in (0, 1, 0, 1)])
-    U = np.empty((25, C_out, 4, C), dtype=x.dtype)
-    _weights_f42(np.ascontiguousarray(w, dtype=x.dtype), False, rows, cols, G42.astype(x.dtype), U)
-    U = U.reshape(25, C_out, 4 * C)
+    U = _weights(w, False, rows, cols, (25, C_out, 4, C), x.dtype).reshape(25, C_out, 4 * C)
     row0, col0 = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
     consts = np.array([2, 3, 4, 8], dtype=x.dtype)            # the transforms' constants, in x's dtype
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
@@ -469,10 +477,8 @@ def conv_transpose2d_winograd_s2(x, w, stride, padding, output_padding, dilation
     (row0, th, rows), (col0, tw, cols) = axes
     T = th * tw
     phases = [(rh, rw) for rh in rows for rw in cols]
-    U = np.empty((25, len(phases), C_out, C_in), dtype=x.dtype)
-    _weights_f42(np.ascontiguousarray(w, dtype=x.dtype), True, np.array([rh[0] for rh, _ in phases]),
-                 np.array([rw[0] for _, rw in phases]), G42.astype(x.dtype), U)
-    U = U.reshape(25, len(phases) * C_out, C_in)
+    U = _weights(w, True, np.array([rh[0] for rh, _ in phases]), np.array([rw[0] for _, rw in phases]),
+                 (25, len(phases), C_out, C_in), x.dtype).reshape(25, len(phases) * C_out, C_in)
     consts = np.array([2, 3, 4, 8], dtype=x.dtype)            # the transforms' constants, in x's dtype
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
@@ -505,19 +511,24 @@ def conv2d_weight_grad_winograd_s2(x, gy, kernel_size, stride, padding, dilation
     row0, col0 = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
     consts = np.array([2, 3, 4, 8], dtype=x.dtype)
 
+    rows = np.array([[a, a + 2] for a in (0, 0, 1, 1)])
+    cols = np.array([[b, b + 2] for b in (0, 1, 0, 1)])
+
     def part(n_lo, n_hi):
-        dU = np.zeros((25, C_out, 4 * C), dtype=x.dtype)
+        dU = scratch("dU", (25, C_out, 4 * C), x.dtype)
         for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (4 * C + C_out), T, x.itemsize, S2_CHUNK_SCALE):
             V = scratch("V", (25, 4, C, T * (n1 - n0)), x.dtype)
             _input_tiles_f42(x, n0, n1, padding[0], padding[1], 2, row0, col0, th, tw, consts, V)
             dM = scratch("M", (25, C_out, T * (n1 - n0)), x.dtype)
             _grad_tiles_f42(gy, n0, n1, th, tw, consts, dM)
-            dU += np.matmul(dM, V.reshape(25, 4 * C, -1).transpose(0, 2, 1),
-                            out=scratch("dU", dU.shape, x.dtype))
-        return dU
+            Vt = V.reshape(25, 4 * C, -1).transpose(0, 2, 1)
+            if n0 == n_lo:
+                np.matmul(dM, Vt, out=dU)
+            else:
+                dU += np.matmul(dM, Vt, out=scratch("dU2", dU.shape, x.dtype))
+        # G^T dU G is linear: each worker transforms its own partial sum (in parallel)
+        gw = np.empty((C_out, C, 4, 4), dtype=x.dtype)
+        _weights_grad_f42(dU.reshape(25, C_out, 4, C), rows, cols, G42.astype(x.dtype), gw)
+        return gw
 
-    dU = sum(over_slices(N, part))                                 # the workers' partial sums
-    gw = np.empty((C_out, C, 4, 4), dtype=x.dtype)
-    _weights_grad_f42(dU.reshape(25, C_out, 4, C), np.array([[a, a + 2] for a in (0, 0, 1, 1)]),
-                      np.array([[b, b + 2] for b in (0, 1, 0, 1)]), G42.astype(x.dtype), gw)
-    return gw
+    return sum(over_slices(N, part))                               # the workers' partial sums
