@@ -192,10 +192,11 @@ def _cook_toom(m, r, points):
 # 2.9e-6, 4.2e-6)
 A_T42, G42, B_T42 = _cook_toom(4, 2, (0.0, 1.0, -1.0, 2.0))
 
-# chunks of samples 4x _common.CHUNK_BYTES: longer transform loops and wider GEMMs (whose rows
-# of 25*channels numbers no cache holds anyway); single thread, B2's 64 -> 128 layer: weight
-# gradient 25.3 -> 19.6 ms, forward 19.8 -> 18.5 against 4 MB chunks
-S2_CHUNK_SCALE = 4
+# chunks of samples 16x _common.CHUNK_BYTES (16 MB): longer transform loops and wider GEMMs
+# (whose rows of 25*channels numbers no cache holds anyway); single thread, B2's 64 -> 128
+# layer: weight gradient 25.3 -> 19.6 ms, forward 19.8 -> 18.5 against 4 MB chunks; two
+# threads, 8 and 16 MB alike, 4 MB 10-18% slower
+S2_CHUNK_SCALE = 16
 
 
 @njit(inline="always")
