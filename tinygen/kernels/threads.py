@@ -42,6 +42,7 @@ from tinygen import runtime
 
 _pool = [None, 0]                # the executor, and how many threads it has
 _warm = [1]                      # how many BLAS buffers have been warmed up (see the docstring)
+_warming = threading.Lock()      # held while they are
 _inside = threading.local()      # .worker in the pool's threads (a nested split runs inline),
 #                                  .blas while the calling thread holds BLAS on one thread
 _blas = []                       # threadpoolctl's controllers of the BLAS libraries, found once
@@ -112,18 +113,26 @@ def _wide_gemm():
 
 def _warm_up_buffers(count):
     """A wide GEMM on each of `count` threads at once (the caller and the pool's), so that
-    OpenBLAS warms `count` buffers, one per GEMM running at the same time."""
-    start = threading.Barrier(count)
+    OpenBLAS warms `count` buffers, one per GEMM running at the same time. One caller at a
+    time; a barrier that times out (the pool busy with another caller's work) only skips
+    the warm-up."""
+    with _warming:
+        if _warm[0] >= count:
+            return
+        start = threading.Barrier(count, timeout=1.0)
 
-    def warm():
-        start.wait()
-        _wide_gemm()
+        def warm():
+            try:
+                start.wait()
+            except threading.BrokenBarrierError:
+                return
+            _wide_gemm()
 
-    futures = [_pool[0].submit(warm) for _ in range(count - 1)]
-    warm()
-    for f in futures:
-        f.result()
-    _warm[0] = count
+        futures = [_pool[0].submit(warm) for _ in range(count - 1)]
+        warm()
+        for f in futures:
+            f.result()
+        _warm[0] = count
 
 
 def _mark_worker():
