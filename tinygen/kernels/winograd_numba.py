@@ -163,7 +163,9 @@ def conv2d_winograd(x, w, stride, padding, dilation, taps=None):
 #
 # The transforms run on vectors of (tile, sample) numbers: a chunk of samples' tiles gathered
 # per channel, then each row of B^T (or A^T) one loop over the whole vector (vectorized), so
-# the GEMMs' columns are (tile, sample) as well: V (25, channels, tiles*nb).
+# the GEMMs' columns are (tile, sample) as well: V (25, channels, tiles*nb). The weight
+# gradient runs the transforms backwards (dU_k = (A dY A^T)_k V_k^T, gw = G^T dU G); unlike
+# F(2x2, 3x3)'s above it wins, its K = tiles GEMMs coming in 16 MB chunks.
 
 def _cook_toom(m, r, points):
     """Winograd's F(m, r) for a correlation y[i] = sum_j g[j] d[i + j] (i < m, j < r) from the
