@@ -89,6 +89,12 @@ def _public_functions(module):
             if inspect.isfunction(obj) and obj.__module__ == module.__name__ and not name.startswith("_")}
 
 
+# winograd_numba.py's functions: conv_numba's algorithms, each with the signature of its op
+WINOGRAD = {"conv2d_winograd": "conv2d", "conv2d_winograd_s2": "conv2d",
+            "conv_transpose2d_winograd_s2": "conv_transpose2d",
+            "conv2d_weight_grad_winograd_s2": "conv2d_weight_grad"}
+
+
 def test_every_implementation_file_defines_exactly_its_family_list():
     """*_numpy.py, *_numba.py, *_cuda.py: the family's functions (FAMILIES), with the reference's
     parameters (numba's where a family has no reference; defaults may differ, e.g. a GPU tile);
@@ -101,9 +107,10 @@ def test_every_implementation_file_defines_exactly_its_family_list():
     for stem in stems:
         family, _ = stem.rsplit("_", 1)
         module = importlib.import_module(f"tinygen.kernels.{stem}")
-        if family == "winograd":                    # conv2d's Winograd algorithm, in a file of its own
-            assert _public_functions(module) == {"conv2d_winograd"}
-            assert _parameters(module.conv2d_winograd) == _parameters(REFERENCE["conv"].conv2d)
+        if family == "winograd":                    # conv's Winograd algorithms, in a file of their own
+            assert _public_functions(module) == set(WINOGRAD)
+            for name in WINOGRAD:
+                assert _parameters(getattr(module, name)) == _parameters(getattr(REFERENCE["conv"], WINOGRAD[name]))
             continue
         assert family in FAMILIES, f"{stem}.py: declare its family's function list in tinygen/kernels/__init__.py"
         own = "numpy" if (folder / f"{family}_numpy.py").exists() else "numba"   # special: no numpy
@@ -112,8 +119,8 @@ def test_every_implementation_file_defines_exactly_its_family_list():
             assert _parameters(getattr(module, name)) == _parameters(getattr(like, name)), (stem, name)
         algorithms = {f"{op}_{name}" for op, table in getattr(module, "ALGORITHMS", {}).items() for name in table}
         extra = {"choose_algorithm", "applicable"} if algorithms else set()
-        assert _public_functions(module) - {"conv2d_winograd"} <= set(FAMILIES[family]) | algorithms | extra, stem
-        assert _public_functions(module) | {"conv2d_winograd"} >= algorithms | extra, stem
+        assert _public_functions(module) - set(WINOGRAD) <= set(FAMILIES[family]) | algorithms | extra, stem
+        assert _public_functions(module) | set(WINOGRAD) >= algorithms | extra, stem
     for op, table in ALGORITHMS.items():
         for name, fn in table.items():
             assert fn.__name__ == f"{op}_{name}" and getattr(NUMBA["conv"], fn.__name__) is fn
@@ -255,7 +262,7 @@ def test_every_conv2d_algorithm_equals_reference(case, seed):
     assert {"im2col", "phases"} <= set(names)
     for name in names:
         _close64(ALGORITHMS["conv2d"][name](x, w, *geometry), y)
-        if name != "winograd":
+        if not name.startswith("winograd"):
             _close64(ALGORITHMS["conv2d"][name](x, w, *geometry, taps), ref.conv2d(x, w, *geometry, taps))
     gw, gw_taps = (ref.conv2d_weight_grad(x, g, params.kernel_size, *geometry, t) for t in (None, taps))
     for name in _applicable("conv2d_weight_grad", x, w.shape, g.shape, params):
@@ -330,13 +337,20 @@ def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     mask[2, 2] = False
     assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one, taps=mask) == "phases"
     assert choose("conv2d", x, (64, 64, 1, 1), y, one, zero, one) == "gemm_1x1"
-    assert choose("conv_transpose2d", (2, 32, 7, 7), (32, 64, 4, 4), (2, 64, 14, 14), (2, 2), one, one) == "phases"
-    assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 4, 4), (2, 32, 14, 14), (2, 2), one, one) == "col2im"
+    assert choose("conv_transpose2d", (2, 32, 7, 7), (32, 64, 3, 3), (2, 64, 13, 13), (2, 2), one, one) == "phases"
+    assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 3, 3), (2, 32, 13, 13), (2, 2), one, one) == "col2im"
+    # 4x4 stride 2 with channels in and out: F(4x4, 2x2) on the phases; one channel: not
+    assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 4, 4), (2, 32, 14, 14), (2, 2), one, one) == "winograd_s2"
+    assert choose("conv_transpose2d", (2, 64, 14, 14), (64, 1, 4, 4), (2, 1, 28, 28), (2, 2), one, one) == "col2im"
+    assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 4, 4), (2, 32, 14, 14), (2, 2), one, one,
+                  taps=np.arange(16).reshape(4, 4) < 10) == "col2im"
     assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"
     assert choose("conv2d_weight_grad", x, (64, 64, 3, 3), y, one, one, one) == "phases"
     two, y2 = (2, 2), (2, 128, 7, 7)                 # strided, enough input channels: sample_last
-    assert choose("conv2d", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "sample_last"
-    assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "sample_last"
+    assert choose("conv2d", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "winograd_s2"
+    assert choose("conv2d", (2, 64, 14, 14), (128, 64, 3, 3), y2, two, one, one) == "sample_last"
+    assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "winograd_s2"
+    assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 3, 3), y2, two, one, one) == "sample_last"
     assert choose("conv2d", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "im2col"
     assert choose("conv2d_weight_grad", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "phases"
     with use_conv_algorithm("im2col"):
@@ -536,6 +550,65 @@ def test_winograd_conv_equals_reference(padding, hw):
     x, w = rng.standard_normal((3, 4, *hw)), rng.standard_normal((5, 4, 3, 3))
     y = REFERENCE["conv"].conv2d(x, w, (1, 1), padding, (1, 1))
     _close64(ALGORITHMS["conv2d"]["winograd"](x, w, (1, 1), padding, (1, 1)), y)
+
+
+def test_winograd_f42_transforms_are_cook_toom():
+    """The hard-coded F(4, 2) transforms (_bt5, _at5) are the matrices that _cook_toom derives,
+    and those compute a 2-tap correlation exactly (float64)."""
+    wino = importlib.import_module("tinygen.kernels.winograd_numba")
+    consts = np.array([2.0, 3.0, 4.0, 8.0])
+    eye = np.eye(5)
+    bt, at = np.zeros((5, 5)), np.zeros((4, 5))
+    for u in range(5):
+        wino._bt5(*eye[u][:, None], *bt[:, u:u + 1], consts[0], consts[1])
+        wino._at5(*eye[u][:, None], *at[:, u:u + 1], consts[0], consts[2], consts[3])
+    np.testing.assert_array_equal(bt, wino.B_T42)
+    np.testing.assert_array_equal(at, wino.A_T42)
+    d, g = np.random.default_rng(0).standard_normal(5), np.random.default_rng(1).standard_normal(2)
+    np.testing.assert_allclose(at @ ((wino.G42 @ g) * (bt @ d)), [g @ d[i:i + 2] for i in range(4)], atol=1e-12)
+
+
+@pytest.mark.parametrize("padding, output_padding, hw, n", [
+    ((1, 1), (0, 0), (14, 14), 3), ((0, 0), (1, 0), (5, 7), 1), ((2, 0), (0, 1), (9, 6), 2),
+    ((3, 1), (1, 1), (4, 11), 2), ((0, 2), (0, 0), (2, 3), 1), ((1, 0), (1, 0), (1, 4), 1)])
+def test_winograd_s2_equals_reference(padding, output_padding, hw, n):
+    """F(4x4, 2x2) on stride-2 phases, conv2d, conv_transpose2d and the weight gradient (of
+    both: a transpose's has a grid up to output_padding smaller than conv2d's formula) directly,
+    through the ops (forced) and in chunks of one sample: odd and even sizes, partial tiles,
+    output_padding, batch 1; float64 and float32 against the reference; taps are refused."""
+    rng = np.random.default_rng(sum(hw) + n)
+    ref, conv = REFERENCE["conv"], NUMBA["conv"]
+    geometry = ((2, 2), padding, (1, 1))
+    targs = ((2, 2), padding, output_padding, (1, 1))
+    x, w = rng.standard_normal((n, 3, *hw)), rng.standard_normal((5, 3, 4, 4))
+    wt = rng.standard_normal((3, 5, 4, 4))
+    yt = ref.conv_transpose2d(x, wt, *targs)
+    gt = rng.standard_normal(yt.shape)                             # the transpose's output gradient
+    cases = [(ALGORITHMS["conv_transpose2d"]["winograd_s2"], conv.conv_transpose2d, x, wt, targs, yt),
+             (ALGORITHMS["conv2d_weight_grad"]["winograd_s2"], conv.conv2d_weight_grad, gt, x,
+              ((4, 4),) + geometry, ref.conv2d_weight_grad(gt, x, (4, 4), *geometry))]
+    if all(hw[a] + 2 * padding[a] >= 4 for a in (0, 1)):
+        y = ref.conv2d(x, w, *geometry)
+        g = rng.standard_normal(y.shape)
+        cases += [(ALGORITHMS["conv2d"]["winograd_s2"], conv.conv2d, x, w, geometry, y),
+                  (ALGORITHMS["conv2d_weight_grad"]["winograd_s2"], conv.conv2d_weight_grad, x, g,
+                   ((4, 4),) + geometry, ref.conv2d_weight_grad(x, g, (4, 4), *geometry))]
+    for direct, op, a, k, args, y in cases:
+        _close64(direct(a, k, *args), y)
+        y32 = direct(a.astype(np.float32), k.astype(np.float32), *args)   # F(4, 2)'s constants (8, 1/6):
+        assert y32.dtype == np.float32                                      # float32 error about 1e-6
+        np.testing.assert_allclose(y32, y, rtol=1e-5, atol=1e-5 * np.abs(y).max())   # of the largest output
+        with use_conv_algorithm("winograd_s2"):
+            _close64(op(a, k, *args), y)
+            old, _common.CHUNK_BYTES = _common.CHUNK_BYTES, 1
+            try:
+                _close64(op(a, k, *args), y)
+            finally:
+                _common.CHUNK_BYTES = old
+        with pytest.raises(ValueError, match="mask"):
+            direct(a, k, *args, np.arange(16).reshape(4, 4) < 6)
+    with pytest.raises(ValueError, match="4x4 kernel"):
+        ALGORITHMS["conv2d"]["winograd_s2"](x, w[:, :, :3, :3], *geometry)
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])

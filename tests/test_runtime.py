@@ -99,3 +99,25 @@ def test_over_slices_covers_the_range_in_order_and_runs_nested_calls_inline():
     nested = threads.over_slices(4, lambda lo, hi: threads.over_slices(6, lambda a, b: (a, b)))
     assert all(inner[0][0] == 0 and inner[-1][1] == 6 for inner in nested)
     assert threads.over_slices(3, lambda lo, hi: (lo, hi), min_slice=8) == [(0, 3)]
+
+
+def test_blas_buffers_warmed_once_per_worker_even_from_concurrent_callers():
+    """In a fresh process with 3 workers: four threads of the user's split kernels at once;
+    one warm-up of OpenBLAS's buffers (threads.py), no deadlock, every result right."""
+    warmed, same = _run("""
+import threading
+import numpy as np
+from tinygen import runtime
+from tinygen.kernels import threads
+runtime.set_num_threads(3)
+a = np.arange(600.0).reshape(60, 10)
+out = []
+def go():
+    out.append(threads.over_slices(60, lambda lo, hi: a[lo:hi] @ a[lo:hi].T))
+ts = [threading.Thread(target=go) for _ in range(4)]
+[t.start() for t in ts]
+[t.join(timeout=60) for t in ts]
+want = [a[lo:hi] @ a[lo:hi].T for lo, hi in ((0, 20), (20, 40), (40, 60))]
+print(json.dumps([threads._warm[0], len(out) == 4 and all(
+    all(np.array_equal(p, q) for p, q in zip(parts, want)) for parts in out)]))""")
+    assert warmed == 3 and same

@@ -7,6 +7,9 @@
     pad_phases(x, n0, n1, top, left, sh, sw, xs)
                                   fills samples [n0, n1) of those planes:
                                   xs[n, c, a*sw + b, h', w'] = xpad[n, c, a + sh*h', b + sw*w']
+    transpose_phases(size, out_size, k, s, p, d)
+                                  a transposed conv's output phases along one axis (step 3 of
+                                  conv_numba.py): which kernel taps reach which outputs
 
 Stride 1 is one phase: the image zero-padded. conv_numba.py's docstring says why phases.
 """
@@ -62,3 +65,25 @@ def pad_phases(x, n0, n1, top, left, sh, sw, xs):
                     else:
                         for k in range(w_hi - w_lo):
                             dst[k] = src[k * sw]
+
+
+def transpose_phases(size, out_size, k, s, p, d):
+    """Along one axis: [(r, rows, u, P_lo, count)] per output residue r, and the padding (lo, hi).
+
+    Outputs Y = s*P + r - p for P in [P_lo, P_lo + count) read x[P - u_t] through kernel
+    row (or column) rows[t].
+    """
+    phases = []
+    lo = hi = 0
+    for r in range(s):
+        rows = [i for i in range(k) if (i * d) % s == r]
+        u = [(i * d) // s for i in rows]
+        P_lo = -((r - p) // s)                     # ceil((p - r) / s): the first Y >= 0
+        count = (out_size - 1 + p - r) // s - P_lo + 1
+        if count <= 0:
+            continue
+        phases.append((r, rows, u, P_lo, count))
+        if rows:                                   # reads x[P_lo - max(u)] .. x[P_lo + count - 1 - min(u)]
+            lo = max(lo, max(u) - P_lo)
+            hi = max(hi, P_lo + count - 1 - min(u) - (size - 1))
+    return phases, lo, hi

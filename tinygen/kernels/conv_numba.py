@@ -12,9 +12,11 @@ shapes, strides, dilation and the explicit `taps` argument only (never from weig
                          phases       shifted slices of (phase) planes + GEMM (steps 1-2 below)
                          winograd     F(2x2, 3x3) for 3x3 stride 1 (winograd_numba.py)
                          sample_last  im2col + GEMM with the sample index fastest (step 4)
+                         winograd_s2  4x4 stride 2: F(4x4, 2x2) on the 4 phase planes (winograd_numba.py)
     conv_transpose2d     flip         stride 1: conv2d with the kernel flipped (conv2d's choice follows)
                          phases       s*s stride-1 convolutions, one per output phase (step 3)
                          col2im       the reference's way: GEMM, then numba col2im (step 4's layout)
+                         winograd_s2  4x4 stride 2: step 3's 4 phases, each 2x2, by F(4x4, 2x2)
     conv2d_weight_grad   gemm_1x1     1x1: a batched matrix product
                          im2col       numba im2col, one GEMM per chunk
                          phases       shifted slices of (phase) planes + GEMM
@@ -89,9 +91,10 @@ from numba import njit
 from tinygen.kernels import conv_algorithm
 from tinygen.kernels._common import (
     conv_output_size, conv_transpose_output_size, masked_kernel, sample_chunks, scratch)
-from tinygen.kernels._common_numba import inside, pad_phases, phase_planes
+from tinygen.kernels._common_numba import inside, pad_phases, phase_planes, transpose_phases
 from tinygen.kernels.threads import over_slices
-from tinygen.kernels.winograd_numba import conv2d_winograd
+from tinygen.kernels.winograd_numba import (
+    conv2d_weight_grad_winograd_s2, conv2d_winograd, conv2d_winograd_s2, conv_transpose2d_winograd_s2)
 
 
 # ---- the numba kernels: copies only ----------------------------------------------------------
@@ -356,28 +359,6 @@ class _ConvLayout:
             yield n0, n1, cols
 
 
-def _transpose_phases(size, out_size, k, s, p, d):
-    """Along one axis: [(r, rows, u, P_lo, count)] per output residue r, and the padding (lo, hi).
-
-    Outputs Y = s*P + r - p for P in [P_lo, P_lo + count) read x[P - u_t] through kernel
-    row (or column) rows[t].
-    """
-    phases = []
-    lo = hi = 0
-    for r in range(s):
-        rows = [i for i in range(k) if (i * d) % s == r]
-        u = [(i * d) // s for i in rows]
-        P_lo = -((r - p) // s)                     # ceil((p - r) / s): the first Y >= 0
-        count = (out_size - 1 + p - r) // s - P_lo + 1
-        if count <= 0:
-            continue
-        phases.append((r, rows, u, P_lo, count))
-        if rows:                                   # reads x[P_lo - max(u)] .. x[P_lo + count - 1 - min(u)]
-            lo = max(lo, max(u) - P_lo)
-            hi = max(hi, P_lo + count - 1 - min(u) - (size - 1))
-    return phases, lo, hi
-
-
 # ---- the algorithms of conv2d ---------------------------------------------------------------
 
 def conv2d_gemm_1x1(x, w, stride, padding, dilation, taps=None):
@@ -396,7 +377,9 @@ def conv2d_gemm_1x1(x, w, stride, padding, dilation, taps=None):
 
 def conv2d_im2col(x, w, stride, padding, dilation, taps=None):
     """The reference's algorithm on the fast path: cols by numba's im2col, chunk by chunk, one
-    GEMM each (any geometry; strided gathers, where `phases` copies contiguous slices)."""
+    GEMM per sample straight into y (any geometry; strided gathers, where `phases` copies
+    contiguous slices). One batched matmul writing y's planes, not one GEMM then a copy into
+    y: single thread, B2/B4's one-channel 28 -> 14 layers 0.97 ms against 1.38 (0.87 + 0.51)."""
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
     C_out, _, kh, kw = w.shape
@@ -409,8 +392,9 @@ def conv2d_im2col(x, w, stride, padding, dilation, taps=None):
         for n0, n1 in sample_chunks(n_lo, n_hi, C * kh * kw, Ho * Wo, x.itemsize):
             cols = scratch("cols", (C * kh * kw, (n1 - n0) * Ho * Wo), x.dtype)
             _im2col(x, n0, n1, kh, kw, *stride, *padding, *dilation, Ho, Wo, cols)
-            y2 = np.matmul(w2, cols, out=scratch("y2", (C_out, cols.shape[1]), x.dtype))
-            _scatter_rows(y2, Wo, Ho, Wo, y, n0, 0, 1, 0, 1)
+            # (C_out, K) @ (nb, K, Ho*Wo): sample n's columns are a (K, Ho*Wo) block of cols
+            np.matmul(w2, cols.reshape(-1, n1 - n0, Ho * Wo).transpose(1, 0, 2),
+                      out=y[n0:n1].reshape(n1 - n0, C_out, Ho * Wo))
 
     over_slices(N, part)
     return y
@@ -499,8 +483,8 @@ def conv_transpose2d_phases(x, w, stride, padding, output_padding, dilation, tap
     Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
     Wo = conv_transpose_output_size(W, kw, stride[1], padding[1], output_padding[1], dilation[1])
     taps = _support(taps, (kh, kw))
-    rows, lo_h, hi_h = _transpose_phases(H, Ho, kh, stride[0], padding[0], dilation[0])
-    columns, lo_w, hi_w = _transpose_phases(W, Wo, kw, stride[1], padding[1], dilation[1])
+    rows, lo_h, hi_h = transpose_phases(H, Ho, kh, stride[0], padding[0], dilation[0])
+    columns, lo_w, hi_w = transpose_phases(W, Wo, kw, stride[1], padding[1], dilation[1])
     Hp, Wp = H + lo_h + hi_h, W + lo_w + hi_w
     xs = phase_planes(x, Hp, Wp, (1, 1))                             # (N, C_in, 1, Hp, Wp)
     y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
@@ -654,16 +638,22 @@ def conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, tap
 
 ALGORITHMS = {
     "conv2d": {"gemm_1x1": conv2d_gemm_1x1, "im2col": conv2d_im2col, "phases": conv2d_phases,
-               "winograd": conv2d_winograd, "sample_last": conv2d_sample_last},
+               "winograd": conv2d_winograd, "sample_last": conv2d_sample_last,
+               "winograd_s2": conv2d_winograd_s2},
     "conv_transpose2d": {"flip": conv_transpose2d_flip, "phases": conv_transpose2d_phases,
-                         "col2im": conv_transpose2d_col2im},
+                         "col2im": conv_transpose2d_col2im, "winograd_s2": conv_transpose2d_winograd_s2},
     "conv2d_weight_grad": {"gemm_1x1": conv2d_weight_grad_gemm_1x1, "im2col": conv2d_weight_grad_im2col,
-                           "phases": conv2d_weight_grad_phases, "sample_last": conv2d_weight_grad_sample_last},
+                           "phases": conv2d_weight_grad_phases, "sample_last": conv2d_weight_grad_sample_last,
+                           "winograd_s2": conv2d_weight_grad_winograd_s2},
 }
 NAMES = tuple(dict.fromkeys(name for table in ALGORITHMS.values() for name in table))
 
 # 3x3 stride-1 convolutions with enough channels for the GEMMs to dominate go through
-# F(2x2, 3x3): a 3x3 64 -> 64 layer's forward measured 11-16 ms against 15-19 (phases)
+# F(2x2, 3x3): a 3x3 64 -> 64 layer's forward measured 11-16 ms against 15-19 (phases);
+# 4x4 stride-2 ones and their transposes through F(4x4, 2x2) on the phases (winograd_s2):
+# single thread, CPU time, B2's 64 -> 128 14 -> 7 conv 20.8 ms against 28.1 (sample_last) and
+# 23.3 (torch), its transpose 21 against 30 (col2im) and 25.6 (torch); with one channel
+# in or out 1.6-7x slower than im2col / col2im (GEMMs of one row or column)
 WINOGRAD_MIN_CHANNELS = 16
 
 # strided convolutions with this many input channels or more run sample_last: single thread,
@@ -688,6 +678,8 @@ def applicable(op, x_shape, w_shape, y_shape, stride, padding, dilation, taps=No
                   and tuple(y_shape[2:]) == tuple(x_shape[2:]))
         elif name == "winograd":
             ok = kernel == (3, 3) and tuple(stride) == one and tuple(dilation) == one and taps is None
+        elif name == "winograd_s2":
+            ok = kernel == (4, 4) and tuple(stride) == (2, 2) and tuple(dilation) == one and taps is None
         elif name == "flip":
             ok = tuple(stride) == one and all(
                 dilation[a] * (kernel[a] - 1) - padding[a] >= 0
@@ -705,13 +697,15 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
     """The algorithm (a key of ALGORITHMS[op]) for this case: the forced one where it applies
     (tinygen.kernels.conv_algorithm()), else by these rules, measured on B2-B4's layers:
 
-    conv2d              gemm_1x1 where it applies; winograd for 3x3 stride 1 without taps and
-                        at least WINOGRAD_MIN_CHANNELS channels in and out; for stride > 1,
+    conv2d              gemm_1x1 where it applies; winograd for 3x3 stride 1 and winograd_s2
+                        for 4x4 stride 2, without taps and with at least WINOGRAD_MIN_CHANNELS
+                        channels in and out; for stride > 1,
                         sample_last from SAMPLE_LAST_MIN_CHANNELS input channels on, im2col
                         below (one input channel, B2/B4's first layers and the input gradients
                         of their last: 2.1-3.0 ms against 2.7-3.6 for phases, one thread);
                         else phases
-    conv_transpose2d    C_in <= C_out: flip where it applies, else phases; C_in > C_out: col2im
+    conv_transpose2d    winograd_s2 as for conv2d; else
+                        C_in <= C_out: flip where it applies, else phases; C_in > C_out: col2im
                         (phases copy C_in*kh*kw rows of cols, col2im writes C_out*kh*kw rows and
                         adds them back: col2im 5-15% faster on the C_in = 2 C_out layers of B2/B4)
     conv2d_weight_grad  gemm_1x1 where it applies; sample_last as for conv2d; else phases
@@ -728,6 +722,8 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
         return forced
     if "gemm_1x1" in names:
         return "gemm_1x1"
+    if "winograd_s2" in names and min(w_shape[0], w_shape[1]) >= WINOGRAD_MIN_CHANNELS:
+        return "winograd_s2"
     if op != "conv_transpose2d" and max(stride) > 1 and x_shape[1] >= SAMPLE_LAST_MIN_CHANNELS:
         return "sample_last"
     if op == "conv2d" and max(stride) > 1:
