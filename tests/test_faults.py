@@ -238,15 +238,19 @@ def test_sigint_at_any_step_then_resume_is_bitwise_uninterrupted(k, reference, d
 
 
 def test_ctrl_c_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
+    handlers = []
+
     def interrupted(*args, **kwargs):
         # raise_signal, not os.kill: a process-directed signal may land on one of the worker
         # threads earlier tests left alive, and CPython acts on it only later, in the main thread
+        handlers.append(signal.getsignal(signal.SIGINT))
         signal.raise_signal(signal.SIGINT)
         time.sleep(1)
 
     monkeypatch.setattr(cli, "_build_model", interrupted)
     rc, err = run_cli(train_args(tmp_path / "run", data_dir))
-    assert rc == 130 and err == ["tinygen train: interrupted"], (rc, err)
+    # (once seen failing in a whole-suite run, not reproduced: the handler says more next time)
+    assert rc == 130 and err == ["tinygen train: interrupted"], (rc, err, handlers)
     assert not (tmp_path / "run" / "lock").exists()
 
 
