@@ -121,3 +121,22 @@ want = [a[lo:hi] @ a[lo:hi].T for lo, hi in ((0, 20), (20, 40), (40, 60))]
 print(json.dumps([threads._warm[0], len(out) == 4 and all(
     all(np.array_equal(p, q) for p, q in zip(parts, want)) for parts in out)]))""")
     assert warmed == 3 and same
+
+
+def test_over_slices_raises_a_slice_error_after_every_slice_is_done_and_goes_on():
+    old = tg.get_num_threads()
+    finished = []
+
+    def part(lo, hi):
+        if lo > 0:
+            raise ValueError(f"slice {lo}")
+        finished.append((lo, hi))
+        return lo
+    try:
+        tg.set_num_threads(2)
+        with pytest.raises(ValueError, match="slice 5"):
+            threads.over_slices(10, part)
+        assert finished == [(0, 5)]
+        assert threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)]
+    finally:
+        tg.set_num_threads(old)

@@ -8,8 +8,9 @@ added nothing to the copies, and a B3 step used 0.63-0.84 s of CPU for 0.31-0.42
 time. So tinygen owns the parallelism inside its kernels instead:
 
 - while a kernel runs, BLAS is limited to one thread (`blas_on_one_thread`, threadpoolctl's
-  controllers; the previous count is restored when the kernel returns, so BLAS's threads are
-  never woken by tinygen and the user's own NumPy products keep them);
+  controllers, or OpenBLAS's own two C calls where threadpoolctl finds them; the previous
+  count is restored when the kernel returns, so BLAS's threads are never woken by tinygen
+  and the user's own NumPy products keep them);
 - a big kernel (a convolution over a batch, a large matrix product) is split into one slice
   per worker thread, and each worker does all of its slice's work, copies (numba loops that
   release the GIL) and products (single-threaded BLAS, which releases it too). The workers
@@ -17,6 +18,14 @@ time. So tinygen owns the parallelism inside its kernels instead:
 
 Measured on B2-B4 against the two-pool version, same machine, alternating runs: B3 276-280
 ms a step against 313-419 ms, with 0.46-0.49 s of CPU a step instead of 0.63-0.84 s.
+
+A step enters these hundreds of times (B1: 7 splits and 32 BLAS scopes a step), so both
+are kept short. Each worker is a thread waiting on its own lock for one job (a hand-off, two
+lock releases), not a concurrent.futures pool (a Future, a work item and a queue per job):
+an empty split took 78 us with the pool, 48 us with the hand-off; and the BLAS scope calls
+OpenBLAS's get/set directly (1.6 us) rather than through threadpoolctl's methods (5 us).
+One caller splits at a time (others wait their turn: a split never depends on timing, so
+results stay bitwise repeatable), and a split inside a split runs on its own thread.
 
     workers()              how many threads share a kernel: tinygen.runtime.get_num_threads()
     over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
@@ -32,20 +41,18 @@ workers one on each of them at once. The Winograd algorithms' GEMMs are that nar
 step (tinygen alone, 3 alternating pairs) 234-242 ms without the first, 209-221 with it;
 B4 (whose first layers run wide GEMMs) 70-72 either way.
 """
-import contextlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from tinygen import runtime
 
-_pool = [None, 0]                # the executor, and how many threads it has
+_workers = []                    # the worker threads (_Worker), started as kernels ask for them
+_splitting = threading.Lock()    # held by the one caller whose split the workers run
 _warm = [1]                      # how many BLAS buffers have been warmed up (see the docstring)
-_warming = threading.Lock()      # held while they are
-_inside = threading.local()      # .worker in the pool's threads (a nested split runs inline),
+_inside = threading.local()      # .splitting in a split's threads (a nested split runs inline),
 #                                  .blas while the calling thread holds BLAS on one thread
-_blas = []                       # threadpoolctl's controllers of the BLAS libraries, found once
+_blas = []                       # [(get, set) of each BLAS library's thread count], found once
 #                                  (and, once found, BLAS warmed up: see the docstring)
 
 
@@ -58,52 +65,115 @@ def over_slices(n, part, min_slice=1):
     """[part(lo, hi) for consecutive slices of range(n)], one slice per worker thread, with
     BLAS on one thread meanwhile. Slices have at least `min_slice` items (fewer workers are
     used for a small n)."""
-    if getattr(_inside, "worker", False):
+    if getattr(_inside, "splitting", False):
         return [part(0, n)]
     count = max(1, min(workers(), n // max(1, min_slice)))
     with blas_on_one_thread():
         if count == 1:
             return [part(0, n)]
-        if _pool[1] < count - 1:
-            _pool[0] = ThreadPoolExecutor(count - 1, thread_name_prefix="tinygen",
-                                          initializer=_mark_worker)
-            _pool[1] = count - 1
-        if _warm[0] < count:
-            _warm_up_buffers(count)
-        bounds = [n * k // count for k in range(count + 1)]
-        futures = [_pool[0].submit(part, bounds[k], bounds[k + 1]) for k in range(1, count)]
-        first = part(bounds[0], bounds[1])
-        return [first] + [f.result() for f in futures]
+        with _splitting:
+            while len(_workers) < count - 1:
+                _workers.append(_Worker())
+            if _warm[0] < count:
+                _warm_up_buffers(count)
+            bounds = [n * k // count for k in range(count + 1)]
+            for k in range(1, count):
+                _workers[k - 1].start(part, bounds[k], bounds[k + 1])
+            _inside.splitting = True
+            try:
+                first = part(bounds[0], bounds[1])
+            finally:
+                _inside.splitting = False
+                done = [_workers[k - 1].wait() for k in range(1, count)]   # all, even after an error
+            for result, error in done:
+                if error is not None:
+                    raise error
+            return [first] + [result for result, _ in done]
 
 
-@contextlib.contextmanager
-def blas_on_one_thread():
+class _Worker:
+    """A thread that runs one job at a time: start(fn, *args) hands it over, wait() waits for
+    it to finish."""
+
+    def __init__(self):
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()                 # released by start
+        self._done.acquire()               # released when the job is done
+        self._job = self._result = self._error = None
+        threading.Thread(target=self._run, name="tinygen", daemon=True).start()
+
+    def start(self, fn, *args):
+        self._job = fn, args
+        self._go.release()
+
+    def wait(self):
+        """(result, exception or None) of the job, once it is done."""
+        self._done.acquire()
+        done, self._result, self._error = (self._result, self._error), None, None
+        return done
+
+    def _run(self):
+        _inside.splitting = True
+        while True:
+            self._go.acquire()
+            fn, args = self._job
+            self._job = None
+            try:
+                self._result = fn(*args)
+            except BaseException as e:     # handed to the caller, who raises it
+                self._error = e
+            self._done.release()
+
+
+class blas_on_one_thread:
     """Inside the block BLAS runs on one thread; after it, on as many as before.
 
     Nested blocks (a kernel calling a kernel) change nothing. BLAS's thread count is one
     setting for the whole process, so a product that another thread of yours runs meanwhile
     is single-threaded too."""
-    if getattr(_inside, "blas", False):
-        yield
-        return
-    first = not _blas
-    if first:
-        from threadpoolctl import ThreadpoolController
-        _blas.append(ThreadpoolController().select(user_api="blas").lib_controllers)
-    before = [lib.get_num_threads() for lib in _blas[0]]
-    for lib, threads in zip(_blas[0], before):
-        if threads != 1:
-            lib.set_num_threads(1)
-    if first:
-        _wide_gemm()
-    _inside.blas = True
-    try:
-        yield
-    finally:
-        _inside.blas = False
-        for lib, threads in zip(_blas[0], before):
+
+    __slots__ = ("_before",)
+
+    def __enter__(self):
+        self._before = None
+        if getattr(_inside, "blas", False):
+            return self
+        first = not _blas
+        if first:
+            _blas.extend(_thread_count_functions())
+        self._before = [get() for get, _ in _blas]
+        for (_, set_threads), threads in zip(_blas, self._before):
             if threads != 1:
-                lib.set_num_threads(threads)
+                set_threads(1)
+        if first:
+            _wide_gemm()
+        _inside.blas = True
+        return self
+
+    def __exit__(self, *exc):
+        if self._before is not None:
+            _inside.blas = False
+            for (_, set_threads), threads in zip(_blas, self._before):
+                if threads != 1:
+                    set_threads(threads)
+        return False
+
+
+def _thread_count_functions():
+    """(get, set) of each loaded BLAS library's thread count: OpenBLAS's own C functions where
+    threadpoolctl resolves them (its symbol names vary by build), else threadpoolctl's methods."""
+    from threadpoolctl import ThreadpoolController
+    functions = []
+    for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+        try:
+            get, set_threads = (lib._get_symbol("openblas_get_num_threads"),
+                                lib._get_symbol("openblas_set_num_threads"))
+        except AttributeError:             # not OpenBLAS, or another threadpoolctl
+            get, set_threads = None, None
+        if get is None or set_threads is None:
+            get, set_threads = lib.get_num_threads, lib.set_num_threads
+        functions.append((get, set_threads))
+    return functions
 
 
 def _wide_gemm():
@@ -112,28 +182,19 @@ def _wide_gemm():
 
 
 def _warm_up_buffers(count):
-    """A wide GEMM on each of `count` threads at once (the caller and the pool's), so that
-    OpenBLAS warms `count` buffers, one per GEMM running at the same time. One caller at a
-    time; a barrier that times out (the pool busy with another caller's work) only skips
-    the warm-up."""
-    with _warming:
-        if _warm[0] >= count:
-            return
-        start = threading.Barrier(count, timeout=1.0)
+    """A wide GEMM on each of `count` threads at once (the caller and count - 1 workers, whom
+    the caller holds), so that OpenBLAS warms `count` buffers, one per GEMM running at the
+    same time."""
+    start = threading.Barrier(count, timeout=10.0)
 
-        def warm():
-            try:
-                start.wait()
-            except threading.BrokenBarrierError:
-                return
-            _wide_gemm()
+    def warm():
+        start.wait()
+        _wide_gemm()
 
-        futures = [_pool[0].submit(warm) for _ in range(count - 1)]
-        warm()
-        for f in futures:
-            f.result()
-        _warm[0] = count
-
-
-def _mark_worker():
-    _inside.worker = True
+    for worker in _workers[:count - 1]:
+        worker.start(warm)
+    warm()
+    for _, error in [worker.wait() for worker in _workers[:count - 1]]:
+        if error is not None:
+            raise error
+    _warm[0] = count
