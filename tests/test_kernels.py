@@ -541,6 +541,18 @@ def test_numba_matmul_split_by_rows_equals_numpy():
     _close64(NUMBA["matmul"].matmul(a, w.T), a @ w.T)                   # a transposed view, as Linear
 
 
+def test_numba_matmul_outer_products_equal_blas_bitwise():
+    """K = 1 is a broadcast product (matmul_numba.py says why): the same numbers as BLAS's,
+    batch dims broadcast as matmul's."""
+    rng = np.random.default_rng(1)
+    for a_shape, b_shape in [((64, 1), (1, 300)), ((3, 5, 1), (1, 7)), ((2, 1, 4, 1), (3, 1, 6))]:
+        for dtype in (np.float32, np.float64):
+            a, b = rng.standard_normal(a_shape).astype(dtype), rng.standard_normal(b_shape).astype(dtype)
+            got = NUMBA["matmul"].matmul(a, b)
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, np.matmul(a, b))
+
+
 @pytest.mark.parametrize("padding, hw", [
     (padding, hw) for padding in [(1, 1), (0, 2), (2, 0), (0, 0)] for hw in [(5, 6), (4, 4), (3, 7), (1, 3)]
     if hw[0] + 2 * padding[0] >= 3 and hw[1] + 2 * padding[1] >= 3])      # at least one output
