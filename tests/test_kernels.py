@@ -596,6 +596,7 @@ def test_winograd_s2_equals_reference(padding, output_padding, hw, n):
                    ((4, 4),) + geometry, ref.conv2d_weight_grad(x, g, (4, 4), *geometry))]
     for direct, op, a, k, args, y in cases:
         _close64(direct(a, k, *args), y)
+        assert np.array_equal(direct(a, k, *args), direct(a, k, *args))   # run to run, to the bit
         y32 = direct(a.astype(np.float32), k.astype(np.float32), *args)   # F(4, 2)'s constants (8, 1/6):
         assert y32.dtype == np.float32                                      # float32 error about 1e-6
         np.testing.assert_allclose(y32, y, rtol=1e-5, atol=1e-5 * np.abs(y).max())   # of the largest output
