@@ -280,7 +280,7 @@ def test_every_conv_transpose2d_algorithm_equals_reference(case, seed):
     taps = _random_taps(params.kernel_size, seed)
     y = ref.conv_transpose2d(x, w, *args)
     names = _applicable("conv_transpose2d", x, w.shape, y.shape, params)
-    assert {"phases", "col2im"} <= set(names)
+    assert {"phases", "col2im", "col2im_planes"} <= set(names)
     for name in names:
         _close64(ALGORITHMS["conv_transpose2d"][name](x, w, *args), y)
         _close64(ALGORITHMS["conv_transpose2d"][name](x, w, *args, taps), ref.conv_transpose2d(x, w, *args, taps))
@@ -317,7 +317,7 @@ def test_numba_conv_in_chunks_of_one_sample(case, case_t):
     every chunk is one sample."""
     old, _common.CHUNK_BYTES = _common.CHUNK_BYTES, 1
     try:
-        for name in ("im2col", "phases", "winograd", "col2im", "sample_last"):
+        for name in ("im2col", "phases", "winograd", "col2im", "col2im_planes", "sample_last"):
             with use_conv_algorithm(name):
                 _check_conv_family(NUMBA["conv"], case)
                 _check_conv_transpose(NUMBA["conv"], case_t)
@@ -341,7 +341,8 @@ def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 3, 3), (2, 32, 13, 13), (2, 2), one, one) == "col2im"
     # 4x4 stride 2 with channels in and out: F(4x4, 2x2) on the phases; one channel: not
     assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 4, 4), (2, 32, 14, 14), (2, 2), one, one) == "winograd_s2"
-    assert choose("conv_transpose2d", (2, 64, 14, 14), (64, 1, 4, 4), (2, 1, 28, 28), (2, 2), one, one) == "col2im"
+    assert choose("conv_transpose2d", (2, 64, 14, 14), (64, 1, 4, 4), (2, 1, 28, 28), (2, 2), one,
+                  one) == "col2im_planes"
     assert choose("conv_transpose2d", (2, 64, 7, 7), (64, 32, 4, 4), (2, 32, 14, 14), (2, 2), one, one,
                   taps=np.arange(16).reshape(4, 4) < 10) == "col2im"
     assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"
@@ -607,6 +608,7 @@ def test_winograd_s2_equals_reference(padding, output_padding, hw, n):
                    ((4, 4),) + geometry, ref.conv2d_weight_grad(x, g, (4, 4), *geometry))]
     for direct, op, a, k, args, y in cases:
         _close64(direct(a, k, *args), y)
+        assert np.array_equal(direct(a, k, *args), direct(a, k, *args))   # run to run, to the bit
         y32 = direct(a.astype(np.float32), k.astype(np.float32), *args)   # F(4, 2)'s constants (8, 1/6):
         assert y32.dtype == np.float32                                      # float32 error about 1e-6
         np.testing.assert_allclose(y32, y, rtol=1e-5, atol=1e-5 * np.abs(y).max())   # of the largest output

@@ -16,6 +16,7 @@ shapes, strides, dilation and the explicit `taps` argument only (never from weig
     conv_transpose2d     flip         stride 1: conv2d with the kernel flipped (conv2d's choice follows)
                          phases       s*s stride-1 convolutions, one per output phase (step 3)
                          col2im       the reference's way: GEMM, then numba col2im (step 4's layout)
+                         col2im_planes  the same on x's own planes: a GEMM per sample, then col2im
                          winograd_s2  4x4 stride 2: step 3's 4 phases, each 2x2, by F(4x4, 2x2)
     conv2d_weight_grad   gemm_1x1     1x1: a batched matrix product
                          im2col       numba im2col, one GEMM per chunk
@@ -546,6 +547,31 @@ def conv_transpose2d_col2im(x, w, stride, padding, output_padding, dilation, tap
     return y
 
 
+def conv_transpose2d_col2im_planes(x, w, stride, padding, output_padding, dilation, taps=None):
+    """The reference's way on x's own planes: per sample, cols (C_out*kh*kw, H*W) = w2.T @ x[n]
+    (one batched matmul, no transposition of x), then numba's col2im plane by plane. With few
+    output channels the sample-last layout of `col2im` costs more than it saves: two threads,
+    B2/B4's 64 -> 1 and 32 -> 1 layers 1.0-1.3 ms against 1.6-1.8 (with 32 it is 12% slower)."""
+    x = np.ascontiguousarray(x)
+    N, C_in, H, W = x.shape
+    _, C_out, kh, kw = w.shape
+    Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
+    Wo = conv_transpose_output_size(W, kw, stride[1], padding[1], output_padding[1], dilation[1])
+    K = C_out * kh * kw
+    w2_t = np.ascontiguousarray(np.ascontiguousarray(_masked(w, taps)).reshape(C_in, K).T)
+    x3 = x.reshape(N, C_in, H * W)
+    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+
+    def part(n_lo, n_hi):
+        for n0, n1 in sample_chunks(n_lo, n_hi, K, H * W, x.itemsize):
+            cols = scratch("cols", (K, (n1 - n0) * H * W), x.dtype)         # column (n, h, w)
+            np.matmul(w2_t, x3[n0:n1], out=cols.reshape(K, n1 - n0, H * W).transpose(1, 0, 2))
+            _col2im(cols, n0, n1, kh, kw, *stride, *padding, *dilation, H, W, y)
+
+    over_slices(N, part)
+    return y
+
+
 # ---- the algorithms of conv2d_weight_grad ---------------------------------------------------
 
 def conv2d_weight_grad_gemm_1x1(x, gy, kernel_size, stride, padding, dilation, taps=None):
@@ -641,7 +667,8 @@ ALGORITHMS = {
                "winograd": conv2d_winograd, "sample_last": conv2d_sample_last,
                "winograd_s2": conv2d_winograd_s2},
     "conv_transpose2d": {"flip": conv_transpose2d_flip, "phases": conv_transpose2d_phases,
-                         "col2im": conv_transpose2d_col2im, "winograd_s2": conv_transpose2d_winograd_s2},
+                         "col2im": conv_transpose2d_col2im, "col2im_planes": conv_transpose2d_col2im_planes,
+                         "winograd_s2": conv_transpose2d_winograd_s2},
     "conv2d_weight_grad": {"gemm_1x1": conv2d_weight_grad_gemm_1x1, "im2col": conv2d_weight_grad_im2col,
                            "phases": conv2d_weight_grad_phases, "sample_last": conv2d_weight_grad_sample_last,
                            "winograd_s2": conv2d_weight_grad_winograd_s2},
@@ -707,7 +734,8 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
     conv_transpose2d    winograd_s2 as for conv2d; else
                         C_in <= C_out: flip where it applies, else phases; C_in > C_out: col2im
                         (phases copy C_in*kh*kw rows of cols, col2im writes C_out*kh*kw rows and
-                        adds them back: col2im 5-15% faster on the C_in = 2 C_out layers of B2/B4)
+                        adds them back: col2im 5-15% faster on the C_in = 2 C_out layers of B2/B4),
+                        col2im_planes below SAMPLE_LAST_MIN_CHANNELS output channels
     conv2d_weight_grad  gemm_1x1 where it applies; sample_last as for conv2d; else phases
                         (Winograd's weight gradient was written and measured slower:
                         winograd_numba.py)
@@ -734,7 +762,7 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
     if op == "conv_transpose2d":
         C_in, C_out = w_shape[0], w_shape[1]
         if C_in > C_out:
-            return "col2im"
+            return "col2im" if C_out >= SAMPLE_LAST_MIN_CHANNELS else "col2im_planes"
         return "flip" if "flip" in names else "phases"
     return "phases"
 
