@@ -140,3 +140,18 @@ def test_over_slices_raises_a_slice_error_after_every_slice_is_done_and_goes_on(
         assert threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)]
     finally:
         tg.set_num_threads(old)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_splits_on_workers_of_its_own():
+    ok = _run("""
+import os
+from tinygen import runtime
+from tinygen.kernels import threads
+runtime.set_num_threads(2)
+threads.over_slices(10, lambda lo, hi: hi)                 # the parent's workers started
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)] else 1)
+print(json.dumps(os.waitpid(pid, 0)[1] == 0))""")
+    assert ok

@@ -41,6 +41,7 @@ workers one on each of them at once. The Winograd algorithms' GEMMs are that nar
 step (tinygen alone, 3 alternating pairs) 234-242 ms without the first, 209-221 with it;
 B4 (whose first layers run wide GEMMs) 70-72 either way.
 """
+import os
 import threading
 
 import numpy as np
@@ -54,6 +55,18 @@ _inside = threading.local()      # .splitting in a split's threads (a nested spl
 #                                  .blas while the calling thread holds BLAS on one thread
 _blas = []                       # [(get, set) of each BLAS library's thread count], found once
 #                                  (and, once found, BLAS warmed up: see the docstring)
+
+
+def _forget_workers():
+    """In a forked child: the parent's worker threads are not there, so start afresh."""
+    global _splitting
+    _workers.clear()
+    _splitting = threading.Lock()     # the parent's may have been held by another thread
+    _warm[0] = 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
 
 
 def workers():
