@@ -64,7 +64,7 @@ def as_dtype(dtype):
 
 
 class Tensor:
-    __slots__ = ("data", "device", "requires_grad", "grad", "creator", "generation",
+    __slots__ = ("array", "device", "requires_grad", "grad", "creator", "generation",
                  "_vc", "_retains_grad", "_hooks", "name", "__weakref__",
                  "_post_accumulate_hooks")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
@@ -84,7 +84,7 @@ class Tensor:
         if isinstance(array, np.generic):  # numpy reductions return scalars: keep 0-d arrays
             array = np.asarray(array)
         t = object.__new__(Tensor)
-        t.data = array                      # _init's body, inlined: this is the hot path
+        t.array = array                     # _init's body, inlined: this is the hot path
         t.device = device
         t.requires_grad = requires_grad
         t.grad = t.creator = t._hooks = t.name = None
@@ -95,6 +95,14 @@ class Tensor:
         return t
 
     # ---- what a Tensor is ---------------------------------------------------------------
+
+    @property
+    def data(self):
+        return self.array
+
+    @data.setter
+    def data(self, value):
+        self.array = value
 
     @property
     def _version(self):
@@ -329,7 +337,7 @@ def _to_arguments(args, device, dtype):
 
 
 def _init(t, array, device, requires_grad):
-    t.data = array
+    t.array = array
     t.device = device
     t.requires_grad = requires_grad
     t.grad = None
