@@ -44,16 +44,23 @@ PORTS = {
     "conv_autoencoder": ({}, CPU),
     "aae": ({}, CPU),
     "pixelcnn": ({}, CPU),
+    "sgd_by_hand": ({}, CPU),
+    "wgan": ({}, CPU),
+    "lstm_classifier": ({}, CPU),
+    "time_sequence_prediction": ({}, {}),
 }
 WITH_DROPOUT = ["cgan", "mnist_classifier"]
 
 
 class Rng:
     """The scripts' random draws (torch.randn/rand/randint in the originals), from one NumPy
-    stream, returned as the framework's tensors: float32 noise, int64 labels."""
+    stream, returned as the framework's tensors: float32 noise, int64 labels. `np_random`
+    stands for `np.random` in scripts that draw NumPy arrays and wrap them in tensors
+    (`Tensor(np.random.normal(0, 1, size))`): the same stream, float64 arrays."""
 
     def __init__(self, lib, seed):
         self.lib, self.rs = lib, np.random.default_rng(seed)
+        self.np_random = self.rs          # .normal(loc, scale, size), .random(size)
 
     def randn(self, *size):
         return self.lib.tensor(self.rs.standard_normal(tuple(size)).astype(np.float32))
@@ -88,7 +95,7 @@ ROOTS = {"torch": "tinygen", "nn": "tinygen.nn", "F": "tinygen.nn.functional",
          "optim": "tinygen.optim"}
 # methods of Python's own types and of the test's Rng that scripts call
 PLAIN_METHODS = {"append", "items", "find", "randn", "randn_like", "rand", "randint", "block",
-                 "format", "chain", "make_optimizers"}
+                 "format", "chain", "make_optimizers", "normal", "random"}
 
 
 def _chain(node):
