@@ -275,6 +275,32 @@ def test_script_runs_under_torch(name):
     assert math.isfinite(first[0])
 
 
+def test_dcgan_weights_init_through_data_sets_the_parameters():
+    """dcgan's weights_init writes through `.data` (m.weight.data.normal_(0.0, 0.02),
+    m.bias.data.fill_(0)), and the comparison test overwrites those draws with torch's
+    weights: here, tinygen's own draws are N(0, 0.02) (kurtosis 3, where the default
+    uniform init's is 1.8) in the parameters themselves, which stay leaves without history."""
+    tg.manual_seed(0)
+    models = load("dcgan").build(tg, tg.nn, tg.nn.functional, Rng(tg, 1))
+    convs = bns = 0
+    for model in models.values():
+        for module in model.modules():
+            if module.__class__.__name__.find("Conv") != -1 and module.weight.numel() >= 2000:
+                w = module.weight.detach().numpy().ravel().astype(np.float64)
+                kurtosis = np.mean((w - w.mean()) ** 4) / w.var() ** 2
+                assert abs(w.std() - 0.02) < 0.002 and abs(kurtosis - 3) < 0.6, kurtosis
+                convs += 1
+            elif module.__class__.__name__.find("BatchNorm") != -1:
+                w = module.weight.detach().numpy()
+                assert abs(w.mean() - 1) < 0.02 and 0 < w.std() < 0.05
+                assert not module.bias.detach().numpy().any()
+                bns += 1
+    assert convs == 3 and bns == 3
+    for model in models.values():
+        assert all(p.is_leaf and p.requires_grad and p.grad_fn is None
+                   for p in model.parameters())
+
+
 def test_missing_names_are_found_by_reading_the_script(tmp_path, monkeypatch):
     script = tmp_path / "fake.py"
     script.write_text("def run(torch, nn, F, optim):\n"
