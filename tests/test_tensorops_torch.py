@@ -6,6 +6,7 @@ every output (values, dtypes kind, indices), the gradient of sum_k <out_k, v_k> 
 v_k, and the gradient of the squared norm of that gradient (second order).
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -268,6 +269,32 @@ def test_inplace_on_leaf_and_view_errors_match_torch():
         with m.no_grad():
             x.mul_(2)
         assert x._version == 1 and x.tolist() == [2.0, 4.0]
+
+
+def test_deprecated_alpha_first_overload_of_add_and_sub_matches_torch():
+    """Older scripts' hand-written SGD step p.data.add_(-lr, p.grad.data): torch's deprecated
+    op(Number alpha, Tensor other) still runs for add, sub, add_, sub_ (torch warns once per
+    process, tinygen as Python's warnings do); other positional forms are refused with a
+    TypeError naming the op."""
+    results = {}
+    for m in (tg, torch):
+        x, g = m.tensor(A5), m.tensor(A5 * A5 + 0.5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results[m] = [x.clone().add_(-0.1, g), x.sub(3, g), x.add(-2, g),
+                          x.clone().sub_(0.5, g)]
+        with pytest.raises(TypeError):
+            x.add_(-2, g, alpha=3)
+    for ours, theirs in zip(results[tg], results[torch]):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-15)
+    x = tg.tensor(A5)
+    for op in ("add", "sub", "add_", "sub_"):
+        with pytest.warns(UserWarning, match=f"overload of {op} is deprecated"):
+            getattr(x.clone(), op)(2, x)
+    with pytest.raises(TypeError, match=r"add_\(\): expected add_\(other, \*, alpha=1\)"):
+        x.add_(x, x)
+    with pytest.raises(TypeError, match=r"sub\(\): .* got positional arguments \(int, int\)"):
+        x.sub(1, 2)
 
 
 def test_special_functions_at_their_poles_and_edges_match_torch():

@@ -31,6 +31,7 @@ from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.ops import elementwise, indexing
 from tinygen.ops.elementwise import add, clamp, div, mul, where
 from tinygen.ops.indexing import SetItem, _index_arrays, _mask_array
+from tinygen.ops.methods import other_and_alpha
 from tinygen.ops.shape import astype, clone
 
 
@@ -133,8 +134,9 @@ def _bump(x):
     x._vc[0] += 1
 
 
-def add_(self, other, alpha=1):
+def add_(self, other, *rest, alpha=1):
     """self += alpha * other."""
+    other, alpha = other_and_alpha("add_", other, rest, alpha)
     if _recording(self, other):
         return _rebase(self, "add_", lambda old: add(old, other if alpha == 1 else mul(other, alpha)))
     data = _operand(self, other)
@@ -143,7 +145,9 @@ def add_(self, other, alpha=1):
     return self
 
 
-def sub_(self, other, alpha=1):
+def sub_(self, other, *rest, alpha=1):
+    """self -= alpha * other."""
+    other, alpha = other_and_alpha("sub_", other, rest, alpha)
     return add_(self, other, alpha=-alpha)
 
 

@@ -1,19 +1,41 @@
 """Tensor methods whose signature differs from the functional op behind them: add/sub with
-alpha, div with rounding_mode, x.where(condition, y) (self second in torch.where), iteration,
-mT, and tg.numel."""
+alpha (and torch's deprecated alpha-first overload), div with rounding_mode,
+x.where(condition, y) (self second in torch.where), iteration, mT, and tg.numel."""
+import numbers
+import warnings
+
+from tinygen.autograd.tensor import Tensor
 from tinygen.ops.elementwise import add, div, mul, sub, where
 from tinygen.ops.rearrange import unbind
 from tinygen.ops.shape import transpose
 from tinygen.ops.special import floor, trunc
 
 
-def add_method(self, other, *, alpha=1):
+def other_and_alpha(op, other, rest, alpha):
+    """(other, alpha) of x.add(other, *, alpha=1) and its kin (add_ sub sub_), also from
+    torch's deprecated overload op(Number alpha, Tensor other) that older scripts use
+    (`p.data.add_(-lr, p.grad.data)`): accepted with torch's warning."""
+    if not rest:
+        return other, alpha
+    if (len(rest) == 1 and isinstance(other, numbers.Number) and not isinstance(other, bool)
+            and isinstance(rest[0], Tensor) and alpha == 1):
+        warnings.warn(f"This overload of {op} is deprecated: {op}(Number alpha, Tensor other); "
+                      f"use {op}(Tensor other, *, Number alpha=1)", UserWarning, stacklevel=3)
+        return rest[0], other
+    given = ", ".join(type(a).__name__ for a in (other, *rest))
+    raise TypeError(f"{op}(): expected {op}(other, *, alpha=1) (or the deprecated "
+                    f"{op}(Number alpha, Tensor other)), got positional arguments ({given})")
+
+
+def add_method(self, other, *rest, alpha=1):
     """self + alpha * other."""
+    other, alpha = other_and_alpha("add", other, rest, alpha)
     return add(self, other if alpha == 1 else mul(other, alpha))
 
 
-def sub_method(self, other, *, alpha=1):
+def sub_method(self, other, *rest, alpha=1):
     """self - alpha * other."""
+    other, alpha = other_and_alpha("sub", other, rest, alpha)
     return sub(self, other if alpha == 1 else mul(other, alpha))
 
 
