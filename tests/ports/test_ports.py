@@ -31,6 +31,8 @@ from test_api_coverage import resolve as _resolve  # tests/ is on sys.path (conf
 
 HERE = pathlib.Path(__file__).parent
 STEPS = 4
+# word_language_model's p.data.add_(-lr, p.grad.data) is torch's deprecated overload, as written
+pytestmark = pytest.mark.filterwarnings("ignore:This overload of add_ is deprecated")
 
 # script -> (build kwargs, run kwargs) for the exact comparison; on the cpu (the tests' cuda
 # device is numba's simulator, far too slow for training)
@@ -48,8 +50,9 @@ PORTS = {
     "wgan": ({}, CPU),
     "lstm_classifier": ({}, CPU),
     "time_sequence_prediction": ({}, {}),
+    "word_language_model": ({"dropout": 0.0}, CPU),
 }
-WITH_DROPOUT = ["cgan", "mnist_classifier"]
+WITH_DROPOUT = ["cgan", "mnist_classifier", "word_language_model"]
 
 
 class Rng:
