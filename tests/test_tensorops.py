@@ -427,6 +427,15 @@ def _lerp(draw):
     return fn, (a,)
 
 
+@case("addcmul_addcdiv", "addcmul", "addcdiv")
+def _addcmul_addcdiv(draw):
+    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
+    a, b = draw(tgt.tensors(sa)), draw(tgt.tensors(sb))
+    c = draw(tgt.tensors(sb, "positive"))
+    return (lambda a, b, c: ops.addcmul(a, b, c, value=-0.7) + a.addcdiv(b, c, value=2.0)
+            + ops.addcdiv(b, a, c)), (a, b, c)
+
+
 @case("polygamma")
 def _polygamma(draw):
     n = draw(st.integers(1, 3))
@@ -598,6 +607,17 @@ def test_new_factories_take_dtype_and_device_from_self():
     assert x.new_empty(4).shape == (4,) and x.new_tensor([1, 2]).dtype == np.float64
     assert x.new_zeros(2, dtype="int64").dtype == np.int64
     assert x.new_ones(2, requires_grad=True).requires_grad
+
+
+def test_legacy_new_takes_sizes_or_data_in_the_dtype_and_device_of_self():
+    """weight.new(nlayers, bsz, nhid).zero_(), std.data.new(std.size()).normal_(), as torch."""
+    x = tg.zeros(2, 3, dtype="float64", requires_grad=True)
+    assert x.new(4, 5).shape == (4, 5) and x.new(4, 5).dtype == np.float64
+    assert x.new(x.size()).normal_().shape == (2, 3) and not x.new(2).requires_grad
+    assert x.new([1, 2]).tolist() == [1.0, 2.0] and x.new(np.ones(3)).dtype == np.float64
+    assert x.new().shape == (0,) and x.data.new(1, 2).zero_().shape == (1, 2)
+    with pytest.raises(TypeError, match="new\\(\\): from a Tensor"):
+        x.new(x)
 
 
 def test_nonzero_and_where_with_one_argument():

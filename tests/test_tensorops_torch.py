@@ -199,6 +199,10 @@ CASES = {
                                       y.abs().log1p(), y.abs().rsqrt(), x.square(), x.sin(), x.cos(), x.maximum(y),
                                       x.minimum(y), *[r * 2 for r in x]), [A34, A34[::-1] + 0.05]),
     "polygamma": (lambda m, x: (m.polygamma(1, x), m.polygamma(2, x), x.polygamma(3)), [POSITIVE]),
+    "addcmul_addcdiv": (lambda m, x, y, p: (m.addcmul(x, y, y[0], value=-0.3), x.addcmul(y, p),
+                                            m.addcdiv(x, y, p, value=2), x.addcdiv(y[1], p),
+                                            (x * 1.0).addcmul_(y, p, value=0.5).addcdiv_(y, p[0])),
+                        [A34, A34[::-1].copy(), POSITIVE]),
 }
 
 
@@ -271,11 +275,11 @@ def test_inplace_on_leaf_and_view_errors_match_torch():
         assert x._version == 1 and x.tolist() == [2.0, 4.0]
 
 
-def test_deprecated_alpha_first_overload_of_add_and_sub_matches_torch():
+def test_deprecated_number_first_overloads_match_torch():
     """Older scripts' hand-written SGD step p.data.add_(-lr, p.grad.data): torch's deprecated
     op(Number alpha, Tensor other) still runs for add, sub, add_, sub_ (torch warns once per
-    process, tinygen as Python's warnings do); other positional forms are refused with a
-    TypeError naming the op."""
+    process, tinygen as Python's warnings do), and addcmul/addcdiv's op(Number value, Tensor,
+    Tensor); other positional forms are refused with a TypeError naming the op."""
     results = {}
     for m in (tg, torch):
         x, g = m.tensor(A5), m.tensor(A5 * A5 + 0.5)
@@ -293,6 +297,23 @@ def test_deprecated_alpha_first_overload_of_add_and_sub_matches_torch():
             getattr(x.clone(), op)(2, x)
     with pytest.raises(TypeError, match=r"add_\(\): expected add_\(other, \*, alpha=1\)"):
         x.add_(x, x)
+    # and of addcmul/addcdiv: op(Number value, Tensor tensor1, Tensor tensor2), as in the hand-
+    # written Adam steps of 2019 (exp_avg_sq.mul_(beta2).addcmul_(1 - beta2, grad, grad))
+    results = {}
+    for m in (tg, torch):
+        x, g, d = m.tensor(A5), m.tensor(A5[::-1].copy()), m.tensor(A5 * A5 + 0.5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results[m] = [x.clone().addcmul_(0.1, g, g), x.clone().addcdiv_(-0.2, g, d),
+                          x.addcmul(3, g, d), x.addcdiv(0.5, g, d)]
+    for ours, theirs in zip(results[tg], results[torch]):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-15)
+    x = tg.tensor(A5)
+    for op in ("addcmul", "addcdiv", "addcmul_", "addcdiv_"):
+        with pytest.warns(UserWarning, match=f"overload of {op} is deprecated"):
+            getattr(x.clone(), op)(2, x, x + 1)
+    with pytest.raises(TypeError, match=r"addcdiv_\(\): expected addcdiv_\(tensor1, tensor2"):
+        x.addcdiv_(x)
     with pytest.raises(TypeError, match=r"sub\(\): .* got positional arguments \(int, int\)"):
         x.sub(1, 2)
 

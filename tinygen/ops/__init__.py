@@ -28,9 +28,9 @@ from tinygen.ops.gates import gated_tanh  # noqa: F401
 from tinygen.ops.recurrence import lstm_scan, lstm_scan_reference  # noqa: F401
 from tinygen.ops.scan import cumprod, cumsum, prod  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401
-    SPECIAL, acos, asin, atan, atan2, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
-    hypot, lerp, lgamma, log2, log10, nan_to_num, polygamma, reciprocal, remainder, round, sign, sinh,
-    tan, trunc)
+    SPECIAL, acos, addcdiv, addcmul, asin, atan, atan2, ceil, cosh, digamma, erf, erfc, erfinv,
+    exp2, floor, fmod, frac, hypot, lerp, lgamma, log2, log10, nan_to_num, polygamma, reciprocal,
+    remainder, round, sign, sinh, tan, trunc)
 from tinygen.ops.sort import kthvalue, median, mode, sort, topk  # noqa: F401
 from tinygen.ops.linalg import linear, matmul  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
@@ -144,6 +144,7 @@ Tensor.isclose = compare.isclose
 Tensor.allclose = compare.allclose
 Tensor.equal = compare.equal
 
+Tensor.new = tensor_new.new
 Tensor.new_zeros = tensor_new.new_zeros
 Tensor.new_ones = tensor_new.new_ones
 Tensor.new_full = tensor_new.new_full
@@ -219,6 +220,8 @@ Tensor.log2 = log2
 Tensor.log10 = log10
 Tensor.reciprocal = reciprocal
 Tensor.lerp = lerp
+Tensor.addcmul = methods.addcmul_method
+Tensor.addcdiv = methods.addcdiv_method
 Tensor.nan_to_num = nan_to_num
 Tensor.neg = neg
 Tensor.negative = neg
@@ -280,3 +283,5 @@ Tensor.sigmoid_ = inplace.sigmoid_
 Tensor.tanh_ = inplace.tanh_
 Tensor.relu_ = inplace.relu_
 Tensor.pow_ = inplace.pow_
+Tensor.addcmul_ = inplace.addcmul_
+Tensor.addcdiv_ = inplace.addcdiv_

@@ -1,6 +1,6 @@
 """In-place ops: add_ sub_ mul_ div_ clamp_ zero_ fill_ copy_ masked_fill_ normal_ uniform_
 bernoulli_, x[index] = value, x op= y, and the in-place forms of functional ops (scatter_,
-index_add_, exp_, relu_, ...) through one helper, `_via`.
+index_add_, exp_, relu_, addcmul_, ...) through one helper, `_via`.
 
 Every in-place op bumps the tensor's version counter (shared with its views), so a graph
 node that saved the tensor refuses to run backward on changed values.
@@ -28,10 +28,10 @@ import numpy as np
 from tinygen import backend, rng
 from tinygen.autograd import grad_mode
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops import elementwise, indexing
+from tinygen.ops import elementwise, indexing, special
 from tinygen.ops.elementwise import add, clamp, div, mul, where
 from tinygen.ops.indexing import SetItem, _index_arrays, _mask_array
-from tinygen.ops.methods import other_and_alpha
+from tinygen.ops.methods import other_and_alpha, value_and_tensors
 from tinygen.ops.shape import astype, clone
 
 
@@ -328,4 +328,16 @@ neg_ = _inplace_form(elementwise.neg)
 sigmoid_ = _inplace_form(elementwise.sigmoid)
 tanh_ = _inplace_form(elementwise.tanh)
 relu_ = _inplace_form(elementwise.relu)
+
+
+def addcmul_(self, *args, value=1):
+    """self += value * tensor1 * tensor2 (or the deprecated addcmul_(value, tensor1, tensor2))."""
+    value, t1, t2 = value_and_tensors("addcmul_", args, value)
+    return _via(self, "addcmul_", special.addcmul, t1, t2, value=value)
+
+
+def addcdiv_(self, *args, value=1):
+    """self += value * tensor1 / tensor2 (or the deprecated addcdiv_(value, tensor1, tensor2))."""
+    value, t1, t2 = value_and_tensors("addcdiv_", args, value)
+    return _via(self, "addcdiv_", special.addcdiv, t1, t2, value=value)
 pow_ = _inplace_form(elementwise.pow)

@@ -195,6 +195,18 @@ def lerp(input, end, weight):
     return input + weight * (end - input)
 
 
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value tensor1 tensor2 (broadcasting): the second-moment update of hand-written
+    Adam steps, exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)."""
+    return input + value * (tensor1 * tensor2)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value tensor1 / tensor2 (broadcasting): the parameter update of hand-written
+    Adam steps, p.addcdiv_(exp_avg, denom, value=-step_size)."""
+    return input + value * (tensor1 / tensor2)
+
+
 class NanToNum(Function):
     """nan -> nan, +inf -> posinf, -inf -> neginf (defaults: 0 and the dtype's extremes); the
     gradient passes where x was finite, as torch."""
