@@ -31,8 +31,9 @@ from test_api_coverage import resolve as _resolve  # tests/ is on sys.path (conf
 
 HERE = pathlib.Path(__file__).parent
 STEPS = 4
-# word_language_model's p.data.add_(-lr, p.grad.data) is torch's deprecated overload, as written
-pytestmark = pytest.mark.filterwarnings("ignore:This overload of add_ is deprecated")
+# word_language_model's p.data.add_(-lr, p.grad.data) and radam's addcmul_(1 - beta2, g, g) are
+# torch's deprecated number-first overloads, as the scripts were written
+pytestmark = pytest.mark.filterwarnings("ignore:This overload of")
 
 # script -> (build kwargs, run kwargs) for the exact comparison; on the cpu (the tests' cuda
 # device is numba's simulator, far too slow for training)
@@ -51,6 +52,7 @@ PORTS = {
     "lstm_classifier": ({}, CPU),
     "time_sequence_prediction": ({}, {}),
     "word_language_model": ({"dropout": 0.0}, CPU),
+    "radam": ({}, CPU),
 }
 WITH_DROPOUT = ["cgan", "mnist_classifier", "word_language_model"]
 
