@@ -33,9 +33,10 @@ HERE = pathlib.Path(__file__).parent
 STEPS = 4
 # word_language_model's p.data.add_(-lr, p.grad.data) and radam's addcmul_(1 - beta2, g, g) are
 # torch's deprecated number-first overloads, as the scripts were written
-# (vae_2017's Variable(data, volatile=True) and size_average=False likewise)
+# (Variable(data, volatile=True), size_average=False, F.log_softmax(x) of the 2017 scripts too)
 pytestmark = [pytest.mark.filterwarnings("ignore:This overload of"),
               pytest.mark.filterwarnings("ignore:volatile was removed"),
+              pytest.mark.filterwarnings("ignore:Implicit dimension choice"),
               pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated")]
 
 # script -> (build kwargs, run kwargs) for the exact comparison; on the cpu (the tests' cuda
@@ -57,8 +58,9 @@ PORTS = {
     "word_language_model": ({"dropout": 0.0}, CPU),
     "radam": ({}, CPU),
     "vae_2017": ({}, CPU),
+    "mnist_2017": ({"p": 0.0}, CPU),
 }
-WITH_DROPOUT = ["cgan", "mnist_classifier", "word_language_model"]
+WITH_DROPOUT = ["cgan", "mnist_classifier", "word_language_model", "mnist_2017"]
 
 
 class Rng:
