@@ -55,12 +55,10 @@ def configure(num_threads=None, malloc=True):
 
 
 def set_num_threads(n):
-    """Run tinygen's kernels on n threads: its worker threads and numba's parallel loops (the
-    latter for the calling thread, numba's rule). BLAS stays on one thread inside the kernels."""
+    """Run tinygen's kernels on n threads (its own worker threads: no kernel uses numba's
+    parallel loops). BLAS stays on one thread inside the kernels."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
-    import numba
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     _num_threads[0] = n
 
 

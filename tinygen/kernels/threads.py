@@ -32,6 +32,17 @@ whole on the thread that asks for it.
     over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
                            on one thread; the calling thread does the first; the results in order
     blas_on_one_thread()   the context manager that over_slices enters
+    GRAIN                  the fewest elements worth a slice of their own (below: one thread)
+
+These workers are the only threads tinygen's CPU kernels run on: no kernel uses numba's
+parallel=True. numba's pools (GNU OpenMP by default) keep their threads spinning after every
+parallel loop, on the core the next kernel needs, unless OMP_WAIT_POLICY=PASSIVE is set
+before the pool starts, a process-wide setting a library must not make for its user. Measured
+on a 2-core Xeon, B4 (conv_ae): 61-63 ms a step as a plain script against 38-40 ms with the
+passive policy. And a process that has run a GNU OpenMP loop cannot run one in a forked
+child ("fork() called from a process already using GNU OpenMP"), which hangs a
+multiprocessing.Pool. The workers here block on a lock when idle (no spinning, no setting),
+and a forked child starts its own (_forget_workers below).
 
 OpenBLAS (0.3.31 here) runs narrow GEMMs about 3x slower on a work buffer whose first GEMM
 was narrow (measured, cause inside OpenBLAS unknown): (25, 128, 256) @ (25, 256, 128) 21 ms
@@ -42,12 +53,19 @@ workers one on each of them at once. The Winograd algorithms' GEMMs are that nar
 step (tinygen alone, 3 alternating pairs) 234-242 ms without the first, 209-221 with it;
 B4 (whose first layers run wide GEMMs) 70-72 either way.
 """
+import contextlib
 import os
 import threading
 
 import numpy as np
 
 from tinygen import runtime
+
+# Below GRAIN elements a loop runs whole on the calling thread: handing a slice to a worker
+# and waiting for it (about 30 us) costs more than the slice. torch's grain size for its
+# elementwise loops is the same 32k. Measured here: relu on 30k float32 values 0.008 ms on one
+# thread against 0.024 ms split in two; on 800k values 0.19 ms against 0.10.
+GRAIN = 1 << 15
 
 _workers = []                    # the worker threads (_Worker), started as kernels ask for them
 _splitting = threading.Lock()    # held by the one caller whose split the workers run
@@ -75,14 +93,17 @@ def workers():
     return runtime.get_num_threads()
 
 
-def over_slices(n, part, min_slice=1):
+def over_slices(n, part, min_slice=1, blas=True):
     """[part(lo, hi) for consecutive slices of range(n)], one slice per worker thread, with
     BLAS on one thread meanwhile. Slices have at least `min_slice` items (fewer workers are
-    used for a small n)."""
+    used for a small n). blas=False: part calls no BLAS, so BLAS's setting is left alone
+    (a loop of one slice then costs only the call)."""
     if getattr(_inside, "splitting", False):
         return [part(0, n)]
     count = max(1, min(workers(), n // max(1, min_slice)))
-    with blas_on_one_thread():
+    if count == 1 and not blas:
+        return [part(0, n)]
+    with blas_on_one_thread() if blas else contextlib.nullcontext():
         if count == 1:
             return [part(0, n)]
         with _splitting:
