@@ -30,14 +30,11 @@ process's CPU time) still gives meaningful single-core ratios. On processors
 where OPENBLAS_CORETYPE is set in the environment (see the environment notes), numpy's GEMM
 is slowed; unset it for this command only (the JSON records the BLAS kernel in use).
 """
-from tinygen import runtime  # noqa: I001
-runtime.configure()          # first: OMP_WAIT_POLICY before numba's and torch's pools start
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
+import argparse
+import json
+import os
+import statistics
+import sys
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -83,8 +80,9 @@ def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None
 
 
 def limit_threads(threads):
-    """Run BLAS, tinygen (its workers and numba) and torch on `threads` threads; returns what
-    to keep alive."""
+    """Run BLAS, tinygen (its workers) and torch on `threads` threads; returns what to keep
+    alive."""
+    from tinygen import runtime
     runtime.set_num_threads(threads)
     try:
         import torch
