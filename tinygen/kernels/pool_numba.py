@@ -10,7 +10,7 @@ copy: for max that is padding with -inf, for avg the divisor stays kh*kw (zeros 
 import numpy as np
 from numba import njit
 
-from tinygen.kernels._common import pool_output_size
+from tinygen.kernels._common import empty, pool_output_size
 from tinygen.kernels.threads import GRAIN, over_slices
 
 
@@ -107,8 +107,8 @@ def max_pool2d(x, kernel_size, stride, padding):
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     Ho, Wo = pool_output_size(H, kh, sh, ph), pool_output_size(W, kw, sw, pw)
-    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-    idx = np.empty((N, C, Ho, Wo), dtype=np.int64)
+    y = empty((N, C, Ho, Wo), dtype=x.dtype)
+    idx = empty((N, C, Ho, Wo), dtype=np.int64)
     _over_planes(N * C, H * W,
                  lambda t0, t1: _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx, t0, t1))
     return y, idx
@@ -119,7 +119,7 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
 
     A scatter needs only idx; the window geometry is in the signature for the GPU's gather.
     """
-    gx = np.empty(x_shape, dtype=gy.dtype)
+    gx = empty(x_shape, dtype=gy.dtype)
     gy, idx = np.ascontiguousarray(gy), np.ascontiguousarray(idx)
     N, C, H, W = x_shape
     _over_planes(N * C, H * W, lambda t0, t1: _max_pool2d_backward(gy, idx, gx, t0, t1))
@@ -132,7 +132,7 @@ def avg_pool2d(x, kernel_size, stride, padding):
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     Ho, Wo = pool_output_size(H, kh, sh, ph), pool_output_size(W, kw, sw, pw)
-    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C, Ho, Wo), dtype=x.dtype)
     _over_planes(N * C, H * W, lambda t0, t1: _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y, t0, t1))
     return y
 
@@ -140,7 +140,7 @@ def avg_pool2d(x, kernel_size, stride, padding):
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     """Adjoint of avg_pool2d: gy (N, C, Ho, Wo) -> gx (N, C, H, W)."""
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-    gx = np.empty(x_shape, dtype=gy.dtype)
+    gx = empty(x_shape, dtype=gy.dtype)
     gy = np.ascontiguousarray(gy)
     N, C, H, W = x_shape
     _over_planes(N * C, H * W, lambda t0, t1: _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx,
