@@ -61,12 +61,14 @@ print(json.dumps([all(c == [(api, 1) for api, _ in before] for c in inside),
     assert inside and nested and after
 
 
-def test_configure_sets_the_process_wide_tuning(monkeypatch):
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    done = runtime.configure(malloc=False)
-    assert done == {"OMP_WAIT_POLICY": "PASSIVE"} and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")           # never over the user's value
-    assert runtime.configure(malloc=False)["OMP_WAIT_POLICY"] == "ACTIVE"
+def test_configure_sets_no_environment_variable(monkeypatch):
+    before = dict(os.environ)
+    old = tg.get_num_threads()
+    try:
+        assert runtime.configure(num_threads=1, malloc=False) == {"num_threads": 1}
+        assert tg.get_num_threads() == 1 and dict(os.environ) == before
+    finally:
+        tg.set_num_threads(old)
 
 
 _KERNELS = """
