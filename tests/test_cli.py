@@ -189,3 +189,19 @@ def test_every_autoregressive_model_writes_the_same_pictures(name, options, tmp_
         assert len(images) == 80 and kw["nrow"] == 8 and list(kw["row_labels"]) == list(range(10))
     else:
         assert len(images) == 64 and "row_labels" not in kw
+
+
+@pytest.mark.parametrize("model", cli.PRESET_MODELS)
+def test_every_autoregressive_model_has_the_small_preset(model, tmp_path):
+    """`tinygen train MODEL --preset small`, as README and --help say, for each of them: the
+    preset is accepted, recorded in the run's config and builds a model smaller than the
+    default (the paper's)."""
+    args = cli.build_parser().parse_args(["train", model, "--preset", "small"])
+    config = cli._train_config(args, str(tmp_path / "run"))
+    cli._check_preset(config.model, config.preset)
+    assert config.preset == "small"
+    small = cli._build_model(config.model, "cpu", config.variant, config.preset)
+    default = cli._build_model(config.model, "cpu", config.variant)
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+    assert count(small) < count(default) / 4
