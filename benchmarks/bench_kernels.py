@@ -1,6 +1,6 @@
 """Kernel benchmark: the conv layers of B2-B4 and matmul, every implementation, one run.
 
-For each conv layer of the standard models (shared/BENCHMARKS.md):
+For each conv layer of the standard models (docs/benchmarks.md):
 
     forward   y = conv(x, w)                                  2 * MACs flops
     backward  gx (a conv_transpose) and gw (the weight grad)  4 * MACs flops

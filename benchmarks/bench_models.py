@@ -1,4 +1,4 @@
-"""B1-B4 (shared BENCHMARKS.md): one full training step of four standard models, tinygen
+"""B1-B4 (docs/benchmarks.md): one full training step of four standard models, tinygen
 against PyTorch, on the same machine at the same time, measured two ways (--mode):
 
     interleaved   both frameworks in this one process, one step of each in turn
@@ -44,7 +44,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-# FLOPs per step as BENCHMARKS.md defines them: 2 x 3 x forward multiply-adds
+# FLOPs per step as docs/benchmarks.md defines them: 2 x 3 x forward multiply-adds
 # (for B2: G once, D three times).
 def _linear(b, i, o):
     return b * i * o

@@ -49,7 +49,7 @@ def test_every_algorithm_of_every_layer_equals_reference(bench):
 
 
 def test_flop_counts_match_benchmarks_md(bench):
-    """B3's conv layers in BENCHMARKS.md: 2 * 3 * MACs per step for the 3x3 64->64 layers."""
+    """B3's conv layers in docs/benchmarks.md: 2 * 3 * MACs per step for the 3x3 64->64 layers."""
     macs = {layer[1]: bench.layer_problem(layer)["macs"] for layer in bench.LAYERS}
     assert macs["3x3 64->64 28x28"] == 32 * 64 * 28 * 28 * 64 * 9
     assert macs["G convT 128->64 4x4 s2 7->14"] == 64 * 128 * 7 * 7 * 64 * 16

@@ -5,7 +5,7 @@ shallower than the original.
 
 Old torch code reaches into `.data` like this everywhere (the mask, the target pixels,
 `nn.init.normal_(m.weight.data, ...)`): in torch `.data` is a detached Tensor, in tinygen it
-is the raw array (API.md), so this script cannot run under tinygen as written.
+is the raw array (docs/api.md), so this script cannot run under tinygen as written.
 """
 
 

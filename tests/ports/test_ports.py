@@ -49,7 +49,7 @@ PORTS = {
 KNOWN_INCOMPATIBLE = {
     "pixelcnn": "the script uses .data as torch's detached Tensor (weight.data.clone(), "
                 "weight.data *= mask, input.data[:, 0].long()); tinygen's .data is the raw "
-                "array (API.md)",
+                "array (docs/api.md)",
 }
 WITH_DROPOUT = ["cgan", "mnist_classifier"]
 
