@@ -398,6 +398,18 @@ def heap_growth(model_id, steps):
     return marks
 
 
+def cpu_name():
+    """The processor's model name and core count, as the report names the machine."""
+    import platform
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {os.cpu_count()} cores"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="B1-B4 training steps: tinygen vs PyTorch")
     p.add_argument("--models", nargs="*", default=["B1", "B2", "B3", "B4"])
@@ -419,6 +431,7 @@ def main(argv=None):
         return None
 
     with_torch = _torch_available()
+    print(f"CPU: {cpu_name()}")
     rate = gemm_rate()
     print(f"NumPy float32 GEMM (n=2048), this run: {rate:.1f} GFLOP/s"
           + ("" if with_torch else "   (PyTorch not installed: tinygen only)"))
@@ -454,7 +467,7 @@ def main(argv=None):
         rows.append(row)
         _print_row(row)
     os.makedirs(args.out, exist_ok=True)
-    result = {"gemm_gflops": rate, "steps": args.steps, "mode": args.mode, "pairs": args.pairs,
+    result = {"cpu": cpu_name(), "gemm_gflops": rate, "steps": args.steps, "mode": args.mode, "pairs": args.pairs,
               "rows": rows}
     with open(os.path.join(args.out, "bench_models.json"), "w") as f:
         json.dump(result, f, indent=2)
