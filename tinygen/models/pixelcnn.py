@@ -38,6 +38,10 @@ Two architectures:
     "plain"    (preset "b3", docs/benchmarks.md B3): 7x7 mask A conv 1 -> 64; 5 x [3x3 mask B
                64 -> 64, ReLU]; 1x1 64 -> 64, ReLU; 1x1 64 -> outputs.
 
+Presets (PRESETS, `PixelCNN("small")` or `--preset small`): "b3" the plain stack, "residual"
+the paper's sizes (the default), "small" 3 residual blocks of 16 channels, which trains in
+minutes on two cores.
+
 Images have one channel here (MNIST). Both architectures are fully convolutional: any H x W.
 """
 import math
