@@ -44,7 +44,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-# FLOPs per step as BENCHMARKS.md defines them: 2 x 3 x forward multiply-adds
+# FLOPs per step as docs/benchmarks.md defines them: 2 x 3 x forward multiply-adds
 # (for B2: G once, D three times).
 def _linear(b, i, o):
     return b * i * o
