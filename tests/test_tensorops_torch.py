@@ -318,6 +318,31 @@ def test_deprecated_number_first_overloads_match_torch():
         x.sub(1, 2)
 
 
+def test_resize_matches_torch_on_contiguous_tensors():
+    """Older scripts' buffers reused batch after batch: label.resize_(n).fill_(1),
+    input.resize_as_(real).copy_(real), noise.resize_(n, nz, 1, 1); shrinking keeps the first
+    values in order, as torch; a tensor that requires grad refuses, its .data does not."""
+    for m in (tg, torch):
+        x = m.arange(12).view(3, 4)
+        y = x.resize_(2, 3)
+        assert y is x and x.tolist() == [[0, 1, 2], [3, 4, 5]]
+        assert x.resize_((5,)).tolist() == [0, 1, 2, 3, 4] and x.resize_(5).tolist() == [0, 1, 2, 3, 4]
+        assert tuple(x.resize_as_(m.zeros(2, 2)).shape) == (2, 2) and x.tolist() == [[0, 1], [2, 3]]
+        assert tuple(x.resize_(3, 3).shape) == (3, 3) and x.view(-1)[:4].tolist() == [0, 1, 2, 3]
+        label = m.zeros(4).resize_(2).fill_(1.0)
+        assert label.tolist() == [1.0, 1.0]
+        w = m.zeros(2, requires_grad=True)
+        with pytest.raises(RuntimeError, match="resize"):
+            w.resize_(3)
+        assert tuple(w.data.resize_(3).shape) == (3,) and tuple(w.shape) == (2,)
+    x = tg.zeros(2)
+    version = x._version
+    x.resize_(4)
+    assert x._version > version and x.tolist() == [0.0] * 4
+    with pytest.raises(TypeError, match="resize_: sizes must be non-negative ints"):
+        x.resize_(-1)
+
+
 def test_special_functions_at_their_poles_and_edges_match_torch():
     edges = np.array([0.0, -1.0, -2.0, 1.0, 2.0, -0.5, 1e-8, 30.0, 171.5, -math.inf, math.inf])
     for name in ("lgamma", "digamma", "erf", "erfc"):

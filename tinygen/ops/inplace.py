@@ -1,5 +1,5 @@
 """In-place ops: add_ sub_ mul_ div_ clamp_ zero_ fill_ copy_ masked_fill_ normal_ uniform_
-bernoulli_, x[index] = value, x op= y, and the in-place forms of functional ops (scatter_,
+bernoulli_ resize_, x[index] = value, x op= y, and the in-place forms of functional ops (scatter_,
 index_add_, exp_, relu_, addcmul_, ...) through one helper, `_via`.
 
 Every in-place op bumps the tensor's version counter (shared with its views), so a graph
@@ -257,6 +257,37 @@ def normal_(self, mean=0.0, std=1.0):
 def exponential_(self, lambd=1.0):
     """Each element drawn from Exponential(rate lambd)."""
     return _random_fill(self, "exponential_", lambda g, s, d: rng.exponential(g, s, d, 1.0 / lambd))
+
+
+def resize_(self, *sizes):
+    """Give the tensor the shape `sizes` in place (older scripts' buffers reused per batch:
+    label.resize_(batch_size).fill_(1), input.resize_as_(real).copy_(real)). Its first
+    values, in order, are kept; added elements are zeros (torch leaves them uninitialized,
+    and reads a strided tensor's storage instead of its values). Refused on a tensor that
+    requires grad, as torch."""
+    size = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in size):
+        raise TypeError(f"resize_: sizes must be non-negative ints, got {size!r}")
+    if self.requires_grad:
+        raise RuntimeError(f"resize_: cannot resize a tensor that requires grad (shape "
+                           f"{tuple(self.shape)}); resize its .data, or detach() it")
+    size = tuple(int(n) for n in size)
+    if size != tuple(self.shape):
+        n = int(np.prod(size))
+        flat = self.array.reshape(-1)            # a view where the array is contiguous
+        if n <= flat.size:
+            self.array = flat[:n].reshape(size)
+        else:
+            grown = backend.array_module(self.device).zeros(n, dtype=self.dtype)
+            grown[:flat.size] = flat
+            self.array = grown.reshape(size)
+    _bump(self)
+    return self
+
+
+def resize_as_(self, other):
+    """resize_ to other's shape."""
+    return resize_(self, tuple(other.shape))
 
 
 def detach_(self):
