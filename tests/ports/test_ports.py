@@ -59,6 +59,7 @@ PORTS = {
     "radam": ({}, CPU),
     "vae_2017": ({}, CPU),
     "mnist_2017": ({"p": 0.0}, CPU),
+    "dcgan_2017": ({}, CPU),
 }
 WITH_DROPOUT = ["cgan", "mnist_classifier", "word_language_model", "mnist_2017"]
 
@@ -106,7 +107,7 @@ ROOTS = {"torch": "tinygen", "nn": "tinygen.nn", "F": "tinygen.nn.functional",
          "optim": "tinygen.optim"}
 # methods of Python's own types and of the test's Rng that scripts call
 PLAIN_METHODS = {"append", "items", "find", "randn", "randn_like", "rand", "randint", "block",
-                 "format", "chain", "make_optimizers", "normal", "random"}
+                 "format", "chain", "make_optimizers", "normal", "random", "startswith"}
 
 
 def _chain(node):
