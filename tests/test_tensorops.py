@@ -400,7 +400,7 @@ SPECIAL_DOMAIN = {"sign": "away_from_kinks", "floor": "away_from_kinks", "ceil":
                   "erf": "any", "erfc": "any", "erfinv": "unit", "lgamma": "positive",
                   "digamma": "positive", "tan": "unit", "asin": "unit", "acos": "unit", "atan": "any",
                   "sinh": "any", "cosh": "any", "exp2": "any", "log2": "positive", "log10": "positive",
-                  "reciprocal": "away_from_kinks"}
+                  "reciprocal": "away_from_kinks", "asinh": "any", "acosh": "positive", "atanh": "unit"}
 
 
 for _key in ops.SPECIAL:
@@ -408,6 +408,8 @@ for _key in ops.SPECIAL:
         x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), SPECIAL_DOMAIN[key]))
         if key in ("floor", "ceil", "round", "trunc", "frac"):
             x = tg.tensor(x.numpy() * 3, dtype="float64", requires_grad=True)  # cross integers
+        if key == "acosh":
+            x = tg.tensor(x.numpy() + 1.1, dtype="float64", requires_grad=True)  # acosh: x > 1
         return getattr(ops, key), (x,)
     CASES.append((f"special:{_key}", st.composite(_special_case)(), True))
     GRADCHECKED.add(_key)
@@ -454,6 +456,63 @@ def _atan2(draw):
     sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
     a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
     return draw(st.sampled_from([ops.atan2, ops.hypot])), (a, b)
+
+
+# ---- issue 26: composed elementwise ops and the add* products -----------------------------------
+
+@case("sinc_logit", "sinc", "logit")
+def _sinc_logit(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), "away_from_kinks"))
+    if draw(st.booleans()):
+        return (lambda x: ops.sinc(x * 2)), (x,)      # crosses the integers (sinc's zeros)
+    # p = 0.4 |x| in (0.04, 0.85), away from eps = 0.2's clamp bounds 0.2 and 0.8 (|x| = 0.5, 2)
+    eps = draw(st.sampled_from([None, 0.01, 0.2]))
+    return (lambda x: ops.logit(x.abs() * 0.4, eps)), (x,)
+
+
+@case("xlogy_copysign_fmax_fmin", "xlogy", "copysign", "fmax", "fmin")
+def _binary_issue26(draw):
+    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
+    a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
+    which = draw(st.sampled_from(["xlogy", "xlogy_zeros", "copysign", "fmax", "fmin"]))
+    if which == "xlogy":
+        return (lambda a, b: ops.xlogy(a, b.abs())), (a, b)
+    if which == "xlogy_zeros":                        # exact zeros in x: value and gradients 0
+        zero = tg.tensor(a.numpy() < 0)
+        return (lambda a, b: ops.xlogy(a.masked_fill(zero, 0.0), b.abs())), (a, b)
+    if which == "copysign":
+        return ops.copysign, (a, b)
+    return getattr(ops, which), (a, b)
+
+
+@case("addcmul_addcdiv", "addcmul", "addcdiv")
+def _addc(draw):
+    shapes = draw(hnp_shapes(3))
+    x, t1, t2 = (draw(tgt.tensors(s, "away_from_kinks")) for s in shapes)
+    value = draw(st.sampled_from([1, -0.5, 2.0]))
+    fn = draw(st.sampled_from([ops.addcmul, ops.addcdiv]))
+    return (lambda x, a, b: fn(x, a, b, value=value)), (x, t1, t2)
+
+
+def hnp_shapes(n):
+    from hypothesis.extra import numpy as hnp
+    return hnp.mutually_broadcastable_shapes(num_shapes=n, max_dims=3, max_side=3).map(
+        lambda b: tuple(b.input_shapes))
+
+
+@case("add_products", "addmm", "addmv", "baddbmm", "addbmm")
+def _add_products(draw):
+    b, n, k, m = (draw(st.integers(1, 3)) for _ in range(4))
+    which = draw(st.sampled_from(["addmm", "addmv", "baddbmm", "addbmm"]))
+    beta, alpha = draw(st.sampled_from([(1, 1), (0.5, -2.0), (0, 1.5)]))
+    out, operands = {"addmm": ((n, m), [(n, k), (k, m)]), "addmv": ((n,), [(n, k), (k,)]),
+                     "baddbmm": ((b, n, m), [(b, n, k), (b, k, m)]),
+                     "addbmm": ((n, m), [(b, n, k), (b, k, m)])}[which]
+    if draw(st.booleans()):
+        out = out[-1:]                                # input broadcasts (a row)
+    xs = tuple(draw(tgt.tensors(s)) for s in [out] + operands)
+    fn = getattr(ops, which)
+    return (lambda x, p, q: fn(x, p, q, beta=beta, alpha=alpha)), xs
 
 
 # ---- the checks -------------------------------------------------------------------------------------

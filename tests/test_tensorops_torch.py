@@ -198,11 +198,33 @@ CASES = {
                                       y.abs().log1p(), y.abs().rsqrt(), x.square(), x.sin(), x.cos(), x.maximum(y),
                                       x.minimum(y), *[r * 2 for r in x]), [A34, A34[::-1] + 0.05]),
     "polygamma": (lambda m, x: (m.polygamma(1, x), m.polygamma(2, x), x.polygamma(3)), [POSITIVE]),
+    # issue 26
+    "inverse_hyperbolic": (lambda m, x, p: (m.asinh(x), x.asinh(), m.acosh(p + 1), (p + 1.5).acosh(),
+                                            m.atanh(m.tanh(x)), x.tanh().atanh()), [A34, POSITIVE]),
+    "sinc_logit": (lambda m, x, p: (m.sinc(x), x.sinc(), m.sinc(x.detach() * 0.0), m.logit(m.sigmoid(x)),
+                                    m.sigmoid(x).logit(eps=0.3), m.logit(p / 5, 1e-3)), [A34, POSITIVE]),
+    "xlogy": (lambda m, x, y: (m.xlogy(x, y), x.xlogy(y[0]), m.xlogy(x * (x > 0), y), m.xlogy(x, 2.5),
+                               m.xlogy(x.detach() * 0.0, y.detach() * 0.0)), [A34, POSITIVE]),   # (torch: d/dy nan at 0, 0; ours 0)
+    "copysign": (lambda m, x, y: (m.copysign(x, y), x.copysign(-y[0]), m.copysign(x, -0.0), m.copysign(x, 0.0)),
+                 [A34, A34[::-1].copy()]),
+    "fmax_fmin": (lambda m, x, y: (m.fmax(x, y), x.fmin(y[0]), m.fmax(x, x * (x > 0) / (x > 0)),
+                                   m.fmin(x / (x > 0) * (x > 0), y), m.fmax(x, x), m.fmin(x, x)),
+                  [A34, A34[::-1].copy()]),
+    "addcmul_addcdiv": (lambda m, x, a, b: (m.addcmul(x, a, b), x.addcmul(a[0], b, value=-0.5),
+                                            m.addcdiv(x, a, b, value=2), x[0].addcdiv(a, b)), [A34, A34[::-1].copy(), POSITIVE]),
+    "add_products": (lambda m, x, a, b: (m.addmm(x[:3, :3], a, b.T), x[0, :3].addmm(a, b.T, beta=0.5, alpha=2),
+                                         m.addmm(x.detach()[:3, :3] / 0.0, a, b.T, beta=0), m.addmv(x[:, 0], a, b[0]),
+                                         x[0, :3].addmv(a, b[1], alpha=-1),
+                                         m.baddbmm(x[:3, :3], A234_T(m, a).permute(2, 0, 1), A234_T(m, b).permute(2, 1, 0)),
+                                         m.addbmm(x[:3, :3], A234_T(m, a).permute(2, 0, 1), A234_T(m, b).permute(2, 1, 0),
+                                                  beta=2, alpha=0.5)),
+                     [A34, A34[::-1].copy(), POSITIVE]),
 }
 
 
 FIRST_ORDER_ONLY = {"norm_zero_vector",   # torch's 2nd derivative of the 2-norm at 0 is nan, ours 0
-                    "cdist"}              # torch has no second derivative of cdist
+                    "cdist",              # torch has no second derivative of cdist
+                    "copysign"}           # 0 (ours: None); torch's grad * y / x leaves 1e-15 terms
 RTOL = {"polygamma": 1e-8}   # torch's trigamma is accurate to 5e-10 (ours to 1e-15: test_special_...)
 
 

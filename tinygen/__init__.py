@@ -25,6 +25,9 @@ from tinygen.ops import (  # noqa: F401
     rsqrt, scatter, scatter_add, select, sigmoid, sign, sin, sinh, softmax, sort, split, sqrt,
     square, squeeze, stack, std, sub, sum, t, tan, tanh, tensor, tile, topk, trace, transpose,
     tril, triu, trunc, unbind, unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
+from tinygen.ops import (  # noqa: F401  (issue 26)
+    acosh, addbmm, addcdiv, addcmul, addmm, addmv, asinh, atanh, baddbmm, copysign, fmax, fmin,
+    logit, sinc, xlogy)
 from tinygen.ops.compare import (  # noqa: F401
     all, allclose, any, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, equal,
     isclose, isfinite, isinf, isnan, logical_and, logical_not, logical_or, logical_xor)

@@ -28,11 +28,12 @@ from tinygen.ops.gates import gated_tanh  # noqa: F401
 from tinygen.ops.recurrence import lstm_scan, lstm_scan_reference  # noqa: F401
 from tinygen.ops.scan import cumprod, cumsum, prod  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401
-    SPECIAL, acos, asin, atan, atan2, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
+    SPECIAL, acos, acosh, addcdiv, addcmul, asin, asinh, atan, atan2, atanh, copysign, fmax, fmin,
+    logit, sinc, xlogy, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
     hypot, lerp, lgamma, log2, log10, nan_to_num, polygamma, reciprocal, remainder, round, sign, sinh,
     tan, trunc)
 from tinygen.ops.sort import kthvalue, median, mode, sort, topk  # noqa: F401
-from tinygen.ops.linalg import linear, matmul  # noqa: F401
+from tinygen.ops.linalg import addbmm, addmm, addmv, baddbmm, linear, matmul  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
     mse_loss, nll_loss)
@@ -280,3 +281,20 @@ Tensor.sigmoid_ = inplace.sigmoid_
 Tensor.tanh_ = inplace.tanh_
 Tensor.relu_ = inplace.relu_
 Tensor.pow_ = inplace.pow_
+
+# issue 26: torch's everyday surface, round two
+Tensor.asinh = asinh
+Tensor.acosh = acosh
+Tensor.atanh = atanh
+Tensor.sinc = sinc
+Tensor.logit = logit
+Tensor.xlogy = xlogy
+Tensor.copysign = copysign
+Tensor.fmax = fmax
+Tensor.fmin = fmin
+Tensor.addcmul = addcmul
+Tensor.addcdiv = addcdiv
+Tensor.addmm = addmm
+Tensor.addmv = addmv
+Tensor.baddbmm = baddbmm
+Tensor.addbmm = addbmm

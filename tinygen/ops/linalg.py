@@ -138,6 +138,41 @@ def outer(input, vec2):
     return reshape(input, (-1, 1)) * reshape(vec2, (1, -1))
 
 
+def _scaled_sum(op, input, product, beta, alpha):
+    """beta input + alpha product; input is ignored when beta = 0 (its nan and inf too), as
+    torch's add* ops."""
+    try:
+        np.broadcast_shapes(tuple(input.shape), tuple(product.shape))
+    except ValueError:
+        raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} does not broadcast to the "
+                           f"product's shape {tuple(product.shape)}") from None
+    scaled = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return broadcast_to(scaled, np.broadcast_shapes(tuple(input.shape), tuple(product.shape)))
+    return (input if beta == 1 else input * beta) + scaled
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta input + alpha (mat1 @ mat2): mat1 (n, k), mat2 (k, m), input broadcast to (n, m)."""
+    return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """beta input + alpha (mat @ vec): mat (n, m), vec (m,), input broadcast to (n,)."""
+    _check_dims("addmv", (2, 1), mat, vec)
+    return _scaled_sum("addmv", input, matmul(mat, vec), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta input + alpha (batch1 @ batch2), per batch: (b, n, k) @ (b, k, m) -> (b, n, m)."""
+    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta input + alpha sum_b (batch1[b] @ batch2[b]): the batch summed out, (n, m)."""
+    return _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(dim=0), beta, alpha)
+
+
 def _triangle(x, diagonal, upper):
     if x.ndim < 2:
         raise RuntimeError(f"{'triu' if upper else 'tril'}: expects at least 2 dims, got shape "
