@@ -515,6 +515,40 @@ def _add_products(draw):
     return (lambda x, p, q: fn(x, p, q, beta=beta, alpha=alpha)), xs
 
 
+@case("nansum_nanmean", "nansum", "nanmean")
+def _nan_reductions(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    nan = tg.tensor(np.asarray(draw(st.lists(st.booleans(), min_size=x.numel(), max_size=x.numel())))
+                    .reshape(x.shape))
+    nan[0] = False                                    # one number in every reduction over dim 0
+    dim = draw(st.sampled_from([None, 0]))
+    fn = draw(st.sampled_from([ops.nansum, ops.nanmean]))
+    return (lambda x: fn(x.masked_fill(nan, float("nan")), dim)), (x,)
+
+
+@case("var_mean_std_mean", "var_mean", "std_mean")
+def _var_mean(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 2, 3), "away_from_kinks"))
+    dim = draw(st.one_of(st.none(), st.integers(-x.ndim, x.ndim - 1)))
+    correction, keepdim = draw(st.sampled_from([0, 1])), draw(st.booleans())
+    fn = draw(st.sampled_from([ops.var_mean, ops.std_mean]))
+
+    def both(x):
+        spread, centre = fn(x, dim, correction=correction, keepdim=keepdim)
+        return spread * 2 + centre
+    return both, (x,)
+
+
+@case("cummax_cummin_logcumsumexp", "cummax", "cummin", "logcumsumexp")
+def _cumulative_extremes(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 3, 1, 4), "away_from_kinks"))   # no ties
+    dim = draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
+    which = draw(st.sampled_from(["cummax", "cummin", "logcumsumexp"]))
+    if which == "logcumsumexp":
+        return (lambda x: ops.logcumsumexp(x, dim)), (x,)
+    return (lambda x: getattr(ops, which)(x, dim).values), (x,)
+
+
 # ---- the checks -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, strategy, twice", CASES, ids=[c[0] for c in CASES])

@@ -219,6 +219,14 @@ CASES = {
                                          m.addbmm(x[:3, :3], A234_T(m, a).permute(2, 0, 1), A234_T(m, b).permute(2, 1, 0),
                                                   beta=2, alpha=0.5)),
                      [A34, A34[::-1].copy(), POSITIVE]),
+    "nansum_nanmean": (lambda m, x: (m.nansum(x / (x > -0.5)), x.where(x > 0, x / 0.0 * 0.0).nansum(1),
+                                     m.nanmean(x.where(x > 0, x / 0.0 * 0.0)), x.where(x > -0.5, x / 0.0 * 0.0).nanmean(0, True)),
+                       [A34]),
+    "var_mean_std_mean": (lambda m, x: (*m.var_mean(x), *m.var_mean(x, 1, keepdim=True), *m.std_mean(x, (0, 2)),
+                                        *m.std_mean(x, 0, correction=0)), [A234]),
+    "cummax_cummin": (lambda m, x, t: (tuple(m.cummax(x, 1)), tuple(x.cummin(0)), tuple(m.cummax(t, 1)),
+                                       tuple(t.cummin(dim=-1)), tuple(m.cummax(x[0, 0], 0))), [A34, WITH_TIES]),
+    "logcumsumexp": (lambda m, x: (m.logcumsumexp(x, 1), x.logcumsumexp(-1), m.logcumsumexp(x * 30, 0)), [A234]),
 }
 
 

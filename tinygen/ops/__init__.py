@@ -26,7 +26,7 @@ from tinygen.ops.rearrange import (  # noqa: F401
     roll, select, split, tile, unbind, view_as, vstack)
 from tinygen.ops.gates import gated_tanh  # noqa: F401
 from tinygen.ops.recurrence import lstm_scan, lstm_scan_reference  # noqa: F401
-from tinygen.ops.scan import cumprod, cumsum, prod  # noqa: F401
+from tinygen.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp, prod  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401
     SPECIAL, acos, acosh, addcdiv, addcmul, asin, asinh, atan, atan2, atanh, copysign, fmax, fmin,
     logit, sinc, xlogy, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
@@ -40,7 +40,8 @@ from tinygen.ops.losses import (  # noqa: F401
 from tinygen.ops.factories import as_tensor, from_numpy, is_floating_point, is_tensor  # noqa: F401
 from tinygen.ops.random import bernoulli, dropout  # noqa: F401
 from tinygen.ops.reduce import (  # noqa: F401
-    amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
+    amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, nanmean, nansum, softmax,
+    std, std_mean, sum, var, var_mean)
 from tinygen.ops.shape import (  # noqa: F401
     broadcast_to, cat, clone, expand, flatten, getitem, pad, permute, reshape, squeeze, stack,
     sum_to, t, transpose, unflatten, unsqueeze, view)
@@ -298,3 +299,8 @@ Tensor.addmm = addmm
 Tensor.addmv = addmv
 Tensor.baddbmm = baddbmm
 Tensor.addbmm = addbmm
+Tensor.nansum = nansum
+Tensor.nanmean = nanmean
+Tensor.cummax = cummax
+Tensor.cummin = cummin
+Tensor.logcumsumexp = logcumsumexp
