@@ -549,6 +549,46 @@ def _cumulative_extremes(draw):
     return (lambda x: getattr(ops, which)(x, dim).values), (x,)
 
 
+@case("linalg_matrix_functions", "inv", "det", "slogdet", "logdet", "solve", "cholesky")
+def _linalg(draw):
+    n = draw(st.integers(1, 3))
+    batch = draw(tgt.shapes(0, 1, 1, 2))
+    m = draw(tgt.tensors(batch + (n, n)))
+
+    def eye(m):
+        return tg.eye(n, dtype=m.dtype, device=m.device)
+
+    def well_conditioned(m):                      # diagonally dominant: 2 > 3 * 0.6
+        return m * 0.3 + eye(m) * 2
+    which = draw(st.sampled_from(["inv", "det", "slogdet", "logdet", "solve", "solve_vector", "cholesky",
+                                  "cholesky_upper"]))
+    if which in ("inv", "det", "logdet"):
+        return (lambda m: getattr(ops, which)(well_conditioned(m))), (m,)
+    if which == "slogdet":
+        return (lambda m: ops.slogdet(-well_conditioned(m)).logabsdet), (m,)
+    if which.startswith("cholesky"):   # A = M M^T + I is symmetric positive definite
+        return (lambda m: ops.cholesky(m @ m.mT + eye(m), upper=which.endswith("upper"))), (m,)
+    b_shape = draw(st.sampled_from([(n, draw(st.integers(1, 2))), batch + (n, 1)]))
+    if which == "solve_vector":
+        b_shape = batch + (n,)
+    return (lambda m, b: ops.solve(well_conditioned(m), b)), (m, draw(tgt.tensors(b_shape)))
+
+
+@case("linalg_norms", "vector_norm", "matrix_norm", "linalg_norm")
+def _linalg_norms(draw):
+    x = draw(tgt.tensors(tgt.shapes(2, 3, 2, 3), "away_from_kinks"))   # no ties, no zeros
+    which = draw(st.sampled_from(["vector", "matrix", "norm"]))
+    keepdim = draw(st.booleans())
+    if which == "vector":
+        ord, dim = draw(st.sampled_from([2, 1, 3, float("inf")])), draw(st.sampled_from([None, -1, (0, 1)]))
+        return (lambda x: ops.vector_norm(x, ord, dim, keepdim)), (x,)
+    ord = draw(st.sampled_from(["fro", 1, -1, float("inf"), -float("inf")]))
+    if which == "matrix":
+        dim = draw(st.sampled_from([(-2, -1), (0, 1), (-1, 0)]))
+        return (lambda x: ops.matrix_norm(x, ord, dim, keepdim)), (x,)
+    return (lambda x: ops.linalg_norm(x, ord, (0, 1), keepdim) + ops.linalg_norm(x)), (x,)
+
+
 # ---- the checks -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, strategy, twice", CASES, ids=[c[0] for c in CASES])

@@ -21,6 +21,7 @@ A5 = R.standard_normal(5)
 DISTINCT = R.permutation(12).reshape(3, 4) * 0.37 - 2.0        # no ties: sort/topk/median
 WITH_TIES = np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, 2.0, 0.5], [0.0, -4.0, 5.0, 5.0]])
 POSITIVE = R.uniform(0.2, 4.0, (3, 4))
+SPD = np.eye(3) * 2.0
 ZEROS = np.array([[1.5, 0.0, 2.0, -1.0], [0.0, 0.0, 3.0, 0.5], [2.0, -1.0, 0.7, 0.0]])
 
 
@@ -226,6 +227,21 @@ CASES = {
                                         *m.std_mean(x, 0, correction=0)), [A234]),
     "cummax_cummin": (lambda m, x, t: (tuple(m.cummax(x, 1)), tuple(x.cummin(0)), tuple(m.cummax(t, 1)),
                                        tuple(t.cummin(dim=-1)), tuple(m.cummax(x[0, 0], 0))), [A34, WITH_TIES]),
+    "linalg_inv_det": (lambda m, a: (m.linalg.inv(a), a.inverse(), m.linalg.det(a), a.det(), m.det(a[1]),
+                                     *m.linalg.slogdet(a), *m.linalg.slogdet(-a[0]), m.logdet(a), a[0].logdet()),
+                       [SPD + R.standard_normal((2, 3, 3)) * 0.3]),
+    "linalg_solve": (lambda m, a, b: (m.linalg.solve(a, b), m.linalg.solve(a, b[0, :, 0]), m.linalg.solve(a[0], b),
+                                      m.linalg.solve(a, b[:, :, 0])), [SPD + R.standard_normal((2, 3, 3)) * 0.3,
+                                                                       R.standard_normal((2, 3, 2))]),
+    "linalg_cholesky": (lambda m, a: (m.linalg.cholesky(a @ a.mT + m.eye(3, dtype=m.float64)),
+                                      m.linalg.cholesky(a @ a.mT + 0.5 * m.eye(3, dtype=m.float64), upper=True)), [R.standard_normal((2, 3, 3))]),
+    "linalg_norms": (lambda m, x: (m.linalg.vector_norm(x), m.linalg.vector_norm(x, 1, dim=-1),
+                                   m.linalg.vector_norm(x, float("inf"), dim=(0, 2), keepdim=True),
+                                   m.linalg.vector_norm(x, 3.0, 1), m.linalg.matrix_norm(x), m.linalg.matrix_norm(x, 1),
+                                   m.linalg.matrix_norm(x, -1, dim=(0, 2)), m.linalg.matrix_norm(x, float("inf"), keepdim=True),
+                                   m.linalg.matrix_norm(x, -float("inf")), m.linalg.norm(x), m.linalg.norm(x[0], 1),
+                                   m.linalg.norm(x, dim=1), m.linalg.norm(x, float("inf"), dim=(1, 2)),
+                                   m.linalg.norm(x[0, 0], 3)), [A234]),
     "logcumsumexp": (lambda m, x: (m.logcumsumexp(x, 1), x.logcumsumexp(-1), m.logcumsumexp(x * 30, 0)), [A234]),
 }
 

@@ -27,7 +27,8 @@ from tinygen.ops import (  # noqa: F401
     tril, triu, trunc, unbind, unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
 from tinygen.ops import (  # noqa: F401  (issue 26)
     acosh, addbmm, addcdiv, addcmul, addmm, addmv, asinh, atanh, baddbmm, copysign, fmax, fmin,
-    logit, sinc, xlogy, cummax, cummin, logcumsumexp, nanmean, nansum, std_mean, var_mean)
+    logit, sinc, xlogy, cummax, cummin, logcumsumexp, nanmean, nansum, std_mean, var_mean, det,
+    inverse, logdet, slogdet)
 from tinygen.ops.compare import (  # noqa: F401
     all, allclose, any, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, equal,
     isclose, isfinite, isinf, isnan, logical_and, logical_not, logical_or, logical_xor)
@@ -63,7 +64,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("nn", "optim", "distributions", "data", "models", "kernels", "cuda", "testing",
                "checkpoint", "eval", "accelerator", "utils")
-_SUBMODULES += ("distributed",)   # tg.distributed (mpi4py itself only at init_process_group)
+_SUBMODULES += ("distributed", "linalg")   # tg.distributed (mpi4py itself only at init_process_group)
 
 
 def __getattr__(name):

@@ -34,6 +34,10 @@ from tinygen.ops.special import (  # noqa: F401
     tan, trunc)
 from tinygen.ops.sort import kthvalue, median, mode, sort, topk  # noqa: F401
 from tinygen.ops.linalg import addbmm, addmm, addmv, baddbmm, linear, matmul  # noqa: F401
+from tinygen.ops.linalg import cholesky, det, inv, logdet, slogdet, solve  # noqa: F401
+from tinygen.ops.norms import linalg_norm, matrix_norm, vector_norm  # noqa: F401
+
+inverse = inv      # torch.inverse, the older name of torch.linalg.inv
 from tinygen.ops.losses import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
     mse_loss, nll_loss)
@@ -304,3 +308,7 @@ Tensor.nanmean = nanmean
 Tensor.cummax = cummax
 Tensor.cummin = cummin
 Tensor.logcumsumexp = logcumsumexp
+Tensor.inverse = inv
+Tensor.det = det
+Tensor.slogdet = slogdet
+Tensor.logdet = logdet

@@ -1,6 +1,16 @@
 """Matrix products: matmul (batched, broadcasting, as numpy.matmul) and linear; torch's named
 forms (mm, bmm, dot, outer, kron, cross, cdist, einsum) and matrix parts (tril, triu, diag,
-diagonal, trace).
+diagonal, trace, diag_embed); the add* products (addmm, ...); and the small-matrix functions
+of torch.linalg (inv, det, slogdet, solve, cholesky), over any batch dims (..., n, n):
+
+    Y = inv(A)            gA = -Y^T gY Y^T
+    y = det(A)            gA = gy y A^-T                  (A invertible)
+    logabsdet(A)          gA = gy A^-T                     (slogdet's sign has no gradient)
+    X = solve(A, B)       gB = solve(A^T, gX)    gA = -gB X^T
+    L = cholesky(A)       gA = sym(L^-T Phi(L^T gL) L^-1), Phi: the lower triangle with its
+                          diagonal halved, sym(M) = (M + M^T) / 2   (Murray 2016, as torch)
+
+Each backward is written with these ops themselves, so each differentiates again.
 
     y = a @ b          y[..., i, j] = sum_k a[..., i, k] b[..., k, j]
     ga = gy @ b^T      gb = a^T @ gy      (then summed back over broadcast batch dims)
@@ -10,6 +20,8 @@ kernel dispatch (tinygen/kernels/matmul_*.py: `matmul`); the hand-written blocke
 kernels beside it exist to teach and to be measured against it. 1-D operands are promoted
 as in NumPy and torch.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from tinygen import backend, kernels
@@ -348,3 +360,122 @@ def einsum(equation, *operands):
             sizes[c] = max(sizes.get(c, 1), n)
     operands = [broadcast_to(x, tuple(sizes[c] for c in s)) for s, x in zip(full, operands)]
     return Einsum(full, out)(*operands)
+
+
+# ---- torch.linalg's small-matrix functions (gathered in tinygen/linalg.py) ------------------------
+
+def _mT(x):
+    return transpose(x, -1, -2)
+
+
+def _check_square(op, A):
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"{op}: expects a batch of square matrices (..., n, n), got shape "
+                           f"{tuple(A.shape)}")
+    if A.dtype.kind != "f":
+        raise TypeError(f"{op}: expects a floating-point tensor, got {A.dtype}")
+
+
+class Inv(Function):
+    def forward(self, A):
+        return backend.array_module(self.device).linalg.inv(A)
+
+    def backward(self, gy):
+        y = _mT(self.output)
+        return -matmul(matmul(y, gy), y)
+
+
+def inv(A):
+    """The inverse of each square matrix of A (..., n, n)."""
+    _check_square("inv", A)
+    return Inv()(A)
+
+
+class Det(Function):
+    def forward(self, A):
+        return backend.array_module(self.device).linalg.det(A)
+
+    def backward(self, gy):
+        scale = unsqueeze(unsqueeze(gy * self.output, -1), -1)
+        return scale * _mT(inv(self.inputs[0]))
+
+
+def det(A):
+    """The determinant of each square matrix of A (..., n, n) -> (...)."""
+    _check_square("det", A)
+    return Det()(A)
+
+
+class LogAbsDet(Function):
+    def forward(self, A):
+        return backend.array_module(self.device).linalg.slogdet(A)[1]
+
+    def backward(self, gy):
+        return unsqueeze(unsqueeze(gy, -1), -1) * _mT(inv(self.inputs[0]))
+
+
+slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
+
+
+def slogdet(A):
+    """(sign, logabsdet): det(A) = sign exp(logabsdet), without over- or underflow."""
+    _check_square("slogdet", A)
+    sign = backend.array_module(A.device).linalg.slogdet(A.array)[0]
+    return slogdet_result(Tensor._make(sign, A.device, False), LogAbsDet()(A))
+
+
+def logdet(A):
+    """log det(A): nan where det(A) < 0, -inf where it is 0 (as torch.logdet)."""
+    sign, logabsdet = slogdet(A)
+    xp = backend.array_module(A.device)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return logabsdet + Tensor._make(xp.log(sign.array), A.device, False)   # log -1 = nan, log 0 = -inf
+
+
+class Solve(Function):
+    def forward(self, A, B):
+        return backend.array_module(self.device).linalg.solve(A, B)
+
+    def backward(self, gX):
+        A = self.inputs[0]
+        gB = solve(_mT(A), gX)
+        return -matmul(gB, _mT(self.output)), gB
+
+
+def solve(A, B, *, left=True):
+    """X with A X = B: A (..., n, n), B (..., n, k) or a vector (..., n); batch dims broadcast."""
+    _check_square("solve", A)
+    if not left:
+        raise NotImplementedError("solve: left=False (X A = B) is not supported; solve A^T X^T = B^T")
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    if vector:
+        B = unsqueeze(B, -1)
+    if B.shape[-2] != A.shape[-1]:
+        raise RuntimeError(f"solve: A of shape {tuple(A.shape)} and B of shape {tuple(B.shape)}: "
+                           f"{A.shape[-1]} unknowns, {B.shape[-2]} equations")
+    batch = np.broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    X = Solve()(broadcast_to(A, batch + tuple(A.shape[-2:])), broadcast_to(B, batch + tuple(B.shape[-2:])))
+    return getitem(X, (Ellipsis, 0)) if vector else X
+
+
+class Cholesky(Function):
+    def forward(self, A):
+        return backend.array_module(self.device).linalg.cholesky(A)
+
+    def backward(self, gL):
+        L = self.output
+        n = L.shape[-1]
+        xp = backend.array_module(L.device)
+        halve_diagonal = Tensor._make(xp.tril(xp.ones((n, n), L.dtype)) - 0.5 * xp.eye(n, dtype=L.dtype),
+                                      L.device, False)
+        L_inv = inv(L)
+        gA = matmul(matmul(_mT(L_inv), matmul(_mT(L), gL) * halve_diagonal), L_inv)
+        return (gA + _mT(gA)) * 0.5
+
+
+def cholesky(A, *, upper=False):
+    """L lower triangular with A = L L^T, for A symmetric positive definite (..., n, n); its
+    lower triangle is read. upper=True: U = L^T."""
+    _check_square("cholesky", A)
+    L = Cholesky()(A)
+    return _mT(L) if upper else L
