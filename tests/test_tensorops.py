@@ -330,7 +330,8 @@ def _einsum(draw):
         a = draw(tgt.tensors((2, 3), "away_from_kinks"))
         b = draw(tgt.tensors((3, 3), "away_from_kinks"))
         return (lambda a, b: ops.cdist(a, b * 0.5 + 0.01, p)), (a, b)
-    eq, shapes = draw(st.sampled_from([("ij,jk->ik", [(2, 3), (3, 2)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 1)]),
+    eq, shapes = draw(st.sampled_from([("ii->i", [(3, 3)]), ("bii->b", [(2, 2, 2)]), ("iji,j->ij", [(2, 3, 2), (3,)]),
+                                       ("ij,jk->ik", [(2, 3), (3, 2)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 1)]),
                                        ("i,i->", [(3,), (3,)]), ("ij->j", [(2, 3)]), ("...i,i", [(2, 2, 3), (3,)]),
                                        ("i,j,k->ijk", [(2,), (1,), (2,)]), ("ij,kj->ik", [(2, 3), (1, 3)])]))
     return (lambda *xs: ops.einsum(eq, *xs)), tuple(draw(tgt.tensors(s)) for s in shapes)
@@ -587,6 +588,24 @@ def _linalg_norms(draw):
         dim = draw(st.sampled_from([(-2, -1), (0, 1), (-1, 0)]))
         return (lambda x: ops.matrix_norm(x, ord, dim, keepdim)), (x,)
     return (lambda x: ops.linalg_norm(x, ord, (0, 1), keepdim) + ops.linalg_norm(x)), (x,)
+
+
+@case("diag_embed_take_along_dim", "diag_embed", "take_along_dim")
+def _diag_embed(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    if draw(st.booleans()):
+        offset = draw(st.integers(-2, 2))
+        d1, d2 = draw(st.permutations(range(x.ndim + 1)))[:2]
+        return (lambda x: ops.diag_embed(x, offset, d1, d2)), (x,)
+    dim = draw(st.one_of(st.none(), st.integers(-x.ndim, x.ndim - 1)))
+    if dim is None:
+        idx = draw(st.lists(st.integers(0, x.numel() - 1), min_size=1, max_size=5))
+        return (lambda x: ops.take_along_dim(x, tg.tensor(idx))), (x,)
+    shape = tuple(draw(st.integers(1, 3)) if d == dim % x.ndim else draw(st.sampled_from([1, n]))
+                  for d, n in enumerate(x.shape))      # size 1 broadcasts against x
+    idx = np.asarray(draw(st.lists(st.integers(0, x.shape[dim] - 1), min_size=int(np.prod(shape)),
+                                   max_size=int(np.prod(shape))))).reshape(shape)
+    return (lambda x: ops.take_along_dim(x, tg.tensor(idx), dim)), (x,)
 
 
 # ---- the checks -------------------------------------------------------------------------------------

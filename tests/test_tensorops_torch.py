@@ -242,6 +242,14 @@ CASES = {
                                    m.linalg.matrix_norm(x, -float("inf")), m.linalg.norm(x), m.linalg.norm(x[0], 1),
                                    m.linalg.norm(x, dim=1), m.linalg.norm(x, float("inf"), dim=(1, 2)),
                                    m.linalg.norm(x[0, 0], 3)), [A234]),
+    "diag_embed": (lambda m, x: (m.diag_embed(x), x.diag_embed(1), m.diag_embed(x, -2, 0, 2), x.diag_embed(dim1=-1, dim2=0),
+                                 m.diag_embed(x[0, 0])), [A234]),
+    "take_along_dim": (lambda m, x: (m.take_along_dim(x, m.tensor([[[0, 3]], [[2, 2]]]), 2), x.take_along_dim(m.tensor([5, 0, 5])),
+                                     m.take_along_dim(x, x.argmax(1, keepdim=True), 1),
+                                     m.take_along_dim(x, m.tensor([[[1], [0], [1]]]), dim=0)), [A234]),
+    "einsum_diagonals": (lambda m, x, a: (m.einsum("ii->i", a[0]), m.einsum("bii->b", a), m.einsum("ii", a[1]),
+                                          m.einsum("bii,bjj->bij", a, a * 2), m.einsum("iij->j", A234_T(m, a[0])),
+                                          m.einsum("i,ii->i", x[0, 0, :3], a[0])), [A234, R.standard_normal((2, 3, 3))]),
     "logcumsumexp": (lambda m, x: (m.logcumsumexp(x, 1), x.logcumsumexp(-1), m.logcumsumexp(x * 30, 0)), [A234]),
 }
 

@@ -34,7 +34,8 @@ from tinygen.ops.special import (  # noqa: F401
     tan, trunc)
 from tinygen.ops.sort import kthvalue, median, mode, sort, topk  # noqa: F401
 from tinygen.ops.linalg import addbmm, addmm, addmv, baddbmm, linear, matmul  # noqa: F401
-from tinygen.ops.linalg import cholesky, det, inv, logdet, slogdet, solve  # noqa: F401
+from tinygen.ops.linalg import cholesky, det, diag_embed, inv, logdet, slogdet, solve  # noqa: F401
+from tinygen.ops.indexing import take_along_dim  # noqa: F401
 from tinygen.ops.norms import linalg_norm, matrix_norm, vector_norm  # noqa: F401
 
 inverse = inv      # torch.inverse, the older name of torch.linalg.inv
@@ -312,3 +313,5 @@ Tensor.inverse = inv
 Tensor.det = det
 Tensor.slogdet = slogdet
 Tensor.logdet = logdet
+Tensor.diag_embed = diag_embed
+Tensor.take_along_dim = take_along_dim

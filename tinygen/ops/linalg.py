@@ -28,6 +28,7 @@ from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.ops.elementwise import where
+from tinygen.ops.rearrange import movedim
 from tinygen.ops.shape import (IndexAdd, _norm_dim, astype, broadcast_to, expand, getitem, permute, reshape,
                                stack, transpose, unbroadcast, unsqueeze)
 
@@ -233,6 +234,23 @@ def diag(input, diagonal=0):
     return IndexAdd((rows, rows + diagonal), (n, n))(input)
 
 
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """The last dim of input on the offset diagonal of new (n + |offset|)-square matrices whose
+    rows and columns are dims dim1 and dim2 of the output (batched torch.diag)."""
+    n = input.shape[-1] if input.ndim else 1
+    size = n + abs(offset)
+    xp = backend.array_module(input.device)
+    rows = xp.arange(n) + max(0, -offset)
+    picks = xp.zeros((n, size, size), dtype=input.dtype)        # picks[i] puts x_i at its place
+    picks[xp.arange(n), rows, rows + offset] = 1
+    y = einsum("...i,irc->...rc", input, Tensor._make(picks, input.device, False))   # (..., size, size)
+    ndim = y.ndim
+    d1, d2 = _norm_dim(dim1, ndim, "diag_embed"), _norm_dim(dim2, ndim, "diag_embed")
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed: dim1 and dim2 are the same dim {d1}")
+    return movedim(y, (ndim - 2, ndim - 1), (d1, d2))
+
+
 def trace(input):
     """The sum of the main diagonal of a 2-d tensor."""
     _check_dims("trace", (2,), input)
@@ -320,9 +338,23 @@ def _insert_ones(g, sub, kept):
     return reshape(g, tuple(sizes.get(c, 1) for c in sub))
 
 
+def _diagonals(x, sub):
+    """(x, sub) with each letter repeated within sub reduced to the diagonal over its dims:
+    'ii' -> diagonal(x) with sub 'i', as einsum reads it ('ii->i', 'bii->b' a trace)."""
+    while len(set(sub)) != len(sub):
+        c = next(c for c in sub if sub.count(c) > 1)
+        i, j = sub.index(c), sub.index(c, sub.index(c) + 1)
+        if x.shape[i] != x.shape[j]:
+            raise RuntimeError(f"einsum: subscript {c!r} repeated in {sub!r} for dims of sizes "
+                               f"{x.shape[i]} and {x.shape[j]}")
+        x = diagonal(x, 0, i, j)                                   # the diagonal as the last dim
+        sub = sub[:i] + sub[i + 1:j] + sub[j + 1:] + c
+    return x, sub
+
+
 def einsum(equation, *operands):
-    """Einstein summation as torch.einsum ('ij,jk->ik', a, b); '...' and implicit outputs
-    ('ij,jk') are accepted. A letter repeated within one operand (a diagonal) is not."""
+    """Einstein summation as torch.einsum ('ij,jk->ik', a, b); '...', implicit outputs
+    ('ij,jk') and letters repeated within an operand ('ii->i', a diagonal) are accepted."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     operands = [as_tensor(x, like=operands) for x in operands]
@@ -344,15 +376,13 @@ def einsum(equation, *operands):
             s = s.replace("...", ell[n_ellipsis - k:])
         if len(s) != x.ndim:
             raise ValueError(f"einsum: subscripts {s!r} for an operand of shape {tuple(x.shape)}")
-        if len(set(s)) != len(s):
-            raise NotImplementedError(f"einsum: a repeated letter within one operand ({s!r}) is not "
-                                      f"supported")
         full.append(s)
     if arrow:
         out = out.replace("...", ell)
-    else:
+    else:     # the letters that occur once in the equation ('ii' is a trace)
         letters = "".join(full)
         out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    operands, full = zip(*(_diagonals(x, s) for x, s in zip(operands, full)))
     # broadcast size-1 dims of a letter shared with a larger size (NumPy einsum does not)
     sizes = {}
     for s, x in zip(full, operands):
