@@ -1,4 +1,4 @@
-"""torch.nn's functional forms added for issue 11: float64 gradcheck and gradgradcheck over
+"""torch.nn's functional forms added for issues 11 and 26: float64 gradcheck and gradgradcheck over
 hypothesis draws (shapes, arguments, values in each op's smooth domain).
 
 CASES maps a test id to a strategy drawing (fn, inputs); GRADCHECKED lists the
@@ -313,6 +313,128 @@ def _conv1d(draw):
     w = draw(tgt.tensors((x.shape[1], c_out, k)))
     out_pad = draw(st.integers(0, stride - 1))
     return (lambda x, w, b: F.conv_transpose1d(x, w, b, stride, padding, out_pad)), (x, w, b)
+
+
+# ---- issue 26: shrinks, bilinear, 1-d pools, local response norm, distances, embedding losses ----
+
+@case("glu_shrinks", "glu", "tanhshrink", "softshrink", "hardshrink")
+def _shrinks(draw):
+    x = draw(tgt.tensors(SMALL, "away_from_kinks"))     # the shrinks' kinks at +-lambd
+    which = draw(st.sampled_from(["glu", "tanhshrink", "softshrink", "hardshrink"]))
+    if which == "glu":
+        x = draw(tgt.tensors(tuple(x.shape[:-1]) + (2 * x.shape[-1],)))
+        dim = draw(st.sampled_from([-1, x.ndim - 1]))
+        return (lambda x: F.glu(x, dim)), (x,)
+    if which == "tanhshrink":
+        return F.tanhshrink, (x,)
+    lambd = draw(st.sampled_from([0.5, 0.3, 0.0]))
+    return (lambda x: getattr(F, which)(x, lambd)), (x,)
+
+
+@case("bilinear")
+def _bilinear(draw):
+    lead = draw(tgt.shapes(1, 2, 1, 3))
+    i1, i2, o = (draw(st.integers(1, 3)) for _ in range(3))
+    x1, x2, w = draw(tgt.tensors(lead + (i1,))), draw(tgt.tensors(lead + (i2,))), draw(tgt.tensors((o, i1, i2)))
+    if draw(st.booleans()):
+        return F.bilinear, (x1, x2, w, draw(tgt.tensors((o,))))
+    return F.bilinear, (x1, x2, w)
+
+
+@case("pool1d", "max_pool1d", "avg_pool1d")
+def _pool1d(draw):
+    x = draw(tgt.tensors((draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(2, 6))),
+                         "away_from_kinks"))          # distinct: no ties in a window
+    k = draw(st.integers(1, min(3, x.shape[2])))
+    stride, padding = draw(st.sampled_from([None, 1, 2])), draw(st.integers(0, k // 2))
+    ceil_mode = draw(st.booleans())
+    if draw(st.booleans()):
+        return (lambda x: F.max_pool1d(x, k, stride, padding, ceil_mode=ceil_mode)), (x,)
+    count_include_pad = draw(st.booleans())
+    return (lambda x: F.avg_pool1d(x, k, stride, padding, ceil_mode, count_include_pad)), (x,)
+
+
+@case("local_response_norm")
+def _lrn(draw):
+    x = draw(tgt.tensors((2, draw(st.integers(1, 4))) + draw(tgt.shapes(1, 2, 1, 3))))
+    size = draw(st.integers(1, 4))
+    return (lambda x: F.local_response_norm(x, size, alpha=0.5, beta=0.75, k=1.0)), (x,)
+
+
+@case("pairwise_distance")
+def _pairwise_distance(draw):
+    a = draw(tgt.tensors(tgt.shapes(1, 2, 1, 3), "away_from_kinks"))
+    b = draw(tgt.tensors(a.shape[-1:]))
+    p = draw(st.sampled_from([2.0, 1.0, 3.0]))
+    keepdim = draw(st.booleans())
+    return (lambda a, b: F.pairwise_distance(a, b * 0.01, p, keepdim=keepdim)), (a, b)  # a - b away from 0
+
+
+@st.composite
+def _signs(draw, shape):
+    return np.asarray(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=int(np.prod(shape)),
+                                    max_size=int(np.prod(shape))))).reshape(shape)
+
+
+@case("poisson_nll_loss")
+def _poisson_nll(draw):
+    shape = draw(tgt.shapes(1, 2, 1, 3))
+    log_input, full, reduction = draw(st.booleans()), draw(st.booleans()), draw(REDUCTIONS)
+    x = draw(tgt.tensors(shape, "any" if log_input else "positive"))
+    t = draw(tgt.tensors(shape, "positive"))
+    t = tg.tensor(t.numpy() * 2, dtype="float64", requires_grad=True)     # some above 1 (full's term)
+    return (lambda x, t: F.poisson_nll_loss(x, t, log_input, full, reduction=reduction)), (x, t)
+
+
+@case("margin_losses", "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
+      "multilabel_soft_margin_loss")
+def _margin_losses(draw):
+    x = draw(tgt.tensors(tgt.shapes(2, 2, 1, 3), "away_from_kinks"))
+    y = draw(_signs(tuple(x.shape)))
+    reduction = draw(REDUCTIONS)
+    which = draw(st.sampled_from(["ranking", "hinge", "soft", "multilabel"]))
+    if which == "ranking":   # -y (a - b) away from 0: b moves a by at most 0.002
+        b = draw(tgt.tensors(tuple(x.shape)))
+        return (lambda a, b: F.margin_ranking_loss(a, b * 0.001, _like(y, a), reduction=reduction)), (x, b)
+    if which == "hinge":     # kink at x = margin = 1.0
+        return (lambda x: F.hinge_embedding_loss(x, _like(y, x), reduction=reduction)), (x,)
+    if which == "soft":
+        return (lambda x: F.soft_margin_loss(x, _like(y, x), reduction=reduction)), (x,)
+    t = (y + 1) / 2
+    w = draw(st.one_of(st.none(), tgt.arrays(tuple(x.shape[-1:]), "positive")))
+    return (lambda x: F.multilabel_soft_margin_loss(x, _like(t, x), _like(w, x), reduction=reduction)), (x,)
+
+
+def _cosine(a, b):
+    return (a * b).sum(-1) / np.sqrt(((a * a).sum(-1) + 1e-12) * ((b * b).sum(-1) + 1e-12))
+
+
+@case("cosine_embedding_loss")
+def _cosine_embedding(draw):
+    a = draw(tgt.tensors((draw(st.integers(1, 3)), draw(st.integers(1, 3))), "away_from_kinks"))
+    b = draw(tgt.tensors(tuple(a.shape), "away_from_kinks"))     # no zero vectors
+    y = draw(_signs((a.shape[0],)))
+    margin = draw(st.sampled_from([0.0, 0.3, -0.4]))
+    if np.abs(_cosine(a.numpy(), b.numpy()) - margin).min() < 1e-3:   # too near the hinge's kink
+        y = np.ones_like(y)
+    return (lambda a, b: F.cosine_embedding_loss(a, b, _like(y, a), margin, reduction="sum")), (a, b)
+
+
+@case("triplet_margin_loss")
+def _triplet(draw):
+    a = draw(tgt.tensors((draw(st.integers(1, 3)), draw(st.integers(1, 3))), "away_from_kinks"))
+    pos, neg = draw(tgt.tensors(tuple(a.shape))), draw(tgt.tensors(tuple(a.shape)))
+    p, swap, margin = draw(st.sampled_from([2.0, 1.0])), draw(st.booleans()), draw(st.sampled_from([1.0, 0.1]))
+
+    def distances(a, pos, neg):      # the loss's own arithmetic, to stay away from its kinks
+        d = lambda u, v: (np.abs(u - v + 1e-6) ** p).sum(-1) ** (1 / p)   # noqa: E731
+        d_neg = np.minimum(d(a, neg), d(pos, neg)) if swap else d(a, neg)
+        return d(a, pos), d_neg, np.abs(d(a, neg) - d(pos, neg)).min()
+    d_pos, d_neg, tie = distances(a.numpy(), pos.numpy() * 0.01, neg.numpy() * 0.01 + 0.5)
+    if np.abs(margin + d_pos - d_neg).min() < 1e-3 or (swap and tie < 1e-3):
+        margin, swap = 100.0, False
+    return (lambda a, pos, neg: F.triplet_margin_loss(a, pos * 0.01, neg * 0.01 + 0.5, margin, p,
+                                                      swap=swap)), (a, pos, neg)
 
 
 GRADCHECKED = {name for covers in COVERS.values() for name in covers}

@@ -35,3 +35,13 @@ from tinygen.nn.shape import Dropout2d  # noqa: F401
 from tinygen.nn.patches import Fold, Unfold  # noqa: F401
 from tinygen.nn.upsampling import (  # noqa: F401
     PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)
+
+# issue 26
+from tinygen.nn.activation import GLU, Hardshrink, Softshrink, Tanhshrink  # noqa: F401
+from tinygen.nn.distance import CosineSimilarity, PairwiseDistance  # noqa: F401
+from tinygen.nn.linear import Bilinear  # noqa: F401
+from tinygen.nn.loss import (  # noqa: F401
+    CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
+    PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+from tinygen.nn.normalization import LocalResponseNorm  # noqa: F401
+from tinygen.nn.pooling import AvgPool1d, MaxPool1d  # noqa: F401

@@ -116,6 +116,16 @@ def linear(input, weight, bias=None):
     return y if input.ndim == 2 else reshape(y, lead + (weight.shape[0],))
 
 
+def bilinear(input1, input2, weight, bias=None):
+    """y_o = x1^T W_o x2 + b_o: input1 (*, in1), input2 (*, in2), weight (out, in1, in2),
+    bias (out,) -> (*, out)."""
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
+        raise ValueError(f"bilinear: inputs of shapes {tuple(input1.shape)} and {tuple(input2.shape)} "
+                         f"do not match weight of shape {tuple(weight.shape)} (expected (out, in1, in2))")
+    y = einsum("...i,oij,...j->...o", input1, weight, input2)
+    return y if bias is None else y + bias
+
+
 # ---- torch's named products and matrix parts (matmul underneath, or masks and indexing) -------
 
 def _check_dims(op, expected, *xs):
