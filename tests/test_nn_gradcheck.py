@@ -437,6 +437,27 @@ def _triplet(draw):
                                                       swap=swap)), (a, pos, neg)
 
 
+@case("scaled_dot_product_attention")
+def _sdpa(draw):
+    batch = draw(tgt.shapes(0, 2, 1, 2))
+    L, S, E, Ev = (draw(st.integers(1, 3)) for _ in range(4))
+    q, k, v = (draw(tgt.tensors(batch + shape)) for shape in ((L, E), (S, E), (S, Ev)))
+    is_causal, scale = draw(st.booleans()), draw(st.sampled_from([None, 0.7]))
+    kind = "none" if is_causal else draw(st.sampled_from(["none", "bool", "float"]))
+    mask = None
+    if kind == "bool":          # every query may attend to key 0 (no row of -inf only)
+        allowed = np.asarray(draw(st.lists(st.booleans(), min_size=L * S, max_size=L * S))).reshape(L, S)
+        allowed[:, 0] = True
+        mask = _const(allowed)
+    elif kind == "float":
+        mask = draw(tgt.arrays((L, S)))
+
+    def fn(q, k, v):
+        m = mask if kind != "float" else _like(mask, q)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=is_causal, scale=scale)
+    return fn, (q, k, v)
+
+
 GRADCHECKED = {name for covers in COVERS.values() for name in covers}
 
 

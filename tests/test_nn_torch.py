@@ -83,6 +83,9 @@ def _same(name, **kw):
 
 
 W5 = RS.uniform(0.5, 2.0, 5)
+ALLOWED = RS.uniform(0, 1, (4, 6)) > 0.4          # an attention mask, True = may attend
+ALLOWED[:, 0] = True
+MASKED = ~ALLOWED                                 # torch.nn's convention: True = may not
 
 FUNCTIONAL = [
     ("gelu", *_same("gelu"), [_normal(3, 4)]),
@@ -252,6 +255,18 @@ FUNCTIONAL = [
     ("cosine_embedding_loss_unbatched", lambda a, b, y: F.cosine_embedding_loss(a, b, y.detach()),
      lambda a, b, y: TF.cosine_embedding_loss(a, b, y.detach()), [_normal(3), _normal(3), np.array(-1.0)]),
     ("triplet_margin_loss", *_same("triplet_margin_loss"), [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("scaled_dot_product_attention", *_same("scaled_dot_product_attention"),
+     [_normal(2, 3, 4, 5), _normal(2, 3, 6, 5), _normal(2, 3, 6, 2)]),
+    ("scaled_dot_product_attention_causal", *_same("scaled_dot_product_attention", is_causal=True, scale=0.3),
+     [_normal(2, 4, 5), _normal(2, 6, 5), _normal(2, 6, 3)]),
+    ("scaled_dot_product_attention_bool_mask",
+     lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=tg.tensor(ALLOWED)),
+     lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, attn_mask=torch.tensor(ALLOWED)),
+     [_normal(2, 4, 5), _normal(2, 6, 5), _normal(2, 6, 3)]),
+    ("scaled_dot_product_attention_float_mask",
+     lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+     lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, attn_mask=m),
+     [_normal(4, 5), _normal(4, 5), _normal(4, 3), _normal(4, 4)]),
     ("triplet_margin_loss_p1_swap", *_same("triplet_margin_loss", p=1, swap=True, margin=2.0, reduction="none"),
      [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
 ]
@@ -367,6 +382,13 @@ MODULES = [
      [_normal(5, 3), _normal(5, 3), np.array([1.0, -1.0, -1.0, 1.0, -1.0])]),
     ("TripletMarginLoss", "TripletMarginLoss", (), {"margin": 0.5, "swap": True},
      [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("MultiheadAttention", "MultiheadAttention", (6, 2), {}, [_normal(4, 3, 6), _normal(5, 3, 6), _normal(5, 3, 6)]),
+    ("MultiheadAttention_kdim_vdim_batch_first", "MultiheadAttention", (6, 3),
+     {"kdim": 2, "vdim": 4, "batch_first": True, "bias": False}, [_normal(3, 4, 6), _normal(3, 5, 2), _normal(3, 5, 4)]),
+    ("MultiheadAttention_unbatched", "MultiheadAttention", (4, 1), {}, [_normal(3, 4), _normal(2, 4), _normal(2, 4)]),
+    ("TransformerEncoderLayer_eval", "TransformerEncoderLayer", (6, 2, 8), {}, [_normal(4, 3, 6)]),
+    ("TransformerEncoderLayer_norm_first_gelu", "TransformerEncoderLayer", (6, 3, 5),
+     {"dropout": 0.0, "norm_first": True, "activation": "gelu", "batch_first": True}, [_normal(3, 4, 6)]),
 ]
 
 TARGET_DIFFERENTIABLE = {"MSELoss_sum", "MSELoss_legacy", "L1Loss", "SmoothL1Loss", "HuberLoss",
@@ -403,6 +425,37 @@ def test_module_equals_torch(case):
     for key, value in module.state_dict().items():
         np.testing.assert_allclose(value.numpy(), reference.state_dict()[key].numpy(), rtol=1e-9,
                                    atol=1e-12, err_msg=key)
+
+
+def test_multihead_attention_masks_and_weights_equal_torch():
+    tg.manual_seed(0)
+    m = nn.MultiheadAttention(6, 2).double()
+    reference = _loaded_torch_module("MultiheadAttention", (6, 2), {}, m)
+    padding = np.zeros((3, 6), dtype=bool)
+    padding[1, 4:] = True                                   # sample 1: its last two keys are padding
+    float_mask = _normal(4, 6)
+    for kwargs in [dict(attn_mask=MASKED), dict(key_padding_mask=padding, average_attn_weights=False),
+                   dict(attn_mask=float_mask, key_padding_mask=np.where(padding, -np.inf, 0.0), need_weights=False),
+                   dict(attn_mask=np.repeat(MASKED[None], 6, 0), is_causal=True)]:
+        def call(module, lib, q, kv):
+            args = {k: (lib.tensor(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+            y, weights = module(q, kv, kv, **args)
+            return (y,) if weights is None else (y, weights)
+        _compare(lambda q, kv: call(m, tg, q, kv), lambda q, kv: call(reference, torch, q, kv),
+                 [_normal(4, 3, 6), _normal(6, 3, 6)])
+
+
+def test_transformer_encoder_with_a_causal_mask_equals_torch():
+    tg.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
+    m = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(4)).double()
+    reference = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0), 2,
+                                            norm=torch.nn.LayerNorm(4), enable_nested_tensor=False).double()
+    reference.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()}, strict=True)
+    assert repr(m) == repr(reference)
+    causal = np.triu(np.ones((5, 5), dtype=bool), 1)        # True above the diagonal: the future
+    _compare(lambda x: m(x, mask=tg.tensor(causal), is_causal=True),
+             lambda x: reference(x, mask=torch.tensor(causal), is_causal=True), [_normal(5, 2, 4)])
 
 
 def test_eval_mode_instance_norm_uses_running_estimates():
@@ -452,3 +505,12 @@ def test_bad_arguments_name_the_op():
         F.max_pool2d(tg.randn(1, 1, 4, 4), 2, dilation=2)
     with pytest.raises(TypeError, match="one_hot"):
         F.one_hot(tg.tensor([0.5]))
+    with pytest.raises(RuntimeError, match="scaled_dot_product_attention"):
+        F.scaled_dot_product_attention(tg.randn(2, 3), tg.randn(2, 3), tg.randn(2, 3), attn_mask=tg.randn(2, 2),
+                                       is_causal=True)
+    with pytest.raises(ValueError, match="max_pool1d"):
+        F.max_pool1d(tg.randn(1, 2, 2), 4)
+    with pytest.raises(ValueError, match="glu"):
+        F.glu(tg.randn(2, 3))
+    with pytest.raises(ValueError, match="MultiheadAttention"):
+        nn.MultiheadAttention(6, 4)

@@ -45,3 +45,5 @@ from tinygen.nn.loss import (  # noqa: F401
     PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
 from tinygen.nn.normalization import LocalResponseNorm  # noqa: F401
 from tinygen.nn.pooling import AvgPool1d, MaxPool1d  # noqa: F401
+from tinygen.nn.transformer import (  # noqa: F401
+    MultiheadAttention, TransformerEncoder, TransformerEncoderLayer)
