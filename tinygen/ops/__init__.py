@@ -14,7 +14,7 @@ from tinygen.ops import compare, draws, indexing, inplace, methods, sort as sort
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
-from tinygen.ops.factories import empty_like, randint_like  # noqa: F401
+from tinygen.ops.factories import empty_like, logspace, randint_like  # noqa: F401
 from tinygen.ops.indexing import (  # noqa: F401
     gather, index_add, index_fill, index_select, masked_fill, masked_select, scatter, scatter_add,
     setitem)
