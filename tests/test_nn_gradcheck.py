@@ -437,6 +437,29 @@ def _triplet(draw):
                                                       swap=swap)), (a, pos, neg)
 
 
+@case("class_margin_losses", "multi_margin_loss", "multilabel_margin_loss", "triplet_margin_with_distance_loss")
+def _class_margin_losses(draw):
+    # scores on a grid 0.05 apart (away_from_kinks, times 2): 1 - x_j + x_i and margin - x_y + x_i
+    # (margins multiples of 0.05) stay away from 0
+    x = draw(tgt.tensors((draw(st.integers(1, 3)), draw(st.integers(2, 4))), "away_from_kinks"))
+    n, c = x.shape
+    which = draw(st.sampled_from(["multi", "multilabel", "triplet"]))
+    if which == "multi":
+        t = _const(np.asarray(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n))))
+        p, margin = draw(st.sampled_from([1, 2])), draw(st.sampled_from([1.0, 0.5]))
+        w = draw(st.one_of(st.none(), tgt.arrays((c,), "positive")))
+        return (lambda x: F.multi_margin_loss(x * 2, t, p, margin, _like(w, x))), (x,)
+    if which == "multilabel":
+        rows = [draw(st.permutations(range(c)))[:draw(st.integers(0, c))] for _ in range(n)]
+        t = _const(np.asarray([r + [-1] * (c - len(r)) for r in rows]))
+        return (lambda x: F.multilabel_margin_loss(x * 2, t, reduction="sum")), (x,)
+    pos, neg = draw(tgt.tensors((n, c))), draw(tgt.tensors((n, c)))
+    d = lambda u, v: ((u - v) ** 2).sum(-1)     # noqa: E731  (smooth: a squared distance)
+    margin = 100.0 if np.abs(1 + d(x.numpy(), pos.numpy()) - d(x.numpy(), neg.numpy())).min() < 1e-3 else 1.0
+    return (lambda a, p, q: F.triplet_margin_with_distance_loss(a, p, q, distance_function=d, margin=margin)), \
+        (x, pos, neg)
+
+
 @case("scaled_dot_product_attention")
 def _sdpa(draw):
     batch = draw(tgt.shapes(0, 2, 1, 2))

@@ -267,6 +267,21 @@ FUNCTIONAL = [
      lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
      lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, attn_mask=m),
      [_normal(4, 5), _normal(4, 5), _normal(4, 3), _normal(4, 4)]),
+    ("triplet_margin_with_distance_loss", lambda a, p, n: F.triplet_margin_with_distance_loss(
+        a, p, n, distance_function=lambda x, y: 1 - F.cosine_similarity(x, y), margin=0.5, swap=True),
+     lambda a, p, n: TF.triplet_margin_with_distance_loss(
+        a, p, n, distance_function=lambda x, y: 1 - TF.cosine_similarity(x, y), margin=0.5, swap=True),
+     [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("multi_margin_loss", *_same("multi_margin_loss"), [_spread(4, 5), np.array([0, 4, 2, 2])]),
+    ("multi_margin_loss_p2_weighted", lambda x, t: F.multi_margin_loss(x, t, p=2, margin=0.7, weight=tg.tensor(W5),
+                                                                        reduction="none"),
+     lambda x, t: TF.multi_margin_loss(x, t, p=2, margin=0.7, weight=torch.tensor(W5), reduction="none"),
+     [_spread(4, 5), np.array([0, 4, 2, 2])]),
+    ("multi_margin_loss_unbatched", *_same("multi_margin_loss", reduction="sum"), [_spread(5), np.array(3)]),
+    ("multilabel_margin_loss", *_same("multilabel_margin_loss"),
+     [_spread(3, 4), np.array([[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 0, 0]])]),
+    ("multilabel_margin_loss_unbatched", *_same("multilabel_margin_loss", reduction="none"),
+     [_spread(4), np.array([2, 1, -1, 0])]),
     ("triplet_margin_loss_p1_swap", *_same("triplet_margin_loss", p=1, swap=True, margin=2.0, reduction="none"),
      [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
 ]
@@ -382,6 +397,11 @@ MODULES = [
      [_normal(5, 3), _normal(5, 3), np.array([1.0, -1.0, -1.0, 1.0, -1.0])]),
     ("TripletMarginLoss", "TripletMarginLoss", (), {"margin": 0.5, "swap": True},
      [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("TripletMarginWithDistanceLoss", "TripletMarginWithDistanceLoss", (), {"margin": 0.3},
+     [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("MultiMarginLoss", "MultiMarginLoss", (), {"p": 2}, [_spread(4, 5), np.array([0, 4, 2, 2])]),
+    ("MultiLabelMarginLoss", "MultiLabelMarginLoss", (), {"reduction": "sum"},
+     [_spread(3, 4), np.array([[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 0, 0]])]),
     ("MultiheadAttention", "MultiheadAttention", (6, 2), {}, [_normal(4, 3, 6), _normal(5, 3, 6), _normal(5, 3, 6)]),
     ("MultiheadAttention_kdim_vdim_batch_first", "MultiheadAttention", (6, 3),
      {"kdim": 2, "vdim": 4, "batch_first": True, "bias": False}, [_normal(3, 4, 6), _normal(3, 5, 2), _normal(3, 5, 4)]),
@@ -393,7 +413,7 @@ MODULES = [
 
 TARGET_DIFFERENTIABLE = {"MSELoss_sum", "MSELoss_legacy", "L1Loss", "SmoothL1Loss", "HuberLoss",
                          "KLDivLoss", "KLDivLoss_log_target", "GaussianNLLLoss", "TripletMarginLoss",
-                         "PoissonNLLLoss"}
+                         "PoissonNLLLoss", "TripletMarginWithDistanceLoss"}
 
 
 def _loaded_torch_module(name, args, kwargs, module):

@@ -41,8 +41,9 @@ from tinygen.nn.activation import GLU, Hardshrink, Softshrink, Tanhshrink  # noq
 from tinygen.nn.distance import CosineSimilarity, PairwiseDistance  # noqa: F401
 from tinygen.nn.linear import Bilinear  # noqa: F401
 from tinygen.nn.loss import (  # noqa: F401
-    CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
-    PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
+    CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+    TripletMarginWithDistanceLoss)
 from tinygen.nn.normalization import LocalResponseNorm  # noqa: F401
 from tinygen.nn.pooling import AvgPool1d, MaxPool1d  # noqa: F401
 from tinygen.nn.transformer import (  # noqa: F401

@@ -7,6 +7,7 @@ Class weights and BCEWithLogitsLoss's pos_weight are buffers (saved in state_dic
 by .to(), as torch). The legacy size_average/reduce flags are accepted and mapped to
 `reduction` as torch maps them.
 """
+from tinygen.nn.distance import PairwiseDistance
 from tinygen.nn.module import Module
 from tinygen.ops import losses as L
 
@@ -201,3 +202,38 @@ class TripletMarginLoss(_Loss):
     def forward(self, anchor, positive, negative):
         return L.triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps,
                                      self.swap, reduction=self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """max(0, margin + d(anchor, positive) - d(anchor, negative)) for any distance function d."""
+
+    def __init__(self, *, distance_function=None, margin=1.0, swap=False, reduction="mean"):
+        super().__init__(reduction=reduction)
+        # None: a PairwiseDistance() submodule, as torch (it shows in the repr)
+        self.distance_function = PairwiseDistance() if distance_function is None else distance_function
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor, positive, negative):
+        return L.triplet_margin_with_distance_loss(anchor, positive, negative,
+                                                   distance_function=self.distance_function,
+                                                   margin=self.margin, swap=self.swap,
+                                                   reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """The multi-class hinge loss on scores (N, C) and class indices (N,)."""
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.p, self.margin = p, margin
+
+    def forward(self, input, target):
+        return L.multi_margin_loss(input, target, self.p, self.margin, self.weight,
+                                   reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """The multi-label hinge loss on scores (N, C) and class-index lists (N, C) ended by -1."""
+
+    def forward(self, input, target):
+        return L.multilabel_margin_loss(input, target, reduction=self.reduction)

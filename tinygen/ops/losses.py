@@ -28,7 +28,10 @@ The embedding and ranking losses (y a target of +-1, d the p-norm distance of pa
     cosine_embedding_loss(a, b, y)         1 - cos(a, b) where y = 1, max(0, cos(a, b) - margin)
                                            where y = -1
     triplet_margin_loss(a, p, n)           max(0, margin + d(a, p) - d(a, n))   (swap: d(a, n)
-                                           the smaller of d(a, n) and d(p, n))
+                                           the smaller of d(a, n) and d(p, n)); any distance d
+                                           with triplet_margin_with_distance_loss
+    multi_margin_loss(x, y)                sum_{i != y} max(0, margin - x_y + x_i)^p / C
+    multilabel_margin_loss(x, y)           sum_{j in y} sum_{i not in y} max(0, 1 - x_j + x_i) / C
 """
 import math
 
@@ -37,11 +40,13 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.elementwise import clamp, log, logsigmoid, minimum, sigmoid, softplus_unit, sqrt
+from tinygen.ops.elementwise import (clamp, log, logsigmoid, minimum, relu, sigmoid, softplus_unit,
+                                     sqrt)
 from tinygen.ops.elementwise import abs as _abs, exp, where
+from tinygen.ops.indexing import gather
 from tinygen.ops.reduce import log_softmax
 from tinygen.ops.similarity import pairwise_distance
-from tinygen.ops.shape import getitem, permute, reshape
+from tinygen.ops.shape import getitem, permute, reshape, unsqueeze
 
 
 def _reduce(loss, reduction, op):
@@ -429,9 +434,65 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
                         size_average=None, reduce=None, reduction="mean"):
     """max(0, margin + d(anchor, positive) - d(anchor, negative)), d the p-norm distance over
     the last dim (pairwise_distance, eps added to the difference)."""
-    d_pos = pairwise_distance(anchor, positive, p, eps)
-    d_neg = pairwise_distance(anchor, negative, p, eps)
+    return triplet_margin_with_distance_loss(
+        anchor, positive, negative, distance_function=lambda a, b: pairwise_distance(a, b, p, eps),
+        margin=margin, swap=swap, reduction=_legacy_reduction(size_average, reduce, reduction))
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    """max(0, margin + d(anchor, positive) - d(anchor, negative)) for a distance function d of
+    two tensors (default: pairwise_distance); swap: d(anchor, negative) the smaller of it and
+    d(positive, negative)."""
+    d = pairwise_distance if distance_function is None else distance_function
+    d_pos, d_neg = d(anchor, positive), d(anchor, negative)
     if swap:
-        d_neg = minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+        d_neg = minimum(d_neg, d(positive, negative))
     loss = clamp(d_pos - d_neg + margin, min=0.0)
-    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "triplet_margin_loss")
+    return _reduce(loss, reduction, "triplet_margin_loss")
+
+
+def _class_targets(op, input, target):
+    """input as (N, C) and target as an int array on input's device, (N,) or (N, C)."""
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices, got {t.dtype}")
+    x = input if input.ndim == 2 else reshape(input, (1, -1))
+    return x, backend.array_module(input.device).asarray(t).reshape(x.shape[0], -1)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    """The multi-class hinge: sum over the wrong classes i of max(0, margin - x_y + x_i)^p
+    (times weight[y]), over C; input (N, C) or (C,), target (N,) class indices; p 1 or 2."""
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
+    x, t = _class_targets("multi_margin_loss", input, target)                # (N, C), (N, 1)
+    xp = backend.array_module(input.device)
+    wrong = Tensor._make((xp.arange(x.shape[1])[None, :] != t).astype(x.dtype), x.device, False)
+    terms = relu(gather(x, 1, Tensor._make(t, x.device, False)) * -1 + x + margin) * wrong
+    if p == 2:
+        terms = terms * terms
+    if weight is not None:
+        terms = terms * reshape(getitem(weight, t[:, 0]), (-1, 1))
+    loss = terms.sum(dim=1) / x.shape[1]
+    if input.ndim == 1:
+        loss = reshape(loss, ())
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "multi_margin_loss")
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """sum over target classes j and other classes i of max(0, 1 - x_j + x_i), over C; input
+    (N, C) or (C,), target of the same shape holding class indices, ended by the first -1."""
+    x, t = _class_targets("multilabel_margin_loss", input, target)           # (N, C), (N, C)
+    xp = backend.array_module(input.device)
+    listed = xp.cumprod(t >= 0, axis=1).astype(bool)                          # before the first -1
+    is_target = xp.zeros(x.shape, dtype=bool)
+    rows = xp.broadcast_to(xp.arange(x.shape[0])[:, None], t.shape)
+    is_target[rows[listed], t[listed]] = True
+    pairs = Tensor._make((is_target[:, :, None] & ~is_target[:, None, :]).astype(x.dtype), x.device, False)
+    hinge = relu(unsqueeze(x, 1) - unsqueeze(x, 2) + 1)                      # [n, j, i]: 1 - x_j + x_i
+    loss = (hinge * pairs).sum(dim=(1, 2)) / x.shape[1]
+    if input.ndim == 1:
+        loss = reshape(loss, ())
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "multilabel_margin_loss")
