@@ -460,6 +460,29 @@ def _class_margin_losses(draw):
         (x, pos, neg)
 
 
+@case("affine_grid_grid_sample", "affine_grid", "grid_sample")
+def _grid_sample(draw):
+    x = draw(_images(min_side=2))
+    n, sizes = x.shape[0], np.array([x.shape[3], x.shape[2]])          # (W, H): the grid's (x, y)
+    align_corners = draw(st.booleans())
+    if draw(st.booleans()):
+        return (lambda t: F.affine_grid(t, (n, 1, *x.shape[2:]), align_corners)), (draw(tgt.tensors((n, 2, 3))),)
+    mode = draw(st.sampled_from(["bilinear", "nearest"]))
+    padding_mode = draw(st.sampled_from(["zeros", "border", "reflection"]))
+    # pixel coordinates k + f, away from where the taps change (the integers; nearest's
+    # halves) and, but for zeros, from the edges where border and reflection fold
+    shape = (n, draw(st.integers(1, 3)), draw(st.integers(1, 3)), 2)
+    frac = draw(tgt.arrays(shape, "unit")) * (0.4 if mode == "nearest" else 1.0)
+    low = -1 if padding_mode == "zeros" else 0
+    k = np.stack([np.asarray(draw(st.lists(st.integers(low, m - 2), min_size=int(np.prod(shape[:3])),
+                                           max_size=int(np.prod(shape[:3]))))).reshape(shape[:3])
+                  for m in sizes], -1)
+    pixels = k + frac
+    grid = pixels * 2 / (sizes - 1) - 1 if align_corners else (pixels * 2 + 1) / sizes - 1
+    g = tg.tensor(grid, dtype="float64", requires_grad=True)
+    return (lambda x, g: F.grid_sample(x, g, mode, padding_mode, align_corners)), (x, g)
+
+
 @case("scaled_dot_product_attention")
 def _sdpa(draw):
     batch = draw(tgt.shapes(0, 2, 1, 2))

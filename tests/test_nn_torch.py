@@ -282,6 +282,13 @@ FUNCTIONAL = [
      [_spread(3, 4), np.array([[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 0, 0]])]),
     ("multilabel_margin_loss_unbatched", *_same("multilabel_margin_loss", reduction="none"),
      [_spread(4), np.array([2, 1, -1, 0])]),
+    *[(f"grid_sample_{mode}_{padding}_{corners}", *_same("grid_sample", mode=mode, padding_mode=padding,
+                                                         align_corners=corners),
+       [_normal(2, 3, 4, 5), RS.uniform(-1.3, 1.3, (2, 3, 6, 2))])
+      for mode in ("bilinear", "nearest") for padding in ("zeros", "border", "reflection")
+      for corners in (False, True)],
+    ("affine_grid", *_same("affine_grid", size=(2, 3, 4, 5), align_corners=False), [_normal(2, 2, 3)]),
+    ("affine_grid_corners", *_same("affine_grid", size=(1, 1, 3, 1), align_corners=True), [_normal(1, 2, 3)]),
     ("triplet_margin_loss_p1_swap", *_same("triplet_margin_loss", p=1, swap=True, margin=2.0, reduction="none"),
      [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
 ]

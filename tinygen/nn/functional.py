@@ -29,6 +29,7 @@ from tinygen.ops.similarity import cosine_similarity, normalize  # noqa: F401
 from tinygen.nn.normalization import local_response_norm  # noqa: F401
 from tinygen.ops.activation import glu, hardshrink, softshrink, tanhshrink  # noqa: F401
 from tinygen.ops.attention import scaled_dot_product_attention  # noqa: F401
+from tinygen.ops.grid_sample import affine_grid, grid_sample  # noqa: F401
 from tinygen.ops.linalg import bilinear  # noqa: F401
 from tinygen.ops.losses import (  # noqa: F401
     cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss, multi_margin_loss,
