@@ -14,14 +14,17 @@ from tinygen.ops.factories import rand
 
 
 class Uniform(Distribution):
-    """U[low, high) elementwise; low < high (checked: a ValueError otherwise)."""
+    """U[low, high) elementwise; low < high (checked: a ValueError otherwise; on a GPU, NaN
+    bounds instead, without a host sync, as Normal's scale)."""
 
     has_rsample = True
 
     def __init__(self, low, high):
         self.low, self.high = broadcast_params("Uniform", low=low, high=high)
-        if not bool((self.low.array < self.high.array).all()):
-            raise ValueError("Uniform: low must be less than high everywhere")
+        nan = backend.check_values(self.low.array < self.high.array, ValueError(
+            "Uniform: low must be less than high everywhere"), self.low.dtype)
+        if nan is not None:
+            self.low = self.low + Tensor._make(nan, self.low.device, False)
         super().__init__(self.low.shape)
 
     @property

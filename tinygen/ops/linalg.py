@@ -247,13 +247,14 @@ def diag(input, diagonal=0):
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     """The last dim of input on the offset diagonal of new (n + |offset|)-square matrices whose
     rows and columns are dims dim1 and dim2 of the output (batched torch.diag)."""
-    n = input.shape[-1] if input.ndim else 1
+    lead, n = tuple(input.shape[:-1]), (input.shape[-1] if input.ndim else 1)
     size = n + abs(offset)
+    batch = int(np.prod(lead))
     xp = backend.array_module(input.device)
     rows = xp.arange(n) + max(0, -offset)
-    picks = xp.zeros((n, size, size), dtype=input.dtype)        # picks[i] puts x_i at its place
-    picks[xp.arange(n), rows, rows + offset] = 1
-    y = einsum("...i,irc->...rc", input, Tensor._make(picks, input.device, False))   # (..., size, size)
+    index = (xp.arange(batch)[:, None], rows[None, :], rows[None, :] + offset)     # (B, n) each
+    y = IndexAdd(index, (batch, size, size))(reshape(input, (batch, n)))          # (B, size, size)
+    y = reshape(y, lead + (size, size))
     ndim = y.ndim
     d1, d2 = _norm_dim(dim1, ndim, "diag_embed"), _norm_dim(dim2, ndim, "diag_embed")
     if d1 == d2:

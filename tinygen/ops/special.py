@@ -235,13 +235,9 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
 
 # ---- composed ------------------------------------------------------------------------------------
 
-def _const_like(x, array):
-    return _const(x, backend.array_module(x.device).asarray(array))
-
-
 def sinc(input):
     """The normalized sinc: sin(pi x) / (pi x), and 1 at x = 0."""
-    zero = _const_like(input, input.array == 0)
+    zero = _const(input, input.array == 0)
     x = where(zero, 1.0, input) * math.pi          # a safe divisor where x = 0
     return where(zero, 1.0, sin(x) / x)
 
