@@ -190,11 +190,16 @@ class BinarySpecial(Function):
                 unbroadcast(gb, b) if b.requires_grad else None)
 
 
+def _operands(op, input, other):
+    """input and other as Tensors (numbers take the other's dtype) that broadcast together."""
+    a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
+    _check_broadcast(op, a, b)
+    return a, b
+
+
 def _binary_special(op):
     def fn(input, other):
-        a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
-        _check_broadcast(op, a, b)
-        return BinarySpecial(op)(a, b)
+        return BinarySpecial(op)(*_operands(op, input, other))
     fn.__name__ = op
     fn.__doc__ = f"Elementwise {op}, broadcasting (see BINARY_SPECIAL in tinygen/ops/special.py)."
     return fn
@@ -246,12 +251,6 @@ def logit(input, eps=None):
     """log(p / (1 - p)); with eps, p is first clamped to [eps, 1 - eps] (no gradient outside)."""
     p = input if eps is None else clamp(input, eps, 1 - eps)
     return log(p) - log1p(-p)
-
-
-def _operands(op, input, other):
-    a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
-    _check_broadcast(op, a, b)
-    return a, b
 
 
 def xlogy(input, other):
