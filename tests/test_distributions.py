@@ -402,3 +402,35 @@ def test_new_distributions_sample_moments_and_shapes():
         Uniform(t64([1.0]), t64([1.0]))
     with pytest.raises(ValueError, match="reinterpreted_batch_ndims"):
         Independent(Normal(tg.zeros(3), 1.0), 2)
+
+
+def test_kl_of_the_new_distributions_against_torch_and_monte_carlo():
+    torch = pytest.importorskip("torch")
+    TD = torch.distributions
+    rs = np.random.default_rng(3)
+    a, b = rs.normal(size=(2, 2, 2)), rs.normal(size=(2, 2, 2))
+    cp, cq = a @ a.transpose(0, 2, 1) + np.eye(2), b @ b.transpose(0, 2, 1) + np.eye(2)
+    mp, mq = rs.normal(size=(2, 2)), rs.normal(size=(2, 2))
+    params = [t64(v, True) for v in (mp, cp, mq, cq)]
+    kl = kl_divergence(MultivariateNormal(params[0], params[1]), MultivariateNormal(params[2], params[3]))
+    theirs = [torch.tensor(v, requires_grad=True) for v in (mp, cp, mq, cq)]
+    kl_t = TD.kl_divergence(TD.MultivariateNormal(theirs[0], theirs[1]), TD.MultivariateNormal(theirs[2], theirs[3]))
+    np.testing.assert_allclose(kl.numpy(), kl_t.detach().numpy(), rtol=1e-10)
+    for g, gt in zip(tg.grad(kl.sum(), params), torch.autograd.grad(kl_t.sum(), theirs)):
+        np.testing.assert_allclose(g.numpy(), gt.numpy(), rtol=1e-8, atol=1e-12)
+    # Monte Carlo: E_p[log p - log q]
+    p, q = MultivariateNormal(t64(mp[0]), t64(cp[0])), MultivariateNormal(t64(mq[0]), t64(cq[0]))
+    x = p.sample((20000,))
+    mean, bound = mc_bound((p.log_prob(x) - q.log_prob(x)).numpy())
+    assert abs(mean - float(kl_divergence(p, q).numpy())) < bound
+    lo, hi = t64([0.0, -1.0]), t64([1.0, 2.0])
+    uq = Uniform(t64([-0.5, -1.0]), t64([1.0, 1.0]))
+    np.testing.assert_allclose(kl_divergence(Uniform(lo, hi), uq).numpy(),
+                               TD.kl_divergence(TD.Uniform(torch.tensor([0.0, -1.0], dtype=torch.float64),
+                                                           torch.tensor([1.0, 2.0], dtype=torch.float64)),
+                                                TD.Uniform(torch.tensor([-0.5, -1.0], dtype=torch.float64),
+                                                           torch.tensor([1.0, 1.0], dtype=torch.float64))).numpy())
+    ind = kl_divergence(Independent(Normal(t64(mp), 1.0), 1), Independent(Normal(t64(mq), 2.0), 1))
+    np.testing.assert_allclose(ind.numpy(), kl_divergence(Normal(t64(mp), 1.0), Normal(t64(mq), 2.0)).numpy().sum(-1))
+    assert gradgradcheck(lambda m, c: kl_divergence(MultivariateNormal(m, _covariance(c)),
+                                                    MultivariateNormal(t64(mq), t64(cq))), (t64(mp, True), t64(a, True)))
