@@ -575,6 +575,23 @@ def _linalg(draw):
     return (lambda m, b: ops.solve(well_conditioned(m), b)), (m, draw(tgt.tensors(b_shape)))
 
 
+@case("eigvalsh_svdvals", "eigvalsh", "svdvals")
+def _spectra(draw):
+    # eigenvalues k (3 + k) apart on the diagonal plus a perturbation of at most 0.6 per entry:
+    # distinct, so their gradients are smooth; the checks see sign-free quantities only
+    n, m = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    batch = draw(tgt.shapes(0, 1, 1, 2))
+    x = draw(tgt.tensors(batch + (n, m)))
+    spread = np.zeros((n, m))
+    spread[np.arange(min(n, m)), np.arange(min(n, m))] = 3.0 * np.arange(1, min(n, m) + 1)
+
+    def separated(x):
+        return x * 0.3 + tg.tensor(spread, dtype=x.dtype, device=x.device)
+    if n == m and draw(st.booleans()):
+        return (lambda x: ops.eigvalsh(separated(x) + separated(x).mT)), (x,)
+    return (lambda x: ops.svdvals(separated(x))), (x,)
+
+
 @case("linalg_norms", "vector_norm", "matrix_norm", "linalg_norm")
 def _linalg_norms(draw):
     x = draw(tgt.tensors(tgt.shapes(2, 3, 2, 3), "away_from_kinks"))   # no ties, no zeros
@@ -583,7 +600,12 @@ def _linalg_norms(draw):
     if which == "vector":
         ord, dim = draw(st.sampled_from([2, 1, 3, float("inf")])), draw(st.sampled_from([None, -1, (0, 1)]))
         return (lambda x: ops.vector_norm(x, ord, dim, keepdim)), (x,)
-    ord = draw(st.sampled_from(["fro", 1, -1, float("inf"), -float("inf")]))
+    ord = draw(st.sampled_from(["fro", 1, -1, float("inf"), -float("inf"), "nuc", 2, -2]))
+    if ord in ("nuc", 2, -2):     # a matrix with singular values 3 apart (smooth, none near 0)
+        x = draw(tgt.tensors(tuple(x.shape[:2])))
+        spread = np.zeros(x.shape)
+        spread[np.arange(min(x.shape)), np.arange(min(x.shape))] = 3.0 * np.arange(1, min(x.shape) + 1)
+        x = tg.tensor(x.numpy() * 0.3 + spread, dtype="float64", requires_grad=True)
     if which == "matrix":
         dim = draw(st.sampled_from([(-2, -1), (0, 1), (-1, 0)]))
         return (lambda x: ops.matrix_norm(x, ord, dim, keepdim)), (x,)

@@ -141,7 +141,10 @@ ENTRIES += [
      + F.slogdet(_well_conditioned(m)).logabsdet, [(3, 3)], "any"),
     ("solve", lambda m, b: F.solve(_well_conditioned(m), b), [(3, 3), (3, 2)], "any"),
     ("cholesky", lambda m: F.cholesky(m @ m.mT + tg.tensor(_SPD, dtype=m.dtype)), [(3, 3)], "any"),
-    ("vector_matrix_norm", lambda x: F.vector_norm(x, 3, 1) + F.matrix_norm(x, 1) + F.linalg_norm(x), [(2, 3)], "kink"),
+    ("eigvalsh_svdvals", lambda m: F.eigvalsh(_well_conditioned(m) + _well_conditioned(m).mT) + F.svdvals(_well_conditioned(m)),
+     [(3, 3)], "any"),
+    ("vector_matrix_norm", lambda x: F.vector_norm(x, 3, 1) + F.matrix_norm(x, 1) + F.linalg_norm(x)
+     + F.matrix_norm(x, "nuc") + F.matrix_norm(x, 2), [(2, 3)], "kink"),
     ("diag_embed", lambda x: F.diag_embed(x, 1), [(2, 3)], "any"),
     ("take_along_dim", lambda x: F.take_along_dim(x, _I([[2, 0], [1, 1]]), 1), [(2, 3)], "any"),
     ("einsum(diagonal)", lambda x: F.einsum("ii->i", x) + F.einsum("bii->b", x[None]), [(3, 3)], "any"),

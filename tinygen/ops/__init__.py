@@ -34,7 +34,8 @@ from tinygen.ops.special import (  # noqa: F401
     tan, trunc)
 from tinygen.ops.sort import kthvalue, median, mode, sort, topk  # noqa: F401
 from tinygen.ops.linalg import addbmm, addmm, addmv, baddbmm, linear, matmul  # noqa: F401
-from tinygen.ops.linalg import cholesky, det, diag_embed, inv, logdet, slogdet, solve  # noqa: F401
+from tinygen.ops.linalg import (  # noqa: F401
+    cholesky, det, diag_embed, eigvalsh, inv, logdet, slogdet, solve, svdvals)
 from tinygen.ops.indexing import take_along_dim  # noqa: F401
 from tinygen.ops.norms import linalg_norm, matrix_norm, vector_norm  # noqa: F401
 

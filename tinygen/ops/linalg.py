@@ -9,6 +9,11 @@ of torch.linalg (inv, det, slogdet, solve, cholesky), over any batch dims (..., 
     X = solve(A, B)       gB = solve(A^T, gX)    gA = -gB X^T
     L = cholesky(A)       gA = sym(L^-T Phi(L^T gL) L^-1), Phi: the lower triangle with its
                           diagonal halved, sym(M) = (M + M^T) / 2   (Murray 2016, as torch)
+    l = eigvalsh(S)       gS = V diag(gl) V^T       (S = V diag(l) V^T symmetric, l ascending)
+    V (eigenvectors)      gS = V (skew(V^T gV) / E) V^T, E_ij = l_j - l_i, skew(M) = (M - M^T) / 2
+                          (internal: its sign is arbitrary, so only V diag(.) V^T is exposed)
+    s = svdvals(A)        sqrt(eigvalsh(A^T A)) (or of A A^T, the smaller), descending: exact
+                          for the largest, to about eps s_max^2 / s_i for small s_i
 
 Each backward is written with these ops themselves, so each differentiates again.
 
@@ -512,6 +517,49 @@ class Cholesky(Function):
         L_inv = inv(L)
         gA = matmul(matmul(_mT(L_inv), matmul(_mT(L), gL) * halve_diagonal), L_inv)
         return (gA + _mT(gA)) * 0.5
+
+
+class EigvalsH(Function):
+    def forward(self, S):
+        return backend.array_module(self.device).linalg.eigvalsh(S)
+
+    def backward(self, gl):
+        V = EigvecsH()(self.inputs[0])
+        return matmul(V * unsqueeze(gl, -2), _mT(V))
+
+
+class EigvecsH(Function):
+    def forward(self, S):
+        return backend.array_module(self.device).linalg.eigh(S)[1]
+
+    def backward(self, gV):
+        S, V = self.inputs[0], self.output
+        lam = EigvalsH()(S)
+        n = lam.shape[-1]
+        xp = backend.array_module(S.device)
+        off = Tensor._make(1 - xp.eye(n, dtype=V.dtype), V.device, False)
+        gaps = unsqueeze(lam, -2) - unsqueeze(lam, -1) + (1 - off)         # E_ij = l_j - l_i, 1 on the diagonal
+        M = matmul(_mT(V), gV)
+        return matmul(matmul(V, (M - _mT(M)) * 0.5 * off / gaps), _mT(V))
+
+
+def eigvalsh(A, UPLO="L"):
+    """The eigenvalues of each symmetric matrix of A (..., n, n), ascending (its lower
+    triangle is read, as torch's default)."""
+    _check_square("eigvalsh", A)
+    if UPLO != "L":
+        raise NotImplementedError("eigvalsh: only UPLO='L' is supported")
+    return EigvalsH()(A)
+
+
+def svdvals(A):
+    """The singular values of each matrix of A (..., m, n), descending: (..., min(m, n))."""
+    if A.ndim < 2:
+        raise RuntimeError(f"svdvals: expects a batch of matrices (..., m, n), got shape {tuple(A.shape)}")
+    gram = matmul(_mT(A), A) if A.shape[-2] >= A.shape[-1] else matmul(A, _mT(A))
+    squares = EigvalsH()(gram)                                          # ascending, >= 0 up to rounding
+    s = where(squares > 0, squares, 0.0) ** 0.5
+    return getitem(s, (Ellipsis, slice(None, None, -1)))
 
 
 def cholesky(A, *, upper=False):

@@ -12,7 +12,7 @@ Matrix norms over two dims (rows r, columns c), from the vector ones:
     'fro'           sqrt(sum x^2)
     1, -1           max, min over columns of sum_r |x|     (the largest column sum)
     inf, -inf       max, min over rows of sum_c |x|
-    2, -2, 'nuc'    singular values: not supported (no SVD in tinygen yet)
+    2, -2, 'nuc'    the largest, the smallest, the sum of the singular values (svdvals)
 """
 import math
 
@@ -20,7 +20,10 @@ from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.elementwise import _mask, abs
+from tinygen.ops.linalg import svdvals
+from tinygen.ops.rearrange import movedim
 from tinygen.ops.reduce import _axes, _expand_back, amax, amin, sum
+from tinygen.ops.shape import unsqueeze
 
 
 class Norm2(Function):
@@ -100,18 +103,23 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
-    """torch.linalg.matrix_norm over the two dims in dim: 'fro', 1, -1, inf, -inf."""
+    """torch.linalg.matrix_norm over the two dims in dim: 'fro', 'nuc', 1, -1, 2, -2, inf, -inf."""
     if A.ndim < 2 or len(dim) != 2:
         raise RuntimeError(f"matrix_norm: expects a tensor of at least 2 dims and two dims, got "
                            f"shape {tuple(A.shape)} and dim {dim}")
     rows, cols = _axes(dim[0], A.ndim, "matrix_norm")[0], _axes(dim[1], A.ndim, "matrix_norm")[0]
     if ord == "fro":
         return norm(A, 2, (rows, cols), keepdim, dtype)
-    if ord not in (1, -1, math.inf, -math.inf):
-        raise NotImplementedError(f"matrix_norm: ord={ord!r} needs singular values, which tinygen "
-                                  f"does not compute; 'fro', 1, -1, inf and -inf are supported")
+    if ord not in ("nuc", 1, -1, 2, -2, math.inf, -math.inf):
+        raise ValueError(f"matrix_norm: ord must be 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got {ord!r}")
     if dtype is not None:
         A = A.to(dtype=dtype)
+    if ord in ("nuc", 2, -2):
+        s = svdvals(movedim(A, (rows, cols), (-2, -1)))                      # (..., k)
+        y = s.sum(dim=-1) if ord == "nuc" else amax(s, dim=-1) if ord == 2 else amin(s, dim=-1)
+        if keepdim:
+            y = unsqueeze(unsqueeze(y, min(rows, cols)), max(rows, cols))
+        return y
     summed, over = (rows, cols) if ord in (1, -1) else (cols, rows)    # column sums for 1
     sums = sum(abs(A), dim=summed, keepdim=True)
     y = amax(sums, dim=over, keepdim=True) if ord > 0 else amin(sums, dim=over, keepdim=True)
