@@ -21,7 +21,7 @@ NAMES_FILE = ROOT / "tests" / "torch_names.txt"
 API_MD = next((p for p in (ROOT.parent / "shared" / "API.md", pathlib.Path("/work/shared/API.md"))
                if p.exists()), None)
 
-COVERAGE_FLOOR = 685   # after issue 26 (685 of 695; 572 of 608 after issue 11); raise it as names are added
+COVERAGE_FLOOR = 689   # after issue 26 (689 of 698; 572 of 608 after issue 11); raise it as names are added
 
 
 def resolve(dotted):

@@ -341,6 +341,16 @@ def _bilinear(draw):
     return F.bilinear, (x1, x2, w)
 
 
+@case("adaptive_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d")
+def _adaptive_pool1d(draw):
+    x = draw(tgt.tensors((draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 6))),
+                         "away_from_kinks"))          # distinct: no ties in a bin
+    size = draw(st.integers(1, x.shape[2] + 1))
+    if draw(st.booleans()):
+        return (lambda x: F.adaptive_avg_pool1d(x, size)), (x,)
+    return (lambda x: F.adaptive_max_pool1d(x, min(size, x.shape[2]))), (x,)
+
+
 @case("pool1d", "max_pool1d", "avg_pool1d")
 def _pool1d(draw):
     x = draw(tgt.tensors((draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(2, 6))),

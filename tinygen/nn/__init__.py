@@ -45,6 +45,6 @@ from tinygen.nn.loss import (  # noqa: F401
     MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
     TripletMarginWithDistanceLoss)
 from tinygen.nn.normalization import LocalResponseNorm  # noqa: F401
-from tinygen.nn.pooling import AvgPool1d, MaxPool1d  # noqa: F401
+from tinygen.nn.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, MaxPool1d  # noqa: F401
 from tinygen.nn.transformer import (  # noqa: F401
     MultiheadAttention, TransformerEncoder, TransformerEncoderLayer)

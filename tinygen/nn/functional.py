@@ -35,5 +35,6 @@ from tinygen.ops.losses import (  # noqa: F401
     cosine_embedding_loss, hinge_embedding_loss, margin_ranking_loss, multi_margin_loss,
     multilabel_margin_loss, multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss,
     triplet_margin_loss, triplet_margin_with_distance_loss)
-from tinygen.ops.pool1d import avg_pool1d, max_pool1d  # noqa: F401
+from tinygen.ops.pool1d import (  # noqa: F401
+    adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_pool1d)
 from tinygen.ops.similarity import pairwise_distance  # noqa: F401

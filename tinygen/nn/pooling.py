@@ -1,5 +1,5 @@
 """Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d (tinygen/ops/pool.py)
-and MaxPool1d, AvgPool1d (tinygen/ops/pool1d.py).
+and MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d (tinygen/ops/pool1d.py).
 
 As torch: stride defaults to kernel_size, and the arguments are kept as given (an int stays
 an int), so the repr reads as torch's (AvgPool1d's as 1-tuples, as torch's).
@@ -7,7 +7,7 @@ an int), so the repr reads as torch's (AvgPool1d's as 1-tuples, as torch's).
 from tinygen.nn.module import Module
 from tinygen.ops.conv1d import _single
 from tinygen.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
-from tinygen.ops.pool1d import avg_pool1d, max_pool1d
+from tinygen.ops.pool1d import adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_pool1d
 
 
 class MaxPool2d(Module):
@@ -101,3 +101,17 @@ class AvgPool1d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Mean over output_size bins, whatever the input length: (N, C, L) -> (N, C, output_size)."""
+
+    def forward(self, x):
+        return adaptive_avg_pool1d(x, self.output_size)
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max over output_size bins, whatever the input length: (N, C, L) -> (N, C, output_size)."""
+
+    def forward(self, x):
+        return adaptive_max_pool1d(x, self.output_size, self.return_indices)

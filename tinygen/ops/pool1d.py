@@ -1,10 +1,10 @@
-"""1-d pooling as 2-d pooling on a height-1 image (torch.nn.functional.max_pool1d and
-avg_pool1d), as conv1d.py does for convolutions: x (N, C, L) -> (N, C, 1, L), kernel (1, k),
+"""1-d pooling as 2-d pooling on a height-1 image (torch.nn.functional.max_pool1d, avg_pool1d,
+adaptive_avg_pool1d, adaptive_max_pool1d), as conv1d.py does for convolutions: x (N, C, L) -> (N, C, 1, L), kernel (1, k),
 stride (1, s), padding (0, p), then the height dim dropped again. Values and gradients (and
 max_pool1d's indices, flat positions h W + w = w on a height-1 image) are the 2-d ops'.
 """
 from tinygen.ops.conv1d import _single
-from tinygen.ops.pool import avg_pool2d, max_pool2d
+from tinygen.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from tinygen.ops.shape import reshape
 
 
@@ -49,3 +49,24 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     x4, unbatched = _as_image("avg_pool1d", input)
     kernel, stride, padding = _geometry("avg_pool1d", input, kernel_size, stride, padding)
     return _as_sequence(avg_pool2d(x4, kernel, stride, padding, ceil_mode, count_include_pad), unbatched)
+
+
+def _output_length(op, output_size):
+    return _single(output_size, "output_size", op)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Mean over torch's adaptive bins: (N, C, L) or (C, L) -> (..., output_size)."""
+    x4, unbatched = _as_image("adaptive_avg_pool1d", input)
+    return _as_sequence(adaptive_avg_pool2d(x4, (1, _output_length("adaptive_avg_pool1d", output_size))),
+                        unbatched)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Max over torch's adaptive bins: (N, C, L) or (C, L) -> (..., output_size), and with
+    return_indices each maximum's position."""
+    x4, unbatched = _as_image("adaptive_max_pool1d", input)
+    out = adaptive_max_pool2d(x4, (1, _output_length("adaptive_max_pool1d", output_size)), return_indices)
+    if return_indices:
+        return _as_sequence(out[0], unbatched), _as_sequence(out[1], unbatched)
+    return _as_sequence(out, unbatched)
