@@ -2,6 +2,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -221,3 +223,31 @@ def test_kl_per_latent_title_lies_inside_the_figure(latents):
         assert page.y0 <= title.y0 and title.y1 <= page.y1, (title, page)
     finally:
         plt.close(fig)
+
+
+def test_pictures_leave_the_users_matplotlib_backend_and_figures_alone(tmp_path):
+    """The pictures draw on Figures of their own: pyplot's backend and open figures are the
+    user's, before and after (matplotlib.use("Agg") at call time used to switch them)."""
+    code = f"""
+import matplotlib
+matplotlib.use("svg")
+import matplotlib.pyplot as plt
+import numpy as np
+from tinygen.train import plots
+from tinygen.models import PixelCNN, save_receptive_fields
+mine = plt.figure()
+out = {str(tmp_path)!r}
+plots.save_image_grid(np.random.rand(4, 1, 8, 8), out + "/grid.png", title="t")
+steps = [{{"kind": "train_step", "step": s, "loss": 1.0 / s}} for s in (1, 2)]
+plots.save_curves(steps, out + "/curves.png")
+plots.save_kl_per_latent(np.random.rand(5), out + "/kl.png")
+plots.save_pixel_nll(np.random.rand(8, 8), out + "/nll.png")
+save_receptive_fields({{"pcnn": PixelCNN("small")}}, (3, 3), (1, 1, 6, 6), out + "/rf.png")
+print(matplotlib.get_backend(), plt.get_fignums() == [mine.number])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["svg", "True"]
+    assert all((tmp_path / f).stat().st_size > 0
+               for f in ("grid.png", "curves.png", "kl.png", "nll.png", "rf.png"))
