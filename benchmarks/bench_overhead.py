@@ -1,8 +1,10 @@
-"""Per-op overhead: an 8-element add with requires_grad, forward and forward+backward, in us.
+"""Per-op overhead: an 8-element add with requires_grad, forward and forward+backward, and
+a mul and a relu on 1k float32 elements (forward, requires_grad), in us.
 
 The work is trivial, so the time is tinygen's own Python: building the node, wrapping the
-output, walking the graph. NumPy's plain add on the same arrays is timed in the same run as
-the floor; PyTorch's CPU add too, where installed. Medians of many repeats.
+output, walking the graph (and, for relu, calling its kernel). NumPy's plain add on the same
+arrays is timed in the same run as the floor; PyTorch's CPU ops too (one thread), where
+installed, with the ratio tinygen / torch per row. Medians of many repeats.
 
     python benchmarks/bench_overhead.py [--repeat 2000] [--json out.json]
 """
@@ -42,6 +44,10 @@ def measure(repeat=400):
     }
     with tg.no_grad():
         results["tinygen add forward (no_grad)"] = _median_us(lambda: a + b, repeat)
+    x = tg.randn(1000, requires_grad=True)
+    y = tg.randn(1000, requires_grad=True)
+    results["tinygen mul 1k forward"] = _median_us(lambda: x * y, repeat)
+    results["tinygen relu 1k forward"] = _median_us(lambda: tg.relu(x), repeat)
     try:
         import torch
         torch.set_num_threads(1)
@@ -55,6 +61,10 @@ def measure(repeat=400):
 
         results["torch add forward"] = _median_us(lambda: ta + tb, repeat)
         results["torch add forward+backward"] = _median_us(t_fwd_bwd, repeat)
+        tx = torch.randn(1000, requires_grad=True)
+        ty = torch.randn(1000, requires_grad=True)
+        results["torch mul 1k forward"] = _median_us(lambda: tx * ty, repeat)
+        results["torch relu 1k forward"] = _median_us(lambda: torch.relu(tx), repeat)
     except ImportError:
         pass
     return results
@@ -70,10 +80,10 @@ def main(argv=None):
     print(f"{'case':<{width}}  median us/op")
     for k, v in results.items():
         print(f"{k:<{width}}  {v:8.2f}")
-    if "torch add forward" in results:
-        print(f"tinygen/torch forward: {results['tinygen add forward'] / results['torch add forward']:.2f}")
-        print(f"tinygen/torch forward+backward: "
-              f"{results['tinygen add forward+backward'] / results['torch add forward+backward']:.2f}")
+    for case in ("add forward", "add forward+backward", "mul 1k forward", "relu 1k forward"):
+        if f"torch {case}" in results:
+            print(f"tinygen/torch {case}: "
+                  f"{results[f'tinygen {case}'] / results[f'torch {case}']:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

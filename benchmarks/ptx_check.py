@@ -52,7 +52,10 @@ def kernel_table(dtype):
         "fused._bce": (fused_cuda._bce, (f(1), f(1), f(1), one)),
         "fused._bce_grad": (fused_cuda._bce_grad, (f(1), f(1), f(1), f(1), one)),
         "fused._relu_grad": (fused_cuda._relu_grad, (f(1), f(1), np.dtype(dtype).type(0.01), f(1))),
-        "fused._adam": (fused_cuda._adam, (f(1), f(1), f(1), f(1)) + (one,) * 7),
+        "fused._adam": (fused_cuda._adam, tuple((f(1),) * fused_cuda.TENSORS_PER_LAUNCH
+                                                for _ in range(4)) + (one,) * 8 + (True,)),
+        "fused._sgd": (fused_cuda._sgd, tuple((f(1),) * fused_cuda.TENSORS_PER_LAUNCH
+                                              for _ in range(3)) + (one,) * 4 + (True,) * 3),
         "matmul._tiled_kernel": (matmul_cuda._tiled_kernel(np.dtype(dtype).type, matmul_cuda.TILE),
                                  (f(2), f(2), f(2))),
         "scatter._add_runs": (scatter_cuda._add_runs, (np.zeros(1, np.int64), f(1), f(1))),

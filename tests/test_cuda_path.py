@@ -126,6 +126,54 @@ def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
     assert not np.array_equal(m.weight.array.get(), w0) and xc.grad is not None and mc.weight.grad is not None
 
 
+def _counting_launches(fake_gpu, monkeypatch):
+    """[kernel names], appended as the block runs: each numba launch of the fused kernels, and
+    each CuPy kernel (what fake_cupy computes outside a kernel into an array of its own, or
+    in place: a view or a scalar launches nothing)."""
+    from tinygen.kernels import fused_cuda
+    launches = []
+    launch, wrap = fused_cuda.launch, fake_gpu._wrap
+
+    def counted_launch(kernel, *args):
+        launches.append(kernel.fn.__name__ if hasattr(kernel, "fn") else repr(kernel))
+        return launch(kernel, *args)
+
+    def counted_wrap(value):
+        if isinstance(value, np.ndarray) and value.base is None:
+            launches.append("cupy")
+        return wrap(value)
+
+    monkeypatch.setattr(fused_cuda, "launch", counted_launch)
+    monkeypatch.setattr(fake_gpu, "_wrap", counted_wrap)
+    return launches
+
+
+@pytest.mark.parametrize("name, kwargs", [("Adam", {}), ("AdamW", dict(weight_decay=0.1)),
+                                          ("SGD", dict(momentum=0.9, nesterov=True))])
+def test_an_optimizer_step_is_one_kernel_launch_per_group(fake_gpu, monkeypatch, name, kwargs):
+    """B1's 10 parameters (the VAE MLP: 784x400, 400, 400x20 x2, 20 x2, 20x400, 400, 400x784,
+    784, here at width 8) in one group: an Adam, AdamW or SGD step is one launch of the
+    fused kernel and no other GPU work; a call per parameter (foreach=False, as before) is 10.
+    The first step adds the state's allocation (zeros, per parameter), counted apart."""
+    import tinygen.nn as nn
+    shapes = [(8, 16), (8,), (4, 8), (4, 8), (4,), (4,), (8, 4), (8,), (16, 8), (16,)]
+    counts = {}
+    for foreach in (None, False):
+        params = [nn.Parameter(tg.randn(*s, device="cuda")) for s in shapes]
+        opt = getattr(tg.optim, name)(params, lr=1e-2, foreach=foreach, **kwargs)
+        for p in params:
+            p.grad = tg.randn(*p.shape, device="cuda")
+        opt.step()                                        # the state is made here
+        with monkeypatch.context() as patch, fake_gpu.counting_syncs() as syncs:
+            counts[foreach] = _counting_launches(fake_gpu, patch)
+            opt.step()
+            params[0].array * 2                           # the counter sees CuPy's work
+        assert not syncs, dict(syncs)
+    kernel = "_adam" if name.startswith("Adam") else "_sgd"
+    assert counts[None] == [kernel, "cupy"]
+    assert counts[False] == [kernel] * len(shapes) + ["cupy"]
+
+
 def test_model_training_steps_make_no_host_sync(fake_gpu):
     """A VAE / PixelCNN step returns its logged terms as 0-d device arrays, and the Bernoulli
     likelihood's input check makes no sync on the device: 0 syncs a step."""
