@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from tinygen import backend
 from tinygen.kernels import fused_cuda, fused_numba, fused_numpy
+from tinygen.kernels.threads import GRAIN
 
 # fused_cuda runs in numba's CUDA simulator in the tests (skipped with neither it nor a GPU)
 FAST = [fused_numba, pytest.param(fused_cuda, marks=pytest.mark.skipif(
@@ -70,8 +71,8 @@ def test_float32_kernels_keep_nan_and_infinity():
 
 
 def test_float32_kernels_split_over_threads_bitwise():
-    # above _PARALLEL_MIN elements the loop runs in slices on tinygen's threads: the same values
-    l, t = _arrays((3, fused_numba._PARALLEL_MIN), 7, np.float32)
+    # above GRAIN elements the loop runs in slices on tinygen's threads: the same values
+    l, t = _arrays((3, GRAIN), 7, np.float32)
     whole = np.empty(l.size, np.float32)
     fused_numba._bce(l.reshape(-1), t.reshape(-1), whole)
     np.testing.assert_array_equal(fused_numba.bce_with_logits(l, t).reshape(-1), whole)
@@ -149,8 +150,8 @@ def test_sgd_step_over_a_list_is_bitwise_the_reference_per_tensor(impl, shapes, 
 
 def test_optimizer_steps_over_many_tensors_split_over_threads_are_bitwise_the_reference():
     """More tensors than one call takes (fused_numba._TENSORS_PER_CALL) and more elements than
-    one thread's share (two slices of _PARALLEL_MIN): the chunks and slices meet exactly."""
-    shapes = [(3,)] * 9 + [(2 * fused_numba._PARALLEL_MIN + 7,), (), (0,)] + [(5, 2)] * 9
+    one slice (GRAIN): the chunks and the slices over the worker threads meet exactly."""
+    shapes = [(3,)] * 9 + [(3 * GRAIN + 7,), (), (0,)] + [(5, 2)] * 9
     assert len(shapes) > fused_numba._TENSORS_PER_CALL
     rs = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
@@ -172,6 +173,28 @@ def test_optimizer_steps_over_many_tensors_split_over_threads_are_bitwise_the_re
             fused_numba.sgd_step(fast[0], gs, fast[1], 0.1, 0.9, 0.0, 0.01, True, False, step == 0)
         for a, b in zip(xs + bufs, fast[0] + fast[1]):
             np.testing.assert_array_equal(b, a, strict=True)
+
+
+def test_split_loops_equal_the_whole_loop_bitwise():
+    # above GRAIN elements relu and batch_norm run in slices on tinygen's worker threads: each
+    # element (each channel) is computed as by one loop over the whole array (the optimizer
+    # steps: the test above)
+    rs = np.random.default_rng(0)
+    n = 3 * GRAIN + 5
+    for dtype in (np.float32, np.float64):
+        x = rs.standard_normal(n).astype(dtype)
+        whole = np.empty_like(x)
+        fused_numba._relu(x, dtype(0.2), whole)
+        np.testing.assert_array_equal(fused_numba.relu(x, 0.2), whole)
+    x = rs.standard_normal((256, 600, 1)).astype(np.float32)     # BatchNorm1d's columns
+    w, b = np.ones(600, np.float32), np.zeros(600, np.float32)
+    y, mean, var, rstd = fused_numba.batch_norm(x, w, b, 1e-5, 0.0)
+    y1, mean1, var1, rstd1 = (np.empty_like(x[:, :, 0]), np.empty(600), np.empty(600),
+                              np.empty(600))
+    fused_numba._batch_norm_columns(x[:, :, 0], w.astype(np.float64), b.astype(np.float64),
+                                    1e-5, 0.0, y1, mean1, var1, rstd1, 0, 600)
+    np.testing.assert_array_equal(y[:, :, 0], y1)
+    np.testing.assert_array_equal(mean, mean1)
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
