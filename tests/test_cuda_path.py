@@ -174,6 +174,41 @@ def test_an_optimizer_step_is_one_kernel_launch_per_group(fake_gpu, monkeypatch,
     assert counts[False] == [kernel] * len(shapes) + ["cupy"]
 
 
+_LOWER_OPTIMIZER_KERNELS = """
+import sys
+import numba
+import numpy as np
+try:
+    from numba.cuda.compiler import compile_cuda
+except ImportError:
+    sys.exit(3)
+sys.path.insert(0, "benchmarks")
+import ptx_check
+for dtype in (np.float32, np.float64):
+    for name in ("fused._adam", "fused._sgd"):
+        kernel, args = ptx_check.kernel_table(dtype)[name]
+        compile_cuda(kernel.py_func, numba.types.void, tuple(numba.typeof(a) for a in args),
+                     cc=(8, 0))
+"""
+
+
+def test_the_optimizer_kernels_type_and_lower_for_a_gpu():
+    """The simulator runs a kernel as Python, so a tuple-of-arrays kernel that numba.cuda
+    cannot type would pass here and fail on a GPU: numba-cuda's compiler types and lowers
+    fused_cuda._adam and _sgd with the arguments their launches pass (to NVVM IR; the PTX
+    needs NVRTC, benchmarks/ptx_check.py), in a process with the simulator off."""
+    import os
+    import pathlib
+    import subprocess
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", _LOWER_OPTIMIZER_KERNELS], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode == 3:
+        pytest.skip("numba-cuda's compiler is not installed")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_model_training_steps_make_no_host_sync(fake_gpu):
     """A VAE / PixelCNN step returns its logged terms as 0-d device arrays, and the Bernoulli
     likelihood's input check makes no sync on the device: 0 syncs a step."""
