@@ -63,12 +63,13 @@ def _relu_grad(gy, x, slope, gx):
 
 
 # The optimizer steps take a whole parameter group per launch: tuples of flat views, at most
-# TENSORS_PER_LAUNCH of them, padded with empty arrays to exactly that many (one compile per
-# dtype). The cap is CUDA's 4 KB of kernel parameters: numba passes a 1-d array as 7 words
+# TENSORS_PER_LAUNCH of them, padded with zero-size views to exactly that many (one compile
+# per dtype). The cap is CUDA's 4 KB of kernel parameters: numba passes a 1-d array as 7 words
 # (56 bytes), so Adam's 4 tuples of 16 take 3.6 KB (torch's multi_tensor_apply caps Adam's
 # launches at 36 tensors for the same reason, with 8-byte pointers). Each thread walks every
 # tensor by a grid-stride loop; the scalars come in x's dtype (Python floats, and 1.0
-# literals, would compute in float64).
+# literals, would compute in float64). In the simulator the values are bitwise the
+# reference's; on a GPU, NVVM may fuse a * b + c into one rounding (not checked on hardware).
 TENSORS_PER_LAUNCH = 16
 
 

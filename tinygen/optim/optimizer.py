@@ -169,7 +169,8 @@ def fused_batches(group, params, key):
 
 
 def check_foreach_fused(name, foreach, fused):
-    """torch's rule for the two switches (both may be None: tinygen always fuses a group)."""
+    """torch's rule for the two switches. tinygen updates a group in one fused call unless
+    foreach=False (a call per parameter); fused=True asks for what it does anyway."""
     if foreach and fused:
         raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
 
