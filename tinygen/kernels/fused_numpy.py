@@ -111,7 +111,8 @@ def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
 
 
 def adam_step(xs, gs, ms, vs, lr, beta1, beta2, eps, weight_decay, step, decoupled, maximize):
-    """Update each x, m, v of the lists in place (g read only); Python scalars, x's dtype."""
+    """Update each x, m, v of the lists in place (g is read only). The scalars are Python
+    numbers, so each operator computes in x's dtype (NumPy's rule for Python scalars)."""
     c2 = math.sqrt(1 - beta2 ** step)
     for x, g, m, v in zip(xs, gs, ms, vs):
         xp = _xp(x)
