@@ -467,6 +467,13 @@ def test_launch_passes_cupy_arrays_unsynchronised_on_cupys_current_stream(monkey
     (config, args), = kernel.launches
     assert config == (4, 128, ("external", stream_ptr) if stream_ptr else ("default",))
     assert args == (("view", a), 3, ("view", b)) and views == [False, False]
+    # tuples of arrays (the optimizer steps'): each element a view, each array wrapped once
+    c = DeviceArray()
+    views.clear()
+    launch(kernel, 1, 32, (a, c, c, c), (b, c, c, c), 0.5)
+    assert kernel.launches[1][1] == ((("view", a),) + (("view", c),) * 3,
+                                     (("view", b),) + (("view", c),) * 3, 0.5)
+    assert views == [False] * 3
 
 
 def test_launch_of_host_arrays_is_a_plain_launch():
