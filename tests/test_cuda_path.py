@@ -126,6 +126,89 @@ def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
     assert not np.array_equal(m.weight.array.get(), w0) and xc.grad is not None and mc.weight.grad is not None
 
 
+def _counting_launches(fake_gpu, monkeypatch):
+    """[kernel names], appended as the block runs: each numba launch of the fused kernels, and
+    each CuPy kernel (what fake_cupy computes outside a kernel into an array of its own, or
+    in place: a view or a scalar launches nothing)."""
+    from tinygen.kernels import fused_cuda
+    launches = []
+    launch, wrap = fused_cuda.launch, fake_gpu._wrap
+
+    def counted_launch(kernel, *args):
+        launches.append(kernel.fn.__name__ if hasattr(kernel, "fn") else repr(kernel))
+        return launch(kernel, *args)
+
+    def counted_wrap(value):
+        if isinstance(value, np.ndarray) and value.base is None:
+            launches.append("cupy")
+        return wrap(value)
+
+    monkeypatch.setattr(fused_cuda, "launch", counted_launch)
+    monkeypatch.setattr(fake_gpu, "_wrap", counted_wrap)
+    return launches
+
+
+@pytest.mark.parametrize("name, kwargs", [("Adam", {}), ("AdamW", dict(weight_decay=0.1)),
+                                          ("SGD", dict(momentum=0.9, nesterov=True))])
+def test_an_optimizer_step_is_one_kernel_launch_per_group(fake_gpu, monkeypatch, name, kwargs):
+    """B1's 10 parameters (the VAE MLP: 784x400, 400, 400x20 x2, 20 x2, 20x400, 400, 400x784,
+    784, here at width 8) in one group: an Adam, AdamW or SGD step is one launch of the
+    fused kernel and no other GPU work; a call per parameter (foreach=False, as before) is 10.
+    The first step adds the state's allocation (zeros, per parameter), counted apart."""
+    import tinygen.nn as nn
+    shapes = [(8, 16), (8,), (4, 8), (4, 8), (4,), (4,), (8, 4), (8,), (16, 8), (16,)]
+    counts = {}
+    for foreach in (None, False):
+        params = [nn.Parameter(tg.randn(*s, device="cuda")) for s in shapes]
+        opt = getattr(tg.optim, name)(params, lr=1e-2, foreach=foreach, **kwargs)
+        for p in params:
+            p.grad = tg.randn(*p.shape, device="cuda")
+        opt.step()                                        # the state is made here
+        with monkeypatch.context() as patch, fake_gpu.counting_syncs() as syncs:
+            counts[foreach] = _counting_launches(fake_gpu, patch)
+            opt.step()
+            params[0].array * 2                           # the counter sees CuPy's work
+        assert not syncs, dict(syncs)
+    kernel = "_adam" if name.startswith("Adam") else "_sgd"
+    assert counts[None] == [kernel, "cupy"]
+    assert counts[False] == [kernel] * len(shapes) + ["cupy"]
+
+
+_LOWER_OPTIMIZER_KERNELS = """
+import sys
+import numba
+import numpy as np
+try:
+    from numba.cuda.compiler import compile_cuda
+except ImportError:
+    sys.exit(3)
+sys.path.insert(0, "benchmarks")
+import ptx_check
+for dtype in (np.float32, np.float64):
+    for name in ("fused._adam", "fused._sgd"):
+        kernel, args = ptx_check.kernel_table(dtype)[name]
+        compile_cuda(kernel.py_func, numba.types.void, tuple(numba.typeof(a) for a in args),
+                     cc=(8, 0))
+"""
+
+
+def test_the_optimizer_kernels_type_and_lower_for_a_gpu():
+    """The simulator runs a kernel as Python, so a tuple-of-arrays kernel that numba.cuda
+    cannot type would pass here and fail on a GPU: numba-cuda's compiler types and lowers
+    fused_cuda._adam and _sgd with the arguments their launches pass (to NVVM IR; the PTX
+    needs NVRTC, benchmarks/ptx_check.py), in a process with the simulator off."""
+    import os
+    import pathlib
+    import subprocess
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", _LOWER_OPTIMIZER_KERNELS], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode == 3:
+        pytest.skip("numba-cuda's compiler is not installed")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_model_training_steps_make_no_host_sync(fake_gpu):
     """A VAE / PixelCNN step returns its logged terms as 0-d device arrays, and the Bernoulli
     likelihood's input check makes no sync on the device: 0 syncs a step."""
@@ -384,6 +467,13 @@ def test_launch_passes_cupy_arrays_unsynchronised_on_cupys_current_stream(monkey
     (config, args), = kernel.launches
     assert config == (4, 128, ("external", stream_ptr) if stream_ptr else ("default",))
     assert args == (("view", a), 3, ("view", b)) and views == [False, False]
+    # tuples of arrays (the optimizer steps'): each element a view, each array wrapped once
+    c = DeviceArray()
+    views.clear()
+    launch(kernel, 1, 32, (a, c, c, c), (b, c, c, c), 0.5)
+    assert kernel.launches[1][1] == ((("view", a),) + (("view", c),) * 3,
+                                     (("view", b),) + (("view", c),) * 3, 0.5)
+    assert views == [False] * 3
 
 
 def test_launch_of_host_arrays_is_a_plain_launch():
