@@ -191,11 +191,13 @@ _FREE_REFS = _first_free([np.empty(1, np.uint8)], sys.maxsize)[1]
 def empty(shape, dtype):
     """np.empty(shape, dtype) for a kernel's output or workspace, from the pool when it is at
     least POOL_MIN_BYTES (its contents are garbage)."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < POOL_MIN_BYTES:
         return np.empty(shape, dtype)
+    shape = tuple(shape)
     pages = -(-nbytes // _PAGE)
     with _pool_lock:                 # the view is made before another thread can look
         bucket = _pool.setdefault(pages, [])

@@ -126,14 +126,23 @@ def _bce_grad(l, t, d):
         d[i] = _bce_grad_element(np.float64(l[i]), np.float64(t[i]))
 
 
+def _elementwise(kernel, out, inputs, *scalars):
+    """kernel(*inputs, *scalars, out) on flat arrays of one size, in slices over the worker
+    threads from 2 GRAIN elements (below, one call: arranging a split costs more than a small
+    loop, 3.7 us against 0.35 for relu on 1k values); returns out."""
+    y = out.reshape(-1)
+    if y.size < 2 * GRAIN:
+        kernel(*inputs, *scalars, y)
+    else:
+        over_slices(y.size, lambda lo, hi: kernel(*(a[lo:hi] for a in inputs), *scalars, y[lo:hi]),
+                    min_slice=GRAIN, blas=False)
+    return out
+
+
 def _run(kernel, *arrays):
     """kernel(*flat arrays, flat out) over float32 arrays of one shape -> out, a new array."""
-    flat = [_flat(a) for a in arrays]
     out = empty(arrays[0].shape, dtype=np.float32)
-    y = out.reshape(-1)
-    over_slices(y.size, lambda lo, hi: kernel(*(a[lo:hi] for a in flat), y[lo:hi]),
-                min_slice=GRAIN, blas=False)
-    return out
+    return _elementwise(kernel, out, [_flat(a) for a in arrays])
 
 
 def _float32(*arrays):
@@ -169,12 +178,7 @@ def _relu(x, slope, y):
 def relu(x, slope):
     """One pass, split over the workers: np.maximum(x, 0) runs on one thread, 0.96 ms on 800k
     float32 values against 0.10 ms here (2 threads), and leaky_relu as max(x, a x) is two."""
-    flat, slope = _flat(x), x.dtype.type(slope)
-    y = empty(x.shape, dtype=x.dtype)
-    out = y.reshape(-1)
-    over_slices(out.size, lambda lo, hi: _relu(flat[lo:hi], slope, out[lo:hi]),
-                min_slice=GRAIN, blas=False)
-    return y
+    return _elementwise(_relu, empty(x.shape, x.dtype), [_flat(x)], x.dtype.type(slope))
 
 
 @njit(cache=True, nogil=True)
@@ -185,12 +189,8 @@ def _relu_grad(gy, x, slope, gx):
 
 def relu_grad(gy, x, slope):
     """One pass: NumPy needs three (compare, cast, multiply) and two temporaries."""
-    flat_gy, flat_x, slope = _flat(gy), _flat(x), gy.dtype.type(slope)
-    gx = empty(gy.shape, dtype=gy.dtype)
-    out = gx.reshape(-1)
-    over_slices(out.size, lambda lo, hi: _relu_grad(flat_gy[lo:hi], flat_x[lo:hi], slope,
-                                                     out[lo:hi]), min_slice=GRAIN, blas=False)
-    return gx
+    return _elementwise(_relu_grad, empty(gy.shape, gy.dtype), [_flat(gy), _flat(x)],
+                        gy.dtype.type(slope))
 
 
 # Batch norm: a channel's M = N S values are reduced, then mapped; each kernel runs the
