@@ -47,6 +47,41 @@ def test_probe_names_a_failing_cublas_call(monkeypatch):
     assert cupy is None and "cuBLAS" in why and "libcublas.so.12" in why and "[ctk]" in why
 
 
+@pytest.mark.parametrize("driver, extra, cupy_package", [
+    ((13, 0), "gpu-cuda13", "cupy-cuda13x[ctk]"), ((12, 4), "gpu", "cupy-cuda12x[ctk]"),
+    ((14, 1), "gpu-cuda13", "cupy-cuda13x[ctk]")])
+def test_probe_names_the_extra_that_fits_the_driver(monkeypatch, driver, extra, cupy_package):
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    monkeypatch.setattr(backend, "driver_cuda_version", lambda: driver)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    why = backend.probe_gpu()[1]
+    assert f"supports CUDA {driver[0]}.{driver[1]}" in why and f"tinygen[{extra}]" in why, why
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(RuntimeError("libcublas.so: not found")))
+    why = backend.probe_gpu()[1]
+    assert f"{cupy_package} (the '{extra}' extra)" in why, why
+
+
+def test_probe_without_a_driver_names_both_extras(monkeypatch):
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    monkeypatch.setattr(backend, "driver_cuda_version", lambda: None)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    why = backend.probe_gpu()[1]
+    assert "no NVIDIA driver found" in why and "'gpu-cuda13'" in why and "'gpu'" in why, why
+    assert backend.gpu_extra((11, 8)) == backend.GPU_EXTRAS[12]
+
+
+def test_the_extras_named_are_setup_pys():
+    import ast
+    with open("setup.py") as f:
+        extras = next(node for node in ast.walk(ast.parse(f.read()))
+                      if isinstance(node, ast.keyword) and node.arg == "extras_require").value
+    declared = {key.value: [item.value for item in value.elts]
+                for key, value in zip(extras.keys, extras.values)}
+    for extra, cupy_package, numba_package in backend.GPU_EXTRAS.values():
+        assert cupy_package.split("[")[0] in " ".join(declared[extra]), declared[extra]
+        assert numba_package in " ".join(declared[extra]), declared[extra]
+
+
 def test_probe_names_no_device(monkeypatch):
     monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
     fake = _fake_cupy()
@@ -70,6 +105,14 @@ def test_install_check_flags_cuda13_and_missing_libraries():
     found = check_install.problems(bad, "gpu")
     assert any("cuda-bindings==13.5.0" in p for p in found) and "nvidia-curand-cu12 missing" in found
     assert check_install.problems({"cuda-bindings": "13.5.0", "numba-cuda": "0.30.4"}, "test")
+    cuda13 = {"cupy-cuda13x": "14.2.0", "cuda-toolkit": "13.5.0", "nvidia-cublas": "13.10.0.20",
+              "nvidia-curand": "10.4.5.25", "nvidia-cusolver": "12.4.1.2", "nvidia-cuda-nvrtc": "13.5.37",
+              "nvidia-nvjitlink": "13.5.37", "nvidia-nvvm": "13.5.37", "numba-cuda": "0.30.4",
+              "cuda-bindings": "13.5.0"}   # what pip resolved it to here, 2026-12
+    assert check_install.problems(cuda13, "gpu-cuda13") == []
+    found = check_install.problems(dict(cuda13, **{"cuda-bindings": "12.9.10", "nvidia-cublas-cu12": "12.9"}),
+                                   "gpu-cuda13")
+    assert any("cuda-bindings==12.9.10" in p for p in found) and any("nvidia-cublas-cu12" in p for p in found)
 
 
 # ---- the strict fake CuPy: what a real GPU refuses fails here too ---------------------------
