@@ -291,6 +291,92 @@ def test_fit_on_the_device_names_a_non_finite_step_at_the_next_sync(fake_gpu, tm
     assert "not reproduced by an anomaly-mode replay" in str(e.value)   # it ran, on the device
 
 
+def _fit_with_a_poisoned_step(fake_gpu, tmp_path, monkeypatch, poison):
+    """fit() on the device where step 2's optimizer step first calls poison(model)."""
+    from tinygen.models.vae import VAE
+    from tinygen.train import loop
+    monkeypatch.setattr(loop, "write_pictures", lambda *args, **kwargs: None)
+    model, calls = VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2), []
+
+    class Poisoning:
+        def __init__(self, opt):
+            self.opt = opt
+
+        def __getattr__(self, attr):
+            return getattr(self.opt, attr)
+
+        def step(self):
+            if len(calls) == 2:
+                poison(model)
+            return self.opt.step()
+
+    def step(x, optimizers):
+        calls.append(1)
+        return type(model).training_step(model, x, {k: Poisoning(o) for k, o in optimizers.items()})
+    with pytest.raises(loop.TrainingError) as e:
+        _fit_counting_syncs(fake_gpu, tmp_path, model, "cuda", wrap=step)
+    return str(e.value)
+
+
+def test_fit_on_the_device_names_the_parameter_with_a_non_finite_gradient(fake_gpu, tmp_path, monkeypatch):
+    """One check over all of an optimizer step's gradients and parameters, read at the next
+    logging step; the parameter is found from the index it gives."""
+    def poison(model):
+        dict(model.named_parameters())["decoder.0.2.bias"].grad.array[1] = np.float32("inf")
+    message = _fit_with_a_poisoned_step(fake_gpu, tmp_path, monkeypatch, poison)
+    assert message.startswith("step 2: non-finite gradient of decoder.0.2.bias;"), message
+
+
+def test_fit_on_the_device_names_the_parameter_an_update_made_non_finite(fake_gpu, tmp_path, monkeypatch):
+    def poison(model):
+        dict(model.named_parameters())["mu.weight"].array[0, 0] = np.float32("nan")   # its gradient is finite
+    message = _fit_with_a_poisoned_step(fake_gpu, tmp_path, monkeypatch, poison)
+    assert message.startswith("step 2: the adam update (lr 0.001) made mu.weight non-finite;"), message
+
+
+def test_the_guard_of_an_optimizer_step_is_three_kernels_and_no_sync(fake_gpu):
+    """The loop's check of a device step: the concatenation of every gradient and parameter
+    (one kernel for more than 8 arrays), isfinite, argmin: 3 launches a step whatever the
+    number of parameters, no sync. It was isfinite + all on each gradient and on each
+    parameter: 4 a parameter, 40 for this VAE's 10."""
+    from tinygen.models.vae import VAE
+    from tinygen.train import loop
+    model = VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2).to("cuda")
+    names = {id(p): n for n, p in model.named_parameters()}
+    x = tg.tensor((np.random.default_rng(0).random((2, 1, 8, 8)) > 0.5).astype(np.float32), device="cuda")
+    optimizers = model.configure_optimizers()
+    flags = []
+    guarded = {k: loop._GuardedOptimizer(k, o, names, flags=flags) for k, o in optimizers.items()}
+    model.training_step(x, optimizers)            # Adam's state made, the sentinel too
+    model.training_step(x, guarded)
+    counted = []
+    for opts in (optimizers, guarded):
+        with fake_gpu.counting_launches() as launches, fake_gpu.counting_syncs() as syncs:
+            model.training_step(x, opts)
+        counted.append((sum(launches.values()), dict(syncs)))
+    assert len(names) == 10 and counted[1][1] == {} and counted[1][0] - counted[0][0] == 3, counted
+    assert len(flags) == 2 and all(culprit(int(index.get())) is None for index, culprit in flags)
+
+
+# Kernel launches and host syncs of one B1-B4 training step (tests/tiny_benchmarks.py: the same
+# layers at tiny sizes; the counts do not depend on sizes) on the cuda device, as CuPy and
+# numba.cuda would make them (fake_cupy.LAUNCHES: one kernel per array-making call, none for a
+# view; Adam: one kernel a parameter). A change to these numbers is a change to what a step
+# costs on a GPU in launches (~5-20 us of host time each): update them with the reason.
+STEP_LAUNCHES = {"B1": 78, "B2": 398, "B3": 161, "B4": 78}
+
+
+@pytest.mark.parametrize("mid", ["B1", "B2", "B3", "B4"])
+def test_launches_and_syncs_of_a_cuda_training_step(fake_gpu, mid):
+    from tiny_benchmarks import tiny_step
+    step = tiny_step(mid)
+    step()                                        # the optimizers' state is made here
+    with fake_gpu.counting_launches() as launches, fake_gpu.counting_syncs() as syncs:
+        step()
+    assert dict(syncs) == {}
+    assert sum(launches.values()) == STEP_LAUNCHES[mid], sorted(launches.items(), key=lambda kv: -kv[1])
+
+
 # ---- random numbers on CuPy's generator -------------------------------------------------------
 def test_draws_on_the_device_use_cupy_methods_in_the_target_dtype(fake_gpu, monkeypatch):
     import tinygen.nn as nn
