@@ -147,6 +147,52 @@ def test_fake_cupy_refuses_implicit_host_use(fake_gpu):
     assert not hasattr(g, "normal") and not hasattr(g, "permutation")
 
 
+def test_fake_cupy_counts_data_dependent_sizes_as_syncs(fake_gpu):
+    """A result whose size depends on the values: CuPy reads a count back first (a sync),
+    for a boolean mask in an index or an assignment, nonzero, flatnonzero, argwhere, unique,
+    where(c), compress, extract; not for an integer index, or where(c, a, b)."""
+    xp = fake_gpu
+    a = xp.arange(6, dtype=np.float32).reshape(2, 3)
+    mask = a > 2
+    calls = {"mask": [lambda: a[mask], lambda: a.__setitem__(mask, 0.0), lambda: a[0, mask[1]]],
+             "nonzero": [lambda: xp.nonzero(mask), lambda: mask.nonzero()],
+             "flatnonzero": [lambda: xp.flatnonzero(mask)], "argwhere": [lambda: xp.argwhere(mask)],
+             "unique": [lambda: xp.unique(a)], "where": [lambda: xp.where(mask)],
+             "compress": [lambda: xp.compress(mask[0], a, axis=1)], "extract": [lambda: xp.extract(mask, a)]}
+    for kind, fns in calls.items():
+        for fn in fns:
+            with fake_gpu.counting_syncs() as syncs:
+                fn()
+            assert dict(syncs) == {kind: 1}, (kind, dict(syncs))
+    with fake_gpu.counting_syncs() as syncs:
+        a[xp.asarray(np.array([1, 0]))], xp.where(mask, a, 0.0), a[:, 1:]
+    assert not syncs
+    x = tg.tensor(np.arange(-3.0, 3.0, dtype=np.float32), device="cuda", requires_grad=True)
+    with fake_gpu.counting_syncs() as syncs:    # through tinygen: x[x > 0], forward and backward
+        x[x > 0].sum().backward()
+    assert syncs["mask"] >= 1, dict(syncs)
+    np.testing.assert_array_equal(x.grad.array.get(), [0, 0, 0, 0, 1, 1])
+
+
+def test_fake_cupy_counts_a_launch_per_new_array_and_none_for_views(fake_gpu):
+    xp = fake_gpu
+    a = xp.ones((4, 3), dtype=np.float32)
+    with fake_gpu.counting_launches() as launches:
+        a.reshape(3, 4), a.T, a[1:], a.astype(np.float32, copy=False), xp.empty((5,))
+        xp.broadcast_to(a[0], (2, 4, 3))
+    assert not launches, dict(launches)
+    with fake_gpu.counting_launches() as launches:
+        b = a * 2                     # 1
+        b += 1                        # 1, in place
+        a.sum(), xp.exp(a), a @ a.T   # 3
+        a[xp.asarray(np.array([0, 2]))]   # 1: a gather
+        b[0] = 5.0                    # 1
+        xp.concatenate([a] * 9)       # 1: CuPy's single kernel for more than 8 arrays
+        xp.concatenate([a] * 3)       # 3: a copy each
+        xp.random.default_rng(0).standard_normal(3, dtype=np.float32)   # 1
+    assert sum(launches.values()) == 12, dict(launches)
+
+
 def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
     import tinygen.nn as nn
     import tinygen.nn.functional as F
