@@ -176,7 +176,7 @@ def test_intermediates_die_with_their_output_with_the_gc_off(gc_off):
     x = leaf(np.ones((64, 64)))
     h = (x * 2).exp()                  # a big intermediate that Sum and Mul keep alive
     y = (h * x).sum()
-    h_ref, h_array_ref = weakref.ref(h), weakref.ref(h.data)
+    h_ref, h_array_ref = weakref.ref(h), weakref.ref(h.array)
     fn_ref = weakref.ref(y.creator)
     del h
     assert h_ref() is not None         # the graph still needs it
@@ -447,7 +447,7 @@ class _SquareWithFlatBackward(Function):
         return x * x
 
     def backward(self, gy):
-        return gy * tg.tensor(2 * self.inputs[0].data, dtype="float64")
+        return gy * tg.tensor(2 * self.inputs[0].array, dtype="float64")
 
 
 def test_gradcheck_names_input_element_analytic_and_numeric():

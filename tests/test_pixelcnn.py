@@ -21,7 +21,7 @@ def tiny(architecture="residual", **kw):
     with tg.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias"):
-                p.data[...] = rng.normal(0, 0.2, p.shape)
+                p.array[...] = rng.normal(0, 0.2, p.shape)
     return model
 
 

@@ -49,7 +49,7 @@ def _encode(obj, arrays, where):
     if obj is None or type(obj) in (bool, int, float, str):
         return obj
     if isinstance(obj, Tensor):
-        arrays.append(backend.to_numpy(obj.data))
+        arrays.append(backend.to_numpy(obj.array))
         return {"tensor": len(arrays) - 1, "device": str(obj.device),
                 "requires_grad": bool(obj.requires_grad),
                 "parameter": type(obj).__name__ == "Parameter"}

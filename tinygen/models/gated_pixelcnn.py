@@ -135,7 +135,7 @@ class GatedPixelCNN(PixelCNN):
             raise ValueError("GatedPixelCNN: labels y given to an unconditional model "
                              "(build it with n_classes > 0)")
         p = next(self.parameters())
-        labels = np.asarray(tg.backend.to_numpy(getattr(y, "data", y)))
+        labels = np.asarray(tg.backend.to_numpy(getattr(y, "array", y)))
         if labels.ndim == 1:
             if labels.shape[0] != n or labels.min() < 0 or labels.max() >= self.config.n_classes:
                 raise ValueError(f"GatedPixelCNN: expected {n} labels in [0, "

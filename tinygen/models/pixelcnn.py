@@ -171,7 +171,7 @@ class PixelCNN(nn.Module):
         if self.config.likelihood == "bernoulli":
             return x
         xp = tg.backend.array_module(x.device)
-        k = xp.rint(x.data * (self.config.levels - 1)).astype(np.int64)
+        k = xp.rint(x.array * (self.config.levels - 1)).astype(np.int64)
         return tg.Tensor._make(k, x.device, False)           # (N, C, H, W) int64
 
     def terms(self, x, **condition):
@@ -211,11 +211,11 @@ class PixelCNN(nn.Module):
         device, dtype = self._device_dtype()
         u = tg.rand(logits.shape, dtype=dtype, device=device)
         if self.config.likelihood == "bernoulli":
-            return (u.data < tg.sigmoid(logits).data).astype(dtype)
+            return (u.array < tg.sigmoid(logits).array).astype(dtype)
         # Gumbel-max: argmax(l + g) with g = -log(-log u) is a draw from softmax(l)
         xp = tg.backend.array_module(device)
-        u = xp.clip(u.data, 1e-12, 1.0 - 1e-7)
-        k = xp.argmax(logits.data - xp.log(-xp.log(u)), axis=1)
+        u = xp.clip(u.array, 1e-12, 1.0 - 1e-7)
+        k = xp.argmax(logits.array - xp.log(-xp.log(u)), axis=1)
         return (k / (self.config.levels - 1)).astype(dtype)
 
     @property
@@ -258,7 +258,7 @@ class PixelCNN(nn.Module):
         sampled from p(x_bottom | x_top); the top rows are kept as given."""
         known_rows = x.shape[2] // 2 if known_rows is None else int(known_rows)
         device, dtype = self._device_dtype()
-        out = tg.tensor(x.data, dtype=dtype, device=device)
+        out = tg.tensor(x.array, dtype=dtype, device=device)
         out[:, :, known_rows:] = 0                           # nothing of the bottom is seen
         return self._fill(out, known_rows, **condition)
 
@@ -276,7 +276,7 @@ class PixelCNN(nn.Module):
         loss = t.nll.mean()
         loss.backward()
         opt.step()
-        return {"loss": loss.data, "bits_per_dim": t.bits_per_dim.data.mean()}
+        return {"loss": loss.array, "bits_per_dim": t.bits_per_dim.array.mean()}
 
     def evaluate(self, data, limit=None, batch_size=256):
         """Test nll of data: an ImageDataset, a DataLoader, or images (N, C, H, W).
@@ -288,12 +288,12 @@ class PixelCNN(nn.Module):
         nlls, dims = [], None
         with tg.no_grad():
             for x, y in _batches(data, batch_size, limit, self._device_dtype()):
-                binary = bool(((x.data == 0) | (x.data == 1)).all())
+                binary = bool(((x.array == 0) | (x.array == 1)).all())
                 if self.config.likelihood == "bernoulli" and not binary:
                     raise ValueError("evaluate: a Bernoulli PixelCNN needs binary images "
                                      "(load the test set with binarize='dynamic')")
                 nll = self.terms(x, **self.condition(y)).nll
-                nlls.append(tg.backend.to_numpy(nll.data).astype(np.float64))
+                nlls.append(tg.backend.to_numpy(nll.array).astype(np.float64))
                 dims = x.shape[1] * x.shape[2] * x.shape[3]
         nll = np.concatenate(nlls)
         return {"nll": float(nll.mean()), "nll_se": float(nll.std() / np.sqrt(len(nll))),
@@ -320,9 +320,9 @@ def _batches(data, batch_size, limit, device_dtype):
                 return
             x, y = (x, y) if limit is None else (x[:limit - seen], y[:limit - seen])
             seen += x.shape[0]
-            yield tg.tensor(getattr(x, "data", x), dtype=dtype, device=device), y
+            yield tg.tensor(getattr(x, "array", x), dtype=dtype, device=device), y
         return
-    x = getattr(data, "data", data)
+    x = getattr(data, "array", data)
     n = len(x) if limit is None else min(limit, len(x))
     for start in range(0, n, batch_size):
         yield tg.tensor(x[start:min(start + batch_size, n)], dtype=dtype, device=device), None

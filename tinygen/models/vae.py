@@ -162,8 +162,8 @@ class VAE(nn.Module):
         loss = -t.elbo.mean()
         loss.backward()
         opt.step()
-        return {"loss": loss.data, "elbo": t.elbo.data.mean(),
-                "log_px_z": t.log_px_z.data.mean(), "kl": t.kl.data.sum(axis=1).mean()}
+        return {"loss": loss.array, "elbo": t.elbo.array.mean(),
+                "log_px_z": t.log_px_z.array.mean(), "kl": t.kl.array.sum(axis=1).mean()}
 
     def evaluate(self, data, k=5000, batch_size=100, limit=None, chunk=20000):
         """Test metrics in nats over `data` (a Tensor, a DataLoader or a dataset), each a mean
@@ -180,10 +180,10 @@ class VAE(nn.Module):
             for x in batches(data, batch_size, limit):
                 x = x.to(device)
                 t = self.terms(x)
-                sums["nll"] -= float(self.log_likelihood(x, k, chunk).data.sum())
-                sums["elbo"] += float(t.elbo.data.sum())
-                sums["log_px_z"] += float(t.log_px_z.data.sum())
-                sums["kl"] += float(t.kl.data.sum())
+                sums["nll"] -= float(self.log_likelihood(x, k, chunk).array.sum())
+                sums["elbo"] += float(t.elbo.array.sum())
+                sums["log_px_z"] += float(t.log_px_z.array.sum())
+                sums["kl"] += float(t.kl.array.sum())
                 mus.append(np.asarray(self.encode(x)[0].numpy(), np.float64))
                 count += x.shape[0]
         if count == 0:

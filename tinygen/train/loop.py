@@ -253,7 +253,7 @@ def _first_non_finite(arrays, sentinel):
 def _fetch(values):
     """Python floats of `values` (numbers, 0-d host or device arrays or Tensors) with at most
     one device sync: the device ones are stacked and copied to the host together."""
-    values = [v.data if isinstance(v, Tensor) else v for v in values]
+    values = [v.array if isinstance(v, Tensor) else v for v in values]
     device = [i for i, v in enumerate(values) if not _on_host(v)]
     if device:
         stacked = backend.array_module("cuda").stack(
