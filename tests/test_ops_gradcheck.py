@@ -770,8 +770,6 @@ def test_cuda_matches_cpu(case, data):
 MUST_SYNC = {
     "getitem_advanced": {"mask": "x[mask] with a boolean mask on the device: the result's size "
                                  "is the mask's count, which CuPy reads back (forward and backward)"},
-    "masked_conv2d": {"get": "called without taps, it reads them from the device mask (once a "
-                             "call; MaskedConv2d passes its host taps and makes no sync)"},
 }
 
 
