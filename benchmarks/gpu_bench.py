@@ -73,16 +73,20 @@ def _sync_torch():
         torch.cuda.synchronize()
 
 
-def timed(fn, sync, steps, warmup=0 if DRY else 2):
-    """{first_ms, steady_ms, host_ms}: the first call, the median of `steps` calls after
-    `warmup` more, and the median time a call takes to return without the sync."""
+def timed(fn, sync, steps, warmup=0 if DRY else 2, budget_s=10.0):
+    """{first_ms, steady_ms, host_ms, steps}: the first call, the median of `steps` calls
+    after `warmup` more (fewer, at least 3, where `steps` would take over `budget_s`), and
+    the median time a call takes to return without the sync."""
     t0 = time.perf_counter()
     fn()
     sync()
     first = time.perf_counter() - t0
+    t0 = time.perf_counter()
     for _ in range(warmup):
         fn()
     sync()
+    if warmup:
+        steps = max(3, min(steps, int(budget_s * warmup / max(time.perf_counter() - t0, 1e-9))))
     steady, host = [], []
     for _ in range(steps):
         t0 = time.perf_counter()

@@ -77,13 +77,18 @@ finish() {   # the EXIT trap: close the record (idempotent), remove the scratch
   echo "### done in $((SECONDS - START))s (rc $rc)"
   exit "$rc"
 }
+stop_child() {   # SIGINT to the step (timeout passes it on: pytest still writes its junit,
+  # Python's KeyboardInterrupt), SIGKILL after 10 s
+  local i
+  kill -INT "$CHILD" 2>/dev/null
+  for ((i = 0; i < 100; i++)); do kill -0 "$CHILD" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$CHILD" 2>/dev/null
+  wait "$CHILD" 2>/dev/null
+}
 on_signal() {   # stop the running step, note it, exit through finish
   SIGNAL=$1
   echo; echo "### SIG$1 at $((SECONDS - START))s: stopping ${STEP:-}"
-  if [[ -n $CHILD ]]; then
-    kill -TERM "$CHILD" 2>/dev/null
-    wait "$CHILD" 2>/dev/null
-  fi
+  [[ -n $CHILD ]] && stop_child
   [[ -n ${STEP:-} ]] && echo "$STEP interrupted $((SECONDS - STEP_START))" >>"$OUT/status.txt"
   STEP=
   [[ $1 == INT ]] && exit 130 || exit 143
@@ -102,15 +107,17 @@ run() {   # run NAME MAX_SECONDS CMD...: CMD under timeout, never past the budge
   fi
   echo "### $name (timeout ${t}s, at $((SECONDS - START))s)"
   STEP=$name STEP_START=$SECONDS
-  # in the background and waited for: a trapped signal interrupts `wait` at once
-  timeout -k 5 "$t" "$@" &
+  # in the background and waited for: a trapped signal interrupts `wait` at once. At the
+  # budget, SIGINT first (pytest then writes its junit; Python stops), SIGKILL 10 s later
+  timeout -s INT -k 10 "$t" "$@" &
   CHILD=$!
   wait "$CHILD"; rc=$?
   CHILD=
-  if ((rc == 124 || rc == 137)); then rc=timed_out; fi
+  if ((rc == 124 || rc == 137)); then rc=timed_out; fi   # 124: timeout sent its signal
   echo "### $name: rc=$rc ($((SECONDS - STEP_START))s)"
   echo "$name $rc $((SECONDS - STEP_START))" >>"$OUT/status.txt"
   STEP=
+  "$PY" "$ROOT/benchmarks/gpu_record.py" steps "$OUT"
 }
 
 # ---- the machine, to env.txt ------------------------------------------------------------------
@@ -133,7 +140,9 @@ run kernels 90 "${PYSTEP[@]}" kernels
 run launch 30 "${PYSTEP[@]}" launch
 
 # ---- the GPU tests, simulator off (the dry run: one simulator test, for the junit) -------------
-TESTS=(-k "cuda or gpu" tests)
+# the GPU's own files first (pytest drops the duplicates of `tests`): they fit the budget first
+TESTS=(-k "cuda or gpu" --durations=15 tests/test_kernels.py tests/test_cuda_path.py
+       tests/test_ops_gradcheck.py tests)
 [[ $DRYRUN == 1 ]] && TESTS=(tests/test_cuda_path.py -k "why_unavailable")
 TIMEOUT=()
 timeout 30 "$PY" -c 'import pytest_timeout' 2>/dev/null && TIMEOUT=(--timeout 60) ||

@@ -1,5 +1,6 @@
 """The one JSON file of benchmarks/gpu_check.sh: results merged in as they are measured.
 
+    python benchmarks/gpu_record.py steps OUT_DIR              (after every step)
     python benchmarks/gpu_record.py summary OUT_DIR [SIGNAL]   (the script's exit trap)
 
 results.json is rewritten whole after every measurement (a temporary file in the same folder,
@@ -8,8 +9,9 @@ was after the last measurement: valid JSON, never half written. Only the standar
 here: the exit trap runs this while the step's Python may still be dying.
 
     record(out_dir, key, value)    results[key] = value, the file rewritten
-    summary(out_dir, signal=None)  status.txt's step lines into results["steps"], "finished"
-                                   and "interrupted" set, one line per step printed
+    record_steps(out_dir)          status.txt's step lines into results["steps"]
+    summary(out_dir, signal=None)  the same, "finished" and "interrupted" set, one line per
+                                   step printed
 """
 import json
 import os
@@ -65,6 +67,11 @@ def read_status(out_dir):
     return steps
 
 
+def record_steps(out_dir):
+    """results["steps"] from status.txt, so that the JSON alone tells how far the script got."""
+    record(out_dir, "steps", read_status(out_dir))
+
+
 def summary(out_dir, signal=None):
     """Close the record: the steps' status, whether every step ran and passed, the signal
     that stopped the script (if one did). Returns the results."""
@@ -86,6 +93,9 @@ def summary(out_dir, signal=None):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] != "summary":
+    if len(sys.argv) < 3 or sys.argv[1] not in ("steps", "summary"):
         sys.exit(__doc__)
-    summary(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None)
+    if sys.argv[1] == "steps":
+        record_steps(sys.argv[2])
+    else:
+        summary(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None)
