@@ -339,8 +339,6 @@ STEPS = {"probe": probe, "models": models, "kernels": kernels, "launch": launch}
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in STEPS:
         sys.exit(__doc__)
-    if DRY:
-        os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "0")
     import tinygen  # noqa: F401  first of tinygen's modules here: its thread settings
     os.makedirs(OUT, exist_ok=True)
     STEPS[sys.argv[1]]()

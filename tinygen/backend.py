@@ -103,8 +103,8 @@ def _install_hint():
     driver = driver_cuda_version()
     extra = gpu_extra(driver)[0]
     if driver is None:
-        return (f"no NVIDIA driver found (libcuda.so.1); with one that supports CUDA 13 "
-                f"install the 'gpu-cuda13' extra, with CUDA 12 the 'gpu' extra")
+        return ("no NVIDIA driver found (libcuda.so.1); with one that supports CUDA 13 "
+                "install the 'gpu-cuda13' extra, with CUDA 12 the 'gpu' extra")
     if driver[0] < 12:
         return (f"the driver supports CUDA {driver[0]}.{driver[1]}, older than either extra "
                 f"needs (CUDA 12: a 525+ driver)")
