@@ -15,7 +15,9 @@
 #   kernels   cuBLAS sgemm, tinygen's conv kernels against cuBLAS on the same GEMM shapes
 #   launch    host cost of one kernel launch (numba.cuda via tinygen, CuPy, torch)
 #   tests     the cuda/gpu tests, simulator off, each test under --timeout
-# (benchmarks/gpu_bench.py holds the Python of the middle three.)
+# (benchmarks/gpu_bench.py holds the Python of the middle three.) The steps' budgets add up to
+# BUDGET=420 s; with start-up and the summary the script ends within 8 minutes: give its
+# command 9 (its files are complete whenever it is stopped).
 #
 # What comes back is at most 6 files, all directly in $OUT:
 #   log.txt        everything printed          status.txt   NAME RC SECONDS per step
@@ -38,6 +40,7 @@ exec > >(trap '' INT TERM; exec tee -a "$OUT/log.txt") 2>&1
 # ---- scratch outside $OUT ---------------------------------------------------------------------
 SCRATCH=$(mktemp -d "${SCRATCH_PARENT:-/tmp}/tinygen_gpu_check.XXXXXX") || exit 2
 case "$SCRATCH/" in "$OUT"/*) echo "scratch $SCRATCH is inside OUT=$OUT"; exit 2 ;; esac
+trap 'rm -rf "$SCRATCH"' EXIT   # until finish() below takes over
 mkdir -p "$SCRATCH/tmp"
 # numba's on-disk cache stays where numba keeps it (beside the sources, in this checkout)
 # unless it was pointed into $OUT
@@ -62,7 +65,11 @@ for candidate in ${PYTHON:-} python3 /opt/torch/.venv/bin/python3 python; do
     PY=$(command -v "$candidate"); break
   fi
 done
-[[ -n $PY ]] || { echo "no python here imports cupy and numba.cuda: nothing to check"; exit 3; }
+if [[ -z $PY ]]; then
+  echo "no python here imports cupy and numba.cuda: nothing to check"
+  echo '{"error": "no python here imports cupy and numba.cuda", "finished": false}' >"$OUT/results.json"
+  exit 3
+fi
 
 BUDGET=${BUDGET:-420}
 START=$SECONDS
@@ -141,7 +148,8 @@ run launch 30 "${PYSTEP[@]}" launch
 
 # ---- the GPU tests, simulator off (the dry run: one simulator test, for the junit) -------------
 # the GPU's own files first (pytest drops the duplicates of `tests`): they fit the budget first
-TESTS=(-k "cuda or gpu" --durations=15 tests/test_kernels.py tests/test_cuda_path.py
+# (not test_gpu_check.py: it is this script's dry run)
+TESTS=(-k "(cuda or gpu) and not gpu_check" --durations=15 tests/test_kernels.py tests/test_cuda_path.py
        tests/test_ops_gradcheck.py tests)
 [[ $DRYRUN == 1 ]] && TESTS=(tests/test_cuda_path.py -k "why_unavailable")
 TIMEOUT=()
