@@ -32,11 +32,11 @@ value. Nothing is saved after the last good checkpoint.
 Host syncs: training_step returns its logged terms as numbers or 0-d arrays, and the guard
 of an optimizer step on the device is one 0-d device value (one check over every gradient and
 parameter together, three kernels whatever the number of parameters: _first_non_finite); the
-parameter it names is found on the host from that value once it is read. Host values are read at once (a CPU run checks
-and logs every step exactly as before); device values wait, and are copied to the host
-together, in one sync, every log_every steps and before a checkpoint. On a GPU a non-finite
-step is thus found at the next logging step (its number is still the step's own; the update
-it made is never saved), and the other steps make no sync.
+parameter it names is found on the host from that value once it is read. Host values are
+read at once (a CPU run checks and logs every step exactly as before); device values wait,
+and are copied to the host together, in one sync, every log_every steps and before a
+checkpoint. On a GPU a non-finite step is thus found at the next logging step (its number is
+still the step's own; the update it made is never saved), and the other steps make no sync.
 """
 import contextlib
 import dataclasses
