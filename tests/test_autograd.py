@@ -477,6 +477,17 @@ def test_gradgradcheck_catches_a_backward_that_is_not_differentiable():
         gradgradcheck(lambda x: _SquareWithFlatBackward()(x), (x,))
 
 
+def test_jacobians_are_exported_whole_analytic_and_numeric():
+    """tg.autograd.jacobians: the whole Jacobians behind a gradcheck failure, row r the
+    output element, column j the input element."""
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    diff, analytic, numeric = tg.autograd.jacobians(lambda x: _WrongSquare()(x), x)
+    assert diff == [0] and analytic[0].shape == numeric[0].shape == (4, 4)
+    values = x.array.ravel()
+    np.testing.assert_allclose(analytic[0], np.diag(3 * values))   # the wrong backward's 3x
+    np.testing.assert_allclose(numeric[0], np.diag(2 * values), atol=1e-8)
+
+
 def test_gradcheck_wants_float64():
     with pytest.raises(TypeError, match="float64"):
         gradcheck(ops.exp, (leaf([1.0], "float32"),))

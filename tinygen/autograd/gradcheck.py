@@ -94,9 +94,10 @@ def _fail(i, where, analytic, numeric, atol, rtol, what="gradient"):
 
 
 def jacobians(fn, inputs, eps=1e-6):
-    """(analytic, numeric): for each differentiable input, its (n_outputs, n_elements)
-    Jacobian from backward and from central differences. Returns (diff, analytic, numeric)
-    with diff the indices of the inputs checked."""
+    """The whole Jacobians that gradcheck compares: (diff, analytic, numeric), with diff the
+    indices of the inputs checked and, for each of them, its (n_outputs, n_elements) Jacobian
+    from backward (analytic) and from central differences (numeric). Exported as
+    tg.autograd.jacobians, to look at a gradcheck failure whole."""
     inputs, diff = _checked_inputs(inputs)
     with no_grad():
         ys = _outputs(fn, inputs)

@@ -13,7 +13,7 @@ Architectures (config.arch):
 
     mlp   x (N, 784) -> [Linear, act] per hidden width -> Linear -> z (N, latent_dim)
           z -> [Linear, act] per hidden width, reversed -> Linear -> logits (N, 784)
-    conv  (preset "b4", BENCHMARKS.md B4)
+    conv  (preset "b4", docs/benchmarks.md B4)
           Conv2d(1, 32, 3, 2, 1) ReLU -> Conv2d(32, 64, 3, 2, 1) ReLU -> flatten -> Linear(64*7*7, 32)
           Linear(32, 64*7*7) ReLU -> (64, 7, 7) -> ConvTranspose2d(64, 32, 4, 2, 1) ReLU
           -> ConvTranspose2d(32, 1, 4, 2, 1) logits
@@ -219,7 +219,7 @@ class AutoEncoder(nn.Module):
         with no_grad():
             return self.decode(self.sample_codes(n)).sigmoid()
 
-    # ---- the train loop's contract (MODELS.md) ----
+    # ---- the train loop's contract (docs/training.md) ----
 
     def configure_optimizers(self, lr=1e-3):
         return {"adam": optim.Adam(self.parameters(), lr=lr)}

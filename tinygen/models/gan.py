@@ -1,7 +1,7 @@
 """GAN: a generator and a discriminator trained against each other.
 
 Goodfellow et al. (2014), "Generative Adversarial Nets"; the DCGAN-style networks of Radford
-et al. (2016) at 28 x 28 (BENCHMARKS.md B2); WGAN-GP of Gulrajani et al. (2017).
+et al. (2016) at 28 x 28 (docs/benchmarks.md B2); WGAN-GP of Gulrajani et al. (2017).
 
 A generator G maps noise z ~ N(0, I) to an image G(z); a discriminator D scores images. With
 l = D's logit and D(x) = sigmoid(l(x)), the two-player game is
