@@ -82,13 +82,25 @@ def summary(out_dir, signal=None):
     results["finished"] = signal is None and bool(steps) and all(
         s["rc"] == 0 for s in steps.values())
     _write(out_dir, results)
-    print("### summary:" + (f" interrupted by SIG{signal}" if signal else ""))
+    print("### summary:" + (f" interrupted by SIG{signal}" if signal else "") +
+          (" (DRYRUN: the cpu stands in for the GPU, NumPy for CuPy and cuBLAS)"
+           if (results.get("probe") or {}).get("dryrun") else ""))
     for name, s in steps.items():
         print(f"  {name:<10} rc={s['rc']}  {s['seconds']}s")
     for model, row in (results.get("models") or {}).items():
         if isinstance(row, dict) and "ratio_vs_torch" in row:
-            print(f"  {model}: tinygen {row['tinygen']['steady_ms']:.2f} ms/step, torch "
-                  f"{row['torch']['steady_ms']:.2f} ms/step: {row['ratio_vs_torch']:.2f}x")
+            print(f"  {model}: tinygen {row['tinygen']['steady_ms']:.2f} ms/step (first "
+                  f"{row['tinygen']['first_ms']:.0f} ms), torch {row['torch']['steady_ms']:.2f} "
+                  f"ms/step: {row['ratio_vs_torch']:.2f}x")
+    kernels = results.get("kernels") or {}
+    if "gflops" in kernels.get("sgemm_cublas", {}):
+        print(f"  cuBLAS sgemm: {kernels['sgemm_cublas']['gflops']:.0f} GFLOP/s")
+    for row in kernels.get("conv", []):
+        if "of_cublas_rate" in row:
+            print(f"  {row['model']} {row['layer']}: {row['of_cublas_rate']:.0%} of cuBLAS's rate "
+                  f"on the same GEMMs")
+    for name, us in (results.get("launch_us") or {}).items():
+        print(f"  launch: {name}: " + (f"{us:.1f} us" if isinstance(us, float) else str(us)))
     return results
 
 
