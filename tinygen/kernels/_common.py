@@ -105,6 +105,10 @@ def launch(kernel, blocks, threads, *args):
     cupy = sys.modules.get("cupy")
     flat = [b for a in args for b in (a if isinstance(a, tuple) else (a,))]
     if cupy is None or not any(isinstance(a, cupy.ndarray) for a in flat):
+        fake = sys.modules.get("tinygen.fake_cupy")
+        if fake is not None and any(isinstance(a, fake.ndarray) for a in flat):
+            fake.launched("numba:" + getattr(getattr(kernel, "py_func", kernel), "__name__",
+                                             "kernel"))
         return kernel[blocks, threads](*args)
     from numba import cuda
     views = {}                          # id(array) -> its numba view, for this launch
