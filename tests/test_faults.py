@@ -1,7 +1,8 @@
-"""Fault injection: runs killed (SIGKILL) or interrupted (SIGINT) at drawn steps and resumed
-are bitwise equal to uninterrupted ones; two trainings into one run directory; truncated,
-bit-flipped and malformed checkpoints, configs and IDX files; bad command lines. Each fault
-ends with the data intact and one line on stderr with a non-zero exit.
+"""Fault injection: runs killed (SIGKILL), interrupted (SIGINT) at drawn
+steps and resumed are bitwise equal to uninterrupted ones; two trainings into one run
+directory; truncated, bit-flipped and malformed checkpoints, configs and IDX files; bad
+command lines; grad mode under threads; file modes under the umask. Each fault ends with the
+data intact and one line on stderr with a non-zero exit.
 
 Kept fast: a 64-image IDX dataset written here (read with --no-verify or --sha256), VAE
 batches of 16 (4 steps an epoch, 3 epochs), and the picture files stubbed out: the pictures'
@@ -577,3 +578,152 @@ def test_run_lock_names_its_holder_and_takes_over_a_dead_ones(tmp_path):
     with RunLock(tmp_path, "sample", stream=messages):
         assert json.loads((tmp_path / "lock").read_text())["command"] == "sample"
     assert "taking over the stale lock" in messages.getvalue() and "pid 99999999 on gone" in messages.getvalue()
+
+
+# ---- threads: grad mode is each thread's own ---------------------------------------------
+
+def test_no_grad_in_one_thread_leaves_the_others_recording():
+    import threading
+
+    import tinygen as tg
+    inside, leave = threading.Event(), threading.Event()
+    seen = {}
+
+    def evaluate():
+        with tg.no_grad():
+            seen["eval inside"] = tg.is_grad_enabled()
+            inside.set()
+            leave.wait(10)
+        seen["eval after"] = tg.is_grad_enabled()
+
+    t = threading.Thread(target=evaluate)
+    t.start()
+    inside.wait(10)
+    w = tg.ones(3, requires_grad=True)
+    y = (w * w).sum()                       # recorded here while the other thread is in no_grad
+    leave.set()
+    t.join()
+    assert seen == {"eval inside": False, "eval after": True}
+    assert tg.is_grad_enabled() and y.requires_grad
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2, 2, 2])
+
+
+def test_overlapping_no_grad_blocks_in_two_threads_restore_each_threads_mode():
+    """Thread A enters, B enters, A leaves, B leaves: a process-wide flag would be left False
+    (B restores the False it saw on entering)."""
+    import threading
+
+    import tinygen as tg
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    after = {}
+
+    def a():
+        with tg.no_grad():
+            a_in.set()
+            b_in.wait(10)
+        after["a"] = tg.is_grad_enabled()
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with tg.no_grad():
+            b_in.set()
+            a_out.wait(10)
+        after["b"] = tg.is_grad_enabled()
+
+    threads = [threading.Thread(target=f) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert after == {"a": True, "b": True} and tg.is_grad_enabled()
+
+
+def test_a_new_thread_starts_with_grad_enabled_as_torch():
+    import threading
+
+    import tinygen as tg
+    seen = []
+    with tg.no_grad():
+        t = threading.Thread(target=lambda: seen.append(tg.is_grad_enabled()))
+        t.start()
+        t.join()
+        assert not tg.is_grad_enabled()
+    assert seen == [True]
+
+
+def _thread_training_data(seed):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((8, 16, 1, 8, 8)).astype(np.float32),
+            rng.integers(0, 10, (8, 16)))
+
+
+def _small_classifier(seed):
+    import tinygen as tg
+    import tinygen.nn as nn
+    tg.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def _train_small(model, data):
+    """Adam steps on fixed batches: the final weights' bytes and the losses."""
+    import tinygen as tg
+    import tinygen.nn.functional as F
+    opt = tg.optim.Adam(model.parameters(), lr=1e-2)
+    xs, ys = data
+    losses = []
+    for x, y in zip(xs, ys):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(tg.tensor(x)), tg.tensor(y))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return [p.array.tobytes() for p in model.parameters()], losses
+
+
+def _evaluate_small(model, data, rounds):
+    import tinygen as tg
+    outputs = []
+    with tg.no_grad():
+        for _ in range(rounds):
+            for x in data[0]:
+                y = model(tg.tensor(x))
+                assert not y.requires_grad
+                outputs.append(y.array.tobytes())
+    return outputs
+
+
+def test_two_training_threads_and_a_no_grad_evaluation_equal_one_thread_bitwise():
+    """Two models trained in two threads while a third thread evaluates under no_grad, all
+    at once: each result equal bitwise to the same work done alone on one thread."""
+    import threading
+    data = [_thread_training_data(seed) for seed in (1, 2, 3)]
+    alone = [_train_small(_small_classifier(seed), data[i]) for i, seed in enumerate((10, 11))]
+    evaluated_alone = _evaluate_small(_small_classifier(12), data[2], rounds=3)
+
+    models = [_small_classifier(seed) for seed in (10, 11, 12)]
+    results, errors = {}, []
+    start = threading.Barrier(3)
+
+    def run(name, fn, *args):
+        try:
+            start.wait(10)
+            results[name] = fn(*args)
+        except BaseException as e:   # reported below, with the thread's name
+            errors.append((name, repr(e)))
+
+    threads = [threading.Thread(target=run, args=("train 0", _train_small, models[0], data[0])),
+               threading.Thread(target=run, args=("train 1", _train_small, models[1], data[1])),
+               threading.Thread(target=run, args=("eval", _evaluate_small, models[2], data[2], 3))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for i in (0, 1):
+        weights, losses = results[f"train {i}"]
+        assert losses == alone[i][1], f"thread {i}'s losses differ"
+        assert weights == alone[i][0], f"thread {i}'s weights differ bitwise"
+    assert results["eval"] == evaluated_alone

@@ -44,7 +44,8 @@ def get_default_dtype():
 
 
 def set_default_dtype(dtype):
-    """Make `dtype` (float32 or float64) the default floating dtype, as torch's."""
+    """Make `dtype` (float32 or float64) the default floating dtype, as torch's: a setting of
+    the process, seen by every thread (torch's is process-wide too)."""
     dtype = np.dtype(as_dtype(dtype))
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"set_default_dtype: only float32 and float64 can be the default "
