@@ -1,4 +1,4 @@
-"""Fault injection: runs killed (SIGKILL), interrupted (SIGINT) at drawn
+"""Fault injection: runs killed (SIGKILL), interrupted (SIGINT) or terminated (SIGTERM) at drawn
 steps and resumed are bitwise equal to uninterrupted ones; two trainings into one run
 directory; truncated, bit-flipped and malformed checkpoints, configs and IDX files; bad
 command lines; grad mode under threads; file modes under the umask. Each fault ends with the
@@ -236,6 +236,49 @@ def test_sigint_at_any_step_then_resume_is_bitwise_uninterrupted(k, reference, d
         for name, fn in saved.items():
             setattr(plots, name, fn)
     assert_same_run(outcome(out), reference[1])
+
+
+@settings(max_examples=3, deadline=None)
+@given(k=st.integers(1, STEPS_PER_EPOCH * EPOCHS - 1))
+def test_sigterm_mid_epoch_then_resume_is_bitwise_uninterrupted(k, reference, data_dir,
+                                                                 tmp_path_factory):
+    """SIGTERM (kill, SLURM, docker stop) sent from outside while step k runs: the step
+    finishes, the checkpoint is written, one line, exit 143; --resume continues bitwise."""
+    tmp = tmp_path_factory.mktemp("term")
+    out, ready, go = tmp / "run", tmp / "ready", tmp / "go"
+    proc = spawn(train_args(out, data_dir), wait_at=k, ready=ready, go=go)
+    try:
+        deadline = time.time() + 120
+        while not ready.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), proc.communicate()
+        proc.send_signal(signal.SIGTERM)          # mid-step: step k has begun, not finished
+        go.write_text("go")
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    said = [line for line in stdout.splitlines() if "checkpoint saved" in line]
+    assert len(said) == 1 and said[0].startswith("terminated (SIGTERM)"), stdout
+    assert "Traceback" not in stderr, stderr
+    assert read_checkpoint(out / "checkpoint.npz")["step"] == k
+    assert not (out / "lock").exists()
+    rc, err = run_cli(train_args(out, data_dir, "--resume"))
+    assert rc == 0, err
+    assert_same_run(outcome(out), reference[1])
+
+
+def test_sigterm_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
+    def terminated(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        time.sleep(1)
+
+    monkeypatch.setattr(cli, "_build_model", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    rc, err = run_cli(train_args(tmp_path / "run", data_dir))
+    assert rc == 143 and err == ["tinygen train: terminated (SIGTERM)"], (rc, err)
+    assert not (tmp_path / "run" / "lock").exists()
+    assert signal.getsignal(signal.SIGTERM) is before     # the handler is given back
 
 
 def test_ctrl_c_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):

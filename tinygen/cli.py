@@ -12,7 +12,9 @@
 
 Every failure ends in one line on stderr and a non-zero exit: 2 for bad arguments, missing
 or damaged files and a run directory in use, 1 when training stops on a non-finite value,
-130 when interrupted (set TINYGEN_TRACEBACK=1 to see the traceback of an unexpected error).
+130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM: kill, SLURM, docker stop; train
+first finishes the step and writes the checkpoint, as on Ctrl-C) (set TINYGEN_TRACEBACK=1 to
+see the traceback of an unexpected error).
 A run directory is held by one process at a time (train, eval, or sample into it; see
 tinygen/train/rundir.py). `--resume` continues a run with its saved settings: a new --lr or
 --epochs is applied and recorded; a different model, --data, --batch-size or --seed (or
@@ -22,10 +24,13 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 from tinygen import runtime
+from tinygen.train.loop import Stopped
 
 MODELS = ("pixelcnn", "pixelrnn", "gated-pixelcnn", "ae", "vae", "gan")
 VARIANTS = ("row", "diagonal")   # pixelrnn: Row LSTM or Diagonal BiLSTM
@@ -383,8 +388,8 @@ def cmd_train(args):
                                            if world_size > 1 else None),
                               any_rank=data_parallel.any_rank if world_size > 1 else None,
                               test_batch=test_batch)
-        except KeyboardInterrupt:
-            return 130
+        except KeyboardInterrupt as e:   # fit printed the line (Stopped) or Ctrl-C twice
+            return 128 + getattr(e, "signum", signal.SIGINT)
         finally:
             data_parallel.remove_rank_run_dir(run_dir, out)
     if rank != 0:
@@ -593,14 +598,38 @@ def _exit_code(error):
     return None
 
 
+class _TerminateAsInterrupt:
+    """While a command runs, SIGTERM raises Stopped(SIGTERM) (a KeyboardInterrupt) in the main
+    thread, as Ctrl-C raises KeyboardInterrupt, so it ends in one line (train's fit handles
+    both itself, to finish the step first); the previous handler comes back at the end."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    @staticmethod
+    def _handle(signum, frame):
+        raise Stopped(signum)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     runtime.configure()          # process-wide tuning for training (tinygen/runtime.py)
     try:
-        return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print(f"tinygen {args.command}: interrupted", file=sys.stderr)
-        return 130
+        with _TerminateAsInterrupt():
+            return COMMANDS[args.command](args)
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        what = "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
+        print(f"tinygen {args.command}: {what}", file=sys.stderr)
+        return 128 + signum
     except Exception as e:
         code = _exit_code(e)
         if code is None and os.environ.get("TINYGEN_TRACEBACK"):
