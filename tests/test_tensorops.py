@@ -698,3 +698,53 @@ def test_masked_fill_keeps_the_input_dtype_as_torch():
     assert ints.masked_fill(ints > 1, 0).dtype == np.int64
     x = tg.tensor([1.0, 2.0])
     assert x.masked_fill(tg.tensor([True, False]), tg.tensor(5.0, dtype="float64")).dtype == np.float32
+
+
+# ---- contiguous ---------------------------------------------------------------------------------------
+
+@st.composite
+def _strided_views(draw):
+    """(array, view of it through a permutation, stepped slices and an expand: (m, x) -> view)."""
+    shape = draw(tgt.shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    perm = draw(st.permutations(range(len(shape))))
+    steps = [draw(st.sampled_from([1, 1, 2, -1])) for _ in shape]
+    expand = draw(st.booleans()) and shape[0] == 1
+
+    def view(m, x):
+        v = x[tuple(slice(None, None, s) if s > 0 else slice(None) for s in steps)]
+        if any(s < 0 for s in steps):       # torch has no negative steps: flip those dims
+            v = m.flip(v, [d for d, s in enumerate(steps) if s < 0])
+        if expand:
+            v = v.expand(3, *v.shape[1:])
+        return v.permute(*perm)
+    return np.arange(np.prod(shape), dtype=np.float64).reshape(shape), view
+
+
+@settings(max_examples=40)
+@given(case=_strided_views())
+def test_contiguous_copies_exactly_when_torch_says_not_contiguous(case):
+    """torch's is_contiguous on the same view; contiguous() then is x itself or a C-ordered
+    copy that writes never reach x through (the old contiguous returned its input)."""
+    torch = pytest.importorskip("torch")
+    array, view = case
+    x, xt = view(tg, tg.tensor(array)), view(torch, torch.tensor(array))
+    assert x.is_contiguous() == xt.is_contiguous()
+    y = x.contiguous()
+    assert y.is_contiguous() and y.array.flags.c_contiguous
+    np.testing.assert_array_equal(y.numpy(), xt.contiguous().numpy())
+    if x.is_contiguous():
+        assert y is x
+    else:
+        before = x.numpy().copy()
+        y.mul_(10)
+        np.testing.assert_array_equal(x.numpy(), before)
+
+
+def test_contiguous_examples_from_the_issue_and_its_gradient():
+    x = tg.tensor(np.arange(6.0).reshape(2, 3))
+    x.t().contiguous().mul_(10)
+    x[:, ::2].contiguous()[0, 0] = 99
+    np.testing.assert_array_equal(x.numpy(), np.arange(6.0).reshape(2, 3))
+    w = tg.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    assert gradcheck(lambda w: w.t().contiguous() * 2.0, [w])
+    assert gradgradcheck(lambda w: (w[:, ::2].contiguous() ** 2), [w])
