@@ -159,6 +159,40 @@ def test_classification_losses_match_torch(reduction, data):
                                 reduction=reduction), [x])
 
 
+@settings(max_examples=30)
+@given(data=st.data())
+def test_ignored_targets_give_torchs_value_and_no_nan_gradient(data):
+    """Any set of targets ignored, every one included (a padding-only batch): the value as
+    torch's (NaN when none counts) and the gradient too: 0 at ignored targets, never NaN."""
+    n, c = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 4))
+    x = data.draw(tgt.arrays((n, c)))
+    target = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    ignored = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    target[ignored] = -100
+    weight = data.draw(st.one_of(st.none(), tgt.arrays((c,), "positive")))
+    smoothing = data.draw(st.sampled_from([0.0, 0.1]))
+    reduction = data.draw(st.sampled_from(REDUCTIONS))
+    w_tg = None if weight is None else tg.tensor(weight, dtype="float64")
+    w_t = None if weight is None else torch.tensor(weight)
+    for ours, theirs in [
+            (lambda x: ops.cross_entropy(x, tg.tensor(target), w_tg, reduction=reduction,
+                                         label_smoothing=smoothing),
+             lambda x: TF.cross_entropy(x, torch.tensor(target), w_t, reduction=reduction,
+                                        label_smoothing=smoothing)),
+            (lambda x: ops.nll_loss(ops.log_softmax(x, 1), tg.tensor(target), w_tg,
+                                    reduction=reduction),
+             lambda x: TF.nll_loss(TF.log_softmax(x, 1), torch.tensor(target), w_t,
+                                   reduction=reduction))]:
+        x_tg, x_t = pair(x)
+        y, yt = ours(x_tg), theirs(x_t)
+        assert_close(y, yt)                      # NaN where torch's is NaN
+        y.sum().backward()
+        yt.sum().backward()
+        assert not np.isnan(x_tg.grad.numpy()).any()
+        assert_close(x_tg.grad, x_t.grad)
+        np.testing.assert_array_equal(x_tg.grad.numpy()[ignored], 0.0)
+
+
 def test_gradients_at_kinks_follow_torch():
     """Exactly at a kink the derivative is a convention: take torch's."""
     v = np.array([0.0, 0.0, 1.0, -1.0])
