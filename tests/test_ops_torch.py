@@ -193,6 +193,56 @@ def test_ignored_targets_give_torchs_value_and_no_nan_gradient(data):
         np.testing.assert_array_equal(x_tg.grad.numpy()[ignored], 0.0)
 
 
+@st.composite
+def _ties_and_nans(draw):
+    """A small float64 array whose values repeat and hold NaN at drawn places, and a dim."""
+    shape = draw(tgt.shapes(1, 3, 1, 4))
+    n = int(np.prod(shape))
+    values = draw(st.lists(st.sampled_from([-1.0, 0.0, 2.0, 2.0, np.nan]), min_size=n, max_size=n))
+    return np.array(values).reshape(shape), draw(st.integers(-len(shape), len(shape) - 1))
+
+
+@settings(max_examples=60)
+@given(case=_ties_and_nans(), keepdim=st.booleans())
+def test_max_min_median_over_a_dim_with_ties_and_nan_match_torch(case, keepdim):
+    """Values, indices and gradients as torch's: the whole gradient to the returned index (the
+    first extreme, the first NaN), the median NaN where a NaN is among its elements."""
+    array, dim = case
+    for name in ("max", "min", "median"):
+        x, xt = pair(array)
+        (y, i), (yt, it) = getattr(x, name)(dim, keepdim), getattr(xt, name)(dim, keepdim)
+        assert_close(y, yt)
+        np.testing.assert_array_equal(i.numpy(), it.numpy(), err_msg=name)
+        v = np.random.default_rng(0).standard_normal(tuple(yt.shape))
+        (y * tg.tensor(v)).sum().backward()
+        (yt * torch.tensor(v)).sum().backward()
+        assert_close(x.grad, xt.grad)
+
+
+@settings(max_examples=40)
+@given(case=_ties_and_nans())
+def test_median_of_everything_with_ties_and_nan_matches_torch(case):
+    array, _ = case
+    x, xt = pair(array)
+    y, yt = x.median(), xt.median()
+    assert_close(y, yt)                     # NaN whenever any element is NaN
+    y.backward()
+    yt.backward()
+    assert_close(x.grad, xt.grad)           # shared by the elements equal to it
+
+
+@settings(max_examples=30)
+@given(a=st.lists(st.sampled_from([0.0, -0.0, 1.0, -2.0]), min_size=4, max_size=4),
+       b=st.lists(st.sampled_from([0.0, -0.0, 1.0, -2.0]), min_size=4, max_size=4))
+def test_atan2_gradient_at_the_origin_is_zero_as_torch(a, b):
+    (a_tg, a_t), (b_tg, b_t) = pair(a), pair(b)
+    ops.atan2(a_tg, b_tg).sum().backward()
+    torch.atan2(a_t, b_t).sum().backward()
+    assert_close(a_tg.grad, a_t.grad)
+    assert_close(b_tg.grad, b_t.grad)
+    assert np.isfinite(a_tg.grad.numpy()).all() and np.isfinite(b_tg.grad.numpy()).all()
+
+
 def test_gradients_at_kinks_follow_torch():
     """Exactly at a kink the derivative is a convention: take torch's."""
     v = np.array([0.0, 0.0, 1.0, -1.0])

@@ -146,7 +146,8 @@ def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
 
 
 class MaxMin(Function):
-    """max (sign=+1) or min (sign=-1) over axes; ties share the gradient equally."""
+    """max (sign=+1) or min (sign=-1) over axes; ties share the gradient equally (amax, and
+    max() over everything, as torch; max(dim) gives it all to the returned index instead)."""
 
     def __init__(self, axes, keepdim, sign):
         self.axes, self.keepdim, self.sign = axes, keepdim, sign
@@ -173,17 +174,28 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
 def _max_min(x, dim, keepdim, sign):
+    """max/min over everything (ties share the gradient) or, over an int dim, (values, indices)
+    with the values gathered at the indices: the first extreme (or the first NaN, as torch)
+    gets the whole gradient, as torch's, where [1, 3, 3] used to share it [0, .5, .5]."""
+    from tinygen.ops.indexing import gather
     axes = _axes(dim, x.ndim, "max" if sign > 0 else "min")
-    values = MaxMin(axes, keepdim, sign)(x)
     if dim is None or not isinstance(dim, int):
-        return values
+        return MaxMin(axes, keepdim, sign)(x)
     xp = backend.array_module(x.device)
     if x.ndim == 0:
-        return values_indices(values, Tensor._make(xp.zeros((), dtype=np.int64), x.device, False))
-    arg = xp.argmax(x.data, axis=dim) if sign > 0 else xp.argmin(x.data, axis=dim)
+        return values_indices(MaxMin(axes, keepdim, sign)(x),
+                              Tensor._make(xp.zeros((), dtype=np.int64), x.device, False))
+    if x.shape[axes[0]] == 0:
+        raise ValueError(f"{'max' if sign > 0 else 'min'}: reduction over dim {dim} of size 0 "
+                         f"(shape {tuple(x.shape)})")
+    arg = xp.argmax(x.array, axis=axes[0], keepdims=True) if sign > 0 else \
+        xp.argmin(x.array, axis=axes[0], keepdims=True)
+    arg = Tensor._make(arg.astype(np.int64), x.device, False)
+    values = gather(x, axes[0], arg)
     if keepdim:
-        arg = xp.expand_dims(arg, dim)
-    return values_indices(values, Tensor._make(arg.astype(np.int64), x.device, False))
+        return values_indices(values, arg)
+    shape = tuple(n for i, n in enumerate(x.shape) if i != axes[0])
+    return values_indices(reshape(values, shape), Tensor._make(arg.array.reshape(shape), x.device, False))
 
 
 def max(x, dim=None, keepdim=False):
