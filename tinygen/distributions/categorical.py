@@ -19,7 +19,11 @@ from tinygen.ops.shape import getitem, reshape
 
 
 class Categorical(Distribution):
-    """K-way categorical over the last axis; give exactly one of probs and logits."""
+    """K-way categorical over the last axis; give exactly one of probs and logits.
+
+    `impossible`: a bool array of the parameters' shape, True at the categories of probability
+    exactly 0 (a given prob of 0, or a given logit of -inf): outside the support, whatever
+    rounding made of the logits (kl_divergence reads it)."""
 
     def __init__(self, probs=None, logits=None):
         if (probs is None) == (logits is None):
@@ -32,6 +36,7 @@ class Categorical(Distribution):
             nan = backend.check_values((p >= 0).all(axis=-1, keepdims=True), ValueError(
                 "Categorical: probs must be non-negative"), p.dtype)   # device: a NaN row
             self.probs = param / param.sum(dim=-1, keepdim=True)
+            self.impossible = p == 0          # the clamped logits below no longer say so
             eps = float(np.finfo(param.dtype).tiny)
             self.logits = log(clamp(self.probs, min=eps))
             if nan is not None:   # a device input: NaN logits where invalid, no host sync
@@ -39,6 +44,7 @@ class Categorical(Distribution):
         else:
             self.logits = log_softmax(param, -1)
             self.probs = softmax(param, -1)   # cheap next to log_softmax, kept for entropy/sample
+            self.impossible = self.logits.array == -np.inf
         self.num_categories = param.shape[-1]
         super().__init__(param.shape[:-1])
 
