@@ -53,12 +53,27 @@ def _topological_order(roots):
 
 
 def _apply_hooks(t, g):
+    """g through t's hooks in order; a hook may replace the gradient, but not change its shape,
+    dtype or device (as torch: SGD would otherwise update t with a gradient of another shape)."""
     if t._hooks:
         for hook in t._hooks:
             new = hook(g)
             if new is not None:
+                _check_hook_result(hook, g, new)
                 g = new
     return g
+
+
+def _check_hook_result(hook, g, new):
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not hasattr(new, "shape") or not hasattr(new, "device"):
+        raise RuntimeError(f"hook '{name}' returned a {type(new).__name__}, not a Tensor (or None)")
+    for what, before, after in (("shape", tuple(g.shape), tuple(new.shape)),
+                                ("dtype", g.dtype, new.dtype), ("device", g.device, new.device)):
+        if before != after:
+            raise RuntimeError(f"hook '{name}' has changed the {what} of the gradient: it got "
+                               f"{before} and returned {after} (return a gradient like the one "
+                               f"it got, or None)")
 
 
 def _accumulate(grads, x, g):
