@@ -358,3 +358,28 @@ def test_on_the_cuda_device():
     assert c.log_prob(k).shape == (5, 2)
     q = Normal(tg.ones(3, device="cuda"), tg.full((3,), 2.0, device="cuda"))
     assert kl_divergence(n, q).device == "cuda"
+
+
+@given(st.integers(2, 5).flatmap(lambda k: arrays((2, k), st.sampled_from([0.0, 0.0, 0.1, 1.0, 3.0]))),
+       st.lists(st.sampled_from([0.0, 0.5, 1 - 2.0 ** -24, 1 - 2.0 ** -40, 1 - 2.0 ** -53]),
+                min_size=6, max_size=6),
+       st.sampled_from(["float32", "float64"]))
+def test_categorical_never_samples_a_category_of_probability_zero(probs, us, dtype):
+    """Whatever u the stream draws, up to the largest float below 1 (float32 rounds it up to
+    1 itself, past the cumsum's end), the sample has positive probability."""
+    from tinygen import rng
+    probs[:, 0] += probs.sum(1) == 0
+    draws = np.array(us * 2)[:12]
+
+    def random(g, shape, dtype):
+        return draws[:int(np.prod(shape))].reshape(shape)
+
+    original = rng.random
+    rng.random = random
+    try:
+        k = Categorical(probs=tg.tensor(probs, dtype=dtype)).sample((6,)).numpy()   # (6, 2)
+    finally:
+        rng.random = original
+    chosen = np.take_along_axis(np.broadcast_to(probs, (6,) + probs.shape), k[..., None], -1)
+    assert (chosen > 0).all(), (k, probs)
+

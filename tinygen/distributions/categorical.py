@@ -6,7 +6,8 @@ logits are normalized, l <- l - logsumexp(l), so that l_k = log p_k:
 
     log p(x = k) = l_k
     H            = -sum_k p_k l_k          (terms with p_k = 0 count 0)
-    sample       k = #{j : cumsum(p)_j <= u},  u ~ Uniform[0, 1)   (inverse CDF)
+    sample       k = #{j : cumsum(p)_j <= u},  u ~ Uniform[0, 1)   (inverse CDF; a u past
+                 the rounded cumsum's end takes the last category of positive probability)
 """
 import numpy as np
 
@@ -75,7 +76,11 @@ class Categorical(Distribution):
         cdf = xp.cumsum(self.probs.data, axis=-1)                               # (..., K)
         u = rng.random(rng.generator(self.probs.device), shape + (1,), cdf.dtype).astype(cdf.dtype)
         k = (xp.broadcast_to(cdf, shape + (self.num_categories,)) <= u).sum(axis=-1)
-        k = xp.minimum(k, self.num_categories - 1)  # u beyond a rounded-down cdf[-1]
+        # u at or beyond cdf[-1] (rounded below 1, or u rounded up to 1 in float32): the last
+        # category of positive probability, never a trailing one of probability 0
+        possible = self.probs.array > 0
+        last = self.num_categories - 1 - xp.argmax(xp.flip(possible, axis=-1), axis=-1)
+        k = xp.minimum(k, xp.broadcast_to(last, shape))
         return Tensor._make(k.astype(np.int64), self.probs.device, False)
 
     def entropy(self):
