@@ -770,3 +770,55 @@ def test_two_training_threads_and_a_no_grad_evaluation_equal_one_thread_bitwise(
         assert losses == alone[i][1], f"thread {i}'s losses differ"
         assert weights == alone[i][0], f"thread {i}'s weights differ bitwise"
     assert results["eval"] == evaluated_alone
+
+
+# ---- file modes: the umask, as torch.save and np.savez ------------------------------------
+
+@contextlib.contextmanager
+def _umask(mask):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@settings(max_examples=12, deadline=None)
+@given(mask=st.sampled_from([0o022, 0o002, 0o077, 0o027]),
+       existing=st.sampled_from([None, 0o664, 0o640, 0o600, 0o644]))
+def test_saved_files_get_the_umasks_mode_and_an_overwrite_keeps_the_files(mask, existing):
+    """Every atomic writer leaves the mode np.savez leaves on the same path (umask's for a new
+    file, the file's own on an overwrite): mkstemp made them 0600 before."""
+    import tempfile
+
+    import tinygen as tg
+    from tinygen.checkpoint import save_checkpoint
+    from tinygen.train.rundir import write_json_atomic
+    writers = {
+        "tg.save": lambda p: tg.save({"w": tg.ones(2)}, p),
+        "save_checkpoint": lambda p: save_checkpoint(p, extra={"k": 1}),
+        "write_json_atomic": lambda p: write_json_atomic(p, {"a": 1}),
+        "write_idx": lambda p: write_idx(p, np.zeros((2, 2), np.uint8)),
+        "np.savez (the oracle)": lambda p: np.savez(p, a=np.ones(2)),
+    }
+    with tempfile.TemporaryDirectory() as d, _umask(mask):
+        modes = {}
+        for name, write in writers.items():
+            path = Path(d) / (name.split()[0] + ".npz")     # np.savez adds .npz otherwise
+            if existing is not None:
+                path.write_bytes(b"old")
+                os.chmod(path, existing)
+            write(path)
+            modes[name] = path.stat().st_mode & 0o777
+    expected = existing if existing is not None else 0o666 & ~mask
+    assert modes == dict.fromkeys(writers, expected), {k: oct(v) for k, v in modes.items()}
+
+
+def test_a_run_directory_is_readable_by_the_group_under_umask_002(data_dir, tmp_path):
+    out = tmp_path / "run"
+    with _umask(0o002):
+        rc, err = run_cli(train_args(out, data_dir, "--epochs", "1"))
+    assert rc == 0, err
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir() if p.is_file()}
+    assert set(modes.values()) == {oct(0o664)}, modes
+    assert {"checkpoint.npz", "config.json", "metrics.jsonl"} <= modes.keys()

@@ -27,6 +27,8 @@ import zlib
 
 import numpy as np
 
+from tinygen.checkpoint import file_mode
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 # IDX dtype code -> big-endian NumPy dtype, as in LeCun's description of the format
@@ -142,6 +144,7 @@ def write_idx(path, x, compress=None):
     try:
         with open(tmp, "wb") as f:
             f.write(data)
+        os.chmod(tmp, file_mode(path))     # an overwrite keeps the file's permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

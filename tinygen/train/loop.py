@@ -52,7 +52,7 @@ from tinygen import backend, rng
 from tinygen.autograd import anomaly
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.autograd.tensor import Tensor
-from tinygen.checkpoint import load_checkpoint, save_checkpoint
+from tinygen.checkpoint import file_mode, load_checkpoint, save_checkpoint
 from tinygen.train import plots
 from tinygen.train.rundir import write_json_atomic
 
@@ -158,6 +158,7 @@ def truncate_metrics(path, step):
         f.writelines(json.dumps(r) + "\n" for r in kept)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, file_mode(path))         # an overwrite keeps the file's permissions
     os.replace(tmp, path)
 
 

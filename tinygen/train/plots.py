@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from tinygen.checkpoint import file_mode
+
 
 def _pyplot():
     import matplotlib
@@ -29,6 +31,7 @@ def _savefig(fig, path, **kwargs):
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
         fig.savefig(tmp, format=fmt, **kwargs)
+        os.chmod(tmp, file_mode(path))     # an overwrite keeps the file's permissions
         os.replace(tmp, path)
     finally:
         plt.close(fig)

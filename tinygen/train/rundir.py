@@ -17,6 +17,8 @@ import os
 import socket
 import sys
 
+from tinygen.checkpoint import file_mode
+
 LOCK_NAME = "lock"
 
 
@@ -28,6 +30,7 @@ def write_json_atomic(path, obj):
             json.dump(obj, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode(path))     # an overwrite keeps the file's permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
