@@ -610,7 +610,7 @@ def test_nonzero_and_where_with_one_argument():
 
 def test_index_errors_name_the_op_and_shapes():
     x = tg.zeros(2, 3)
-    with pytest.raises(IndexError, match=r"gather: index out of range"):
+    with pytest.raises(IndexError, match=r"gather: index 3 is out of range \[0, 3\)"):
         x.gather(1, tg.tensor([[3]]))
     with pytest.raises(TypeError, match="gather: index must be an integer tensor"):
         x.gather(1, tg.tensor([[0.0]]))
@@ -748,3 +748,33 @@ def test_contiguous_examples_from_the_issue_and_its_gradient():
     w = tg.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
     assert gradcheck(lambda w: w.t().contiguous() * 2.0, [w])
     assert gradgradcheck(lambda w: (w[:, ::2].contiguous() ** 2), [w])
+
+
+@settings(max_examples=60)
+@given(n=st.integers(1, 3), picks=st.lists(st.integers(-4, 3), min_size=1, max_size=3),
+       name=st.sampled_from(["index_select", "index_add", "index_fill", "gather", "scatter"]))
+def test_negative_and_out_of_range_indices_raise_where_torch_raises(n, picks, name):
+    """torch refuses -1 in index_select, index_add, gather and scatter (it used to pick the last
+    slice here) and takes it in index_fill; every other result equals torch's."""
+    torch = pytest.importorskip("torch")
+    calls = {
+        "index_select": lambda m, x, i: x.index_select(1, i),
+        "index_add": lambda m, x, i: x.index_add(1, i, m.ones(2, len(picks), dtype=x.dtype)),
+        "index_fill": lambda m, x, i: x.index_fill(1, i, -7.0),
+        "gather": lambda m, x, i: x.gather(1, i.reshape(1, -1)),
+        "scatter": lambda m, x, i: x.scatter(1, i.reshape(1, -1)[:, :1], -7.0),
+    }
+    array = np.arange(2.0 * n).reshape(2, n)
+
+    def run(m):
+        try:
+            return calls[name](m, m.tensor(array), m.tensor(picks)).numpy()
+        except (IndexError, RuntimeError) as e:
+            return e
+
+    ours, theirs = run(tg), run(torch)
+    assert isinstance(ours, Exception) == isinstance(theirs, Exception), (ours, theirs)
+    if isinstance(ours, Exception):
+        assert f"{name}: index " in str(ours) and "out of range" in str(ours)
+    else:
+        np.testing.assert_array_equal(ours, theirs)
