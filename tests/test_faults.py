@@ -822,3 +822,35 @@ def test_a_run_directory_is_readable_by_the_group_under_umask_002(data_dir, tmp_
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir() if p.is_file()}
     assert set(modes.values()) == {oct(0o664)}, modes
     assert {"checkpoint.npz", "config.json", "metrics.jsonl"} <= modes.keys()
+
+
+# ---- data the model cannot take: one line before any step ----------------------------------
+
+def _idx_dir(root, side=28, bad_label=None):
+    rng = np.random.default_rng(0)
+    root.mkdir()
+    for stem, n in (("train", 64), ("t10k", 16)):
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        if bad_label is not None:
+            labels[5] = bad_label
+        write_idx(root / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, side, side), dtype=np.uint8))
+        write_idx(root / f"{stem}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+@pytest.mark.parametrize("model, side, bad_label, expected", [
+    ("vae", 32, None, "mnist's images are 1 x 32 x 32, but vae is built for 1 x 28 x 28 images"),
+    ("gan", 32, None, "but gan is built for 1 x 28 x 28"),
+    ("gated-pixelcnn", 28, 12, "--conditional: 1 of mnist's 64 labels lie outside [0, 10), "
+                               "the first 12 (image 5)"),
+])
+def test_data_the_model_cannot_take_is_one_short_line_before_any_step(model, side, bad_label,
+                                                                      expected, tmp_path):
+    data = _idx_dir(tmp_path / "idx", side, bad_label)
+    extra = ["--conditional"] if bad_label is not None else []
+    argv = train_args(tmp_path / "run", data, *extra)
+    argv[1] = model
+    rc, err = run_cli(argv)
+    assert rc == 2 and len(err) == 1 and expected in err[0] and len(err[0]) < 200, err
+    assert handled(err[0])
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()

@@ -265,6 +265,27 @@ def _load_data(name, split, data_dir, binarize, seed=0, verify=True):
         raise CLIError(str(e) or type(e).__name__) from None
 
 
+def _check_data_fits(model, dataset, config):
+    """The dataset's images have the shape the model takes (a VAE, AE or GAN is built for
+    one size; the PixelCNNs and PixelRNNs take any), and with --conditional its labels lie in
+    [0, N_CLASSES): checked here, in one line, before a step meets them in a linear layer."""
+    import numpy as np
+    expected = getattr(getattr(model, "config", None), "image_shape", None)
+    if expected is not None and tuple(dataset.shape) != tuple(expected):
+        raise CLIError(f"{config.data}'s images are {_shape_text(dataset.shape)}, but {config.model} "
+                       f"is built for {_shape_text(expected)} images (C x H x W)")
+    if config.conditional:
+        bad = np.flatnonzero((dataset.labels < 0) | (dataset.labels >= N_CLASSES))
+        if bad.size:
+            raise CLIError(f"--conditional: {bad.size} of {config.data}'s {len(dataset)} labels "
+                           f"lie outside [0, {N_CLASSES}), the first {dataset.labels[bad[0]]} "
+                           f"(image {bad[0]})")
+
+
+def _shape_text(shape):
+    return " x ".join(str(n) for n in shape)
+
+
 def _test_images(test_set, seed, device, n=8):
     """(x, y): the first n test images, binarized (if the set is) by a generator of their
     own (seeded: the same images every epoch; tinygen's stream does not move), and labels."""
@@ -359,6 +380,7 @@ def cmd_train(args):
                             labels=config.conditional)   # no label copies unless trained on
         model = _build_model(config.model, config.device, config.variant, config.preset,
                              config.conditional)
+        _check_data_fits(model, train_set, config)
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
                                      device=config.device, labels=config.conditional)))
         test_batch = None
