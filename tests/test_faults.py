@@ -854,3 +854,21 @@ def test_data_the_model_cannot_take_is_one_short_line_before_any_step(model, sid
     assert rc == 2 and len(err) == 1 and expected in err[0] and len(err[0]) < 200, err
     assert handled(err[0])
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+@pytest.mark.parametrize("fails, named", [("numpy.savez", "checkpoint.npz"), ("os.fsync", "config.json")])
+def test_disk_full_names_the_file_it_could_not_write(fails, named, data_dir, tmp_path, monkeypatch):
+    """A write into an open file that fails (ENOSPC) raises an OSError without a file name;
+    the one line now says which file (it said only 'No space left on device')."""
+    import errno
+    module, name = fails.rsplit(".", 1)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(__import__(module), name, full)
+    out = tmp_path / "run"
+    rc, err = run_cli(train_args(out, data_dir, "--epochs", "1"))
+    assert rc == 2 and len(err) == 1, err
+    assert "No space left on device" in err[0] and str(out / named) in err[0], err
+    assert handled(err[0])

@@ -28,6 +28,7 @@ model) and the mis-shaped ones; strict=True makes any of them an error, strict=F
 the matching entries and returns the lists. Models and optimizers are duck-typed: anything
 with state_dict() and load_state_dict(state_dict, strict=...) / load_state_dict(state_dict).
 """
+import contextlib
 import json
 import numbers
 import os
@@ -181,23 +182,36 @@ def file_mode(path):
         return 0o666 & ~_umask()
 
 
+@contextlib.contextmanager
+def naming_file(path):
+    """Give an OSError raised inside without a file name (a write into an open file: ENOSPC,
+    EDQUOT, EIO) `path` as its file name, so its one line says which file was not written."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), os.fspath(path)) from e
+        raise
+
+
 def write_npz_atomic(path, arrays):
     """np.savez(`path`, **arrays) via a temporary file in the same directory + os.replace."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, file_mode(path))
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with naming_file(path):
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, file_mode(path))
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, allow_pickle=False, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
     _fsync_directory(directory)
 
 

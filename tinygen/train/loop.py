@@ -52,7 +52,7 @@ from tinygen import backend, rng
 from tinygen.autograd import anomaly
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.autograd.tensor import Tensor
-from tinygen.checkpoint import file_mode, load_checkpoint, save_checkpoint
+from tinygen.checkpoint import file_mode, load_checkpoint, naming_file, save_checkpoint
 from tinygen.train import plots
 from tinygen.train.rundir import write_json_atomic
 
@@ -120,7 +120,7 @@ class TrainingError(RuntimeError):
 # ---- metrics -----------------------------------------------------------------------------
 
 def _append_jsonl(path, record):
-    with open(path, "a", encoding="utf-8") as f:
+    with naming_file(path), open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
 
 
@@ -154,7 +154,7 @@ def truncate_metrics(path, step):
         records = _parse_lines(f.read())
     kept = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= step]
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with naming_file(path), open(tmp, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r) + "\n" for r in kept)
         f.flush()
         os.fsync(f.fileno())

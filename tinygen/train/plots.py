@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from tinygen.checkpoint import file_mode
+from tinygen.checkpoint import file_mode, naming_file
 
 
 def _pyplot():
@@ -30,7 +30,8 @@ def _savefig(fig, path, **kwargs):
         raise FileNotFoundError(f"cannot write {path}: no directory {directory}")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
-        fig.savefig(tmp, format=fmt, **kwargs)
+        with naming_file(path):
+            fig.savefig(tmp, format=fmt, **kwargs)
         os.chmod(tmp, file_mode(path))     # an overwrite keeps the file's permissions
         os.replace(tmp, path)
     finally:

@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 
-from tinygen.checkpoint import file_mode
+from tinygen.checkpoint import file_mode, naming_file
 
 LOCK_NAME = "lock"
 
@@ -26,7 +26,7 @@ def write_json_atomic(path, obj):
     """json.dump to a temporary file beside `path`, fsync, then rename onto `path`."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with naming_file(path), open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
