@@ -4,9 +4,9 @@
 size 1, as in torch. The backward of a reduction broadcasts the gradient back over the
 reduced dims.
 
-Ties in max/min: the gradient is shared equally among all tied maxima (each of k ties gets
-gy / k), for the full reduction and for a reduction over dims. (torch does the same for a
-full reduction; torch.max(x, dim) gives it all to the one index it returns.)
+Ties in max/min, as torch: amax/amin and the full max()/min() share the gradient equally
+among the tied maxima (each of k ties gets gy / k); max(x, dim)/min(x, dim) give it all to
+the one index they return (the first maximum, or the first NaN).
 """
 import builtins
 from collections import namedtuple
