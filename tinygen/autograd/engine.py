@@ -10,7 +10,15 @@
 Without create_graph the walk runs under no_grad, so it records nothing; with it, the
 gradients are themselves differentiable. Unless retain_graph, every visited node is
 released at the end (inputs and saved arrays dropped).
+
+The walk runs with NumPy's floating-point warnings off (np.errstate, once per walk: 1-3 us
+on the 25 us of benchmarks/bench_overhead.py's add forward+backward): an infinite or NaN gradient (sqrt's at 0, a NaN that reached the loss) is a value, as
+torch computes it silently; the user did not write these expressions, so NumPy's "divide by
+zero encountered" pointing into tinygen's backward formulas told them nothing. Anomaly mode
+and the training loop's guards are the ways to find where a non-finite value came from.
 """
+import numpy as np
+
 from tinygen.autograd import anomaly, grad_mode
 
 
@@ -118,7 +126,8 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
             raise RuntimeError(
                 f"backward through a tensor of shape {tuple(root.shape)} that does not require "
                 f"grad (no input of its computation requires grad, or it ran under no_grad)")
-    with grad_mode.set_grad_enabled(create_graph):
+    with grad_mode.set_grad_enabled(create_graph), \
+            np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         grads = {}
         for root, g in zip(roots, grad_roots):
             _accumulate(grads, root, _root_gradient(root, g))

@@ -368,7 +368,8 @@ def _as_array(data, dtype):
     if dtype is not None:
         return array.astype(dtype, copy=False)
     if array.dtype == np.float64 and not isinstance(data, np.ndarray):
-        return array.astype(_default_dtype[0])  # Python floats and lists -> float32, as torch
+        with np.errstate(over="ignore"):        # 1e200 -> inf in float32, silently as torch
+            return array.astype(_default_dtype[0])  # Python floats and lists -> float32, as torch
     if array.dtype.kind in "iu" and not isinstance(data, np.ndarray):
         return array.astype(np.int64)
     return array

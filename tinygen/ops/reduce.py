@@ -161,8 +161,10 @@ class MaxMin(Function):
             raise ValueError(f"{self.name.lower()}: reduction of an empty tensor of shape {x.shape}")
         y = x.max(axis=self.axes, keepdims=True) if self.sign > 0 else x.min(axis=self.axes, keepdims=True)
         hits = x == y
-        # 1/k at each of k ties, kept in x's dtype (this array is what backward holds)
-        self.share = (hits / hits.sum(axis=self.axes, keepdims=True)).astype(x.dtype, copy=False)
+        # 1/k at each of k ties, kept in x's dtype (this array is what backward holds); NaN
+        # where the extreme is NaN (no hits: 0/0, not worth NumPy's warning)
+        with np.errstate(invalid="ignore"):
+            self.share = (hits / hits.sum(axis=self.axes, keepdims=True)).astype(x.dtype, copy=False)
         return y if self.keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):
