@@ -696,6 +696,50 @@ def test_a_new_thread_starts_with_grad_enabled_as_torch():
     assert seen == [True]
 
 
+class _NoGradDataset:
+    """A dataset whose samples are made by tinygen ops under no_grad (a normalization)."""
+
+    def __init__(self, n=256):
+        rng = np.random.default_rng(5)
+        self.x = rng.standard_normal((n, 8)).astype(np.float32)
+        self.y = rng.integers(0, 3, n)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        import tinygen as tg
+        with tg.no_grad():
+            x = tg.tensor(self.x[i])
+            x = (x - x.mean()) / (x.std() + 1.0)
+            time.sleep(0.0005)               # stay inside no_grad while the main thread trains
+        return x.array, int(self.y[i])
+
+
+def _train_on_loader(num_workers):
+    import tinygen as tg
+    import tinygen.nn as nn
+    import tinygen.nn.functional as F
+    from tinygen.utils.data import DataLoader
+    tg.manual_seed(3)
+    body, head = nn.Linear(8, 8), nn.Linear(8, 3)
+    opt = tg.optim.SGD([*body.parameters(), *head.parameters()], lr=0.1)
+    loader = DataLoader(_NoGradDataset(), batch_size=8, num_workers=num_workers)
+    for x, y in loader:
+        opt.zero_grad()
+        h = x + F.relu(body(x))              # a residual block
+        F.cross_entropy(head(h), y).backward()
+        assert body.weight.grad is not None
+        opt.step()
+    return [p.array.tobytes() for p in (*body.parameters(), *head.parameters())]
+
+
+def test_training_beside_dataloader_workers_running_no_grad_equals_no_workers_bitwise():
+    """The issue's case: with num_workers=2 whose dataset ran ops under no_grad, 127 of 128
+    steps raised in backward(), and a residual block silently got no weight gradient."""
+    assert _train_on_loader(num_workers=2) == _train_on_loader(num_workers=0)
+
+
 def _thread_training_data(seed):
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((8, 16, 1, 8, 8)).astype(np.float32),
