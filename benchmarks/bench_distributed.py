@@ -77,7 +77,7 @@ BATCH = {"B1": 128, "B2": 64, "B3": 32, "B4": 128}
 
 def gradient_bytes(model_id):
     net, _, _ = build(model_id, 1)
-    return sum(p.data.nbytes for p in net.parameters())
+    return sum(p.array.nbytes for p in net.parameters())
 
 
 def measure(model_id, steps, warmup):
@@ -103,7 +103,7 @@ def measure(model_id, steps, warmup):
         step()
     dist.barrier()
     t_step = (time.perf_counter() - t0) / steps
-    flat = tg.zeros(sum(p.data.size for p in net.parameters()))
+    flat = tg.zeros(sum(p.array.size for p in net.parameters()))
     for _ in range(3):
         dist.all_reduce(flat)
     dist.barrier()
@@ -111,7 +111,7 @@ def measure(model_id, steps, warmup):
     for _ in range(steps):
         dist.all_reduce(flat, op=dist.ReduceOp.AVG, async_op=True).wait()
     t_reduce = (time.perf_counter() - t0) / steps
-    return t_step, t_reduce, len(ddp._buckets), flat.data.nbytes
+    return t_step, t_reduce, len(ddp._buckets), flat.array.nbytes
 
 
 def step_time_model(t1, nbytes, n, gbit, latency=5e-6):

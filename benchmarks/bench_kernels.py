@@ -1,6 +1,6 @@
-"""Kernel benchmark: the conv layers of B2-B4 and matmul, every implementation, one run.
+"""Kernel benchmark: the conv layers of B2-B4, pooling and matmul, every implementation, one run.
 
-For each conv layer of the standard models (shared/BENCHMARKS.md):
+For each conv layer of the standard models (docs/benchmarks.md):
 
     forward   y = conv(x, w)                                  2 * MACs flops
     backward  gx (a conv_transpose) and gw (the weight grad)  4 * MACs flops
@@ -14,6 +14,11 @@ same run (NumPy matmul at n = 1024, 1536, 2048, before and after the layers; the
 layer computes gx although training would not need it, so every row counts the same flops.
 
 matmul: BLAS (what the ops use) against the blocked numba kernel at n = 256..1024, float32.
+
+pool: max_pool2d and avg_pool2d, forward and backward, on the pooling layers of the MNIST
+classifier and the conv autoencoder of tests/ports/ (B1-B4 have none), for the numpy, numba,
+cuda and torch implementations; memory-bound, so the rate is GB/s: the bytes read and
+written (x and y forward; gy, the argmax indices, and gx backward).
 
 With --algorithms, every algorithm of conv_numba.py that some op of a layer runs when forced
 (tinygen.kernels.use_conv_algorithm) gets a row of its own, "numba:<name>", its results
@@ -30,14 +35,11 @@ process's CPU time) still gives meaningful single-core ratios. On processors
 where OPENBLAS_CORETYPE is set in the environment (see the environment notes), numpy's GEMM
 is slowed; unset it for this command only (the JSON records the BLAS kernel in use).
 """
-from tinygen import runtime  # noqa: I001
-runtime.configure()          # first: OMP_WAIT_POLICY before numba's and torch's pools start
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
+import argparse
+import json
+import os
+import statistics
+import sys
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -58,6 +60,12 @@ LAYERS = [
     ("B4", "dec convT 32->1 4x4 s2 14->28", "convT", 128, 32, 1, 14, 14, 4, 2, 1),
 ]
 IMPLEMENTATIONS = ("numpy", "numba", "cuda", "torch")
+# pooling layers of tests/ports/: (where, name, kind, N, C, H, W, k, stride, padding)
+POOLS = [
+    ("classifier", "max 2x2 s2 64ch 24->12", "max", 64, 64, 24, 24, 2, 2, 0),
+    ("conv AE", "max 2x2 s2 16ch 28->14", "max", 128, 16, 28, 28, 2, 2, 0),
+    ("classifier", "avg 2x2 s2 64ch 24->12", "avg", 64, 64, 24, 24, 2, 2, 0),
+]
 
 
 CLOCK = [time.perf_counter]   # time.process_time under --clock cpu
@@ -83,8 +91,9 @@ def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None
 
 
 def limit_threads(threads):
-    """Run BLAS, tinygen (its workers and numba) and torch on `threads` threads; returns what
-    to keep alive."""
+    """Run BLAS, tinygen (its workers) and torch on `threads` threads; returns what to keep
+    alive."""
+    from tinygen import runtime
     runtime.set_num_threads(threads)
     try:
         import torch
@@ -281,6 +290,86 @@ def _rates(row, t_fwd, t_bwd):
                 gflops_fwd_bwd=(row["gflop_fwd"] + row["gflop_bwd"]) / (t_fwd + t_bwd))
 
 
+def pool_problem(pool):
+    """Arrays and geometry of one pooling layer (float32), and the bytes a pass moves."""
+    where, name, kind, N, C, H, W, k, s, p = pool
+    x = np.random.default_rng(0).standard_normal((N, C, H, W), dtype=np.float32)
+    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    gy = np.random.default_rng(1).standard_normal((N, C, Ho, Wo), dtype=np.float32)
+    index_bytes = 8 * gy.size if kind == "max" else 0      # int64 argmax, written then read
+    return dict(kind=kind, x=x, gy=gy, k=(k, k), s=(s, s), p=(p, p),
+                bytes_fwd=x.nbytes + gy.nbytes + index_bytes,
+                bytes_bwd=gy.nbytes + x.nbytes + index_bytes)
+
+
+def pool_calls(pool_kernels, prob, to=lambda a: a):
+    """(forward, backward) closures on the kernel module `pool_kernels` (kernels/pool_*.py)."""
+    x, gy = to(prob["x"]), to(prob["gy"])
+    k, s, p, shape = prob["k"], prob["s"], prob["p"], prob["x"].shape
+    if prob["kind"] == "max":
+        _, idx = pool_kernels.max_pool2d(x, k, s, p)
+
+        def fwd():
+            return pool_kernels.max_pool2d(x, k, s, p)[0]
+
+        def bwd():
+            return pool_kernels.max_pool2d_backward(gy, idx, shape, k, s, p)
+    else:
+        def fwd():
+            return pool_kernels.avg_pool2d(x, k, s, p)
+
+        def bwd():
+            return pool_kernels.avg_pool2d_backward(gy, shape, k, s, p)
+    return fwd, bwd
+
+
+def torch_pool_calls(torch, prob):
+    F = torch.nn.functional
+    x = torch.tensor(prob["x"], requires_grad=True)
+    gy = torch.tensor(prob["gy"])
+    pool = F.max_pool2d if prob["kind"] == "max" else F.avg_pool2d
+
+    def fwd():
+        with torch.no_grad():
+            return pool(x, prob["k"], prob["s"], prob["p"])
+
+    def bwd(y):                                   # y = pool(x) with its graph, made untimed
+        return torch.autograd.grad(y, x, gy)
+
+    return fwd, bwd, lambda: pool(x, prob["k"], prob["s"], prob["p"])
+
+
+def bench_pools(pools, min_time):
+    from tinygen import backend
+    from tinygen.kernels import implementation
+    status = available_implementations()
+    rows = []
+    for pool in pools:
+        prob = pool_problem(pool)
+        row = dict(model=pool[0], layer=pool[1], batch=pool[3], results={})
+        for impl in IMPLEMENTATIONS:
+            if status[impl] is not None:
+                row["results"][impl] = status[impl]
+                continue
+            if impl == "torch":
+                import torch
+                fwd, bwd, forward_with_graph = torch_pool_calls(torch, prob)
+                t_fwd = median_time(fwd, min_time)
+                t_bwd = median_time(bwd, min_time, setup=forward_with_graph)
+            else:
+                device, mode = {"numpy": ("cpu", "reference"), "numba": ("cpu", "fast"),
+                                "cuda": ("cuda", "fast")}[impl]
+                to = (lambda a: backend.to_device(a, "cuda")) if impl == "cuda" else (lambda a: a)
+                sync = (lambda: backend.synchronize("cuda")) if impl == "cuda" else (lambda: None)
+                fwd, bwd = pool_calls(implementation("pool", device, mode), prob, to)
+                t_fwd = median_time(fwd, min_time, sync=sync)
+                t_bwd = median_time(bwd, min_time, sync=sync)
+            row["results"][impl] = dict(fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3,
+                                        gbps=(prob["bytes_fwd"] + prob["bytes_bwd"]) / (t_fwd + t_bwd) / 1e9)
+        rows.append(row)
+    return rows
+
+
 def bench_matmul(sizes, min_time):
     """BLAS against the blocked numba kernel; cuBLAS against the tiled numba.cuda kernel on a GPU."""
     from tinygen import backend
@@ -339,6 +428,14 @@ def format_table(result):
                if "cublas_gflops" in r else "   (GPU: unavailable)")
         lines.append(f"{r['n']:>9} {r['blas_gflops']:13.1f} {r['blocked_gflops']:14.1f} "
                      f"{r['blas_gflops'] / r['blocked_gflops']:13.1f}{gpu}")
+    if result.get("pools"):
+        lines += ["", f"{'pool':<12} {'layer':<24} {'impl':<8} {'fwd ms':>8} {'bwd ms':>8} {'GB/s':>7}"]
+        for row in result["pools"]:
+            for impl, r in row["results"].items():
+                lines.append(f"{row['model']:<12} {row['layer']:<24} {impl:<8} " + (
+                    r if isinstance(r, str) else
+                    f"{r['fwd_ms']:8.2f} {r['bwd_ms']:8.2f} {r['gbps']:7.1f}"))
+        lines.append("GB/s: bytes read and written by forward + backward over their time.")
     for line in result.get("summary", []):
         lines.append(line)
     return "\n".join(lines)
@@ -398,7 +495,8 @@ def run(out="bench_out/kernels", quick=False, only=None, threads=None, clock="wa
         openblas_env={k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
         layers=bench_layers(layers, min_time, batch_scale=1.0, skip_numpy_over=5e8 if quick else None,
                             algorithms=algorithms),
-        matmul=bench_matmul((256, 512) if quick else (256, 512, 1024), min_time))
+        matmul=bench_matmul((256, 512) if quick else (256, 512, 1024), min_time),
+        pools=bench_pools([q for q in POOLS if only is None or only in q[1]], min_time))
     # the GEMM rate is measured before and after the layers; the better of the two is the
     # machine's (other jobs on a shared machine only ever slow it down)
     gemm_after, _ = gemm_rate(min_time=min_time)

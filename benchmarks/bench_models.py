@@ -1,41 +1,41 @@
-"""B1-B4 (shared BENCHMARKS.md): one full training step of four standard models, tinygen
-against PyTorch, on the same machine at the same time, measured two ways (--mode):
+"""B1-B4 (docs/benchmarks.md): one full training step of four standard models, tinygen
+against PyTorch on the same machine, measured the way a user would meet them (--mode):
 
-    interleaved   both frameworks in this one process, one step of each in turn
-    separate      each framework alone in a fresh process of its own, alternating
-                  (tinygen, torch, tinygen, torch, ...: --pairs pairs); the ratio is the
-                  median of the per-pair ratios, so load that drifts over the run cancels
+    separate      each framework alone in a fresh process of its own, alternating, --pairs
+                  times: tinygen as a plain script (import tinygen, train), tinygen after
+                  tinygen.runtime.configure(), then PyTorch. Each ratio is the median of the
+                  per-pair ratios, so load that drifts over the run cancels.
+    interleaved   both frameworks in this one process, one step of each in turn (they share
+                  the cores, caches and allocator: a diagnostic, not the headline)
     both          the two (the default)
 
     python benchmarks/bench_models.py [--steps 30] [--warmup 5] [--models B1 B3]
-                                      [--mode separate] [--pairs 7]
+                                      [--mode separate] [--pairs 7] [--load]
                                       [--growth-steps 1000] [--out bench_out]
 
-In one process, the two frameworks' thread pools and allocators share the cores and the
-caches (see the note below the docstring); alone, each has the machine as a user would give
-it. The separate mode is the one the targets of issue 12 are stated in.
+Honest by construction: every child process starts with the environment this script was
+started with (nothing of tinygen's reaches PyTorch's process: no OMP_WAIT_POLICY, no thread
+limit, no malloc setting), PyTorch runs with its defaults and torch.set_num_threads(cores),
+and this parent process imports neither framework before the children run. --load repeats
+the separate runs with one core kept busy by another process (a spinning Python loop) and
+reports each framework's loaded / quiet step time.
 
-Per model: median step time of each framework, tinygen / PyTorch, the step's GFLOP/s and
-its fraction of the same-run NumPy float32 GEMM rate (the machine's own peak), the step's
-GEMM-peak lower bound (step FLOPs / GEMM rate) and how far above it the step is, and peak
-memory (resident set of a separate process that builds the model and runs a few steps,
-above that process's baseline). With --growth-steps N, tinygen's traced heap is compared
-after N/10 and after N steps (no growth expected). Writes JSON and a PNG bar chart.
+Per model: median step time of each framework, the ratios, the step's GFLOP/s and its fraction
+of the same-run NumPy float32 GEMM rate (the machine's own peak), the GEMM-peak lower bound
+(step FLOPs / GEMM rate) and how far above it the step is, and peak memory (resident set of
+a separate process that builds the model and runs a few steps, above that process's
+baseline). With --growth-steps N, tinygen's traced heap is compared after N/10 and after N
+steps (no growth expected). The run also prints the CPU model and which BLAS (threadpoolctl)
+and, for PyTorch, which BLAS/oneDNN build and CPU capability each side ran. Writes JSON and
+a PNG bar chart.
 
 A step is forward, loss, backward and optimizer update, float32, on a fixed batch made
 once; noise that a real step samples (VAE eps, GAN z) is sampled inside the step.
 """
-# Both frameworks run OpenMP thread pools in this one process (torch's intra-op pool, numba's
-# parallel loops). With the default ACTIVE policy an idle pool keeps spinning on the two
-# cores that the other framework's next kernel needs; measured here: B3 6.7x torch's time
-# with spinning, 1.7x without, torch's own time unchanged. tinygen.runtime.configure() sets
-# the passive policy (and malloc's), which must come before numba's and torch's pools start:
-# so it runs first, before any other import.
-from tinygen import runtime  # noqa: I001
-runtime.configure()
+import os  # noqa: I001
+USER_ENV = dict(os.environ)   # the environment every child process gets, before anything runs
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -44,7 +44,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-# FLOPs per step as BENCHMARKS.md defines them: 2 x 3 x forward multiply-adds
+# FLOPs per step as docs/benchmarks.md defines them: 2 x 3 x forward multiply-adds
 # (for B2: G once, D three times).
 def _linear(b, i, o):
     return b * i * o
@@ -318,32 +318,100 @@ def time_interleaved(model_id, steps, warmup, with_torch):
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def time_alone(framework, model_id, steps, warmup):
-    """Run in a child process: median step seconds of one framework alone."""
-    if framework == "torch":
+VARIANTS = ("tinygen", "tinygen-configured", "torch")   # the processes of one separate pair
+
+
+def time_alone(variant, model_id, steps, warmup):
+    """Run in a child process: one variant alone. Returns its median step seconds and what
+    it ran on (BLAS libraries and their threads; PyTorch's build)."""
+    if variant == "tinygen-configured":
+        from tinygen import runtime
+        runtime.configure()                       # first, as its docstring asks
+    if variant == "torch":
         _torch_available()
-    step = (torch_step if framework == "torch" else tinygen_step)(model_id)
+    step = (torch_step if variant == "torch" else tinygen_step)(model_id)
     for _ in range(warmup):
         step()
-    return statistics.median(_timed(step) for _ in range(steps))
+    times = [_timed(step) for _ in range(steps)]
+    return {"median_s": statistics.median(times), "libraries": libraries(variant)}
+
+
+def libraries(variant):
+    """The BLAS/OpenMP libraries loaded in this process with their thread counts, and for
+    PyTorch its BLAS, oneDNN and CPU capability."""
+    from threadpoolctl import threadpool_info
+    found = [f"{lib['internal_api']} {lib.get('version') or ''} ({lib.get('architecture') or '-'},"
+             f" {lib['num_threads']} threads)" for lib in threadpool_info()]
+    if variant == "torch":
+        import torch
+        config = torch.__config__.show()
+        keep = ("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "CPU capability", "MKL", "OpenMP",
+                "oneDNN", "Intel(R) MKL-DNN")
+        found += [line.strip() for line in config.splitlines()
+                  if any(k in line for k in keep) and len(line.strip()) < 160]
+        found.append(f"torch.backends.cpu.get_cpu_capability() = "
+                     f"{torch.backends.cpu.get_cpu_capability()}")
+    return found
+
+
+def _child(variant, model_id, steps, warmup):
+    out = subprocess.run([sys.executable, __file__, "--time-alone", variant, model_id,
+                          "--steps", str(steps), "--warmup", str(warmup)],
+                         capture_output=True, text=True, env=USER_ENV)
+    if out.returncode != 0:
+        raise RuntimeError(f"{variant} {model_id} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def time_separate(model_id, pairs, steps, warmup, with_torch):
-    """Each framework alone in its own process, alternating, `pairs` times: the median step
-    seconds of each, the per-pair ratios tinygen / torch and their median."""
-    frameworks = ("tinygen", "torch") if with_torch else ("tinygen",)
-    times = {name: [] for name in frameworks}
+    """Each variant alone in its own process, alternating, `pairs` times: the median step
+    seconds of each, the per-pair ratios and their medians, the libraries each ran."""
+    variants = VARIANTS if with_torch else VARIANTS[:2]
+    times, libs = {v: [] for v in variants}, {}
     for _ in range(pairs):
-        for name in frameworks:
-            out = subprocess.run([sys.executable, __file__, "--time-alone", name, model_id,
-                                  "--steps", str(steps), "--warmup", str(warmup)],
-                                 capture_output=True, text=True, check=True)
-            times[name].append(float(out.stdout.strip().splitlines()[-1]))
-    result = {name: statistics.median(ts) for name, ts in times.items()}
+        for v in variants:
+            result = _child(v, model_id, steps, warmup)
+            times[v].append(result["median_s"])
+            libs[v] = result["libraries"]
+    out = {v: statistics.median(ts) for v, ts in times.items()}
+    out["times"], out["libraries"] = times, libs
+    plain, configured = times["tinygen"], times["tinygen-configured"]
+    out["configured_over_plain"] = statistics.median(c / p for c, p in zip(configured, plain))
     if with_torch:
-        result["ratios"] = [a / b for a, b in zip(times["tinygen"], times["torch"])]
-        result["ratio"] = statistics.median(result["ratios"])
-    return result
+        for v in ("tinygen", "tinygen-configured"):
+            ratios = [a / b for a, b in zip(times[v], times["torch"])]
+            out[f"{v}/torch"] = {"median": statistics.median(ratios), "pairs": ratios}
+    return out
+
+
+class busy_core:
+    """One core kept busy by another process (a spinning Python loop) inside the block."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], env=USER_ENV)
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        return False
+
+
+def cpu_model():
+    """The CPU's model name and its widest SIMD (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        import platform
+        return platform.processor() or "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                 if line.startswith("model name")), "unknown CPU")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith("flags")), [])
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{name}, {simd}, {os.cpu_count()} logical cores"
 
 
 def _rss_kib():
@@ -373,7 +441,7 @@ def memory_probe(framework, model_id, steps=5):
 
 def peak_memory(framework, model_id):
     out = subprocess.run([sys.executable, __file__, "--memory-probe", framework, model_id],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, env=USER_ENV)
     try:
         return float(out.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -404,47 +472,61 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--mode", choices=("interleaved", "separate", "both"), default="both")
-    p.add_argument("--pairs", type=int, default=5, help="separate mode: tinygen/torch process pairs")
+    p.add_argument("--pairs", type=int, default=5, help="separate mode: process pairs")
+    p.add_argument("--load", action="store_true",
+                   help="separate mode again with one core kept busy by another process")
     p.add_argument("--growth-steps", type=int, default=0)
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--out", default="bench_out")
     p.add_argument("--memory-probe", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
-    p.add_argument("--time-alone", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
+    p.add_argument("--time-alone", nargs=2, metavar=("VARIANT", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:
         print(memory_probe(*args.memory_probe))
         return None
     if args.time_alone:
-        print(time_alone(*args.time_alone, args.steps, args.warmup))
+        print(json.dumps(time_alone(*args.time_alone, args.steps, args.warmup)))
         return None
 
-    with_torch = _torch_available()
+    import importlib.util
+    with_torch = importlib.util.find_spec("torch") is not None
     rate = gemm_rate()
+    cpu = cpu_model()
+    print(f"CPU: {cpu}")
     print(f"NumPy float32 GEMM (n=2048), this run: {rate:.1f} GFLOP/s"
-          + ("" if with_torch else "   (PyTorch not installed: tinygen only)"))
-    rows = []
+          + ("" if with_torch else "   (PyTorch not installed: tinygen only)"), flush=True)
+    rows, libraries_seen = [], {}
     for model_id in args.models:
-        # the step times of the rates below: the interleaved run's, or the separate one's
-        if args.mode != "separate":
-            med = time_interleaved(model_id, args.steps, args.warmup, with_torch)
-        if args.mode != "interleaved":
-            alone = time_separate(model_id, args.pairs, args.steps, args.warmup, with_torch)
-            med = med if args.mode == "both" else alone
         bound = FLOPS[model_id] / (rate * 1e9)
         row = {"model": model_id, "name": NAMES[model_id], "gflop": FLOPS[model_id] / 1e9,
-               "tinygen_ms": med["tinygen"] * 1e3, "bound_ms": bound * 1e3,
-               "over_bound": med["tinygen"] / bound,
-               "tinygen_gflops": FLOPS[model_id] / med["tinygen"] / 1e9,
-               "fraction_of_gemm": FLOPS[model_id] / med["tinygen"] / 1e9 / rate}
-        if with_torch:
-            row["torch_ms"] = med["torch"] * 1e3
-            row["ratio"] = med["tinygen"] / med["torch"]
-            row["torch_fraction_of_gemm"] = FLOPS[model_id] / med["torch"] / 1e9 / rate
-        if args.mode != "interleaved":
-            row["separate"] = {"tinygen_ms": alone["tinygen"] * 1e3}
+               "bound_ms": bound * 1e3}
+        if args.mode != "separate":
             if with_torch:
-                row["separate"].update(torch_ms=alone["torch"] * 1e3, ratio=alone["ratio"],
-                                       ratios=alone["ratios"])
+                _torch_available()
+            med = time_interleaved(model_id, args.steps, args.warmup, with_torch)
+            row["interleaved"] = {"tinygen_ms": med["tinygen"] * 1e3}
+            if with_torch:
+                row["interleaved"].update(torch_ms=med["torch"] * 1e3,
+                                          ratio=med["tinygen"] / med["torch"])
+        if args.mode != "interleaved":
+            alone = time_separate(model_id, args.pairs, args.steps, args.warmup, with_torch)
+            libraries_seen.update(alone.pop("libraries"))
+            row["separate"] = _ms(alone)
+            med = alone
+            if args.load:
+                with busy_core():
+                    loaded = time_separate(model_id, args.pairs, args.steps, args.warmup,
+                                           with_torch)
+                loaded.pop("libraries")
+                row["loaded"] = _ms(loaded)
+                row["loaded_over_quiet"] = {v: loaded[v] / alone[v] for v in VARIANTS
+                                            if v in alone}
+        row.update(tinygen_ms=med["tinygen"] * 1e3, over_bound=med["tinygen"] / bound,
+                   tinygen_gflops=FLOPS[model_id] / med["tinygen"] / 1e9,
+                   fraction_of_gemm=FLOPS[model_id] / med["tinygen"] / 1e9 / rate)
+        if with_torch:
+            row.update(torch_ms=med["torch"] * 1e3, ratio=med["tinygen"] / med["torch"],
+                       torch_fraction_of_gemm=FLOPS[model_id] / med["torch"] / 1e9 / rate)
         if not args.no_memory:
             row["tinygen_peak_mib"] = peak_memory("tinygen", model_id)
             if with_torch:
@@ -453,9 +535,11 @@ def main(argv=None):
             row["heap_growth_mib"] = heap_growth(model_id, args.growth_steps)
         rows.append(row)
         _print_row(row)
+    for variant, libs in libraries_seen.items():
+        print(f"{variant} ran: " + "; ".join(libs))
     os.makedirs(args.out, exist_ok=True)
-    result = {"gemm_gflops": rate, "steps": args.steps, "mode": args.mode, "pairs": args.pairs,
-              "rows": rows}
+    result = {"cpu": cpu, "gemm_gflops": rate, "steps": args.steps, "mode": args.mode,
+              "pairs": args.pairs, "libraries": libraries_seen, "rows": rows}
     with open(os.path.join(args.out, "bench_models.json"), "w") as f:
         json.dump(result, f, indent=2)
     _chart(rows, os.path.join(args.out, "bench_models.png"))
@@ -463,25 +547,60 @@ def main(argv=None):
     return result
 
 
+def _ms(alone):
+    """A time_separate result in milliseconds, with its ratios."""
+    out = {v: alone[v] * 1e3 for v in VARIANTS if v in alone}
+    out["configured_over_plain"] = alone["configured_over_plain"]
+    for key in ("tinygen/torch", "tinygen-configured/torch"):
+        if key in alone:
+            out[key] = alone[key]
+    return out
+
+
 def _print_row(r):
-    line = (f"{r['model']} {r['name']:<11} {r['gflop']:5.1f} GFLOP  tinygen {r['tinygen_ms']:8.1f} ms"
-            f"  ({r['tinygen_gflops']:6.1f} GFLOP/s, {r['fraction_of_gemm']:5.1%} of GEMM,"
+    line = (f"{r['model']} {r['name']:<11} {r['gflop']:5.1f} GFLOP  tinygen {r['tinygen_ms']:7.1f} ms"
+            f" ({r['tinygen_gflops']:5.1f} GFLOP/s, {r['fraction_of_gemm']:5.1%} of GEMM,"
             f" {r['over_bound']:4.2f}x bound {r['bound_ms']:.1f} ms)")
     if "torch_ms" in r:
-        line += f"  torch {r['torch_ms']:8.1f} ms  tinygen/torch {r['ratio']:4.2f}"
+        line += f"  torch {r['torch_ms']:7.1f} ms"
+    print(line)
     if "separate" in r:
-        alone = r["separate"]
-        line += f"  | alone: tinygen {alone['tinygen_ms']:8.1f} ms"
-        if "ratio" in alone:
-            line += (f"  torch {alone['torch_ms']:8.1f} ms  tinygen/torch {alone['ratio']:4.2f}"
-                     f" (pairs {min(alone['ratios']):4.2f}-{max(alone['ratios']):4.2f})")
+        for label in ("separate", "loaded"):
+            if label not in r:
+                continue
+            a = r[label]
+            text = (f"    {label:<9} tinygen plain {a['tinygen']:7.1f} ms, configured "
+                    f"{a['tinygen-configured']:7.1f} ms (configured/plain "
+                    f"{a['configured_over_plain']:4.2f})")
+            if "torch" in a:
+                plain, conf = a["tinygen/torch"], a["tinygen-configured/torch"]
+                text += (f", torch {a['torch']:7.1f} ms | tinygen/torch plain "
+                         f"{plain['median']:4.2f} (pairs {_range(plain['pairs'])}), configured "
+                         f"{conf['median']:4.2f} (pairs {_range(conf['pairs'])})")
+            print(text)
+        if "loaded_over_quiet" in r:
+            print("    loaded/quiet " + ", ".join(f"{v} {x:4.2f}"
+                                                  for v, x in r["loaded_over_quiet"].items()))
+    if "interleaved" in r:
+        a = r["interleaved"]
+        text = f"    interleaved (one process) tinygen {a['tinygen_ms']:7.1f} ms"
+        if "torch_ms" in a:
+            text += f", torch {a['torch_ms']:7.1f} ms, tinygen/torch {a['ratio']:4.2f}"
+        print(text)
+    extra = []
     if "tinygen_peak_mib" in r:
-        line += f"  peak MiB tinygen {r['tinygen_peak_mib']:.0f}"
-        if "torch_peak_mib" in r:
-            line += f" torch {r['torch_peak_mib']:.0f}"
+        extra.append(f"peak MiB tinygen {r['tinygen_peak_mib']:.0f}"
+                     + (f" torch {r['torch_peak_mib']:.0f}" if "torch_peak_mib" in r else ""))
     if "heap_growth_mib" in r:
-        line += "  heap MiB " + ", ".join(f"@{k}: {v:.2f}" for k, v in r["heap_growth_mib"].items())
-    print(line, flush=True)
+        extra.append("heap MiB " + ", ".join(f"@{k}: {v:.2f}"
+                                             for k, v in r["heap_growth_mib"].items()))
+    if extra:
+        print("    " + "  ".join(extra))
+    sys.stdout.flush()
+
+
+def _range(values):
+    return f"{min(values):4.2f}-{max(values):4.2f}"
 
 
 def _chart(rows, path):

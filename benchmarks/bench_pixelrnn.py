@@ -54,9 +54,8 @@ def worker(framework, name, batch, size, steps, threads):
     x = _batch(batch, size)
     times, cpu = [], []
     if framework == "tinygen":
-        from tinygen import runtime
-        runtime.configure(num_threads=threads)          # first: before numba's pools start
         import tinygen as tg
+        tg.set_num_threads(threads)
         tg.manual_seed(0)
         model = _tinygen_model(name)
         opts = model.configure_optimizers(1e-3)
@@ -104,12 +103,11 @@ def check(name, size=6):
 
 
 def _run_worker(framework, name, args):
-    """One worker process: its median step times in seconds. Both frameworks' OpenMP threads
-    wait passively (tinygen.runtime.configure's setting, unless you set one): spinning idle
-    threads steal the cores of a busy machine (torch's 2-thread Row LSTM step: 25.7 s with
-    spinning threads, 1.2 s without)."""
+    """One worker process, started with this script's own environment (nothing tinygen sets
+    reaches PyTorch's process): its median step times in seconds. On a busy machine torch's
+    OpenMP threads spin while idle (its default policy): measured, its 2-thread Row LSTM step
+    25.7 s with spinning threads, 1.2 s with OMP_WAIT_POLICY=PASSIVE set by the user."""
     env = dict(os.environ)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", framework, name,
                           "--batch", str(args.batch), "--size", str(args.size), "--steps",
                           str(args.steps), "--threads", str(args.threads)],

@@ -16,7 +16,7 @@ Two scores, both from 10,000 samples (gray values in [0, 1], generator in eval m
 Training follows the paper's split: the first 50,000 training images (gray values), batch
 --batch-size, Adam lr 2e-4, betas (0.5, 0.999), one D step then one G step per batch.
 
-    python benchmarks/eval_gan.py --data-dir /work/shared/data/mnist --minutes 15
+    python benchmarks/eval_gan.py --data-dir DIR --minutes 15
 
 Measured on the shared 2-core machine (non-saturating loss, batch 64):
     15 min, 1943 steps (2.5 epochs):  Parzen  86.6 +- 1.5 nats (sigma 0.215);

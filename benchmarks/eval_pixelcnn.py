@@ -14,7 +14,7 @@ Here, under a budget of minutes on the CPU:
     samples a grid of --samples images drawn pixel by pixel, and completions of test images
             whose top half is given (PNG in --out)
 
-    python benchmarks/eval_pixelcnn.py --data-dir /work/shared/data/mnist --minutes 15
+    python benchmarks/eval_pixelcnn.py --data-dir DIR --minutes 15
 
 Measured on the shared 2-core machine (batch 32, Adam 1e-3; 10,000 test images):
     residual, 15 min, 1066 steps (0.57 epochs):  95.47 +- 0.22 nats (0.1757 bits/dim)

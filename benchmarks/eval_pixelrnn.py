@@ -21,7 +21,7 @@ otherwise, and calls tg.runtime.configure(num_threads=1) and torch.set_num_threa
 Reproduce (one run at a time; each is resumable: --resume continues from --out, bitwise as
 if never stopped, and --resume --budget 0 only evaluates again):
 
-    export D="--data /work/shared/data/mnist --out runs/eval_pixelrnn --batch-size 16 \
+    export D="--data DIR --out runs/eval_pixelrnn --batch-size 16 \
               --test-limit 1000"
     python benchmarks/eval_pixelrnn.py --model diagonal --framework tinygen --budget 3 $D
     python benchmarks/eval_pixelrnn.py --model diagonal --framework torch $D    # same steps

@@ -15,7 +15,7 @@ Here, under a budget of minutes:
             random order; -L_k for as many as --eval-minutes allows (or --test-limit), with its
             standard error over the images evaluated; also the test ELBO (single draw)
 
-    python benchmarks/eval_vae.py --data-dir /work/shared/data --minutes 15 --eval-minutes 25
+    python benchmarks/eval_vae.py --data-dir DIR --minutes 15 --eval-minutes 25
 
 Small GEMMs on a shared 2-core machine run much slower with OpenBLAS's thread pool than on
 one thread (measured here: 18 ms against 0.19 ms for a 20x784 @ 784x200 product), so this

@@ -61,7 +61,7 @@ def main():
         for t in (tg.randn(8, device="cuda"), tg.empty(8, device="cuda").normal_(0, 2),
                   tg.nn.init.normal_(tg.empty(8, device="cuda"), 0.0, 0.02),
                   tg.nn.functional.dropout(tg.ones(8, device="cuda"), 0.5)):
-            assert t.dtype == "float32" and type(t.data).__module__.startswith("cupy"), t
+            assert t.dtype == "float32" and type(t.array).__module__.startswith("cupy"), t
         assert sorted(tg.randperm(9, device="cuda").tolist()) == list(range(9))
 
     check("tg.cuda.is_available() probe (kernel + cuBLAS)", tinygen_probe, "tinygen")

@@ -11,18 +11,16 @@ For each layer of bench_kernels.LAYERS, three ops timed separately (medians afte
 tinygen: the kernel that conv_numba.choose_algorithm picks (its name is printed; force another
 with TINYGEN_CONV_ALGO); torch: F.conv2d / F.conv_transpose2d (inputs without grad), and
 aten.convolution_backward with one output asked for (what autograd runs for that gradient).
-The frameworks run in fresh processes, alternating (tinygen, torch, ... --pairs pairs); the
-ratio per op is the median of the per-pair ratios tinygen / torch.
+The frameworks run in fresh processes, alternating (tinygen, torch, ... --pairs pairs), each
+with the environment this script was started with; the ratio per op is the median of the
+per-pair ratios tinygen / torch.
 """
-from tinygen import runtime  # noqa: I001
-runtime.configure()          # first: OMP_WAIT_POLICY before numba's and torch's pools start
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_kernels import LAYERS, layer_problem, median_time  # noqa: E402

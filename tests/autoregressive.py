@@ -15,7 +15,7 @@ def randomize(model, seed, scale=0.5):
     rng = np.random.default_rng(seed)
     with tg.no_grad():
         for p in model.parameters():
-            p.data[...] = rng.normal(0, scale, p.shape)
+            p.array[...] = rng.normal(0, scale, p.shape)
         for m in model.modules():
             if hasattr(m, "_zero_masked_weights"):
                 m._zero_masked_weights()

@@ -1,6 +1,6 @@
 """How much of torch's API that generative-model code uses exists in tinygen.
 
-- every name in shared/API.md (the contract) exists in tinygen;
+- every name in docs/api.md (the contract) exists in tinygen;
 - tests/torch_names.txt lists a few hundred torch names (torch.*, torch.nn.*, F.*, optim.*,
   torch.utils.data.*, Tensor methods); the coverage test prints how many tinygen has, and
   which are missing, and fails if fewer than COVERAGE_FLOOR are present (raise it as names
@@ -16,10 +16,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES_FILE = ROOT / "tests" / "torch_names.txt"
-# the shared contract: ../shared/API.md next to the repository in CI, /work/shared on the
-# development machine
-API_MD = next((p for p in (ROOT.parent / "shared" / "API.md", pathlib.Path("/work/shared/API.md"))
-               if p.exists()), None)
+API_MD = ROOT / "docs" / "api.md"     # the public API contract
 
 COVERAGE_FLOOR = 572   # the count on main after issue 11 (572 of 608); raise it as names are added
 
@@ -88,9 +85,9 @@ def test_coverage_of_torch_names(capsys):
         f"{COVERAGE_FLOOR}: a name was removed")
 
 
-# ---- shared/API.md -------------------------------------------------------------------------
+# ---- docs/api.md ---------------------------------------------------------------------------
 
-# what a name in each part of API.md is looked up in (the part is the paragraph's first words;
+# what a name in each part of api.md is looked up in (the part is the paragraph's first words;
 # "X()" means an instance of X built with no arguments, for attributes set in __init__)
 SECTIONS = [
     ("Tensor:", ["tinygen.Tensor"]),
@@ -124,7 +121,7 @@ def lookup(space, name):
 
 
 def api_md_names():
-    """(name, namespaces) for every API name in API.md: tg.* names of the code block, and
+    """(name, namespaces) for every API name in docs/api.md: tg.* names of the code block, and
     the words of the backticked spans of the paragraphs listed in SECTIONS."""
     text = API_MD.read_text()
     found = []
@@ -153,10 +150,9 @@ def api_md_names():
     return found
 
 
-@pytest.mark.skipif(API_MD is None, reason="shared/API.md not found (../shared/API.md)")
 def test_every_name_in_api_md_exists_in_tinygen():
     names = api_md_names()
     assert len(names) > 80  # the parser found the contract's lists
     absent = sorted({f"{name} (looked up in {', '.join(spaces)})" for name, spaces in names
                      if all(lookup(space, name) is None for space in spaces)})
-    assert not absent, "API.md names missing from tinygen:\n  " + "\n  ".join(absent)
+    assert not absent, "docs/api.md names missing from tinygen:\n  " + "\n  ".join(absent)

@@ -79,7 +79,7 @@ def test_sampler_fits_the_codes():
     np.testing.assert_allclose(np.cov(zs.T, bias=True), cov, atol=0.05 * np.abs(cov).max())
     # the training-step EMA moves the moments toward the batch's
     opts = model.configure_optimizers(1e-3)
-    model.code_mean.data[...] = 0
+    model.code_mean.array[...] = 0
     model.training_step(x, opts)
     assert np.abs(model.code_mean.numpy()).sum() > 0
     assert "code_mean" in model.state_dict() and "code_moment2" in model.state_dict()

@@ -179,7 +179,7 @@ def test_intermediates_die_with_their_output_with_the_gc_off(gc_off):
     x = leaf(np.ones((64, 64)))
     h = (x * 2).exp()                  # a big intermediate that Sum and Mul keep alive
     y = (h * x).sum()
-    h_ref, h_array_ref = weakref.ref(h), weakref.ref(h.data)
+    h_ref, h_array_ref = weakref.ref(h), weakref.ref(h.array)
     fn_ref = weakref.ref(y.creator)
     del h
     assert h_ref() is not None         # the graph still needs it
@@ -450,7 +450,7 @@ class _SquareWithFlatBackward(Function):
         return x * x
 
     def backward(self, gy):
-        return gy * tg.tensor(2 * self.inputs[0].data, dtype="float64")
+        return gy * tg.tensor(2 * self.inputs[0].array, dtype="float64")
 
 
 def test_gradcheck_names_input_element_analytic_and_numeric():
@@ -478,6 +478,17 @@ def test_gradgradcheck_catches_a_backward_that_is_not_differentiable():
     assert gradcheck(lambda x: _SquareWithFlatBackward()(x), (x,))
     with pytest.raises(GradcheckError, match="second-order"):
         gradgradcheck(lambda x: _SquareWithFlatBackward()(x), (x,))
+
+
+def test_jacobians_are_exported_whole_analytic_and_numeric():
+    """tg.autograd.jacobians: the whole Jacobians behind a gradcheck failure, row r the
+    output element, column j the input element."""
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    diff, analytic, numeric = tg.autograd.jacobians(lambda x: _WrongSquare()(x), x)
+    assert diff == [0] and analytic[0].shape == numeric[0].shape == (4, 4)
+    values = x.array.ravel()
+    np.testing.assert_allclose(analytic[0], np.diag(3 * values))   # the wrong backward's 3x
+    np.testing.assert_allclose(numeric[0], np.diag(2 * values), atol=1e-8)
 
 
 def test_gradcheck_wants_float64():

@@ -113,7 +113,7 @@ def test_optimizer_tensors_come_back_on_their_device(tmp_path):
     opt = FakeOptimizer()
     load_checkpoint(tmp_path / "c.npz", optimizer=opt)
     assert opt.state[0]["exp_avg"].device == "cuda"
-    assert same_bits(backend.to_numpy(opt.state[0]["exp_avg"].data), m)
+    assert same_bits(backend.to_numpy(opt.state[0]["exp_avg"].array), m)
     load_checkpoint(tmp_path / "c.npz", optimizer=opt, map_location="cpu")
     assert opt.state[0]["exp_avg"].device == "cpu"
 

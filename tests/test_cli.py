@@ -189,3 +189,35 @@ def test_every_autoregressive_model_writes_the_same_pictures(name, options, tmp_
         assert len(images) == 80 and kw["nrow"] == 8 and list(kw["row_labels"]) == list(range(10))
     else:
         assert len(images) == 64 and "row_labels" not in kw
+
+
+@pytest.mark.parametrize("model", cli.PRESET_MODELS)
+def test_every_autoregressive_model_has_the_small_preset(model, tmp_path):
+    """`tinygen train MODEL --preset small`, as README and --help say, for each of them: the
+    preset is accepted, recorded in the run's config and builds a model smaller than the
+    default (the paper's)."""
+    args = cli.build_parser().parse_args(["train", model, "--preset", "small"])
+    config = cli._train_config(args, str(tmp_path / "run"))
+    cli._check_preset(config.model, config.preset)
+    assert config.preset == "small"
+    small = cli._build_model(config.model, "cpu", config.variant, config.preset)
+    default = cli._build_model(config.model, "cpu", config.variant)
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+    assert count(small) < count(default) / 4
+
+
+@pytest.mark.parametrize("latents", [2, 20, 50])
+def test_kl_per_latent_title_lies_inside_the_figure(latents):
+    """kl_per_latent.png's title is drawn whole (it was cut off at the VAE's 20 latents)."""
+    from tinygen.train import plots
+    import matplotlib.pyplot as plt
+    fig = plots.kl_per_latent_figure(np.linspace(12.0, 0.0, latents))    # totals of 3 digits
+    try:
+        renderer = fig.canvas.get_renderer()
+        title = fig.axes[0].title.get_window_extent(renderer)
+        page = fig.bbox
+        assert page.x0 <= title.x0 and title.x1 <= page.x1, (title, page)
+        assert page.y0 <= title.y0 and title.y1 <= page.y1, (title, page)
+    finally:
+        plt.close(fig)

@@ -215,7 +215,7 @@ def test_ops_on_cuda_equal_cpu():
 
     for a, b in zip(run("cuda"), run("cpu")):
         assert a.device in ("cuda",) and b.device == "cpu"
-        np.testing.assert_allclose(backend.to_numpy(a.data), b.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(backend.to_numpy(a.array), b.numpy(), rtol=1e-10, atol=1e-10)
 
 
 @needs_cuda

@@ -88,7 +88,7 @@ def fake_gpu(monkeypatch):
 def test_fake_cupy_refuses_implicit_host_use(fake_gpu):
     xp = fake_gpu
     a = xp.arange(6, dtype=np.float32).reshape(2, 3)
-    assert backend.array_module("cuda") is xp and isinstance(tg.zeros(2, device="cuda").data, xp.ndarray)
+    assert backend.array_module("cuda") is xp and isinstance(tg.zeros(2, device="cuda").array, xp.ndarray)
     for host_call in (lambda: np.asarray(a), lambda: np.add(a, np.ones(3)), lambda: np.sum(a),
                       lambda: np.shape(a), lambda: a + np.ones(3, np.float32),
                       lambda: np.ones(3, np.float32) * a, lambda: a.__setitem__(0, np.zeros(3))):
@@ -110,7 +110,7 @@ def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
     m = nn.Linear(4, 3).to("cuda")
     opt = tg.optim.Adam(m.parameters(), lr=1e-2)
     x, y = tg.randn(5, 4, device="cuda"), tg.randn(5, 3, device="cuda")
-    w0 = m.weight.data.get()
+    w0 = m.weight.array.get()
     with fake_gpu.counting_syncs() as syncs:
         opt.zero_grad()
         F.mse_loss(m(x), y).backward()
@@ -123,7 +123,7 @@ def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
         mc(xc).sum().backward()
         F.nll_loss(F.log_softmax(m(x), 1), tg.tensor([0, 1, 2, 0, 1], device="cuda")).backward()
     assert not syncs, dict(syncs)
-    assert not np.array_equal(m.weight.data.get(), w0) and xc.grad is not None and mc.weight.grad is not None
+    assert not np.array_equal(m.weight.array.get(), w0) and xc.grad is not None and mc.weight.grad is not None
 
 
 def test_model_training_steps_make_no_host_sync(fake_gpu):
@@ -167,17 +167,17 @@ def test_input_checks_on_the_device_make_no_sync_and_give_nan(fake_gpu):
         good = F.nll_loss(F.log_softmax(logits, 1), dev([0, 3, 1], np.int64), reduction="none")
     assert not syncs, dict(syncs)
     for name, out in bad.items():
-        values = out.data.get().reshape(-1)
+        values = out.array.get().reshape(-1)
         assert np.isnan(values).any(), name
         if values.size > 1:   # the valid entries keep their values
             assert np.isfinite(values).sum() == values.size - 1, (name, values)
-    np.testing.assert_array_equal(bad["nll_loss"].data.get()[[0, 2]], good.data.get()[[0, 2]])
+    np.testing.assert_array_equal(bad["nll_loss"].array.get()[[0, 2]], good.array.get()[[0, 2]])
     weight = tg.randn(3, 2, device="cuda")
     with fake_gpu.counting_syncs() as syncs:
-        rows = F.embedding(dev([[2, 7], [-1, 0]], np.int64), weight).data.get()   # the get: 1 sync
+        rows = F.embedding(dev([[2, 7], [-1, 0]], np.int64), weight).array.get()   # the get: 1 sync
     assert dict(syncs) == {"get": 1}
     assert np.isnan(rows[0, 1]).all() and np.isnan(rows[1, 0]).all()
-    np.testing.assert_array_equal(rows[[0, 1], [0, 1]], weight.data.get()[[2, 0]])
+    np.testing.assert_array_equal(rows[[0, 1], [0, 1]], weight.array.get()[[2, 0]])
     with pytest.raises(IndexError, match="nll_loss: target values"):
         F.nll_loss(tg.zeros(2, 3), tg.tensor([0, 3]))
     with pytest.raises(ValueError, match="Bernoulli.log_prob"):
@@ -269,16 +269,16 @@ def test_draws_on_the_device_use_cupy_methods_in_the_target_dtype(fake_gpu, monk
              "dropout": F.dropout(tg.ones(n, device="cuda"), 0.25),
              "bernoulli": tg.bernoulli(tg.full((n,), 0.3, device="cuda"))}
     assert asked and all(dtype == np.float32 for _, dtype in asked), asked
-    stats = {k: (float(v.data.mean()), float(v.data.std()), v.dtype) for k, v in draws.items()}
+    stats = {k: (float(v.array.mean()), float(v.array.std()), v.dtype) for k, v in draws.items()}
     assert all(dtype == np.float32 for _, _, dtype in stats.values())
     for key, mean, std in (("randn", 0, 1), ("rand", 0.5, 0.289), ("normal_", 2, 3), ("uniform_", 0, 0.577),
                            ("exponential_", 0.5, 0.5), ("init.normal_", 0, 0.5), ("tg.normal", 1, 2),
                            ("dropout", 1, 0.577), ("bernoulli", 0.3, 0.458)):
         assert abs(stats[key][0] - mean) < 0.1 * max(std, 0.5) and abs(stats[key][1] / std - 1) < 0.1, key
-    assert float(abs(draws["init.trunc_normal_"].data).max()) <= 1.0
-    assert tg.randn(3, dtype=tg.float64, device="cuda").data.dtype == np.float64
+    assert float(abs(draws["init.trunc_normal_"].array).max()) <= 1.0
+    assert tg.randn(3, dtype=tg.float64, device="cuda").array.dtype == np.float64
     perm = tg.randperm(50, device="cuda")
-    assert perm.dtype == np.int64 and sorted(perm.data.get().tolist()) == list(range(50))
+    assert perm.dtype == np.int64 and sorted(perm.array.get().tolist()) == list(range(50))
 
 
 def test_the_cuda_stream_continues_after_get_state_and_a_checkpoint(fake_gpu, tmp_path):
@@ -287,18 +287,18 @@ def test_the_cuda_stream_continues_after_get_state_and_a_checkpoint(fake_gpu, tm
     from tinygen import rng
     from tinygen.checkpoint import load_checkpoint, save_checkpoint
     tg.manual_seed(7)
-    first = tg.randn(5, device="cuda").data.get()
+    first = tg.randn(5, device="cuda").array.get()
     state = json.loads(json.dumps(rng.get_state()))     # what a checkpoint stores
-    after = tg.randn(5, device="cuda").data.get()
+    after = tg.randn(5, device="cuda").array.get()
     rng.set_state(state)
-    np.testing.assert_array_equal(tg.randn(5, device="cuda").data.get(), after)
+    np.testing.assert_array_equal(tg.randn(5, device="cuda").array.get(), after)
     assert not np.array_equal(first, after)
     model = nn.Linear(2, 2).to("cuda")
     save_checkpoint(tmp_path / "ck.npz", model)
-    live = [tg.randn(4, device="cuda").data.get(), tg.randperm(9, device="cuda").data.get()]
+    live = [tg.randn(4, device="cuda").array.get(), tg.randperm(9, device="cuda").array.get()]
     tg.manual_seed(123)                                  # a fresh process, as far as rng knows
     load_checkpoint(tmp_path / "ck.npz", model)
-    resumed = [tg.randn(4, device="cuda").data.get(), tg.randperm(9, device="cuda").data.get()]
+    resumed = [tg.randn(4, device="cuda").array.get(), tg.randperm(9, device="cuda").array.get()]
     for a, b in zip(live, resumed):
         np.testing.assert_array_equal(a, b)
 
@@ -316,12 +316,12 @@ def test_tensor_of_a_device_array_copies_and_host_sources_move_to_the_device(fak
     a = fake_gpu.asarray(np.ones(3, np.float32))
     t = tg.tensor(a, device="cuda")
     a[0] = 5.0
-    assert t.data.get().tolist() == [1.0, 1.0, 1.0]
+    assert t.array.get().tolist() == [1.0, 1.0, 1.0]
     z = tg.zeros(3, device="cuda")
     z.copy_(np.full(3, 2.0, np.float32))
-    assert z.data.get().tolist() == [2.0, 2.0, 2.0]
+    assert z.array.get().tolist() == [2.0, 2.0, 2.0]
     z[1:] = np.array([7.0, 8.0], np.float32)
-    assert z.data.get().tolist() == [2.0, 7.0, 8.0]
+    assert z.array.get().tolist() == [2.0, 7.0, 8.0]
 
 
 def test_checkpoint_keeps_raw_device_arrays_apart_from_tensors(fake_gpu, tmp_path):
@@ -398,7 +398,7 @@ def test_special_functions_and_exact_gelu_run_on_the_fake_device(fake_gpu):
     x = np.linspace(-2.0, 2.0, 7).astype(np.float32)
     cpu, dev = tg.tensor(x), tg.tensor(x, device="cuda")
     for fn in (tg.erf, tg.lgamma, F.gelu):
-        np.testing.assert_allclose(fn(dev).data.get(), fn(cpu).data, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(fn(dev).array.get(), fn(cpu).array, rtol=1e-6, atol=1e-7)
 
 
 def _tiny_b_steps(dev):
@@ -483,8 +483,8 @@ def test_loader_copies_each_batch_once_as_uint8_and_labels_only_when_asked(fake_
         assert copies["h2d_bytes"] == sum(sizes) * 40 + labels * 8 * sum(sizes)
         for (x, y), (x_cpu, y_cpu) in zip(batches, cpu):
             assert x.device == "cuda" and x.dtype == np.float32
-            np.testing.assert_array_equal(x.data.get(), x_cpu.data)
-            assert (y is None) if not labels else y.data.get().tolist() == y_cpu.data.tolist()
+            np.testing.assert_array_equal(x.array.get(), x_cpu.array)
+            assert (y is None) if not labels else y.array.get().tolist() == y_cpu.array.tolist()
 
 
 # ---- deterministic scatter-add on the device -------------------------------------------------
@@ -521,7 +521,7 @@ def test_scatter_add_on_the_device_is_bitwise_the_cpus_and_repeatable(fake_gpu):
         y = x[tg.tensor(np.array([0, 3, 0, 0, 4]), device=dev)]
         (y * tg.tensor(np.arange(20, dtype=np.float32).reshape(5, 4), device=dev)).sum().backward()
         out["getitem backward"] = x.grad
-        values = {k: backend.to_numpy(v.data) for k, v in out.items()}
+        values = {k: backend.to_numpy(v.array) for k, v in out.items()}
         if dev == "cpu":
             cpu = values
     for k in cpu:

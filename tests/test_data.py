@@ -450,7 +450,7 @@ def test_loader_puts_batches_on_the_cuda_device():
     ds = gray_dataset("threshold", n=10)
     x, y = next(iter(DataLoader(ds, 4, device="cuda")))
     assert x.device == "cuda" and y.device == "cuda"
-    np.testing.assert_array_equal(backend.to_numpy(x.data), ds.images(np.arange(4)))
+    np.testing.assert_array_equal(backend.to_numpy(x.array), ds.images(np.arange(4)))
 
 
 def test_loader_rejects_bad_batch_size():

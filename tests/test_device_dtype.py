@@ -169,7 +169,7 @@ def test_from_numpy_as_tensor_and_predicates_as_torch():
     assert t.tolist() == g.tolist() == [9.0, 1.0, 2.0] and str(t.dtype) == f"torch.{g.dtype}"
     for data in ([1, 2], [1.5], np.arange(2, dtype=np.int32), 3.0, [True]):
         assert str(torch.as_tensor(data).dtype) == f"torch.{tg.as_tensor(data).dtype}"
-    assert tg.as_tensor(a).data is a and tg.as_tensor(a, dtype=tg.float32).dtype == tg.float32
+    assert tg.as_tensor(a).array is a and tg.as_tensor(a, dtype=tg.float32).dtype == tg.float32
     x = tg.ones(2)
     assert tg.as_tensor(x) is x and tg.is_tensor(x) and not tg.is_tensor(a)
     assert x.is_floating_point() and tg.is_floating_point(x) and not tg.arange(2).is_floating_point()

@@ -90,7 +90,7 @@ def test_sync_batchnorm_is_batchnorm_in_one_process_and_converts():
     assert converted[1].weight is bn.weight and converted[1].running_mean is bn.running_mean
     x = tg.randn(4, 2, 3, 3)
     ref = nn.BatchNorm2d(2)
-    np.testing.assert_allclose(nn.SyncBatchNorm(2)(x).data, ref(x).data, rtol=1e-6)
+    np.testing.assert_allclose(nn.SyncBatchNorm(2)(x).array, ref(x).array, rtol=1e-6)
 
 
 # ---- DistributedSampler: torch's index lists ------------------------------------------------
@@ -245,7 +245,7 @@ def _final_state(run):
     from tinygen.checkpoint import read_checkpoint
     ckpt = read_checkpoint(run / "checkpoint.npz")
     arrays = {f"model/{k}": np.asarray(v).tobytes() for k, v in ckpt["model"].items()}
-    arrays |= {f"opt/{i}/{k}": np.asarray(getattr(v, "data", v)).tobytes()
+    arrays |= {f"opt/{i}/{k}": np.asarray(getattr(v, "array", v)).tobytes()
                for i, s in ckpt["optimizer"]["state"].items() for k, v in s.items()}
     metrics = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
                for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -123,7 +123,7 @@ def outcome(run):
     ckpt = read_checkpoint(run / "checkpoint.npz")
     opt = ckpt["optimizer"]
     arrays = {f"model/{k}": v for k, v in ckpt["model"].items()}
-    arrays |= {f"opt/{i}/{k}": np.asarray(getattr(v, "data", v))   # Tensors or arrays
+    arrays |= {f"opt/{i}/{k}": np.asarray(getattr(v, "array", v))   # Tensors or arrays
                for i, s in opt["state"].items() for k, v in s.items()}
     metrics = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
                for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from tinygen import backend
 from tinygen.kernels import fused_cuda, fused_numba, fused_numpy
+from tinygen.kernels.threads import GRAIN
 
 # fused_cuda runs in numba's CUDA simulator in the tests (skipped with neither it nor a GPU)
 FAST = [fused_numba, pytest.param(fused_cuda, marks=pytest.mark.skipif(
@@ -70,8 +71,8 @@ def test_float32_kernels_keep_nan_and_infinity():
 
 
 def test_float32_kernels_split_over_threads_bitwise():
-    # above _PARALLEL_MIN elements the loop runs in slices on tinygen's threads: the same values
-    l, t = _arrays((3, fused_numba._PARALLEL_MIN), 7, np.float32)
+    # above GRAIN elements the loop runs in slices on tinygen's threads: the same values
+    l, t = _arrays((3, GRAIN), 7, np.float32)
     whole = np.empty(l.size, np.float32)
     fused_numba._bce(l.reshape(-1), t.reshape(-1), whole)
     np.testing.assert_array_equal(fused_numba.bce_with_logits(l, t).reshape(-1), whole)
@@ -106,18 +107,33 @@ def test_adam_update_equals_reference(impl, shape, weight_decay, dtype):
     np.testing.assert_allclose(v2, v, rtol=tol, atol=tol)
 
 
-def test_adam_serial_and_parallel_loops_agree_bitwise():
+def test_split_loops_equal_the_whole_loop_bitwise():
+    # above GRAIN elements adam_update, relu and batch_norm run in slices on tinygen's worker
+    # threads: each element (each channel) is computed as by one loop over the whole array
     rs = np.random.default_rng(0)
+    n = 3 * GRAIN + 5
     for dtype in (np.float32, np.float64):
-        x, m, v = rs.standard_normal(300).astype(dtype), np.zeros(300, dtype), np.zeros(300, dtype)
+        x, m, v = rs.standard_normal(n).astype(dtype), np.zeros(n, dtype), np.zeros(n, dtype)
         x2, m2, v2 = x.copy(), m.copy(), v.copy()
         for step in range(1, 4):
-            g = rs.standard_normal(300).astype(dtype)
-            fused_numba._adam(x, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.9, 0.01)
-            fused_numba._adam_serial(x2, g, m2, v2, 1e-2, 0.9, 0.999, 1e-8, 0.9, 0.01)
+            g = rs.standard_normal(n).astype(dtype)
+            fused_numba.adam_update(x, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.01, step)
+            fused_numba._adam(x2, g, m2, v2, 1e-2 / (1 - 0.9 ** step), 0.9, 0.999, 1e-8,
+                              np.sqrt(1 - 0.999 ** step), 0.01)
         for a, b in ((x, x2), (m, m2), (v, v2)):
             np.testing.assert_array_equal(a, b)
-
+        whole = np.empty_like(x)
+        fused_numba._relu(x, dtype(0.2), whole)
+        np.testing.assert_array_equal(fused_numba.relu(x, 0.2), whole)
+    x = rs.standard_normal((256, 600, 1)).astype(np.float32)     # BatchNorm1d's columns
+    w, b = np.ones(600, np.float32), np.zeros(600, np.float32)
+    y, mean, var, rstd = fused_numba.batch_norm(x, w, b, 1e-5, 0.0)
+    y1, mean1, var1, rstd1 = (np.empty_like(x[:, :, 0]), np.empty(600), np.empty(600),
+                              np.empty(600))
+    fused_numba._batch_norm_columns(x[:, :, 0], w.astype(np.float64), b.astype(np.float64),
+                                    1e-5, 0.0, y1, mean1, var1, rstd1, 0, 600)
+    np.testing.assert_array_equal(y[:, :, 0], y1)
+    np.testing.assert_array_equal(mean, mean1)
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 @settings(max_examples=8)

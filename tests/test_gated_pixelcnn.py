@@ -171,7 +171,7 @@ def test_on_cuda_equal_cpu():
 
     for a, b in zip(run("cuda"), run("cpu")):
         assert a.device == "cuda"
-        np.testing.assert_allclose(tg.backend.to_numpy(a.data), b.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(tg.backend.to_numpy(a.array), b.numpy(), rtol=1e-9, atol=1e-12)
 
 
 # ---- the command line --------------------------------------------------------------------

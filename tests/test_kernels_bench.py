@@ -49,7 +49,7 @@ def test_every_algorithm_of_every_layer_equals_reference(bench):
 
 
 def test_flop_counts_match_benchmarks_md(bench):
-    """B3's conv layers in BENCHMARKS.md: 2 * 3 * MACs per step for the 3x3 64->64 layers."""
+    """B3's conv layers in docs/benchmarks.md: 2 * 3 * MACs per step for the 3x3 64->64 layers."""
     macs = {layer[1]: bench.layer_problem(layer)["macs"] for layer in bench.LAYERS}
     assert macs["3x3 64->64 28x28"] == 32 * 64 * 28 * 28 * 64 * 9
     assert macs["G convT 128->64 4x4 s2 7->14"] == 64 * 128 * 7 * 7 * 64 * 16
@@ -73,3 +73,23 @@ def test_table_summary_and_chart(bench, tmp_path):
     bench.plot(result, str(tmp_path / "chart.png"))
     assert (tmp_path / "chart.png").stat().st_size > 1000
     np.testing.assert_allclose(timing["gflops_fwd_bwd"] / result["gemm_gflops"], 0.578, atol=1e-3)
+
+
+def test_pool_closures_equal_the_reference_and_fill_the_table(bench):
+    """Every pool row's numba closures compute what the numpy reference does (batch cut to
+    2), and the table shows the pool section."""
+    numpy_pool, numba_pool = implementation("pool", "cpu", "reference"), implementation("pool", "cpu", "fast")
+    for pool in bench.POOLS:
+        small = pool[:3] + (2,) + pool[4:]
+        prob = bench.pool_problem(small)
+        for ref, fast in zip(bench.pool_calls(numpy_pool, prob), bench.pool_calls(numba_pool, prob)):
+            np.testing.assert_allclose(fast(), ref(), rtol=1e-6, atol=1e-6)
+        y = bench.pool_calls(numba_pool, prob)[0]()
+        assert y.shape == prob["gy"].shape, pool
+    timing = dict(fwd_ms=1.0, bwd_ms=2.0, gbps=5.0)
+    result = dict(gemm_by_n={1024: 100.0}, gemm_gflops=100.0, threads=1, clock="cpu",
+                  load_average=(0.5, 0.5, 0.5), layers=[], matmul=[],
+                  pools=[dict(model="classifier", layer=bench.POOLS[0][1], batch=64,
+                              results={"numpy": timing, "numba": timing, "cuda": "unavailable"})])
+    table = bench.format_table(result)
+    assert bench.POOLS[0][1] in table and "GB/s" in table and "unavailable" in table

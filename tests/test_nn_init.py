@@ -125,13 +125,15 @@ def test_calculate_gain_equals_torch():
         init.calculate_gain("swish")
 
 
-def test_initializers_take_the_raw_array_as_torch_scripts_pass_p_data():
+@pytest.mark.parametrize("values", [lambda p: p.data, lambda p: p.array],
+                         ids=["torch's .data", "the raw .array"])
+def test_initializers_write_through_data_as_torch_scripts_do(values):
     # the DCGAN tutorial's weights_init: nn.init.normal_(m.weight.data, 0.0, 0.02)
     import tinygen.nn as nn
     conv, bn = nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3)
-    init.normal_(conv.weight.data, 0.0, 0.02)
-    init.normal_(bn.weight.data, 1.0, 0.02)
-    init.constant_(bn.bias.data, 0)
+    init.normal_(values(conv.weight), 0.0, 0.02)
+    init.normal_(values(bn.weight), 1.0, 0.02)
+    init.constant_(values(bn.bias), 0)
     assert abs(conv.weight.numpy().std() - 0.02) < 0.01 and abs(bn.weight.numpy().mean() - 1) < 0.05
     assert np.all(bn.bias.numpy() == 0)
     for fn in (init.xavier_uniform_, init.kaiming_normal_, init.orthogonal_, init.dirac_,

@@ -42,8 +42,8 @@ def test_parameter_is_a_leaf_tensor_that_requires_grad_and_shares_memory():
     t = tg.randn(2, 3)
     p = nn.Parameter(t)
     assert isinstance(p, Tensor) and p.requires_grad and p.is_leaf
-    assert p.data is t.data
-    assert type(p * 2) is Tensor and type(Tensor._make(p.data, "cpu", False)) is Tensor
+    assert p.array is t.array
+    assert type(p * 2) is Tensor and type(Tensor._make(p.array, "cpu", False)) is Tensor
     assert nn.Parameter(np.zeros(3)).dtype == np.float64          # arrays keep their dtype
     assert nn.Parameter([1.0, 2.0]).dtype == np.float32           # lists become float32
     assert not nn.Parameter(t, requires_grad=False).requires_grad
@@ -146,7 +146,7 @@ def test_zero_grad_sets_to_none_by_default_or_zeros():
     sum(y.sum() for y in net(tg.randn(4, 3))).backward()
     assert all(p.grad is not None for p in net.parameters())
     net.zero_grad(set_to_none=False)
-    assert all(p.grad is not None and not p.grad.data.any() for p in net.parameters())
+    assert all(p.grad is not None and not p.grad.array.any() for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
 
@@ -190,7 +190,7 @@ def test_state_dict_keys_and_sharing():
                         "heads.0.weight", "heads.0.bias", "heads.1.weight"]
     assert "block.cache" not in sd                          # non-persistent buffer
     assert not sd["block.fc.weight"].requires_grad          # detached ...
-    assert sd["block.fc.weight"].data is net.block.fc.weight.data   # ... sharing memory
+    assert sd["block.fc.weight"].array is net.block.fc.weight.array   # ... sharing memory
     assert net.state_dict(keep_vars=True)["block.fc.weight"] is net.block.fc.weight
 
 
@@ -316,7 +316,7 @@ def test_deepcopy_gives_an_independent_module():
     m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
     c = copy.deepcopy(m)
     assert isinstance(c[0].weight, nn.Parameter) and c[0].weight.requires_grad
-    assert c[0].weight.data is not m[0].weight.data
+    assert c[0].weight.array is not m[0].weight.array
     np.testing.assert_array_equal(c[0].weight.numpy(), m[0].weight.numpy())
 
 

@@ -380,8 +380,8 @@ def test_load_state_dict_assign_makes_the_given_tensors_the_modules():
     m = _net(tnn)
     sd = {k: tg.tensor(v.numpy() + 1, dtype="float64") for k, v in m.state_dict().items()}
     assert m.load_state_dict(sd, assign=True) == ([], [])
-    assert m[0].weight.data is sd["0.weight"].data and isinstance(m[0].weight, tnn.Parameter)
+    assert m[0].weight.array is sd["0.weight"].array and isinstance(m[0].weight, tnn.Parameter)
     assert m[0].weight.requires_grad and m[0].weight.dtype == np.float64
-    assert m[1].running_mean.data is sd["1.running_mean"].data
+    assert m[1].running_mean.array is sd["1.running_mean"].array
     m(tg.randn(5, 3, dtype="float64")).sum().backward()      # the assigned tensors are trained
     assert m[0].weight.grad is not None and m[0].weight.grad.shape == (4, 3)

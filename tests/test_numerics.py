@@ -98,7 +98,7 @@ def value_and_grad(fn, *arrays):
     ts = [tg.tensor(a, requires_grad=True) for a in arrays]
     y = fn(*ts)
     y.sum().backward()
-    return y.data, [t.grad.data for t in ts]
+    return y.array, [t.grad.array for t in ts]
 
 
 def check(name, dtype, errors):
@@ -168,7 +168,7 @@ def test_unary_value_and_gradient_within_budget(name, dtype, data):
 def test_sigmoid_keeps_relative_accuracy_where_tanh_form_was_zero():
     # the issue's cases: sigmoid(-20) was 0 in float32 (log -> -inf), logsigmoid'(17) 44% off
     x = tg.tensor(np.array([-20.0, -80.0, -100.0], np.float32))
-    assert np.all(np.isfinite(np.log(tg.sigmoid(x).data)))
+    assert np.all(np.isfinite(np.log(tg.sigmoid(x).array)))
     _, (g,) = value_and_grad(F.logsigmoid, np.array([17.0], np.float32))
     with mp.workdps(DPS):
         assert ulps(g[0], s_exact(mp.mpf(-17)), np.float32) <= 6
@@ -180,11 +180,11 @@ def test_fused_kernels_share_the_one_sigmoid():
     from tinygen.kernels import fused_cuda, fused_numba, fused_numpy
     x = np.array([-1e30, -104.0, -80.0, -20.0, -1e-40, 0.0, 17.0, 1e30, np.inf, -np.inf], np.float32)
     rounded_once = fused_numpy.sigmoid(x.astype(np.float64)).astype(np.float32)
-    np.testing.assert_array_equal(tg.sigmoid(tg.tensor(x)).data, fused_numba.sigmoid(x))
+    np.testing.assert_array_equal(tg.sigmoid(tg.tensor(x)).array, fused_numba.sigmoid(x))
     np.testing.assert_array_equal(fused_numba.sigmoid(x), rounded_once)
     np.testing.assert_allclose(fused_cuda.sigmoid(x), rounded_once, rtol=2e-7, atol=0)
     with backend.use_kernels("reference"):
-        np.testing.assert_array_equal(tg.sigmoid(tg.tensor(x)).data, fused_numpy.sigmoid(x))
+        np.testing.assert_array_equal(tg.sigmoid(tg.tensor(x)).array, fused_numpy.sigmoid(x))
 
 
 # ---- binary cross-entropy ----------------------------------------------------------------
@@ -233,7 +233,7 @@ def test_binary_cross_entropy_value_and_gradient_within_budget(dtype, data):
 def test_bce_with_logits_issue_cases():
     def bce(l, t, dtype):
         l, t = tg.tensor(np.array(l, dtype)), tg.tensor(np.array(t, dtype))
-        return F.binary_cross_entropy_with_logits(l, t, reduction="none").data
+        return F.binary_cross_entropy_with_logits(l, t, reduction="none").array
     with mp.workdps(DPS):   # were 0.8% and 100% off
         assert ulps(bce([10.0], [1.0], np.float32)[0], mp.log1p(mp.exp(-10)), np.float32) <= 2
         assert ulps(bce([40.0], [1.0], np.float64)[0], mp.log1p(mp.exp(-40)), np.float64) <= 2
@@ -504,7 +504,7 @@ def _torch_layer(layer):
     name = type(layer).__name__
     if name in ("Conv2d", "ConvTranspose2d"):
         cls = getattr(torch.nn, name)
-        w = layer.weight.data
+        w = layer.weight.array
         k = w.shape[2:]
         cin, cout = (w.shape[1], w.shape[0]) if name == "Conv2d" else (w.shape[0], w.shape[1])
         twin = cls(cin, cout, k, stride=layer.stride, padding=layer.padding).double()
@@ -513,8 +513,8 @@ def _torch_layer(layer):
     else:
         return None
     with torch.no_grad():
-        twin.weight.copy_(torch.tensor(layer.weight.data))
-        twin.bias.copy_(torch.tensor(layer.bias.data))
+        twin.weight.copy_(torch.tensor(layer.weight.array))
+        twin.bias.copy_(torch.tensor(layer.bias.array))
     return twin
 
 
@@ -550,10 +550,10 @@ def test_empty_batch_through_layers(name, make, shape, kernels):
         assert x.grad.shape == x.shape
         for p in getattr(layer, "parameters", lambda: [])():
             if p.grad is not None:   # a sum over no samples
-                np.testing.assert_array_equal(p.grad.data, np.zeros(p.shape))
+                np.testing.assert_array_equal(p.grad.array, np.zeros(p.shape))
         for buffer, b in getattr(layer, "named_buffers", lambda: [])():   # as initialized
             if buffer in ("running_mean", "running_var"):
-                np.testing.assert_array_equal(b.data, np.full(b.shape, float(buffer == "running_var")))
+                np.testing.assert_array_equal(b.array, np.full(b.shape, float(buffer == "running_var")))
     twin = _torch_layer(layer) if torch is not None else None
     if twin is not None:
         assert tuple(y.shape) == tuple(twin(torch.zeros(shape, dtype=torch.float64)).shape)
@@ -575,16 +575,16 @@ def test_losses_of_an_empty_batch_as_torch(loss, args, reduction):
     with np.errstate(invalid="ignore", divide="ignore"):
         y = getattr(F, loss)(*a, reduction=reduction)
         y.sum().backward()
-    ta = [torch.tensor(t.data) for t in a]
+    ta = [torch.tensor(t.array) for t in a]
     ty = getattr(torch.nn.functional, loss)(*ta, reduction=reduction)
     assert tuple(y.shape) == tuple(ty.shape)
-    np.testing.assert_array_equal(y.data, ty.numpy())   # nan for 'mean', 0 for 'sum'
+    np.testing.assert_array_equal(y.array, ty.numpy())   # nan for 'mean', 0 for 'sum'
     assert a[0].grad.shape == a[0].shape
 
 
 def test_mean_of_nothing_is_nan_as_torch():
     assert np.isnan(tg.zeros(0).mean().item())
-    np.testing.assert_array_equal(tg.zeros(3, 0).mean(dim=1).data, [np.nan] * 3)
+    np.testing.assert_array_equal(tg.zeros(3, 0).mean(dim=1).array, [np.nan] * 3)
     assert np.isnan(tg.zeros(0).var().item()) and np.isnan(tg.zeros(0).std().item())
 
 

@@ -278,7 +278,7 @@ def test_state_dict_shape_and_loading_copies():
     opt2.load_state_dict(sd)
     assert opt2.param_groups[1]["lr"] == 0.5 and opt2.param_groups[0]["lr"] == 1e-3
     (p2,) = opt2.param_groups[0]["params"]
-    assert opt2.state[p2]["exp_avg"].data is not opt.state[p]["exp_avg"].data      # a copy
+    assert opt2.state[p2]["exp_avg"].array is not opt.state[p]["exp_avg"].array      # a copy
     np.testing.assert_array_equal(opt2.state[p2]["exp_avg"].numpy(), opt.state[p]["exp_avg"].numpy())
 
 

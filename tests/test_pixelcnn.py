@@ -21,7 +21,7 @@ def tiny(architecture="residual", **kw):
     with tg.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias"):
-                p.data[...] = rng.normal(0, 0.2, p.shape)
+                p.array[...] = rng.normal(0, 0.2, p.shape)
     return model
 
 
@@ -155,7 +155,7 @@ def test_default_and_b3_build_for_mnist():
         b3 = PixelCNN(preset="b3")
         assert b3.logits(x).shape == (2, 1, 28, 28)
         assert PixelCNN(likelihood="categorical").logits(x).shape == (2, 256, 1, 28, 28)
-    # BENCHMARKS.md B3: 7x7 A 1->64; 5 x 3x3 B 64->64; 1x1 64->64; 1x1 64->1 (weights + biases)
+    # docs/benchmarks.md B3: 7x7 A 1->64; 5 x 3x3 B 64->64; 1x1 64->64; 1x1 64->1 (weights + biases)
     n = (49 * 64 + 64) + 5 * (9 * 64 * 64 + 64) + (64 * 64 + 64) + (64 + 1)
     assert sum(p.numel() for p in b3.parameters()) == n
     with pytest.raises(ValueError, match="preset"):

@@ -223,7 +223,7 @@ def test_on_cuda_equal_cpu(variant):
 
     for a, b in zip(run("cuda"), run("cpu")):
         assert a.device == "cuda"
-        np.testing.assert_allclose(tg.backend.to_numpy(a.data), b.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(tg.backend.to_numpy(a.array), b.numpy(), rtol=1e-9, atol=1e-12)
 
 
 def test_cli_preset_chooses_the_size_and_is_fixed_for_the_run(tmp_path, capsys):

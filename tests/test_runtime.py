@@ -5,6 +5,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -61,12 +62,51 @@ print(json.dumps([all(c == [(api, 1) for api, _ in before] for c in inside),
     assert inside and nested and after
 
 
-def test_configure_sets_the_process_wide_tuning(monkeypatch):
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    done = runtime.configure(malloc=False)
-    assert done == {"OMP_WAIT_POLICY": "PASSIVE"} and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")           # never over the user's value
-    assert runtime.configure(malloc=False)["OMP_WAIT_POLICY"] == "ACTIVE"
+def test_configure_sets_no_environment_variable(monkeypatch):
+    before = dict(os.environ)
+    old = tg.get_num_threads()
+    try:
+        assert runtime.configure(num_threads=1, malloc=False) == {"num_threads": 1}
+        assert tg.get_num_threads() == 1 and dict(os.environ) == before
+    finally:
+        tg.set_num_threads(old)
+
+
+_KERNELS = """
+import numpy as np
+import tinygen as tg
+import tinygen.nn.functional as F
+def kernels():
+    x = tg.randn(8, 16, 64, 64, requires_grad=True)                  # 524k values: split
+    y = F.max_pool2d(F.relu(x), 2) + F.avg_pool2d(F.leaky_relu(x, 0.2), 2)
+    y = F.batch_norm(y, None, None, tg.ones(16), tg.zeros(16), training=True)
+    loss = F.binary_cross_entropy_with_logits(y, tg.rand(*y.shape))
+    loss.backward()
+    opt = tg.optim.Adam([x])
+    opt.step()
+    return float(loss)
+"""
+
+
+def test_no_kernel_starts_numbas_thread_pool_and_a_forked_child_runs_kernels():
+    """Every CPU kernel runs on tinygen's own workers: numba's threading layer (GNU OpenMP by
+    default, spinning after each loop, and fatal to a forked child: "fork() called from a
+    process already using GNU OpenMP") never starts, and a multiprocessing.Pool on fork
+    runs kernels after the parent has run them."""
+    started, child, pool = _run(_KERNELS + """
+import multiprocessing, os
+import numba.np.ufunc.parallel as numba_parallel
+kernels()
+started = numba_parallel._is_initialized
+pid = os.fork()
+if pid == 0:
+    kernels()
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    results = pool.starmap(kernels, [()] * 2)
+print(json.dumps([started, os.waitstatus_to_exitcode(status), len(results)]))""")
+    assert (started, child, pool) == (False, 0, 2)
 
 
 def test_keep_freed_memory_applies_on_glibc_linux():
@@ -78,12 +118,11 @@ def test_keep_freed_memory_applies_on_glibc_linux():
 
 
 def test_set_num_threads_sets_the_workers():
-    import numba
     old = tg.get_num_threads()
     assert old >= 1 and threads.workers() == old
     try:
         tg.set_num_threads(1)
-        assert tg.get_num_threads() == 1 and threads.workers() == 1 and numba.get_num_threads() == 1
+        assert tg.get_num_threads() == 1 and threads.workers() == 1
         assert threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 10)]   # no split
     finally:
         tg.set_num_threads(old)
@@ -117,27 +156,58 @@ def go():
 ts = [threading.Thread(target=go) for _ in range(4)]
 [t.start() for t in ts]
 [t.join(timeout=60) for t in ts]
-want = [a[lo:hi] @ a[lo:hi].T for lo, hi in ((0, 20), (20, 40), (40, 60))]
+slices = 3 * threads.SLICES_PER_THREAD
+want = [a[60 * k // slices:60 * (k + 1) // slices] @ a[60 * k // slices:60 * (k + 1) // slices].T
+        for k in range(slices)]
 print(json.dumps([threads._warm[0], len(out) == 4 and all(
-    all(np.array_equal(p, q) for p, q in zip(parts, want)) for parts in out)]))""")
+    len(parts) == slices and all(np.array_equal(p, q) for p, q in zip(parts, want))
+    for parts in out)]))""")
     assert warmed == 3 and same
 
 
-def test_over_slices_raises_a_slice_error_after_every_slice_is_done_and_goes_on():
+def test_over_slices_raises_a_slice_error_once_every_thread_has_stopped_and_goes_on():
+    import time
     old = tg.get_num_threads()
-    finished = []
+    running = []
 
     def part(lo, hi):
+        running.append(lo)
+        time.sleep(0.01)
+        running.remove(lo)
         if lo > 0:
             raise ValueError(f"slice {lo}")
-        finished.append((lo, hi))
         return lo
     try:
         tg.set_num_threads(2)
-        with pytest.raises(ValueError, match="slice 5"):
-            threads.over_slices(10, part)
-        assert finished == [(0, 5)]
-        assert threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)]
+        slices = 2 * threads.SLICES_PER_THREAD
+        bounds = [(60 * k // slices, 60 * (k + 1) // slices) for k in range(slices)]
+        with pytest.raises(ValueError, match="slice"):
+            threads.over_slices(60, part)
+        assert running == []                    # raised once no slice was running any more
+        assert threads.over_slices(60, lambda lo, hi: (lo, hi)) == bounds
+    finally:
+        tg.set_num_threads(old)
+
+
+def test_a_thread_held_up_leaves_its_slices_to_the_others():
+    """A thread that another process holds up (here: a slow first slice) takes fewer slices:
+    the others take the rest, and the results come back in order, the same as ever."""
+    import time
+    old = tg.get_num_threads()
+    ran_on = {}
+
+    def part(lo, hi):
+        if lo == 0:
+            time.sleep(0.2)
+        ran_on[lo] = threading.get_ident()
+        return lo, hi
+    try:
+        tg.set_num_threads(2)
+        slices = 2 * threads.SLICES_PER_THREAD
+        got = threads.over_slices(60, part)
+        assert got == [(60 * k // slices, 60 * (k + 1) // slices) for k in range(slices)]
+        slow = ran_on[0]
+        assert sum(t == slow for t in ran_on.values()) == 1     # the others took the rest
     finally:
         tg.set_num_threads(old)
 
@@ -152,6 +222,7 @@ runtime.set_num_threads(2)
 threads.over_slices(10, lambda lo, hi: hi)                 # the parent's workers started
 pid = os.fork()
 if pid == 0:
-    os._exit(0 if threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)] else 1)
+    covered = threads.over_slices(10, lambda lo, hi: (lo, hi))
+    os._exit(0 if covered[0][0] == 0 and covered[-1][1] == 10 and len(covered) > 1 else 1)
 print(json.dumps(os.waitpid(pid, 0)[1] == 0))""")
     assert ok

@@ -88,3 +88,17 @@ def test_conv_params_give_the_stated_output_size(data):
 @given(tgt.conv_params(1))
 def test_conv_params_for_a_single_pixel(p):
     assert p.output_size[0] >= 1 and p.output_size[1] >= 1
+
+
+def test_a_failing_example_prints_its_tensor_as_a_tensor():
+    """Hypothesis's report shows the drawn tensor's own repr, not the call that built it."""
+    @settings(database=None, derandomize=True, max_examples=5)
+    @given(tgt.tensors((2,)))
+    def fails(x):
+        assert x.sum().item() > 100
+
+    with pytest.raises(AssertionError) as info:
+        fails()
+    report = "\n".join(getattr(info.value, "__notes__", []))
+    assert "x=tensor([" in report and "dtype=float64, requires_grad=True)" in report, report
+    assert "_tensor(" not in report, report

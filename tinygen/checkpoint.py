@@ -49,18 +49,18 @@ class CheckpointError(ValueError):
 
 # ---------------------------------------------------------------------------- encoding
 def _to_numpy(value):
-    """A NumPy array of a Tensor (its .data, copied off a GPU) or an array."""
-    return backend.to_numpy(value.data if _is_tensor(value) else value)
+    """A NumPy array of a Tensor (its .array, copied off a GPU) or an array."""
+    return backend.to_numpy(value.array if _is_tensor(value) else value)
 
 
 def _is_device_array(value):
-    """A raw CuPy array (it has .data and .device too, but is no Tensor)."""
+    """A raw CuPy array (it has .device too, but is no Tensor)."""
     return hasattr(value, "__cuda_array_interface__") and not isinstance(value, np.ndarray)
 
 
 def _is_tensor(value):
     return (not isinstance(value, (np.ndarray, np.generic)) and not _is_device_array(value)
-            and hasattr(value, "data")
+            and hasattr(value, "array")
             and hasattr(value, "device"))
 
 
@@ -331,7 +331,7 @@ def _check_values(path, saved, current, check_finite):
                                   f"values (NaN or Inf) of {array.size}: the run diverged or "
                                   "the file is damaged")
         # the raw array's dtype (numpy's, also for cupy), whatever Tensor.dtype returns
-        target = getattr(getattr(current.get(name), "data", None), "dtype", array.dtype)
+        target = getattr(getattr(current.get(name), "array", None), "dtype", array.dtype)
         if target.kind == "f" and target.itemsize < array.dtype.itemsize:
             big = np.abs(array[finite]).max(initial=0)
             if big > np.finfo(target).max:

@@ -44,3 +44,14 @@ def manual_seed(seed):
 
 
 manual_seed_all = manual_seed
+
+
+# torch.cuda.FloatTensor and the other legacy cuda types: isinstance(x, tg.cuda.FloatTensor)
+# asks for a float32 tensor on the cuda device; constructing one where no cuda device is
+# usable raises TypeError "type tinygen.cuda.FloatTensor not available: <why>", as torch does
+from tinygen.autograd.legacy import CUDA_TYPES  # noqa: E402
+
+FloatTensor, DoubleTensor, LongTensor, IntTensor = (
+    CUDA_TYPES[n] for n in ("FloatTensor", "DoubleTensor", "LongTensor", "IntTensor"))
+ShortTensor, CharTensor, ByteTensor, BoolTensor = (
+    CUDA_TYPES[n] for n in ("ShortTensor", "CharTensor", "ByteTensor", "BoolTensor"))

@@ -59,7 +59,7 @@ ENTRIES = _unary_entries() + [
     ("clamp", lambda x: x.clamp(-0.5, 0.5), [(2, 3)], "kink"),
     ("maximum", lambda a, b: F.maximum(a, b), [(2, 3), (3,)], "any"),
     ("minimum", lambda a, b: F.minimum(a, b), [(2, 3), (2, 3)], "any"),
-    ("where", lambda a, b: F.where(a.data > 0, a, b), [(2, 3), (2, 3)], "kink"),
+    ("where", lambda a, b: F.where(a.array > 0, a, b), [(2, 3), (2, 3)], "kink"),
     ("leaky_relu", lambda x: F.leaky_relu(x, 0.2), [(2, 3)], "kink"),
     ("elu", lambda x: F.elu(x), [(2, 3)], "kink"),
     ("softplus(beta=2)", lambda x: F.softplus(x, beta=2.0), [(2, 3)], "any"),

@@ -1,27 +1,31 @@
 """Threads and process-wide tuning: nothing here runs at import, every setting is a call.
 
 `import tinygen` changes nothing outside tinygen: no environment variables, no BLAS thread
-limits, no allocator settings. What a training step needs is done in two places instead:
+limits, no allocator settings. And a plain script gets tinygen's full speed without asking,
+because what a training step needs is done inside tinygen's own kernels, scoped to each call
+(tinygen/kernels/threads.py and _common.py tell the measured stories):
 
-- Inside tinygen's fast kernels (tinygen/kernels/threads.py), scoped to each call: BLAS runs
-  on one thread while tinygen splits the kernel over its own worker threads, and BLAS's thread
-  count is restored when the kernel returns, so your own NumPy products keep BLAS's threads.
-  (OpenBLAS's idle workers spin about 0.1 s after every call; left on, they hold a core
-  while numba copies: threads.py tells the measured story.)
-- `configure()`, called by the CLI and the benchmarks (and by you, in a training script, if
-  you like), for what can only be process-wide:
-  - OMP_WAIT_POLICY=PASSIVE (never over a value you set): numba's and PyTorch's OpenMP
-    threads otherwise spin after each parallel loop, stealing the cores the next kernel needs
-    (a conv forward 1.5-2x slower). It only takes effect before the OpenMP pools start, so
-    call configure() first thing.
-  - glibc's malloc keeps freed blocks up to 32 MiB for reuse instead of returning every one
-    over 128 KiB to the kernel (mmap/munmap): each new activation otherwise costs page faults,
-    about 13,000 per B3 step (50 ms of system time), as PyTorch's CPU allocator avoids.
+- the CPU kernels run on tinygen's own worker threads, which block on a lock when idle; no
+  kernel uses numba's parallel loops, whose OpenMP threads spin after each loop on the core
+  the next kernel needs (they once made a plain script 1.5-2x slower than one that had set
+  OMP_WAIT_POLICY=PASSIVE) and cannot survive a fork;
+- inside a kernel BLAS runs on one thread while tinygen splits the work, and BLAS's thread
+  count is restored when the kernel returns, so your own NumPy products keep BLAS's threads;
+- the kernels take their big outputs from a pool of their own (a caching allocator, as
+  PyTorch's), so a step's activations do not page-fault as fresh memory each time.
 
-    set_num_threads(n)   threads for tinygen's kernels (its workers, numba's parallel loops),
-                         like torch.set_num_threads; default: numba's count (NUMBA_NUM_THREADS,
-                         all cores)
+    set_num_threads(n)   threads for tinygen's kernels (its workers), like
+                         torch.set_num_threads; default: all cores (NUMBA_NUM_THREADS, which
+                         numba reads from the environment or the machine)
     get_num_threads()    that number
+    configure()          optional process-wide tuning (below); no longer needed for speed
+
+configure() is what the CLI calls: glibc's malloc keeps freed blocks up to 32 MiB for reuse
+instead of returning each one over 128 KiB to the kernel. The kernels' pool already does this
+for their own outputs; configure() extends it to every NumPy array of the process (it is a
+setting of the whole process, so tinygen never makes it on import). Measured with the pool:
+a plain script and a configured one within a few percent on B1-B4 (benchmarks/bench_models.py
+prints both).
 
 Tried and rejected: OPENBLAS_THREAD_TIMEOUT (OpenBLAS's workers spin 2**28 cycles after each
 call, competing with numba's copies). Shorter spins cut B3's CPU time by a quarter, but a
@@ -40,12 +44,10 @@ _num_threads = [None]                               # set_num_threads's value; N
 
 
 def configure(num_threads=None, malloc=True):
-    """Process-wide tuning for a training process (the CLI and the benchmarks call it first).
-
-    Sets OMP_WAIT_POLICY=PASSIVE unless already set, keeps freed memory for reuse (glibc;
-    malloc=False leaves malloc alone) and, given num_threads, set_num_threads.
-    Returns what it did, e.g. {"OMP_WAIT_POLICY": "PASSIVE", "keep_freed_memory": True}."""
-    done = {"OMP_WAIT_POLICY": os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")}
+    """Process-wide tuning for a training process (the CLI calls it): keeps freed memory for
+    reuse (glibc; malloc=False leaves malloc alone) and, given num_threads, set_num_threads.
+    Returns what it did, e.g. {"keep_freed_memory": True, "num_threads": 2}."""
+    done = {}
     if malloc:
         done["keep_freed_memory"] = keep_freed_memory()
     if num_threads is not None:
@@ -55,12 +57,10 @@ def configure(num_threads=None, malloc=True):
 
 
 def set_num_threads(n):
-    """Run tinygen's kernels on n threads: its worker threads and numba's parallel loops (the
-    latter for the calling thread, numba's rule). BLAS stays on one thread inside the kernels."""
+    """Run tinygen's kernels on n threads (its own worker threads: no kernel uses numba's
+    parallel loops). BLAS stays on one thread inside the kernels."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
-    import numba
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     _num_threads[0] = n
 
 

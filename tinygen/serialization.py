@@ -59,7 +59,7 @@ def _encode(obj, arrays, where, depth=0):
                          f"(at {shown}); tinygen saves at most {MAX_DEPTH} levels of "
                          f"dicts/lists/tuples")
     if isinstance(obj, Tensor):
-        arrays.append(backend.to_numpy(obj.data))
+        arrays.append(backend.to_numpy(obj.array))
         return {"tensor": len(arrays) - 1, "device": str(obj.device),
                 "requires_grad": bool(obj.requires_grad),
                 "parameter": type(obj).__name__ == "Parameter"}

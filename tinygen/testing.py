@@ -100,12 +100,16 @@ def tensors(shape, domain="any", dtype="float64", requires_grad=True, device="cp
 
     float64 and requires_grad by default: ready for tg.autograd.gradcheck."""
     _check_domain(domain)
-    return _arrays(shape, domain, np.dtype(dtype)).map(
-        lambda array: _tensor(array, requires_grad, device))
+    return _tensors(shape, domain, np.dtype(dtype), requires_grad, device)
 
 
-def _tensor(array, requires_grad, device):
+@st.composite
+def _tensors(draw, shape, domain, dtype, requires_grad, device):
+    # built inside a composite, not by .map: hypothesis prints a mapped value as the call
+    # that made it (`_tensor(array(1.0), requires_grad, device)`), a drawn one by its repr
+    # (`tensor(1., dtype=float64, requires_grad=True)`)
     import tinygen as tg  # tinygen.testing is importable without importing tinygen first
+    array = draw(_arrays(shape, domain, dtype))
     return tg.tensor(array, dtype=array.dtype.name, device=device, requires_grad=requires_grad)
 
 

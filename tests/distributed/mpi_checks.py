@@ -65,8 +65,8 @@ def test_all_reduce_is_the_op_over_ranks(data, dtype, shape, op, async_op):
     if async_op:
         assert work.wait()
     want = ops[op](np.stack([per_rank(base, k) for k in range(n)])).astype(dtype)
-    assert t.data.dtype == dtype and t.shape == base.shape
-    np.testing.assert_allclose(t.data, want, rtol=1e-6)
+    assert t.array.dtype == dtype and t.shape == base.shape
+    np.testing.assert_allclose(t.array, want, rtol=1e-6)
 
 
 @same_examples
@@ -77,7 +77,7 @@ def test_broadcast_is_src_tensor(data, dtype, shape, src, transpose):
     a = per_rank(base, r)
     t = tg.tensor(a.T.copy()).T if transpose else tg.tensor(a)   # a non-contiguous view too
     dist.broadcast(t, src)
-    np.testing.assert_array_equal(t.data, per_rank(base, src))
+    np.testing.assert_array_equal(t.array, per_rank(base, src))
 
 
 @same_examples
@@ -89,7 +89,7 @@ def test_all_gather_lists_every_rank(data, dtype, shape):
            for _ in range(n)]
     dist.all_gather(out, tg.tensor(per_rank(base, r)))
     for k in range(n):
-        np.testing.assert_array_equal(out[k].data, per_rank(base, k))
+        np.testing.assert_array_equal(out[k].array, per_rank(base, k))
 
 
 @same_examples
@@ -103,7 +103,7 @@ def test_reduce_lands_on_dst_only(data, dtype, shape, op, dst):
     dist.reduce(t, dst, op=op)
     want = ops[op](np.stack([per_rank(base, k) for k in range(n)])) if r == dst \
         else per_rank(base, r)
-    np.testing.assert_allclose(t.data, want, rtol=1e-6)
+    np.testing.assert_allclose(t.array, want, rtol=1e-6)
 
 
 def test_barrier_and_errors():
@@ -158,7 +158,7 @@ def train(model, batches, steps, momentum=0.9):
         opt.zero_grad()
         model(*[tg.tensor(b[s]) for b in batches]).backward()
         opt.step()
-    return [p.data.copy() for p in model.parameters()]
+    return [p.array.copy() for p in model.parameters()]
 
 
 def assert_same_training(make, batches, steps=3, bucket_cap_mb=25, sync_bn=False):
@@ -173,7 +173,7 @@ def assert_same_training(make, batches, steps=3, bucket_cap_mb=25, sync_bn=False
     with tg.no_grad():
         for p, q in zip(local.parameters(), make().parameters()):
             if dist.get_rank() == 0:
-                p.data[...] = q.data
+                p.array[...] = q.array
     ddp = DDP(local, bucket_cap_mb=bucket_cap_mb)
     assert ddp.module is local
     got = train(ddp, [np.stack([local_part(b[s]) for s in range(steps)]) for b in batches],
@@ -208,9 +208,9 @@ def test_ddp_conv_model_with_sync_batchnorm_equals_one_process(bucket_cap_mb):
     tg.manual_seed(0)
     single = ConvLoss()
     train(single, [x, y], steps)
-    np.testing.assert_allclose(bn.running_mean.data, single.net[1].running_mean.data,
+    np.testing.assert_allclose(bn.running_mean.array, single.net[1].running_mean.array,
                                rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(bn.running_var.data, single.net[1].running_var.data,
+    np.testing.assert_allclose(bn.running_var.array, single.net[1].running_var.array,
                                rtol=1e-5, atol=1e-6)
 
 
@@ -222,14 +222,14 @@ def test_no_sync_accumulates_then_averages():
     xs = [tg.tensor(global_batch(4, (3,), s)) for s in range(2)]
     with ddp.no_sync():
         ddp(xs[0][r::n]).sum().backward()
-    local = model.weight.grad.data.copy()
+    local = model.weight.grad.array.copy()
     ddp(xs[1][r::n]).sum().backward()            # averages the accumulated gradients
     tg.manual_seed(0)
     ref = nn.Linear(3, 2)
     for x in xs:
         ref(x).sum().backward()
-    np.testing.assert_allclose(model.weight.grad.data * n, ref.weight.grad.data, rtol=1e-5)
-    assert not np.allclose(local * n, ref.weight.grad.data)   # no_sync did not communicate
+    np.testing.assert_allclose(model.weight.grad.array * n, ref.weight.grad.array, rtol=1e-5)
+    assert not np.allclose(local * n, ref.weight.grad.array)   # no_sync did not communicate
 
 
 def test_unused_parameter_is_named_at_next_forward():
@@ -257,22 +257,22 @@ def test_sync_batchnorm_equals_batchnorm_over_global_batch(shape):
     ref, sync = Norm(3, dtype=tg.float64), nn.SyncBatchNorm(3, dtype=tg.float64)
     for m in (ref, sync):
         with tg.no_grad():
-            m.weight.data[...] = [1.0, 2.0, -0.5]
-            m.bias.data[...] = [0.1, 0.0, 0.3]
+            m.weight.array[...] = [1.0, 2.0, -0.5]
+            m.bias.array[...] = [0.1, 0.0, 0.3]
     xg = tg.tensor(x, requires_grad=True)
     y = ref(xg)
     (y * tg.tensor(gy)).sum().backward()
     xl = tg.tensor(local_part(x), requires_grad=True)
     yl = sync(xl)
     (yl * tg.tensor(local_part(gy))).sum().backward()
-    np.testing.assert_allclose(yl.data, local_part(y.data), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(xl.grad.data, local_part(xg.grad.data), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(yl.array, local_part(y.array), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(xl.grad.array, local_part(xg.grad.array), rtol=1e-9, atol=1e-12)
     for name in ("weight", "bias"):
         g = getattr(sync, name).grad
         dist.all_reduce(g)                        # DDP would average; here: sum of the parts
-        np.testing.assert_allclose(g.data, getattr(ref, name).grad.data, rtol=1e-10)
-    np.testing.assert_allclose(sync.running_mean.data, ref.running_mean.data, rtol=1e-10)
-    np.testing.assert_allclose(sync.running_var.data, ref.running_var.data, rtol=1e-10)
+        np.testing.assert_allclose(g.array, getattr(ref, name).grad.array, rtol=1e-10)
+    np.testing.assert_allclose(sync.running_mean.array, ref.running_mean.array, rtol=1e-10)
+    np.testing.assert_allclose(sync.running_var.array, ref.running_var.array, rtol=1e-10)
 
 
 # ---- the CLI's per-rank noise: independent across ranks, a function of (seed, rank, step) --
@@ -290,7 +290,7 @@ def test_each_rank_draws_its_own_vae_noise_and_the_global_stream_stays():
 
     def elbo_of_step(step):
         with step_stream(0, r)(step), tg.no_grad():
-            return vae.terms(x).elbo.data.copy()
+            return vae.terms(x).elbo.array.copy()
 
     elbo = elbo_of_step(3)
     assert rng.get_state() == before                    # the global stream did not move
@@ -299,7 +299,7 @@ def test_each_rank_draws_its_own_vae_noise_and_the_global_stream_stays():
     gathered = [tg.zeros(*elbo.shape) for _ in range(n)]
     dist.all_gather(gathered, tg.tensor(elbo))
     for k in range(1, n):                                  # every rank its own eps
-        assert not np.allclose(gathered[k].data, gathered[0].data)
+        assert not np.allclose(gathered[k].array, gathered[0].array)
 
 
 def test_any_rank_agrees_on_one_rank_s_flag():

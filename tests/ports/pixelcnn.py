@@ -4,8 +4,8 @@ written as a subclass of nn.Conv2d that zeroes the weights' future taps through
 shallower than the original.
 
 Old torch code reaches into `.data` like this everywhere (the mask, the target pixels,
-`nn.init.normal_(m.weight.data, ...)`): in torch `.data` is a detached Tensor, in tinygen it
-is the raw array (API.md), so this script cannot run under tinygen as written.
+`nn.init.normal_(m.weight.data, ...)`); tinygen's `.data` is torch's (a Tensor sharing the
+values, outside the graph), so the script runs as written.
 """
 
 

@@ -45,12 +45,6 @@ PORTS = {
     "aae": ({}, CPU),
     "pixelcnn": ({}, CPU),
 }
-# scripts that cannot run under tinygen whatever names it gains, and why
-KNOWN_INCOMPATIBLE = {
-    "pixelcnn": "the script uses .data as torch's detached Tensor (weight.data.clone(), "
-                "weight.data *= mask, input.data[:, 0].long()); tinygen's .data is the raw "
-                "array (API.md)",
-}
 WITH_DROPOUT = ["cgan", "mnist_classifier"]
 
 
@@ -164,9 +158,8 @@ def missing_names(name):
 
 def _param(name, args):
     missing = missing_names(name)
-    reasons = (["tinygen lacks " + ", ".join(missing)] if missing else []) + \
-        ([KNOWN_INCOMPATIBLE[name]] if name in KNOWN_INCOMPATIBLE else [])
-    marks = [pytest.mark.xfail(strict=True, reason="; ".join(reasons))] if reasons else []
+    marks = [pytest.mark.xfail(strict=True, reason="tinygen lacks " + ", ".join(missing))] \
+        if missing else []
     return pytest.param(name, *args, marks=marks, id=name)
 
 

@@ -101,9 +101,7 @@ def run(torch, nn, F, optim, data, steps, models, rng, n_critic=2, lambda_gp=10,
         # Fake images
         fake_validity = discriminator(fake_imgs)
         # Gradient penalty
-        # (real_imgs.data, fake_imgs.data in the original: in tinygen .data is the raw array)
-        gradient_penalty = compute_gradient_penalty(discriminator, real_imgs.detach(),
-                                                    fake_imgs.detach())
+        gradient_penalty = compute_gradient_penalty(discriminator, real_imgs.data, fake_imgs.data)
         # Adversarial loss
         d_loss = -torch.mean(real_validity) + torch.mean(fake_validity) + lambda_gp * gradient_penalty
         d_loss.backward()

@@ -5,7 +5,7 @@ from tinygen.autograd import functional  # noqa: F401
 from tinygen.autograd.function import Function, FunctionCtx, once_differentiable  # noqa: F401
 from tinygen.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from tinygen.autograd.grad_mode import inference_mode  # noqa: F401
-from tinygen.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+from tinygen.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck, jacobians  # noqa: F401
 from tinygen.autograd.graph import to_dot  # noqa: F401
 from tinygen.autograd.legacy import Variable  # noqa: F401
 from tinygen.autograd.tensor import Tensor, tensor  # noqa: F401

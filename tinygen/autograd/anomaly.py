@@ -79,7 +79,7 @@ def _all_finite(array):
 
 def check_forward(fn, outputs):
     for y in outputs:
-        if not _all_finite(y.data):
+        if not _all_finite(y.array):
             raise AnomalyError(
                 f"{fn.name} returned non-finite values in forward (output shape "
                 f"{tuple(y.shape)}).\nThe op was created at:\n{_user_frame(fn)}")
@@ -98,7 +98,7 @@ def run_backward(fn, gys):
 
 def check_backward(fn, gxs):
     for i, gx in enumerate(gxs):
-        if gx is not None and not _all_finite(gx.data):
+        if gx is not None and not _all_finite(gx.array):
             raise AnomalyError(
                 f"{fn.name}.backward returned non-finite values in the gradient of input {i} "
                 f"(shape {tuple(gx.shape)}).\nThe op was created at:\n{_user_frame(fn)}")

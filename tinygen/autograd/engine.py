@@ -24,13 +24,13 @@ from tinygen.autograd import anomaly, grad_mode
 
 def _ones_like(t):
     from tinygen import backend
-    return type(t)._make(backend.array_module(t.device).ones_like(t.data), t.device, False)
+    return type(t)._make(backend.array_module(t.device).ones_like(t.array), t.device, False)
 
 
 def _root_gradient(root, gradient):
     from tinygen.autograd.tensor import as_tensor
     if gradient is None:
-        if root.data.size != 1:
+        if root.array.size != 1:
             raise RuntimeError(
                 f"backward() on a tensor of shape {tuple(root.shape)}: the gradient is implicit "
                 f"only for a single-element output; pass gradient= (a tensor of that shape)")
@@ -107,11 +107,11 @@ def _assign_leaf(x, g, create_graph, assigned, root_arrays):
         # one array may be the gradient of several leaves (add's backward passes gy to both
         # inputs): give each leaf its own copy, so that an in-place change of one .grad never
         # changes another
-        if id(g.data) in assigned or id(g.data) in root_arrays:
-            g = type(g)._make(g.data.copy(), g.device, False)
+        if id(g.array) in assigned or id(g.array) in root_arrays:
+            g = type(g)._make(g.array.copy(), g.device, False)
         else:
             g = g.detach()
-        assigned.add(id(g.data))
+        assigned.add(id(g.array))
     x.grad = g if x.grad is None else x.grad + g
     if x._post_accumulate_hooks:
         for hook in x._post_accumulate_hooks:
@@ -134,7 +134,7 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
         wanted = None if inputs is None else {id(t) for t in inputs}
         order = _topological_order(roots)
         assigned = set()
-        root_arrays = {id(g.data) for g in grad_roots if g is not None and hasattr(g, "data")}
+        root_arrays = {id(g.array) for g in grad_roots if g is not None and hasattr(g, "array")}
         # leaves with post-accumulate hooks get their .grad as soon as their last consumer has
         # run (not at the end of the walk), so the hook's work overlaps the rest of backward
         last_use = _last_use(order) if inputs is None else None

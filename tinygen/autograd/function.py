@@ -1,6 +1,6 @@
 """Function: one node of the graph. Forward on arrays, backward on Tensors.
 
-    y = Exp()(x)          # forward: runs on x.data, wraps the result, records the node
+    y = Exp()(x)          # forward: runs on x.array, wraps the result, records the node
     Exp.backward(gy)      # returns gx = gy * y, built from differentiable ops
 
 Writing backward with tinygen ops (not raw arrays) is what makes gradients of gradients
@@ -62,7 +62,7 @@ class Function:
             if x.requires_grad:
                 needs_grad = True
         self.device = device
-        ys = self.forward(*[x.data for x in inputs])
+        ys = self.forward(*[x.array for x in inputs])
         needs_grad = needs_grad and grad_mode._local.enabled
         if type(ys) is tuple:
             outputs = tuple(Tensor._make(y, device, needs_grad) for y in ys)
@@ -232,7 +232,7 @@ class FunctionCtx(Function):
                 continue
             differentiable = needs_grad and r.dtype.kind == "f" and not any(
                 r is t for t in self._non_differentiable)
-            outputs.append(Tensor._make(r.data, r.device, differentiable))
+            outputs.append(Tensor._make(r.array, r.device, differentiable))
         tensor_results = [r for r in results if isinstance(r, Tensor)]
         out_tensors = [o for o in outputs if isinstance(o, Tensor)]
         # an output saved for backward is looked up through the node when backward reads it

@@ -80,10 +80,10 @@ def _grads(outputs, inputs, grad_outputs, create_graph, strict, fn_name, what="o
 
 def _check_v(v, like, fn_name, arg_of):
     if v is None:
-        if len(like) != 1 or like[0].data.size != 1:
+        if len(like) != 1 or like[0].array.size != 1:
             raise RuntimeError(f"{fn_name}: v can only be None if the {arg_of} is a single "
                                f"Tensor with a single element")
-        return (Tensor._make(backend.array_module(like[0].device).ones_like(like[0].data),
+        return (Tensor._make(backend.array_module(like[0].device).ones_like(like[0].array),
                              like[0].device, False),)
     _, vs = _as_tuple(v, "v", fn_name)
     if len(vs) != len(like):
@@ -138,8 +138,8 @@ def _jacobian_blocks(outputs, xs, create_graph, strict, fn_name):
     for i, out in enumerate(outputs):
         xp = backend.array_module(out.device)
         rows = [[] for _ in xs]
-        for k in range(out.data.size):
-            onehot = xp.zeros(out.data.size, dtype=out.dtype)
+        for k in range(out.array.size):
+            onehot = xp.zeros(out.array.size, dtype=out.dtype)
             onehot[k] = 1
             e_k = Tensor._make(onehot.reshape(out.shape), out.device, False)
             gs = _grads([out], xs, [e_k], create_graph, strict, fn_name, what=f"output {i}")
@@ -182,7 +182,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
     def gradient(*xs):
         _, outputs = _run(func, xs, "hessian")
-        if len(outputs) != 1 or outputs[0].data.size != 1:
+        if len(outputs) != 1 or outputs[0].array.size != 1:
             raise RuntimeError(f"hessian: the user-provided function must return a single "
                                f"Tensor with a single element, got "
                                f"{[tuple(o.shape) for o in outputs]}")
@@ -197,7 +197,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
 def _scalar_output(func, xs, fn_name):
     _, outputs = _run(func, xs, fn_name)
-    if len(outputs) != 1 or outputs[0].data.size != 1:
+    if len(outputs) != 1 or outputs[0].array.size != 1:
         raise RuntimeError(f"{fn_name}: the user-provided function must return a single Tensor "
                            f"with a single element, got {[tuple(o.shape) for o in outputs]}")
     return outputs[0]

@@ -37,8 +37,8 @@ def _checked_inputs(inputs):
             raise TypeError(f"gradcheck: input {i} has dtype {inputs[i].dtype}; finite "
                             f"differences need float64 inputs")
         # the perturbation writes through a flat view, which needs contiguous memory
-        if not inputs[i].data.flags.c_contiguous:
-            inputs[i].data = inputs[i].data.copy()
+        if not inputs[i].array.flags.c_contiguous:
+            inputs[i].array = inputs[i].array.copy()
     return inputs, diff
 
 
@@ -50,12 +50,12 @@ def _flat_outputs(fn, inputs):
     """All differentiable outputs' values, flattened and joined (as float64 numpy)."""
     with no_grad():
         ys = _outputs(fn, inputs)
-    return np.concatenate([backend.to_numpy(y.data).astype(np.float64).ravel() for y in ys]) if ys else np.zeros(0)
+    return np.concatenate([backend.to_numpy(y.array).astype(np.float64).ravel() for y in ys]) if ys else np.zeros(0)
 
 
 def _numeric_column(fn, inputs, x, j, eps, direction=None):
     """d outputs / d x along element j (or along `direction`), by central differences."""
-    flat = x.data.reshape(-1)
+    flat = x.array.reshape(-1)
     orig = flat.copy()
     step = eps * direction.reshape(-1) if direction is not None else None
     try:
@@ -83,7 +83,7 @@ def _vjp(fn, inputs, diff, cotangents):
     gs = grad([y for y, _ in pairs], [inputs[i] for i in diff],
               grad_outputs=[Tensor._make(g, y.device, False) for y, g in pairs],
               allow_unused=True)
-    return [np.zeros(inputs[i].shape) if g is None else backend.to_numpy(g.data).astype(np.float64)
+    return [np.zeros(inputs[i].shape) if g is None else backend.to_numpy(g.array).astype(np.float64)
             for i, g in zip(diff, gs)]
 
 
@@ -94,9 +94,10 @@ def _fail(i, where, analytic, numeric, atol, rtol, what="gradient"):
 
 
 def jacobians(fn, inputs, eps=1e-6):
-    """(analytic, numeric): for each differentiable input, its (n_outputs, n_elements)
-    Jacobian from backward and from central differences. Returns (diff, analytic, numeric)
-    with diff the indices of the inputs checked."""
+    """The whole Jacobians that gradcheck compares: (diff, analytic, numeric), with diff the
+    indices of the inputs checked and, for each of them, its (n_outputs, n_elements) Jacobian
+    from backward (analytic) and from central differences (numeric). Exported as
+    tg.autograd.jacobians, to look at a gradcheck failure whole."""
     inputs, diff = _checked_inputs(inputs)
     with no_grad():
         ys = _outputs(fn, inputs)

@@ -73,7 +73,7 @@ class Tensor:
     def __init__(self, data, dtype=None, device="cpu", requires_grad=False):
         device = backend.normalize_device(device)
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         array = backend.to_device(_as_array(data, as_dtype(dtype)), device)
         _init(self, array, device, False)
         if requires_grad:
@@ -97,13 +97,31 @@ class Tensor:
 
     # ---- what a Tensor is ---------------------------------------------------------------
 
+    # Two names for the values, as torch has one and tinygen's internals need the other:
+    #   .array  the raw NumPy (CPU) or CuPy (GPU) array. Ops, kernels, optimizers and tests
+    #           read and write it; reading it records nothing.
+    #   .data   torch's: a Tensor sharing the array, requires_grad=False, no creator and a
+    #           version counter of its own, so an in-place change through it is invisible
+    #           to autograd. It is the escape hatch of published torch code:
+    #           p.data.add_(-lr * p.grad), p.data.clamp_(-c, c), m.weight.data.normal_(0, .02).
+
     @property
     def data(self):
-        return self.array
+        """A Tensor sharing this tensor's values, cut from the graph, with its own version
+        counter (torch's .data; .detach() shares the counter and so is the safe choice)."""
+        return Tensor._make(self.array, self.device, False)
 
     @data.setter
     def data(self, value):
-        self.array = value
+        """t.data = other: t now holds other's values (its shape, dtype and device may
+        differ, as torch allows); t keeps requires_grad, its .grad and its place in a graph."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data: assigned value must be a Tensor, got "
+                            f"{type(value).__name__} (assign to .array for a raw array)")
+        if self.requires_grad and value.dtype.kind not in "fc":
+            raise TypeError(f"Tensor.data: a tensor that requires grad cannot hold "
+                            f"{value.dtype} values")
+        self.array, self.device = value.array, value.device
 
     @property
     def _version(self):
@@ -118,15 +136,15 @@ class Tensor:
 
     @property
     def shape(self):
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def is_leaf(self):
@@ -138,18 +156,18 @@ class Tensor:
         return self.creator
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self.array.shape if dim is None else self.array.shape[dim]
 
     def dim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -170,13 +188,13 @@ class Tensor:
 
     def numpy(self):
         """The values as a NumPy array (a copy when the tensor is on a GPU)."""
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self.array)
 
     def item(self):
-        if self.data.size != 1:
-            raise ValueError(f"item(): tensor of shape {tuple(self.shape)} has {self.data.size} "
+        if self.array.size != 1:
+            raise ValueError(f"item(): tensor of shape {tuple(self.shape)} has {self.array.size} "
                              f"elements, expected 1")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -188,14 +206,14 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {tuple(self.shape)} is "
                                f"ambiguous; use .any() or .all()")
         return bool(self.item())
 
     def detach(self):
         """The same array, cut from the graph (shares memory and version counter, as torch)."""
-        t = Tensor._make(self.data, self.device, False)
+        t = Tensor._make(self.array, self.device, False)
         t._vc = self._vc
         return t
 
@@ -226,6 +244,15 @@ class Tensor:
     @property
     def is_cuda(self):
         return self.device == "cuda"
+
+    @property
+    def is_cpu(self):
+        return self.device == "cpu"
+
+    # torch's other device and layout predicates: tinygen tensors are dense, unquantized and
+    # live on the cpu or one CUDA GPU, so scripts that test for these take their plain path
+    is_xpu = is_mps = is_meta = is_sparse = is_quantized = is_mkldnn = property(
+        lambda self: False)
 
     def float(self):
         return self.to(dtype=np.float32)
@@ -394,7 +421,7 @@ def as_tensor(x, like=()):
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
     """A new leaf Tensor holding a copy of `data` (floats default to float32)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     array = _as_array(data, as_dtype(dtype))
     if isinstance(array, np.ndarray) and (array is data or np.shares_memory(array, np.asarray(data))):
         array = array.copy()

@@ -31,7 +31,7 @@ class MNIST(Dataset):
         self.transform, self.target_transform = transform, target_transform
         pixels, labels = sources.load_arrays(self.name, "train" if train else "test",
                                              data_dir=root, download=download)
-        self.data = Tensor(pixels)       # (N, 28, 28) uint8
+        self.data = Tensor(pixels)        # (N, 28, 28) uint8
         self.targets = Tensor(labels)    # (N,) int64
         self.classes = list(sources.IDX_SOURCES[self.name].classes)
 
@@ -39,9 +39,9 @@ class MNIST(Dataset):
         return len(self.targets)
 
     def __getitem__(self, index):
-        pixels = self.data.data[index]
+        pixels = self.data.array[index]
         image = Tensor(pixels[None].astype(np.float32) / np.float32(255))   # (1, 28, 28)
-        target = int(self.targets.data[index])
+        target = int(self.targets.array[index])
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:

@@ -179,7 +179,7 @@ def _host_buffer(tensor):
 
     A contiguous NumPy array is used as it is; CuPy arrays (and non-contiguous ones) are
     staged through a host copy."""
-    data = tensor.data
+    data = tensor.array
     if isinstance(data, np.ndarray) and data.flags.c_contiguous:
         return data, False
     return np.ascontiguousarray(backend.to_numpy(data)), True
@@ -187,7 +187,7 @@ def _host_buffer(tensor):
 
 def _write_back(tensor, buf, staged):
     if staged:
-        tensor.data[...] = backend.to_device(buf, tensor.device)
+        tensor.array[...] = backend.to_device(buf, tensor.device)
     tensor._version += 1
 
 
@@ -240,7 +240,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     result after work.wait()."""
     _check_group(group)
     g = _default()
-    mpi_op = _mpi_op(g, op, "all_reduce", tensor.data.dtype)
+    mpi_op = _mpi_op(g, op, "all_reduce", tensor.array.dtype)
     buf, staged = _host_buffer(tensor)
 
     def finish():
@@ -275,14 +275,14 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
         raise ValueError(f"all_gather: tensor_list has {len(tensor_list)} tensors for a "
                          f"world of {g.size}")
     for i, t in enumerate(tensor_list):
-        if tuple(t.shape) != tuple(tensor.shape) or t.data.dtype != tensor.data.dtype:
+        if tuple(t.shape) != tuple(tensor.shape) or t.array.dtype != tensor.array.dtype:
             raise ValueError(f"all_gather: tensor_list[{i}] is {tuple(t.shape)} {t.dtype}, "
-                             f"the tensor is {tuple(tensor.shape)} {tensor.data.dtype}")
-    send = np.ascontiguousarray(backend.to_numpy(tensor.data))
+                             f"the tensor is {tuple(tensor.shape)} {tensor.array.dtype}")
+    send = np.ascontiguousarray(backend.to_numpy(tensor.array))
     recv = np.empty((g.size,) + send.shape, send.dtype)
     g.comm.Allgather(send, recv)
     for t, part in zip(tensor_list, recv):
-        t.data[...] = backend.to_device(part, t.device)
+        t.array[...] = backend.to_device(part, t.device)
         t._version += 1
     return Work(None, None) if async_op else None
 
@@ -293,7 +293,7 @@ def reduce(tensor, dst, op=ReduceOp.SUM, group=None, async_op=False):
     g = _default()
     if not 0 <= dst < g.size:
         raise ValueError(f"reduce: dst={dst} is not a rank of a world of {g.size}")
-    mpi_op = _mpi_op(g, op, "reduce", tensor.data.dtype)
+    mpi_op = _mpi_op(g, op, "reduce", tensor.array.dtype)
     buf, staged = _host_buffer(tensor)
     if g.rank == dst:
         g.comm.Reduce(_in_place(g), buf, mpi_op, root=dst)

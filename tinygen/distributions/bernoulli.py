@@ -40,7 +40,7 @@ class Bernoulli(Distribution):
             raise ValueError("Bernoulli: give exactly one of probs and logits")
         if probs is not None:
             (self.probs,) = broadcast_params("Bernoulli", probs=probs)
-            p = self.probs.data
+            p = self.probs.array
             nan = backend.check_values((p >= 0) & (p <= 1), ValueError(
                 "Bernoulli: probs must lie in [0, 1]"), p.dtype)   # device: NaN logits, no sync
             self.logits = probs_to_logits(self.probs)
@@ -77,7 +77,7 @@ class Bernoulli(Distribution):
         not: backend.check_values)."""
         value = as_tensor(value, like=(self.logits,))
         shape = self._value_shape(value)
-        nan = backend.check_values((value.data == 0) | (value.data == 1), ValueError(
+        nan = backend.check_values((value.array == 0) | (value.array == 1), ValueError(
             "Bernoulli.log_prob: value must hold only 0s and 1s"), self.logits.dtype)
         value = value if value.dtype == self.logits.dtype else value.to(dtype=self.logits.dtype)
         log_p = -BCEWithLogits()(broadcast_to(self.logits, shape), broadcast_to(value, shape))

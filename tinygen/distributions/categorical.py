@@ -33,7 +33,7 @@ class Categorical(Distribution):
         if param.ndim < 1:
             raise ValueError("Categorical: parameters need a last axis of categories, got a scalar")
         if probs is not None:
-            p = param.data
+            p = param.array
             nan = backend.check_values((p >= 0).all(axis=-1, keepdims=True), ValueError(
                 "Categorical: probs must be non-negative"), p.dtype)   # device: a NaN row
             self.probs = param / param.sum(dim=-1, keepdim=True)
@@ -51,7 +51,7 @@ class Categorical(Distribution):
 
     def log_prob(self, value):
         """log p(value) per batch element; value holds integer indices in [0, K)."""
-        v = value.data if isinstance(value, Tensor) else np.asarray(value)
+        v = value.array if isinstance(value, Tensor) else np.asarray(value)
         if v.dtype.kind not in "iu":
             raise TypeError(f"Categorical.log_prob: value must hold integer class indices, got {v.dtype}")
         shape = self._value_shape(v)
@@ -73,7 +73,7 @@ class Categorical(Distribution):
         """int64 indices of shape sample_shape + batch_shape, by inverse CDF."""
         xp = backend.array_module(self.probs.device)
         shape = self._extended_shape(sample_shape)
-        cdf = xp.cumsum(self.probs.data, axis=-1)                               # (..., K)
+        cdf = xp.cumsum(self.probs.array, axis=-1)                               # (..., K)
         u = rng.random(rng.generator(self.probs.device), shape + (1,), cdf.dtype).astype(cdf.dtype)
         k = (xp.broadcast_to(cdf, shape + (self.num_categories,)) <= u).sum(axis=-1)
         # u at or beyond cdf[-1] (rounded below 1, or u rounded up to 1 in float32): the last

@@ -30,7 +30,7 @@ class Normal(Distribution):
 
     def __init__(self, loc, scale):
         self.loc, self.scale = broadcast_params("Normal", loc=loc, scale=scale)
-        nan = backend.check_values(self.scale.data > 0, ValueError(
+        nan = backend.check_values(self.scale.array > 0, ValueError(
             "Normal: scale must be positive everywhere"), self.scale.dtype)
         if nan is not None:   # a device scale: NaN where not positive, no host sync
             self.scale = self.scale + Tensor._make(nan, self.scale.device, False)

@@ -30,7 +30,7 @@ def psd_sqrt(a):
 
 def gaussian_stats(features):
     """Mean (d,) and covariance (d, d) (unbiased, as numpy.cov) of features (n, d)."""
-    f = np.asarray(getattr(features, "data", features), dtype=np.float64)
+    f = np.asarray(getattr(features, "array", features), dtype=np.float64)
     f = f.reshape(len(f), -1)
     return f.mean(axis=0), np.cov(f, rowvar=False).reshape(f.shape[1], f.shape[1])
 

@@ -31,7 +31,7 @@ SIGMA_GRID = np.logspace(-1, 0, 10)  # the original grid: 0.1 ... 1.0
 
 def _flat(x):
     """(N, ...) array-like or Tensor -> (N, d) float64 NumPy."""
-    x = getattr(x, "data", x)
+    x = getattr(x, "array", x)
     if hasattr(x, "get"):  # a CuPy array
         x = x.get()
     x = np.asarray(x, dtype=np.float64)

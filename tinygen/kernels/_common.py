@@ -137,6 +137,96 @@ def scratch(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
+# ---- host memory for kernel outputs: a caching allocator ----------------------------------
+#
+# A training step makes the same big arrays again and again (a conv layer's output, its input
+# gradient, a relu's output: MBs each). NumPy gets them from glibc's malloc, which maps every
+# block over 128 KiB fresh from the kernel and unmaps it when freed, so each new activation
+# page-faults as it is first written: measured, 7,600 faults and 8-18 ms of system time per
+# B4 step, 7,650 and 25 ms per B3 step. PyTorch's CPU allocator keeps freed blocks for reuse;
+# so do the fast kernels, for what they allocate (and only that: nothing process-wide).
+#
+# The pool holds buffers (1-d uint8 arrays) by size in 4 KiB pages. empty() hands out a view
+# of a buffer that is free, or of a new one. A buffer is free when nothing but the pool holds
+# it: every view NumPy makes of a view still refers to the buffer that owns the memory, so
+# while any array over it lives (a tensor's, a user's slice of one), its reference count
+# says so. Measured with this pool: B4 0 faults a step (user time 61 -> 47 ms), B3 0
+# (system time 25 -> 3.5 ms); the pool then holds 30 MiB (B4), 49 (B2), 98 (B3).
+
+POOL_MIN_BYTES = 1 << 17     # smaller arrays: NumPy's own (glibc serves them from its heap)
+POOL_MAX_BYTES = 1 << 30     # above this many pooled bytes the free buffers are given back
+_PAGE = 4096
+_pool = {}                   # pages -> [buffers]
+_pool_bytes = [0]
+_pool_lock = threading.Lock()
+
+
+def _first_free(bucket, free_refs):
+    """(index, reference count) of the first buffer in bucket that only the pool holds
+    (reference count <= free_refs), or (None, None)."""
+    for i in range(len(bucket)):
+        refs = sys.getrefcount(bucket[i])
+        if refs <= free_refs:
+            return i, refs
+    return None, None
+
+
+# the reference count of a buffer that nothing but the pool holds, as _first_free sees it
+# (measured once rather than written down: it depends on how the interpreter counts)
+_FREE_REFS = _first_free([np.empty(1, np.uint8)], sys.maxsize)[1]
+
+
+def empty(shape, dtype):
+    """np.empty(shape, dtype) for a kernel's output or workspace, from the pool when it is at
+    least POOL_MIN_BYTES (its contents are garbage)."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < POOL_MIN_BYTES:
+        return np.empty(shape, dtype)
+    pages = -(-nbytes // _PAGE)
+    with _pool_lock:                 # the view is made before another thread can look
+        bucket = _pool.setdefault(pages, [])
+        i, _ = _first_free(bucket, _FREE_REFS)
+        if i is None:
+            if _pool_bytes[0] + pages * _PAGE > POOL_MAX_BYTES:
+                _release_free_buffers()
+                bucket = _pool.setdefault(pages, [])
+            bucket.append(np.empty(pages * _PAGE, np.uint8))
+            _pool_bytes[0] += pages * _PAGE
+            i = len(bucket) - 1
+        return bucket[i][:nbytes].view(dtype).reshape(shape)
+
+
+def empty_like(a):
+    return empty(a.shape, a.dtype)
+
+
+def zeros(shape, dtype):
+    """np.zeros(shape, dtype) from the pool (a reused buffer is cleared)."""
+    out = empty(shape, dtype)
+    out.fill(0)
+    return out
+
+
+def release_free_buffers():
+    """Give back every pooled buffer that no array uses (as torch.cuda.empty_cache)."""
+    with _pool_lock:
+        _release_free_buffers()
+
+
+def _release_free_buffers():
+    for pages, bucket in list(_pool.items()):
+        while True:
+            i, _ = _first_free(bucket, _FREE_REFS)
+            if i is None:
+                break
+            del bucket[i]
+            _pool_bytes[0] -= pages * _PAGE
+        if not bucket:
+            del _pool[pages]
+
+
 # a work matrix of one chunk of samples, per thread. 1 MB rather than 4: with both cores busy
 # the chunks share the cache; two threads, wall, B4's 3x3 32 -> 64 layer 5.5-5.6 ms against
 # 5.7-6.2 for each op, B3's 3x3 64 -> 64 and 7x7 1 -> 64 layers 5-15% faster, a B3 step

@@ -91,7 +91,8 @@ from numba import njit
 
 from tinygen.kernels import conv_algorithm
 from tinygen.kernels._common import (
-    conv_output_size, conv_transpose_output_size, masked_kernel, sample_chunks, scratch)
+    conv_output_size, conv_transpose_output_size, empty, masked_kernel, sample_chunks, scratch,
+    zeros)
 from tinygen.kernels._common_numba import inside, pad_phases, phase_planes, transpose_phases
 from tinygen.kernels.threads import over_slices
 from tinygen.kernels.winograd_numba import (
@@ -371,7 +372,7 @@ def conv2d_gemm_1x1(x, w, stride, padding, dilation, taps=None):
     C_out = w.shape[0]
     w2 = np.ascontiguousarray(_masked(w, taps)).reshape(C_out, C)
     x3 = np.ascontiguousarray(x).reshape(N, C, H * W)
-    y = np.empty((N, C_out, H * W), dtype=np.result_type(x, w))
+    y = empty((N, C_out, H * W), dtype=np.result_type(x, w))
     over_slices(N, lambda lo, hi: np.matmul(w2, x3[lo:hi], out=y[lo:hi]))
     return y.reshape(N, C_out, H, W)
 
@@ -387,7 +388,7 @@ def conv2d_im2col(x, w, stride, padding, dilation, taps=None):
     Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
     Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
     w2 = np.ascontiguousarray(_masked(w, taps)).reshape(C_out, C * kh * kw)
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
         for n0, n1 in sample_chunks(n_lo, n_hi, C * kh * kw, Ho * Wo, x.itemsize):
@@ -412,7 +413,7 @@ def conv2d_phases(x, w, stride, padding, dilation, taps=None):
     layout = _ConvLayout(x, (kh, kw), stride, padding, dilation, Ho, Wo, taps)
     w2 = np.ascontiguousarray(w).reshape(C_out, C, kh * kw)
     w2 = np.ascontiguousarray(w2 if taps is None else w2[:, :, taps.ravel()]).reshape(C_out, -1)
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
         for n0, n1, cols in layout.cols(n_lo, n_hi):
@@ -433,7 +434,7 @@ def conv2d_sample_last(x, w, stride, padding, dilation, taps=None):
     Ho = conv_output_size(H, kh, stride[0], padding[0], dilation[0])
     Wo = conv_output_size(W, kw, stride[1], padding[1], dilation[1])
     w2 = np.ascontiguousarray(_masked(w, taps)).reshape(C_out, C * kh * kw)
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
         for n0, n1 in sample_chunks(n_lo, n_hi, C * kh * kw, Ho * Wo, x.itemsize):
@@ -488,7 +489,7 @@ def conv_transpose2d_phases(x, w, stride, padding, output_padding, dilation, tap
     columns, lo_w, hi_w = transpose_phases(W, Wo, kw, stride[1], padding[1], dilation[1])
     Hp, Wp = H + lo_h + hi_h, W + lo_w + hi_w
     xs = phase_planes(x, Hp, Wp, (1, 1))                             # (N, C_in, 1, Hp, Wp)
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
     phases = []                  # per output phase: cols' rows (plane, shift), L, w2, where y goes
     for r, rows_h, u, P_lo, Hn in rows:
         for q, rows_w, v, Q_lo, Wn in columns:
@@ -532,7 +533,7 @@ def conv_transpose2d_col2im(x, w, stride, padding, output_padding, dilation, tap
     Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
     Wo = conv_transpose_output_size(W, kw, stride[1], padding[1], output_padding[1], dilation[1])
     w2_t = np.ascontiguousarray(np.ascontiguousarray(_masked(w, taps)).reshape(C_in, C_out * kh * kw).T)
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
         for n0, n1 in sample_chunks(n_lo, n_hi, C_out * kh * kw, H * W, x.itemsize):
@@ -560,7 +561,7 @@ def conv_transpose2d_col2im_planes(x, w, stride, padding, output_padding, dilati
     K = C_out * kh * kw
     w2_t = np.ascontiguousarray(np.ascontiguousarray(_masked(w, taps)).reshape(C_in, K).T)
     x3 = x.reshape(N, C_in, H * W)
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
         for n0, n1 in sample_chunks(n_lo, n_hi, K, H * W, x.itemsize):
@@ -599,7 +600,7 @@ def conv2d_weight_grad_im2col(x, gy, kernel_size, stride, padding, dilation, tap
     K = C * kh * kw
 
     def part(n_lo, n_hi):
-        gw = np.zeros((C_out, K), dtype=x.dtype)
+        gw = zeros((C_out, K), dtype=x.dtype)
         for n0, n1 in sample_chunks(n_lo, n_hi, K, Ho * Wo, x.itemsize):
             cols = scratch("cols", (K, (n1 - n0) * Ho * Wo), x.dtype)
             _im2col(x, n0, n1, kh, kw, *stride, *padding, *dilation, Ho, Wo, cols)
@@ -622,7 +623,7 @@ def conv2d_weight_grad_sample_last(x, gy, kernel_size, stride, padding, dilation
     K = C * kh * kw
 
     def part(n_lo, n_hi):
-        gw_t = np.zeros((K, C_out), dtype=x.dtype)
+        gw_t = zeros((K, C_out), dtype=x.dtype)
         for n0, n1 in sample_chunks(n_lo, n_hi, K, Ho * Wo, x.itemsize):
             cols = _cols_sample_last(x, n0, n1, kernel_size, stride, padding, dilation, Ho, Wo)
             gy_last = scratch("gy2", (C_out, cols.shape[1]), x.dtype)
@@ -644,7 +645,7 @@ def conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, tap
     gy = np.ascontiguousarray(gy)
 
     def part(n_lo, n_hi):
-        gw_t = np.zeros((layout.plane.size, C_out), dtype=x.dtype)
+        gw_t = zeros((layout.plane.size, C_out), dtype=x.dtype)
         for n0, n1, cols in layout.cols(n_lo, n_hi):
             gy_wide = scratch("gy2", (C_out, cols.shape[1]), x.dtype)
             _widen_rows(gy, n0, layout.Ws, layout.L, gy_wide)
@@ -655,7 +656,7 @@ def conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, tap
     gw_t = sum(over_slices(N, part))                               # the workers' partial sums
     if taps is None:
         return np.ascontiguousarray(gw_t.T).reshape(C_out, C, *kernel_size)
-    gw = np.zeros((C_out, C, taps.size), dtype=x.dtype)            # 0 at the taps left out
+    gw = zeros((C_out, C, taps.size), dtype=x.dtype)            # 0 at the taps left out
     gw[:, :, taps.ravel()] = gw_t.T.reshape(C_out, C, -1)
     return gw.reshape(C_out, C, *kernel_size)
 
@@ -807,7 +808,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     if out_size is None:
         out_size = (conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw))
     Ho, Wo = out_size
-    cols = np.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
+    cols = empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
     _im2col(x, 0, N, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
     return cols
 
@@ -815,6 +816,6 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
     """Adjoint of im2col: cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlapping taps summed."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    x = np.empty(x_shape, dtype=cols.dtype)
+    x = empty(x_shape, dtype=cols.dtype)
     _col2im(np.ascontiguousarray(cols), 0, x_shape[0], kh, kw, sh, sw, ph, pw, dh, dw, *out_size, x)
     return x

@@ -1,8 +1,13 @@
 """Fused elementwise kernels, fast CPU version.
 
-Same functions as fused_numpy.py (the formulas are there). The Adam update is one parallel
-numba loop: it reads p, g, m, v once and writes p, m, v once, where the NumPy expression
-makes a pass (and often a temporary) per operator.
+Same functions as fused_numpy.py (the formulas are there). The Adam update is one numba
+loop: it reads p, g, m, v once and writes p, m, v once, where the NumPy expression makes a
+pass (and often a temporary) per operator.
+
+Every loop here is a plain (serial, GIL-free) numba function over a range; a large array is
+cut into slices that tinygen's own worker threads run (threads.over_slices), never numba's
+parallel=True: numba's OpenMP pool spins after each loop on the core the next kernel needs
+and cannot survive a fork (threads.py tells both stories).
 
 The kernels with exp and log are a lesson in measuring. A numba loop that calls math.exp or
 math.log1p calls libm's scalar functions per element, and NumPy's float32 log1p is a scalar
@@ -20,22 +25,21 @@ accuracy below x = -6 in float32 and is exactly 0 from x = -20 (so log sigmoid(-
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinygen.kernels import fused_numpy
-from tinygen.kernels.threads import over_slices
+from tinygen.kernels._common import empty, empty_like
+from tinygen.kernels.threads import GRAIN, over_slices
 
 
 def _flat(a):
     return np.ascontiguousarray(a).reshape(-1)
 
 
-# Below this many elements a loop runs on the calling thread: waking the pool costs more
-# than the loop (torch's grain size for elementwise ops). Most of a model's parameters are
-# biases and norm weights of a few hundred elements (B2: 14 of 18): measured on 30k float32
-# elements, 0.008 ms serial against 0.024 ms parallel (idle), and on a loaded machine each
-# parallel launch waits milliseconds for a second core.
-_PARALLEL_MIN = 1 << 15
+# Below GRAIN elements (threads.py: 32k, torch's grain for elementwise ops) a loop runs whole
+# on the calling thread. Most of a model's parameters are biases and norm weights of a few
+# hundred elements (B2: 14 of 18): measured on 30k float32 elements, 0.008 ms on one thread
+# against 0.024 ms split (idle machine), and on a loaded machine a split waits for a core.
 
 
 # ---- sigmoid and BCE with logits (float32) -------------------------------------------------
@@ -125,10 +129,10 @@ def _bce_grad(l, t, d):
 def _run(kernel, *arrays):
     """kernel(*flat arrays, flat out) over float32 arrays of one shape -> out, a new array."""
     flat = [_flat(a) for a in arrays]
-    out = np.empty(arrays[0].shape, dtype=np.float32)
+    out = empty(arrays[0].shape, dtype=np.float32)
     y = out.reshape(-1)
     over_slices(y.size, lambda lo, hi: kernel(*(a[lo:hi] for a in flat), y[lo:hi]),
-                min_slice=_PARALLEL_MIN)
+                min_slice=GRAIN, blas=False)
     return out
 
 
@@ -154,76 +158,72 @@ def bce_with_logits_grad(l, t, gy):
     return gy * _run(_bce_grad, l, t)      # gy broadcasts (a scalar after a sum), as the reference's
 
 
-@njit(inline="always")
-def _adam_element(x, g, m, v, i, lr_t, beta1, beta2, eps, c2, weight_decay):
-    # the one copy of the update, inlined in both loops below (so they agree bitwise)
-    gi = g[i] + weight_decay * x[i]
-    mi = m[i] + (1.0 - beta1) * (gi - m[i])
-    vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
-    m[i] = mi
-    v[i] = vi
-    x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
-
-
 # error_model="numpy" (see above) lets the division vectorize; the values are the same
-# (IEEE division either way): 3000 float32 elements, serial, 0.027 -> 0.012 ms.
-@njit(parallel=True, cache=True, error_model="numpy")
+# (IEEE division either way): 3000 float32 elements, one thread, 0.027 -> 0.012 ms.
+@njit(cache=True, nogil=True, error_model="numpy")
 def _adam(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
-    for i in prange(x.size):
-        _adam_element(x, g, m, v, i, lr_t, beta1, beta2, eps, c2, weight_decay)
-
-
-@njit(cache=True, error_model="numpy")
-def _adam_serial(x, g, m, v, lr_t, beta1, beta2, eps, c2, weight_decay):
     for i in range(x.size):
-        _adam_element(x, g, m, v, i, lr_t, beta1, beta2, eps, c2, weight_decay)
+        gi = g[i] + weight_decay * x[i]
+        mi = m[i] + (1.0 - beta1) * (gi - m[i])
+        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _relu(x, slope, y):
-    for i in prange(x.size):
+    for i in range(x.size):
         xi = x[i]
         # slope 0 gives slope itself (0), not 0 * x: that is nan at x = -inf
         y[i] = xi if xi > 0 or xi != xi else (slope * xi if slope != 0 else slope)
 
 
 def relu(x, slope):
-    """One parallel pass: np.maximum(x, 0) runs on one thread, 0.96 ms on 800k float32 values
-    against 0.10 ms here (2 threads), and leaky_relu as max(x, a x) is two passes."""
-    y = np.empty(x.shape, dtype=x.dtype)
-    _relu(_flat(x), x.dtype.type(slope), y.reshape(-1))
+    """One pass, split over the workers: np.maximum(x, 0) runs on one thread, 0.96 ms on 800k
+    float32 values against 0.10 ms here (2 threads), and leaky_relu as max(x, a x) is two."""
+    flat, slope = _flat(x), x.dtype.type(slope)
+    y = empty(x.shape, dtype=x.dtype)
+    out = y.reshape(-1)
+    over_slices(out.size, lambda lo, hi: _relu(flat[lo:hi], slope, out[lo:hi]),
+                min_slice=GRAIN, blas=False)
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _relu_grad(gy, x, slope, gx):
-    for i in prange(gy.size):
+    for i in range(gy.size):
         gx[i] = gy[i] if x[i] > 0 else slope * gy[i]
 
 
 def relu_grad(gy, x, slope):
     """One pass: NumPy needs three (compare, cast, multiply) and two temporaries."""
-    gx = np.empty(gy.shape, dtype=gy.dtype)
-    _relu_grad(_flat(gy), _flat(x), gy.dtype.type(slope), gx.reshape(-1))
+    flat_gy, flat_x, slope = _flat(gy), _flat(x), gy.dtype.type(slope)
+    gx = empty(gy.shape, dtype=gy.dtype)
+    out = gx.reshape(-1)
+    over_slices(out.size, lambda lo, hi: _relu_grad(flat_gy[lo:hi], flat_x[lo:hi], slope,
+                                                     out[lo:hi]), min_slice=GRAIN, blas=False)
     return gx
 
 
-# Batch norm: a channel's M = N S values are reduced, then mapped. Two layouts:
-# - planes (S > 1, BatchNorm2d): one channel per task, its N rows of S contiguous values;
-# - columns (S == 1, BatchNorm1d on (N, C)): a channel is a column with stride C, so a task
-#   takes a block of _COLUMNS channels and walks the rows, reading each row's block
+# Batch norm: a channel's M = N S values are reduced, then mapped; each kernel runs the
+# channels [c0, c1) (a worker's slice) in one of two layouts:
+# - planes (S > 1, BatchNorm2d): one channel at a time, its N rows of S contiguous values;
+# - columns (S == 1, BatchNorm1d on (N, C)): a channel is a column with stride C, so the
+#   loop takes a block of _COLUMNS channels and walks the rows, reading each row's block
 #   contiguously (per-channel loops there read one float per cache line: measured 5x slower).
+# Channels are independent, so the result does not depend on how they are split.
 # Statistics and every per-element formula are float64 (as the reference's); "reassoc" lets
 # LLVM vectorize the sums. Forward and backward compute z = (x - mean) * (rstd w) + b by the
 # same expression, so the backward's sign mask is exactly the forward's.
 _COLUMNS = 256
 
 
-@njit(parallel=True, cache=True, fastmath={"reassoc"})
-def _batch_norm_planes(x, w, b, eps, slope, y, mean, var, rstd):
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _batch_norm_planes(x, w, b, eps, slope, y, mean, var, rstd, c0, c1):
     N, C, S = x.shape
     M = N * S
-    for c in prange(C):
+    for c in range(c0, c1):
         total = 0.0
         for n in range(N):
             for k in range(S):
@@ -243,12 +243,11 @@ def _batch_norm_planes(x, w, b, eps, slope, y, mean, var, rstd):
         mean[c], var[c], rstd[c] = m, squares / M, r
 
 
-@njit(parallel=True, cache=True, fastmath={"reassoc"})
-def _batch_norm_columns(x, w, b, eps, slope, y, mean, var, rstd):
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _batch_norm_columns(x, w, b, eps, slope, y, mean, var, rstd, c0, c1):
     N, C = x.shape
-    for block in prange((C + _COLUMNS - 1) // _COLUMNS):
-        lo = block * _COLUMNS
-        hi = min(C, lo + _COLUMNS)
+    for lo in range(c0, c1, _COLUMNS):
+        hi = min(c1, lo + _COLUMNS)
         acc = np.zeros(hi - lo)
         for n in range(N):
             for c in range(lo, hi):
@@ -269,11 +268,11 @@ def _batch_norm_columns(x, w, b, eps, slope, y, mean, var, rstd):
                 y[n, c] = z if z > 0 else slope * z
 
 
-@njit(parallel=True, cache=True, fastmath={"reassoc"})
-def _batch_norm_backward_planes(gy, x, mean, rstd, w, b, slope, gx, gw, gb):
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _batch_norm_backward_planes(gy, x, mean, rstd, w, b, slope, gx, gw, gb, c0, c1):
     N, C, S = x.shape
     M = N * S
-    for c in prange(C):
+    for c in range(c0, c1):
         m, r, scale, shift = mean[c], rstd[c], rstd[c] * w[c], b[c]
         sum_gz = 0.0
         sum_gz_xhat = 0.0
@@ -292,12 +291,11 @@ def _batch_norm_backward_planes(gy, x, mean, rstd, w, b, slope, gx, gw, gb):
                 gx[n, c, k] = scale * (g - a - d * r * q)
 
 
-@njit(parallel=True, cache=True, fastmath={"reassoc"})
-def _batch_norm_backward_columns(gy, x, mean, rstd, w, b, slope, gx, gw, gb):
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _batch_norm_backward_columns(gy, x, mean, rstd, w, b, slope, gx, gw, gb, c0, c1):
     N, C = x.shape
-    for block in prange((C + _COLUMNS - 1) // _COLUMNS):
-        lo = block * _COLUMNS
-        hi = min(C, lo + _COLUMNS)
+    for lo in range(c0, c1, _COLUMNS):
+        hi = min(c1, lo + _COLUMNS)
         sum_gz = np.zeros(hi - lo)
         sum_gz_xhat = np.zeros(hi - lo)
         for n in range(N):
@@ -322,13 +320,16 @@ def batch_norm(x, weight, bias, eps, slope):
     """Two passes reading x, one writing y, per channel: the reference's formula takes a dozen."""
     x = np.ascontiguousarray(x)
     N, C, S = x.shape
-    y = np.empty_like(x)
+    y = empty_like(x)
     mean, var, rstd = np.empty(C), np.empty(C), np.empty(C)
     w, b = _flat(weight).astype(np.float64), _flat(bias).astype(np.float64)
     if S == 1:
-        _batch_norm_columns(x.reshape(N, C), w, b, eps, float(slope), y.reshape(N, C), mean, var, rstd)
+        x2, y2 = x.reshape(N, C), y.reshape(N, C)
+        _over_channels(C, N, lambda c0, c1: _batch_norm_columns(
+            x2, w, b, eps, float(slope), y2, mean, var, rstd, c0, c1), block=_COLUMNS)
     else:
-        _batch_norm_planes(x, w, b, eps, float(slope), y, mean, var, rstd)
+        _over_channels(C, N * S, lambda c0, c1: _batch_norm_planes(
+            x, w, b, eps, float(slope), y, mean, var, rstd, c0, c1))
     return y, mean, var, rstd
 
 
@@ -336,15 +337,27 @@ def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
     """A pass for the two sums, a pass for gx, each reading gy and x."""
     gy, x = np.ascontiguousarray(gy), np.ascontiguousarray(x)
     N, C, S = x.shape
-    gx = np.empty_like(x)
+    gx = empty_like(x)
     gw, gb = np.empty(C), np.empty(C)
     w, b = _flat(weight).astype(np.float64), _flat(bias).astype(np.float64)
     args = (np.asarray(mean, dtype=np.float64), np.asarray(rstd, dtype=np.float64), w, b, float(slope))
     if S == 1:
-        _batch_norm_backward_columns(gy.reshape(N, C), x.reshape(N, C), *args, gx.reshape(N, C), gw, gb)
+        gy2, x2, gx2 = gy.reshape(N, C), x.reshape(N, C), gx.reshape(N, C)
+        _over_channels(C, N, lambda c0, c1: _batch_norm_backward_columns(
+            gy2, x2, *args, gx2, gw, gb, c0, c1), block=_COLUMNS)
     else:
-        _batch_norm_backward_planes(gy, x, *args, gx, gw, gb)
+        _over_channels(C, N * S, lambda c0, c1: _batch_norm_backward_planes(
+            gy, x, *args, gx, gw, gb, c0, c1))
     return gx, gw, gb
+
+
+def _over_channels(C, per_channel, part, block=1):
+    """part(c0, c1) over slices of the C channels (per_channel values each), one per worker,
+    each slice a multiple of `block` channels and at least GRAIN values."""
+    blocks = (C + block - 1) // block
+    min_blocks = max(1, GRAIN // max(1, per_channel * block))
+    over_slices(blocks, lambda lo, hi: part(lo * block, min(C, hi * block)),
+                min_slice=min_blocks, blas=False)
 
 
 def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
@@ -352,6 +365,8 @@ def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
     for a in (x, m, v):
         if not a.flags.c_contiguous:
             raise ValueError("adam_update: parameter and state arrays must be contiguous")
-    kernel = _adam if x.size >= _PARALLEL_MIN else _adam_serial
-    kernel(x.reshape(-1), _flat(g), m.reshape(-1), v.reshape(-1), lr / (1 - beta1 ** step),
-           beta1, beta2, eps, math.sqrt(1 - beta2 ** step), weight_decay)
+    x, g, m, v = x.reshape(-1), _flat(g), m.reshape(-1), v.reshape(-1)
+    lr_t, c2 = lr / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step)
+    over_slices(x.size, lambda lo, hi: _adam(x[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], lr_t,
+                                             beta1, beta2, eps, c2, weight_decay),
+                min_slice=GRAIN, blas=False)

@@ -10,29 +10,30 @@ by rows of the result, one block per worker thread, each a single-threaded BLAS 
 rows of c.
 
 `matmul_blocked` is the tiled GEMM written out in numba: the rows of c are split into blocks
-of `block` rows, one block per task (prange over the cores); for each block of the inner
-dimension k the loop order is i, k, j, so the innermost loop streams a row of the b tile and
-a row of the c tile with unit stride (vectorized by LLVM) while a[i, k] stays in a register,
-and the b tile (block x block) is reused for all `block` rows of the a tile while it sits in
-cache. It is
-typically several times slower than BLAS, which also packs tiles into contiguous buffers and
-keeps a register-blocked micro-kernel: benchmarks/bench_kernels.py shows by how much.
+of `block` rows, the blocks into one slice per worker thread (threads.over_slices); for each
+block of the inner dimension k the loop order is i, k, j, so the innermost loop streams a row
+of the b tile and a row of the c tile with unit stride (vectorized by LLVM) while a[i, k]
+stays in a register, and the b tile (block x block) is reused for all `block` rows of the a
+tile while it sits in cache. It is typically several times slower than BLAS, which also
+packs tiles into contiguous buffers and keeps a register-blocked micro-kernel:
+benchmarks/bench_kernels.py shows by how much.
 """
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from tinygen.kernels._common import empty
 from tinygen.kernels.threads import blas_on_one_thread, over_slices
 
 SPLIT_FLOPS = 8e6        # below this a product is one call: splitting costs more than it saves
 
 
-@njit(parallel=True, cache=True)
-def _matmul_blocked(a, b, c, block):
+@njit(cache=True, nogil=True)
+def _matmul_blocked(a, b, c, block, ib0, ib1):
     M, K = a.shape
     N = b.shape[1]
-    for ib in prange((M + block - 1) // block):        # one block of rows of c per task
+    for ib in range(ib0, ib1):                         # the worker's blocks of rows of c
         i0 = ib * block
         i1 = min(i0 + block, M)
         c[i0:i1, :] = 0
@@ -62,7 +63,7 @@ def matmul(a, b):
     if 2.0 * M * K * N * math.prod(batch) < SPLIT_FLOPS or M < 16:
         with blas_on_one_thread():
             return a @ b
-    c = np.empty(batch + (M, N), dtype=np.result_type(a, b))
+    c = empty(batch + (M, N), dtype=np.result_type(a, b))
     over_slices(M, lambda lo, hi: np.matmul(a[..., lo:hi, :], b, out=c[..., lo:hi, :]), min_slice=8)
     return c
 
@@ -71,6 +72,7 @@ def matmul_blocked(a, b, block=64):
     """a @ b by the blocked numba kernel (2-D float arrays)."""
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
-    c = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    _matmul_blocked(a, b, c, block)
+    c = empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    over_slices((a.shape[0] + block - 1) // block,
+                lambda ib0, ib1: _matmul_blocked(a, b, c, block, ib0, ib1), blas=False)
     return c

@@ -1,22 +1,24 @@
-"""2-D max and average pooling, fast CPU version: numba loops, one (n, c) plane per task.
+"""2-D max and average pooling, fast CPU version: numba loops over the (n, c) planes.
 
 Same functions and math as pool_numpy.py (read that first). Each image plane is independent,
-so the planes are split over the cores with prange; within a plane the windows are swept in
-order, which also makes the backward scatters race-free (no two tasks touch one plane).
+so the planes are split over tinygen's worker threads (threads.over_slices: planes [t0, t1)
+per worker); within a plane the windows are swept in order, which also makes the backward
+scatters race-free (no two workers touch one plane).
 Padding is handled by clipping the window to the image instead of materializing a padded
 copy: for max that is padding with -inf, for avg the divisor stays kh*kw (zeros counted).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from tinygen.kernels._common import pool_output_size
+from tinygen.kernels._common import empty, pool_output_size
+from tinygen.kernels.threads import GRAIN, over_slices
 
 
-@njit(parallel=True, cache=True)
-def _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx):
+@njit(cache=True, nogil=True)
+def _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx, t0, t1):
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for t in prange(N * C):
+    for t in range(t0, t1):
         n = t // C
         c = t % C
         for p in range(Ho):
@@ -39,11 +41,11 @@ def _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx):
                 idx[n, c, p, q] = arg
 
 
-@njit(parallel=True, cache=True)
-def _max_pool2d_backward(gy, idx, gx):
+@njit(cache=True, nogil=True)
+def _max_pool2d_backward(gy, idx, gx, t0, t1):
     N, C, H, W = gx.shape
     Ho, Wo = gy.shape[2], gy.shape[3]
-    for t in prange(N * C):
+    for t in range(t0, t1):
         n = t // C
         c = t % C
         for h in range(H):
@@ -55,11 +57,11 @@ def _max_pool2d_backward(gy, idx, gx):
                 gx[n, c, k // W, k % W] += gy[n, c, p, q]
 
 
-@njit(parallel=True, cache=True)
-def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y):
+@njit(cache=True, nogil=True)
+def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y, t0, t1):
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for t in prange(N * C):
+    for t in range(t0, t1):
         n = t // C
         c = t % C
         for p in range(Ho):
@@ -76,11 +78,11 @@ def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y):
                 y[n, c, p, q] = s / (kh * kw)
 
 
-@njit(parallel=True, cache=True)
-def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx):
+@njit(cache=True, nogil=True)
+def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx, t0, t1):
     N, C, H, W = gx.shape
     Ho, Wo = gy.shape[2], gy.shape[3]
-    for t in prange(N * C):
+    for t in range(t0, t1):
         n = t // C
         c = t % C
         for h in range(H):
@@ -105,9 +107,10 @@ def max_pool2d(x, kernel_size, stride, padding):
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     Ho, Wo = pool_output_size(H, kh, sh, ph), pool_output_size(W, kw, sw, pw)
-    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-    idx = np.empty((N, C, Ho, Wo), dtype=np.int64)
-    _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx)
+    y = empty((N, C, Ho, Wo), dtype=x.dtype)
+    idx = empty((N, C, Ho, Wo), dtype=np.int64)
+    _over_planes(N * C, H * W,
+                 lambda t0, t1: _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx, t0, t1))
     return y, idx
 
 
@@ -116,8 +119,10 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
 
     A scatter needs only idx; the window geometry is in the signature for the GPU's gather.
     """
-    gx = np.empty(x_shape, dtype=gy.dtype)
-    _max_pool2d_backward(np.ascontiguousarray(gy), np.ascontiguousarray(idx), gx)
+    gx = empty(x_shape, dtype=gy.dtype)
+    gy, idx = np.ascontiguousarray(gy), np.ascontiguousarray(idx)
+    N, C, H, W = x_shape
+    _over_planes(N * C, H * W, lambda t0, t1: _max_pool2d_backward(gy, idx, gx, t0, t1))
     return gx
 
 
@@ -127,14 +132,22 @@ def avg_pool2d(x, kernel_size, stride, padding):
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     Ho, Wo = pool_output_size(H, kh, sh, ph), pool_output_size(W, kw, sw, pw)
-    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-    _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y)
+    y = empty((N, C, Ho, Wo), dtype=x.dtype)
+    _over_planes(N * C, H * W, lambda t0, t1: _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y, t0, t1))
     return y
 
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     """Adjoint of avg_pool2d: gy (N, C, Ho, Wo) -> gx (N, C, H, W)."""
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-    gx = np.empty(x_shape, dtype=gy.dtype)
-    _avg_pool2d_backward(np.ascontiguousarray(gy), kh, kw, sh, sw, ph, pw, gx)
+    gx = empty(x_shape, dtype=gy.dtype)
+    gy = np.ascontiguousarray(gy)
+    N, C, H, W = x_shape
+    _over_planes(N * C, H * W, lambda t0, t1: _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx,
+                                                                   t0, t1))
     return gx
+
+
+def _over_planes(planes, plane_size, part):
+    """part(t0, t1) over slices of the planes, one per worker, each at least GRAIN values."""
+    over_slices(planes, part, min_slice=max(1, GRAIN // max(1, plane_size)), blas=False)

@@ -39,7 +39,7 @@ so the result agrees with im2col + GEMM to about 1e-6 relative (tests hold it to
 import numpy as np
 from numba import njit
 
-from tinygen.kernels._common import conv_transpose_output_size, sample_chunks, scratch
+from tinygen.kernels._common import conv_transpose_output_size, empty, sample_chunks, scratch
 from tinygen.kernels._common_numba import pad_phases, phase_planes, transpose_phases
 from tinygen.kernels.threads import over_slices
 
@@ -138,7 +138,7 @@ def conv2d_winograd(x, w, stride, padding, dilation, taps=None):
     th, tw = _tiles(Ho, Wo)
     U = np.einsum("ai,ocij,bj->aboc", G, w, G).reshape(16, C_out, C).astype(x.dtype)  # G g G^T
     xs = _padded_planes(x, th, tw)
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
     T = th * tw
 
     def part(n_lo, n_hi):
@@ -442,7 +442,7 @@ def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None):
     U = _weights(w, False, rows, cols, (25, C_out, 4, C), x.dtype).reshape(25, C_out, 4 * C)
     row0, col0 = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
     consts = np.array([2, 3, 4, 8], dtype=x.dtype)            # the transforms' constants, in x's dtype
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
         for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (4 * C + C_out), T, x.itemsize, S2_CHUNK_SCALE):
@@ -483,7 +483,7 @@ def conv_transpose2d_winograd_s2(x, w, stride, padding, output_padding, dilation
     U = _weights(w, True, np.array([rh[0] for rh, _ in phases]), np.array([rw[0] for _, rw in phases]),
                  (25, len(phases), C_out, C_in), x.dtype).reshape(25, len(phases) * C_out, C_in)
     consts = np.array([2, 3, 4, 8], dtype=x.dtype)            # the transforms' constants, in x's dtype
-    y = np.empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
     def part(n_lo, n_hi):
         for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (C_in + len(phases) * C_out), T, x.itemsize,
@@ -530,7 +530,7 @@ def conv2d_weight_grad_winograd_s2(x, gy, kernel_size, stride, padding, dilation
             else:
                 dU += np.matmul(dM, Vt, out=scratch("dU2", dU.shape, x.dtype))
         # G^T dU G is linear: each worker transforms its own partial sum (in parallel)
-        gw = np.empty((C_out, C, 4, 4), dtype=x.dtype)
+        gw = empty((C_out, C, 4, 4), dtype=x.dtype)
         _weights_grad_f42(dU.reshape(25, C_out, 4, C), rows, cols, G42.astype(x.dtype), gw)
         return gw
 

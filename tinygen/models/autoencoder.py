@@ -13,7 +13,7 @@ Architectures (config.arch):
 
     mlp   x (N, 784) -> [Linear, act] per hidden width -> Linear -> z (N, latent_dim)
           z -> [Linear, act] per hidden width, reversed -> Linear -> logits (N, 784)
-    conv  (preset "b4", BENCHMARKS.md B4)
+    conv  (preset "b4", docs/benchmarks.md B4)
           Conv2d(1, 32, 3, 2, 1) ReLU -> Conv2d(32, 64, 3, 2, 1) ReLU -> flatten -> Linear(64*7*7, 32)
           Linear(32, 64*7*7) ReLU -> (64, 7, 7) -> ConvTranspose2d(64, 32, 4, 2, 1) ReLU
           -> ConvTranspose2d(32, 1, 4, 2, 1) logits
@@ -185,10 +185,10 @@ class AutoEncoder(nn.Module):
 
     def _update_code_moments(self, z, weight):
         """code_* <- (1 - weight) code_* + weight * (moments of z (N, L))."""
-        z = z.detach().data
+        z = z.detach().array
         mean, moment2 = z.mean(axis=0), z.T @ z / z.shape[0]
-        self.code_mean.data[...] = (1 - weight) * self.code_mean.data + weight * mean
-        self.code_moment2.data[...] = (1 - weight) * self.code_moment2.data + weight * moment2
+        self.code_mean.array[...] = (1 - weight) * self.code_mean.array + weight * mean
+        self.code_moment2.array[...] = (1 - weight) * self.code_moment2.array + weight * moment2
 
     def fit_codes(self, data, batch_size=500, limit=None):
         """Set the sampling Gaussian to the exact moments of the codes of `data`."""
@@ -196,21 +196,21 @@ class AutoEncoder(nn.Module):
         total, mean, moment2 = 0, 0.0, 0.0
         with no_grad():
             for x in batches(data, batch_size, limit):
-                z = self.encode(x.to(self.code_mean.device)).data        # (B, L)
+                z = self.encode(x.to(self.code_mean.device)).array        # (B, L)
                 total += z.shape[0]
                 mean = mean + z.sum(axis=0)
                 moment2 = moment2 + z.T @ z
-        self.code_mean.data[...] = xp.asarray(mean / total)
-        self.code_moment2.data[...] = xp.asarray(moment2 / total)
+        self.code_mean.array[...] = xp.asarray(mean / total)
+        self.code_moment2.array[...] = xp.asarray(moment2 / total)
 
     def sample_codes(self, n):
         """(n, latent_dim) codes z = m + chol(S) eps, eps ~ N(0, I): z ~ N(m, S)."""
         xp = backend.array_module(self.code_mean.device)
-        m = self.code_mean.data.astype(np.float64)
-        cov = self.code_moment2.data.astype(np.float64) - xp.outer(m, m)
+        m = self.code_mean.array.astype(np.float64)
+        cov = self.code_moment2.array.astype(np.float64) - xp.outer(m, m)
         cov = (cov + cov.T) / 2 + 1e-6 * xp.eye(len(m))                 # symmetric, positive
         chol = xp.linalg.cholesky(cov)                                  # S = chol chol^T
-        eps = randn(n, len(m), dtype="float64", device=self.code_mean.device).data
+        eps = randn(n, len(m), dtype="float64", device=self.code_mean.device).array
         z = (m + eps @ chol.T).astype(self.code_mean.dtype)             # (n, L)
         return Tensor(z, device=self.code_mean.device)
 
@@ -219,7 +219,7 @@ class AutoEncoder(nn.Module):
         with no_grad():
             return self.decode(self.sample_codes(n)).sigmoid()
 
-    # ---- the train loop's contract (MODELS.md) ----
+    # ---- the train loop's contract (docs/training.md) ----
 
     def configure_optimizers(self, lr=1e-3):
         return {"adam": optim.Adam(self.parameters(), lr=lr)}
@@ -235,7 +235,7 @@ class AutoEncoder(nn.Module):
         loss.backward()
         opt.step()
         self._update_code_moments(z, self.config.code_momentum)
-        return {"loss": loss.data}   # a 0-d array on the device: no host sync
+        return {"loss": loss.array}   # a 0-d array on the device: no host sync
 
     def evaluate(self, data, batch_size=500, limit=None, **ignored):
         """{"recon": mean summed BCE per test image, nats}. data: Tensor, loader or dataset.
@@ -244,7 +244,7 @@ class AutoEncoder(nn.Module):
         total, count = 0.0, 0
         with no_grad():
             for x in batches(data, batch_size, limit):
-                total += float(self.terms(x.to(self.code_mean.device)).recon.data.sum())
+                total += float(self.terms(x.to(self.code_mean.device)).recon.array.sum())
                 count += x.shape[0]
         if count == 0:
             raise ValueError("AutoEncoder.evaluate: no images to evaluate")

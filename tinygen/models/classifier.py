@@ -65,7 +65,7 @@ class MNISTClassifier(nn.Module):
         """log_p_y (N,) = log softmax(logits)_y, and correct (N,) 0/1."""
         logits = self(x)
         log_p_y = -F.cross_entropy(logits, y, reduction="none")
-        correct = (logits.data.argmax(axis=1) == getattr(y, "data", y)).astype(logits.dtype)
+        correct = (logits.array.argmax(axis=1) == getattr(y, "array", y)).astype(logits.dtype)
         return Record(log_p_y=log_p_y, correct=tg.Tensor._make(correct, logits.device, False))
 
     def configure_optimizers(self, lr=None):
@@ -78,7 +78,7 @@ class MNISTClassifier(nn.Module):
         loss = -t.log_p_y.mean()
         loss.backward()
         opt.step()
-        return {"loss": loss.data, "accuracy": t.correct.data.mean()}   # 0-d arrays: no sync
+        return {"loss": loss.array, "accuracy": t.correct.array.mean()}   # 0-d arrays: no sync
 
     def accuracy(self, images, labels, batch_size=1000):
         """Fraction of images (N, C, H, W) classified as labels (N,)."""
@@ -92,7 +92,7 @@ class MNISTClassifier(nn.Module):
 
 def classifier_features(model, images, batch_size=1000):
     """features(images) as float64 NumPy (N, n_features); images (N, C, H, W) in [0, 1]."""
-    images = np.asarray(getattr(images, "data", images))
+    images = np.asarray(getattr(images, "array", images))
     out = []
     with tg.no_grad():
         for i in range(0, len(images), batch_size):

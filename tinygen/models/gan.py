@@ -1,7 +1,7 @@
 """GAN: a generator and a discriminator trained against each other.
 
 Goodfellow et al. (2014), "Generative Adversarial Nets"; the DCGAN-style networks of Radford
-et al. (2016) at 28 x 28 (BENCHMARKS.md B2); WGAN-GP of Gulrajani et al. (2017).
+et al. (2016) at 28 x 28 (docs/benchmarks.md B2); WGAN-GP of Gulrajani et al. (2017).
 
 A generator G maps noise z ~ N(0, I) to an image G(z); a discriminator D scores images. With
 l = D's logit and D(x) = sigmoid(l(x)), the two-player game is
@@ -270,11 +270,11 @@ class GAN(nn.Module):
         loss = d["loss_d"].mean()
         loss.backward()
         opt.step()
-        logs = {"loss_d": loss.data}          # 0-d arrays on the device: no host sync
+        logs = {"loss_d": loss.array}          # 0-d arrays on the device: no host sync
         for name, out in (("d_real", d["real_out"]), ("d_fake", d["fake_out"])):
-            logs[name] = self.d_prob(out).data.mean()
+            logs[name] = self.d_prob(out).array.mean()
         if "gp" in d:
-            logs["gp"] = d["gp"].data.mean()
+            logs["gp"] = d["gp"].array.mean()
         return logs
 
     def g_step(self, fake, opt):
@@ -284,7 +284,7 @@ class GAN(nn.Module):
             loss = generator_loss(self.config.loss, self.discriminator(fake)).mean()
             loss.backward()
         opt.step()
-        return {"loss_g": loss.data}
+        return {"loss_g": loss.array}
 
     def training_step(self, x, optimizers):
         """One D update on x and detached G(z), then one G update (as B2); batch means."""
@@ -393,5 +393,5 @@ def _gray_array(data, limit, start=0):
         return data.gray(slice(start, stop)).astype(np.float64)
     if hasattr(data, "dataset") and hasattr(data, "batch_size"):     # DataLoader
         return _gray_array(data.dataset, limit, start)
-    x = np.asarray(tg.backend.to_numpy(getattr(data, "data", data)), dtype=np.float64)
+    x = np.asarray(tg.backend.to_numpy(getattr(data, "array", data)), dtype=np.float64)
     return x[start:] if limit is None else x[start:start + limit]

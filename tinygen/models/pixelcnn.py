@@ -35,8 +35,12 @@ Two architectures:
     "residual" (the paper's, Table 2 / Fig. 5): 7x7 mask A conv 1 -> 2h; blocks of
                [ReLU, 1x1 2h -> h, ReLU, 3x3 mask B h -> h, ReLU, 1x1 h -> 2h] + skip;
                ReLU, 1x1 2h -> head, ReLU, 1x1 head -> outputs.
-    "plain"    (preset "b3", BENCHMARKS.md B3): 7x7 mask A conv 1 -> 64; 5 x [3x3 mask B
+    "plain"    (preset "b3", docs/benchmarks.md B3): 7x7 mask A conv 1 -> 64; 5 x [3x3 mask B
                64 -> 64, ReLU]; 1x1 64 -> 64, ReLU; 1x1 64 -> outputs.
+
+Presets (PRESETS, `PixelCNN("small")` or `--preset small`): "b3" the plain stack, "residual"
+the paper's sizes (the default), "small" 3 residual blocks of 16 channels, which trains in
+minutes on two cores.
 
 Images have one channel here (MNIST). Both architectures are fully convolutional: any H x W.
 """
@@ -52,10 +56,12 @@ import tinygen.optim as optim
 from tinygen.models.record import Record
 
 PRESETS = {
-    # BENCHMARKS.md B3: the plain stack of mask-B convolutions
+    # docs/benchmarks.md B3: the plain stack of mask-B convolutions
     "b3": dict(architecture="plain", channels=64, n_layers=5, head_channels=64),
     # the paper's residual blocks
     "residual": dict(architecture="residual", channels=64, n_layers=8, head_channels=64),
+    # the paper's blocks, fewer and narrower: trains in minutes on two cores
+    "small": dict(architecture="residual", channels=16, n_layers=3, head_channels=32),
 }
 
 
@@ -110,7 +116,7 @@ class PixelCNN(nn.Module):
     """PixelCNN with a Bernoulli (binary) or 256-way categorical (gray) output per pixel.
 
         model = PixelCNN()                    # residual blocks, Bernoulli, any H x W
-        model = PixelCNN(preset="b3")         # BENCHMARKS.md B3
+        model = PixelCNN(preset="b3")         # docs/benchmarks.md B3
         t = model.terms(x)                    # x (N, 1, H, W) in {0, 1}
         t.log_p                               # (N, 1, H, W)  log p(x_i | x_<i)
         t.nll, t.bits_per_dim                 # (N,)
@@ -171,7 +177,7 @@ class PixelCNN(nn.Module):
         if self.config.likelihood == "bernoulli":
             return x
         xp = tg.backend.array_module(x.device)
-        k = xp.rint(x.data * (self.config.levels - 1)).astype(np.int64)
+        k = xp.rint(x.array * (self.config.levels - 1)).astype(np.int64)
         return tg.Tensor._make(k, x.device, False)           # (N, C, H, W) int64
 
     def terms(self, x, **condition):
@@ -211,11 +217,11 @@ class PixelCNN(nn.Module):
         device, dtype = self._device_dtype()
         u = tg.rand(logits.shape, dtype=dtype, device=device)
         if self.config.likelihood == "bernoulli":
-            return (u.data < tg.sigmoid(logits).data).astype(dtype)
+            return (u.array < tg.sigmoid(logits).array).astype(dtype)
         # Gumbel-max: argmax(l + g) with g = -log(-log u) is a draw from softmax(l)
         xp = tg.backend.array_module(device)
-        u = xp.clip(u.data, 1e-12, 1.0 - 1e-7)
-        k = xp.argmax(logits.data - xp.log(-xp.log(u)), axis=1)
+        u = xp.clip(u.array, 1e-12, 1.0 - 1e-7)
+        k = xp.argmax(logits.array - xp.log(-xp.log(u)), axis=1)
         return (k / (self.config.levels - 1)).astype(dtype)
 
     @property
@@ -258,7 +264,7 @@ class PixelCNN(nn.Module):
         sampled from p(x_bottom | x_top); the top rows are kept as given."""
         known_rows = x.shape[2] // 2 if known_rows is None else int(known_rows)
         device, dtype = self._device_dtype()
-        out = tg.tensor(x.data, dtype=dtype, device=device)
+        out = tg.tensor(x.array, dtype=dtype, device=device)
         out[:, :, known_rows:] = 0                           # nothing of the bottom is seen
         return self._fill(out, known_rows, **condition)
 
@@ -276,7 +282,7 @@ class PixelCNN(nn.Module):
         loss = t.nll.mean()
         loss.backward()
         opt.step()
-        return {"loss": loss.data, "bits_per_dim": t.bits_per_dim.data.mean()}
+        return {"loss": loss.array, "bits_per_dim": t.bits_per_dim.array.mean()}
 
     def evaluate(self, data, limit=None, batch_size=256):
         """Test nll of data: an ImageDataset, a DataLoader, or images (N, C, H, W).
@@ -288,12 +294,12 @@ class PixelCNN(nn.Module):
         nlls, dims = [], None
         with tg.no_grad():
             for x, y in _batches(data, batch_size, limit, self._device_dtype()):
-                binary = bool(((x.data == 0) | (x.data == 1)).all())
+                binary = bool(((x.array == 0) | (x.array == 1)).all())
                 if self.config.likelihood == "bernoulli" and not binary:
                     raise ValueError("evaluate: a Bernoulli PixelCNN needs binary images "
                                      "(load the test set with binarize='dynamic')")
                 nll = self.terms(x, **self.condition(y)).nll
-                nlls.append(tg.backend.to_numpy(nll.data).astype(np.float64))
+                nlls.append(tg.backend.to_numpy(nll.array).astype(np.float64))
                 dims = x.shape[1] * x.shape[2] * x.shape[3]
         nll = np.concatenate(nlls)
         return {"nll": float(nll.mean()), "nll_se": float(nll.std() / np.sqrt(len(nll))),
@@ -320,9 +326,9 @@ def _batches(data, batch_size, limit, device_dtype):
                 return
             x, y = (x, y) if limit is None else (x[:limit - seen], y[:limit - seen])
             seen += x.shape[0]
-            yield tg.tensor(getattr(x, "data", x), dtype=dtype, device=device), y
+            yield tg.tensor(getattr(x, "array", x), dtype=dtype, device=device), y
         return
-    x = getattr(data, "data", data)
+    x = getattr(data, "array", data)
     n = len(x) if limit is None else min(limit, len(x))
     for start in range(0, n, batch_size):
         yield tg.tensor(x[start:min(start + batch_size, n)], dtype=dtype, device=device), None

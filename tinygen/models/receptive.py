@@ -44,7 +44,7 @@ def receptive_fields(model, shape, pixels=None, n_images=4, seed=0):
         logits = model.logits(x, **labels)                   # (N, C, H, W) or (N, K, C, H, W)
         for r, c in pixels:
             (g,) = tg.grad(logits[..., r, c].sum(), x, retain_graph=True)
-            maps.append(np.abs(tg.backend.to_numpy(g.data)).sum(axis=(0, 1)) > 0)
+            maps.append(np.abs(tg.backend.to_numpy(g.array)).sum(axis=(0, 1)) > 0)
     return np.stack(maps)
 
 

@@ -28,7 +28,7 @@ class Record:
         """Each term's mean over all its elements, as a Python float (for logs and bars)."""
         out = {}
         for name, value in self.__dict__.items():
-            data = getattr(value, "data", value)
+            data = getattr(value, "array", value)
             try:
                 out[name] = float(data.mean())
             except (AttributeError, TypeError):

@@ -26,9 +26,9 @@ Test log-likelihood, as in the IWAE paper: log p(x) ~= L_5000, computed in chunk
 so memory stays bounded; the test NLL is -mean_n L_5000(x_n).
 
 Architectures (config.arch): "mlp" (hidden widths, tanh or relu; the decoder mirrors the
-encoder) and "conv" (the B4 convolutions of BENCHMARKS.md, then the two heads). Presets:
+encoder) and "conv" (the B4 convolutions of docs/benchmarks.md, then the two heads). Presets:
 
-    "b1"    784-400-20, ReLU: BENCHMARKS.md B1. The default: on the 5,000-image subset it
+    "b1"    784-400-20, ReLU: docs/benchmarks.md B1. The default: on the 5,000-image subset it
             trains in a few minutes to a good bound.
     "iwae"  784-200-200-50, tanh, decoder 50-200-200-784: Burda et al.'s one-stochastic-layer
             model (test NLL 86.76 nats for the VAE trained with k = 1, after 3,280 epochs).
@@ -148,7 +148,7 @@ class VAE(nn.Module):
             z = randn(n, self.config.latent_dim, dtype=p.dtype, device=p.device)
             return self.decode(z).sigmoid()
 
-    # ---- the train loop's contract (MODELS.md) ----
+    # ---- the train loop's contract (docs/training.md) ----
 
     def configure_optimizers(self, lr=1e-3):
         return {"adam": optim.Adam(self.parameters(), lr=lr)}
@@ -162,8 +162,8 @@ class VAE(nn.Module):
         loss = -t.elbo.mean()
         loss.backward()
         opt.step()
-        return {"loss": loss.data, "elbo": t.elbo.data.mean(),
-                "log_px_z": t.log_px_z.data.mean(), "kl": t.kl.data.sum(axis=1).mean()}
+        return {"loss": loss.array, "elbo": t.elbo.array.mean(),
+                "log_px_z": t.log_px_z.array.mean(), "kl": t.kl.array.sum(axis=1).mean()}
 
     def evaluate(self, data, k=5000, batch_size=100, limit=None, chunk=20000):
         """Test metrics in nats over `data` (a Tensor, a DataLoader or a dataset), each a mean
@@ -180,10 +180,10 @@ class VAE(nn.Module):
             for x in batches(data, batch_size, limit):
                 x = x.to(device)
                 t = self.terms(x)
-                sums["nll"] -= float(self.log_likelihood(x, k, chunk).data.sum())
-                sums["elbo"] += float(t.elbo.data.sum())
-                sums["log_px_z"] += float(t.log_px_z.data.sum())
-                sums["kl"] += float(t.kl.data.sum())
+                sums["nll"] -= float(self.log_likelihood(x, k, chunk).array.sum())
+                sums["elbo"] += float(t.elbo.array.sum())
+                sums["log_px_z"] += float(t.log_px_z.array.sum())
+                sums["kl"] += float(t.kl.array.sum())
                 mus.append(np.asarray(self.encode(x)[0].numpy(), np.float64))
                 count += x.shape[0]
         if count == 0:

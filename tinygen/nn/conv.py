@@ -198,7 +198,7 @@ class MaskedConv2d(Conv2d):
     def _zero_masked_weights(self):
         with no_grad():
             # an assignment writes +0.0 (w * 0 would leave -0.0 where w < 0)
-            self.weight[..., ~self.mask.data.astype(bool)] = 0   # (C_out, C_in, kh, kw)
+            self.weight[..., ~self.mask.array.astype(bool)] = 0   # (C_out, C_in, kh, kw)
 
     def forward(self, x):
         # conv2d(x, weight * mask), with the weight gradient computed only where the mask is 1

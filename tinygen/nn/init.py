@@ -17,8 +17,9 @@ PyTorch's default for Linear and Conv layers is kaiming_uniform_(w, a=sqrt(5)), 
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
 Every draw comes from tinygen.rng, so tg.manual_seed(s) makes a model's initial weights
-reproducible. The functions change the tensor under no_grad and return it. They also take the
-raw array of a tensor, as torch scripts pass it: nn.init.normal_(m.weight.data, 0.0, 0.02).
+reproducible. The functions change the tensor under no_grad and return it. torch scripts pass
+`m.weight.data` (a Tensor sharing the weight's values): nn.init.normal_(m.weight.data, 0.0,
+0.02) changes the weight. A raw array (`m.weight.array`) is accepted too.
 """
 import math
 import warnings
@@ -75,8 +76,8 @@ def _device(tensor):
 
 
 def _write(tensor, values):
-    """Write values into tensor in place, outside the graph. tensor is a Tensor or the raw array
-    of one (torch scripts pass `m.weight.data`, which in tinygen is the array itself)."""
+    """Write values into tensor in place, outside the graph. tensor is a Tensor (torch scripts
+    pass `m.weight.data`, which shares the weight's values) or a raw array (`m.weight.array`)."""
     if isinstance(tensor, Tensor):
         with no_grad():
             tensor.copy_(values)

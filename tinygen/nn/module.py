@@ -42,7 +42,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         if isinstance(data, Tensor):
-            super().__init__(data.data, device=data.device)
+            super().__init__(data.array, device=data.device)
         else:
             super().__init__(data)  # arrays are kept as they are; lists become float32
         if requires_grad:
@@ -476,20 +476,20 @@ class Module:
 
 def _array_of(value):
     """The array inside a Tensor, or the value itself (an array, or a number)."""
-    return value.data if isinstance(value, Tensor) else np.asarray(value) \
+    return value.array if isinstance(value, Tensor) else np.asarray(value) \
         if not hasattr(value, "__cuda_array_interface__") else value
 
 
 def _move(t, device, dtype):
     """Change a Tensor's device and/or floating dtype in place (the object stays the same)."""
-    array = t.data
+    array = t.array
     if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
         array = array.astype(dtype)
     if device is not None and device != t.device:
         array = backend.to_device(array, device)
         t.device = device
-    if array is not t.data:
-        t.data = array
+    if array is not t.array:
+        t.array = array
         t._version += 1
 
 
@@ -500,4 +500,4 @@ def _zero_grad(p, set_to_none):
         p.grad = None
     else:
         xp = backend.array_module(p.device)
-        p.grad = Tensor._make(xp.zeros_like(p.grad.data), p.device, False)
+        p.grad = Tensor._make(xp.zeros_like(p.grad.array), p.device, False)

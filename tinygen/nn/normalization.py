@@ -118,10 +118,10 @@ class BatchNorm(Function):
         if grad_mode.is_grad_enabled():
             return self._backward_with_ops(gy)
         x = self.inputs[0]
-        w, b = self._affine_arrays(x.data, [t.data for t in self.inputs[1:]])
-        x3 = x.data.reshape(x.shape[0], x.shape[1], -1)
+        w, b = self._affine_arrays(x.array, [t.array for t in self.inputs[1:]])
+        x3 = x.array.reshape(x.shape[0], x.shape[1], -1)
         fused = kernels.implementation("fused", self.device)
-        gx, gw, gb = fused.batch_norm_backward(gy.data.reshape(x3.shape), x3, self.mean, self.rstd,
+        gx, gw, gb = fused.batch_norm_backward(gy.array.reshape(x3.shape), x3, self.mean, self.rstd,
                                                w, b, self.slope)
         grads = [gx.reshape(x.shape)]
         if self.has_weight:
@@ -179,7 +179,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"batch_norm: activation must be None, 'relu' or 'leaky_relu', got "
                          f"{activation!r}")
     shape = _channel_shape(input)
-    n = input.data.size // input.shape[1]
+    n = input.array.size // input.shape[1]
     if training and n == 0:   # an empty batch: an empty output, running estimates kept (as torch)
         C = input.shape[1]
         return batch_norm(input, zeros(C, dtype=input.dtype, device=input.device),
@@ -366,7 +366,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         return _affine(y, weight, bias)
     fn = Normalize(axes, eps)
     y = fn(input)
-    n = input.data.size // (input.shape[0] * input.shape[1])
+    n = input.array.size // (input.shape[0] * input.shape[1])
     with grad_mode.no_grad():
         if running_mean is not None:
             batch_mean = fn.mean.reshape(input.shape[:2]).mean(axis=0)
@@ -454,9 +454,9 @@ class SyncNormalize(BatchNorm):
                                 xp.asarray([x3.shape[0] * x3.shape[2]], dtype=xp.float64)])
         stats = Tensor._make(local, self.device, False)
         dist.all_reduce(stats)
-        self.count = float(stats.data[2 * C])
-        self.mean = stats.data[:C] / self.count
-        self.var = xp.maximum(stats.data[C:2 * C] / self.count - self.mean * self.mean, 0)
+        self.count = float(stats.array[2 * C])
+        self.mean = stats.array[:C] / self.count
+        self.var = xp.maximum(stats.array[C:2 * C] / self.count - self.mean * self.mean, 0)
         self.rstd = 1 / xp.sqrt(self.var + self.eps)
         z = (x3 - self.mean[:, None]) * (self.rstd * w)[:, None] + b[:, None]
         return z.astype(x.dtype).reshape(x.shape)
@@ -464,15 +464,15 @@ class SyncNormalize(BatchNorm):
     def backward(self, gy):
         from tinygen import distributed as dist
         xp = backend.array_module(self.device)
-        x = self.inputs[0].data
-        w, _ = self._affine_arrays(x, [t.data for t in self.inputs[1:]])
+        x = self.inputs[0].array
+        w, _ = self._affine_arrays(x, [t.array for t in self.inputs[1:]])
         C = x.shape[1]
-        g3 = gy.data.reshape(x.shape[0], C, -1).astype(xp.float64)
+        g3 = gy.array.reshape(x.shape[0], C, -1).astype(xp.float64)
         xhat = (x.reshape(g3.shape) - self.mean[:, None]) * self.rstd[:, None]
         local = xp.concatenate([g3.sum(axis=(0, 2)), (g3 * xhat).sum(axis=(0, 2))])
         sums_t = Tensor._make(local.copy(), self.device, False)
         dist.all_reduce(sums_t)
-        mean_g, mean_gx = sums_t.data[:C] / self.count, sums_t.data[C:] / self.count
+        mean_g, mean_gx = sums_t.array[:C] / self.count, sums_t.array[C:] / self.count
         gx = (w * self.rstd)[:, None] * (g3 - mean_g[:, None] - xhat * mean_gx[:, None])
         grads = [gx.astype(x.dtype).reshape(x.shape)]
         # weight and bias get this rank's sums (DDP averages parameter gradients over ranks)

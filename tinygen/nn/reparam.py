@@ -56,7 +56,7 @@ def weight_norm(module, name="weight", dim=0):
     with no_grad():
         g = _norm_except_dim(weight, dim)
     module.register_parameter(name + "_g", Parameter(g.detach()))
-    module.register_parameter(name + "_v", Parameter(weight.data))
+    module.register_parameter(name + "_v", Parameter(weight.array))
     fn(module, None)
     module.register_forward_pre_hook(fn)
     return module
@@ -81,8 +81,8 @@ class SpectralNorm:
         if do_power_iteration and self.n_power_iterations > 0:
             with no_grad():
                 for _ in range(self.n_power_iterations):
-                    v.copy_(normalize(matmul(u, w), dim=0, eps=self.eps).data)       # W^T u
-                    u.copy_(normalize(matmul(w, v), dim=0, eps=self.eps).data)       # W v
+                    v.copy_(normalize(matmul(u, w), dim=0, eps=self.eps).array)       # W^T u
+                    u.copy_(normalize(matmul(w, v), dim=0, eps=self.eps).array)       # W v
         u_, v_ = u.detach(), v.detach()
         sigma = sum(u_ * matmul(w, v_))
         return weight / sigma

@@ -32,5 +32,5 @@ def vector_to_parameters(vec, parameters):
     with no_grad():
         for p in params:
             n = p.numel()
-            p.copy_(vec.data[start:start + n].reshape(p.shape).astype(p.dtype, copy=False))
+            p.copy_(vec.array[start:start + n].reshape(p.shape).astype(p.dtype, copy=False))
             start += n

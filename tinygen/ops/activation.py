@@ -77,7 +77,7 @@ def prelu(input, weight):
         weight = reshape(weight, (n,) + (1,) * (input.ndim - 2))   # (C, 1, 1) for (N, C, H, W)
     elif weight.ndim:
         weight = reshape(weight, ())
-    return where(input.data > 0, input, weight * input)
+    return where(input.array > 0, input, weight * input)
 
 
 

@@ -35,7 +35,7 @@ ge_operator = _operator(elementwise.ge)
 
 def _bools(x, like):
     x = as_tensor(x, like=like)
-    return x.data if x.dtype == np.bool_ else x.data != 0
+    return x.array if x.dtype == np.bool_ else x.array != 0
 
 
 def _logical(name, fn):
@@ -77,7 +77,7 @@ any = _bool_reduction("any", lambda a, axis, keepdims: a.any(axis=axis, keepdims
 def _test(name, test):
     def fn(input):
         xp = backend.array_module(input.device)
-        return Tensor._make(test(xp, input.data), input.device, False)
+        return Tensor._make(test(xp, input.array), input.device, False)
     fn.__name__ = name
     return fn
 
@@ -92,18 +92,18 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
     elementwise._check_broadcast("isclose", a, b)
     xp = backend.array_module(a.device)
-    return Tensor._make(xp.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan),
+    return Tensor._make(xp.isclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan),
                         a.device, False)
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True when every element is close (see isclose); a Python bool."""
-    return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
+    return bool(isclose(input, other, rtol, atol, equal_nan).array.all())
 
 
 def equal(input, other):
     """True when both have the same shape and the same elements; a Python bool."""
-    return tuple(input.shape) == tuple(other.shape) and bool((input.data == other.data).all())
+    return tuple(input.shape) == tuple(other.shape) and bool((input.array == other.array).all())
 
 
 def _bitwise(name, fn):
@@ -112,7 +112,7 @@ def _bitwise(name, fn):
         if a.dtype.kind not in "biu" or b.dtype.kind not in "biu":
             raise TypeError(f"{name}: expects bool or integer tensors, got {a.dtype} and {b.dtype}")
         elementwise._check_broadcast(name, a, b)
-        return Tensor._make(fn(a.data, b.data), a.device, False)
+        return Tensor._make(fn(a.array, b.array), a.device, False)
     bitwise.__name__ = name
     return bitwise
 
@@ -125,7 +125,7 @@ bitwise_xor = _bitwise("bitwise_xor", lambda a, b: a ^ b)
 def bitwise_not(input):
     if input.dtype.kind not in "biu":
         raise TypeError(f"bitwise_not (~): expects a bool or integer tensor, got {input.dtype}")
-    return Tensor._make(~input.data, input.device, False)
+    return Tensor._make(~input.array, input.device, False)
 
 
 def _swapped(fn):
@@ -139,10 +139,10 @@ xor_operator, rxor_operator = _operator(bitwise_xor), _operator(_swapped(bitwise
 
 def contains(self, element):
     """`element in tensor`: whether any element equals it, as torch."""
-    return bool((elementwise.eq(self, element)).data.any())
+    return bool((elementwise.eq(self, element)).array.any())
 
 
 def count_nonzero(input, dim=None):
     """How many elements are nonzero, over dim (None: all); an int64 tensor."""
     axes = _axes(dim, input.ndim, "count_nonzero")
-    return Tensor._make((input.data != 0).sum(axis=axes).astype(np.int64), input.device, False)
+    return Tensor._make((input.array != 0).sum(axis=axes).astype(np.int64), input.device, False)

@@ -118,7 +118,7 @@ class Conv2dWeightGrad(Function):
     def backward(self, ggw):
         a, g = self.inputs
         if self.taps is not None:
-            ggw = ggw * Tensor._make(backend.to_device(np.asarray(self.taps, dtype=ggw.data.dtype),
+            ggw = ggw * Tensor._make(backend.to_device(np.asarray(self.taps, dtype=ggw.array.dtype),
                                                        self.device), self.device, False)
         geometry = (self.stride, self.padding, self.dilation)
         ga = _conv_transpose_to(g, ggw, a.shape[2:], *geometry, self.taps) if a.requires_grad else None
@@ -151,8 +151,8 @@ FLOAT_DTYPES = (np.float32, np.float64)   # what the conv and pool kernels compu
 def check_float(op, *tensors):
     """TypeError naming the op and the dtype unless every tensor is float32 or float64."""
     for t in tensors:
-        if t.data.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{op}: got a {t.data.dtype} tensor of shape {tuple(t.shape)}; "
+        if t.array.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{op}: got a {t.array.dtype} tensor of shape {tuple(t.shape)}; "
                             f"{op} computes in float32 or float64 (convert with .float())")
 
 
@@ -207,7 +207,7 @@ def masked_conv2d(x, weight, mask, bias=None, stride=1, padding=0, dilation=1, t
     so that a mask on the GPU is not copied to the host on every call."""
     stride, padding, dilation = _check_conv2d(x, weight, bias, stride, padding, dilation)
     if taps is None:
-        taps = backend.to_numpy(mask.data if isinstance(mask, Tensor) else mask)   # (kh, kw)
+        taps = backend.to_numpy(mask.array if isinstance(mask, Tensor) else mask)   # (kh, kw)
     taps = np.asarray(taps) != 0
     if taps.shape != tuple(weight.shape[2:]):
         raise ValueError(f"masked_conv2d: mask of shape {taps.shape} for weight of shape "

@@ -19,7 +19,7 @@ def normal(mean, std=1.0, size=None, *, dtype=None, device=None, requires_grad=F
         shape = np.broadcast_shapes(m.shape, s.shape)
         draw = rng.normal(rng.generator(ref.device), shape, ref.dtype)
         xp = backend.array_module(ref.device)
-        out = m.data + s.data * xp.asarray(draw, dtype=ref.dtype)
+        out = m.array + s.array * xp.asarray(draw, dtype=ref.dtype)
         return Tensor._make(out.astype(ref.dtype, copy=False), ref.device, False)
     if size is None:
         raise TypeError("normal: with number mean and std, give size")
@@ -34,7 +34,7 @@ def normal(mean, std=1.0, size=None, *, dtype=None, device=None, requires_grad=F
 def multinomial(input, num_samples, replacement=False):
     """Category indices drawn with probabilities proportional to the rows of input (K,) or
     (N, K); int64 of shape (num_samples,) or (N, num_samples)."""
-    p = backend.to_numpy(input.data).astype(np.float64)
+    p = backend.to_numpy(input.array).astype(np.float64)
     rows = p.reshape(-1, p.shape[-1]) if p.ndim else None
     if rows is None or p.ndim > 2 or (rows < 0).any() or not np.isfinite(rows).all():
         raise RuntimeError(f"multinomial: expects non-negative finite weights of shape (K,) or "

@@ -30,7 +30,7 @@ def _mask(x, array):
 
 
 def _sign(x):
-    return _mask(x, backend.array_module(x.device).sign(x.data))
+    return _mask(x, backend.array_module(x.device).sign(x.array))
 
 
 def _sigmoid(xp, x):
@@ -182,12 +182,12 @@ class Pow(Function):
         y = self.output
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ga = gy * b * a ** (b - 1)
-        zero = backend.array_module(self.device).isnan(ga.data) & (b.data == 0)   # 0 * 0^-1 = nan
+        zero = backend.array_module(self.device).isnan(ga.array) & (b.array == 0)   # 0 * 0^-1 = nan
         if bool(zero.any()):
             ga = where(_const(a, zero), 0.0, ga)
         gb = None
         if b.requires_grad:
-            base_zero = (a.data == 0) & (b.data >= 0)
+            base_zero = (a.array == 0) & (b.array >= 0)
             if bool(base_zero.any()):
                 a = where(_const(a, base_zero), 1.0, a)          # y log 1 = 0 there
             gb = gy * y * log(a)
@@ -227,7 +227,7 @@ def _binary(cls, op):
     def fn(a, b):
         if type(a) is not Tensor or type(b) is not Tensor:
             a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-        if a.data.shape != b.data.shape:
+        if a.array.shape != b.array.shape:
             _check_broadcast(op, a, b)
         return cls()(a, b)
     fn.__name__ = op
@@ -258,7 +258,7 @@ def _compare(name, fn):
         if a2.device != b2.device:
             raise RuntimeError(f"{name}: tensors on {a2.device} and {b2.device}")
         _check_broadcast(name, a2, b2)
-        return Tensor._make(fn(a2.data, b2.data), a2.device, False)
+        return Tensor._make(fn(a2.array, b2.array), a2.device, False)
     cmp.__name__ = name
     return cmp
 
@@ -335,7 +335,7 @@ class Clamp(Function):
         return xp.clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         inside = True
         if self.lo is not None:
             inside = inside & (x >= self.lo)
@@ -376,7 +376,7 @@ def where(condition, input=None, other=None):
         from tinygen.ops.indexing import nonzero
         return nonzero(condition, as_tuple=True)
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
-    cond = condition.data if isinstance(condition, Tensor) else condition if \
+    cond = condition.array if isinstance(condition, Tensor) else condition if \
         hasattr(condition, "__cuda_array_interface__") else np.asarray(condition)   # CuPy: as is
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
@@ -406,8 +406,8 @@ class Maximum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        da = a.data * self.sign
-        db = b.data * self.sign
+        da = a.array * self.sign
+        db = b.array * self.sign
         share = (da > db) + 0.5 * (da == db)
         wa = _mask(gy, share)
         return unbroadcast(gy * wa, a), unbroadcast(gy * (1 - wa), b)

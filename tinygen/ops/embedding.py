@@ -19,7 +19,7 @@ from tinygen.ops.shape import getitem
 
 
 def _indices(op, input):
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input.array if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be an integer tensor, got {idx.dtype}")
     return idx
@@ -59,7 +59,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 def _renorm_rows(weight, idx, max_norm, norm_type):
     xp = backend.array_module(weight.device)
     rows = xp.unique(idx.reshape(-1))
-    w = weight.data[rows]
+    w = weight.array[rows]
     norms = (xp.abs(w) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
     with no_grad():

@@ -25,8 +25,8 @@ from tinygen.ops.shape import IndexAdd, _index_arrays, _norm_dim, astype, broadc
 def _on_device_of(x, index):
     """index (a Tensor, array or list) as an array on x's device."""
     if isinstance(index, Tensor) and index.device == x.device:
-        return index.data
-    return backend.to_device(index.data if isinstance(index, Tensor) else index, x.device)
+        return index.array
+    return backend.to_device(index.array if isinstance(index, Tensor) else index, x.device)
 
 
 def _index_array(index, op, x):
@@ -247,9 +247,9 @@ def nonzero(input, *, as_tuple=False):
     """Indices of the nonzero elements: an int64 tensor (n, ndim), or a tuple of ndim 1-d ones."""
     xp = backend.array_module(input.device)
     if as_tuple:
-        data = input.data if input.ndim else input.data.reshape(1)
+        data = input.array if input.ndim else input.array.reshape(1)
         return tuple(Tensor._make(i.astype(np.int64), input.device, False) for i in xp.nonzero(data))
-    return Tensor._make(xp.argwhere(input.data).astype(np.int64), input.device, False)
+    return Tensor._make(xp.argwhere(input.array).astype(np.int64), input.device, False)
 
 
 def setitem(x, index, value):

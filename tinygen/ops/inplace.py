@@ -61,7 +61,7 @@ def _operand(x, other):
     if isinstance(other, Tensor):
         if other.device != x.device:
             raise RuntimeError(f"in-place op: tensor on {x.device}, operand on {other.device}")
-        return other.data
+        return other.array
     return other
 
 
@@ -72,7 +72,7 @@ def _rebase(x, op, build, keeps_old_values=True):
     x_old may share x's memory unless x's own creator reads its output."""
     _refuse(x, op)
     copy = keeps_old_values or (x.creator is not None and not getattr(x.creator, "output_unused", False))
-    old = Tensor._make(x.data.copy() if copy else x.data, x.device, x.requires_grad)
+    old = Tensor._make(x.array.copy() if copy else x.array, x.device, x.requires_grad)
     old._vc = [x._vc[0]]
     old.creator, old.generation = x.creator, x.generation
     out = build(old)
@@ -87,8 +87,8 @@ def _rebase(x, op, build, keeps_old_values=True):
         x.creator._outputs = [weakref.ref(old) if r() is x else r for r in x.creator._outputs]
     _snapshot_views(out, x)
     _redirect(out, x, old)
-    if out.data is not x.data:
-        x.data[...] = out.data
+    if out.array is not x.array:
+        x.array[...] = out.array
     x._vc[0] += 1
     node = out.creator
     node._outputs = [weakref.ref(x) if r() is out else r for r in node._outputs]
@@ -118,7 +118,7 @@ def _snapshot_views(value, x):
     for fn in _reads_of(x, value.creator):
         for i in fn.inputs:
             if i is not x and i._vc is x._vc:
-                i.data, i._vc = i.data.copy(), [i._vc[0]]
+                i.array, i._vc = i.array.copy(), [i._vc[0]]
 
 
 def _redirect(out, x, old):
@@ -139,7 +139,7 @@ def add_(self, other, alpha=1):
         return _rebase(self, "add_", lambda old: add(old, other if alpha == 1 else mul(other, alpha)))
     data = _operand(self, other)
     _bump(self)
-    self.data += data if alpha == 1 else alpha * data
+    self.array += data if alpha == 1 else alpha * data
     return self
 
 
@@ -152,7 +152,7 @@ def mul_(self, other):
         return _rebase(self, "mul_", lambda old: mul(old, other))
     data = _operand(self, other)
     _bump(self)
-    self.data *= data
+    self.array *= data
     return self
 
 
@@ -161,7 +161,7 @@ def div_(self, other):
         return _rebase(self, "div_", lambda old: div(old, other))
     data = _operand(self, other)
     _bump(self)
-    self.data /= data
+    self.array /= data
     return self
 
 
@@ -171,7 +171,7 @@ def clamp_(self, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp_: at least one of min and max must be given")
     _bump(self)
-    backend.array_module(self.device).clip(self.data, min, max, out=self.data)
+    backend.array_module(self.device).clip(self.array, min, max, out=self.array)
     return self
 
 
@@ -183,14 +183,14 @@ def _overwrite(self, op, index, value):
     if _recording(self, value):
         v = as_tensor(value, like=(self,))
         _snapshot_views(v, self)         # before SetItem may write into self's memory
-        return _rebase(self, op, lambda old: SetItem(index, in_place=old.data is self.data)(old, v),
+        return _rebase(self, op, lambda old: SetItem(index, in_place=old.array is self.array)(old, v),
                        keeps_old_values=False)
     data = _operand(self, value)
     if self.device != backend.CPU and isinstance(data, (np.ndarray, list, tuple)):
         data = backend.to_device(np.asarray(data), self.device)   # a host source: copied over
     _bump(self)
     try:
-        self.data[index] = data
+        self.array[index] = data
     except (IndexError, ValueError) as e:
         raise IndexError(f"{op}: cannot assign a value of shape {tuple(getattr(data, 'shape', np.shape(data)))} at index "
                          f"{index!r} of a tensor of shape {tuple(self.shape)}: {e}") from None
@@ -214,7 +214,7 @@ def fill_(self, value):
 
 def copy_(self, src):
     """Copy src's values (broadcast to self's shape, cast to self's dtype) into self."""
-    src_data = src.data if isinstance(src, Tensor) else src
+    src_data = src.array if isinstance(src, Tensor) else src
     shape = tuple(src_data.shape if hasattr(src_data, "shape") else np.shape(src_data))
     try:
         if np.broadcast_shapes(shape, self.shape) != tuple(self.shape):
@@ -266,7 +266,7 @@ def detach_(self):
 
 def bernoulli_(self, p=0.5):
     """Each element 1 with probability p (a number, or a tensor broadcast to self), else 0."""
-    probs = p.data if isinstance(p, Tensor) else p
+    probs = p.array if isinstance(p, Tensor) else p
     return _random_fill(self, "bernoulli_", lambda g, s, d: rng.random(g, s, d) < probs)
 
 
@@ -300,7 +300,7 @@ def _via(self, op, fn, *args, keeps_old_values=True, **kwargs):
         raise RuntimeError(f"{op}: the result's shape {tuple(out.shape)} does not match the "
                            f"tensor's shape {tuple(self.shape)}")
     _bump(self)
-    self.data[...] = out.data
+    self.array[...] = out.array
     return self
 
 

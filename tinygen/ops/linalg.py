@@ -81,10 +81,10 @@ def _check_dtypes(op, *tensors):
     """As torch's "mat1 and mat2 must have the same dtype", except that float32 and float64
     may mix (each gradient comes back in its input's dtype): an int input is not silently
     made float."""
-    dtypes = [t.data.dtype for t in tensors if t is not None]
+    dtypes = [t.array.dtype for t in tensors if t is not None]
     if len(set(dtypes)) > 1 and not all(d in (np.float32, np.float64) for d in dtypes):
         raise TypeError(f"{op}: mat1 and mat2 must have the same dtype, got "
-                        + ", ".join(f"{t.data.dtype} {tuple(t.shape)}" for t in tensors if t is not None)
+                        + ", ".join(f"{t.array.dtype} {tuple(t.shape)}" for t in tensors if t is not None)
                         + " (convert the input with .float())")
 
 

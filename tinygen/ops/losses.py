@@ -80,7 +80,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     target = as_tensor(target, like=(input,))
     _same_shape("binary_cross_entropy", input, target)
     nan = backend.check_values(
-        (input.data >= 0) & (input.data <= 1),
+        (input.array >= 0) & (input.array <= 1),
         ValueError("binary_cross_entropy: input values must lie in [0, 1] (probabilities); "
                    "for logits use binary_cross_entropy_with_logits"), input.dtype)
     loss = BinaryCrossEntropy()(input, target)
@@ -172,7 +172,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     (with none counted: NaN, as torch, and a zero gradient, see _weighted_mean)."""
     if input.ndim < 2:
         raise ValueError(f"nll_loss: input must be (N, C) or (N, C, d1, ...), got {tuple(input.shape)}")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
     expected = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(t.shape) != expected:
         raise ValueError(f"nll_loss: target of shape {tuple(t.shape)} for input of shape "
@@ -190,7 +190,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     picked = getitem(_class_last(input), (xp.arange(t.shape[0]), safe_t))   # (M,)
     w = keep.astype(input.dtype)
     if weight is not None:
-        w = w * weight.data[safe_t]
+        w = w * weight.array[safe_t]
     if nan is not None:   # a device target out of range: its weight is NaN, no host sync
         w = w + nan
     w_t = Tensor._make(w, input.device, False)
@@ -243,10 +243,10 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     except ValueError:
         raise ValueError(f"gaussian_nll_loss: var of shape {tuple(var.shape)} does not broadcast "
                          f"to input of shape {tuple(input.shape)}") from None
-    nan = backend.check_values(var.data >= 0, ValueError("gaussian_nll_loss: var has negative "
+    nan = backend.check_values(var.array >= 0, ValueError("gaussian_nll_loss: var has negative "
                                                          "entries"), var.dtype)
     xp = backend.array_module(var.device)
-    clamp_by = xp.maximum(var.data, eps) - var.data
+    clamp_by = xp.maximum(var.array, eps) - var.array
     v = var + Tensor._make(clamp_by if nan is None else clamp_by + nan, var.device, False)
     d = input - target
     loss = 0.5 * (log(v) + d * d / v)
@@ -283,7 +283,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     d = input - target
     ad = _abs(d)
-    loss = ad if beta == 0 else where(ad.data < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    loss = ad if beta == 0 else where(ad.array < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
     return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "smooth_l1_loss")
 
 
@@ -295,7 +295,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - target
     ad = _abs(d)
-    loss = where(ad.data <= delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    loss = where(ad.array <= delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     return _reduce(loss, reduction, "huber_loss")
 
 
@@ -308,9 +308,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if log_target:
         loss = exp(target) * (target - input)
     else:
-        positive = target.data > 0             # 0 log 0 = 0 (torch's xlogy)
+        positive = target.array > 0             # 0 log 0 = 0 (torch's xlogy)
         xp = backend.array_module(target.device)
-        safe = where(positive, target, Tensor._make(xp.ones_like(target.data), target.device, False))
+        safe = where(positive, target, Tensor._make(xp.ones_like(target.array), target.device, False))
         loss = where(positive, target * log(safe), 0.0) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
@@ -334,7 +334,7 @@ def _cross_entropy_soft(input, target, weight, reduction, label_smoothing):
         terms = terms * _class_weight(weight, input.ndim)
     loss = -terms.sum(dim=1)
     if reduction == "mean":
-        return loss.sum() / (input.data.size // C)
+        return loss.sum() / (input.array.size // C)
     return _reduce(loss, reduction, "cross_entropy")
 
 
@@ -345,12 +345,12 @@ def _cross_entropy_smoothed(input, target, weight, ignore_index, reduction, labe
     logp = log_softmax(input, 1)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     xp = backend.array_module(input.device)
-    t = xp.asarray(target.data if isinstance(target, Tensor) else target)
+    t = xp.asarray(target.array if isinstance(target, Tensor) else target)
     keep = t != ignore_index
     terms = logp if weight is None else logp * _class_weight(weight, input.ndim)
     smooth = -terms.sum(dim=1) * Tensor._make(keep.astype(input.dtype), input.device, False)
     if reduction == "mean":
-        w = keep if weight is None else weight.data[xp.where(keep, t, 0)] * keep
+        w = keep if weight is None else weight.array[xp.where(keep, t, 0)] * keep
         smooth = _weighted_mean(smooth.sum(), w.sum().astype(input.dtype), input.device)
     else:
         smooth = _reduce(smooth, reduction, "cross_entropy")

@@ -25,7 +25,7 @@ class Norm2(Function):
 
     def backward(self, gy):
         x, y = self.inputs[0], self.output
-        zero = _mask(y, y.data == 0)
+        zero = _mask(y, y.array == 0)
         scale = gy * (1 - zero) / (y + zero)      # gy / y, and 0 where y = 0
         return _expand_back(scale, x.shape, self.axes, self.keepdim) * x
 
@@ -44,9 +44,9 @@ class NormP(Function):
 
     def backward(self, gy):
         x, y = self.inputs[0], self.output
-        zero = _mask(y, y.data == 0)
+        zero = _mask(y, y.array == 0)
         scale = gy * (1 - zero) / (y + zero) ** (self.p - 1)
-        sign = _mask(x, backend.array_module(x.device).sign(x.data))
+        sign = _mask(x, backend.array_module(x.device).sign(x.array))
         return _expand_back(scale, x.shape, self.axes, self.keepdim) * abs(x) ** (self.p - 1) * sign
 
 
@@ -70,7 +70,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p == -math.inf:
         return amin(abs(input), dim=axes, keepdim=keepdim)
     if p == 0:
-        count = (input.data != 0).sum(axis=axes, keepdims=keepdim).astype(input.dtype)
+        count = (input.array != 0).sum(axis=axes, keepdims=keepdim).astype(input.dtype)
         return Tensor._make(count, input.device, False)
     if p == 1:
         return sum(abs(input), dim=axes, keepdim=keepdim)

@@ -190,7 +190,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     y = AvgPool2d((kh, kw), stride, (0, 0))(pad(x, (pw, pw + ew, ph, ph + eh)))
     if divisor_override is not None:
         return y * (kh * kw / divisor_override)
-    xp = array_module(x.data)
+    xp = array_module(x.array)
     counted = xp.zeros((1, 1, H + 2 * ph + eh, W + 2 * pw + ew), dtype=x.dtype)
     if count_include_pad:
         counted[..., :H + 2 * ph, :W + 2 * pw] = 1
@@ -258,7 +258,7 @@ def _adaptive_avg_pool2d(x, size):
     (H, W), (Ho, Wo) = x.shape[2:], size
     if H % Ho == 0 and W % Wo == 0:
         return avg_pool2d(x, (H // Ho, W // Wo))
-    xp = array_module(x.data)
+    xp = array_module(x.array)
 
     def averaging(n_in, n_out):                  # (n_out, n_in): 1 / |bin| on each bin
         starts, ends = _bins(n_in, n_out)
@@ -274,7 +274,7 @@ def _adaptive_max_pool2d(x, size, return_indices=False):
     (H, W), (Ho, Wo) = x.shape[2:], size
     if H % Ho == 0 and W % Wo == 0:
         return max_pool2d(x, (H // Ho, W // Wo), return_indices=return_indices)
-    xp = array_module(x.data)
+    xp = array_module(x.array)
 
     def rows(n_in, n_out):                       # (n_out, k): each bin's rows, last one repeated
         starts, ends = _bins(n_in, n_out)
@@ -288,7 +288,7 @@ def _adaptive_max_pool2d(x, size, return_indices=False):
     if not return_indices:
         return y
     kh, kw = rh.shape[1], rw.shape[1]
-    flat = xp.moveaxis(windows.data, 3, 4).reshape(x.shape[0], x.shape[1], Ho, Wo, kh * kw)
+    flat = xp.moveaxis(windows.array, 3, 4).reshape(x.shape[0], x.shape[1], Ho, Wo, kh * kw)
     tap = flat.argmax(axis=-1)                                   # first maximum, as torch
     h = xp.asarray(rh)[xp.arange(Ho)[:, None], tap // kw]
     w = xp.asarray(rw)[xp.arange(Wo)[None, :], tap % kw]

@@ -19,7 +19,7 @@ def dropout(input, p=0.5, training=True):
 
 def bernoulli(probs):
     """A 0/1 draw per element with the given probabilities (no gradient)."""
-    p = probs.data
+    p = probs.array
     draw = rng.random(rng.generator(probs.device), p.shape, p.dtype) < p
     return Tensor._make(draw.astype(p.dtype), probs.device, False)
 

@@ -180,7 +180,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     """Each slice along dim repeated `repeats` times (an int, or a 1-d tensor of counts, one per
     slice); dim=None flattens first. repeat_interleave(counts) alone repeats arange(len)."""
     if repeats is None:  # torch.repeat_interleave(repeats): the indices, each counts[i] times
-        counts = backend.to_numpy(input.data).tolist()
+        counts = backend.to_numpy(input.array).tolist()
         xp = backend.array_module(input.device)
         return Tensor._make(xp.repeat(xp.arange(len(counts)), counts).astype(np.int64),
                             input.device, False)
@@ -192,7 +192,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         x = reshape(input, input.shape[:dim + 1] + (1,) + input.shape[dim + 1:])
         x = expand(x, input.shape[:dim + 1] + (r,) + input.shape[dim + 1:])
         return reshape(x, input.shape[:dim] + (input.shape[dim] * r,) + input.shape[dim + 1:])
-    counts = repeats.data if isinstance(repeats, Tensor) else np.asarray(repeats)
+    counts = repeats.array if isinstance(repeats, Tensor) else np.asarray(repeats)
     if counts.shape != (input.shape[dim],):
         raise RuntimeError(f"repeat_interleave: repeats of shape {tuple(counts.shape)}, expected "
                            f"({input.shape[dim]},) for dim {dim} of shape {tuple(input.shape)}")

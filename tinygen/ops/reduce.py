@@ -126,7 +126,7 @@ class Var(Function):
         if not self.root:
             return g * 2 * d
         y = _expand_back(self.output, x.shape, self.axes, self.keepdim)
-        return g * (d / (y + _mask(y, y.data == 0)))    # at std = 0, d = 0: gx = 0
+        return g * (d / (y + _mask(y, y.array == 0)))    # at std = 0, d = 0: gx = 0
 
 
 def _correction(unbiased, correction):
@@ -219,13 +219,13 @@ def amin(x, dim=None, keepdim=False):
 
 def argmax(x, dim=None, keepdim=False):
     xp = backend.array_module(x.device)
-    arg = xp.argmax(x.data, axis=dim, keepdims=keepdim) if dim is not None else xp.argmax(x.data)
+    arg = xp.argmax(x.array, axis=dim, keepdims=keepdim) if dim is not None else xp.argmax(x.array)
     return Tensor._make(xp.asarray(arg, dtype=np.int64), x.device, False)
 
 
 def argmin(x, dim=None, keepdim=False):
     xp = backend.array_module(x.device)
-    arg = xp.argmin(x.data, axis=dim, keepdims=keepdim) if dim is not None else xp.argmin(x.data)
+    arg = xp.argmin(x.array, axis=dim, keepdims=keepdim) if dim is not None else xp.argmin(x.array)
     return Tensor._make(xp.asarray(arg, dtype=np.int64), x.device, False)
 def _shifted_log_sum_exp(xp, x, axes):
     """(m, z, L) with log sum exp(x) = m + L over axes: m = max x (0 where not finite: a row of

@@ -57,7 +57,7 @@ class CumProd(Function):
 
     def backward(self, gy):
         x, y, d = self.inputs[0], self.output, self.dim
-        if not (x.data == 0).any():
+        if not (x.array == 0).any():
             return _reverse(CumSum(d)(_reverse(gy * y, d)), d) / x
         return _cumprod_grad_with_zeros(x, gy, d)
 

@@ -125,7 +125,7 @@ def reshape(x, *shape):
     shape = _shape_arg(shape)
     if tuple(x.shape) == shape:
         return x
-    size, known = x.data.size, 1
+    size, known = x.array.size, 1
     for n in shape:
         known *= n if n != -1 else 1
     free = shape.count(-1)
@@ -219,9 +219,9 @@ def is_contiguous(x):
 
 def _index_arrays(index):
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
         return np.asarray(index)
     return index

@@ -22,7 +22,7 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 def _argsort(x, dim, descending):
     """Stable argsort of array x along dim; descending keeps equal elements in input order."""
     xp = backend.array_module(x.device)
-    data = x.data
+    data = x.array
     if data.dtype == np.bool_:
         data = data.astype(np.int8)
     if descending:   # a stable ascending sort of the reversed axis, reversed back
@@ -55,7 +55,7 @@ def sort(input, dim=-1, descending=False, stable=False):
     idx = Tensor._make(_argsort(x, d, descending), input.device, False)
     values = gather(x, d, idx)
     if input.ndim == 0:
-        return values_indices(reshape(values, ()), Tensor._make(idx.data.reshape(()), input.device, False))
+        return values_indices(reshape(values, ()), Tensor._make(idx.array.reshape(()), input.device, False))
     return values_indices(values, idx)
 
 
@@ -72,7 +72,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     idx = Tensor._make(first_k, input.device, False)
     values = gather(x, d, idx)
     if input.ndim == 0:
-        return values_indices(reshape(values, ()), Tensor._make(idx.data.reshape(()), input.device, False))
+        return values_indices(reshape(values, ()), Tensor._make(idx.array.reshape(()), input.device, False))
     return values_indices(values, idx)
 
 
@@ -89,7 +89,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     values = gather(x, d, idx)
     if input.ndim == 0 or not keepdim:
         values = squeeze(values, d) if input.ndim else reshape(values, ())
-        idx = Tensor._make(idx.data.reshape(values.shape), input.device, False)
+        idx = Tensor._make(idx.array.reshape(values.shape), input.device, False)
     return values_indices(values, idx)
 
 
@@ -145,7 +145,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     if dim is not None:
         raise NotImplementedError("unique: only dim=None is supported")
     xp = backend.array_module(input.device)
-    values, inverse, counts = xp.unique(input.data.reshape(-1), return_inverse=True, return_counts=True)
+    values, inverse, counts = xp.unique(input.array.reshape(-1), return_inverse=True, return_counts=True)
     out = [Tensor._make(values, input.device, False)]
     if return_inverse:
         out.append(Tensor._make(inverse.reshape(input.shape).astype(np.int64), input.device, False))
@@ -159,7 +159,7 @@ def mode(input, dim=-1, keepdim=False):
     frequent ones) and the index of its last occurrence, as torch."""
     x = _as_1d(input)
     d = _dim(input, dim, "mode")
-    data = backend.to_numpy(x.data)
+    data = backend.to_numpy(x.array)
     rows = np.moveaxis(data, d, -1).reshape(-1, data.shape[d])
     picks = np.empty(rows.shape[0], dtype=np.int64)
     for r, row in enumerate(rows):          # one row at a time: mode is rare and rows are short
@@ -172,5 +172,5 @@ def mode(input, dim=-1, keepdim=False):
     values = gather(x, d, idx)
     if input.ndim == 0 or not keepdim:
         values = squeeze(values, d) if input.ndim else reshape(values, ())
-        idx = Tensor._make(idx.data.reshape(values.shape), input.device, False)
+        idx = Tensor._make(idx.array.reshape(values.shape), input.device, False)
     return values_indices(values, idx)

@@ -49,7 +49,7 @@ _C = 2 / math.sqrt(math.pi)    # erf'(0)
 def _rounded_quotient(rounding, a, b):
     """trunc or floor of a / b, a constant of b's gradient in fmod and remainder."""
     xp = backend.array_module(a.device)
-    return _const(a, getattr(xp, rounding)(a.data / b.data))
+    return _const(a, getattr(xp, rounding)(a.array / b.array))
 
 
 SPECIAL = {
@@ -216,7 +216,7 @@ class NanToNum(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return gy * _const(gy, backend.array_module(x.device).isfinite(x.data).astype(gy.dtype))
+        return gy * _const(gy, backend.array_module(x.device).isfinite(x.array).astype(gy.dtype))
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):

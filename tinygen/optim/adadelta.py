@@ -38,8 +38,8 @@ class Adadelta(Optimizer):
                                                  "acc_delta": zeros_like(p)}
                     state["step"] += 1
                     xp = backend.array_module(p.device)
-                    x, g = p.data, p.grad.data
-                    s, u = state["square_avg"].data, state["acc_delta"].data
+                    x, g = p.array, p.grad.array
+                    s, u = state["square_avg"].array, state["acc_delta"].array
                     g = regularized_gradient(group, x, g)
                     s *= rho
                     s += (1 - rho) * g * g

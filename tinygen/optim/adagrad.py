@@ -43,7 +43,7 @@ class Adagrad(Optimizer):
                     state = self.state.get(p) or self._init_state(p, group)
                     state["step"] += 1
                     xp = backend.array_module(p.device)
-                    x, g, s = p.data, p.grad.data, state["sum"].data
+                    x, g, s = p.array, p.grad.array, state["sum"].array
                     g = regularized_gradient(group, x, g)
                     clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
                     s += g * g

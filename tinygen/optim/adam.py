@@ -60,8 +60,8 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = zeros_like(p)
         state["step"] += 1
         t = state["step"]
-        x, g = p.data, p.grad.data
-        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        x, g = p.array, p.grad.array
+        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
         if group.get("maximize", False):
             g = -g
         if weight_decay != 0 and group.get("decoupled_weight_decay", False):
@@ -69,7 +69,7 @@ class Adam(Optimizer):
             weight_decay = 0.0
         if amsgrad:
             xp = backend.array_module(p.device)
-            _amsgrad_update(xp, x, g, m, v, state["max_exp_avg_sq"].data, lr, beta1, beta2,
+            _amsgrad_update(xp, x, g, m, v, state["max_exp_avg_sq"].array, lr, beta1, beta2,
                             eps, weight_decay, t)
             state["max_exp_avg_sq"]._version += 1
         else:

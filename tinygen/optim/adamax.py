@@ -39,8 +39,8 @@ class Adamax(Optimizer):
                                                  "exp_inf": zeros_like(p)}
                     state["step"] += 1
                     xp = backend.array_module(p.device)
-                    x, g = p.data, p.grad.data
-                    m, u = state["exp_avg"].data, state["exp_inf"].data
+                    x, g = p.array, p.grad.array
+                    m, u = state["exp_avg"].array, state["exp_inf"].array
                     g = regularized_gradient(group, x, g)
                     m += (1 - beta1) * (g - m)
                     u *= beta2

@@ -24,7 +24,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     xp = backend.array_module(device)
     norms = []   # one float64 0-d array per gradient, on grads[0]'s device: no host sync
     for g in grads:
-        a = backend.array_module(g.device).abs(g.data)
+        a = backend.array_module(g.device).abs(g.array)
         n = a.max() if norm_type == math.inf else (a ** norm_type).sum() ** (1 / norm_type)
         norms.append(backend.to_device(n.astype("float64"), device))
     norms = xp.stack(norms)

@@ -142,23 +142,23 @@ class LBFGS(Optimizer):
 
     def _gather_flat_grad(self):
         xp = self._xp
-        return xp.concatenate([xp.zeros(p.data.size, dtype=p.dtype) if p.grad is None
-                               else p.grad.data.reshape(-1) for p in self._params])
+        return xp.concatenate([xp.zeros(p.array.size, dtype=p.dtype) if p.grad is None
+                               else p.grad.array.reshape(-1) for p in self._params])
 
     def _add_grad(self, step_size, update):
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += step_size * update[offset:offset + n].reshape(p.shape)
+            n = p.array.size
+            p.array += step_size * update[offset:offset + n].reshape(p.shape)
             p._version += 1
             offset += n
 
     def _clone_param(self):
-        return [p.data.copy() for p in self._params]
+        return [p.array.copy() for p in self._params]
 
     def _set_param(self, params_data):
         for p, data in zip(self._params, params_data):
-            p.data[...] = data
+            p.array[...] = data
             p._version += 1
 
     def _directional_evaluate(self, closure, x, t, d):

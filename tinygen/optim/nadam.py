@@ -48,8 +48,8 @@ class NAdam(Optimizer):
                     state["step"] += 1
                     t = state["step"]
                     xp = backend.array_module(p.device)
-                    x, g = p.data, p.grad.data
-                    m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+                    x, g = p.array, p.grad.array
+                    m, v = state["exp_avg"].array, state["exp_avg_sq"].array
                     g = regularized_gradient(group, x, g)
                     mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
                     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))

@@ -5,7 +5,7 @@
                     lr=0.01, momentum=0.9)              # groups override the defaults
     loss.backward(); opt.step(); opt.zero_grad()
 
-A step changes each parameter in place (its .data, under no_grad) and bumps its version
+A step changes each parameter in place (its .array, under no_grad) and bumps its version
 counter, so a graph recorded before the step refuses to backward through the old values.
 
 state_dict() has torch's shape: {"state": {index: {name: Tensor | number}},
@@ -67,7 +67,7 @@ class Optimizer:
                     p.grad = None
                 else:
                     xp = backend.array_module(p.device)
-                    p.grad = Tensor._make(xp.zeros_like(p.grad.data), p.device, False)
+                    p.grad = Tensor._make(xp.zeros_like(p.grad.array), p.device, False)
 
     def step(self):
         raise NotImplementedError(f"{type(self).__name__} defines no step()")
@@ -131,7 +131,7 @@ def _state_value(value, p, name, key=None):
         number = value.item() if isinstance(value, Tensor) else float(value)
         return int(number) if key == "step" else number
     if isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "__cuda_array_interface__"):
-        array = value.data if isinstance(value, Tensor) else value
+        array = value.array if isinstance(value, Tensor) else value
         if array.dtype.kind == "f":
             if tuple(array.shape) != tuple(p.shape):
                 raise ValueError(f"loaded optimizer {name} has shape {tuple(array.shape)}, its "

@@ -46,8 +46,8 @@ class RAdam(Optimizer):
                     state["step"] += 1
                     t = state["step"]
                     xp = backend.array_module(p.device)
-                    x, g = p.data, p.grad.data
-                    m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+                    x, g = p.array, p.grad.array
+                    m, v = state["exp_avg"].array, state["exp_avg_sq"].array
                     g = regularized_gradient(group, x, g)
                     m += (1 - beta1) * (g - m)
                     v *= beta2

@@ -48,19 +48,19 @@ class RMSprop(Optimizer):
                 state["grad_avg"] = zeros_like(p)
         state["step"] += 1
         xp = backend.array_module(p.device)
-        x, g, s = p.data, p.grad.data, state["square_avg"].data
+        x, g, s = p.array, p.grad.array, state["square_avg"].array
         g = regularized_gradient(group, x, g)
         s *= alpha
         s += (1 - alpha) * g * g
         if centered:
-            a = state["grad_avg"].data
+            a = state["grad_avg"].array
             a += (1 - alpha) * (g - a)
             d = xp.sqrt(s - a * a)
         else:
             d = xp.sqrt(s)
         d += eps
         if momentum > 0:
-            b = state["momentum_buffer"].data
+            b = state["momentum_buffer"].array
             b *= momentum
             b += g / d
             x -= lr * b

@@ -34,9 +34,9 @@ class SGD(Optimizer):
                 lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
                 nesterov, weight_decay = group["nesterov"], group["weight_decay"]
                 for p in params_with_grad(group):
-                    g = -p.grad.data if group.get("maximize", False) else p.grad.data
+                    g = -p.grad.array if group.get("maximize", False) else p.grad.array
                     if weight_decay != 0:
-                        g = g + weight_decay * p.data
+                        g = g + weight_decay * p.array
                     if momentum != 0:
                         state = self.state.setdefault(p, {})
                         buf = state.get("momentum_buffer")
@@ -44,6 +44,6 @@ class SGD(Optimizer):
                             buf = state["momentum_buffer"] = Tensor._make(g.copy(), p.device, False)
                         else:
                             buf.mul_(momentum).add_(g, alpha=1 - dampening)
-                        g = g + momentum * buf.data if nesterov else buf.data
+                        g = g + momentum * buf.array if nesterov else buf.array
                     p.sub_(g, alpha=lr)
         return loss

@@ -28,7 +28,7 @@ from tinygen.optim.lr_scheduler import LRScheduler, _per_group
 def _lerp_(a, b, weight):
     """a <- a + weight (b - a) in place (Tensors), with torch's two-sided formula (exact at
     weight 1)."""
-    x, y = a.data, b.data
+    x, y = a.array, b.array
     if weight < 0.5:
         x += weight * (y - x)
     else:

@@ -114,7 +114,7 @@ def any_rank(flag):
     from tinygen.autograd.tensor import tensor
     t = tensor(np.array([int(bool(flag))], dtype=np.int64))
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.data[0])
+    return bool(t.array[0])
 
 
 def ends_job_on_error(command):

@@ -236,7 +236,7 @@ def write_pictures(model, run_dir, epoch, probe, seed=0, test_batch=None):
 # ---- guards ------------------------------------------------------------------------------
 
 def _all_finite(tensor):
-    return anomaly._all_finite(tensor.data)
+    return anomaly._all_finite(tensor.array)
 
 
 def _on_host(value):
@@ -255,7 +255,7 @@ def _finite_flag(array):
 def _fetch(values):
     """Python floats of `values` (numbers, 0-d host or device arrays or Tensors) with at most
     one device sync: the device ones are stacked and copied to the host together."""
-    values = [v.data if isinstance(v, Tensor) else v for v in values]
+    values = [v.array if isinstance(v, Tensor) else v for v in values]
     device = [i for i, v in enumerate(values) if not _on_host(v)]
     if device:
         stacked = backend.array_module("cuda").stack(
@@ -293,11 +293,11 @@ class _GuardedOptimizer:
             return None
         for p in self._params():
             if p.grad is not None:
-                self._check(p.grad.data, lambda p=p: f"non-finite gradient of {self._name_of(p)}")
+                self._check(p.grad.array, lambda p=p: f"non-finite gradient of {self._name_of(p)}")
         out = self._optimizer.step(*args, **kwargs)
         lrs = ", ".join(map(str, sorted({g.get("lr") for g in self._optimizer.param_groups})))
         for p in self._params():
-            self._check(p.data, lambda p=p: f"the {self._name} update (lr {lrs}) made "
+            self._check(p.array, lambda p=p: f"the {self._name} update (lr {lrs}) made "
                                             f"{self._name_of(p)} non-finite")
         return out
 

@@ -121,19 +121,25 @@ def save_curves(records, path, title="loss terms"):
 
 def save_kl_per_latent(kl, path):
     """kl: (D,) mean KL of each latent dimension, in nats; inactive units sit near 0."""
+    return _savefig(kl_per_latent_figure(kl), path, dpi=100)
+
+
+def kl_per_latent_figure(kl):
+    """The figure of save_kl_per_latent (open; the caller saves or closes it)."""
     plt = _pyplot()
     kl = np.asarray(kl)
     order = np.argsort(kl)[::-1]
-    fig, ax = plt.subplots(figsize=(max(4, 0.18 * len(kl) + 2), 3.2))
+    fig, ax = plt.subplots(figsize=(max(4, 0.18 * len(kl) + 2), 3.4))
     ax.bar(np.arange(len(kl)), kl[order])
     ax.set_xlabel("latent dimension (sorted by KL)")
     ax.set_ylabel("KL(q(z_d|x) || p(z_d)) [nats]")
-    ax.set_title(f"KL per latent dimension, total {kl.sum():.2f} nats; "
-                 f"{int((kl > 0.01).sum())} of {len(kl)} above 0.01")
+    # two lines: on one, the title of 20 latents was wider than the figure and cut off
+    ax.set_title(f"KL per latent dimension: total {kl.sum():.2f} nats\n"
+                 f"{int((kl > 0.01).sum())} of {len(kl)} above 0.01", fontsize=10)
     ax.set_xticks(np.arange(len(kl)))
     ax.set_xticklabels([str(i) for i in order], fontsize=6, rotation=90)
     fig.tight_layout()
-    return _savefig(fig, path, dpi=100)
+    return fig
 
 
 def save_pixel_nll(nll, path):

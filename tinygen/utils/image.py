@@ -25,12 +25,12 @@ def _images(tensor):
     if isinstance(tensor, (list, tuple)):
         device = tensor[0].device if isinstance(tensor[0], Tensor) else backend.CPU
         xp = backend.array_module(device)
-        tensor = Tensor._make(xp.stack([getattr(t, "data", t) for t in tensor]), device, False)
+        tensor = Tensor._make(xp.stack([getattr(t, "array", t) for t in tensor]), device, False)
     if not isinstance(tensor, Tensor):
         raise TypeError(f"make_grid: tensor should be a Tensor or a list of Tensors, got "
                         f"{type(tensor).__name__}")
     xp = backend.array_module(tensor.device)
-    x = tensor.data
+    x = tensor.array
     if x.ndim == 2:                                  # (H, W): one image
         x = x[None]
     if x.ndim == 3:                                  # (C, H, W): one image
@@ -83,7 +83,7 @@ def save_image(tensor, fp, nrow=8, padding=2, normalize=False, value_range=None,
     import matplotlib.image
     grid = make_grid(tensor, nrow=nrow, padding=padding, normalize=normalize,
                      value_range=value_range, scale_each=scale_each, pad_value=pad_value)
-    pixels = backend.to_numpy(grid.data)                                # (C, H, W)
+    pixels = backend.to_numpy(grid.array)                                # (C, H, W)
     if pixels.dtype.kind != "f":
         pixels = pixels.astype(np.float32)
     # in the grid's own dtype, as torchvision's grid.mul(255).add_(0.5).clamp_(0, 255)

@@ -88,7 +88,7 @@ class DistributedDataParallel(Module):
                and len(buckets[self._next_launch].ready) == len(buckets[self._next_launch].params)):
             bucket = buckets[self._next_launch]
             xp = backend.array_module(bucket.params[0].device)
-            flat = xp.concatenate([p.grad.data.reshape(-1) for p in bucket.params])
+            flat = xp.concatenate([p.grad.array.reshape(-1) for p in bucket.params])
             bucket.flat = Tensor._make(flat, bucket.params[0].device, False)
             bucket.work = dist.all_reduce(bucket.flat, op=dist.ReduceOp.AVG, async_op=True)
             self._next_launch += 1
@@ -97,8 +97,8 @@ class DistributedDataParallel(Module):
                 bucket.work.wait()
                 offset = 0
                 for p in bucket.params:
-                    n = p.data.size
-                    p.grad = Tensor._make(bucket.flat.data[offset:offset + n].reshape(p.shape),
+                    n = p.array.size
+                    p.grad = Tensor._make(bucket.flat.array[offset:offset + n].reshape(p.shape),
                                           p.device, False)
                     offset += n
                 bucket.ready, bucket.work, bucket.flat = set(), None, None
@@ -136,8 +136,8 @@ def _make_buckets(params, cap_bytes):
     parameter larger than the cap gets a bucket of its own)."""
     buckets, current, size = [], [], 0
     for p in params:
-        nbytes = p.data.size * p.data.dtype.itemsize
-        if current and (size + nbytes > cap_bytes or p.data.dtype != current[0].data.dtype
+        nbytes = p.array.size * p.array.dtype.itemsize
+        if current and (size + nbytes > cap_bytes or p.array.dtype != current[0].array.dtype
                         or p.device != current[0].device):
             buckets.append(_Bucket(current))
             current, size = [], 0

@@ -72,7 +72,7 @@ class WeightedRandomSampler(Sampler):
     """num_samples indices drawn with probabilities proportional to `weights`."""
 
     def __init__(self, weights, num_samples, replacement=True, generator=None):
-        self.weights = np.asarray(getattr(weights, "data", weights), dtype=np.float64)
+        self.weights = np.asarray(getattr(weights, "array", weights), dtype=np.float64)
         self.num_samples, self.replacement, self.generator = int(num_samples), replacement, generator
 
     def __iter__(self):

@@ -1,0 +1,98 @@
+"""The fast kernels' caching allocator (tinygen/kernels/_common.py: empty, zeros): a freed
+output's memory is reused, memory that any array still uses never is, and a training step
+stops page-faulting once warm."""
+import resource
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import tinygen as tg
+import tinygen.nn.functional as F
+from tinygen.kernels import _common
+
+BIG = (256, 512)                                   # 512 KiB of float32: pooled
+
+
+def test_a_freed_output_is_reused_and_small_arrays_are_numpys():
+    a = _common.empty(BIG, np.float32)
+    address = a.ctypes.data
+    del a
+    b = _common.empty(BIG, np.float32)
+    assert b.ctypes.data == address and b.shape == BIG and b.dtype == np.float32
+    small = _common.empty((4, 4), np.float64)
+    assert small.base is None                      # NumPy's own, not a view of a buffer
+    z = _common.zeros(BIG, np.float64)
+    assert not z.any() and z.flags.c_contiguous
+
+
+@pytest.mark.parametrize("keep", [lambda a: a[::2].T, lambda a: a.reshape(-1)[7:],
+                                  lambda a: tg.Tensor._make(a, "cpu", False),
+                                  lambda a: memoryview(a)],
+                         ids=["a strided view", "a flat slice", "a tensor over it", "a memoryview"])
+def test_memory_still_used_by_any_array_is_never_handed_out(keep):
+    a = _common.empty(BIG, np.float32)
+    a.fill(1.0)
+    kept = keep(a)
+    del a
+    for _ in range(3):
+        b = _common.empty(BIG, np.float32)
+        b.fill(2.0)
+        values = np.asarray(kept.array if isinstance(kept, tg.Tensor) else kept)
+        assert (values == 1.0).all()
+        del b
+
+
+def test_kernel_outputs_held_by_tensors_stay_theirs():
+    x = tg.randn(64, 32, 16, 16)
+    first = F.relu(x)
+    want = first.numpy().copy()
+    for _ in range(3):
+        F.relu(-x)                                  # freed at once: its buffer is reused
+    np.testing.assert_array_equal(first.numpy(), want)
+
+
+def test_threads_allocating_at_once_never_share_a_buffer():
+    errors = []
+
+    def work(k):
+        for _ in range(200):
+            a = _common.empty(BIG, np.float32)
+            a.fill(k)
+            if not (a == k).all():
+                errors.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+
+
+def test_release_free_buffers_keeps_the_busy_ones():
+    busy = _common.empty((300, 700), np.float32)
+    free = _common.empty((301, 700), np.float32)
+    address = free.ctypes.data
+    del free
+    _common.release_free_buffers()
+    pooled = [b for bucket in _common._pool.values() for b in bucket]
+    assert any(np.shares_memory(b, busy) for b in pooled)
+    assert all(b.ctypes.data != address for b in pooled)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="minor page faults: Linux")
+def test_a_warm_conv_step_does_not_page_fault():
+    conv1, conv2 = tg.nn.Conv2d(1, 32, 3, 2, 1), tg.nn.ConvTranspose2d(32, 1, 4, 2, 1)
+    x = tg.rand(64, 1, 28, 28)
+
+    def step():
+        y = conv2(F.relu(conv1(x)))
+        F.binary_cross_entropy_with_logits(y[:, :, :28, :28], x, reduction="sum").backward()
+
+    for _ in range(3):
+        step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(3):
+        step()
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
+    assert faults < 100, f"{faults} minor page faults a step"     # fresh arrays: thousands
