@@ -742,16 +742,18 @@ def test_training_beside_dataloader_workers_running_no_grad_equals_no_workers_bi
 
 def _thread_training_data(seed):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((8, 16, 1, 8, 8)).astype(np.float32),
-            rng.integers(0, 10, (8, 16)))
+    return (rng.standard_normal((6, 32, 1, 16, 16)).astype(np.float32),
+            rng.integers(0, 10, (6, 32)))
 
 
 def _small_classifier(seed):
+    """Big enough that its convolutions are split over tinygen's worker threads."""
     import tinygen as tg
     import tinygen.nn as nn
     tg.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(4 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 10))
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(16 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 10))
 
 
 def _train_small(model, data):
@@ -916,3 +918,39 @@ def test_disk_full_names_the_file_it_could_not_write(fails, named, data_dir, tmp
     assert rc == 2 and len(err) == 1, err
     assert "No space left on device" in err[0] and str(out / named) in err[0], err
     assert handled(err[0])
+
+
+def test_blas_scopes_of_two_threads_overlapping_keep_blas_on_one_thread_until_both_end():
+    """Thread A's kernel begins, B's begins, A's ends while B's runs: BLAS stays on one thread
+    for B (A used to give it its threads back, and B's GEMMs then rounded otherwise), and
+    gets its count back when B's ends."""
+    import threading
+
+    from tinygen.kernels import threads
+    with threads.blas_on_one_thread():          # finds BLAS's (get, set) functions
+        pass
+    counts = lambda: [get() for get, _ in threads._blas]          # noqa: E731
+    before = counts()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with threads.blas_on_one_thread():
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with threads.blas_on_one_thread():
+            b_in.set()
+            a_out.wait(10)
+            seen["B after A ended"] = counts()
+        seen["both ended"] = counts()
+
+    ts = [threading.Thread(target=f) for f in (a, b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    assert seen == {"B after A ended": [1] * len(before), "both ended": before}, (seen, before)
