@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygen as tg
@@ -383,3 +383,148 @@ def test_categorical_never_samples_a_category_of_probability_zero(probs, us, dty
     chosen = np.take_along_axis(np.broadcast_to(probs, (6,) + probs.shape), k[..., None], -1)
     assert (chosen > 0).all(), (k, probs)
 
+
+# ---- issue 26: Uniform, Independent, MultivariateNormal ----------------------------------------
+
+from tinygen.autograd import gradgradcheck  # noqa: E402
+from tinygen.distributions import Independent, MultivariateNormal, Uniform  # noqa: E402
+
+
+@st.composite
+def _mvn_params(draw):
+    """(loc (B, d), A (B, d, d), x (S, B, d)): Sigma = A A^T + I is positive definite."""
+    b, d = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    return draw(arrays((b, d), finite)), draw(arrays((b, d, d), st.floats(-1, 1))), draw(arrays((2, b, d), finite))
+
+
+def _covariance(a):
+    return a @ a.mT + tg.eye(a.shape[-1], dtype=a.dtype)
+
+
+@settings(max_examples=10)
+@given(_mvn_params(), st.sampled_from(["covariance_matrix", "precision_matrix", "scale_tril"]))
+def test_multivariate_normal_gradcheck_and_gradgradcheck(params, which):
+    loc, a, x = (t64(p, True) for p in params)
+
+    def terms(loc, a, x):
+        matrix = _covariance(a)
+        d = MultivariateNormal(loc, **{which: matrix.tril() if which == "scale_tril" else matrix})
+        return d.log_prob(x).sum() + d.entropy().sum()
+    assert gradcheck(terms, (loc, a, x))
+    assert gradgradcheck(terms, (loc, a, x))
+
+
+@settings(max_examples=10)
+@given(arrays((2, 3), finite), arrays((2, 3), positive), arrays((4, 2, 3), st.floats(0, 1)))
+def test_uniform_and_independent_gradcheck(low, width, u):
+    low, width = t64(low, True), t64(width, True)
+    value = low.detach() + width.detach() * t64(u) * 0.98 + 0.01 * width.detach()   # inside the support
+
+    def terms(low, width):
+        tg.manual_seed(3)                          # the same u in every rsample
+        d = Independent(Uniform(low, low + width), 1)
+        return d.log_prob(value).sum() + d.entropy().sum() + d.rsample((2,)).sum() + d.mean.sum()
+    assert gradcheck(terms, (low, width))
+    assert gradgradcheck(terms, (low, width))
+
+
+def test_new_distributions_against_torch():
+    torch = pytest.importorskip("torch")
+    TD = torch.distributions
+    rs = np.random.default_rng(1)
+    loc, a, x = rs.normal(size=(2, 3)), rs.normal(size=(2, 3, 3)), rs.normal(size=(4, 2, 3))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(3)
+
+    def both(make_tg, make_torch, arrays, value):
+        ours = [t64(v, True) for v in arrays]
+        theirs = [torch.tensor(v, requires_grad=True) for v in arrays]
+        p, q = make_tg(*ours), make_torch(*theirs)
+        terms = (p.log_prob(t64(value)), p.entropy(), p.mean, p.variance)
+        terms_t = (q.log_prob(torch.tensor(value)), q.entropy(), q.mean, q.variance)
+        for o, t in zip(terms, terms_t):
+            np.testing.assert_allclose(o.numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
+        total = sum(o.sum() for o in terms)
+        total_t = sum(t.sum() for t in terms_t)
+        for g, gt in zip(tg.grad(total, ours), torch.autograd.grad(total_t, theirs)):
+            np.testing.assert_allclose(g.numpy(), gt.numpy(), rtol=1e-9, atol=1e-12)
+        assert p.batch_shape == tuple(q.batch_shape) and p.event_shape == tuple(q.event_shape)
+
+    both(MultivariateNormal, TD.MultivariateNormal, [loc, cov], x)
+    both(lambda m, c: MultivariateNormal(m, precision_matrix=c), lambda m, c: TD.MultivariateNormal(m, precision_matrix=c),
+         [loc, cov], x)
+    L = np.linalg.cholesky(cov)
+    both(lambda m, l: MultivariateNormal(m, scale_tril=l), lambda m, l: TD.MultivariateNormal(m, scale_tril=l),
+         [loc[0], L], x)
+    low, high = rs.normal(size=(2, 3)), rs.normal(size=(2, 3)) ** 2 + 3
+    both(Uniform, TD.Uniform, [low, high], low + 0.5)
+    both(lambda m, s: Independent(Normal(m, s), 1), lambda m, s: TD.Independent(TD.Normal(m, s), 1),
+         [loc, cov[:, 0] ** 2 + 0.5], x)
+    both(lambda lo, hi: Independent(Uniform(lo, hi), 2), lambda lo, hi: TD.Independent(TD.Uniform(lo, hi), 2),
+         [low, high], np.stack([low + 0.1, low + 1.5]))
+    u = Uniform(t64(low), t64(high))
+    q = TD.Uniform(torch.tensor(low), torch.tensor(high))
+    np.testing.assert_allclose(u.cdf(t64(low + 1)).numpy(), q.cdf(torch.tensor(low + 1)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(u.icdf(t64(np.full((2, 3), 0.3))).numpy(),
+                               q.icdf(torch.tensor(np.full((2, 3), 0.3))).numpy(), rtol=1e-12)
+
+
+def test_multivariate_normal_with_diagonal_covariance_is_independent_normals():
+    """A property of the definition: Sigma = diag(s^2) factorizes the density."""
+    loc, s, x = t64([[0.5, -1.0, 2.0]]), t64([[0.7, 1.3, 0.4]]), t64(np.random.default_rng(2).normal(size=(5, 1, 3)))
+    mvn = MultivariateNormal(loc, covariance_matrix=tg.diag_embed(s * s))
+    diagonal = Independent(Normal(loc, s), 1)
+    np.testing.assert_allclose(mvn.log_prob(x).numpy(), diagonal.log_prob(x).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(mvn.entropy().numpy(), diagonal.entropy().numpy(), rtol=1e-12)
+    assert mvn.batch_shape == diagonal.batch_shape == (1,) and mvn.event_shape == diagonal.event_shape == (3,)
+
+
+def test_new_distributions_sample_moments_and_shapes():
+    n = 40000
+    cov = np.array([[2.0, 0.6], [0.6, 0.5]])
+    z = MultivariateNormal(t64([1.0, -2.0]), t64(cov)).sample((n,)).numpy()
+    assert z.shape == (n, 2)
+    np.testing.assert_array_less(np.abs(z.mean(0) - [1.0, -2.0]), 5 * np.sqrt(np.diag(cov) / n))
+    np.testing.assert_array_less(np.abs(np.cov(z.T) - cov), 0.05)
+    u = Uniform(t64([0.0, -3.0]), t64([1.0, 5.0])).sample((n,)).numpy()
+    assert u.shape == (n, 2) and (u[:, 0] >= 0).all() and (u[:, 0] < 1).all() and (u[:, 1] >= -3).all()
+    assert abs(u[:, 1].mean() - 1.0) < 5 * 8 / math.sqrt(12 * n)
+    assert Independent(Normal(tg.zeros(4, 2, 3), 1.0), 2).sample((5,)).shape == (5, 4, 2, 3)
+    assert Uniform(0.0, 1.0).log_prob(t64([-0.5, 0.5, 1.0])).numpy().tolist() == [-np.inf, 0.0, -np.inf]
+    with pytest.raises(ValueError, match="exactly one"):
+        MultivariateNormal(t64([0.0]))
+    with pytest.raises(ValueError, match="low must be less"):
+        Uniform(t64([1.0]), t64([1.0]))
+    with pytest.raises(ValueError, match="reinterpreted_batch_ndims"):
+        Independent(Normal(tg.zeros(3), 1.0), 2)
+
+
+def test_kl_of_the_new_distributions_against_torch_and_monte_carlo():
+    torch = pytest.importorskip("torch")
+    TD = torch.distributions
+    rs = np.random.default_rng(3)
+    a, b = rs.normal(size=(2, 2, 2)), rs.normal(size=(2, 2, 2))
+    cp, cq = a @ a.transpose(0, 2, 1) + np.eye(2), b @ b.transpose(0, 2, 1) + np.eye(2)
+    mp, mq = rs.normal(size=(2, 2)), rs.normal(size=(2, 2))
+    params = [t64(v, True) for v in (mp, cp, mq, cq)]
+    kl = kl_divergence(MultivariateNormal(params[0], params[1]), MultivariateNormal(params[2], params[3]))
+    theirs = [torch.tensor(v, requires_grad=True) for v in (mp, cp, mq, cq)]
+    kl_t = TD.kl_divergence(TD.MultivariateNormal(theirs[0], theirs[1]), TD.MultivariateNormal(theirs[2], theirs[3]))
+    np.testing.assert_allclose(kl.numpy(), kl_t.detach().numpy(), rtol=1e-10)
+    for g, gt in zip(tg.grad(kl.sum(), params), torch.autograd.grad(kl_t.sum(), theirs)):
+        np.testing.assert_allclose(g.numpy(), gt.numpy(), rtol=1e-8, atol=1e-12)
+    # Monte Carlo: E_p[log p - log q]
+    p, q = MultivariateNormal(t64(mp[0]), t64(cp[0])), MultivariateNormal(t64(mq[0]), t64(cq[0]))
+    x = p.sample((20000,))
+    mean, bound = mc_bound((p.log_prob(x) - q.log_prob(x)).numpy())
+    assert abs(mean - float(kl_divergence(p, q).numpy())) < bound
+    lo, hi = t64([0.0, -1.0]), t64([1.0, 2.0])
+    uq = Uniform(t64([-0.5, -1.0]), t64([1.0, 1.0]))
+    np.testing.assert_allclose(kl_divergence(Uniform(lo, hi), uq).numpy(),
+                               TD.kl_divergence(TD.Uniform(torch.tensor([0.0, -1.0], dtype=torch.float64),
+                                                           torch.tensor([1.0, 2.0], dtype=torch.float64)),
+                                                TD.Uniform(torch.tensor([-0.5, -1.0], dtype=torch.float64),
+                                                           torch.tensor([1.0, 1.0], dtype=torch.float64))).numpy())
+    ind = kl_divergence(Independent(Normal(t64(mp), 1.0), 1), Independent(Normal(t64(mq), 2.0), 1))
+    np.testing.assert_allclose(ind.numpy(), kl_divergence(Normal(t64(mp), 1.0), Normal(t64(mq), 2.0)).numpy().sum(-1))
+    assert gradgradcheck(lambda m, c: kl_divergence(MultivariateNormal(m, _covariance(c)),
+                                                    MultivariateNormal(t64(mq), t64(cq))), (t64(mp, True), t64(a, True)))

@@ -1,4 +1,4 @@
-"""torch.nn's functional forms added for issue 11: float64 gradcheck and gradgradcheck over
+"""torch.nn's functional forms added for issues 11 and 26: float64 gradcheck and gradgradcheck over
 hypothesis draws (shapes, arguments, values in each op's smooth domain).
 
 CASES maps a test id to a strategy drawing (fn, inputs); GRADCHECKED lists the
@@ -313,6 +313,205 @@ def _conv1d(draw):
     w = draw(tgt.tensors((x.shape[1], c_out, k)))
     out_pad = draw(st.integers(0, stride - 1))
     return (lambda x, w, b: F.conv_transpose1d(x, w, b, stride, padding, out_pad)), (x, w, b)
+
+
+# ---- issue 26: shrinks, bilinear, 1-d pools, local response norm, distances, embedding losses ----
+
+@case("glu_shrinks", "glu", "tanhshrink", "softshrink", "hardshrink")
+def _shrinks(draw):
+    x = draw(tgt.tensors(SMALL, "away_from_kinks"))     # the shrinks' kinks at +-lambd
+    which = draw(st.sampled_from(["glu", "tanhshrink", "softshrink", "hardshrink"]))
+    if which == "glu":
+        x = draw(tgt.tensors(tuple(x.shape[:-1]) + (2 * x.shape[-1],)))
+        dim = draw(st.sampled_from([-1, x.ndim - 1]))
+        return (lambda x: F.glu(x, dim)), (x,)
+    if which == "tanhshrink":
+        return F.tanhshrink, (x,)
+    lambd = draw(st.sampled_from([0.5, 0.3, 0.0]))
+    return (lambda x: getattr(F, which)(x, lambd)), (x,)
+
+
+@case("bilinear")
+def _bilinear(draw):
+    lead = draw(tgt.shapes(1, 2, 1, 3))
+    i1, i2, o = (draw(st.integers(1, 3)) for _ in range(3))
+    x1, x2, w = draw(tgt.tensors(lead + (i1,))), draw(tgt.tensors(lead + (i2,))), draw(tgt.tensors((o, i1, i2)))
+    if draw(st.booleans()):
+        return F.bilinear, (x1, x2, w, draw(tgt.tensors((o,))))
+    return F.bilinear, (x1, x2, w)
+
+
+@case("adaptive_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d")
+def _adaptive_pool1d(draw):
+    x = draw(tgt.tensors((draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 6))),
+                         "away_from_kinks"))          # distinct: no ties in a bin
+    size = draw(st.integers(1, x.shape[2] + 1))
+    if draw(st.booleans()):
+        return (lambda x: F.adaptive_avg_pool1d(x, size)), (x,)
+    return (lambda x: F.adaptive_max_pool1d(x, min(size, x.shape[2]))), (x,)
+
+
+@case("pool1d", "max_pool1d", "avg_pool1d")
+def _pool1d(draw):
+    x = draw(tgt.tensors((draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(2, 6))),
+                         "away_from_kinks"))          # distinct: no ties in a window
+    k = draw(st.integers(1, min(3, x.shape[2])))
+    stride, padding = draw(st.sampled_from([None, 1, 2])), draw(st.integers(0, k // 2))
+    ceil_mode = draw(st.booleans())
+    if draw(st.booleans()):
+        return (lambda x: F.max_pool1d(x, k, stride, padding, ceil_mode=ceil_mode)), (x,)
+    count_include_pad = draw(st.booleans())
+    return (lambda x: F.avg_pool1d(x, k, stride, padding, ceil_mode, count_include_pad)), (x,)
+
+
+@case("local_response_norm")
+def _lrn(draw):
+    x = draw(tgt.tensors((2, draw(st.integers(1, 4))) + draw(tgt.shapes(1, 2, 1, 3))))
+    size = draw(st.integers(1, 4))
+    return (lambda x: F.local_response_norm(x, size, alpha=0.5, beta=0.75, k=1.0)), (x,)
+
+
+@case("pairwise_distance")
+def _pairwise_distance(draw):
+    a = draw(tgt.tensors(tgt.shapes(1, 2, 1, 3), "away_from_kinks"))
+    b = draw(tgt.tensors(a.shape[-1:]))
+    p = draw(st.sampled_from([2.0, 1.0, 3.0]))
+    keepdim = draw(st.booleans())
+    return (lambda a, b: F.pairwise_distance(a, b * 0.01, p, keepdim=keepdim)), (a, b)  # a - b away from 0
+
+
+@st.composite
+def _signs(draw, shape):
+    return np.asarray(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=int(np.prod(shape)),
+                                    max_size=int(np.prod(shape))))).reshape(shape)
+
+
+@case("poisson_nll_loss")
+def _poisson_nll(draw):
+    shape = draw(tgt.shapes(1, 2, 1, 3))
+    log_input, full, reduction = draw(st.booleans()), draw(st.booleans()), draw(REDUCTIONS)
+    x = draw(tgt.tensors(shape, "any" if log_input else "positive"))
+    t = draw(tgt.tensors(shape, "positive"))
+    t = tg.tensor(t.numpy() * 2, dtype="float64", requires_grad=True)     # some above 1 (full's term)
+    return (lambda x, t: F.poisson_nll_loss(x, t, log_input, full, reduction=reduction)), (x, t)
+
+
+@case("margin_losses", "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
+      "multilabel_soft_margin_loss")
+def _margin_losses(draw):
+    x = draw(tgt.tensors(tgt.shapes(2, 2, 1, 3), "away_from_kinks"))
+    y = draw(_signs(tuple(x.shape)))
+    reduction = draw(REDUCTIONS)
+    which = draw(st.sampled_from(["ranking", "hinge", "soft", "multilabel"]))
+    if which == "ranking":   # -y (a - b) away from 0: b moves a by at most 0.002
+        b = draw(tgt.tensors(tuple(x.shape)))
+        return (lambda a, b: F.margin_ranking_loss(a, b * 0.001, _like(y, a), reduction=reduction)), (x, b)
+    if which == "hinge":     # kink at x = margin = 1.0
+        return (lambda x: F.hinge_embedding_loss(x, _like(y, x), reduction=reduction)), (x,)
+    if which == "soft":
+        return (lambda x: F.soft_margin_loss(x, _like(y, x), reduction=reduction)), (x,)
+    t = (y + 1) / 2
+    w = draw(st.one_of(st.none(), tgt.arrays(tuple(x.shape[-1:]), "positive")))
+    return (lambda x: F.multilabel_soft_margin_loss(x, _like(t, x), _like(w, x), reduction=reduction)), (x,)
+
+
+def _cosine(a, b):
+    return (a * b).sum(-1) / np.sqrt(((a * a).sum(-1) + 1e-12) * ((b * b).sum(-1) + 1e-12))
+
+
+@case("cosine_embedding_loss")
+def _cosine_embedding(draw):
+    a = draw(tgt.tensors((draw(st.integers(1, 3)), draw(st.integers(1, 3))), "away_from_kinks"))
+    b = draw(tgt.tensors(tuple(a.shape), "away_from_kinks"))     # no zero vectors
+    y = draw(_signs((a.shape[0],)))
+    margin = draw(st.sampled_from([0.0, 0.3, -0.4]))
+    if np.abs(_cosine(a.numpy(), b.numpy()) - margin).min() < 1e-3:   # too near the hinge's kink
+        y = np.ones_like(y)
+    return (lambda a, b: F.cosine_embedding_loss(a, b, _like(y, a), margin, reduction="sum")), (a, b)
+
+
+@case("triplet_margin_loss")
+def _triplet(draw):
+    a = draw(tgt.tensors((draw(st.integers(1, 3)), draw(st.integers(1, 3))), "away_from_kinks"))
+    pos, neg = draw(tgt.tensors(tuple(a.shape))), draw(tgt.tensors(tuple(a.shape)))
+    p, swap, margin = draw(st.sampled_from([2.0, 1.0])), draw(st.booleans()), draw(st.sampled_from([1.0, 0.1]))
+
+    def distances(a, pos, neg):      # the loss's own arithmetic, to stay away from its kinks
+        d = lambda u, v: (np.abs(u - v + 1e-6) ** p).sum(-1) ** (1 / p)   # noqa: E731
+        d_neg = np.minimum(d(a, neg), d(pos, neg)) if swap else d(a, neg)
+        return d(a, pos), d_neg, np.abs(d(a, neg) - d(pos, neg)).min()
+    d_pos, d_neg, tie = distances(a.numpy(), pos.numpy() * 0.01, neg.numpy() * 0.01 + 0.5)
+    if np.abs(margin + d_pos - d_neg).min() < 1e-3 or (swap and tie < 1e-3):
+        margin, swap = 100.0, False
+    return (lambda a, pos, neg: F.triplet_margin_loss(a, pos * 0.01, neg * 0.01 + 0.5, margin, p,
+                                                      swap=swap)), (a, pos, neg)
+
+
+@case("class_margin_losses", "multi_margin_loss", "multilabel_margin_loss", "triplet_margin_with_distance_loss")
+def _class_margin_losses(draw):
+    # scores on a grid 0.05 apart (away_from_kinks, times 2): 1 - x_j + x_i and margin - x_y + x_i
+    # (margins multiples of 0.05) stay away from 0
+    x = draw(tgt.tensors((draw(st.integers(1, 3)), draw(st.integers(2, 4))), "away_from_kinks"))
+    n, c = x.shape
+    which = draw(st.sampled_from(["multi", "multilabel", "triplet"]))
+    if which == "multi":
+        t = _const(np.asarray(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n))))
+        p, margin = draw(st.sampled_from([1, 2])), draw(st.sampled_from([1.0, 0.5]))
+        w = draw(st.one_of(st.none(), tgt.arrays((c,), "positive")))
+        return (lambda x: F.multi_margin_loss(x * 2, t, p, margin, _like(w, x))), (x,)
+    if which == "multilabel":
+        rows = [draw(st.permutations(range(c)))[:draw(st.integers(0, c))] for _ in range(n)]
+        t = _const(np.asarray([r + [-1] * (c - len(r)) for r in rows]))
+        return (lambda x: F.multilabel_margin_loss(x * 2, t, reduction="sum")), (x,)
+    pos, neg = draw(tgt.tensors((n, c))), draw(tgt.tensors((n, c)))
+    d = lambda u, v: ((u - v) ** 2).sum(-1)     # noqa: E731  (smooth: a squared distance)
+    margin = 100.0 if np.abs(1 + d(x.numpy(), pos.numpy()) - d(x.numpy(), neg.numpy())).min() < 1e-3 else 1.0
+    return (lambda a, p, q: F.triplet_margin_with_distance_loss(a, p, q, distance_function=d, margin=margin)), \
+        (x, pos, neg)
+
+
+@case("affine_grid_grid_sample", "affine_grid", "grid_sample")
+def _grid_sample(draw):
+    x = draw(_images(min_side=2))
+    n, sizes = x.shape[0], np.array([x.shape[3], x.shape[2]])          # (W, H): the grid's (x, y)
+    align_corners = draw(st.booleans())
+    if draw(st.booleans()):
+        return (lambda t: F.affine_grid(t, (n, 1, *x.shape[2:]), align_corners)), (draw(tgt.tensors((n, 2, 3))),)
+    mode = draw(st.sampled_from(["bilinear", "nearest"]))
+    padding_mode = draw(st.sampled_from(["zeros", "border", "reflection"]))
+    # pixel coordinates k + f, away from where the taps change (the integers; nearest's
+    # halves) and, but for zeros, from the edges where border and reflection fold
+    shape = (n, draw(st.integers(1, 3)), draw(st.integers(1, 3)), 2)
+    frac = draw(tgt.arrays(shape, "unit")) * (0.4 if mode == "nearest" else 1.0)
+    low = -1 if padding_mode == "zeros" else 0
+    k = np.stack([np.asarray(draw(st.lists(st.integers(low, m - 2), min_size=int(np.prod(shape[:3])),
+                                           max_size=int(np.prod(shape[:3]))))).reshape(shape[:3])
+                  for m in sizes], -1)
+    pixels = k + frac
+    grid = pixels * 2 / (sizes - 1) - 1 if align_corners else (pixels * 2 + 1) / sizes - 1
+    g = tg.tensor(grid, dtype="float64", requires_grad=True)
+    return (lambda x, g: F.grid_sample(x, g, mode, padding_mode, align_corners)), (x, g)
+
+
+@case("scaled_dot_product_attention")
+def _sdpa(draw):
+    batch = draw(tgt.shapes(0, 2, 1, 2))
+    L, S, E, Ev = (draw(st.integers(1, 3)) for _ in range(4))
+    q, k, v = (draw(tgt.tensors(batch + shape)) for shape in ((L, E), (S, E), (S, Ev)))
+    is_causal, scale = draw(st.booleans()), draw(st.sampled_from([None, 0.7]))
+    kind = "none" if is_causal else draw(st.sampled_from(["none", "bool", "float"]))
+    mask = None
+    if kind == "bool":          # every query may attend to key 0 (no row of -inf only)
+        allowed = np.asarray(draw(st.lists(st.booleans(), min_size=L * S, max_size=L * S))).reshape(L, S)
+        allowed[:, 0] = True
+        mask = _const(allowed)
+    elif kind == "float":
+        mask = draw(tgt.arrays((L, S)))
+
+    def fn(q, k, v):
+        m = mask if kind != "float" else _like(mask, q)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=is_causal, scale=scale)
+    return fn, (q, k, v)
 
 
 GRADCHECKED = {name for covers in COVERS.values() for name in covers}

@@ -83,6 +83,9 @@ def _same(name, **kw):
 
 
 W5 = RS.uniform(0.5, 2.0, 5)
+ALLOWED = RS.uniform(0, 1, (4, 6)) > 0.4          # an attention mask, True = may attend
+ALLOWED[:, 0] = True
+MASKED = ~ALLOWED                                 # torch.nn's convention: True = may not
 
 FUNCTIONAL = [
     ("gelu", *_same("gelu"), [_normal(3, 4)]),
@@ -206,6 +209,91 @@ FUNCTIONAL = [
     ("conv_transpose1d", lambda x, w, b: F.conv_transpose1d(x, w, b, stride=2, padding=1, output_padding=1),
      lambda x, w, b: TF.conv_transpose1d(x, w, b, stride=2, padding=1, output_padding=1),
      [_normal(2, 3, 5), _normal(3, 4, 3), _normal(4)]),
+    # issue 26
+    ("conv2d_same", lambda x, w, b: F.conv2d(x, w, b, padding="same", dilation=(1, 2)),
+     lambda x, w, b: TF.conv2d(x, w, b, padding="same", dilation=(1, 2)),
+     [_normal(2, 3, 5, 6), _normal(4, 3, 2, 3), _normal(4)]),
+    ("conv2d_valid", *_same("conv2d", padding="valid"), [_normal(1, 2, 5, 4), _normal(3, 2, 3, 2)]),
+    ("conv1d_valid", *_same("conv1d", padding="valid"), [_normal(1, 2, 5), _normal(3, 2, 3)]),
+    ("glu", *_same("glu"), [_normal(3, 4)]),
+    ("glu_dim0", *_same("glu", dim=0), [_normal(4, 3)]),
+    ("tanhshrink", *_same("tanhshrink"), [_normal(3, 4)]),
+    ("softshrink", *_same("softshrink"), [_spread(3, 4)]),
+    ("softshrink_lambd", *_same("softshrink", lambd=1.2), [_spread(3, 4)]),
+    ("hardshrink", *_same("hardshrink"), [_spread(3, 4)]),
+    ("hardshrink_lambd", *_same("hardshrink", lambd=0.2), [_spread(3, 4)]),
+    ("bilinear", *_same("bilinear"), [_normal(4, 3), _normal(4, 2), _normal(5, 3, 2), _normal(5)]),
+    ("bilinear_batched_no_bias", *_same("bilinear"), [_normal(2, 4, 3), _normal(2, 4, 2), _normal(5, 3, 2)]),
+    ("max_pool1d", *_same("max_pool1d", kernel_size=3, stride=2, padding=1), [_spread(2, 3, 8)]),
+    ("max_pool1d_indices_ceil", *_same("max_pool1d", kernel_size=2, ceil_mode=True, return_indices=True),
+     [_spread(2, 3, 7)]),
+    ("max_pool1d_unbatched", *_same("max_pool1d", kernel_size=2), [_spread(3, 6)]),
+    ("avg_pool1d", *_same("avg_pool1d", kernel_size=3, stride=2, padding=1), [_normal(2, 3, 8)]),
+    ("avg_pool1d_exclude_pad_ceil", *_same("avg_pool1d", kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                           count_include_pad=False), [_normal(2, 3, 8)]),
+    ("adaptive_avg_pool1d", *_same("adaptive_avg_pool1d", output_size=3), [_normal(2, 3, 7)]),
+    ("adaptive_avg_pool1d_up_unbatched", *_same("adaptive_avg_pool1d", output_size=5), [_normal(3, 4)]),
+    ("adaptive_max_pool1d", *_same("adaptive_max_pool1d", output_size=3, return_indices=True), [_spread(2, 3, 7)]),
+    ("local_response_norm", *_same("local_response_norm", size=3), [_normal(2, 5, 4) * 10]),
+    ("local_response_norm_2d", *_same("local_response_norm", size=2, alpha=0.1, beta=0.5, k=2.0),
+     [_normal(2, 4, 3, 3)]),
+    ("pairwise_distance", *_same("pairwise_distance"), [_normal(4, 3), _normal(4, 3)]),
+    ("pairwise_distance_p1_keepdim", *_same("pairwise_distance", p=1.0, keepdim=True), [_normal(4, 3), _normal(1, 3)]),
+    ("poisson_nll_loss", *_same("poisson_nll_loss"), [_normal(3, 4), RS.uniform(0, 4, (3, 4))]),
+    ("poisson_nll_loss_full_rate", *_same("poisson_nll_loss", log_input=False, full=True, reduction="none"),
+     [RS.uniform(0.1, 3, (3, 4)), RS.uniform(0, 4, (3, 4))]),
+    ("margin_ranking_loss", lambda a, b, y: F.margin_ranking_loss(a, b, y.detach(), margin=0.3),
+     lambda a, b, y: TF.margin_ranking_loss(a, b, y.detach(), margin=0.3),
+     [_spread(6), _normal(6) * 0.001, np.sign(_normal(6))]),
+    ("hinge_embedding_loss", lambda x, y: F.hinge_embedding_loss(x, y.detach(), reduction="sum"),
+     lambda x, y: TF.hinge_embedding_loss(x, y.detach(), reduction="sum"), [_spread(3, 4), np.sign(_normal(3, 4))]),
+    ("soft_margin_loss", lambda x, y: F.soft_margin_loss(x, y.detach()), lambda x, y: TF.soft_margin_loss(x, y.detach()),
+     [_normal(3, 4), np.sign(_normal(3, 4))]),
+    ("multilabel_soft_margin_loss", lambda x, t: F.multilabel_soft_margin_loss(x, t.detach(), tg.tensor(W5[:4])),
+     lambda x, t: TF.multilabel_soft_margin_loss(x, t.detach(), torch.tensor(W5[:4])),
+     [_normal(3, 4), RS.integers(0, 2, (3, 4)).astype(float)]),
+    ("cosine_embedding_loss", lambda a, b, y: F.cosine_embedding_loss(a, b, y.detach(), margin=0.2),
+     lambda a, b, y: TF.cosine_embedding_loss(a, b, y.detach(), margin=0.2),
+     [_normal(5, 3), _normal(5, 3), np.array([1.0, -1.0, -1.0, 1.0, -1.0])]),
+    ("cosine_embedding_loss_unbatched", lambda a, b, y: F.cosine_embedding_loss(a, b, y.detach()),
+     lambda a, b, y: TF.cosine_embedding_loss(a, b, y.detach()), [_normal(3), _normal(3), np.array(-1.0)]),
+    ("triplet_margin_loss", *_same("triplet_margin_loss"), [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("scaled_dot_product_attention", *_same("scaled_dot_product_attention"),
+     [_normal(2, 3, 4, 5), _normal(2, 3, 6, 5), _normal(2, 3, 6, 2)]),
+    ("scaled_dot_product_attention_causal", *_same("scaled_dot_product_attention", is_causal=True, scale=0.3),
+     [_normal(2, 4, 5), _normal(2, 6, 5), _normal(2, 6, 3)]),
+    ("scaled_dot_product_attention_bool_mask",
+     lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=tg.tensor(ALLOWED)),
+     lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, attn_mask=torch.tensor(ALLOWED)),
+     [_normal(2, 4, 5), _normal(2, 6, 5), _normal(2, 6, 3)]),
+    ("scaled_dot_product_attention_float_mask",
+     lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+     lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, attn_mask=m),
+     [_normal(4, 5), _normal(4, 5), _normal(4, 3), _normal(4, 4)]),
+    ("triplet_margin_with_distance_loss", lambda a, p, n: F.triplet_margin_with_distance_loss(
+        a, p, n, distance_function=lambda x, y: 1 - F.cosine_similarity(x, y), margin=0.5, swap=True),
+     lambda a, p, n: TF.triplet_margin_with_distance_loss(
+        a, p, n, distance_function=lambda x, y: 1 - TF.cosine_similarity(x, y), margin=0.5, swap=True),
+     [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("multi_margin_loss", *_same("multi_margin_loss"), [_spread(4, 5), np.array([0, 4, 2, 2])]),
+    ("multi_margin_loss_p2_weighted", lambda x, t: F.multi_margin_loss(x, t, p=2, margin=0.7, weight=tg.tensor(W5),
+                                                                        reduction="none"),
+     lambda x, t: TF.multi_margin_loss(x, t, p=2, margin=0.7, weight=torch.tensor(W5), reduction="none"),
+     [_spread(4, 5), np.array([0, 4, 2, 2])]),
+    ("multi_margin_loss_unbatched", *_same("multi_margin_loss", reduction="sum"), [_spread(5), np.array(3)]),
+    ("multilabel_margin_loss", *_same("multilabel_margin_loss"),
+     [_spread(3, 4), np.array([[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 0, 0]])]),
+    ("multilabel_margin_loss_unbatched", *_same("multilabel_margin_loss", reduction="none"),
+     [_spread(4), np.array([2, 1, -1, 0])]),
+    *[(f"grid_sample_{mode}_{padding}_{corners}", *_same("grid_sample", mode=mode, padding_mode=padding,
+                                                         align_corners=corners),
+       [_normal(2, 3, 4, 5), RS.uniform(-1.3, 1.3, (2, 3, 6, 2))])
+      for mode in ("bilinear", "nearest") for padding in ("zeros", "border", "reflection")
+      for corners in (False, True)],
+    ("affine_grid", *_same("affine_grid", size=(2, 3, 4, 5), align_corners=False), [_normal(2, 2, 3)]),
+    ("affine_grid_corners", *_same("affine_grid", size=(1, 1, 3, 1), align_corners=True), [_normal(1, 2, 3)]),
+    ("triplet_margin_loss_p1_swap", *_same("triplet_margin_loss", p=1, swap=True, margin=2.0, reduction="none"),
+     [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
 ]
 
 
@@ -296,10 +384,48 @@ MODULES = [
     ("Flatten", "Flatten", (), {}, [_normal(2, 3, 4)]),
     ("BatchNorm2d", "BatchNorm2d", (3,), {}, [_normal(4, 3, 2, 2)]),
     ("LayerNorm_no_bias", "LayerNorm", ((2, 3),), {"bias": False}, [_normal(4, 2, 3)]),
+    # issue 26
+    ("GLU", "GLU", (0,), {}, [_normal(4, 3)]),
+    ("Tanhshrink", "Tanhshrink", (), {}, [_normal(3, 4)]),
+    ("Softshrink", "Softshrink", (0.7,), {}, [_spread(3, 4)]),
+    ("Hardshrink", "Hardshrink", (), {}, [_spread(3, 4)]),
+    ("Bilinear", "Bilinear", (3, 2, 4), {}, [_normal(5, 3), _normal(5, 2)]),
+    ("Bilinear_no_bias", "Bilinear", (3, 2, 4), {"bias": False}, [_normal(5, 3), _normal(5, 2)]),
+    ("MaxPool1d", "MaxPool1d", (3, 2, 1), {}, [_spread(2, 3, 8)]),
+    ("AvgPool1d", "AvgPool1d", (2,), {}, [_normal(2, 3, 8)]),
+    ("AvgPool1d_padded", "AvgPool1d", (3, 2, 1), {"count_include_pad": False}, [_normal(2, 3, 8)]),
+    ("AdaptiveAvgPool1d", "AdaptiveAvgPool1d", (4,), {}, [_normal(2, 3, 9)]),
+    ("AdaptiveMaxPool1d", "AdaptiveMaxPool1d", (2,), {}, [_spread(2, 3, 5)]),
+    ("LocalResponseNorm", "LocalResponseNorm", (2,), {"alpha": 0.01}, [_normal(2, 4, 3, 2)]),
+    ("PairwiseDistance", "PairwiseDistance", (), {"p": 3.0}, [_normal(4, 3), _normal(4, 3)]),
+    ("CosineSimilarity", "CosineSimilarity", (), {"dim": 0}, [_normal(4, 3), _normal(4, 3)]),
+    ("PoissonNLLLoss", "PoissonNLLLoss", (), {"full": True}, [_normal(3, 4), RS.uniform(0, 4, (3, 4))]),
+    ("MarginRankingLoss", "MarginRankingLoss", (), {"margin": 0.5},
+     [_spread(6), _normal(6) * 0.001, np.sign(_normal(6))]),
+    ("HingeEmbeddingLoss", "HingeEmbeddingLoss", (), {"margin": 0.5}, [_spread(3, 4), np.sign(_normal(3, 4))]),
+    ("SoftMarginLoss", "SoftMarginLoss", (), {"reduction": "sum"}, [_normal(3, 4), np.sign(_normal(3, 4))]),
+    ("MultiLabelSoftMarginLoss", "MultiLabelSoftMarginLoss", (), {}, [_normal(3, 4), RS.integers(0, 2, (3, 4)).astype(float)]),
+    ("CosineEmbeddingLoss", "CosineEmbeddingLoss", (), {"margin": -0.2},
+     [_normal(5, 3), _normal(5, 3), np.array([1.0, -1.0, -1.0, 1.0, -1.0])]),
+    ("TripletMarginLoss", "TripletMarginLoss", (), {"margin": 0.5, "swap": True},
+     [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("TripletMarginWithDistanceLoss", "TripletMarginWithDistanceLoss", (), {"margin": 0.3},
+     [_normal(4, 3), _normal(4, 3), _normal(4, 3)]),
+    ("MultiMarginLoss", "MultiMarginLoss", (), {"p": 2}, [_spread(4, 5), np.array([0, 4, 2, 2])]),
+    ("MultiLabelMarginLoss", "MultiLabelMarginLoss", (), {"reduction": "sum"},
+     [_spread(3, 4), np.array([[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 0, 0]])]),
+    ("MultiheadAttention", "MultiheadAttention", (6, 2), {}, [_normal(4, 3, 6), _normal(5, 3, 6), _normal(5, 3, 6)]),
+    ("MultiheadAttention_kdim_vdim_batch_first", "MultiheadAttention", (6, 3),
+     {"kdim": 2, "vdim": 4, "batch_first": True, "bias": False}, [_normal(3, 4, 6), _normal(3, 5, 2), _normal(3, 5, 4)]),
+    ("MultiheadAttention_unbatched", "MultiheadAttention", (4, 1), {}, [_normal(3, 4), _normal(2, 4), _normal(2, 4)]),
+    ("TransformerEncoderLayer_eval", "TransformerEncoderLayer", (6, 2, 8), {}, [_normal(4, 3, 6)]),
+    ("TransformerEncoderLayer_norm_first_gelu", "TransformerEncoderLayer", (6, 3, 5),
+     {"dropout": 0.0, "norm_first": True, "activation": "gelu", "batch_first": True}, [_normal(3, 4, 6)]),
 ]
 
 TARGET_DIFFERENTIABLE = {"MSELoss_sum", "MSELoss_legacy", "L1Loss", "SmoothL1Loss", "HuberLoss",
-                         "KLDivLoss", "KLDivLoss_log_target", "GaussianNLLLoss"}
+                         "KLDivLoss", "KLDivLoss_log_target", "GaussianNLLLoss", "TripletMarginLoss",
+                         "PoissonNLLLoss", "TripletMarginWithDistanceLoss"}
 
 
 def _loaded_torch_module(name, args, kwargs, module):
@@ -331,6 +457,37 @@ def test_module_equals_torch(case):
     for key, value in module.state_dict().items():
         np.testing.assert_allclose(value.numpy(), reference.state_dict()[key].numpy(), rtol=1e-9,
                                    atol=1e-12, err_msg=key)
+
+
+def test_multihead_attention_masks_and_weights_equal_torch():
+    tg.manual_seed(0)
+    m = nn.MultiheadAttention(6, 2).double()
+    reference = _loaded_torch_module("MultiheadAttention", (6, 2), {}, m)
+    padding = np.zeros((3, 6), dtype=bool)
+    padding[1, 4:] = True                                   # sample 1: its last two keys are padding
+    float_mask = _normal(4, 6)
+    for kwargs in [dict(attn_mask=MASKED), dict(key_padding_mask=padding, average_attn_weights=False),
+                   dict(attn_mask=float_mask, key_padding_mask=np.where(padding, -np.inf, 0.0), need_weights=False),
+                   dict(attn_mask=np.repeat(MASKED[None], 6, 0), is_causal=True)]:
+        def call(module, lib, q, kv):
+            args = {k: (lib.tensor(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+            y, weights = module(q, kv, kv, **args)
+            return (y,) if weights is None else (y, weights)
+        _compare(lambda q, kv: call(m, tg, q, kv), lambda q, kv: call(reference, torch, q, kv),
+                 [_normal(4, 3, 6), _normal(6, 3, 6)])
+
+
+def test_transformer_encoder_with_a_causal_mask_equals_torch():
+    tg.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
+    m = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(4)).double()
+    reference = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0), 2,
+                                            norm=torch.nn.LayerNorm(4), enable_nested_tensor=False).double()
+    reference.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()}, strict=True)
+    assert repr(m) == repr(reference)
+    causal = np.triu(np.ones((5, 5), dtype=bool), 1)        # True above the diagonal: the future
+    _compare(lambda x: m(x, mask=tg.tensor(causal), is_causal=True),
+             lambda x: reference(x, mask=torch.tensor(causal), is_causal=True), [_normal(5, 2, 4)])
 
 
 def test_eval_mode_instance_norm_uses_running_estimates():
@@ -380,3 +537,12 @@ def test_bad_arguments_name_the_op():
         F.max_pool2d(tg.randn(1, 1, 4, 4), 2, dilation=2)
     with pytest.raises(TypeError, match="one_hot"):
         F.one_hot(tg.tensor([0.5]))
+    with pytest.raises(RuntimeError, match="scaled_dot_product_attention"):
+        F.scaled_dot_product_attention(tg.randn(2, 3), tg.randn(2, 3), tg.randn(2, 3), attn_mask=tg.randn(2, 2),
+                                       is_causal=True)
+    with pytest.raises(ValueError, match="max_pool1d"):
+        F.max_pool1d(tg.randn(1, 2, 2), 4)
+    with pytest.raises(ValueError, match="glu"):
+        F.glu(tg.randn(2, 3))
+    with pytest.raises(ValueError, match="MultiheadAttention"):
+        nn.MultiheadAttention(6, 4)

@@ -669,6 +669,7 @@ NOT_DIFFERENTIABLE = {
     "arange", "empty", "eye", "full", "full_like", "linspace", "manual_seed", "ones",
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "randperm", "tensor",
     "zeros", "zeros_like", "bernoulli", "empty_like", "randint_like", "as_tensor", "from_numpy",
+    "logspace",
     # predicates
     "is_tensor", "is_floating_point", "is_contiguous",
     # bool or integer outputs

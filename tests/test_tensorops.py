@@ -330,7 +330,8 @@ def _einsum(draw):
         a = draw(tgt.tensors((2, 3), "away_from_kinks"))
         b = draw(tgt.tensors((3, 3), "away_from_kinks"))
         return (lambda a, b: ops.cdist(a, b * 0.5 + 0.01, p)), (a, b)
-    eq, shapes = draw(st.sampled_from([("ij,jk->ik", [(2, 3), (3, 2)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 1)]),
+    eq, shapes = draw(st.sampled_from([("ii->i", [(3, 3)]), ("bii->b", [(2, 2, 2)]), ("iji,j->ij", [(2, 3, 2), (3,)]),
+                                       ("ij,jk->ik", [(2, 3), (3, 2)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 1)]),
                                        ("i,i->", [(3,), (3,)]), ("ij->j", [(2, 3)]), ("...i,i", [(2, 2, 3), (3,)]),
                                        ("i,j,k->ijk", [(2,), (1,), (2,)]), ("ij,kj->ik", [(2, 3), (1, 3)])]))
     return (lambda *xs: ops.einsum(eq, *xs)), tuple(draw(tgt.tensors(s)) for s in shapes)
@@ -400,7 +401,7 @@ SPECIAL_DOMAIN = {"sign": "away_from_kinks", "floor": "away_from_kinks", "ceil":
                   "erf": "any", "erfc": "any", "erfinv": "unit", "lgamma": "positive",
                   "digamma": "positive", "tan": "unit", "asin": "unit", "acos": "unit", "atan": "any",
                   "sinh": "any", "cosh": "any", "exp2": "any", "log2": "positive", "log10": "positive",
-                  "reciprocal": "away_from_kinks"}
+                  "reciprocal": "away_from_kinks", "asinh": "any", "acosh": "positive", "atanh": "unit"}
 
 
 for _key in ops.SPECIAL:
@@ -408,6 +409,8 @@ for _key in ops.SPECIAL:
         x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), SPECIAL_DOMAIN[key]))
         if key in ("floor", "ceil", "round", "trunc", "frac"):
             x = tg.tensor(x.numpy() * 3, dtype="float64", requires_grad=True)  # cross integers
+        if key == "acosh":
+            x = tg.tensor(x.numpy() + 1.1, dtype="float64", requires_grad=True)  # acosh: x > 1
         return getattr(ops, key), (x,)
     CASES.append((f"special:{_key}", st.composite(_special_case)(), True))
     GRADCHECKED.add(_key)
@@ -454,6 +457,177 @@ def _atan2(draw):
     sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
     a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
     return draw(st.sampled_from([ops.atan2, ops.hypot])), (a, b)
+
+
+# ---- issue 26: composed elementwise ops and the add* products -----------------------------------
+
+@case("sinc_logit", "sinc", "logit")
+def _sinc_logit(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), "away_from_kinks"))
+    if draw(st.booleans()):
+        return (lambda x: ops.sinc(x * 2)), (x,)      # crosses the integers (sinc's zeros)
+    # p = 0.4 |x| in (0.04, 0.85), away from eps = 0.2's clamp bounds 0.2 and 0.8 (|x| = 0.5, 2)
+    eps = draw(st.sampled_from([None, 0.01, 0.2]))
+    return (lambda x: ops.logit(x.abs() * 0.4, eps)), (x,)
+
+
+@case("xlogy_copysign_fmax_fmin", "xlogy", "copysign", "fmax", "fmin")
+def _binary_issue26(draw):
+    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
+    a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
+    which = draw(st.sampled_from(["xlogy", "xlogy_zeros", "copysign", "fmax", "fmin"]))
+    if which == "xlogy":
+        return (lambda a, b: ops.xlogy(a, b.abs())), (a, b)
+    if which == "xlogy_zeros":                        # exact zeros in x: value and gradients 0
+        zero = tg.tensor(a.numpy() < 0)
+        return (lambda a, b: ops.xlogy(a.masked_fill(zero, 0.0), b.abs())), (a, b)
+    if which == "copysign":
+        return ops.copysign, (a, b)
+    return getattr(ops, which), (a, b)
+
+
+@case("addcmul_addcdiv", "addcmul", "addcdiv")
+def _addc(draw):
+    shapes = draw(hnp_shapes(3))
+    x, t1, t2 = (draw(tgt.tensors(s, "away_from_kinks")) for s in shapes)
+    value = draw(st.sampled_from([1, -0.5, 2.0]))
+    fn = draw(st.sampled_from([ops.addcmul, ops.addcdiv]))
+    return (lambda x, a, b: fn(x, a, b, value=value)), (x, t1, t2)
+
+
+def hnp_shapes(n):
+    from hypothesis.extra import numpy as hnp
+    return hnp.mutually_broadcastable_shapes(num_shapes=n, max_dims=3, max_side=3).map(
+        lambda b: tuple(b.input_shapes))
+
+
+@case("add_products", "addmm", "addmv", "baddbmm", "addbmm")
+def _add_products(draw):
+    b, n, k, m = (draw(st.integers(1, 3)) for _ in range(4))
+    which = draw(st.sampled_from(["addmm", "addmv", "baddbmm", "addbmm"]))
+    beta, alpha = draw(st.sampled_from([(1, 1), (0.5, -2.0), (0, 1.5)]))
+    out, operands = {"addmm": ((n, m), [(n, k), (k, m)]), "addmv": ((n,), [(n, k), (k,)]),
+                     "baddbmm": ((b, n, m), [(b, n, k), (b, k, m)]),
+                     "addbmm": ((n, m), [(b, n, k), (b, k, m)])}[which]
+    if draw(st.booleans()):
+        out = out[-1:]                                # input broadcasts (a row)
+    xs = tuple(draw(tgt.tensors(s)) for s in [out] + operands)
+    fn = getattr(ops, which)
+    return (lambda x, p, q: fn(x, p, q, beta=beta, alpha=alpha)), xs
+
+
+@case("nansum_nanmean", "nansum", "nanmean")
+def _nan_reductions(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    nan = tg.tensor(np.asarray(draw(st.lists(st.booleans(), min_size=x.numel(), max_size=x.numel())))
+                    .reshape(x.shape))
+    nan[0] = False                                    # one number in every reduction over dim 0
+    dim = draw(st.sampled_from([None, 0]))
+    fn = draw(st.sampled_from([ops.nansum, ops.nanmean]))
+    return (lambda x: fn(x.masked_fill(nan, float("nan")), dim)), (x,)
+
+
+@case("var_mean_std_mean", "var_mean", "std_mean")
+def _var_mean(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 2, 3), "away_from_kinks"))
+    dim = draw(st.one_of(st.none(), st.integers(-x.ndim, x.ndim - 1)))
+    correction, keepdim = draw(st.sampled_from([0, 1])), draw(st.booleans())
+    fn = draw(st.sampled_from([ops.var_mean, ops.std_mean]))
+
+    def both(x):
+        spread, centre = fn(x, dim, correction=correction, keepdim=keepdim)
+        return spread * 2 + centre
+    return both, (x,)
+
+
+@case("cummax_cummin_logcumsumexp", "cummax", "cummin", "logcumsumexp")
+def _cumulative_extremes(draw):
+    x = draw(tgt.tensors(tgt.shapes(0, 3, 1, 4), "away_from_kinks"))   # no ties
+    dim = draw(st.integers(-max(x.ndim, 1), max(x.ndim, 1) - 1))
+    which = draw(st.sampled_from(["cummax", "cummin", "logcumsumexp"]))
+    if which == "logcumsumexp":
+        return (lambda x: ops.logcumsumexp(x, dim)), (x,)
+    return (lambda x: getattr(ops, which)(x, dim).values), (x,)
+
+
+@case("linalg_matrix_functions", "inv", "det", "slogdet", "logdet", "solve", "cholesky")
+def _linalg(draw):
+    n = draw(st.integers(1, 3))
+    batch = draw(tgt.shapes(0, 1, 1, 2))
+    m = draw(tgt.tensors(batch + (n, n)))
+
+    def eye(m):
+        return tg.eye(n, dtype=m.dtype, device=m.device)
+
+    def well_conditioned(m):                      # diagonally dominant: 2 > 3 * 0.6
+        return m * 0.3 + eye(m) * 2
+    which = draw(st.sampled_from(["inv", "det", "slogdet", "logdet", "solve", "solve_vector", "cholesky",
+                                  "cholesky_upper"]))
+    if which in ("inv", "det", "logdet"):
+        return (lambda m: getattr(ops, which)(well_conditioned(m))), (m,)
+    if which == "slogdet":
+        return (lambda m: ops.slogdet(-well_conditioned(m)).logabsdet), (m,)
+    if which.startswith("cholesky"):   # A = M M^T + I is symmetric positive definite
+        return (lambda m: ops.cholesky(m @ m.mT + eye(m), upper=which.endswith("upper"))), (m,)
+    b_shape = draw(st.sampled_from([(n, draw(st.integers(1, 2))), batch + (n, 1)]))
+    if which == "solve_vector":
+        b_shape = batch + (n,)
+    return (lambda m, b: ops.solve(well_conditioned(m), b)), (m, draw(tgt.tensors(b_shape)))
+
+
+@case("eigvalsh_svdvals", "eigvalsh", "svdvals")
+def _spectra(draw):
+    # eigenvalues k (3 + k) apart on the diagonal plus a perturbation of at most 0.6 per entry:
+    # distinct, so their gradients are smooth; the checks see sign-free quantities only
+    n, m = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    batch = draw(tgt.shapes(0, 1, 1, 2))
+    x = draw(tgt.tensors(batch + (n, m)))
+    spread = np.zeros((n, m))
+    spread[np.arange(min(n, m)), np.arange(min(n, m))] = 3.0 * np.arange(1, min(n, m) + 1)
+
+    def separated(x):
+        return x * 0.3 + tg.tensor(spread, dtype=x.dtype, device=x.device)
+    if n == m and draw(st.booleans()):
+        return (lambda x: ops.eigvalsh(separated(x) + separated(x).mT)), (x,)
+    return (lambda x: ops.svdvals(separated(x))), (x,)
+
+
+@case("linalg_norms", "vector_norm", "matrix_norm", "linalg_norm")
+def _linalg_norms(draw):
+    x = draw(tgt.tensors(tgt.shapes(2, 3, 2, 3), "away_from_kinks"))   # no ties, no zeros
+    which = draw(st.sampled_from(["vector", "matrix", "norm"]))
+    keepdim = draw(st.booleans())
+    if which == "vector":
+        ord, dim = draw(st.sampled_from([2, 1, 3, float("inf")])), draw(st.sampled_from([None, -1, (0, 1)]))
+        return (lambda x: ops.vector_norm(x, ord, dim, keepdim)), (x,)
+    ord = draw(st.sampled_from(["fro", 1, -1, float("inf"), -float("inf"), "nuc", 2, -2]))
+    if ord in ("nuc", 2, -2):     # a matrix with singular values 3 apart (smooth, none near 0)
+        x = draw(tgt.tensors(tuple(x.shape[:2])))
+        spread = np.zeros(x.shape)
+        spread[np.arange(min(x.shape)), np.arange(min(x.shape))] = 3.0 * np.arange(1, min(x.shape) + 1)
+        x = tg.tensor(x.numpy() * 0.3 + spread, dtype="float64", requires_grad=True)
+    if which == "matrix":
+        dim = draw(st.sampled_from([(-2, -1), (0, 1), (-1, 0)]))
+        return (lambda x: ops.matrix_norm(x, ord, dim, keepdim)), (x,)
+    return (lambda x: ops.linalg_norm(x, ord, (0, 1), keepdim) + ops.linalg_norm(x)), (x,)
+
+
+@case("diag_embed_take_along_dim", "diag_embed", "take_along_dim")
+def _diag_embed(draw):
+    x = draw(tgt.tensors(tgt.shapes(1, 3, 1, 3)))
+    if draw(st.booleans()):
+        offset = draw(st.integers(-2, 2))
+        d1, d2 = draw(st.permutations(range(x.ndim + 1)))[:2]
+        return (lambda x: ops.diag_embed(x, offset, d1, d2)), (x,)
+    dim = draw(st.one_of(st.none(), st.integers(-x.ndim, x.ndim - 1)))
+    if dim is None:
+        idx = draw(st.lists(st.integers(0, x.numel() - 1), min_size=1, max_size=5))
+        return (lambda x: ops.take_along_dim(x, tg.tensor(idx))), (x,)
+    shape = tuple(draw(st.integers(1, 3)) if d == dim % x.ndim else draw(st.sampled_from([1, n]))
+                  for d, n in enumerate(x.shape))      # size 1 broadcasts against x
+    idx = np.asarray(draw(st.lists(st.integers(0, x.shape[dim] - 1), min_size=int(np.prod(shape)),
+                                   max_size=int(np.prod(shape))))).reshape(shape)
+    return (lambda x: ops.take_along_dim(x, tg.tensor(idx), dim)), (x,)
 
 
 # ---- the checks -------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ A5 = R.standard_normal(5)
 DISTINCT = R.permutation(12).reshape(3, 4) * 0.37 - 2.0        # no ties: sort/topk/median
 WITH_TIES = np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, 2.0, 0.5], [0.0, -4.0, 5.0, 5.0]])
 POSITIVE = R.uniform(0.2, 4.0, (3, 4))
+SPD = np.eye(3) * 2.0
 ZEROS = np.array([[1.5, 0.0, 2.0, -1.0], [0.0, 0.0, 3.0, 0.5], [2.0, -1.0, 0.7, 0.0]])
 
 
@@ -198,11 +199,68 @@ CASES = {
                                       y.abs().log1p(), y.abs().rsqrt(), x.square(), x.sin(), x.cos(), x.maximum(y),
                                       x.minimum(y), *[r * 2 for r in x]), [A34, A34[::-1] + 0.05]),
     "polygamma": (lambda m, x: (m.polygamma(1, x), m.polygamma(2, x), x.polygamma(3)), [POSITIVE]),
+    # issue 26
+    "inverse_hyperbolic": (lambda m, x, p: (m.asinh(x), x.asinh(), m.acosh(p + 1), (p + 1.5).acosh(),
+                                            m.atanh(m.tanh(x)), x.tanh().atanh()), [A34, POSITIVE]),
+    "sinc_logit": (lambda m, x, p: (m.sinc(x), x.sinc(), m.sinc(x.detach() * 0.0), m.logit(m.sigmoid(x)),
+                                    m.sigmoid(x).logit(eps=0.3), m.logit(p / 5, 1e-3)), [A34, POSITIVE]),
+    "xlogy": (lambda m, x, y: (m.xlogy(x, y), x.xlogy(y[0]), m.xlogy(x * (x > 0), y), m.xlogy(x, 2.5),
+                               m.xlogy(x.detach() * 0.0, y.detach() * 0.0)), [A34, POSITIVE]),   # (torch: d/dy nan at 0, 0; ours 0)
+    "copysign": (lambda m, x, y: (m.copysign(x, y), x.copysign(-y[0]), m.copysign(x, -0.0), m.copysign(x, 0.0)),
+                 [A34, A34[::-1].copy()]),
+    "fmax_fmin": (lambda m, x, y: (m.fmax(x, y), x.fmin(y[0]), m.fmax(x, x * (x > 0) / (x > 0)),
+                                   m.fmin(x / (x > 0) * (x > 0), y), m.fmax(x, x), m.fmin(x, x)),
+                  [A34, A34[::-1].copy()]),
+    "addcmul_addcdiv": (lambda m, x, a, b: (m.addcmul(x, a, b), x.addcmul(a[0], b, value=-0.5),
+                                            m.addcdiv(x, a, b, value=2), x[0].addcdiv(a, b)), [A34, A34[::-1].copy(), POSITIVE]),
+    "add_products": (lambda m, x, a, b: (m.addmm(x[:3, :3], a, b.T), x[0, :3].addmm(a, b.T, beta=0.5, alpha=2),
+                                         m.addmm(x.detach()[:3, :3] / 0.0, a, b.T, beta=0), m.addmv(x[:, 0], a, b[0]),
+                                         x[0, :3].addmv(a, b[1], alpha=-1),
+                                         m.baddbmm(x[:3, :3], A234_T(m, a).permute(2, 0, 1), A234_T(m, b).permute(2, 1, 0)),
+                                         m.addbmm(x[:3, :3], A234_T(m, a).permute(2, 0, 1), A234_T(m, b).permute(2, 1, 0),
+                                                  beta=2, alpha=0.5)),
+                     [A34, A34[::-1].copy(), POSITIVE]),
+    "nansum_nanmean": (lambda m, x: (m.nansum(x / (x > -0.5)), x.where(x > 0, x / 0.0 * 0.0).nansum(1),
+                                     m.nanmean(x.where(x > 0, x / 0.0 * 0.0)), x.where(x > -0.5, x / 0.0 * 0.0).nanmean(0, True)),
+                       [A34]),
+    "var_mean_std_mean": (lambda m, x: (*m.var_mean(x), *m.var_mean(x, 1, keepdim=True), *m.std_mean(x, (0, 2)),
+                                        *m.std_mean(x, 0, correction=0)), [A234]),
+    "cummax_cummin": (lambda m, x, t: (tuple(m.cummax(x, 1)), tuple(x.cummin(0)), tuple(m.cummax(t, 1)),
+                                       tuple(t.cummin(dim=-1)), tuple(m.cummax(x[0, 0], 0))), [A34, WITH_TIES]),
+    "linalg_inv_det": (lambda m, a: (m.linalg.inv(a), a.inverse(), m.linalg.det(a), a.det(), m.det(a[1]),
+                                     *m.linalg.slogdet(a), *m.linalg.slogdet(-a[0]), m.logdet(a), a[0].logdet()),
+                       [SPD + R.standard_normal((2, 3, 3)) * 0.3]),
+    "linalg_solve": (lambda m, a, b: (m.linalg.solve(a, b), m.linalg.solve(a, b[0, :, 0]), m.linalg.solve(a[0], b),
+                                      m.linalg.solve(a, b[:, :, 0])), [SPD + R.standard_normal((2, 3, 3)) * 0.3,
+                                                                       R.standard_normal((2, 3, 2))]),
+    "linalg_cholesky": (lambda m, a: (m.linalg.cholesky(a @ a.mT + m.eye(3, dtype=m.float64)),
+                                      m.linalg.cholesky(a @ a.mT + 0.5 * m.eye(3, dtype=m.float64), upper=True)), [R.standard_normal((2, 3, 3))]),
+    "linalg_norms": (lambda m, x: (m.linalg.vector_norm(x), m.linalg.vector_norm(x, 1, dim=-1),
+                                   m.linalg.vector_norm(x, float("inf"), dim=(0, 2), keepdim=True),
+                                   m.linalg.vector_norm(x, 3.0, 1), m.linalg.matrix_norm(x), m.linalg.matrix_norm(x, 1),
+                                   m.linalg.matrix_norm(x, -1, dim=(0, 2)), m.linalg.matrix_norm(x, float("inf"), keepdim=True),
+                                   m.linalg.matrix_norm(x, -float("inf")), m.linalg.norm(x), m.linalg.norm(x[0], 1),
+                                   m.linalg.norm(x, dim=1), m.linalg.norm(x, float("inf"), dim=(1, 2)),
+                                   m.linalg.norm(x[0, 0], 3), m.linalg.matrix_norm(x, "nuc"),
+                                   m.linalg.matrix_norm(x, 2, dim=(0, 2)), m.linalg.matrix_norm(x, -2, keepdim=True),
+                                   m.linalg.norm(x[0], 2), m.linalg.norm(x, "nuc", dim=(2, 1))), [A234]),
+    "eigvalsh_svdvals": (lambda m, a, b: (m.linalg.eigvalsh(a + a.mT), m.linalg.svdvals(b), m.linalg.svdvals(b.mT),
+                                          m.linalg.svdvals(a)), [R.standard_normal((2, 3, 3)), A234]),
+    "diag_embed": (lambda m, x: (m.diag_embed(x), x.diag_embed(1), m.diag_embed(x, -2, 0, 2), x.diag_embed(dim1=-1, dim2=0),
+                                 m.diag_embed(x[0, 0])), [A234]),
+    "take_along_dim": (lambda m, x: (m.take_along_dim(x, m.tensor([[[0, 3]], [[2, 2]]]), 2), x.take_along_dim(m.tensor([5, 0, 5])),
+                                     m.take_along_dim(x, x.argmax(1, keepdim=True), 1),
+                                     m.take_along_dim(x, m.tensor([[[1], [0], [1]]]), dim=0)), [A234]),
+    "einsum_diagonals": (lambda m, x, a: (m.einsum("ii->i", a[0]), m.einsum("bii->b", a), m.einsum("ii", a[1]),
+                                          m.einsum("bii,bjj->bij", a, a * 2), m.einsum("iij->j", A234_T(m, a[0])),
+                                          m.einsum("i,ii->i", x[0, 0, :3], a[0])), [A234, R.standard_normal((2, 3, 3))]),
+    "logcumsumexp": (lambda m, x: (m.logcumsumexp(x, 1), x.logcumsumexp(-1), m.logcumsumexp(x * 30, 0)), [A234]),
 }
 
 
 FIRST_ORDER_ONLY = {"norm_zero_vector",   # torch's 2nd derivative of the 2-norm at 0 is nan, ours 0
-                    "cdist"}              # torch has no second derivative of cdist
+                    "cdist",              # torch has no second derivative of cdist
+                    "copysign"}           # 0 (ours: None); torch's grad * y / x leaves 1e-15 terms
 RTOL = {"polygamma": 1e-8}   # torch's trigamma is accurate to 5e-10 (ours to 1e-15: test_special_...)
 
 

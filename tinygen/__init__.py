@@ -25,6 +25,10 @@ from tinygen.ops import (  # noqa: F401
     rsqrt, scatter, scatter_add, select, sigmoid, sign, sin, sinh, softmax, sort, split, sqrt,
     square, squeeze, stack, std, sub, sum, t, tan, tanh, tensor, tile, topk, trace, transpose,
     tril, triu, trunc, unbind, unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
+from tinygen.ops import (  # noqa: F401  (issue 26)
+    acosh, addbmm, addcdiv, addcmul, addmm, addmv, asinh, atanh, baddbmm, copysign, fmax, fmin,
+    logit, sinc, xlogy, cummax, cummin, logcumsumexp, nanmean, nansum, std_mean, var_mean, det,
+    inverse, logdet, slogdet, diag_embed, take_along_dim, logspace)
 from tinygen.ops.compare import (  # noqa: F401
     all, allclose, any, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, equal,
     isclose, isfinite, isinf, isnan, logical_and, logical_not, logical_or, logical_xor)
@@ -60,7 +64,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("nn", "optim", "distributions", "data", "models", "kernels", "cuda", "testing",
                "checkpoint", "eval", "accelerator", "utils")
-_SUBMODULES += ("distributed",)   # tg.distributed (mpi4py itself only at init_process_group)
+_SUBMODULES += ("distributed", "linalg")   # tg.distributed (mpi4py itself only at init_process_group)
 
 
 def __getattr__(name):

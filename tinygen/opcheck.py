@@ -116,6 +116,41 @@ ENTRIES += [
     ("atan2_hypot", lambda a, b: F.atan2(a, b) + F.hypot(a, b), [(2, 3), (2, 3)], "kink"),
 ]
 
+# issue 26: torch's everyday surface, round two
+_SPD = np.eye(3) * 2.0
+
+
+def _well_conditioned(m):
+    return m * 0.3 + tg.tensor(_SPD, dtype=m.dtype)
+
+
+ENTRIES += [
+    ("asinh_acosh_atanh", lambda x: F.asinh(x) + F.acosh(x + 1.5) + F.atanh(x * 0.4), [(2, 3)], "unit"),
+    ("sinc_logit", lambda x: F.sinc(x * 3) + F.logit(x, 0.2), [(2, 3)], "unit"),
+    ("xlogy_copysign", lambda a, b: F.xlogy(a, b) + F.copysign(a, b - 1.0), [(2, 3), (3,)], "pos"),
+    ("fmax_fmin", lambda a, b: F.fmax(a, b) * F.fmin(a, b * 0.5), [(2, 3), (2, 3)], "kink"),
+    ("addcmul_addcdiv", lambda x, a, b: F.addcmul(x, a, b, value=0.5) + F.addcdiv(x, a, b), [(2, 3), (3,), (2, 3)], "pos"),
+    ("addmm_addmv", lambda x, a, b: F.addmm(x, a, b, beta=0.5) + F.addmv(x[0], a, b[:, 0], alpha=2.0), [(2, 2), (2, 3), (3, 2)], "any"),
+    ("baddbmm_addbmm", lambda x, a, b: F.baddbmm(x, a, b) + F.addbmm(x[0], a, b), [(2, 2, 2), (2, 2, 3), (2, 3, 2)], "any"),
+    ("nansum_nanmean", lambda x: F.nansum(x.masked_fill(_I([True, False, False]), float("nan")), 1)
+     + F.nanmean(x.masked_fill(_I([True, False, False]), float("nan")), 1), [(2, 3)], "any"),
+    ("var_mean_std_mean", lambda x: F.var_mean(x, 1)[0] + F.std_mean(x, 0)[1].sum(), [(2, 3)], "any"),
+    ("cummax_cummin", lambda x: x.cummax(1).values + x.cummin(0).values, [(2, 4)], "kink"),
+    ("logcumsumexp", lambda x: F.logcumsumexp(x, 1), [(2, 4)], "any"),
+    ("inv_det_slogdet", lambda m: F.inv(_well_conditioned(m)).sum() + F.det(_well_conditioned(m))
+     + F.slogdet(_well_conditioned(m)).logabsdet, [(3, 3)], "any"),
+    ("solve", lambda m, b: F.solve(_well_conditioned(m), b), [(3, 3), (3, 2)], "any"),
+    ("cholesky", lambda m: F.cholesky(m @ m.mT + tg.tensor(_SPD, dtype=m.dtype)), [(3, 3)], "any"),
+    ("eigvalsh_svdvals", lambda m: F.eigvalsh(_well_conditioned(m) + _well_conditioned(m).mT) + F.svdvals(_well_conditioned(m)),
+     [(3, 3)], "any"),
+    ("vector_matrix_norm", lambda x: F.vector_norm(x, 3, 1) + F.matrix_norm(x, 1) + F.linalg_norm(x)
+     + F.matrix_norm(x, "nuc") + F.matrix_norm(x, 2), [(2, 3)], "kink"),
+    ("diag_embed", lambda x: F.diag_embed(x, 1), [(2, 3)], "any"),
+    ("take_along_dim", lambda x: F.take_along_dim(x, _I([[2, 0], [1, 1]]), 1), [(2, 3)], "any"),
+    ("einsum(diagonal)", lambda x: F.einsum("ii->i", x) + F.einsum("bii->b", x[None]), [(3, 3)], "any"),
+]
+
+
 def _seeded_dropout(x):
     tg.manual_seed(0)  # the same mask on every evaluation, so finite differences see one function
     return F.dropout(x, 0.3)
@@ -198,6 +233,31 @@ def _nn_layer_entries():
         ("instance_norm", lambda x: NF.instance_norm(x), [(2, 2, 3, 2)], "any"),
         ("conv1d", lambda x, w, b: NF.conv1d(x, w, b, stride=2, padding=1), [(1, 2, 5), (3, 2, 3), (3,)], "any"),
         ("conv_transpose1d", lambda x, w: NF.conv_transpose1d(x, w, stride=2), [(1, 2, 3), (2, 3, 3)], "any"),
+        # issue 26
+        ("glu_shrinks", lambda x: NF.glu(x, 1).sum() + NF.tanhshrink(x) + NF.softshrink(x, 0.3)
+         + NF.hardshrink(x, 0.3), [(2, 4)], "kink"),
+        ("bilinear", NF.bilinear, [(2, 3), (2, 2), (4, 3, 2), (4,)], "any"),
+        ("max_pool1d", lambda x: NF.max_pool1d(x, 2), [(1, 2, 4)], "any"),
+        ("avg_pool1d", lambda x: NF.avg_pool1d(x, 3, 2, 1), [(1, 2, 5)], "any"),
+        ("local_response_norm", lambda x: NF.local_response_norm(x, 3, alpha=0.5), [(2, 4, 3)], "any"),
+        ("pairwise_distance", NF.pairwise_distance, [(2, 3), (2, 3)], "any"),
+        ("poisson_nll_loss", lambda x, t: NF.poisson_nll_loss(x, t * 3, full=True), [(2, 3), (2, 3)], "pos"),
+        ("margin_ranking_loss", lambda a, b: NF.margin_ranking_loss(a, b * 0.001, tg.tensor([1.0, -1.0, 1.0])),
+         [(3,), (3,)], "kink"),
+        ("hinge_soft_margin_losses", lambda x: NF.hinge_embedding_loss(x, tg.tensor([1.0, -1.0, -1.0]))
+         + NF.soft_margin_loss(x, tg.tensor([1.0, -1.0, 1.0])), [(3,)], "kink"),
+        ("multilabel_soft_margin_loss", lambda x, t: NF.multilabel_soft_margin_loss(x, t), [(2, 3), (2, 3)], "unit"),
+        ("cosine_embedding_loss", lambda a, b: NF.cosine_embedding_loss(a, b, tg.tensor([1.0, -1.0])),
+         [(2, 3), (2, 3)], "pos"),
+        ("triplet_margin_loss", lambda a, p, n: NF.triplet_margin_loss(a, p * 0.01, n * 0.01 + 0.5, margin=2.0),
+         [(2, 3), (2, 3), (2, 3)], "kink"),
+        ("multi_margin_losses", lambda x: NF.multi_margin_loss(x * 2, tg.tensor([0, 2]))
+         + NF.multilabel_margin_loss(x * 2, tg.tensor([[1, -1, 0], [2, 0, -1]])), [(2, 3)], "kink"),
+        ("scaled_dot_product_attention", lambda q, k, v: NF.scaled_dot_product_attention(q, k, v, is_causal=True),
+         [(2, 3, 4), (2, 3, 4), (2, 3, 2)], "any"),
+        ("grid_sample", lambda x, g: NF.grid_sample(x, g * 0.5, padding_mode="border", align_corners=True),
+         [(1, 2, 3, 4), (1, 2, 2, 2)], "kink"),
+        ("affine_grid", lambda t: NF.affine_grid(t, (1, 1, 2, 3), align_corners=False), [(1, 2, 3)], "any"),
     ]
 
 

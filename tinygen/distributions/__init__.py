@@ -7,12 +7,17 @@
     log_px_z = Bernoulli(logits=l).log_prob(x).sum(dim=(1, 2, 3))     # (N,)
 
 Files: distribution.py (base class, shapes), normal.py, bernoulli.py, categorical.py,
-kl.py (closed-form KL table).
+uniform.py, multivariate_normal.py, independent.py (batch dims read as an event), kl.py
+(closed-form KL table).
 """
 from tinygen.distributions.bernoulli import Bernoulli
 from tinygen.distributions.categorical import Categorical
 from tinygen.distributions.distribution import Distribution
+from tinygen.distributions.independent import Independent
 from tinygen.distributions.kl import KL_TABLE, kl_divergence
+from tinygen.distributions.multivariate_normal import MultivariateNormal
 from tinygen.distributions.normal import Normal
+from tinygen.distributions.uniform import Uniform
 
-__all__ = ["Bernoulli", "Categorical", "Distribution", "KL_TABLE", "Normal", "kl_divergence"]
+__all__ = ["Bernoulli", "Categorical", "Distribution", "Independent", "KL_TABLE", "MultivariateNormal",
+           "Normal", "Uniform", "kl_divergence"]

@@ -2,12 +2,13 @@
 
 A distribution holds a batch of independent distributions of one family, all of shape
 `batch_shape` (the broadcast shape of its parameters; for Categorical the last axis of the
-parameters holds the categories and is not part of the batch). Every method is elementwise
-over the batch:
+parameters holds the categories and is not part of the batch). Each draw has `event_shape`:
+() for the scalar families, (d,) for MultivariateNormal, the reinterpreted dims for
+Independent. Every method is elementwise over the batch:
 
     log_prob(x)          log p(x) per element, shape broadcast(x.shape, batch_shape);
                          never summed over anything (sum it yourself, e.g. over pixels)
-    sample(shape=())     a draw of shape sample_shape + batch_shape, without gradient
+    sample(shape=())     a draw of shape sample_shape + batch_shape + event_shape, no gradient
     rsample(shape=())    a reparameterized draw x = g(params, eps): gradients flow to params
     entropy()            H[p] per element, shape batch_shape
     mean, variance       per element, where they make sense
@@ -47,16 +48,16 @@ class Distribution:
 
     has_rsample = False
 
-    def __init__(self, batch_shape):
-        self.batch_shape = tuple(batch_shape)
+    def __init__(self, batch_shape, event_shape=()):
+        self.batch_shape, self.event_shape = tuple(batch_shape), tuple(event_shape)
 
     @property
     def name(self):
         return type(self).__name__
 
     def _extended_shape(self, sample_shape=()):
-        """sample_shape + batch_shape: the shape of a draw."""
-        return _sample_shape(sample_shape) + self.batch_shape
+        """sample_shape + batch_shape + event_shape: the shape of a draw."""
+        return _sample_shape(sample_shape) + self.batch_shape + self.event_shape
 
     def _value_shape(self, value):
         """The shape of log_prob(value): broadcast(value.shape, batch_shape), or a clear error.

@@ -4,12 +4,17 @@
     Bernoulli:   p_p (log p_p - log p_q) + (1 - p_p)(log(1 - p_p) - log(1 - p_q))
                  with log p = -softplus(-l) and log(1 - p) = -softplus(l): finite for any logits
     Categorical: sum_k p_k (log p_k - log q_k)          (over the last axis)
+    Uniform:     log((high_q - low_q) / (high_p - low_p)) where [low_p, high_p] lies in
+                 [low_q, high_q], inf elsewhere
+    MultivariateNormal: (|L_q^-1 L_p|_F^2 + |L_q^-1 (m_q - m_p)|^2 - d) / 2
+                 + sum log diag L_q - sum log diag L_p          (Sigma = L L^T)
+    Independent: the base pair's KL summed over the reinterpreted dims (the same number)
 
-At the edge of the support (as torch): an outcome p gives probability exactly 0 contributes 0
-whatever q gives it; one q gives probability exactly 0 and p does not makes the KL +inf. Both
-are read from the distributions' own record of exact zeros (Categorical.impossible,
-Bernoulli.never/always), since probs are turned into clamped, finite logits; their gradients
-are 0, never NaN. (torch also says +inf where a logits-given q's probability merely rounds to
+Bernoulli and Categorical at the edge of the support (as torch): an outcome p gives
+probability exactly 0 contributes 0 whatever q gives it; one q gives probability exactly 0
+and p does not makes the KL +inf. Both are read from the distributions' own record of exact
+zeros (Categorical.impossible, Bernoulli.never/always), since probs are turned into clamped,
+finite logits; their gradients are 0, never NaN. (torch also says +inf where a logits-given q's probability merely rounds to
 0 or 1, e.g. sigmoid(20) in float32; tinygen keeps the finite log-space value there.)
 
 kl_divergence(p, q) looks the pair of types up in one table; any other pair is a
@@ -17,11 +22,17 @@ NotImplementedError naming it, and batch shapes that do not broadcast are a Valu
 """
 import numpy as np
 
+from tinygen import backend
 from tinygen.autograd.tensor import Tensor
 from tinygen.distributions.bernoulli import Bernoulli
 from tinygen.distributions.categorical import Categorical
+from tinygen.distributions.independent import Independent
+from tinygen.distributions.multivariate_normal import MultivariateNormal
 from tinygen.distributions.normal import Normal
+from tinygen.distributions.uniform import Uniform
 from tinygen.ops.elementwise import log, softplus, where
+from tinygen.ops.linalg import solve
+from tinygen.ops.shape import getitem, unsqueeze
 
 
 def _kl_normal_normal(p, q):
@@ -58,7 +69,34 @@ def _kl_categorical_categorical(p, q):
     return _edge(p.probs * (lp - lq), p.impossible, q.impossible).sum(dim=-1)
 
 
+def _kl_uniform_uniform(p, q):
+    xp = backend.array_module(p.low.device)
+    outside = (q.low.array > p.low.array) | (q.high.array < p.high.array)
+    infinite = Tensor._make(xp.where(outside, xp.inf, 0.0).astype(p.low.dtype), p.low.device, False)
+    return log((q.high - q.low) / (p.high - p.low)) + infinite
+
+
+def _kl_mvn_mvn(p, q):
+    if p.event_shape != q.event_shape:
+        raise ValueError(f"kl_divergence: MultivariateNormal of event_shape {p.event_shape} against "
+                         f"one of {q.event_shape}")
+    d = p.event_shape[0]
+    m = solve(q.scale_tril, p.scale_tril)                                     # L_q^-1 L_p
+    z = getitem(solve(q.scale_tril, unsqueeze(q.loc - p.loc, -1)), (Ellipsis, 0))
+    return 0.5 * ((m * m).sum(dim=(-2, -1)) + (z * z).sum(dim=-1) - d) + q._half_log_det() - p._half_log_det()
+
+
+def _kl_independent_independent(p, q):
+    if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
+        raise NotImplementedError("kl_divergence: Independent distributions with different "
+                                  "reinterpreted_batch_ndims")
+    return p._sum_event(kl_divergence(p.base_dist, q.base_dist))
+
+
 KL_TABLE = {
+    (Uniform, Uniform): _kl_uniform_uniform,
+    (MultivariateNormal, MultivariateNormal): _kl_mvn_mvn,
+    (Independent, Independent): _kl_independent_independent,
     (Normal, Normal): _kl_normal_normal,
     (Bernoulli, Bernoulli): _kl_bernoulli_bernoulli,
     (Categorical, Categorical): _kl_categorical_categorical,

@@ -35,3 +35,16 @@ from tinygen.nn.shape import Dropout2d  # noqa: F401
 from tinygen.nn.patches import Fold, Unfold  # noqa: F401
 from tinygen.nn.upsampling import (  # noqa: F401
     PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)
+
+# issue 26
+from tinygen.nn.activation import GLU, Hardshrink, Softshrink, Tanhshrink  # noqa: F401
+from tinygen.nn.distance import CosineSimilarity, PairwiseDistance  # noqa: F401
+from tinygen.nn.linear import Bilinear  # noqa: F401
+from tinygen.nn.loss import (  # noqa: F401
+    CosineEmbeddingLoss, HingeEmbeddingLoss, MarginRankingLoss, MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+    TripletMarginWithDistanceLoss)
+from tinygen.nn.normalization import LocalResponseNorm  # noqa: F401
+from tinygen.nn.pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, MaxPool1d  # noqa: F401
+from tinygen.nn.transformer import (  # noqa: F401
+    MultiheadAttention, TransformerEncoder, TransformerEncoderLayer)

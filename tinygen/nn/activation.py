@@ -8,7 +8,8 @@ backward still needs is never clobbered.
 from tinygen.nn.init import constant_
 from tinygen.nn.module import Module, Parameter
 from tinygen.ops.activation import (
-    celu, gelu, hardsigmoid, hardswish, hardtanh, mish, prelu, selu, silu, softmin, softsign)
+    celu, gelu, glu, hardshrink, hardsigmoid, hardswish, hardtanh, mish, prelu, selu, silu, softmin,
+    softshrink, softsign, tanhshrink)
 from tinygen.ops.elementwise import elu, leaky_relu, logsigmoid, relu, sigmoid, softplus, tanh
 from tinygen.ops.factories import full
 from tinygen.ops.reduce import log_softmax, softmax
@@ -282,3 +283,52 @@ class Hardswish(Module):
 
     def forward(self, x):
         return hardswish(x)
+
+
+class GLU(Module):
+    """a sigmoid(b) for the two halves a, b of the input along dim."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return glu(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Tanhshrink(Module):
+    """x - tanh(x)."""
+
+    def forward(self, x):
+        return tanhshrink(x)
+
+
+class Softshrink(Module):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x):
+        return softshrink(x, self.lambd)
+
+    def extra_repr(self):
+        return str(self.lambd)
+
+
+class Hardshrink(Module):
+    """x where |x| > lambd, 0 elsewhere."""
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x):
+        return hardshrink(x, self.lambd)
+
+    def extra_repr(self):
+        return str(self.lambd)

@@ -96,19 +96,8 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
                          (out_channels, in_channels, kh, kw), device, dtype, groups, padding_mode)
 
-    def forward(self, x):
-        padding = self.padding
-        if isinstance(padding, str):          # 'valid' is 0; 'same' pads d (k - 1) in all per dim
-            if padding == "same":
-                if self.stride != (1, 1):
-                    raise ValueError("Conv2d: padding='same' needs stride 1")
-                (kh, kw), (dh, dw) = self.kernel_size, self.dilation
-                th, tw = dh * (kh - 1), dw * (kw - 1)
-                x = F.pad(x, (tw // 2, tw - tw // 2, th // 2, th - th // 2))
-            elif padding != "valid":
-                raise ValueError(f"Conv2d: padding must be ints, 'valid' or 'same', got {padding!r}")
-            padding = 0
-        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation)
+    def forward(self, x):     # padding may be 'valid' or 'same' (F.conv2d reads them)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
 
 class ConvTranspose2d(_ConvNd):

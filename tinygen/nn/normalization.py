@@ -19,6 +19,9 @@ Both standardize x over some axes A, then apply a learned per-feature affine map
     instance norm  A = (H, W) for each sample and channel (Ulyanov et al. 2016); gamma, beta
                 per channel; running estimates, when kept, average the per-instance statistics
                 over the batch (as torch).
+    local response norm  x / (k + alpha mean_window(x^2))^beta, the mean over `size`
+                neighbouring channels, zeros beyond the edges (Krizhevsky et al. 2012); no
+                parameters, composed of ops (an average pool over channels).
 
 The standardization is one Function, `Normalize`, whose backward is the classic closed form
 
@@ -49,8 +52,9 @@ from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 from tinygen.ops.elementwise import ReluGrad, leaky_relu, relu
 from tinygen.ops.factories import ones, zeros
+from tinygen.ops.pool import avg_pool2d
 from tinygen.ops.reduce import mean, sum
-from tinygen.ops.shape import reshape
+from tinygen.ops.shape import pad, reshape
 
 
 class Normalize(Function):
@@ -407,6 +411,32 @@ class GroupNorm(Module):
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """x / (k + alpha * mean of x^2 over `size` channels around each)^beta: x (N, C, *)."""
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: expected input (N, C, *) of 3 dims or more, got "
+                         f"{tuple(input.shape)}")
+    n, c = input.shape[:2]
+    squares = reshape(input * input, (n, 1, c, -1))              # (N, 1, C, positions)
+    squares = pad(squares, (0, 0, size // 2, (size - 1) // 2))   # the window centred on each channel
+    window_mean = reshape(avg_pool2d(squares, (size, 1), stride=1), tuple(input.shape))
+    return input / (window_mean * alpha + k) ** beta
+
+
+class LocalResponseNorm(Module):
+    """Normalization of each channel by its `size` neighbours' energy (local_response_norm)."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class InstanceNorm2d(_BatchNorm):

@@ -1,10 +1,13 @@
-"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d (tinygen/ops/pool.py).
+"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d (tinygen/ops/pool.py)
+and MaxPool1d, AvgPool1d, AdaptiveAvgPool1d, AdaptiveMaxPool1d (tinygen/ops/pool1d.py).
 
 As torch: stride defaults to kernel_size, and the arguments are kept as given (an int stays
-an int), so the repr reads as torch's.
+an int), so the repr reads as torch's (AvgPool1d's as 1-tuples, as torch's).
 """
 from tinygen.nn.module import Module
+from tinygen.ops.conv1d import _single
 from tinygen.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from tinygen.ops.pool1d import adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_pool1d
 
 
 class MaxPool2d(Module):
@@ -72,3 +75,43 @@ class AdaptiveMaxPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class MaxPool1d(MaxPool2d):
+    """Max over windows of kernel_size: (N, C, L) -> (N, C, L')."""
+
+    def forward(self, x):
+        return max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                          self.ceil_mode, self.return_indices)
+
+
+class AvgPool1d(Module):
+    """Mean over windows of kernel_size: (N, C, L) -> (N, C, L')."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size = (_single(kernel_size, "kernel_size", "AvgPool1d"),)
+        self.stride = self.kernel_size if stride is None else (_single(stride, "stride", "AvgPool1d"),)
+        self.padding = (_single(padding, "padding", "AvgPool1d"),)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                          self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Mean over output_size bins, whatever the input length: (N, C, L) -> (N, C, output_size)."""
+
+    def forward(self, x):
+        return adaptive_avg_pool1d(x, self.output_size)
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Max over output_size bins, whatever the input length: (N, C, L) -> (N, C, output_size)."""
+
+    def forward(self, x):
+        return adaptive_max_pool1d(x, self.output_size, self.return_indices)

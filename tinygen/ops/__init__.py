@@ -14,7 +14,7 @@ from tinygen.ops import compare, draws, indexing, inplace, methods, sort as sort
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
-from tinygen.ops.factories import empty_like, randint_like  # noqa: F401
+from tinygen.ops.factories import empty_like, logspace, randint_like  # noqa: F401
 from tinygen.ops.indexing import (  # noqa: F401
     gather, index_add, index_fill, index_select, masked_fill, masked_select, scatter, scatter_add,
     setitem)
@@ -26,20 +26,28 @@ from tinygen.ops.rearrange import (  # noqa: F401
     roll, select, split, tile, unbind, view_as, vstack)
 from tinygen.ops.gates import gated_tanh  # noqa: F401
 from tinygen.ops.recurrence import lstm_scan, lstm_scan_reference  # noqa: F401
-from tinygen.ops.scan import cumprod, cumsum, prod  # noqa: F401
+from tinygen.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp, prod  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401
-    SPECIAL, acos, asin, atan, atan2, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
+    SPECIAL, acos, acosh, addcdiv, addcmul, asin, asinh, atan, atan2, atanh, copysign, fmax, fmin,
+    logit, sinc, xlogy, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
     hypot, lerp, lgamma, log2, log10, nan_to_num, polygamma, reciprocal, remainder, round, sign, sinh,
     tan, trunc)
 from tinygen.ops.sort import kthvalue, median, mode, sort, topk  # noqa: F401
-from tinygen.ops.linalg import linear, matmul  # noqa: F401
+from tinygen.ops.linalg import addbmm, addmm, addmv, baddbmm, linear, matmul  # noqa: F401
+from tinygen.ops.linalg import (  # noqa: F401
+    cholesky, det, diag_embed, eigvalsh, inv, logdet, slogdet, solve, svdvals)
+from tinygen.ops.indexing import take_along_dim  # noqa: F401
+from tinygen.ops.norms import linalg_norm, matrix_norm, vector_norm  # noqa: F401
+
+inverse = inv      # torch.inverse, the older name of torch.linalg.inv
 from tinygen.ops.losses import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, gaussian_nll_loss,
     mse_loss, nll_loss)
 from tinygen.ops.factories import as_tensor, from_numpy, is_floating_point, is_tensor  # noqa: F401
 from tinygen.ops.random import bernoulli, dropout  # noqa: F401
 from tinygen.ops.reduce import (  # noqa: F401
-    amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
+    amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, nanmean, nansum, softmax,
+    std, std_mean, sum, var, var_mean)
 from tinygen.ops.shape import (  # noqa: F401
     broadcast_to, cat, clone, contiguous, expand, flatten, getitem, is_contiguous, pad, permute,
     reshape, squeeze, stack, sum_to, t, transpose, unflatten, unsqueeze, view)
@@ -281,3 +289,31 @@ Tensor.sigmoid_ = inplace.sigmoid_
 Tensor.tanh_ = inplace.tanh_
 Tensor.relu_ = inplace.relu_
 Tensor.pow_ = inplace.pow_
+
+# issue 26: torch's everyday surface, round two
+Tensor.asinh = asinh
+Tensor.acosh = acosh
+Tensor.atanh = atanh
+Tensor.sinc = sinc
+Tensor.logit = logit
+Tensor.xlogy = xlogy
+Tensor.copysign = copysign
+Tensor.fmax = fmax
+Tensor.fmin = fmin
+Tensor.addcmul = addcmul
+Tensor.addcdiv = addcdiv
+Tensor.addmm = addmm
+Tensor.addmv = addmv
+Tensor.baddbmm = baddbmm
+Tensor.addbmm = addbmm
+Tensor.nansum = nansum
+Tensor.nanmean = nanmean
+Tensor.cummax = cummax
+Tensor.cummin = cummin
+Tensor.logcumsumexp = logcumsumexp
+Tensor.inverse = inv
+Tensor.det = det
+Tensor.slogdet = slogdet
+Tensor.logdet = logdet
+Tensor.diag_embed = diag_embed
+Tensor.take_along_dim = take_along_dim

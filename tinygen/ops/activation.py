@@ -11,6 +11,10 @@
     celu(x, alpha)         x for x > 0, alpha (e^(x / alpha) - 1) otherwise
     hardsigmoid(x)         relu6(x + 3) / 6;      hardswish(x) = x hardsigmoid(x)
     softmin(x, dim)        softmax(-x, dim)
+    glu(x, dim)            a sigmoid(b), a and b the two halves of x along dim (Dauphin 2017)
+    tanhshrink(x)          x - tanh(x)
+    softshrink(x, l)       x - l above l, x + l below -l, 0 between
+    hardshrink(x, l)       x where |x| > l, 0 elsewhere
 
 Every one is composed of differentiable ops (Phi of erf from special.py), so every
 activation here is twice differentiable.
@@ -21,6 +25,7 @@ from tinygen.autograd.tensor import as_dtype
 from tinygen.ops.elementwise import abs, clamp, elu, sigmoid, softplus, tanh, where
 from tinygen.ops.reduce import softmax
 from tinygen.ops.special import erf
+from tinygen.ops.rearrange import chunk
 from tinygen.ops.shape import astype, reshape
 
 
@@ -113,3 +118,28 @@ def softmin(input, dim=None, dtype=None):
     if dim is None:
         dim = 0 if input.ndim in (0, 1, 3) else 1     # torch's implicit dim
     return softmax(-input if dtype is None else astype(-input, as_dtype(dtype)), dim)
+
+
+def glu(input, dim=-1):
+    """The gated linear unit: a * sigmoid(b) for the halves a, b of input along dim."""
+    if input.ndim == 0 or input.shape[dim] % 2:
+        raise ValueError(f"glu: dim {dim} of shape {tuple(input.shape)} must have an even size")
+    a, b = chunk(input, 2, dim)
+    return a * sigmoid(b)
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return input - tanh(input)
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd for x > lambd, x + lambd for x < -lambd, 0 between."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
+    return where(input.array > lambd, input - lambd, where(input.array < -lambd, input + lambd, 0.0))
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, 0 elsewhere."""
+    return where((input.array > lambd) | (input.array < -lambd), input, 0.0)

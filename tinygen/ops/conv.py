@@ -179,9 +179,27 @@ def _check(op, x, weight, bias, stride, padding, dilation, in_axis):
     return stride, padding, dilation
 
 
+def _padded_same(x, weight, stride, dilation):
+    """x padded for padding='same' (stride 1): d (k - 1) in all per dim, the odd one on the
+    right and bottom, as torch."""
+    if _pair(stride, "stride", "conv2d") != (1, 1):
+        raise ValueError(f"conv2d: padding='same' needs stride 1, got stride={stride}")
+    (dh, dw), (kh, kw) = _pair(dilation, "dilation", "conv2d"), weight.shape[2:]
+    th, tw = dh * (kh - 1), dw * (kw - 1)
+    from tinygen.ops.shape import pad
+    return pad(x, (tw // 2, tw - tw // 2, th // 2, th - th // 2))
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """Cross-correlation: x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) ->
-    (N, C_out, Ho, Wo) with Ho = (H + 2*ph - dh*(kh - 1) - 1) // sh + 1."""
+    (N, C_out, Ho, Wo) with Ho = (H + 2*ph - dh*(kh - 1) - 1) // sh + 1; padding may also be
+    'valid' (0) or 'same' (Ho = H, stride 1)."""
+    if padding == "same":
+        x, padding = _padded_same(x, weight, stride, dilation), 0
+    elif padding == "valid":
+        padding = 0
+    elif isinstance(padding, str):
+        raise ValueError(f"conv2d: padding must be ints, 'valid' or 'same', got {padding!r}")
     stride, padding, dilation = _check_conv2d(x, weight, bias, stride, padding, dilation)
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return Conv2d(stride, padding, dilation)(*inputs)

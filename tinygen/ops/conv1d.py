@@ -7,7 +7,6 @@ padding='valid' is 0; padding='same' (stride 1) pads d (k - 1) in all, the extra
 right when odd, as torch.
 """
 from tinygen.ops.conv import conv2d, conv_transpose2d
-from tinygen.ops.shape import pad as pad_op
 from tinygen.ops.shape import reshape
 
 
@@ -45,18 +44,12 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     _check_groups("conv1d", groups)
     stride, dilation = _single(stride, "stride", "conv1d"), _single(dilation, "dilation", "conv1d")
     x4, w4, unbatched = _as_images("conv1d", input, weight)
-    if padding == "valid":
-        padding = 0
-    elif padding == "same":
-        if stride != 1:
-            raise ValueError("conv1d: padding='same' needs stride 1")
-        total = dilation * (weight.shape[2] - 1)
-        x4 = pad_op(x4, (total // 2, total - total // 2))
-        padding = 0
-    elif isinstance(padding, str):
-        raise ValueError(f"conv1d: padding must be an int, 'valid' or 'same', got {padding!r}")
-    padding = _single(padding, "padding", "conv1d")
-    y = conv2d(x4, w4, bias, (1, stride), (0, padding), (1, dilation))
+    if isinstance(padding, str):        # 'valid', 'same': conv2d's, on the height-1 image
+        if padding == "same" and stride != 1:
+            raise ValueError(f"conv1d: padding='same' needs stride 1, got stride={stride}")
+        y = conv2d(x4, w4, bias, (1, stride), padding, (1, dilation))
+    else:
+        y = conv2d(x4, w4, bias, (1, stride), (0, _single(padding, "padding", "conv1d")), (1, dilation))
     return _as_sequence(y, unbatched)
 
 

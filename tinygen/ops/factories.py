@@ -114,6 +114,14 @@ def linspace(start, end, steps, dtype=None, device="cpu", requires_grad=False):
     return _new(array, device, requires_grad)
 
 
+def logspace(start, end, steps, base=10.0, dtype=None, device="cpu", requires_grad=False):
+    """base ** linspace(start, end, steps): steps points spaced evenly on a log scale."""
+    device = backend.normalize_device(device)
+    xp = backend.array_module(device)
+    array = (base ** xp.linspace(start, end, steps)).astype(as_dtype(dtype) or get_default_dtype())
+    return _new(array, device, requires_grad)
+
+
 def eye(n, m=None, dtype=None, device="cpu", requires_grad=False):
     device = backend.normalize_device(device)
     xp = backend.array_module(device)

@@ -1,4 +1,4 @@
-"""Indexing by index tensors: gather, scatter(_add), index_select, index_add, index_fill,
+"""Indexing by index tensors: gather (take_along_dim), scatter(_add), index_select, index_add, index_fill,
 masked_fill, masked_select, nonzero, setitem.
 
 Every op here is a case of NumPy advanced indexing, so every one reduces to the two nodes of
@@ -19,7 +19,8 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.shape import IndexAdd, _index_arrays, _norm_dim, astype, broadcast_to, getitem, unbroadcast
+from tinygen.ops.shape import (IndexAdd, _index_arrays, _norm_dim, astype, broadcast_to, getitem, reshape,
+                               unbroadcast)
 
 
 def _on_device_of(x, index):
@@ -93,6 +94,30 @@ def gather(input, dim, index, *, sparse_grad=False):
         return getitem(input, ()) if idx.ndim == 0 else input * 1.0
     _check_gather_shapes("gather", input, dim, idx)
     return getitem(input, _full_index(backend.array_module(input.device), idx, dim))
+
+
+def take_along_dim(input, indices, dim=None):
+    """gather along dim with input and indices broadcast against each other over the other
+    dims, as torch.take_along_dim; dim=None: both flattened."""
+    idx = _index_array(indices, "take_along_dim", input)
+    if dim is None:
+        return gather(reshape(input, (-1,)), 0, Tensor._make(idx.reshape(-1), input.device, False))
+    if input.ndim != idx.ndim:
+        raise RuntimeError(f"take_along_dim: input of shape {tuple(input.shape)} and indices of shape "
+                           f"{tuple(idx.shape)} need the same number of dims")
+    dim = _norm_dim(dim, input.ndim, "take_along_dim")
+
+    def with_dim(shape, n):
+        return tuple(n if d == dim else k for d, k in enumerate(shape))
+    try:
+        others = np.broadcast_shapes(with_dim(input.shape, 1), with_dim(idx.shape, 1))
+    except ValueError:
+        raise RuntimeError(f"take_along_dim: input of shape {tuple(input.shape)} and indices of shape "
+                           f"{tuple(idx.shape)} do not broadcast outside dim {dim}") from None
+    xp = backend.array_module(input.device)
+    idx = xp.broadcast_to(idx, with_dim(others, idx.shape[dim]))
+    return gather(broadcast_to(input, with_dim(others, input.shape[dim])), dim,
+                  Tensor._make(idx, input.device, False))
 
 
 def scatter_add(input, dim, index, src):

@@ -1,6 +1,21 @@
 """Matrix products: matmul (batched, broadcasting, as numpy.matmul) and linear; torch's named
 forms (mm, bmm, dot, outer, kron, cross, cdist, einsum) and matrix parts (tril, triu, diag,
-diagonal, trace).
+diagonal, trace, diag_embed); the add* products (addmm, ...); and the small-matrix functions
+of torch.linalg (inv, det, slogdet, solve, cholesky), over any batch dims (..., n, n):
+
+    Y = inv(A)            gA = -Y^T gY Y^T
+    y = det(A)            gA = gy y A^-T                  (A invertible)
+    logabsdet(A)          gA = gy A^-T                     (slogdet's sign has no gradient)
+    X = solve(A, B)       gB = solve(A^T, gX)    gA = -gB X^T
+    L = cholesky(A)       gA = sym(L^-T Phi(L^T gL) L^-1), Phi: the lower triangle with its
+                          diagonal halved, sym(M) = (M + M^T) / 2   (Murray 2016, as torch)
+    l = eigvalsh(S)       gS = V diag(gl) V^T       (S = V diag(l) V^T symmetric, l ascending)
+    V (eigenvectors)      gS = V (skew(V^T gV) / E) V^T, E_ij = l_j - l_i, skew(M) = (M - M^T) / 2
+                          (internal: its sign is arbitrary, so only V diag(.) V^T is exposed)
+    s = svdvals(A)        sqrt(eigvalsh(A^T A)) (or of A A^T, the smaller), descending: exact
+                          for the largest, to about eps s_max^2 / s_i for small s_i
+
+Each backward is written with these ops themselves, so each differentiates again.
 
     y = a @ b          y[..., i, j] = sum_k a[..., i, k] b[..., k, j]
     ga = gy @ b^T      gb = a^T @ gy      (then summed back over broadcast batch dims)
@@ -10,12 +25,15 @@ kernel dispatch (tinygen/kernels/matmul_*.py: `matmul`); the hand-written blocke
 kernels beside it exist to teach and to be measured against it. 1-D operands are promoted
 as in NumPy and torch.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.ops.elementwise import where
+from tinygen.ops.rearrange import movedim
 from tinygen.ops.shape import (IndexAdd, _norm_dim, astype, broadcast_to, expand, getitem, permute, reshape,
                                stack, transpose, unbroadcast, unsqueeze)
 
@@ -103,6 +121,16 @@ def linear(input, weight, bias=None):
     return y if input.ndim == 2 else reshape(y, lead + (weight.shape[0],))
 
 
+def bilinear(input1, input2, weight, bias=None):
+    """y_o = x1^T W_o x2 + b_o: input1 (*, in1), input2 (*, in2), weight (out, in1, in2),
+    bias (out,) -> (*, out)."""
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
+        raise ValueError(f"bilinear: inputs of shapes {tuple(input1.shape)} and {tuple(input2.shape)} "
+                         f"do not match weight of shape {tuple(weight.shape)} (expected (out, in1, in2))")
+    y = einsum("...i,oij,...j->...o", input1, weight, input2)
+    return y if bias is None else y + bias
+
+
 # ---- torch's named products and matrix parts (matmul underneath, or masks and indexing) -------
 
 def _check_dims(op, expected, *xs):
@@ -136,6 +164,41 @@ def outer(input, vec2):
     """y[i, j] = input[i] vec2[j]."""
     _check_dims("outer", (1, 1), input, vec2)
     return reshape(input, (-1, 1)) * reshape(vec2, (1, -1))
+
+
+def _scaled_sum(op, input, product, beta, alpha):
+    """beta input + alpha product; input is ignored when beta = 0 (its nan and inf too), as
+    torch's add* ops."""
+    try:
+        np.broadcast_shapes(tuple(input.shape), tuple(product.shape))
+    except ValueError:
+        raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} does not broadcast to the "
+                           f"product's shape {tuple(product.shape)}") from None
+    scaled = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return broadcast_to(scaled, np.broadcast_shapes(tuple(input.shape), tuple(product.shape)))
+    return (input if beta == 1 else input * beta) + scaled
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta input + alpha (mat1 @ mat2): mat1 (n, k), mat2 (k, m), input broadcast to (n, m)."""
+    return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """beta input + alpha (mat @ vec): mat (n, m), vec (m,), input broadcast to (n,)."""
+    _check_dims("addmv", (2, 1), mat, vec)
+    return _scaled_sum("addmv", input, matmul(mat, vec), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta input + alpha (batch1 @ batch2), per batch: (b, n, k) @ (b, k, m) -> (b, n, m)."""
+    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta input + alpha sum_b (batch1[b] @ batch2[b]): the batch summed out, (n, m)."""
+    return _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(dim=0), beta, alpha)
 
 
 def _triangle(x, diagonal, upper):
@@ -184,6 +247,24 @@ def diag(input, diagonal=0):
     xp = backend.array_module(input.device)
     rows = xp.arange(input.shape[0]) + max(0, -diagonal)
     return IndexAdd((rows, rows + diagonal), (n, n))(input)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """The last dim of input on the offset diagonal of new (n + |offset|)-square matrices whose
+    rows and columns are dims dim1 and dim2 of the output (batched torch.diag)."""
+    lead, n = tuple(input.shape[:-1]), (input.shape[-1] if input.ndim else 1)
+    size = n + abs(offset)
+    batch = int(np.prod(lead))
+    xp = backend.array_module(input.device)
+    rows = xp.arange(n) + max(0, -offset)
+    index = (xp.arange(batch)[:, None], rows[None, :], rows[None, :] + offset)     # (B, n) each
+    y = IndexAdd(index, (batch, size, size))(reshape(input, (batch, n)))          # (B, size, size)
+    y = reshape(y, lead + (size, size))
+    ndim = y.ndim
+    d1, d2 = _norm_dim(dim1, ndim, "diag_embed"), _norm_dim(dim2, ndim, "diag_embed")
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed: dim1 and dim2 are the same dim {d1}")
+    return movedim(y, (ndim - 2, ndim - 1), (d1, d2))
 
 
 def trace(input):
@@ -273,9 +354,23 @@ def _insert_ones(g, sub, kept):
     return reshape(g, tuple(sizes.get(c, 1) for c in sub))
 
 
+def _diagonals(x, sub):
+    """(x, sub) with each letter repeated within sub reduced to the diagonal over its dims:
+    'ii' -> diagonal(x) with sub 'i', as einsum reads it ('ii->i', 'bii->b' a trace)."""
+    while len(set(sub)) != len(sub):
+        c = next(c for c in sub if sub.count(c) > 1)
+        i, j = sub.index(c), sub.index(c, sub.index(c) + 1)
+        if x.shape[i] != x.shape[j]:
+            raise RuntimeError(f"einsum: subscript {c!r} repeated in {sub!r} for dims of sizes "
+                               f"{x.shape[i]} and {x.shape[j]}")
+        x = diagonal(x, 0, i, j)                                   # the diagonal as the last dim
+        sub = sub[:i] + sub[i + 1:j] + sub[j + 1:] + c
+    return x, sub
+
+
 def einsum(equation, *operands):
-    """Einstein summation as torch.einsum ('ij,jk->ik', a, b); '...' and implicit outputs
-    ('ij,jk') are accepted. A letter repeated within one operand (a diagonal) is not."""
+    """Einstein summation as torch.einsum ('ij,jk->ik', a, b); '...', implicit outputs
+    ('ij,jk') and letters repeated within an operand ('ii->i', a diagonal) are accepted."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     operands = [as_tensor(x, like=operands) for x in operands]
@@ -297,15 +392,13 @@ def einsum(equation, *operands):
             s = s.replace("...", ell[n_ellipsis - k:])
         if len(s) != x.ndim:
             raise ValueError(f"einsum: subscripts {s!r} for an operand of shape {tuple(x.shape)}")
-        if len(set(s)) != len(s):
-            raise NotImplementedError(f"einsum: a repeated letter within one operand ({s!r}) is not "
-                                      f"supported")
         full.append(s)
     if arrow:
         out = out.replace("...", ell)
-    else:
+    else:     # the letters that occur once in the equation ('ii' is a trace)
         letters = "".join(full)
         out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    operands, full = zip(*(_diagonals(x, s) for x, s in zip(operands, full)))
     # broadcast size-1 dims of a letter shared with a larger size (NumPy einsum does not)
     sizes = {}
     for s, x in zip(full, operands):
@@ -313,3 +406,165 @@ def einsum(equation, *operands):
             sizes[c] = max(sizes.get(c, 1), n)
     operands = [broadcast_to(x, tuple(sizes[c] for c in s)) for s, x in zip(full, operands)]
     return Einsum(full, out)(*operands)
+
+
+# ---- torch.linalg's small-matrix functions (gathered in tinygen/linalg.py) ------------------------
+
+def _mT(x):
+    return transpose(x, -1, -2)
+
+
+def _check_square(op, A):
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"{op}: expects a batch of square matrices (..., n, n), got shape "
+                           f"{tuple(A.shape)}")
+    if A.dtype.kind != "f":
+        raise TypeError(f"{op}: expects a floating-point tensor, got {A.dtype}")
+
+
+class Inv(Function):
+    def forward(self, A):
+        return backend.array_module(self.device).linalg.inv(A)
+
+    def backward(self, gy):
+        y = _mT(self.output)
+        return -matmul(matmul(y, gy), y)
+
+
+def inv(A):
+    """The inverse of each square matrix of A (..., n, n)."""
+    _check_square("inv", A)
+    return Inv()(A)
+
+
+class Det(Function):
+    def forward(self, A):
+        return backend.array_module(self.device).linalg.det(A)
+
+    def backward(self, gy):
+        scale = unsqueeze(unsqueeze(gy * self.output, -1), -1)
+        return scale * _mT(inv(self.inputs[0]))
+
+
+def det(A):
+    """The determinant of each square matrix of A (..., n, n) -> (...)."""
+    _check_square("det", A)
+    return Det()(A)
+
+
+class LogAbsDet(Function):
+    def forward(self, A):
+        return backend.array_module(self.device).linalg.slogdet(A)[1]
+
+    def backward(self, gy):
+        return unsqueeze(unsqueeze(gy, -1), -1) * _mT(inv(self.inputs[0]))
+
+
+slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
+
+
+def slogdet(A):
+    """(sign, logabsdet): det(A) = sign exp(logabsdet), without over- or underflow."""
+    _check_square("slogdet", A)
+    sign = backend.array_module(A.device).linalg.slogdet(A.array)[0]
+    return slogdet_result(Tensor._make(sign, A.device, False), LogAbsDet()(A))
+
+
+def logdet(A):
+    """log det(A): nan where det(A) < 0, -inf where it is 0 (as torch.logdet)."""
+    sign, logabsdet = slogdet(A)
+    xp = backend.array_module(A.device)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return logabsdet + Tensor._make(xp.log(sign.array), A.device, False)   # log -1 = nan, log 0 = -inf
+
+
+class Solve(Function):
+    def forward(self, A, B):
+        return backend.array_module(self.device).linalg.solve(A, B)
+
+    def backward(self, gX):
+        A = self.inputs[0]
+        gB = solve(_mT(A), gX)
+        return -matmul(gB, _mT(self.output)), gB
+
+
+def solve(A, B, *, left=True):
+    """X with A X = B: A (..., n, n), B (..., n, k) or a vector (..., n); batch dims broadcast."""
+    _check_square("solve", A)
+    if not left:
+        raise NotImplementedError("solve: left=False (X A = B) is not supported; solve A^T X^T = B^T")
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    if vector:
+        B = unsqueeze(B, -1)
+    if B.shape[-2] != A.shape[-1]:
+        raise RuntimeError(f"solve: A of shape {tuple(A.shape)} and B of shape {tuple(B.shape)}: "
+                           f"{A.shape[-1]} unknowns, {B.shape[-2]} equations")
+    batch = np.broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
+    X = Solve()(broadcast_to(A, batch + tuple(A.shape[-2:])), broadcast_to(B, batch + tuple(B.shape[-2:])))
+    return getitem(X, (Ellipsis, 0)) if vector else X
+
+
+class Cholesky(Function):
+    def forward(self, A):
+        return backend.array_module(self.device).linalg.cholesky(A)
+
+    def backward(self, gL):
+        L = self.output
+        n = L.shape[-1]
+        xp = backend.array_module(L.device)
+        halve_diagonal = Tensor._make(xp.tril(xp.ones((n, n), L.dtype)) - 0.5 * xp.eye(n, dtype=L.dtype),
+                                      L.device, False)
+        L_inv = inv(L)
+        gA = matmul(matmul(_mT(L_inv), matmul(_mT(L), gL) * halve_diagonal), L_inv)
+        return (gA + _mT(gA)) * 0.5
+
+
+class EigvalsH(Function):
+    def forward(self, S):
+        return backend.array_module(self.device).linalg.eigvalsh(S)
+
+    def backward(self, gl):
+        V = EigvecsH()(self.inputs[0])
+        return matmul(V * unsqueeze(gl, -2), _mT(V))
+
+
+class EigvecsH(Function):
+    def forward(self, S):
+        return backend.array_module(self.device).linalg.eigh(S)[1]
+
+    def backward(self, gV):
+        S, V = self.inputs[0], self.output
+        lam = EigvalsH()(S)
+        n = lam.shape[-1]
+        xp = backend.array_module(S.device)
+        off = Tensor._make(1 - xp.eye(n, dtype=V.dtype), V.device, False)
+        gaps = unsqueeze(lam, -2) - unsqueeze(lam, -1) + (1 - off)         # E_ij = l_j - l_i, 1 on the diagonal
+        M = matmul(_mT(V), gV)
+        return matmul(matmul(V, (M - _mT(M)) * 0.5 * off / gaps), _mT(V))
+
+
+def eigvalsh(A, UPLO="L"):
+    """The eigenvalues of each symmetric matrix of A (..., n, n), ascending (its lower
+    triangle is read, as torch's default)."""
+    _check_square("eigvalsh", A)
+    if UPLO != "L":
+        raise NotImplementedError("eigvalsh: only UPLO='L' is supported")
+    return EigvalsH()(A)
+
+
+def svdvals(A):
+    """The singular values of each matrix of A (..., m, n), descending: (..., min(m, n))."""
+    if A.ndim < 2:
+        raise RuntimeError(f"svdvals: expects a batch of matrices (..., m, n), got shape {tuple(A.shape)}")
+    gram = matmul(_mT(A), A) if A.shape[-2] >= A.shape[-1] else matmul(A, _mT(A))
+    squares = EigvalsH()(gram)                                          # ascending, >= 0 up to rounding
+    s = where(squares > 0, squares, 0.0) ** 0.5
+    return getitem(s, (Ellipsis, slice(None, None, -1)))
+
+
+def cholesky(A, *, upper=False):
+    """L lower triangular with A = L L^T, for A symmetric positive definite (..., n, n); its
+    lower triangle is read. upper=True: U = L^T."""
+    _check_square("cholesky", A)
+    L = Cholesky()(A)
+    return _mT(L) if upper else L

@@ -16,6 +16,22 @@
     kl_div(logq, p)                        p (log p - logq), 0 where p = 0 (log_target: p = e^t)
     cross_entropy with probabilities p     -sum_c w_c p_c log softmax(l)_c
     cross_entropy, label_smoothing e       (1 - e) nll + e / C * (-sum_c w_c log softmax(l)_c)
+
+The embedding and ranking losses (y a target of +-1, d the p-norm distance of pairwise_distance):
+
+    poisson_nll_loss(x, t)                 e^x - t x (log_input), x - t log(x + eps) otherwise
+                                           (+ t log t - t + 0.5 log(2 pi t) where t > 1, full=True)
+    margin_ranking_loss(a, b, y)           max(0, -y (a - b) + margin)
+    hinge_embedding_loss(x, y)             x where y = 1, max(0, margin - x) where y = -1
+    soft_margin_loss(x, y)                 log(1 + e^(-y x))
+    multilabel_soft_margin_loss(x, t)      -mean_c [t log sigmoid(x) + (1 - t) log sigmoid(-x)]
+    cosine_embedding_loss(a, b, y)         1 - cos(a, b) where y = 1, max(0, cos(a, b) - margin)
+                                           where y = -1
+    triplet_margin_loss(a, p, n)           max(0, margin + d(a, p) - d(a, n))   (swap: d(a, n)
+                                           the smaller of d(a, n) and d(p, n)); any distance d
+                                           with triplet_margin_with_distance_loss
+    multi_margin_loss(x, y)                sum_{i != y} max(0, margin - x_y + x_i)^p / C
+    multilabel_margin_loss(x, y)           sum_{j in y} sum_{i not in y} max(0, 1 - x_j + x_i) / C
 """
 import math
 
@@ -24,10 +40,13 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.elementwise import clamp, log, sigmoid
+from tinygen.ops.elementwise import (clamp, log, logsigmoid, minimum, relu, sigmoid, softplus_unit,
+                                     sqrt)
 from tinygen.ops.elementwise import abs as _abs, exp, where
+from tinygen.ops.indexing import gather
 from tinygen.ops.reduce import log_softmax
-from tinygen.ops.shape import getitem, permute, reshape
+from tinygen.ops.similarity import pairwise_distance
+from tinygen.ops.shape import getitem, permute, reshape, unsqueeze
 
 
 def _reduce(loss, reduction, op):
@@ -355,3 +374,139 @@ def _cross_entropy_smoothed(input, target, weight, ignore_index, reduction, labe
     else:
         smooth = _reduce(smooth, reduction, "cross_entropy")
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)
+
+
+# ---- embedding and ranking losses (composed: twice differentiable) -----------------------------
+
+def _sign_target(target, like):
+    """A +-1 target that only selects a branch, as a constant of like's dtype on its device."""
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    return Tensor._make(backend.array_module(like.device).asarray(t, dtype=like.dtype), like.device, False)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
+                     reduce=None, reduction="mean"):
+    """Negative log-likelihood of target under Poisson(rate): rate = e^input (log_input) or
+    input; full adds Stirling's log(target!) for target > 1."""
+    target = as_tensor(target, like=(input,))
+    loss = exp(input) - target * input if log_input else input - target * log(input + eps)
+    if full:
+        big = Tensor._make(target.array > 1, target.device, False)
+        safe = where(big, target, 2.0)                        # the term is 0 where t <= 1
+        loss = loss + where(big, safe * log(safe) - safe + 0.5 * log(safe * (2 * math.pi)), 0.0)
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "poisson_nll_loss")
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                        reduction="mean"):
+    """max(0, -target (input1 - input2) + margin): input1 should rank above input2 where
+    target = 1, below where target = -1."""
+    y = as_tensor(target, like=(input1,))
+    loss = clamp(-y * (input1 - input2) + margin, min=0.0)
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "margin_ranking_loss")
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+    """input where target = 1, max(0, margin - input) where target = -1 (input a distance)."""
+    y = _sign_target(target, input)
+    loss = where(y.array != 1, clamp(margin - input, min=0.0), 0.0) + where(y.array != -1, input, 0.0)
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "hinge_embedding_loss")
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """log(1 + e^(-target input)), the logistic loss for targets +-1."""
+    y = as_tensor(target, like=(input,))
+    return _reduce(softplus_unit(-y * input), _legacy_reduction(size_average, reduce, reduction),
+                   "soft_margin_loss")
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean"):
+    """Binary cross-entropy on logits input (N, C) against 0/1 targets, averaged over the C
+    classes (weight (C,) scales each), then reduced over N."""
+    t = as_tensor(target, like=(input,))
+    loss = -(t * logsigmoid(input) + (1 - t) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    loss = loss.sum(dim=-1) / input.shape[-1]
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "multilabel_soft_margin_loss")
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
+    """1 - cos(input1, input2) where target = 1, max(0, cos - margin) where target = -1; the
+    cosine over dim 1 of (N, D) inputs (dim 0 of (D,) ones), each squared norm + 1e-12 (torch's)."""
+    y = _sign_target(target, input1)
+    dim = y.ndim
+    dot = (input1 * input2).sum(dim=dim)
+    cos = dot / sqrt(((input1 * input1).sum(dim=dim) + 1e-12) * ((input2 * input2).sum(dim=dim) + 1e-12))
+    loss = where(y.array == 1, 1 - cos, 0.0) + where(y.array == -1, clamp(cos - margin, min=0.0), 0.0)
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "cosine_embedding_loss")
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    """max(0, margin + d(anchor, positive) - d(anchor, negative)), d the p-norm distance over
+    the last dim (pairwise_distance, eps added to the difference)."""
+    return triplet_margin_with_distance_loss(
+        anchor, positive, negative, distance_function=lambda a, b: pairwise_distance(a, b, p, eps),
+        margin=margin, swap=swap, reduction=_legacy_reduction(size_average, reduce, reduction))
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    """max(0, margin + d(anchor, positive) - d(anchor, negative)) for a distance function d of
+    two tensors (default: pairwise_distance); swap: d(anchor, negative) the smaller of it and
+    d(positive, negative)."""
+    d = pairwise_distance if distance_function is None else distance_function
+    d_pos, d_neg = d(anchor, positive), d(anchor, negative)
+    if swap:
+        d_neg = minimum(d_neg, d(positive, negative))
+    loss = clamp(d_pos - d_neg + margin, min=0.0)
+    return _reduce(loss, reduction, "triplet_margin_loss")
+
+
+def _class_targets(op, input, target):
+    """input as (N, C) and target as an int array on input's device, (N,) or (N, C)."""
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices, got {t.dtype}")
+    x = input if input.ndim == 2 else reshape(input, (1, -1))
+    return x, backend.array_module(input.device).asarray(t).reshape(x.shape[0], -1)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    """The multi-class hinge: sum over the wrong classes i of max(0, margin - x_y + x_i)^p
+    (times weight[y]), over C; input (N, C) or (C,), target (N,) class indices; p 1 or 2."""
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
+    x, t = _class_targets("multi_margin_loss", input, target)                # (N, C), (N, 1)
+    xp = backend.array_module(input.device)
+    wrong = Tensor._make((xp.arange(x.shape[1])[None, :] != t).astype(x.dtype), x.device, False)
+    terms = relu(gather(x, 1, Tensor._make(t, x.device, False)) * -1 + x + margin) * wrong
+    if p == 2:
+        terms = terms * terms
+    if weight is not None:
+        terms = terms * reshape(getitem(weight, t[:, 0]), (-1, 1))
+    loss = terms.sum(dim=1) / x.shape[1]
+    if input.ndim == 1:
+        loss = reshape(loss, ())
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "multi_margin_loss")
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """sum over target classes j and other classes i of max(0, 1 - x_j + x_i), over C; input
+    (N, C) or (C,), target of the same shape holding class indices, ended by the first -1."""
+    x, t = _class_targets("multilabel_margin_loss", input, target)           # (N, C), (N, C)
+    xp = backend.array_module(input.device)
+    listed = xp.cumprod(t >= 0, axis=1).astype(bool)                          # before the first -1
+    is_target = xp.zeros(x.shape, dtype=bool)
+    rows = xp.broadcast_to(xp.arange(x.shape[0])[:, None], t.shape)
+    is_target[rows[listed], t[listed]] = True
+    pairs = Tensor._make((is_target[:, :, None] & ~is_target[:, None, :]).astype(x.dtype), x.device, False)
+    hinge = relu(unsqueeze(x, 1) - unsqueeze(x, 2) + 1)                      # [n, j, i]: 1 - x_j + x_i
+    loss = (hinge * pairs).sum(dim=(1, 2)) / x.shape[1]
+    if input.ndim == 1:
+        loss = reshape(loss, ())
+    return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "multilabel_margin_loss")

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, var, max/min, logsumexp; and softmax / log_softmax over a dim.
+"""Reductions: sum, mean, var (var_mean, std_mean), nansum, nanmean, max/min, logsumexp; and softmax / log_softmax over a dim.
 
 `dim` is None (all elements), an int, or a tuple of ints; `keepdim` keeps reduced dims as
 size 1, as in torch. The backward of a reduction broadcasts the gradient back over the
@@ -143,6 +143,34 @@ def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
     """Standard deviation, computed without forming the variance (which overflows from
     x ~ 1e19 in float32 and underflows at x ~ 1e-23); gradient 0 at zero variance, as torch."""
     return Var(_axes(dim, x.ndim, "std"), keepdim, _correction(unbiased, correction), True)(x)
+
+
+def var_mean(input, dim=None, *, correction=1, keepdim=False):
+    """(var, mean) over dim, as torch.var_mean."""
+    return var(input, dim, keepdim=keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, *, correction=1, keepdim=False):
+    """(std, mean) over dim, as torch.std_mean."""
+    return std(input, dim, keepdim=keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def _without_nan(input):
+    """(input with its nans replaced by 0 (no gradient through them), the count of the others)."""
+    xp = backend.array_module(input.device)
+    nan = xp.isnan(input.array)
+    return where(_const(input, nan), 0.0, input), _const(input, (~nan).astype(input.dtype))
+
+
+def nansum(input, dim=None, keepdim=False):
+    """The sum over dim, nans counted as 0."""
+    return sum(_without_nan(input)[0], dim, keepdim)
+
+
+def nanmean(input, dim=None, keepdim=False):
+    """The mean over dim of the elements that are not nan (nan where all are)."""
+    x, count = _without_nan(input)
+    return sum(x, dim, keepdim) / sum(count, dim, keepdim)
 
 
 class MaxMin(Function):

@@ -7,12 +7,22 @@ its gradient, the product of the others, is exact with zeros too).
 Both backwards are written with cumsum/cumprod themselves, so they differentiate again. With
 zeros in x the division fails; cumprod's backward then uses the exact product without x_j:
 gx_j = sum_{i >= j} gy_i prod_{k <= i, k != j} x_k, formed as an (n, n) table per slice.
+
+Composed of the ops above (and gather), so twice differentiable:
+
+    cummax, cummin:  (values, indices), indices the running arg max (the latest of ties, as
+                     torch); values = gather(x, dim, indices), whose gradient lands on them
+    logcumsumexp:    y_i = log sum_{j <= i} e^(x_j) = m + log cumsum(e^(x - m)), m = max x along
+                     the dim (a constant): exact where no x_j lies ~700 (float64) below m
 """
 import numpy as np
 
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
+from tinygen.ops.elementwise import _const, exp, log
+from tinygen.ops.indexing import gather
+from tinygen.ops.reduce import values_indices
 from tinygen.ops.shape import _norm_dim, astype, expand, getitem, reshape, sum_to, transpose
 
 
@@ -99,3 +109,47 @@ def prod(input, dim=None, keepdim=False, dtype=None):
         return x * 1
     y = getitem(CumProd(d)(x), (slice(None),) * d + (slice(-1, None),))   # keeps dim d
     return y if keepdim else reshape(y, x.shape[:d] + x.shape[d + 1:])
+
+
+def _running_arg(input, dim, extreme):
+    """The index of the running max (extreme = "maximum") or min along dim: the latest index
+    whose value equals the running extreme, as torch."""
+    xp = backend.array_module(input.device)
+    x = input.array
+    running = getattr(xp, extreme).accumulate(x, axis=dim)
+    shape = [1] * x.ndim
+    shape[dim] = x.shape[dim]
+    position = xp.arange(x.shape[dim]).reshape(shape)
+    hit = (x == running) | xp.isnan(x)                # a nan becomes the extreme, as in torch
+    return xp.maximum.accumulate(xp.where(hit, position, 0), axis=dim).astype(np.int64)
+
+
+def _cumulative_extreme(input, dim, op, extreme):
+    if input.ndim == 0:
+        _norm_dim(dim, 1, op)
+        return values_indices(input * 1, _const(input, backend.array_module(input.device).zeros((), np.int64)))
+    d = _norm_dim(dim, input.ndim, op)
+    indices = _const(input, _running_arg(input, d, extreme))
+    return values_indices(gather(input, d, indices), indices)
+
+
+def cummax(input, dim):
+    """(values, indices): the running maximum along dim and where it was found."""
+    return _cumulative_extreme(input, dim, "cummax", "maximum")
+
+
+def cummin(input, dim):
+    """(values, indices): the running minimum along dim and where it was found."""
+    return _cumulative_extreme(input, dim, "cummin", "minimum")
+
+
+def logcumsumexp(input, dim):
+    """y[..., i, ...] = log sum_{j <= i} exp(input[..., j, ...]) along dim."""
+    if input.ndim == 0:
+        _norm_dim(dim, 1, "logcumsumexp")
+        return input * 1
+    d = _norm_dim(dim, input.ndim, "logcumsumexp")
+    xp = backend.array_module(input.device)
+    m = input.array.max(axis=d, keepdims=True)
+    m = _const(input, xp.where(xp.isfinite(m), m, 0).astype(input.dtype))    # a shift, no gradient
+    return log(CumSum(d)(exp(input - m))) + m

@@ -16,6 +16,15 @@ Binary ops (broadcasting, gradients summed back with unbroadcast):
     atan2(a, b)      angle of (b, a)           ga = gy b / (a^2 + b^2)   gb = -gy a / (a^2 + b^2)
                                                (both 0 at a = b = 0, as torch)
     hypot(a, b)      = sqrt(a^2 + b^2)         ga = gy a / y             gb = gy b / y
+
+Composed of the ops above (so twice differentiable), with torch's values at the edges:
+
+    sinc(x)             sin(pi x) / (pi x), 1 at x = 0 (gradient 0 there)
+    logit(p, eps)       log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is given
+    xlogy(x, y)         x log y, 0 where x = 0 (y not nan): gx = log y (0 where x = 0), gy = x / y
+    copysign(a, b)      |a| with b's sign bit: ga = gy sign(a) sign(b), none to b
+    fmax(a, b), fmin    max/min ignoring a nan; ties send the gradient to a (torch's rule)
+    addcmul(x, a, b, value)   x + value a b        addcdiv(x, a, b, value)   x + value a / b
 """
 import math
 
@@ -24,7 +33,8 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_tensor
-from tinygen.ops.elementwise import Unary, _check_broadcast, _const, _unary, exp, rsqrt, square, where
+from tinygen.ops.elementwise import (Unary, _check_broadcast, _const, _unary, abs, clamp, exp, log,
+                                     log1p, rsqrt, sin, square, where)
 from tinygen.ops.shape import unbroadcast
 
 
@@ -72,6 +82,9 @@ SPECIAL = {
     "atan":    (lambda xp, x: xp.arctan(x),             lambda x, y, gy: gy / (1 + square(x))),
     "sinh":    (lambda xp, x: xp.sinh(x),               lambda x, y, gy: gy * cosh(x)),
     "cosh":    (lambda xp, x: xp.cosh(x),               lambda x, y, gy: gy * sinh(x)),
+    "asinh":   (lambda xp, x: xp.arcsinh(x),            lambda x, y, gy: gy * rsqrt(square(x) + 1)),
+    "acosh":   (lambda xp, x: xp.arccosh(x),            lambda x, y, gy: gy * rsqrt(square(x) - 1)),
+    "atanh":   (lambda xp, x: xp.arctanh(x),            lambda x, y, gy: gy / (1 - square(x))),
     "exp2":    (lambda xp, x: xp.exp2(x),               lambda x, y, gy: gy * y * math.log(2)),
     "log2":    (lambda xp, x: xp.log2(x),               lambda x, y, gy: gy / (x * math.log(2))),
     "log10":   (lambda xp, x: xp.log10(x),              lambda x, y, gy: gy / (x * math.log(10))),
@@ -106,6 +119,9 @@ acos = _special("acos")
 atan = _special("atan")
 sinh = _special("sinh")
 cosh = _special("cosh")
+asinh = _special("asinh")
+acosh = _special("acosh")
+atanh = _special("atanh")
 exp2 = _special("exp2")
 log2 = _special("log2")
 log10 = _special("log10")
@@ -182,11 +198,16 @@ class BinarySpecial(Function):
                 unbroadcast(gb, b) if b.requires_grad else None)
 
 
+def _operands(op, input, other):
+    """input and other as Tensors (numbers take the other's dtype) that broadcast together."""
+    a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
+    _check_broadcast(op, a, b)
+    return a, b
+
+
 def _binary_special(op):
     def fn(input, other):
-        a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
-        _check_broadcast(op, a, b)
-        return BinarySpecial(op)(a, b)
+        return BinarySpecial(op)(*_operands(op, input, other))
     fn.__name__ = op
     fn.__doc__ = f"Elementwise {op}, broadcasting (see BINARY_SPECIAL in tinygen/ops/special.py)."
     return fn
@@ -223,3 +244,60 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     if input.dtype.kind != "f":
         return input * 1
     return NanToNum(nan, posinf, neginf)(input)
+
+
+# ---- composed ------------------------------------------------------------------------------------
+
+def sinc(input):
+    """The normalized sinc: sin(pi x) / (pi x), and 1 at x = 0."""
+    zero = _const(input, input.array == 0)
+    x = where(zero, 1.0, input) * math.pi          # a safe divisor where x = 0
+    return where(zero, 1.0, sin(x) / x)
+
+
+def logit(input, eps=None):
+    """log(p / (1 - p)); with eps, p is first clamped to [eps, 1 - eps] (no gradient outside)."""
+    p = input if eps is None else clamp(input, eps, 1 - eps)
+    return log(p) - log1p(-p)
+
+
+def xlogy(input, other):
+    """x log y, with 0 where x = 0 (unless y is nan), broadcasting."""
+    x, y = _operands("xlogy", input, other)
+    xp = backend.array_module(x.device)
+    skip = _const(x, (x.array == 0) & ~xp.isnan(y.array))   # broadcast (x, y) shape
+    return x * log(where(skip, 1.0, y))           # log 1 = 0: value and both gradients 0 there
+
+
+def copysign(input, other):
+    """|input| with the sign bit of other (-0.0 counts as negative), broadcasting."""
+    a, b = _operands("copysign", input, other)
+    xp = backend.array_module(a.device)
+    sign = _const(a, xp.where(xp.signbit(b.array), -1.0, 1.0).astype(a.dtype))
+    return abs(a) * sign
+
+
+def _fmax_fmin(op, input, other, keep_input):
+    a, b = _operands(op, input, other)
+    xp = backend.array_module(a.device)
+    return where(_const(a, keep_input(a.array, b.array) | xp.isnan(b.array)), a, b)
+
+
+def fmax(input, other):
+    """The elementwise maximum, taking the number where one side is nan."""
+    return _fmax_fmin("fmax", input, other, lambda a, b: a >= b)
+
+
+def fmin(input, other):
+    """The elementwise minimum, taking the number where one side is nan."""
+    return _fmax_fmin("fmin", input, other, lambda a, b: a <= b)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 * tensor2, broadcasting."""
+    return input + tensor1 * tensor2 * value
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 / tensor2, broadcasting."""
+    return input + tensor1 / tensor2 * value
