@@ -657,6 +657,11 @@ def test_tinygens_internals_raise_no_numpy_runtime_warnings():
             Bernoulli(logits=tg.tensor([-inf, inf, 0.0])), Bernoulli(logits=tg.tensor([inf, -inf, 1.0]))),
         "atan2 at the origin": lambda: tg.atan2(tg.zeros(1, requires_grad=True),
                                                 tg.zeros(1, requires_grad=True)).sum().backward(),
+        # the user's own ops at IEEE's edges: inf and NaN as values, silently as torch
+        "log(0), exp(1000)": lambda: (tg.tensor([0.0]).log(), tg.tensor([1000.0]).exp()),
+        "1 / 0, 0 / 0": lambda: tg.tensor([1.0, 0.0]) / tg.tensor([0.0, 0.0]),
+        "sqrt(-1), (-1) ** 0.5": lambda: (tg.tensor([-1.0]).sqrt(), tg.tensor([-1.0]) ** 0.5,
+                                          tg.tensor([-1.0]) ** tg.tensor([0.5])),
     }
     raised = {}
     for name, case in cases.items():
