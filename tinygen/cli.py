@@ -12,9 +12,9 @@
 
 Every failure ends in one line on stderr and a non-zero exit: 2 for bad arguments, missing
 or damaged files and a run directory in use, 1 when training stops on a non-finite value,
-130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM: kill, SLURM, docker stop; train
-first finishes the step and writes the checkpoint, as on Ctrl-C) (set TINYGEN_TRACEBACK=1 to
-see the traceback of an unexpected error).
+130 when interrupted (Ctrl-C) and 143 when terminated (SIGTERM: kill, SLURM, docker stop);
+train first finishes the step and writes the checkpoint on either. Set TINYGEN_TRACEBACK=1
+to see the traceback of an unexpected error.
 A run directory is held by one process at a time (train, eval, or sample into it; see
 tinygen/train/rundir.py). `--resume` continues a run with its saved settings: a new --lr or
 --epochs is applied and recorded; a different model, --data, --batch-size or --seed (or
