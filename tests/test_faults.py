@@ -954,3 +954,37 @@ def test_blas_scopes_of_two_threads_overlapping_keep_blas_on_one_thread_until_bo
     for t in ts:
         t.join(20)
     assert seen == {"B after A ended": [1] * len(before), "both ended": before}, (seen, before)
+
+
+def test_anomaly_mode_checks_one_threads_forward_while_another_runs_a_backward():
+    """Anomaly mode suspends forward checks inside a backward (they are reported through the
+    backward's result); that suspension is the backward's thread's alone: it used to switch
+    them off for a forward in every other thread."""
+    import threading
+
+    import tinygen as tg
+    from tinygen.autograd import AnomalyError, Function
+    inside, leave = threading.Event(), threading.Event()
+
+    class HeldBackward(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            inside.set()
+            leave.wait(10)
+            return gy * 2
+
+    def train():
+        HeldBackward()(tg.ones(2, requires_grad=True)).sum().backward()
+
+    with tg.autograd.detect_anomaly():
+        t = threading.Thread(target=train)
+        t.start()
+        inside.wait(10)
+        try:
+            with pytest.raises(AnomalyError, match="returned non-finite values in forward"):
+                tg.tensor([0.0], requires_grad=True).log()       # -inf, in this thread
+        finally:
+            leave.set()
+            t.join(10)
