@@ -988,3 +988,25 @@ def test_anomaly_mode_checks_one_threads_forward_while_another_runs_a_backward()
         finally:
             leave.set()
             t.join(10)
+
+
+def test_a_forced_conv_algorithm_is_the_threads_own_and_the_kernel_setting_the_processes():
+    """As documented (tinygen/kernels/__init__.py, backend.kernel_mode): use_conv_algorithm is
+    a context variable, use_kernels a process-wide setting like torch.backends' flags."""
+    import threading
+
+    from tinygen import backend, kernels
+    seen = {}
+
+    def other():
+        seen["conv algorithm"] = kernels.conv_algorithm()
+        seen["kernel mode"] = backend.kernel_mode()
+
+    with kernels.use_conv_algorithm("im2col"), backend.use_kernels("reference"):
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert kernels.conv_algorithm() == "im2col"
+    forced_by_env = os.environ.get("TINYGEN_CONV_ALGO") or None
+    assert seen == {"conv algorithm": None if forced_by_env == "auto" else forced_by_env,
+                    "kernel mode": "reference"}
