@@ -82,6 +82,11 @@ def _same(name, **kw):
     return (lambda *xs: getattr(F, name)(*xs, **kw)), (lambda *xs: getattr(TF, name)(*xs, **kw))
 
 
+def _implicit_dims(m):
+    return lambda x, y, z, w: (m.log_softmax(y), m.softmax(x), m.softmin(z), m.log_softmax(w),
+                               m.softmax(z))
+
+
 W5 = RS.uniform(0.5, 2.0, 5)
 ALLOWED = RS.uniform(0, 1, (4, 6)) > 0.4          # an attention mask, True = may attend
 ALLOWED[:, 0] = True
@@ -100,6 +105,9 @@ FUNCTIONAL = [
     ("hardsigmoid", *_same("hardsigmoid"), [_spread(3, 4) * 2]),
     ("hardswish", *_same("hardswish"), [_spread(3, 4) * 2]),
     ("softmin", *_same("softmin", dim=0), [_normal(3, 4)]),
+    # 2017 scripts' F.log_softmax(x): torch's implicit dim (0 for 1-d and 3-d inputs, else 1)
+    ("softmax_implicit_dim", _implicit_dims(F), _implicit_dims(TF),
+     [_normal(4), _normal(3, 4), _normal(2, 3, 4), _normal(2, 3, 2, 2)]),
     ("prelu", *_same("prelu"), [_spread(2, 3, 4), RS.uniform(0, 0.5, 3)]),
     ("prelu_shared", *_same("prelu"), [_spread(2, 3), np.array([0.2])]),
     ("l1_loss", *_same("l1_loss"), [_spread(3, 4), _normal(3, 4)]),
@@ -520,6 +528,15 @@ def test_embedding_from_pretrained_is_frozen_and_looks_up_rows():
     np.testing.assert_array_equal(emb(tg.tensor([3, 0])).numpy(), w.numpy()[[3, 0]])
     with pytest.raises(IndexError, match="embedding"):
         emb(tg.tensor([4]))
+
+
+def test_implicit_softmax_dim_warns_as_torch():
+    for name in ("softmax", "log_softmax", "softmin"):
+        with pytest.warns(UserWarning, match=f"Implicit dimension choice for {name} has been"):
+            getattr(F, name)(tg.zeros(2, 3))
+    x = tg.tensor(_normal(2, 3), dtype="float32")
+    assert F.log_softmax(x, 1, dtype=tg.float64).dtype == tg.float64
+    assert F.softmax(x, dim=0).dtype == tg.float32
 
 
 def test_bad_arguments_name_the_op():

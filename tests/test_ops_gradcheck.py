@@ -469,7 +469,7 @@ for _reduction in REDUCTIONS:
         shape = draw(SMALL)
         p, t = draw(tgt.tensors(shape, "unit")), draw(tgt.tensors(shape, "unit"))
         weight = draw(st.one_of(st.none(), tgt.tensors(shape[1:], "positive", requires_grad=False)))
-        return (lambda p, t: ops.binary_cross_entropy(p, t, weight, reduction)), (p, t)
+        return (lambda p, t: ops.binary_cross_entropy(p, t, weight, reduction=reduction)), (p, t)
 
     def _bce_logits(draw, reduction=_reduction):
         shape = draw(SMALL)
@@ -496,8 +496,8 @@ for _reduction in REDUCTIONS:
 
     def _mse(draw, reduction=_reduction):
         shape = draw(SMALL)
-        return (lambda x, t: ops.mse_loss(x, t, reduction)), (draw(tgt.tensors(shape)),
-                                                              draw(tgt.tensors(shape)))
+        return (lambda x, t: ops.mse_loss(x, t, reduction=reduction)), (draw(tgt.tensors(shape)),
+                                                                        draw(tgt.tensors(shape)))
 
     def _gaussian_nll(draw, reduction=_reduction):
         shape = draw(NONEMPTY)

@@ -97,7 +97,7 @@ def test_indexing_padding_and_products_match_torch():
 def test_regression_losses_match_torch(reduction, shape, data):
     x = data.draw(tgt.arrays(shape))
     t = data.draw(tgt.arrays(shape))
-    check(lambda x, t: ops.mse_loss(x, t, reduction),
+    check(lambda x, t: ops.mse_loss(x, t, reduction=reduction),
           lambda x, t: TF.mse_loss(x, t, reduction=reduction), [x, t])
     var_shape = data.draw(st.sampled_from([shape, shape[:-1] + (1,), shape[:-1]]))
     var = data.draw(tgt.arrays(var_shape, "positive"))
@@ -114,9 +114,9 @@ def test_binary_losses_match_torch(reduction, shape, data):
     logits = data.draw(tgt.arrays(shape))
     weight = data.draw(tgt.arrays(shape[-1:], "positive"))
     w_tg, w_t = pair(weight, False)
-    check(lambda p, t: ops.binary_cross_entropy(p, t, w_tg, reduction),
+    check(lambda p, t: ops.binary_cross_entropy(p, t, w_tg, reduction=reduction),
           lambda p, t: TF.binary_cross_entropy(p, t, w_t, reduction=reduction), [p, t])
-    check(lambda l, t: ops.binary_cross_entropy_with_logits(l, t, w_tg, reduction,
+    check(lambda l, t: ops.binary_cross_entropy_with_logits(l, t, w_tg, reduction=reduction,
                                                             pos_weight=w_tg * 2),
           lambda l, t: TF.binary_cross_entropy_with_logits(l, t, w_t, reduction=reduction,
                                                            pos_weight=w_t * 2), [logits, t])
@@ -152,9 +152,10 @@ def test_classification_losses_match_torch(reduction, data):
     w_tg = None if weight is None else tg.tensor(weight, dtype="float64")
     w_t = None if weight is None else torch.tensor(weight)
     t_tg, t_t = tg.tensor(target), torch.tensor(target)
-    check(lambda x: ops.cross_entropy(x, t_tg, w_tg, ignore, reduction),
+    check(lambda x: ops.cross_entropy(x, t_tg, w_tg, ignore_index=ignore, reduction=reduction),
           lambda x: TF.cross_entropy(x, t_t, w_t, ignore_index=ignore, reduction=reduction), [x])
-    check(lambda x: ops.nll_loss(ops.log_softmax(x, 1), t_tg, w_tg, ignore, reduction),
+    check(lambda x: ops.nll_loss(ops.log_softmax(x, 1), t_tg, w_tg, ignore_index=ignore,
+                                 reduction=reduction),
           lambda x: TF.nll_loss(TF.log_softmax(x, 1), t_t, w_t, ignore_index=ignore,
                                 reduction=reduction), [x])
 
@@ -241,6 +242,33 @@ def test_atan2_gradient_at_the_origin_is_zero_as_torch(a, b):
     assert_close(a_tg.grad, a_t.grad)
     assert_close(b_tg.grad, b_t.grad)
     assert np.isfinite(a_tg.grad.numpy()).all() and np.isfinite(b_tg.grad.numpy()).all()
+
+
+@pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated")
+def test_legacy_size_average_and_reduce_flags_and_positional_order_match_torch():
+    """Older scripts' F.nll_loss(output, target, size_average=False) (a sum) and the like;
+    arguments given by position land where torch's do (weight, size_average, ignore_index)."""
+    rs = np.random.default_rng(3)
+    x, p = rs.standard_normal((5, 4)), rs.uniform(0.1, 0.9, (5, 4))
+    target = np.array([0, 3, 1, 1, 2])
+    t_tg, t_t = tg.tensor(target), torch.tensor(target)
+    w_tg, w_t = pair([1.0, 2.0, 0.5, 1.5], requires_grad=False)
+    for flags in ({"size_average": False}, {"reduce": False}, {"size_average": True},
+                  {"size_average": False, "reduce": True}):
+        check(lambda x: ops.nll_loss(ops.log_softmax(x, 1), t_tg, **flags),
+              lambda x: TF.nll_loss(TF.log_softmax(x, 1), t_t, **flags), [x])
+        check(lambda x: ops.cross_entropy(x, t_tg, w_tg, **flags),
+              lambda x: TF.cross_entropy(x, t_t, w_t, **flags), [x])
+        check(lambda a, b: ops.mse_loss(a, b, **flags), lambda a, b: TF.mse_loss(a, b, **flags),
+              [x, p])
+        check(lambda a, b: ops.binary_cross_entropy(a, b, **flags),
+              lambda a, b: TF.binary_cross_entropy(a, b, **flags), [p, p[::-1].copy()])
+        check(lambda a, b: ops.binary_cross_entropy_with_logits(a, b, **flags),
+              lambda a, b: TF.binary_cross_entropy_with_logits(a, b, **flags), [x, p])
+    check(lambda x: ops.cross_entropy(x, t_tg, w_tg, None, 1, None, "sum"),
+          lambda x: TF.cross_entropy(x, t_t, w_t, None, 1, None, "sum"), [x])
+    check(lambda x: ops.nll_loss(x, t_tg, None, False, 3), lambda x: TF.nll_loss(x, t_t, None, False, 3),
+          [x])
 
 
 def test_gradients_at_kinks_follow_torch():

@@ -282,6 +282,41 @@ def test_state_dict_shape_and_loading_copies():
     np.testing.assert_array_equal(opt2.state[p2]["exp_avg"].numpy(), opt.state[p]["exp_avg"].numpy())
 
 
+def test_a_subclass_written_for_torch_keeps_its_state_in_a_defaultdict():
+    """Custom optimizers (RAdam, AdamW before torch had them) read `state = self.state[p]`
+    and initialise it when len(state) == 0; their __setstate__ calls super()'s, on
+    copy.deepcopy and unpickling. As torch.optim.Optimizer, before and after loading."""
+    class Momentum(optim.Optimizer):
+        def __init__(self, params, lr=0.1):
+            super(Momentum, self).__init__(params, dict(lr=lr))
+
+        def __setstate__(self, state):
+            super(Momentum, self).__setstate__(state)
+
+        def step(self):
+            for group in self.param_groups:
+                for p in group['params']:
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state['buf'] = tg.zeros_like(p.data)
+                    state['buf'].mul_(0.5).add_(p.grad.data)
+                    p.data.add_(state['buf'], alpha=-group['lr'])
+
+    p = _param([1.0, 2.0])
+    opt = Momentum([p])
+    for _ in range(2):
+        _set_grad(p, [1.0, -1.0])
+        opt.step()
+    np.testing.assert_allclose(p.numpy(), [1.0 - 0.1 - 0.15, 2.0 + 0.1 + 0.15])
+    assert opt.state[p]['buf'].tolist() == [1.5, -1.5]
+    clone = copy.deepcopy(opt)
+    assert isinstance(clone, Momentum) and len(clone.state) == 1
+    q = _param([0.0, 0.0])
+    fresh = Momentum([q])
+    fresh.load_state_dict(opt.state_dict())
+    assert fresh.state[q]['buf'].tolist() == [1.5, -1.5] and fresh.state[_param([0.0])] == {}
+
+
 def test_load_state_dict_errors():
     opt = optim.SGD([_param([1.0]), _param([2.0])], lr=0.1, momentum=0.9)
     for p in opt.param_groups[0]["params"]:

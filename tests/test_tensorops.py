@@ -774,6 +774,17 @@ def test_new_factories_take_dtype_and_device_from_self():
     assert x.new_ones(2, requires_grad=True).requires_grad
 
 
+def test_legacy_new_takes_sizes_or_data_in_the_dtype_and_device_of_self():
+    """weight.new(nlayers, bsz, nhid).zero_(), std.data.new(std.size()).normal_(), as torch."""
+    x = tg.zeros(2, 3, dtype="float64", requires_grad=True)
+    assert x.new(4, 5).shape == (4, 5) and x.new(4, 5).dtype == np.float64
+    assert x.new(x.size()).normal_().shape == (2, 3) and not x.new(2).requires_grad
+    assert x.new([1, 2]).tolist() == [1.0, 2.0] and x.new(np.ones(3)).dtype == np.float64
+    assert x.new().shape == (0,) and x.data.new(1, 2).zero_().shape == (1, 2)
+    with pytest.raises(TypeError, match="new\\(\\): from a Tensor"):
+        x.new(x)
+
+
 def test_nonzero_and_where_with_one_argument():
     x = tg.tensor([[0.0, 1.0], [2.0, 0.0]])
     assert x.nonzero().tolist() == [[0, 1], [1, 0]] and x.nonzero().dtype == np.int64

@@ -6,6 +6,7 @@ every output (values, dtypes kind, indices), the gradient of sum_k <out_k, v_k> 
 v_k, and the gradient of the squared norm of that gradient (second order).
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -255,6 +256,9 @@ CASES = {
                                           m.einsum("bii,bjj->bij", a, a * 2), m.einsum("iij->j", A234_T(m, a[0])),
                                           m.einsum("i,ii->i", x[0, 0, :3], a[0])), [A234, R.standard_normal((2, 3, 3))]),
     "logcumsumexp": (lambda m, x: (m.logcumsumexp(x, 1), x.logcumsumexp(-1), m.logcumsumexp(x * 30, 0)), [A234]),
+    "addcmul_addcdiv_in_place": (lambda m, x, y, p: ((x * 1.0).addcmul_(y, p, value=0.5).addcdiv_(y, p[0]),
+                                                     m.addcmul(x, y, y[0], value=-0.3), x.addcdiv(y[1], p)),
+                                 [A34, A34[::-1].copy(), POSITIVE]),
 }
 
 
@@ -326,6 +330,74 @@ def test_inplace_on_leaf_and_view_errors_match_torch():
         with m.no_grad():
             x.mul_(2)
         assert x._version == 1 and x.tolist() == [2.0, 4.0]
+
+
+def test_deprecated_number_first_overloads_match_torch():
+    """Older scripts' hand-written SGD step p.data.add_(-lr, p.grad.data): torch's deprecated
+    op(Number alpha, Tensor other) still runs for add, sub, add_, sub_ (torch warns once per
+    process, tinygen as Python's warnings do), and addcmul/addcdiv's op(Number value, Tensor,
+    Tensor); other positional forms are refused with a TypeError naming the op."""
+    results = {}
+    for m in (tg, torch):
+        x, g = m.tensor(A5), m.tensor(A5 * A5 + 0.5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results[m] = [x.clone().add_(-0.1, g), x.sub(3, g), x.add(-2, g),
+                          x.clone().sub_(0.5, g)]
+        with pytest.raises(TypeError):
+            x.add_(-2, g, alpha=3)
+    for ours, theirs in zip(results[tg], results[torch]):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-15)
+    x = tg.tensor(A5)
+    for op in ("add", "sub", "add_", "sub_"):
+        with pytest.warns(UserWarning, match=f"overload of {op} is deprecated"):
+            getattr(x.clone(), op)(2, x)
+    with pytest.raises(TypeError, match=r"add_\(\): expected add_\(other, \*, alpha=1\)"):
+        x.add_(x, x)
+    # and of addcmul/addcdiv: op(Number value, Tensor tensor1, Tensor tensor2), as in the hand-
+    # written Adam steps of 2019 (exp_avg_sq.mul_(beta2).addcmul_(1 - beta2, grad, grad))
+    results = {}
+    for m in (tg, torch):
+        x, g, d = m.tensor(A5), m.tensor(A5[::-1].copy()), m.tensor(A5 * A5 + 0.5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results[m] = [x.clone().addcmul_(0.1, g, g), x.clone().addcdiv_(-0.2, g, d),
+                          x.addcmul(3, g, d), x.addcdiv(0.5, g, d)]
+    for ours, theirs in zip(results[tg], results[torch]):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-15)
+    x = tg.tensor(A5)
+    for op in ("addcmul", "addcdiv", "addcmul_", "addcdiv_"):
+        with pytest.warns(UserWarning, match=f"overload of {op} is deprecated"):
+            getattr(x.clone(), op)(2, x, x + 1)
+    with pytest.raises(TypeError, match=r"addcdiv_\(\): expected addcdiv_\(tensor1, tensor2"):
+        x.addcdiv_(x)
+    with pytest.raises(TypeError, match=r"sub\(\): .* got positional arguments \(int, int\)"):
+        x.sub(1, 2)
+
+
+def test_resize_matches_torch_on_contiguous_tensors():
+    """Older scripts' buffers reused batch after batch: label.resize_(n).fill_(1),
+    input.resize_as_(real).copy_(real), noise.resize_(n, nz, 1, 1); shrinking keeps the first
+    values in order, as torch; a tensor that requires grad refuses, its .data does not."""
+    for m in (tg, torch):
+        x = m.arange(12).view(3, 4)
+        y = x.resize_(2, 3)
+        assert y is x and x.tolist() == [[0, 1, 2], [3, 4, 5]]
+        assert x.resize_((5,)).tolist() == [0, 1, 2, 3, 4] and x.resize_(5).tolist() == [0, 1, 2, 3, 4]
+        assert tuple(x.resize_as_(m.zeros(2, 2)).shape) == (2, 2) and x.tolist() == [[0, 1], [2, 3]]
+        assert tuple(x.resize_(3, 3).shape) == (3, 3) and x.view(-1)[:4].tolist() == [0, 1, 2, 3]
+        label = m.zeros(4).resize_(2).fill_(1.0)
+        assert label.tolist() == [1.0, 1.0]
+        w = m.zeros(2, requires_grad=True)
+        with pytest.raises(RuntimeError, match="resize"):
+            w.resize_(3)
+        assert tuple(w.data.resize_(3).shape) == (3,) and tuple(w.shape) == (2,)
+    x = tg.zeros(2)
+    version = x._version
+    x.resize_(4)
+    assert x._version > version and x.tolist() == [0.0] * 4
+    with pytest.raises(TypeError, match="resize_: sizes must be non-negative ints"):
+        x.resize_(-1)
 
 
 def test_special_functions_at_their_poles_and_edges_match_torch():

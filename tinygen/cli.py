@@ -44,8 +44,6 @@ DEFAULT_EPOCHS = {"pixelcnn": 5, "pixelrnn": 5, "gated-pixelcnn": 5, "ae": 10, "
                   "gan": 10}
 # settings a run keeps for life (--resume refuses others); lr and epochs may change
 FIXED_ON_RESUME = ("model", "variant", "preset", "conditional", "data", "batch_size", "seed")
-# models with size presets (their PRESETS tables); the default is the paper's size
-PRESET_MODELS = ("pixelcnn", "pixelrnn", "gated-pixelcnn")
 N_CLASSES = 10   # the class labels of every dataset (digits; Fashion-MNIST's ten garments)
 
 
@@ -138,8 +136,8 @@ def build_parser():
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--preset", default=None,
-                   help="pixelcnn, pixelrnn, gated-pixelcnn: a size preset, e.g. small (default: "
-                        "the paper's model)")
+                   help="one of the model's presets, e.g. small for pixelcnn, pixelrnn, "
+                        "gated-pixelcnn, iwae for vae (default: the paper's model)")
     t.add_argument("--variant", choices=VARIANTS, default=None,
                    help="pixelrnn: Row LSTM or Diagonal BiLSTM (default diagonal)")
     t.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
@@ -226,18 +224,26 @@ def _check_out(out):
 
 # ---- train -------------------------------------------------------------------------------
 
-def _check_preset(model, preset):
-    """--preset names one of the model's PRESETS (pixelcnn, pixelrnn, gated-pixelcnn only)."""
-    if preset is None:
-        return
-    if model not in PRESET_MODELS:
-        raise CLIError(f"--preset applies to {', '.join(PRESET_MODELS)}, not {model}")
+def presets(model):
+    """The names of a model's presets: the PRESETS table of its module, if it has one."""
     import importlib
 
     from tinygen import models
-    presets = importlib.import_module(models.REGISTRY[model][0]).PRESETS
-    if preset not in presets:
-        raise CLIError(f"--preset {preset!r}: {model} has the presets {', '.join(sorted(presets))}")
+    return sorted(getattr(importlib.import_module(models.REGISTRY[model][0]), "PRESETS", {}))
+
+
+def _check_preset(model, preset):
+    """--preset names one of the model's PRESETS."""
+    if preset is None:
+        return
+    names = presets(model)
+    if not names:
+        from tinygen import models
+        with_presets = [m for m in models.REGISTRY if presets(m)]
+        raise CLIError(f"--preset: {model} has no presets (these models have: "
+                       f"{', '.join(with_presets)})")
+    if preset not in names:
+        raise CLIError(f"--preset {preset!r}: {model} has the presets {', '.join(names)}")
 
 
 def _build_model(name, device, variant=None, preset=None, conditional=False):

@@ -294,7 +294,7 @@ def _second_order(fn, n_inputs):
 
 def run(only=None):
     rows = []
-    for name, fn, shapes, domain in ENTRIES + _nn_entries() + _conv_entries() + _nn_layer_entries():
+    for name, fn, shapes, domain in all_entries():
         if only and name not in only:
             continue
         rs = np.random.default_rng(0)
@@ -325,6 +325,11 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def all_entries():
+    """Every row `run` checks: the op table, then the nn, conv and nn-layer rows."""
+    return ENTRIES + _nn_entries() + _conv_entries() + _nn_layer_entries()
+
+
 def op_names():
     """The names `run(only=...)` accepts, in table order."""
-    return [name for name, *_ in ENTRIES + _nn_entries() + _conv_entries()]
+    return [name for name, *_ in all_entries()]

@@ -1,5 +1,8 @@
 """DCGAN (Radford et al. 2016), after pytorch/examples/dcgan/main.py for 28x28 one-channel
 images: transposed convolutions up from a 1x1 code, strided convolutions down to a logit.
+As the example before 2020, `weights_init` (applied with `model.apply`) initialises through
+`.data` (`m.weight.data.normal_(0.0, 0.02)`, `m.bias.data.fill_(0)`), and the saved sample
+grid reads `fake.data`.
 """
 
 
@@ -8,10 +11,10 @@ def build(torch, nn, F, rng, nz=16, ngf=8, ndf=8):
     def weights_init(m):
         classname = m.__class__.__name__
         if classname.find('Conv') != -1:
-            torch.nn.init.normal_(m.weight, 0.0, 0.02)
+            m.weight.data.normal_(0.0, 0.02)
         elif classname.find('BatchNorm') != -1:
-            torch.nn.init.normal_(m.weight, 1.0, 0.02)
-            torch.nn.init.zeros_(m.bias)
+            m.weight.data.normal_(1.0, 0.02)
+            m.bias.data.fill_(0)
 
     class Generator(nn.Module):
         def __init__(self):
@@ -121,7 +124,9 @@ def run(torch, nn, F, optim, data, steps, models, rng, nz=16, no_cuda=False):
         d_x.append(D_x)
 
     netG.eval()
-    with torch.no_grad():
-        fake = netG(fixed_noise).detach().cpu()
+    fake = netG(fixed_noise)
+    # vutils.save_image(fake.data, '%s/fake_samples.png' % opt.outf, normalize=True) in the
+    # example: the grid's values
+    grid = fake.data.cpu().numpy()
     return {"loss_d": losses_d, "loss_g": losses_g, "D_x": d_x,
-            "fixed_fake_mean": fake.mean().item(), "fixed_fake_shape": list(fake.shape)}
+            "fixed_fake_mean": float(grid.mean()), "fixed_fake_shape": list(grid.shape)}

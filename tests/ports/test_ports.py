@@ -31,6 +31,13 @@ from test_api_coverage import resolve as _resolve  # tests/ is on sys.path (conf
 
 HERE = pathlib.Path(__file__).parent
 STEPS = 4
+# word_language_model's p.data.add_(-lr, p.grad.data) and radam's addcmul_(1 - beta2, g, g) are
+# torch's deprecated number-first overloads, as the scripts were written
+# (Variable(data, volatile=True), size_average=False, F.log_softmax(x) of the 2017 scripts too)
+pytestmark = [pytest.mark.filterwarnings("ignore:This overload of"),
+              pytest.mark.filterwarnings("ignore:volatile was removed"),
+              pytest.mark.filterwarnings("ignore:Implicit dimension choice"),
+              pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated")]
 
 # script -> (build kwargs, run kwargs) for the exact comparison; on the cpu (the tests' cuda
 # device is numba's simulator, far too slow for training)
@@ -44,16 +51,28 @@ PORTS = {
     "conv_autoencoder": ({}, CPU),
     "aae": ({}, CPU),
     "pixelcnn": ({}, CPU),
+    "sgd_by_hand": ({}, CPU),
+    "wgan": ({}, CPU),
+    "lstm_classifier": ({}, CPU),
+    "time_sequence_prediction": ({}, {}),
+    "word_language_model": ({"dropout": 0.0}, CPU),
+    "radam": ({}, CPU),
+    "vae_2017": ({}, CPU),
+    "mnist_2017": ({"p": 0.0}, CPU),
+    "dcgan_2017": ({}, CPU),
 }
-WITH_DROPOUT = ["cgan", "mnist_classifier"]
+WITH_DROPOUT = ["cgan", "mnist_classifier", "word_language_model", "mnist_2017"]
 
 
 class Rng:
     """The scripts' random draws (torch.randn/rand/randint in the originals), from one NumPy
-    stream, returned as the framework's tensors: float32 noise, int64 labels."""
+    stream, returned as the framework's tensors: float32 noise, int64 labels. `np_random`
+    stands for `np.random` in scripts that draw NumPy arrays and wrap them in tensors
+    (`Tensor(np.random.normal(0, 1, size))`): the same stream, float64 arrays."""
 
     def __init__(self, lib, seed):
         self.lib, self.rs = lib, np.random.default_rng(seed)
+        self.np_random = self.rs          # .normal(loc, scale, size), .random(size)
 
     def randn(self, *size):
         return self.lib.tensor(self.rs.standard_normal(tuple(size)).astype(np.float32))
@@ -88,7 +107,7 @@ ROOTS = {"torch": "tinygen", "nn": "tinygen.nn", "F": "tinygen.nn.functional",
          "optim": "tinygen.optim"}
 # methods of Python's own types and of the test's Rng that scripts call
 PLAIN_METHODS = {"append", "items", "find", "randn", "randn_like", "rand", "randint", "block",
-                 "format", "chain", "make_optimizers"}
+                 "format", "chain", "make_optimizers", "normal", "random", "startswith"}
 
 
 def _chain(node):
@@ -266,6 +285,32 @@ def test_script_runs_under_torch(name):
     out, _ = run_torch(name, *PORTS[name])
     first = next(iter(out.values()))
     assert math.isfinite(first[0])
+
+
+def test_dcgan_weights_init_through_data_sets_the_parameters():
+    """dcgan's weights_init writes through `.data` (m.weight.data.normal_(0.0, 0.02),
+    m.bias.data.fill_(0)), and the comparison test overwrites those draws with torch's
+    weights: here, tinygen's own draws are N(0, 0.02) (kurtosis 3, where the default
+    uniform init's is 1.8) in the parameters themselves, which stay leaves without history."""
+    tg.manual_seed(0)
+    models = load("dcgan").build(tg, tg.nn, tg.nn.functional, Rng(tg, 1))
+    convs = bns = 0
+    for model in models.values():
+        for module in model.modules():
+            if module.__class__.__name__.find("Conv") != -1 and module.weight.numel() >= 2000:
+                w = module.weight.detach().numpy().ravel().astype(np.float64)
+                kurtosis = np.mean((w - w.mean()) ** 4) / w.var() ** 2
+                assert abs(w.std() - 0.02) < 0.002 and abs(kurtosis - 3) < 0.6, kurtosis
+                convs += 1
+            elif module.__class__.__name__.find("BatchNorm") != -1:
+                w = module.weight.detach().numpy()
+                assert abs(w.mean() - 1) < 0.02 and 0 < w.std() < 0.05
+                assert not module.bias.detach().numpy().any()
+                bns += 1
+    assert convs == 3 and bns == 3
+    for model in models.values():
+        assert all(p.is_leaf and p.requires_grad and p.grad_fn is None
+                   for p in model.parameters())
 
 
 def test_missing_names_are_found_by_reading_the_script(tmp_path, monkeypatch):

@@ -1,7 +1,10 @@
 """WGAN-GP (Gulrajani et al. 2017), after eriklindernoren/PyTorch-GAN implementations/wgan_gp:
 an MLP generator and critic; the critic's loss has the gradient penalty
 lambda * (||grad_x D(x_hat)|| - 1)^2 at random interpolates x_hat, computed with
-autograd.grad(create_graph=True) so that the penalty itself is differentiated.
+autograd.grad(create_graph=True) so that the penalty itself is differentiated. In the
+original's 0.4-era idioms: a `Tensor` type chosen by device, `Variable(imgs.type(Tensor))`,
+random draws as `Tensor(np.random.random(...))` (`np_random` here: the test's NumPy stream),
+`real_samples.data.size(0)`.
 """
 img_shape = (1, 28, 28)
 latent_dim = 16
@@ -51,24 +54,29 @@ def build(torch, nn, F, rng):
 
 
 def run(torch, nn, F, optim, data, steps, models, rng, n_critic=2, lambda_gp=10, no_cuda=False):
-    use_cuda = not no_cuda and torch.cuda.is_available()
-    device = torch.device("cuda" if use_cuda else "cpu")
+    Variable = torch.autograd.Variable   # from torch.autograd import Variable
+    np_random = rng.np_random            # np.random in the original
+    cuda = not no_cuda and torch.cuda.is_available()
     images = torch.tensor(data["images"]) * 2 - 1
     dataloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images),
                                              batch_size=8, shuffle=False)
-    generator = models["generator"].to(device)
-    discriminator = models["discriminator"].to(device)
+    generator, discriminator = models["generator"], models["discriminator"]
+    if cuda:
+        generator.cuda()
+        discriminator.cuda()
     optimizer_G = torch.optim.Adam(generator.parameters(), lr=0.0002, betas=(0.5, 0.999))
     optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=0.0002, betas=(0.5, 0.999))
+
+    Tensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor
 
     def compute_gradient_penalty(D, real_samples, fake_samples):
         """Calculates the gradient penalty loss for WGAN GP"""
         # Random weight term for interpolation between real and fake samples
-        alpha = rng.rand(real_samples.size(0), 1, 1, 1).to(device)
+        alpha = Tensor(np_random.random((real_samples.data.size(0), 1, 1, 1)))
         # Get random interpolation between real and fake samples
         interpolates = (alpha * real_samples + ((1 - alpha) * fake_samples)).requires_grad_(True)
         d_interpolates = D(interpolates)
-        fake = torch.ones(real_samples.shape[0], 1, device=device)
+        fake = Variable(Tensor(real_samples.shape[0], 1).fill_(1.0), requires_grad=False)
         # Get gradient w.r.t. interpolates
         gradients = torch.autograd.grad(
             outputs=d_interpolates,
@@ -86,14 +94,15 @@ def run(torch, nn, F, optim, data, steps, models, rng, n_critic=2, lambda_gp=10,
     for i, (imgs,) in enumerate(dataloader):
         if i == steps:
             break
-        real_imgs = imgs.to(device)
+        # Configure input
+        real_imgs = Variable(imgs.type(Tensor))
 
         # ---------------------
         #  Train Discriminator
         # ---------------------
         optimizer_D.zero_grad()
         # Sample noise as generator input
-        z = rng.randn(imgs.shape[0], latent_dim).to(device)
+        z = Variable(Tensor(np_random.normal(0, 1, (imgs.shape[0], latent_dim))))
         # Generate a batch of images
         fake_imgs = generator(z)
         # Real images

@@ -2,6 +2,7 @@
 tg.autograd.Variable(x). They make ordinary Tensors; nothing here is a second tensor type.
 
     tg.FloatTensor(2, 3)          # uninitialized (here: zeros) float32 tensor of shape (2, 3)
+    tg.FloatTensor(x.size())      # the same, of x's shape (a tuple of ints is a size)
     tg.FloatTensor([1, 2])        # float32 tensor holding the data
     isinstance(x, tg.LongTensor)  # True when x is an int64 Tensor
     tg.cuda.FloatTensor(2, 3)     # the same on the cuda device; where no cuda device is
@@ -21,8 +22,18 @@ class _LegacyTensorType(type):
                 and (cls.device is None or obj.device == cls.device))
 
 
+def is_size(arg):
+    """A tuple of ints: read as a size by the legacy constructors, as torch reads a torch.Size
+    (tinygen's x.size() and x.shape are plain tuples, so tg.FloatTensor(x.size()) makes a
+    tensor of x's shape; data is given as a list or an array)."""
+    return (isinstance(arg, tuple) and len(arg) > 0
+            and all(isinstance(n, (int, np.integer)) for n in arg))
+
+
 def _legacy_new(dtype, args, device):
-    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+    if len(args) == 1 and is_size(args[0]):
+        args = args[0]
+    elif len(args) == 1 and not isinstance(args[0], (int, np.integer)):
         return tensor(args[0], dtype=dtype, device=device or "cpu")   # data
     from tinygen.ops.factories import zeros
     return zeros(*(args or (0,)), dtype=dtype, device=device or "cpu")  # sizes (torch: garbage)

@@ -146,11 +146,13 @@ def batches(data, batch_size=500, limit=None):
 
 
 class AutoEncoder(nn.Module):
-    """Deterministic autoencoder with a Bernoulli decoder; AutoEncoder("b4") is B4."""
+    """Deterministic autoencoder with a Bernoulli decoder; AutoEncoder("b4") (or
+    AutoEncoder(preset="b4"), the command line's --preset) is B4."""
 
-    def __init__(self, config=None, **overrides):
+    def __init__(self, config=None, preset=None, **overrides):
         super().__init__()
-        self.config = config = make_config(config, overrides, PRESETS, AutoEncoderConfig)
+        self.config = config = make_config(config if preset is None else preset, overrides,
+                                           PRESETS, AutoEncoderConfig)
         body, features = encoder_body(config)
         self.encoder = nn.Sequential(body, nn.Linear(features, config.latent_dim))
         self.decoder = decoder(config)

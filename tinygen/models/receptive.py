@@ -51,12 +51,12 @@ def receptive_fields(model, shape, pixels=None, n_images=4, seed=0):
 def save_receptive_fields(models, pixel, shape, path, **kwargs):
     """One panel per model ({title: model}): the input pixels reaching `pixel` (white),
     the pixel itself (red). Writes a PNG at path and returns it."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure      # a figure of its own: pyplot's backend untouched
     H, W = shape[-2:]
-    fig, axes = plt.subplots(1, len(models), figsize=(2.6 * len(models), 2.6 * H / W + 0.6),
-                             squeeze=False)
+    fig = Figure(figsize=(2.6 * len(models), 2.6 * H / W + 0.6))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(models), squeeze=False)
     for ax, (title, model) in zip(axes[0], models.items()):
         seen = receptive_field(model, pixel, shape, **kwargs)
         rgb = np.repeat(seen[..., None].astype(np.float32) * 0.9, 3, axis=-1)   # (H, W, 3)
@@ -68,5 +68,4 @@ def save_receptive_fields(models, pixel, shape, path, **kwargs):
         ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
         ax.set_title(f"{title}\n{int(seen.sum())} pixels seen", fontsize=9)
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
     return path

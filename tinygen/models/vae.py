@@ -70,11 +70,13 @@ PRESETS = {
 
 
 class VAE(nn.Module):
-    """Gaussian encoder, Bernoulli decoder; VAE() is preset "b1", VAE("iwae") Burda et al.'s."""
+    """Gaussian encoder, Bernoulli decoder; VAE() is preset "b1", VAE("iwae") (or
+    VAE(preset="iwae"), the command line's --preset) Burda et al.'s."""
 
-    def __init__(self, config=None, **overrides):
+    def __init__(self, config=None, preset=None, **overrides):
         super().__init__()
-        self.config = config = make_config(config, overrides, PRESETS, VAEConfig)
+        self.config = config = make_config(config if preset is None else preset, overrides,
+                                           PRESETS, VAEConfig)
         self.encoder, features = encoder_body(config)
         self.mu = nn.Linear(features, config.latent_dim)
         self.logvar = nn.Linear(features, config.latent_dim)

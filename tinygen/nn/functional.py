@@ -8,8 +8,10 @@ embedding.py, and the normalizations in tinygen/nn/normalization.py.
 from tinygen.nn.normalization import batch_norm, layer_norm  # noqa: F401
 from tinygen.ops import (  # noqa: F401
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, dropout, elu,
-    gaussian_nll_loss, leaky_relu, linear, log_softmax, logsigmoid, logsumexp, mse_loss,
-    nll_loss, pad, relu, sigmoid, softmax, softplus, tanh)
+    gaussian_nll_loss, leaky_relu, linear, logsigmoid, logsumexp, mse_loss,
+    nll_loss, pad, relu, sigmoid, softplus, tanh)
+from tinygen.ops.activation import functional_log_softmax as log_softmax  # noqa: F401
+from tinygen.ops.activation import functional_softmax as softmax  # noqa: F401
 from tinygen.ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from tinygen.ops.pool import avg_pool2d, max_pool2d  # noqa: F401
 

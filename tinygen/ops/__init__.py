@@ -153,6 +153,7 @@ Tensor.isclose = compare.isclose
 Tensor.allclose = compare.allclose
 Tensor.equal = compare.equal
 
+Tensor.new = tensor_new.new
 Tensor.new_zeros = tensor_new.new_zeros
 Tensor.new_ones = tensor_new.new_ones
 Tensor.new_full = tensor_new.new_full
@@ -276,6 +277,8 @@ Tensor.uniform_ = inplace.uniform_
 Tensor.bernoulli_ = inplace.bernoulli_
 Tensor.exponential_ = inplace.exponential_
 Tensor.detach_ = inplace.detach_
+Tensor.resize_ = inplace.resize_
+Tensor.resize_as_ = inplace.resize_as_
 Tensor.scatter_ = inplace.scatter_
 Tensor.scatter_add_ = inplace.scatter_add_
 Tensor.index_add_ = inplace.index_add_
@@ -289,6 +292,8 @@ Tensor.sigmoid_ = inplace.sigmoid_
 Tensor.tanh_ = inplace.tanh_
 Tensor.relu_ = inplace.relu_
 Tensor.pow_ = inplace.pow_
+Tensor.addcmul_ = inplace.addcmul_
+Tensor.addcdiv_ = inplace.addcdiv_
 
 # issue 26: torch's everyday surface, round two
 Tensor.asinh = asinh
@@ -300,8 +305,8 @@ Tensor.xlogy = xlogy
 Tensor.copysign = copysign
 Tensor.fmax = fmax
 Tensor.fmin = fmin
-Tensor.addcmul = addcmul
-Tensor.addcdiv = addcdiv
+Tensor.addcmul = methods.addcmul_method   # number-first overload too
+Tensor.addcdiv = methods.addcdiv_method
 Tensor.addmm = addmm
 Tensor.addmv = addmv
 Tensor.baddbmm = baddbmm

@@ -16,14 +16,17 @@
     softshrink(x, l)       x - l above l, x + l below -l, 0 between
     hardshrink(x, l)       x where |x| > l, 0 elsewhere
 
+F.softmax, F.log_softmax and F.softmin also take torch's deprecated implicit dim.
+
 Every one is composed of differentiable ops (Phi of erf from special.py), so every
 activation here is twice differentiable.
 """
 import math
+import warnings
 
 from tinygen.autograd.tensor import as_dtype
 from tinygen.ops.elementwise import abs, clamp, elu, sigmoid, softplus, tanh, where
-from tinygen.ops.reduce import softmax
+from tinygen.ops.reduce import log_softmax, softmax
 from tinygen.ops.special import erf
 from tinygen.ops.rearrange import chunk
 from tinygen.ops.shape import astype, reshape
@@ -113,10 +116,34 @@ def hardswish(input, inplace=False):
     return input * hardsigmoid(input)
 
 
-def softmin(input, dim=None, dtype=None):
+def implicit_softmax_dim(op, ndim):
+    """torch's implicit dim for F.softmax(x) and its kin called without dim (deprecated, with
+    torch's warning; 2017 scripts wrote `return F.log_softmax(x)`): 0 for 0-, 1- and 3-d
+    inputs, else 1."""
+    warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to "
+                  f"include dim=X as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def functional_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """F.softmax: softmax along dim, computed in dtype when given; dim may be left out (see
+    implicit_softmax_dim), unlike torch.softmax's."""
+    if dim is None:
+        dim = implicit_softmax_dim("softmax", input.ndim)
+    return softmax(input if dtype is None else astype(input, as_dtype(dtype)), dim)
+
+
+def functional_log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """F.log_softmax: log_softmax along dim, as functional_softmax."""
+    if dim is None:
+        dim = implicit_softmax_dim("log_softmax", input.ndim)
+    return log_softmax(input if dtype is None else astype(input, as_dtype(dtype)), dim)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
     """softmax(-x) along dim."""
     if dim is None:
-        dim = 0 if input.ndim in (0, 1, 3) else 1     # torch's implicit dim
+        dim = implicit_softmax_dim("softmin", input.ndim)
     return softmax(-input if dtype is None else astype(-input, as_dtype(dtype)), dim)
 
 

@@ -1,6 +1,6 @@
 """In-place ops: add_ sub_ mul_ div_ clamp_ zero_ fill_ copy_ masked_fill_ normal_ uniform_
-bernoulli_, x[index] = value, x op= y, and the in-place forms of functional ops (scatter_,
-index_add_, exp_, relu_, ...) through one helper, `_via`.
+bernoulli_ resize_, x[index] = value, x op= y, and the in-place forms of functional ops (scatter_,
+index_add_, exp_, relu_, addcmul_, ...) through one helper, `_via`.
 
 Every in-place op bumps the tensor's version counter (shared with its views), so a graph
 node that saved the tensor refuses to run backward on changed values.
@@ -28,9 +28,10 @@ import numpy as np
 from tinygen import backend, rng
 from tinygen.autograd import grad_mode
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops import elementwise, indexing
+from tinygen.ops import elementwise, indexing, special
 from tinygen.ops.elementwise import add, clamp, div, mul, where
 from tinygen.ops.indexing import SetItem, _index_arrays, _mask_array
+from tinygen.ops.methods import other_and_alpha, value_and_tensors
 from tinygen.ops.shape import astype, clone
 
 
@@ -133,8 +134,9 @@ def _bump(x):
     x._vc[0] += 1
 
 
-def add_(self, other, alpha=1):
+def add_(self, other, *rest, alpha=1):
     """self += alpha * other."""
+    other, alpha = other_and_alpha("add_", other, rest, alpha)
     if _recording(self, other):
         return _rebase(self, "add_", lambda old: add(old, other if alpha == 1 else mul(other, alpha)))
     data = _operand(self, other)
@@ -143,7 +145,9 @@ def add_(self, other, alpha=1):
     return self
 
 
-def sub_(self, other, alpha=1):
+def sub_(self, other, *rest, alpha=1):
+    """self -= alpha * other."""
+    other, alpha = other_and_alpha("sub_", other, rest, alpha)
     return add_(self, other, alpha=-alpha)
 
 
@@ -255,6 +259,37 @@ def exponential_(self, lambd=1.0):
     return _random_fill(self, "exponential_", lambda g, s, d: rng.exponential(g, s, d, 1.0 / lambd))
 
 
+def resize_(self, *sizes):
+    """Give the tensor the shape `sizes` in place (older scripts' buffers reused per batch:
+    label.resize_(batch_size).fill_(1), input.resize_as_(real).copy_(real)). Its first
+    values, in order, are kept; added elements are zeros (torch leaves them uninitialized,
+    and reads a strided tensor's storage instead of its values). Refused on a tensor that
+    requires grad, as torch."""
+    size = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in size):
+        raise TypeError(f"resize_: sizes must be non-negative ints, got {size!r}")
+    if self.requires_grad:
+        raise RuntimeError(f"resize_: cannot resize a tensor that requires grad (shape "
+                           f"{tuple(self.shape)}); resize its .data, or detach() it")
+    size = tuple(int(n) for n in size)
+    if size != tuple(self.shape):
+        n = int(np.prod(size))
+        flat = self.array.reshape(-1)            # a view where the array is contiguous
+        if n <= flat.size:
+            self.array = flat[:n].reshape(size)
+        else:
+            grown = backend.array_module(self.device).zeros(n, dtype=self.dtype)
+            grown[:flat.size] = flat
+            self.array = grown.reshape(size)
+    _bump(self)
+    return self
+
+
+def resize_as_(self, other):
+    """resize_ to other's shape."""
+    return resize_(self, tuple(other.shape))
+
+
 def detach_(self):
     """Cut this tensor from the graph in place (it becomes a leaf that needs no grad)."""
     if self.creator is not None and self.creator.view_of_input:
@@ -324,4 +359,16 @@ neg_ = _inplace_form(elementwise.neg)
 sigmoid_ = _inplace_form(elementwise.sigmoid)
 tanh_ = _inplace_form(elementwise.tanh)
 relu_ = _inplace_form(elementwise.relu)
+
+
+def addcmul_(self, *args, value=1):
+    """self += value * tensor1 * tensor2 (or the deprecated addcmul_(value, tensor1, tensor2))."""
+    value, t1, t2 = value_and_tensors("addcmul_", args, value)
+    return _via(self, "addcmul_", special.addcmul, t1, t2, value=value)
+
+
+def addcdiv_(self, *args, value=1):
+    """self += value * tensor1 / tensor2 (or the deprecated addcdiv_(value, tensor1, tensor2))."""
+    value, t1, t2 = value_and_tensors("addcdiv_", args, value)
+    return _via(self, "addcdiv_", special.addcdiv, t1, t2, value=value)
 pow_ = _inplace_form(elementwise.pow)

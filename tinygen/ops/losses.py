@@ -93,9 +93,11 @@ def _clamped_log(x):
         return clamp(log(x), min=-100.0)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
     """BCE on probabilities in [0, 1]; log terms clamped at -100 as torch, so p = 0 or 1
     gives a finite loss and a finite gradient."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     target = as_tensor(target, like=(input,))
     _same_shape("binary_cross_entropy", input, target)
     nan = backend.check_values(
@@ -147,7 +149,9 @@ class BCEWithLogitsGrad(Function):
         return g_l, g_t, g_gy
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     target = as_tensor(target, like=(input,))
     _same_shape("binary_cross_entropy_with_logits", input, target)
     if pos_weight is not None:
@@ -183,12 +187,14 @@ def _weighted_mean(total_loss, total_weight, device):
             + Tensor._make(nan_if_empty, device, False))
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
     """-input[n, target_n] for log-probabilities input (N, C) or (N, C, d1, ...).
 
     With reduction='mean' and class weights, divides by the sum of the weights of the
     counted targets (torch's convention); targets equal to ignore_index count for nothing
     (with none counted: NaN, as torch, and a zero gradient, see _weighted_mean)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if input.ndim < 2:
         raise ValueError(f"nll_loss: input must be (N, C) or (N, C, d1, ...), got {tuple(input.shape)}")
     t = target.array if isinstance(target, Tensor) else np.asarray(target)
@@ -221,10 +227,11 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return _reduce(loss, reduction, "nll_loss")
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
     """log_softmax over the class dim (1) followed by nll_loss; a floating target of the
     input's shape holds class probabilities instead (see _cross_entropy_soft)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if input.ndim < 2:
         raise ValueError(f"cross_entropy: input must be (N, C) or (N, C, d1, ...), got "
                          f"{tuple(input.shape)}")
@@ -235,10 +242,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if label_smoothing > 0:
         return _cross_entropy_smoothed(input, target, weight, ignore_index, reduction,
                                        label_smoothing)
-    return nll_loss(log_softmax(input, 1), target, weight, ignore_index, reduction)
+    return nll_loss(log_softmax(input, 1), target, weight, ignore_index=ignore_index,
+                    reduction=reduction)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     target = as_tensor(target, like=(input,))
     _same_shape("mse_loss", input, target)
     d = input - target
@@ -278,7 +287,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
 # ---- the losses of torch.nn beyond the generative models' few ---------------------------------
 
 def _legacy_reduction(size_average, reduce, reduction):
-    """torch's old size_average/reduce flags, when given, decide the reduction."""
+    """torch's old size_average/reduce flags, when given, decide the reduction (older scripts'
+    F.nll_loss(output, target, size_average=False): 'sum')."""
     if size_average is None and reduce is None:
         return reduction
     size_average = True if size_average is None else size_average
@@ -362,7 +372,7 @@ def _cross_entropy_smoothed(input, target, weight, ignore_index, reduction, labe
     (0 at ignored targets), 'mean' normalized as nll_loss is: by the counted targets' weights."""
     C = input.shape[1]
     logp = log_softmax(input, 1)
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
     xp = backend.array_module(input.device)
     t = xp.asarray(target.array if isinstance(target, Tensor) else target)
     keep = t != ignore_index

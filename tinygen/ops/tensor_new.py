@@ -1,5 +1,8 @@
 """Tensor.new_zeros/new_ones/new_full/new_empty/new_tensor: factories that default to the
-dtype and device of an existing tensor, as torch's."""
+dtype and device of an existing tensor, as torch's; and the legacy Tensor.new of older scripts
+(`weight.new(nlayers, bsz, nhid).zero_()`, `std.data.new(std.size()).normal_()`)."""
+from tinygen.autograd.legacy import is_size
+from tinygen.autograd.tensor import Tensor
 from tinygen.ops import factories
 
 
@@ -31,3 +34,16 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     """A new leaf holding a copy of data, in self's dtype and on self's device by default."""
     dtype, device = _like(self, dtype, device)
     return factories.tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def new(self, *args):
+    """x.new(*sizes) or x.new(size): a new tensor of that shape (zeros; torch leaves it
+    uninitialized), x.new(data): one holding data, x.new(): an empty one; all in x's dtype,
+    on x's device, outside the graph. A tuple of ints is a size, as x.size() is."""
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        raise TypeError(f"new(): from a Tensor (shape {tuple(args[0].shape)}) is not supported; "
+                        f"use x.new_tensor(t), t.clone() or t.detach()")
+    if len(args) == 1 and not is_size(args[0]) and not isinstance(args[0], int):
+        return factories.tensor(args[0], dtype=self.dtype, device=self.device)
+    size = args[0] if len(args) == 1 and is_size(args[0]) else args or (0,)
+    return factories.zeros(*size, dtype=self.dtype, device=self.device)

@@ -13,6 +13,8 @@ state_dict() has torch's shape: {"state": {index: {name: Tensor | number}},
 is its position when all groups' parameters are listed in order. load_state_dict() maps the
 indices back onto this optimizer's own parameters (which must be laid out alike).
 """
+from collections import defaultdict
+
 import numpy as np
 
 from tinygen import backend
@@ -25,7 +27,9 @@ class Optimizer:
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
-        self.state = {}          # parameter -> {name: Tensor | number}
+        # parameter -> {name: Tensor | number}; a defaultdict(dict) as torch's, so a
+        # subclass's step() may write `state = self.state[p]; if len(state) == 0: ...`
+        self.state = defaultdict(dict)
         self.param_groups = []
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of Tensors (or of dicts), got a Tensor; "
@@ -105,9 +109,14 @@ class Optimizer:
             p = params_of[int(index)]
             state[p] = {key: _state_value(value, p, f"state[{index}][{key!r}]", key)
                         for key, value in entries.items()}
-        self.state = state
+        self.state = defaultdict(dict, state)
         for saved, group in zip(saved_groups, self.param_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
+
+    def __setstate__(self, state):
+        """Unpickling and copy.deepcopy restore the attributes (subclasses written for torch
+        call super().__setstate__(state) from their own)."""
+        self.__dict__.update(state)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

@@ -1,6 +1,8 @@
 """Pictures of a run: sample grids, completions, loss-term curves, KL per latent, per-pixel NLL.
 
-All write PNG files with matplotlib's Agg backend (no display needed) and return the path.
+All write PNG files and return the path. They draw on matplotlib Figure objects of their
+own (no pyplot, no display needed), so they never switch your process's matplotlib backend
+or touch your own figures.
 Each file is written whole to a temporary name beside it and then renamed, so a run killed
 while drawing leaves the previous picture (or none), never a truncated one.
 """
@@ -12,21 +14,22 @@ import numpy as np
 from tinygen.checkpoint import file_mode, naming_file
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def _subplots(*args, figsize, **kwargs):
+    """(figure, axes) as plt.subplots makes them, on a Figure of its own with an Agg canvas
+    (not pyplot's)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _savefig(fig, path, **kwargs):
-    """fig.savefig(path) through a temporary file and a rename; closes the figure."""
-    plt = _pyplot()
+    """fig.savefig(path) through a temporary file and a rename."""
     path = os.fspath(path)
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
-        plt.close(fig)
         raise FileNotFoundError(f"cannot write {path}: no directory {directory}")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
@@ -35,7 +38,6 @@ def _savefig(fig, path, **kwargs):
         os.chmod(tmp, file_mode(path))     # an overwrite keeps the file's permissions
         os.replace(tmp, path)
     finally:
-        plt.close(fig)
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
@@ -54,9 +56,8 @@ def image_grid(images, nrow=None, pad=1):
 def save_image_grid(images, path, title=None, nrow=None, row_labels=None):
     """images (N, C, H, W) in [0, 1], nrow per row; row_labels: one name per row, at its left
     (e.g. the class of a class-conditional model's samples)."""
-    plt = _pyplot()
     grid = image_grid(images, nrow)
-    fig, ax = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1]))
+    fig, ax = _subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1]))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if row_labels is not None:
@@ -72,14 +73,13 @@ def save_completions(originals, completions, known_rows, path, title=None):
     """One row per image: the original (N, C, H, W), what the model was given (rows
     < known_rows; the hidden rest gray), then its K completions (N, K, C, H, W); a red line
     marks where the given rows end."""
-    plt = _pyplot()
     originals, completions = np.asarray(originals), np.asarray(completions)
     N, K, C, H, W = completions.shape
     given = originals.copy()
     given[:, :, known_rows:] = 0.5
     cells = np.concatenate([originals[:, None], given[:, None], completions], axis=1)
     grid = image_grid(np.clip(cells.reshape(N * (K + 2), C, H, W), 0, 1), nrow=K + 2)
-    fig, ax = plt.subplots(figsize=(1.0 * (K + 2), 1.0 * N + 0.6))
+    fig, ax = _subplots(figsize=(1.0 * (K + 2), 1.0 * N + 0.6))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     for i in range(N):                   # pad 1: cell (i, j) starts at 1 + i (H + 1), 1 + j (W + 1)
         y = 1 + i * (H + 1) + known_rows - 0.5
@@ -92,7 +92,6 @@ def save_completions(originals, completions, known_rows, path, title=None):
 
 def save_curves(records, path, title="loss terms"):
     """records: dicts from metrics.jsonl with 'step' and term values; one panel per term."""
-    plt = _pyplot()
     rows = [r for r in records if r.get("kind") == "train_step"]
     names = sorted({k for r in rows for k, v in r.items()
                     if isinstance(v, (int, float)) and k not in ("step", "epoch", "time")})
@@ -100,7 +99,7 @@ def save_curves(records, path, title="loss terms"):
         return None
     ncol = min(3, len(names))
     nrows = int(math.ceil(len(names) / ncol))
-    fig, axes = plt.subplots(nrows, ncol, figsize=(4.5 * ncol, 3.2 * nrows), squeeze=False)
+    fig, axes = _subplots(nrows, ncol, figsize=(4.5 * ncol, 3.2 * nrows), squeeze=False)
     for ax, name in zip(axes.ravel(), names):
         pts = [(r["step"], r[name]) for r in rows if name in r]
         steps, values = zip(*pts)
@@ -126,10 +125,9 @@ def save_kl_per_latent(kl, path):
 
 def kl_per_latent_figure(kl):
     """The figure of save_kl_per_latent (open; the caller saves or closes it)."""
-    plt = _pyplot()
     kl = np.asarray(kl)
     order = np.argsort(kl)[::-1]
-    fig, ax = plt.subplots(figsize=(max(4, 0.18 * len(kl) + 2), 3.4))
+    fig, ax = _subplots(figsize=(max(4, 0.18 * len(kl) + 2), 3.4))
     ax.bar(np.arange(len(kl)), kl[order])
     ax.set_xlabel("latent dimension (sorted by KL)")
     ax.set_ylabel("KL(q(z_d|x) || p(z_d)) [nats]")
@@ -144,9 +142,8 @@ def kl_per_latent_figure(kl):
 
 def save_pixel_nll(nll, path):
     """nll: (H, W) mean -log p(x_i | x_<i) per pixel, in nats."""
-    plt = _pyplot()
     nll = np.asarray(nll)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    fig, ax = _subplots(figsize=(4.5, 4))
     im = ax.imshow(nll, cmap="viridis", interpolation="nearest")
     fig.colorbar(im, ax=ax, label="nats")
     ax.set_title(f"per-pixel NLL, sum {nll.sum():.1f} nats")
