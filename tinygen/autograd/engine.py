@@ -12,10 +12,11 @@ gradients are themselves differentiable. Unless retain_graph, every visited node
 released at the end (inputs and saved arrays dropped).
 
 The walk runs with NumPy's floating-point warnings off (np.errstate, once per walk: 1-3 us
-on the 25 us of benchmarks/bench_overhead.py's add forward+backward): an infinite or NaN gradient (sqrt's at 0, a NaN that reached the loss) is a value, as
-torch computes it silently; the user did not write these expressions, so NumPy's "divide by
-zero encountered" pointing into tinygen's backward formulas told them nothing. Anomaly mode
-and the training loop's guards are the ways to find where a non-finite value came from.
+on the 25 us of benchmarks/bench_overhead.py's add forward+backward): an infinite or NaN
+gradient (sqrt's at 0, a NaN that reached the loss) is a value, which torch computes
+silently; the user did not write these expressions, so NumPy's "divide by zero encountered"
+pointing into tinygen's backward formulas told them nothing. Anomaly mode and the training
+loop's guards are the ways to find where a non-finite value came from.
 """
 import numpy as np
 
