@@ -655,7 +655,8 @@ def main(argv=None):
             return COMMANDS[args.command](args)
     except KeyboardInterrupt as e:
         signum = getattr(e, "signum", signal.SIGINT)
-        what = "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
+        what = ("interrupted" if signum == signal.SIGINT
+                else f"terminated ({signal.Signals(signum).name})")
         print(f"tinygen {args.command}: {what}", file=sys.stderr)
         return 128 + signum
     except Exception as e:

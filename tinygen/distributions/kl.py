@@ -14,8 +14,9 @@ Bernoulli and Categorical at the edge of the support (as torch): an outcome p gi
 probability exactly 0 contributes 0 whatever q gives it; one q gives probability exactly 0
 and p does not makes the KL +inf. Both are read from the distributions' own record of exact
 zeros (Categorical.impossible, Bernoulli.never/always), since probs are turned into clamped,
-finite logits; their gradients are 0, never NaN. (torch also says +inf where a logits-given q's probability merely rounds to
-0 or 1, e.g. sigmoid(20) in float32; tinygen keeps the finite log-space value there.)
+finite logits; their gradients are 0, never NaN. (torch also says +inf where a logits-given
+q's probability merely rounds to 0 or 1, e.g. sigmoid(20) in float32; tinygen keeps the
+finite log-space value there.)
 
 kl_divergence(p, q) looks the pair of types up in one table; any other pair is a
 NotImplementedError naming it, and batch shapes that do not broadcast are a ValueError.
@@ -56,8 +57,10 @@ def _finite(logits, mask):
 
 
 def _kl_bernoulli_bernoulli(p, q):
-    ones = p.probs * (softplus(-_finite(q.logits, q.never)) - softplus(-_finite(p.logits, p.never)))
-    zeros = (1 - p.probs) * (softplus(_finite(q.logits, q.always)) - softplus(_finite(p.logits, p.always)))
+    ones = p.probs * (softplus(-_finite(q.logits, q.never))             # the x = 1 term
+                      - softplus(-_finite(p.logits, p.never)))
+    zeros = (1 - p.probs) * (softplus(_finite(q.logits, q.always))      # the x = 0 term
+                             - softplus(_finite(p.logits, p.always)))
     return _edge(ones, p.never, q.never) + _edge(zeros, p.always, q.always)
 
 

@@ -225,7 +225,8 @@ def _max_min(x, dim, keepdim, sign):
     if keepdim:
         return values_indices(values, arg)
     shape = tuple(n for i, n in enumerate(x.shape) if i != axes[0])
-    return values_indices(reshape(values, shape), Tensor._make(arg.array.reshape(shape), x.device, False))
+    return values_indices(reshape(values, shape),
+                          Tensor._make(arg.array.reshape(shape), x.device, False))
 
 
 def max(x, dim=None, keepdim=False):

@@ -127,7 +127,8 @@ def median(input, dim=None, keepdim=False):
     if input.dtype.kind != "f" or input.ndim == 0:
         return kthvalue(input, (n - 1) // 2 + 1, d, keepdim)
     xp = backend.array_module(input.device)
-    middle = _argsort(input, d, descending=False).take(xp.arange((n - 1) // 2, (n + 1) // 2), axis=d)
+    k = (n - 1) // 2
+    middle = _argsort(input, d, descending=False).take(xp.arange(k, k + 1), axis=d)
     nan = xp.isnan(input.array)
     first_nan = xp.argmax(nan, axis=d, keepdims=True)
     idx = Tensor._make(xp.where(nan.any(axis=d, keepdims=True), first_nan, middle).astype(np.int64),
