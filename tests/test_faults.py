@@ -902,7 +902,8 @@ def test_data_the_model_cannot_take_is_one_short_line_before_any_step(model, sid
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
-@pytest.mark.parametrize("fails, named", [("numpy.savez", "checkpoint.npz"), ("os.fsync", "config.json")])
+@pytest.mark.parametrize("fails, named", [("numpy.savez", "checkpoint.npz"), ("os.fsync", "config.json"),
+                                          ("os.write", "lock")])
 def test_disk_full_names_the_file_it_could_not_write(fails, named, data_dir, tmp_path, monkeypatch):
     """A write into an open file that fails (ENOSPC) raises an OSError without a file name;
     the one line now says which file (it said only 'No space left on device')."""

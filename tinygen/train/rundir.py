@@ -109,9 +109,14 @@ class RunLock:
                       "is no longer running", file=self.stream)
             record = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
                       "started": datetime.datetime.now().isoformat(timespec="seconds")}
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, (json.dumps(record) + "\n").encode("utf-8"))
+            try:
+                with naming_file(self.path):      # a full disk: the line names the lock file
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    os.write(fd, (json.dumps(record) + "\n").encode("utf-8"))
+            except OSError:
+                os.close(fd)
+                raise
             self.fd = fd
             return self
         raise RunLockedError(f"{self.run_dir}: could not take the lock (it keeps changing)")
