@@ -31,6 +31,12 @@ setup(
         # and nvJitLink ([cu12]), so its PTX is linked for the driver, not rejected by it.
         # benchmarks/check_install.py checks what this resolves to.
         "gpu": ["cupy-cuda12x[ctk]>=13.4", "numba-cuda[cu12]>=0.10", "cuda-bindings>=12.9.1,<13"],
+        # The same for a CUDA 13 driver (580+): CuPy for CUDA 13 with its libraries ([ctk]:
+        # cuda-toolkit 13's cuBLAS, cuRAND, cuSOLVER, NVRTC), numba-cuda's cu13 set
+        # (cuda-bindings 13, NVVM and nvJitLink 13). Not together with the test extra, which
+        # holds cuda-bindings to 12 for the simulator. tg.cuda.why_unavailable() names the
+        # extra that fits the driver it finds.
+        "gpu-cuda13": ["cupy-cuda13x[ctk]>=14.0", "numba-cuda[cu13]>=0.30", "cuda-bindings>=13,<14"],
         # MPI from wheels: mpi4py and MPICH (mpirun included); with a system MPI instead,
         # install mpi4py alone, built against it (see the README)
         "mpi": ["mpi4py>=4.0", "mpich>=4.1"],

@@ -100,8 +100,8 @@ def _binary_batch(shape, seed):
 
 # ---- tinygen -----------------------------------------------------------------------------
 
-def tinygen_step(model_id):
-    """A closure running one training step of `model_id` in tinygen."""
+def tinygen_step(model_id, device="cpu"):
+    """A closure running one training step of `model_id` in tinygen, on `device`."""
     import tinygen as tg
     import tinygen.nn as nn
     import tinygen.nn.functional as F
@@ -111,14 +111,16 @@ def tinygen_step(model_id):
     if model_id == "B1":
         enc, mu_head, logvar_head = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
         dec1, dec2 = nn.Linear(20, 400), nn.Linear(400, 784)
+        for m in (enc, mu_head, logvar_head, dec1, dec2):
+            m.to(device)
         params = [p for m in (enc, mu_head, logvar_head, dec1, dec2) for p in m.parameters()]
         opt = optim.Adam(params, lr=1e-3)
-        x = tg.tensor(_binary_batch((128, 784), 0))
+        x = tg.tensor(_binary_batch((128, 784), 0), device=device)
 
         def step():
             h = F.relu(enc(x))
             mu, logvar = mu_head(h), logvar_head(h)
-            z = mu + (logvar * 0.5).exp() * tg.randn(128, 20)
+            z = mu + (logvar * 0.5).exp() * tg.randn(128, 20, device=device)
             logits = dec2(F.relu(dec1(z)))
             rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
             kl = -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum()
@@ -133,18 +135,18 @@ def tinygen_step(model_id):
             nn.Linear(64, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
             nn.Unflatten(1, (128, 7, 7)),
             nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, 1, 4, 2, 1))
+            nn.ConvTranspose2d(64, 1, 4, 2, 1)).to(device)
         D = nn.Sequential(
             nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+            nn.Flatten(), nn.Linear(128 * 7 * 7, 1)).to(device)
         opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        x = tg.tensor(np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32))
-        ones, zeros = tg.ones(64, 1), tg.zeros(64, 1)
+        x = tg.tensor(np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32), device=device)
+        ones, zeros = tg.ones(64, 1, device=device), tg.zeros(64, 1, device=device)
 
         def step():
-            fake = F.sigmoid(G(tg.randn(64, 64)))
+            fake = F.sigmoid(G(tg.randn(64, 64, device=device)))
             loss_d = (F.binary_cross_entropy_with_logits(D(x), ones)
                       + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
             opt_d.zero_grad()
@@ -161,9 +163,9 @@ def tinygen_step(model_id):
         for _ in range(5):
             layers += [nn.MaskedConv2d(64, 64, 3, mask_type="B", padding=1), nn.ReLU()]
         layers += [nn.Conv2d(64, 64, 1), nn.ReLU(), nn.Conv2d(64, 1, 1)]
-        net = nn.Sequential(*layers)
+        net = nn.Sequential(*layers).to(device)
         opt = optim.Adam(net.parameters(), lr=1e-3)
-        x = tg.tensor(_binary_batch((32, 1, 28, 28), 0))
+        x = tg.tensor(_binary_batch((32, 1, 28, 28), 0), device=device)
 
         def step():
             loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum") * (1.0 / 32)
@@ -177,9 +179,9 @@ def tinygen_step(model_id):
             nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
             nn.Flatten(), nn.Linear(64 * 7 * 7, 32),
             nn.Linear(32, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1))
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1)).to(device)
         opt = optim.Adam(net.parameters(), lr=1e-3)
-        x = tg.tensor(_binary_batch((128, 1, 28, 28), 0))
+        x = tg.tensor(_binary_batch((128, 1, 28, 28), 0), device=device)
 
         def step():
             loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum")
@@ -192,7 +194,8 @@ def tinygen_step(model_id):
 
 # ---- PyTorch (the same four, line for line) ---------------------------------------------
 
-def torch_step(model_id):
+def torch_step(model_id, device="cpu"):
+    """The same step in PyTorch, on `device` ('cuda': cuBLAS/cuDNN, the vendor reference)."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -201,14 +204,16 @@ def torch_step(model_id):
     if model_id == "B1":
         enc, mu_head, logvar_head = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
         dec1, dec2 = nn.Linear(20, 400), nn.Linear(400, 784)
+        for m in (enc, mu_head, logvar_head, dec1, dec2):
+            m.to(device)
         params = [p for m in (enc, mu_head, logvar_head, dec1, dec2) for p in m.parameters()]
         opt = torch.optim.Adam(params, lr=1e-3)
-        x = torch.from_numpy(_binary_batch((128, 784), 0))
+        x = torch.from_numpy(_binary_batch((128, 784), 0)).to(device)
 
         def step():
             h = F.relu(enc(x))
             mu, logvar = mu_head(h), logvar_head(h)
-            z = mu + (logvar * 0.5).exp() * torch.randn(128, 20)
+            z = mu + (logvar * 0.5).exp() * torch.randn(128, 20, device=device)
             logits = dec2(F.relu(dec1(z)))
             rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
             kl = -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum()
@@ -223,18 +228,18 @@ def torch_step(model_id):
             nn.Linear(64, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
             nn.Unflatten(1, (128, 7, 7)),
             nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, 1, 4, 2, 1))
+            nn.ConvTranspose2d(64, 1, 4, 2, 1)).to(device)
         D = nn.Sequential(
             nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+            nn.Flatten(), nn.Linear(128 * 7 * 7, 1)).to(device)
         opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        x = torch.from_numpy(np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32))
-        ones, zeros = torch.ones(64, 1), torch.zeros(64, 1)
+        x = torch.from_numpy(np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32)).to(device)
+        ones, zeros = torch.ones(64, 1, device=device), torch.zeros(64, 1, device=device)
 
         def step():
-            fake = torch.sigmoid(G(torch.randn(64, 64)))
+            fake = torch.sigmoid(G(torch.randn(64, 64, device=device)))
             loss_d = (F.binary_cross_entropy_with_logits(D(x), ones)
                       + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
             opt_d.zero_grad()
@@ -263,9 +268,9 @@ def torch_step(model_id):
         for _ in range(5):
             layers += [MaskedConv2d(64, 64, 3, "B", 1), nn.ReLU()]
         layers += [nn.Conv2d(64, 64, 1), nn.ReLU(), nn.Conv2d(64, 1, 1)]
-        net = nn.Sequential(*layers)
+        net = nn.Sequential(*layers).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        x = torch.from_numpy(_binary_batch((32, 1, 28, 28), 0))
+        x = torch.from_numpy(_binary_batch((32, 1, 28, 28), 0)).to(device)
 
         def step():
             loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum") / 32
@@ -279,9 +284,9 @@ def torch_step(model_id):
             nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
             nn.Flatten(), nn.Linear(64 * 7 * 7, 32),
             nn.Linear(32, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1))
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1)).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        x = torch.from_numpy(_binary_batch((128, 1, 28, 28), 0))
+        x = torch.from_numpy(_binary_batch((128, 1, 28, 28), 0)).to(device)
 
         def step():
             loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum")

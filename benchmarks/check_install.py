@@ -1,4 +1,4 @@
-"""Does `pip install ".[gpu]"` resolve to one consistent CUDA 12 set, and ".[test]" to no CUDA 13?
+"""Do the gpu extras resolve to one consistent CUDA set each, and ".[test]" to no CUDA 13?
 
     python benchmarks/check_install.py            (from the repository root; needs the index)
 
@@ -6,8 +6,13 @@ It asks pip for its install report (`pip install --dry-run --ignore-installed --
 installs nothing, and checks each extra's resolved set:
   gpu   CuPy for CUDA 12 with the libraries it loads at run time (cuBLAS, cuRAND, cuSOLVER,
         NVRTC: cupy-cuda12x[ctk]), numba-cuda with cuda-bindings 12 and nvJitLink 12;
-  both  no CUDA 13 package (cuda-bindings 13, *-cu13, nvidia-*==13.*): those need a 580+
-        driver and would mix two CUDA majors in one process.
+  gpu, test    no CUDA 13 package (cuda-bindings 13, *-cu13, nvidia-*==13.*): those need a
+        580+ driver and would mix two CUDA majors in one process;
+  gpu-cuda13  CuPy for CUDA 13 with cuda-toolkit 13's libraries (cuBLAS, cuRAND, cuSOLVER,
+        NVRTC), numba-cuda with cuda-bindings 13, NVVM and nvJitLink 13, and no CUDA 12
+        package (*-cu12, cupy-cuda12x, cuda-bindings 12). The libraries' own versions are
+        not CUDA's (CUDA 13's cuSOLVER is 12.x), so these are told by name and by
+        cuda-toolkit's version.
 Prints one line per extra and exits 1 when a check fails. Network-bound, so not a unit test.
 """
 import json
@@ -31,8 +36,26 @@ def resolve(spec):
     return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"] for i in items}
 
 
+GPU_CUDA13_NEEDS = ("cupy-cuda13x", "cuda-toolkit", "nvidia-cublas", "nvidia-curand",
+                    "nvidia-cusolver", "nvidia-cuda-nvrtc", "nvidia-nvjitlink", "nvidia-nvvm",
+                    "numba-cuda", "cuda-bindings")
+
+
+def problems_cuda13(resolved):
+    """What is wrong with the resolved set of the gpu-cuda13 extra: a list of sentences."""
+    found = [f"{name} missing" for name in GPU_CUDA13_NEEDS if name not in resolved]
+    for name, version in sorted(resolved.items()):
+        if name.endswith("-cu12") or name == "cupy-cuda12x" or (
+                name in ("cuda-bindings", "cuda-toolkit") and version.split(".")[0] != "13"):
+            found.append(f"{name}=={version} is not CUDA 13 (mixes CUDA majors)")
+    return found
+
+
 def problems(resolved, extra):
-    """What is wrong with the resolved set of `extra` ('gpu' or 'test'): a list of sentences."""
+    """What is wrong with the resolved set of `extra` ('gpu', 'gpu-cuda13' or 'test'): a list
+    of sentences."""
+    if extra == "gpu-cuda13":
+        return problems_cuda13(resolved)
     found = []
     for name, version in sorted(resolved.items()):
         major = version.split(".")[0]
@@ -47,7 +70,7 @@ def problems(resolved, extra):
 
 def main():
     failed = False
-    for extra in ("test", "gpu"):
+    for extra in ("test", "gpu", "gpu-cuda13"):
         resolved = resolve(f".[{extra}]")
         bad = problems(resolved, extra)
         failed |= bool(bad)

@@ -1,110 +1,159 @@
 #!/usr/bin/env bash
-# gpu_check.sh: tinygen on a real NVIDIA GPU (CuPy + numba-cuda, no simulator).
+# gpu_check.sh: tinygen on a real NVIDIA GPU, on a machine as it comes: nothing installed.
 #
-#   cd <tinygen checkout> && OUT=/tmp/gpu_out bash benchmarks/gpu_check.sh
+#   cd <tinygen checkout> && OUT=/some/dir bash benchmarks/gpu_check.sh
+#   DRYRUN=1 OUT=/some/dir bash benchmarks/gpu_check.sh     (no GPU: every step on the cpu, tiny)
 #
-# Needs: one GPU, a CUDA 12 driver, python3, and PyPI (or WHEELHOUSE=<dir of wheels> for an
-# offline machine; or USE_CURRENT_PYTHON=1 to use the python on PATH as it is, no install).
-# WITH_TORCH=1 also installs torch==2.13.0. The Python parts are benchmarks/gpu_probe.py
-# (one line per GPU library, tg.cuda.is_available()'s probe, tinygen's draws on cuda) and
-# benchmarks/gpu_bench.py (DRYRUN=1 checks it without a GPU); benchmarks/ptx_check.py counts
-# float64 and 64-bit integer division instructions in every kernel's PTX.
-# Steps: venv + `pip install -e ".[test,gpu]"`, nvidia-smi and versions, a probe of every GPU
-# library tinygen needs (with two fallbacks that are findings when they fire), the `gpu`-marked
-# tests, the rest of the suite's cuda tests, a short benchmark (cuBLAS sgemm n=4096, every conv
-# layer of benchmarks/bench_kernels.py on the cuda kernels, one training step of B1-B4 on device
-# 'cuda', median of 20; the steps again with NUMBA_CUDA_ARRAY_INTERFACE_SYNC=0), and last the
-# cpu-only rest of the suite (what CI's simulator run covers already) in the time that is left.
-# Everything is written under $OUT (default ./gpu_out): log.txt (all output), status.txt (one
-# line per step), junit_*.xml, bench_*.json, profile_B3.txt. Each step runs under `timeout`,
-# cut to what is left of a 470 s budget, so the script ends within 8 minutes.
+# Needs: a python3 that imports cupy and numba.cuda (the first of $PYTHON, python3,
+# /opt/torch/.venv/bin/python3, python that does; torch with CUDA beside them for the
+# reference columns; pytest, and pytest-timeout if there). It installs nothing and reaches
+# no network: this checkout is put first on PYTHONPATH.
+#
+# Steps, in this order, each under `timeout` with its own budget (about 7 minutes in all):
+#   probe     versions, the device, the driver, tg.cuda.why_unavailable(), gpu_probe's checks
+#   models    B1-B4 training steps: tinygen and torch on CUDA side by side, first step apart
+#   kernels   cuBLAS sgemm, tinygen's conv kernels against cuBLAS on the same GEMM shapes
+#   launch    host cost of one kernel launch (numba.cuda via tinygen, CuPy, torch)
+#   tests     the cuda/gpu tests, simulator off, each test under --timeout
+# (benchmarks/gpu_bench.py holds the Python of the middle three.) The steps' budgets add up to
+# BUDGET=420 s; with start-up and the summary the script ends within 8 minutes: give its
+# command 9 (its files are complete whenever it is stopped).
+#
+# What comes back is at most 6 files, all directly in $OUT:
+#   log.txt        everything printed          status.txt   NAME RC SECONDS per step
+#   env.txt        machine, driver, packages   results.json every measurement, rewritten
+#   junit.xml      the tests                                after each one (valid JSON always)
+#   profile.txt    where B3's host time goes
+# Scratch (caches, TMPDIR, pytest's basetemp) lives in a folder outside $OUT, removed at the
+# end. On exit, SIGINT or SIGTERM a trap stops the running step and writes the summary
+# (status of every step, "interrupted", "finished") into results.json.
 set -uo pipefail
-[[ -f setup.py && -d tinygen ]] || { echo "run from the tinygen repository root" >&2; exit 2; }
-OUT=${OUT:-./gpu_out}
-mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) && export OUT
-exec > >(tee -a "$OUT/log.txt") 2>&1
-BUDGET=${BUDGET:-470}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+DRYRUN=${DRYRUN:-0}
+OUT=${OUT:-$ROOT/gpu_out}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 2
+export OUT DRYRUN
+# the log: tee ignores SIGINT/SIGTERM, so what the trap prints still reaches it
+exec > >(trap '' INT TERM; exec tee -a "$OUT/log.txt") 2>&1
+
+# ---- scratch outside $OUT ---------------------------------------------------------------------
+SCRATCH=$(mktemp -d "${SCRATCH_PARENT:-/tmp}/tinygen_gpu_check.XXXXXX") || exit 2
+case "$SCRATCH/" in "$OUT"/*) echo "scratch $SCRATCH is inside OUT=$OUT"; exit 2 ;; esac
+trap 'rm -rf "$SCRATCH"' EXIT   # until finish() below takes over
+mkdir -p "$SCRATCH/tmp"
+# numba's on-disk cache stays where numba keeps it (beside the sources, in this checkout)
+# unless it was pointed into $OUT
+case "${NUMBA_CACHE_DIR:-}/" in "$OUT"/*) export NUMBA_CACHE_DIR=$SCRATCH/numba ;; esac
+export TMPDIR=$SCRATCH/tmp CUPY_CACHE_DIR=$SCRATCH/cupy \
+  CUDA_CACHE_PATH=$SCRATCH/nv MPLCONFIGDIR=$SCRATCH/mpl XDG_CACHE_HOME=$SCRATCH/xdg \
+  TRITON_CACHE_DIR=$SCRATCH/triton TORCHINDUCTOR_CACHE_DIR=$SCRATCH/inductor \
+  PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 \
+  PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH} CI=true HYPOTHESIS_PROFILE=ci
+if [[ $DRYRUN == 1 ]]; then
+  export TINYGEN_REAL_GPU=0 NUMBA_ENABLE_CUDASIM=1
+else
+  export TINYGEN_REAL_GPU=1   # tests/conftest.py: the real GPU, never the simulator
+  unset NUMBA_ENABLE_CUDASIM
+fi
+
+# ---- the python that has the GPU libraries --------------------------------------------------
+PY=
+for candidate in ${PYTHON:-} python3 /opt/torch/.venv/bin/python3 python; do
+  command -v "$candidate" >/dev/null 2>&1 || continue
+  if [[ $DRYRUN == 1 ]] || timeout 60 "$candidate" -c 'import cupy, numba.cuda' 2>/dev/null; then
+    PY=$(command -v "$candidate"); break
+  fi
+done
+if [[ -z $PY ]]; then
+  echo "no python here imports cupy and numba.cuda: nothing to check"
+  echo '{"error": "no python here imports cupy and numba.cuda", "finished": false}' >"$OUT/results.json"
+  exit 3
+fi
+
+BUDGET=${BUDGET:-420}
 START=$SECONDS
-
-left() { echo $((BUDGET - (SECONDS - START))); }
-run() {  # run NAME MAX_SECONDS CMD...: CMD under timeout, never past the budget; rc to status.txt
-  local name=$1 max=$2 t rc
-  shift 2
-  t=$(left); ((t > max)) && t=$max
-  if ((t < 10)); then echo "### $name: skipped, budget spent"; echo "$name skipped" >>"$OUT/status.txt"; return 124; fi
-  echo "### $name (timeout ${t}s, at $((SECONDS - START))s)"
-  timeout -k 5 "$t" "$@"; rc=$?
-  ((rc == 124 || rc == 137)) && echo && rc="$rc (timed out)"
-  echo "### $name: rc=$rc"; echo "$name rc=$rc" >>"$OUT/status.txt"
-  [[ $rc == 0 ]]
-}
-
-# Caches and temporary files under $OUT too; the real GPU, never the simulator.
-export PIP_CACHE_DIR=$OUT/cache/pip TMPDIR=$OUT/tmp NUMBA_CACHE_DIR=$OUT/cache/numba \
-  CUPY_CACHE_DIR=$OUT/cache/cupy MPLCONFIGDIR=$OUT/cache/mpl PYTHONDONTWRITEBYTECODE=1 \
-  PIP_DISABLE_PIP_VERSION_CHECK=1 TINYGEN_REAL_GPU=1 CI=true HYPOTHESIS_PROFILE=ci
-unset NUMBA_ENABLE_CUDASIM
-mkdir -p "$TMPDIR"
+CHILD=
 : >"$OUT/status.txt"
 
-# ---- the machine -------------------------------------------------------------------------
-run nvidia-smi 20 bash -c 'nvidia-smi; nvidia-smi --format=csv \
-  --query-gpu=name,driver_version,compute_cap,memory.total,compute_mode,clocks.max.sm'
-DRIVER_CUDA=$(timeout 20 nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -1)
-echo "driver supports CUDA ${DRIVER_CUDA:-unknown}"
+finish() {   # the EXIT trap: close the record (idempotent), remove the scratch
+  local rc=$?
+  trap - EXIT INT TERM
+  "$PY" "$ROOT/benchmarks/gpu_record.py" summary "$OUT" "${SIGNAL:-}" || true
+  rm -rf "$SCRATCH"
+  echo "### done in $((SECONDS - START))s (rc $rc)"
+  exit "$rc"
+}
+stop_child() {   # SIGINT to the step (timeout passes it on: pytest still writes its junit,
+  # Python's KeyboardInterrupt), SIGKILL after 10 s
+  local i
+  kill -INT "$CHILD" 2>/dev/null
+  for ((i = 0; i < 100; i++)); do kill -0 "$CHILD" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$CHILD" 2>/dev/null
+  wait "$CHILD" 2>/dev/null
+}
+on_signal() {   # stop the running step, note it, exit through finish
+  SIGNAL=$1
+  echo; echo "### SIG$1 at $((SECONDS - START))s: stopping ${STEP:-}"
+  [[ -n $CHILD ]] && stop_child
+  [[ -n ${STEP:-} ]] && echo "$STEP interrupted $((SECONDS - STEP_START))" >>"$OUT/status.txt"
+  STEP=
+  [[ $1 == INT ]] && exit 130 || exit 143
+}
+trap finish EXIT
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
 
-# ---- install -------------------------------------------------------------------------------
-# the gpu extra is one CUDA 12 set: cupy-cuda12x[ctk] (cuBLAS, cuRAND, cuSOLVER, NVRTC),
-# numba-cuda[cu12] (cuda-bindings 12, nvJitLink 12); benchmarks/check_install.py checks it
-PIP_SRC=(); [[ -n ${WHEELHOUSE:-} ]] && PIP_SRC=(--no-index --find-links "$WHEELHOUSE")
-if [[ ${USE_CURRENT_PYTHON:-0} != 1 ]]; then
-  run venv 60 python3 -m venv "$OUT/venv" || { echo "venv failed (Debian: apt-get install python3-venv)"; exit 1; }
-  set +u; . "$OUT/venv/bin/activate"; set -u
-  [[ -z ${WHEELHOUSE:-} ]] && run pip-upgrade 30 python -m pip install -q --upgrade pip
-  run install 240 python -m pip install -q ${PIP_SRC[@]+"${PIP_SRC[@]}"} -e ".[test,gpu]" pytest-xdist || exit 1
-  [[ ${WITH_TORCH:-0} == 1 ]] && run torch 150 python -m pip install -q ${PIP_SRC[@]+"${PIP_SRC[@]}"} torch==2.13.0
-fi
-run is-available 60 python -c "import tinygen as tg
-print('tg.cuda.is_available():', tg.cuda.is_available(), '| why not:', tg.cuda.why_unavailable())"
-run versions 40 bash -c 'git log -1 --oneline 2>/dev/null; python --version
-  python -m pip list 2>/dev/null | grep -iE "^(numpy|numba|cupy|cuda|nvidia|torch|pytest)"
-  python -m numba -s 2>&1 | sed -n "/__CUDA Information__/,/__NumPy Information__/p" | head -30
-  python -c "import cupy; cupy.show_config()"'
+run() {   # run NAME MAX_SECONDS CMD...: CMD under timeout, never past the budget
+  local name=$1 max=$2 t rc
+  shift 2
+  t=$((BUDGET - (SECONDS - START)))
+  ((t > max)) && t=$max
+  if ((t < 10)); then
+    echo "### $name: skipped, budget spent"; echo "$name skipped 0" >>"$OUT/status.txt"; return 0
+  fi
+  echo "### $name (timeout ${t}s, at $((SECONDS - START))s)"
+  STEP=$name STEP_START=$SECONDS
+  # in the background and waited for: a trapped signal interrupts `wait` at once. At the
+  # budget, SIGINT first (pytest then writes its junit; Python stops), SIGKILL 10 s later
+  timeout -s INT -k 10 "$t" "$@" &
+  CHILD=$!
+  wait "$CHILD"; rc=$?
+  CHILD=
+  if ((rc == 124 || rc == 137)); then rc=timed_out; fi   # 124: timeout sent its signal
+  echo "### $name: rc=$rc ($((SECONDS - STEP_START))s)"
+  echo "$name $rc $((SECONDS - STEP_START))" >>"$OUT/status.txt"
+  STEP=
+  "$PY" "$ROOT/benchmarks/gpu_record.py" steps "$OUT"
+}
 
-# ---- probe: every GPU library tinygen uses, one line each ---------------------------------
-run probe 90 python benchmarks/gpu_probe.py | tee "$OUT/probe.txt"
-NEED=$(sed -n 's/^NEED=//p' "$OUT/probe.txt")
-if [[ $NEED == *ctk* ]]; then   # the gpu extra lacks CuPy's CUDA libraries (no system toolkit)
-  echo "FINDING: cupy-cuda12x without [ctk] is missing CUDA libraries here; installing cupy-cuda12x[ctk]"
-  run install-ctk 180 python -m pip install -q ${PIP_SRC[@]+"${PIP_SRC[@]}"} "cupy-cuda12x[ctk]"
-fi
-if [[ $NEED == *ptx* && -n ${DRIVER_CUDA:-} ]]; then   # NVVM must not be newer than the driver
-  echo "FINDING: numba-cuda's NVVM emits PTX newer than driver CUDA $DRIVER_CUDA; pinning NVVM to it"
-  run install-nvvm 120 python -m pip install -q ${PIP_SRC[@]+"${PIP_SRC[@]}"} --no-deps "nvidia-cuda-nvcc-cu12==$DRIVER_CUDA.*"
-fi
-[[ -n $NEED ]] && run probe-again 90 python benchmarks/gpu_probe.py
+# ---- the machine, to env.txt ------------------------------------------------------------------
+{
+  echo "date: $(date -u +%FT%TZ)  host: $(uname -a)"
+  echo "checkout: $(git -C "$ROOT" log -1 --oneline 2>/dev/null || echo 'not a git checkout')"
+  echo "python: $PY ($("$PY" --version 2>&1))  DRYRUN=$DRYRUN"
+  timeout 20 nvidia-smi 2>&1 || echo "nvidia-smi: not there or failing"
+  timeout 20 nvidia-smi --format=csv \
+    --query-gpu=name,driver_version,compute_cap,memory.total,clocks.max.sm 2>/dev/null
+  timeout 60 "$PY" -m pip list 2>/dev/null |
+    grep -iE '^(numpy|numba|cupy|cuda|nvidia|torch|pytest|hypothesis)' || true
+} >"$OUT/env.txt" 2>&1
+echo "### env.txt written (python $PY)"
 
-# ---- PTX of every kernel (NVVM from the gpu extra; no GPU needed): float64 in float32 kernels
-run ptx-check 60 python benchmarks/ptx_check.py
+PYSTEP=("$PY" "$ROOT/benchmarks/gpu_bench.py")
+run probe 30 "${PYSTEP[@]}" probe
+run models 150 "${PYSTEP[@]}" models
+run kernels 90 "${PYSTEP[@]}" kernels
+run launch 30 "${PYSTEP[@]}" launch
 
-# ---- tests on the real GPU (TINYGEN_REAL_GPU=1: conftest leaves the simulator off) ---------
-echo "import os, hypothesis.configuration as c; c.set_hypothesis_home_dir(os.environ['OUT'] + '/hypothesis')" >"$OUT/hypothesis_home.py"
-PYTEST=(env PYTHONPATH="$OUT" python -m pytest -p hypothesis_home -p no:cacheprovider -q -rfE --basetemp "$OUT/pytest-tmp")
-XDIST=""; timeout 30 python -c "import xdist" 2>/dev/null && XDIST="-n 4"
-run tests-gpu-marked 120 "${PYTEST[@]}" -m gpu --junitxml "$OUT/junit_gpu.xml"
-run tests-cuda $(($(left) - 140)) "${PYTEST[@]}" -m "not gpu" -k "cuda or gpu" \
-  --durations=10 --junitxml "$OUT/junit_cuda.xml"      # 140 s stay for the benchmark
-
-# ---- benchmark ---------------------------------------------------------------------------
-run bench 90 python benchmarks/gpu_bench.py all default
-run bench-cai-nosync 50 env NUMBA_CUDA_ARRAY_INTERFACE_SYNC=0 python benchmarks/gpu_bench.py models cai_nosync
-
-# ---- the rest of the suite (no cuda in it), in the time that is left ---------------------
-# shellcheck disable=SC2086  # $XDIST is empty or "-n 4": split on purpose
-run tests-rest 400 "${PYTEST[@]}" $XDIST -m "not gpu" -k "not (cuda or gpu)" \
-  --junitxml "$OUT/junit_rest.xml"
-
-echo "### done in $((SECONDS - START))s. Step status:"
-cat "$OUT/status.txt"
-echo "### Summary (details above and in $OUT):"
-grep -hE '^  FAIL|^FINDING|^FAILED |: FAILED |^(cuBLAS|==>|per call|B[1-4] )|(passed|failed).* in [0-9.]+s' "$OUT/log.txt"
+# ---- the GPU tests, simulator off (the dry run: one simulator test, for the junit) -------------
+# the GPU's own files first (pytest drops the duplicates of `tests`): they fit the budget first
+# (not test_gpu_check.py: it is this script's dry run)
+TESTS=(-k "(cuda or gpu) and not gpu_check" --durations=15 tests/test_kernels.py tests/test_cuda_path.py
+       tests/test_ops_gradcheck.py tests)
+[[ $DRYRUN == 1 ]] && TESTS=(tests/test_cuda_path.py -k "why_unavailable")
+TIMEOUT=()
+timeout 30 "$PY" -c 'import pytest_timeout' 2>/dev/null && TIMEOUT=(--timeout 60) ||
+  echo "pytest-timeout missing: tests run without --timeout"
+run tests 120 "$PY" -m pytest -p no:cacheprovider -q -rfE --basetemp "$SCRATCH/pytest" \
+  --junitxml "$OUT/junit.xml" -o junit_family=xunit2 ${TIMEOUT[@]+"${TIMEOUT[@]}"} "${TESTS[@]}"

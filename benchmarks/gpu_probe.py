@@ -2,7 +2,8 @@
 
     python benchmarks/gpu_probe.py       (from the repository root, simulator off)
 
-Prints `ok` or `FAIL` per check, then `NEED=<tags>`: ctk (CuPy's CUDA libraries missing:
+Prints `ok` or `FAIL` per check, then `NEED=<tags>`; checks() returns the same as a dict
+(benchmarks/gpu_bench.py's probe step records it): ctk (CuPy's CUDA libraries missing:
 cupy-cuda12x[ctk]), ptx (numba-cuda's PTX newer than the driver), numba (numba-cuda broken),
 tinygen (tinygen's own probe or draws failing). Exits 0 even when checks fail: the calling
 script reads NEED and reports.
@@ -10,19 +11,22 @@ script reads NEED and reports.
 import os
 import sys
 
-sys.path.insert(0, os.getcwd())   # this checkout's tinygen, as the tests use it
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # this checkout's tinygen
 
 
-def main():
-    need = set()
+def checks():
+    """({check: 'ok' | 'FAIL: why'}, sorted need tags), printing one line per check."""
+    need, found = set(), {}
 
     def check(name, fn, tag=None):
         try:
             fn()
             print(f"  ok    {name}")
+            found[name] = "ok"
         except Exception as e:  # noqa: BLE001  (report and go on)
             text = f"{type(e).__name__}: {e}"
             print(f"  FAIL  {name}: {text.splitlines()[0][:300]}")
+            found[name] = "FAIL: " + text.splitlines()[0][:300]
             if tag == "numba" and ("PTX" in text or ".version" in text):
                 tag = "ptx"   # NVVM newer than the driver (NVIDIA/numba-cuda#120, #262)
             if tag:
@@ -67,7 +71,12 @@ def main():
     check("tg.cuda.is_available() probe (kernel + cuBLAS)", tinygen_probe, "tinygen")
     check("tinygen draws on cuda (randn, normal_, init.normal_, dropout, randperm)",
           tinygen_draws, "tinygen")
-    print("NEED=" + ",".join(sorted(need)))
+    return found, sorted(need)
+
+
+def main():
+    need = checks()[1]
+    print("NEED=" + ",".join(need))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def kernel_table(dtype):
     i4 = np.zeros((1, 1, 1, 1), np.int64)
     one = np.dtype(dtype).type(1)   # the typed scalars the launches pass (zero, area, one, ...)
     ints = (1,) * 10
+    tensors = (f(1),) * fused_cuda.TENSORS_PER_LAUNCH    # an optimizer step's tuple of arrays
     return {
         "conv._im2col": (conv_cuda._im2col, (f(4), *ints, f(2))),
         "conv._col2im": (conv_cuda._col2im, (f(2), *ints, f(4), one)),
@@ -52,7 +53,8 @@ def kernel_table(dtype):
         "fused._bce": (fused_cuda._bce, (f(1), f(1), f(1), one)),
         "fused._bce_grad": (fused_cuda._bce_grad, (f(1), f(1), f(1), f(1), one)),
         "fused._relu_grad": (fused_cuda._relu_grad, (f(1), f(1), np.dtype(dtype).type(0.01), f(1))),
-        "fused._adam": (fused_cuda._adam, (f(1), f(1), f(1), f(1)) + (one,) * 7),
+        "fused._adam": (fused_cuda._adam, (tensors,) * 4 + (one,) * 8 + (True,) * 2),
+        "fused._sgd": (fused_cuda._sgd, (tensors,) * 3 + (one,) * 4 + (True,) * 5),
         "matmul._tiled_kernel": (matmul_cuda._tiled_kernel(np.dtype(dtype).type, matmul_cuda.TILE),
                                  (f(2), f(2), f(2))),
         "scatter._add_runs": (scatter_cuda._add_runs, (np.zeros(1, np.int64), f(1), f(1))),

@@ -51,7 +51,7 @@ class Recorder:
     def __init__(self, top):
         self.top = top
         self.weight_grad_stack = None     # the first 3x3 weight gradient's stack
-        self.adam_stack = None            # the first adam_update's stack
+        self.adam_stack = None            # the first adam_step's stack
         self.choices = []                 # (x shape, gy shape, w shape, candidates, algorithm)
         self._candidates = None
 
@@ -70,7 +70,7 @@ class Recorder:
                   and self.weight_grad_stack is None
                   and tuple(frame.f_locals.get("kernel_size", ())) == (3, 3)):
                 self.weight_grad_stack = _stack(frame, self.top)
-        elif module == "fused_numba.py" and event == "call" and code.co_name == "adam_update":
+        elif module == "fused_numba.py" and event == "call" and code.co_name == "adam_step":
             if self.adam_stack is None:
                 self.adam_stack = _stack(frame, self.top)
 
@@ -115,7 +115,7 @@ def run():
            "From loss.backward() to the weight gradient of a 3x3 mask-B convolution (the first",
            "that backward reaches: the last residual block's):", ""]
     out += _format_stack(recorder.weight_grad_stack)
-    out += ["", "From opt.step() to Adam's update of the first parameter:", ""]
+    out += ["", "From opt.step() to Adam's update of the parameters (one call for the group):", ""]
     out += _format_stack(recorder.adam_stack)
     out += ["", "Every conv weight gradient of the step, in the order backward reached them",
             "(choose_algorithm's pick among the algorithms that apply):", ""]

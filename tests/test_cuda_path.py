@@ -47,6 +47,41 @@ def test_probe_names_a_failing_cublas_call(monkeypatch):
     assert cupy is None and "cuBLAS" in why and "libcublas.so.12" in why and "[ctk]" in why
 
 
+@pytest.mark.parametrize("driver, extra, cupy_package", [
+    ((13, 0), "gpu-cuda13", "cupy-cuda13x[ctk]"), ((12, 4), "gpu", "cupy-cuda12x[ctk]"),
+    ((14, 1), "gpu-cuda13", "cupy-cuda13x[ctk]")])
+def test_probe_names_the_extra_that_fits_the_driver(monkeypatch, driver, extra, cupy_package):
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    monkeypatch.setattr(backend, "driver_cuda_version", lambda: driver)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    why = backend.probe_gpu()[1]
+    assert f"supports CUDA {driver[0]}.{driver[1]}" in why and f"tinygen[{extra}]" in why, why
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(RuntimeError("libcublas.so: not found")))
+    why = backend.probe_gpu()[1]
+    assert f"{cupy_package} (the '{extra}' extra)" in why, why
+
+
+def test_probe_without_a_driver_names_both_extras(monkeypatch):
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    monkeypatch.setattr(backend, "driver_cuda_version", lambda: None)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    why = backend.probe_gpu()[1]
+    assert "no NVIDIA driver found" in why and "'gpu-cuda13'" in why and "'gpu'" in why, why
+    assert backend.gpu_extra((11, 8)) == backend.GPU_EXTRAS[12]
+
+
+def test_the_extras_named_are_setup_pys():
+    import ast
+    with open("setup.py") as f:
+        extras = next(node for node in ast.walk(ast.parse(f.read()))
+                      if isinstance(node, ast.keyword) and node.arg == "extras_require").value
+    declared = {key.value: [item.value for item in value.elts]
+                for key, value in zip(extras.keys, extras.values)}
+    for extra, cupy_package, numba_package in backend.GPU_EXTRAS.values():
+        assert cupy_package.split("[")[0] in " ".join(declared[extra]), declared[extra]
+        assert numba_package in " ".join(declared[extra]), declared[extra]
+
+
 def test_probe_names_no_device(monkeypatch):
     monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
     fake = _fake_cupy()
@@ -70,6 +105,14 @@ def test_install_check_flags_cuda13_and_missing_libraries():
     found = check_install.problems(bad, "gpu")
     assert any("cuda-bindings==13.5.0" in p for p in found) and "nvidia-curand-cu12 missing" in found
     assert check_install.problems({"cuda-bindings": "13.5.0", "numba-cuda": "0.30.4"}, "test")
+    cuda13 = {"cupy-cuda13x": "14.2.0", "cuda-toolkit": "13.5.0", "nvidia-cublas": "13.10.0.20",
+              "nvidia-curand": "10.4.5.25", "nvidia-cusolver": "12.4.1.2", "nvidia-cuda-nvrtc": "13.5.37",
+              "nvidia-nvjitlink": "13.5.37", "nvidia-nvvm": "13.5.37", "numba-cuda": "0.30.4",
+              "cuda-bindings": "13.5.0"}   # what pip resolved it to here, 2026-12
+    assert check_install.problems(cuda13, "gpu-cuda13") == []
+    found = check_install.problems(dict(cuda13, **{"cuda-bindings": "12.9.10", "nvidia-cublas-cu12": "12.9"}),
+                                   "gpu-cuda13")
+    assert any("cuda-bindings==12.9.10" in p for p in found) and any("nvidia-cublas-cu12" in p for p in found)
 
 
 # ---- the strict fake CuPy: what a real GPU refuses fails here too ---------------------------
@@ -104,6 +147,52 @@ def test_fake_cupy_refuses_implicit_host_use(fake_gpu):
     assert not hasattr(g, "normal") and not hasattr(g, "permutation")
 
 
+def test_fake_cupy_counts_data_dependent_sizes_as_syncs(fake_gpu):
+    """A result whose size depends on the values: CuPy reads a count back first (a sync),
+    for a boolean mask in an index or an assignment, nonzero, flatnonzero, argwhere, unique,
+    where(c), compress, extract; not for an integer index, or where(c, a, b)."""
+    xp = fake_gpu
+    a = xp.arange(6, dtype=np.float32).reshape(2, 3)
+    mask = a > 2
+    calls = {"mask": [lambda: a[mask], lambda: a.__setitem__(mask, 0.0), lambda: a[0, mask[1]]],
+             "nonzero": [lambda: xp.nonzero(mask), lambda: mask.nonzero()],
+             "flatnonzero": [lambda: xp.flatnonzero(mask)], "argwhere": [lambda: xp.argwhere(mask)],
+             "unique": [lambda: xp.unique(a)], "where": [lambda: xp.where(mask)],
+             "compress": [lambda: xp.compress(mask[0], a, axis=1)], "extract": [lambda: xp.extract(mask, a)]}
+    for kind, fns in calls.items():
+        for fn in fns:
+            with fake_gpu.counting_syncs() as syncs:
+                fn()
+            assert dict(syncs) == {kind: 1}, (kind, dict(syncs))
+    with fake_gpu.counting_syncs() as syncs:
+        a[xp.asarray(np.array([1, 0]))], xp.where(mask, a, 0.0), a[:, 1:]
+    assert not syncs
+    x = tg.tensor(np.arange(-3.0, 3.0, dtype=np.float32), device="cuda", requires_grad=True)
+    with fake_gpu.counting_syncs() as syncs:    # through tinygen: x[x > 0], forward and backward
+        x[x > 0].sum().backward()
+    assert syncs["mask"] >= 1, dict(syncs)
+    np.testing.assert_array_equal(x.grad.array.get(), [0, 0, 0, 0, 1, 1])
+
+
+def test_fake_cupy_counts_a_launch_per_new_array_and_none_for_views(fake_gpu):
+    xp = fake_gpu
+    a = xp.ones((4, 3), dtype=np.float32)
+    with fake_gpu.counting_launches() as launches:
+        a.reshape(3, 4), a.T, a[1:], a.astype(np.float32, copy=False), xp.empty((5,))
+        xp.broadcast_to(a[0], (2, 4, 3))
+    assert not launches, dict(launches)
+    with fake_gpu.counting_launches() as launches:
+        b = a * 2                     # 1
+        b += 1                        # 1, in place
+        a.sum(), xp.exp(a), a @ a.T   # 3
+        a[xp.asarray(np.array([0, 2]))]   # 1: a gather
+        b[0] = 5.0                    # 1
+        xp.concatenate([a] * 9)       # 1: CuPy's single kernel for more than 8 arrays
+        xp.concatenate([a] * 3)       # 3: a copy each
+        xp.random.default_rng(0).standard_normal(3, dtype=np.float32)   # 1
+    assert sum(launches.values()) == 12, dict(launches)
+
+
 def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
     import tinygen.nn as nn
     import tinygen.nn.functional as F
@@ -124,6 +213,89 @@ def test_a_linear_adam_step_and_conv_make_no_host_sync(fake_gpu):
         F.nll_loss(F.log_softmax(m(x), 1), tg.tensor([0, 1, 2, 0, 1], device="cuda")).backward()
     assert not syncs, dict(syncs)
     assert not np.array_equal(m.weight.array.get(), w0) and xc.grad is not None and mc.weight.grad is not None
+
+
+def _counting_launches(fake_gpu, monkeypatch):
+    """[kernel names], appended as the block runs: each numba launch of the fused kernels, and
+    each CuPy kernel (what fake_cupy computes outside a kernel into an array of its own, or
+    in place: a view or a scalar launches nothing)."""
+    from tinygen.kernels import fused_cuda
+    launches = []
+    launch, wrap = fused_cuda.launch, fake_gpu._wrap
+
+    def counted_launch(kernel, *args):
+        launches.append(kernel.fn.__name__ if hasattr(kernel, "fn") else repr(kernel))
+        return launch(kernel, *args)
+
+    def counted_wrap(value):
+        if isinstance(value, np.ndarray) and value.base is None:
+            launches.append("cupy")
+        return wrap(value)
+
+    monkeypatch.setattr(fused_cuda, "launch", counted_launch)
+    monkeypatch.setattr(fake_gpu, "_wrap", counted_wrap)
+    return launches
+
+
+@pytest.mark.parametrize("name, kwargs", [("Adam", {}), ("AdamW", dict(weight_decay=0.1)),
+                                          ("SGD", dict(momentum=0.9, nesterov=True))])
+def test_an_optimizer_step_is_one_kernel_launch_per_group(fake_gpu, monkeypatch, name, kwargs):
+    """B1's 10 parameters (the VAE MLP: 784x400, 400, 400x20 x2, 20 x2, 20x400, 400, 400x784,
+    784, here at width 8) in one group: an Adam, AdamW or SGD step is one launch of the
+    fused kernel and no other GPU work; a call per parameter (foreach=False, as before) is 10.
+    The first step adds the state's allocation (zeros, per parameter), counted apart."""
+    import tinygen.nn as nn
+    shapes = [(8, 16), (8,), (4, 8), (4, 8), (4,), (4,), (8, 4), (8,), (16, 8), (16,)]
+    counts = {}
+    for foreach in (None, False):
+        params = [nn.Parameter(tg.randn(*s, device="cuda")) for s in shapes]
+        opt = getattr(tg.optim, name)(params, lr=1e-2, foreach=foreach, **kwargs)
+        for p in params:
+            p.grad = tg.randn(*p.shape, device="cuda")
+        opt.step()                                        # the state is made here
+        with monkeypatch.context() as patch, fake_gpu.counting_syncs() as syncs:
+            counts[foreach] = _counting_launches(fake_gpu, patch)
+            opt.step()
+            params[0].array * 2                           # the counter sees CuPy's work
+        assert not syncs, dict(syncs)
+    kernel = "_adam" if name.startswith("Adam") else "_sgd"
+    assert counts[None] == [kernel, "cupy"]
+    assert counts[False] == [kernel] * len(shapes) + ["cupy"]
+
+
+_LOWER_OPTIMIZER_KERNELS = """
+import sys
+import numba
+import numpy as np
+try:
+    from numba.cuda.compiler import compile_cuda
+except ImportError:
+    sys.exit(3)
+sys.path.insert(0, "benchmarks")
+import ptx_check
+for dtype in (np.float32, np.float64):
+    for name in ("fused._adam", "fused._sgd"):
+        kernel, args = ptx_check.kernel_table(dtype)[name]
+        compile_cuda(kernel.py_func, numba.types.void, tuple(numba.typeof(a) for a in args),
+                     cc=(8, 0))
+"""
+
+
+def test_the_optimizer_kernels_type_and_lower_for_a_gpu():
+    """The simulator runs a kernel as Python, so a tuple-of-arrays kernel that numba.cuda
+    cannot type would pass here and fail on a GPU: numba-cuda's compiler types and lowers
+    fused_cuda._adam and _sgd with the arguments their launches pass (to NVVM IR; the PTX
+    needs NVRTC, benchmarks/ptx_check.py), in a process with the simulator off."""
+    import os
+    import pathlib
+    import subprocess
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", _LOWER_OPTIMIZER_KERNELS], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode == 3:
+        pytest.skip("numba-cuda's compiler is not installed")
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_model_training_steps_make_no_host_sync(fake_gpu):
@@ -246,6 +418,94 @@ def test_fit_on_the_device_names_a_non_finite_step_at_the_next_sync(fake_gpu, tm
         _fit_counting_syncs(fake_gpu, tmp_path, model, "cuda", wrap=step)
     assert len(calls) == 4 and "no checkpoint was written" in str(e.value)   # 3 steps + the replay
     assert "not reproduced by an anomaly-mode replay" in str(e.value)   # it ran, on the device
+
+
+def _fit_with_a_poisoned_step(fake_gpu, tmp_path, monkeypatch, poison):
+    """fit() on the device where step 2's optimizer step first calls poison(model)."""
+    from tinygen.models.vae import VAE
+    from tinygen.train import loop
+    monkeypatch.setattr(loop, "write_pictures", lambda *args, **kwargs: None)
+    model, calls = VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2), []
+
+    class Poisoning:
+        def __init__(self, opt):
+            self.opt = opt
+
+        def __getattr__(self, attr):
+            return getattr(self.opt, attr)
+
+        def step(self):
+            if len(calls) == 2:
+                poison(model)
+            return self.opt.step()
+
+    def step(x, optimizers):
+        calls.append(1)
+        return type(model).training_step(model, x, {k: Poisoning(o) for k, o in optimizers.items()})
+    with pytest.raises(loop.TrainingError) as e:
+        _fit_counting_syncs(fake_gpu, tmp_path, model, "cuda", wrap=step)
+    return str(e.value)
+
+
+def test_fit_on_the_device_names_the_parameter_with_a_non_finite_gradient(fake_gpu, tmp_path, monkeypatch):
+    """One check over all of an optimizer step's gradients and parameters, read at the next
+    logging step; the parameter is found from the index it gives."""
+    def poison(model):
+        dict(model.named_parameters())["decoder.0.2.bias"].grad.array[1] = np.float32("inf")
+    message = _fit_with_a_poisoned_step(fake_gpu, tmp_path, monkeypatch, poison)
+    assert message.startswith("step 2: non-finite gradient of decoder.0.2.bias;"), message
+
+
+def test_fit_on_the_device_names_the_parameter_an_update_made_non_finite(fake_gpu, tmp_path, monkeypatch):
+    def poison(model):
+        dict(model.named_parameters())["mu.weight"].array[0, 0] = np.float32("nan")   # its gradient is finite
+    message = _fit_with_a_poisoned_step(fake_gpu, tmp_path, monkeypatch, poison)
+    assert message.startswith("step 2: the adam update (lr 0.001) made mu.weight non-finite;"), message
+
+
+def test_the_guard_of_an_optimizer_step_is_three_kernels_and_no_sync(fake_gpu):
+    """The loop's check of a device step: the concatenation of every gradient and parameter
+    (one kernel for more than 8 arrays), isfinite, argmin: 3 launches a step whatever the
+    number of parameters, no sync. It was isfinite + all on each gradient and on each
+    parameter: 4 a parameter, 40 for this VAE's 10."""
+    from tinygen.models.vae import VAE
+    from tinygen.train import loop
+    model = VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2).to("cuda")
+    names = {id(p): n for n, p in model.named_parameters()}
+    x = tg.tensor((np.random.default_rng(0).random((2, 1, 8, 8)) > 0.5).astype(np.float32), device="cuda")
+    optimizers = model.configure_optimizers()
+    flags = []
+    guarded = {k: loop._GuardedOptimizer(k, o, names, flags=flags) for k, o in optimizers.items()}
+    model.training_step(x, optimizers)            # Adam's state made, the sentinel too
+    model.training_step(x, guarded)
+    counted = []
+    for opts in (optimizers, guarded):
+        with fake_gpu.counting_launches() as launches, fake_gpu.counting_syncs() as syncs:
+            model.training_step(x, opts)
+        counted.append((sum(launches.values()), dict(syncs)))
+    assert len(names) == 10 and counted[1][1] == {} and counted[1][0] - counted[0][0] == 3, counted
+    assert len(flags) == 2 and all(culprit(int(index.get())) is None for index, culprit in flags)
+
+
+# Kernel launches and host syncs of one B1-B4 training step (tests/tiny_benchmarks.py: the same
+# layers at tiny sizes; the counts do not depend on sizes) on the cuda device, as CuPy and
+# numba.cuda would make them (fake_cupy.LAUNCHES: one kernel per array-making call, none for a
+# view; Adam: one kernel a parameter). A change to these numbers is a change to what a step
+# costs on a GPU in launches (~5-20 us of host time each): update them with the reason.
+# B3 was 161 before masked_conv2d stopped multiplying its masked weight by the taps again on
+# the device.
+STEP_LAUNCHES = {"B1": 78, "B2": 398, "B3": 144, "B4": 78}
+
+
+@pytest.mark.parametrize("mid", ["B1", "B2", "B3", "B4"])
+def test_launches_and_syncs_of_a_cuda_training_step(fake_gpu, mid):
+    from tiny_benchmarks import tiny_step
+    step = tiny_step(mid)
+    step()                                        # the optimizers' state is made here
+    with fake_gpu.counting_launches() as launches, fake_gpu.counting_syncs() as syncs:
+        step()
+    assert dict(syncs) == {}
+    assert sum(launches.values()) == STEP_LAUNCHES[mid], sorted(launches.items(), key=lambda kv: -kv[1])
 
 
 # ---- random numbers on CuPy's generator -------------------------------------------------------
@@ -384,6 +644,13 @@ def test_launch_passes_cupy_arrays_unsynchronised_on_cupys_current_stream(monkey
     (config, args), = kernel.launches
     assert config == (4, 128, ("external", stream_ptr) if stream_ptr else ("default",))
     assert args == (("view", a), 3, ("view", b)) and views == [False, False]
+    # tuples of arrays (the optimizer steps'): each element a view, each array wrapped once
+    c = DeviceArray()
+    views.clear()
+    launch(kernel, 1, 32, (a, c, c, c), (b, c, c, c), 0.5)
+    assert kernel.launches[1][1] == ((("view", a),) + (("view", c),) * 3,
+                                     (("view", b),) + (("view", c),) * 3, 0.5)
+    assert views == [False] * 3
 
 
 def test_launch_of_host_arrays_is_a_plain_launch():

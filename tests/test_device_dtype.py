@@ -145,13 +145,17 @@ def test_torch_oracle_semantics():
     assert torch.device("cuda").index is None and tg.device("cuda").index is None
     assert torch.zeros(1).type() == "torch.FloatTensor" and tg.zeros(1).type() == "tinygen.FloatTensor"
     assert torch.FloatTensor(2, 3).shape == tg.FloatTensor(2, 3).shape
-    # older scripts' eps = torch.FloatTensor(std.size()).normal_(): torch.Size is a size
-    # (tinygen's x.size() a tuple of ints, read as one), a list is data
+    # older scripts' eps = torch.FloatTensor(std.size()).normal_(): a Size is a size, a plain
+    # tuple or list is data
     for m in (torch, tg):
         x = m.zeros(2, 3)
         assert tuple(m.FloatTensor(x.size()).normal_().shape) == (2, 3)
         assert tuple(m.DoubleTensor(x.size()).shape) == (2, 3)
+        assert tuple(x.new(x.size()).shape) == (2, 3)
         assert m.FloatTensor([2, 3]).tolist() == [2.0, 3.0] and tuple(m.FloatTensor(()).shape) == (0,)
+        assert m.FloatTensor((2, 3)).tolist() == [2.0, 3.0]
+        assert x.size() == (2, 3) and x.size().numel() == 6 and isinstance(x.size(), tuple)
+    assert repr(tg.zeros(2, 3).size()) == "tinygen.Size([2, 3])"
 
 
 def test_cuda_device_objects_and_factories():

@@ -87,41 +87,102 @@ def test_extreme_logits_stay_finite(impl):
     np.testing.assert_allclose(impl.sigmoid(l), [0, 0, 0.5, 1, 1], atol=1e-6)
 
 
-@pytest.mark.parametrize("impl, shape", [(fused_numba, (7, 5)), (fused_numba, (1 << 15,)),
-                                         (fused_cuda, (7, 5))],
-                         ids=["numba-serial", "numba-parallel", "cuda"])
-@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_update_equals_reference(impl, shape, weight_decay, dtype):
+# ---- optimizer steps: one call for a list of tensors, bitwise the per-tensor reference ------
+
+SHAPE_LISTS = st.lists(st.lists(st.integers(0, 4), max_size=3).map(tuple), min_size=1, max_size=5)
+
+
+def _tensors(rs, shapes, dtype, strided=False):
+    """Standard normal arrays of `shapes`; strided: every other element of a bigger array
+    (not contiguous, as a gradient may be), 0-d and empty shapes included."""
+    if strided:
+        return [rs.standard_normal(s + (2,)).astype(dtype)[..., 1] for s in shapes]
+    return [rs.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def _copies(arrays):
+    return [a.copy() for a in arrays]
+
+
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@settings(max_examples=10)
+@given(shapes=SHAPE_LISTS, seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]),
+       weight_decay=st.sampled_from([0.0, 0.1]), decoupled=st.booleans(), maximize=st.booleans())
+def test_adam_step_over_a_list_is_bitwise_the_reference_per_tensor(impl, shapes, seed, dtype,
+                                                                   weight_decay, decoupled, maximize):
+    rs = np.random.default_rng(seed)
+    xs = _tensors(rs, shapes, dtype)
+    ms, vs = [np.zeros_like(x) for x in xs], [np.zeros_like(x) for x in xs]
+    fast = _copies(xs), _copies(ms), _copies(vs)
+    for step in range(1, 4):
+        gs = _tensors(rs, shapes, dtype, strided=step == 2)
+        hyper = (1e-2, 0.9, 0.999, 1e-8, weight_decay, step, decoupled, maximize)
+        for x, g, m, v in zip(xs, gs, ms, vs):
+            fused_numpy.adam_step([x], [g], [m], [v], *hyper)
+        impl.adam_step(*fast[:1], gs, *fast[1:], *hyper)
+    for reference, got in zip((xs, ms, vs), fast):
+        for a, b in zip(reference, got):
+            np.testing.assert_array_equal(b, a, strict=True)
+
+
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@settings(max_examples=10)
+@given(shapes=SHAPE_LISTS, seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]),
+       options=st.sampled_from([(0.0, 0.0, 0.0, False), (0.9, 0.0, 0.0, False),
+                                (0.9, 0.3, 0.1, False), (0.8, 0.0, 0.05, True)]),
+       maximize=st.booleans())
+def test_sgd_step_over_a_list_is_bitwise_the_reference_per_tensor(impl, shapes, seed, dtype,
+                                                                  options, maximize):
+    momentum, dampening, weight_decay, nesterov = options
+    rs = np.random.default_rng(seed)
+    xs = _tensors(rs, shapes, dtype)
+    bufs = [np.full_like(x, np.nan) for x in xs]         # garbage: the first step sets b = g
+    fast = _copies(xs), _copies(bufs)
+    for step in range(3):
+        gs = _tensors(rs, shapes, dtype, strided=step == 1)
+        hyper = (0.1, momentum, dampening, weight_decay, nesterov, maximize, step == 0)
+        for x, g, b in zip(xs, gs, bufs):
+            fused_numpy.sgd_step([x], [g], [b], *hyper)
+        impl.sgd_step(fast[0], gs, fast[1] if momentum else None, *hyper)
+    for a, b in zip(xs + (bufs if momentum else []), fast[0] + (fast[1] if momentum else [])):
+        np.testing.assert_array_equal(b, a, strict=True)
+
+
+def test_optimizer_steps_over_many_tensors_split_over_threads_are_bitwise_the_reference():
+    """More tensors than one call takes (fused_numba._TENSORS_PER_CALL) and more elements than
+    one slice (GRAIN): the chunks and the slices over the worker threads meet exactly."""
+    shapes = [(3,)] * 9 + [(3 * GRAIN + 7,), (), (0,)] + [(5, 2)] * 9
+    assert len(shapes) > fused_numba._TENSORS_PER_CALL
     rs = np.random.default_rng(0)
-    x = rs.standard_normal(shape).astype(dtype)
-    m, v = np.zeros_like(x), np.zeros_like(x)
-    x2, m2, v2 = x.copy(), m.copy(), v.copy()
-    for step in range(1, 5):
-        g = rs.standard_normal(shape).astype(dtype)
-        fused_numpy.adam_update(x, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, step)
-        impl.adam_update(x2, g, m2, v2, 1e-2, 0.9, 0.999, 1e-8, weight_decay, step)
-    tol = 1e-6 if dtype == np.float32 else 1e-14
-    np.testing.assert_allclose(x2, x, rtol=tol, atol=tol)
-    np.testing.assert_allclose(m2, m, rtol=tol, atol=tol)
-    np.testing.assert_allclose(v2, v, rtol=tol, atol=tol)
+    for dtype in (np.float32, np.float64):
+        xs = _tensors(rs, shapes, dtype)
+        ms, vs = [np.zeros_like(x) for x in xs], [np.zeros_like(x) for x in xs]
+        fast = _copies(xs), _copies(ms), _copies(vs)
+        for step in range(1, 3):
+            gs = _tensors(rs, shapes, dtype)
+            fused_numpy.adam_step(xs, gs, ms, vs, 1e-2, 0.9, 0.999, 1e-8, 0.01, step, False, False)
+            fused_numba.adam_step(fast[0], gs, fast[1], fast[2], 1e-2, 0.9, 0.999, 1e-8, 0.01, step,
+                                  False, False)
+        for a, b in zip(xs + ms + vs, fast[0] + fast[1] + fast[2]):
+            np.testing.assert_array_equal(b, a, strict=True)
+        bufs = [np.zeros_like(x) for x in xs]
+        fast = _copies(xs), _copies(bufs)
+        for step in range(2):
+            gs = _tensors(rs, shapes, dtype)
+            fused_numpy.sgd_step(xs, gs, bufs, 0.1, 0.9, 0.0, 0.01, True, False, step == 0)
+            fused_numba.sgd_step(fast[0], gs, fast[1], 0.1, 0.9, 0.0, 0.01, True, False, step == 0)
+        for a, b in zip(xs + bufs, fast[0] + fast[1]):
+            np.testing.assert_array_equal(b, a, strict=True)
 
 
 def test_split_loops_equal_the_whole_loop_bitwise():
-    # above GRAIN elements adam_update, relu and batch_norm run in slices on tinygen's worker
-    # threads: each element (each channel) is computed as by one loop over the whole array
+    # above GRAIN elements relu and batch_norm run in slices on tinygen's worker threads: each
+    # element (each channel) is computed as by one loop over the whole array (the optimizer
+    # steps: the test above)
     rs = np.random.default_rng(0)
     n = 3 * GRAIN + 5
     for dtype in (np.float32, np.float64):
-        x, m, v = rs.standard_normal(n).astype(dtype), np.zeros(n, dtype), np.zeros(n, dtype)
-        x2, m2, v2 = x.copy(), m.copy(), v.copy()
-        for step in range(1, 4):
-            g = rs.standard_normal(n).astype(dtype)
-            fused_numba.adam_update(x, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.01, step)
-            fused_numba._adam(x2, g, m2, v2, 1e-2 / (1 - 0.9 ** step), 0.9, 0.999, 1e-8,
-                              np.sqrt(1 - 0.999 ** step), 0.01)
-        for a, b in ((x, x2), (m, m2), (v, v2)):
-            np.testing.assert_array_equal(a, b)
+        x = rs.standard_normal(n).astype(dtype)
         whole = np.empty_like(x)
         fused_numba._relu(x, dtype(0.2), whole)
         np.testing.assert_array_equal(fused_numba.relu(x, 0.2), whole)
@@ -134,6 +195,39 @@ def test_split_loops_equal_the_whole_loop_bitwise():
                                     1e-5, 0.0, y1, mean1, var1, rstd1, 0, 600)
     np.testing.assert_array_equal(y[:, :, 0], y1)
     np.testing.assert_array_equal(mean, mean1)
+
+
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_optimizer_steps_update_strided_and_mixed_dtype_tensors_in_place_as_the_reference(impl):
+    """A parameter (or state) that is a strided view, or of another dtype than the first,
+    cannot go through the flat views: it takes the reference's loop, and is still updated in
+    place (its base sees the change), bitwise as the reference."""
+    rs = np.random.default_rng(0)
+    base = rs.standard_normal((4, 6)).astype(np.float32)
+    shapes_dtypes = [((3,), np.float32), ((6, 4), np.float32), ((2,), np.float64), ((5,), np.float32)]
+
+    owner = base.copy()
+    xs = [owner.T] + [rs.standard_normal(s).astype(d) for s, d in shapes_dtypes]
+    xs[2] = xs[2][:, ::2]                                  # strided too
+    ref_x = [x.copy() for x in xs]
+    ms, vs = [np.zeros_like(x) for x in xs], [np.zeros_like(x) for x in xs]
+    ref_m, ref_v = _copies(ms), _copies(vs)
+    for step in range(1, 3):
+        gs = [rs.standard_normal(x.shape).astype(x.dtype) for x in xs]
+        impl.adam_step(xs, gs, ms, vs, 1e-2, 0.9, 0.999, 1e-8, 0.1, step, False, True)
+        fused_numpy.adam_step(ref_x, gs, ref_m, ref_v, 1e-2, 0.9, 0.999, 1e-8, 0.1, step, False, True)
+    for a, b in zip(ref_x + ref_m + ref_v, xs + ms + vs):
+        np.testing.assert_array_equal(b, a, strict=True)
+    assert not np.array_equal(owner, base)                # written through the transposed view
+    bufs = [np.zeros_like(x) for x in xs]
+    ref_b = _copies(bufs)
+    for step in range(2):
+        gs = [rs.standard_normal(x.shape).astype(x.dtype) for x in xs]
+        impl.sgd_step(xs, gs, bufs, 0.1, 0.9, 0.1, 0.01, False, False, step == 0)
+        fused_numpy.sgd_step(ref_x, gs, ref_b, 0.1, 0.9, 0.1, 0.01, False, False, step == 0)
+    for a, b in zip(ref_x + ref_b, xs + bufs):
+        np.testing.assert_array_equal(b, a, strict=True)
+
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 @settings(max_examples=8)

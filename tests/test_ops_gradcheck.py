@@ -10,8 +10,10 @@ tinygen.nn.functional (when importable), and fails when a differentiable op has 
 Ops checked in another test module count when that module lists them in a module-level set
 named GRADCHECKED (e.g. tests/test_ops_conv.py: GRADCHECKED = {"conv2d", ...}).
 """
+import contextlib
 import importlib
 import inspect
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -587,7 +589,7 @@ if F is not None:
         b = draw(st.one_of(st.none(), tgt.tensors((w.shape[0],))))
 
         def fn(x, w, *b):                 # the mask in the weight's dtype, on its device
-            m = tg.tensor(mask.astype(w.numpy().dtype), device=w.device)
+            m = tg.tensor(mask, dtype=w.dtype, device=w.device)
             return masked_conv2d(x, w, m, b[0] if b else None, padding=k // 2)
         return fn, (x, w) + ((b,) if b is not None else ())
 
@@ -768,6 +770,47 @@ def test_cuda_matches_cpu(case, data):
             assert a is None and b is None
         else:
             np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+
+
+# Entries whose forward or backward may sync the host on the cuda device: {entry: {sync kind:
+# why}}; every other entry must make none (tinygen.fake_cupy counts the syncs CuPy would
+# make, data-dependent sizes included: boolean-mask indexing, nonzero, unique, argwhere).
+MUST_SYNC = {
+    "getitem_advanced": {"mask": "x[mask] with a boolean mask on the device: the result's size "
+                                 "is the mask's count, which CuPy reads back (forward and backward)"},
+}
+
+
+@contextlib.contextmanager
+def _fake_cupy():
+    """The cuda device's arrays are tinygen.fake_cupy's inside the block (not a fixture:
+    hypothesis runs the body many times per fixture)."""
+    before = os.environ.get("TINYGEN_FAKE_CUPY")
+    os.environ["TINYGEN_FAKE_CUPY"] = "1"
+    try:
+        yield importlib.import_module("tinygen.fake_cupy")
+    finally:
+        if before is None:
+            del os.environ["TINYGEN_FAKE_CUPY"]
+        else:
+            os.environ["TINYGEN_FAKE_CUPY"] = before
+
+
+@pytest.mark.skipif(not tg.backend.simulator_enabled(), reason="fake_cupy runs in the CUDA simulator")
+@pytest.mark.parametrize("case", [c for c in OPS if c.name not in CPU_ONLY], ids=lambda c: c.name)
+@settings(max_examples=2)
+@given(data=st.data())
+def test_cuda_op_forward_and_backward_sync_only_where_listed(case, data):
+    """Forward and backward of every op in the table on the cuda device make no host sync,
+    except the entries of MUST_SYNC, which make the ones listed there."""
+    fn, inputs = data.draw(case.strategy, label="fn, inputs")
+    with _fake_cupy() as fake:
+        xs = _on("cuda", inputs)
+        with fake.counting_syncs() as syncs:
+            y = fn(*xs)
+            v = tg.full(y.shape, 0.5, dtype="float64", device="cuda")
+            tg.grad((y * v).sum(), xs, allow_unused=True)
+    assert set(syncs) <= set(MUST_SYNC.get(case.name, ())), (case.name, dict(syncs))
 
 
 # ---- float32 stays float32 --------------------------------------------------------------------------

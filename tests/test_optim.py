@@ -357,3 +357,26 @@ def test_optimizers_on_the_cuda_device():
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
         total = optim.clip_grad_norm_(gpu.parameters(), 0.01)
         assert total.item() > 0.01
+
+
+def test_bench_optim_steps_every_variant_on_the_same_values():
+    """benchmarks/bench_optim.py without the timing: its variants (tinygen's group step and
+    foreach=False, torch's where installed) step optimizers over the same values, and agree."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_optim.py"
+    spec = importlib.util.spec_from_file_location("bench_optim", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for optimizer in ("adam", "sgd"):
+        variants = bench._variants(optimizer, [(3, 2), (), (4,)])
+        assert {"tinygen (a call per group)", "tinygen foreach=False"} <= set(variants)
+        results = []
+        for step in variants.values():
+            step()
+            step()
+            params = step.__self__.param_groups[0]["params"]
+            results.append([np.asarray(p.detach().numpy(), np.float64) for p in params])
+        for other in results[1:]:
+            for a, b in zip(results[0], other):
+                np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)

@@ -238,3 +238,53 @@ def test_lbfgs_refuses_groups_and_unknown_line_search():
         optim.LBFGS([{"params": [p]}, {"params": [nn.Parameter(tg.tensor([1.0]))]}])
     with pytest.raises(ValueError, match="line_search_fn"):
         optim.LBFGS([p], line_search_fn="backtracking")
+
+
+# ---- one fused update per group (kernels/fused_*.py adam_step, sgd_step) --------------------
+
+GROUP_SHAPES = [(), (0,), (3, 4), (5,), (2, 1, 3)] * 4     # 20: more than one call takes
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("Adam", dict(lr=1e-2, weight_decay=0.1)), ("Adam", dict(lr=1e-2, maximize=True)),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.3)), ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.05)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, maximize=True))],
+    ids=lambda v: v if isinstance(v, str) else "-".join(f"{k}={x}" for k, x in v.items()))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_fused_group_equals_torch_step_by_step(name, kwargs, dtype):
+    """One group of 20 parameters (0-d, empty, 1-d to 3-d) with non-contiguous gradients, in one
+    fused call per step; foreach=False (a call per parameter) and fused=True give the same bits."""
+    rs = np.random.default_rng(5)
+    values = [rs.standard_normal(s).astype(dtype) for s in GROUP_SHAPES]
+    ours = {switch: [nn.Parameter(tg.tensor(v)) for v in values]
+            for switch in ("default", "foreach=False", "fused=True")}
+    theirs = [torch.nn.Parameter(torch.tensor(v)) for v in values]
+    opts = {"default": getattr(optim, name)(ours["default"], **kwargs),
+            "foreach=False": getattr(optim, name)(ours["foreach=False"], foreach=False, **kwargs),
+            "fused=True": getattr(optim, name)(ours["fused=True"], fused=True, **kwargs)}
+    opt_t = getattr(torch.optim, name)(theirs, **kwargs)
+    rtol = 1e-12 if dtype == "float64" else 2e-6
+    for step in range(5):
+        grads = [rs.standard_normal(s + (2,)).astype(dtype)[..., 0] for s in GROUP_SHAPES]
+        for params in ours.values():
+            for p, g in zip(params, grads):
+                p.grad = tg.tensor(g)
+        for pt, g in zip(theirs, grads):
+            pt.grad = torch.tensor(g)
+        for opt in opts.values():
+            opt.step()
+        opt_t.step()
+        _assert_same(ours["default"], theirs, rtol=rtol)
+        for switch in ("foreach=False", "fused=True"):
+            for p, q in zip(ours["default"], ours[switch]):
+                np.testing.assert_array_equal(q.numpy(), p.numpy(), strict=True)
+
+
+def test_foreach_and_fused_together_raise_as_torch():
+    for make in (optim.Adam, optim.AdamW, optim.SGD):
+        with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
+            make([nn.Parameter(tg.tensor([1.0]))], lr=0.1, foreach=True, fused=True)
+        with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
+            getattr(torch.optim, make.__name__)([torch.nn.Parameter(torch.ones(1))], lr=0.1,
+                                                foreach=True, fused=True)

@@ -43,7 +43,7 @@ from tinygen.serialization import load, save  # noqa: F401
 
 # devices and dtypes as objects (see backend.device and autograd/tensor.py's DTYPE_OBJECTS)
 from tinygen.backend import device  # noqa: F401
-from tinygen.autograd.tensor import get_default_dtype, set_default_dtype  # noqa: F401
+from tinygen.autograd.tensor import Size, get_default_dtype, set_default_dtype  # noqa: F401
 from tinygen.autograd.legacy import (  # noqa: F401
     BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
     ShortTensor)

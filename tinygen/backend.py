@@ -70,34 +70,77 @@ def simulator_enabled():
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
 
 
+def driver_cuda_version():
+    """(major, minor) of the CUDA version the installed NVIDIA driver supports, read from
+    libcuda itself (cuDriverGetVersion), so it answers without CuPy; None without a driver."""
+    import ctypes
+    try:
+        libcuda = ctypes.CDLL("libcuda.so.1")
+        version = ctypes.c_int()
+        if libcuda.cuDriverGetVersion(ctypes.byref(version)) != 0:
+            return None
+    except (OSError, AttributeError):   # no driver library here (or not Linux)
+        return None
+    return version.value // 1000, version.value % 1000 // 10
+
+
+# The install extras (setup.py) by the CUDA major they are built for: the driver must support
+# that major (CUDA 13: a 580+ driver; CUDA 12: 525+), a newer driver runs an older major.
+GPU_EXTRAS = {13: ("gpu-cuda13", "cupy-cuda13x[ctk]", "numba-cuda[cu13]"),
+              12: ("gpu", "cupy-cuda12x[ctk]", "numba-cuda[cu12]")}
+
+
+def gpu_extra(driver=None):
+    """(extra, cupy package, numba-cuda package) that fit a driver supporting CUDA `driver`
+    ((major, minor); default: this machine's driver, CUDA 12's set when there is none)."""
+    driver = driver_cuda_version() if driver is None else driver
+    major = 12 if driver is None else driver[0]
+    return GPU_EXTRAS[max(m for m in GPU_EXTRAS if m <= major)] if major >= 12 else GPU_EXTRAS[12]
+
+
+def _install_hint():
+    """A sentence naming the extra that fits this machine's driver."""
+    driver = driver_cuda_version()
+    extra = gpu_extra(driver)[0]
+    if driver is None:
+        return ("no NVIDIA driver found (libcuda.so.1); with one that supports CUDA 13 "
+                "install the 'gpu-cuda13' extra, with CUDA 12 the 'gpu' extra")
+    if driver[0] < 12:
+        return (f"the driver supports CUDA {driver[0]}.{driver[1]}, older than either extra "
+                f"needs (CUDA 12: a 525+ driver)")
+    return (f"the driver supports CUDA {driver[0]}.{driver[1]}: install the '{extra}' extra: "
+            f"pip install 'tinygen[{extra}]'")
+
+
 def probe_gpu():
     """(cupy, None) when a real GPU works for tinygen, else (None, why not).
 
     It does what tinygen's first ops do, so a broken install fails here, not deep inside an
     op: CuPy imports and sees a device, a cuBLAS matmul runs (CuPy's CUDA libraries are
     there) and a numba.cuda kernel runs on a CuPy array (numba-cuda's PTX loads on this
-    driver). Under the simulator no real GPU is used, and the answer says so."""
+    driver). A failure names the install extra that fits the driver found (gpu_extra). Under
+    the simulator no real GPU is used, and the answer says so."""
     if simulator_enabled():
         return None, ("the cuda device is simulated (NUMBA_ENABLE_CUDASIM=1): numba's CUDA "
                       "simulator runs the GPU kernels on NumPy arrays; no real GPU is used")
     try:
         import cupy
     except Exception as e:  # ImportError, or a CuPy built for another CUDA
-        return None, (f"CuPy does not import ({type(e).__name__}: {e}); install the 'gpu' "
-                      f"extra: pip install 'tinygen[gpu]'")
+        return None, f"CuPy does not import ({type(e).__name__}: {e}); {_install_hint()}"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # no driver, or a driver older than CuPy's CUDA
-        return None, f"CuPy finds no usable CUDA driver ({type(e).__name__}: {e})"
+        return None, f"CuPy finds no usable CUDA driver ({type(e).__name__}: {e}); {_install_hint()}"
     if count < 1:
         return None, "CuPy finds no CUDA GPU (getDeviceCount() == 0)"
+    extra, cupy_package, numba_package = gpu_extra()
     try:
         a = cupy.ones((8, 8), dtype=cupy.float32)
         if float((a @ a)[0, 0]) != 8.0:
             return None, "a cuBLAS matmul through CuPy gave a wrong result"
-    except Exception as e:  # cuBLAS / NVRTC missing: cupy-cuda12x without [ctk]
+    except Exception as e:  # cuBLAS / NVRTC missing: CuPy without [ctk]
         return None, (f"a cuBLAS matmul through CuPy failed ({type(e).__name__}: {e}); "
-                      f"CuPy's CUDA libraries come with cupy-cuda12x[ctk] (the 'gpu' extra)")
+                      f"CuPy's CUDA libraries come with {cupy_package} (the '{extra}' extra)")
     try:
         from numba import cuda
 
@@ -113,7 +156,7 @@ def probe_gpu():
             return None, "a numba.cuda kernel on a CuPy array gave a wrong result"
     except Exception as e:  # numba-cuda missing, or PTX newer than the driver
         return None, (f"a numba.cuda kernel on a CuPy array failed ({type(e).__name__}: {e}); "
-                      f"install numba-cuda[cu12] (the 'gpu' extra), which links through "
+                      f"install {numba_package} (the '{extra}' extra), which links through "
                       f"nvJitLink for this driver")
     return cupy, None
 
@@ -159,9 +202,8 @@ def normalize_device(name):
     name = CUDA
     if not cuda_is_available():
         raise RuntimeError(
-            "device 'cuda' requested but no GPU is available: install the 'gpu' extra "
-            "(cupy) on a machine with a CUDA GPU, or set NUMBA_ENABLE_CUDASIM=1 to run the "
-            "GPU kernels in numba's simulator")
+            f"device 'cuda' requested but no GPU is available ({why_gpu_unavailable()}); "
+            f"or set NUMBA_ENABLE_CUDASIM=1 to run the GPU kernels in numba's simulator")
     return name
 
 

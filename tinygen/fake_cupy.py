@@ -14,7 +14,19 @@ as well (tests only: backend.fake_cupy_enabled), the cuda device's array module 
     random      default_rng -> a Generator with only CuPy's methods (random, standard_normal,
                 integers, standard_exponential, uniform; no normal, no permutation)
     SYNCS       a count of the host syncs CuPy would make: .get(), .item(), float(a),
-                int(a), bool(a), .tolist(); `with counting_syncs() as syncs:` counts a block
+                int(a), bool(a), .tolist(), and the sizes that depend on the data (CuPy
+                reads them back before it can allocate the result): boolean-mask indexing
+                and assignment ("mask"), nonzero, flatnonzero, argwhere, unique, where(c)
+                with one argument, compress, extract; `with counting_syncs() as syncs:`
+                counts a block
+    LAUNCHES    a count of the kernels CuPy would launch, by name: one per call that makes
+                a new array or writes one (an elementwise op, a reduction, a matmul, a copy,
+                a draw, an in-place op, an assignment; concatenate/stack as CuPy: one kernel
+                for more than 8 arrays, else one per array), none for a view (reshape of a
+                contiguous array, transpose, basic slicing, astype to the same dtype) or an
+                empty allocation; plus one per numba.cuda kernel launched through
+                tinygen.kernels._common.launch ("numba:<kernel>"). `with counting_launches()
+                as launches:` counts a block. A model: cuBLAS may run more than one kernel
     COPIES      host-to-device copies made by xp.asarray / xp.array of host data: {"h2d":
                 copies, "h2d_bytes": bytes}; `with counting_copies() as copies:` counts a block
 
@@ -30,6 +42,7 @@ import numpy as np
 
 SYNCS = collections.Counter()
 COPIES = collections.Counter()
+LAUNCHES = collections.Counter()
 
 
 class HostSyncError(TypeError):
@@ -66,6 +79,55 @@ def counting_copies():
     return _counting(COPIES)
 
 
+def counting_launches():
+    """Count the kernel launches made inside the block: yields a Counter {name: count}."""
+    return _counting(LAUNCHES)
+
+
+def launched(name):
+    """Note one kernel launch (tinygen.kernels._common.launch notes its numba.cuda ones)."""
+    LAUNCHES[name] += 1
+
+
+# Calls whose result size depends on the values: CuPy copies a count to the host first.
+DATA_DEPENDENT = frozenset({"nonzero", "flatnonzero", "argwhere", "unique", "compress",
+                            "extract"})
+# Calls that allocate without writing: no kernel.
+ALLOCATIONS = frozenset({"empty", "empty_like"})
+CONCATENATIONS = frozenset({"concatenate", "stack", "hstack", "vstack"})
+
+
+def _note_call(name, args, kwargs, inputs, result):
+    """Count what a call of `name` (device arrays `inputs`) that returned `result` (NumPy
+    arrays, unwrapped) costs on CuPy: syncs for data-dependent sizes, kernel launches."""
+    short = name.rpartition(".")[2]
+    if short in DATA_DEPENDENT or (short == "where" and len(args) + len(kwargs) == 1):
+        _sync(short)
+    if short in ALLOCATIONS:
+        return
+    if short in CONCATENATIONS:
+        arrays = args[0] if args else kwargs.get("arrays", ())
+        LAUNCHES[name] += 1 if len(arrays) > 8 else len(arrays)
+        return
+    results = [r for r in (result if isinstance(result, (tuple, list)) else (result,))
+               if isinstance(r, (np.ndarray, np.generic))]   # a scalar: CuPy's 0-d array
+    if result is None or any(not isinstance(r, np.ndarray) or
+                             not any(np.may_share_memory(r, a) for a in inputs) for r in results):
+        LAUNCHES[name] += 1   # a new array, or one written in place (fill, sort, out=)
+
+
+def _device_arrays(values):
+    found = []
+    for v in values:
+        if isinstance(v, np.ndarray):
+            found.append(v)
+        elif isinstance(v, (list, tuple)):
+            found += _device_arrays(v)
+        elif isinstance(v, dict):
+            found += _device_arrays(v.values())
+    return found
+
+
 def _host_to_device(a):
     COPIES["h2d"] += 1
     COPIES["h2d_bytes"] += a.nbytes
@@ -88,7 +150,11 @@ def _unwrap(value, where):
 
 
 def _index(key):
-    """An index: device arrays, or host ones (CuPy copies NumPy index arrays over)."""
+    """An index: device arrays, or host ones (CuPy copies NumPy index arrays over). A
+    boolean device array in it is a mask: CuPy reads its count back (a sync)."""
+    keys = key if isinstance(key, tuple) else (key,)
+    if any(isinstance(k, ndarray) and k.dtype == bool for k in keys):
+        _sync("mask")
     if isinstance(key, tuple):
         return tuple(k._a if isinstance(k, ndarray) else k for k in key)
     return key._a if isinstance(key, ndarray) else key
@@ -106,11 +172,23 @@ def _wrap(value):
     return value
 
 
-def _device_fn(fn, name):
+def _device_fn(fn, name, this=None):
+    """fn on the arrays behind device arguments, counted (see _note_call); `this`: the array
+    whose method fn is."""
     def call(*args, **kwargs):
-        return _wrap(fn(*_unwrap(args, name), **_unwrap(kwargs, name)))
+        args, kwargs = _unwrap(args, name), _unwrap(kwargs, name)
+        result = fn(*args, **kwargs)
+        inputs = _device_arrays((args, kwargs)) + ([] if this is None else [this])
+        if inputs or name.rpartition(".")[2] in ALLOCATIONS or name in _FACTORIES:
+            _note_call(name, args, kwargs, inputs, result)
+        return _wrap(result)
     call.__name__ = name
     return call
+
+
+# module functions that make a device array from no device array: a fill kernel each
+_FACTORIES = frozenset({"zeros", "ones", "full", "arange", "linspace", "eye", "identity",
+                        "zeros_like", "ones_like", "full_like", "tri"})
 
 
 class _MemoryPointer:
@@ -199,6 +277,7 @@ class ndarray:
         # so do ufuncs of device arrays and scalars too. A NumPy array among them is refused.
         if method == "__call__" and "out" not in kwargs and \
                 all(isinstance(v, (ndarray, np.generic, int, float, bool)) for v in inputs):
+            LAUNCHES[ufunc.__name__] += 1
             return _wrap(ufunc(*_unwrap(inputs, ufunc.__name__), **kwargs))
         raise HostSyncError(f"np.{ufunc.__name__} on a device array: call it through the array "
                             f"module (xp = backend.array_module(device)), or .get() explicitly")
@@ -226,7 +305,7 @@ class ndarray:
         method = getattr(self._a, name)          # astype, reshape, sum, transpose, ...
         if not callable(method):
             return _wrap(method)
-        return _device_fn(method, f"ndarray.{name}")
+        return _device_fn(method, f"ndarray.{name}", this=self._a)
 
     def __len__(self):
         return len(self._a)
@@ -238,13 +317,17 @@ class ndarray:
     def __getitem__(self, key):
         if _in_kernel():
             return self._a[key]
-        return _wrap(self._a[_index(key)])
+        y = self._a[_index(key)]
+        if not np.may_share_memory(y, self._a):   # advanced indexing: a gather kernel
+            LAUNCHES["ndarray.__getitem__"] += 1
+        return _wrap(y)
 
     def __setitem__(self, key, value):
         if _in_kernel():
             self._a[key] = value
             return
         self._a[_index(key)] = _unwrap(value, "ndarray.__setitem__")
+        LAUNCHES["ndarray.__setitem__"] += 1
 
     def __repr__(self):
         return f"fake_cupy.ndarray(shape={self.shape}, dtype={self.dtype})"
@@ -261,13 +344,17 @@ class ndarray:
 
 def _binary(name):
     def op(self, other):
-        return _wrap(getattr(self._a, name)(_unwrap(other, f"ndarray.{name}")))
+        result = getattr(self._a, name)(_unwrap(other, f"ndarray.{name}"))
+        if result is not NotImplemented:
+            LAUNCHES[f"ndarray.{name}"] += 1   # in place (__iadd__) or not: one kernel
+        return _wrap(result)
     op.__name__ = name
     return op
 
 
 def _unary(name):
     def op(self):
+        LAUNCHES[f"ndarray.{name}"] += 1
         return _wrap(getattr(self._a, name)())
     op.__name__ = name
     return op
@@ -288,18 +375,28 @@ ndarray.__hash__ = None
 def asarray(a, dtype=None, order=None):
     """A device array of `a`: a host array is copied to the device (an explicit transfer)."""
     if isinstance(a, ndarray):
-        return a if dtype is None or a.dtype == dtype else ndarray(a._a.astype(dtype))
+        if dtype is None or a.dtype == dtype:
+            return a
+        LAUNCHES["asarray"] += 1
+        return ndarray(a._a.astype(dtype))
     return _host_to_device(np.array(a, dtype=dtype, order=order or "K", copy=True))
 
 
 def array(a, dtype=None, copy=True, order="K", ndmin=0):
     if isinstance(a, ndarray):
-        return ndarray(np.array(a._a, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
+        y = np.array(a._a, dtype=dtype, copy=copy, order=order, ndmin=ndmin)
+        if not np.may_share_memory(y, a._a):
+            LAUNCHES["array"] += 1
+        return ndarray(y)
     return _host_to_device(np.array(a, dtype=dtype, copy=True, order=order, ndmin=ndmin))
 
 
 def ascontiguousarray(a, dtype=None):
-    return ndarray(np.ascontiguousarray(_unwrap(a, "ascontiguousarray"), dtype=dtype))
+    x = _unwrap(a, "ascontiguousarray")
+    y = np.ascontiguousarray(x, dtype=dtype)
+    if not np.may_share_memory(y, x):
+        LAUNCHES["ascontiguousarray"] += 1
+    return ndarray(y)
 
 
 def asnumpy(a, stream=None, order="C", out=None):
@@ -313,6 +410,7 @@ def get_array_module(*args):
 def scatter_add(a, slices, value):
     """cupyx.scatter_add: a[slices] += value, repeated indices summed."""
     np.add.at(a._a, _index(slices), _unwrap(value, "scatter_add"))   # indices as in a[...]
+    LAUNCHES["scatter_add"] += 1
 
 
 class _Pool:
@@ -346,34 +444,55 @@ class _Special:
     def __getattr__(self, name):
         from tinygen.kernels import special_numba
         kernel = self._NAMES.get(name, name)
-        if kernel == "polygamma":
-            return lambda n, x: ndarray(special_numba.apply("polygamma", x._a, int(n._a)))
         getattr(special_numba, kernel)    # AttributeError for a name tinygen has no kernel for
-        return lambda x: ndarray(special_numba.apply(kernel, x._a))
+
+        def call(*args):
+            launched(f"special.{name}")
+            if kernel == "polygamma":
+                n, x = args
+                return ndarray(special_numba.apply("polygamma", x._a, int(n._a)))
+            return ndarray(special_numba.apply(kernel, args[0]._a))
+        return call
 
 
 fake_cupyx = types.SimpleNamespace(scatter_add=scatter_add,
                                    scipy=types.SimpleNamespace(special=_Special()))
 
 
+def _draw(method):
+    """A Generator method, counted as one kernel launch."""
+    def draw(self, *args, **kwargs):
+        LAUNCHES[f"random.{method.__name__}"] += 1
+        return method(self, *args, **kwargs)
+    draw.__name__ = method.__name__
+    return draw
+
+
 class Generator:
-    """cupy.random.Generator's method set (and only it), drawing from a NumPy PCG64."""
+    """cupy.random.Generator's method set (and only it), drawing from a NumPy PCG64; each
+    draw is one kernel launch."""
 
     def __init__(self, seed=None):
         self._g = np.random.default_rng(seed)
 
+
+    @_draw
     def random(self, size=None, dtype=np.float64, out=None):
         return ndarray(np.asarray(self._g.random(size, dtype=dtype)))
 
+    @_draw
     def standard_normal(self, size=None, dtype=np.float64, out=None):
         return ndarray(np.asarray(self._g.standard_normal(size, dtype=dtype)))
 
+    @_draw
     def standard_exponential(self, size=None, dtype=np.float64, method="inv", out=None):
         return ndarray(np.asarray(self._g.standard_exponential(size, dtype=dtype)))
 
+    @_draw
     def uniform(self, low=0.0, high=1.0, size=None, dtype=np.float64):
         return ndarray(np.asarray(self._g.uniform(low, high, size).astype(dtype)))
 
+    @_draw
     def integers(self, low, high=None, size=None, dtype=np.int64, endpoint=False):
         return ndarray(np.asarray(self._g.integers(low, high, size, dtype=dtype, endpoint=endpoint)))
 
@@ -407,6 +526,7 @@ class _Ufunc:
         self.__name__ = ufunc.__name__
 
     def __call__(self, *args, **kwargs):
+        LAUNCHES[self.__name__] += 1      # a ufunc: one elementwise kernel, out= or not
         return _wrap(self._u(*_unwrap(args, self.__name__), **_unwrap(kwargs, self.__name__)))
 
     def __getattr__(self, name):           # reduce, accumulate, outer, at, nin, ...

@@ -2,7 +2,7 @@
 tg.autograd.Variable(x). They make ordinary Tensors; nothing here is a second tensor type.
 
     tg.FloatTensor(2, 3)          # uninitialized (here: zeros) float32 tensor of shape (2, 3)
-    tg.FloatTensor(x.size())      # the same, of x's shape (a tuple of ints is a size)
+    tg.FloatTensor(x.size())      # the same, of x's shape (x.size() is a tg.Size)
     tg.FloatTensor([1, 2])        # float32 tensor holding the data
     isinstance(x, tg.LongTensor)  # True when x is an int64 Tensor
     tg.cuda.FloatTensor(2, 3)     # the same on the cuda device; where no cuda device is
@@ -10,7 +10,7 @@ tg.autograd.Variable(x). They make ordinary Tensors; nothing here is a second te
 """
 import numpy as np
 
-from tinygen.autograd.tensor import _LEGACY_NAMES, Tensor, tensor
+from tinygen.autograd.tensor import _LEGACY_NAMES, Size, Tensor, tensor
 
 
 class _LegacyTensorType(type):
@@ -23,11 +23,9 @@ class _LegacyTensorType(type):
 
 
 def is_size(arg):
-    """A tuple of ints: read as a size by the legacy constructors, as torch reads a torch.Size
-    (tinygen's x.size() and x.shape are plain tuples, so tg.FloatTensor(x.size()) makes a
-    tensor of x's shape; data is given as a list or an array)."""
-    return (isinstance(arg, tuple) and len(arg) > 0
-            and all(isinstance(n, (int, np.integer)) for n in arg))
+    """A tg.Size (what x.size() returns): read as a size by the legacy constructors, as torch
+    reads a torch.Size; a plain tuple or list is data, as in torch."""
+    return isinstance(arg, Size)
 
 
 def _legacy_new(dtype, args, device):

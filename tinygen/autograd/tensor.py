@@ -156,7 +156,8 @@ class Tensor:
         return self.creator
 
     def size(self, dim=None):
-        return self.array.shape if dim is None else self.array.shape[dim]
+        """The shape as a tg.Size (a tuple), or the length of dimension `dim`."""
+        return Size(self.array.shape) if dim is None else self.array.shape[dim]
 
     def dim(self):
         return self.array.ndim
@@ -344,6 +345,21 @@ class Tensor:
         return _HookHandle(self._post_accumulate_hooks, hook)
 
     # in-place ops (add_, zero_, __setitem__, ...) live in tinygen/ops/inplace.py
+
+
+class Size(tuple):
+    """torch.Size: a tuple of dimension lengths, as x.size() returns it. Old scripts pass one
+    to the legacy constructors (tg.FloatTensor(x.size()) is a tensor of x's shape), which read
+    a plain tuple as data, as torch does. (x.shape stays a plain tuple.)"""
+
+    def numel(self):
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self):
+        return f"tinygen.Size({list(self)})"
 
 
 _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",

@@ -96,19 +96,35 @@ def launch(kernel, blocks, threads, *args):
     Handed a CuPy array, numba synchronises the device before the launch (its default for
     __cuda_array_interface__ consumers) and launches on its own default stream, not CuPy's
     current one: a blocking launch, and a race under a non-default CuPy stream. So CuPy
-    arrays go in as numba views made without a sync (as_cuda_array(a, sync=False)), and
-    the kernel runs on CuPy's current stream, where it queues behind the work that made its
-    inputs. NumPy arrays (the simulator) launch as they are, and so do tinygen.fake_cupy's
-    arrays (the simulator hands them to the kernel, where they index as device memory)."""
+    arrays go in as numba views made without a sync (as_cuda_array(a, sync=False)), those
+    inside a tuple argument too (the optimizer steps take tuples of arrays; an array that
+    appears several times, as their padding does, is wrapped once), and the kernel runs on
+    CuPy's current stream, where it queues behind the work that made its inputs. NumPy
+    arrays (the simulator) launch as they are, and so do tinygen.fake_cupy's arrays (the
+    simulator hands them to the kernel, where they index as device memory)."""
     cupy = sys.modules.get("cupy")
-    if cupy is not None and any(isinstance(a, cupy.ndarray) for a in args):
-        from numba import cuda
-        ptr = cupy.cuda.get_current_stream().ptr
-        stream = cuda.external_stream(ptr) if ptr else cuda.default_stream()
-        args = [cuda.as_cuda_array(a, sync=False) if isinstance(a, cupy.ndarray) else a
-                for a in args]
-        return kernel[blocks, threads, stream](*args)
-    return kernel[blocks, threads](*args)
+    flat = [b for a in args for b in (a if isinstance(a, tuple) else (a,))]
+    if cupy is None or not any(isinstance(a, cupy.ndarray) for a in flat):
+        fake = sys.modules.get("tinygen.fake_cupy")
+        if fake is not None and any(isinstance(a, fake.ndarray) for a in flat):
+            fake.launched("numba:" + getattr(getattr(kernel, "py_func", kernel), "__name__",
+                                             "kernel"))
+        return kernel[blocks, threads](*args)
+    from numba import cuda
+    views = {}                          # id(array) -> its numba view, for this launch
+
+    def view(a):
+        if isinstance(a, tuple):
+            return tuple(view(b) for b in a)
+        if not isinstance(a, cupy.ndarray):
+            return a
+        if id(a) not in views:
+            views[id(a)] = cuda.as_cuda_array(a, sync=False)
+        return views[id(a)]
+
+    ptr = cupy.cuda.get_current_stream().ptr
+    stream = cuda.external_stream(ptr) if ptr else cuda.default_stream()
+    return kernel[blocks, threads, stream](*[view(a) for a in args])
 
 
 def scipy_special(x):
@@ -179,11 +195,13 @@ _FREE_REFS = _first_free([np.empty(1, np.uint8)], sys.maxsize)[1]
 def empty(shape, dtype):
     """np.empty(shape, dtype) for a kernel's output or workspace, from the pool when it is at
     least POOL_MIN_BYTES (its contents are garbage)."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < POOL_MIN_BYTES:
         return np.empty(shape, dtype)
+    shape = tuple(shape)
     pages = -(-nbytes // _PAGE)
     with _pool_lock:                 # the view is made before another thread can look
         bucket = _pool.setdefault(pages, [])

@@ -3,12 +3,15 @@
 
 Same functions as fused_numpy.py (the formulas are there). Batch norm's per-channel
 standardization is a reduction, not an elementwise map: on the GPU it is the reference
-formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy.
+formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy. The
+optimizer steps (adam_step, sgd_step) update a whole parameter group in one launch (per 16
+tensors; see TENSORS_PER_LAUNCH).
 """
 import math
 
 from numba import cuda, int32
 
+from tinygen.kernels import fused_numpy
 from tinygen.kernels._common import array_module, launch, launch_config
 from tinygen.kernels._common_cuda import grid32
 from tinygen.kernels.fused_numpy import batch_norm, batch_norm_backward  # noqa: F401
@@ -59,17 +62,50 @@ def _relu_grad(gy, x, slope, gx):
         gx[i] = gy[i] if x[i] > 0 else slope * gy[i]
 
 
+# The optimizer steps take a whole parameter group per launch: tuples of flat views, at most
+# TENSORS_PER_LAUNCH of them, padded with zero-size views to exactly that many (one compile
+# per dtype). The cap is CUDA's 4 KB of kernel parameters: numba passes a 1-d array as 7 words
+# (56 bytes), so Adam's 4 tuples of 16 take 3.6 KB (torch's multi_tensor_apply caps Adam's
+# launches at 36 tensors for the same reason, with 8-byte pointers). Each thread walks every
+# tensor by a grid-stride loop; the scalars come in x's dtype (Python floats, and 1.0
+# literals, would compute in float64). In the simulator the values are bitwise the
+# reference's; on a GPU, NVVM may fuse a * b + c into one rounding (not checked on hardware).
+TENSORS_PER_LAUNCH = 16
+
+
 @cuda.jit
-def _adam(x, g, m, v, lr_t, one_minus_beta1, beta2, one_minus_beta2, eps, c2, weight_decay):
-    # the scalars come in x's dtype (Python floats, and 1.0 literals, would compute in float64)
+def _adam(xs, gs, ms, vs, lr_t, one_minus_beta1, beta2, one_minus_beta2, eps, c2,
+          weight_decay, decay, l2, maximize):
     start, step = grid32()                    # int32: no 64-bit division
-    for i in range(start, int32(x.size), step):
-        gi = g[i] + weight_decay * x[i]
-        mi = m[i] + one_minus_beta1 * (gi - m[i])
-        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
-        m[i] = mi
-        v[i] = vi
-        x[i] -= lr_t * mi / (math.sqrt(vi) / c2 + eps)
+    for k in range(len(xs)):
+        x, g, m, v = xs[k], gs[k], ms[k], vs[k]
+        for i in range(start, int32(x.size), step):
+            gi = -g[i] if maximize else g[i]
+            xi = x[i] * decay                 # AdamW's decay, or 1 (exact)
+            if l2:
+                gi = gi + weight_decay * xi
+            mi = m[i] + one_minus_beta1 * (gi - m[i])
+            vi = beta2 * v[i] + one_minus_beta2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            x[i] = xi - lr_t * mi / (math.sqrt(vi) / c2 + eps)
+
+
+@cuda.jit
+def _sgd(xs, gs, bufs, lr, momentum, one_minus_dampening, weight_decay, nesterov, maximize,
+         l2, heavy_ball, first):
+    start, step = grid32()
+    for k in range(len(xs)):
+        x, g, b = xs[k], gs[k], bufs[k]
+        for i in range(start, int32(x.size), step):
+            gi = -g[i] if maximize else g[i]
+            if l2:
+                gi = gi + weight_decay * x[i]
+            if heavy_ball:
+                bi = gi if first else momentum * b[i] + one_minus_dampening * gi
+                b[i] = bi
+                gi = gi + momentum * bi if nesterov else bi
+            x[i] = x[i] - lr * gi
 
 
 def _flat(a):
@@ -125,12 +161,61 @@ def relu_grad(gy, x, slope):
     return gx
 
 
-def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    """Update x, m, v in place (each must be contiguous)."""
-    for a in (x, m, v):
-        if not a.flags.c_contiguous:
-            raise ValueError("adam_update: parameter and state arrays must be contiguous")
-    scalars = (lr / (1 - beta1 ** step), 1 - beta1, beta2, 1 - beta2, eps,
-               math.sqrt(1 - beta2 ** step), weight_decay)
-    _launch(_adam, x.size, x.reshape(-1), _flat(g), m.reshape(-1), v.reshape(-1),
-            *(x.dtype.type(s) for s in scalars))
+def _flat_views(written, grads):
+    """(columns, strided): flat views of the tensors a kernel takes, one list per written list
+    and then the gradients' (contiguous, of the first x's dtype), and the indices of the
+    tensors it cannot write in place."""
+    dtype = written[0][0].dtype
+    strided = sorted({i for w in written for i, a in enumerate(w)
+                      if not (a.flags.c_contiguous and a.dtype == dtype)})
+    take = [i for i in range(len(grads)) if i not in strided] if strided else range(len(grads))
+    columns = [[w[i].reshape(-1) for i in take] for w in written]
+    columns.append([_flat(g if g.dtype == dtype else g.astype(dtype))
+                    for g in (grads[i] for i in take)])
+    return columns, strided
+
+
+def _launch_over_tensors(kernel, columns, scalars):
+    """kernel[...](*tuples, *scalars), one launch per TENSORS_PER_LAUNCH tensors of `columns`
+    (lists of flat views)."""
+    empty = columns[0][0][:0]         # the padding: a view (no allocation, no launch)
+    for lo in range(0, len(columns[0]), TENSORS_PER_LAUNCH):
+        tuples = [tuple(c[lo:lo + TENSORS_PER_LAUNCH]) for c in columns]
+        largest = max(x.size for x in tuples[0])
+        pad = (empty,) * (TENSORS_PER_LAUNCH - len(tuples[0]))
+        _launch(kernel, largest, *(t + pad for t in tuples), *scalars)
+
+
+def adam_step(xs, gs, ms, vs, lr, beta1, beta2, eps, weight_decay, step, decoupled, maximize):
+    """Update each x, m, v of the lists in place. Tensors whose x, m or v is not contiguous,
+    or not of the first x's dtype, take the reference's expressions (the same values)."""
+    if not xs:
+        return
+    (xs_, ms_, vs_, gs_), strided = _flat_views((xs, ms, vs), gs)
+    for i in strided:
+        fused_numpy.adam_step([xs[i]], [gs[i]], [ms[i]], [vs[i]], lr, beta1, beta2, eps,
+                              weight_decay, step, decoupled, maximize)
+    if xs_:
+        s = xs_[0].dtype.type
+        _launch_over_tensors(_adam, (xs_, gs_, ms_, vs_), (
+            s(lr / (1 - beta1 ** step)), s(1 - beta1), s(beta2), s(1 - beta2), s(eps),
+            s(math.sqrt(1 - beta2 ** step)), s(0 if decoupled else weight_decay),
+            s(1 - lr * weight_decay if decoupled else 1),
+            bool(weight_decay != 0 and not decoupled), bool(maximize)))
+
+
+def sgd_step(xs, gs, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+    """Update each x (and b, when momentum != 0) of the lists in place; tensors not
+    contiguous or not of the first x's dtype take the reference's expressions."""
+    if not xs:
+        return
+    bufs = bufs if momentum != 0 else xs           # not read then: any array of x's type
+    (xs_, bufs_, gs_), strided = _flat_views((xs, bufs), gs)
+    for i in strided:
+        fused_numpy.sgd_step([xs[i]], [gs[i]], [bufs[i]], lr, momentum, dampening,
+                             weight_decay, nesterov, maximize, first)
+    if xs_:
+        s = xs_[0].dtype.type
+        _launch_over_tensors(_sgd, (xs_, gs_, bufs_), (
+            s(lr), s(momentum), s(1 - dampening), s(weight_decay), bool(nesterov),
+            bool(maximize), weight_decay != 0, momentum != 0, bool(first)))

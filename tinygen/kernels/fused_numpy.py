@@ -31,11 +31,25 @@ memory instead of one pass per operator; tests hold them equal to these.
                                        M = N S values: gb = sum(gz), gw = sum(gz xhat),
                                        gx = w rstd (gz - gb / M - xhat gw / M) -> gx (x's
                                        dtype), gw, gb (float64)
-    adam_update(x, g, m, v, ...)       one Adam step in place (torch.optim.Adam's order):
-        g <- g + weight_decay x
+    adam_step(xs, gs, ms, vs, ...)     one Adam step of every tensor of the lists, in place
+                                       (torch.optim.Adam's order), for each x, g, m, v:
+        g <- -g                                            (maximize)
+        x <- x (1 - lr weight_decay)                       (decoupled: AdamW's decay)
+        g <- g + weight_decay x                            (otherwise, when weight_decay != 0)
         m <- m + (1 - beta1) (g - m)
         v <- beta2 v + (1 - beta2) g^2
         x <- x - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    sgd_step(xs, gs, bufs, ...)        one SGD step of every tensor of the lists, in place
+                                       (torch.optim.SGD's order), for each x, g, b:
+        g <- -g                                            (maximize)
+        g <- g + weight_decay x                            (when weight_decay != 0)
+        b <- g  (first)   or   b <- momentum b + (1 - dampening) g      (when momentum != 0)
+        g <- g + momentum b  (nesterov)   or   g <- b
+        x <- x - lr g
+
+The fast optimizer steps take the lists of a whole parameter group in one call (as torch's
+foreach/fused steps do) and compute every element exactly as these loops: in x's dtype,
+operator by operator, so that their results are bitwise these.
 """
 import math
 
@@ -96,13 +110,37 @@ def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
     return gx.astype(x.dtype), gw, gb
 
 
-def adam_update(x, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    """Update x, m, v in place."""
-    xp = _xp(x)
-    if weight_decay != 0:
-        g = g + weight_decay * x
-    m += (1 - beta1) * (g - m)
-    v *= beta2
-    v += (1 - beta2) * g * g
-    denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** step) + eps
-    x -= (lr / (1 - beta1 ** step)) * m / denom
+def adam_step(xs, gs, ms, vs, lr, beta1, beta2, eps, weight_decay, step, decoupled, maximize):
+    """Update each x, m, v of the lists in place (g is read only). The scalars are Python
+    numbers, so each operator computes in x's dtype (NumPy's rule for Python scalars)."""
+    c2 = math.sqrt(1 - beta2 ** step)
+    for x, g, m, v in zip(xs, gs, ms, vs):
+        xp = _xp(x)
+        if maximize:
+            g = -g
+        if decoupled:
+            x *= 1 - lr * weight_decay
+        elif weight_decay != 0:
+            g = g + weight_decay * x
+        m += (1 - beta1) * (g - m)
+        v *= beta2
+        v += (1 - beta2) * g * g
+        x -= (lr / (1 - beta1 ** step)) * m / (xp.sqrt(v) / c2 + eps)
+
+
+def sgd_step(xs, gs, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+    """Update each x (and b, when momentum != 0) of the lists in place; first: the buffers
+    are new (b <- g). bufs is ignored when momentum == 0 (may be None)."""
+    for x, g, b in zip(xs, gs, bufs if momentum != 0 else gs):
+        if maximize:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * x
+        if momentum != 0:
+            if first:
+                b[...] = g
+            else:
+                b *= momentum
+                b += (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        x -= lr * g

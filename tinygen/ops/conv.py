@@ -222,17 +222,21 @@ def masked_conv2d(x, weight, mask, bias=None, stride=1, padding=0, dilation=1, t
     gradients, but the weight gradient is computed only at the taps the mask keeps (the others
     would be multiplied by 0), and the masked-out taps are skipped in the products.
     taps: mask != 0 as a host (kh, kw) array, when the caller keeps one (MaskedConv2d does),
-    so that a mask on the GPU is not copied to the host on every call."""
+    so that a mask on the GPU is not copied to the host on every call. On the cuda device the
+    taps are not used: its kernels compute every tap (one GEMM), and the weight, masked
+    already, goes in as it is (the taps would multiply it by the mask again: 3 kernels a
+    layer and step, 17 of B3's) and no mask is read back to the host."""
     stride, padding, dilation = _check_conv2d(x, weight, bias, stride, padding, dilation)
-    if taps is None:
-        taps = backend.to_numpy(mask.array if isinstance(mask, Tensor) else mask)   # (kh, kw)
-    taps = np.asarray(taps) != 0
-    if taps.shape != tuple(weight.shape[2:]):
-        raise ValueError(f"masked_conv2d: mask of shape {taps.shape} for weight of shape "
+    if tuple(mask.shape) != tuple(weight.shape[2:]):
+        raise ValueError(f"masked_conv2d: mask of shape {tuple(mask.shape)} for weight of shape "
                          f"{tuple(weight.shape)} (expected {tuple(weight.shape[2:])})")
     w = weight * mask
     inputs = (x, w) if bias is None else (x, w, bias)
-    return Conv2d(stride, padding, dilation, taps)(*inputs)
+    if x.device != backend.CPU:
+        return Conv2d(stride, padding, dilation)(*inputs)
+    if taps is None:
+        taps = backend.to_numpy(mask.array if isinstance(mask, Tensor) else mask)   # (kh, kw)
+    return Conv2d(stride, padding, dilation, np.asarray(taps) != 0)(*inputs)
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):

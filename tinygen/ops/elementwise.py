@@ -202,13 +202,15 @@ class Pow(Function):
         y = self.output
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ga = gy * b * a ** (b - 1)
-        zero = backend.array_module(self.device).isnan(ga.array) & (b.array == 0)   # 0 * 0^-1 = nan
-        if bool(zero.any()):
+        xp = backend.array_module(self.device)
+        zero = xp.isnan(ga.array) & (b.array == 0)   # 0 * 0^-1 = nan
+        # on a device, `any` would sync the host: the where runs whether needed or not
+        if xp is not np or bool(zero.any()):
             ga = where(_const(a, zero), 0.0, ga)
         gb = None
         if b.requires_grad:
             base_zero = (a.array == 0) & (b.array >= 0)
-            if bool(base_zero.any()):
+            if xp is not np or bool(base_zero.any()):
                 a = where(_const(a, base_zero), 1.0, a)          # y log 1 = 0 there
             gb = gy * y * log(a)
         return unbroadcast(ga, self.inputs[0]), (unbroadcast(gb, b) if gb is not None else None)

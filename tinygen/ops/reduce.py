@@ -288,7 +288,8 @@ class LogSumExp(Function):
         m, _, L = _shifted_log_sum_exp(xp, x, self.axes)
         y = m + L
         dead = y == -np.inf                                   # rows of -inf only
-        self.dead = dead if bool(dead.any()) else None
+        # on a device, `any` would sync the host: the masked backward runs whether needed or not
+        self.dead = dead if xp is not np or bool(dead.any()) else None
         return y if self.keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):

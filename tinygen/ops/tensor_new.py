@@ -39,7 +39,7 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 def new(self, *args):
     """x.new(*sizes) or x.new(size): a new tensor of that shape (zeros; torch leaves it
     uninitialized), x.new(data): one holding data, x.new(): an empty one; all in x's dtype,
-    on x's device, outside the graph. A tuple of ints is a size, as x.size() is."""
+    on x's device, outside the graph. A tg.Size (what x.size() returns) is a size."""
     if len(args) == 1 and isinstance(args[0], Tensor):
         raise TypeError(f"new(): from a Tensor (shape {tuple(args[0].shape)}) is not supported; "
                         f"use x.new_tensor(t), t.clone() or t.detach()")

@@ -165,6 +165,31 @@ def params_with_grad(group):
     return [p for p in group["params"] if p.grad is not None]
 
 
+def fused_batches(group, params, key):
+    """[(key, [p, ...])]: the parameters split into the lists that one fused update takes,
+    those with equal key(p) (device, dtype, ...) in order; one parameter per list when the
+    group says foreach=False (torch's per-parameter loop, kept for comparison)."""
+    if group.get("foreach") is False:
+        return [(key(p), [p]) for p in params]
+    batches = {}
+    for p in params:
+        batches.setdefault(key(p), []).append(p)
+    return list(batches.items())
+
+
+def check_foreach_fused(name, foreach, fused):
+    """torch's rule for the two switches. tinygen updates a group in one fused call unless
+    foreach=False (a call per parameter); fused=True asks for what it does anyway."""
+    if foreach and fused:
+        raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
+
+
+def bump_versions(tensors):
+    """One more in-place change of each tensor (its version counter, Tensor._version)."""
+    for t in tensors:
+        t._vc[0] += 1
+
+
 def regularized_gradient(group, x, g):
     """The gradient g of parameter array x as an update uses it: negated under maximize, plus
     weight_decay * x (the L2 penalty); with decoupled_weight_decay (AdamW's form) x itself is

@@ -31,12 +31,14 @@ a NaN or Inf there, or in a logged loss term, stops training with a TrainingErro
 step and, from a replay of that step in anomaly mode, the first op that made a non-finite
 value. Nothing is saved after the last good checkpoint.
 
-Host syncs: training_step returns its logged terms as numbers or 0-d arrays, and the guards'
-checks of device arrays are 0-d device flags. Host values are read at once (a CPU run checks
-and logs every step exactly as before); device values wait, and are copied to the host
-together, in one sync, every log_every steps and before a checkpoint. On a GPU a non-finite
-step is thus found at the next logging step (its number is still the step's own; the update
-it made is never saved), and the other steps make no sync.
+Host syncs: training_step returns its logged terms as numbers or 0-d arrays, and the guard
+of an optimizer step on the device is one 0-d device value (one check over every gradient and
+parameter together, three kernels whatever the number of parameters: _first_non_finite); the
+parameter it names is found on the host from that value once it is read. Host values are
+read at once (a CPU run checks and logs every step exactly as before); device values wait,
+and are copied to the host together, in one sync, every log_every steps and before a
+checkpoint. On a GPU a non-finite step is thus found at the next logging step (its number is
+still the step's own; the update it made is never saved), and the other steps make no sync.
 """
 import contextlib
 import dataclasses
@@ -235,21 +237,20 @@ def write_pictures(model, run_dir, epoch, probe, seed=0, test_batch=None):
 
 # ---- guards ------------------------------------------------------------------------------
 
-def _all_finite(tensor):
-    return anomaly._all_finite(tensor.array)
-
-
 def _on_host(value):
     """Whether float(value) reads it without a device sync."""
     return isinstance(value, (int, float, np.ndarray, np.generic))
 
 
-def _finite_flag(array):
-    """Whether every value of `array` is finite: a bool for a host array, a 0-d bool array
-    (no sync) for a device one."""
-    if _on_host(array) or array.dtype.kind not in "fc":
-        return anomaly._all_finite(array)
-    return backend.array_module("cuda").isfinite(array).all()
+def _first_non_finite(arrays, sentinel):
+    """One check over many device arrays: the flat index of their first non-finite value
+    (in the order given, as if concatenated), or their total size when every value is
+    finite; a 0-d device array, no sync. `sentinel`: a 1-element non-finite device array,
+    put last so that argmin always finds one (three kernels in all: the concatenation (one
+    for more than 8 arrays in CuPy), isfinite, argmin)."""
+    xp = backend.array_module("cuda")
+    flat = xp.concatenate([a.reshape(-1) for a in arrays] + [sentinel])
+    return xp.argmin(xp.isfinite(flat))
 
 
 def _fetch(values):
@@ -275,12 +276,15 @@ class _GuardedOptimizer:
     """An optimizer seen through a check (what training_step gets): step() refuses
     non-finite gradients before it changes anything and reports parameters that its
     update made non-finite. `dry`: step() changes nothing (the anomaly-mode replay).
-    A device array's check would sync: its flag and message go to `flags` instead, which the
-    loop reads with the step's logged terms (the update is made, and never saved)."""
+    On the device the check would sync: instead step() makes the update, then one check over
+    all its gradients and parameters (_first_non_finite), whose value and a function naming
+    the culprit from it go to `flags`; the loop reads them with the step's logged terms (a
+    non-finite step's update is never saved)."""
 
     def __init__(self, name, optimizer, names, dry=False, flags=None):
         self._name, self._optimizer, self._names, self._dry = name, optimizer, names, dry
         self._flags = flags
+        self._sentinels = {}   # dtype -> a 1-element NaN device array (_first_non_finite's)
 
     def __getattr__(self, attr):
         return getattr(self._optimizer, attr)
@@ -291,26 +295,51 @@ class _GuardedOptimizer:
     def step(self, *args, **kwargs):
         if self._dry:
             return None
-        for p in self._params():
-            if p.grad is not None:
-                self._check(p.grad.array, lambda p=p: f"non-finite gradient of {self._name_of(p)}")
+        params = self._params()
+        on_device = self._flags is not None and any(not _on_host(p.array) for p in params)
+        if not on_device:   # host arrays: checked one by one, no sync to save
+            for p in params:
+                if p.grad is not None and not anomaly._all_finite(p.grad.array):
+                    raise _NonFinite(self._gradient_message(p))
         out = self._optimizer.step(*args, **kwargs)
-        lrs = ", ".join(map(str, sorted({g.get("lr") for g in self._optimizer.param_groups})))
-        for p in self._params():
-            self._check(p.array, lambda p=p: f"the {self._name} update (lr {lrs}) made "
-                                            f"{self._name_of(p)} non-finite")
+        if not on_device:
+            for p in params:
+                if not anomaly._all_finite(p.array):
+                    raise _NonFinite(self._update_message(p))
+            return out
+        # the gradients first, so that a non-finite one is named before the update it spoiled
+        checked = [(p, "gradient") for p in params if p.grad is not None]
+        checked += [(p, "update") for p in params if p.array.dtype.kind in "fc"]
+        arrays = [p.grad.array if kind == "gradient" else p.array for p, kind in checked]
+        if arrays:
+            index = _first_non_finite(arrays, self._sentinel(arrays[0].dtype))
+            sizes = [a.size for a in arrays]   # not the arrays: a step's gradients are let go
+            self._flags.append((index, lambda i, c=checked, n=sizes: self._culprit(i, c, n)))
         return out
+
+    def _sentinel(self, dtype):
+        if dtype not in self._sentinels:
+            self._sentinels[dtype] = backend.array_module("cuda").full(1, np.nan, dtype=dtype)
+        return self._sentinels[dtype]
+
+    def _culprit(self, index, checked, sizes):
+        """The message for _first_non_finite's `index` over arrays of `sizes` (None: all
+        finite)."""
+        for (p, kind), size in zip(checked, sizes):
+            if index < size:
+                return self._gradient_message(p) if kind == "gradient" else self._update_message(p)
+            index -= size
+        return None
+
+    def _gradient_message(self, p):
+        return f"non-finite gradient of {self._name_of(p)}"
+
+    def _update_message(self, p):
+        lrs = ", ".join(map(str, sorted({g.get("lr") for g in self._optimizer.param_groups})))
+        return f"the {self._name} update (lr {lrs}) made {self._name_of(p)} non-finite"
 
     def _name_of(self, p):
         return self._names.get(id(p), "a parameter")
-
-    def _check(self, array, what):
-        """Raise _NonFinite(what()) for a non-finite host array; note a device one's flag."""
-        ok = _finite_flag(array)
-        if self._flags is not None and not _on_host(ok):
-            self._flags.append((ok, what))
-        elif not ok:
-            raise _NonFinite(what())
 
 
 def _first_anomaly(model, x, optimizers, names, **labels):
@@ -380,7 +409,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
     optimizers = model.configure_optimizers(config.lr)
     opt_set = OptimizerSet(optimizers)
     names = {id(p): name for name, p in model.named_parameters()}
-    flags = []   # the guards' device flags of the running step: (0-d bool array, message)
+    flags = []   # the guards' device checks of the running step: (0-d index, culprit(index))
     guarded = {k: _GuardedOptimizer(k, o, names, flags=flags) for k, o in optimizers.items()}
     start_epoch, skip, step, saved_step = 0, 0, 0, None
     partial = {"sums": {}, "count": 0}
@@ -421,10 +450,11 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
         values = iter(_fetch([v for _, _, _, logs, fl in pending
                               for v in (*(ok for ok, _ in fl), *logs.values())]))
         for at, x, y, logs, fl in pending:
-            for (_, what), ok in zip(fl, values):
-                if not ok:
+            for (_, culprit), index in zip(fl, values):
+                what = culprit(int(index))
+                if what is not None:
                     bar.close()
-                    stop_non_finite(what(), x, y, at)
+                    stop_non_finite(what, x, y, at)
             logs = {k: next(values) for k in logs}
             bad = [k for k, v in logs.items() if not np.isfinite(v)]
             elsewhere = any_rank is not None and any_rank(bool(bad)) and not bad

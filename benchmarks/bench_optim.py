@@ -1,0 +1,99 @@
+"""An optimizer step on B1's parameters (the VAE MLP: 784x400, 400, 400x20 x2, 20 x2, 20x400,
+400, 400x784, 784; 643k float32), in us: tinygen's fused group step (one call for the
+group), tinygen with foreach=False (a call per parameter), and PyTorch's Adam / SGD with
+foreach=False, foreach=True and fused=True where installed (one thread each).
+
+The variants take turns, round after round, in one process (a busy spell on a shared machine
+lands on all of them alike); per variant the median over the rounds of each round's median,
+and the range of the rounds, are printed. --tiny: ten 2-element tensors instead (the step's
+own overhead).
+
+    python benchmarks/bench_optim.py [--optimizer adam|sgd] [--rounds 7] [--tiny]
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+B1_SHAPES = [(400, 784), (400,), (20, 400), (20, 400), (20,), (20,), (400, 20), (400,),
+             (784, 400), (784,)]
+
+
+def _median_us(step, calls, inner):
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            step()
+        times.append((time.perf_counter() - t0) / inner * 1e6)
+    return statistics.median(times)
+
+
+def _variants(optimizer, shapes):
+    """{name: step()}: each an optimizer over its own copy of the same values and gradients."""
+    import tinygen as tg
+    from tinygen import nn
+    rs = np.random.default_rng(0)
+    values = [rs.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rs.standard_normal(s).astype(np.float32) for s in shapes]
+    kwargs = dict(lr=1e-3) if optimizer == "adam" else dict(lr=1e-2, momentum=0.9)
+    name = "Adam" if optimizer == "adam" else "SGD"
+
+    def ours(**switch):
+        params = [nn.Parameter(tg.tensor(v.copy())) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = tg.tensor(g)
+        return getattr(tg.optim, name)(params, **kwargs, **switch).step
+
+    variants = {"tinygen (a call per group)": ours(),
+                "tinygen foreach=False": ours(foreach=False)}
+    try:
+        import torch
+    except ImportError:
+        return variants
+    torch.set_num_threads(1)
+
+    def theirs(**switch):
+        params = [torch.nn.Parameter(torch.tensor(v.copy())) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = torch.tensor(g)
+        return getattr(torch.optim, name)(params, **kwargs, **switch).step
+
+    for switch in (dict(foreach=False), dict(foreach=True), dict(fused=True)):
+        label = ", ".join(f"{k}={v}" for k, v in switch.items())
+        try:
+            variants[f"torch {label}"] = theirs(**switch)
+        except (RuntimeError, ValueError) as e:     # an older torch without a CPU fused step
+            print(f"torch {label}: not run ({e})", file=sys.stderr)
+    return variants
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--tiny", action="store_true")
+    args = p.parse_args(argv)
+    shapes = [(2,)] * 10 if args.tiny else B1_SHAPES
+    variants = _variants(args.optimizer, shapes)
+    for step in variants.values():                 # state made, kernels compiled
+        for _ in range(3):
+            step()
+    inner = 20 if args.tiny else 2
+    rounds = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, step in variants.items():
+            rounds[name].append(_median_us(step, 30, inner))
+    print(f"{args.optimizer} step, {len(shapes)} tensors, {sum(int(np.prod(s)) for s in shapes)} "
+          f"float32 values: median us (range of {args.rounds} rounds)")
+    width = max(len(name) for name in rounds)
+    for name, times in rounds.items():
+        print(f"  {name:<{width}}  {statistics.median(times):9.1f}  "
+              f"({min(times):.1f} .. {max(times):.1f})")
+    return rounds
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
