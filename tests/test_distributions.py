@@ -148,6 +148,76 @@ def test_kl_categorical_exact():
     np.testing.assert_allclose(kl, (a * np.log(a / b)).sum(), rtol=1e-12)
 
 
+# ---- KL at the edge of the support, against torch -------------------------------------------
+
+EDGE_PROBS = st.sampled_from([0.0, 0.0, 0.25, 0.5, 1.0])
+EDGE_LOGITS = st.sampled_from([-math.inf, -math.inf, -1.0, 0.0, 2.0])
+
+
+def _torch_kl(kind, p, q, **dtype):
+    torch = pytest.importorskip("torch")
+    D = getattr(torch.distributions, kind)
+    return torch.distributions.kl_divergence(D(**{k: torch.tensor(v, **dtype) for k, v in p.items()}),
+                                             D(**{k: torch.tensor(v, **dtype) for k, v in q.items()}))
+
+
+def _check_edge_kl(kind, p, q):
+    """Value as torch's (inf, 0 and finite at the same places) in float64 and float32, and
+    a gradient without NaN wherever the KL is finite."""
+    import torch
+    for dtype in ("float64", "float32"):
+        D = Categorical if kind == "Categorical" else Bernoulli
+        ours = kl_divergence(D(**{k: tg.tensor(v, dtype=dtype) for k, v in p.items()}),
+                             D(**{k: tg.tensor(v, dtype=dtype) for k, v in q.items()})).numpy()
+        theirs = _torch_kl(kind, p, q, dtype=getattr(torch, dtype)).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6, err_msg=f"{dtype} {p} {q}")
+    leaves = {name: {k: t64(v, True) for k, v in d.items()} for name, d in (("p", p), ("q", q))}
+    kl = kl_divergence(D(**leaves["p"]), D(**leaves["q"]))
+    tg.where(tg.tensor(np.isfinite(kl.numpy())), kl, 0.0).sum().backward()
+    for d in leaves.values():
+        for leaf in d.values():
+            assert not np.isnan(leaf.grad.numpy()).any()
+
+
+@given(st.integers(2, 4).flatmap(lambda k: st.tuples(arrays((2, k), EDGE_PROBS), arrays((2, k), EDGE_PROBS))))
+def test_kl_categorical_probs_at_the_edge_of_the_support_matches_torch(pq):
+    a, b = pq
+    a[:, 0] += a.sum(1) == 0           # every row a distribution
+    b[:, 0] += b.sum(1) == 0
+    _check_edge_kl("Categorical", {"probs": a / a.sum(1, keepdims=True)},
+                   {"probs": b / b.sum(1, keepdims=True)})
+
+
+@given(st.integers(2, 4).flatmap(lambda k: st.tuples(arrays((2, k), EDGE_LOGITS), arrays((2, k), EDGE_LOGITS))))
+def test_kl_categorical_logits_at_the_edge_of_the_support_matches_torch(pq):
+    a, b = pq
+    a[:, 0] = np.where(np.isinf(a).all(1), 0.0, a[:, 0])     # some category possible
+    b[:, 0] = np.where(np.isinf(b).all(1), 0.0, b[:, 0])
+    _check_edge_kl("Categorical", {"logits": a}, {"logits": b})
+
+
+@given(arrays((4,), EDGE_PROBS), arrays((4,), EDGE_PROBS))
+def test_kl_bernoulli_probs_at_the_edge_of_the_support_matches_torch(a, b):
+    _check_edge_kl("Bernoulli", {"probs": a}, {"probs": b})
+
+
+@given(arrays((4,), st.sampled_from([-math.inf, -1.0, 0.0, 2.0, math.inf])),
+       arrays((4,), st.sampled_from([-math.inf, -1.0, 0.0, 2.0, math.inf])))
+def test_kl_bernoulli_logits_at_the_edge_of_the_support_matches_torch(a, b):
+    _check_edge_kl("Bernoulli", {"logits": a}, {"logits": b})
+
+
+def test_kl_examples_from_the_issue():
+    half = Categorical(probs=tg.tensor([0.0, 0.5, 0.5]))
+    assert kl_divergence(half, Categorical(probs=tg.tensor([0.5, 0.5, 0.0]))).item() == math.inf
+    assert kl_divergence(Bernoulli(tg.tensor(0.5)), Bernoulli(tg.tensor(0.0))).item() == math.inf
+    logits = ([-math.inf, 0.0, 1.0], [-math.inf, 1.0, 0.0])     # category 0 impossible in both
+    same = kl_divergence(*(Categorical(logits=tg.tensor(l)) for l in logits)).item()
+    assert same == pytest.approx(_torch_kl("Categorical", {"logits": logits[0]},
+                                           {"logits": logits[1]}).item(), rel=1e-6)
+    assert same == pytest.approx(math.tanh(0.5), rel=1e-6)      # (p_2 - p_1) (1 - 0)
+
+
 def test_kl_is_zero_for_equal_arguments_and_broadcasts():
     p = Normal(tg.randn(4, 3), tg.rand(4, 3) + 0.5)
     np.testing.assert_allclose(kl_divergence(p, p).numpy(), 0, atol=1e-6)
@@ -288,6 +358,30 @@ def test_on_the_cuda_device():
     assert c.log_prob(k).shape == (5, 2)
     q = Normal(tg.ones(3, device="cuda"), tg.full((3,), 2.0, device="cuda"))
     assert kl_divergence(n, q).device == "cuda"
+
+
+@given(st.integers(2, 5).flatmap(lambda k: arrays((2, k), st.sampled_from([0.0, 0.0, 0.1, 1.0, 3.0]))),
+       st.lists(st.sampled_from([0.0, 0.5, 1 - 2.0 ** -24, 1 - 2.0 ** -40, 1 - 2.0 ** -53]),
+                min_size=6, max_size=6),
+       st.sampled_from(["float32", "float64"]))
+def test_categorical_never_samples_a_category_of_probability_zero(probs, us, dtype):
+    """Whatever u the stream draws, up to the largest float below 1 (float32 rounds it up to
+    1 itself, past the cumsum's end), the sample has positive probability."""
+    from tinygen import rng
+    probs[:, 0] += probs.sum(1) == 0
+    draws = np.array(us * 2)[:12]
+
+    def random(g, shape, dtype):
+        return draws[:int(np.prod(shape))].reshape(shape)
+
+    original = rng.random
+    rng.random = random
+    try:
+        k = Categorical(probs=tg.tensor(probs, dtype=dtype)).sample((6,)).numpy()   # (6, 2)
+    finally:
+        rng.random = original
+    chosen = np.take_along_axis(np.broadcast_to(probs, (6,) + probs.shape), k[..., None], -1)
+    assert (chosen > 0).all(), (k, probs)
 
 
 # ---- issue 26: Uniform, Independent, MultivariateNormal ----------------------------------------

@@ -1,7 +1,8 @@
-"""Fault injection: runs killed (SIGKILL) or interrupted (SIGINT) at drawn steps and resumed
-are bitwise equal to uninterrupted ones; two trainings into one run directory; truncated,
-bit-flipped and malformed checkpoints, configs and IDX files; bad command lines. Each fault
-ends with the data intact and one line on stderr with a non-zero exit.
+"""Fault injection: runs killed (SIGKILL), interrupted (SIGINT) or terminated (SIGTERM) at drawn
+steps and resumed are bitwise equal to uninterrupted ones; two trainings into one run
+directory; truncated, bit-flipped and malformed checkpoints, configs and IDX files; bad
+command lines; grad mode under threads; file modes under the umask. Each fault ends with the
+data intact and one line on stderr with a non-zero exit.
 
 Kept fast: a 64-image IDX dataset written here (read with --no-verify or --sha256), VAE
 batches of 16 (4 steps an epoch, 3 epochs), and the picture files stubbed out: the pictures'
@@ -235,6 +236,49 @@ def test_sigint_at_any_step_then_resume_is_bitwise_uninterrupted(k, reference, d
         for name, fn in saved.items():
             setattr(plots, name, fn)
     assert_same_run(outcome(out), reference[1])
+
+
+@settings(max_examples=3, deadline=None)
+@given(k=st.integers(1, STEPS_PER_EPOCH * EPOCHS - 1))
+def test_sigterm_mid_epoch_then_resume_is_bitwise_uninterrupted(k, reference, data_dir,
+                                                                 tmp_path_factory):
+    """SIGTERM (kill, SLURM, docker stop) sent from outside while step k runs: the step
+    finishes, the checkpoint is written, one line, exit 143; --resume continues bitwise."""
+    tmp = tmp_path_factory.mktemp("term")
+    out, ready, go = tmp / "run", tmp / "ready", tmp / "go"
+    proc = spawn(train_args(out, data_dir), wait_at=k, ready=ready, go=go)
+    try:
+        deadline = time.time() + 120
+        while not ready.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), proc.communicate()
+        proc.send_signal(signal.SIGTERM)          # mid-step: step k has begun, not finished
+        go.write_text("go")
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    said = [line for line in stdout.splitlines() if "checkpoint saved" in line]
+    assert len(said) == 1 and said[0].startswith("terminated (SIGTERM)"), stdout
+    assert "Traceback" not in stderr, stderr
+    assert read_checkpoint(out / "checkpoint.npz")["step"] == k
+    assert not (out / "lock").exists()
+    rc, err = run_cli(train_args(out, data_dir, "--resume"))
+    assert rc == 0, err
+    assert_same_run(outcome(out), reference[1])
+
+
+def test_sigterm_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
+    def terminated(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        time.sleep(1)
+
+    monkeypatch.setattr(cli, "_build_model", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    rc, err = run_cli(train_args(tmp_path / "run", data_dir))
+    assert rc == 143 and err == ["tinygen train: terminated (SIGTERM)"], (rc, err)
+    assert not (tmp_path / "run" / "lock").exists()
+    assert signal.getsignal(signal.SIGTERM) is before     # the handler is given back
 
 
 def test_ctrl_c_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
@@ -577,3 +621,393 @@ def test_run_lock_names_its_holder_and_takes_over_a_dead_ones(tmp_path):
     with RunLock(tmp_path, "sample", stream=messages):
         assert json.loads((tmp_path / "lock").read_text())["command"] == "sample"
     assert "taking over the stale lock" in messages.getvalue() and "pid 99999999 on gone" in messages.getvalue()
+
+
+# ---- threads: grad mode is each thread's own ---------------------------------------------
+
+def test_no_grad_in_one_thread_leaves_the_others_recording():
+    import threading
+
+    import tinygen as tg
+    inside, leave = threading.Event(), threading.Event()
+    seen = {}
+
+    def evaluate():
+        with tg.no_grad():
+            seen["eval inside"] = tg.is_grad_enabled()
+            inside.set()
+            leave.wait(10)
+        seen["eval after"] = tg.is_grad_enabled()
+
+    t = threading.Thread(target=evaluate)
+    t.start()
+    inside.wait(10)
+    w = tg.ones(3, requires_grad=True)
+    y = (w * w).sum()                       # recorded here while the other thread is in no_grad
+    leave.set()
+    t.join()
+    assert seen == {"eval inside": False, "eval after": True}
+    assert tg.is_grad_enabled() and y.requires_grad
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2, 2, 2])
+
+
+def test_overlapping_no_grad_blocks_in_two_threads_restore_each_threads_mode():
+    """Thread A enters, B enters, A leaves, B leaves: a process-wide flag would be left False
+    (B restores the False it saw on entering)."""
+    import threading
+
+    import tinygen as tg
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    after = {}
+
+    def a():
+        with tg.no_grad():
+            a_in.set()
+            b_in.wait(10)
+        after["a"] = tg.is_grad_enabled()
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with tg.no_grad():
+            b_in.set()
+            a_out.wait(10)
+        after["b"] = tg.is_grad_enabled()
+
+    threads = [threading.Thread(target=f) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert after == {"a": True, "b": True} and tg.is_grad_enabled()
+
+
+def test_a_new_thread_starts_with_grad_enabled_as_torch():
+    import threading
+
+    import tinygen as tg
+    seen = []
+    with tg.no_grad():
+        t = threading.Thread(target=lambda: seen.append(tg.is_grad_enabled()))
+        t.start()
+        t.join()
+        assert not tg.is_grad_enabled()
+    assert seen == [True]
+
+
+class _NoGradDataset:
+    """A dataset whose samples are made by tinygen ops under no_grad (a normalization)."""
+
+    def __init__(self, n=256):
+        rng = np.random.default_rng(5)
+        self.x = rng.standard_normal((n, 8)).astype(np.float32)
+        self.y = rng.integers(0, 3, n)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        import tinygen as tg
+        with tg.no_grad():
+            x = tg.tensor(self.x[i])
+            x = (x - x.mean()) / (x.std() + 1.0)
+            time.sleep(0.0005)               # stay inside no_grad while the main thread trains
+        return x.array, int(self.y[i])
+
+
+def _train_on_loader(num_workers):
+    import tinygen as tg
+    import tinygen.nn as nn
+    import tinygen.nn.functional as F
+    from tinygen.utils.data import DataLoader
+    tg.manual_seed(3)
+    body, head = nn.Linear(8, 8), nn.Linear(8, 3)
+    opt = tg.optim.SGD([*body.parameters(), *head.parameters()], lr=0.1)
+    loader = DataLoader(_NoGradDataset(), batch_size=8, num_workers=num_workers)
+    for x, y in loader:
+        opt.zero_grad()
+        h = x + F.relu(body(x))              # a residual block
+        F.cross_entropy(head(h), y).backward()
+        assert body.weight.grad is not None
+        opt.step()
+    return [p.array.tobytes() for p in (*body.parameters(), *head.parameters())]
+
+
+def test_training_beside_dataloader_workers_running_no_grad_equals_no_workers_bitwise():
+    """The issue's case: with num_workers=2 whose dataset ran ops under no_grad, 127 of 128
+    steps raised in backward(), and a residual block silently got no weight gradient."""
+    assert _train_on_loader(num_workers=2) == _train_on_loader(num_workers=0)
+
+
+def _thread_training_data(seed):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((6, 32, 1, 16, 16)).astype(np.float32),
+            rng.integers(0, 10, (6, 32)))
+
+
+def _small_classifier(seed):
+    """Big enough that its convolutions are split over tinygen's worker threads."""
+    import tinygen as tg
+    import tinygen.nn as nn
+    tg.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(16 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def _train_small(model, data):
+    """Adam steps on fixed batches: the final weights' bytes and the losses."""
+    import tinygen as tg
+    import tinygen.nn.functional as F
+    opt = tg.optim.Adam(model.parameters(), lr=1e-2)
+    xs, ys = data
+    losses = []
+    for x, y in zip(xs, ys):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(tg.tensor(x)), tg.tensor(y))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return [p.array.tobytes() for p in model.parameters()], losses
+
+
+def _evaluate_small(model, data, rounds):
+    import tinygen as tg
+    outputs = []
+    with tg.no_grad():
+        for _ in range(rounds):
+            for x in data[0]:
+                y = model(tg.tensor(x))
+                assert not y.requires_grad
+                outputs.append(y.array.tobytes())
+    return outputs
+
+
+def test_two_training_threads_and_a_no_grad_evaluation_equal_one_thread_bitwise():
+    """Two models trained in two threads while a third thread evaluates under no_grad, all
+    at once: each result equal bitwise to the same work done alone on one thread."""
+    import threading
+    data = [_thread_training_data(seed) for seed in (1, 2, 3)]
+    alone = [_train_small(_small_classifier(seed), data[i]) for i, seed in enumerate((10, 11))]
+    evaluated_alone = _evaluate_small(_small_classifier(12), data[2], rounds=3)
+
+    models = [_small_classifier(seed) for seed in (10, 11, 12)]
+    results, errors = {}, []
+    start = threading.Barrier(3)
+
+    def run(name, fn, *args):
+        try:
+            start.wait(10)
+            results[name] = fn(*args)
+        except BaseException as e:   # reported below, with the thread's name
+            errors.append((name, repr(e)))
+
+    threads = [threading.Thread(target=run, args=("train 0", _train_small, models[0], data[0])),
+               threading.Thread(target=run, args=("train 1", _train_small, models[1], data[1])),
+               threading.Thread(target=run, args=("eval", _evaluate_small, models[2], data[2], 3))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for i in (0, 1):
+        weights, losses = results[f"train {i}"]
+        assert losses == alone[i][1], f"thread {i}'s losses differ"
+        assert weights == alone[i][0], f"thread {i}'s weights differ bitwise"
+    assert results["eval"] == evaluated_alone
+
+
+# ---- file modes: the umask, as torch.save and np.savez ------------------------------------
+
+@contextlib.contextmanager
+def _umask(mask):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@settings(max_examples=12, deadline=None)
+@given(mask=st.sampled_from([0o022, 0o002, 0o077, 0o027]),
+       existing=st.sampled_from([None, 0o664, 0o640, 0o600, 0o644]))
+def test_saved_files_get_the_umasks_mode_and_an_overwrite_keeps_the_files(mask, existing):
+    """Every atomic writer leaves the mode np.savez leaves on the same path (umask's for a new
+    file, the file's own on an overwrite): mkstemp made them 0600 before."""
+    import tempfile
+
+    import tinygen as tg
+    from tinygen.checkpoint import save_checkpoint
+    from tinygen.train.rundir import write_json_atomic
+    writers = {
+        "tg.save": lambda p: tg.save({"w": tg.ones(2)}, p),
+        "save_checkpoint": lambda p: save_checkpoint(p, extra={"k": 1}),
+        "write_json_atomic": lambda p: write_json_atomic(p, {"a": 1}),
+        "write_idx": lambda p: write_idx(p, np.zeros((2, 2), np.uint8)),
+        "np.savez (the oracle)": lambda p: np.savez(p, a=np.ones(2)),
+    }
+    with tempfile.TemporaryDirectory() as d, _umask(mask):
+        modes = {}
+        for name, write in writers.items():
+            path = Path(d) / (name.split()[0] + ".npz")     # np.savez adds .npz otherwise
+            if existing is not None:
+                path.write_bytes(b"old")
+                os.chmod(path, existing)
+            write(path)
+            modes[name] = path.stat().st_mode & 0o777
+    expected = existing if existing is not None else 0o666 & ~mask
+    assert modes == dict.fromkeys(writers, expected), {k: oct(v) for k, v in modes.items()}
+
+
+def test_a_run_directory_is_readable_by_the_group_under_umask_002(data_dir, tmp_path):
+    out = tmp_path / "run"
+    with _umask(0o002):
+        rc, err = run_cli(train_args(out, data_dir, "--epochs", "1"))
+    assert rc == 0, err
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir() if p.is_file()}
+    assert set(modes.values()) == {oct(0o664)}, modes
+    assert {"checkpoint.npz", "config.json", "metrics.jsonl"} <= modes.keys()
+
+
+# ---- data the model cannot take: one line before any step ----------------------------------
+
+def _idx_dir(root, side=28, bad_label=None):
+    rng = np.random.default_rng(0)
+    root.mkdir()
+    for stem, n in (("train", 64), ("t10k", 16)):
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        if bad_label is not None:
+            labels[5] = bad_label
+        write_idx(root / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, side, side), dtype=np.uint8))
+        write_idx(root / f"{stem}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+@pytest.mark.parametrize("model, side, bad_label, expected", [
+    ("vae", 32, None, "mnist's images are 1 x 32 x 32, but vae is built for 1 x 28 x 28 images"),
+    ("gan", 32, None, "but gan is built for 1 x 28 x 28"),
+    ("gated-pixelcnn", 28, 12, "--conditional: 1 of mnist's 64 labels lie outside [0, 10), "
+                               "the first 12 (image 5)"),
+])
+def test_data_the_model_cannot_take_is_one_short_line_before_any_step(model, side, bad_label,
+                                                                      expected, tmp_path):
+    data = _idx_dir(tmp_path / "idx", side, bad_label)
+    extra = ["--conditional"] if bad_label is not None else []
+    argv = train_args(tmp_path / "run", data, *extra)
+    argv[1] = model
+    rc, err = run_cli(argv)
+    assert rc == 2 and len(err) == 1 and expected in err[0] and len(err[0]) < 200, err
+    assert handled(err[0])
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+@pytest.mark.parametrize("fails, named", [("numpy.savez", "checkpoint.npz"), ("os.fsync", "config.json"),
+                                          ("os.write", "lock")])
+def test_disk_full_names_the_file_it_could_not_write(fails, named, data_dir, tmp_path, monkeypatch):
+    """A write into an open file that fails (ENOSPC) raises an OSError without a file name;
+    the one line now says which file (it said only 'No space left on device')."""
+    import errno
+    module, name = fails.rsplit(".", 1)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(__import__(module), name, full)
+    out = tmp_path / "run"
+    rc, err = run_cli(train_args(out, data_dir, "--epochs", "1"))
+    assert rc == 2 and len(err) == 1, err
+    assert "No space left on device" in err[0] and str(out / named) in err[0], err
+    assert handled(err[0])
+
+
+def test_blas_scopes_of_two_threads_overlapping_keep_blas_on_one_thread_until_both_end():
+    """Thread A's kernel begins, B's begins, A's ends while B's runs: BLAS stays on one thread
+    for B (A used to give it its threads back, and B's GEMMs then rounded otherwise), and
+    gets its count back when B's ends."""
+    import threading
+
+    from tinygen.kernels import threads
+    with threads.blas_on_one_thread():          # finds BLAS's (get, set) functions
+        pass
+    counts = lambda: [get() for get, _ in threads._blas]          # noqa: E731
+    before = counts()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with threads.blas_on_one_thread():
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with threads.blas_on_one_thread():
+            b_in.set()
+            a_out.wait(10)
+            seen["B after A ended"] = counts()
+        seen["both ended"] = counts()
+
+    ts = [threading.Thread(target=f) for f in (a, b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    assert seen == {"B after A ended": [1] * len(before), "both ended": before}, (seen, before)
+
+
+def test_anomaly_mode_checks_one_threads_forward_while_another_runs_a_backward():
+    """Anomaly mode suspends forward checks inside a backward (they are reported through the
+    backward's result); that suspension is the backward's thread's alone: it used to switch
+    them off for a forward in every other thread."""
+    import threading
+
+    import tinygen as tg
+    from tinygen.autograd import AnomalyError, Function
+    inside, leave = threading.Event(), threading.Event()
+
+    class HeldBackward(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            inside.set()
+            leave.wait(10)
+            return gy * 2
+
+    def train():
+        HeldBackward()(tg.ones(2, requires_grad=True)).sum().backward()
+
+    with tg.autograd.detect_anomaly():
+        t = threading.Thread(target=train)
+        t.start()
+        inside.wait(10)
+        try:
+            with pytest.raises(AnomalyError, match="returned non-finite values in forward"):
+                tg.tensor([0.0], requires_grad=True).log()       # -inf, in this thread
+        finally:
+            leave.set()
+            t.join(10)
+
+
+def test_a_forced_conv_algorithm_is_the_threads_own_and_the_kernel_setting_the_processes():
+    """As documented (tinygen/kernels/__init__.py, backend.kernel_mode): use_conv_algorithm is
+    a context variable, use_kernels a process-wide setting like torch.backends' flags."""
+    import threading
+
+    from tinygen import backend, kernels
+    seen = {}
+
+    def other():
+        seen["conv algorithm"] = kernels.conv_algorithm()
+        seen["kernel mode"] = backend.kernel_mode()
+
+    with kernels.use_conv_algorithm("im2col"), backend.use_kernels("reference"):
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert kernels.conv_algorithm() == "im2col"
+    forced_by_env = os.environ.get("TINYGEN_CONV_ALGO") or None
+    assert seen == {"conv algorithm": None if forced_by_env == "auto" else forced_by_env,
+                    "kernel mode": "reference"}

@@ -48,8 +48,11 @@ def test_each_class_has_its_own_normalized_distribution():
         model.terms(x)
     with pytest.raises(ValueError, match="unconditional"):
         tiny().terms(x, y=tg.tensor(labels))
-    with pytest.raises(ValueError, match=r"labels in \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\); 1 of 4 do not: 3 at 3$"):
         model.terms(x, y=tg.tensor([0, 1, 2, 3]))
+    x128 = tg.zeros(128, 1, 3, 3, dtype="float64")           # one line, not 128 labels
+    with pytest.raises(ValueError, match=r"; 128 of 128 do not: 7 at 0, 7 at 1, 7 at 2, \.\.\.$"):
+        model.terms(x128, y=tg.tensor([7] * 128))
 
 
 # ---- causality and context -----------------------------------------------------------------

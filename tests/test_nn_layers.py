@@ -189,3 +189,28 @@ def test_dropout_train_and_eval():
     assert d.eval()(x) is x
     with pytest.raises(ValueError):
         nn.Dropout(1.5)
+
+
+@pytest.mark.parametrize("build, x_shape, y_shape", [
+    (lambda m: m.nn.Linear(0, 3), (2, 0), (2, 3)),
+    (lambda m: m.nn.Conv2d(0, 2, 3), (1, 0, 5, 5), (1, 2, 3, 3)),
+    (lambda m: m.nn.ConvTranspose2d(0, 2, 3), (1, 0, 4, 4), (1, 2, 6, 6)),
+    (lambda m: m.nn.Linear(4, 0), (2, 4), (2, 0)),
+])
+def test_layers_with_zero_features_build_and_run_as_torch(build, x_shape, y_shape):
+    """torch builds them (its kaiming init warns and leaves the empty weight); tinygen raised
+    ZeroDivisionError computing 1/sqrt(fan_in). The output is the bias (a sum over no inputs;
+    torch's Conv2d gives (1, 0, 3, 3) for an input of no channels, tinygen the bias's planes)."""
+    torch = pytest.importorskip("torch")
+    with pytest.warns(UserWarning, match="zero-element"):
+        layer = build(tg)
+    with pytest.warns(UserWarning, match="zero-element"):
+        reference = build(torch)
+    assert tuple(layer.weight.shape) == tuple(reference.weight.shape)
+    y = layer(tg.ones(*x_shape))
+    bias = layer.bias.numpy().reshape((-1,) + (1,) * (len(y_shape) - 2))
+    assert tuple(y.shape) == y_shape
+    np.testing.assert_array_equal(y.numpy(), np.broadcast_to(bias, y_shape))
+    y.sum().backward()
+    assert tuple(layer.weight.grad.shape) == tuple(layer.weight.shape)
+    assert tuple(layer.bias.grad.shape) == tuple(layer.bias.shape)

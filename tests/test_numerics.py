@@ -629,3 +629,46 @@ def test_int_input_into_linear_is_an_error_as_torch():
     # float32 and float64 still mix (each gradient in its input's dtype), as before
     y = F.linear(tg.ones(2, 3, dtype=np.float64), tg.ones(2, 3, dtype=np.float32))
     assert y.shape == (2, 2)
+
+
+def test_tinygens_internals_raise_no_numpy_runtime_warnings():
+    """Non-finite values that tinygen computes on the user's behalf (backward formulas, a
+    max's tie shares, casts of Python floats) come silently, as torch's, not as NumPy's
+    'divide by zero encountered' pointing into tinygen's code."""
+    import math
+    import warnings
+
+    import tinygen.nn.functional as F
+    from tinygen.distributions import Bernoulli, Categorical, kl_divergence
+    nan, inf = math.nan, math.inf
+    cases = {
+        "sqrt at 0, backward": lambda: tg.tensor([0.0, 4.0], requires_grad=True).sqrt().sum().backward(),
+        "norm at 0, backward": lambda: tg.zeros(3, requires_grad=True).norm().backward(),
+        "amax of NaN, backward": lambda: tg.tensor([1.0, nan], requires_grad=True).amax().backward(),
+        "max over a dim with NaN": lambda: tg.tensor([[1.0, nan]], requires_grad=True).max(1)[0].sum().backward(),
+        "median with NaN": lambda: tg.tensor([1.0, nan, 3.0], requires_grad=True).median().backward(),
+        "1e200 as float32": lambda: tg.tensor([1e200, -1e200]),
+        "every target ignored": lambda: F.cross_entropy(tg.ones(2, 3, requires_grad=True),
+                                                        tg.tensor([-100, -100])).backward(),
+        "KL at the edge": lambda: kl_divergence(
+            Categorical(probs=tg.tensor([0.0, 0.5, 0.5], requires_grad=True)),
+            Categorical(probs=tg.tensor([0.5, 0.5, 0.0]))).backward(),
+        "Bernoulli KL at the edge": lambda: kl_divergence(
+            Bernoulli(logits=tg.tensor([-inf, inf, 0.0])), Bernoulli(logits=tg.tensor([inf, -inf, 1.0]))),
+        "atan2 at the origin": lambda: tg.atan2(tg.zeros(1, requires_grad=True),
+                                                tg.zeros(1, requires_grad=True)).sum().backward(),
+        # the user's own ops at IEEE's edges: inf and NaN as values, silently as torch
+        "log(0), exp(1000)": lambda: (tg.tensor([0.0]).log(), tg.tensor([1000.0]).exp()),
+        "1 / 0, 0 / 0": lambda: tg.tensor([1.0, 0.0]) / tg.tensor([0.0, 0.0]),
+        "sqrt(-1), (-1) ** 0.5": lambda: (tg.tensor([-1.0]).sqrt(), tg.tensor([-1.0]) ** 0.5,
+                                          tg.tensor([-1.0]) ** tg.tensor([0.5])),
+    }
+    raised = {}
+    for name, case in cases.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            try:
+                case()
+            except RuntimeWarning as w:
+                raised[name] = str(w)
+    assert not raised, raised

@@ -425,6 +425,13 @@ def _clone(draw):
     return (lambda x: ops.clone(x) * 2), (draw(tgt.tensors(SMALL)),)
 
 
+@op("contiguous")
+def _contiguous(draw):
+    # a transposed view: contiguous() copies it (a contiguous input is returned as it is)
+    x = draw(tgt.tensors(draw(tgt.shapes(min_dims=2, max_dims=3))))
+    return (lambda x: x.transpose(0, -1).contiguous() * 2), (x,)
+
+
 @op("to_device")
 def _to_device(draw):
     # cpu -> cuda (the simulator in tests) -> cpu, through the device-move op
@@ -666,7 +673,7 @@ NOT_DIFFERENTIABLE = {
     "zeros", "zeros_like", "bernoulli", "empty_like", "randint_like", "as_tensor", "from_numpy",
     "logspace",
     # predicates
-    "is_tensor", "is_floating_point",
+    "is_tensor", "is_floating_point", "is_contiguous",
     # bool or integer outputs
     "eq", "ne", "lt", "le", "gt", "ge", "argmax", "argmin",
     "one_hot",

@@ -160,6 +160,90 @@ def test_classification_losses_match_torch(reduction, data):
                                 reduction=reduction), [x])
 
 
+@settings(max_examples=30)
+@given(data=st.data())
+def test_ignored_targets_give_torchs_value_and_no_nan_gradient(data):
+    """Any set of targets ignored, every one included (a padding-only batch): the value as
+    torch's (NaN when none counts) and the gradient too: 0 at ignored targets, never NaN."""
+    n, c = data.draw(st.integers(1, 4)), data.draw(st.integers(2, 4))
+    x = data.draw(tgt.arrays((n, c)))
+    target = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    ignored = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    target[ignored] = -100
+    weight = data.draw(st.one_of(st.none(), tgt.arrays((c,), "positive")))
+    smoothing = data.draw(st.sampled_from([0.0, 0.1]))
+    reduction = data.draw(st.sampled_from(REDUCTIONS))
+    w_tg = None if weight is None else tg.tensor(weight, dtype="float64")
+    w_t = None if weight is None else torch.tensor(weight)
+    for ours, theirs in [
+            (lambda x: ops.cross_entropy(x, tg.tensor(target), w_tg, reduction=reduction,
+                                         label_smoothing=smoothing),
+             lambda x: TF.cross_entropy(x, torch.tensor(target), w_t, reduction=reduction,
+                                        label_smoothing=smoothing)),
+            (lambda x: ops.nll_loss(ops.log_softmax(x, 1), tg.tensor(target), w_tg,
+                                    reduction=reduction),
+             lambda x: TF.nll_loss(TF.log_softmax(x, 1), torch.tensor(target), w_t,
+                                   reduction=reduction))]:
+        x_tg, x_t = pair(x)
+        y, yt = ours(x_tg), theirs(x_t)
+        assert_close(y, yt)                      # NaN where torch's is NaN
+        y.sum().backward()
+        yt.sum().backward()
+        assert not np.isnan(x_tg.grad.numpy()).any()
+        assert_close(x_tg.grad, x_t.grad)
+        np.testing.assert_array_equal(x_tg.grad.numpy()[ignored], 0.0)
+
+
+@st.composite
+def _ties_and_nans(draw):
+    """A small float64 array whose values repeat and hold NaN at drawn places, and a dim."""
+    shape = draw(tgt.shapes(1, 3, 1, 4))
+    n = int(np.prod(shape))
+    values = draw(st.lists(st.sampled_from([-1.0, 0.0, 2.0, 2.0, np.nan]), min_size=n, max_size=n))
+    return np.array(values).reshape(shape), draw(st.integers(-len(shape), len(shape) - 1))
+
+
+@settings(max_examples=60)
+@given(case=_ties_and_nans(), keepdim=st.booleans())
+def test_max_min_median_over_a_dim_with_ties_and_nan_match_torch(case, keepdim):
+    """Values, indices and gradients as torch's: the whole gradient to the returned index (the
+    first extreme, the first NaN), the median NaN where a NaN is among its elements."""
+    array, dim = case
+    for name in ("max", "min", "median"):
+        x, xt = pair(array)
+        (y, i), (yt, it) = getattr(x, name)(dim, keepdim), getattr(xt, name)(dim, keepdim)
+        assert_close(y, yt)
+        np.testing.assert_array_equal(i.numpy(), it.numpy(), err_msg=name)
+        v = np.random.default_rng(0).standard_normal(tuple(yt.shape))
+        (y * tg.tensor(v)).sum().backward()
+        (yt * torch.tensor(v)).sum().backward()
+        assert_close(x.grad, xt.grad)
+
+
+@settings(max_examples=40)
+@given(case=_ties_and_nans())
+def test_median_of_everything_with_ties_and_nan_matches_torch(case):
+    array, _ = case
+    x, xt = pair(array)
+    y, yt = x.median(), xt.median()
+    assert_close(y, yt)                     # NaN whenever any element is NaN
+    y.backward()
+    yt.backward()
+    assert_close(x.grad, xt.grad)           # shared by the elements equal to it
+
+
+@settings(max_examples=30)
+@given(a=st.lists(st.sampled_from([0.0, -0.0, 1.0, -2.0]), min_size=4, max_size=4),
+       b=st.lists(st.sampled_from([0.0, -0.0, 1.0, -2.0]), min_size=4, max_size=4))
+def test_atan2_gradient_at_the_origin_is_zero_as_torch(a, b):
+    (a_tg, a_t), (b_tg, b_t) = pair(a), pair(b)
+    ops.atan2(a_tg, b_tg).sum().backward()
+    torch.atan2(a_t, b_t).sum().backward()
+    assert_close(a_tg.grad, a_t.grad)
+    assert_close(b_tg.grad, b_t.grad)
+    assert np.isfinite(a_tg.grad.numpy()).all() and np.isfinite(b_tg.grad.numpy()).all()
+
+
 @pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated")
 def test_legacy_size_average_and_reduce_flags_and_positional_order_match_torch():
     """Older scripts' F.nll_loss(output, target, size_average=False) (a sum) and the like;

@@ -8,10 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygen as tg
 from tinygen import nn, optim
-from tinygen.serialization import SerializationError
+from tinygen.serialization import MAX_DEPTH, SerializationError
 
 
 def _bits_equal(a, b):
@@ -182,3 +184,29 @@ def test_cuda_tensors_round_trip_and_map_location():
         buf.seek(0)
         back = tg.load(buf, map_location=where)["x"]
         assert back.device == device and _bits_equal(back.numpy(), x.numpy())
+
+
+@settings(max_examples=10, deadline=None)
+@given(depth=st.sampled_from([1, 50, MAX_DEPTH, MAX_DEPTH + 1, 500, 3000]),
+       kind=st.sampled_from([list, tuple, dict]))
+def test_deep_nests_round_trip_or_are_refused_by_name_not_by_recursion_error(depth, kind):
+    obj = tg.ones(2)
+    for _ in range(depth):
+        obj = {"k": obj} if kind is dict else kind([obj])
+    f = io.BytesIO()
+    if depth > MAX_DEPTH:
+        with pytest.raises(ValueError, match=f"nested more than {MAX_DEPTH} containers deep"):
+            tg.save(obj, f)
+        return
+    tg.save(obj, f)
+    f.seek(0)
+    back = tg.load(f)
+    for _ in range(depth):
+        back = back["k"] if kind is dict else back[0]
+    assert back.tolist() == [1.0, 1.0]
+
+
+def test_an_object_array_is_refused_naming_its_place():
+    for value in (np.array([1, "x", None], dtype=object), np.array([None], dtype=object)[0:1]):
+        with pytest.raises(TypeError, match=r"dtype object at obj\['state'\]\[2\]"):
+            tg.save({"state": [0, 1, value]}, io.BytesIO())

@@ -795,7 +795,7 @@ def test_nonzero_and_where_with_one_argument():
 
 def test_index_errors_name_the_op_and_shapes():
     x = tg.zeros(2, 3)
-    with pytest.raises(IndexError, match=r"gather: index out of range"):
+    with pytest.raises(IndexError, match=r"gather: index 3 is out of range \[0, 3\)"):
         x.gather(1, tg.tensor([[3]]))
     with pytest.raises(TypeError, match="gather: index must be an integer tensor"):
         x.gather(1, tg.tensor([[0.0]]))
@@ -883,3 +883,83 @@ def test_masked_fill_keeps_the_input_dtype_as_torch():
     assert ints.masked_fill(ints > 1, 0).dtype == np.int64
     x = tg.tensor([1.0, 2.0])
     assert x.masked_fill(tg.tensor([True, False]), tg.tensor(5.0, dtype="float64")).dtype == np.float32
+
+
+# ---- contiguous ---------------------------------------------------------------------------------------
+
+@st.composite
+def _strided_views(draw):
+    """(array, view of it through a permutation, stepped slices and an expand: (m, x) -> view)."""
+    shape = draw(tgt.shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    perm = draw(st.permutations(range(len(shape))))
+    steps = [draw(st.sampled_from([1, 1, 2, -1])) for _ in shape]
+    expand = draw(st.booleans()) and shape[0] == 1
+
+    def view(m, x):
+        v = x[tuple(slice(None, None, s) if s > 0 else slice(None) for s in steps)]
+        if any(s < 0 for s in steps):       # torch has no negative steps: flip those dims
+            v = m.flip(v, [d for d, s in enumerate(steps) if s < 0])
+        if expand:
+            v = v.expand(3, *v.shape[1:])
+        return v.permute(*perm)
+    return np.arange(np.prod(shape), dtype=np.float64).reshape(shape), view
+
+
+@settings(max_examples=40)
+@given(case=_strided_views())
+def test_contiguous_copies_exactly_when_torch_says_not_contiguous(case):
+    """torch's is_contiguous on the same view; contiguous() then is x itself or a C-ordered
+    copy that writes never reach x through (the old contiguous returned its input)."""
+    torch = pytest.importorskip("torch")
+    array, view = case
+    x, xt = view(tg, tg.tensor(array)), view(torch, torch.tensor(array))
+    assert x.is_contiguous() == xt.is_contiguous()
+    y = x.contiguous()
+    assert y.is_contiguous() and y.array.flags.c_contiguous
+    np.testing.assert_array_equal(y.numpy(), xt.contiguous().numpy())
+    if x.is_contiguous():
+        assert y is x
+    else:
+        before = x.numpy().copy()
+        y.mul_(10)
+        np.testing.assert_array_equal(x.numpy(), before)
+
+
+def test_contiguous_examples_from_the_issue_and_its_gradient():
+    x = tg.tensor(np.arange(6.0).reshape(2, 3))
+    x.t().contiguous().mul_(10)
+    x[:, ::2].contiguous()[0, 0] = 99
+    np.testing.assert_array_equal(x.numpy(), np.arange(6.0).reshape(2, 3))
+    w = tg.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    assert gradcheck(lambda w: w.t().contiguous() * 2.0, [w])
+    assert gradgradcheck(lambda w: (w[:, ::2].contiguous() ** 2), [w])
+
+
+@settings(max_examples=60)
+@given(n=st.integers(1, 3), picks=st.lists(st.integers(-4, 3), min_size=1, max_size=3),
+       name=st.sampled_from(["index_select", "index_add", "index_fill", "gather", "scatter"]))
+def test_negative_and_out_of_range_indices_raise_where_torch_raises(n, picks, name):
+    """torch refuses -1 in index_select, index_add, gather and scatter (it used to pick the last
+    slice here) and takes it in index_fill; every other result equals torch's."""
+    torch = pytest.importorskip("torch")
+    calls = {
+        "index_select": lambda m, x, i: x.index_select(1, i),
+        "index_add": lambda m, x, i: x.index_add(1, i, m.ones(2, len(picks), dtype=x.dtype)),
+        "index_fill": lambda m, x, i: x.index_fill(1, i, -7.0),
+        "gather": lambda m, x, i: x.gather(1, i.reshape(1, -1)),
+        "scatter": lambda m, x, i: x.scatter(1, i.reshape(1, -1)[:, :1], -7.0),
+    }
+    array = np.arange(2.0 * n).reshape(2, n)
+
+    def run(m):
+        try:
+            return calls[name](m, m.tensor(array), m.tensor(picks)).numpy()
+        except (IndexError, RuntimeError) as e:
+            return e
+
+    ours, theirs = run(tg), run(torch)
+    assert isinstance(ours, Exception) == isinstance(theirs, Exception), (ours, theirs)
+    if isinstance(ours, Exception):
+        assert f"{name}: index " in str(ours) and "out of range" in str(ours)
+    else:
+        np.testing.assert_array_equal(ours, theirs)

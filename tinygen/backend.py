@@ -274,7 +274,12 @@ if _kernel_mode[0] not in KERNEL_MODES:
 
 
 def kernel_mode():
-    """'reference' or 'fast': which kernel implementations the ops call."""
+    """'reference' or 'fast': which kernel implementations the ops call.
+
+    A setting of the process, as torch.backends' flags (cudnn.enabled, mkldnn.enabled): every
+    thread's ops follow it, and use_kernels in one thread switches them all for the block. The
+    conv algorithm (tinygen.kernels.use_conv_algorithm) is a context variable instead: a
+    thread's own."""
     return _kernel_mode[0]
 
 

@@ -18,7 +18,9 @@ and Tensors as arrays, each restored as the kind it was saved.
 
 Writing is atomic: the arrays go to a temporary file in the same directory, which is flushed,
 fsynced and renamed onto `path` with os.replace, so a crash or kill midway leaves the previous
-checkpoint whole (and, at worst, a stray `.<name>.*.tmp` file beside it).
+checkpoint whole (and, at worst, a stray `.<name>.*.tmp` file beside it). The file gets the
+permissions a plain open(path, "wb") would leave (file_mode: an overwritten file's own, a new
+one's from the umask, as torch.save and np.savez), not mkstemp's private 0600.
 
 Loading compares the saved model keys with model.state_dict() and reports, by name, the
 missing keys (in the model, not in the file), the unexpected ones (in the file, not in the
@@ -26,6 +28,7 @@ model) and the mis-shaped ones; strict=True makes any of them an error, strict=F
 the matching entries and returns the lists. Models and optimizers are duck-typed: anything
 with state_dict() and load_state_dict(state_dict, strict=...) / load_state_dict(state_dict).
 """
+import contextlib
 import json
 import numbers
 import os
@@ -154,22 +157,61 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+def _umask():
+    """The process's umask, read without changing it (os.umask can only read it by setting
+    it, which another thread creating a file at that moment would see)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)    # no /proc (not Linux): the only other way to read it
+    os.umask(mask)
+    return mask
+
+
+def file_mode(path):
+    """The permission bits an atomic write to `path` gives its temporary file before the rename:
+    the existing file's (an overwrite keeps them, as open(path, "w") does), else 0o666 less the
+    umask (what open gives a new file; mkstemp's 0600 would hide a shared run from its group)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+@contextlib.contextmanager
+def naming_file(path):
+    """Give an OSError raised inside without a file name (a write into an open file: ENOSPC,
+    EDQUOT, EIO) `path` as its file name, so its one line says which file was not written."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), os.fspath(path)) from e
+        raise
+
+
 def write_npz_atomic(path, arrays):
     """np.savez(`path`, **arrays) via a temporary file in the same directory + os.replace."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with naming_file(path):
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, file_mode(path))
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, allow_pickle=False, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
     _fsync_directory(directory)
 
 

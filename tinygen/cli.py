@@ -12,7 +12,9 @@
 
 Every failure ends in one line on stderr and a non-zero exit: 2 for bad arguments, missing
 or damaged files and a run directory in use, 1 when training stops on a non-finite value,
-130 when interrupted (set TINYGEN_TRACEBACK=1 to see the traceback of an unexpected error).
+130 when interrupted (Ctrl-C) and 143 when terminated (SIGTERM: kill, SLURM, docker stop);
+train first finishes the step and writes the checkpoint on either. Set TINYGEN_TRACEBACK=1
+to see the traceback of an unexpected error.
 A run directory is held by one process at a time (train, eval, or sample into it; see
 tinygen/train/rundir.py). `--resume` continues a run with its saved settings: a new --lr or
 --epochs is applied and recorded; a different model, --data, --batch-size or --seed (or
@@ -22,10 +24,13 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 from tinygen import runtime
+from tinygen.train.loop import Stopped
 
 MODELS = ("pixelcnn", "pixelrnn", "gated-pixelcnn", "ae", "vae", "gan")
 VARIANTS = ("row", "diagonal")   # pixelrnn: Row LSTM or Diagonal BiLSTM
@@ -266,6 +271,27 @@ def _load_data(name, split, data_dir, binarize, seed=0, verify=True):
         raise CLIError(str(e) or type(e).__name__) from None
 
 
+def _check_data_fits(model, dataset, config):
+    """The dataset's images have the shape the model takes (a VAE, AE or GAN is built for
+    one size; the PixelCNNs and PixelRNNs take any), and with --conditional its labels lie in
+    [0, N_CLASSES): checked here, in one line, before a step meets them in a linear layer."""
+    import numpy as np
+    expected = getattr(getattr(model, "config", None), "image_shape", None)
+    if expected is not None and tuple(dataset.shape) != tuple(expected):
+        raise CLIError(f"{config.data}'s images are {_shape_text(dataset.shape)}, but {config.model} "
+                       f"is built for {_shape_text(expected)} images (C x H x W)")
+    if config.conditional:
+        bad = np.flatnonzero((dataset.labels < 0) | (dataset.labels >= N_CLASSES))
+        if bad.size:
+            raise CLIError(f"--conditional: {bad.size} of {config.data}'s {len(dataset)} labels "
+                           f"lie outside [0, {N_CLASSES}), the first {dataset.labels[bad[0]]} "
+                           f"(image {bad[0]})")
+
+
+def _shape_text(shape):
+    return " x ".join(str(n) for n in shape)
+
+
 def _test_images(test_set, seed, device, n=8):
     """(x, y): the first n test images, binarized (if the set is) by a generator of their
     own (seeded: the same images every epoch; tinygen's stream does not move), and labels."""
@@ -360,6 +386,7 @@ def cmd_train(args):
                             labels=config.conditional)   # no label copies unless trained on
         model = _build_model(config.model, config.device, config.variant, config.preset,
                              config.conditional)
+        _check_data_fits(model, train_set, config)
         probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
                                      device=config.device, labels=config.conditional)))
         test_batch = None
@@ -389,8 +416,8 @@ def cmd_train(args):
                                            if world_size > 1 else None),
                               any_rank=data_parallel.any_rank if world_size > 1 else None,
                               test_batch=test_batch)
-        except KeyboardInterrupt:
-            return 130
+        except KeyboardInterrupt as e:   # fit printed the line (Stopped) or Ctrl-C twice
+            return 128 + getattr(e, "signum", signal.SIGINT)
         finally:
             data_parallel.remove_rank_run_dir(run_dir, out)
     if rank != 0:
@@ -599,14 +626,39 @@ def _exit_code(error):
     return None
 
 
+class _TerminateAsInterrupt:
+    """While a command runs, SIGTERM raises Stopped(SIGTERM) (a KeyboardInterrupt) in the main
+    thread, as Ctrl-C raises KeyboardInterrupt, so it ends in one line (train's fit handles
+    both itself, to finish the step first); the previous handler comes back at the end."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    @staticmethod
+    def _handle(signum, frame):
+        raise Stopped(signum)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     runtime.configure()          # process-wide tuning for training (tinygen/runtime.py)
     try:
-        return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print(f"tinygen {args.command}: interrupted", file=sys.stderr)
-        return 130
+        with _TerminateAsInterrupt():
+            return COMMANDS[args.command](args)
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        what = ("interrupted" if signum == signal.SIGINT
+                else f"terminated ({signal.Signals(signum).name})")
+        print(f"tinygen {args.command}: {what}", file=sys.stderr)
+        return 128 + signum
     except Exception as e:
         code = _exit_code(e)
         if code is None and os.environ.get("TINYGEN_TRACEBACK"):

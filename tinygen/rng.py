@@ -12,6 +12,10 @@ only those methods on a GPU (drawing in the target dtype, float32 for float32 te
 the GPU stream is (seed, generation): get_state() records it and moves the live stream to
 the next generation, a fresh generator seeded from both, which set_state() recreates, so a
 run and its resume draw the same numbers from a checkpoint on.
+
+The stream is the process's, as torch's default generator: threads that draw from it (a
+Dropout in two training threads) take turns in whatever order they run, so for bitwise
+repeatable threads give each its own tg.Generator where the op takes one, or draw nothing.
 """
 import contextlib
 

@@ -43,16 +43,30 @@ class SerializationError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------- encoding
-def _encode(obj, arrays, where):
+# containers inside containers: each is two levels of the JSON manifest, whose reader and
+# writer recurse (Python's limit: 1000 frames), so a deeper object is refused by name
+MAX_DEPTH = 200
+
+
+def _encode(obj, arrays, where, depth=0):
     """The JSON tag of `obj`; its arrays are appended to `arrays`. `where` names the place
     inside the saved object for error messages (obj['model']['fc.weight'])."""
     if obj is None or type(obj) in (bool, int, float, str):
         return obj
+    if depth > MAX_DEPTH:
+        shown = where if len(where) < 80 else f"{where[:40]}...{where[-30:]}"
+        raise ValueError(f"tg.save: the object is nested more than {MAX_DEPTH} containers deep "
+                         f"(at {shown}); tinygen saves at most {MAX_DEPTH} levels of "
+                         f"dicts/lists/tuples")
     if isinstance(obj, Tensor):
         arrays.append(backend.to_numpy(obj.array))
         return {"tensor": len(arrays) - 1, "device": str(obj.device),
                 "requires_grad": bool(obj.requires_grad),
                 "parameter": type(obj).__name__ == "Parameter"}
+    if isinstance(obj, (np.ndarray, np.generic)) and obj.dtype.hasobject:
+        raise TypeError(f"tg.save: cannot store an array of dtype {obj.dtype} at {where}: its "
+                        f"elements are Python objects, which only pickle could store (tinygen "
+                        f"saves no pickles); convert it to a numeric or string dtype first")
     if isinstance(obj, np.ndarray):
         arrays.append(obj)
         return {"ndarray": len(arrays) - 1}
@@ -64,11 +78,11 @@ def _encode(obj, arrays, where):
             return plain(obj)
     if isinstance(obj, dict):
         kind = "odict" if isinstance(obj, collections.OrderedDict) else "dict"
-        return {kind: [[_encode_key(k, where), _encode(v, arrays, f"{where}[{k!r}]")]
+        return {kind: [[_encode_key(k, where), _encode(v, arrays, f"{where}[{k!r}]", depth + 1)]
                        for k, v in obj.items()]}
     if isinstance(obj, (tuple, list)):
         kind = "tuple" if isinstance(obj, tuple) else "list"
-        return {kind: [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        return {kind: [_encode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]}
     hint = " (save its state_dict() instead)" if hasattr(obj, "state_dict") else ""
     raise TypeError(f"tg.save: cannot store {type(obj).__name__} at {where}{hint}; tinygen "
                     f"saves Tensors, arrays, numbers, strings, None and dicts/lists/tuples "

@@ -6,13 +6,25 @@
 
 While active, every Function remembers the stack at its creation, and every forward output
 and backward gradient is checked for non-finite values. It is slow; use it to debug.
+
+The setting is the process's, as torch's: turned on in one thread, every thread's ops are
+checked (and remember their stack) until it is turned off. Two threads' overlapping blocks
+restore each other's previous setting, so enter it from one thread at a time.
 """
+import threading
+
 import numpy as np
 
 from tinygen import backend
 
-_enabled = [False]
-_in_backward = [False]   # ops run inside a backward are checked through that backward's result
+_enabled = [False]       # process-wide, as torch.is_anomaly_enabled()
+
+
+class _ThreadBackward(threading.local):
+    active = False       # a backward runs in this thread: its ops are checked through its result
+
+
+_in_backward = _ThreadBackward()
 
 
 class AnomalyError(RuntimeError):
@@ -76,12 +88,12 @@ def check_forward(fn, outputs):
 def run_backward(fn, gys):
     """fn.backward(*gys) with the forward checks of the ops it runs suspended, so that a
     non-finite gradient is reported as this op's, created where the user created it."""
-    prev = _in_backward[0]
-    _in_backward[0] = True
+    prev = _in_backward.active
+    _in_backward.active = True
     try:
         return fn.backward(*gys)
     finally:
-        _in_backward[0] = prev
+        _in_backward.active = prev
 
 
 def check_backward(fn, gxs):

@@ -10,7 +10,16 @@
 Without create_graph the walk runs under no_grad, so it records nothing; with it, the
 gradients are themselves differentiable. Unless retain_graph, every visited node is
 released at the end (inputs and saved arrays dropped).
+
+The walk runs with NumPy's floating-point warnings off (np.errstate, once per walk: 1-3 us
+on the 25 us of benchmarks/bench_overhead.py's add forward+backward): an infinite or NaN
+gradient (sqrt's at 0, a NaN that reached the loss) is a value, which torch computes
+silently; the user did not write these expressions, so NumPy's "divide by zero encountered"
+pointing into tinygen's backward formulas told them nothing. Anomaly mode and the training
+loop's guards are the ways to find where a non-finite value came from.
 """
+import numpy as np
+
 from tinygen.autograd import anomaly, grad_mode
 
 
@@ -53,12 +62,27 @@ def _topological_order(roots):
 
 
 def _apply_hooks(t, g):
+    """g through t's hooks in order; a hook may replace the gradient, but not change its shape,
+    dtype or device (as torch: SGD would otherwise update t with a gradient of another shape)."""
     if t._hooks:
         for hook in t._hooks:
             new = hook(g)
             if new is not None:
+                _check_hook_result(hook, g, new)
                 g = new
     return g
+
+
+def _check_hook_result(hook, g, new):
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not hasattr(new, "shape") or not hasattr(new, "device"):
+        raise RuntimeError(f"hook '{name}' returned a {type(new).__name__}, not a Tensor (or None)")
+    for what, before, after in (("shape", tuple(g.shape), tuple(new.shape)),
+                                ("dtype", g.dtype, new.dtype), ("device", g.device, new.device)):
+        if before != after:
+            raise RuntimeError(f"hook '{name}' has changed the {what} of the gradient: it got "
+                               f"{before} and returned {after} (return a gradient like the one "
+                               f"it got, or None)")
 
 
 def _accumulate(grads, x, g):
@@ -103,7 +127,8 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
             raise RuntimeError(
                 f"backward through a tensor of shape {tuple(root.shape)} that does not require "
                 f"grad (no input of its computation requires grad, or it ran under no_grad)")
-    with grad_mode.set_grad_enabled(create_graph):
+    with grad_mode.set_grad_enabled(create_graph), \
+            np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         grads = {}
         for root, g in zip(roots, grad_roots):
             _accumulate(grads, root, _root_gradient(root, g))

@@ -63,7 +63,7 @@ class Function:
                 needs_grad = True
         self.device = device
         ys = self.forward(*[x.array for x in inputs])
-        needs_grad = needs_grad and grad_mode._enabled[0]
+        needs_grad = needs_grad and grad_mode._local.enabled
         if type(ys) is tuple:
             outputs = tuple(Tensor._make(y, device, needs_grad) for y in ys)
         else:
@@ -74,7 +74,7 @@ class Function:
             self._connect(inputs, outputs)
         if anomaly._enabled[0]:
             self.stack = traceback.extract_stack()[:-1]
-            if not anomaly._in_backward[0]:
+            if not anomaly._in_backward.active:
                 anomaly.check_forward(self, outputs)
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -224,7 +224,7 @@ class FunctionCtx(Function):
                 result = self.fn_cls.forward(self, *args)
         single = not isinstance(result, tuple)
         results = (result,) if single else result
-        needs_grad = grad_mode._enabled[0] and any(self.needs_input_grad)
+        needs_grad = grad_mode._local.enabled and any(self.needs_input_grad)
         outputs = []
         for r in results:
             if not isinstance(r, Tensor):

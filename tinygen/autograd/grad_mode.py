@@ -10,16 +10,26 @@
 Backward itself runs under no_grad unless create_graph=True, so a plain backward records
 nothing and a create_graph backward records the graph of the gradient (for gradients of
 gradients).
+
+Grad mode belongs to a thread, as torch's: a no_grad block in one thread (an evaluation loop,
+a DataLoader worker) leaves every other thread recording, and a new thread starts with grad
+enabled, whatever the thread that started it was in.
 """
 import functools
 import inspect
+import threading
 
-# A one-element list, read directly by Function.__call__ on the hot path.
-_enabled = [True]
+
+class _ThreadGradMode(threading.local):
+    enabled = True          # each thread's own; read directly by Function.__call__ (hot path)
+
+
+_local = _ThreadGradMode()
 
 
 def is_grad_enabled():
-    return _enabled[0]
+    """Whether ops run in this thread record the graph."""
+    return _local.enabled
 
 
 class _GradMode:
@@ -31,11 +41,11 @@ class _GradMode:
         return super().__new__(cls)
 
     def __enter__(self):
-        self.prev = _enabled[0]
-        _enabled[0] = self.mode
+        self.prev = _local.enabled
+        _local.enabled = self.mode
 
     def __exit__(self, *exc):
-        _enabled[0] = self.prev
+        _local.enabled = self.prev
         return False
 
     def __call__(self, fn):
@@ -71,14 +81,14 @@ class set_grad_enabled(_GradMode):
 
     def __init__(self, mode=True):
         self.mode = bool(mode)
-        self.prev = _enabled[0]
-        _enabled[0] = self.mode
+        self.prev = _local.enabled
+        _local.enabled = self.mode
 
     def __enter__(self):
         pass
 
     def __call__(self, fn):
-        _enabled[0] = self.prev   # as a decorator: leave the current mode alone
+        _local.enabled = self.prev   # as a decorator: leave the current mode alone
         return super().__call__(fn)
 
 

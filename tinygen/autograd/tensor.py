@@ -44,7 +44,8 @@ def get_default_dtype():
 
 
 def set_default_dtype(dtype):
-    """Make `dtype` (float32 or float64) the default floating dtype, as torch's."""
+    """Make `dtype` (float32 or float64) the default floating dtype, as torch's: a setting of
+    the process, seen by every thread (torch's is process-wide too)."""
     dtype = np.dtype(as_dtype(dtype))
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"set_default_dtype: only float32 and float64 can be the default "
@@ -410,7 +411,8 @@ def _as_array(data, dtype):
     if dtype is not None:
         return array.astype(dtype, copy=False)
     if array.dtype == np.float64 and not isinstance(data, np.ndarray):
-        return array.astype(_default_dtype[0])  # Python floats and lists -> float32, as torch
+        with np.errstate(over="ignore"):        # 1e200 -> inf in float32, silently as torch
+            return array.astype(_default_dtype[0])  # Python floats and lists -> float32, as torch
     if array.dtype.kind in "iu" and not isinstance(data, np.ndarray):
         return array.astype(np.int64)
     return array

@@ -14,6 +14,8 @@ import urllib.request
 
 from tqdm import tqdm
 
+from tinygen.checkpoint import file_mode
+
 CHUNK = 1 << 16
 
 
@@ -54,6 +56,7 @@ def fetch_url(url, dest, sha256, opener=None, progress=True, timeout=60):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.", suffix=".part")
     try:
+        os.fchmod(fd, file_mode(dest))      # the umask's mode, not mkstemp's 0600
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as f, opener(url, timeout=timeout) as response:
             bar = tqdm(total=_content_length(response), unit="B", unit_scale=True,

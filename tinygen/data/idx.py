@@ -27,6 +27,8 @@ import zlib
 
 import numpy as np
 
+from tinygen.checkpoint import file_mode, naming_file
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 # IDX dtype code -> big-endian NumPy dtype, as in LeCun's description of the format
@@ -140,8 +142,9 @@ def write_idx(path, x, compress=None):
         data = gzip.compress(data, mtime=0)  # mtime=0: the same array gives the same bytes
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
+        with naming_file(path), open(tmp, "wb") as f:
             f.write(data)
+        os.chmod(tmp, file_mode(path))     # an overwrite keeps the file's permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -29,7 +29,11 @@ def probs_to_logits(probs):
 
 
 class Bernoulli(Distribution):
-    """Independent coins; give exactly one of probs (in [0, 1]) and logits."""
+    """Independent coins; give exactly one of probs (in [0, 1]) and logits.
+
+    `never`, `always`: bool arrays of the batch shape, True where the probability of 1 is
+    exactly 0 or exactly 1 (a given prob of 0 or 1, or a given logit of -inf or +inf): the
+    clamped logits alone do not say so (kl_divergence reads them)."""
 
     def __init__(self, probs=None, logits=None):
         if (probs is None) == (logits is None):
@@ -40,11 +44,14 @@ class Bernoulli(Distribution):
             nan = backend.check_values((p >= 0) & (p <= 1), ValueError(
                 "Bernoulli: probs must lie in [0, 1]"), p.dtype)   # device: NaN logits, no sync
             self.logits = probs_to_logits(self.probs)
+            self.never, self.always = p == 0, p == 1
             if nan is not None:
                 self.logits = self.logits + Tensor._make(nan, self.probs.device, False)
         else:
             (self.logits,) = broadcast_params("Bernoulli", logits=logits)
             self._probs = None  # sigmoid(logits), computed when first asked for
+            l = self.logits.array
+            self.never, self.always = l == -np.inf, l == np.inf
         super().__init__(self.logits.shape)
 
     @property

@@ -6,7 +6,8 @@ logits are normalized, l <- l - logsumexp(l), so that l_k = log p_k:
 
     log p(x = k) = l_k
     H            = -sum_k p_k l_k          (terms with p_k = 0 count 0)
-    sample       k = #{j : cumsum(p)_j <= u},  u ~ Uniform[0, 1)   (inverse CDF)
+    sample       k = #{j : cumsum(p)_j <= u},  u ~ Uniform[0, 1)   (inverse CDF; a u past
+                 the rounded cumsum's end takes the last category of positive probability)
 """
 import numpy as np
 
@@ -19,7 +20,11 @@ from tinygen.ops.shape import getitem, reshape
 
 
 class Categorical(Distribution):
-    """K-way categorical over the last axis; give exactly one of probs and logits."""
+    """K-way categorical over the last axis; give exactly one of probs and logits.
+
+    `impossible`: a bool array of the parameters' shape, True at the categories of probability
+    exactly 0 (a given prob of 0, or a given logit of -inf): outside the support, whatever
+    rounding made of the logits (kl_divergence reads it)."""
 
     def __init__(self, probs=None, logits=None):
         if (probs is None) == (logits is None):
@@ -32,6 +37,7 @@ class Categorical(Distribution):
             nan = backend.check_values((p >= 0).all(axis=-1, keepdims=True), ValueError(
                 "Categorical: probs must be non-negative"), p.dtype)   # device: a NaN row
             self.probs = param / param.sum(dim=-1, keepdim=True)
+            self.impossible = p == 0          # the clamped logits below no longer say so
             eps = float(np.finfo(param.dtype).tiny)
             self.logits = log(clamp(self.probs, min=eps))
             if nan is not None:   # a device input: NaN logits where invalid, no host sync
@@ -39,6 +45,7 @@ class Categorical(Distribution):
         else:
             self.logits = log_softmax(param, -1)
             self.probs = softmax(param, -1)   # cheap next to log_softmax, kept for entropy/sample
+            self.impossible = self.logits.array == -np.inf
         self.num_categories = param.shape[-1]
         super().__init__(param.shape[:-1])
 
@@ -69,7 +76,11 @@ class Categorical(Distribution):
         cdf = xp.cumsum(self.probs.array, axis=-1)                               # (..., K)
         u = rng.random(rng.generator(self.probs.device), shape + (1,), cdf.dtype).astype(cdf.dtype)
         k = (xp.broadcast_to(cdf, shape + (self.num_categories,)) <= u).sum(axis=-1)
-        k = xp.minimum(k, self.num_categories - 1)  # u beyond a rounded-down cdf[-1]
+        # u at or beyond cdf[-1] (rounded below 1, or u rounded up to 1 in float32): the last
+        # category of positive probability, never a trailing one of probability 0
+        possible = self.probs.array > 0
+        last = self.num_categories - 1 - xp.argmax(xp.flip(possible, axis=-1), axis=-1)
+        k = xp.minimum(k, xp.broadcast_to(last, shape))
         return Tensor._make(k.astype(np.int64), self.probs.device, False)
 
     def entropy(self):

@@ -10,6 +10,14 @@
                  + sum log diag L_q - sum log diag L_p          (Sigma = L L^T)
     Independent: the base pair's KL summed over the reinterpreted dims (the same number)
 
+Bernoulli and Categorical at the edge of the support (as torch): an outcome p gives
+probability exactly 0 contributes 0 whatever q gives it; one q gives probability exactly 0
+and p does not makes the KL +inf. Both are read from the distributions' own record of exact
+zeros (Categorical.impossible, Bernoulli.never/always), since probs are turned into clamped,
+finite logits; their gradients are 0, never NaN. (torch also says +inf where a logits-given
+q's probability merely rounds to 0 or 1, e.g. sigmoid(20) in float32; tinygen keeps the
+finite log-space value there.)
+
 kl_divergence(p, q) looks the pair of types up in one table; any other pair is a
 NotImplementedError naming it, and batch shapes that do not broadcast are a ValueError.
 """
@@ -23,7 +31,7 @@ from tinygen.distributions.independent import Independent
 from tinygen.distributions.multivariate_normal import MultivariateNormal
 from tinygen.distributions.normal import Normal
 from tinygen.distributions.uniform import Uniform
-from tinygen.ops.elementwise import log, softplus
+from tinygen.ops.elementwise import log, softplus, where
 from tinygen.ops.linalg import solve
 from tinygen.ops.shape import getitem, unsqueeze
 
@@ -34,19 +42,34 @@ def _kl_normal_normal(p, q):
     return 0.5 * (ratio * ratio + d * d) - log(ratio) - 0.5
 
 
+def _edge(term, p_never, q_never):
+    """term where both give the outcome a chance; 0 where p never gives it, +inf where only q
+    never does. term must already be finite at those places (its gradient is taken)."""
+    device = term.device
+    p_never, q_never = Tensor._make(p_never, device, False), Tensor._make(q_never, device, False)
+    return where(p_never, 0.0, where(q_never, np.inf, term))
+
+
+def _finite(logits, mask):
+    """The logits with 0 at the masked places, where _edge replaces the term: an infinite
+    logit there would send 0 * inf = NaN back through the term's gradient."""
+    return where(Tensor._make(mask, logits.device, False), 0.0, logits)
+
+
 def _kl_bernoulli_bernoulli(p, q):
-    lp, lq = p.logits, q.logits
-    return p.probs * (softplus(-lq) - softplus(-lp)) + (1 - p.probs) * (softplus(lq) - softplus(lp))
+    ones = p.probs * (softplus(-_finite(q.logits, q.never))             # the x = 1 term
+                      - softplus(-_finite(p.logits, p.never)))
+    zeros = (1 - p.probs) * (softplus(_finite(q.logits, q.always))      # the x = 0 term
+                             - softplus(_finite(p.logits, p.always)))
+    return _edge(ones, p.never, q.never) + _edge(zeros, p.always, q.always)
 
 
 def _kl_categorical_categorical(p, q):
     if p.num_categories != q.num_categories:
         raise ValueError(f"kl_divergence: Categorical with {p.num_categories} categories against "
                          f"one with {q.num_categories}")
-    # p_k = 0 contributes 0 whatever q_k is; where p_k > 0 and q_k = 0 the KL is +inf
-    tiny = float(np.finfo(p.logits.dtype).min)
-    lp = p.logits.clamp(min=tiny)
-    return (p.probs * (lp - q.logits)).sum(dim=-1)
+    lp, lq = _finite(p.logits, p.impossible), _finite(q.logits, q.impossible)
+    return _edge(p.probs * (lp - lq), p.impossible, q.impossible).sum(dim=-1)
 
 
 def _kl_uniform_uniform(p, q):

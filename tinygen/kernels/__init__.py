@@ -27,7 +27,9 @@ code on the GPU's arrays.
     y = conv.conv2d(x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1))
 
 `use_conv_algorithm(name)` (or env TINYGEN_CONV_ALGO=name) forces one of conv_numba's
-algorithms wherever it applies; the setting is the context variable CONV_ALGORITHM.
+algorithms wherever it applies; the setting is the context variable CONV_ALGORITHM, so it
+is the forcing thread's alone (a new thread starts from TINYGEN_CONV_ALGO), while the kernel
+setting is the process's (tinygen.backend.kernel_mode).
 """
 import contextlib
 import contextvars

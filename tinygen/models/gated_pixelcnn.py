@@ -135,12 +135,17 @@ class GatedPixelCNN(PixelCNN):
             raise ValueError("GatedPixelCNN: labels y given to an unconditional model "
                              "(build it with n_classes > 0)")
         p = next(self.parameters())
-        labels = np.asarray(tg.backend.to_numpy(getattr(y, "array", y)))
+        labels = np.asarray(tg.backend.to_numpy(y.array if isinstance(y, tg.Tensor) else y))
         if labels.ndim == 1:
-            if labels.shape[0] != n or labels.min() < 0 or labels.max() >= self.config.n_classes:
-                raise ValueError(f"GatedPixelCNN: expected {n} labels in [0, "
-                                 f"{self.config.n_classes}), got {labels!r}")
-            labels = np.eye(self.config.n_classes)[labels.astype(np.int64)]
+            K = self.config.n_classes
+            if labels.shape[0] != n:
+                raise ValueError(f"GatedPixelCNN: expected {n} labels, got {labels.shape[0]}")
+            bad = np.flatnonzero((labels < 0) | (labels >= K))
+            if bad.size:   # name the first few, not all of a batch's labels
+                shown = ", ".join(f"{labels[i].item()!r} at {i}" for i in bad[:3])
+                raise ValueError(f"GatedPixelCNN: labels must lie in [0, {K}); {bad.size} of "
+                                 f"{n} do not: {shown}{', ...' if bad.size > 3 else ''}")
+            labels = np.eye(K)[labels.astype(np.int64)]
         if labels.shape != (n, self.config.n_classes):
             raise ValueError(f"GatedPixelCNN: expected labels (N,) or one-hot "
                              f"{(n, self.config.n_classes)}, got {labels.shape}")

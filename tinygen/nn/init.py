@@ -22,6 +22,7 @@ reproducible. The functions change the tensor under no_grad and return it. torch
 0.02) changes the weight. A raw array (`m.weight.array`) is accepted too.
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -125,12 +126,25 @@ def xavier_normal_(tensor, gain=1.0):
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
+def _no_elements(tensor, name):
+    """True (with torch's warning) for a tensor with a dim of size 0: nothing to fill, and its
+    fan may be 0 (nn.Linear(0, 3)), so the kaiming initializers leave it as it is, as torch's."""
+    if 0 not in tuple(tensor.shape):
+        return False
+    warnings.warn(f"{name}: initializing zero-element tensors is a no-op", stacklevel=3)
+    return True
+
+
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _no_elements(tensor, "kaiming_uniform_"):
+        return tensor
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(tensor, mode))
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _no_elements(tensor, "kaiming_normal_"):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)
 

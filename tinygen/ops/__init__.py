@@ -49,8 +49,8 @@ from tinygen.ops.reduce import (  # noqa: F401
     amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, nanmean, nansum, softmax,
     std, std_mean, sum, var, var_mean)
 from tinygen.ops.shape import (  # noqa: F401
-    broadcast_to, cat, clone, expand, flatten, getitem, pad, permute, reshape, squeeze, stack,
-    sum_to, t, transpose, unflatten, unsqueeze, view)
+    broadcast_to, cat, clone, contiguous, expand, flatten, getitem, is_contiguous, pad, permute,
+    reshape, squeeze, stack, sum_to, t, transpose, unflatten, unsqueeze, view)
 from tinygen.ops.shift import down_shift, right_shift, skew, unskew  # noqa: F401
 
 
@@ -126,7 +126,8 @@ Tensor.t = t
 Tensor.expand = expand
 Tensor.broadcast_to = broadcast_to
 Tensor.clone = clone
-Tensor.contiguous = lambda x: x
+Tensor.contiguous = contiguous
+Tensor.is_contiguous = is_contiguous
 Tensor.T = property(lambda x: permute(x, tuple(reversed(range(x.ndim)))))
 Tensor.any = compare.any
 Tensor.all = compare.all

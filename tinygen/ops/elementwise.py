@@ -11,6 +11,12 @@ abs'(0) = 0).
 
 Binary ops broadcast like NumPy; every backward sums its gradient back to its input's
 shape (and dtype) with the one helper `unbroadcast` (shape.py's sum_to, then a cast).
+
+The ops whose finite inputs can give inf or NaN (exp's overflow, log(0), 1/0, sqrt(-1),
+a ** b) compute it silently, as torch does, under np.errstate (measured on 8 elements: div
+2.8 -> 4.3 us, exp 2.7 -> 3.9; so only those: QUIET below, Div, Pow, PowScalar); NumPy
+would otherwise print "divide by zero encountered" pointing into this file. Anomaly mode
+finds where a non-finite value came from.
 """
 import numpy as np
 
@@ -73,6 +79,15 @@ UNARY = {
 }
 
 
+# the rows whose finite inputs can give inf or NaN: their forward runs under _quiet()
+QUIET = frozenset({"exp", "log", "log1p", "expm1", "sqrt", "rsqrt"})
+
+
+def _quiet():
+    """NumPy's floating-point warnings off for a block (inf and NaN are values, as in torch)."""
+    return np.errstate(divide="ignore", over="ignore", invalid="ignore")
+
+
 class Unary(Function):
     """One row of a table of unary ops as a graph node: UNARY here (special.py's Special
     reads its SPECIAL table the same way)."""
@@ -87,6 +102,9 @@ class Unary(Function):
         return self.op
 
     def forward(self, x):
+        if self.op in QUIET:
+            with _quiet():
+                return self.table[self.op][0](backend.array_module(self.device), x)
         return self.table[self.op][0](backend.array_module(self.device), x)
 
     def backward(self, gy):
@@ -159,7 +177,8 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        return a / b
+        with _quiet():
+            return a / b
 
     def backward(self, gy):
         a, b = self.inputs
@@ -175,7 +194,8 @@ class Pow(Function):
     b >= 0 (not 0 * log 0 = nan)."""
 
     def forward(self, a, b):
-        return a ** b
+        with _quiet():
+            return a ** b
 
     def backward(self, gy):
         a, b = self.inputs
@@ -203,7 +223,8 @@ class PowScalar(Function):
         self.c = c
 
     def forward(self, x):
-        return x ** x.dtype.type(self.c) if x.dtype.kind == "f" else x ** self.c
+        with _quiet():
+            return x ** x.dtype.type(self.c) if x.dtype.kind == "f" else x ** self.c
 
     def backward(self, gy):
         x = self.inputs[0]

@@ -62,10 +62,20 @@ def _check_gather_shapes(op, x, dim, index, src=None):
         if src is not None and index.shape[d] > src.shape[d]:
             raise RuntimeError(f"{op}: index of shape {tuple(index.shape)} is larger than src of "
                                f"shape {tuple(src.shape)} at dim {d}")
+    _check_range(op, index, x, dim)
+
+
+def _check_range(op, index, x, dim, lowest=0):
+    """Indices in [lowest, n) along dim: 0 for the ops where torch refuses a negative index
+    (gather, scatter, index_select, index_add: -1 would silently pick the last slice), -n for
+    index_fill, which takes one as Python does."""
     n = x.shape[dim] if x.ndim else 1
-    if index.size and (int(index.min()) < -n or int(index.max()) >= n):
-        raise IndexError(f"{op}: index out of range [{-n}, {n}) for dim {dim} of shape "
-                         f"{tuple(x.shape)}")
+    if not index.size:
+        return
+    low, high = int(index.min()), int(index.max())
+    if low < lowest or high >= n:
+        raise IndexError(f"{op}: index {low if low < lowest else high} is out of range "
+                         f"[{lowest}, {n}) for dim {dim} of shape {tuple(x.shape)}")
 
 
 def _src_part(src, index):
@@ -179,16 +189,14 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
     return SetItem(_full_index(xp, idx, dim))(input, _src_part(src, idx))
 
 
-def _dim_index(op, input, dim, index):
-    """(slice(None),) * dim + (index,): picks whole slices along dim."""
+def _dim_index(op, input, dim, index, negative=False):
+    """(slice(None),) * dim + (index,): picks whole slices along dim (negative: -1 is the last)."""
     idx = _index_array(index, op, input)
     if idx.ndim > 1:
         raise IndexError(f"{op}: index must be 0-d or 1-d, got shape {tuple(idx.shape)}")
     dim = _norm_dim(dim, input.ndim, op)
     n = input.shape[dim] if input.ndim else 1
-    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-        raise IndexError(f"{op}: index out of range [{-n}, {n}) for dim {dim} of shape "
-                         f"{tuple(input.shape)}")
+    _check_range(op, idx, input, dim, lowest=-n if negative else 0)
     return (slice(None),) * dim + (idx.reshape(-1),), dim
 
 
@@ -214,7 +222,7 @@ def index_add(input, dim, index, source, alpha=1):
 
 def index_fill(input, dim, index, value):
     """input with the slices index[j] along dim set to `value` (a number or 0-d tensor)."""
-    full, _ = _dim_index("index_fill", input, dim, index)
+    full, _ = _dim_index("index_fill", input, dim, index, negative=True)
     xp = backend.array_module(input.device)
     full = full[:-1] + (xp.unique(full[-1] % max(input.shape[dim] if input.ndim else 1, 1)),)
     return SetItem(full)(input, as_tensor(value, like=(input,)))   # each slice filled once

@@ -36,7 +36,7 @@ from tinygen.ops.shape import astype, clone
 
 
 def _recording(x, *operands):
-    return grad_mode._enabled[0] and (x.requires_grad or any(
+    return grad_mode._local.enabled and (x.requires_grad or any(
         isinstance(o, Tensor) and o.requires_grad for o in operands))
 
 

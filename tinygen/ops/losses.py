@@ -174,12 +174,26 @@ def _class_last(input):
     return reshape(permute(input, dims), -1, input.shape[1])
 
 
+def _weighted_mean(total_loss, total_weight, device):
+    """total_loss / total_weight (an array, read without a host sync). When no target counts
+    (every one ignore_index, or of weight 0) the value is NaN, 0/0, as torch's, but the
+    gradient is 0: dividing by a zero total would send -0 * inf = NaN back into every logit,
+    so one padding-only batch would turn every parameter into NaN."""
+    xp = backend.array_module(device)
+    empty = total_weight == 0
+    divisor = xp.where(empty, 1, total_weight).astype(total_weight.dtype)
+    nan_if_empty = xp.where(empty, np.nan, 0).astype(total_weight.dtype)
+    return (total_loss / Tensor._make(divisor, device, False)
+            + Tensor._make(nan_if_empty, device, False))
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-input[n, target_n] for log-probabilities input (N, C) or (N, C, d1, ...).
 
     With reduction='mean' and class weights, divides by the sum of the weights of the
-    counted targets (torch's convention); targets equal to ignore_index count for nothing."""
+    counted targets (torch's convention); targets equal to ignore_index count for nothing
+    (with none counted: NaN, as torch, and a zero gradient, see _weighted_mean)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if input.ndim < 2:
         raise ValueError(f"nll_loss: input must be (N, C) or (N, C, d1, ...), got {tuple(input.shape)}")
@@ -207,7 +221,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     w_t = Tensor._make(w, input.device, False)
     loss = -picked * w_t
     if reduction == "mean":
-        return loss.sum() / Tensor._make(w.sum(), input.device, False)   # no host sync
+        return _weighted_mean(loss.sum(), w.sum(), input.device)
     if reduction == "none":
         return reshape(loss, expected)
     return _reduce(loss, reduction, "nll_loss")
@@ -366,7 +380,7 @@ def _cross_entropy_smoothed(input, target, weight, ignore_index, reduction, labe
     smooth = -terms.sum(dim=1) * Tensor._make(keep.astype(input.dtype), input.device, False)
     if reduction == "mean":
         w = keep if weight is None else weight.array[xp.where(keep, t, 0)] * keep
-        smooth = smooth.sum() / Tensor._make(w.sum().astype(input.dtype), input.device, False)
+        smooth = _weighted_mean(smooth.sum(), w.sum().astype(input.dtype), input.device)
     else:
         smooth = _reduce(smooth, reduction, "cross_entropy")
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / C)

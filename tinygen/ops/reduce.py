@@ -4,9 +4,9 @@
 size 1, as in torch. The backward of a reduction broadcasts the gradient back over the
 reduced dims.
 
-Ties in max/min: the gradient is shared equally among all tied maxima (each of k ties gets
-gy / k), for the full reduction and for a reduction over dims. (torch does the same for a
-full reduction; torch.max(x, dim) gives it all to the one index it returns.)
+Ties in max/min, as torch: amax/amin and the full max()/min() share the gradient equally
+among the tied maxima (each of k ties gets gy / k); max(x, dim)/min(x, dim) give it all to
+the one index they return (the first maximum, or the first NaN).
 """
 import builtins
 from collections import namedtuple
@@ -174,7 +174,8 @@ def nanmean(input, dim=None, keepdim=False):
 
 
 class MaxMin(Function):
-    """max (sign=+1) or min (sign=-1) over axes; ties share the gradient equally."""
+    """max (sign=+1) or min (sign=-1) over axes; ties share the gradient equally (amax, and
+    max() over everything, as torch; max(dim) gives it all to the returned index instead)."""
 
     def __init__(self, axes, keepdim, sign):
         self.axes, self.keepdim, self.sign = axes, keepdim, sign
@@ -188,8 +189,10 @@ class MaxMin(Function):
             raise ValueError(f"{self.name.lower()}: reduction of an empty tensor of shape {x.shape}")
         y = x.max(axis=self.axes, keepdims=True) if self.sign > 0 else x.min(axis=self.axes, keepdims=True)
         hits = x == y
-        # 1/k at each of k ties, kept in x's dtype (this array is what backward holds)
-        self.share = (hits / hits.sum(axis=self.axes, keepdims=True)).astype(x.dtype, copy=False)
+        # 1/k at each of k ties, kept in x's dtype (this array is what backward holds); NaN
+        # where the extreme is NaN (no hits: 0/0, not worth NumPy's warning)
+        with np.errstate(invalid="ignore"):
+            self.share = (hits / hits.sum(axis=self.axes, keepdims=True)).astype(x.dtype, copy=False)
         return y if self.keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):
@@ -201,17 +204,29 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
 def _max_min(x, dim, keepdim, sign):
+    """max/min over everything (ties share the gradient) or, over an int dim, (values, indices)
+    with the values gathered at the indices: the first extreme (or the first NaN, as torch)
+    gets the whole gradient, as torch's, where [1, 3, 3] used to share it [0, .5, .5]."""
+    from tinygen.ops.indexing import gather
     axes = _axes(dim, x.ndim, "max" if sign > 0 else "min")
-    values = MaxMin(axes, keepdim, sign)(x)
     if dim is None or not isinstance(dim, int):
-        return values
+        return MaxMin(axes, keepdim, sign)(x)
     xp = backend.array_module(x.device)
     if x.ndim == 0:
-        return values_indices(values, Tensor._make(xp.zeros((), dtype=np.int64), x.device, False))
-    arg = xp.argmax(x.array, axis=dim) if sign > 0 else xp.argmin(x.array, axis=dim)
+        return values_indices(MaxMin(axes, keepdim, sign)(x),
+                              Tensor._make(xp.zeros((), dtype=np.int64), x.device, False))
+    if x.shape[axes[0]] == 0:
+        raise ValueError(f"{'max' if sign > 0 else 'min'}: reduction over dim {dim} of size 0 "
+                         f"(shape {tuple(x.shape)})")
+    arg = xp.argmax(x.array, axis=axes[0], keepdims=True) if sign > 0 else \
+        xp.argmin(x.array, axis=axes[0], keepdims=True)
+    arg = Tensor._make(arg.astype(np.int64), x.device, False)
+    values = gather(x, axes[0], arg)
     if keepdim:
-        arg = xp.expand_dims(arg, dim)
-    return values_indices(values, Tensor._make(arg.astype(np.int64), x.device, False))
+        return values_indices(values, arg)
+    shape = tuple(n for i, n in enumerate(x.shape) if i != axes[0])
+    return values_indices(reshape(values, shape),
+                          Tensor._make(arg.array.reshape(shape), x.device, False))
 
 
 def max(x, dim=None, keepdim=False):

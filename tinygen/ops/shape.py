@@ -204,7 +204,15 @@ def t(x):
 
 
 def contiguous(x):
-    return x
+    """x itself when its array is C-contiguous (is_contiguous), else a C-contiguous copy,
+    differentiable as clone: as torch, writing into the result never changes x."""
+    return x if is_contiguous(x) else clone(x)
+
+
+def is_contiguous(x):
+    """Whether x's array is laid out in C order with no gaps (a transpose, a stepped slice or
+    an expand is not; dims of size 1 do not count, as torch)."""
+    return bool(x.array.flags.c_contiguous)
 
 
 # ---- indexing ----------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from collections import namedtuple
 import numpy as np
 
 from tinygen import backend
+from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
+from tinygen.ops.elementwise import _const
 from tinygen.ops.indexing import gather
 from tinygen.ops.shape import _norm_dim, flatten, reshape, squeeze
 
@@ -91,16 +93,51 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     return values_indices(values, idx)
 
 
+class MedianAll(Function):
+    """The lower median of all elements: NaN when any element is NaN (as torch; a sort puts
+    NaN last, so the middle element alone would ignore it). Its gradient is shared equally by
+    the elements equal to it (the NaN ones when it is NaN), as torch's median()."""
+
+    def forward(self, x):
+        xp = backend.array_module(self.device)
+        flat = x.reshape(-1)
+        ordered = xp.sort(flat)
+        y = ordered[(flat.size - 1) // 2]
+        if flat.dtype.kind == "f":
+            y = xp.where(xp.isnan(ordered[-1]), ordered[-1], y)    # no host sync
+            hits = (flat == y) | (xp.isnan(flat) & xp.isnan(y))
+            self.share = (hits / hits.sum()).astype(x.dtype).reshape(x.shape)
+        return xp.asarray(y)
+
+    def backward(self, gy):
+        return gy * _const(gy, self.share)
+
+
 def median(input, dim=None, keepdim=False):
-    """The lower median (the ((n - 1) // 2)-th smallest, as torch): of all elements when dim is
-    None (a 0-d tensor), else (values, indices) along dim."""
+    """The lower median (the ((n - 1) // 2)-th smallest, as torch), NaN where a NaN is among
+    the elements (as torch; kthvalue sorts NaN last): of all elements when dim is None (a 0-d
+    tensor, its gradient shared by the elements equal to it), else (values, indices) along
+    dim (the index of the first NaN where there is one)."""
     if dim is None:
         if input.numel() == 0:
             raise RuntimeError("median: an empty tensor has no median")
-        return kthvalue(flatten(input), (input.numel() - 1) // 2 + 1, 0).values
+        return MedianAll()(input)
     d = _dim(input, dim, "median")
     n = input.shape[d] if input.ndim else 1
-    return kthvalue(input, (n - 1) // 2 + 1, d, keepdim)
+    if input.dtype.kind != "f" or input.ndim == 0:
+        return kthvalue(input, (n - 1) // 2 + 1, d, keepdim)
+    xp = backend.array_module(input.device)
+    k = (n - 1) // 2
+    middle = _argsort(input, d, descending=False).take(xp.arange(k, k + 1), axis=d)
+    nan = xp.isnan(input.array)
+    first_nan = xp.argmax(nan, axis=d, keepdims=True)
+    idx = Tensor._make(xp.where(nan.any(axis=d, keepdims=True), first_nan, middle).astype(np.int64),
+                       input.device, False)
+    values = gather(input, d, idx)
+    if not keepdim:
+        values = squeeze(values, d)
+        idx = Tensor._make(idx.array.reshape(values.shape), input.device, False)
+    return values_indices(values, idx)
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):

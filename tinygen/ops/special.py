@@ -14,6 +14,7 @@ Binary ops (broadcasting, gradients summed back with unbroadcast):
     fmod(a, b)       = a - trunc(a / b) b      ga = gy    gb = -gy trunc(a / b)
     remainder(a, b)  = a - floor(a / b) b      ga = gy    gb = -gy floor(a / b)
     atan2(a, b)      angle of (b, a)           ga = gy b / (a^2 + b^2)   gb = -gy a / (a^2 + b^2)
+                                               (both 0 at a = b = 0, as torch)
     hypot(a, b)      = sqrt(a^2 + b^2)         ga = gy a / y             gb = gy b / y
 
 Composed of the ops above (so twice differentiable), with torch's values at the edges:
@@ -159,6 +160,13 @@ def polygamma(n, input):
 
 # ---- binary ----------------------------------------------------------------------------------
 
+def _atan2_scale(a, b):
+    """1 / (a^2 + b^2), and 0 at a = b = 0 (atan2's gradient there is 0, as torch's, not 0/0)."""
+    r = a * a + b * b
+    at_origin = r == 0
+    return where(at_origin, 0.0, 1.0 / where(at_origin, 1.0, r))
+
+
 BINARY_SPECIAL = {
     # name        forward(xp, a, b)                 vjp(a, b, y, gy) -> (ga, gb)
     "fmod":      (lambda xp, a, b: xp.fmod(a, b),
@@ -166,7 +174,7 @@ BINARY_SPECIAL = {
     "remainder": (lambda xp, a, b: xp.remainder(a, b),
                   lambda a, b, y, gy: (gy, -gy * _rounded_quotient("floor", a, b))),
     "atan2":     (lambda xp, a, b: xp.arctan2(a, b),
-                  lambda a, b, y, gy: (gy * b / (a * a + b * b), -gy * a / (a * a + b * b))),
+                  lambda a, b, y, gy: (gy * b * _atan2_scale(a, b), -gy * a * _atan2_scale(a, b))),
     "hypot":     (lambda xp, a, b: xp.hypot(a, b),
                   lambda a, b, y, gy: (gy * a / y, gy * b / y)),
 }

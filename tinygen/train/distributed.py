@@ -135,7 +135,7 @@ def ends_job_on_error(command):
             text = (str(e).splitlines() or [""])[0] or type(e).__name__
             print(f"tinygen train: rank {dist.get_rank()}: {text}", file=sys.stderr, flush=True)
             from mpi4py import MPI
-            code = 130 if isinstance(e, KeyboardInterrupt) else 1
+            code = 128 + getattr(e, "signum", 2) if isinstance(e, KeyboardInterrupt) else 1
             time.sleep(0.5)   # ranks that stop at the same step (a non-finite loss) all say why
             MPI.COMM_WORLD.Abort(code)
             os._exit(code)   # MPICH's Abort may return before the launcher kills this rank

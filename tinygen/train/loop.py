@@ -16,8 +16,10 @@ A run directory holds
     kl_per_latent.png  (models whose terms have a per-latent 'kl') KL of each latent dimension
     pixel_nll.png      (models whose terms have a per-pixel 'log_p') mean -log p per pixel
 
-Ctrl-C finishes the current step, writes the checkpoint (with the position inside the epoch)
-and returns; `--resume` continues from there: the seeded loader replays the same epoch order,
+Ctrl-C (SIGINT) and SIGTERM (what `kill`, SLURM's time limit and `docker stop` send) finish
+the current step, write the checkpoint (with the position inside the epoch), print one line
+and raise Stopped (exit status 128 + the signal's number: 130, 143); a second one stops at
+once. `--resume` continues from there: the seeded loader replays the same epoch order,
 the saved random state continues the same stream, and metrics.jsonl is cut back to the
 checkpoint's step. The pictures draw from a stream of their own, so a run interrupted
 anywhere (Ctrl-C, or a kill -9 that falls back to the last epoch's checkpoint) and resumed
@@ -52,7 +54,7 @@ from tinygen import backend, rng
 from tinygen.autograd import anomaly
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.autograd.tensor import Tensor
-from tinygen.checkpoint import load_checkpoint, save_checkpoint
+from tinygen.checkpoint import file_mode, load_checkpoint, naming_file, save_checkpoint
 from tinygen.train import plots
 from tinygen.train.rundir import write_json_atomic
 
@@ -120,7 +122,7 @@ class TrainingError(RuntimeError):
 # ---- metrics -----------------------------------------------------------------------------
 
 def _append_jsonl(path, record):
-    with open(path, "a", encoding="utf-8") as f:
+    with naming_file(path), open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
 
 
@@ -154,10 +156,11 @@ def truncate_metrics(path, step):
         records = _parse_lines(f.read())
     kept = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= step]
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with naming_file(path), open(tmp, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r) + "\n" for r in kept)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, file_mode(path))         # an overwrite keeps the file's permissions
     os.replace(tmp, path)
 
 
@@ -473,11 +476,15 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
         return step_stream(step) if step_stream is not None else contextlib.nullcontext()
 
     def stopping():   # read in the same order on every rank: a collective under mpirun
-        return stop.requested if any_rank is None else any_rank(stop.requested)
+        if any_rank is None:
+            return stop.requested
+        if any_rank(stop.requested) and not stop.requested:
+            stop.signum = signal.SIGINT      # another rank's signal: stop as on Ctrl-C
+        return stop.requested
 
     summary = {}
     epoch, done = start_epoch, skip          # done: batches of this epoch already trained
-    with _StopOnInterrupt() as stop:
+    with _StopOnSignal() as stop:
         for epoch in range(start_epoch, config.epochs):
             loader.set_epoch(epoch)
             sums, count, t0 = dict(partial["sums"]), partial["count"], time.time()
@@ -511,9 +518,9 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
             bar.close()
             if stopping() and done < len(loader):
                 save(epoch, done, sums, count)
-                print(f"\ninterrupted: checkpoint saved to {ckpt_path} (epoch {epoch + 1}, "
+                print(f"\n{stop.what}: checkpoint saved to {ckpt_path} (epoch {epoch + 1}, "
                       f"after batch {done}); continue with --resume")
-                raise KeyboardInterrupt
+                raise Stopped(stop.signum)
             skip, done = 0, 0
             summary = {k: v / max(count, 1) for k, v in sums.items()}
             _append_jsonl(metrics_path, {"kind": "epoch", "epoch": epoch + 1, "step": step,
@@ -521,32 +528,51 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
             save(epoch + 1, 0)
             write_pictures(model, run_dir, epoch + 1, probe, config.seed, test_batch)
             if stopping():
-                print(f"\ninterrupted: checkpoint saved to {ckpt_path} (end of epoch "
+                print(f"\n{stop.what}: checkpoint saved to {ckpt_path} (end of epoch "
                       f"{epoch + 1}); continue with --resume")
-                raise KeyboardInterrupt
+                raise Stopped(stop.signum)
     return summary
 
 
-class _StopOnInterrupt:
-    """Turn the first Ctrl-C into a request to stop after the current step (a second one
-    interrupts at once)."""
+class Stopped(KeyboardInterrupt):
+    """Training stopped by a signal after writing the checkpoint; `signum` names the signal
+    (the CLI exits with 128 + signum). A KeyboardInterrupt, so code catching Ctrl-C catches it."""
 
-    requested = False
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _StopOnSignal:
+    """Turn the first SIGINT or SIGTERM into a request to stop after the current step (a
+    second one stops at once: KeyboardInterrupt, or Stopped(SIGTERM))."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    signum = None            # the signal that asked to stop, or None
+
+    @property
+    def requested(self):
+        return self.signum is not None
+
+    @property
+    def what(self):          # how the line saying so starts
+        return "interrupted" if self.signum == signal.SIGINT else "terminated (SIGTERM)"
 
     def __enter__(self):
-        self.previous = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame):
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            raise KeyboardInterrupt if signum == signal.SIGINT else Stopped(signum)
+        self.signum = signum
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
         return False
 
 

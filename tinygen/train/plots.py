@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from tinygen.checkpoint import file_mode, naming_file
+
 
 def _subplots(*args, figsize, **kwargs):
     """(figure, axes) as plt.subplots makes them, on a Figure of its own with an Agg canvas
@@ -31,7 +33,9 @@ def _savefig(fig, path, **kwargs):
         raise FileNotFoundError(f"cannot write {path}: no directory {directory}")
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
-        fig.savefig(tmp, format=fmt, **kwargs)
+        with naming_file(path):
+            fig.savefig(tmp, format=fmt, **kwargs)
+        os.chmod(tmp, file_mode(path))     # an overwrite keeps the file's permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

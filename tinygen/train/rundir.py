@@ -17,6 +17,8 @@ import os
 import socket
 import sys
 
+from tinygen.checkpoint import file_mode, naming_file
+
 LOCK_NAME = "lock"
 
 
@@ -24,10 +26,11 @@ def write_json_atomic(path, obj):
     """json.dump to a temporary file beside `path`, fsync, then rename onto `path`."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with naming_file(path), open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode(path))     # an overwrite keeps the file's permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -106,9 +109,14 @@ class RunLock:
                       "is no longer running", file=self.stream)
             record = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
                       "started": datetime.datetime.now().isoformat(timespec="seconds")}
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, (json.dumps(record) + "\n").encode("utf-8"))
+            try:
+                with naming_file(self.path):      # a full disk: the line names the lock file
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    os.write(fd, (json.dumps(record) + "\n").encode("utf-8"))
+            except OSError:
+                os.close(fd)
+                raise
             self.fd = fd
             return self
         raise RunLockedError(f"{self.run_dir}: could not take the lock (it keeps changing)")
