@@ -133,7 +133,9 @@ def over_slices(n, part, min_slice=1, blas=True):
         tickets = itertools.count()          # next() on it is atomic: one slice, one thread
 
         def take_slices():
-            while (k := next(tickets)) < slices:
+            for k in iter(tickets.__next__, None):
+                if k >= slices:
+                    return
                 results[k] = part(bounds[k], bounds[k + 1])
 
         with _splitting:
