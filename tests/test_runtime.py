@@ -5,7 +5,6 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -156,58 +155,27 @@ def go():
 ts = [threading.Thread(target=go) for _ in range(4)]
 [t.start() for t in ts]
 [t.join(timeout=60) for t in ts]
-slices = 3 * threads.SLICES_PER_THREAD
-want = [a[60 * k // slices:60 * (k + 1) // slices] @ a[60 * k // slices:60 * (k + 1) // slices].T
-        for k in range(slices)]
+want = [a[lo:hi] @ a[lo:hi].T for lo, hi in ((0, 20), (20, 40), (40, 60))]
 print(json.dumps([threads._warm[0], len(out) == 4 and all(
-    len(parts) == slices and all(np.array_equal(p, q) for p, q in zip(parts, want))
-    for parts in out)]))""")
+    all(np.array_equal(p, q) for p, q in zip(parts, want)) for parts in out)]))""")
     assert warmed == 3 and same
 
 
-def test_over_slices_raises_a_slice_error_once_every_thread_has_stopped_and_goes_on():
-    import time
+def test_over_slices_raises_a_slice_error_after_every_slice_is_done_and_goes_on():
     old = tg.get_num_threads()
-    running = []
+    finished = []
 
     def part(lo, hi):
-        running.append(lo)
-        time.sleep(0.01)
-        running.remove(lo)
         if lo > 0:
             raise ValueError(f"slice {lo}")
+        finished.append((lo, hi))
         return lo
     try:
         tg.set_num_threads(2)
-        slices = 2 * threads.SLICES_PER_THREAD
-        bounds = [(60 * k // slices, 60 * (k + 1) // slices) for k in range(slices)]
-        with pytest.raises(ValueError, match="slice"):
-            threads.over_slices(60, part)
-        assert running == []                    # raised once no slice was running any more
-        assert threads.over_slices(60, lambda lo, hi: (lo, hi)) == bounds
-    finally:
-        tg.set_num_threads(old)
-
-
-def test_a_thread_held_up_leaves_its_slices_to_the_others():
-    """A thread that another process holds up (here: a slow first slice) takes fewer slices:
-    the others take the rest, and the results come back in order, the same as ever."""
-    import time
-    old = tg.get_num_threads()
-    ran_on = {}
-
-    def part(lo, hi):
-        if lo == 0:
-            time.sleep(0.2)
-        ran_on[lo] = threading.get_ident()
-        return lo, hi
-    try:
-        tg.set_num_threads(2)
-        slices = 2 * threads.SLICES_PER_THREAD
-        got = threads.over_slices(60, part)
-        assert got == [(60 * k // slices, 60 * (k + 1) // slices) for k in range(slices)]
-        slow = ran_on[0]
-        assert sum(t == slow for t in ran_on.values()) == 1     # the others took the rest
+        with pytest.raises(ValueError, match="slice 5"):
+            threads.over_slices(10, part)
+        assert finished == [(0, 5)]
+        assert threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)]
     finally:
         tg.set_num_threads(old)
 
@@ -222,7 +190,6 @@ runtime.set_num_threads(2)
 threads.over_slices(10, lambda lo, hi: hi)                 # the parent's workers started
 pid = os.fork()
 if pid == 0:
-    covered = threads.over_slices(10, lambda lo, hi: (lo, hi))
-    os._exit(0 if covered[0][0] == 0 and covered[-1][1] == 10 and len(covered) > 1 else 1)
+    os._exit(0 if threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)] else 1)
 print(json.dumps(os.waitpid(pid, 0)[1] == 0))""")
     assert ok

@@ -11,11 +11,10 @@ time. So tinygen owns the parallelism inside its kernels instead:
   controllers, or OpenBLAS's own two C calls where threadpoolctl finds them; the previous
   count is restored when the kernel returns, so BLAS's threads are never woken by tinygen
   and the user's own NumPy products keep them);
-- a big kernel (a convolution over a batch, a large matrix product) is split into a few
-  slices per thread, which the calling thread and the workers take in turn, each doing all
-  of a slice's work, copies (numba loops that release the GIL) and products
-  (single-threaded BLAS, which releases it too). The threads never wait for each other
-  until the end.
+- a big kernel (a convolution over a batch, a large matrix product) is split into one slice
+  per worker thread, and each worker does all of its slice's work, copies (numba loops that
+  release the GIL) and products (single-threaded BLAS, which releases it too). The workers
+  never wait for each other until the end.
 
 Measured on B2-B4 against the two-pool version, same machine, alternating runs: B3 276-280
 ms a step against 313-419 ms, with 0.46-0.49 s of CPU a step instead of 0.63-0.84 s.
@@ -30,8 +29,8 @@ depends on timing, so results stay bitwise repeatable), and a split inside a spl
 whole on the thread that asks for it.
 
     workers()              how many threads share a kernel: tinygen.runtime.get_num_threads()
-    over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), a few per thread,
-                           BLAS on one thread; the calling thread works too; results in order
+    over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
+                           on one thread; the calling thread does the first; the results in order
     blas_on_one_thread()   the context manager that over_slices enters
     GRAIN                  the fewest elements worth a slice of their own (below: one thread)
 
@@ -55,7 +54,6 @@ step (tinygen alone, 3 alternating pairs) 234-242 ms without the first, 209-221 
 B4 (whose first layers run wide GEMMs) 70-72 either way.
 """
 import contextlib
-import itertools
 import os
 import threading
 
@@ -68,12 +66,6 @@ from tinygen import runtime
 # elementwise loops is the same 32k. Measured here: relu on 30k float32 values 0.008 ms on one
 # thread against 0.024 ms split in two; on 800k values 0.19 ms against 0.10.
 GRAIN = 1 << 15
-
-# Slices per thread in a split. One slice per thread is the least overhead on an idle machine,
-# but when another process holds one of the cores, that thread's slice takes twice as long and
-# the whole kernel waits for it: measured, a B1 step 14.8 ms against 6.5 quiet (2.3x). With 3
-# slices each, the other threads take the held-up thread's share as they finish theirs.
-SLICES_PER_THREAD = 3
 
 _workers = []                    # the worker threads (_Worker), started as kernels ask for them
 _splitting = threading.Lock()    # held by the one caller whose split the workers run
@@ -111,14 +103,10 @@ def workers():
 
 
 def over_slices(n, part, min_slice=1, blas=True):
-    """[part(lo, hi) for consecutive slices of range(n)] in order, run by the calling thread
-    and the worker threads together, with BLAS on one thread meanwhile. blas=False: part
-    calls no BLAS, so BLAS's setting is left alone (one slice then costs only the call).
-
-    There are SLICES_PER_THREAD slices per thread, each of at least `min_slice` items (fewer
-    threads for a small n). The slices are fixed by n, min_slice and the thread count alone;
-    the threads take them first come, first served, so a thread that another process holds
-    up on its core takes fewer, and the results never depend on timing."""
+    """[part(lo, hi) for consecutive slices of range(n)], one slice per worker thread, with
+    BLAS on one thread meanwhile. Slices have at least `min_slice` items (fewer workers are
+    used for a small n). blas=False: part calls no BLAS, so BLAS's setting is left alone
+    (a loop of one slice then costs only the call)."""
     if getattr(_inside, "splitting", False):
         return [part(0, n)]
     count = max(1, min(workers(), n // max(1, min_slice)))
@@ -127,34 +115,24 @@ def over_slices(n, part, min_slice=1, blas=True):
     with blas_on_one_thread() if blas else contextlib.nullcontext():
         if count == 1:
             return [part(0, n)]
-        slices = min(n // max(1, min_slice), count * SLICES_PER_THREAD)
-        bounds = [n * k // slices for k in range(slices + 1)]
-        results = [None] * slices
-        tickets = itertools.count()          # next() on it is atomic: one slice, one thread
-
-        def take_slices():
-            for k in iter(tickets.__next__, None):
-                if k >= slices:
-                    return
-                results[k] = part(bounds[k], bounds[k + 1])
-
         with _splitting:
             while len(_workers) < count - 1:
                 _workers.append(_Worker())
             if _warm[0] < count:
                 _warm_up_buffers(count)
-            for worker in _workers[:count - 1]:
-                worker.start(take_slices)
+            bounds = [n * k // count for k in range(count + 1)]
+            for k in range(1, count):
+                _workers[k - 1].start(part, bounds[k], bounds[k + 1])
             _inside.splitting = True
             try:
-                take_slices()
+                first = part(bounds[0], bounds[1])
             finally:
                 _inside.splitting = False
-                done = [worker.wait() for worker in _workers[:count - 1]]  # all, even after an error
-            for _, error in done:
+                done = [_workers[k - 1].wait() for k in range(1, count)]   # all, even after an error
+            for result, error in done:
                 if error is not None:
                     raise error
-            return results
+            return [first] + [result for result, _ in done]
 
 
 class _Worker:
