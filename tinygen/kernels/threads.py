@@ -34,6 +34,13 @@ whole on the thread that asks for it.
     blas_on_one_thread()   the context manager that over_slices enters
     GRAIN                  the fewest elements worth a slice of their own (below: one thread)
 
+Tried and rejected: several slices a thread, taken first come first served, so that a
+thread held up by another process on its core leaves its share to the others. Measured on a
+2-core AMD EPYC, each setting alone in a process, alternating: with 3 slices a thread a quiet
+B1 step took 14% longer, B2 17%, B4 4% (smaller GEMMs, more hand-offs), and with one core
+kept busy the steps were no steadier (B1 1.79x its quiet time against 1.40x with one slice a
+thread, B2 1.79x against 1.70x, B4 1.87x against 1.76x).
+
 These workers are the only threads tinygen's CPU kernels run on: no kernel uses numba's
 parallel=True. numba's pools (GNU OpenMP by default) keep their threads spinning after every
 parallel loop, on the core the next kernel needs, unless OMP_WAIT_POLICY=PASSIVE is set
