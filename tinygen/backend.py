@@ -259,13 +259,6 @@ def check_values(ok, error, dtype):
     return array_module(CUDA).where(ok, t(0), t(np.nan))
 
 
-def scatter_add(xp, target, index, values):
-    """target[index] += values with repeated indices summed in order (np.add.at, or on a GPU
-    its deterministic twin kernels/scatter_cuda.py rather than cupyx's atomics)."""
-    from tinygen.kernels import scatter_cuda, scatter_numpy
-    return (scatter_numpy if xp is np else scatter_cuda).scatter_add(target, index, values)
-
-
 # ---- kernel setting -----------------------------------------------------------------------
 
 _kernel_mode = [os.environ.get("TINYGEN_KERNELS", "fast")]

@@ -9,3 +9,9 @@ from tinygen.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck,
 from tinygen.autograd.graph import to_dot  # noqa: F401
 from tinygen.autograd.legacy import Variable  # noqa: F401
 from tinygen.autograd.tensor import Tensor, tensor  # noqa: F401
+
+# tensor.backward() is the engine's walk; the engine imports Tensor, so the method is attached
+# here rather than imported by tensor.py (one explicit assignment, as ops/__init__.py does)
+from tinygen.autograd.engine import tensor_backward  # noqa: E402
+
+Tensor.backward = tensor_backward

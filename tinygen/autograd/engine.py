@@ -20,16 +20,20 @@ loop's guards are the ways to find where a non-finite value came from.
 """
 import numpy as np
 
+from tinygen import backend
 from tinygen.autograd import anomaly, grad_mode
+from tinygen.autograd.tensor import Tensor, as_tensor
 
 
 def _ones_like(t):
-    from tinygen import backend
-    return type(t)._make(backend.array_module(t.device).ones_like(t.array), t.device, False)
+    return Tensor._make(backend.array_module(t.device).ones_like(t.array), t.device, False)
+
+
+def _zeros_like(t):
+    return Tensor._make(backend.array_module(t.device).zeros_like(t.array), t.device, False)
 
 
 def _root_gradient(root, gradient):
-    from tinygen.autograd.tensor import as_tensor
     if gradient is None:
         if root.array.size != 1:
             raise RuntimeError(
@@ -119,6 +123,13 @@ def _assign_leaf(x, g, create_graph, assigned, root_arrays):
             hook(x)
 
 
+def tensor_backward(tensor, gradient=None, retain_graph=False, create_graph=False):
+    """Tensor.backward (attached in autograd/__init__.py): accumulate d(tensor)/d(leaf) into
+    every leaf's .grad."""
+    backward([tensor], [gradient], retain_graph=retain_graph or create_graph,
+             create_graph=create_graph)
+
+
 def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=None,
              allow_unused=False):
     """Run the walk. With inputs=None, leaves' .grad accumulate; else return their grads."""
@@ -163,8 +174,7 @@ def backward(roots, grad_roots, retain_graph=False, create_graph=False, inputs=N
             if not any_grad:
                 continue
             if len(gys) > 1 and any(g is None for g in gys):
-                from tinygen.ops.factories import zeros_like
-                gys = [zeros_like(ref()) if g is None and ref() is not None else g
+                gys = [_zeros_like(ref()) if g is None and ref() is not None else g
                        for g, ref in zip(gys, fn._outputs)]
             fn.check_versions()
             if anomaly._enabled[0]:
@@ -216,7 +226,6 @@ def tensors_backward(tensors, grad_tensors=None, retain_graph=None, create_graph
                      inputs=None):
     """torch.autograd.backward: accumulate d(sum of tensors)/d(leaf) into the leaves' .grad,
     or, with inputs, into those tensors' .grad only (exported as tg.autograd.backward)."""
-    from tinygen.autograd.tensor import Tensor
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None:
         grad_tensors = [None] * len(tensors)
@@ -247,7 +256,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     stack of the vector-Jacobian products of its rows (computed one row at a time).
     only_inputs is accepted and ignored, as torch does (deprecated there).
     """
-    from tinygen.autograd.tensor import Tensor
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -275,15 +283,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     results = backward(outputs, grad_outputs, retain_graph=retain_graph,
                        create_graph=create_graph, inputs=inputs, allow_unused=allow_unused)
     if materialize_grads:
-        from tinygen.ops.factories import zeros_like
-        results = tuple(zeros_like(t) if g is None else g for t, g in zip(inputs, results))
+        results = tuple(_zeros_like(t) if g is None else g for t, g in zip(inputs, results))
     return results
 
 
 def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
                   materialize_grads):
-    from tinygen.ops.factories import zeros_like
-    from tinygen.ops.shape import stack
+    from tinygen.ops.shape import stack      # an op: the engine sits below ops, it reaches up here
     n = len(grad_outputs[0])
     rows = []
     for b in range(n):
@@ -297,5 +303,5 @@ def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, all
         if all(g is None for g in column):
             result.append(None)
         else:
-            result.append(stack([zeros_like(t) if g is None else g for g in column]))
+            result.append(stack([_zeros_like(t) if g is None else g for g in column]))
     return tuple(result)

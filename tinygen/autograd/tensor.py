@@ -19,7 +19,6 @@ in tinygen/ops/__init__.py, one explicit assignment each.
 import numpy as np
 
 from tinygen import backend
-from tinygen.autograd import grad_mode
 
 DEFAULT_DTYPE = np.float32
 _DTYPES = {
@@ -218,23 +217,8 @@ class Tensor:
         t._vc = self._vc
         return t
 
-    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False):
-        """A tensor on `device` and/or with `dtype` (self when nothing changes, a new tensor
-        with copy=True); differentiable. As torch: x.to("cuda"), x.to(tg.float64),
-        x.to(other) (other's device and dtype), x.to("cpu", tg.float64), x.to(device=...).
-        non_blocking is accepted and ignored (every copy here is synchronous)."""
-        from tinygen.ops import shape as shape_ops
-        device, dtype = _to_arguments(args, device, dtype)
-        out = self
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            if np.dtype(dtype).kind not in "fc":
-                out = out.detach()  # an integer/bool result carries no gradient, as torch
-            out = shape_ops.astype(out, dtype)
-        if device is not None and device != self.device:
-            out = shape_ops.to_device(out, device)
-        if copy and out is self:
-            out = shape_ops.clone(self)
-        return out
+    # to(device, dtype) is an op (a differentiable copy): tinygen/ops/shape.py, attached in
+    # tinygen/ops/__init__.py with the other op methods; cpu(), cuda(), float(), ... call it
 
     def cpu(self):
         return self.to("cpu")
@@ -304,11 +288,8 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, gradient=None, retain_graph=False, create_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's .grad (see autograd/engine.py)."""
-        from tinygen.autograd import engine
-        engine.backward([self], [gradient], retain_graph=retain_graph or create_graph,
-                        create_graph=create_graph)
+    # backward() is the engine's walk: tinygen/autograd/engine.py's tensor_backward, attached
+    # in tinygen/autograd/__init__.py (the engine imports Tensor, so Tensor does not import it)
 
     def retain_grad(self):
         """Keep this non-leaf tensor's gradient in .grad after backward."""
@@ -365,19 +346,6 @@ class Size(tuple):
 _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
                  "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor",
                  "uint8": "ByteTensor", "bool": "BoolTensor"}
-
-
-def _to_arguments(args, device, dtype):
-    """Sort .to()'s positional arguments (device, dtype, or a tensor giving both)."""
-    for a in args:
-        if isinstance(a, Tensor):
-            device, dtype = a.device, a.dtype
-        elif isinstance(a, str) and a.partition(":")[0] in backend.DEVICES:
-            device = a
-        else:
-            dtype = a
-    return (None if device is None else backend.normalize_device(device),
-            None if dtype is None else as_dtype(dtype))
 
 
 def _init(t, array, device, requires_grad):

@@ -37,6 +37,8 @@ import importlib
 import os
 import sys
 
+import numpy as np
+
 from tinygen import backend
 
 CONV = ("conv2d", "conv_transpose2d", "conv2d_weight_grad", "im2col", "col2im")
@@ -47,7 +49,7 @@ FUSED = ("sigmoid", "bce_with_logits", "bce_with_logits_grad", "relu", "relu_gra
 # erf, erfc, lgamma, digamma, polygamma, erfinv by name: fast files only (NumPy has none of
 # them; tests check special_numba.py against mpmath)
 SPECIAL = ("apply",)
-# target[index] += values, repeats summed in order (backend.scatter_add dispatches)
+# target[index] += values, repeats summed in order (scatter_add below dispatches)
 SCATTER = ("scatter_add",)
 FAMILIES = {"conv": CONV, "pool": POOL, "matmul": MATMUL, "fused": FUSED, "special": SPECIAL,
             "scatter": SCATTER}
@@ -75,7 +77,21 @@ def implementation(family, device, mode=None):
         raise ValueError(f"kernel family {family!r} has no {mode} kernels for {device} (no module {name})") from None
 
 
+def scatter_add(target, index, values):
+    """target[index] += values with repeated indices summed in order: np.add.at on the cpu
+    (scatter_numpy.py; NumPy's own loop is the fast one too), on a GPU its deterministic twin
+    scatter_cuda.py rather than cupyx's atomics, whatever the kernel setting."""
+    suffix = "numpy" if isinstance(target, np.ndarray) else "cuda"
+    return importlib.import_module(f"tinygen.kernels.scatter_{suffix}").scatter_add(
+        target, index, values)
+
+
 # ---- forcing a conv algorithm (conv_numba.py) ---------------------------------------------
+
+# the names of conv_numba.ALGORITHMS (one function per name and op there; a test checks that
+# the two agree), declared here so that the setting checks a name without importing numba
+CONV_ALGORITHM_NAMES = ("gemm_1x1", "im2col", "phases", "winograd", "sample_last",
+                        "winograd_s2", "flip", "col2im", "col2im_planes")
 
 # None: the env TINYGEN_CONV_ALGO decides (unset or "auto": conv_numba.choose_algorithm's rules)
 CONV_ALGORITHM = contextvars.ContextVar("tinygen_conv_algorithm", default=None)
@@ -96,9 +112,9 @@ def use_conv_algorithm(name):
         with tg.kernels.use_conv_algorithm("im2col"):
             y = F.conv2d(x, w, padding=1)         # conv2d_im2col, whatever the shapes
     """
-    from tinygen.kernels.conv_numba import NAMES
-    if name not in NAMES + ("auto",):
-        raise ValueError(f"use_conv_algorithm: unknown algorithm {name!r}, expected one of {NAMES} or 'auto'")
+    if name not in CONV_ALGORITHM_NAMES + ("auto",):
+        raise ValueError(f"use_conv_algorithm: unknown algorithm {name!r}, expected one of "
+                         f"{CONV_ALGORITHM_NAMES} or 'auto'")
     token = CONV_ALGORITHM.set(name)
     try:
         yield

@@ -89,7 +89,7 @@ cache. Measured 1.2-1.5x faster than one product over the whole batch for B3's 3
 import numpy as np
 from numba import njit
 
-from tinygen.kernels import conv_algorithm
+from tinygen.kernels import CONV_ALGORITHM_NAMES, conv_algorithm
 from tinygen.kernels._common import (
     conv_output_size, conv_transpose_output_size, empty, masked_kernel, sample_chunks, scratch,
     zeros)
@@ -675,6 +675,7 @@ ALGORITHMS = {
                            "winograd_s2": conv2d_weight_grad_winograd_s2},
 }
 NAMES = tuple(dict.fromkeys(name for table in ALGORITHMS.values() for name in table))
+assert set(NAMES) == set(CONV_ALGORITHM_NAMES), "kernels.CONV_ALGORITHM_NAMES lists these names"
 
 # 3x3 stride-1 convolutions with enough channels for the GEMMs to dominate go through
 # F(2x2, 3x3): a 3x3 64 -> 64 layer's forward measured 11-16 ms against 15-19 (phases);

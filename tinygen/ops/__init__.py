@@ -7,20 +7,19 @@ explicit assignment each, so `grep "Tensor.sum"` finds where `x.sum()` comes fro
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.elementwise import (  # noqa: F401
     UNARY, abs, add, clamp, clip, cos, div, elu, eq, exp, expm1, ge, gt, le, leaky_relu, log,
-    log1p, logsigmoid, lt, maximum, minimum, mul, ne, neg, pow, relu, rsqrt, sigmoid, sin,
-    softplus, sqrt, square, sub, tanh, where)
+    log1p, logsigmoid, lt, masked_fill, maximum, minimum, mul, ne, neg, pow, relu, rsqrt,
+    sigmoid, sin, softplus, sqrt, square, sub, tanh, where)
 # modules whose functions have bool/int results or act in place (outside the gradcheck walk)
-from tinygen.ops import compare, draws, indexing, inplace, methods, sort as sorting, tensor_new  # noqa: F401
+from tinygen.ops import compare, draws, indexing, inplace, methods, shape, sort as sorting, tensor_new  # noqa: F401
 from tinygen.ops.factories import (  # noqa: F401
     arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from tinygen.ops.factories import empty_like, logspace, randint_like  # noqa: F401
 from tinygen.ops.indexing import (  # noqa: F401
-    gather, index_add, index_fill, index_select, masked_fill, masked_select, scatter, scatter_add,
-    setitem)
+    gather, index_add, index_fill, index_select, masked_select, scatter, scatter_add, setitem)
 from tinygen.ops.linalg import (  # noqa: F401
-    bmm, cdist, cross, diag, diagonal, dot, einsum, kron, mm, outer, trace, tril, triu)
-from tinygen.ops.norms import dist, norm  # noqa: F401
+    bmm, cross, diag, diagonal, dot, einsum, kron, mm, outer, trace, tril, triu)
+from tinygen.ops.norms import cdist, dist, norm  # noqa: F401
 from tinygen.ops.rearrange import (  # noqa: F401
     chunk, concat, expand_as, flip, hstack, movedim, narrow, repeat, repeat_interleave, reshape_as,
     roll, select, split, tile, unbind, view_as, vstack)
@@ -126,6 +125,7 @@ Tensor.t = t
 Tensor.expand = expand
 Tensor.broadcast_to = broadcast_to
 Tensor.clone = clone
+Tensor.to = shape.to
 Tensor.contiguous = contiguous
 Tensor.is_contiguous = is_contiguous
 Tensor.T = property(lambda x: permute(x, tuple(reversed(range(x.ndim)))))

@@ -23,7 +23,8 @@ import numpy as np
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.shape import unbroadcast
+from tinygen.ops.indexing import _mask_array, nonzero
+from tinygen.ops.shape import astype, broadcast_to, unbroadcast
 
 
 def _const(x, array):
@@ -396,7 +397,6 @@ def where(condition, input=None, other=None):
     """Elementwise choice, as torch.where(condition, input, other); where(condition) alone is
     nonzero(condition, as_tuple=True)."""
     if input is None and other is None:
-        from tinygen.ops.indexing import nonzero
         return nonzero(condition, as_tuple=True)
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
     cond = condition.array if isinstance(condition, Tensor) else condition if \
@@ -412,9 +412,28 @@ def where(condition, input=None, other=None):
     xp = backend.array_module(a.device)
     if a.shape != out_shape and b.shape != out_shape:
         # make one operand full size so the output (and its gradient) has out_shape
-        from tinygen.ops.shape import broadcast_to
         a = broadcast_to(a, out_shape)
     return Where(xp.asarray(cond))(a, b)
+
+
+def masked_fill(input, mask, value):
+    """input with `value` (a number or 0-d tensor) where mask (broadcast to input) is True."""
+    m = _mask_array(mask, "masked_fill", input)
+    try:
+        if np.broadcast_shapes(m.shape, input.shape) != tuple(input.shape):
+            raise ValueError
+    except ValueError:
+        raise RuntimeError(f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast to the "
+                           f"input's shape {tuple(input.shape)}") from None
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"masked_fill: value must be a number or a 0-d tensor, got shape "
+                           f"{tuple(value.shape)}")
+    if not isinstance(value, Tensor):   # a number takes the input's dtype (an int stays int)
+        value = Tensor._make(backend.array_module(input.device).asarray(value, dtype=input.dtype),
+                             input.device, False)
+    elif value.dtype != input.dtype:     # the output keeps the input's dtype, as torch
+        value = astype(value, input.dtype)
+    return where(Tensor._make(m, input.device, False), value, input)
 
 
 class Maximum(Function):

@@ -1,5 +1,5 @@
 """Indexing by index tensors: gather (take_along_dim), scatter(_add), index_select, index_add, index_fill,
-masked_fill, masked_select, nonzero, setitem.
+masked_select, nonzero, setitem (masked_fill, an elementwise choice, is elementwise.py's).
 
 Every op here is a case of NumPy advanced indexing, so every one reduces to the two nodes of
 shape.py: GetItem (y = x[index]) and its adjoint IndexAdd (zeros with g added at index,
@@ -19,7 +19,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.shape import (IndexAdd, _index_arrays, _norm_dim, astype, broadcast_to, getitem, reshape,
+from tinygen.ops.shape import (IndexAdd, _index_arrays, _norm_dim, broadcast_to, getitem, reshape,
                                unbroadcast)
 
 
@@ -233,27 +233,6 @@ def _mask_array(mask, op, x):
     if array.dtype != np.bool_:
         raise TypeError(f"{op}: mask must be a bool tensor, got dtype {array.dtype}")
     return array
-
-
-def masked_fill(input, mask, value):
-    """input with `value` (a number or 0-d tensor) where mask (broadcast to input) is True."""
-    from tinygen.ops.elementwise import where
-    m = _mask_array(mask, "masked_fill", input)
-    try:
-        if np.broadcast_shapes(m.shape, input.shape) != tuple(input.shape):
-            raise ValueError
-    except ValueError:
-        raise RuntimeError(f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast to the "
-                           f"input's shape {tuple(input.shape)}") from None
-    if isinstance(value, Tensor) and value.ndim:
-        raise RuntimeError(f"masked_fill: value must be a number or a 0-d tensor, got shape "
-                           f"{tuple(value.shape)}")
-    if not isinstance(value, Tensor):   # a number takes the input's dtype (an int stays int)
-        value = Tensor._make(backend.array_module(input.device).asarray(value, dtype=input.dtype),
-                             input.device, False)
-    elif value.dtype != input.dtype:     # the output keeps the input's dtype, as torch
-        value = astype(value, input.dtype)
-    return where(Tensor._make(m, input.device, False), value, input)
 
 
 def masked_select(input, mask):

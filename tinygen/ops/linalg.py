@@ -1,5 +1,5 @@
 """Matrix products: matmul (batched, broadcasting, as numpy.matmul) and linear; torch's named
-forms (mm, bmm, dot, outer, kron, cross, cdist, einsum) and matrix parts (tril, triu, diag,
+forms (mm, bmm, dot, outer, kron, cross, einsum) and matrix parts (tril, triu, diag,
 diagonal, trace, diag_embed); the add* products (addmm, ...); and the small-matrix functions
 of torch.linalg (inv, det, slogdet, solve, cholesky), over any batch dims (..., n, n):
 
@@ -303,16 +303,6 @@ def cross(input, other, dim=None):
         return getitem(x, (slice(None),) * d + (i,))
     a, b = [part(input, i) for i in range(3)], [part(other, i) for i in range(3)]
     return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]], d)
-
-
-def cdist(x1, x2, p=2.0):
-    """Pairwise p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M):
-    (..., P, R)."""
-    from tinygen.ops.norms import norm
-    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
-        raise RuntimeError(f"cdist: expects (..., P, M) and (..., R, M), got {tuple(x1.shape)} "
-                           f"and {tuple(x2.shape)}")
-    return norm(unsqueeze(x1, -2) - unsqueeze(x2, -3), p, dim=-1)
 
 
 # ---- einsum --------------------------------------------------------------------------------------

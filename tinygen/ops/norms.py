@@ -1,5 +1,5 @@
-"""Vector norms: norm(input, p, dim, keepdim) and dist(input, other, p); torch.linalg's
-vector_norm, matrix_norm and norm (gathered in tinygen/linalg.py).
+"""Vector norms: norm(input, p, dim, keepdim), dist(input, other, p) and cdist(x1, x2, p);
+torch.linalg's vector_norm, matrix_norm and norm (gathered in tinygen/linalg.py).
 
     p = 2 ('fro')   sqrt(sum x^2)         gx = gy x / y, and 0 where y = 0 (as torch)
     p = 1           sum |x|               gx = gy sign(x)
@@ -141,3 +141,12 @@ def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     if len(dim) == 1:
         return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
     return matrix_norm(A, "fro" if ord is None else ord, tuple(dim), keepdim, dtype=dtype)
+
+
+def cdist(x1, x2, p=2.0):
+    """Pairwise p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M):
+    (..., P, R)."""
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: expects (..., P, M) and (..., R, M), got {tuple(x1.shape)} "
+                           f"and {tuple(x2.shape)}")
+    return norm(unsqueeze(x1, -2) - unsqueeze(x2, -3), p, dim=-1)

@@ -10,9 +10,9 @@ and sum_to is the one helper every binary op's backward uses to undo broadcastin
 """
 import numpy as np
 
-from tinygen import backend
+from tinygen import backend, kernels
 from tinygen.autograd.function import Function
-from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.autograd.tensor import Tensor, as_dtype, as_tensor
 
 
 def _norm_dim(dim, ndim, op):
@@ -264,7 +264,7 @@ class IndexAdd(Function):
         if _is_basic(self.index):  # each element picked at most once: a plain store (~30x faster)
             gx[self.index] = gy
             return gx
-        return backend.scatter_add(xp, gx, self.index, gy)
+        return kernels.scatter_add(gx, self.index, gy)
 
     def backward(self, ggx):
         return getitem(ggx, self.index)
@@ -410,6 +410,37 @@ class ToDevice(Function):
         y = super().__call__(x)
         y.device = self.target
         return y
+
+
+def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False):
+    """Tensor.to: a tensor on `device` and/or with `dtype` (self when nothing changes, a new
+    tensor with copy=True); differentiable. As torch: x.to("cuda"), x.to(tg.float64),
+    x.to(other) (other's device and dtype), x.to("cpu", tg.float64), x.to(device=...).
+    non_blocking is accepted and ignored (every copy here is synchronous)."""
+    device, dtype = _to_arguments(args, device, dtype)
+    out = self
+    if dtype is not None and np.dtype(dtype) != self.dtype:
+        if np.dtype(dtype).kind not in "fc":
+            out = out.detach()  # an integer/bool result carries no gradient, as torch
+        out = astype(out, dtype)
+    if device is not None and device != self.device:
+        out = to_device(out, device)
+    if copy and out is self:
+        out = clone(self)
+    return out
+
+
+def _to_arguments(args, device, dtype):
+    """Sort .to()'s positional arguments (device, dtype, or a tensor giving both)."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, str) and a.partition(":")[0] in backend.DEVICES:
+            device = a
+        else:
+            dtype = a
+    return (None if device is None else backend.normalize_device(device),
+            None if dtype is None else as_dtype(dtype))
 
 
 def to_device(x, device):
