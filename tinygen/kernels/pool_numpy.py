@@ -17,7 +17,7 @@ Each function works on NumPy or CuPy arrays (`xp`).
 """
 import numpy as np
 
-from tinygen.backend import scatter_add
+from tinygen.kernels import scatter_add
 from tinygen.kernels._common import array_module, pool_output_size
 
 
@@ -54,7 +54,7 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
     N, C, H, W = x_shape
     gx = xp.zeros((N * C, H * W), dtype=gy.dtype)
     plane = xp.arange(N * C)[:, None]                                   # (N*C, 1)
-    scatter_add(xp, gx, (plane, idx.reshape(N * C, -1)), gy.reshape(N * C, -1))
+    scatter_add(gx, (plane, idx.reshape(N * C, -1)), gy.reshape(N * C, -1))
     return gx.reshape(N, C, H, W)
 
 
