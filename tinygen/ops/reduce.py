@@ -17,7 +17,7 @@ from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.elementwise import _const, _mask, where
-from tinygen.ops.shape import broadcast_to, reshape
+from tinygen.ops.shape import broadcast_to, getitem, reshape
 
 
 def _axes(dim, ndim, op):
@@ -207,7 +207,7 @@ def _max_min(x, dim, keepdim, sign):
     """max/min over everything (ties share the gradient) or, over an int dim, (values, indices)
     with the values gathered at the indices: the first extreme (or the first NaN, as torch)
     gets the whole gradient, as torch's, where [1, 3, 3] used to share it [0, .5, .5]."""
-    from tinygen.ops.indexing import gather
+    from tinygen.ops.indexing import _full_index
     axes = _axes(dim, x.ndim, "max" if sign > 0 else "min")
     if dim is None or not isinstance(dim, int):
         return MaxMin(axes, keepdim, sign)(x)
@@ -221,7 +221,9 @@ def _max_min(x, dim, keepdim, sign):
     arg = xp.argmax(x.array, axis=axes[0], keepdims=True) if sign > 0 else \
         xp.argmin(x.array, axis=axes[0], keepdims=True)
     arg = Tensor._make(arg.astype(np.int64), x.device, False)
-    values = gather(x, axes[0], arg)
+    # gather's values at arg, without gather's range check of the index (in range here by
+    # construction; the check's min and max would wait for the GPU)
+    values = getitem(x, _full_index(xp, arg.array, axes[0]))
     if keepdim:
         return values_indices(values, arg)
     shape = tuple(n for i, n in enumerate(x.shape) if i != axes[0])
