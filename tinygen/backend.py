@@ -18,6 +18,7 @@ or `with tg.backend.use_kernels("reference"): ...`. Default: fast.
 import contextlib
 import functools
 import os
+import sys
 
 import numpy as np
 
@@ -217,6 +218,18 @@ def array_module(device):
             return fake_cupy
         return np
     return _cupy_or_none()
+
+
+def get_array_module(x):
+    """The array library that holds the array x: numpy, cupy, or in tests tinygen.fake_cupy
+    (the kernels' `xp = get_array_module(x)`; array_module(device) answers for a device)."""
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy
+    fake = sys.modules.get("tinygen.fake_cupy")
+    if fake is not None and isinstance(x, fake.ndarray):
+        return fake
+    return np
 
 
 def to_device(array, device):

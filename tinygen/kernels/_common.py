@@ -1,8 +1,8 @@
-"""What every kernel family shares: array module, output sizes, GPU launches, scratch, chunks.
+"""What every kernel family shares: output sizes, GPU launches, scratch, chunks, output memory.
 
-One home for the helpers that used to live in whichever family needed them first:
+One home for the helpers that used to live in whichever family needed them first (the array
+module of an array, the `xp = get_array_module(x)` idiom, is tinygen.backend's):
 
-    array_module(x)                   numpy or cupy, whichever holds x (the `xp` idiom)
     conv_output_size(...)             output length of a convolution along one axis
     conv_transpose_output_size(...)   ... of a transposed convolution
     pool_output_size(...)             ... of a pooling window sweep
@@ -23,18 +23,7 @@ import threading
 
 import numpy as np
 
-from tinygen.backend import simulator_enabled
-
-
-def array_module(x):
-    """numpy or cupy, whichever holds x."""
-    cupy = sys.modules.get("cupy")
-    if cupy is not None and isinstance(x, cupy.ndarray):
-        return cupy
-    fake = sys.modules.get("tinygen.fake_cupy")   # its strict stand-in, in tests
-    if fake is not None and isinstance(x, fake.ndarray):
-        return fake
-    return np
+from tinygen.backend import get_array_module, simulator_enabled
 
 
 # ---- output sizes -------------------------------------------------------------------------
@@ -59,7 +48,7 @@ def masked_kernel(w, taps):
     `taps`, the kernel's support; w itself when taps is None."""
     if taps is None:
         return w
-    xp = array_module(w)
+    xp = get_array_module(w)
     if xp is np:
         return w * np.asarray(taps, dtype=w.dtype)
     taps = np.asarray(taps) != 0
@@ -129,7 +118,7 @@ def launch(kernel, blocks, threads, *args):
 
 def scipy_special(x):
     """cupyx.scipy.special for a CuPy array x (tinygen.fake_cupy's stand-in in tests)."""
-    fake = getattr(array_module(x), "fake_cupyx", None)
+    fake = getattr(get_array_module(x), "fake_cupyx", None)
     return fake.scipy.special if fake is not None else importlib.import_module("cupyx.scipy.special")
 
 

@@ -17,8 +17,9 @@ only); `xp` is then numpy.
 """
 from numba import cuda, int32
 
+from tinygen.backend import get_array_module
 from tinygen.kernels._common import (
-    array_module, conv_output_size, conv_transpose_output_size, launch, launch_config, masked_kernel)
+    conv_output_size, conv_transpose_output_size, launch, launch_config, masked_kernel)
 from tinygen.kernels._common_cuda import div32, grid32, mod32, unravel4
 
 
@@ -67,7 +68,7 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x, zero):
 
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     """Receptive fields as columns: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo)."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -82,7 +83,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
 
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
     """Adjoint of im2col: cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlapping taps summed."""
-    xp = array_module(cols)
+    xp = get_array_module(cols)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     x = xp.empty(x_shape, dtype=cols.dtype)
     blocks, threads = launch_config(x.size)
@@ -93,20 +94,20 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
 
 def _images_to_rows(x):
     """(N, C, H, W) -> (C, N*H*W), contiguous."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     N, C, H, W = x.shape
     return xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(C, N * H * W)
 
 
 def _rows_to_images(y, N, H, W):
     """(C, N*H*W) -> (N, C, H, W), contiguous."""
-    xp = array_module(y)
+    xp = get_array_module(y)
     return xp.ascontiguousarray(y.reshape(y.shape[0], N, H, W).transpose(1, 0, 2, 3))
 
 
 def conv2d(x, w, stride, padding, dilation, taps=None):
     """y = x (*) (w * taps): x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     w = masked_kernel(w, taps)
     N, C, H, W = x.shape
     C_out, _, kh, kw = w.shape
@@ -119,7 +120,7 @@ def conv2d(x, w, stride, padding, dilation, taps=None):
 
 def conv_transpose2d(x, w, stride, padding, output_padding, dilation, taps=None):
     """Transposed convolution: x (N, C_in, H, W), w (C_in, C_out, kh, kw) -> (N, C_out, Ho, Wo)."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     w = masked_kernel(w, taps)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
@@ -134,7 +135,7 @@ def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None)
     """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw).
 
     taps: None, or (kh, kw) 0/1: the gradient of conv2d(x, w * taps), 0 at the other taps."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     N, C, H, W = x.shape
     _, C_out, Ho, Wo = gy.shape
     kh, kw = kernel_size

@@ -38,7 +38,8 @@ Every function works on NumPy or CuPy arrays alike (`xp`), so the `cuda` device 
 reference too. Arguments stride, padding, dilation, output_padding are (h, w) pairs here; the
 differentiable ops in tinygen/ops/conv.py accept ints and check shapes.
 """
-from tinygen.kernels._common import array_module, conv_output_size, conv_transpose_output_size, masked_kernel
+from tinygen.backend import get_array_module
+from tinygen.kernels._common import conv_output_size, conv_transpose_output_size, masked_kernel
 
 
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
@@ -47,7 +48,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     out_size=(Ho, Wo) overrides the output grid (a conv_transpose2d weight gradient with
     output_padding uses a grid smaller than the formula's).
     """
-    xp = array_module(x)
+    xp = get_array_module(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     if out_size is None:
@@ -66,7 +67,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
 
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
     """Adjoint of im2col: cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), overlapping taps summed."""
-    xp = array_module(cols)
+    xp = get_array_module(cols)
     N, C, H, W = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     Ho, Wo = out_size
@@ -87,7 +88,7 @@ def _images_to_rows(x):
 
 def _rows_to_images(y, N, H, W):
     """(C, N*H*W) -> (N, C, H, W), contiguous."""
-    xp = array_module(y)
+    xp = get_array_module(y)
     C = y.shape[0]
     return xp.ascontiguousarray(y.reshape(C, N, H, W).transpose(1, 0, 2, 3))
 

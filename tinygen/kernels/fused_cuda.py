@@ -12,7 +12,8 @@ import math
 from numba import cuda, int32
 
 from tinygen.kernels import fused_numpy
-from tinygen.kernels._common import array_module, launch, launch_config
+from tinygen.backend import get_array_module
+from tinygen.kernels._common import launch, launch_config
 from tinygen.kernels._common_cuda import grid32
 from tinygen.kernels.fused_numpy import batch_norm, batch_norm_backward  # noqa: F401
 
@@ -109,7 +110,7 @@ def _sgd(xs, gs, bufs, lr, momentum, one_minus_dampening, weight_decay, nesterov
 
 
 def _flat(a):
-    xp = array_module(a)
+    xp = get_array_module(a)
     a = xp.ascontiguousarray(a)
     if xp.__name__ == "numpy" and not a.flags.writeable:
         a = a.copy()  # the simulator's device arrays need writable host memory
@@ -122,14 +123,14 @@ def _launch(kernel, n, *args):
 
 
 def sigmoid(x):
-    xp = array_module(x)
+    xp = get_array_module(x)
     y = xp.empty(x.shape, dtype=x.dtype)
     _launch(_sigmoid, x.size, _flat(x), y.reshape(-1), x.dtype.type(1))
     return y
 
 
 def bce_with_logits(l, t):
-    xp = array_module(l)
+    xp = get_array_module(l)
     t = xp.broadcast_to(t, l.shape).astype(l.dtype)
     y = xp.empty(l.shape, dtype=l.dtype)
     _launch(_bce, l.size, _flat(l), _flat(t), y.reshape(-1), l.dtype.type(1))
@@ -137,7 +138,7 @@ def bce_with_logits(l, t):
 
 
 def bce_with_logits_grad(l, t, gy):
-    xp = array_module(l)
+    xp = get_array_module(l)
     t = xp.broadcast_to(t, l.shape).astype(l.dtype)
     gy = xp.asarray(gy, dtype=l.dtype)
     if gy.size != 1:
@@ -148,14 +149,14 @@ def bce_with_logits_grad(l, t, gy):
 
 
 def relu(x, slope):
-    xp = array_module(x)
+    xp = get_array_module(x)
     y = xp.empty(x.shape, dtype=x.dtype)
     _launch(_relu, x.size, _flat(x), x.dtype.type(slope), y.reshape(-1))
     return y
 
 
 def relu_grad(gy, x, slope):
-    xp = array_module(gy)
+    xp = get_array_module(gy)
     gx = xp.empty(gy.shape, dtype=gy.dtype)
     _launch(_relu_grad, gy.size, _flat(gy), _flat(x), gy.dtype.type(slope), gx.reshape(-1))
     return gx

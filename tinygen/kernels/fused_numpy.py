@@ -53,42 +53,42 @@ operator by operator, so that their results are bitwise these.
 """
 import math
 
-from tinygen.kernels._common import array_module as _xp
+from tinygen.backend import get_array_module
 
 
 def sigmoid(x):
-    xp = _xp(x)
+    xp = get_array_module(x)
     e = xp.exp(-xp.abs(x))                 # in (0, 1]: never overflows
     return xp.where(x >= 0, x.dtype.type(1), e) / (1 + e)
 
 
 def bce_with_logits(l, t):
-    xp = _xp(l)
+    xp = get_array_module(l)
     a = xp.abs(l)
     w = xp.where(l >= 0, 1 - t, t)         # max(l, 0) - l t = w |l|
     return w * xp.where(w == 0, 0, a) + xp.log1p(xp.exp(-a))
 
 
 def bce_with_logits_grad(l, t, gy):
-    xp = _xp(l)
+    xp = get_array_module(l)
     s = sigmoid(-xp.abs(l))                # sigmoid(l) = 1 - s for l >= 0, s for l < 0
     return gy * xp.where(l >= 0, (1 - t) - s, s - t)
 
 
 def relu(x, slope):
-    xp = _xp(x)
+    xp = get_array_module(x)
     if slope == 0:
         return xp.maximum(x, x.dtype.type(0))
     return xp.where(x > 0, x, x * x.dtype.type(slope))      # nan: nan * slope = nan
 
 
 def relu_grad(gy, x, slope):
-    xp = _xp(gy)
+    xp = get_array_module(gy)
     return xp.where(x > 0, gy, gy * gy.dtype.type(slope))
 
 
 def batch_norm(x, weight, bias, eps, slope):
-    xp = _xp(x)
+    xp = get_array_module(x)
     mean = x.mean(axis=(0, 2), dtype=xp.float64)             # statistics in float64
     d = x - mean[:, None]
     var = xp.mean(d * d, axis=(0, 2))
@@ -98,7 +98,7 @@ def batch_norm(x, weight, bias, eps, slope):
 
 
 def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
-    xp = _xp(gy)
+    xp = get_array_module(gy)
     d = x - mean[:, None]
     z = d * (rstd * weight)[:, None] + bias[:, None]
     gz = xp.where(z > 0, gy, slope * gy)
@@ -115,7 +115,7 @@ def adam_step(xs, gs, ms, vs, lr, beta1, beta2, eps, weight_decay, step, decoupl
     numbers, so each operator computes in x's dtype (NumPy's rule for Python scalars)."""
     c2 = math.sqrt(1 - beta2 ** step)
     for x, g, m, v in zip(xs, gs, ms, vs):
-        xp = _xp(x)
+        xp = get_array_module(x)
         if maximize:
             g = -g
         if decoupled:

@@ -18,7 +18,8 @@ import functools
 import numpy as np
 from numba import cuda, from_dtype
 
-from tinygen.kernels._common import array_module, launch
+from tinygen.backend import get_array_module
+from tinygen.kernels._common import launch
 
 TILE = 16
 
@@ -55,7 +56,7 @@ def _tiled_kernel(dtype, tile):
 
 def matmul(a, b):
     """a (M, K) @ b (K, N) -> (M, N), by cuBLAS."""
-    xp = array_module(a)
+    xp = get_array_module(a)
     return xp.matmul(a, b)
 
 
@@ -64,7 +65,7 @@ def matmul_blocked(a, b, block=TILE):
     (block x block) tile of c per thread block, so block <= 32 (1024 threads a block)."""
     if not 1 <= block <= 32:
         raise ValueError(f"matmul_blocked (cuda): block {block} must be in 1..32 (block*block threads)")
-    xp = array_module(a)
+    xp = get_array_module(a)
     a = xp.ascontiguousarray(a)
     b = xp.ascontiguousarray(b)
     M, N = a.shape[0], b.shape[1]

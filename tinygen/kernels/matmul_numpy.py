@@ -11,7 +11,7 @@ inside a tile, is what separates a fast GEMM from the triple loop (Goto & van de
 "Anatomy of high-performance matrix multiplication"). matmul_numba.py and matmul_cuda.py
 write the tile loop out by hand; here the tile product is NumPy's, to show the loop order.
 """
-from tinygen.kernels._common import array_module
+from tinygen.backend import get_array_module
 
 
 def matmul(a, b):
@@ -21,7 +21,7 @@ def matmul(a, b):
 
 def matmul_blocked(a, b, block=64):
     """a @ b computed one (block x block) tile of the output at a time."""
-    xp = array_module(a)
+    xp = get_array_module(a)
     M, K = a.shape
     N = b.shape[1]
     c = xp.zeros((M, N), dtype=xp.result_type(a, b))

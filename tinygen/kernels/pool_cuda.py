@@ -8,7 +8,8 @@ Runs on CuPy arrays, or on NumPy arrays in numba's CUDA simulator (tiny shapes o
 """
 from numba import cuda, int32
 
-from tinygen.kernels._common import array_module, launch, launch_config, pool_output_size
+from tinygen.backend import get_array_module
+from tinygen.kernels._common import launch, launch_config, pool_output_size
 from tinygen.kernels._common_cuda import div32, grid32, mod32, unravel4
 
 
@@ -94,7 +95,7 @@ def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx, zero, area):
 
 def max_pool2d(x, kernel_size, stride, padding):
     """Max over windows: x (N, C, H, W) -> y (N, C, Ho, Wo), idx (N, C, Ho, Wo) int64 in [0, H*W)."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -108,7 +109,7 @@ def max_pool2d(x, kernel_size, stride, padding):
 
 def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
     """Scatter gy to the argmax positions: gy, idx (N, C, Ho, Wo) -> gx (N, C, H, W)."""
-    xp = array_module(gy)
+    xp = get_array_module(gy)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     gx = xp.empty(x_shape, dtype=gy.dtype)
     blocks, threads = launch_config(gx.size)
@@ -119,7 +120,7 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
 
 def avg_pool2d(x, kernel_size, stride, padding):
     """Mean over windows (zero padding counted): x (N, C, H, W) -> y (N, C, Ho, Wo)."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     x = xp.ascontiguousarray(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -133,7 +134,7 @@ def avg_pool2d(x, kernel_size, stride, padding):
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     """Adjoint of avg_pool2d: gy (N, C, Ho, Wo) -> gx (N, C, H, W)."""
-    xp = array_module(gy)
+    xp = get_array_module(gy)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     gx = xp.empty(x_shape, dtype=gy.dtype)
     blocks, threads = launch_config(gx.size)

@@ -18,12 +18,13 @@ Each function works on NumPy or CuPy arrays (`xp`).
 import numpy as np
 
 from tinygen.kernels import scatter_add
-from tinygen.kernels._common import array_module, pool_output_size
+from tinygen.backend import get_array_module
+from tinygen.kernels._common import pool_output_size
 
 
 def _windows(xpad, kernel_size, stride, out_size):
     """The kh*kw taps of every window: (N, C, H+2ph, W+2pw) -> (kh*kw, N, C, Ho, Wo)."""
-    xp = array_module(xpad)
+    xp = get_array_module(xpad)
     (kh, kw), (sh, sw), (Ho, Wo) = kernel_size, stride, out_size
     return xp.stack([xpad[:, :, i: i + sh * (Ho - 1) + 1: sh, j: j + sw * (Wo - 1) + 1: sw]
                      for i in range(kh) for j in range(kw)])
@@ -31,7 +32,7 @@ def _windows(xpad, kernel_size, stride, out_size):
 
 def max_pool2d(x, kernel_size, stride, padding):
     """Max over windows: x (N, C, H, W) -> y (N, C, Ho, Wo), idx (N, C, Ho, Wo) int64 in [0, H*W)."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     Ho, Wo = pool_output_size(H, kh, sh, ph), pool_output_size(W, kw, sw, pw)
@@ -50,7 +51,7 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
 
     A scatter needs only idx; the window geometry is in the signature for the GPU's gather.
     """
-    xp = array_module(gy)
+    xp = get_array_module(gy)
     N, C, H, W = x_shape
     gx = xp.zeros((N * C, H * W), dtype=gy.dtype)
     plane = xp.arange(N * C)[:, None]                                   # (N*C, 1)
@@ -60,7 +61,7 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
 
 def avg_pool2d(x, kernel_size, stride, padding):
     """Mean over windows (zero padding counted): x (N, C, H, W) -> y (N, C, Ho, Wo)."""
-    xp = array_module(x)
+    xp = get_array_module(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     Ho, Wo = pool_output_size(H, kh, sh, ph), pool_output_size(W, kw, sw, pw)
@@ -70,7 +71,7 @@ def avg_pool2d(x, kernel_size, stride, padding):
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     """Adjoint of avg_pool2d: gy (N, C, Ho, Wo) -> gx (N, C, H, W)."""
-    xp = array_module(gy)
+    xp = get_array_module(gy)
     N, C, H, W = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     Ho, Wo = gy.shape[2], gy.shape[3]

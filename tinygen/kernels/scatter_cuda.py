@@ -15,7 +15,8 @@ it). Here instead, with M the number of elements of target[index]:
 import numpy as np
 from numba import cuda, int32
 
-from tinygen.kernels._common import array_module, launch, launch_config
+from tinygen.backend import get_array_module
+from tinygen.kernels._common import launch, launch_config
 from tinygen.kernels._common_cuda import grid32
 
 
@@ -38,7 +39,7 @@ def _add_runs(pos, values, target):
 def scatter_add(target, index, values):
     """target[index] += values (values broadcast to target[index]'s shape), repeats summed in
     order; in place, returns target."""
-    xp = array_module(target)
+    xp = get_array_module(target)
     int_t = np.int32 if target.size < 2 ** 31 else np.int64
     pos = xp.arange(target.size, dtype=int_t).reshape(target.shape)[index]   # target[index]'s shape
     m = pos.size

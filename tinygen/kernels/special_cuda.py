@@ -4,11 +4,12 @@ GPU; the simulated cuda device holds NumPy arrays and uses special_numba.py, and
 tinygen.fake_cupy (tests) stands in for cupyx.scipy.special with special_numba's kernels."""
 import numpy as np
 
-from tinygen.kernels._common import array_module, scipy_special
+from tinygen.backend import get_array_module
+from tinygen.kernels._common import scipy_special
 
 
 def apply(name, x, n=None):
-    xp = array_module(x)
+    xp = get_array_module(x)
     special = scipy_special(x)
     x64 = x.astype(np.float64, copy=False)
     if name == "polygamma":

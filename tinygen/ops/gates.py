@@ -13,7 +13,7 @@ GatedTanhGrad, the backward as a node, is itself differentiable (its backward is
 ops), so second derivatives work.
 """
 from tinygen.autograd.function import Function
-from tinygen.kernels._common import array_module
+from tinygen.backend import get_array_module
 from tinygen.kernels.fused_numpy import sigmoid as _sigmoid
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.rearrange import narrow
@@ -31,7 +31,7 @@ class GatedTanh(Function):
         self.dim = dim
 
     def forward(self, x):
-        xp = array_module(x)
+        xp = get_array_module(x)
         a, b = _halves(x, self.dim)
         self.t, self.s = xp.tanh(a), _sigmoid(b)
         return self.t * self.s
@@ -51,7 +51,7 @@ class GatedTanhGrad(Function):
         self.dim, self.t, self.s = dim, t, s
 
     def forward(self, x, gy):
-        xp = array_module(x)
+        xp = get_array_module(x)
         t, s = self.t, self.s
         gx = xp.empty_like(x)
         ga, gb = _halves(gx, self.dim)

@@ -30,7 +30,8 @@ import numpy as np
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
-from tinygen.kernels._common import array_module, pool_output_size
+from tinygen.backend import get_array_module
+from tinygen.kernels._common import pool_output_size
 from tinygen.ops.conv import _pair, check_float
 from tinygen.ops.linalg import matmul
 from tinygen.ops.reduce import amax
@@ -58,7 +59,7 @@ class MaxPool2dBackward(Function):
 
     def forward(self, gy):
         if gy.size == 0:   # an empty batch: the reference kernel's reshape(-1) cannot take it
-            return array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
+            return get_array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
         return implementation("pool", self.device).max_pool2d_backward(
             gy, self.idx, self.x_shape, *self.geometry)
 
@@ -73,7 +74,7 @@ class MaxPool2dGather(Function):
         self.idx, self.x_shape, self.geometry = idx, x_shape, geometry
 
     def forward(self, ggx):
-        xp = array_module(ggx)
+        xp = get_array_module(ggx)
         N, C, H, W = ggx.shape
         Ho, Wo = self.idx.shape[2:]
         flat = ggx.reshape(N * C, H * W)
@@ -190,7 +191,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     y = AvgPool2d((kh, kw), stride, (0, 0))(pad(x, (pw, pw + ew, ph, ph + eh)))
     if divisor_override is not None:
         return y * (kh * kw / divisor_override)
-    xp = array_module(x.array)
+    xp = get_array_module(x.array)
     counted = xp.zeros((1, 1, H + 2 * ph + eh, W + 2 * pw + ew), dtype=x.dtype)
     if count_include_pad:
         counted[..., :H + 2 * ph, :W + 2 * pw] = 1
@@ -258,7 +259,7 @@ def _adaptive_avg_pool2d(x, size):
     (H, W), (Ho, Wo) = x.shape[2:], size
     if H % Ho == 0 and W % Wo == 0:
         return avg_pool2d(x, (H // Ho, W // Wo))
-    xp = array_module(x.array)
+    xp = get_array_module(x.array)
 
     def averaging(n_in, n_out):                  # (n_out, n_in): 1 / |bin| on each bin
         starts, ends = _bins(n_in, n_out)
@@ -274,7 +275,7 @@ def _adaptive_max_pool2d(x, size, return_indices=False):
     (H, W), (Ho, Wo) = x.shape[2:], size
     if H % Ho == 0 and W % Wo == 0:
         return max_pool2d(x, (H // Ho, W // Wo), return_indices=return_indices)
-    xp = array_module(x.array)
+    xp = get_array_module(x.array)
 
     def rows(n_in, n_out):                       # (n_out, k): each bin's rows, last one repeated
         starts, ends = _bins(n_in, n_out)

@@ -31,7 +31,7 @@ from tinygen import kernels
 from tinygen.autograd import grad_mode
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.kernels._common import array_module
+from tinygen.backend import get_array_module
 from tinygen.kernels.fused_numpy import sigmoid as _sigmoid
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.shape import cat, pad, stack
@@ -77,7 +77,7 @@ class LSTMScan(Function):
         self.before, self.after = before, after
 
     def forward(self, gates, weight):                     # (L, N, M, 4H), (4H, K H)
-        xp = array_module(gates)
+        xp = get_array_module(gates)
         L, N, M, G = gates.shape
         H = G // 4
         acts = xp.empty((L, N, M, G), dtype=gates.dtype)  # sigmoid i, f; tanh g; sigmoid o
@@ -128,7 +128,7 @@ def bptt(acts, cells, tanh_cells, hs, weight, gh, before, after, matmul):
     """Backpropagation through LSTMScan's recurrence, on arrays: the gradients of the gates
     (L, N, M, 4H) and of the weight (4H, K H), given gh (L, N, M, H) and the forward's
     activations (L, N, M, 4H), cells, their tanh and the states (L, N, M, H)."""
-    xp = array_module(acts)
+    xp = get_array_module(acts)
     L, N, M, G = acts.shape
     H = G // 4
     gz = xp.empty_like(acts)
