@@ -166,19 +166,19 @@ _pool_bytes = [0]
 _pool_lock = threading.Lock()
 
 
-def _first_free(bucket, free_refs):
-    """(index, reference count) of the first buffer in bucket that only the pool holds
-    (reference count <= free_refs), or (None, None)."""
+# the reference count of a buffer that nothing but its list holds, read as _first_free reads
+# it (measured once rather than written down: it depends on how the interpreter counts)
+_probe = [np.empty(1, np.uint8)]
+_FREE_REFS = sys.getrefcount(_probe[0])
+del _probe
+
+
+def _first_free(bucket):
+    """The index of the first buffer in bucket that only the pool holds, or None."""
     for i in range(len(bucket)):
-        refs = sys.getrefcount(bucket[i])
-        if refs <= free_refs:
-            return i, refs
-    return None, None
-
-
-# the reference count of a buffer that nothing but the pool holds, as _first_free sees it
-# (measured once rather than written down: it depends on how the interpreter counts)
-_FREE_REFS = _first_free([np.empty(1, np.uint8)], sys.maxsize)[1]
+        if sys.getrefcount(bucket[i]) <= _FREE_REFS:
+            return i
+    return None
 
 
 def empty(shape, dtype):
@@ -194,7 +194,7 @@ def empty(shape, dtype):
     pages = -(-nbytes // _PAGE)
     with _pool_lock:                 # the view is made before another thread can look
         bucket = _pool.setdefault(pages, [])
-        i, _ = _first_free(bucket, _FREE_REFS)
+        i = _first_free(bucket)
         if i is None:
             if _pool_bytes[0] + pages * _PAGE > POOL_MAX_BYTES:
                 _release_free_buffers()
@@ -225,7 +225,7 @@ def release_free_buffers():
 def _release_free_buffers():
     for pages, bucket in list(_pool.items()):
         while True:
-            i, _ = _first_free(bucket, _FREE_REFS)
+            i = _first_free(bucket)
             if i is None:
                 break
             del bucket[i]
