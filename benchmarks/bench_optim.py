@@ -11,24 +11,17 @@ own overhead).
     python benchmarks/bench_optim.py [--optimizer adam|sgd] [--rounds 7] [--tiny]
 """
 import argparse
+import os
 import statistics
 import sys
-import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_overhead import median_us  # noqa: E402
+
 B1_SHAPES = [(400, 784), (400,), (20, 400), (20, 400), (20,), (20,), (400, 20), (400,),
              (784, 400), (784,)]
-
-
-def _median_us(step, calls, inner):
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            step()
-        times.append((time.perf_counter() - t0) / inner * 1e6)
-    return statistics.median(times)
 
 
 def _variants(optimizer, shapes):
@@ -85,7 +78,7 @@ def main(argv=None):
     rounds = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, step in variants.items():
-            rounds[name].append(_median_us(step, 30, inner))
+            rounds[name].append(median_us(step, 30, inner))
     print(f"{args.optimizer} step, {len(shapes)} tensors, {sum(int(np.prod(s)) for s in shapes)} "
           f"float32 values: median us (range of {args.rounds} rounds)")
     width = max(len(name) for name in rounds)

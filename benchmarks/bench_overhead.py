@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 
-def _median_us(fn, repeat, inner=50):
+def median_us(fn, repeat, inner=50):
+    """The median over `repeat` runs of fn's time per call (us), each run `inner` calls."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -82,7 +83,7 @@ def measure(repeat=400, rounds=5):
     times = {name: [] for name in cases}
     for _ in range(rounds):
         for name, fn in cases.items():
-            times[name].append(_median_us(fn, max(1, repeat // rounds)))
+            times[name].append(median_us(fn, max(1, repeat // rounds)))
     results = {name: statistics.median(ts) for name, ts in times.items()}
     ratios = {}
     for op in RATIOS:
