@@ -28,7 +28,7 @@ def test_a_freed_output_is_reused_and_small_arrays_are_numpys():
 
 
 @pytest.mark.parametrize("keep", [lambda a: a[::2].T, lambda a: a.reshape(-1)[7:],
-                                  lambda a: tg.Tensor._make(a, "cpu", False),
+                                  lambda a: tg.Tensor.wrap(a, "cpu", False),
                                   lambda a: memoryview(a)],
                          ids=["a strided view", "a flat slice", "a tensor over it", "a memoryview"])
 def test_memory_still_used_by_any_array_is_never_handed_out(keep):

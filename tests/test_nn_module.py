@@ -43,7 +43,7 @@ def test_parameter_is_a_leaf_tensor_that_requires_grad_and_shares_memory():
     p = nn.Parameter(t)
     assert isinstance(p, Tensor) and p.requires_grad and p.is_leaf
     assert p.array is t.array
-    assert type(p * 2) is Tensor and type(Tensor._make(p.array, "cpu", False)) is Tensor
+    assert type(p * 2) is Tensor and type(Tensor.wrap(p.array, "cpu", False)) is Tensor
     assert nn.Parameter(np.zeros(3)).dtype == np.float64          # arrays keep their dtype
     assert nn.Parameter([1.0, 2.0]).dtype == np.float32           # lists become float32
     assert not nn.Parameter(t, requires_grad=False).requires_grad

@@ -26,11 +26,11 @@ from tinygen.autograd.tensor import Tensor, as_tensor
 
 
 def _ones_like(t):
-    return Tensor._make(backend.array_module(t.device).ones_like(t.array), t.device, False)
+    return Tensor.wrap(backend.array_module(t.device).ones_like(t.array), t.device, False)
 
 
 def _zeros_like(t):
-    return Tensor._make(backend.array_module(t.device).zeros_like(t.array), t.device, False)
+    return Tensor.wrap(backend.array_module(t.device).zeros_like(t.array), t.device, False)
 
 
 def _root_gradient(root, gradient):
@@ -113,7 +113,7 @@ def _assign_leaf(x, g, create_graph, assigned, root_arrays):
         # inputs): give each leaf its own copy, so that an in-place change of one .grad never
         # changes another
         if id(g.array) in assigned or id(g.array) in root_arrays:
-            g = type(g)._make(g.array.copy(), g.device, False)
+            g = type(g).wrap(g.array.copy(), g.device, False)
         else:
             g = g.detach()
         assigned.add(id(g.array))

@@ -65,9 +65,9 @@ class Function:
         ys = self.forward(*[x.array for x in inputs])
         needs_grad = needs_grad and grad_mode._local.enabled
         if type(ys) is tuple:
-            outputs = tuple(Tensor._make(y, device, needs_grad) for y in ys)
+            outputs = tuple(Tensor.wrap(y, device, needs_grad) for y in ys)
         else:
-            outputs = (Tensor._make(ys, device, needs_grad),)
+            outputs = (Tensor.wrap(ys, device, needs_grad),)
         if self.view_of_input:
             outputs[0]._vc = x0._vc
         if needs_grad:
@@ -232,7 +232,7 @@ class FunctionCtx(Function):
                 continue
             differentiable = needs_grad and r.dtype.kind == "f" and not any(
                 r is t for t in self._non_differentiable)
-            outputs.append(Tensor._make(r.array, r.device, differentiable))
+            outputs.append(Tensor.wrap(r.array, r.device, differentiable))
         tensor_results = [r for r in results if isinstance(r, Tensor)]
         out_tensors = [o for o in outputs if isinstance(o, Tensor)]
         # an output saved for backward is looked up through the node when backward reads it

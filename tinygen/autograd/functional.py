@@ -83,7 +83,7 @@ def _check_v(v, like, fn_name, arg_of):
         if len(like) != 1 or like[0].array.size != 1:
             raise RuntimeError(f"{fn_name}: v can only be None if the {arg_of} is a single "
                                f"Tensor with a single element")
-        return (Tensor._make(backend.array_module(like[0].device).ones_like(like[0].array),
+        return (Tensor.wrap(backend.array_module(like[0].device).ones_like(like[0].array),
                              like[0].device, False),)
     _, vs = _as_tuple(v, "v", fn_name)
     if len(vs) != len(like):
@@ -141,7 +141,7 @@ def _jacobian_blocks(outputs, xs, create_graph, strict, fn_name):
         for k in range(out.array.size):
             onehot = xp.zeros(out.array.size, dtype=out.dtype)
             onehot[k] = 1
-            e_k = Tensor._make(onehot.reshape(out.shape), out.device, False)
+            e_k = Tensor.wrap(onehot.reshape(out.shape), out.device, False)
             gs = _grads([out], xs, [e_k], create_graph, strict, fn_name, what=f"output {i}")
             for j, g in enumerate(gs):
                 rows[j].append(_zeros_like(xs[j]) if g is None else g)
@@ -150,7 +150,7 @@ def _jacobian_blocks(outputs, xs, create_graph, strict, fn_name):
             if rows[j]:
                 block = stack(rows[j]).reshape(tuple(out.shape) + tuple(x.shape))
             else:  # an empty output
-                block = Tensor._make(xp.zeros(tuple(out.shape) + tuple(x.shape), dtype=x.dtype),
+                block = Tensor.wrap(xp.zeros(tuple(out.shape) + tuple(x.shape), dtype=x.dtype),
                                      x.device, False)
             row.append(block if create_graph else block.detach())
         blocks.append(tuple(row))

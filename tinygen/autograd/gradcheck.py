@@ -81,7 +81,7 @@ def _vjp(fn, inputs, diff, cotangents):
     if not pairs:
         return [np.zeros(inputs[i].shape) for i in diff]
     gs = grad([y for y, _ in pairs], [inputs[i] for i in diff],
-              grad_outputs=[Tensor._make(g, y.device, False) for y, g in pairs],
+              grad_outputs=[Tensor.wrap(g, y.device, False) for y, g in pairs],
               allow_unused=True)
     return [np.zeros(inputs[i].shape) if g is None else backend.to_numpy(g.array).astype(np.float64)
             for i, g in zip(diff, gs)]
@@ -173,7 +173,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
         ys = _outputs(fn, inputs)
     if grad_outputs is None:
         rs = np.random.default_rng(1)
-        grad_outputs = [Tensor._make(backend.array_module(y.device).asarray(rs.standard_normal(y.shape)),
+        grad_outputs = [Tensor.wrap(backend.array_module(y.device).asarray(rs.standard_normal(y.shape)),
                                      y.device, False).requires_grad_() for y in ys]
     grad_outputs = list(_as_tuple(grad_outputs))
     n = len(inputs)

@@ -79,8 +79,13 @@ class Tensor:
             self.requires_grad_(True)
 
     @staticmethod
-    def _make(array, device, requires_grad):
-        """Fast internal constructor: no checks, no copies."""
+    def wrap(array, device, requires_grad=False):
+        """Wrap an array the caller owns as a Tensor on `device`: no checks, no copies.
+
+        The constructor every op uses for its outputs (the hot path). `array` is a NumPy
+        array on "cpu" or a CuPy array on "cuda"; the Tensor shares it. Use `tg.tensor`
+        or `tg.as_tensor` for user input, which check and convert.
+        """
         if isinstance(array, np.generic):  # numpy reductions return scalars: keep 0-d arrays
             array = np.asarray(array)
         t = object.__new__(Tensor)
@@ -108,7 +113,7 @@ class Tensor:
     def data(self):
         """A Tensor sharing this tensor's values, cut from the graph, with its own version
         counter (torch's .data; .detach() shares the counter and so is the safe choice)."""
-        return Tensor._make(self.array, self.device, False)
+        return Tensor.wrap(self.array, self.device, False)
 
     @data.setter
     def data(self, value):
@@ -213,7 +218,7 @@ class Tensor:
 
     def detach(self):
         """The same array, cut from the graph (shares memory and version counter, as torch)."""
-        t = Tensor._make(self.array, self.device, False)
+        t = Tensor.wrap(self.array, self.device, False)
         t._vc = self._vc
         return t
 
@@ -396,9 +401,9 @@ def as_tensor(x, like=()):
     device = ref.device if ref is not None else backend.CPU
     xp = backend.array_module(device)
     if isinstance(x, (bool, int, float)) and ref is not None and ref.dtype.kind == "f":
-        return Tensor._make(xp.asarray(x, dtype=ref.dtype), device, False)
+        return Tensor.wrap(xp.asarray(x, dtype=ref.dtype), device, False)
     if isinstance(x, (list, tuple, int, float, bool, np.ndarray, np.generic)) or hasattr(x, "__cuda_array_interface__"):
-        return Tensor._make(backend.to_device(_as_array(x, None), device), device, False)
+        return Tensor.wrap(backend.to_device(_as_array(x, None), device), device, False)
     raise TypeError(f"expected a Tensor, an array or a number, got {type(x).__name__}")
 
 

@@ -79,4 +79,4 @@ class DataLoader:
         x = backend.to_device(u8, self.device).astype(np.float32)     # (B, C, H, W)
         if divisor != 1:
             x /= np.float32(divisor)
-        return Tensor._make(x, backend.normalize_device(self.device), False)
+        return Tensor.wrap(x, backend.normalize_device(self.device), False)

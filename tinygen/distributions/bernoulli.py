@@ -46,7 +46,7 @@ class Bernoulli(Distribution):
             self.logits = probs_to_logits(self.probs)
             self.never, self.always = p == 0, p == 1
             if nan is not None:
-                self.logits = self.logits + Tensor._make(nan, self.probs.device, False)
+                self.logits = self.logits + Tensor.wrap(nan, self.probs.device, False)
         else:
             (self.logits,) = broadcast_params("Bernoulli", logits=logits)
             self._probs = None  # sigmoid(logits), computed when first asked for
@@ -81,7 +81,7 @@ class Bernoulli(Distribution):
             "Bernoulli.log_prob: value must hold only 0s and 1s"), self.logits.dtype)
         value = value if value.dtype == self.logits.dtype else value.to(dtype=self.logits.dtype)
         log_p = -BCEWithLogits()(broadcast_to(self.logits, shape), broadcast_to(value, shape))
-        return log_p if nan is None else log_p + Tensor._make(nan, value.device, False)
+        return log_p if nan is None else log_p + Tensor.wrap(nan, value.device, False)
 
     def sample(self, sample_shape=()):
         """0/1 draws of shape sample_shape + batch_shape, in the parameters' dtype."""

@@ -41,7 +41,7 @@ class Categorical(Distribution):
             eps = float(np.finfo(param.dtype).tiny)
             self.logits = log(clamp(self.probs, min=eps))
             if nan is not None:   # a device input: NaN logits where invalid, no host sync
-                self.logits = self.logits + Tensor._make(nan, param.device, False)
+                self.logits = self.logits + Tensor.wrap(nan, param.device, False)
         else:
             self.logits = log_softmax(param, -1)
             self.probs = softmax(param, -1)   # cheap next to log_softmax, kept for entropy/sample
@@ -67,7 +67,7 @@ class Categorical(Distribution):
         if nan is None:
             return reshape(getitem(flat, (xp.arange(v.shape[0]), v)), shape)
         picked = getitem(flat, (xp.arange(v.shape[0]), xp.where(valid, v, 0)))  # device: NaN
-        return reshape(picked + Tensor._make(nan, self.logits.device, False), shape)
+        return reshape(picked + Tensor.wrap(nan, self.logits.device, False), shape)
 
     def sample(self, sample_shape=()):
         """int64 indices of shape sample_shape + batch_shape, by inverse CDF."""
@@ -81,7 +81,7 @@ class Categorical(Distribution):
         possible = self.probs.array > 0
         last = self.num_categories - 1 - xp.argmax(xp.flip(possible, axis=-1), axis=-1)
         k = xp.minimum(k, xp.broadcast_to(last, shape))
-        return Tensor._make(k.astype(np.int64), self.probs.device, False)
+        return Tensor.wrap(k.astype(np.int64), self.probs.device, False)
 
     def entropy(self):
         tiny = float(np.finfo(self.logits.dtype).min)  # p = 0 with l = -inf: 0 * min = 0

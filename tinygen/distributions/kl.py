@@ -46,14 +46,14 @@ def _edge(term, p_never, q_never):
     """term where both give the outcome a chance; 0 where p never gives it, +inf where only q
     never does. term must already be finite at those places (its gradient is taken)."""
     device = term.device
-    p_never, q_never = Tensor._make(p_never, device, False), Tensor._make(q_never, device, False)
+    p_never, q_never = Tensor.wrap(p_never, device, False), Tensor.wrap(q_never, device, False)
     return where(p_never, 0.0, where(q_never, np.inf, term))
 
 
 def _finite(logits, mask):
     """The logits with 0 at the masked places, where _edge replaces the term: an infinite
     logit there would send 0 * inf = NaN back through the term's gradient."""
-    return where(Tensor._make(mask, logits.device, False), 0.0, logits)
+    return where(Tensor.wrap(mask, logits.device, False), 0.0, logits)
 
 
 def _kl_bernoulli_bernoulli(p, q):
@@ -75,7 +75,7 @@ def _kl_categorical_categorical(p, q):
 def _kl_uniform_uniform(p, q):
     xp = backend.array_module(p.low.device)
     outside = (q.low.array > p.low.array) | (q.high.array < p.high.array)
-    infinite = Tensor._make(xp.where(outside, xp.inf, 0.0).astype(p.low.dtype), p.low.device, False)
+    infinite = Tensor.wrap(xp.where(outside, xp.inf, 0.0).astype(p.low.dtype), p.low.device, False)
     return log((q.high - q.low) / (p.high - p.low)) + infinite
 
 

@@ -33,7 +33,7 @@ class Normal(Distribution):
         nan = backend.check_values(self.scale.array > 0, ValueError(
             "Normal: scale must be positive everywhere"), self.scale.dtype)
         if nan is not None:   # a device scale: NaN where not positive, no host sync
-            self.scale = self.scale + Tensor._make(nan, self.scale.device, False)
+            self.scale = self.scale + Tensor.wrap(nan, self.scale.device, False)
         super().__init__(self.loc.shape)
 
     @property

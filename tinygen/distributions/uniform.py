@@ -24,7 +24,7 @@ class Uniform(Distribution):
         nan = backend.check_values(self.low.array < self.high.array, ValueError(
             "Uniform: low must be less than high everywhere"), self.low.dtype)
         if nan is not None:
-            self.low = self.low + Tensor._make(nan, self.low.device, False)
+            self.low = self.low + Tensor.wrap(nan, self.low.device, False)
         super().__init__(self.low.shape)
 
     @property
@@ -41,7 +41,7 @@ class Uniform(Distribution):
         self._value_shape(value)
         xp = backend.array_module(value.device)
         inside = (self.low.array <= value.array) & (value.array < self.high.array)
-        with_support = Tensor._make(xp.where(inside, 0.0, -xp.inf).astype(self.low.dtype), value.device, False)
+        with_support = Tensor.wrap(xp.where(inside, 0.0, -xp.inf).astype(self.low.dtype), value.device, False)
         return with_support - log(self.high - self.low)
 
     def rsample(self, sample_shape=()):

@@ -66,7 +66,7 @@ class MNISTClassifier(nn.Module):
         logits = self(x)
         log_p_y = -F.cross_entropy(logits, y, reduction="none")
         correct = (logits.array.argmax(axis=1) == getattr(y, "array", y)).astype(logits.dtype)
-        return Record(log_p_y=log_p_y, correct=tg.Tensor._make(correct, logits.device, False))
+        return Record(log_p_y=log_p_y, correct=tg.Tensor.wrap(correct, logits.device, False))
 
     def configure_optimizers(self, lr=None):
         return {"adam": optim.Adam(self.parameters(), lr=lr or self.config.lr)}

@@ -178,7 +178,7 @@ class PixelCNN(nn.Module):
             return x
         xp = tg.backend.array_module(x.device)
         k = xp.rint(x.array * (self.config.levels - 1)).astype(np.int64)
-        return tg.Tensor._make(k, x.device, False)           # (N, C, H, W) int64
+        return tg.Tensor.wrap(k, x.device, False)           # (N, C, H, W) int64
 
     def terms(self, x, **condition):
         """Record of log_p (N, C, H, W) = log p(x_i | x_<i), nll (N,) nats, bits_per_dim (N,).

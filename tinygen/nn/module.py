@@ -500,4 +500,4 @@ def _zero_grad(p, set_to_none):
         p.grad = None
     else:
         xp = backend.array_module(p.device)
-        p.grad = Tensor._make(xp.zeros_like(p.grad.array), p.device, False)
+        p.grad = Tensor.wrap(xp.zeros_like(p.grad.array), p.device, False)

@@ -86,7 +86,7 @@ class Normalize(Function):
         else:
             # plain backward: the saved statistics are constants
             xhat = self.output
-            rstd = Tensor._make(self.rstd, self.device, False)
+            rstd = Tensor.wrap(self.rstd, self.device, False)
         return rstd * (gy - mean(gy, self.axes, keepdim=True)
                        - xhat * mean(gy * xhat, self.axes, keepdim=True))
 
@@ -132,7 +132,7 @@ class BatchNorm(Function):
             grads.append(gw.astype(self.inputs[1].dtype, copy=False))
         if self.has_bias:
             grads.append(gb.astype(self.inputs[-1].dtype, copy=False))
-        return tuple(Tensor._make(g, self.device, False) for g in grads)
+        return tuple(Tensor.wrap(g, self.device, False) for g in grads)
 
     def _backward_with_ops(self, gy):
         """The same gradients as functions of x, weight, bias and gy (for create_graph)."""
@@ -482,7 +482,7 @@ class SyncNormalize(BatchNorm):
         C = x.shape[1]
         local = xp.concatenate([x3.sum(axis=(0, 2)), (x3 * x3).sum(axis=(0, 2)),
                                 xp.asarray([x3.shape[0] * x3.shape[2]], dtype=xp.float64)])
-        stats = Tensor._make(local, self.device, False)
+        stats = Tensor.wrap(local, self.device, False)
         dist.all_reduce(stats)
         self.count = float(stats.array[2 * C])
         self.mean = stats.array[:C] / self.count
@@ -500,7 +500,7 @@ class SyncNormalize(BatchNorm):
         g3 = gy.array.reshape(x.shape[0], C, -1).astype(xp.float64)
         xhat = (x.reshape(g3.shape) - self.mean[:, None]) * self.rstd[:, None]
         local = xp.concatenate([g3.sum(axis=(0, 2)), (g3 * xhat).sum(axis=(0, 2))])
-        sums_t = Tensor._make(local.copy(), self.device, False)
+        sums_t = Tensor.wrap(local.copy(), self.device, False)
         dist.all_reduce(sums_t)
         mean_g, mean_gx = sums_t.array[:C] / self.count, sums_t.array[C:] / self.count
         gx = (w * self.rstd)[:, None] * (g3 - mean_g[:, None] - xhat * mean_gx[:, None])
@@ -511,7 +511,7 @@ class SyncNormalize(BatchNorm):
             grads.append(gw.astype(self.inputs[1].dtype))
         if self.has_bias:
             grads.append(gb.astype(self.inputs[-1].dtype))
-        return tuple(Tensor._make(g, self.device, False) for g in grads)
+        return tuple(Tensor.wrap(g, self.device, False) for g in grads)
 
 
 class SyncBatchNorm(_BatchNorm):
@@ -548,8 +548,8 @@ class SyncBatchNorm(_BatchNorm):
                 raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over "
                                  f"all ranks when training, got {int(n)}")
             with grad_mode.no_grad():
-                mean_t = Tensor._make(fn.mean, x.device, False)
-                var_t = Tensor._make(fn.var * (n / (n - 1)), x.device, False)
+                mean_t = Tensor.wrap(fn.mean, x.device, False)
+                var_t = Tensor.wrap(fn.var * (n / (n - 1)), x.device, False)
                 self.running_mean.mul_(1 - momentum).add_(mean_t, alpha=momentum)
                 self.running_var.mul_(1 - momentum).add_(var_t, alpha=momentum)
         return y

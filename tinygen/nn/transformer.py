@@ -44,7 +44,7 @@ def _additive(mask, like, op):
         return None
     if mask.dtype == bool:
         xp = backend.array_module(like.device)
-        return Tensor._make(xp.where(mask.array, -xp.inf, 0.0).astype(like.dtype), like.device, False)
+        return Tensor.wrap(xp.where(mask.array, -xp.inf, 0.0).astype(like.dtype), like.device, False)
     if mask.dtype.kind != "f":
         raise TypeError(f"{op}: a mask must be bool or floating, got {mask.dtype}")
     return mask

@@ -27,10 +27,10 @@ def attention_bias(attn_mask, L, S, is_causal, like):
     where it may not; a float attn_mask is added as it is."""
     xp = backend.array_module(like.device)
     if is_causal:
-        attn_mask = Tensor._make(xp.tril(xp.ones((L, S), dtype=bool)), like.device, False)
+        attn_mask = Tensor.wrap(xp.tril(xp.ones((L, S), dtype=bool)), like.device, False)
     if attn_mask is None or attn_mask.dtype != bool:
         return attn_mask
-    return Tensor._make(xp.where(attn_mask.array, 0.0, -xp.inf).astype(like.dtype), like.device, False)
+    return Tensor.wrap(xp.where(attn_mask.array, 0.0, -xp.inf).astype(like.dtype), like.device, False)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,

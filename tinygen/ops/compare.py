@@ -44,7 +44,7 @@ def _logical(name, fn):
         if a.device != b.device:
             raise RuntimeError(f"{name}: tensors on {a.device} and {b.device}")
         elementwise._check_broadcast(name, a, b)
-        return Tensor._make(fn(_bools(a, ()), _bools(b, ())), a.device, False)
+        return Tensor.wrap(fn(_bools(a, ()), _bools(b, ())), a.device, False)
     logical.__name__ = name
     logical.__doc__ = f"Elementwise {name} of the truth values (nonzero is True); a bool tensor."
     return logical
@@ -56,14 +56,14 @@ logical_xor = _logical("logical_xor", lambda a, b: a ^ b)
 
 
 def logical_not(input):
-    return Tensor._make(~_bools(input, ()), input.device, False)
+    return Tensor.wrap(~_bools(input, ()), input.device, False)
 
 
 def _bool_reduction(name, reduce):
     def fn(input, dim=None, keepdim=False):
         axes = _axes(dim, input.ndim, name)
         y = reduce(_bools(input, ()), axis=axes, keepdims=keepdim)
-        return Tensor._make(y, input.device, False)
+        return Tensor.wrap(y, input.device, False)
     fn.__name__ = name
     fn.__doc__ = (f"Whether {'every' if name == 'all' else 'some'} element is nonzero, over `dim` "
                   f"(None: all elements); a bool tensor (0-d for a full reduction).")
@@ -77,7 +77,7 @@ any = _bool_reduction("any", lambda a, axis, keepdims: a.any(axis=axis, keepdims
 def _test(name, test):
     def fn(input):
         xp = backend.array_module(input.device)
-        return Tensor._make(test(xp, input.array), input.device, False)
+        return Tensor.wrap(test(xp, input.array), input.device, False)
     fn.__name__ = name
     return fn
 
@@ -92,7 +92,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
     elementwise._check_broadcast("isclose", a, b)
     xp = backend.array_module(a.device)
-    return Tensor._make(xp.isclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan),
+    return Tensor.wrap(xp.isclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan),
                         a.device, False)
 
 
@@ -112,7 +112,7 @@ def _bitwise(name, fn):
         if a.dtype.kind not in "biu" or b.dtype.kind not in "biu":
             raise TypeError(f"{name}: expects bool or integer tensors, got {a.dtype} and {b.dtype}")
         elementwise._check_broadcast(name, a, b)
-        return Tensor._make(fn(a.array, b.array), a.device, False)
+        return Tensor.wrap(fn(a.array, b.array), a.device, False)
     bitwise.__name__ = name
     return bitwise
 
@@ -125,7 +125,7 @@ bitwise_xor = _bitwise("bitwise_xor", lambda a, b: a ^ b)
 def bitwise_not(input):
     if input.dtype.kind not in "biu":
         raise TypeError(f"bitwise_not (~): expects a bool or integer tensor, got {input.dtype}")
-    return Tensor._make(~input.array, input.device, False)
+    return Tensor.wrap(~input.array, input.device, False)
 
 
 def _swapped(fn):
@@ -145,4 +145,4 @@ def contains(self, element):
 def count_nonzero(input, dim=None):
     """How many elements are nonzero, over dim (None: all); an int64 tensor."""
     axes = _axes(dim, input.ndim, "count_nonzero")
-    return Tensor._make((input.array != 0).sum(axis=axes).astype(np.int64), input.device, False)
+    return Tensor.wrap((input.array != 0).sum(axis=axes).astype(np.int64), input.device, False)

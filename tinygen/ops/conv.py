@@ -118,7 +118,7 @@ class Conv2dWeightGrad(Function):
     def backward(self, ggw):
         a, g = self.inputs
         if self.taps is not None:
-            ggw = ggw * Tensor._make(backend.to_device(np.asarray(self.taps, dtype=ggw.array.dtype),
+            ggw = ggw * Tensor.wrap(backend.to_device(np.asarray(self.taps, dtype=ggw.array.dtype),
                                                        self.device), self.device, False)
         geometry = (self.stride, self.padding, self.dilation)
         ga = _conv_transpose_to(g, ggw, a.shape[2:], *geometry, self.taps) if a.requires_grad else None

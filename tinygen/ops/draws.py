@@ -20,14 +20,14 @@ def normal(mean, std=1.0, size=None, *, dtype=None, device=None, requires_grad=F
         draw = rng.normal(rng.generator(ref.device), shape, ref.dtype)
         xp = backend.array_module(ref.device)
         out = m.array + s.array * xp.asarray(draw, dtype=ref.dtype)
-        return Tensor._make(out.astype(ref.dtype, copy=False), ref.device, False)
+        return Tensor.wrap(out.astype(ref.dtype, copy=False), ref.device, False)
     if size is None:
         raise TypeError("normal: with number mean and std, give size")
     device = backend.normalize_device(device)
     dtype = as_dtype(dtype) or DEFAULT_DTYPE
     draw = rng.normal(rng.generator(device), tuple(size), dtype, mean, std)
     array = backend.array_module(device).asarray(draw, dtype=dtype)
-    t = Tensor._make(array, device, False)
+    t = Tensor.wrap(array, device, False)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -45,7 +45,7 @@ def multinomial(input, num_samples, replacement=False):
     g = rng.generator("cpu")
     out = np.stack([g.choice(rows.shape[1], num_samples, replace=replacement, p=r / r.sum()) for r in rows])
     out = out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64)
-    return Tensor._make(backend.to_device(out, input.device), input.device, False)
+    return Tensor.wrap(backend.to_device(out, input.device), input.device, False)
 
 
 def seed():

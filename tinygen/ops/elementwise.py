@@ -29,7 +29,7 @@ from tinygen.ops.shape import astype, broadcast_to, unbroadcast
 
 def _const(x, array):
     """A constant (no-grad) Tensor on x's device: masks and signs used inside backward."""
-    return Tensor._make(array, x.device, False)
+    return Tensor.wrap(array, x.device, False)
 
 
 def _mask(x, array):
@@ -282,7 +282,7 @@ def _compare(name, fn):
         if a2.device != b2.device:
             raise RuntimeError(f"{name}: tensors on {a2.device} and {b2.device}")
         _check_broadcast(name, a2, b2)
-        return Tensor._make(fn(a2.array, b2.array), a2.device, False)
+        return Tensor.wrap(fn(a2.array, b2.array), a2.device, False)
     cmp.__name__ = name
     return cmp
 
@@ -429,11 +429,11 @@ def masked_fill(input, mask, value):
         raise RuntimeError(f"masked_fill: value must be a number or a 0-d tensor, got shape "
                            f"{tuple(value.shape)}")
     if not isinstance(value, Tensor):   # a number takes the input's dtype (an int stays int)
-        value = Tensor._make(backend.array_module(input.device).asarray(value, dtype=input.dtype),
+        value = Tensor.wrap(backend.array_module(input.device).asarray(value, dtype=input.dtype),
                              input.device, False)
     elif value.dtype != input.dtype:     # the output keeps the input's dtype, as torch
         value = astype(value, input.dtype)
-    return where(Tensor._make(m, input.device, False), value, input)
+    return where(Tensor.wrap(m, input.device, False), value, input)
 
 
 class Maximum(Function):

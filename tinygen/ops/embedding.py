@@ -48,7 +48,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         _renorm_rows(weight, idx, max_norm, norm_type)
     y = getitem(weight, idx)                                   # (*, D)
     if nan is not None:
-        y = y + Tensor._make(nan[..., None], weight.device, False)
+        y = y + Tensor.wrap(nan[..., None], weight.device, False)
     if padding_idx is not None:
         padding_idx = padding_idx + V if padding_idx < 0 else padding_idx
         keep = (idx != padding_idx)[..., None]
@@ -63,7 +63,7 @@ def _renorm_rows(weight, idx, max_norm, norm_type):
     norms = (xp.abs(w) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
     with no_grad():
-        weight[rows] = Tensor._make(w * scale[:, None], weight.device, False)
+        weight[rows] = Tensor.wrap(w * scale[:, None], weight.device, False)
 
 
 def one_hot(tensor, num_classes=-1):
@@ -79,4 +79,4 @@ def one_hot(tensor, num_classes=-1):
         raise RuntimeError(f"one_hot: class values must lie in [0, {num_classes}), got values in "
                            f"[{int(idx.min())}, {int(idx.max())}]")
     out = (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
-    return Tensor._make(out, device, False)
+    return Tensor.wrap(out, device, False)

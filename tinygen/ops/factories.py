@@ -22,7 +22,7 @@ def _size(size):
 
 
 def _new(array, device, requires_grad):
-    t = Tensor._make(array, device, False)
+    t = Tensor.wrap(array, device, False)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -30,7 +30,7 @@ def from_numpy(array):
     """A Tensor sharing `array`'s memory (and dtype), as torch.from_numpy."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
-    return Tensor._make(array, backend.CPU, False)
+    return Tensor.wrap(array, backend.CPU, False)
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -41,7 +41,7 @@ def as_tensor(data, dtype=None, device=None):
     device = backend.normalize_device(device)
     if isinstance(data, np.ndarray) and device == "cpu" and (
             dtype is None or np.dtype(as_dtype(dtype)) == data.dtype):
-        return Tensor._make(data, device, False)
+        return Tensor.wrap(data, device, False)
     return Tensor(data, dtype=dtype, device=device)
 
 

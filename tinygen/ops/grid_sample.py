@@ -45,7 +45,7 @@ def affine_grid(theta, size, align_corners=False):
     ys = _normalized_positions(H, align_corners, xp, theta.dtype)
     base = xp.stack([xp.broadcast_to(xs[None, :], (H, W)), xp.broadcast_to(ys[:, None], (H, W)),
                      xp.ones((H, W), theta.dtype)], axis=-1).reshape(1, H * W, 3)
-    grid = matmul(Tensor._make(base, theta.device, False), transpose(theta, 1, 2))   # (N, H W, 2)
+    grid = matmul(Tensor.wrap(base, theta.device, False), transpose(theta, 1, 2))   # (N, H W, 2)
     return reshape(grid, (N, H, W, 2))
 
 
@@ -80,7 +80,7 @@ def _taps(x, rows, cols):
     inside = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
     batch = xp.arange(x.shape[0]).reshape(-1, 1, 1)
     picked = getitem(x, (batch, slice(None), xp.clip(rows, 0, H - 1), xp.clip(cols, 0, W - 1)))   # (N, Ho, Wo, C)
-    return permute(picked, (0, 3, 1, 2)), Tensor._make(inside[:, None].astype(x.dtype), x.device, False)
+    return permute(picked, (0, 3, 1, 2)), Tensor.wrap(inside[:, None].astype(x.dtype), x.device, False)
 
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
@@ -103,8 +103,8 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         values, inside = _taps(input, xp.round(v.array).astype(np.int64), xp.round(u.array).astype(np.int64))
         return values * inside
     u0, v0 = xp.floor(u.array), xp.floor(v.array)
-    lu = unsqueeze(u - Tensor._make(u0, u.device, False), 1)                 # (N, 1, Ho, Wo)
-    lv = unsqueeze(v - Tensor._make(v0, v.device, False), 1)
+    lu = unsqueeze(u - Tensor.wrap(u0, u.device, False), 1)                 # (N, 1, Ho, Wo)
+    lv = unsqueeze(v - Tensor.wrap(v0, v.device, False), 1)
     u0, v0 = u0.astype(np.int64), v0.astype(np.int64)
     y = 0.0
     for dv, wv in ((0, 1 - lv), (1, lv)):

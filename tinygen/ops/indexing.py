@@ -101,7 +101,7 @@ def take_along_dim(input, indices, dim=None):
     dims, as torch.take_along_dim; dim=None: both flattened."""
     idx = _index_array(indices, "take_along_dim", input)
     if dim is None:
-        return gather(reshape(input, (-1,)), 0, Tensor._make(idx.reshape(-1), input.device, False))
+        return gather(reshape(input, (-1,)), 0, Tensor.wrap(idx.reshape(-1), input.device, False))
     if input.ndim != idx.ndim:
         raise RuntimeError(f"take_along_dim: input of shape {tuple(input.shape)} and indices of shape "
                            f"{tuple(idx.shape)} need the same number of dims")
@@ -117,7 +117,7 @@ def take_along_dim(input, indices, dim=None):
     xp = backend.array_module(input.device)
     idx = xp.broadcast_to(idx, with_dim(others, idx.shape[dim]))
     return gather(broadcast_to(input, with_dim(others, input.shape[dim])), dim,
-                  Tensor._make(idx, input.device, False))
+                  Tensor.wrap(idx, input.device, False))
 
 
 def scatter_add(input, dim, index, src):
@@ -153,7 +153,7 @@ class SetItem(Function):
 
     def backward(self, gy):
         x, value = self.inputs
-        zero = Tensor._make(backend.array_module(gy.device).zeros((), gy.dtype), gy.device, False)
+        zero = Tensor.wrap(backend.array_module(gy.device).zeros((), gy.dtype), gy.device, False)
         gx = SetItem(self.index)(gy, zero) if x.requires_grad else None
         gv = None
         if value.requires_grad:
@@ -252,8 +252,8 @@ def nonzero(input, *, as_tuple=False):
     xp = backend.array_module(input.device)
     if as_tuple:
         data = input.array if input.ndim else input.array.reshape(1)
-        return tuple(Tensor._make(i.astype(np.int64), input.device, False) for i in xp.nonzero(data))
-    return Tensor._make(xp.argwhere(input.array).astype(np.int64), input.device, False)
+        return tuple(Tensor.wrap(i.astype(np.int64), input.device, False) for i in xp.nonzero(data))
+    return Tensor.wrap(xp.argwhere(input.array).astype(np.int64), input.device, False)
 
 
 def setitem(x, index, value):

@@ -73,7 +73,7 @@ def _rebase(x, op, build, keeps_old_values=True):
     x_old may share x's memory unless x's own creator reads its output."""
     _refuse(x, op)
     copy = keeps_old_values or (x.creator is not None and not getattr(x.creator, "output_unused", False))
-    old = Tensor._make(x.array.copy() if copy else x.array, x.device, x.requires_grad)
+    old = Tensor.wrap(x.array.copy() if copy else x.array, x.device, x.requires_grad)
     old._vc = [x._vc[0]]
     old.creator, old.generation = x.creator, x.generation
     out = build(old)
@@ -234,7 +234,7 @@ def copy_(self, src):
 def masked_fill_(self, mask, value):
     m = _mask_array(mask, "masked_fill_", self)
     if _recording(self, value):
-        mt = Tensor._make(m, self.device, False)
+        mt = Tensor.wrap(m, self.device, False)
         return _rebase(self, "masked_fill_",
                        lambda old: where(mt, as_tensor(value, like=(old,)), old), keeps_old_values=False)
     return _overwrite(self, "masked_fill_", backend.array_module(self.device).broadcast_to(m, self.shape),

@@ -209,7 +209,7 @@ def _triangle(x, diagonal, upper):
     n, m = x.shape[-2:]
     ones = xp.ones((n, m), dtype=bool)
     keep = xp.triu(ones, diagonal) if upper else xp.tril(ones, diagonal)
-    return where(Tensor._make(keep, x.device, False), x, 0.0)
+    return where(Tensor.wrap(keep, x.device, False), x, 0.0)
 
 
 def tril(input, diagonal=0):
@@ -457,7 +457,7 @@ def slogdet(A):
     """(sign, logabsdet): det(A) = sign exp(logabsdet), without over- or underflow."""
     _check_square("slogdet", A)
     sign = backend.array_module(A.device).linalg.slogdet(A.array)[0]
-    return slogdet_result(Tensor._make(sign, A.device, False), LogAbsDet()(A))
+    return slogdet_result(Tensor.wrap(sign, A.device, False), LogAbsDet()(A))
 
 
 def logdet(A):
@@ -465,7 +465,7 @@ def logdet(A):
     sign, logabsdet = slogdet(A)
     xp = backend.array_module(A.device)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return logabsdet + Tensor._make(xp.log(sign.array), A.device, False)   # log -1 = nan, log 0 = -inf
+        return logabsdet + Tensor.wrap(xp.log(sign.array), A.device, False)   # log -1 = nan, log 0 = -inf
 
 
 class Solve(Function):
@@ -502,7 +502,7 @@ class Cholesky(Function):
         L = self.output
         n = L.shape[-1]
         xp = backend.array_module(L.device)
-        halve_diagonal = Tensor._make(xp.tril(xp.ones((n, n), L.dtype)) - 0.5 * xp.eye(n, dtype=L.dtype),
+        halve_diagonal = Tensor.wrap(xp.tril(xp.ones((n, n), L.dtype)) - 0.5 * xp.eye(n, dtype=L.dtype),
                                       L.device, False)
         L_inv = inv(L)
         gA = matmul(matmul(_mT(L_inv), matmul(_mT(L), gL) * halve_diagonal), L_inv)
@@ -527,7 +527,7 @@ class EigvecsH(Function):
         lam = EigvalsH()(S)
         n = lam.shape[-1]
         xp = backend.array_module(S.device)
-        off = Tensor._make(1 - xp.eye(n, dtype=V.dtype), V.device, False)
+        off = Tensor.wrap(1 - xp.eye(n, dtype=V.dtype), V.device, False)
         gaps = unsqueeze(lam, -2) - unsqueeze(lam, -1) + (1 - off)         # E_ij = l_j - l_i, 1 on the diagonal
         M = matmul(_mT(V), gV)
         return matmul(matmul(V, (M - _mT(M)) * 0.5 * off / gaps), _mT(V))

@@ -106,7 +106,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                    "for logits use binary_cross_entropy_with_logits"), input.dtype)
     loss = BinaryCrossEntropy()(input, target)
     if nan is not None:   # a device input: NaN where invalid, no host sync
-        loss = loss + Tensor._make(nan, input.device, False)
+        loss = loss + Tensor.wrap(nan, input.device, False)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -183,8 +183,8 @@ def _weighted_mean(total_loss, total_weight, device):
     empty = total_weight == 0
     divisor = xp.where(empty, 1, total_weight).astype(total_weight.dtype)
     nan_if_empty = xp.where(empty, np.nan, 0).astype(total_weight.dtype)
-    return (total_loss / Tensor._make(divisor, device, False)
-            + Tensor._make(nan_if_empty, device, False))
+    return (total_loss / Tensor.wrap(divisor, device, False)
+            + Tensor.wrap(nan_if_empty, device, False))
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -218,7 +218,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         w = w * weight.array[safe_t]
     if nan is not None:   # a device target out of range: its weight is NaN, no host sync
         w = w + nan
-    w_t = Tensor._make(w, input.device, False)
+    w_t = Tensor.wrap(w, input.device, False)
     loss = -picked * w_t
     if reduction == "mean":
         return _weighted_mean(loss.sum(), w.sum(), input.device)
@@ -275,7 +275,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
                                                          "entries"), var.dtype)
     xp = backend.array_module(var.device)
     clamp_by = xp.maximum(var.array, eps) - var.array
-    v = var + Tensor._make(clamp_by if nan is None else clamp_by + nan, var.device, False)
+    v = var + Tensor.wrap(clamp_by if nan is None else clamp_by + nan, var.device, False)
     d = input - target
     loss = 0.5 * (log(v) + d * d / v)
     if full:
@@ -339,7 +339,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     else:
         positive = target.array > 0             # 0 log 0 = 0 (torch's xlogy)
         xp = backend.array_module(target.device)
-        safe = where(positive, target, Tensor._make(xp.ones_like(target.array), target.device, False))
+        safe = where(positive, target, Tensor.wrap(xp.ones_like(target.array), target.device, False))
         loss = where(positive, target * log(safe), 0.0) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
@@ -377,7 +377,7 @@ def _cross_entropy_smoothed(input, target, weight, ignore_index, reduction, labe
     t = xp.asarray(target.array if isinstance(target, Tensor) else target)
     keep = t != ignore_index
     terms = logp if weight is None else logp * _class_weight(weight, input.ndim)
-    smooth = -terms.sum(dim=1) * Tensor._make(keep.astype(input.dtype), input.device, False)
+    smooth = -terms.sum(dim=1) * Tensor.wrap(keep.astype(input.dtype), input.device, False)
     if reduction == "mean":
         w = keep if weight is None else weight.array[xp.where(keep, t, 0)] * keep
         smooth = _weighted_mean(smooth.sum(), w.sum().astype(input.dtype), input.device)
@@ -391,7 +391,7 @@ def _cross_entropy_smoothed(input, target, weight, ignore_index, reduction, labe
 def _sign_target(target, like):
     """A +-1 target that only selects a branch, as a constant of like's dtype on its device."""
     t = target.array if isinstance(target, Tensor) else np.asarray(target)
-    return Tensor._make(backend.array_module(like.device).asarray(t, dtype=like.dtype), like.device, False)
+    return Tensor.wrap(backend.array_module(like.device).asarray(t, dtype=like.dtype), like.device, False)
 
 
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
@@ -401,7 +401,7 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     target = as_tensor(target, like=(input,))
     loss = exp(input) - target * input if log_input else input - target * log(input + eps)
     if full:
-        big = Tensor._make(target.array > 1, target.device, False)
+        big = Tensor.wrap(target.array > 1, target.device, False)
         safe = where(big, target, 2.0)                        # the term is 0 where t <= 1
         loss = loss + where(big, safe * log(safe) - safe + 0.5 * log(safe * (2 * math.pi)), 0.0)
     return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "poisson_nll_loss")
@@ -493,8 +493,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     x, t = _class_targets("multi_margin_loss", input, target)                # (N, C), (N, 1)
     xp = backend.array_module(input.device)
-    wrong = Tensor._make((xp.arange(x.shape[1])[None, :] != t).astype(x.dtype), x.device, False)
-    terms = relu(gather(x, 1, Tensor._make(t, x.device, False)) * -1 + x + margin) * wrong
+    wrong = Tensor.wrap((xp.arange(x.shape[1])[None, :] != t).astype(x.dtype), x.device, False)
+    terms = relu(gather(x, 1, Tensor.wrap(t, x.device, False)) * -1 + x + margin) * wrong
     if p == 2:
         terms = terms * terms
     if weight is not None:
@@ -514,7 +514,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     is_target = xp.zeros(x.shape, dtype=bool)
     rows = xp.broadcast_to(xp.arange(x.shape[0])[:, None], t.shape)
     is_target[rows[listed], t[listed]] = True
-    pairs = Tensor._make((is_target[:, :, None] & ~is_target[:, None, :]).astype(x.dtype), x.device, False)
+    pairs = Tensor.wrap((is_target[:, :, None] & ~is_target[:, None, :]).astype(x.dtype), x.device, False)
     hinge = relu(unsqueeze(x, 1) - unsqueeze(x, 2) + 1)                      # [n, j, i]: 1 - x_j + x_i
     loss = (hinge * pairs).sum(dim=(1, 2)) / x.shape[1]
     if input.ndim == 1:

@@ -82,7 +82,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return amin(abs(input), dim=axes, keepdim=keepdim)
     if p == 0:
         count = (input.array != 0).sum(axis=axes, keepdims=keepdim).astype(input.dtype)
-        return Tensor._make(count, input.device, False)
+        return Tensor.wrap(count, input.device, False)
     if p == 1:
         return sum(abs(input), dim=axes, keepdim=keepdim)
     if p < 0:

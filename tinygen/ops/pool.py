@@ -142,7 +142,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     fn = MaxPool2d(*geometry)
     y = fn(x)
     if return_indices:
-        return y, Tensor._make(fn.idx, x.device, False)
+        return y, Tensor.wrap(fn.idx, x.device, False)
     return y
 
 
@@ -170,7 +170,7 @@ def _max_pool2d_ceil(x, geometry, return_indices):
         return y
     Wp, W = xp.shape[3], x.shape[3]
     idx = (fn.idx // Wp - ph) * W + (fn.idx % Wp - pw)      # padded -> input coordinates
-    return y, Tensor._make(idx, x.device, False)
+    return y, Tensor.wrap(idx, x.device, False)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -198,7 +198,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     else:
         counted[..., ph:ph + H, pw:pw + W] = 1
     share = implementation("pool", x.device).avg_pool2d(counted, (kh, kw), stride, (0, 0))
-    return y / Tensor._make(share, x.device, False)
+    return y / Tensor.wrap(share, x.device, False)
 
 
 def _check_defaults(op, **args):
@@ -265,7 +265,7 @@ def _adaptive_avg_pool2d(x, size):
         starts, ends = _bins(n_in, n_out)
         j = np.arange(n_in)
         a = ((j >= starts[:, None]) & (j < ends[:, None])) / (ends - starts)[:, None]
-        return Tensor._make(xp.asarray(a.astype(x.dtype)), x.device, False)
+        return Tensor.wrap(xp.asarray(a.astype(x.dtype)), x.device, False)
 
     return matmul(matmul(averaging(H, Ho), x), transpose(averaging(W, Wo), 0, 1))
 
@@ -293,5 +293,5 @@ def _adaptive_max_pool2d(x, size, return_indices=False):
     tap = flat.argmax(axis=-1)                                   # first maximum, as torch
     h = xp.asarray(rh)[xp.arange(Ho)[:, None], tap // kw]
     w = xp.asarray(rw)[xp.arange(Wo)[None, :], tap % kw]
-    return y, Tensor._make((h * W + w).astype(np.int64), x.device, False)
+    return y, Tensor.wrap((h * W + w).astype(np.int64), x.device, False)
 

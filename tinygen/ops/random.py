@@ -21,7 +21,7 @@ def bernoulli(probs):
     """A 0/1 draw per element with the given probabilities (no gradient)."""
     p = probs.array
     draw = rng.random(rng.generator(probs.device), p.shape, p.dtype) < p
-    return Tensor._make(draw.astype(p.dtype), probs.device, False)
+    return Tensor.wrap(draw.astype(p.dtype), probs.device, False)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):

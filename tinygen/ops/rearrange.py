@@ -42,7 +42,7 @@ class Chunks(Function):
         shape[self.dim] //= self.n
         if self.squeeze:
             del shape[self.dim]
-        gys = [Tensor._make(backend.array_module(x.device).zeros(shape, x.dtype), x.device, False)
+        gys = [Tensor.wrap(backend.array_module(x.device).zeros(shape, x.dtype), x.device, False)
                if g is None else g for g in gys]
         return stack(gys, self.dim) if self.squeeze else cat(gys, self.dim)
 
@@ -182,7 +182,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     if repeats is None:  # torch.repeat_interleave(repeats): the indices, each counts[i] times
         counts = backend.to_numpy(input.array).tolist()
         xp = backend.array_module(input.device)
-        return Tensor._make(xp.repeat(xp.arange(len(counts)), counts).astype(np.int64),
+        return Tensor.wrap(xp.repeat(xp.arange(len(counts)), counts).astype(np.int64),
                             input.device, False)
     if dim is None:
         input, dim = flatten(input), 0

@@ -117,7 +117,7 @@ class LSTMScan(Function):
         with scope:
             gz, gw = bptt(self.acts, self.cells, self.tanh_cells, h.array, weight.array, gh.array,
                           self.before, self.after, matmul)
-        return Tensor._make(gz, gh.device, False), Tensor._make(gw, gh.device, False)
+        return Tensor.wrap(gz, gh.device, False), Tensor.wrap(gw, gh.device, False)
 
     def release(self):
         self.acts = self.cells = self.tanh_cells = None
@@ -176,7 +176,7 @@ class LSTMScanGrad(Function):
         if grad_mode.is_grad_enabled():
             raise NotImplementedError("lstm_scan: third derivatives are not implemented")
         from tinygen.autograd.engine import grad
-        copies = [Tensor._make(x.array, x.device, True) for x in self.inputs]
+        copies = [Tensor.wrap(x.array, x.device, True) for x in self.inputs]
         with grad_mode.enable_grad():
             h = lstm_scan_reference(copies[0], copies[1], self.before, self.after)
             gz, gw = grad(h, copies[:2], copies[2], create_graph=True, materialize_grads=True)

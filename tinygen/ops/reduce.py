@@ -214,13 +214,13 @@ def _max_min(x, dim, keepdim, sign):
     xp = backend.array_module(x.device)
     if x.ndim == 0:
         return values_indices(MaxMin(axes, keepdim, sign)(x),
-                              Tensor._make(xp.zeros((), dtype=np.int64), x.device, False))
+                              Tensor.wrap(xp.zeros((), dtype=np.int64), x.device, False))
     if x.shape[axes[0]] == 0:
         raise ValueError(f"{'max' if sign > 0 else 'min'}: reduction over dim {dim} of size 0 "
                          f"(shape {tuple(x.shape)})")
     arg = xp.argmax(x.array, axis=axes[0], keepdims=True) if sign > 0 else \
         xp.argmin(x.array, axis=axes[0], keepdims=True)
-    arg = Tensor._make(arg.astype(np.int64), x.device, False)
+    arg = Tensor.wrap(arg.astype(np.int64), x.device, False)
     # gather's values at arg, without gather's range check of the index (in range here by
     # construction; the check's min and max would wait for the GPU)
     values = getitem(x, _full_index(xp, arg.array, axes[0]))
@@ -228,7 +228,7 @@ def _max_min(x, dim, keepdim, sign):
         return values_indices(values, arg)
     shape = tuple(n for i, n in enumerate(x.shape) if i != axes[0])
     return values_indices(reshape(values, shape),
-                          Tensor._make(arg.array.reshape(shape), x.device, False))
+                          Tensor.wrap(arg.array.reshape(shape), x.device, False))
 
 
 def max(x, dim=None, keepdim=False):
@@ -251,13 +251,13 @@ def amin(x, dim=None, keepdim=False):
 def argmax(x, dim=None, keepdim=False):
     xp = backend.array_module(x.device)
     arg = xp.argmax(x.array, axis=dim, keepdims=keepdim) if dim is not None else xp.argmax(x.array)
-    return Tensor._make(xp.asarray(arg, dtype=np.int64), x.device, False)
+    return Tensor.wrap(xp.asarray(arg, dtype=np.int64), x.device, False)
 
 
 def argmin(x, dim=None, keepdim=False):
     xp = backend.array_module(x.device)
     arg = xp.argmin(x.array, axis=dim, keepdims=keepdim) if dim is not None else xp.argmin(x.array)
-    return Tensor._make(xp.asarray(arg, dtype=np.int64), x.device, False)
+    return Tensor.wrap(xp.asarray(arg, dtype=np.int64), x.device, False)
 def _shifted_log_sum_exp(xp, x, axes):
     """(m, z, L) with log sum exp(x) = m + L over axes: m = max x (0 where not finite: a row of
     -inf gives L = -inf, not nan), z = x - m, L = log sum exp(z).

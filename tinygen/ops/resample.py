@@ -101,7 +101,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         n_in = input.shape[axis]
         if linear:
             m = _linear_matrix(n_in, n_out, scale, bool(align_corners)).astype(input.dtype)
-            m = Tensor._make(xp.asarray(m), input.device, False)
+            m = Tensor.wrap(xp.asarray(m), input.device, False)
             # along the last axis: y @ M^T; along the one before: M @ y
             y = matmul(y, transpose(m, 0, 1)) if axis == input.ndim - 1 else matmul(m, y)
         else:

@@ -79,14 +79,14 @@ def _cumprod_grad_with_zeros(x, gy, d):
     gl = transpose(gy, d, -1)
     n = xl.shape[-1]
     j, k = np.arange(n)[:, None], np.arange(n)[None, :]
-    after = Tensor._make(xp.asarray(k > j), x.device, False)          # (n, n): k > j
-    before = Tensor._make(xp.asarray(k < j), x.device, False)
+    after = Tensor.wrap(xp.asarray(k > j), x.device, False)          # (n, n): k > j
+    before = Tensor.wrap(xp.asarray(k < j), x.device, False)
     from tinygen.ops.elementwise import where
     rows = expand(reshape(xl, xl.shape[:-1] + (1, n)), xl.shape[:-1] + (n, n))   # (..., j, k)
-    one = Tensor._make(xp.ones((), x.dtype), x.device, False)
+    one = Tensor.wrap(xp.ones((), x.dtype), x.device, False)
     tail = CumProd(len(rows.shape) - 1)(where(after, rows, one))   # [j, i]: prod_{j < k <= i} x_k
     head = getitem(CumProd(len(rows.shape) - 1)(where(before, rows, one)), (Ellipsis, -1))  # prod_{k < j}
-    upper = Tensor._make(xp.asarray((k >= j).astype(x.dtype)), x.device, False)          # i >= j
+    upper = Tensor.wrap(xp.asarray((k >= j).astype(x.dtype)), x.device, False)          # i >= j
     g = reshape(gl, gl.shape[:-1] + (1, n))
     gx = sum_to(tail * upper * g, gl.shape[:-1] + (n, 1))
     gx = reshape(gx, gl.shape) * head

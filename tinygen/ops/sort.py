@@ -45,17 +45,17 @@ def argsort(input, dim=-1, descending=False, stable=False):
     """The indices that sort input along dim (ties keep their order: the sort is stable)."""
     x = _as_1d(input)
     idx = _argsort(x, _dim(input, dim, "argsort"), descending)
-    return Tensor._make(idx.reshape(input.shape), input.device, False)
+    return Tensor.wrap(idx.reshape(input.shape), input.device, False)
 
 
 def sort(input, dim=-1, descending=False, stable=False):
     """(values, indices): input sorted along dim, and where each value came from."""
     x = _as_1d(input)
     d = _dim(input, dim, "sort")
-    idx = Tensor._make(_argsort(x, d, descending), input.device, False)
+    idx = Tensor.wrap(_argsort(x, d, descending), input.device, False)
     values = gather(x, d, idx)
     if input.ndim == 0:
-        return values_indices(reshape(values, ()), Tensor._make(idx.array.reshape(()), input.device, False))
+        return values_indices(reshape(values, ()), Tensor.wrap(idx.array.reshape(()), input.device, False))
     return values_indices(values, idx)
 
 
@@ -69,10 +69,10 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
                            f"(shape {tuple(input.shape)})")
     order = _argsort(x, d, descending=largest)
     first_k = order.take(backend.array_module(input.device).arange(k), axis=d)
-    idx = Tensor._make(first_k, input.device, False)
+    idx = Tensor.wrap(first_k, input.device, False)
     values = gather(x, d, idx)
     if input.ndim == 0:
-        return values_indices(reshape(values, ()), Tensor._make(idx.array.reshape(()), input.device, False))
+        return values_indices(reshape(values, ()), Tensor.wrap(idx.array.reshape(()), input.device, False))
     return values_indices(values, idx)
 
 
@@ -85,11 +85,11 @@ def kthvalue(input, k, dim=-1, keepdim=False):
         raise RuntimeError(f"kthvalue: k ({k}) out of range for dim {d} of size {n}")
     order = _argsort(x, d, descending=False)
     xp = backend.array_module(input.device)
-    idx = Tensor._make(order.take(xp.arange(k - 1, k), axis=d), input.device, False)
+    idx = Tensor.wrap(order.take(xp.arange(k - 1, k), axis=d), input.device, False)
     values = gather(x, d, idx)
     if input.ndim == 0 or not keepdim:
         values = squeeze(values, d) if input.ndim else reshape(values, ())
-        idx = Tensor._make(idx.array.reshape(values.shape), input.device, False)
+        idx = Tensor.wrap(idx.array.reshape(values.shape), input.device, False)
     return values_indices(values, idx)
 
 
@@ -131,12 +131,12 @@ def median(input, dim=None, keepdim=False):
     middle = _argsort(input, d, descending=False).take(xp.arange(k, k + 1), axis=d)
     nan = xp.isnan(input.array)
     first_nan = xp.argmax(nan, axis=d, keepdims=True)
-    idx = Tensor._make(xp.where(nan.any(axis=d, keepdims=True), first_nan, middle).astype(np.int64),
+    idx = Tensor.wrap(xp.where(nan.any(axis=d, keepdims=True), first_nan, middle).astype(np.int64),
                        input.device, False)
     values = gather(input, d, idx)
     if not keepdim:
         values = squeeze(values, d)
-        idx = Tensor._make(idx.array.reshape(values.shape), input.device, False)
+        idx = Tensor.wrap(idx.array.reshape(values.shape), input.device, False)
     return values_indices(values, idx)
 
 
@@ -147,11 +147,11 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
         raise NotImplementedError("unique: only dim=None is supported")
     xp = backend.array_module(input.device)
     values, inverse, counts = xp.unique(input.array.reshape(-1), return_inverse=True, return_counts=True)
-    out = [Tensor._make(values, input.device, False)]
+    out = [Tensor.wrap(values, input.device, False)]
     if return_inverse:
-        out.append(Tensor._make(inverse.reshape(input.shape).astype(np.int64), input.device, False))
+        out.append(Tensor.wrap(inverse.reshape(input.shape).astype(np.int64), input.device, False))
     if return_counts:
-        out.append(Tensor._make(counts.astype(np.int64), input.device, False))
+        out.append(Tensor.wrap(counts.astype(np.int64), input.device, False))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -169,9 +169,9 @@ def mode(input, dim=-1, keepdim=False):
         picks[r] = np.flatnonzero(row == best)[-1]
     shape = list(np.moveaxis(data, d, -1).shape[:-1])
     idx = np.expand_dims(picks.reshape(shape), d)
-    idx = Tensor._make(backend.to_device(idx, input.device), input.device, False)
+    idx = Tensor.wrap(backend.to_device(idx, input.device), input.device, False)
     values = gather(x, d, idx)
     if input.ndim == 0 or not keepdim:
         values = squeeze(values, d) if input.ndim else reshape(values, ())
-        idx = Tensor._make(idx.array.reshape(values.shape), input.device, False)
+        idx = Tensor.wrap(idx.array.reshape(values.shape), input.device, False)
     return values_indices(values, idx)

@@ -37,8 +37,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         for g in grads:
             coef = backend.array_module(g.device).asarray(backend.to_device(clip_coef, g.device),
                                                           dtype=g.dtype)
-            g.mul_(Tensor._make(coef, g.device, False))
-    return Tensor._make(xp.asarray(total, dtype=grads[0].dtype), device, False)
+            g.mul_(Tensor.wrap(coef, g.device, False))
+    return Tensor.wrap(xp.asarray(total, dtype=grads[0].dtype), device, False)
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):

@@ -71,7 +71,7 @@ class Optimizer:
                     p.grad = None
                 else:
                     xp = backend.array_module(p.device)
-                    p.grad = Tensor._make(xp.zeros_like(p.grad.array), p.device, False)
+                    p.grad = Tensor.wrap(xp.zeros_like(p.grad.array), p.device, False)
 
     def step(self):
         raise NotImplementedError(f"{type(self).__name__} defines no step()")
@@ -148,7 +148,7 @@ def _state_value(value, p, name, key=None):
             array = array.astype(p.dtype)  # a copy
         else:
             array = array.copy()
-        return Tensor._make(backend.to_device(array, p.device), p.device, False)
+        return Tensor.wrap(backend.to_device(array, p.device), p.device, False)
     return value
 
 

@@ -25,7 +25,7 @@ def _images(tensor):
     if isinstance(tensor, (list, tuple)):
         device = tensor[0].device if isinstance(tensor[0], Tensor) else backend.CPU
         xp = backend.array_module(device)
-        tensor = Tensor._make(xp.stack([getattr(t, "array", t) for t in tensor]), device, False)
+        tensor = Tensor.wrap(xp.stack([getattr(t, "array", t) for t in tensor]), device, False)
     if not isinstance(tensor, Tensor):
         raise TypeError(f"make_grid: tensor should be a Tensor or a list of Tensors, got "
                         f"{type(tensor).__name__}")
@@ -64,7 +64,7 @@ def make_grid(tensor, nrow=8, padding=2, normalize=False, value_range=None, scal
         else:
             x = _normalized(x, value_range)
     if x.shape[0] == 1:
-        return Tensor._make(x[0].copy(), device, False)
+        return Tensor.wrap(x[0].copy(), device, False)
     n, c, h, w = x.shape
     cols = min(nrow, n)
     rows = int(math.ceil(n / cols))
@@ -74,7 +74,7 @@ def make_grid(tensor, nrow=8, padding=2, normalize=False, value_range=None, scal
         r, col = divmod(k, cols)
         top, left = r * step_h + padding, col * step_w + padding
         grid[:, top:top + h, left:left + w] = x[k]
-    return Tensor._make(grid, device, False)
+    return Tensor.wrap(grid, device, False)
 
 
 def save_image(tensor, fp, nrow=8, padding=2, normalize=False, value_range=None,

@@ -89,7 +89,7 @@ class DistributedDataParallel(Module):
             bucket = buckets[self._next_launch]
             xp = backend.array_module(bucket.params[0].device)
             flat = xp.concatenate([p.grad.array.reshape(-1) for p in bucket.params])
-            bucket.flat = Tensor._make(flat, bucket.params[0].device, False)
+            bucket.flat = Tensor.wrap(flat, bucket.params[0].device, False)
             bucket.work = dist.all_reduce(bucket.flat, op=dist.ReduceOp.AVG, async_op=True)
             self._next_launch += 1
         if self._next_launch == len(buckets):
@@ -98,7 +98,7 @@ class DistributedDataParallel(Module):
                 offset = 0
                 for p in bucket.params:
                     n = p.array.size
-                    p.grad = Tensor._make(bucket.flat.array[offset:offset + n].reshape(p.shape),
+                    p.grad = Tensor.wrap(bucket.flat.array[offset:offset + n].reshape(p.shape),
                                           p.device, False)
                     offset += n
                 bucket.ready, bucket.work, bucket.flat = set(), None, None

@@ -33,7 +33,7 @@ def default_collate(batch):
         if any(t.requires_grad for t in batch):
             return stack(list(batch), 0)         # keeps the graph, as torch.stack would
         xp = backend.array_module(elem.device)   # else one array stack, no graph nodes
-        return Tensor._make(xp.stack([t.array for t in batch]), elem.device, False)
+        return Tensor.wrap(xp.stack([t.array for t in batch]), elem.device, False)
     if isinstance(elem, np.ndarray) and _stackable(elem):
         shapes = {a.shape for a in batch}
         if len(shapes) > 1:

@@ -55,7 +55,7 @@ def _row(t, index):
     sharing t's version counter (100x cheaper per sample, which matters for a loader)."""
     if t.requires_grad or isinstance(index, Tensor):
         return t[index]
-    row = Tensor._make(t.array[index], t.device, False)
+    row = Tensor.wrap(t.array[index], t.device, False)
     row._vc = t._vc
     return row
 
