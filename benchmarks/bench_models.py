@@ -98,9 +98,23 @@ def _binary_batch(shape, seed):
     return (np.random.default_rng(seed).random(shape) < 0.3).astype(np.float32)
 
 
-# ---- tinygen -----------------------------------------------------------------------------
+# ---- the four models, in each framework ------------------------------------------------
+#
+# One builder per framework, layer for layer the same model. SIZES gives each model's widths:
+# "full" is the benchmark; "tiny" keeps every layer, op and order (so the same kernel launches
+# and host syncs a step: tests/test_cuda_path.py counts them on the CUDA simulator) at sizes
+# the simulator runs in seconds.
 
-def tinygen_step(model_id, device="cpu"):
+SIZES = {
+    #       B1: input, hidden, latent, batch          B2: G/D channels c1 > c2, side (image 4 side), z, batch
+    "full": {"B1": (784, 400, 20, 128), "B2": (128, 64, 7, 64, 64),
+             # B3: channels, side, batch              B4: channels c1 < c2, side (image 4 side), code, batch
+             "B3": (64, 28, 32), "B4": (32, 64, 7, 32, 128)},
+    "tiny": {"B1": (16, 8, 2, 3), "B2": (4, 2, 2, 4, 2), "B3": (2, 6, 2), "B4": (2, 4, 2, 3, 2)},
+}
+
+
+def tinygen_step(model_id, device="cpu", size="full"):
     """A closure running one training step of `model_id` in tinygen, on `device`."""
     import tinygen as tg
     import tinygen.nn as nn
@@ -108,19 +122,21 @@ def tinygen_step(model_id, device="cpu"):
     import tinygen.optim as optim
 
     tg.manual_seed(0)
+    dims = SIZES[size][model_id]
     if model_id == "B1":
-        enc, mu_head, logvar_head = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
-        dec1, dec2 = nn.Linear(20, 400), nn.Linear(400, 784)
+        inp, hid, lat, n = dims
+        enc, mu_head, logvar_head = nn.Linear(inp, hid), nn.Linear(hid, lat), nn.Linear(hid, lat)
+        dec1, dec2 = nn.Linear(lat, hid), nn.Linear(hid, inp)
         for m in (enc, mu_head, logvar_head, dec1, dec2):
             m.to(device)
         params = [p for m in (enc, mu_head, logvar_head, dec1, dec2) for p in m.parameters()]
         opt = optim.Adam(params, lr=1e-3)
-        x = tg.tensor(_binary_batch((128, 784), 0), device=device)
+        x = tg.tensor(_binary_batch((n, inp), 0), device=device)
 
         def step():
             h = F.relu(enc(x))
             mu, logvar = mu_head(h), logvar_head(h)
-            z = mu + (logvar * 0.5).exp() * tg.randn(128, 20, device=device)
+            z = mu + (logvar * 0.5).exp() * tg.randn(n, lat, device=device)
             logits = dec2(F.relu(dec1(z)))
             rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
             kl = -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum()
@@ -131,22 +147,23 @@ def tinygen_step(model_id, device="cpu"):
         return step
 
     if model_id == "B2":
+        c1, c2, s, nz, n = dims
         G = nn.Sequential(
-            nn.Linear(64, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
-            nn.Unflatten(1, (128, 7, 7)),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, 1, 4, 2, 1)).to(device)
+            nn.Linear(nz, c1 * s * s), nn.BatchNorm1d(c1 * s * s), nn.ReLU(),
+            nn.Unflatten(1, (c1, s, s)),
+            nn.ConvTranspose2d(c1, c2, 4, 2, 1), nn.BatchNorm2d(c2), nn.ReLU(),
+            nn.ConvTranspose2d(c2, 1, 4, 2, 1)).to(device)
         D = nn.Sequential(
-            nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(128 * 7 * 7, 1)).to(device)
+            nn.Conv2d(1, c2, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(c2, c1, 4, 2, 1), nn.BatchNorm2d(c1), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(c1 * s * s, 1)).to(device)
         opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        x = tg.tensor(np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32), device=device)
-        ones, zeros = tg.ones(64, 1, device=device), tg.zeros(64, 1, device=device)
+        x = tg.tensor(np.random.default_rng(0).random((n, 1, 4 * s, 4 * s)).astype(np.float32), device=device)
+        ones, zeros = tg.ones(n, 1, device=device), tg.zeros(n, 1, device=device)
 
         def step():
-            fake = F.sigmoid(G(tg.randn(64, 64, device=device)))
+            fake = F.sigmoid(G(tg.randn(n, nz, device=device)))
             loss_d = (F.binary_cross_entropy_with_logits(D(x), ones)
                       + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
             opt_d.zero_grad()
@@ -159,29 +176,31 @@ def tinygen_step(model_id, device="cpu"):
         return step
 
     if model_id == "B3":
-        layers = [nn.MaskedConv2d(1, 64, 7, mask_type="A", padding=3)]
+        c, side, n = dims
+        layers = [nn.MaskedConv2d(1, c, 7, mask_type="A", padding=3)]
         for _ in range(5):
-            layers += [nn.MaskedConv2d(64, 64, 3, mask_type="B", padding=1), nn.ReLU()]
-        layers += [nn.Conv2d(64, 64, 1), nn.ReLU(), nn.Conv2d(64, 1, 1)]
+            layers += [nn.MaskedConv2d(c, c, 3, mask_type="B", padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(c, c, 1), nn.ReLU(), nn.Conv2d(c, 1, 1)]
         net = nn.Sequential(*layers).to(device)
         opt = optim.Adam(net.parameters(), lr=1e-3)
-        x = tg.tensor(_binary_batch((32, 1, 28, 28), 0), device=device)
+        x = tg.tensor(_binary_batch((n, 1, side, side), 0), device=device)
 
         def step():
-            loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum") * (1.0 / 32)
+            loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum") * (1.0 / n)
             opt.zero_grad()
             loss.backward()
             opt.step()
         return step
 
     if model_id == "B4":
+        c1, c2, s, code, n = dims
         net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 32),
-            nn.Linear(32, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1)).to(device)
+            nn.Conv2d(1, c1, 3, 2, 1), nn.ReLU(), nn.Conv2d(c1, c2, 3, 2, 1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(c2 * s * s, code),
+            nn.Linear(code, c2 * s * s), nn.ReLU(), nn.Unflatten(1, (c2, s, s)),
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(c1, 1, 4, 2, 1)).to(device)
         opt = optim.Adam(net.parameters(), lr=1e-3)
-        x = tg.tensor(_binary_batch((128, 1, 28, 28), 0), device=device)
+        x = tg.tensor(_binary_batch((n, 1, 4 * s, 4 * s), 0), device=device)
 
         def step():
             loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum")
@@ -192,28 +211,28 @@ def tinygen_step(model_id, device="cpu"):
     raise ValueError(model_id)
 
 
-# ---- PyTorch (the same four, line for line) ---------------------------------------------
-
-def torch_step(model_id, device="cpu"):
+def torch_step(model_id, device="cpu", size="full"):
     """The same step in PyTorch, on `device` ('cuda': cuBLAS/cuDNN, the vendor reference)."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
     torch.manual_seed(0)
+    dims = SIZES[size][model_id]
     if model_id == "B1":
-        enc, mu_head, logvar_head = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
-        dec1, dec2 = nn.Linear(20, 400), nn.Linear(400, 784)
+        inp, hid, lat, n = dims
+        enc, mu_head, logvar_head = nn.Linear(inp, hid), nn.Linear(hid, lat), nn.Linear(hid, lat)
+        dec1, dec2 = nn.Linear(lat, hid), nn.Linear(hid, inp)
         for m in (enc, mu_head, logvar_head, dec1, dec2):
             m.to(device)
         params = [p for m in (enc, mu_head, logvar_head, dec1, dec2) for p in m.parameters()]
         opt = torch.optim.Adam(params, lr=1e-3)
-        x = torch.from_numpy(_binary_batch((128, 784), 0)).to(device)
+        x = torch.from_numpy(_binary_batch((n, inp), 0)).to(device)
 
         def step():
             h = F.relu(enc(x))
             mu, logvar = mu_head(h), logvar_head(h)
-            z = mu + (logvar * 0.5).exp() * torch.randn(128, 20, device=device)
+            z = mu + (logvar * 0.5).exp() * torch.randn(n, lat, device=device)
             logits = dec2(F.relu(dec1(z)))
             rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
             kl = -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum()
@@ -224,22 +243,23 @@ def torch_step(model_id, device="cpu"):
         return step
 
     if model_id == "B2":
+        c1, c2, s, nz, n = dims
         G = nn.Sequential(
-            nn.Linear(64, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
-            nn.Unflatten(1, (128, 7, 7)),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, 1, 4, 2, 1)).to(device)
+            nn.Linear(nz, c1 * s * s), nn.BatchNorm1d(c1 * s * s), nn.ReLU(),
+            nn.Unflatten(1, (c1, s, s)),
+            nn.ConvTranspose2d(c1, c2, 4, 2, 1), nn.BatchNorm2d(c2), nn.ReLU(),
+            nn.ConvTranspose2d(c2, 1, 4, 2, 1)).to(device)
         D = nn.Sequential(
-            nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(128 * 7 * 7, 1)).to(device)
+            nn.Conv2d(1, c2, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(c2, c1, 4, 2, 1), nn.BatchNorm2d(c1), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(c1 * s * s, 1)).to(device)
         opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        x = torch.from_numpy(np.random.default_rng(0).random((64, 1, 28, 28)).astype(np.float32)).to(device)
-        ones, zeros = torch.ones(64, 1, device=device), torch.zeros(64, 1, device=device)
+        x = torch.from_numpy(np.random.default_rng(0).random((n, 1, 4 * s, 4 * s)).astype(np.float32)).to(device)
+        ones, zeros = torch.ones(n, 1, device=device), torch.zeros(n, 1, device=device)
 
         def step():
-            fake = torch.sigmoid(G(torch.randn(64, 64, device=device)))
+            fake = torch.sigmoid(G(torch.randn(n, nz, device=device)))
             loss_d = (F.binary_cross_entropy_with_logits(D(x), ones)
                       + F.binary_cross_entropy_with_logits(D(fake.detach()), zeros))
             opt_d.zero_grad()
@@ -264,29 +284,31 @@ def torch_step(model_id, device="cpu"):
             def forward(self, x):
                 return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
-        layers = [MaskedConv2d(1, 64, 7, "A", 3)]
+        c, side, n = dims
+        layers = [MaskedConv2d(1, c, 7, "A", 3)]
         for _ in range(5):
-            layers += [MaskedConv2d(64, 64, 3, "B", 1), nn.ReLU()]
-        layers += [nn.Conv2d(64, 64, 1), nn.ReLU(), nn.Conv2d(64, 1, 1)]
+            layers += [MaskedConv2d(c, c, 3, "B", 1), nn.ReLU()]
+        layers += [nn.Conv2d(c, c, 1), nn.ReLU(), nn.Conv2d(c, 1, 1)]
         net = nn.Sequential(*layers).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        x = torch.from_numpy(_binary_batch((32, 1, 28, 28), 0)).to(device)
+        x = torch.from_numpy(_binary_batch((n, 1, side, side), 0)).to(device)
 
         def step():
-            loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum") / 32
+            loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum") / n
             opt.zero_grad()
             loss.backward()
             opt.step()
         return step
 
     if model_id == "B4":
+        c1, c2, s, code, n = dims
         net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 32),
-            nn.Linear(32, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1)).to(device)
+            nn.Conv2d(1, c1, 3, 2, 1), nn.ReLU(), nn.Conv2d(c1, c2, 3, 2, 1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(c2 * s * s, code),
+            nn.Linear(code, c2 * s * s), nn.ReLU(), nn.Unflatten(1, (c2, s, s)),
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(c1, 1, 4, 2, 1)).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        x = torch.from_numpy(_binary_batch((128, 1, 28, 28), 0)).to(device)
+        x = torch.from_numpy(_binary_batch((n, 1, 4 * s, 4 * s), 0)).to(device)
 
         def step():
             loss = F.binary_cross_entropy_with_logits(net(x), x, reduction="sum")
