@@ -5,6 +5,8 @@ import os
 import platform
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -178,6 +180,31 @@ def test_over_slices_raises_a_slice_error_after_every_slice_is_done_and_goes_on(
         assert threads.over_slices(10, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)]
     finally:
         tg.set_num_threads(old)
+
+
+def test_the_caller_runs_a_slice_that_no_worker_has_begun_and_does_not_wait():
+    """A worker that wakes late (its core held by another process) finds its slice done: the
+    split neither waits for it nor runs the slice twice, and the worker is used again once it
+    is back. Here the worker cannot take the GIL while the caller runs its slice."""
+    old_threads, old_switch = tg.get_num_threads(), sys.getswitchinterval()
+    ran_on = []
+
+    def part(lo, hi):
+        ran_on.append((lo, threading.get_ident()))
+        return lo, hi
+    try:
+        tg.set_num_threads(2)
+        threads.over_slices(10, lambda lo, hi: hi, blas=False)          # the worker started
+        sys.setswitchinterval(1.0)
+        assert threads.over_slices(10, part, blas=False) == [(0, 5), (5, 10)]
+        sys.setswitchinterval(old_switch)
+        assert ran_on == [(0, threading.get_ident()), (5, threading.get_ident())]
+        time.sleep(0.2)                                                  # the worker settles
+        meet = threading.Barrier(2, timeout=10.0)                        # both slices at once:
+        assert threads.over_slices(10, lambda lo, hi: meet.wait() >= 0, blas=False) == [True, True]
+    finally:
+        sys.setswitchinterval(old_switch)
+        tg.set_num_threads(old_threads)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
