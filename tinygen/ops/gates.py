@@ -12,9 +12,9 @@ t = tanh(a) and s = sigmoid(b), so the backward is products only:
 GatedTanhGrad, the backward as a node, is itself differentiable (its backward is written with
 ops), so second derivatives work.
 """
+from tinygen import kernels
 from tinygen.autograd.function import Function
 from tinygen.backend import get_array_module
-from tinygen.kernels.fused_numpy import sigmoid as _sigmoid
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.rearrange import narrow
 from tinygen.ops.shape import _norm_dim, cat
@@ -33,7 +33,7 @@ class GatedTanh(Function):
     def forward(self, x):
         xp = get_array_module(x)
         a, b = _halves(x, self.dim)
-        self.t, self.s = xp.tanh(a), _sigmoid(b)
+        self.t, self.s = xp.tanh(a), kernels.implementation("fused", kernels.device_of(x)).sigmoid(b)
         return self.t * self.s
 
     def backward(self, gy):

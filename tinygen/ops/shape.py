@@ -264,7 +264,8 @@ class IndexAdd(Function):
         if _is_basic(self.index):  # each element picked at most once: a plain store (~30x faster)
             gx[self.index] = gy
             return gx
-        return kernels.scatter_add(gx, self.index, gy)
+        scatter = kernels.implementation("scatter", kernels.device_of(gx))   # repeats in order
+        return scatter.scatter_add(gx, self.index, gy)
 
     def backward(self, ggx):
         return getitem(ggx, self.index)

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from tinygen import backend
+from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_tensor
 from tinygen.ops.elementwise import (Unary, _check_broadcast, _const, _unary, abs, clamp, exp, log,
@@ -42,11 +42,7 @@ def _kernel(name, x, n=None):
     """The special-function kernel for x's array (numpy: numba ufuncs; cupy: cupyx)."""
     if x.dtype.kind != "f":
         x = x.astype(np.float32)
-    if isinstance(x, np.ndarray):
-        from tinygen.kernels import special_numba
-        return special_numba.apply(name, x, n)
-    from tinygen.kernels import special_cuda
-    return special_cuda.apply(name, x, n)
+    return kernels.implementation("special", kernels.device_of(x)).apply(name, x, n)
 
 
 def _zero(x, y, gy):
