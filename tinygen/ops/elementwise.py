@@ -23,21 +23,13 @@ import numpy as np
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.indexing import _mask_array, nonzero
+from tinygen.ops.common import check_broadcast, constant, constant_mask, mask_array
+from tinygen.ops.indexing import nonzero
 from tinygen.ops.shape import astype, broadcast_to, unbroadcast
 
 
-def _const(x, array):
-    """A constant (no-grad) Tensor on x's device: masks and signs used inside backward."""
-    return Tensor.wrap(array, x.device, False)
-
-
-def _mask(x, array):
-    return _const(x, array.astype(x.dtype))
-
-
 def _sign(x):
-    return _mask(x, backend.array_module(x.device).sign(x.array))
+    return constant_mask(x, backend.array_module(x.device).sign(x.array))
 
 
 def _sigmoid(xp, x):
@@ -140,15 +132,6 @@ logsigmoid = _unary("logsigmoid")
 
 # ---- binary arithmetic (broadcasting; backward sums back with unbroadcast) -------------------
 
-def _check_broadcast(op, a, b):
-    if a.shape != b.shape:
-        try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
-                             f"broadcast together") from None
-
-
 class Add(Function):
     def forward(self, a, b):
         return a + b
@@ -207,12 +190,12 @@ class Pow(Function):
         zero = xp.isnan(ga.array) & (b.array == 0)   # 0 * 0^-1 = nan
         # on a device, `any` would sync the host: the where runs whether needed or not
         if xp is not np or bool(zero.any()):
-            ga = where(_const(a, zero), 0.0, ga)
+            ga = where(constant(a, zero), 0.0, ga)
         gb = None
         if b.requires_grad:
             base_zero = (a.array == 0) & (b.array >= 0)
             if xp is not np or bool(base_zero.any()):
-                a = where(_const(a, base_zero), 1.0, a)          # y log 1 = 0 there
+                a = where(constant(a, base_zero), 1.0, a)          # y log 1 = 0 there
             gb = gy * y * log(a)
         return unbroadcast(ga, self.inputs[0]), (unbroadcast(gb, b) if gb is not None else None)
 
@@ -252,7 +235,7 @@ def _binary(cls, op):
         if type(a) is not Tensor or type(b) is not Tensor:
             a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
         if a.array.shape != b.array.shape:
-            _check_broadcast(op, a, b)
+            check_broadcast(op, a, b)
         return cls()(a, b)
     fn.__name__ = op
     return fn
@@ -281,7 +264,7 @@ def _compare(name, fn):
         a2, b2 = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
         if a2.device != b2.device:
             raise RuntimeError(f"{name}: tensors on {a2.device} and {b2.device}")
-        _check_broadcast(name, a2, b2)
+        check_broadcast(name, a2, b2)
         return Tensor.wrap(fn(a2.array, b2.array), a2.device, False)
     cmp.__name__ = name
     return cmp
@@ -365,7 +348,7 @@ class Clamp(Function):
             inside = inside & (x >= self.lo)
         if self.hi is not None:
             inside = inside & (x <= self.hi)
-        return gy * _mask(self.inputs[0], inside)
+        return gy * constant_mask(self.inputs[0], inside)
 
 
 def clamp(x, min=None, max=None):
@@ -389,7 +372,7 @@ class Where(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        keep = _mask(gy, self.cond)
+        keep = constant_mask(gy, self.cond)
         return unbroadcast(gy * keep, a), unbroadcast(gy * (1 - keep), b)
 
 
@@ -418,7 +401,7 @@ def where(condition, input=None, other=None):
 
 def masked_fill(input, mask, value):
     """input with `value` (a number or 0-d tensor) where mask (broadcast to input) is True."""
-    m = _mask_array(mask, "masked_fill", input)
+    m = mask_array(mask, "masked_fill", input)
     try:
         if np.broadcast_shapes(m.shape, input.shape) != tuple(input.shape):
             raise ValueError
@@ -451,17 +434,17 @@ class Maximum(Function):
         da = a.array * self.sign
         db = b.array * self.sign
         share = (da > db) + 0.5 * (da == db)
-        wa = _mask(gy, share)
+        wa = constant_mask(gy, share)
         return unbroadcast(gy * wa, a), unbroadcast(gy * (1 - wa), b)
 
 
 def maximum(a, b):
     a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-    _check_broadcast("maximum", a, b)
+    check_broadcast("maximum", a, b)
     return Maximum(+1)(a, b)
 
 
 def minimum(a, b):
     a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-    _check_broadcast("minimum", a, b)
+    check_broadcast("minimum", a, b)
     return Maximum(-1)(a, b)

@@ -15,9 +15,10 @@ ops), so second derivatives work.
 from tinygen import kernels
 from tinygen.autograd.function import Function
 from tinygen.backend import get_array_module
+from tinygen.ops.common import normalize_dim
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.rearrange import narrow
-from tinygen.ops.shape import _norm_dim, cat
+from tinygen.ops.shape import cat
 
 
 def _halves(x, dim):
@@ -80,7 +81,7 @@ class GatedTanhGrad(Function):
 
 def gated_tanh(input, dim=1):
     """tanh(a) * sigmoid(b) for the two halves a, b of input along dim (an even size)."""
-    d = _norm_dim(dim, input.ndim, "gated_tanh")
+    d = normalize_dim(dim, input.ndim, "gated_tanh")
     if input.shape[d] % 2:
         raise ValueError(f"gated_tanh: dim {dim} of input {tuple(input.shape)} must have an even "
                          f"size (two halves)")

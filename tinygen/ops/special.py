@@ -33,8 +33,9 @@ import numpy as np
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import as_tensor
-from tinygen.ops.elementwise import (Unary, _check_broadcast, _const, _unary, abs, clamp, exp, log,
-                                     log1p, rsqrt, sin, square, where)
+from tinygen.ops.common import check_broadcast, constant
+from tinygen.ops.elementwise import (Unary, _unary, abs, clamp, exp, log, log1p, rsqrt, sin, square,
+                                     where)
 from tinygen.ops.shape import unbroadcast
 
 
@@ -55,7 +56,7 @@ _C = 2 / math.sqrt(math.pi)    # erf'(0)
 def _rounded_quotient(rounding, a, b):
     """trunc or floor of a / b, a constant of b's gradient in fmod and remainder."""
     xp = backend.array_module(a.device)
-    return _const(a, getattr(xp, rounding)(a.array / b.array))
+    return constant(a, getattr(xp, rounding)(a.array / b.array))
 
 
 SPECIAL = {
@@ -197,7 +198,7 @@ class BinarySpecial(Function):
 def _operands(op, input, other):
     """input and other as Tensors (numbers take the other's dtype) that broadcast together."""
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
-    _check_broadcast(op, a, b)
+    check_broadcast(op, a, b)
     return a, b
 
 
@@ -233,7 +234,7 @@ class NanToNum(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return gy * _const(gy, backend.array_module(x.device).isfinite(x.array).astype(gy.dtype))
+        return gy * constant(gy, backend.array_module(x.device).isfinite(x.array).astype(gy.dtype))
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
@@ -246,7 +247,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
 
 def sinc(input):
     """The normalized sinc: sin(pi x) / (pi x), and 1 at x = 0."""
-    zero = _const(input, input.array == 0)
+    zero = constant(input, input.array == 0)
     x = where(zero, 1.0, input) * math.pi          # a safe divisor where x = 0
     return where(zero, 1.0, sin(x) / x)
 
@@ -261,7 +262,7 @@ def xlogy(input, other):
     """x log y, with 0 where x = 0 (unless y is nan), broadcasting."""
     x, y = _operands("xlogy", input, other)
     xp = backend.array_module(x.device)
-    skip = _const(x, (x.array == 0) & ~xp.isnan(y.array))   # broadcast (x, y) shape
+    skip = constant(x, (x.array == 0) & ~xp.isnan(y.array))   # broadcast (x, y) shape
     return x * log(where(skip, 1.0, y))           # log 1 = 0: value and both gradients 0 there
 
 
@@ -269,14 +270,14 @@ def copysign(input, other):
     """|input| with the sign bit of other (-0.0 counts as negative), broadcasting."""
     a, b = _operands("copysign", input, other)
     xp = backend.array_module(a.device)
-    sign = _const(a, xp.where(xp.signbit(b.array), -1.0, 1.0).astype(a.dtype))
+    sign = constant(a, xp.where(xp.signbit(b.array), -1.0, 1.0).astype(a.dtype))
     return abs(a) * sign
 
 
 def _fmax_fmin(op, input, other, keep_input):
     a, b = _operands(op, input, other)
     xp = backend.array_module(a.device)
-    return where(_const(a, keep_input(a.array, b.array) | xp.isnan(b.array)), a, b)
+    return where(constant(a, keep_input(a.array, b.array) | xp.isnan(b.array)), a, b)
 
 
 def fmax(input, other):
