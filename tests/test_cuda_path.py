@@ -718,6 +718,8 @@ def test_scatter_add_on_the_device_is_bitwise_the_cpus_and_repeatable(fake_gpu):
     """Repeated positions are summed in order by one thread each (kernels/scatter_cuda.py), not
     by atomics: bitwise np.add.at, run after run, through every op that scatters."""
     from tinygen import kernels
+    scatter = kernels.implementation("scatter", kernels.device_of(fake_gpu.zeros(1)))
+    assert scatter.__name__ == "tinygen.kernels.scatter_cuda"
     g = np.random.default_rng(4)
     values = (g.standard_normal((6, 40)) * 10.0 ** g.integers(-4, 5, (6, 40))).astype(np.float32)
     rows = g.integers(0, 3, 40)                         # many repeats: the order of the sum matters
@@ -726,12 +728,12 @@ def test_scatter_add_on_the_device_is_bitwise_the_cpus_and_repeatable(fake_gpu):
     np.add.at(expected, index, values)
     rows_dev = fake_gpu.asarray(rows)
     for _ in range(2):
-        got = kernels.scatter_add(fake_gpu.zeros((6, 3), np.float32), (slice(None), rows_dev),
+        got = scatter.scatter_add(fake_gpu.zeros((6, 3), np.float32), (slice(None), rows_dev),
                                   fake_gpu.asarray(values))
         np.testing.assert_array_equal(got.get(), expected)
     base = np.arange(12, dtype=np.float64).reshape(3, 4)
     strided = fake_gpu.asarray(base).T                  # not contiguous: updated in place all the same
-    kernels.scatter_add(strided, (fake_gpu.asarray([1, 1, 3]),), fake_gpu.asarray(np.ones(3)))
+    scatter.scatter_add(strided, (fake_gpu.asarray([1, 1, 3]),), fake_gpu.asarray(np.ones(3)))
     expected = base.T.copy()
     np.add.at(expected, ([1, 1, 3],), 1.0)
     np.testing.assert_array_equal(strided.get(), expected)

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from tinygen import backend
 from tinygen import testing as tgt
-from tinygen.kernels import FAMILIES, _common, implementation, use_conv_algorithm
+from tinygen.kernels import FAMILIES, ONE_PER_DEVICE, _common, device_of, implementation, use_conv_algorithm
 from tinygen.kernels._common import conv_output_size, conv_transpose_output_size
 
-WITH_REFERENCE = ("conv", "pool", "matmul", "fused")        # FAMILIES but special (NumPy has no erf)
+WITH_REFERENCE = ("conv", "pool", "matmul", "fused")        # FAMILIES but ONE_PER_DEVICE
 REFERENCE = {family: implementation(family, "cpu", "reference") for family in WITH_REFERENCE}
 NUMBA = {family: implementation(family, "cpu", "fast") for family in WITH_REFERENCE}
 ALGORITHMS = NUMBA["conv"].ALGORITHMS          # {op: {name: function}}: conv_numba's algorithms
@@ -497,8 +497,11 @@ def test_dispatch_follows_device_and_setting():
     assert implementation("matmul", "cuda", "fast").__name__ == "tinygen.kernels.matmul_cuda"
     with pytest.raises(ValueError, match="unknown kernel family"):
         implementation("fft", "cpu")
-    with pytest.raises(ValueError, match="no reference kernels"):
-        implementation("special", "cpu", "reference")
+    for family, per_device in ONE_PER_DEVICE.items():    # special: NumPy has no erf
+        for device, suffix in per_device.items():
+            modules = {implementation(family, device, mode).__name__ for mode in ("reference", "fast")}
+            assert modules == {f"tinygen.kernels.{family}_{suffix}"}
+    assert device_of(np.zeros(2)) == "cpu"
     with pytest.raises(ValueError, match="kernel mode"):
         with backend.use_kernels("fastest"):
             pass

@@ -29,7 +29,7 @@ import tinygen as tg  # noqa: E402
 from tinygen import backend  # noqa: E402
 import tinygen.nn as nn  # noqa: E402
 import tinygen.nn.functional as F  # noqa: E402
-from tinygen.ops.elementwise import Unary  # noqa: E402
+from tinygen.ops.elementwise import Elementwise  # noqa: E402
 
 try:
     import torch
@@ -147,7 +147,7 @@ UNARY_EXACT = {
     # name          tinygen op                      exact f(x)                       exact f'(x)
     "sigmoid":    (tg.sigmoid,                     s_exact,                         ds_exact),
     "logsigmoid": (F.logsigmoid,                   lambda x: -mp.log1p(mp.exp(-x)), lambda x: s_exact(-x)),
-    "softplus":   (lambda x: Unary("softplus")(x), lambda x: mp.log1p(mp.exp(x)),   s_exact),
+    "softplus":   (lambda x: Elementwise("softplus")(x), lambda x: mp.log1p(mp.exp(x)), s_exact),
 }
 
 

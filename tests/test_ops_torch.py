@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 import tinygen as tg
 from tinygen import ops
 from tinygen import testing as tgt
+from tinygen.ops import elementwise
+from tinygen.ops.elementwise import ELEMENTWISE
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -294,3 +296,22 @@ def test_gradients_at_kinks_follow_torch():
             (g,) = tg.grad(ours(x).sum(), x)
             (gt,) = torch.autograd.grad(theirs(xt).sum(), xt)
             assert_close(g, gt)
+
+
+# ---- the elementwise table: every row against torch's function of its name ------------------
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@settings(max_examples=5)
+@given(data=st.data())
+def test_every_elementwise_row_matches_torch(name, data):
+    """Each row of ops/elementwise.py's table, a new one too, as its function there against
+    torch's of the same name (torch.nn.functional's for softplus and logsigmoid), on inputs
+    of the row's domains: values, gradients and second-order terms."""
+    op = ELEMENTWISE[name]
+    theirs = getattr(torch, name, None) or getattr(TF, name)
+    if len(op.domains) == 1:
+        shapes = [data.draw(tgt.shapes(0, 2, 1, 3))]
+    else:
+        shapes = data.draw(tgt.broadcastable_shapes(max_dims=2))
+    arrays = [data.draw(tgt.arrays(s, d)) for s, d in zip(shapes, op.domains)]
+    check(getattr(elementwise, name), theirs, arrays, rtol=1e-8)   # torch's trigamma: to 5e-10

@@ -394,27 +394,7 @@ def _norm(draw):
     return (lambda x: x.norm(p, dim, keepdim)), (x,)
 
 
-# ---- rounding and special functions -------------------------------------------------------------
-
-SPECIAL_DOMAIN = {"sign": "away_from_kinks", "floor": "away_from_kinks", "ceil": "away_from_kinks",
-                  "round": "away_from_kinks", "trunc": "away_from_kinks", "frac": "away_from_kinks",
-                  "erf": "any", "erfc": "any", "erfinv": "unit", "lgamma": "positive",
-                  "digamma": "positive", "tan": "unit", "asin": "unit", "acos": "unit", "atan": "any",
-                  "sinh": "any", "cosh": "any", "exp2": "any", "log2": "positive", "log10": "positive",
-                  "reciprocal": "away_from_kinks", "asinh": "any", "acosh": "positive", "atanh": "unit"}
-
-
-for _key in ops.SPECIAL:
-    def _special_case(draw, key=_key):
-        x = draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), SPECIAL_DOMAIN[key]))
-        if key in ("floor", "ceil", "round", "trunc", "frac"):
-            x = tg.tensor(x.numpy() * 3, dtype="float64", requires_grad=True)  # cross integers
-        if key == "acosh":
-            x = tg.tensor(x.numpy() + 1.1, dtype="float64", requires_grad=True)  # acosh: x > 1
-        return getattr(ops, key), (x,)
-    CASES.append((f"special:{_key}", st.composite(_special_case)(), True))
-    GRADCHECKED.add(_key)
-
+# ---- composed special functions, fmod and remainder ----------------------------------------------
 
 @case("lerp_nan_to_num", "lerp", "nan_to_num")
 def _lerp(draw):
@@ -450,13 +430,6 @@ def _fmod(draw):
             return (lambda a: ops.fmod(a, 10.0)), (a,)
     fn = draw(st.sampled_from([ops.fmod, ops.remainder]))
     return fn, (a, b)
-
-
-@case("atan2_hypot", "atan2", "hypot")
-def _atan2(draw):
-    sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
-    a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
-    return draw(st.sampled_from([ops.atan2, ops.hypot])), (a, b)
 
 
 # ---- issue 26: composed elementwise ops and the add* products -----------------------------------

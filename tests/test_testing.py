@@ -40,6 +40,8 @@ def test_tensors_values_lie_in_their_domain(dtype, data):
         assert (v >= 0.1 - 1e-6).all() and (v <= 2 + 1e-6).all()
     elif domain == "unit":
         assert (v > 0).all() and (v < 1).all()
+    elif domain == "above_one":
+        assert (v >= 1.1 - 1e-6).all() and (v <= 3 + 1e-6).all()
     else:  # away from kinks: from 0, from each other, from the 0.05 grid
         assert (np.abs(v) >= 0.11 - 1e-6).all()
         if v.size > 1:

@@ -21,17 +21,9 @@ Strategies (each returns a hypothesis SearchStrategy):
     conv_params(input_size, transposed=False, ...)      ConvParams valid for that input size
                                                         (conv_output_size: the formula it uses)
 
-Domains (what a finite-difference check needs to be meaningful):
-
-    "any"              values in [-2, 2]
-    "positive"         values in [0.1, 2]                          (log, sqrt, rsqrt, pow)
-    "unit"             values in [0.05, 0.95]                      (probabilities)
-    "away_from_kinks"  |x| in [0.11, ~2.1], pairwise >= 0.02 apart, and >= 0.01 away from
-                       every multiple of 0.05 (so from 0, and from clamp bounds such as
-                       +-0.5): relu, abs, leaky_relu, clamp, max/min without ties.
-
-Values are small on purpose: float64 central differences with eps = 1e-6 are then accurate
-to about 1e-9, far inside gradcheck's tolerances.
+Domains (what a finite-difference check needs to be meaningful) are tinygen.ops.domains'
+DOMAINS, the vocabulary of the op table's domain column: "any", "positive", "unit",
+"above_one", "away_from_kinks" (that module gives each one's values).
 """
 import dataclasses
 
@@ -39,9 +31,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-DOMAINS = ("any", "positive", "unit", "away_from_kinks")
-
-_BOUNDS = {"any": (-2.0, 2.0), "positive": (0.1, 2.0), "unit": (0.05, 0.95)}
+from tinygen.ops import domains
+from tinygen.ops.domains import DOMAINS  # noqa: F401  (tgt.DOMAINS: the names a test may draw)
 
 
 def shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
@@ -64,18 +55,12 @@ def broadcastable_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
 def _values(draw, n, domain):
     """n floats (a list) in `domain`."""
     if domain == "away_from_kinks":
-        # distinct integers m != 0 -> sign(m) (0.05 (|m| + 1) + j), j in [0.01, 0.04]
         k = max(40, n)
         ms = draw(st.lists(st.integers(-k, k).filter(bool), min_size=n, max_size=n, unique=True))
-        js = draw(st.lists(st.floats(0.01, 0.04), min_size=n, max_size=n))
-        return [float(np.sign(m)) * (0.05 * (abs(m) + 1) + j) for m, j in zip(ms, js)]
-    lo, hi = _BOUNDS[domain]
+        js = draw(st.lists(st.floats(*domains.KINK_OFFSETS), min_size=n, max_size=n))
+        return domains.away_from_kinks(ms, js)
+    lo, hi = domains.BOUNDS[domain]
     return draw(st.lists(st.floats(lo, hi), min_size=n, max_size=n))
-
-
-def _check_domain(domain):
-    if domain not in DOMAINS:
-        raise ValueError(f"unknown domain {domain!r}: expected one of {DOMAINS}")
 
 
 def arrays(shape, domain="any", dtype="float64"):
@@ -83,7 +68,7 @@ def arrays(shape, domain="any", dtype="float64"):
 
     Values are drawn in float64 and then cast, so float32 arrays hold the nearest float32
     (0.1 becomes 0.100000001)."""
-    _check_domain(domain)
+    domains.check_domain(domain)
     return _arrays(shape, domain, np.dtype(dtype))
 
 
@@ -99,7 +84,7 @@ def tensors(shape, domain="any", dtype="float64", requires_grad=True, device="cp
     """tg.Tensors of `shape` (a tuple, or a strategy such as shapes()) with values in `domain`.
 
     float64 and requires_grad by default: ready for tg.autograd.gradcheck."""
-    _check_domain(domain)
+    domains.check_domain(domain)
     return _tensors(shape, domain, np.dtype(dtype), requires_grad, device)
 
 

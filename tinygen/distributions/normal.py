@@ -14,9 +14,8 @@ from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.distributions.distribution import Distribution, broadcast_params
-from tinygen.ops.elementwise import log
+from tinygen.ops.elementwise import erf, erfinv, log
 from tinygen.ops.factories import randn
-from tinygen.ops.special import erf, erfinv
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 

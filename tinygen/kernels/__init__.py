@@ -8,6 +8,8 @@
     special  (none: NumPy has no erf)    special_numba.py    special_cuda.py
     scatter  scatter_numpy.py (cpu only)  (np.add.at is one)  scatter_cuda.py
 
+special and scatter have one module per device, whatever the setting (ONE_PER_DEVICE).
+
 Each family's function list is declared once, below (CONV, POOL, ...): every
 implementation file defines exactly those functions, with the same parameters
 (tests/test_kernels.py checks it), so that `diff conv_numpy.py conv_numba.py` lines up
@@ -17,14 +19,19 @@ _common_numba.py. A fast file with several algorithms for one op names each one
 `<op>_<algorithm>` with the op's signature and picks among them in `choose_algorithm`
 (conv_numba.py; winograd_numba.py holds conv2d_winograd).
 
-`implementation` is the one dispatch: it picks the module from the device and the kernel
-setting (tinygen.backend.kernel_mode(): env TINYGEN_KERNELS=reference|fast, or
-`with tinygen.backend.use_kernels("reference"):`). The numpy reference is written against
-`xp` (numpy or cupy, whichever holds the arrays), so `cuda` + reference runs the reference
-code on the GPU's arrays.
+`implementation` is the one dispatch: every op reaches its kernels through it. It picks the
+module from the device and the kernel setting (tinygen.backend.kernel_mode(): env
+TINYGEN_KERNELS=reference|fast, or `with tinygen.backend.use_kernels("reference"):`). The
+numpy reference is written against `xp` (numpy or cupy, whichever holds the arrays), so
+`cuda` + reference runs the reference code on the GPU's arrays.
 
     conv = implementation("conv", x_device)
     y = conv.conv2d(x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+
+An op that has arrays rather than a device in hand (a kernel row of the elementwise table,
+a reference kernel that scatters) names the device of its arrays, `device_of(x)`:
+
+    implementation("scatter", device_of(target)).scatter_add(target, index, values)
 
 `use_conv_algorithm(name)` (or env TINYGEN_CONV_ALGO=name) forces one of conv_numba's
 algorithms wherever it applies; the setting is the context variable CONV_ALGORITHM, so it
@@ -49,13 +56,18 @@ FUSED = ("sigmoid", "bce_with_logits", "bce_with_logits_grad", "relu", "relu_gra
 # erf, erfc, lgamma, digamma, polygamma, erfinv by name: fast files only (NumPy has none of
 # them; tests check special_numba.py against mpmath)
 SPECIAL = ("apply",)
-# target[index] += values, repeats summed in order (scatter_add below dispatches)
+# target[index] += values, repeats summed in order: np.add.at on the cpu (NumPy's own loop is
+# the fast one too), on a GPU its deterministic twin rather than cupyx's atomics
 SCATTER = ("scatter_add",)
 FAMILIES = {"conv": CONV, "pool": POOL, "matmul": MATMUL, "fused": FUSED, "special": SPECIAL,
             "scatter": SCATTER}
 
 _SUFFIX = {("cpu", "reference"): "numpy", ("cpu", "fast"): "numba",
            ("cuda", "reference"): "numpy", ("cuda", "fast"): "cuda"}
+
+# the families with one module per device, which serves both settings
+ONE_PER_DEVICE = {"special": {"cpu": "numba", "cuda": "cuda"},
+                  "scatter": {"cpu": "numpy", "cuda": "cuda"}}
 
 
 def implementation(family, device, mode=None):
@@ -65,25 +77,19 @@ def implementation(family, device, mode=None):
         raise ValueError(f"no kernels for device {device!r} and mode {mode!r}")
     if family not in FAMILIES:
         raise ValueError(f"unknown kernel family {family!r}: the families are {tuple(FAMILIES)}")
-    name = f"tinygen.kernels.{family}_{_SUFFIX[device, mode]}"
+    suffix = ONE_PER_DEVICE[family][device] if family in ONE_PER_DEVICE else _SUFFIX[device, mode]
+    name = f"tinygen.kernels.{family}_{suffix}"
     module = sys.modules.get(name)   # imported already: skip importlib (1.2 -> 0.55 us a call)
     if module is not None:
         return module
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        raise ValueError(f"kernel family {family!r} has no {mode} kernels for {device} (no module {name})") from None
+    return importlib.import_module(name)
 
 
-def scatter_add(target, index, values):
-    """target[index] += values with repeated indices summed in order: np.add.at on the cpu
-    (scatter_numpy.py; NumPy's own loop is the fast one too), on a GPU its deterministic twin
-    scatter_cuda.py rather than cupyx's atomics, whatever the kernel setting."""
-    suffix = "numpy" if isinstance(target, np.ndarray) else "cuda"
-    return importlib.import_module(f"tinygen.kernels.scatter_{suffix}").scatter_add(
-        target, index, values)
+def device_of(array):
+    """The device whose kernels take `array`: 'cpu' for a NumPy array, 'cuda' for a CuPy one
+    (tinygen.fake_cupy's in tests). The simulated cuda device holds NumPy arrays, so an op
+    that dispatches on its arrays runs the cpu kernels there (special_cuda.py needs cupyx)."""
+    return "cpu" if isinstance(array, np.ndarray) else "cuda"
 
 
 # ---- forcing a conv algorithm (conv_numba.py) ---------------------------------------------

@@ -17,7 +17,7 @@ Each function works on NumPy or CuPy arrays (`xp`).
 """
 import numpy as np
 
-from tinygen.kernels import scatter_add
+from tinygen.kernels import device_of, implementation
 from tinygen.backend import get_array_module
 from tinygen.kernels._common import pool_output_size
 
@@ -55,7 +55,8 @@ def max_pool2d_backward(gy, idx, x_shape, kernel_size, stride, padding):
     N, C, H, W = x_shape
     gx = xp.zeros((N * C, H * W), dtype=gy.dtype)
     plane = xp.arange(N * C)[:, None]                                   # (N*C, 1)
-    scatter_add(gx, (plane, idx.reshape(N * C, -1)), gy.reshape(N * C, -1))
+    implementation("scatter", device_of(gx)).scatter_add(gx, (plane, idx.reshape(N * C, -1)),
+                                                   gy.reshape(N * C, -1))
     return gx.reshape(N, C, H, W)
 
 

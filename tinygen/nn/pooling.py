@@ -5,7 +5,7 @@ As torch: stride defaults to kernel_size, and the arguments are kept as given (a
 an int), so the repr reads as torch's (AvgPool1d's as 1-tuples, as torch's).
 """
 from tinygen.nn.module import Module
-from tinygen.ops.conv1d import _single
+from tinygen.ops.common import as_single
 from tinygen.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from tinygen.ops.pool1d import adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_pool1d
 
@@ -90,9 +90,9 @@ class AvgPool1d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
-        self.kernel_size = (_single(kernel_size, "kernel_size", "AvgPool1d"),)
-        self.stride = self.kernel_size if stride is None else (_single(stride, "stride", "AvgPool1d"),)
-        self.padding = (_single(padding, "padding", "AvgPool1d"),)
+        self.kernel_size = (as_single(kernel_size, "kernel_size", "AvgPool1d"),)
+        self.stride = self.kernel_size if stride is None else (as_single(stride, "stride", "AvgPool1d"),)
+        self.padding = (as_single(padding, "padding", "AvgPool1d"),)
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x):

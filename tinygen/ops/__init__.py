@@ -6,9 +6,11 @@ explicit assignment each, so `grep "Tensor.sum"` finds where `x.sum()` comes fro
 """
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.elementwise import (  # noqa: F401
-    UNARY, abs, add, clamp, clip, cos, div, elu, eq, exp, expm1, ge, gt, le, leaky_relu, log,
-    log1p, logsigmoid, lt, masked_fill, maximum, minimum, mul, ne, neg, pow, relu, rsqrt,
-    sigmoid, sin, softplus, sqrt, square, sub, tanh, where)
+    ELEMENTWISE, abs, acos, acosh, add, asin, asinh, atan, atan2, atanh, ceil, clamp, clip, cos,
+    cosh, digamma, div, elu, eq, erf, erfc, erfinv, exp, exp2, expm1, floor, fmod, frac, ge, gt,
+    hypot, le, leaky_relu, lgamma, log, log1p, log2, log10, logsigmoid, lt, masked_fill, maximum,
+    minimum, mul, ne, neg, polygamma, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid,
+    sign, sin, sinh, softplus, sqrt, square, sub, tan, tanh, trunc, where)
 # modules whose functions have bool/int results or act in place (outside the gradcheck walk)
 from tinygen.ops import compare, draws, indexing, inplace, methods, shape, sort as sorting, tensor_new  # noqa: F401
 from tinygen.ops.factories import (  # noqa: F401
@@ -27,10 +29,7 @@ from tinygen.ops.gates import gated_tanh  # noqa: F401
 from tinygen.ops.recurrence import lstm_scan, lstm_scan_reference  # noqa: F401
 from tinygen.ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp, prod  # noqa: F401
 from tinygen.ops.special import (  # noqa: F401
-    SPECIAL, acos, acosh, addcdiv, addcmul, asin, asinh, atan, atan2, atanh, copysign, fmax, fmin,
-    logit, sinc, xlogy, ceil, cosh, digamma, erf, erfc, erfinv, exp2, floor, fmod, frac,
-    hypot, lerp, lgamma, log2, log10, nan_to_num, polygamma, reciprocal, remainder, round, sign, sinh,
-    tan, trunc)
+    addcdiv, addcmul, copysign, fmax, fmin, lerp, logit, nan_to_num, sinc, xlogy)
 from tinygen.ops.sort import kthvalue, median, mode, sort, topk  # noqa: F401
 from tinygen.ops.linalg import addbmm, addmm, addmv, baddbmm, linear, matmul  # noqa: F401
 from tinygen.ops.linalg import (  # noqa: F401

@@ -25,9 +25,8 @@ import math
 import warnings
 
 from tinygen.autograd.tensor import as_dtype
-from tinygen.ops.elementwise import abs, clamp, elu, sigmoid, softplus, tanh, where
+from tinygen.ops.elementwise import abs, clamp, elu, erf, sigmoid, softplus, tanh, where
 from tinygen.ops.reduce import log_softmax, softmax
-from tinygen.ops.special import erf
 from tinygen.ops.rearrange import chunk
 from tinygen.ops.shape import astype, reshape
 

@@ -12,7 +12,7 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.ops import elementwise
-from tinygen.ops.reduce import _axes
+from tinygen.ops.common import check_broadcast, reduction_axes
 
 
 def _operator(fn):
@@ -43,7 +43,7 @@ def _logical(name, fn):
         a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
         if a.device != b.device:
             raise RuntimeError(f"{name}: tensors on {a.device} and {b.device}")
-        elementwise._check_broadcast(name, a, b)
+        check_broadcast(name, a, b)
         return Tensor.wrap(fn(_bools(a, ()), _bools(b, ())), a.device, False)
     logical.__name__ = name
     logical.__doc__ = f"Elementwise {name} of the truth values (nonzero is True); a bool tensor."
@@ -61,7 +61,7 @@ def logical_not(input):
 
 def _bool_reduction(name, reduce):
     def fn(input, dim=None, keepdim=False):
-        axes = _axes(dim, input.ndim, name)
+        axes = reduction_axes(dim, input.ndim, name)
         y = reduce(_bools(input, ()), axis=axes, keepdims=keepdim)
         return Tensor.wrap(y, input.device, False)
     fn.__name__ = name
@@ -90,7 +90,7 @@ isfinite = _test("isfinite", lambda xp, x: xp.isfinite(x))
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """|input - other| <= atol + rtol |other|, elementwise; a bool tensor."""
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
-    elementwise._check_broadcast("isclose", a, b)
+    check_broadcast("isclose", a, b)
     xp = backend.array_module(a.device)
     return Tensor.wrap(xp.isclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan),
                         a.device, False)
@@ -111,7 +111,7 @@ def _bitwise(name, fn):
         a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
         if a.dtype.kind not in "biu" or b.dtype.kind not in "biu":
             raise TypeError(f"{name}: expects bool or integer tensors, got {a.dtype} and {b.dtype}")
-        elementwise._check_broadcast(name, a, b)
+        check_broadcast(name, a, b)
         return Tensor.wrap(fn(a.array, b.array), a.device, False)
     bitwise.__name__ = name
     return bitwise
@@ -144,5 +144,5 @@ def contains(self, element):
 
 def count_nonzero(input, dim=None):
     """How many elements are nonzero, over dim (None: all); an int64 tensor."""
-    axes = _axes(dim, input.ndim, "count_nonzero")
+    axes = reduction_axes(dim, input.ndim, "count_nonzero")
     return Tensor.wrap((input.array != 0).sum(axis=axes).astype(np.int64), input.device, False)

@@ -25,7 +25,6 @@ names the op and the shapes, and a dtype other than float32/float64 a TypeError;
 are all here, the kernels trust their inputs. An empty batch (N = 0) runs the reference
 kernels (plain array code, which handles it); the fast ones assume N >= 1.
 """
-import numbers
 
 import numpy as np
 
@@ -34,19 +33,7 @@ from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
 from tinygen.kernels._common import conv_transpose_output_size
-
-
-def _pair(value, name, op):
-    """int or sequence of two ints -> (h, w)."""
-    if isinstance(value, numbers.Integral):
-        return (int(value), int(value))
-    try:
-        h, w = value
-    except (TypeError, ValueError):
-        h = w = None
-    if not (isinstance(h, numbers.Integral) and isinstance(w, numbers.Integral)):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return (int(h), int(w))
+from tinygen.ops.common import as_pair
 
 
 def _kernels(device, n):
@@ -158,8 +145,8 @@ def check_float(op, *tensors):
 
 def _check(op, x, weight, bias, stride, padding, dilation, in_axis):
     """Shared checks of conv2d and conv_transpose2d; returns (stride, padding, dilation)."""
-    stride, padding, dilation = (_pair(stride, "stride", op), _pair(padding, "padding", op),
-                                 _pair(dilation, "dilation", op))
+    stride, padding, dilation = (as_pair(stride, "stride", op), as_pair(padding, "padding", op),
+                                 as_pair(dilation, "dilation", op))
     shapes = f"input {tuple(x.shape)}, weight {tuple(weight.shape)}"
     if x.ndim != 4 or weight.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and a 4-D weight, got {shapes}")
@@ -182,9 +169,9 @@ def _check(op, x, weight, bias, stride, padding, dilation, in_axis):
 def _padded_same(x, weight, stride, dilation):
     """x padded for padding='same' (stride 1): d (k - 1) in all per dim, the odd one on the
     right and bottom, as torch."""
-    if _pair(stride, "stride", "conv2d") != (1, 1):
+    if as_pair(stride, "stride", "conv2d") != (1, 1):
         raise ValueError(f"conv2d: padding='same' needs stride 1, got stride={stride}")
-    (dh, dw), (kh, kw) = _pair(dilation, "dilation", "conv2d"), weight.shape[2:]
+    (dh, dw), (kh, kw) = as_pair(dilation, "dilation", "conv2d"), weight.shape[2:]
     th, tw = dh * (kh - 1), dw * (kw - 1)
     from tinygen.ops.shape import pad
     return pad(x, (tw // 2, tw - tw // 2, th // 2, th - th // 2))
@@ -244,7 +231,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     (N, C_out, Ho, Wo) with Ho = (H - 1)*sh - 2*ph + dh*(kh - 1) + output_padding + 1."""
     op = "conv_transpose2d"
     stride, padding, dilation = _check(op, x, weight, bias, stride, padding, dilation, 0)
-    output_padding = _pair(output_padding, "output_padding", op)
+    output_padding = as_pair(output_padding, "output_padding", op)
     for a in (0, 1):
         if not 0 <= output_padding[a] < max(stride[a], dilation[a]):
             raise ValueError(

@@ -6,16 +6,9 @@ tinygen/ops/conv.py's conv2d / conv_transpose2d with stride (1, s), padding (0, 
 padding='valid' is 0; padding='same' (stride 1) pads d (k - 1) in all, the extra one on the
 right when odd, as torch.
 """
+from tinygen.ops.common import as_single
 from tinygen.ops.conv import conv2d, conv_transpose2d
 from tinygen.ops.shape import reshape
-
-
-def _single(v, name, op):
-    if isinstance(v, (tuple, list)):
-        if len(v) != 1:
-            raise ValueError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
-        v = v[0]
-    return int(v)
 
 
 def _as_images(op, x, weight):
@@ -42,14 +35,14 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Cross-correlation: input (N, C_in, L), weight (C_out, C_in, k), bias (C_out,) ->
     (N, C_out, L'), L' = (L + 2 p - d (k - 1) - 1) // s + 1."""
     _check_groups("conv1d", groups)
-    stride, dilation = _single(stride, "stride", "conv1d"), _single(dilation, "dilation", "conv1d")
+    stride, dilation = as_single(stride, "stride", "conv1d"), as_single(dilation, "dilation", "conv1d")
     x4, w4, unbatched = _as_images("conv1d", input, weight)
     if isinstance(padding, str):        # 'valid', 'same': conv2d's, on the height-1 image
         if padding == "same" and stride != 1:
             raise ValueError(f"conv1d: padding='same' needs stride 1, got stride={stride}")
         y = conv2d(x4, w4, bias, (1, stride), padding, (1, dilation))
     else:
-        y = conv2d(x4, w4, bias, (1, stride), (0, _single(padding, "padding", "conv1d")), (1, dilation))
+        y = conv2d(x4, w4, bias, (1, stride), (0, as_single(padding, "padding", "conv1d")), (1, dilation))
     return _as_sequence(y, unbatched)
 
 
@@ -60,8 +53,8 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     _check_groups("conv_transpose1d", groups)
     op = "conv_transpose1d"
     x4, w4, unbatched = _as_images(op, input, weight)
-    y = conv_transpose2d(x4, w4, bias, (1, _single(stride, "stride", op)),
-                         (0, _single(padding, "padding", op)),
-                         (0, _single(output_padding, "output_padding", op)),
-                         (1, _single(dilation, "dilation", op)))
+    y = conv_transpose2d(x4, w4, bias, (1, as_single(stride, "stride", op)),
+                         (0, as_single(padding, "padding", op)),
+                         (0, as_single(output_padding, "output_padding", op)),
+                         (1, as_single(dilation, "dilation", op)))
     return _as_sequence(y, unbatched)

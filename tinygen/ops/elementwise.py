@@ -1,57 +1,80 @@
-"""Elementwise ops: the unary table, the binary arithmetic, and the parametrized few.
+"""Elementwise ops: the op table, the binary arithmetic, and the parametrized few.
 
-The unary ops are one table, one line each (as HIPS autograd's defvjp and PyTorch's
-derivatives.yaml):
+The table, ELEMENTWISE, holds every elementwise op that is one formula and one derivative
+(as HIPS autograd's defvjp and PyTorch's derivatives.yaml), one row each:
 
-    name: (forward(xp, x) -> y on arrays,  vjp(x, y, gy) -> gx on Tensors)
+    Op(name, forward, derivative, domain="any", kernel=None, quiet=False)
 
-The vjp is written with tinygen ops, so every entry is twice differentiable wherever its
+    forward(m, *arrays) -> y      on arrays; m is the array module (xp), or, for a row with a
+                                  kernel, that kernel family's module (kernels.implementation)
+    derivative(*inputs, y, gy)    the vjp, on Tensors: gx, or (ga, gb) for a binary row
+    domain                        where a check draws the inputs (tinygen/ops/domains.py), a
+                                  name per input for a binary row
+    quiet                         finite inputs can give inf or NaN: the forward runs under
+                                  np.errstate (below)
+
+The derivative is written with tinygen ops, so every row is twice differentiable wherever its
 math is. Non-differentiable points take the conventional one-sided value (relu'(0) = 0,
-abs'(0) = 0).
+abs'(0) = 0); the rounding ops have a zero gradient (as torch: sign, floor, ceil, round,
+trunc), frac passes it. erf, erfc, erfinv, lgamma, digamma and polygamma run the special
+kernels (kernels/special_*.py), and polygamma(n, x) is the derivative of every one of them, so
+they differentiate to any order:
 
-Binary ops broadcast like NumPy; every backward sums its gradient back to its input's
+    erf'    = 2/sqrt(pi) e^(-x^2)        erfinv' = sqrt(pi)/2 e^(erfinv(x)^2)
+    lgamma' = digamma                    digamma' = polygamma(1, .)    polygamma(n)' = polygamma(n + 1)
+
+The binary rows broadcast, their gradients summed back with unbroadcast:
+
+    fmod(a, b)       = a - trunc(a / b) b      ga = gy    gb = -gy trunc(a / b)
+    remainder(a, b)  = a - floor(a / b) b      ga = gy    gb = -gy floor(a / b)
+    atan2(a, b)      angle of (b, a)           ga = gy b / (a^2 + b^2)   gb = -gy a / (a^2 + b^2)
+                                               (both 0 at a = b = 0, as torch)
+    hypot(a, b)      = sqrt(a^2 + b^2)         ga = gy a / y             gb = gy b / y
+
+A new elementwise op is a row and its public function (`name = row_function("name")`); the
+gradcheck, the comparison with torch and `tinygen gradcheck` read the table
+(docs/your-own-op.md).
+
+Binary arithmetic broadcasts like NumPy; every backward sums its gradient back to its input's
 shape (and dtype) with the one helper `unbroadcast` (shape.py's sum_to, then a cast).
 
 The ops whose finite inputs can give inf or NaN (exp's overflow, log(0), 1/0, sqrt(-1),
 a ** b) compute it silently, as torch does, under np.errstate (measured on 8 elements: div
-2.8 -> 4.3 us, exp 2.7 -> 3.9; so only those: QUIET below, Div, Pow, PowScalar); NumPy
+2.8 -> 4.3 us, exp 2.7 -> 3.9; so only those: the quiet rows, Div, Pow, PowScalar); NumPy
 would otherwise print "divide by zero encountered" pointing into this file. Anomaly mode
 finds where a non-finite value came from.
 """
+import math
+from typing import Callable, NamedTuple, Optional, Union
+
 import numpy as np
 
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.indexing import _mask_array, nonzero
+from tinygen.ops.common import (broadcast_operands, check_broadcast, constant, constant_mask,
+                                mask_array)
+from tinygen.ops.indexing import nonzero
 from tinygen.ops.shape import astype, broadcast_to, unbroadcast
 
 
-def _const(x, array):
-    """A constant (no-grad) Tensor on x's device: masks and signs used inside backward."""
-    return Tensor.wrap(array, x.device, False)
+class Op(NamedTuple):
+    """A row of ELEMENTWISE (see the top of this file)."""
+    name: str
+    forward: Callable
+    derivative: Callable
+    domain: Union[str, tuple] = "any"
+    kernel: Optional[str] = None
+    quiet: bool = False
 
-
-def _mask(x, array):
-    return _const(x, array.astype(x.dtype))
+    @property
+    def domains(self):
+        """One domain per input."""
+        return (self.domain,) if isinstance(self.domain, str) else tuple(self.domain)
 
 
 def _sign(x):
-    return _mask(x, backend.array_module(x.device).sign(x.array))
-
-
-def _sigmoid(xp, x):
-    # The one sigmoid: kernels/fused_numpy.py's two-branch form on e^-|x| (no overflow, a
-    # few ulps everywhere, sigmoid(-20) = 2.1e-9 in float32 and not 0), which the fused BCE
-    # kernels share, run by the device's fused kernels (fused_numba: in float64, rounded
-    # once, for float32). Its gradient is y sigmoid(-x), not y (1 - y): 1 - y is 0 from
-    # x = 17 in float32.
-    return _fused(xp).sigmoid(x)
-
-
-def _fused(xp):
-    """The fused kernels (kernels/fused_*.py) for arrays of the array module xp."""
-    return kernels.implementation("fused", "cpu" if xp is np else "cuda")
+    return constant_mask(x, backend.array_module(x.device).sign(x.array))
 
 
 def _softplus(xp, x):
@@ -59,29 +82,97 @@ def _softplus(xp, x):
     return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-UNARY = {
-    # name        forward(xp, x)                         vjp(x, y, gy)
-    "neg":        (lambda xp, x: -x,                     lambda x, y, gy: -gy),
-    "exp":        (lambda xp, x: xp.exp(x),              lambda x, y, gy: gy * y),
-    "log":        (lambda xp, x: xp.log(x),              lambda x, y, gy: gy / x),
-    "log1p":      (lambda xp, x: xp.log1p(x),            lambda x, y, gy: gy / (x + 1)),
-    "expm1":      (lambda xp, x: xp.expm1(x),            lambda x, y, gy: gy * (y + 1)),
-    "sqrt":       (lambda xp, x: xp.sqrt(x),             lambda x, y, gy: gy / (2 * y)),
-    "rsqrt":      (lambda xp, x: 1 / xp.sqrt(x),         lambda x, y, gy: gy * -0.5 * y / x),
-    "square":     (lambda xp, x: x * x,                  lambda x, y, gy: gy * 2 * x),
-    "sin":        (lambda xp, x: xp.sin(x),              lambda x, y, gy: gy * cos(x)),
-    "cos":        (lambda xp, x: xp.cos(x),              lambda x, y, gy: -gy * sin(x)),
-    "abs":        (lambda xp, x: xp.abs(x),              lambda x, y, gy: gy * _sign(x)),
-    "relu":       (lambda xp, x: _fused(xp).relu(x, 0),  lambda x, y, gy: ReluGrad(0.0)(gy, x)),
-    "sigmoid":    (_sigmoid,                             lambda x, y, gy: gy * y * sigmoid(-x)),
-    "tanh":       (lambda xp, x: xp.tanh(x),             lambda x, y, gy: gy * (1 - y * y)),
-    "softplus":   (_softplus,                            lambda x, y, gy: gy * sigmoid(x)),
-    "logsigmoid": (lambda xp, x: -_softplus(xp, -x),     lambda x, y, gy: gy * sigmoid(-x)),
-}
+def _floating(x):
+    """x, or x as float32 when it holds integers: the special kernels compute on floats."""
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
-# the rows whose finite inputs can give inf or NaN: their forward runs under _quiet()
-QUIET = frozenset({"exp", "log", "log1p", "expm1", "sqrt", "rsqrt"})
+def _special(name):
+    """The forward of a special-function row: the kernel `name` of kernels/special_*.py."""
+    return lambda k, x: k.apply(name, _floating(x))
+
+
+def _zero(x, y, gy):
+    return gy * 0.0
+
+
+_C = 2 / math.sqrt(math.pi)    # erf'(0)
+
+
+def _rounded_quotient(rounding, a, b):
+    """trunc or floor of a / b, a constant of b's gradient in fmod and remainder."""
+    xp = backend.array_module(a.device)
+    return constant(a, getattr(xp, rounding)(a.array / b.array))
+
+
+def _atan2_scale(a, b):
+    """1 / (a^2 + b^2), and 0 at a = b = 0 (atan2's gradient there is 0, as torch's, not 0/0)."""
+    r = a * a + b * b
+    at_origin = r == 0
+    return where(at_origin, 0.0, 1.0 / where(at_origin, 1.0, r))
+
+
+# sigmoid is the one sigmoid: kernels/fused_numpy.py's two-branch form on e^-|x| (no overflow,
+# a few ulps everywhere, sigmoid(-20) = 2.1e-9 in float32 and not 0), which the fused BCE
+# kernels share, run by the fused kernels of the arrays' device (fused_numba: in float64,
+# rounded once, for float32). Its gradient is y sigmoid(-x), not y (1 - y): 1 - y is 0 from
+# x = 17 in float32.
+_KINKS, _POS, _UNIT = "away_from_kinks", "positive", "unit"
+ELEMENTWISE = {op.name: op for op in [
+    # name         forward(m, x)                     derivative(x, y, gy)                       domain
+    Op("neg",      lambda xp, x: -x,                 lambda x, y, gy: -gy),
+    Op("exp",      lambda xp, x: xp.exp(x),          lambda x, y, gy: gy * y,                   quiet=True),
+    Op("log",      lambda xp, x: xp.log(x),          lambda x, y, gy: gy / x,                   _POS, quiet=True),
+    Op("log1p",    lambda xp, x: xp.log1p(x),        lambda x, y, gy: gy / (x + 1),             _POS, quiet=True),
+    Op("expm1",    lambda xp, x: xp.expm1(x),        lambda x, y, gy: gy * (y + 1),             quiet=True),
+    Op("sqrt",     lambda xp, x: xp.sqrt(x),         lambda x, y, gy: gy / (2 * y),             _POS, quiet=True),
+    Op("rsqrt",    lambda xp, x: 1 / xp.sqrt(x),     lambda x, y, gy: gy * -0.5 * y / x,        _POS, quiet=True),
+    Op("square",   lambda xp, x: x * x,              lambda x, y, gy: gy * 2 * x),
+    Op("sin",      lambda xp, x: xp.sin(x),          lambda x, y, gy: gy * cos(x)),
+    Op("cos",      lambda xp, x: xp.cos(x),          lambda x, y, gy: -gy * sin(x)),
+    Op("abs",      lambda xp, x: xp.abs(x),          lambda x, y, gy: gy * _sign(x),            _KINKS),
+    Op("relu",     lambda k, x: k.relu(x, 0),        lambda x, y, gy: ReluGrad(0.0)(gy, x),     _KINKS, "fused"),
+    Op("sigmoid",  lambda k, x: k.sigmoid(x),        lambda x, y, gy: gy * y * sigmoid(-x),     kernel="fused"),
+    Op("tanh",     lambda xp, x: xp.tanh(x),         lambda x, y, gy: gy * (1 - y * y)),
+    Op("softplus", _softplus,                        lambda x, y, gy: gy * sigmoid(x)),
+    Op("logsigmoid", lambda xp, x: -_softplus(xp, -x), lambda x, y, gy: gy * sigmoid(-x)),
+    # rounding
+    Op("sign",     lambda xp, x: xp.sign(x),         _zero,                                     _KINKS),
+    Op("floor",    lambda xp, x: xp.floor(x),        _zero,                                     _KINKS),
+    Op("ceil",     lambda xp, x: xp.ceil(x),         _zero,                                     _KINKS),
+    Op("round",    lambda xp, x: xp.round(x),        _zero,                                     _KINKS),  # half to even
+    Op("trunc",    lambda xp, x: xp.trunc(x),        _zero,                                     _KINKS),
+    Op("frac",     lambda xp, x: x - xp.trunc(x),    lambda x, y, gy: gy,                       _KINKS),
+    # special functions
+    Op("erf",      _special("erf"),                  lambda x, y, gy: gy * _C * exp(-square(x)), kernel="special"),
+    Op("erfc",     _special("erfc"),                 lambda x, y, gy: gy * -_C * exp(-square(x)), kernel="special"),
+    Op("erfinv",   _special("erfinv"),               lambda x, y, gy: gy / _C * exp(square(y)), _UNIT, "special"),
+    Op("lgamma",   _special("lgamma"),               lambda x, y, gy: gy * digamma(x),          _POS, "special"),
+    Op("digamma",  _special("digamma"),              lambda x, y, gy: gy * polygamma(1, x),     _POS, "special"),
+    # trigonometric and hyperbolic functions, logarithms and powers of other bases
+    Op("tan",      lambda xp, x: xp.tan(x),          lambda x, y, gy: gy * (1 + square(y)),     _UNIT),
+    Op("asin",     lambda xp, x: xp.arcsin(x),       lambda x, y, gy: gy * rsqrt(1 - square(x)), _UNIT),
+    Op("acos",     lambda xp, x: xp.arccos(x),       lambda x, y, gy: -gy * rsqrt(1 - square(x)), _UNIT),
+    Op("atan",     lambda xp, x: xp.arctan(x),       lambda x, y, gy: gy / (1 + square(x))),
+    Op("sinh",     lambda xp, x: xp.sinh(x),         lambda x, y, gy: gy * cosh(x)),
+    Op("cosh",     lambda xp, x: xp.cosh(x),         lambda x, y, gy: gy * sinh(x)),
+    Op("asinh",    lambda xp, x: xp.arcsinh(x),      lambda x, y, gy: gy * rsqrt(square(x) + 1)),
+    Op("acosh",    lambda xp, x: xp.arccosh(x),      lambda x, y, gy: gy * rsqrt(square(x) - 1), "above_one"),
+    Op("atanh",    lambda xp, x: xp.arctanh(x),      lambda x, y, gy: gy / (1 - square(x)),     _UNIT),
+    Op("exp2",     lambda xp, x: xp.exp2(x),         lambda x, y, gy: gy * y * math.log(2)),
+    Op("log2",     lambda xp, x: xp.log2(x),         lambda x, y, gy: gy / (x * math.log(2)),   _POS),
+    Op("log10",    lambda xp, x: xp.log10(x),        lambda x, y, gy: gy / (x * math.log(10)),  _POS),
+    Op("reciprocal", lambda xp, x: 1 / x,            lambda x, y, gy: -gy * square(y),          _KINKS),
+    # binary: forward(xp, a, b), derivative(a, b, y, gy) -> (ga, gb)
+    Op("fmod",     lambda xp, a, b: xp.fmod(a, b),
+       lambda a, b, y, gy: (gy, -gy * _rounded_quotient("trunc", a, b)),          (_KINKS, _KINKS)),
+    Op("remainder", lambda xp, a, b: xp.remainder(a, b),
+       lambda a, b, y, gy: (gy, -gy * _rounded_quotient("floor", a, b)),          (_KINKS, _KINKS)),
+    Op("atan2",    lambda xp, a, b: xp.arctan2(a, b),
+       lambda a, b, y, gy: (gy * b * _atan2_scale(a, b), -gy * a * _atan2_scale(a, b)), (_KINKS, _KINKS)),
+    Op("hypot",    lambda xp, a, b: xp.hypot(a, b),
+       lambda a, b, y, gy: (gy * a / y, gy * b / y),                                (_KINKS, _KINKS)),
+]}
 
 
 def _quiet():
@@ -89,65 +180,127 @@ def _quiet():
     return np.errstate(divide="ignore", over="ignore", invalid="ignore")
 
 
-class Unary(Function):
-    """One row of a table of unary ops as a graph node: UNARY here (special.py's Special
-    reads its SPECIAL table the same way)."""
-
-    table = UNARY
+class Elementwise(Function):
+    """A row of ELEMENTWISE, by name, as a graph node."""
 
     def __init__(self, op):
-        self.op = op
+        self.op = ELEMENTWISE[op]
 
     @property
     def name(self):
-        return self.op
+        return self.op.name
 
-    def forward(self, x):
-        if self.op in QUIET:
+    def forward(self, *xs):
+        op = self.op
+        if op.kernel is None:
+            module = backend.array_module(self.device)
+        else:   # dispatched on the arrays: the simulated cuda device's NumPy arrays take the cpu's
+            module = kernels.implementation(op.kernel, kernels.device_of(xs[0]))
+        if op.quiet:
             with _quiet():
-                return self.table[self.op][0](backend.array_module(self.device), x)
-        return self.table[self.op][0](backend.array_module(self.device), x)
+                return op.forward(module, *xs)
+        return op.forward(module, *xs)
 
     def backward(self, gy):
-        return self.table[self.op][1](self.inputs[0], self.output, gy)
+        grads = self.op.derivative(*self.inputs, self.output, gy)
+        if len(self.inputs) == 1:
+            return grads
+        return tuple(unbroadcast(g, x) if x.requires_grad else None for g, x in zip(grads, self.inputs))
 
 
-def _unary(op, node=Unary):
-    def fn(input):
-        return node(op)(input)
+def row_function(op):
+    """The public function of the row `op`: f(input), or f(input, other) broadcasting for a
+    binary row (numbers take the other operand's dtype)."""
+    if len(ELEMENTWISE[op].domains) == 1:
+        def fn(input):
+            return Elementwise(op)(input)
+    else:
+        def fn(input, other):
+            return Elementwise(op)(*broadcast_operands(op, input, other))
     fn.__name__ = op
-    fn.__doc__ = f"Elementwise {op} (a row of the table in {node.__module__})."
+    fn.__doc__ = f"Elementwise {op} (its row of ELEMENTWISE in tinygen/ops/elementwise.py)."
     return fn
 
 
-neg = _unary("neg")
-exp = _unary("exp")
-log = _unary("log")
-log1p = _unary("log1p")
-expm1 = _unary("expm1")
-sqrt = _unary("sqrt")
-rsqrt = _unary("rsqrt")
-square = _unary("square")
-sin = _unary("sin")
-cos = _unary("cos")
-abs = _unary("abs")
-relu = _unary("relu")
-sigmoid = _unary("sigmoid")
-tanh = _unary("tanh")
-softplus_unit = _unary("softplus")
-logsigmoid = _unary("logsigmoid")
+neg = row_function("neg")
+exp = row_function("exp")
+log = row_function("log")
+log1p = row_function("log1p")
+expm1 = row_function("expm1")
+sqrt = row_function("sqrt")
+rsqrt = row_function("rsqrt")
+square = row_function("square")
+sin = row_function("sin")
+cos = row_function("cos")
+abs = row_function("abs")
+relu = row_function("relu")
+sigmoid = row_function("sigmoid")
+tanh = row_function("tanh")
+softplus_unit = row_function("softplus")
+logsigmoid = row_function("logsigmoid")
+sign = row_function("sign")
+floor = row_function("floor")
+ceil = row_function("ceil")
+trunc = row_function("trunc")
+frac = row_function("frac")
+erf = row_function("erf")
+erfc = row_function("erfc")
+erfinv = row_function("erfinv")
+lgamma = row_function("lgamma")
+digamma = row_function("digamma")
+tan = row_function("tan")
+asin = row_function("asin")
+acos = row_function("acos")
+atan = row_function("atan")
+sinh = row_function("sinh")
+cosh = row_function("cosh")
+asinh = row_function("asinh")
+acosh = row_function("acosh")
+atanh = row_function("atanh")
+exp2 = row_function("exp2")
+log2 = row_function("log2")
+log10 = row_function("log10")
+reciprocal = row_function("reciprocal")
+fmod = row_function("fmod")
+remainder = row_function("remainder")
+atan2 = row_function("atan2")
+hypot = row_function("hypot")
+_round_half_even = row_function("round")
+
+
+def round(input, decimals=0):
+    """Round half to even; with decimals, to that many decimal places (zero gradient)."""
+    if decimals == 0:
+        return _round_half_even(input)
+    scale = 10.0 ** decimals
+    return _round_half_even(input * scale) / scale
+
+
+class Polygamma(Function):
+    """polygamma(n, x) for n >= 1: the special kernel, differentiated by the next one."""
+
+    def __init__(self, n):
+        self.n = n
+
+    @property
+    def name(self):
+        return f"polygamma({self.n})"
+
+    def forward(self, x):
+        return kernels.implementation("special", kernels.device_of(x)).apply("polygamma", _floating(x), self.n)
+
+    def backward(self, gy):
+        return gy * polygamma(self.n + 1, self.inputs[0])
+
+
+def polygamma(n, input):
+    """The n-th derivative of digamma (n = 0: digamma itself)."""
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"polygamma: n must be a non-negative int, got {n!r}")
+    return digamma(input) if n == 0 else Polygamma(int(n))(input)
 
 
 # ---- binary arithmetic (broadcasting; backward sums back with unbroadcast) -------------------
-
-def _check_broadcast(op, a, b):
-    if a.shape != b.shape:
-        try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
-                             f"broadcast together") from None
-
 
 class Add(Function):
     def forward(self, a, b):
@@ -207,12 +360,12 @@ class Pow(Function):
         zero = xp.isnan(ga.array) & (b.array == 0)   # 0 * 0^-1 = nan
         # on a device, `any` would sync the host: the where runs whether needed or not
         if xp is not np or bool(zero.any()):
-            ga = where(_const(a, zero), 0.0, ga)
+            ga = where(constant(a, zero), 0.0, ga)
         gb = None
         if b.requires_grad:
             base_zero = (a.array == 0) & (b.array >= 0)
             if xp is not np or bool(base_zero.any()):
-                a = where(_const(a, base_zero), 1.0, a)          # y log 1 = 0 there
+                a = where(constant(a, base_zero), 1.0, a)          # y log 1 = 0 there
             gb = gy * y * log(a)
         return unbroadcast(ga, self.inputs[0]), (unbroadcast(gb, b) if gb is not None else None)
 
@@ -252,7 +405,7 @@ def _binary(cls, op):
         if type(a) is not Tensor or type(b) is not Tensor:
             a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
         if a.array.shape != b.array.shape:
-            _check_broadcast(op, a, b)
+            check_broadcast(op, a, b)
         return cls()(a, b)
     fn.__name__ = op
     return fn
@@ -281,7 +434,7 @@ def _compare(name, fn):
         a2, b2 = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
         if a2.device != b2.device:
             raise RuntimeError(f"{name}: tensors on {a2.device} and {b2.device}")
-        _check_broadcast(name, a2, b2)
+        check_broadcast(name, a2, b2)
         return Tensor.wrap(fn(a2.array, b2.array), a2.device, False)
     cmp.__name__ = name
     return cmp
@@ -365,7 +518,7 @@ class Clamp(Function):
             inside = inside & (x >= self.lo)
         if self.hi is not None:
             inside = inside & (x <= self.hi)
-        return gy * _mask(self.inputs[0], inside)
+        return gy * constant_mask(self.inputs[0], inside)
 
 
 def clamp(x, min=None, max=None):
@@ -389,7 +542,7 @@ class Where(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        keep = _mask(gy, self.cond)
+        keep = constant_mask(gy, self.cond)
         return unbroadcast(gy * keep, a), unbroadcast(gy * (1 - keep), b)
 
 
@@ -418,7 +571,7 @@ def where(condition, input=None, other=None):
 
 def masked_fill(input, mask, value):
     """input with `value` (a number or 0-d tensor) where mask (broadcast to input) is True."""
-    m = _mask_array(mask, "masked_fill", input)
+    m = mask_array(mask, "masked_fill", input)
     try:
         if np.broadcast_shapes(m.shape, input.shape) != tuple(input.shape):
             raise ValueError
@@ -451,17 +604,17 @@ class Maximum(Function):
         da = a.array * self.sign
         db = b.array * self.sign
         share = (da > db) + 0.5 * (da == db)
-        wa = _mask(gy, share)
+        wa = constant_mask(gy, share)
         return unbroadcast(gy * wa, a), unbroadcast(gy * (1 - wa), b)
 
 
 def maximum(a, b):
     a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-    _check_broadcast("maximum", a, b)
+    check_broadcast("maximum", a, b)
     return Maximum(+1)(a, b)
 
 
 def minimum(a, b):
     a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-    _check_broadcast("minimum", a, b)
+    check_broadcast("minimum", a, b)
     return Maximum(-1)(a, b)

@@ -12,12 +12,13 @@ t = tanh(a) and s = sigmoid(b), so the backward is products only:
 GatedTanhGrad, the backward as a node, is itself differentiable (its backward is written with
 ops), so second derivatives work.
 """
+from tinygen import kernels
 from tinygen.autograd.function import Function
 from tinygen.backend import get_array_module
-from tinygen.kernels.fused_numpy import sigmoid as _sigmoid
+from tinygen.ops.common import normalize_dim
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.rearrange import narrow
-from tinygen.ops.shape import _norm_dim, cat
+from tinygen.ops.shape import cat
 
 
 def _halves(x, dim):
@@ -33,7 +34,7 @@ class GatedTanh(Function):
     def forward(self, x):
         xp = get_array_module(x)
         a, b = _halves(x, self.dim)
-        self.t, self.s = xp.tanh(a), _sigmoid(b)
+        self.t, self.s = xp.tanh(a), kernels.implementation("fused", kernels.device_of(x)).sigmoid(b)
         return self.t * self.s
 
     def backward(self, gy):
@@ -80,7 +81,7 @@ class GatedTanhGrad(Function):
 
 def gated_tanh(input, dim=1):
     """tanh(a) * sigmoid(b) for the two halves a, b of input along dim (an even size)."""
-    d = _norm_dim(dim, input.ndim, "gated_tanh")
+    d = normalize_dim(dim, input.ndim, "gated_tanh")
     if input.shape[d] % 2:
         raise ValueError(f"gated_tanh: dim {dim} of input {tuple(input.shape)} must have an even "
                          f"size (two halves)")

@@ -20,10 +20,9 @@ import numpy as np
 
 from tinygen import backend
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import abs, clamp, where
+from tinygen.ops.elementwise import abs, clamp, fmod, where
 from tinygen.ops.linalg import matmul
 from tinygen.ops.shape import getitem, permute, reshape, transpose, unsqueeze
-from tinygen.ops.special import fmod
 
 
 def _normalized_positions(n, align_corners, xp, dtype):

@@ -19,36 +19,16 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.shape import (IndexAdd, _index_arrays, _norm_dim, broadcast_to, getitem, reshape,
-                               unbroadcast)
-
-
-def _on_device_of(x, index):
-    """index (a Tensor, array or list) as an array on x's device."""
-    if isinstance(index, Tensor) and index.device == x.device:
-        return index.array
-    return backend.to_device(index.array if isinstance(index, Tensor) else index, x.device)
+from tinygen.ops.common import full_index, index_arrays, mask_array, normalize_dim, on_device_of
+from tinygen.ops.shape import IndexAdd, broadcast_to, getitem, reshape, unbroadcast
 
 
 def _index_array(index, op, x):
     """An int64 array on x's device from an index Tensor, array or list."""
-    array = _on_device_of(x, index)
+    array = on_device_of(x, index)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer tensor, got dtype {array.dtype}")
     return array.astype(np.int64, copy=False)
-
-
-def _full_index(xp, index, dim):
-    """The advanced-index tuple that picks x[..., index[...], ...] along `dim` (see top)."""
-    out = []
-    for d, n in enumerate(index.shape):
-        if d == dim:
-            out.append(index)
-        else:
-            shape = [1] * index.ndim
-            shape[d] = n
-            out.append(xp.arange(n).reshape(shape))
-    return tuple(out)
 
 
 def _check_gather_shapes(op, x, dim, index, src=None):
@@ -89,11 +69,11 @@ def gather(input, dim, index, *, sparse_grad=False):
     """out[i][j][k] = input[i][index[i][j][k]][k] (for dim = 1), as torch.gather (the gradient
     is always dense: sparse_grad is accepted and ignored)."""
     idx = _index_array(index, "gather", input)
-    dim = _norm_dim(dim, input.ndim, "gather")
+    dim = normalize_dim(dim, input.ndim, "gather")
     if input.ndim == 0:
         return getitem(input, ()) if idx.ndim == 0 else input * 1.0
     _check_gather_shapes("gather", input, dim, idx)
-    return getitem(input, _full_index(backend.array_module(input.device), idx, dim))
+    return getitem(input, full_index(backend.array_module(input.device), idx, dim))
 
 
 def take_along_dim(input, indices, dim=None):
@@ -105,7 +85,7 @@ def take_along_dim(input, indices, dim=None):
     if input.ndim != idx.ndim:
         raise RuntimeError(f"take_along_dim: input of shape {tuple(input.shape)} and indices of shape "
                            f"{tuple(idx.shape)} need the same number of dims")
-    dim = _norm_dim(dim, input.ndim, "take_along_dim")
+    dim = normalize_dim(dim, input.ndim, "take_along_dim")
 
     def with_dim(shape, n):
         return tuple(n if d == dim else k for d, k in enumerate(shape))
@@ -123,12 +103,12 @@ def take_along_dim(input, indices, dim=None):
 def scatter_add(input, dim, index, src):
     """input with src[i][j][k] added at [i][index[i][j][k]][k] (dim = 1); repeats add up."""
     idx = _index_array(index, "scatter_add", input)
-    dim = _norm_dim(dim, input.ndim, "scatter_add")
+    dim = normalize_dim(dim, input.ndim, "scatter_add")
     src = as_tensor(src, like=(input,))
     if src.dtype != input.dtype:
         raise TypeError(f"scatter_add: src dtype {src.dtype} differs from the input's {input.dtype}")
     _check_gather_shapes("scatter_add", input, dim, idx, src)
-    full = _full_index(backend.array_module(input.device), idx, dim)
+    full = full_index(backend.array_module(input.device), idx, dim)
     return input + IndexAdd(full, tuple(input.shape))(_src_part(src, idx))
 
 
@@ -177,16 +157,16 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
             raise TypeError("scatter: reduce='add' expects a src tensor")
         return scatter_add(input, dim, index, src)
     idx = _index_array(index, "scatter", input)
-    dim = _norm_dim(dim, input.ndim, "scatter")
+    dim = normalize_dim(dim, input.ndim, "scatter")
     xp = backend.array_module(input.device)
     if src is None or not isinstance(src, Tensor):  # a number
         v = value if src is None else src
         _check_gather_shapes("scatter", input, dim, idx)
-        return SetItem(_full_index(xp, idx, dim))(input, as_tensor(v, like=(input,)))
+        return SetItem(full_index(xp, idx, dim))(input, as_tensor(v, like=(input,)))
     if src.dtype != input.dtype:
         raise TypeError(f"scatter: src dtype {src.dtype} differs from the input's {input.dtype}")
     _check_gather_shapes("scatter", input, dim, idx, src)
-    return SetItem(_full_index(xp, idx, dim))(input, _src_part(src, idx))
+    return SetItem(full_index(xp, idx, dim))(input, _src_part(src, idx))
 
 
 def _dim_index(op, input, dim, index, negative=False):
@@ -194,7 +174,7 @@ def _dim_index(op, input, dim, index, negative=False):
     idx = _index_array(index, op, input)
     if idx.ndim > 1:
         raise IndexError(f"{op}: index must be 0-d or 1-d, got shape {tuple(idx.shape)}")
-    dim = _norm_dim(dim, input.ndim, op)
+    dim = normalize_dim(dim, input.ndim, op)
     n = input.shape[dim] if input.ndim else 1
     _check_range(op, idx, input, dim, lowest=-n if negative else 0)
     return (slice(None),) * dim + (idx.reshape(-1),), dim
@@ -228,16 +208,9 @@ def index_fill(input, dim, index, value):
     return SetItem(full)(input, as_tensor(value, like=(input,)))   # each slice filled once
 
 
-def _mask_array(mask, op, x):
-    array = _on_device_of(x, mask)
-    if array.dtype != np.bool_:
-        raise TypeError(f"{op}: mask must be a bool tensor, got dtype {array.dtype}")
-    return array
-
-
 def masked_select(input, mask):
     """The elements of input where mask is True (both broadcast together), as a 1-d tensor."""
-    m = _mask_array(mask, "masked_select", input)
+    m = mask_array(mask, "masked_select", input)
     try:
         shape = np.broadcast_shapes(m.shape, input.shape)
     except ValueError:
@@ -258,4 +231,4 @@ def nonzero(input, *, as_tuple=False):
 
 def setitem(x, index, value):
     """x[index] = value as a differentiable op on a copy (see inplace.setitem_ for x[...] = v)."""
-    return SetItem(_index_arrays(index))(x, as_tensor(value, like=(x,)))
+    return SetItem(index_arrays(index))(x, as_tensor(value, like=(x,)))

@@ -29,8 +29,9 @@ from tinygen import backend, rng
 from tinygen.autograd import grad_mode
 from tinygen.autograd.tensor import Tensor, as_tensor
 from tinygen.ops import elementwise, indexing, special
+from tinygen.ops.common import index_arrays, mask_array
 from tinygen.ops.elementwise import add, clamp, div, mul, where
-from tinygen.ops.indexing import SetItem, _index_arrays, _mask_array
+from tinygen.ops.indexing import SetItem
 from tinygen.ops.methods import other_and_alpha, value_and_tensors
 from tinygen.ops.shape import astype, clone
 
@@ -203,7 +204,7 @@ def _overwrite(self, op, index, value):
 
 def setitem_(self, index, value):
     """x[index] = value: in place, version bumped, differentiable (torch's CopySlices)."""
-    _overwrite(self, "__setitem__", _index_arrays(index), value)
+    _overwrite(self, "__setitem__", index_arrays(index), value)
 
 
 def zero_(self):
@@ -232,7 +233,7 @@ def copy_(self, src):
 
 
 def masked_fill_(self, mask, value):
-    m = _mask_array(mask, "masked_fill_", self)
+    m = mask_array(mask, "masked_fill_", self)
     if _recording(self, value):
         mt = Tensor.wrap(m, self.device, False)
         return _rebase(self, "masked_fill_",

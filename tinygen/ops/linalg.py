@@ -32,9 +32,10 @@ import numpy as np
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.ops.common import normalize_dim
 from tinygen.ops.elementwise import where
 from tinygen.ops.rearrange import movedim
-from tinygen.ops.shape import (IndexAdd, _norm_dim, astype, broadcast_to, expand, getitem, permute, reshape,
+from tinygen.ops.shape import (IndexAdd, astype, broadcast_to, expand, getitem, permute, reshape,
                                stack, transpose, unbroadcast, unsqueeze)
 
 
@@ -224,7 +225,7 @@ def triu(input, diagonal=0):
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal x[..., i, i + offset] over dims (dim1, dim2), appended as the last dim."""
-    d1, d2 = _norm_dim(dim1, input.ndim, "diagonal"), _norm_dim(dim2, input.ndim, "diagonal")
+    d1, d2 = normalize_dim(dim1, input.ndim, "diagonal"), normalize_dim(dim2, input.ndim, "diagonal")
     if d1 == d2:
         raise RuntimeError(f"diagonal: dim1 and dim2 are the same dim {d1}")
     rest = [d for d in range(input.ndim) if d not in (d1, d2)]
@@ -261,7 +262,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     y = IndexAdd(index, (batch, size, size))(reshape(input, (batch, n)))          # (B, size, size)
     y = reshape(y, lead + (size, size))
     ndim = y.ndim
-    d1, d2 = _norm_dim(dim1, ndim, "diag_embed"), _norm_dim(dim2, ndim, "diag_embed")
+    d1, d2 = normalize_dim(dim1, ndim, "diag_embed"), normalize_dim(dim2, ndim, "diag_embed")
     if d1 == d2:
         raise RuntimeError(f"diag_embed: dim1 and dim2 are the same dim {d1}")
     return movedim(y, (ndim - 2, ndim - 1), (d1, d2))
@@ -294,7 +295,7 @@ def cross(input, other, dim=None):
         dim = next((d for d, n in enumerate(input.shape) if n == 3), None)
         if dim is None:
             raise RuntimeError(f"cross: no dim of size 3 in shape {tuple(input.shape)}")
-    d = _norm_dim(dim, input.ndim, "cross")
+    d = normalize_dim(dim, input.ndim, "cross")
     if input.shape[d] != 3 or other.shape[d] != 3:
         raise RuntimeError(f"cross: dim {d} must have size 3, got shapes {tuple(input.shape)} "
                            f"and {tuple(other.shape)}")

@@ -40,9 +40,8 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor
-from tinygen.ops.elementwise import (clamp, log, logsigmoid, minimum, relu, sigmoid, softplus_unit,
-                                     sqrt)
-from tinygen.ops.elementwise import abs as _abs, exp, where
+from tinygen.ops.elementwise import (abs, clamp, exp, log, logsigmoid, minimum, relu, sigmoid,
+                                     softplus_unit, sqrt, where)
 from tinygen.ops.indexing import gather
 from tinygen.ops.reduce import log_softmax
 from tinygen.ops.similarity import pairwise_distance
@@ -300,7 +299,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """|input - target|, reduced."""
     target = as_tensor(target, like=(input,))
     _same_shape("l1_loss", input, target)
-    return _reduce(_abs(input - target), _legacy_reduction(size_average, reduce, reduction),
+    return _reduce(abs(input - target), _legacy_reduction(size_average, reduce, reduction),
                    "l1_loss")
 
 
@@ -311,7 +310,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     d = input - target
-    ad = _abs(d)
+    ad = abs(d)
     loss = ad if beta == 0 else where(ad.array < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
     return _reduce(loss, _legacy_reduction(size_average, reduce, reduction), "smooth_l1_loss")
 
@@ -323,7 +322,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - target
-    ad = _abs(d)
+    ad = abs(d)
     loss = where(ad.array <= delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     return _reduce(loss, reduction, "huber_loss")
 

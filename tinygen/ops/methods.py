@@ -6,10 +6,10 @@ import numbers
 import warnings
 
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import add, div, mul, sub, where
+from tinygen.ops.elementwise import add, div, floor, mul, sub, trunc, where
 from tinygen.ops.rearrange import unbind
 from tinygen.ops.shape import transpose
-from tinygen.ops.special import addcdiv, addcmul, floor, trunc
+from tinygen.ops.special import addcdiv, addcmul
 
 
 def other_and_alpha(op, other, rest, alpha):

@@ -19,10 +19,11 @@ import math
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import _mask, abs
+from tinygen.ops.common import constant_mask, expand_reduced, reduction_axes
+from tinygen.ops.elementwise import abs
 from tinygen.ops.linalg import svdvals
 from tinygen.ops.rearrange import movedim
-from tinygen.ops.reduce import _axes, _expand_back, amax, amin, sum
+from tinygen.ops.reduce import amax, amin, sum
 from tinygen.ops.shape import unsqueeze
 
 
@@ -36,9 +37,9 @@ class Norm2(Function):
 
     def backward(self, gy):
         x, y = self.inputs[0], self.output
-        zero = _mask(y, y.array == 0)
+        zero = constant_mask(y, y.array == 0)
         scale = gy * (1 - zero) / (y + zero)      # gy / y, and 0 where y = 0
-        return _expand_back(scale, x.shape, self.axes, self.keepdim) * x
+        return expand_reduced(scale, x.shape, self.axes, self.keepdim) * x
 
 
 class NormP(Function):
@@ -55,10 +56,10 @@ class NormP(Function):
 
     def backward(self, gy):
         x, y = self.inputs[0], self.output
-        zero = _mask(y, y.array == 0)
+        zero = constant_mask(y, y.array == 0)
         scale = gy * (1 - zero) / (y + zero) ** (self.p - 1)
-        sign = _mask(x, backend.array_module(x.device).sign(x.array))
-        return _expand_back(scale, x.shape, self.axes, self.keepdim) * abs(x) ** (self.p - 1) * sign
+        sign = constant_mask(x, backend.array_module(x.device).sign(x.array))
+        return expand_reduced(scale, x.shape, self.axes, self.keepdim) * abs(x) ** (self.p - 1) * sign
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -69,7 +70,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         raise TypeError(f"norm: expects a floating-point tensor, got {input.dtype}")
     if isinstance(dim, (list, tuple)) and len(dim) == 0:
         dim = None
-    axes = _axes(dim, input.ndim, "norm")
+    axes = reduction_axes(dim, input.ndim, "norm")
     if p in ("fro", 2, 2.0, None):
         return Norm2(axes, keepdim)(input)
     if p == "nuc":
@@ -107,7 +108,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     if A.ndim < 2 or len(dim) != 2:
         raise RuntimeError(f"matrix_norm: expects a tensor of at least 2 dims and two dims, got "
                            f"shape {tuple(A.shape)} and dim {dim}")
-    rows, cols = _axes(dim[0], A.ndim, "matrix_norm")[0], _axes(dim[1], A.ndim, "matrix_norm")[0]
+    rows, cols = reduction_axes(dim[0], A.ndim, "matrix_norm")[0], reduction_axes(dim[1], A.ndim, "matrix_norm")[0]
     if ord == "fro":
         return norm(A, 2, (rows, cols), keepdim, dtype)
     if ord not in ("nuc", 1, -1, 2, -2, math.inf, -math.inf):

@@ -12,15 +12,15 @@ to any order. conv2d(x, w) equals (w.reshape(C_out, -1) @ unfold(x, k)).reshape(
 import numpy as np
 
 from tinygen import backend
-from tinygen.ops.conv import _pair
+from tinygen.ops.common import as_pair
 from tinygen.ops.shape import IndexAdd, getitem, pad, reshape
 
 
 def _geometry(op, size, kernel_size, dilation, padding, stride):
     """Index arrays (rows (kh, 1, Ho, 1), cols (1, kw, 1, Wo)) into the padded (H, W) image,
     the padding, and (Ho, Wo)."""
-    (kh, kw), (dh, dw) = _pair(kernel_size, "kernel_size", op), _pair(dilation, "dilation", op)
-    (ph, pw), (sh, sw) = _pair(padding, "padding", op), _pair(stride, "stride", op)
+    (kh, kw), (dh, dw) = as_pair(kernel_size, "kernel_size", op), as_pair(dilation, "dilation", op)
+    (ph, pw), (sh, sw) = as_pair(padding, "padding", op), as_pair(stride, "stride", op)
     H, W = size
     Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
@@ -47,7 +47,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """Sum columns (N, C kh kw, L) back into an image (N, C, H, W), H, W = output_size."""
-    H, W = _pair(output_size, "output_size", "fold")
+    H, W = as_pair(output_size, "output_size", "fold")
     rows, cols, (ph, pw), (Ho, Wo) = _geometry("fold", (H, W), kernel_size, dilation, padding,
                                                stride)
     kh, kw = rows.shape[0], cols.shape[1]

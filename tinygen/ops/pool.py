@@ -32,7 +32,8 @@ from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
 from tinygen.backend import get_array_module
 from tinygen.kernels._common import pool_output_size
-from tinygen.ops.conv import _pair, check_float
+from tinygen.ops.common import as_pair
+from tinygen.ops.conv import check_float
 from tinygen.ops.linalg import matmul
 from tinygen.ops.reduce import amax
 from tinygen.ops.shape import getitem, pad, reshape, transpose
@@ -111,9 +112,9 @@ class AvgPool2dBackward(Function):
 
 def _check(op, x, kernel_size, stride, padding):
     """(kernel_size, stride, padding) as pairs, or a ValueError naming the op and shapes."""
-    kernel_size = _pair(kernel_size, "kernel_size", op)
-    stride = kernel_size if stride is None else _pair(stride, "stride", op)
-    padding = _pair(padding, "padding", op)
+    kernel_size = as_pair(kernel_size, "kernel_size", op)
+    stride = kernel_size if stride is None else as_pair(stride, "stride", op)
+    padding = as_pair(padding, "padding", op)
     args = f"input {tuple(x.shape)}, kernel_size={kernel_size}, stride={stride}, padding={padding}"
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W), got {args}")

@@ -3,7 +3,7 @@ adaptive_avg_pool1d, adaptive_max_pool1d), as conv1d.py does for convolutions: x
 stride (1, s), padding (0, p), then the height dim dropped again. Values and gradients (and
 max_pool1d's indices, flat positions h W + w = w on a height-1 image) are the 2-d ops'.
 """
-from tinygen.ops.conv1d import _single
+from tinygen.ops.common import as_single
 from tinygen.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from tinygen.ops.shape import reshape
 
@@ -22,9 +22,9 @@ def _as_sequence(y, unbatched):
 
 
 def _geometry(op, x, kernel_size, stride, padding):
-    k = _single(kernel_size, "kernel_size", op)
-    s = k if stride is None or stride == () else _single(stride, "stride", op)
-    p = _single(padding, "padding", op)
+    k = as_single(kernel_size, "kernel_size", op)
+    s = k if stride is None or stride == () else as_single(stride, "stride", op)
+    p = as_single(padding, "padding", op)
     if x.shape[-1] + 2 * p < k:
         raise ValueError(f"{op}: kernel_size {k} is larger than the padded input: input "
                          f"{tuple(x.shape)}, padding {p}")
@@ -36,7 +36,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """Max over windows of k: (N, C, L) -> (N, C, L'), L' = (L + 2 p - k) // s + 1."""
     x4, unbatched = _as_image("max_pool1d", input)
     kernel, stride, padding = _geometry("max_pool1d", input, kernel_size, stride, padding)
-    out = max_pool2d(x4, kernel, stride, padding, _single(dilation, "dilation", "max_pool1d"),
+    out = max_pool2d(x4, kernel, stride, padding, as_single(dilation, "dilation", "max_pool1d"),
                      ceil_mode, return_indices)
     if return_indices:
         return _as_sequence(out[0], unbatched), _as_sequence(out[1], unbatched)
@@ -52,7 +52,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def _output_length(op, output_size):
-    return _single(output_size, "output_size", op)
+    return as_single(output_size, "output_size", op)
 
 
 def adaptive_avg_pool1d(input, output_size):

@@ -2,7 +2,7 @@
 so tg.manual_seed makes them reproducible."""
 from tinygen import rng
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import _mask
+from tinygen.ops.common import constant_mask
 
 
 def dropout(input, p=0.5, training=True):
@@ -14,7 +14,7 @@ def dropout(input, p=0.5, training=True):
     if p == 1.0:
         return input * 0.0
     keep = rng.random(rng.generator(input.device), input.shape, input.dtype) >= p
-    return input * _mask(input, keep / (1.0 - p))
+    return input * constant_mask(input, keep / (1.0 - p))
 
 
 def bernoulli(probs):
@@ -37,4 +37,4 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         return input * 0.0
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)           # (N, C, 1, 1)
     keep = rng.random(rng.generator(input.device), shape, input.dtype) >= p
-    return input * _mask(input, keep / (1.0 - p))
+    return input * constant_mask(input, keep / (1.0 - p))

@@ -19,8 +19,8 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.shape import (
-    _norm_dim, _shape_arg, cat, clone, expand, flatten, getitem, permute, reshape, stack)
+from tinygen.ops.common import normalize_dim, shape_argument
+from tinygen.ops.shape import cat, clone, expand, flatten, getitem, permute, reshape, stack
 
 
 class Chunks(Function):
@@ -66,7 +66,7 @@ def _along(dim, ndim, item):
 
 def narrow(input, dim, start, length):
     """The slice [start, start + length) along dim (start may be negative); a view."""
-    dim = _norm_dim(dim, input.ndim, "narrow")
+    dim = normalize_dim(dim, input.ndim, "narrow")
     n = input.shape[dim]
     start = int(start) + n if int(start) < 0 else int(start)
     if not 0 <= start <= n or length < 0 or start + length > n:
@@ -77,7 +77,7 @@ def narrow(input, dim, start, length):
 
 def select(input, dim, index):
     """The slice at `index` along dim, with that dim removed; a view."""
-    dim = _norm_dim(dim, input.ndim, "select")
+    dim = normalize_dim(dim, input.ndim, "select")
     n = input.shape[dim]
     if not -n <= index < n:
         raise IndexError(f"select: index {index} out of range for dim {dim} of size {n}")
@@ -86,7 +86,7 @@ def select(input, dim, index):
 
 def split(tensor, split_size_or_sections, dim=0):
     """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
-    dim = _norm_dim(dim, tensor.ndim, "split")
+    dim = normalize_dim(dim, tensor.ndim, "split")
     n = tensor.shape[dim]
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
@@ -109,21 +109,21 @@ def chunk(input, chunks, dim=0):
     """At most `chunks` pieces of ceil(n / chunks) along dim (fewer when n is small), as torch."""
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    dim = _norm_dim(dim, input.ndim, "chunk")
+    dim = normalize_dim(dim, input.ndim, "chunk")
     n = input.shape[dim]
     return split(input, max(-(-n // chunks), 1), dim)
 
 
 def unbind(input, dim=0):
     """The slices along dim, that dim removed, as a tuple."""
-    dim = _norm_dim(dim, input.ndim, "unbind")
+    dim = normalize_dim(dim, input.ndim, "unbind")
     return tuple(getitem(input, _along(dim, input.ndim, i)) for i in range(input.shape[dim]))
 
 
 def flip(input, dims):
     """The order of elements reversed along each of `dims`."""
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
-    axes = {_norm_dim(d, input.ndim, "flip") for d in dims}
+    axes = {normalize_dim(d, input.ndim, "flip") for d in dims}
     if len(axes) != len(dims):
         raise RuntimeError(f"flip: dim {list(dims)} appears multiple times")
     reversed_view = getitem(input, tuple(slice(None, None, -1) if d in axes else slice(None)
@@ -153,13 +153,13 @@ def roll(input, shifts, dims=None):
     dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
     if len(shifts) != len(dims):
         raise RuntimeError(f"roll: shifts {shifts} and dims {dims} differ in length")
-    return Roll(tuple(int(s) for s in shifts), tuple(_norm_dim(d, input.ndim, "roll") for d in dims))(input)
+    return Roll(tuple(int(s) for s in shifts), tuple(normalize_dim(d, input.ndim, "roll") for d in dims))(input)
 
 
 def repeat(input, *sizes):
     """input tiled sizes[i] times along dim i (len(sizes) >= input.ndim; extra leading dims
     are new), as torch.Tensor.repeat."""
-    sizes = _shape_arg(sizes)
+    sizes = shape_argument(sizes)
     if len(sizes) < input.ndim:
         raise RuntimeError(f"repeat: {len(sizes)} repeats for a tensor of {input.ndim} dims "
                            f"(shape {tuple(input.shape)}); give at least one per dim")
@@ -186,7 +186,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
                             input.device, False)
     if dim is None:
         input, dim = flatten(input), 0
-    dim = _norm_dim(dim, input.ndim, "repeat_interleave")
+    dim = normalize_dim(dim, input.ndim, "repeat_interleave")
     if isinstance(repeats, (int, np.integer)) or (isinstance(repeats, Tensor) and repeats.ndim == 0):
         r = int(repeats.item() if isinstance(repeats, Tensor) else repeats)
         x = reshape(input, input.shape[:dim + 1] + (1,) + input.shape[dim + 1:])
@@ -224,8 +224,8 @@ def movedim(input, source, destination):
     dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
     if len(src) != len(dst):
         raise RuntimeError(f"movedim: source {src} and destination {dst} differ in length")
-    src = [_norm_dim(d, input.ndim, "movedim") for d in src]
-    dst = [_norm_dim(d, input.ndim, "movedim") for d in dst]
+    src = [normalize_dim(d, input.ndim, "movedim") for d in src]
+    dst = [normalize_dim(d, input.ndim, "movedim") for d in dst]
     order = [d for d in range(input.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)

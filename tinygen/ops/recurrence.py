@@ -32,7 +32,6 @@ from tinygen.autograd import grad_mode
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.backend import get_array_module
-from tinygen.kernels.fused_numpy import sigmoid as _sigmoid
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.shape import cat, pad, stack
 
@@ -87,21 +86,22 @@ class LSTMScan(Function):
         nb = xp.empty((N, M, weight.shape[1]), dtype=gates.dtype)
         wt = weight.T                                     # (K H, 4H)
         matmul, scope = _products(self.device)
+        sigmoid_kernel = kernels.implementation("fused", kernels.device_of(gates)).sigmoid
         with scope:
             for t in range(L):
-                self._step(xp, matmul, gates, wt, acts, cells, tanh_cells, hs, nb, t)
+                self._step(xp, matmul, sigmoid_kernel, gates, wt, acts, cells, tanh_cells, hs, nb, t)
         self.acts, self.cells, self.tanh_cells = acts, cells, tanh_cells
         return hs                                         # (L, N, M, H)
 
-    def _step(self, xp, matmul, gates, wt, acts, cells, tanh_cells, hs, nb, t):
+    def _step(self, xp, matmul, sigmoid_kernel, gates, wt, acts, cells, tanh_cells, hs, nb, t):
         H = hs.shape[-1]
         z = gates[t]
         if t > 0:
             z = z + matmul(_neighbours(hs[t - 1], self.before, self.after, nb), wt)
         a = acts[t]
-        a[..., :2 * H] = _sigmoid(z[..., :2 * H])                          # i, f
+        a[..., :2 * H] = sigmoid_kernel(z[..., :2 * H])                       # i, f
         xp.tanh(z[..., 2 * H:3 * H], out=a[..., 2 * H:3 * H])             # g
-        a[..., 3 * H:] = _sigmoid(z[..., 3 * H:])                          # o
+        a[..., 3 * H:] = sigmoid_kernel(z[..., 3 * H:])                       # o
         c = cells[t]
         xp.multiply(a[..., :H], a[..., 2 * H:3 * H], out=c)              # i g
         if t > 0:

@@ -8,7 +8,6 @@ Ties in max/min, as torch: amax/amin and the full max()/min() share the gradient
 among the tied maxima (each of k ties gets gy / k); max(x, dim)/min(x, dim) give it all to
 the one index they return (the first maximum, or the first NaN).
 """
-import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -16,38 +15,10 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import _const, _mask, where
-from tinygen.ops.shape import broadcast_to, getitem, reshape
-
-
-def _axes(dim, ndim, op):
-    """dim argument -> a sorted tuple of non-negative axes."""
-    if dim is None:
-        return tuple(range(ndim))
-    if ndim == 0:  # as torch: a 0-d tensor accepts dim 0 or -1 and reduces over nothing
-        for d in (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim):
-            if d not in (0, -1):
-                raise IndexError(f"{op}: dim {d} out of range for a tensor of 0 dims")
-        return ()
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    n = builtins.max(ndim, 1)  # this module's max is the tensor op; a 0-d tensor takes dim 0 or -1
-    out = []
-    for d in dims:
-        if not -n <= d < n:
-            raise IndexError(f"{op}: dim {d} out of range for a tensor of {ndim} dims")
-        out.append(int(d) % n)
-    return tuple(sorted(set(out)))
-
-
-def _kept_shape(shape, axes):
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-def _expand_back(gy, x_shape, axes, keepdim):
-    """Broadcast a reduction's gradient back to the input's shape."""
-    if not keepdim and x_shape:
-        gy = reshape(gy, _kept_shape(x_shape, axes))
-    return broadcast_to(gy, x_shape)
+from tinygen.ops.common import (constant, constant_mask, expand_reduced, full_index, kept_shape,
+                                reduction_axes)
+from tinygen.ops.elementwise import where
+from tinygen.ops.shape import getitem, reshape
 
 
 class Sum(Function):
@@ -58,16 +29,16 @@ class Sum(Function):
         return x.sum(axis=self.axes, keepdims=self.keepdim)
 
     def backward(self, gy):
-        return _expand_back(gy, self.inputs[0].shape, self.axes, self.keepdim)
+        return expand_reduced(gy, self.inputs[0].shape, self.axes, self.keepdim)
 
 
 def sum(x, dim=None, keepdim=False):
-    return Sum(_axes(dim, x.ndim, "sum"), keepdim)(x)
+    return Sum(reduction_axes(dim, x.ndim, "sum"), keepdim)(x)
 
 
 def mean(x, dim=None, keepdim=False):
     """Mean over dim; nan over no elements (as torch), not a ZeroDivisionError."""
-    axes = _axes(dim, x.ndim, "mean")
+    axes = reduction_axes(dim, x.ndim, "mean")
     n = int(np.prod([x.shape[a] for a in axes])) if axes else 1
     if n == 0:
         return Sum(axes, keepdim)(x) * float("nan")
@@ -104,7 +75,7 @@ class Var(Function):
         if all(x.shape[a] for a in self.axes):
             a = xp.abs(d).max(axis=self.axes, keepdims=True)
         else:
-            a = xp.zeros(_kept_shape(x.shape, self.axes), dtype=d.dtype)   # nothing to reduce
+            a = xp.zeros(kept_shape(x.shape, self.axes), dtype=d.dtype)   # nothing to reduce
         c = xp.ldexp(xp.ones_like(a), xp.frexp(a)[1])   # 2^e > a >= 2^(e-1); 1 at a = 0, inf
         u = d / c
         q = (u * u).sum(axis=self.axes, keepdims=True)
@@ -122,11 +93,11 @@ class Var(Function):
         d = x - mean(x, dim=self.axes, keepdim=True)
         d = d - mean(d, dim=self.axes, keepdim=True)    # takes back the rounding of the mean
         dof = self.n - self.correction
-        g = _expand_back(gy, x.shape, self.axes, self.keepdim) * (1.0 / dof if dof > 0 else float("nan"))
+        g = expand_reduced(gy, x.shape, self.axes, self.keepdim) * (1.0 / dof if dof > 0 else float("nan"))
         if not self.root:
             return g * 2 * d
-        y = _expand_back(self.output, x.shape, self.axes, self.keepdim)
-        return g * (d / (y + _mask(y, y.array == 0)))    # at std = 0, d = 0: gx = 0
+        y = expand_reduced(self.output, x.shape, self.axes, self.keepdim)
+        return g * (d / (y + constant_mask(y, y.array == 0)))    # at std = 0, d = 0: gx = 0
 
 
 def _correction(unbiased, correction):
@@ -136,13 +107,13 @@ def _correction(unbiased, correction):
 def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
     """Variance; `correction` (torch 2 name) overrides `unbiased` (1 = Bessel's correction).
     Finite wherever the variance is (two-pass, scaled: see Var)."""
-    return Var(_axes(dim, x.ndim, "var"), keepdim, _correction(unbiased, correction), False)(x)
+    return Var(reduction_axes(dim, x.ndim, "var"), keepdim, _correction(unbiased, correction), False)(x)
 
 
 def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
     """Standard deviation, computed without forming the variance (which overflows from
     x ~ 1e19 in float32 and underflows at x ~ 1e-23); gradient 0 at zero variance, as torch."""
-    return Var(_axes(dim, x.ndim, "std"), keepdim, _correction(unbiased, correction), True)(x)
+    return Var(reduction_axes(dim, x.ndim, "std"), keepdim, _correction(unbiased, correction), True)(x)
 
 
 def var_mean(input, dim=None, *, correction=1, keepdim=False):
@@ -159,7 +130,7 @@ def _without_nan(input):
     """(input with its nans replaced by 0 (no gradient through them), the count of the others)."""
     xp = backend.array_module(input.device)
     nan = xp.isnan(input.array)
-    return where(_const(input, nan), 0.0, input), _const(input, (~nan).astype(input.dtype))
+    return where(constant(input, nan), 0.0, input), constant(input, (~nan).astype(input.dtype))
 
 
 def nansum(input, dim=None, keepdim=False):
@@ -197,7 +168,7 @@ class MaxMin(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return _expand_back(gy, x.shape, self.axes, self.keepdim) * _mask(x, self.share)
+        return expand_reduced(gy, x.shape, self.axes, self.keepdim) * constant_mask(x, self.share)
 
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -207,8 +178,7 @@ def _max_min(x, dim, keepdim, sign):
     """max/min over everything (ties share the gradient) or, over an int dim, (values, indices)
     with the values gathered at the indices: the first extreme (or the first NaN, as torch)
     gets the whole gradient, as torch's, where [1, 3, 3] used to share it [0, .5, .5]."""
-    from tinygen.ops.indexing import _full_index
-    axes = _axes(dim, x.ndim, "max" if sign > 0 else "min")
+    axes = reduction_axes(dim, x.ndim, "max" if sign > 0 else "min")
     if dim is None or not isinstance(dim, int):
         return MaxMin(axes, keepdim, sign)(x)
     xp = backend.array_module(x.device)
@@ -223,7 +193,7 @@ def _max_min(x, dim, keepdim, sign):
     arg = Tensor.wrap(arg.astype(np.int64), x.device, False)
     # gather's values at arg, without gather's range check of the index (in range here by
     # construction; the check's min and max would wait for the GPU)
-    values = getitem(x, _full_index(xp, arg.array, axes[0]))
+    values = getitem(x, full_index(xp, arg.array, axes[0]))
     if keepdim:
         return values_indices(values, arg)
     shape = tuple(n for i, n in enumerate(x.shape) if i != axes[0])
@@ -241,11 +211,11 @@ def min(x, dim=None, keepdim=False):
 
 
 def amax(x, dim=None, keepdim=False):
-    return MaxMin(_axes(dim, x.ndim, "amax"), keepdim, +1)(x)
+    return MaxMin(reduction_axes(dim, x.ndim, "amax"), keepdim, +1)(x)
 
 
 def amin(x, dim=None, keepdim=False):
-    return MaxMin(_axes(dim, x.ndim, "amin"), keepdim, -1)(x)
+    return MaxMin(reduction_axes(dim, x.ndim, "amin"), keepdim, -1)(x)
 
 
 def argmax(x, dim=None, keepdim=False):
@@ -296,16 +266,16 @@ class LogSumExp(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        gy = _expand_back(gy, x.shape, self.axes, self.keepdim)
+        gy = expand_reduced(gy, x.shape, self.axes, self.keepdim)
         if self.dead is None:
             return gy * Softmax(self.axes)(x)
         xp = backend.array_module(x.device)
         dead = xp.broadcast_to(self.dead, x.shape)
-        return gy * Softmax(self.axes)(where(_const(x, dead), 0.0, x)) * _mask(x, ~dead)
+        return gy * Softmax(self.axes)(where(constant(x, dead), 0.0, x)) * constant_mask(x, ~dead)
 
 
 def logsumexp(x, dim, keepdim=False):
-    return LogSumExp(_axes(dim, x.ndim, "logsumexp"), keepdim)(x)
+    return LogSumExp(reduction_axes(dim, x.ndim, "logsumexp"), keepdim)(x)
 
 
 class Softmax(Function):
@@ -345,7 +315,7 @@ class LogSoftmax(Function):
 def _one_dim(dim, ndim, op):
     if not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    axes = _axes(dim, ndim, op)
+    axes = reduction_axes(dim, ndim, op)
     return axes[0] if axes else None  # None: a 0-d tensor, normalized over itself
 
 

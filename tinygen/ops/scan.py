@@ -20,10 +20,11 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import _const, exp, log
+from tinygen.ops.common import constant, normalize_dim
+from tinygen.ops.elementwise import exp, log
 from tinygen.ops.indexing import gather
 from tinygen.ops.reduce import values_indices
-from tinygen.ops.shape import _norm_dim, astype, expand, getitem, reshape, sum_to, transpose
+from tinygen.ops.shape import astype, expand, getitem, reshape, sum_to, transpose
 
 
 def _reverse(x, dim):
@@ -47,9 +48,9 @@ def _scan_input(input, dim, dtype, op):
     elif input.dtype.kind in "biu":        # integers and bools accumulate in int64, as torch
         input = astype(input, np.int64)
     if input.ndim == 0:
-        _norm_dim(dim, 1, op)
+        normalize_dim(dim, 1, op)
         return input, None
-    return input, _norm_dim(dim, input.ndim, op)
+    return input, normalize_dim(dim, input.ndim, op)
 
 
 def cumsum(input, dim, dtype=None):
@@ -126,10 +127,10 @@ def _running_arg(input, dim, extreme):
 
 def _cumulative_extreme(input, dim, op, extreme):
     if input.ndim == 0:
-        _norm_dim(dim, 1, op)
-        return values_indices(input * 1, _const(input, backend.array_module(input.device).zeros((), np.int64)))
-    d = _norm_dim(dim, input.ndim, op)
-    indices = _const(input, _running_arg(input, d, extreme))
+        normalize_dim(dim, 1, op)
+        return values_indices(input * 1, constant(input, backend.array_module(input.device).zeros((), np.int64)))
+    d = normalize_dim(dim, input.ndim, op)
+    indices = constant(input, _running_arg(input, d, extreme))
     return values_indices(gather(input, d, indices), indices)
 
 
@@ -146,10 +147,10 @@ def cummin(input, dim):
 def logcumsumexp(input, dim):
     """y[..., i, ...] = log sum_{j <= i} exp(input[..., j, ...]) along dim."""
     if input.ndim == 0:
-        _norm_dim(dim, 1, "logcumsumexp")
+        normalize_dim(dim, 1, "logcumsumexp")
         return input * 1
-    d = _norm_dim(dim, input.ndim, "logcumsumexp")
+    d = normalize_dim(dim, input.ndim, "logcumsumexp")
     xp = backend.array_module(input.device)
     m = input.array.max(axis=d, keepdims=True)
-    m = _const(input, xp.where(xp.isfinite(m), m, 0).astype(input.dtype))    # a shift, no gradient
+    m = constant(input, xp.where(xp.isfinite(m), m, 0).astype(input.dtype))    # a shift, no gradient
     return log(CumSum(d)(exp(input - m))) + m

@@ -13,12 +13,7 @@ import numpy as np
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_dtype, as_tensor
-
-
-def _norm_dim(dim, ndim, op):
-    if not -ndim <= dim < max(ndim, 1):
-        raise IndexError(f"{op}: dim {dim} out of range for a tensor of {ndim} dims")
-    return dim % max(ndim, 1)
+from tinygen.ops.common import index_arrays, normalize_dim, shape_argument
 
 
 # ---- broadcasting ------------------------------------------------------------------------
@@ -115,14 +110,8 @@ class Reshape(Function):
         return reshape(gy, self.inputs[0].shape)
 
 
-def _shape_arg(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
 def reshape(x, *shape):
-    shape = _shape_arg(shape)
+    shape = shape_argument(shape)
     if tuple(x.shape) == shape:
         return x
     size, known = x.array.size, 1
@@ -141,28 +130,28 @@ view = reshape
 def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = _norm_dim(start_dim, x.ndim, "flatten"), _norm_dim(end_dim, x.ndim, "flatten")
+    start, end = normalize_dim(start_dim, x.ndim, "flatten"), normalize_dim(end_dim, x.ndim, "flatten")
     # the flattened size, not -1: an empty batch (N = 0) cannot resolve -1
     shape = x.shape[:start] + (int(np.prod(x.shape[start:end + 1])),) + x.shape[end + 1:]
     return reshape(x, shape)
 
 
 def unflatten(x, dim, sizes):
-    dim = _norm_dim(dim, x.ndim, "unflatten")
+    dim = normalize_dim(dim, x.ndim, "unflatten")
     return reshape(x, x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])
 
 
 def squeeze(x, dim=None):
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    dim = _norm_dim(dim, x.ndim, "squeeze")
+    dim = normalize_dim(dim, x.ndim, "squeeze")
     if x.shape[dim] != 1:
         return x
     return reshape(x, x.shape[:dim] + x.shape[dim + 1:])
 
 
 def unsqueeze(x, dim):
-    dim = _norm_dim(dim, x.ndim + 1, "unsqueeze")
+    dim = normalize_dim(dim, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
@@ -180,7 +169,7 @@ class Permute(Function):
 
 
 def permute(x, *dims):
-    dims = _shape_arg(dims)
+    dims = shape_argument(dims)
     if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims "
                          f"of shape {tuple(x.shape)}")
@@ -192,7 +181,7 @@ def permute(x, *dims):
 
 def transpose(x, dim0, dim1):
     dims = list(range(x.ndim))
-    d0, d1 = _norm_dim(dim0, x.ndim, "transpose"), _norm_dim(dim1, x.ndim, "transpose")
+    d0, d1 = normalize_dim(dim0, x.ndim, "transpose"), normalize_dim(dim1, x.ndim, "transpose")
     dims[d0], dims[d1] = dims[d1], dims[d0]
     return permute(x, dims)
 
@@ -216,16 +205,6 @@ def is_contiguous(x):
 
 
 # ---- indexing ----------------------------------------------------------------------------
-
-def _index_arrays(index):
-    if isinstance(index, Tensor):
-        return index.array
-    if isinstance(index, tuple):
-        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
-
 
 def _is_basic(index):
     """True for an index of ints, slices, None and Ellipsis only (no arrays, no masks)."""
@@ -264,14 +243,15 @@ class IndexAdd(Function):
         if _is_basic(self.index):  # each element picked at most once: a plain store (~30x faster)
             gx[self.index] = gy
             return gx
-        return kernels.scatter_add(gx, self.index, gy)
+        scatter = kernels.implementation("scatter", kernels.device_of(gx))   # repeats in order
+        return scatter.scatter_add(gx, self.index, gy)
 
     def backward(self, ggx):
         return getitem(ggx, self.index)
 
 
 def getitem(x, index):
-    return GetItem(_index_arrays(index))(x)
+    return GetItem(index_arrays(index))(x)
 
 
 class Cat(Function):
@@ -297,7 +277,7 @@ def cat(tensors, dim=0):
     if not tensors:
         raise ValueError("cat: expects a non-empty list of tensors")
     ref = tensors[0]
-    dim = _norm_dim(dim, ref.ndim, "cat")
+    dim = normalize_dim(dim, ref.ndim, "cat")
     for t in tensors[1:]:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
             raise ValueError(f"cat: shapes {[tuple(u.shape) for u in tensors]} differ outside "
@@ -310,7 +290,7 @@ def stack(tensors, dim=0):
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: expects tensors of one shape, got {sorted(shapes)}")
-    dim = _norm_dim(dim, tensors[0].ndim + 1, "stack")
+    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 

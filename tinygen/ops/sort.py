@@ -12,9 +12,9 @@ import numpy as np
 from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import _const
+from tinygen.ops.common import constant, normalize_dim
 from tinygen.ops.indexing import gather
-from tinygen.ops.shape import _norm_dim, flatten, reshape, squeeze
+from tinygen.ops.shape import flatten, reshape, squeeze
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -34,7 +34,7 @@ def _argsort(x, dim, descending):
 
 
 def _dim(x, dim, op):
-    return _norm_dim(dim, x.ndim, op) if x.ndim else 0
+    return normalize_dim(dim, x.ndim, op) if x.ndim else 0
 
 
 def _as_1d(x):
@@ -110,7 +110,7 @@ class MedianAll(Function):
         return xp.asarray(y)
 
     def backward(self, gy):
-        return gy * _const(gy, self.share)
+        return gy * constant(gy, self.share)
 
 
 def median(input, dim=None, keepdim=False):

@@ -131,11 +131,12 @@ class AveragedModel(Module):
 def update_bn(loader, model, device=None):
     """Recompute every BatchNorm's running statistics with one pass over loader (the cumulative
     average over its batches, as torch); the first element of a (list, tuple) batch is the
-    input."""
-    from tinygen.nn.normalization import _BatchNorm
+    input. A BatchNorm is a module with running statistics to reset (nn/normalization.py's
+    _BatchNorm and its subclasses), recognized by reset_running_stats: optim reads no private
+    name of nn."""
     momenta = {}
     for module in model.modules():
-        if isinstance(module, _BatchNorm):
+        if callable(getattr(module, "reset_running_stats", None)):
             module.reset_running_stats()
             momenta[module] = module.momentum
     if not momenta:

@@ -1,0 +1,164 @@
+"""What the op files share: argument checks, index and mask arrays, constants in a graph.
+
+Every op file may import from here; this file imports no op file, so it sits below them all
+(tests/test_imports.py keeps the graph one-way). Each helper has one home, here, and a
+public name, so no op file reaches into another's private names.
+
+    arguments   normalize_dim, reduction_axes, shape_argument, as_pair, as_single,
+                check_broadcast, broadcast_operands
+    indices     index_arrays, on_device_of, mask_array, full_index
+    in backward constant, constant_mask, expand_reduced
+"""
+import builtins
+import numbers
+
+import numpy as np
+
+from tinygen import backend
+from tinygen.autograd.tensor import Tensor, as_tensor
+
+
+# ---- arguments ---------------------------------------------------------------------------
+
+def normalize_dim(dim, ndim, op):
+    """One dim argument (maybe negative) -> its index in 0..ndim-1; a 0-d tensor takes 0 or -1,
+    as torch. Out of range: an IndexError naming `op`."""
+    if not -ndim <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim} out of range for a tensor of {ndim} dims")
+    return dim % max(ndim, 1)
+
+
+def reduction_axes(dim, ndim, op):
+    """A reduction's dim argument (None, an int or a sequence of ints) -> a sorted tuple of
+    non-negative axes; None is every axis, and a 0-d tensor reduces over nothing."""
+    if dim is None:
+        return tuple(range(ndim))
+    if ndim == 0:  # as torch: a 0-d tensor accepts dim 0 or -1 and reduces over nothing
+        for d in (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim):
+            if d not in (0, -1):
+                raise IndexError(f"{op}: dim {d} out of range for a tensor of 0 dims")
+        return ()
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    n = builtins.max(ndim, 1)
+    out = []
+    for d in dims:
+        if not -n <= d < n:
+            raise IndexError(f"{op}: dim {d} out of range for a tensor of {ndim} dims")
+        out.append(int(d) % n)
+    return tuple(sorted(set(out)))
+
+
+def shape_argument(shape):
+    """A shape given as separate ints, `reshape(2, 3)`, or as one sequence, `reshape((2, 3))`,
+    -> a tuple (the args tuple of a `*shape` parameter in, torch's two spellings accepted)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def as_pair(value, name, op):
+    """A 2-d conv or pool argument: an int or a sequence of two ints -> (h, w)."""
+    if isinstance(value, numbers.Integral):
+        return (int(value), int(value))
+    try:
+        h, w = value
+    except (TypeError, ValueError):
+        h = w = None
+    if not (isinstance(h, numbers.Integral) and isinstance(w, numbers.Integral)):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return (int(h), int(w))
+
+
+def as_single(value, name, op):
+    """A 1-d conv or pool argument: an int or a 1-tuple -> the int."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{op}: {name} must be an int or a 1-tuple, got {value!r}")
+        value = value[0]
+    return int(value)
+
+
+def check_broadcast(op, a, b):
+    """A ValueError naming `op` unless the shapes of a and b broadcast together."""
+    if a.shape != b.shape:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                             f"broadcast together") from None
+
+
+def broadcast_operands(op, input, other):
+    """input and other as Tensors (a number takes the other's dtype) whose shapes broadcast
+    together; a ValueError naming `op` otherwise."""
+    a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
+    check_broadcast(op, a, b)
+    return a, b
+
+
+# ---- index and mask arrays -----------------------------------------------------------------
+
+def index_arrays(index):
+    """An index as the arrays it holds: Tensors (alone or in a tuple) -> their arrays, a list ->
+    an array, ints, slices, None and Ellipsis as they are."""
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, tuple):
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def on_device_of(x, index):
+    """index (a Tensor, array or list) as an array on x's device."""
+    if isinstance(index, Tensor) and index.device == x.device:
+        return index.array
+    return backend.to_device(index.array if isinstance(index, Tensor) else index, x.device)
+
+
+def mask_array(mask, op, x):
+    """A bool mask (Tensor, array or list) as an array on x's device; a TypeError otherwise."""
+    array = on_device_of(x, mask)
+    if array.dtype != np.bool_:
+        raise TypeError(f"{op}: mask must be a bool tensor, got dtype {array.dtype}")
+    return array
+
+
+def full_index(xp, index, dim):
+    """The advanced-index tuple that picks x[..., index[...], ...] along `dim`: index itself at
+    dim, an arange broadcast along each other dim (gather, scatter and their kin, indexing.py)."""
+    out = []
+    for d, n in enumerate(index.shape):
+        if d == dim:
+            out.append(index)
+        else:
+            shape = [1] * index.ndim
+            shape[d] = n
+            out.append(xp.arange(n).reshape(shape))
+    return tuple(out)
+
+
+# ---- in a backward -------------------------------------------------------------------------
+
+def constant(like, array):
+    """array as a constant (no-grad) Tensor on like's device: the masks and signs a backward
+    multiplies by."""
+    return Tensor.wrap(array, like.device, False)
+
+
+def constant_mask(like, array):
+    """A bool (or number) array as a constant Tensor of like's dtype, on its device."""
+    return constant(like, array.astype(like.dtype))
+
+
+def kept_shape(shape, axes):
+    """shape with the reduced axes kept as size 1 (a reduction's keepdim=True shape)."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def expand_reduced(gy, x_shape, axes, keepdim):
+    """A reduction's gradient broadcast back to its input's shape (over the reduced axes)."""
+    if not keepdim and x_shape:
+        gy = gy.reshape(kept_shape(x_shape, axes))
+    return gy.broadcast_to(x_shape)
