@@ -44,7 +44,8 @@ from dataclasses import dataclass, replace
 import tinygen as tg
 import tinygen.nn as nn
 import tinygen.nn.functional as F
-from tinygen.models.pixelcnn import PixelCNN
+from tinygen.models.base import ModelSpec
+from tinygen.models.pixelcnn import PixelCNN, check_likelihood
 from tinygen.nn.rnn import lstm_update
 from tinygen.ops import cat, down_shift, lstm_scan, pad, skew, unskew, zeros
 
@@ -269,9 +270,6 @@ def _zeros_like(x, *shape):
     return zeros(*shape, dtype=x.dtype, device=x.device)
 
 
-def check_likelihood(name, config):
-    if config.in_channels != 1:
-        raise ValueError(f"{name}: only single-channel images are supported (in_channels=1)")
-    if config.likelihood not in ("bernoulli", "categorical"):
-        raise ValueError(f"{name}: likelihood must be 'bernoulli' or 'categorical', got "
-                         f"{config.likelihood!r}")
+
+SPEC = ModelSpec("pixelrnn", PixelRNN, lr=1e-3, epochs=5, presets=tuple(sorted(PRESETS)),
+                 variants=VARIANTS, pictures=("samples", "completions", "receptive_field"))
