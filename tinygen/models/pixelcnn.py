@@ -214,7 +214,7 @@ class PixelCNN(GenerativeModel):
         p = next(self.parameters())
         return p.device, p.dtype
 
-    def _draw(self, logits):
+    def draw_pixel(self, logits):
         """One draw per row of logits: (N,) Bernoulli logits, or (N, levels) categorical."""
         device, dtype = self._device_dtype()
         u = tg.rand(logits.shape, dtype=dtype, device=device)
@@ -231,7 +231,7 @@ class PixelCNN(GenerativeModel):
         """R: output pixel p depends on input pixels at most R rows/columns away from p."""
         return self.config.first_kernel // 2 + self.config.n_layers * (self.config.kernel // 2)
 
-    def _fill(self, x, first_row, window=True, **condition):
+    def fill_rows(self, x, first_row, window=True, **condition):
         """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel (condition:
         keyword arguments of logits, e.g. class labels y).
 
@@ -251,7 +251,7 @@ class PixelCNN(GenerativeModel):
                             l_i = logits[:, ch, r - top, c - left]            # (N,)
                         else:
                             l_i = logits[:, :, ch, r - top, c - left]         # (N, levels)
-                        x[:, ch, r, c] = self._draw(l_i)
+                        x[:, ch, r, c] = self.draw_pixel(l_i)
         return x
 
     def sample(self, n, shape=(1, 28, 28), **condition):
@@ -259,7 +259,7 @@ class PixelCNN(GenerativeModel):
         levels k / (levels - 1)). Seeded by tg.manual_seed."""
         device, dtype = self._device_dtype()
         x = tg.zeros(n, *shape, dtype=dtype, device=device)
-        return self._fill(x, 0, **condition)
+        return self.fill_rows(x, 0, **condition)
 
     def complete(self, x, known_rows=None, **condition):
         """Copies of images x (N, C, H, W) whose rows >= known_rows (default H // 2) are
@@ -268,7 +268,7 @@ class PixelCNN(GenerativeModel):
         device, dtype = self._device_dtype()
         out = tg.tensor(x.array, dtype=dtype, device=device)
         out[:, :, known_rows:] = 0                           # nothing of the bottom is seen
-        return self._fill(out, known_rows, **condition)
+        return self.fill_rows(out, known_rows, **condition)
 
     # ---- training and evaluation -------------------------------------------------------
 
