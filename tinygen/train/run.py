@@ -33,9 +33,10 @@ class EvalError(Exception):
     """An evaluation that produced NaN or Inf (exit 1)."""
 
 
-class StoppedRun(Exception):
+class StoppedRun(KeyboardInterrupt):
     """Training stopped on a signal (Ctrl-C, SIGTERM) after fit wrote the checkpoint and
-    said so; the command exits with 128 + signum."""
+    said so; the command exits with 128 + signum (a KeyboardInterrupt: not an error, so
+    under mpirun no rank aborts the job for it)."""
 
     def __init__(self, signum):
         super().__init__(f"stopped by signal {signum}")
