@@ -45,7 +45,7 @@ from tinygen.eval.parzen import SIGMA_GRID, parzen_evaluate
 from tinygen.models.classifier import (ClassifierConfig, classifier_features,
                                        load_or_train_classifier)
 from tinygen.models.gan import GAN
-from tinygen.train.loop import OptimizerSet
+from tinygen.train.checkpointing import OptimizerSet
 from tinygen.train.plots import save_image_grid
 
 import budget

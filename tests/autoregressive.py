@@ -72,21 +72,21 @@ def assert_completion_uses_log_p(model, x, known_rows, **condition):
 
 
 def _assert_draws_use_log_p(model, run, first, **condition):
-    """run() draws pixels first, first + 1, ... (raster order) through model._draw: each draw
+    """run() draws pixels first, first + 1, ... (raster order) through model.draw_pixel: each draw
     and its probability p(x_i = 1 | prefix) against exp(log_p) of the image run() returns."""
     used = []
-    draw = model._draw
+    draw = model.draw_pixel
 
     def recording_draw(logits):
         x = draw(logits)
         used.append((tg.sigmoid(logits).numpy(), x))         # p(x_i = 1 | prefix), the draw
         return x
 
-    model._draw = recording_draw
+    model.draw_pixel = recording_draw
     try:
         s = run()
     finally:
-        del model._draw
+        del model.draw_pixel
     n = s.shape[0]
     with tg.no_grad():
         log_p = model.terms(s, **condition).log_p.numpy().reshape(n, -1)   # raster order

@@ -198,12 +198,14 @@ def test_every_autoregressive_model_has_the_small_preset(model, tmp_path):
     """`tinygen train MODEL --preset small`, as README and --help say, for each of them: the
     preset is accepted, recorded in the run's config and builds a model smaller than the
     default (the paper's)."""
+    from tinygen import models
+    from tinygen.train import config as settings, run
     args = cli.build_parser().parse_args(["train", model, "--preset", "small"])
-    config = cli._train_config(args, str(tmp_path / "run"))
-    cli._check_preset(config.model, config.preset)
+    given = {key: getattr(args, key) for key in settings.SETTINGS}
+    config = settings.resolve_config(given, str(tmp_path / "run"), False, models.REGISTRY)
     assert config.preset == "small"
-    small = cli._build_model(config.model, "cpu", config.variant, config.preset)
-    default = cli._build_model(config.model, "cpu", config.variant)
+    small = run.build_model(config.model, "cpu", config.variant, config.preset)
+    default = run.build_model(config.model, "cpu", config.variant)
     def count(m):
         return sum(p.numel() for p in m.parameters())
     assert count(small) < count(default) / 4
@@ -257,7 +259,8 @@ def test_preset_is_every_models_with_a_presets_table(tmp_path, capsys):
     """--preset reaches vae and ae too (they have PRESETS; it was refused for them), and a
     model without presets, or a name not in the table, is one line naming the choices."""
     from tinygen import models
-    assert cli.presets("vae") == ["b1", "conv", "iwae"] and cli.presets("gan") == []
+    assert models.REGISTRY["vae"].presets == ("b1", "conv", "iwae")
+    assert models.REGISTRY["gan"].presets == ()
     assert models.build("vae", preset="iwae").config.latent_dim == 50
     assert models.build("ae", preset="b4").config.arch == "conv"
     for model, preset, message in [("vae", "nope", "vae has the presets b1, conv, iwae"),

@@ -364,6 +364,8 @@ def _fit_counting_syncs(fake_gpu, tmp_path, model, device, log_every=3, wrap=Non
     run's metrics.jsonl records."""
     from tinygen.data import DataLoader, ImageDataset
     from tinygen.train import loop
+    from tinygen.train.config import TrainConfig
+    from tinygen.train.metrics import read_metrics
     pixels = (np.random.default_rng(1).random((14, 8, 8)) * 255).astype(np.uint8)
     loader = DataLoader(ImageDataset(pixels, np.zeros(14), binarize="threshold"), batch_size=2,
                         shuffle=True, drop_last=True, seed=0, device=device)
@@ -375,9 +377,9 @@ def _fit_counting_syncs(fake_gpu, tmp_path, model, device, log_every=3, wrap=Non
         returned.append((wrap or step)(x, optimizers))
         return returned[-1]
     model.training_step = counted
-    config = loop.TrainConfig(epochs=1, batch_size=2, device=device, log_every=log_every)
+    config = TrainConfig(epochs=1, batch_size=2, device=device, log_every=log_every)
     loop.fit(model, loader, config, str(tmp_path / device), progress=False)
-    return list(np.diff(counts)), returned, loop.read_metrics(str(tmp_path / device))
+    return list(np.diff(counts)), returned, read_metrics(str(tmp_path / device))
 
 
 def test_fit_on_the_device_syncs_once_per_logging_step_and_logs_as_on_the_cpu(fake_gpu, tmp_path,
@@ -414,7 +416,8 @@ def test_fit_on_the_device_names_a_non_finite_step_at_the_next_sync(fake_gpu, tm
         logs = type(model).training_step(model, x, optimizers)
         calls.append(1)
         return dict(logs, loss=logs["loss"] * np.float32("nan")) if len(calls) == 2 else logs
-    with pytest.raises(loop.TrainingError, match=r"^step 2: non-finite loss \(nan\)") as e:
+    from tinygen.train.guards import TrainingError
+    with pytest.raises(TrainingError, match=r"^step 2: non-finite loss \(nan\)") as e:
         _fit_counting_syncs(fake_gpu, tmp_path, model, "cuda", wrap=step)
     assert len(calls) == 4 and "no checkpoint was written" in str(e.value)   # 3 steps + the replay
     assert "not reproduced by an anomaly-mode replay" in str(e.value)   # it ran, on the device
@@ -442,7 +445,8 @@ def _fit_with_a_poisoned_step(fake_gpu, tmp_path, monkeypatch, poison):
     def step(x, optimizers):
         calls.append(1)
         return type(model).training_step(model, x, {k: Poisoning(o) for k, o in optimizers.items()})
-    with pytest.raises(loop.TrainingError) as e:
+    from tinygen.train.guards import TrainingError
+    with pytest.raises(TrainingError) as e:
         _fit_counting_syncs(fake_gpu, tmp_path, model, "cuda", wrap=step)
     return str(e.value)
 
@@ -468,22 +472,25 @@ def test_the_guard_of_an_optimizer_step_is_three_kernels_and_no_sync(fake_gpu):
     (one kernel for more than 8 arrays), isfinite, argmin: 3 launches a step whatever the
     number of parameters, no sync. It was isfinite + all on each gradient and on each
     parameter: 4 a parameter, 40 for this VAE's 10."""
+    import contextlib
+
     from tinygen.models.vae import VAE
-    from tinygen.train import loop
+    from tinygen.train.guards import NonFiniteGuard
     model = VAE(image_shape=(1, 8, 8), hidden=(6,), latent_dim=2).to("cuda")
     names = {id(p): n for n, p in model.named_parameters()}
     x = tg.tensor((np.random.default_rng(0).random((2, 1, 8, 8)) > 0.5).astype(np.float32), device="cuda")
     optimizers = model.configure_optimizers()
-    flags = []
-    guarded = {k: loop._GuardedOptimizer(k, o, names, flags=flags) for k, o in optimizers.items()}
+    guard = NonFiniteGuard(optimizers, names)
     model.training_step(x, optimizers)            # Adam's state made, the sentinel too
-    model.training_step(x, guarded)
+    with guard:
+        model.training_step(x, optimizers)
     counted = []
-    for opts in (optimizers, guarded):
-        with fake_gpu.counting_launches() as launches, fake_gpu.counting_syncs() as syncs:
-            model.training_step(x, opts)
+    for watched in (contextlib.nullcontext(), guard):
+        with watched, fake_gpu.counting_launches() as launches, fake_gpu.counting_syncs() as syncs:
+            model.training_step(x, optimizers)
         counted.append((sum(launches.values()), dict(syncs)))
     assert len(names) == 10 and counted[1][1] == {} and counted[1][0] - counted[0][0] == 3, counted
+    flags = guard.take_flags()
     assert len(flags) == 2 and all(culprit(int(index.get())) is None for index, culprit in flags)
 
 

@@ -362,7 +362,8 @@ def test_fixed_binarization_is_stable_and_seeded():
     assert not np.array_equal(a, gray_dataset("fixed", seed=8).images(slice(None)))
     np.testing.assert_array_equal(a, binarize_fixed(ds.gray(slice(None)), 7))
     # drawn in chunks (to bound memory) it is still the one draw of binarize_fixed
-    np.testing.assert_array_equal(ds._draw_fixed(7, chunk=5).astype(np.float32), a)
+    from tinygen.data.binarize import fixed_bits
+    np.testing.assert_array_equal(fixed_bits(ds.pixels, 7, chunk=5).astype(np.float32), a)
 
 
 def test_threshold_binarization_and_gray_scaling():

@@ -16,7 +16,7 @@ def script(monkeypatch):
     """The eval_pixelrnn module, with the thread settings its main() makes undone afterwards."""
     import numba
     monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
-    monkeypatch.setattr(tg.runtime, "_num_threads", list(tg.runtime._num_threads))
+    threads = tg.get_num_threads()
     monkeypatch.syspath_prepend("benchmarks")
     numba_threads = numba.get_num_threads()
     try:
@@ -27,6 +27,7 @@ def script(monkeypatch):
     import eval_pixelrnn
     yield eval_pixelrnn
     numba.set_num_threads(numba_threads)
+    tg.set_num_threads(threads)
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
 

@@ -30,7 +30,7 @@ from tinygen import cli
 from tinygen.checkpoint import _json_bytes, read_checkpoint
 from tinygen.data.idx import write_idx
 from tinygen.models.vae import VAE
-from tinygen.train import plots
+from tinygen.train import plots, run
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS_PER_EPOCH, EPOCHS = 4, 3
@@ -273,7 +273,7 @@ def test_sigterm_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
         signal.raise_signal(signal.SIGTERM)
         time.sleep(1)
 
-    monkeypatch.setattr(cli, "_build_model", terminated)
+    monkeypatch.setattr(run, "build_model", terminated)
     before = signal.getsignal(signal.SIGTERM)
     rc, err = run_cli(train_args(tmp_path / "run", data_dir))
     assert rc == 143 and err == ["tinygen train: terminated (SIGTERM)"], (rc, err)
@@ -291,7 +291,7 @@ def test_ctrl_c_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
         signal.raise_signal(signal.SIGINT)
         time.sleep(1)
 
-    monkeypatch.setattr(cli, "_build_model", interrupted)
+    monkeypatch.setattr(run, "build_model", interrupted)
     rc, err = run_cli(train_args(tmp_path / "run", data_dir))
     # (once seen failing in a whole-suite run, not reproduced: the handler says more next time)
     assert rc == 130 and err == ["tinygen train: interrupted"], (rc, err, handlers)

@@ -89,9 +89,9 @@ def test_windowed_sampling_equals_whole_image_sampling():
     model = tiny(first_kernel=3, n_layers=2)                  # radius 1 + 1 + 1 = 3
     assert model.receptive_radius == 3
     tg.manual_seed(11)
-    a = model._fill(tg.zeros(3, 1, 6, 9, dtype="float64"), 0, window=True).numpy()
+    a = model.fill_rows(tg.zeros(3, 1, 6, 9, dtype="float64"), 0, window=True).numpy()
     tg.manual_seed(11)
-    b = model._fill(tg.zeros(3, 1, 6, 9, dtype="float64"), 0, window=False).numpy()
+    b = model.fill_rows(tg.zeros(3, 1, 6, 9, dtype="float64"), 0, window=False).numpy()
     np.testing.assert_array_equal(a, b)
 
 

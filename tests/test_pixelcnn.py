@@ -98,9 +98,9 @@ def test_windowed_sampling_equals_whole_image_sampling():
     assert model.receptive_radius == 2
     shape = (3, 1, 7, 9)
     tg.manual_seed(11)
-    a = model._fill(tg.zeros(*shape, dtype="float64"), 0, window=True).numpy()
+    a = model.fill_rows(tg.zeros(*shape, dtype="float64"), 0, window=True).numpy()
     tg.manual_seed(11)
-    b = model._fill(tg.zeros(*shape, dtype="float64"), 0, window=False).numpy()
+    b = model.fill_rows(tg.zeros(*shape, dtype="float64"), 0, window=False).numpy()
     np.testing.assert_array_equal(a, b)
     assert 0 < a.mean() < 1
 

@@ -115,9 +115,9 @@ def test_position_by_position_sampling_equals_whole_image_sampling(variant, like
     x = tg.tensor((np.random.default_rng(4).random((3, 1, 5, 6)) < 0.5).astype(np.float64))
     for first_row in (0, 2):                                  # sampling, completion
         tg.manual_seed(11)
-        a = model._fill(x.clone(), first_row, window=True).numpy()
+        a = model.fill_rows(x.clone(), first_row, window=True).numpy()
         tg.manual_seed(11)
-        b = model._fill(x.clone(), first_row, window=False).numpy()
+        b = model.fill_rows(x.clone(), first_row, window=False).numpy()
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a[:, :, :first_row], x.numpy()[:, :, :first_row])
 
@@ -232,10 +232,13 @@ def test_cli_preset_chooses_the_size_and_is_fixed_for_the_run(tmp_path, capsys):
     from tinygen import cli
     from tinygen.models import pixelrnn
 
+    from tinygen import models
+    from tinygen.train import config as settings, run
     args = cli.build_parser().parse_args(["train", "pixelrnn", "--preset", "small"])
-    config = cli._train_config(args, str(tmp_path / "run"))
+    given = {key: getattr(args, key) for key in settings.SETTINGS}
+    config = settings.resolve_config(given, str(tmp_path / "run"), False, models.REGISTRY)
     assert config.preset == "small"
-    model = cli._build_model(config.model, "cpu", config.variant, config.preset)
+    model = run.build_model(config.model, "cpu", config.variant, config.preset)
     assert model.config.hidden == pixelrnn.PRESETS["small"]["hidden"]
     assert model.config.n_layers == pixelrnn.PRESETS["small"]["n_layers"]
     for argv in (["train", "pixelrnn", "--preset", "huge"], ["train", "vae", "--preset", "small"]):

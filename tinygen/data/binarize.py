@@ -28,6 +28,18 @@ def binarize_fixed(x, seed=0):
     return binarize_dynamic(x, np.random.default_rng(seed))
 
 
+def fixed_bits(pixels, seed=0, chunk=4096):
+    """binarize_fixed(pixels / 255, seed) of uint8 pixels (N, ...) as uint8 bits, drawn chunk
+    by chunk from one Generator (the same bits as one draw) so that the float32 images never
+    all exist at once."""
+    rng = np.random.default_rng(seed)
+    bits = np.empty(pixels.shape, dtype=np.uint8)
+    for start in range(0, len(pixels), chunk):
+        part = slice(start, start + chunk)
+        bits[part] = binarize_dynamic(pixels[part].astype(np.float32) / np.float32(255), rng)
+    return bits
+
+
 def binarize_threshold(x, threshold=0.5):
     """[x > threshold] as float32."""
     return (x > threshold).astype(np.float32)

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinygen import rng as tg_rng
 from tinygen.data import sources
-from tinygen.data.binarize import binarize_dynamic, binarize_threshold, check_mode
+from tinygen.data.binarize import binarize_dynamic, binarize_threshold, check_mode, fixed_bits
 from tinygen.utils.data import Dataset
 
 
@@ -44,17 +44,7 @@ class ImageDataset(Dataset):
         self.name, self.classes = name, classes
         self.fixed_bits = None
         if self.binarize == "fixed":
-            self.fixed_bits = self._draw_fixed(seed)
-
-    def _draw_fixed(self, seed, chunk=4096):
-        """binarize_fixed(all gray images, seed) as uint8 bits, drawn chunk by chunk from one
-        Generator (the same bits as one draw) so the float32 images never all exist at once."""
-        rng = np.random.default_rng(seed)
-        bits = np.empty(self.pixels.shape, dtype=np.uint8)  # (N, C, H, W)
-        for start in range(0, len(self), chunk):
-            part = slice(start, start + chunk)
-            bits[part] = binarize_dynamic(self.gray(part), rng)
-        return bits
+            self.fixed_bits = fixed_bits(self.pixels, seed)
 
     def __len__(self):
         return len(self.pixels)

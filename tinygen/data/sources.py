@@ -84,6 +84,22 @@ def sha256sums(text):
 SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
+
+
+def parse_sha256_pair(text):
+    """FILE=HEX, the expected SHA-256 of one decompressed IDX file (e.g.
+    train-images-idx3-ubyte=ba89...), as (stem, hex); ValueError saying what is wrong."""
+    stems = [stem for pair in SPLITS.values() for stem in pair]
+    name, sep, digest = text.partition("=")
+    name = name.strip().removesuffix(".gz")
+    digest = digest.strip().lower()
+    if not sep or not name or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"expected FILE=HEX with a 64-digit hex SHA-256, got {text!r}")
+    if name not in stems:
+        raise ValueError(f"unknown file {name!r} (the files are {', '.join(stems)})")
+    return name, digest
+
+
 MNIST = IDXSource(
     name="mnist",
     title="MNIST handwritten digits (LeCun, Cortes & Burges)",

@@ -1,35 +1,47 @@
 """The generative models: PixelCNN, PixelRNN, Gated PixelCNN, autoencoder, VAE, GAN (see each file's docstring).
 
     model = tg.models.build("vae")          # by the command line's name
-"""
-import importlib
+    tg.models.REGISTRY["vae"]               # its ModelSpec: training defaults, presets, pictures
+    tg.models.register(SPEC)                # a model of your own, in `tinygen train` too
 
+Each model's module declares its SPEC (tinygen/models/base.py) beside its class; the registry
+is built from them here, so a model added to the command line needs no edit of tinygen/cli.py.
+"""
+from tinygen.models import autoencoder, gan, gated_pixelcnn, pixelcnn, pixelrnn, vae
+from tinygen.models.autoencoder import AutoEncoder  # noqa: F401
+from tinygen.models.base import GenerativeModel, ModelSpec  # noqa: F401
+from tinygen.models.gan import GAN  # noqa: F401
+from tinygen.models.gated_pixelcnn import GatedPixelCNN  # noqa: F401
+from tinygen.models.pixelcnn import PixelCNN  # noqa: F401
+from tinygen.models.pixelrnn import PixelRNN  # noqa: F401
 from tinygen.models.receptive import (  # noqa: F401
     receptive_field, receptive_fields, save_receptive_fields)
 from tinygen.models.record import Record  # noqa: F401
+from tinygen.models.vae import VAE  # noqa: F401
 
-# command-line name -> (module, class)
-REGISTRY = {
-    "pixelcnn": ("tinygen.models.pixelcnn", "PixelCNN"),
-    "pixelrnn": ("tinygen.models.pixelrnn", "PixelRNN"),
-    "gated-pixelcnn": ("tinygen.models.gated_pixelcnn", "GatedPixelCNN"),
-    "ae": ("tinygen.models.autoencoder", "AutoEncoder"),
-    "vae": ("tinygen.models.vae", "VAE"),
-    "gan": ("tinygen.models.gan", "GAN"),
-}
+REGISTRY = {}   # command-line name -> ModelSpec
+
+
+def register(spec):
+    """Make the model of `spec` (a ModelSpec) one of `tinygen train`'s (and build's);
+    returns spec. A name already taken is a ValueError."""
+    if spec.name in REGISTRY:
+        raise ValueError(f"a model named {spec.name!r} is registered already")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name):
+    """Remove the model registered as `name` (the inverse of register)."""
+    del REGISTRY[name]
+
+
+for _module in (pixelcnn, pixelrnn, gated_pixelcnn, autoencoder, vae, gan):
+    register(_module.SPEC)
 
 
 def build(name, **kwargs):
     """A model by its command-line name, with default (or overridden) configuration."""
     if name not in REGISTRY:
         raise ValueError(f"unknown model {name!r}: expected one of {sorted(REGISTRY)}")
-    module, cls = REGISTRY[name]
-    return getattr(importlib.import_module(module), cls)(**kwargs)
-
-
-def __getattr__(name):
-    # tg.models.VAE etc., imported on first use so that one model's import never pulls all
-    for module, cls in REGISTRY.values():
-        if cls == name:
-            return getattr(importlib.import_module(module), cls)
-    raise AttributeError(f"module 'tinygen.models' has no attribute {name!r}")
+    return REGISTRY[name].model(**kwargs)

@@ -36,6 +36,7 @@ import tinygen.optim as optim
 from tinygen import backend
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.autograd.tensor import Tensor
+from tinygen.models.base import GenerativeModel, ModelSpec, as_tensor, eval_batches
 from tinygen.models.record import Record
 from tinygen.ops.factories import randn
 from tinygen.ops.losses import binary_cross_entropy_with_logits
@@ -121,31 +122,7 @@ def decoder(config):
         nn.ConvTranspose2d(c1, C, 4, stride=2, padding=1))                  # (N, C, H, W)
 
 
-def batches(data, batch_size=500, limit=None):
-    """Image batches (Tensors (B, C, H, W)) from a Tensor, a DataLoader or a dataset.
-
-    A dataset is anything with len() and batch(index) -> (x, y) (tinygen.data.ImageDataset);
-    limit: stop after this many images."""
-    seen = 0
-    if isinstance(data, Tensor):
-        source = (data[i:i + batch_size] for i in range(0, data.shape[0], batch_size))
-    elif hasattr(data, "batch") and hasattr(data, "__len__"):
-        source = (Tensor(data.batch(np.arange(i, min(i + batch_size, len(data))))[0])
-                  for i in range(0, len(data), batch_size))
-    else:
-        source = (x for x, _ in data)
-    for x in source:
-        if limit is not None and seen + x.shape[0] > limit:
-            x = x[:limit - seen]
-        if x.shape[0] == 0:
-            return
-        seen += x.shape[0]
-        yield x
-        if limit is not None and seen >= limit:
-            return
-
-
-class AutoEncoder(nn.Module):
+class AutoEncoder(GenerativeModel):
     """Deterministic autoencoder with a Bernoulli decoder; AutoEncoder("b4") (or
     AutoEncoder(preset="b4"), the command line's --preset) is B4."""
 
@@ -197,8 +174,8 @@ class AutoEncoder(nn.Module):
         xp = backend.array_module(self.code_mean.device)
         total, mean, moment2 = 0, 0.0, 0.0
         with no_grad():
-            for x in batches(data, batch_size, limit):
-                z = self.encode(x.to(self.code_mean.device)).array        # (B, L)
+            for x, _ in eval_batches(data, batch_size, limit):
+                z = self.encode(as_tensor(x, self.code_mean.device)).array   # (B, L)
                 total += z.shape[0]
                 mean = mean + z.sum(axis=0)
                 moment2 = moment2 + z.T @ z
@@ -245,9 +222,13 @@ class AutoEncoder(nn.Module):
         Other keywords (the VAE's k) are ignored: an autoencoder has no likelihood to estimate."""
         total, count = 0.0, 0
         with no_grad():
-            for x in batches(data, batch_size, limit):
-                total += float(self.terms(x.to(self.code_mean.device)).recon.array.sum())
+            for x, _ in eval_batches(data, batch_size, limit):
+                x = as_tensor(x, self.code_mean.device)
+                total += float(self.terms(x).recon.array.sum())
                 count += x.shape[0]
         if count == 0:
             raise ValueError("AutoEncoder.evaluate: no images to evaluate")
         return {"recon": total / count}
+
+
+SPEC = ModelSpec("ae", AutoEncoder, lr=1e-3, epochs=10, presets=tuple(sorted(PRESETS)))

@@ -52,6 +52,7 @@ import tinygen.nn.functional as F
 import tinygen.optim as optim
 from tinygen.eval.frechet import frechet_distance
 from tinygen.eval.parzen import SIGMA_GRID, parzen_evaluate
+from tinygen.models.base import GenerativeModel, ModelSpec, as_numpy, eval_batches
 from tinygen.models.record import Record
 
 LOSSES = ("nonsaturating", "minimax", "wgan-gp")
@@ -157,7 +158,7 @@ def gradient_penalty(critic, real, fake, e=None):
 
 # ---- the model -------------------------------------------------------------------------------
 
-class GAN(nn.Module):
+class GAN(GenerativeModel):
     """A GAN with a DCGAN-style generator and discriminator (B2) by default.
 
         gan = GAN()                                  # non-saturating, 28 x 28
@@ -388,10 +389,8 @@ class _frozen:
 def _gray_array(data, limit, start=0):
     """Gray images in [0, 1] as float64 NumPy (N, C, H, W) from an ImageDataset (its gray
     values, whatever its binarization), a DataLoader, a Tensor or an array."""
-    if hasattr(data, "gray") and hasattr(data, "__len__"):            # ImageDataset
-        stop = len(data) if limit is None else min(len(data), start + limit)
-        return data.gray(slice(start, stop)).astype(np.float64)
-    if hasattr(data, "dataset") and hasattr(data, "batch_size"):     # DataLoader
-        return _gray_array(data.dataset, limit, start)
-    x = np.asarray(tg.backend.to_numpy(getattr(data, "array", data)), dtype=np.float64)
-    return x[start:] if limit is None else x[start:start + limit]
+    return np.concatenate([as_numpy(x) for x, _ in
+                           eval_batches(data, 10_000, limit, start=start, gray=True)])
+
+
+SPEC = ModelSpec("gan", GAN, binarize=None, lr=2e-4, epochs=10, eval_train_set=True)

@@ -32,8 +32,8 @@ import numpy as np
 import tinygen as tg
 import tinygen.nn as nn
 import tinygen.nn.functional as F
-from tinygen.models.pixelcnn import PixelCNN
-from tinygen.models.pixelrnn import check_likelihood
+from tinygen.models.base import ModelSpec
+from tinygen.models.pixelcnn import PixelCNN, check_likelihood
 from tinygen.ops import down_shift, gated_tanh, pad
 
 PRESETS = {
@@ -180,3 +180,8 @@ class GatedPixelCNN(PixelCNN):
         vertical stack reaches k//2 rows and columns per layer, plus the one-row shift)."""
         c = self.config
         return c.first_kernel // 2 + (c.n_layers - 1) * (c.kernel // 2) + 1
+
+
+SPEC = ModelSpec("gated-pixelcnn", GatedPixelCNN, lr=1e-3, epochs=5,
+                 presets=tuple(sorted(PRESETS)), conditional=True,
+                 pictures=("samples", "completions", "receptive_field"))

@@ -53,6 +53,7 @@ import tinygen as tg
 import tinygen.nn as nn
 import tinygen.nn.functional as F
 import tinygen.optim as optim
+from tinygen.models.base import GenerativeModel, ModelSpec, eval_batches
 from tinygen.models.record import Record
 
 PRESETS = {
@@ -112,7 +113,18 @@ class PlainLayer(nn.Module):
 
 # ---- the model ----------------------------------------------------------------------------
 
-class PixelCNN(nn.Module):
+def check_likelihood(name, config):
+    """The autoregressive models' images and likelihood: one channel, Bernoulli or
+    categorical conditionals (ValueError otherwise)."""
+    if config.in_channels != 1:
+        raise ValueError(f"{name}: only single-channel images are supported (in_channels=1); "
+                         "colour needs channel-group masks (R -> G -> B)")
+    if config.likelihood not in ("bernoulli", "categorical"):
+        raise ValueError(f"{name}: likelihood must be 'bernoulli' or 'categorical', got "
+                         f"{config.likelihood!r}")
+
+
+class PixelCNN(GenerativeModel):
     """PixelCNN with a Bernoulli (binary) or 256-way categorical (gray) output per pixel.
 
         model = PixelCNN()                    # residual blocks, Bernoulli, any H x W
@@ -130,12 +142,7 @@ class PixelCNN(nn.Module):
             raise ValueError(f"unknown preset {preset!r}: expected one of {sorted(PRESETS)}")
         base = PixelCNNConfig(**PRESETS[preset]) if preset is not None else PixelCNNConfig()
         config = replace(config or base, **overrides)
-        if config.in_channels != 1:
-            raise ValueError("PixelCNN: only single-channel images are supported (in_channels=1); "
-                             "colour needs channel-group masks (R -> G -> B)")
-        if config.likelihood not in ("bernoulli", "categorical"):
-            raise ValueError(f"likelihood must be 'bernoulli' or 'categorical', got "
-                             f"{config.likelihood!r}")
+        check_likelihood("PixelCNN", config)
         if config.architecture not in ("residual", "plain"):
             raise ValueError(f"architecture must be 'residual' or 'plain', got "
                              f"{config.architecture!r}")
@@ -201,18 +208,13 @@ class PixelCNN(nn.Module):
         """Mean nll over the batch (nats per image)."""
         return self.terms(x, **condition).nll.mean()
 
-    def condition(self, y):
-        """What terms, sample, complete and training_step take besides x, for the images'
-        labels y: nothing (GatedPixelCNN(n_classes=...): y itself)."""
-        return {}
-
     # ---- sampling ----------------------------------------------------------------------
 
     def _device_dtype(self):
         p = next(self.parameters())
         return p.device, p.dtype
 
-    def _draw(self, logits):
+    def draw_pixel(self, logits):
         """One draw per row of logits: (N,) Bernoulli logits, or (N, levels) categorical."""
         device, dtype = self._device_dtype()
         u = tg.rand(logits.shape, dtype=dtype, device=device)
@@ -229,7 +231,7 @@ class PixelCNN(nn.Module):
         """R: output pixel p depends on input pixels at most R rows/columns away from p."""
         return self.config.first_kernel // 2 + self.config.n_layers * (self.config.kernel // 2)
 
-    def _fill(self, x, first_row, window=True, **condition):
+    def fill_rows(self, x, first_row, window=True, **condition):
         """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel (condition:
         keyword arguments of logits, e.g. class labels y).
 
@@ -249,7 +251,7 @@ class PixelCNN(nn.Module):
                             l_i = logits[:, ch, r - top, c - left]            # (N,)
                         else:
                             l_i = logits[:, :, ch, r - top, c - left]         # (N, levels)
-                        x[:, ch, r, c] = self._draw(l_i)
+                        x[:, ch, r, c] = self.draw_pixel(l_i)
         return x
 
     def sample(self, n, shape=(1, 28, 28), **condition):
@@ -257,7 +259,7 @@ class PixelCNN(nn.Module):
         levels k / (levels - 1)). Seeded by tg.manual_seed."""
         device, dtype = self._device_dtype()
         x = tg.zeros(n, *shape, dtype=dtype, device=device)
-        return self._fill(x, 0, **condition)
+        return self.fill_rows(x, 0, **condition)
 
     def complete(self, x, known_rows=None, **condition):
         """Copies of images x (N, C, H, W) whose rows >= known_rows (default H // 2) are
@@ -266,7 +268,7 @@ class PixelCNN(nn.Module):
         device, dtype = self._device_dtype()
         out = tg.tensor(x.array, dtype=dtype, device=device)
         out[:, :, known_rows:] = 0                           # nothing of the bottom is seen
-        return self._fill(out, known_rows, **condition)
+        return self.fill_rows(out, known_rows, **condition)
 
     # ---- training and evaluation -------------------------------------------------------
 
@@ -292,8 +294,10 @@ class PixelCNN(nn.Module):
         or loader. Returns {"nll": mean nats, "nll_se": its standard error, "bits_per_dim":
         mean, "n": images}."""
         nlls, dims = [], None
+        device, dtype = self._device_dtype()
         with tg.no_grad():
-            for x, y in _batches(data, batch_size, limit, self._device_dtype()):
+            for x, y in eval_batches(data, batch_size, limit):
+                x = tg.tensor(getattr(x, "array", x), dtype=dtype, device=device)
                 binary = bool(((x.array == 0) | (x.array == 1)).all())
                 if self.config.likelihood == "bernoulli" and not binary:
                     raise ValueError("evaluate: a Bernoulli PixelCNN needs binary images "
@@ -309,26 +313,6 @@ class PixelCNN(nn.Module):
         return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
 
 
-def _batches(data, batch_size, limit, device_dtype):
-    """(x (B, C, H, W) Tensor, labels (B,) or None) from an ImageDataset, a DataLoader (its
-    labels), a Tensor or an array (no labels)."""
-    device, dtype = device_dtype
-    if hasattr(data, "images") and hasattr(data, "__len__"):         # ImageDataset
-        n = len(data) if limit is None else min(limit, len(data))
-        for start in range(0, n, batch_size):
-            x, y = data.batch(np.arange(start, min(start + batch_size, n)))
-            yield tg.tensor(x, dtype=dtype, device=device), y
-        return
-    if hasattr(data, "dataset") and hasattr(data, "batch_size"):    # DataLoader
-        seen = 0
-        for x, y in data:
-            if limit is not None and seen >= limit:
-                return
-            x, y = (x, y) if limit is None else (x[:limit - seen], y[:limit - seen])
-            seen += x.shape[0]
-            yield tg.tensor(getattr(x, "array", x), dtype=dtype, device=device), y
-        return
-    x = getattr(data, "array", data)
-    n = len(x) if limit is None else min(limit, len(x))
-    for start in range(0, n, batch_size):
-        yield tg.tensor(x[start:min(start + batch_size, n)], dtype=dtype, device=device), None
+
+SPEC = ModelSpec("pixelcnn", PixelCNN, lr=1e-3, epochs=5, presets=tuple(sorted(PRESETS)),
+                 pictures=("samples", "completions", "receptive_field"))

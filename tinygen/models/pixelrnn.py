@@ -36,7 +36,7 @@ one graph node (tinygen/ops/recurrence.py: lstm_scan, forward and backward on ar
 Sampling draws pixel by pixel. Every activation at position (r, c) depends on pixels before
 (r, c) only, so it is final once computed: each draw computes every layer at its own
 position only, from the states that earlier positions cached (O(H W) positions in all,
-not O(H W) whole-network passes); `_fill(..., window=False)` is the slow reference.
+not O(H W) whole-network passes); `fill_rows(..., window=False)` is the slow reference.
 """
 import sys
 from dataclasses import dataclass, replace
@@ -44,7 +44,8 @@ from dataclasses import dataclass, replace
 import tinygen as tg
 import tinygen.nn as nn
 import tinygen.nn.functional as F
-from tinygen.models.pixelcnn import PixelCNN
+from tinygen.models.base import ModelSpec
+from tinygen.models.pixelcnn import PixelCNN, check_likelihood
 from tinygen.nn.rnn import lstm_update
 from tinygen.ops import cat, down_shift, lstm_scan, pad, skew, unskew, zeros
 
@@ -224,7 +225,7 @@ class PixelRNN(PixelCNN):
         """Unbounded: the recurrences carry every row above."""
         return sys.maxsize
 
-    def _fill(self, x, first_row, window=True, **condition):
+    def fill_rows(self, x, first_row, window=True, **condition):
         """Sample rows first_row..H-1 of x (N, C, H, W) in place, pixel by pixel.
 
         Every activation at position (r, c) depends on the pixels before (r, c) only, so it
@@ -232,7 +233,7 @@ class PixelRNN(PixelCNN):
         layer at that one position, from the activations that earlier positions cached.
         window=False is PixelCNN's reference: the whole network on rows 0..r per pixel."""
         if not window:
-            return super()._fill(x, first_row, window=False, **condition)
+            return super().fill_rows(x, first_row, window=False, **condition)
         N, C, H, W = x.shape
         k = self.config.first_kernel // 2
         conv = self.input_conv
@@ -251,9 +252,9 @@ class PixelRNN(PixelCNN):
                         continue
                     y = _pointwise(self.output_conv, F.relu(_pointwise(self.head, F.relu(v))))
                     if self.config.likelihood == "bernoulli":
-                        x[:, 0, r, c] = self._draw(y[:, 0])                  # (N,)
+                        x[:, 0, r, c] = self.draw_pixel(y[:, 0])             # (N,)
                     else:
-                        x[:, 0, r, c] = self._draw(y)                        # (N, levels)
+                        x[:, 0, r, c] = self.draw_pixel(y)                   # (N, levels)
                     padded[:, :, k + r, k + c] = x[:, :, r, c]
                 for layer, cache in zip(self.layers, caches):
                     layer.end_row(cache, r)
@@ -269,9 +270,6 @@ def _zeros_like(x, *shape):
     return zeros(*shape, dtype=x.dtype, device=x.device)
 
 
-def check_likelihood(name, config):
-    if config.in_channels != 1:
-        raise ValueError(f"{name}: only single-channel images are supported (in_channels=1)")
-    if config.likelihood not in ("bernoulli", "categorical"):
-        raise ValueError(f"{name}: likelihood must be 'bernoulli' or 'categorical', got "
-                         f"{config.likelihood!r}")
+
+SPEC = ModelSpec("pixelrnn", PixelRNN, lr=1e-3, epochs=5, presets=tuple(sorted(PRESETS)),
+                 variants=VARIANTS, pictures=("samples", "completions", "receptive_field"))

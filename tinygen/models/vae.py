@@ -43,7 +43,8 @@ import tinygen.nn as nn
 import tinygen.optim as optim
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.distributions import Bernoulli
-from tinygen.models.autoencoder import batches, decoder, encoder_body, make_config
+from tinygen.models.autoencoder import decoder, encoder_body, make_config
+from tinygen.models.base import GenerativeModel, ModelSpec, as_tensor, eval_batches
 from tinygen.models.record import Record
 from tinygen.ops.factories import randn
 from tinygen.ops.reduce import logsumexp
@@ -69,7 +70,7 @@ PRESETS = {
 }
 
 
-class VAE(nn.Module):
+class VAE(GenerativeModel):
     """Gaussian encoder, Bernoulli decoder; VAE() is preset "b1", VAE("iwae") (or
     VAE(preset="iwae"), the command line's --preset) Burda et al.'s."""
 
@@ -179,8 +180,8 @@ class VAE(nn.Module):
         mus, count = [], 0
         device = next(iter(self.parameters())).device
         with no_grad():
-            for x in batches(data, batch_size, limit):
-                x = x.to(device)
+            for x, _ in eval_batches(data, batch_size, limit):
+                x = as_tensor(x, device)
                 t = self.terms(x)
                 sums["nll"] -= float(self.log_likelihood(x, k, chunk).array.sum())
                 sums["elbo"] += float(t.elbo.array.sum())
@@ -195,3 +196,6 @@ class VAE(nn.Module):
         metrics["active_units"] = int((mu.var(axis=0) > 0.01).sum()) if count > 1 else 0
         metrics.update(k=k, n=count)
         return metrics
+
+
+SPEC = ModelSpec("vae", VAE, lr=1e-3, epochs=10, presets=tuple(sorted(PRESETS)))

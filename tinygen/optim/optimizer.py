@@ -12,7 +12,14 @@ state_dict() has torch's shape: {"state": {index: {name: Tensor | number}},
 "param_groups": [{hyperparameters..., "params": [index, ...]}]}, where a parameter's index
 is its position when all groups' parameters are listed in order. load_state_dict() maps the
 indices back onto this optimizer's own parameters (which must be laid out alike).
+
+    handle = opt.register_step_pre_hook(hook)    # hook(opt, args, kwargs) before each step()
+    handle = opt.register_step_post_hook(hook)   # ... and after it; handle.remove() undoes
+
+as torch's: the training loop's guards (tinygen/train/guards.py) watch the steps of the
+model's own optimizers this way.
 """
+import functools
 from collections import defaultdict
 
 import numpy as np
@@ -23,7 +30,13 @@ from tinygen.autograd.tensor import Tensor
 
 
 class Optimizer:
-    """Base class: subclasses set `defaults` and define `step()`."""
+    """Base class: subclasses set `defaults` and define `step()` (which runs the step hooks
+    around it: __init_subclass__ wraps it)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _running_step_hooks(cls.__dict__["step"])
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
@@ -76,6 +89,16 @@ class Optimizer:
     def step(self):
         raise NotImplementedError(f"{type(self).__name__} defines no step()")
 
+    def register_step_pre_hook(self, hook):
+        """hook(optimizer, args, kwargs) runs before each step(); it may return new
+        (args, kwargs) for the step. Returns a handle whose remove() unregisters it."""
+        return _add_hook(self.__dict__.setdefault("_step_pre_hooks", {}), hook)
+
+    def register_step_post_hook(self, hook):
+        """hook(optimizer, args, kwargs) runs after each step(). Returns a handle whose
+        remove() unregisters it."""
+        return _add_hook(self.__dict__.setdefault("_step_post_hooks", {}), hook)
+
     # ---- saving and loading ----------------------------------------------------------
 
     def state_dict(self):
@@ -124,6 +147,28 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
         return "\n".join(lines + [")"])
+
+
+def _add_hook(hooks, hook):
+    from tinygen.nn.module import RemovableHandle
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _running_step_hooks(step):
+    """`step` of an Optimizer subclass, run between its pre and post hooks."""
+    @functools.wraps(step)
+    def hooked_step(self, *args, **kwargs):
+        for hook in list(self.__dict__.get("_step_pre_hooks", {}).values()):
+            changed = hook(self, args, kwargs)
+            if changed is not None:
+                args, kwargs = changed
+        out = step(self, *args, **kwargs)
+        for hook in list(self.__dict__.get("_step_post_hooks", {}).values()):
+            hook(self, args, kwargs)
+        return out
+    return hooked_step
 
 
 # state entries that are one number per parameter (torch saves them as 0-d tensors)
