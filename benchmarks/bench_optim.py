@@ -24,7 +24,7 @@ B1_SHAPES = [(400, 784), (400,), (20, 400), (20, 400), (20,), (20,), (400, 20), 
              (784, 400), (784,)]
 
 
-def _variants(optimizer, shapes):
+def variants(optimizer, shapes):
     """{name: step()}: each an optimizer over its own copy of the same values and gradients."""
     import tinygen as tg
     from tinygen import nn
@@ -70,14 +70,14 @@ def main(argv=None):
     p.add_argument("--tiny", action="store_true")
     args = p.parse_args(argv)
     shapes = [(2,)] * 10 if args.tiny else B1_SHAPES
-    variants = _variants(args.optimizer, shapes)
-    for step in variants.values():                 # state made, kernels compiled
+    steps = variants(args.optimizer, shapes)
+    for step in steps.values():                    # state made, kernels compiled
         for _ in range(3):
             step()
     inner = 20 if args.tiny else 2
-    rounds = {name: [] for name in variants}
+    rounds = {name: [] for name in steps}
     for _ in range(args.rounds):
-        for name, step in variants.items():
+        for name, step in steps.items():
             rounds[name].append(median_us(step, 30, inner))
     print(f"{args.optimizer} step, {len(shapes)} tensors, {sum(int(np.prod(s)) for s in shapes)} "
           f"float32 values: median us (range of {args.rounds} rounds)")

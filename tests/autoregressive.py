@@ -17,8 +17,8 @@ def randomize(model, seed, scale=0.5):
         for p in model.parameters():
             p.array[...] = rng.normal(0, scale, p.shape)
         for m in model.modules():
-            if hasattr(m, "_zero_masked_weights"):
-                m._zero_masked_weights()
+            if isinstance(m, tg.nn.MaskedConv2d):              # its mask is a public buffer
+                m.weight.array[..., m.mask.array == 0] = 0
     return model
 
 

@@ -369,7 +369,7 @@ def test_bench_optim_steps_every_variant_on_the_same_values():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     for optimizer in ("adam", "sgd"):
-        variants = bench._variants(optimizer, [(3, 2), (), (4,)])
+        variants = bench.variants(optimizer, [(3, 2), (), (4,)])
         assert {"tinygen (a call per group)", "tinygen foreach=False"} <= set(variants)
         results = []
         for step in variants.values():

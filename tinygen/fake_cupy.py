@@ -318,7 +318,8 @@ class ndarray:
         if _in_kernel():
             return self._a[key]
         y = self._a[_index(key)]
-        if not np.may_share_memory(y, self._a):   # advanced indexing: a gather kernel
+        if y.size and not np.may_share_memory(y, self._a):   # advanced indexing: a gather
+            # kernel (an empty result shares no memory with anything, view or not: no kernel)
             LAUNCHES["ndarray.__getitem__"] += 1
         return _wrap(y)
 

@@ -185,14 +185,21 @@ def assert_same_training(make, batches, steps=3, bucket_cap_mb=25, sync_bn=False
 
 
 @pytest.mark.parametrize("bucket_cap_mb", [25, 1e-9])   # one bucket; one per parameter
-def test_ddp_mlp_vae_equals_one_process(bucket_cap_mb):
+def test_ddp_mlp_vae_equals_one_process(bucket_cap_mb, monkeypatch):
     steps, B = 3, 8
     x = np.stack([(global_batch(B, (1, 6, 6), s) > 0.5).astype(np.float32) for s in range(steps)])
     eps = np.stack([global_batch(B, (4,), 100 + s) - 0.5 for s in range(steps)])
+    all_reduce, launched = dist.all_reduce, []
+
+    def counted(tensor, *args, **kwargs):
+        launched.append(kwargs.get("async_op", False))
+        return all_reduce(tensor, *args, **kwargs)
+    monkeypatch.setattr(dist, "all_reduce", counted)
     ddp = assert_same_training(
         lambda: VAELoss(VAE("b1", image_shape=(1, 6, 6), hidden=(16,), latent_dim=4)),
         [x, eps], steps, bucket_cap_mb)
-    assert len(ddp._buckets) == (1 if bucket_cap_mb == 25 else len(list(ddp.parameters())))
+    buckets = 1 if bucket_cap_mb == 25 else len(list(ddp.parameters()))
+    assert launched.count(True) == buckets * steps       # one all-reduce a bucket a step
 
 
 @pytest.mark.parametrize("bucket_cap_mb", [25, 1e-9])
