@@ -54,7 +54,8 @@ from tinygen import backend, rng
 from tinygen.autograd import anomaly
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.autograd.tensor import Tensor
-from tinygen.checkpoint import file_mode, load_checkpoint, naming_file, save_checkpoint
+from tinygen.checkpoint import load_checkpoint, save_checkpoint
+from tinygen.serialization import file_mode, naming_file
 from tinygen.train import plots
 from tinygen.train.rundir import write_json_atomic
 
