@@ -362,11 +362,11 @@ def _fit_counting_syncs(fake_gpu, tmp_path, model, device, log_every=3, wrap=Non
     """fit() for one epoch on 14 random 8x8 binary images in batches of 2 (7 steps): the host
     syncs made between the starts of consecutive steps, the logs each step returned, and the
     run's metrics.jsonl records."""
-    from tinygen.data import DataLoader, ImageDataset
+    from tinygen.data import ImageDataset, image_loader
     from tinygen.train import loop
     pixels = (np.random.default_rng(1).random((14, 8, 8)) * 255).astype(np.uint8)
-    loader = DataLoader(ImageDataset(pixels, np.zeros(14), binarize="threshold"), batch_size=2,
-                        shuffle=True, drop_last=True, seed=0, device=device)
+    loader = image_loader(ImageDataset(pixels, np.zeros(14), binarize="threshold"), 2, seed=0,
+                          device=device)
     model = model.to(device)
     counts, returned, step = [], [], model.training_step
 
@@ -741,12 +741,13 @@ def test_loader_copies_each_batch_once_as_uint8_and_labels_only_when_asked(fake_
     """On the device a batch of images is one host-to-device copy of uint8 (B*C*H*W bytes),
     made float32 there, bitwise the cpu loader's images; labels cost a second copy, and none
     with labels=False (what the training loop asks for)."""
-    from tinygen.data import DataLoader, ImageDataset
+    from tinygen.data import ImageDataset, image_loader
     pixels = (np.random.default_rng(2).random((10, 2, 5, 4)) * 255).astype(np.uint8)
     ds = ImageDataset(pixels, np.arange(10) % 3, binarize=binarize, seed=3)
-    cpu = list(DataLoader(ds, batch_size=4, shuffle=True, seed=5))
+    ds.set_epoch(0)                    # the same 'dynamic' bits in each pass
+    cpu = list(image_loader(ds, 4, seed=5, drop_last=False))
     for labels in (False, True):
-        loader = DataLoader(ds, batch_size=4, shuffle=True, seed=5, device="cuda", labels=labels)
+        loader = image_loader(ds, 4, seed=5, drop_last=False, device="cuda", labels=labels)
         with fake_gpu.counting_copies() as copies, fake_gpu.counting_syncs() as syncs:
             batches = list(loader)
         sizes = [len(x) for x, _ in batches]

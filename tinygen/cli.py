@@ -353,7 +353,8 @@ def cmd_train(args):
     import io
     import warnings
 
-    from tinygen.data import DataLoader
+    from tinygen import rng
+    from tinygen.data import image_loader
     from tinygen.train import distributed as data_parallel
     from tinygen.train.loop import fit, seed_everything
     from tinygen.train.rundir import RunLock
@@ -381,14 +382,17 @@ def cmd_train(args):
             raise CLIError(f"--batch-size {config.batch_size} is larger than the "
                            f"{len(train_set)} training images of {config.data}: an epoch "
                            "would run 0 steps")
-        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
-                            drop_last=True, seed=config.seed, device=config.device,
-                            labels=config.conditional)   # no label copies unless trained on
+        try:
+            loader = image_loader(train_set, config.batch_size, seed=config.seed,
+                                  device=config.device, rank=rank, world_size=world_size,
+                                  labels=config.conditional)   # no label copies unless trained on
+        except ValueError as e:
+            raise CLIError(str(e)) from None
         model = _build_model(config.model, config.device, config.variant, config.preset,
                              config.conditional)
         _check_data_fits(model, train_set, config)
-        probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
-                                     device=config.device, labels=config.conditional)))
+        with rng.fork_rng(rng.derive_seed(config.seed, 5)):   # not from the training stream
+            probe = loader.dataset[range(min(64, len(train_set)))]
         test_batch = None
         if hasattr(model, "complete"):   # autoregressive: the pictures complete test images
             test_batch = _test_images(_load_data(config.data, "test", config.data_dir,
@@ -396,7 +400,7 @@ def cmd_train(args):
                                       config.seed, config.device)
         run_dir = out
         if world_size > 1:
-            loader, run_dir = _data_parallel(model, loader, config, out, rank, world_size)
+            run_dir = _data_parallel(model, config, out, rank)
         if rank == 0:
             print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
                   f"({len(loader)} steps each) -> {out}"
@@ -428,14 +432,12 @@ def cmd_train(args):
     return 0
 
 
-def _data_parallel(model, loader, config, out, rank, world_size):
-    """Under mpirun: this rank's shard of each global batch, the model's gradients averaged
-    over the ranks (DDP's hooks), and the directory this rank's fit writes (see
-    tinygen/train/distributed.py)."""
+def _data_parallel(model, config, out, rank):
+    """Under mpirun: the model's gradients averaged over the ranks (DDP's hooks), and the
+    directory this rank's fit writes (see tinygen/train/distributed.py)."""
     from tinygen import distributed as dist
     from tinygen.train import distributed as data_parallel
     try:
-        loader = data_parallel.ShardedLoader(loader, rank, world_size)
         # rank 0's weights everywhere; one DDP per optimizer (the GAN's D and G)
         data_parallel.wrap_per_optimizer(model, model.configure_optimizers(config.lr))
     except ValueError as e:
@@ -443,7 +445,7 @@ def _data_parallel(model, loader, config, out, rank, world_size):
     dist.barrier()                   # rank 0's checks passed, nothing written yet
     run_dir = data_parallel.rank_run_dir(out, rank)
     dist.barrier()                   # the copies are taken before rank 0's fit writes
-    return loader, run_dir
+    return run_dir
 
 
 # ---- sample / eval -----------------------------------------------------------------------

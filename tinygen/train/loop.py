@@ -55,6 +55,7 @@ from tinygen.autograd import anomaly
 from tinygen.autograd.grad_mode import no_grad
 from tinygen.autograd.tensor import Tensor
 from tinygen.checkpoint import load_checkpoint, save_checkpoint
+from tinygen.data import set_epoch
 from tinygen.serialization import file_mode, naming_file
 from tinygen.train import plots
 from tinygen.train.rundir import write_json_atomic
@@ -403,7 +404,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
 
     if len(loader) == 0:
         raise TrainingError(f"an epoch has 0 steps: {len(loader.dataset)} training images "
-                            f"make no full batch of {loader.batch_size}")
+                            f"make no full batch of {loader.sampler.batch_size}")
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
@@ -487,7 +488,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
     epoch, done = start_epoch, skip          # done: batches of this epoch already trained
     with _StopOnSignal() as stop:
         for epoch in range(start_epoch, config.epochs):
-            loader.set_epoch(epoch)
+            set_epoch(loader, epoch)     # its order and binarization (data.image_loader)
             sums, count, t0 = dict(partial["sums"]), partial["count"], time.time()
             partial = {"sums": {}, "count": 0}
             bar = tqdm(total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{config.epochs}",
