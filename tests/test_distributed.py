@@ -150,7 +150,7 @@ def test_mpi_checks_on_two_ranks():
 def _checkpoint_params(run):
     import tinygen as tg
     model = tg.load(os.path.join(run, "checkpoint.npz"))["model"]
-    return {k: v.numpy() for k, v in model.items() if v.numpy().dtype.kind == "f"}
+    return {f"model/{k}": v.numpy() for k, v in model.items() if v.numpy().dtype.kind == "f"}
 
 
 def test_cli_on_two_ranks_equals_one_process_and_resumes_on_one(tmp_path):
