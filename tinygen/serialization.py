@@ -284,7 +284,7 @@ def load(f, map_location=None, weights_only=True, mmap=None):
         return _decode(manifest["object"], arrays, map_location)
     except SerializationError as e:   # an unknown tag
         raise SerializationError(f"{name}: {e}") from None
-    except (KeyError, IndexError, ValueError, TypeError, AttributeError) as e:
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
         raise SerializationError(f"{name}: the manifest does not match the arrays stored "
                                  f"({type(e).__name__}: {e})") from None
 
