@@ -14,11 +14,13 @@ the batches of an uninterrupted one; without it a resumed run starts a fresh epo
 clock=time.process_time measures the budget in CPU time (fair on a shared machine at one
 thread); max_steps stops at a total number of steps (a twin run matching another's steps).
 """
+import itertools
 import time
 
 import numpy as np
 
 from tinygen.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from tinygen.data import set_epoch
 
 NOTHING_DONE = {"steps": 0, "seen": 0, "seconds": 0.0}
 
@@ -50,8 +52,10 @@ def train_for(model, opts, loader, minutes, log_every=50, clock=time.time, start
 
 
 def _epochs(loader):
-    """The loader's batches, epoch after epoch, without end."""
-    while True:
+    """The loader's batches (an image_loader), epoch after epoch from its sampler's, without
+    end."""
+    for epoch in itertools.count(loader.sampler.sampler.epoch):
+        set_epoch(loader, epoch)
         yield from loader
 
 
@@ -60,7 +64,7 @@ def _batches_from(loader, step):
     then the rest of that epoch and the next epochs). The skipped batches are still drawn, so
     the epoch's Generator reaches the same state."""
     epoch, skip = divmod(step, len(loader))
-    loader.set_epoch(epoch)
+    set_epoch(loader, epoch)
     stream = _epochs(loader)
     for _ in range(skip):
         next(stream)
@@ -76,7 +80,7 @@ def resume(ckpt, model, optimizer, loader):
     the steps, images and seconds of training done before."""
     has_optimizer = read_checkpoint(ckpt)["optimizer"] is not None
     info = load_checkpoint(ckpt, model, optimizer if has_optimizer else None)
-    loader.set_epoch(info["epoch"] + 1)                      # fresh shuffles, not a replay
+    set_epoch(loader, info["epoch"] + 1)                      # fresh shuffles, not a replay
     before = info["extra"] or {}
     if "seconds" not in before:
         raise SystemExit(f"{ckpt} does not record its training time; cannot resume it")

@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 import tinygen as tg
-from tinygen.data import DataLoader, load_dataset
+from tinygen.data import image_loader, load_dataset
 from tinygen.eval.frechet import frechet_distance
 from tinygen.eval.parzen import SIGMA_GRID, parzen_evaluate
 from tinygen.models.classifier import (ClassifierConfig, classifier_features,
@@ -76,8 +76,7 @@ def main(argv=None):
     train_set = load_dataset(args.data, "train", data_dir=args.data_dir, validation=True)
     valid = load_dataset(args.data, "valid", data_dir=args.data_dir, validation=True)
     test = load_dataset(args.data, "test", data_dir=args.data_dir)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                        seed=args.seed)
+    loader = image_loader(train_set, args.batch_size, seed=args.seed)
     model = GAN(loss=args.loss)
     opts = model.configure_optimizers(args.lr)
     ckpt = os.path.join(args.out, "gan.npz")

@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 import tinygen as tg
-from tinygen.data import DataLoader, load_dataset
+from tinygen.data import image_loader, load_dataset
 from tinygen.models.pixelcnn import PixelCNN
 from tinygen.train.plots import save_image_grid
 
@@ -80,8 +80,7 @@ def main(argv=None):
     tg.manual_seed(args.seed)
     train_set = load_dataset(args.data, "train", data_dir=args.data_dir, binarize="dynamic")
     test = load_dataset(args.data, "test", data_dir=args.data_dir, binarize="fixed", seed=args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                        seed=args.seed)
+    loader = image_loader(train_set, args.batch_size, seed=args.seed)
     model = PixelCNN(preset=args.preset)
     opts = model.configure_optimizers(args.lr)
     ckpt = os.path.join(args.out, "pixelcnn.npz")

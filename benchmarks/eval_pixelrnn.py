@@ -3,7 +3,7 @@ one thread, in tinygen or in its PyTorch twin, then measure the exact test NLL.
 
     train   the 60,000 MNIST training images (--data, IDX files), dynamically binarized (a
             fresh Bernoulli draw of every image each epoch), batches of --batch-size in the
-            seeded order of tinygen's DataLoader, Adam at --lr, the models' "mnist" presets
+            seeded order of tinygen.data.image_loader, Adam at --lr, the models' "mnist" presets
             (PixelRNN: 7 layers, h = 16, the paper's; Gated PixelCNN: 7 gated layers, p = 32)
     test    the first --test-limit of the 10,000 test images (default all), binarized by one
             Bernoulli draw seeded with --seed; the NLL is exact: mean -log p(x) in nats +-
@@ -11,7 +11,7 @@ one thread, in tinygen or in its PyTorch twin, then measure the exact test NLL.
 
 The PyTorch twin (benchmarks/pixelrnn_torch.py: the same layers and parameter names) starts
 from tinygen's initial weights (the same seed, loaded into it), reads the very same batches
-(tinygen's DataLoader, converted) and uses torch.optim.Adam with the same settings, for the
+(tinygen.data.image_loader's, converted) and uses torch.optim.Adam with the same settings, for the
 number of steps the tinygen run took (read from --out), so the two NLLs compare the
 frameworks' training, nothing else. The budget is process CPU time (--clock cpu; the
 machine is shared, so wall time says more about the neighbours than about the code), at one
@@ -70,7 +70,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinygen as tg  # noqa: E402
-from tinygen.data import DataLoader, load_dataset  # noqa: E402
+from tinygen.data import image_loader, load_dataset  # noqa: E402
 from tinygen.models.gated_pixelcnn import GatedPixelCNN  # noqa: E402
 from tinygen.models.pixelrnn import PixelRNN  # noqa: E402
 
@@ -202,8 +202,7 @@ def main(argv=None):
     data = dict(data_dir=args.data, verify=not args.no_verify)
     train_set = load_dataset("mnist", "train", binarize="dynamic", **data)
     test = load_dataset("mnist", "test", binarize="fixed", seed=args.seed, **data)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                        seed=args.seed)
+    loader = image_loader(train_set, args.batch_size, seed=args.seed)
     model = tinygen_model(args.model, args.seed)
     if args.framework == "torch":
         import torch

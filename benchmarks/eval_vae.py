@@ -33,7 +33,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinygen as tg  # noqa: E402
-from tinygen.data import DataLoader, load_dataset  # noqa: E402
+from tinygen.data import image_loader, load_dataset, set_epoch  # noqa: E402
 from tinygen.models.vae import VAE  # noqa: E402
 
 
@@ -61,6 +61,7 @@ def train(model, loader, minutes, lr0):
     last_elbo = float("nan")
     while time.time() - t0 < budget:
         elbos = []
+        set_epoch(loader, epoch)
         for x, _ in loader:
             elapsed = time.time() - t0
             if elapsed >= budget:
@@ -103,7 +104,7 @@ def main():
     tg.manual_seed(args.seed)
     train_set = load_dataset(args.data, "train", data_dir=args.data_dir, binarize="dynamic")
     test_set = load_dataset(args.data, "test", data_dir=args.data_dir, binarize="fixed", seed=args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed)
+    loader = image_loader(train_set, args.batch_size, seed=args.seed, drop_last=False)
     model = VAE(args.preset)
     print(f"VAE preset {args.preset!r}: {model.config}")
     print(f"train: {train_set}, batch {args.batch_size}, {args.minutes} min; test: {test_set}")

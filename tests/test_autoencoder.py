@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 import tinygen as tg
-from tinygen.data import DataLoader, ImageDataset
+from tinygen.data import ImageDataset
 from tinygen.models.autoencoder import AutoEncoder, AutoEncoderConfig
+from tinygen.utils.data import DataLoader
 
 
 def images(n, shape=(1, 28, 28), binary=True, seed=0):

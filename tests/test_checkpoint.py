@@ -1,5 +1,7 @@
-"""Tests of tinygen.checkpoint: bitwise round trips, key reports, random-state restore and
-atomic writes (a write that dies midway leaves the previous checkpoint intact)."""
+"""Tests of tinygen.checkpoint: bitwise round trips, key reports, random-state restore,
+atomic writes (a write that dies midway leaves the previous checkpoint intact), and
+checkpoints as tg.save files."""
+import json
 import os
 import signal
 import subprocess
@@ -34,7 +36,7 @@ class FakeModel:
         if strict:
             assert set(state_dict) == set(self.params)
         for name, value in state_dict.items():
-            self.params[name] = tg.tensor(np.array(value))
+            self.params[name] = tg.tensor(value.numpy() if isinstance(value, Tensor) else value)
         self.loaded = dict(state_dict)
 
 
@@ -64,7 +66,7 @@ def odd_arrays(rng):
 
 
 def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = (np.asarray(v.numpy() if isinstance(v, Tensor) else v) for v in (a, b))
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
@@ -78,9 +80,10 @@ def test_model_state_round_trip_is_bitwise(tmp_path):
     for name, value in params.items():
         assert same_bits(other.loaded[name], value), name
         assert same_bits(other.params[name].numpy(), value), name
-    # the file is a plain .npz: readable without tinygen and without pickles
-    with np.load(tmp_path / "c.npz", allow_pickle=False) as npz:
-        assert same_bits(npz["model/fc.weight"], params["fc.weight"])
+    # the file is a tg.save file: tg.load opens it as the dict a torch user would save
+    opened = tg.load(tmp_path / "c.npz")
+    assert opened["step"] == 12 and opened["format"] == ckpt.FORMAT
+    assert same_bits(opened["model"]["fc.weight"], params["fc.weight"])
 
 
 def test_optimizer_state_round_trip_keeps_kinds(tmp_path):
@@ -170,7 +173,7 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 partial zip")  # some bytes reach the temporary file
         raise OSError("disk full")
 
-    monkeypatch.setattr(ckpt.np, "savez", savez_dies_midway)
+    monkeypatch.setattr(np, "savez", savez_dies_midway)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, FakeModel(w=np.arange(600.0)), step=2)
     monkeypatch.undo()
@@ -194,7 +197,7 @@ def test_killed_write_leaves_previous_checkpoint_intact(tmp_path):
             f.truncate(f.tell() // 2)
             os.fsync(f.fileno())
             os.kill(os.getpid(), signal.SIGKILL)
-        ckpt.np.savez = savez_killed_midway
+        np.savez = savez_killed_midway
         class Model:
             def state_dict(self):
                 return {{"w": np.ones(1_000_000)}}
@@ -212,18 +215,35 @@ def test_unreadable_files_name_the_file(tmp_path):
     save_checkpoint(tmp_path / "c.npz", FakeModel(w=np.arange(1000.0)))
     data = (tmp_path / "c.npz").read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="not a readable checkpoint") as info:
+    with pytest.raises(CheckpointError, match="not a readable tinygen file") as info:
         load_checkpoint(tmp_path / "cut.npz")
     assert str(tmp_path / "cut.npz") in str(info.value)
     np.savez(tmp_path / "plain.npz", x=np.ones(2))
-    with pytest.raises(CheckpointError, match="not a tinygen checkpoint"):
+    with pytest.raises(CheckpointError, match="not a tinygen file"):
         load_checkpoint(tmp_path / "plain.npz")
-    meta = {"format": ckpt.FORMAT, "version": ckpt.VERSION + 1, "model": None, "optimizer": None}
-    np.savez(tmp_path / "future.npz", meta=ckpt._json_bytes(meta), rng=ckpt._json_bytes({}))
+    tg.save({"fc.weight": tg.ones(2)}, tmp_path / "weights.npz")   # a tg.save file, no checkpoint
+    with pytest.raises(CheckpointError, match="not a tinygen checkpoint"):
+        load_checkpoint(tmp_path / "weights.npz")
+    future = tg.load(tmp_path / "c.npz") | {"version": ckpt.VERSION + 1}
+    tg.save(future, tmp_path / "future.npz")
     with pytest.raises(CheckpointError, match="newer"):
         load_checkpoint(tmp_path / "future.npz")
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "absent.npz")
+
+
+def test_a_checkpoint_of_the_first_format_fails_in_one_clear_line(tmp_path):
+    """Before checkpoints were tg.save files they were .npz files of tinygen's own layout
+    (a JSON 'meta' entry, 'model/<name>' arrays): loading one says so, in one line."""
+    meta = json.dumps({"format": ckpt.FORMAT, "version": 1, "step": 3, "epoch": 1,
+                       "extra": None, "model": ["w"], "optimizer": None}).encode()
+    np.savez(tmp_path / "old.npz", meta=np.frombuffer(meta, np.uint8),
+             rng=np.frombuffer(b"{}", np.uint8), **{"model/w": np.ones(3)})
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "old.npz", FakeModel(w=np.zeros(3)))
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and str(tmp_path / "old.npz") in message
+    assert "older tinygen" in message and "version 1" in message
 
 
 def test_loading_what_was_not_saved_is_an_error(tmp_path):

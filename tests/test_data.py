@@ -1,5 +1,5 @@
 """Tests of tinygen.data: IDX files, dataset search and download, mnist5k, binarization,
-DataLoader. Nothing here touches the network or needs the full MNIST: datasets are small
+the training loop's image_loader. Nothing here touches the network or needs the full MNIST: datasets are small
 fakes written by the tests, downloads go through file:// URLs or a fake opener."""
 import dataclasses
 import gzip
@@ -21,10 +21,10 @@ from hypothesis.extra import numpy as hnp
 from tinygen import backend
 from tinygen import rng as tg_rng
 from tinygen.autograd.tensor import Tensor
-from tinygen.data import (ChecksumError, DataLoader, DatasetNotFoundError, DownloadError,
-                          IDXError, ImageDataset, binarize_dynamic, binarize_fixed,
-                          binarize_threshold, dataset_path, download, list_datasets,
-                          load_arrays, load_dataset, read_idx, write_idx)
+from tinygen.data import (ChecksumError, DatasetNotFoundError, DownloadError, IDXError,
+                          ImageDataset, binarize_dynamic, binarize_fixed, binarize_threshold,
+                          dataset_path, download, image_loader, list_datasets, load_arrays,
+                          load_dataset, read_idx, set_epoch, write_idx)
 from tinygen.data import fetch as fetch_module
 from tinygen.data import sources
 from tinygen.data.idx import idx_bytes
@@ -379,9 +379,11 @@ def test_threshold_binarization_and_gray_scaling():
     assert u.dtype == np.float32
 
 
-# ---------------------------------------------------------------------------- DataLoader
-def epoch_of(loader):
-    return [(x.copy(), y.copy()) for x, y in loader]
+# ---------------------------------------------------------------------------- image_loader
+def epoch_of(loader, epoch=0):
+    """Epoch `epoch` of an image_loader as host arrays (its order and its binarization set)."""
+    set_epoch(loader, epoch)
+    return [(x.numpy(), y.numpy()) for x, y in loader]
 
 
 @settings(max_examples=30, deadline=None)
@@ -389,7 +391,7 @@ def epoch_of(loader):
        shuffle=st.booleans())
 def test_loader_batches_cover_the_dataset(n, batch_size, drop_last, shuffle):
     ds = gray_dataset(n=n)
-    loader = DataLoader(ds, batch_size, shuffle=shuffle, drop_last=drop_last, seed=0, device=None)
+    loader = image_loader(ds, batch_size, seed=0, shuffle=shuffle, drop_last=drop_last)
     batches = epoch_of(loader)
     assert len(batches) == len(loader) == (n // batch_size if drop_last else -(-n // batch_size))
     sizes = [len(y) for _, y in batches]
@@ -412,24 +414,46 @@ def test_two_seeded_runs_give_bitwise_equal_batches():
     ds = gray_dataset("dynamic", n=50)
     runs = []
     for _ in range(2):
-        loader = DataLoader(ds, 8, shuffle=True, seed=11, device=None)
-        runs.append([epoch_of(loader) for _ in range(2)])
+        loader = image_loader(ds, 8, seed=11)
+        tg_rng.manual_seed(len(runs))          # tinygen's stream plays no part
+        runs.append([epoch_of(loader, 0), epoch_of(loader, 1)])
     for (xa, ya), (xb, yb) in zip(runs[0][0] + runs[0][1], runs[1][0] + runs[1][1]):
         assert xa.tobytes() == xb.tobytes() and ya.tobytes() == yb.tobytes()
-    # epochs differ from each other, and set_epoch replays one
+    # epochs differ from each other (order and bits), and set_epoch replays one
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(runs[0][0], runs[0][1]))
-    loader = DataLoader(ds, 8, shuffle=True, seed=11, device=None)
-    loader.set_epoch(1)
-    for (xa, ya), (xb, yb) in zip(epoch_of(loader), runs[0][1]):
+    for (xa, ya), (xb, yb) in zip(epoch_of(image_loader(ds, 8, seed=11), 1), runs[0][1]):
         assert xa.tobytes() == xb.tobytes() and ya.tobytes() == yb.tobytes()
 
 
-def test_unseeded_loader_follows_tinygen_manual_seed():
+def test_an_epochs_images_and_bits_do_not_depend_on_the_number_of_ranks():
+    """Rank r of N reads B/N images of each global batch of B: global step k reads the same
+    images, with the same dynamic bits, on any number of ranks (so runs on N ranks and on
+    one process take the same steps)."""
+    ds = gray_dataset("dynamic", n=50)
+    one = epoch_of(image_loader(ds, 8, seed=3), 2)
+    for world_size in (2, 4):
+        ranks = [epoch_of(image_loader(ds, 8, seed=3, rank=r, world_size=world_size), 2)
+                 for r in range(world_size)]
+        assert all(len(batches) == len(one) for batches in ranks)
+        for k, (x, y) in enumerate(one):
+            rows = {(int(label), image.tobytes()) for label, image in zip(y, x)}
+            shared = {(int(label), image.tobytes()) for batches in ranks
+                      for label, image in zip(batches[k][1], batches[k][0])}
+            assert shared == rows
+    with pytest.raises(ValueError, match="does not split over 3 ranks"):
+        image_loader(ds, 8, world_size=3)
+
+
+def test_torch_dataloader_over_an_image_dataset_follows_tinygen_manual_seed():
+    from tinygen.utils.data import DataLoader
     ds = gray_dataset("dynamic", n=30)
+
+    def epoch():
+        return [(x.numpy(), y.numpy()) for x, y in DataLoader(ds, 7, shuffle=True)]
     tg_rng.manual_seed(4)
-    a = epoch_of(DataLoader(ds, 7, shuffle=True, device=None))
+    a = epoch()
     tg_rng.manual_seed(4)
-    b = epoch_of(DataLoader(ds, 7, shuffle=True, device=None))
+    b = epoch()
     for (xa, ya), (xb, yb) in zip(a, b):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
@@ -437,23 +461,25 @@ def test_unseeded_loader_follows_tinygen_manual_seed():
 
 def test_loader_yields_tinygen_tensors():
     ds = gray_dataset("dynamic", n=10)
-    x, y = next(iter(DataLoader(ds, 4, shuffle=True, seed=0)))
+    ds.set_epoch(0)
+    x, y = next(iter(image_loader(ds, 4, seed=0, shuffle=False)))
     assert isinstance(x, Tensor) and isinstance(y, Tensor)
     assert x.shape == (4, 1, 6, 6) and x.device == "cpu" and x.dtype == np.float32
     assert not x.requires_grad
-    x_np, y_np = next(iter(DataLoader(ds, 4, shuffle=True, seed=0, device=None)))
-    np.testing.assert_array_equal(x.numpy(), x_np)
-    np.testing.assert_array_equal(y.numpy(), y_np)
+    np.testing.assert_array_equal(x.numpy(), ds.images(np.arange(4)))
+    np.testing.assert_array_equal(y.numpy(), ds.labels[:4])
+    x, y = next(iter(image_loader(ds, 4, seed=0, labels=False)))
+    assert y is None
 
 
 @pytest.mark.skipif(not backend.cuda_is_available(), reason="no GPU and no CUDA simulator")
 def test_loader_puts_batches_on_the_cuda_device():
     ds = gray_dataset("threshold", n=10)
-    x, y = next(iter(DataLoader(ds, 4, device="cuda")))
+    x, y = next(iter(image_loader(ds, 4, shuffle=False, device="cuda")))
     assert x.device == "cuda" and y.device == "cuda"
     np.testing.assert_array_equal(backend.to_numpy(x.array), ds.images(np.arange(4)))
 
 
 def test_loader_rejects_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size"):
-        DataLoader(gray_dataset(), 0)
+        image_loader(gray_dataset(), 0)

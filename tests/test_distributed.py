@@ -148,8 +148,9 @@ def test_mpi_checks_on_two_ranks():
 
 
 def _checkpoint_params(run):
-    with np.load(os.path.join(run, "checkpoint.npz"), allow_pickle=True) as f:
-        return {k: f[k] for k in f.files if k.startswith("model/") and f[k].dtype.kind == "f"}
+    import tinygen as tg
+    model = tg.load(os.path.join(run, "checkpoint.npz"))["model"]
+    return {f"model/{k}": v.numpy() for k, v in model.items() if v.numpy().dtype.kind == "f"}
 
 
 def test_cli_on_two_ranks_equals_one_process_and_resumes_on_one(tmp_path):
@@ -244,7 +245,7 @@ def _final_state(run):
 
     from tinygen.checkpoint import read_checkpoint
     ckpt = read_checkpoint(run / "checkpoint.npz")
-    arrays = {f"model/{k}": np.asarray(v).tobytes() for k, v in ckpt["model"].items()}
+    arrays = {f"model/{k}": v.numpy().tobytes() for k, v in ckpt["model"].items()}
     arrays |= {f"opt/{i}/{k}": np.asarray(getattr(v, "array", v)).tobytes()
                for i, s in ckpt["optimizer"]["state"].items() for k, v in s.items()}
     metrics = [{k: v for k, v in json.loads(line).items() if k != "seconds"}

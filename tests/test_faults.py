@@ -26,8 +26,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tinygen as tg
 from tinygen import cli
-from tinygen.checkpoint import _json_bytes, read_checkpoint
+from tinygen.checkpoint import read_checkpoint
 from tinygen.data.idx import write_idx
 from tinygen.models.vae import VAE
 from tinygen.train import plots, run
@@ -122,7 +123,7 @@ def outcome(run):
     epoch and random state, and the logged values of every step and epoch."""
     ckpt = read_checkpoint(run / "checkpoint.npz")
     opt = ckpt["optimizer"]
-    arrays = {f"model/{k}": v for k, v in ckpt["model"].items()}
+    arrays = {f"model/{k}": v.numpy() for k, v in ckpt["model"].items()}
     arrays |= {f"opt/{i}/{k}": np.asarray(getattr(v, "array", v))   # Tensors or arrays
                for i, s in opt["state"].items() for k, v in s.items()}
     metrics = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
@@ -352,27 +353,40 @@ def _flip(data, position, bit=0):
     return bytes(data)
 
 
-def _npz_with(src, **replace):
-    """The checkpoint's members, some replaced: (name, bytes-or-array)."""
+def _members_with(src, **replace):
+    """The bytes of the .npz file `src` with some members replaced (name=array) or dropped
+    (name=None): damage below tg.load's dict."""
     with np.load(src) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    arrays.update(replace)
+        members = {k: npz[k] for k in npz.files}
+    members.update(replace)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **{k: v for k, v in members.items() if v is not None})
     return buf.getvalue()
 
 
-def _meta(src):
-    with np.load(src) as npz:
-        return json.loads(npz["meta"].tobytes())
+def _saved_with(src, **replace):
+    """The bytes of the checkpoint `src` with entries of its dict replaced or dropped (None),
+    as tg.save writes them: a well-formed file holding a malformed checkpoint."""
+    checkpoint = tg.load(src)
+    for key, value in replace.items():
+        if value is None:
+            del checkpoint[key]
+        else:
+            checkpoint[key] = value
+    buf = io.BytesIO()
+    tg.save(checkpoint, buf)
+    return buf.getvalue()
+
+
+def _json_member(obj):
+    return np.frombuffer(json.dumps(obj).encode(), np.uint8)
 
 
 def _damaged_checkpoints(src):
     data = src.read_bytes()
-    meta = _meta(src)
-    name = meta["model"][0]
-    with np.load(src) as npz:
-        weight = npz[f"model/{name}"]
+    model = tg.load(src)["model"]
+    name = next(iter(model))
+    weight = model[name].numpy()
     return {
         "empty": b"",
         "truncated to half": data[: len(data) // 2],
@@ -381,21 +395,38 @@ def _damaged_checkpoints(src):
         "bit flipped in the first member": _flip(data, 100),
         "bit flipped in the middle": _flip(data, len(data) // 2, 3),
         "bit flipped in the zip directory": _flip(data, len(data) - 30, 5),
-        "meta not JSON": _npz_with(src, meta=np.frombuffer(b"{not json", np.uint8)),
-        "meta not UTF-8": _npz_with(src, meta=np.frombuffer(b"\xff\xfe{}", np.uint8)),
-        "meta a list": _npz_with(src, meta=_json_bytes([1, 2])),
-        "meta without step": _npz_with(src, meta=_json_bytes(
-            {k: v for k, v in meta.items() if k != "step"})),
-        "meta step a string": _npz_with(src, meta=_json_bytes(meta | {"step": "ten"})),
-        "meta names a missing array": _npz_with(src, meta=_json_bytes(
-            meta | {"model": meta["model"] + ["nosuch.weight"]})),
-        "meta version a list": _npz_with(src, meta=_json_bytes(meta | {"version": [1]})),
-        "optimizer state not a dict": _npz_with(src, meta=_json_bytes(
-            meta | {"optimizer": {"state": [], "param_groups": []}})),
-        "NaN weights": _npz_with(src, **{f"model/{name}": np.full_like(weight, np.nan)}),
-        "float64 weights beyond float32": _npz_with(
-            src, **{f"model/{name}": np.full(weight.shape, 1e300)}),
+        "manifest not JSON": _members_with(src, manifest=np.frombuffer(b"{not json", np.uint8)),
+        "manifest not UTF-8": _members_with(src, manifest=np.frombuffer(b"\xff\xfe{}", np.uint8)),
+        "manifest names a missing array": _members_with(src, a0=None),
+        "manifest of an unknown tag": _members_with(src, manifest=_json_member(
+            {"format": "tinygen-save", "version": 1, "object": {"pickle": 0}})),
+        "a tg.save file of a list": _list_file(),
+        "a checkpoint of the first format": _first_format(weight, name),
+        "without step": _saved_with(src, step=None),
+        "step a string": _saved_with(src, step="ten"),
+        "version a list": _saved_with(src, version=[1]),
+        "model a list": _saved_with(src, model=[1, 2]),
+        "a model entry a string": _saved_with(src, model=model | {name: "w"}),
+        "optimizer state not a dict": _saved_with(src, optimizer={"state": [], "param_groups": []}),
+        "NaN weights": _saved_with(src, model=model | {name: tg.full(weight.shape, np.nan)}),
+        "float64 weights beyond float32": _saved_with(
+            src, model=model | {name: np.full(weight.shape, 1e300)}),
     }
+
+
+def _list_file():
+    buf = io.BytesIO()
+    tg.save([1, 2], buf)
+    return buf.getvalue()
+
+
+def _first_format(weight, name):
+    """A checkpoint as tinygen wrote them before they were tg.save files."""
+    meta = {"format": "tinygen-checkpoint", "version": 1, "step": 4, "epoch": 1, "extra": None,
+            "model": [name], "optimizer": None}
+    buf = io.BytesIO()
+    np.savez(buf, meta=_json_member(meta), rng=_json_member({}), **{f"model/{name}": weight})
+    return buf.getvalue()
 
 
 @pytest.mark.parametrize("command", ["sample", "eval", "resume"])

@@ -281,10 +281,26 @@ def test_iterable_dataset():
 
 
 def test_persistent_workers_reuse_the_pool():
-    loader = DataLoader(list(range(5)), batch_size=2, num_workers=2, persistent_workers=True)
-    assert [b.tolist() for b in loader] == [[0, 1], [2, 3], [4]]
-    pool = loader._pool
-    assert [b.tolist() for b in loader] == [[0, 1], [2, 3], [4]] and loader._pool is pool
+    """With persistent_workers the second epoch is served by the first one's workers (their
+    worker_init_fn runs once each); without, each epoch starts workers of its own."""
+    for persistent, starts in ((True, 2), (False, 4)):
+        started, served = [], set()
+
+        class Items(Dataset):
+            def __len__(self):
+                return 6
+
+            def __getitem__(self, i):
+                served.add(threading.get_ident())
+                time.sleep(0.01)               # so that both workers take a share
+                return i
+        loader = DataLoader(Items(), batch_size=2, num_workers=2, persistent_workers=persistent,
+                            worker_init_fn=started.append)
+        for _ in range(2):
+            assert [b.tolist() for b in loader] == [[0, 1], [2, 3], [4, 5]]
+        assert len(started) == starts and sorted(started) == sorted([0, 1] * (starts // 2))
+        if persistent:
+            assert len(served) <= 2
 
 
 def test_image_dataset_in_the_loader():

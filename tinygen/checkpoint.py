@@ -1,26 +1,21 @@
-"""Checkpoints: model, optimizer, random state and progress in one .npz file.
+"""Checkpoints: model, optimizer, random state and progress in one tg.save file.
 
     save_checkpoint("run/ckpt.npz", model, optimizer, step=1000, epoch=3, extra={"loss": 88.1})
     info = load_checkpoint("run/ckpt.npz", model, optimizer)   # info["step"] == 1000
 
-The file is a plain NumPy .npz (a zip of .npy arrays, no pickles; `np.load` opens it):
+A checkpoint is the dict a torch user saves with torch.save, written by tg.save (so the
+file is atomic, pickle-free and bitwise; see serialization.py) and opened by tg.load:
 
-    meta                  JSON (as uint8 bytes): format name and version, step, epoch,
-                          extra, the model's keys, the optimizer's structure
-    rng                   JSON: tinygen.rng.get_state(), so a resumed run draws the same stream
-    model/<name>          one array per model.state_dict() entry, bitwise as saved
-    optimizer/<i>/<key>   one array per array-valued entry of optimizer.state_dict()["state"]
+    ckpt = tg.load("run/ckpt.npz")
+    ckpt["model"]          model.state_dict(): name -> Tensor, bitwise as saved
+    ckpt["optimizer"]      optimizer.state_dict(): {"state": {int: {...}}, "param_groups": [...]}
+    ckpt["rng"]            tinygen.rng.get_state(), so a resumed run draws the same stream
+    ckpt["step"], ckpt["epoch"], ckpt["extra"]    progress, and whatever the caller adds
+    ckpt["format"], ckpt["version"]               "tinygen-checkpoint", 2
 
-The optimizer's state_dict is torch's shape, {"state": {int: {key: value}}, "param_groups":
-[dict]}: values may be Tensors, arrays or numbers; the groups hold numbers, tuples, lists.
-Numbers and groups travel in the JSON (tuples tagged so they come back as tuples), arrays
-and Tensors as arrays, each restored as the kind it was saved.
-
-Writing is atomic: the arrays go to a temporary file in the same directory, which is flushed,
-fsynced and renamed onto `path` with os.replace, so a crash or kill midway leaves the previous
-checkpoint whole (and, at worst, a stray `.<name>.*.tmp` file beside it). The file gets the
-permissions a plain open(path, "wb") would leave (file_mode: an overwritten file's own, a new
-one's from the umask, as torch.save and np.savez), not mkstemp's private 0600.
+save_checkpoint writes that dict; read_checkpoint reads it back and checks it (a damaged,
+foreign or older file raises CheckpointError in one line naming the file); load_checkpoint
+also puts it into a model and optimizer.
 
 Loading compares the saved model keys with model.state_dict() and reports, by name, the
 missing keys (in the model, not in the file), the unexpected ones (in the file, not in the
@@ -28,271 +23,103 @@ model) and the mis-shaped ones; strict=True makes any of them an error, strict=F
 the matching entries and returns the lists. Models and optimizers are duck-typed: anything
 with state_dict() and load_state_dict(state_dict, strict=...) / load_state_dict(state_dict).
 """
-import contextlib
-import json
-import numbers
 import os
-import tempfile
+import zipfile
 
 import numpy as np
 
 from tinygen import backend
 from tinygen import rng as tg_rng
+from tinygen import serialization
 
 FORMAT = "tinygen-checkpoint"
-VERSION = 1
+VERSION = 2    # 1: the .npz of tinygen's own layout, before checkpoints were tg.save files
 
 
 class CheckpointError(ValueError):
     """An unreadable checkpoint, or one that does not fit the model (keys listed by name)."""
 
 
-# ---------------------------------------------------------------------------- encoding
-def _to_numpy(value):
-    """A NumPy array of a Tensor (its .array, copied off a GPU) or an array."""
-    return backend.to_numpy(value.array if _is_tensor(value) else value)
-
-
-def _is_device_array(value):
-    """A raw CuPy array (it has .device too, but is no Tensor)."""
-    return hasattr(value, "__cuda_array_interface__") and not isinstance(value, np.ndarray)
-
-
-def _is_tensor(value):
-    return (not isinstance(value, (np.ndarray, np.generic)) and not _is_device_array(value)
-            and hasattr(value, "array")
-            and hasattr(value, "device"))
-
-
-def _json_bytes(obj):
-    return np.frombuffer(json.dumps(obj).encode("utf-8"), dtype=np.uint8)
-
-
-def _json_value(array):
-    return json.loads(array.tobytes().decode("utf-8"), object_hook=_untag)
-
-
-def _tag(obj):
-    """JSON-ready copy of obj: tuples tagged {"__tuple__": [...]}, arrays {"__array__": [...],
-    "dtype": ...}, NumPy scalars as numbers."""
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_tag(v) for v in obj]}
-    if isinstance(obj, list):
-        return [_tag(v) for v in obj]
-    if isinstance(obj, dict):
-        return {str(k): _tag(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return {"__array__": obj.tolist(), "dtype": obj.dtype.str}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, (bool, numbers.Number, str)):
-        return obj
-    raise TypeError(f"cannot store {type(obj).__name__} {obj!r} in a checkpoint's JSON "
-                    "(numbers, strings, lists, tuples and dicts only)")
-
-
-def _untag(d):
-    if set(d) == {"__tuple__"}:
-        return tuple(d["__tuple__"])
-    if set(d) == {"__array__", "dtype"}:
-        return np.array(d["__array__"], dtype=d["dtype"])
-    return d
-
-
-def _encode_optimizer(state_dict, arrays):
-    """The JSON manifest of an optimizer state_dict; its arrays go into `arrays`."""
-    state = {}
-    for index, entries in state_dict.get("state", {}).items():
-        state[str(index)] = {}
-        for key, value in entries.items():
-            if _is_tensor(value) or _is_device_array(value) or \
-                    isinstance(value, (np.ndarray, np.generic)):
-                arrays[f"optimizer/{index}/{key}"] = _to_numpy(value)
-                kind = "tensor" if _is_tensor(value) else "device_array" if \
-                    _is_device_array(value) else "array" if isinstance(value, np.ndarray) \
-                    else "numpy_scalar"
-                entry = {"kind": kind}
-                if kind == "tensor":
-                    entry["device"] = str(value.device)
-            else:
-                entry = {"kind": "value", "value": _tag(value)}
-            state[str(index)][key] = entry
-    return {"state": state, "param_groups": _tag(list(state_dict.get("param_groups", [])))}
-
-
-def _decode_optimizer(manifest, arrays, map_location):
-    state = {}
-    for index, entries in manifest["state"].items():
-        state[int(index)] = {}
-        for key, entry in entries.items():
-            if entry["kind"] == "value":
-                value = entry["value"]
-            else:
-                array = arrays[f"optimizer/{index}/{key}"]
-                if entry["kind"] == "tensor":
-                    from tinygen.autograd.tensor import tensor  # only needed to rebuild Tensors
-                    value = tensor(array, device=map_location or entry["device"])
-                elif entry["kind"] == "device_array":   # a raw CuPy array comes back as one
-                    value = backend.to_device(array, map_location or backend.CUDA)
-                elif entry["kind"] == "numpy_scalar":
-                    value = array[()]
-                else:
-                    value = array
-            state[int(index)][key] = value
-    return {"state": state, "param_groups": manifest["param_groups"]}
-
-
-# ---------------------------------------------------------------------------- writing
-def _fsync_directory(directory):
-    """Make the rename itself durable (POSIX; a no-op where directories can't be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask():
-    """The process's umask, read without changing it (os.umask can only read it by setting
-    it, which another thread creating a file at that moment would see)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)    # no /proc (not Linux): the only other way to read it
-    os.umask(mask)
-    return mask
-
-
-def file_mode(path):
-    """The permission bits an atomic write to `path` gives its temporary file before the rename:
-    the existing file's (an overwrite keeps them, as open(path, "w") does), else 0o666 less the
-    umask (what open gives a new file; mkstemp's 0600 would hide a shared run from its group)."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        return 0o666 & ~_umask()
-
-
-@contextlib.contextmanager
-def naming_file(path):
-    """Give an OSError raised inside without a file name (a write into an open file: ENOSPC,
-    EDQUOT, EIO) `path` as its file name, so its one line says which file was not written."""
-    try:
-        yield
-    except OSError as e:
-        if e.filename is None and e.errno is not None:
-            raise OSError(e.errno, e.strerror or os.strerror(e.errno), os.fspath(path)) from e
-        raise
-
-
-def write_npz_atomic(path, arrays):
-    """np.savez(`path`, **arrays) via a temporary file in the same directory + os.replace."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with naming_file(path):
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-        try:
-            os.fchmod(fd, file_mode(path))
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, allow_pickle=False, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-    _fsync_directory(directory)
-
-
 def save_checkpoint(path, model=None, optimizer=None, step=0, epoch=0, extra=None):
     """Save model and optimizer state, tinygen's random state, step, epoch and `extra`
-    (JSON-able) to the .npz file `path`, atomically. Returns `path`."""
-    arrays = {}
-    model_keys = None
-    if model is not None:
-        model_keys = []
-        for name, value in model.state_dict().items():
-            arrays[f"model/{name}"] = _to_numpy(value)
-            model_keys.append(name)
-    optimizer_manifest = None
-    if optimizer is not None:
-        optimizer_manifest = _encode_optimizer(optimizer.state_dict(), arrays)
-    meta = {"format": FORMAT, "version": VERSION, "step": int(step), "epoch": int(epoch),
-            "extra": _tag(extra), "model": model_keys, "optimizer": optimizer_manifest}
-    arrays["meta"] = _json_bytes(meta)
-    arrays["rng"] = _json_bytes(_tag(tg_rng.get_state()))
-    write_npz_atomic(path, arrays)
+    (numbers, strings, arrays and containers of them) to `path` with tg.save, atomically.
+    Returns `path`."""
+    checkpoint = {"format": FORMAT, "version": VERSION, "step": int(step), "epoch": int(epoch),
+                  "extra": extra,
+                  "model": None if model is None else model.state_dict(),
+                  "optimizer": None if optimizer is None else optimizer.state_dict(),
+                  "rng": tg_rng.get_state()}
+    serialization.save(checkpoint, path)
     return path
 
 
 # ---------------------------------------------------------------------------- reading
-ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")   # a zip's first member, or an empty zip
+# what each entry must hold: a checkpoint is data from a file, checked before it is used
+ENTRIES = {"version": int, "step": int, "epoch": int, "model": (dict, type(None)),
+           "optimizer": (dict, type(None)), "rng": dict}
 
 
-def _open_arrays(path):
-    """name -> array of the .npz at `path`; CheckpointError for anything but a readable zip."""
-    with open(path, "rb") as f:   # FileNotFoundError passes through, as for np.load
-        head = f.read(4)
-    if not head:
-        raise CheckpointError(f"{path}: not a readable checkpoint (the file is empty)")
-    if head not in ZIP_MAGICS:
-        raise CheckpointError(f"{path}: not a readable checkpoint (not a .npz zip archive: "
-                              f"starts with 0x{head.hex()})")
+def _written_by_version_1(path):
+    """Whether `path` is a checkpoint of tinygen's first layout (an .npz with a 'meta' entry)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except Exception as e:  # BadZipFile, a bad CRC, truncated members, ...
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        with zipfile.ZipFile(path) as z:
+            return "meta.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
-def _parse(path, arrays, map_location):
-    meta = _json_value(arrays["meta"])
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise CheckpointError(f"{path}: format {got!r}, expected {FORMAT!r}")
-    if meta["version"] > VERSION:
-        raise CheckpointError(f"{path}: format version {meta['version']} is newer than this "
-                              f"tinygen reads ({VERSION}); upgrade tinygen")
-    model = None if meta["model"] is None else {
-        name: arrays[f"model/{name}"] for name in meta["model"]}
-    optimizer = None if meta["optimizer"] is None else \
-        _decode_optimizer(meta["optimizer"], arrays, map_location)
-    return {"path": path, "version": meta["version"], "step": int(meta["step"]),
-            "epoch": int(meta["epoch"]), "extra": meta["extra"], "model": model,
-            "optimizer": optimizer, "rng": _json_value(arrays["rng"])}
+def _check(path, checkpoint):
+    """CheckpointError unless `checkpoint` (what tg.load read) is a checkpoint this tinygen
+    can use: the format, a version it knows, and entries of the right types."""
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        what = (f"format {checkpoint.get('format')!r}" if isinstance(checkpoint, dict)
+                else type(checkpoint).__name__)
+        raise CheckpointError(f"{path}: not a tinygen checkpoint (a tg.save file holding "
+                              f"{what}, expected a dict of format {FORMAT!r})")
+    for key, kind in ENTRIES.items():
+        if key not in checkpoint:
+            raise CheckpointError(f"{path}: malformed checkpoint (missing entry {key!r})")
+        value = checkpoint[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise CheckpointError(f"{path}: malformed checkpoint ({key} is "
+                                  f"{type(value).__name__} {value!r:.40})")
+    if checkpoint["version"] > VERSION:
+        raise CheckpointError(f"{path}: format version {checkpoint['version']} is newer than "
+                              f"this tinygen reads ({VERSION}); upgrade tinygen")
+    if checkpoint["version"] < VERSION:
+        raise CheckpointError(f"{path}: format version {checkpoint['version']} is older than "
+                              f"this tinygen reads ({VERSION})")
+    optimizer = checkpoint["optimizer"]
+    if optimizer is not None and not (isinstance(optimizer.get("state"), dict)
+                                      and isinstance(optimizer.get("param_groups"), list)):
+        raise CheckpointError(f"{path}: malformed checkpoint (the optimizer state is not "
+                              "{'state': dict, 'param_groups': list})")
+    model = checkpoint["model"] or {}
+    for name, value in model.items():
+        if not hasattr(value, "shape"):
+            raise CheckpointError(f"{path}: malformed checkpoint (model entry {name!r} is "
+                                  f"{type(value).__name__}, not a tensor)")
 
 
 def read_checkpoint(path, map_location=None):
-    """Everything in a checkpoint, without applying it: a dict with keys version, step, epoch,
-    extra, model (name -> array, or None), optimizer (a state_dict, or None) and rng.
+    """The checkpoint at `path` (tg.load's dict, checked), without applying it: keys format,
+    version, step, epoch, extra, model (name -> Tensor, or None), optimizer (a state_dict,
+    or None), rng, and path. map_location: as tg.load's (default: where each was saved).
 
-    A file that is not a checkpoint, or one whose entries are malformed (a damaged or
-    hand-made file), raises CheckpointError naming the file; a missing one FileNotFoundError."""
+    A file that is not a checkpoint (truncated, damaged, hand-made, or written by tinygen
+    before checkpoints were tg.save files) raises CheckpointError naming the file; a missing
+    one FileNotFoundError."""
     path = os.fspath(path)
-    arrays = _open_arrays(path)
-    if "meta" not in arrays:
-        raise CheckpointError(f"{path}: not a tinygen checkpoint (no 'meta' entry)")
     try:
-        return _parse(path, arrays, map_location)
-    except CheckpointError:
-        raise
-    except KeyError as e:
-        raise CheckpointError(f"{path}: malformed checkpoint (missing entry {e})") from None
-    except (ValueError, TypeError, AttributeError) as e:  # UnicodeDecodeError and JSON errors too
-        raise CheckpointError(
-            f"{path}: malformed checkpoint ({type(e).__name__}: {e})") from None
+        checkpoint = serialization.load(path, map_location=map_location)
+    except serialization.SerializationError as e:
+        if _written_by_version_1(path):
+            raise CheckpointError(f"{path}: a checkpoint of an older tinygen (format version "
+                                  f"1, before checkpoints were tg.save files), which this "
+                                  f"tinygen cannot read: train again") from None
+        raise CheckpointError(str(e)) from None
+    _check(path, checkpoint)
+    return dict(checkpoint, path=path)
 
 
 def compare_state(saved, current):
@@ -322,7 +149,8 @@ def _mismatch_message(path, missing, unexpected, mismatched):
 def _check_values(path, saved, current, check_finite):
     """Refuse values that the model could not hold as saved: finite values that its (narrower)
     dtype would turn into +-inf, and, with check_finite, NaN or Inf anywhere."""
-    for name, array in saved.items():
+    for name, value in saved.items():
+        array = backend.to_numpy(value.array if hasattr(value, "array") else value)
         if array.dtype.kind != "f" or not array.size:
             continue
         finite = np.isfinite(array)
@@ -346,8 +174,8 @@ def load_checkpoint(path, model=None, optimizer=None, strict=True, restore_rng=T
 
     strict: any missing, unexpected or mis-shaped model key raises CheckpointError (listing
     them all by name) before anything is changed; with strict=False the matching entries
-    are loaded and the lists returned. map_location: device for the optimizer's Tensors
-    (default: the device they were saved from).
+    are loaded and the lists returned. map_location: as tg.load's, where the saved Tensors
+    are loaded before they are copied in (default: the device they were saved from).
     Returns a dict: step, epoch, extra, version, path, missing, unexpected, mismatched.
     """
     ckpt = read_checkpoint(path, map_location=map_location)

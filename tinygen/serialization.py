@@ -14,25 +14,31 @@ The manifest's object mirrors the saved one with every container tagged, so that
 back has the same types: {"dict": [[key, value], ...]} (keys may be str, int, float, bool,
 None or tuples of them; order kept; "odict" for an OrderedDict), {"tuple": [...]},
 {"list": [...]}, {"tensor": i, "device": ..., "requires_grad": ..., "parameter": ...},
-{"ndarray": i}, {"scalar": i} (a NumPy scalar), and bare JSON for str, int, float, bool, None.
+{"ndarray": i}, {"scalar": i} (a NumPy scalar), {"device_array": i, "device": "cuda"} (a raw
+CuPy array, as optimizers keep some buffers), and bare JSON for str, int, float, bool, None.
 Nothing else can be saved (a Module is refused: save its state_dict()), so loading runs no
 code: weights_only=True is what every load does. Two Tensors that shared memory are saved as
 two arrays (torch keeps the sharing).
 
-Writing to a path is atomic (checkpoint.write_npz_atomic: a temporary file, fsync, os.replace);
-writing to an open binary file object writes there. A truncated file, a file that is not
+Writing to a path is atomic (write_npz_atomic): the arrays go to a temporary file in the same
+directory, which is flushed, fsynced and renamed onto the path with os.replace, so a crash or
+kill midway leaves the previous file whole (and, at worst, a stray `.<name>.*.tmp` beside it).
+The file gets the permissions a plain open(path, "wb") would leave (file_mode: an overwritten
+file's own, a new one's from the umask, as torch.save), not mkstemp's private 0600. Writing
+to an open binary file object writes there. A truncated file, a file that is not
 tinygen's (a torch.save zip included) or one from a newer tinygen raises SerializationError
 naming the file and what is wrong.
 """
 import collections
+import contextlib
 import json
 import os
+import tempfile
 
 import numpy as np
 
 from tinygen import backend
 from tinygen.autograd.tensor import Tensor
-from tinygen.checkpoint import write_npz_atomic
 
 FORMAT = "tinygen-save"
 VERSION = 1
@@ -63,6 +69,9 @@ def _encode(obj, arrays, where, depth=0):
         return {"tensor": len(arrays) - 1, "device": str(obj.device),
                 "requires_grad": bool(obj.requires_grad),
                 "parameter": type(obj).__name__ == "Parameter"}
+    if backend.get_array_module(obj) is not np:   # a raw CuPy array (an optimizer's buffer)
+        arrays.append(backend.to_numpy(obj))
+        return {"device_array": len(arrays) - 1, "device": backend.CUDA}
     if isinstance(obj, (np.ndarray, np.generic)) and obj.dtype.hasobject:
         raise TypeError(f"tg.save: cannot store an array of dtype {obj.dtype} at {where}: its "
                         f"elements are Python objects, which only pickle could store (tinygen "
@@ -103,16 +112,13 @@ def _decode(tag, arrays, map_location):
         return tag
     (kind, value), *rest = tag.items()
     if kind == "tensor":
-        array = arrays[value]
-        if callable(map_location):   # torch's map_location(storage, location), e.g.
-            t = map_location(Tensor(array), tag["device"])   # lambda storage, loc: storage
-            t = t if isinstance(t, Tensor) else Tensor(array)
-        else:
-            t = Tensor(array, device=backend.normalize_device(_mapped(tag["device"], map_location)))
+        t = _placed(arrays[value], tag["device"], map_location)
         if tag["parameter"]:
             from tinygen.nn import Parameter  # only a saved Parameter needs tinygen.nn
             return Parameter(t, requires_grad=tag["requires_grad"])
         return t.requires_grad_(True) if tag["requires_grad"] else t
+    if kind == "device_array":   # comes back a raw array of the device it is mapped to
+        return _placed(arrays[value], tag["device"], map_location).array
     if kind == "ndarray":
         return arrays[value]
     if kind == "scalar":
@@ -128,6 +134,14 @@ def _decode(tag, arrays, map_location):
     raise SerializationError(f"unknown tag {kind!r} in the manifest")
 
 
+def _placed(array, device, map_location):
+    """A Tensor of `array`, saved on `device`, where map_location puts it."""
+    if callable(map_location):   # torch's map_location(storage, location), e.g.
+        t = map_location(Tensor(array), device)   # lambda storage, loc: storage
+        return t if isinstance(t, Tensor) else Tensor(array)
+    return Tensor(array, device=backend.normalize_device(_mapped(device, map_location)))
+
+
 def _mapped(device, map_location):
     """Where a tensor saved on `device` is loaded: map_location None (where it was), a device
     name or tg.device (everything there), or a dict {saved: new}."""
@@ -139,6 +153,80 @@ def _mapped(device, map_location):
         return map_location
     raise TypeError(f"tg.load: map_location must be None, a device, a dict of devices or a "
                     f"callable, got {type(map_location).__name__}")
+
+
+# ---------------------------------------------------------------------------- atomic writes
+def _fsync_directory(directory):
+    """Make the rename itself durable (POSIX; a no-op where directories can't be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask():
+    """The process's umask, read without changing it (os.umask can only read it by setting
+    it, which another thread creating a file at that moment would see)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)    # no /proc (not Linux): the only other way to read it
+    os.umask(mask)
+    return mask
+
+
+def file_mode(path):
+    """The permission bits an atomic write to `path` gives its temporary file before the rename:
+    the existing file's (an overwrite keeps them, as open(path, "w") does), else 0o666 less the
+    umask (what open gives a new file; mkstemp's 0600 would hide a shared run from its group)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+@contextlib.contextmanager
+def naming_file(path):
+    """Give an OSError raised inside without a file name (a write into an open file: ENOSPC,
+    EDQUOT, EIO) `path` as its file name, so its one line says which file was not written."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), os.fspath(path)) from e
+        raise
+
+
+def write_npz_atomic(path, arrays):
+    """np.savez(`path`, **arrays) via a temporary file in the same directory + os.replace."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with naming_file(path):
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, file_mode(path))
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, allow_pickle=False, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+    _fsync_directory(directory)
+
 
 
 # ---------------------------------------------------------------------------- save / load
@@ -194,6 +282,8 @@ def load(f, map_location=None, weights_only=True, mmap=None):
     try:
         arrays = [arrays[f"a{i}"] for i in range(len(arrays))]
         return _decode(manifest["object"], arrays, map_location)
+    except SerializationError as e:   # an unknown tag
+        raise SerializationError(f"{name}: {e}") from None
     except (KeyError, IndexError, ValueError, AttributeError) as e:
         raise SerializationError(f"{name}: the manifest does not match the arrays stored "
                                  f"({type(e).__name__}: {e})") from None

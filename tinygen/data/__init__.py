@@ -1,29 +1,29 @@
-"""Real data for tinygen: IDX files, MNIST / Fashion-MNIST / mnist5k, binarization, batching.
+"""Real data for tinygen: IDX files, MNIST / Fashion-MNIST / mnist5k, binarization.
 
-    from tinygen.data import load_dataset, DataLoader
+    from tinygen.data import load_dataset, image_loader
     train = load_dataset("mnist5k", "train", binarize="dynamic")   # works offline
-    loader = DataLoader(train, batch_size=64, shuffle=True, seed=0)
+    loader = image_loader(train, batch_size=64, seed=0)            # the training loop's
 
-tinygen.data.DataLoader is the training loop's seeded (x, y) batcher; torch's general
-DataLoader is tinygen.utils.data.DataLoader, and every dataset here (ImageDataset, and
-MNIST / FashionMNIST in torchvision's shape, see mnist.py) is a Dataset it can load.
+The DataLoader is torch's, tinygen.utils.data.DataLoader: every dataset here (ImageDataset,
+and MNIST / FashionMNIST in torchvision's shape, see mnist.py) is a Dataset it loads, and
+image_loader builds the training loop's seeded one (dataset.py).
 
 Modules: idx.py (the file format), fetch.py (mirrors, SHA-256, atomic writes),
-sources.py (where each dataset is found), binarize.py, dataset.py, loader.py.
+sources.py (where each dataset is found), binarize.py, dataset.py, mnist.py.
 """
 from tinygen.data.binarize import binarize_dynamic, binarize_fixed, binarize_threshold
-from tinygen.data.dataset import ImageDataset, load_dataset
+from tinygen.data.dataset import (ImageBatches, ImageDataset, image_loader, load_dataset,
+                                  set_epoch)
 from tinygen.data.fetch import ChecksumError, DownloadError
 from tinygen.data.idx import IDXError, read_idx, write_idx
-from tinygen.data.loader import DataLoader
 from tinygen.data.mnist import MNIST, FashionMNIST
 from tinygen.data.sources import (DATASETS, DatasetNotFoundError, cache_dir, dataset_path,
                                   download, list_datasets, load_arrays)
 
 __all__ = [
-    "DATASETS", "ChecksumError", "DataLoader", "DatasetNotFoundError", "DownloadError",
+    "DATASETS", "ChecksumError", "DatasetNotFoundError", "DownloadError",
     "FashionMNIST", "MNIST",
-    "IDXError", "ImageDataset", "binarize_dynamic", "binarize_fixed", "binarize_threshold",
+    "IDXError", "ImageBatches", "ImageDataset", "image_loader", "binarize_dynamic", "binarize_fixed", "binarize_threshold",
     "cache_dir", "dataset_path", "download", "list_datasets", "load_arrays", "load_dataset",
-    "read_idx", "write_idx",
+    "read_idx", "set_epoch", "write_idx",
 ]

@@ -6,19 +6,28 @@
 
 An ImageDataset is a tinygen.utils.data.Dataset: ds[i] is one (x (C, H, W) float32 array,
 y int64) sample, so DataLoader(ds, batch_size=64) batches it with default_collate (its
-__getitems__ serves a whole batch of indices with one vectorized read).
+__getitems__ serves a whole batch of indices with one vectorized read). For training,
+image_loader(ds, batch_size, seed) is torch's DataLoader over ImageBatches(ds) (whole batches,
+as Tensors on a device) with a seeded DistributedSampler: epoch e's order and its dynamic
+binarization are functions of the seed and e alone, whatever the number of ranks, so a
+resumed run replays them bitwise (set_epoch(loader, e) before each epoch).
 
 Pixels are kept as uint8 (N, 1, H, W) (47 MB for MNIST's 60,000 images instead of 188 MB
 of float32) and scaled x = pixels / 255 per batch. Binarization (see binarize.py):
 'dynamic' draws a fresh Bernoulli(x) on every access, 'fixed' draws once at construction
 (seeded) and stores the bits, 'threshold' is x > 0.5, None serves the gray values.
+'dynamic' draws come from tinygen's random state, or, after set_epoch(e), image i's from a
+stream of its own, seeded with (seed, e, i): the same bits in whatever batch, order, worker or
+rank the image is read.
 """
 import numpy as np
 
+from tinygen import backend
 from tinygen import rng as tg_rng
+from tinygen.autograd.tensor import Tensor, tensor
 from tinygen.data import sources
 from tinygen.data.binarize import binarize_dynamic, binarize_threshold, check_mode, fixed_bits
-from tinygen.utils.data import Dataset
+from tinygen.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler
 
 
 class ImageDataset(Dataset):
@@ -42,6 +51,7 @@ class ImageDataset(Dataset):
         self.pixels, self.labels = pixels, labels      # (N, C, H, W) uint8, (N,) int64
         self.binarize, self.seed = check_mode(binarize), seed
         self.name, self.classes = name, classes
+        self.epoch = None      # set_epoch's: None draws 'dynamic' bits from tinygen's stream
         self.fixed_bits = None
         if self.binarize == "fixed":
             self.fixed_bits = fixed_bits(self.pixels, seed)
@@ -58,15 +68,33 @@ class ImageDataset(Dataset):
         """Gray images pixels[index] / 255 as float32 in [0, 1]: (B, C, H, W)."""
         return self.pixels[index].astype(np.float32) / np.float32(255)
 
+    def set_epoch(self, epoch):
+        """Draw the 'dynamic' bits of epoch `epoch`: image i's from default_rng([seed, epoch,
+        i]), so they do not depend on which batch, worker or rank reads it, or when."""
+        self.epoch = int(epoch)
+
+    def _epoch_bits(self, index, x):
+        """Bernoulli(x) bits of the images `index` (gray x), each from its (seed, epoch, i)."""
+        rows = np.arange(len(self))[index]
+        if np.ndim(rows) == 0:
+            return binarize_dynamic(x, np.random.default_rng([self.seed, self.epoch, int(rows)]))
+        bits = np.empty_like(x)
+        for k, i in enumerate(rows.tolist()):
+            bits[k] = binarize_dynamic(x[k], np.random.default_rng([self.seed, self.epoch, i]))
+        return bits
+
     def images(self, index, rng=None):
         """The images served for `index` (int, slice or index array), binarized as set.
 
-        rng: the Generator for 'dynamic' draws (default: tinygen's cpu generator).
+        rng: the Generator for 'dynamic' draws (default: the epoch's streams after set_epoch,
+        else tinygen's cpu generator).
         """
         if self.binarize == "fixed":
             return self.fixed_bits[index].astype(np.float32)
         x = self.gray(index)
         if self.binarize == "dynamic":
+            if rng is None and self.epoch is not None:
+                return self._epoch_bits(index, x)
             return binarize_dynamic(x, rng if rng is not None else tg_rng.generator("cpu"))
         if self.binarize == "threshold":
             return binarize_threshold(x)
@@ -96,6 +124,63 @@ class ImageDataset(Dataset):
     def __repr__(self):
         return (f"ImageDataset({self.name!r}, n={len(self)}, shape={self.shape}, "
                 f"binarize={self.binarize!r})")
+
+
+class ImageBatches(Dataset):
+    """Whole batches of an ImageDataset as Tensors on `device`: batches[indices] -> (x, y).
+
+    For torch's way to read batches that are cheaper to read together, a sampler of index
+    lists and no automatic batching: DataLoader(ImageBatches(ds), sampler=BatchSampler(...),
+    batch_size=None). On a GPU the images travel as uint8 (dataset.batch_uint8), one copy a
+    batch, and become float32 there, bitwise the cpu's images; labels=False serves y None
+    (nothing copied for it: the training loop's unconditional models)."""
+
+    def __init__(self, dataset, device="cpu", labels=True):
+        self.dataset, self.device, self.labels = dataset, device, labels
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def set_epoch(self, epoch):
+        self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, indices):
+        index = np.asarray(indices, dtype=np.int64)
+        if self.device == "cpu":
+            x, y = self.dataset.batch(index)
+            x = tensor(x)
+        else:
+            (u8, divisor), y = self.dataset.batch_uint8(index)
+            x = backend.to_device(u8, self.device).astype(np.float32)     # (B, C, H, W)
+            if divisor != 1:
+                x /= np.float32(divisor)
+            x = Tensor.wrap(x, backend.normalize_device(self.device), False)
+        return x, tensor(y, device=self.device) if self.labels else None
+
+
+def image_loader(dataset, batch_size, seed=0, device="cpu", labels=True, shuffle=True,
+                 drop_last=True, rank=0, world_size=1):
+    """torch's DataLoader of (x, y) batches (ImageBatches) of an ImageDataset, for training.
+
+    Epoch e's order is DistributedSampler's (a permutation seeded with seed + e; rank `rank`
+    of `world_size` reads every world_size-th image of it, batch_size // world_size a batch,
+    so the images of each global step do not depend on world_size), and its 'dynamic' bits
+    ImageDataset.set_epoch's. Call set_epoch(loader, e) before each epoch (as torch's
+    DistributedSampler asks): a resumed run then replays epoch e's batches bitwise."""
+    if batch_size % world_size:
+        raise ValueError(f"--batch-size {batch_size} does not split over {world_size} ranks: "
+                         f"give a multiple of {world_size}")
+    order = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle,
+                               seed=seed, drop_last=True)
+    return DataLoader(ImageBatches(dataset, device, labels), batch_size=None,
+                      sampler=BatchSampler(order, batch_size // world_size, drop_last))
+
+
+def set_epoch(loader, epoch):
+    """Make the next pass over an image_loader epoch `epoch`: its sampler's order (the
+    DistributedSampler inside its BatchSampler) and its dataset's dynamic binarization."""
+    loader.sampler.sampler.set_epoch(epoch)
+    loader.dataset.set_epoch(epoch)
 
 
 def load_dataset(name="mnist5k", split="train", data_dir=None, binarize=None, seed=0,

@@ -14,7 +14,7 @@ import urllib.request
 
 from tqdm import tqdm
 
-from tinygen.checkpoint import file_mode
+from tinygen.serialization import file_mode
 
 CHUNK = 1 << 16
 

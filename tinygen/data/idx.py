@@ -27,7 +27,7 @@ import zlib
 
 import numpy as np
 
-from tinygen.checkpoint import file_mode, naming_file
+from tinygen.serialization import file_mode, naming_file
 
 GZIP_MAGIC = b"\x1f\x8b"
 

@@ -24,7 +24,7 @@ import tinygen as tg
 import tinygen.nn as nn
 import tinygen.nn.functional as F
 import tinygen.optim as optim
-from tinygen.checkpoint import load_checkpoint, save_checkpoint
+from tinygen.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinygen.models.record import Record
 
 
@@ -138,16 +138,14 @@ def load_or_train_classifier(cache_dir, train_set, config=None, seed=0, test_set
     path = os.path.join(cache_dir, "classifier.npz") if cache_dir else None
     model = MNISTClassifier(config)
     if path and os.path.exists(path):
-        info = load_checkpoint(path, model, restore_rng=False)
-        if (info.get("extra") or {}).get("config") == _jsonable(asdict(config)):
+        try:
+            info = load_checkpoint(path, model, restore_rng=False)
+        except CheckpointError:   # a cache of an older tinygen, or damaged: trained anew
+            info = {}
+        if (info.get("extra") or {}).get("config") == asdict(config):
             return model.eval()
     model, info = train_classifier(train_set, config, seed, test_set, progress)
     if path:
         os.makedirs(cache_dir, exist_ok=True)
-        save_checkpoint(path, model, extra={"config": _jsonable(asdict(config)), **info})
+        save_checkpoint(path, model, extra={"config": asdict(config), **info})
     return model
-
-
-def _jsonable(d):
-    """Tuples as lists, so a config compares equal after a JSON round trip."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

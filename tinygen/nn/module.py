@@ -417,7 +417,7 @@ class Module:
                           + ", ".join(f'"{k}"' for k in unexpected) + ". ")
         for k, v in state_dict.items():
             if k in own:
-                given, expected = tuple(np.shape(_array_of(v))), tuple(own[k].shape)
+                given, expected = tuple(_array_of(v).shape), tuple(own[k].shape)
                 if given != expected:
                     errors.append(f"size mismatch for {k}: copying a param with shape {given} "
                                   f"from checkpoint, the shape in current model is {expected}.")

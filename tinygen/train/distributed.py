@@ -1,8 +1,9 @@
 """Data-parallel `tinygen train` under mpirun: `mpirun -n N tinygen train MODEL ...`.
 
-Every rank builds the same seeded loader of global batches (--batch-size) and trains on its
-slice of each one (rank r: rows r*B/N .. (r+1)*B/N - 1), so the data order, and the dynamic
-binarization, are functions of the seed and the global step, not of N. DistributedDataParallel
+Every rank reads its share of each global batch (--batch-size B): data.image_loader's
+DistributedSampler gives rank r every N-th image of the epoch's seeded order, B/N a step, so
+the images of global step k are the same whatever N, and their dynamic binarization (drawn
+per image, ImageDataset.set_epoch) too: functions of the seed and the global step, not of N. DistributedDataParallel
 averages the gradients, so each step is the step of the global batch (the models' losses are
 batch means). Rank 0 alone holds the lock and writes the run directory and shows the
 progress bar; the other ranks write into a private temporary directory, starting, on
@@ -140,32 +141,6 @@ def ends_job_on_error(command):
             MPI.COMM_WORLD.Abort(code)
             os._exit(code)   # MPICH's Abort may return before the launcher kills this rank
     return run
-
-
-class ShardedLoader:
-    """This rank's rows of each global batch of `loader` (same length, epochs and seed)."""
-
-    def __init__(self, loader, rank, world_size):
-        if loader.batch_size % world_size:
-            raise ValueError(f"--batch-size {loader.batch_size} does not split over "
-                             f"{world_size} ranks: give a multiple of {world_size}")
-        self.loader, self.rank, self.world_size = loader, rank, world_size
-        self.local_batch_size = loader.batch_size // world_size
-
-    def __getattr__(self, name):   # dataset, batch_size (the global one), ...
-        return getattr(self.loader, name)
-
-    def __len__(self):
-        return len(self.loader)
-
-    def set_epoch(self, epoch):
-        self.loader.set_epoch(epoch)
-
-    def __iter__(self):
-        lo = self.rank * self.local_batch_size
-        hi = lo + self.local_batch_size
-        for x, y in self.loader:
-            yield x[lo:hi], (y[lo:hi] if y is not None else None)
 
 
 def rank_run_dir(out, rank):

@@ -47,6 +47,7 @@ import time
 import numpy as np
 
 from tinygen import rng
+from tinygen.data import set_epoch
 from tinygen.train.checkpointing import Checkpointer
 from tinygen.train.guards import (NonFinite, NonFiniteGuard, TrainingError, fetch, on_host,
                                   replay_in_anomaly_mode)
@@ -72,7 +73,7 @@ def fit(model, loader, config, run_dir, probe=None, progress=True, step_stream=N
     there is nothing to train."""
     if len(loader) == 0:
         raise TrainingError(f"an epoch has 0 steps: {len(loader.dataset)} training images "
-                            f"make no full batch of {loader.batch_size}")
+                            f"make no full batch of {loader.sampler.batch_size}")
     os.makedirs(run_dir, exist_ok=True)
     draw = (lambda epoch: write_pictures(model, run_dir, epoch, probe, config.seed, test_batch))
     return _Training(model, loader, config, run_dir, progress, step_stream, any_rank,
@@ -123,7 +124,7 @@ class _Training:
         """Train epoch `epoch` from batch `skip` on, then log its summary, write the
         checkpoint and the pictures; a signal saves where it stopped and raises Stopped."""
         from tqdm import tqdm
-        self.loader.set_epoch(epoch)
+        set_epoch(self.loader, epoch)     # its order and binarization (data.image_loader)
         sums, t0 = dict(partial["sums"]), time.time()
         self.bar = tqdm(total=len(self.loader), initial=skip, disable=not self.progress,
                         desc=f"epoch {epoch + 1}/{self.config.epochs}", dynamic_ncols=True)

@@ -8,7 +8,7 @@ resume ("resume": the step and the changed settings).
 import json
 import os
 
-from tinygen.checkpoint import file_mode, naming_file
+from tinygen.serialization import file_mode, naming_file
 
 
 def append_jsonl(path, record):

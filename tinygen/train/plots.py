@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from tinygen.checkpoint import file_mode, naming_file
+from tinygen.serialization import file_mode, naming_file
 
 
 def _subplots(*args, figsize, **kwargs):

@@ -129,23 +129,27 @@ def check_data_fits(model, dataset, config):
 
 # ---- train -------------------------------------------------------------------------------
 
-def _start(config, verify):
-    """The run's training set, loader, model, probe batch and test batch, checked."""
-    from tinygen.data import DataLoader
+def _start(config, verify, rank=0, world_size=1):
+    """The run's training set, loader (this rank's share of each global batch), model, probe
+    batch and test batch, checked."""
+    from tinygen.data import image_loader
     train_set = load_data(config.data, "train", config.data_dir, config.binarize, config.seed,
                           verify)
     if len(train_set) < config.batch_size:
         raise ConfigError(f"--batch-size {config.batch_size} is larger than the "
                           f"{len(train_set)} training images of {config.data}: an epoch "
                           "would run 0 steps")
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                        seed=config.seed, device=config.device,
-                        labels=config.conditional)   # no label copies unless trained on
+    try:
+        loader = image_loader(train_set, config.batch_size, seed=config.seed,
+                              device=config.device, rank=rank, world_size=world_size,
+                              labels=config.conditional)   # no label copies unless trained on
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     model = build_model(config.model, config.device, config.variant, config.preset,
                         config.conditional)
     check_data_fits(model, train_set, config)
-    probe = next(iter(DataLoader(train_set, batch_size=64, seed=config.seed + 1,
-                                 device=config.device, labels=config.conditional)))
+    with rng.fork_rng(rng.derive_seed(config.seed, 5)):   # not from the training stream
+        probe = loader.dataset[range(min(64, len(train_set)))]
     test_batch = None
     if "completions" in models.REGISTRY[config.model].pictures:   # of test images
         test_batch = test_images(load_data(config.data, "test", config.data_dir,
@@ -162,14 +166,12 @@ def _check_device(config):
                               "machine, or set NUMBA_ENABLE_CUDASIM=1 to simulate)")
 
 
-def _data_parallel(model, loader, config, out, rank, world_size):
-    """Under mpirun: this rank's shard of each global batch, the model's gradients averaged
-    over the ranks (DDP's hooks), and the directory this rank's fit writes (see
-    tinygen/train/distributed.py)."""
+def _data_parallel(model, config, out, rank):
+    """Under mpirun: the model's gradients averaged over the ranks (DDP's hooks), and the
+    directory this rank's fit writes (see tinygen/train/distributed.py)."""
     from tinygen import distributed as dist
     from tinygen.train import distributed as data_parallel
     try:
-        loader = data_parallel.ShardedLoader(loader, rank, world_size)
         # rank 0's weights everywhere; one DDP per optimizer (the GAN's D and G)
         data_parallel.wrap_per_optimizer(model, model.configure_optimizers(config.lr))
     except ValueError as e:
@@ -177,7 +179,7 @@ def _data_parallel(model, loader, config, out, rank, world_size):
     dist.barrier()                   # rank 0's checks passed, nothing written yet
     run_dir = data_parallel.rank_run_dir(out, rank)
     dist.barrier()                   # the copies are taken before rank 0's fit writes
-    return loader, run_dir
+    return run_dir
 
 
 def _fit_quietly(model, loader, config, run_dir, probe, test_batch, progress, rank, world_size):
@@ -213,10 +215,10 @@ def train_run(given, out, resume, verify=True, progress=True):
         check_data_dir(config.data_dir, config.data)
         _check_device(config)
         seed_everything(config.seed)
-        train_set, loader, model, probe, test_batch = _start(config, verify)
+        train_set, loader, model, probe, test_batch = _start(config, verify, rank, world_size)
         run_dir = out
         if world_size > 1:
-            loader, run_dir = _data_parallel(model, loader, config, out, rank, world_size)
+            run_dir = _data_parallel(model, config, out, rank)
         if rank == 0:
             print(f"training {config.model} on {train_set!r} for {config.epochs} epochs "
                   f"({len(loader)} steps each) -> {out}"

@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 
-from tinygen.checkpoint import file_mode, naming_file
+from tinygen.serialization import file_mode, naming_file
 
 LOCK_NAME = "lock"
 
