@@ -11,35 +11,33 @@
 Each family's function list is declared once, below (CONV, POOL, ...): every
 implementation file defines exactly those functions, with the same parameters
 (tests/test_kernels.py checks it), so that `diff conv_numpy.py conv_numba.py` lines up
-function by function. What the families share lives in _common.py (array module, output
+function by function. What the families share lives in common.py (array module, output
 sizes, GPU launch configuration, scratch buffers, chunking) and, for the numba conv files,
-_common_numba.py. A fast file with several algorithms for one op names each one
+common_numba.py. A fast file with several algorithms for one op names each one
 `<op>_<algorithm>` with the op's signature and picks among them in `choose_algorithm`
 (conv_numba.py; winograd_numba.py holds conv2d_winograd).
 
 `implementation` is the one dispatch: it picks the module from the device and the kernel
-setting (tinygen.backend.kernel_mode(): env TINYGEN_KERNELS=reference|fast, or
-`with tinygen.backend.use_kernels("reference"):`). The numpy reference is written against
+setting (tinygen.settings.kernel_mode(): env TINYGEN_KERNELS=reference|fast, or
+`with tinygen.settings.use_kernels("reference"):`). The numpy reference is written against
 `xp` (numpy or cupy, whichever holds the arrays), so `cuda` + reference runs the reference
 code on the GPU's arrays.
 
     conv = implementation("conv", x_device)
     y = conv.conv2d(x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1))
 
-`use_conv_algorithm(name)` (or env TINYGEN_CONV_ALGO=name) forces one of conv_numba's
-algorithms wherever it applies; the setting is the context variable CONV_ALGORITHM, so it
-is the forcing thread's alone (a new thread starts from TINYGEN_CONV_ALGO), while the kernel
-setting is the process's (tinygen.backend.kernel_mode).
+`use_conv_algorithm(name)` (or env TINYGEN_CONV_ALGO=name) forces one of the conv
+algorithms wherever it applies: the forcing thread's alone, while the kernel setting is the
+process's (tinygen/settings.py, the home of both, says why).
 """
-import contextlib
-import contextvars
 import importlib
-import os
 import sys
 
 import numpy as np
 
-from tinygen import backend
+from tinygen import settings
+# the conv algorithm setting (its home: tinygen/settings.py) by the names the docs first showed
+from tinygen.settings import CONV_ALGORITHM_NAMES, conv_algorithm, use_conv_algorithm  # noqa: F401
 
 CONV = ("conv2d", "conv_transpose2d", "conv2d_weight_grad", "im2col", "col2im")
 POOL = ("max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward")
@@ -60,7 +58,7 @@ _SUFFIX = {("cpu", "reference"): "numpy", ("cpu", "fast"): "numba",
 
 def implementation(family, device, mode=None):
     """The kernel module of `family` for `device` ('cpu' | 'cuda') and `mode` (default: the setting)."""
-    mode = backend.kernel_mode() if mode is None else mode
+    mode = settings.kernel_mode() if mode is None else mode
     if (device, mode) not in _SUFFIX:
         raise ValueError(f"no kernels for device {device!r} and mode {mode!r}")
     if family not in FAMILIES:
@@ -84,39 +82,3 @@ def scatter_add(target, index, values):
     suffix = "numpy" if isinstance(target, np.ndarray) else "cuda"
     return importlib.import_module(f"tinygen.kernels.scatter_{suffix}").scatter_add(
         target, index, values)
-
-
-# ---- forcing a conv algorithm (conv_numba.py) ---------------------------------------------
-
-# the names of conv_numba.ALGORITHMS (one function per name and op there; a test checks that
-# the two agree), declared here so that the setting checks a name without importing numba
-CONV_ALGORITHM_NAMES = ("gemm_1x1", "im2col", "phases", "winograd", "sample_last",
-                        "winograd_s2", "flip", "col2im", "col2im_planes")
-
-# None: the env TINYGEN_CONV_ALGO decides (unset or "auto": conv_numba.choose_algorithm's rules)
-CONV_ALGORITHM = contextvars.ContextVar("tinygen_conv_algorithm", default=None)
-
-
-def conv_algorithm():
-    """The conv algorithm forced now (use_conv_algorithm's, else TINYGEN_CONV_ALGO's), or None."""
-    name = CONV_ALGORITHM.get()
-    if name is None:
-        name = os.environ.get("TINYGEN_CONV_ALGO") or None
-    return None if name == "auto" else name
-
-
-@contextlib.contextmanager
-def use_conv_algorithm(name):
-    """Run the block with conv_numba's algorithm `name` wherever it applies ("auto": choose).
-
-        with tg.kernels.use_conv_algorithm("im2col"):
-            y = F.conv2d(x, w, padding=1)         # conv2d_im2col, whatever the shapes
-    """
-    if name not in CONV_ALGORITHM_NAMES + ("auto",):
-        raise ValueError(f"use_conv_algorithm: unknown algorithm {name!r}, expected one of "
-                         f"{CONV_ALGORITHM_NAMES} or 'auto'")
-    token = CONV_ALGORITHM.set(name)
-    try:
-        yield
-    finally:
-        CONV_ALGORITHM.reset(token)

@@ -39,7 +39,7 @@ reference too. Arguments stride, padding, dilation, output_padding are (h, w) pa
 differentiable ops in tinygen/ops/conv.py accept ints and check shapes.
 """
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import conv_output_size, conv_transpose_output_size, masked_kernel
+from tinygen.kernels.common import conv_output_size, conv_transpose_output_size, masked_kernel
 
 
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):

@@ -28,7 +28,7 @@ threadpoolctl's methods (5 us): an empty split took 78 us before, 33 us now, a B
 depends on timing, so results stay bitwise repeatable), and a split inside a split runs
 whole on the thread that asks for it.
 
-    workers()              how many threads share a kernel: tinygen.runtime.get_num_threads()
+    workers()              how many threads share a kernel: tinygen.settings.get_num_threads()
     over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
                            on one thread; the calling thread does the first; the results in order
     blas_on_one_thread()   the context manager that over_slices enters
@@ -66,7 +66,7 @@ import threading
 
 import numpy as np
 
-from tinygen import runtime
+from tinygen import settings
 
 # Below GRAIN elements a loop runs whole on the calling thread: handing a slice to a worker
 # and waiting for it (about 30 us) costs more than the slice. torch's grain size for its
@@ -105,8 +105,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def workers():
-    """Threads that share one kernel: tinygen.runtime.get_num_threads() (all cores unless set)."""
-    return runtime.get_num_threads()
+    """Threads that share one kernel: tinygen.settings.get_num_threads() (all cores unless set)."""
+    return settings.get_num_threads()
 
 
 def over_slices(n, part, min_slice=1, blas=True):

@@ -39,8 +39,8 @@ so the result agrees with im2col + GEMM to about 1e-6 relative (tests hold it to
 import numpy as np
 from numba import njit
 
-from tinygen.kernels._common import conv_transpose_output_size, empty, sample_chunks, scratch
-from tinygen.kernels._common_numba import pad_phases, phase_planes, transpose_phases
+from tinygen.kernels.common import conv_transpose_output_size, empty, sample_chunks, scratch
+from tinygen.kernels.common_numba import pad_phases, phase_planes, transpose_phases
 from tinygen.kernels.threads import over_slices
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])   # (4, 3)
@@ -194,7 +194,7 @@ def _cook_toom(m, r, points):
 # 2.9e-6, 4.2e-6)
 A_T42, G42, B_T42 = _cook_toom(4, 2, (0.0, 1.0, -1.0, 2.0))
 
-# chunks of samples 16x _common.CHUNK_BYTES (16 MB): longer transform loops and wider GEMMs
+# chunks of samples 16x common.CHUNK_BYTES (16 MB): longer transform loops and wider GEMMs
 # (whose rows of 25*channels numbers no cache holds anyway); single thread, B2's 64 -> 128
 # layer: weight gradient 25.3 -> 19.6 ms, forward 19.8 -> 18.5 against 4 MB chunks; two
 # threads, 8 and 16 MB alike, 4 MB 10-18% slower

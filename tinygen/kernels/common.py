@@ -73,7 +73,7 @@ def launch_config(total):
     In the simulator every GPU thread is a Python thread, so a couple of blocks cover
     everything through the grid-stride loop; on a GPU enough blocks fill the device.
     """
-    if total >= 2 ** 31:   # the kernels' index math is 32-bit (see _common_cuda.py)
+    if total >= 2 ** 31:   # the kernels' index math is 32-bit (see common_cuda.py)
         raise ValueError(f"a GPU kernel over {total} elements: at most 2**31 - 1 are supported")
     blocks = (total + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     return max(1, min(blocks, 2 if simulator_enabled() else 4096)), THREADS_PER_BLOCK
