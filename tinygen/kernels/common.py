@@ -12,6 +12,9 @@ module of an array, the `xp = get_array_module(x)` idiom, is tinygen.backend's):
     scipy_special(x)                  cupyx.scipy.special (or fake_cupy's) for a GPU array
     scratch(name, shape, dtype)       a reusable per-thread host work array (fast CPU kernels)
     sample_chunks(...)                consecutive samples whose work matrix fits in cache
+    empty, empty_like, zeros          kernel outputs from a caching allocator (a pool), with
+    release_free_buffers()            its torch.cuda.empty_cache and
+    memory_reserved()                 its torch.cuda.memory_reserved
 
 No numba, no CuPy at import: the reference kernels import this file too.
 """
@@ -214,6 +217,11 @@ def zeros(shape, dtype):
     out = empty(shape, dtype)
     out.fill(0)
     return out
+
+
+def memory_reserved():
+    """Bytes the pool holds, in use or free (as torch.cuda.memory_reserved)."""
+    return _pool_bytes[0]
 
 
 def release_free_buffers():

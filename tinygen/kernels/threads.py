@@ -32,6 +32,7 @@ whole on the thread that asks for it.
     over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
                            on one thread; the calling thread does the first; the results in order
     blas_on_one_thread()   the context manager that over_slices enters
+    warmed_buffers()       how many of OpenBLAS's GEMM buffers have been warmed up (below)
     GRAIN                  the fewest elements worth a slice of their own (below: one thread)
 
 Tried and rejected: several slices a thread, taken first come first served, so that a
@@ -107,6 +108,13 @@ if hasattr(os, "register_at_fork"):
 def workers():
     """Threads that share one kernel: tinygen.settings.get_num_threads() (all cores unless set)."""
     return settings.get_num_threads()
+
+
+def warmed_buffers():
+    """How many of OpenBLAS's GEMM buffers tinygen has warmed up (see the docstring): the most
+    workers a split has used so far, each buffer warmed once even when several threads split
+    at the same time."""
+    return _warm[0]
 
 
 def over_slices(n, part, min_slice=1, blas=True):
