@@ -66,6 +66,7 @@ __version__ = "0.1.0"
 _SUBMODULES = ("nn", "optim", "distributions", "data", "models", "kernels", "cuda", "testing",
                "checkpoint", "eval", "accelerator", "utils")
 _SUBMODULES += ("distributed", "linalg")   # tg.distributed (mpi4py itself only at init_process_group)
+_SUBMODULES += ("runtime",)                # tg.runtime.configure()
 
 
 def __getattr__(name):
