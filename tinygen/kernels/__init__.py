@@ -15,7 +15,7 @@ function by function. What the families share lives in common.py (array module, 
 sizes, GPU launch configuration, scratch buffers, chunking) and, for the numba conv files,
 common_numba.py. A fast file with several algorithms for one op names each one
 `<op>_<algorithm>` with the op's signature and picks among them in `choose_algorithm`
-(conv_numba.py; winograd_numba.py holds conv2d_winograd).
+(conv_algorithms_numba.py; winograd_numba.py holds conv2d_winograd).
 
 `implementation` is the one dispatch: it picks the module from the device and the kernel
 setting (tinygen.settings.kernel_mode(): env TINYGEN_KERNELS=reference|fast, or

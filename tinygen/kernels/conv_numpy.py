@@ -32,7 +32,7 @@ y = conv_transpose2d(x, w) is conv2d_weight_grad(gy, x) (the roles of input and 
 
 taps: None, or a (kh, kw) 0/1 array, the kernel's support (MaskedConv2d's mask): every
 function computes with the kernel w * taps; the weight gradient is that of conv2d(x, w * taps),
-0 at the other taps. Here it is a multiplication; conv_numba.py skips those taps instead.
+0 at the other taps. Here it is a multiplication; conv_algorithms_numba.py skips those taps instead.
 
 Every function works on NumPy or CuPy arrays alike (`xp`), so the `cuda` device can run the
 reference too. Arguments stride, padding, dilation, output_padding are (h, w) pairs here; the
