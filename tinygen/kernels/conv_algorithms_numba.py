@@ -427,8 +427,12 @@ def conv_transpose2d_flip(x, w, stride, padding, output_padding, dilation, taps=
                          f"padding {padding}, weight {w.shape}")
     w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     taps = _support(taps, (kh, kw))
-    from tinygen.kernels.conv_numba import conv2d   # the op, whose choice serves the flipped kernel
-    return conv2d(x, w_flip, (1, 1), (fh, fw), dilation, None if taps is None else taps[::-1, ::-1])
+    taps = None if taps is None else taps[::-1, ::-1]
+    # conv2d's choice for the flipped kernel, as conv_numba.conv2d makes it
+    y_shape = x.shape[:1] + w_flip.shape[:1] + tuple(
+        conv_output_size(x.shape[2 + a], w.shape[2 + a], 1, (fh, fw)[a], dilation[a]) for a in (0, 1))
+    name = choose_algorithm("conv2d", x.shape, w_flip.shape, y_shape, (1, 1), (fh, fw), dilation, taps)
+    return ALGORITHMS["conv2d"][name](x, w_flip, (1, 1), (fh, fw), dilation, taps)
 
 
 def conv_transpose2d_phases(x, w, stride, padding, output_padding, dilation, taps=None):

@@ -33,6 +33,7 @@ whole on the thread that asks for it.
                            on one thread; the calling thread does the first; the results in order
     blas_on_one_thread()   the context manager that over_slices enters
     warmed_buffers()       how many of OpenBLAS's GEMM buffers have been warmed up (below)
+    blas_thread_counts()   the thread count of each BLAS library that blas_on_one_thread limits
     GRAIN                  the fewest elements worth a slice of their own (below: one thread)
 
 Tried and rejected: several slices a thread, taken first come first served, so that a
@@ -227,6 +228,13 @@ class blas_on_one_thread:
                         if threads != 1:
                             set_threads(threads)
         return False
+
+
+def blas_thread_counts():
+    """[thread count now] of each BLAS library that blas_on_one_thread limits: those loaded
+    when the first block began (a library loaded later, torch's say, is left alone); [] before."""
+    with _blas_lock:
+        return [get() for get, _ in _blas]
 
 
 def _thread_count_functions():
