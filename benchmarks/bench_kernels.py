@@ -20,8 +20,8 @@ classifier and the conv autoencoder of tests/ports/ (B1-B4 have none), for the n
 cuda and torch implementations; memory-bound, so the rate is GB/s: the bytes read and
 written (x and y forward; gy, the argmax indices, and gx backward).
 
-With --algorithms, every algorithm of conv_numba.py that some op of a layer runs when forced
-(tinygen.kernels.use_conv_algorithm) gets a row of its own, "numba:<name>", its results
+With --algorithms, every algorithm of conv_algorithms_numba.py that some op of a layer runs
+when forced (tinygen.settings.use_conv_algorithm) gets a row of its own, "numba:<name>", its results
 checked against the numpy reference first (the largest error relative to the reference's
 largest value, in the JSON).
 
@@ -93,8 +93,8 @@ def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None
 def limit_threads(threads):
     """Run BLAS, tinygen (its workers) and torch on `threads` threads; returns what to keep
     alive."""
-    from tinygen import runtime
-    runtime.set_num_threads(threads)
+    from tinygen import settings
+    settings.set_num_threads(threads)
     try:
         import torch
         torch.set_num_threads(threads)
@@ -168,7 +168,7 @@ def kernel_calls(conv, prob, to=lambda a: a):
 def layer_algorithms(prob):
     """conv_numba's algorithms that some op of this layer (forward, input and weight
     gradients) runs when forced: {name: [ops]}."""
-    from tinygen.kernels import conv_numba
+    from tinygen.kernels import conv_algorithms_numba
     x, w, gy = prob["x"].shape, prob["w"].shape, prob["gy"].shape
     geometry = ((prob["s"],) * 2, (prob["p"],) * 2, (1, 1))
     if prob["kind"] == "conv":       # y = conv2d(x, w), gx = conv_transpose2d(gy, w), gw = W(x, gy)
@@ -177,14 +177,14 @@ def layer_algorithms(prob):
         cases = [("conv_transpose2d", x, w, gy), ("conv2d", gy, w, x), ("conv2d_weight_grad", gy, w, x)]
     names = {}
     for op, a, b, c in cases:
-        for name in conv_numba.applicable(op, a, b, c, *geometry):
+        for name in conv_algorithms_numba.applicable(op, a, b, c, *geometry):
             names.setdefault(name, []).append(op)
     return names
 
 
 def forced(fn, name):
     """fn run with conv_numba's algorithm `name` forced wherever it applies."""
-    from tinygen.kernels import use_conv_algorithm
+    from tinygen.settings import use_conv_algorithm
 
     def run(*args):
         with use_conv_algorithm(name):

@@ -126,7 +126,7 @@ def main(argv=None):
                    help="tinygen/PyTorch process pairs per model, order alternating")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="threads of each framework (torch.set_num_threads, "
-                        "tinygen.runtime.set_num_threads)")
+                        "tg.set_num_threads)")
     p.add_argument("--check", action="store_true")
     p.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)

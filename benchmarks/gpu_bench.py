@@ -319,7 +319,7 @@ def launch():
     if not DRY:
         from numba import cuda
 
-        from tinygen.kernels._common import launch_config
+        from tinygen.kernels.common import launch_config
         views = [cuda.as_cuda_array(x, sync=False) for x in (g, g, g.copy())]
         blocks, threads = launch_config(g.size)
         slope = g.dtype.type(0.0)

@@ -8,7 +8,7 @@ For each layer of bench_kernels.LAYERS, three ops timed separately (medians afte
     conv layer    fwd  y  = conv2d(x, w)             gx = conv_transpose2d(gy, w)    gw = W(x, gy)
     convT layer   fwd  y  = conv_transpose2d(x, w)   gx = conv2d(gy, w)              gw = W(gy, x)
 
-tinygen: the kernel that conv_numba.choose_algorithm picks (its name is printed; force another
+tinygen: the kernel that conv_algorithms_numba.choose_algorithm picks (its name is printed; force another
 with TINYGEN_CONV_ALGO); torch: F.conv2d / F.conv_transpose2d (inputs without grad), and
 aten.convolution_backward with one output asked for (what autograd runs for that gradient).
 The frameworks run in fresh processes, alternating (tinygen, torch, ... --pairs pairs), each
@@ -30,7 +30,7 @@ OPS = ("fwd", "gx", "gw")
 
 def tinygen_ops(prob):
     """{op: (closure, algorithm name)} on conv_numba, as the layer's autograd runs them."""
-    from tinygen.kernels import conv_numba as conv
+    from tinygen.kernels import conv_algorithms_numba, conv_numba as conv
     x, w, gy = prob["x"], prob["w"], prob["gy"]
     k, s, p, one = (prob["k"],) * 2, (prob["s"],) * 2, (prob["p"],) * 2, (1, 1)
     if prob["kind"] == "conv":
@@ -43,7 +43,7 @@ def tinygen_ops(prob):
         calls = {"fwd": (lambda: conv.conv_transpose2d(x, w, s, p, (0, 0), one), ("conv_transpose2d", x, w, gy)),
                  "gx": (lambda: conv.conv2d(gy, w, s, p, one), ("conv2d", gy, w, x)),
                  "gw": (lambda: conv.conv2d_weight_grad(gy, x, k, s, p, one), ("conv2d_weight_grad", gy, w, x))}
-    return {name: (fn, conv.choose_algorithm(op_name, a.shape, b.shape, c.shape, s, p, one))
+    return {name: (fn, conv_algorithms_numba.choose_algorithm(op_name, a.shape, b.shape, c.shape, s, p, one))
             for name, (fn, (op_name, a, b, c)) in calls.items()}
 
 

@@ -8,7 +8,7 @@ ints are int64, Python floats float64), and counts per kernel:
   f64     instructions on float64 values in a float32 kernel (.f64 in the PTX): a float32
           kernel computing in float64 runs at 1/64 speed on consumer GPUs
   div64   64-bit integer divisions and remainders (div/rem .s64/.u64): ~10x a 32-bit one
-          (the kernels' index math divides in 32 bits: kernels/_common_cuda.py)
+          (the kernels' index math divides in 32 bits: kernels/common_cuda.py)
 Prints one row per kernel and dtype; --strict exits 1 when a float32 kernel has f64 or any
 kernel div64. Needs numba-cuda's NVVM and NVRTC (the gpu extra's CUDA 12 wheels, or
 LD_LIBRARY_PATH to them) and the simulator off (NUMBA_ENABLE_CUDASIM unset). Without the

@@ -11,7 +11,7 @@ fails when the document no longer shows what it prints:
     python benchmarks/walkthrough.py --write   # and rewrite the copy in docs/walkthrough.md
 
 The fast CPU kernels run (the default setting), each convolution's algorithm chosen by
-conv_numba.choose_algorithm's rules (TINYGEN_CONV_ALGO is ignored here).
+conv_algorithms_numba.choose_algorithm's rules (TINYGEN_CONV_ALGO is ignored here).
 """
 import argparse
 import linecache
@@ -58,7 +58,7 @@ class Recorder:
     def __call__(self, frame, event, arg):
         code = frame.f_code
         module = pathlib.Path(code.co_filename).name
-        if module == "conv_numba.py":
+        if module == "conv_algorithms_numba.py":
             if event == "return" and code.co_name == "applicable":
                 self._candidates = arg
             elif (event == "return" and code.co_name == "choose_algorithm"
@@ -103,7 +103,7 @@ def run():
     opt = tg.optim.Adam(model.parameters(), lr=1e-3)
     x = (tg.rand(8, 1, 28, 28) < 0.5).float()                       # (N, 1, H, W) binary
     recorder = Recorder(one_step.__code__)
-    with tg.backend.use_kernels("fast"):
+    with tg.settings.use_kernels("fast"):
         sys.setprofile(recorder)
         try:
             one_step(model, x, opt)

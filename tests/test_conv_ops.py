@@ -120,7 +120,7 @@ def test_gradgradcheck_with_each_strided_algorithm_forced(name):
     x, w = t64(rng.standard_normal((2, 3, 5, 6))), t64(rng.standard_normal((2, 3, 3, 2)))
     b = t64(rng.standard_normal(2))
     wt = t64(rng.standard_normal((3, 2, 4, 3)))
-    with tg.kernels.use_conv_algorithm(name):
+    with tg.settings.use_conv_algorithm(name):
         assert gradgradcheck(lambda x, w, b: conv2d(x, w, b, stride=2, padding=1, dilation=(1, 2)), (x, w, b))
         assert gradgradcheck(lambda x, w: conv_transpose2d(x, w, None, (2, 1), 1, (1, 0)), (x, wt))
 
@@ -130,7 +130,7 @@ def test_gradcheck_on_reference_kernels():
     rng = np.random.default_rng(0)
     x, w, b = t64(rng.standard_normal((2, 2, 5, 4))), t64(rng.standard_normal((3, 2, 2, 3))), t64(rng.standard_normal(3))
     wt = t64(rng.standard_normal((2, 3, 3, 2)))
-    with backend.use_kernels("reference"):
+    with tg.settings.use_kernels("reference"):
         assert gradgradcheck(lambda x, w, b: conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2)), (x, w, b))
         assert gradgradcheck(lambda x, w: conv_transpose2d(x, w, None, 2, 1, (1, 0)), (x, wt))
         assert gradgradcheck(lambda x: max_pool2d(x, 3, 2, 1), (x,))

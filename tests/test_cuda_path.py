@@ -620,7 +620,7 @@ class _Kernel:
 def test_launch_passes_cupy_arrays_unsynchronised_on_cupys_current_stream(monkeypatch, stream_ptr):
     from numba import cuda
 
-    from tinygen.kernels._common import launch
+    from tinygen.kernels.common import launch
 
     class DeviceArray:
         pass
@@ -649,7 +649,7 @@ def test_launch_passes_cupy_arrays_unsynchronised_on_cupys_current_stream(monkey
 
 
 def test_launch_of_host_arrays_is_a_plain_launch():
-    from tinygen.kernels._common import launch
+    from tinygen.kernels.common import launch
     kernel, x = _Kernel(), np.zeros(3)
     launch(kernel, 2, 64, x, 1.5)
     assert kernel.launches == [((2, 64), (x, 1.5))]
@@ -746,12 +746,12 @@ def test_scatter_add_on_the_device_is_bitwise_the_cpus_and_repeatable(fake_gpu):
 
 
 def test_32_bit_index_math_and_its_limit():
-    """div32/mod32 (the kernels' index math, kernels/_common_cuda.py) are // and % on
+    """div32/mod32 (the kernels' index math, kernels/common_cuda.py) are // and % on
     non-negative ints below 2**31, and no kernel is launched over more."""
     if not backend.simulator_enabled():
         pytest.skip("device functions run as Python in the simulator only")
-    from tinygen.kernels._common import launch_config
-    from tinygen.kernels._common_cuda import div32, mod32
+    from tinygen.kernels.common import launch_config
+    from tinygen.kernels.common_cuda import div32, mod32
     for a, b in ((0, 1), (7, 2), (2 ** 31 - 1, 3), (123456789, 1000), (5, 7)):
         assert (int(div32(a, b)), int(mod32(a, b))) == (a // b, a % b)
     assert launch_config(2 ** 31 - 1)[1] > 0

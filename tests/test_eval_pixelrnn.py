@@ -16,7 +16,6 @@ def script(monkeypatch):
     """The eval_pixelrnn module, with the thread settings its main() makes undone afterwards."""
     import numba
     monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
-    threads = tg.get_num_threads()
     monkeypatch.syspath_prepend("benchmarks")
     numba_threads = numba.get_num_threads()
     try:
@@ -25,9 +24,9 @@ def script(monkeypatch):
     except ImportError:
         torch_threads = None
     import eval_pixelrnn
-    yield eval_pixelrnn
+    with tg.settings.use_num_threads(tg.get_num_threads()):     # main() sets its own count
+        yield eval_pixelrnn
     numba.set_num_threads(numba_threads)
-    tg.set_num_threads(threads)
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
 

@@ -959,9 +959,9 @@ def test_blas_scopes_of_two_threads_overlapping_keep_blas_on_one_thread_until_bo
     import threading
 
     from tinygen.kernels import threads
-    with threads.blas_on_one_thread():          # finds BLAS's (get, set) functions
+    with threads.blas_on_one_thread():          # finds the BLAS libraries to limit
         pass
-    counts = lambda: [get() for get, _ in threads._blas]          # noqa: E731
+    counts = threads.blas_thread_counts
     before = counts()
     a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
     seen = {}
@@ -1023,22 +1023,22 @@ def test_anomaly_mode_checks_one_threads_forward_while_another_runs_a_backward()
 
 
 def test_a_forced_conv_algorithm_is_the_threads_own_and_the_kernel_setting_the_processes():
-    """As documented (tinygen/kernels/__init__.py, backend.kernel_mode): use_conv_algorithm is
-    a context variable, use_kernels a process-wide setting like torch.backends' flags."""
+    """As documented (tinygen/settings.py): use_conv_algorithm is a context variable,
+    use_kernels a process-wide setting like torch.backends' flags."""
     import threading
 
-    from tinygen import backend, kernels
+    from tinygen import settings
     seen = {}
 
     def other():
-        seen["conv algorithm"] = kernels.conv_algorithm()
-        seen["kernel mode"] = backend.kernel_mode()
+        seen["conv algorithm"] = settings.conv_algorithm()
+        seen["kernel mode"] = settings.kernel_mode()
 
-    with kernels.use_conv_algorithm("im2col"), backend.use_kernels("reference"):
+    with settings.use_conv_algorithm("im2col"), settings.use_kernels("reference"):
         t = threading.Thread(target=other)
         t.start()
         t.join()
-        assert kernels.conv_algorithm() == "im2col"
+        assert settings.conv_algorithm() == "im2col"
     forced_by_env = os.environ.get("TINYGEN_CONV_ALGO") or None
     assert seen == {"conv algorithm": None if forced_by_env == "auto" else forced_by_env,
                     "kernel mode": "reference"}

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from tinygen import backend
 from tinygen.kernels import fused_cuda, fused_numba, fused_numpy
 from tinygen.kernels.threads import GRAIN
+from tinygen.settings import use_num_threads
 
 # fused_cuda runs in numba's CUDA simulator in the tests (skipped with neither it nor a GPU)
 FAST = [fused_numba, pytest.param(fused_cuda, marks=pytest.mark.skipif(
@@ -73,9 +74,10 @@ def test_float32_kernels_keep_nan_and_infinity():
 def test_float32_kernels_split_over_threads_bitwise():
     # above GRAIN elements the loop runs in slices on tinygen's threads: the same values
     l, t = _arrays((3, GRAIN), 7, np.float32)
-    whole = np.empty(l.size, np.float32)
-    fused_numba._bce(l.reshape(-1), t.reshape(-1), whole)
-    np.testing.assert_array_equal(fused_numba.bce_with_logits(l, t).reshape(-1), whole)
+    with use_num_threads(1):
+        whole = fused_numba.bce_with_logits(l, t)
+    with use_num_threads(2):
+        np.testing.assert_array_equal(fused_numba.bce_with_logits(l, t), whole)
 
 
 @pytest.mark.parametrize("impl", [fused_numpy] + FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -183,18 +185,18 @@ def test_split_loops_equal_the_whole_loop_bitwise():
     n = 3 * GRAIN + 5
     for dtype in (np.float32, np.float64):
         x = rs.standard_normal(n).astype(dtype)
-        whole = np.empty_like(x)
-        fused_numba._relu(x, dtype(0.2), whole)
-        np.testing.assert_array_equal(fused_numba.relu(x, 0.2), whole)
+        with use_num_threads(1):
+            whole = fused_numba.relu(x, 0.2)
+        with use_num_threads(2):
+            np.testing.assert_array_equal(fused_numba.relu(x, 0.2), whole)
     x = rs.standard_normal((256, 600, 1)).astype(np.float32)     # BatchNorm1d's columns
     w, b = np.ones(600, np.float32), np.zeros(600, np.float32)
-    y, mean, var, rstd = fused_numba.batch_norm(x, w, b, 1e-5, 0.0)
-    y1, mean1, var1, rstd1 = (np.empty_like(x[:, :, 0]), np.empty(600), np.empty(600),
-                              np.empty(600))
-    fused_numba._batch_norm_columns(x[:, :, 0], w.astype(np.float64), b.astype(np.float64),
-                                    1e-5, 0.0, y1, mean1, var1, rstd1, 0, 600)
-    np.testing.assert_array_equal(y[:, :, 0], y1)
-    np.testing.assert_array_equal(mean, mean1)
+    with use_num_threads(1):
+        whole = fused_numba.batch_norm(x, w, b, 1e-5, 0.0)
+    with use_num_threads(2):
+        split = fused_numba.batch_norm(x, w, b, 1e-5, 0.0)
+    for got, want in zip(split, whole):                   # y, mean, var, rstd
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])

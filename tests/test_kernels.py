@@ -24,13 +24,14 @@ from hypothesis import strategies as st
 
 from tinygen import backend
 from tinygen import testing as tgt
-from tinygen.kernels import FAMILIES, ONE_PER_DEVICE, _common, device_of, implementation, use_conv_algorithm
-from tinygen.kernels._common import conv_output_size, conv_transpose_output_size
+from tinygen.kernels import FAMILIES, ONE_PER_DEVICE, common, conv_algorithms_numba, device_of, implementation
+from tinygen.kernels.common import conv_output_size, conv_transpose_output_size
+from tinygen.settings import use_conv_algorithm, use_kernels
 
 WITH_REFERENCE = ("conv", "pool", "matmul", "fused")        # FAMILIES but ONE_PER_DEVICE
 REFERENCE = {family: implementation(family, "cpu", "reference") for family in WITH_REFERENCE}
 NUMBA = {family: implementation(family, "cpu", "fast") for family in WITH_REFERENCE}
-ALGORITHMS = NUMBA["conv"].ALGORITHMS          # {op: {name: function}}: conv_numba's algorithms
+ALGORITHMS = conv_algorithms_numba.ALGORITHMS   # {op: {name: function}}: conv_numba's algorithms
 
 needs_cuda = pytest.mark.skipif(not backend.cuda_is_available(),
                                 reason="neither the CUDA simulator nor a GPU is available")
@@ -89,6 +90,10 @@ def _public_functions(module):
             if inspect.isfunction(obj) and obj.__module__ == module.__name__ and not name.startswith("_")}
 
 
+# the files of tinygen/kernels/ that implement no family: what the families share, and the
+# worker threads
+SHARED = ("common", "common_numba", "common_cuda", "threads")
+
 # winograd_numba.py's functions: conv_numba's algorithms, each with the signature of its op
 WINOGRAD = {"conv2d_winograd": "conv2d", "conv2d_winograd_s2": "conv2d",
             "conv_transpose2d_winograd_s2": "conv_transpose2d",
@@ -96,34 +101,38 @@ WINOGRAD = {"conv2d_winograd": "conv2d", "conv2d_winograd_s2": "conv2d",
 
 
 def test_every_implementation_file_defines_exactly_its_family_list():
-    """*_numpy.py, *_numba.py, *_cuda.py: the family's functions (FAMILIES), with the reference's
-    parameters (numba's where a family has no reference; defaults may differ, e.g. a GPU tile);
-    the only other public functions are named algorithms `<op>_<name>` with the op's
-    parameters, and the choice among them."""
+    """*_numpy.py, *_numba.py, *_cuda.py: the family's functions (FAMILIES) and no other public
+    ones, with the reference's parameters (numba's where a family has no reference; defaults
+    may differ, e.g. a GPU tile). conv_numba's algorithms live in files of their own
+    (conv_algorithms_numba.py, winograd_numba.py): named `<op>_<name>` with the op's
+    parameters, beside the choice among them."""
     folder = pathlib.Path(REFERENCE["conv"].__file__).parent
     stems = sorted(f.stem for f in folder.glob("*.py")
                    if not f.stem.startswith("_") and f.stem.rsplit("_", 1)[-1] in ("numpy", "numba", "cuda"))
     assert {f"{family}_{impl}" for family in WITH_REFERENCE for impl in ("numpy", "numba", "cuda")} <= set(stems)
+    algorithms = {f"{op}_{name}" for op, table in ALGORITHMS.items() for name in table}
     for stem in stems:
         family, _ = stem.rsplit("_", 1)
         module = importlib.import_module(f"tinygen.kernels.{stem}")
-        if family == "winograd":                    # conv's Winograd algorithms, in a file of their own
+        if stem in SHARED:
+            continue
+        if stem == "winograd_numba":
             assert _public_functions(module) == set(WINOGRAD)
             for name in WINOGRAD:
                 assert _parameters(getattr(module, name)) == _parameters(getattr(REFERENCE["conv"], WINOGRAD[name]))
+            continue
+        if stem == "conv_algorithms_numba":
+            assert _public_functions(module) == algorithms - set(WINOGRAD) | {"choose_algorithm", "applicable"}
             continue
         assert family in FAMILIES, f"{stem}.py: declare its family's function list in tinygen/kernels/__init__.py"
         own = "numpy" if (folder / f"{family}_numpy.py").exists() else "numba"   # special: no numpy
         like = REFERENCE.get(family) or importlib.import_module(f"tinygen.kernels.{family}_{own}")
         for name in FAMILIES[family]:
             assert _parameters(getattr(module, name)) == _parameters(getattr(like, name)), (stem, name)
-        algorithms = {f"{op}_{name}" for op, table in getattr(module, "ALGORITHMS", {}).items() for name in table}
-        extra = {"choose_algorithm", "applicable"} if algorithms else set()
-        assert _public_functions(module) - set(WINOGRAD) <= set(FAMILIES[family]) | algorithms | extra, stem
-        assert _public_functions(module) | set(WINOGRAD) >= algorithms | extra, stem
+        assert _public_functions(module) <= set(FAMILIES[family]), stem
     for op, table in ALGORITHMS.items():
         for name, fn in table.items():
-            assert fn.__name__ == f"{op}_{name}" and getattr(NUMBA["conv"], fn.__name__) is fn
+            assert fn.__name__ == f"{op}_{name}" and getattr(conv_algorithms_numba, fn.__name__) is fn
             assert _parameters(fn) == _parameters(getattr(REFERENCE["conv"], op)), (op, name)
 
 
@@ -237,7 +246,7 @@ def test_numba_conv_float32_equals_reference(case, case_t):
 
 
 def _applicable(op, x, w_shape, y_shape, params):
-    return NUMBA["conv"].applicable(op, x.shape, w_shape, y_shape, *_geometry(params))
+    return conv_algorithms_numba.applicable(op, x.shape, w_shape, y_shape, *_geometry(params))
 
 
 def _random_taps(kernel_size, seed):
@@ -290,7 +299,7 @@ def test_every_conv_transpose2d_algorithm_equals_reference(case, seed):
 @given(conv_cases(max_batch=3), conv_cases(transposed=True, max_batch=3))
 def test_every_forced_algorithm_equals_reference(case, case_t):
     """use_conv_algorithm(name) for every name: the ops then run it wherever it applies."""
-    for name in NUMBA["conv"].NAMES:
+    for name in conv_algorithms_numba.NAMES:
         with use_conv_algorithm(name):
             _check_conv_family(NUMBA["conv"], case)
             _check_conv_transpose(NUMBA["conv"], case_t)
@@ -304,7 +313,7 @@ def test_every_forced_algorithm_equals_reference_in_float32(case, case_t):
         assert a.dtype == np.float32
 
     (x, w, params), (xt, wt, params_t) = case, case_t
-    for name in NUMBA["conv"].NAMES:
+    for name in conv_algorithms_numba.NAMES:
         with use_conv_algorithm(name):
             _check_conv_family(NUMBA["conv"], (x.astype(np.float32), w.astype(np.float32), params), close32)
             _check_conv_transpose(NUMBA["conv"], (xt.astype(np.float32), wt.astype(np.float32), params_t), close32)
@@ -313,21 +322,21 @@ def test_every_forced_algorithm_equals_reference_in_float32(case, case_t):
 @settings(max_examples=10)
 @given(conv_cases(max_batch=3), conv_cases(transposed=True, max_batch=3))
 def test_numba_conv_in_chunks_of_one_sample(case, case_t):
-    """The algorithms process each worker's samples in chunks (_common.CHUNK_BYTES); here
+    """The algorithms process each worker's samples in chunks (common.CHUNK_BYTES); here
     every chunk is one sample."""
-    old, _common.CHUNK_BYTES = _common.CHUNK_BYTES, 1
+    old, common.CHUNK_BYTES = common.CHUNK_BYTES, 1
     try:
         for name in ("im2col", "phases", "winograd", "col2im", "col2im_planes", "sample_last"):
             with use_conv_algorithm(name):
                 _check_conv_family(NUMBA["conv"], case)
                 _check_conv_transpose(NUMBA["conv"], case_t)
     finally:
-        _common.CHUNK_BYTES = old
+        common.CHUNK_BYTES = old
 
 
 def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     """The rules of choose_algorithm; forcing applies only where the algorithm does."""
-    choose = NUMBA["conv"].choose_algorithm
+    choose = conv_algorithms_numba.choose_algorithm
     one, zero = (1, 1), (0, 0)
     x, y = (2, 64, 8, 8), (2, 64, 8, 8)
     assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one) == "winograd"
@@ -368,7 +377,7 @@ def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     monkeypatch.setenv("TINYGEN_CONV_ALGO", "fastest")
     with pytest.raises(ValueError, match="fastest"):
         choose("conv2d", x, (64, 64, 3, 3), y, one, one, one)
-    with pytest.raises(ValueError, match="unknown algorithm"):
+    with pytest.raises(ValueError, match="unknown conv algorithm"):
         with use_conv_algorithm("fastest"):
             pass
 
@@ -491,7 +500,7 @@ def test_cuda_matmul_and_tiled_equal_reference(mkn):
 def test_dispatch_follows_device_and_setting():
     from tinygen.kernels import conv_numba, conv_numpy
     assert implementation("conv", "cpu") is conv_numba            # default: fast
-    with backend.use_kernels("reference"):
+    with use_kernels("reference"):
         assert implementation("conv", "cpu") is conv_numpy
         assert implementation("pool", "cuda").__name__ == "tinygen.kernels.pool_numpy"
     assert implementation("matmul", "cuda", "fast").__name__ == "tinygen.kernels.matmul_cuda"
@@ -503,7 +512,7 @@ def test_dispatch_follows_device_and_setting():
             assert modules == {f"tinygen.kernels.{family}_{suffix}"}
     assert device_of(np.zeros(2)) == "cpu"
     with pytest.raises(ValueError, match="kernel mode"):
-        with backend.use_kernels("fastest"):
+        with use_kernels("fastest"):
             pass
 
 
@@ -568,20 +577,14 @@ def test_winograd_conv_equals_reference(padding, hw):
     _close64(ALGORITHMS["conv2d"]["winograd"](x, w, (1, 1), padding, (1, 1)), y)
 
 
-def test_winograd_f42_transforms_are_cook_toom():
-    """The hard-coded F(4, 2) transforms (_bt5, _at5) are the matrices that _cook_toom derives,
-    and those compute a 2-tap correlation exactly (float64)."""
+def test_winograd_f42_transforms_compute_a_2_tap_correlation():
+    """The F(4, 2) transforms that winograd_numba derives by Cook-Toom (A_T42, G42, B_T42)
+    compute a 2-tap correlation exactly (float64). The hard-coded loops that apply them are
+    checked through the algorithms that run them, against the reference (the test below)."""
     wino = importlib.import_module("tinygen.kernels.winograd_numba")
-    consts = np.array([2.0, 3.0, 4.0, 8.0])
-    eye = np.eye(5)
-    bt, at = np.zeros((5, 5)), np.zeros((4, 5))
-    for u in range(5):
-        wino._bt5(*eye[u][:, None], *bt[:, u:u + 1], consts[0], consts[1])
-        wino._at5(*eye[u][:, None], *at[:, u:u + 1], consts[0], consts[2], consts[3])
-    np.testing.assert_array_equal(bt, wino.B_T42)
-    np.testing.assert_array_equal(at, wino.A_T42)
     d, g = np.random.default_rng(0).standard_normal(5), np.random.default_rng(1).standard_normal(2)
-    np.testing.assert_allclose(at @ ((wino.G42 @ g) * (bt @ d)), [g @ d[i:i + 2] for i in range(4)], atol=1e-12)
+    np.testing.assert_allclose(wino.A_T42 @ ((wino.G42 @ g) * (wino.B_T42 @ d)),
+                               [g @ d[i:i + 2] for i in range(4)], atol=1e-12)
 
 
 @pytest.mark.parametrize("padding, output_padding, hw, n", [
@@ -617,11 +620,11 @@ def test_winograd_s2_equals_reference(padding, output_padding, hw, n):
         np.testing.assert_allclose(y32, y, rtol=1e-5, atol=1e-5 * np.abs(y).max())   # of the largest output
         with use_conv_algorithm("winograd_s2"):
             _close64(op(a, k, *args), y)
-            old, _common.CHUNK_BYTES = _common.CHUNK_BYTES, 1
+            old, common.CHUNK_BYTES = common.CHUNK_BYTES, 1
             try:
                 _close64(op(a, k, *args), y)
             finally:
-                _common.CHUNK_BYTES = old
+                common.CHUNK_BYTES = old
         with pytest.raises(ValueError, match="mask"):
             direct(a, k, *args, np.arange(16).reshape(4, 4) < 6)
     with pytest.raises(ValueError, match="4x4 kernel"):
@@ -647,7 +650,7 @@ def test_numba_conv_with_masked_taps_equals_reference_and_keeps_zeros_exact(mask
         x2[:, :, 3, 4:] += 100.0                    # change pixel (3, 4) and the rest of its row
         x2[:, :, 4:] -= 50.0                        # and every later row
         g = rng.standard_normal((2, c, 6, 7))
-        for name in ("auto",) + conv.NAMES:
+        for name in ("auto",) + conv_algorithms_numba.NAMES:
             with use_conv_algorithm(name):
                 y = conv.conv2d(x, w, *args, taps=mask)
                 _close64(y, REFERENCE["conv"].conv2d(x, w, *args))

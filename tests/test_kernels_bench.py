@@ -36,7 +36,7 @@ def test_layer_closures_compute_the_layer_and_its_gradients(bench):
 def test_every_algorithm_of_every_layer_equals_reference(bench):
     """--algorithms: each conv_numba algorithm a layer can run, forced, equals the numpy
     reference on that layer (batch cut to 1, float32), and every name of the table is covered."""
-    from tinygen.kernels import conv_numba
+    from tinygen.kernels import conv_algorithms_numba
     seen = set()
     for layer in bench.LAYERS:
         prob = bench.layer_problem(layer, batch_scale=0.0)
@@ -45,7 +45,7 @@ def test_every_algorithm_of_every_layer_equals_reference(bench):
         for name, err in bench.algorithm_errors(prob, names).items():
             assert err < 1e-5, (layer, name, err)
         seen |= set(names)
-    assert seen == set(conv_numba.NAMES)
+    assert seen == set(conv_algorithms_numba.NAMES)
 
 
 def test_flop_counts_match_benchmarks_md(bench):

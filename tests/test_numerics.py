@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 mp = pytest.importorskip("mpmath")
 
 import tinygen as tg  # noqa: E402
-from tinygen import backend  # noqa: E402
 import tinygen.nn as nn  # noqa: E402
 import tinygen.nn.functional as F  # noqa: E402
 from tinygen.ops.elementwise import Elementwise  # noqa: E402
@@ -183,7 +182,7 @@ def test_fused_kernels_share_the_one_sigmoid():
     np.testing.assert_array_equal(tg.sigmoid(tg.tensor(x)).array, fused_numba.sigmoid(x))
     np.testing.assert_array_equal(fused_numba.sigmoid(x), rounded_once)
     np.testing.assert_allclose(fused_cuda.sigmoid(x), rounded_once, rtol=2e-7, atol=0)
-    with backend.use_kernels("reference"):
+    with tg.settings.use_kernels("reference"):
         np.testing.assert_array_equal(tg.sigmoid(tg.tensor(x)).array, fused_numpy.sigmoid(x))
 
 
@@ -539,7 +538,7 @@ EMPTY_LAYERS = [
 @pytest.mark.parametrize("kernels", ["fast", "reference"])
 @pytest.mark.parametrize("name,make,shape", EMPTY_LAYERS, ids=[c[0] for c in EMPTY_LAYERS])
 def test_empty_batch_through_layers(name, make, shape, kernels):
-    with tg.backend.use_kernels(kernels):
+    with tg.settings.use_kernels(kernels):
         layer = make()
         x = tg.zeros(*shape, dtype=np.float64, requires_grad=True)
         if hasattr(layer, "double"):

@@ -1,5 +1,5 @@
-"""tinygen/runtime.py and kernels/threads.py: nothing changes at import, tuning is explicit,
-BLAS is on one thread only inside tinygen's kernels."""
+"""tinygen/runtime.py, the thread setting (settings.py) and kernels/threads.py: nothing changes
+at import, tuning is explicit, BLAS is on one thread only inside tinygen's kernels."""
 import json
 import os
 import platform
@@ -65,12 +65,9 @@ print(json.dumps([all(c == [(api, 1) for api, _ in before] for c in inside),
 
 def test_configure_sets_no_environment_variable(monkeypatch):
     before = dict(os.environ)
-    old = tg.get_num_threads()
-    try:
+    with tg.settings.use_num_threads(tg.get_num_threads()):        # undoes configure's count
         assert runtime.configure(num_threads=1, malloc=False) == {"num_threads": 1}
         assert tg.get_num_threads() == 1 and dict(os.environ) == before
-    finally:
-        tg.set_num_threads(old)
 
 
 _KERNELS = """
@@ -147,9 +144,9 @@ def test_blas_buffers_warmed_once_per_worker_even_from_concurrent_callers():
     warmed, same = _run("""
 import threading
 import numpy as np
-from tinygen import runtime
+import tinygen as tg
 from tinygen.kernels import threads
-runtime.set_num_threads(3)
+tg.set_num_threads(3)
 a = np.arange(600.0).reshape(60, 10)
 out = []
 def go():
@@ -158,7 +155,7 @@ ts = [threading.Thread(target=go) for _ in range(4)]
 [t.start() for t in ts]
 [t.join(timeout=60) for t in ts]
 want = [a[lo:hi] @ a[lo:hi].T for lo, hi in ((0, 20), (20, 40), (40, 60))]
-print(json.dumps([threads._warm[0], len(out) == 4 and all(
+print(json.dumps([threads.warmed_buffers(), len(out) == 4 and all(
     all(np.array_equal(p, q) for p, q in zip(parts, want)) for parts in out)]))""")
     assert warmed == 3 and same
 
@@ -211,9 +208,9 @@ def test_the_caller_runs_a_slice_that_no_worker_has_begun_and_does_not_wait():
 def test_a_forked_child_splits_on_workers_of_its_own():
     ok = _run("""
 import os
-from tinygen import runtime
+import tinygen as tg
 from tinygen.kernels import threads
-runtime.set_num_threads(2)
+tg.set_num_threads(2)
 threads.over_slices(10, lambda lo, hi: hi)                 # the parent's workers started
 pid = os.fork()
 if pid == 0:

@@ -5,7 +5,8 @@
     (x * x).sum().backward()
 
 Importing tinygen changes nothing outside it (no threads, environment or allocator settings:
-see runtime.py). The names below are torch's; their homes are tinygen/ops/*.py.
+see runtime.py); tinygen's own settings (kernels, conv algorithm, threads) are settings.py's.
+The names below are torch's; their homes are tinygen/ops/*.py.
 """
 from tinygen import backend, ops  # noqa: F401  (ops attaches Tensor's methods)
 from tinygen.autograd import (  # noqa: F401
@@ -38,7 +39,7 @@ from tinygen.ops.indexing import nonzero  # noqa: F401
 from tinygen.ops.methods import numel  # noqa: F401
 from tinygen.ops.sort import argsort, unique  # noqa: F401
 from tinygen.rng import Generator  # noqa: F401
-from tinygen.runtime import get_num_threads, set_num_threads  # noqa: F401
+from tinygen.settings import get_num_threads, set_num_threads  # noqa: F401  (and tg.settings)
 from tinygen.serialization import load, save  # noqa: F401
 
 # devices and dtypes as objects (see backend.device and autograd/tensor.py's DTYPE_OBJECTS)
@@ -65,6 +66,7 @@ __version__ = "0.1.0"
 _SUBMODULES = ("nn", "optim", "distributions", "data", "models", "kernels", "cuda", "testing",
                "checkpoint", "eval", "accelerator", "utils")
 _SUBMODULES += ("distributed", "linalg")   # tg.distributed (mpi4py itself only at init_process_group)
+_SUBMODULES += ("runtime",)                # tg.runtime.configure()
 
 
 def __getattr__(name):

@@ -1,4 +1,4 @@
-"""Devices, array modules and the kernel setting: the lowest layer of tinygen.
+"""Devices and array modules: the lowest layer of tinygen.
 
 A tensor lives on a device:
 
@@ -11,19 +11,20 @@ A tensor lives on a device:
 Because a simulated cuda array is a plain NumPy array, the device is stored on the Tensor,
 never guessed from the array's type.
 
-The kernel setting picks between the readable reference kernels (`*_numpy.py`) and the
-fast ones (`*_numba.py` on cpu, `*_cuda.py` on cuda): env TINYGEN_KERNELS=reference|fast,
-or `with tg.backend.use_kernels("reference"): ...`. Default: fast.
+The kernel setting, which picks between the readable reference kernels (`*_numpy.py`) and
+the fast ones (`*_numba.py` on cpu, `*_cuda.py` on cuda), lives in tinygen/settings.py with
+the others; its names are importable from here too (tg.backend.use_kernels), where tinygen
+first showed them.
 """
-import contextlib
 import functools
 import os
 import sys
 
 import numpy as np
 
+from tinygen.settings import KERNEL_MODES, kernel_mode, set_kernel_mode, use_kernels  # noqa: F401
+
 DEVICES = ("cpu", "cuda")
-KERNEL_MODES = ("reference", "fast")
 
 
 class device(str):
@@ -270,37 +271,3 @@ def check_values(ok, error, dtype):
         return None
     t = np.dtype(dtype).type
     return array_module(CUDA).where(ok, t(0), t(np.nan))
-
-
-# ---- kernel setting -----------------------------------------------------------------------
-
-_kernel_mode = [os.environ.get("TINYGEN_KERNELS", "fast")]
-if _kernel_mode[0] not in KERNEL_MODES:
-    raise ValueError(f"TINYGEN_KERNELS={_kernel_mode[0]!r}: expected one of {KERNEL_MODES}")
-
-
-def kernel_mode():
-    """'reference' or 'fast': which kernel implementations the ops call.
-
-    A setting of the process, as torch.backends' flags (cudnn.enabled, mkldnn.enabled): every
-    thread's ops follow it, and use_kernels in one thread switches them all for the block. The
-    conv algorithm (tinygen.kernels.use_conv_algorithm) is a context variable instead: a
-    thread's own."""
-    return _kernel_mode[0]
-
-
-def set_kernel_mode(mode):
-    if mode not in KERNEL_MODES:
-        raise ValueError(f"kernel mode {mode!r}: expected one of {KERNEL_MODES}")
-    _kernel_mode[0] = mode
-
-
-@contextlib.contextmanager
-def use_kernels(mode):
-    """Run the block on the 'reference' or the 'fast' kernels."""
-    old = kernel_mode()
-    set_kernel_mode(mode)
-    try:
-        yield
-    finally:
-        set_kernel_mode(old)

@@ -25,7 +25,7 @@ as well (tests only: backend.fake_cupy_enabled), the cuda device's array module 
                 for more than 8 arrays, else one per array), none for a view (reshape of a
                 contiguous array, transpose, basic slicing, astype to the same dtype) or an
                 empty allocation; plus one per numba.cuda kernel launched through
-                tinygen.kernels._common.launch ("numba:<kernel>"). `with counting_launches()
+                tinygen.kernels.common.launch ("numba:<kernel>"). `with counting_launches()
                 as launches:` counts a block. A model: cuBLAS may run more than one kernel
     COPIES      host-to-device copies made by xp.asarray / xp.array of host data: {"h2d":
                 copies, "h2d_bytes": bytes}; `with counting_copies() as copies:` counts a block
@@ -85,7 +85,7 @@ def counting_launches():
 
 
 def launched(name):
-    """Note one kernel launch (tinygen.kernels._common.launch notes its numba.cuda ones)."""
+    """Note one kernel launch (tinygen.kernels.common.launch notes its numba.cuda ones)."""
     LAUNCHES[name] += 1
 
 

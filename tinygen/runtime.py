@@ -1,9 +1,9 @@
-"""Threads and process-wide tuning: nothing here runs at import, every setting is a call.
+"""Process-wide tuning, and why tinygen needs none for speed: nothing here runs at import.
 
 `import tinygen` changes nothing outside tinygen: no environment variables, no BLAS thread
 limits, no allocator settings. And a plain script gets tinygen's full speed without asking,
 because what a training step needs is done inside tinygen's own kernels, scoped to each call
-(tinygen/kernels/threads.py and _common.py tell the measured stories):
+(tinygen/kernels/threads.py and common.py tell the measured stories):
 
 - the CPU kernels run on tinygen's own worker threads, which block on a lock when idle; no
   kernel uses numba's parallel loops, whose OpenMP threads spin after each loop on the core
@@ -14,11 +14,11 @@ because what a training step needs is done inside tinygen's own kernels, scoped 
 - the kernels take their big outputs from a pool of their own (a caching allocator, as
   PyTorch's), so a step's activations do not page-fault as fresh memory each time.
 
-    set_num_threads(n)   threads for tinygen's kernels (its workers), like
-                         torch.set_num_threads; default: all cores (NUMBA_NUM_THREADS, which
-                         numba reads from the environment or the machine)
-    get_num_threads()    that number
     configure()          optional process-wide tuning (below); no longer needed for speed
+    keep_freed_memory()  its malloc part
+
+How many worker threads the kernels use is a setting, tinygen/settings.py's (tg.set_num_threads,
+as torch's); get_num_threads and set_num_threads are importable from here too.
 
 configure() is what the CLI calls: glibc's malloc keeps freed blocks up to 32 MiB for reuse
 instead of returning each one over 128 KiB to the kernel. The kernels' pool already does this
@@ -33,14 +33,12 @@ sleeping OpenBLAS worker then sometimes took milliseconds to wake: the 3x3 conv'
 from 190 to 6-17 GFLOP/s in some runs.
 """
 import ctypes
-import functools
-import os
 import sys
+
+from tinygen.settings import get_num_threads, set_num_threads  # noqa: F401
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3      # mallopt parameters, glibc's malloc.h
 _MMAP_THRESHOLD_MAX = 32 << 20                      # glibc's ceiling on 64-bit systems
-
-_num_threads = [None]                               # set_num_threads's value; None: the default
 
 
 def configure(num_threads=None, malloc=True):
@@ -54,25 +52,6 @@ def configure(num_threads=None, malloc=True):
         set_num_threads(num_threads)
         done["num_threads"] = num_threads
     return done
-
-
-def set_num_threads(n):
-    """Run tinygen's kernels on n threads (its own worker threads: no kernel uses numba's
-    parallel loops). BLAS stays on one thread inside the kernels."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
-    _num_threads[0] = n
-
-
-def get_num_threads():
-    """Threads that tinygen's kernels use (set_num_threads's value, or numba's count)."""
-    return _num_threads[0] or _default_num_threads()
-
-
-@functools.lru_cache(maxsize=None)
-def _default_num_threads():
-    import numba
-    return max(1, numba.config.NUMBA_NUM_THREADS)
 
 
 def keep_freed_memory():

@@ -13,15 +13,15 @@ special and scatter have one module per device, whatever the setting (ONE_PER_DE
 Each family's function list is declared once, below (CONV, POOL, ...): every
 implementation file defines exactly those functions, with the same parameters
 (tests/test_kernels.py checks it), so that `diff conv_numpy.py conv_numba.py` lines up
-function by function. What the families share lives in _common.py (array module, output
+function by function. What the families share lives in common.py (array module, output
 sizes, GPU launch configuration, scratch buffers, chunking) and, for the numba conv files,
-_common_numba.py. A fast file with several algorithms for one op names each one
+common_numba.py. A fast file with several algorithms for one op names each one
 `<op>_<algorithm>` with the op's signature and picks among them in `choose_algorithm`
-(conv_numba.py; winograd_numba.py holds conv2d_winograd).
+(conv_algorithms_numba.py; winograd_numba.py holds conv2d_winograd).
 
 `implementation` is the one dispatch: every op reaches its kernels through it. It picks the
-module from the device and the kernel setting (tinygen.backend.kernel_mode(): env
-TINYGEN_KERNELS=reference|fast, or `with tinygen.backend.use_kernels("reference"):`). The
+module from the device and the kernel setting (tinygen.settings.kernel_mode(): env
+TINYGEN_KERNELS=reference|fast, or `with tinygen.settings.use_kernels("reference"):`). The
 numpy reference is written against `xp` (numpy or cupy, whichever holds the arrays), so
 `cuda` + reference runs the reference code on the GPU's arrays.
 
@@ -33,20 +33,18 @@ a reference kernel that scatters) names the device of its arrays, `device_of(x)`
 
     implementation("scatter", device_of(target)).scatter_add(target, index, values)
 
-`use_conv_algorithm(name)` (or env TINYGEN_CONV_ALGO=name) forces one of conv_numba's
-algorithms wherever it applies; the setting is the context variable CONV_ALGORITHM, so it
-is the forcing thread's alone (a new thread starts from TINYGEN_CONV_ALGO), while the kernel
-setting is the process's (tinygen.backend.kernel_mode).
+`use_conv_algorithm(name)` (or env TINYGEN_CONV_ALGO=name) forces one of the conv
+algorithms wherever it applies: the forcing thread's alone, while the kernel setting is the
+process's (tinygen/settings.py, the home of both, says why).
 """
-import contextlib
-import contextvars
 import importlib
-import os
 import sys
 
 import numpy as np
 
-from tinygen import backend
+from tinygen import settings
+# the conv algorithm setting (its home: tinygen/settings.py) by the names the docs first showed
+from tinygen.settings import CONV_ALGORITHM_NAMES, conv_algorithm, use_conv_algorithm  # noqa: F401
 
 CONV = ("conv2d", "conv_transpose2d", "conv2d_weight_grad", "im2col", "col2im")
 POOL = ("max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward")
@@ -72,7 +70,7 @@ ONE_PER_DEVICE = {"special": {"cpu": "numba", "cuda": "cuda"},
 
 def implementation(family, device, mode=None):
     """The kernel module of `family` for `device` ('cpu' | 'cuda') and `mode` (default: the setting)."""
-    mode = backend.kernel_mode() if mode is None else mode
+    mode = settings.kernel_mode() if mode is None else mode
     if (device, mode) not in _SUFFIX:
         raise ValueError(f"no kernels for device {device!r} and mode {mode!r}")
     if family not in FAMILIES:
@@ -90,39 +88,3 @@ def device_of(array):
     (tinygen.fake_cupy's in tests). The simulated cuda device holds NumPy arrays, so an op
     that dispatches on its arrays runs the cpu kernels there (special_cuda.py needs cupyx)."""
     return "cpu" if isinstance(array, np.ndarray) else "cuda"
-
-
-# ---- forcing a conv algorithm (conv_numba.py) ---------------------------------------------
-
-# the names of conv_numba.ALGORITHMS (one function per name and op there; a test checks that
-# the two agree), declared here so that the setting checks a name without importing numba
-CONV_ALGORITHM_NAMES = ("gemm_1x1", "im2col", "phases", "winograd", "sample_last",
-                        "winograd_s2", "flip", "col2im", "col2im_planes")
-
-# None: the env TINYGEN_CONV_ALGO decides (unset or "auto": conv_numba.choose_algorithm's rules)
-CONV_ALGORITHM = contextvars.ContextVar("tinygen_conv_algorithm", default=None)
-
-
-def conv_algorithm():
-    """The conv algorithm forced now (use_conv_algorithm's, else TINYGEN_CONV_ALGO's), or None."""
-    name = CONV_ALGORITHM.get()
-    if name is None:
-        name = os.environ.get("TINYGEN_CONV_ALGO") or None
-    return None if name == "auto" else name
-
-
-@contextlib.contextmanager
-def use_conv_algorithm(name):
-    """Run the block with conv_numba's algorithm `name` wherever it applies ("auto": choose).
-
-        with tg.kernels.use_conv_algorithm("im2col"):
-            y = F.conv2d(x, w, padding=1)         # conv2d_im2col, whatever the shapes
-    """
-    if name not in CONV_ALGORITHM_NAMES + ("auto",):
-        raise ValueError(f"use_conv_algorithm: unknown algorithm {name!r}, expected one of "
-                         f"{CONV_ALGORITHM_NAMES} or 'auto'")
-    token = CONV_ALGORITHM.set(name)
-    try:
-        yield
-    finally:
-        CONV_ALGORITHM.reset(token)

@@ -18,16 +18,16 @@ only); `xp` is then numpy.
 from numba import cuda, int32
 
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import (
+from tinygen.kernels.common import (
     conv_output_size, conv_transpose_output_size, launch, launch_config, masked_kernel)
-from tinygen.kernels._common_cuda import div32, grid32, mod32, unravel4
+from tinygen.kernels.common_cuda import div32, grid32, mod32, unravel4
 
 
 @cuda.jit
 def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
     N, C, H, W = x.shape
     K, P = cols.shape
-    start, step = grid32()              # 32-bit index math (_common_cuda.py)
+    start, step = grid32()              # 32-bit index math (common_cuda.py)
     for t in range(start, int32(K * P), step):
         r = div32(t, P)                 # row (c, i, j)
         col = mod32(t, P)               # column (n, p, q)

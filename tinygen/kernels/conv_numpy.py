@@ -32,14 +32,14 @@ y = conv_transpose2d(x, w) is conv2d_weight_grad(gy, x) (the roles of input and 
 
 taps: None, or a (kh, kw) 0/1 array, the kernel's support (MaskedConv2d's mask): every
 function computes with the kernel w * taps; the weight gradient is that of conv2d(x, w * taps),
-0 at the other taps. Here it is a multiplication; conv_numba.py skips those taps instead.
+0 at the other taps. Here it is a multiplication; conv_algorithms_numba.py skips those taps instead.
 
 Every function works on NumPy or CuPy arrays alike (`xp`), so the `cuda` device can run the
 reference too. Arguments stride, padding, dilation, output_padding are (h, w) pairs here; the
 differentiable ops in tinygen/ops/conv.py accept ints and check shapes.
 """
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import conv_output_size, conv_transpose_output_size, masked_kernel
+from tinygen.kernels.common import conv_output_size, conv_transpose_output_size, masked_kernel
 
 
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):

@@ -13,8 +13,8 @@ from numba import cuda, int32
 
 from tinygen.kernels import fused_numpy
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import launch, launch_config
-from tinygen.kernels._common_cuda import grid32
+from tinygen.kernels.common import launch, launch_config
+from tinygen.kernels.common_cuda import grid32
 from tinygen.kernels.fused_numpy import batch_norm, batch_norm_backward  # noqa: F401
 
 

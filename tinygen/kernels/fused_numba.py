@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from tinygen.kernels import fused_numpy
-from tinygen.kernels._common import empty, empty_like
+from tinygen.kernels.common import empty, empty_like
 from tinygen.kernels.threads import GRAIN, over_slices
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from numba import cuda, from_dtype
 
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import launch
+from tinygen.kernels.common import launch
 
 TILE = 16
 

@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
-from tinygen.kernels._common import empty
+from tinygen.kernels.common import empty
 from tinygen.kernels.threads import blas_on_one_thread, over_slices
 
 SPLIT_FLOPS = 8e6        # below this a product is one call: splitting costs more than it saves

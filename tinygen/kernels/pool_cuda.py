@@ -9,8 +9,8 @@ Runs on CuPy arrays, or on NumPy arrays in numba's CUDA simulator (tiny shapes o
 from numba import cuda, int32
 
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import launch, launch_config, pool_output_size
-from tinygen.kernels._common_cuda import div32, grid32, mod32, unravel4
+from tinygen.kernels.common import launch, launch_config, pool_output_size
+from tinygen.kernels.common_cuda import div32, grid32, mod32, unravel4
 
 
 @cuda.jit(device=True, inline=True)
@@ -24,7 +24,7 @@ def _first_window(a, k, s):
 def _max_pool2d(x, kh, kw, sh, sw, ph, pw, y, idx):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
-    start, step = grid32()              # 32-bit index math (_common_cuda.py)
+    start, step = grid32()              # 32-bit index math (common_cuda.py)
     for t in range(start, int32(N * C * Ho * Wo), step):
         n, c, p, q = unravel4(t, C, Ho, Wo)
         best = x[n, c, 0, 0]
@@ -64,7 +64,7 @@ def _max_pool2d_backward(gy, idx, gx, kh, kw, sh, sw, ph, pw, zero):
 def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y, zero, area):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
-    start, step = grid32()              # 32-bit index math (_common_cuda.py)
+    start, step = grid32()              # 32-bit index math (common_cuda.py)
     for t in range(start, int32(N * C * Ho * Wo), step):
         n, c, p, q = unravel4(t, C, Ho, Wo)
         s = zero                        # zero, area = kh*kw: of y's dtype, so no float64

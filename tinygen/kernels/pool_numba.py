@@ -10,7 +10,7 @@ copy: for max that is padding with -inf, for avg the divisor stays kh*kw (zeros 
 import numpy as np
 from numba import njit
 
-from tinygen.kernels._common import empty, pool_output_size
+from tinygen.kernels.common import empty, pool_output_size
 from tinygen.kernels.threads import GRAIN, over_slices
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from tinygen.kernels import device_of, implementation
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import pool_output_size
+from tinygen.kernels.common import pool_output_size
 
 
 def _windows(xpad, kernel_size, stride, out_size):

@@ -16,15 +16,15 @@ import numpy as np
 from numba import cuda, int32
 
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import launch, launch_config
-from tinygen.kernels._common_cuda import grid32
+from tinygen.kernels.common import launch, launch_config
+from tinygen.kernels.common_cuda import grid32
 
 
 @cuda.jit
 def _add_runs(pos, values, target):
     # pos (M,) sorted, values (M,) in the same order, target flat
     n = int32(pos.size)
-    start, step = grid32()                     # 32-bit index math (_common_cuda.py)
+    start, step = grid32()                     # 32-bit index math (common_cuda.py)
     for i in range(start, n, step):
         p = pos[i]
         if i == 0 or pos[i - 1] != p:          # the first of its run: the run is this thread's

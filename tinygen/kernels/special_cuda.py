@@ -5,7 +5,7 @@ tinygen.fake_cupy (tests) stands in for cupyx.scipy.special with special_numba's
 import numpy as np
 
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import scipy_special
+from tinygen.kernels.common import scipy_special
 
 
 def apply(name, x, n=None):

@@ -28,11 +28,13 @@ threadpoolctl's methods (5 us): an empty split took 78 us before, 33 us now, a B
 depends on timing, so results stay bitwise repeatable), and a split inside a split runs
 whole on the thread that asks for it.
 
-    workers()              how many threads share a kernel: tinygen.runtime.get_num_threads()
+    workers()              how many threads share a kernel: tinygen.settings.get_num_threads()
     over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
                            on one thread; the calling thread does the first, and any that no
                            worker has begun when it is done; the results in order
     blas_on_one_thread()   the context manager that over_slices enters
+    warmed_buffers()       how many of OpenBLAS's GEMM buffers have been warmed up (below)
+    blas_thread_counts()   the thread count of each BLAS library that blas_on_one_thread limits
     GRAIN                  the fewest elements worth a slice of their own (below: one thread)
 
 A worker whose core another process holds wakes late: measured while other processes kept
@@ -75,7 +77,7 @@ import threading
 
 import numpy as np
 
-from tinygen import runtime
+from tinygen import settings
 
 # Below GRAIN elements a loop runs whole on the calling thread: handing a slice to a worker
 # and waiting for it (about 30 us) costs more than the slice. torch's grain size for its
@@ -114,8 +116,15 @@ if hasattr(os, "register_at_fork"):
 
 
 def workers():
-    """Threads that share one kernel: tinygen.runtime.get_num_threads() (all cores unless set)."""
-    return runtime.get_num_threads()
+    """Threads that share one kernel: tinygen.settings.get_num_threads() (all cores unless set)."""
+    return settings.get_num_threads()
+
+
+def warmed_buffers():
+    """How many of OpenBLAS's GEMM buffers tinygen has warmed up (see the docstring): the most
+    workers a split has used so far, each buffer warmed once even when several threads split
+    at the same time."""
+    return _warm[0]
 
 
 def over_slices(n, part, min_slice=1, blas=True):
@@ -279,6 +288,13 @@ class blas_on_one_thread:
                         if threads != 1:
                             set_threads(threads)
         return False
+
+
+def blas_thread_counts():
+    """[thread count now] of each BLAS library that blas_on_one_thread limits: those loaded
+    when the first block began (a library loaded later, torch's say, is left alone); [] before."""
+    with _blas_lock:
+        return [get() for get, _ in _blas]
 
 
 def _thread_count_functions():

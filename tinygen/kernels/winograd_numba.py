@@ -22,13 +22,13 @@ than im2col + GEMM, and V is 4x the input where im2col's cols is 9x. The transfo
 only (B, A) or done once per call (G, on the 3x3 weights).
 
 The input gradient of a 3x3 stride-1 conv is a 3x3 stride-1 conv with the kernel flipped
-and its channel axes swapped (conv_numba.conv_transpose2d_flip routes it here). The weight
+and its channel axes swapped (conv_algorithms_numba.conv_transpose2d_flip routes it here). The weight
 gradient could run the same machinery backwards (dL/dU_k = Z_k V_k^T with Z = A gy A^T,
 then gw = G^T dL/dU G); written and measured, it was slower than im2col + GEMM here (18 ms
 against 14 for a 3x3 64 -> 64 layer at batch 32: its K = tiles GEMMs come in small chunks),
 so the weight gradient stays on im2col. Nor is it used for masked kernels (PixelCNN): every
 transformed weight mixes all nine taps, so masked inputs would reach the output through terms
-that cancel only up to rounding: conv2d_winograd refuses `taps`, and conv_numba.choose_algorithm
+that cancel only up to rounding: conv2d_winograd refuses `taps`, and conv_algorithms_numba.choose_algorithm
 never picks it for them.
 
 Work split: each worker thread takes a slice of the batch (tinygen/kernels/threads.py) and
@@ -39,8 +39,8 @@ so the result agrees with im2col + GEMM to about 1e-6 relative (tests hold it to
 import numpy as np
 from numba import njit
 
-from tinygen.kernels._common import conv_transpose_output_size, empty, sample_chunks, scratch
-from tinygen.kernels._common_numba import pad_phases, phase_planes, transpose_phases
+from tinygen.kernels.common import conv_transpose_output_size, empty, sample_chunks, scratch
+from tinygen.kernels.common_numba import pad_phases, phase_planes, transpose_phases
 from tinygen.kernels.threads import over_slices
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])   # (4, 3)
@@ -155,7 +155,7 @@ def conv2d_winograd(x, w, stride, padding, dilation, taps=None):
 
 # ---- F(4x4, 2x2) on stride-2 phases: 4x4 stride-2 convolutions and their transposes ---------
 #
-# A 4x4 stride-2 conv is a 2x2 stride-1 conv of the 4 phase planes (conv_numba.py, step 2:
+# A 4x4 stride-2 conv is a 2x2 stride-1 conv of the 4 phase planes (conv_algorithms_numba.py, step 2:
 # tap (2u + a, 2v + b) meets phase (a, b) at offset (u, v)), so 4*C_in input channels; its
 # transpose is 4 output phases, each a 2x2 stride-1 conv of x (step 3). A 2x2 kernel by
 # F(4x4, 2x2): 25 products per 4x4 output tile instead of 64. On B2/B4's 7x7 phase outputs
@@ -194,7 +194,7 @@ def _cook_toom(m, r, points):
 # 2.9e-6, 4.2e-6)
 A_T42, G42, B_T42 = _cook_toom(4, 2, (0.0, 1.0, -1.0, 2.0))
 
-# chunks of samples 16x _common.CHUNK_BYTES (16 MB): longer transform loops and wider GEMMs
+# chunks of samples 16x common.CHUNK_BYTES (16 MB): longer transform loops and wider GEMMs
 # (whose rows of 25*channels numbers no cache holds anyway); single thread, B2's 64 -> 128
 # layer: weight gradient 25.3 -> 19.6 ms, forward 19.8 -> 18.5 against 4 MB chunks; two
 # threads, 8 and 16 MB alike, 4 MB 10-18% slower
@@ -457,7 +457,7 @@ def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None):
 
 def conv_transpose2d_winograd_s2(x, w, stride, padding, output_padding, dilation, taps=None):
     """conv_transpose2d for a 4x4 kernel, stride 2, dilation 1, without taps: each of the 4
-    output phases is a 2x2 stride-1 convolution of x (conv_numba.py, step 3), by F(4x4, 2x2).
+    output phases is a 2x2 stride-1 convolution of x (conv_algorithms_numba.py, step 3), by F(4x4, 2x2).
     The phases read the same input tiles, so one V serves all four, and one GEMM per tile
     position makes all four phases' outputs (their transformed kernels stacked: 4*C_out rows)."""
     _check_s2("conv_transpose2d_winograd_s2", w.shape, stride, dilation, taps)

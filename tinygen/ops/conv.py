@@ -32,7 +32,7 @@ from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
-from tinygen.kernels._common import conv_transpose_output_size
+from tinygen.kernels.common import conv_transpose_output_size
 from tinygen.ops.common import as_pair
 
 

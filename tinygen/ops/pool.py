@@ -31,7 +31,7 @@ from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.kernels import implementation
 from tinygen.backend import get_array_module
-from tinygen.kernels._common import pool_output_size
+from tinygen.kernels.common import pool_output_size
 from tinygen.ops.common import as_pair
 from tinygen.ops.conv import check_float
 from tinygen.ops.linalg import matmul

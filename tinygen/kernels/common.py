@@ -12,6 +12,9 @@ module of an array, the `xp = get_array_module(x)` idiom, is tinygen.backend's):
     scipy_special(x)                  cupyx.scipy.special (or fake_cupy's) for a GPU array
     scratch(name, shape, dtype)       a reusable per-thread host work array (fast CPU kernels)
     sample_chunks(...)                consecutive samples whose work matrix fits in cache
+    empty, empty_like, zeros          kernel outputs from a caching allocator (a pool), with
+    release_free_buffers()            its torch.cuda.empty_cache and
+    memory_reserved()                 its torch.cuda.memory_reserved
 
 No numba, no CuPy at import: the reference kernels import this file too.
 """
@@ -73,7 +76,7 @@ def launch_config(total):
     In the simulator every GPU thread is a Python thread, so a couple of blocks cover
     everything through the grid-stride loop; on a GPU enough blocks fill the device.
     """
-    if total >= 2 ** 31:   # the kernels' index math is 32-bit (see _common_cuda.py)
+    if total >= 2 ** 31:   # the kernels' index math is 32-bit (see common_cuda.py)
         raise ValueError(f"a GPU kernel over {total} elements: at most 2**31 - 1 are supported")
     blocks = (total + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     return max(1, min(blocks, 2 if simulator_enabled() else 4096)), THREADS_PER_BLOCK
@@ -214,6 +217,11 @@ def zeros(shape, dtype):
     out = empty(shape, dtype)
     out.fill(0)
     return out
+
+
+def memory_reserved():
+    """Bytes the pool holds, in use or free (as torch.cuda.memory_reserved)."""
+    return _pool_bytes[0]
 
 
 def release_free_buffers():

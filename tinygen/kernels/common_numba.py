@@ -1,4 +1,4 @@
-"""What the numba conv files share (conv_numba.py, winograd_numba.py): padded phase planes.
+"""What the numba conv files share (conv_numba.py, conv_algorithms_numba.py, winograd_numba.py).
 
     inside(n_out, s, off, n_in)   the k in [0, n_out) with k*s + off inside [0, n_in): [lo, hi)
     phase_planes(x, Hp, Wp, stride)
@@ -7,15 +7,20 @@
     pad_phases(x, n0, n1, top, left, sh, sw, xs)
                                   fills samples [n0, n1) of those planes:
                                   xs[n, c, a*sw + b, h', w'] = xpad[n, c, a + sh*h', b + sw*w']
+    im2col_chunk(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
+                                  the reference's im2col, as a numba loop over samples [n0, n1)
+    col2im_chunk(cols, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x)
+                                  its adjoint, col2im, into samples [n0, n1) of x
     transpose_phases(size, out_size, k, s, p, d)
                                   a transposed conv's output phases along one axis (step 3 of
-                                  conv_numba.py): which kernel taps reach which outputs
+                                  conv_algorithms_numba.py): which kernel taps reach which outputs
 
-Stride 1 is one phase: the image zero-padded. conv_numba.py's docstring says why phases.
+Stride 1 is one phase: the image zero-padded. conv_algorithms_numba.py's docstring says why
+phases, and why the algorithms call im2col_chunk on a few samples at a time.
 """
 from numba import njit
 
-from tinygen.kernels._common import scratch
+from tinygen.kernels.common import scratch
 
 
 @njit(inline="always")
@@ -65,6 +70,53 @@ def pad_phases(x, n0, n1, top, left, sh, sw, xs):
                     else:
                         for k in range(w_hi - w_lo):
                             dst[k] = src[k * sw]
+
+
+@njit(nogil=True, cache=True)
+def im2col_chunk(x, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
+    # x[n0:n1] (nb, C, H, W) -> cols (C*kh*kw, nb*Ho*Wo): row (c, i, j), column (n, p, q),
+    # 0 where the tap falls into the padding. The adjoint of col2im_chunk, loop for loop: the
+    # (p, q) that land inside the image are computed once per tap, no test per element.
+    N, C, H, W = x.shape
+    for r in range(C * kh * kw):
+        c = r // (kh * kw)
+        i = (r // kw) % kh
+        j = r % kw
+        p_lo, p_hi = inside(Ho, sh, i * dh - ph, H)
+        q_lo, q_hi = inside(Wo, sw, j * dw - pw, W)
+        for n in range(n0, n1):
+            block = cols[r, (n - n0) * Ho * Wo: (n - n0 + 1) * Ho * Wo]
+            block[:] = 0
+            for p in range(p_lo, p_hi):
+                src = x[n, c, p * sh - ph + i * dh, q_lo * sw - pw + j * dw:]
+                dst = block[p * Wo + q_lo:]
+                for k in range(q_hi - q_lo):
+                    dst[k] = src[k * sw]
+
+
+@njit(nogil=True, cache=True)
+def col2im_chunk(cols, n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
+    # cols (C*kh*kw, (n1 - n0)*Ho*Wo) -> x[n0:n1]
+    N, C, H, W = x.shape
+    # one image plane (n, c) per task: the planes are disjoint, so no two tasks write one pixel.
+    # Tasks go n-fastest: consecutive tasks read consecutive pieces of the same rows of cols.
+    # Tap (i, j) adds cols row (c, i, j) onto x[p*sh - ph + i*dh, q*sw - pw + j*dw] for the
+    # (p, q) that land inside the image: ranges computed once, no test per element.
+    for t in range(C * (n1 - n0)):
+        c = t // (n1 - n0)
+        n = n0 + t % (n1 - n0)
+        plane = x[n, c]
+        plane[:, :] = 0
+        for i in range(kh):
+            p_lo, p_hi = inside(Ho, sh, i * dh - ph, H)
+            for j in range(kw):
+                q_lo, q_hi = inside(Wo, sw, j * dw - pw, W)
+                src_row = cols[(c * kh + i) * kw + j]
+                for p in range(p_lo, p_hi):
+                    dst = plane[p * sh - ph + i * dh, q_lo * sw - pw + j * dw:]
+                    src = src_row[((n - n0) * Ho + p) * Wo + q_lo:]
+                    for k in range(q_hi - q_lo):
+                        dst[k * sw] += src[k]
 
 
 def transpose_phases(size, out_size, k, s, p, d):
