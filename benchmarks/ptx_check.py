@@ -2,9 +2,9 @@
 
     python benchmarks/ptx_check.py [--strict]        (from the repository root)
 
-Compiles each kernel of tinygen/kernels/*_cuda.py with numba.cuda.compile_ptx for sm_80 and
-sm_90, for float32 and float64 arrays, with the argument types its launch passes (Python
-ints are int64, Python floats float64), and counts per kernel:
+Compiles each kernel of tinygen/kernels/*_cuda.py (their tables, DEVICE_KERNELS) with
+numba.cuda.compile_ptx for sm_80 and sm_90, for float32 and float64 arrays, with the argument
+types its launch passes (Python ints are int64, Python floats float64), and counts per kernel:
   f64     instructions on float64 values in a float32 kernel (.f64 in the PTX): a float32
           kernel computing in float64 runs at 1/64 speed on consumer GPUs
   div64   64-bit integer divisions and remainders (div/rem .s64/.u64): ~10x a 32-bit one
@@ -32,33 +32,17 @@ ARCHES = ((8, 0), (9, 0))
 
 
 def kernel_table(dtype):
-    """name -> (kernel, sample arguments as each launch site passes them)."""
+    """"family.name" -> (kernel, sample arguments as its launch passes them), from each
+    *_cuda.py's DEVICE_KERNELS (a kernel compiled per dtype is a function of the dtype there)."""
     from tinygen.kernels import conv_cuda, fused_cuda, matmul_cuda, pool_cuda, scatter_cuda
+    from tinygen.kernels.common_cuda import example_arguments
 
-    def f(ndim):
-        return np.zeros((1,) * ndim, dtype)
-
-    i4 = np.zeros((1, 1, 1, 1), np.int64)
-    one = np.dtype(dtype).type(1)   # the typed scalars the launches pass (zero, area, one, ...)
-    ints = (1,) * 10
-    tensors = (f(1),) * fused_cuda.TENSORS_PER_LAUNCH    # an optimizer step's tuple of arrays
-    return {
-        "conv._im2col": (conv_cuda._im2col, (f(4), *ints, f(2))),
-        "conv._col2im": (conv_cuda._col2im, (f(2), *ints, f(4), one)),
-        "pool._max_pool2d": (pool_cuda._max_pool2d, (f(4), *ints[:6], f(4), i4)),
-        "pool._max_pool2d_backward": (pool_cuda._max_pool2d_backward, (f(4), i4, f(4), *ints[:6], one)),
-        "pool._avg_pool2d": (pool_cuda._avg_pool2d, (f(4), *ints[:6], f(4), one, one)),
-        "pool._avg_pool2d_backward": (pool_cuda._avg_pool2d_backward, (f(4), *ints[:6], f(4), one, one)),
-        "fused._sigmoid": (fused_cuda._sigmoid, (f(1), f(1), one)),
-        "fused._bce": (fused_cuda._bce, (f(1), f(1), f(1), one)),
-        "fused._bce_grad": (fused_cuda._bce_grad, (f(1), f(1), f(1), f(1), one)),
-        "fused._relu_grad": (fused_cuda._relu_grad, (f(1), f(1), np.dtype(dtype).type(0.01), f(1))),
-        "fused._adam": (fused_cuda._adam, (tensors,) * 4 + (one,) * 8 + (True,) * 2),
-        "fused._sgd": (fused_cuda._sgd, (tensors,) * 3 + (one,) * 4 + (True,) * 5),
-        "matmul._tiled_kernel": (matmul_cuda._tiled_kernel(np.dtype(dtype).type, matmul_cuda.TILE),
-                                 (f(2), f(2), f(2))),
-        "scatter._add_runs": (scatter_cuda._add_runs, (np.zeros(1, np.int64), f(1), f(1))),
-    }
+    families = {"conv": conv_cuda, "pool": pool_cuda, "fused": fused_cuda, "matmul": matmul_cuda,
+                "scatter": scatter_cuda}
+    return {f"{family}.{name}": (kernel if hasattr(kernel, "py_func") else kernel(np.dtype(dtype).type),
+                                 example_arguments(kinds, dtype))
+            for family, module in families.items()
+            for name, (kernel, kinds) in module.DEVICE_KERNELS.items()}
 
 
 def count(ptx):

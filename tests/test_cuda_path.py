@@ -251,7 +251,7 @@ except ImportError:
 sys.path.insert(0, "benchmarks")
 import ptx_check
 for dtype in (np.float32, np.float64):
-    for name in ("fused._adam", "fused._sgd"):
+    for name in ("fused.adam", "fused.sgd"):
         kernel, args = ptx_check.kernel_table(dtype)[name]
         compile_cuda(kernel.py_func, numba.types.void, tuple(numba.typeof(a) for a in args),
                      cc=(8, 0))
@@ -261,8 +261,8 @@ for dtype in (np.float32, np.float64):
 def test_the_optimizer_kernels_type_and_lower_for_a_gpu():
     """The simulator runs a kernel as Python, so a tuple-of-arrays kernel that numba.cuda
     cannot type would pass here and fail on a GPU: numba-cuda's compiler types and lowers
-    fused_cuda._adam and _sgd with the arguments their launches pass (to NVVM IR; the PTX
-    needs NVRTC, benchmarks/ptx_check.py), in a process with the simulator off."""
+    fused_cuda's adam and sgd kernels with the arguments their launches pass (to NVVM IR;
+    the PTX needs NVRTC, benchmarks/ptx_check.py), in a process with the simulator off."""
     import os
     import pathlib
     import subprocess
@@ -675,7 +675,33 @@ def test_ptx_check_counts_float64_and_64_bit_division_lines():
                      "\tfma.rn.f64 \t%fd3, %fd1, 0d0, %fd2;", "\tdiv.s64 \t%rd3, %rd1, %rd2;",
                      "\trem.u64 \t%rd4, %rd1, %rd2;", "\tdiv.rn.f32 \t%f3, %f1, %f2;"])
     assert ptx_check.count(ptx) == (2, 2)
-    assert set(ptx_check.kernel_table(np.float32)) >= {"conv._col2im", "fused._adam", "pool._avg_pool2d"}
+    assert set(ptx_check.kernel_table(np.float32)) >= {"conv.col2im", "fused.adam", "pool.avg_pool2d"}
+
+
+def test_ptx_check_compiles_every_kernel_of_the_cuda_modules():
+    """Each *_cuda.py lists its numba.cuda kernels (the functions under a bare @cuda.jit) in
+    DEVICE_KERNELS, and ptx_check compiles every entry of every table: a kernel left out
+    would go unchecked."""
+    import ast
+    import importlib
+    import inspect
+    import pathlib
+    sys.path.insert(0, "benchmarks")
+    try:
+        import ptx_check
+    finally:
+        sys.path.remove("benchmarks")
+    listed = set()
+    for path in sorted(pathlib.Path(tg.__file__).parent.glob("kernels/*_cuda.py")):
+        module = importlib.import_module(f"tinygen.kernels.{path.stem}")
+        kernels = {node.name for node in ast.parse(inspect.getsource(module)).body
+                   if isinstance(node, ast.FunctionDef)
+                   and any(ast.unparse(d) == "cuda.jit" for d in node.decorator_list)}
+        table = getattr(module, "DEVICE_KERNELS", {})
+        assert kernels <= {kernel.py_func.__name__ for kernel, _ in table.values()
+                           if hasattr(kernel, "py_func")}, path.stem
+        listed |= {f"{path.stem.removesuffix('_cuda')}.{name}" for name in table}
+    assert set(ptx_check.kernel_table(np.float32)) == listed
 
 
 # ---- the data loader's copies ----------------------------------------------------------------

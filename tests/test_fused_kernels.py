@@ -151,10 +151,10 @@ def test_sgd_step_over_a_list_is_bitwise_the_reference_per_tensor(impl, shapes, 
 
 
 def test_optimizer_steps_over_many_tensors_split_over_threads_are_bitwise_the_reference():
-    """More tensors than one call takes (fused_numba._TENSORS_PER_CALL) and more elements than
+    """More tensors than one call takes (fused_numba.TENSORS_PER_CALL) and more elements than
     one slice (GRAIN): the chunks and the slices over the worker threads meet exactly."""
     shapes = [(3,)] * 9 + [(3 * GRAIN + 7,), (), (0,)] + [(5, 2)] * 9
-    assert len(shapes) > fused_numba._TENSORS_PER_CALL
+    assert len(shapes) > fused_numba.TENSORS_PER_CALL
     rs = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
         xs = _tensors(rs, shapes, dtype)

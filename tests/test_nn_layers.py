@@ -79,6 +79,20 @@ def test_causal_masks():
     assert causal_mask((1, 3), "B").tolist() == [[True, True, False]]
     with pytest.raises(ValueError, match="mask_type"):
         causal_mask(3, "C")
+    with pytest.raises(ValueError, match="causal_mask: kernel_size must be an int or a pair"):
+        causal_mask((3, 3, 3), "A")
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: nn.Conv2d(1, 2, (3, 3, 3)), "Conv2d: kernel_size must be an int or a pair"),
+    (lambda: nn.Conv2d(1, 2, 3, stride=(1, 2.5)), "Conv2d: stride must be"),
+    (lambda: nn.MaskedConv2d(1, 2, "3"), "MaskedConv2d: kernel_size must be"),
+    (lambda: nn.ConvTranspose2d(1, 2, 3, output_padding=None), "ConvTranspose2d: output_padding"),
+    (lambda: nn.Conv1d(1, 2, (3, 3)), "Conv1d: kernel_size must be an int or a 1-tuple"),
+])
+def test_conv_layers_name_themselves_and_the_argument_in_a_bad_size(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
 
 
 def test_masked_weights_are_zero_from_the_start_and_the_mask_is_not_saved():

@@ -93,9 +93,13 @@ def test_no_kernel_starts_numbas_thread_pool_and_a_forked_child_runs_kernels():
     runs kernels after the parent has run them."""
     started, child, pool = _run(_KERNELS + """
 import multiprocessing, os
-import numba.np.ufunc.parallel as numba_parallel
+import numba
 kernels()
-started = numba_parallel._is_initialized
+try:
+    numba.threading_layer()         # the layer in use; ValueError while none has started
+    started = True
+except ValueError:
+    started = False
 pid = os.fork()
 if pid == 0:
     kernels()

@@ -14,7 +14,12 @@ div32 and mod32 cast to uint32 and back: LLVM then narrows numba's 64-bit divisi
 zero-extended values to a 32-bit one (signed floor division would not narrow: -7 // 2).
 launch_config refuses totals of 2**31 or more, so every index fits. benchmarks/ptx_check.py
 counts what is left (64-bit div/rem lines in the PTX: 0).
+
+Each *_cuda.py lists its kernels in a table, DEVICE_KERNELS: name -> (kernel, the kinds of
+the arguments its launch passes). example_arguments turns such kinds into tiny arguments of
+those types, so that a kernel compiles without a GPU (benchmarks/ptx_check.py).
 """
+import numpy as np
 from numba import config, cuda, int32, uint32
 
 
@@ -45,3 +50,27 @@ def unravel4(t, C, H, W):
     """(n, c, h, w) of flat index t in a C-contiguous (N, C, H, W) array, in 32 bits."""
     return (div32(t, C * H * W), mod32(div32(t, H * W), C), mod32(div32(t, W), H),
             mod32(t, W))
+
+
+def example_arguments(kinds, dtype):
+    """Tiny arguments of the types a launch passes, one per kind (a DEVICE_KERNELS entry's):
+
+        "array<n>d"        an array of `dtype` with n dimensions (shape (1,) * n)
+        "int64 array<n>d"  the same of int64 (max pooling's argmax, scatter's positions)
+        "int"              a Python int (numba types it int64): the shapes and geometry
+        "scalar"           a number of `dtype`: the typed 0s and 1s the launches pass, so that
+                           a float32 kernel does not compute in float64
+        "bool"             a Python bool (the optimizer steps' switches)
+        (kind, ...)        a tuple of those (the optimizer steps' tuples of tensors)
+    """
+    return tuple(_example_argument(kind, dtype) for kind in kinds)
+
+
+def _example_argument(kind, dtype):
+    if isinstance(kind, tuple):
+        return example_arguments(kind, dtype)
+    if kind in ("int", "bool", "scalar"):
+        return {"int": 1, "bool": True, "scalar": np.dtype(dtype).type(1)}[kind]
+    element, _, array = kind.rpartition(" ")
+    ndim = int(array.removeprefix("array").removesuffix("d"))
+    return np.zeros((1,) * ndim, np.dtype(element or dtype))

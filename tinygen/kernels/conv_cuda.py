@@ -66,6 +66,14 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x, zero):
         x[n, c, h, w] = s
 
 
+# The numba.cuda kernels above by name, with the kinds of the arguments their launches pass
+# (kernels/common_cuda.py's example_arguments): what benchmarks/ptx_check.py compiles.
+DEVICE_KERNELS = {
+    "im2col": (_im2col, ("array4d", *("int",) * 10, "array2d")),
+    "col2im": (_col2im, ("array2d", *("int",) * 10, "array4d", "scalar")),
+}
+
+
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     """Receptive fields as columns: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo)."""
     xp = get_array_module(x)

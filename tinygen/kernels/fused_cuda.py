@@ -5,7 +5,7 @@ Same functions as fused_numpy.py (the formulas are there). Batch norm's per-chan
 standardization is a reduction, not an elementwise map: on the GPU it is the reference
 formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy. The
 optimizer steps (adam_step, sgd_step) update a whole parameter group in one launch (per 16
-tensors; see TENSORS_PER_LAUNCH).
+tensors; see TENSORS_PER_CALL).
 """
 import math
 
@@ -64,14 +64,14 @@ def _relu_grad(gy, x, slope, gx):
 
 
 # The optimizer steps take a whole parameter group per launch: tuples of flat views, at most
-# TENSORS_PER_LAUNCH of them, padded with zero-size views to exactly that many (one compile
+# TENSORS_PER_CALL of them, padded with zero-size views to exactly that many (one compile
 # per dtype). The cap is CUDA's 4 KB of kernel parameters: numba passes a 1-d array as 7 words
 # (56 bytes), so Adam's 4 tuples of 16 take 3.6 KB (torch's multi_tensor_apply caps Adam's
 # launches at 36 tensors for the same reason, with 8-byte pointers). Each thread walks every
 # tensor by a grid-stride loop; the scalars come in x's dtype (Python floats, and 1.0
 # literals, would compute in float64). In the simulator the values are bitwise the
 # reference's; on a GPU, NVVM may fuse a * b + c into one rounding (not checked on hardware).
-TENSORS_PER_LAUNCH = 16
+TENSORS_PER_CALL = 16
 
 
 @cuda.jit
@@ -107,6 +107,19 @@ def _sgd(xs, gs, bufs, lr, momentum, one_minus_dampening, weight_decay, nesterov
                 b[i] = bi
                 gi = gi + momentum * bi if nesterov else bi
             x[i] = x[i] - lr * gi
+
+
+# The numba.cuda kernels above by name, with the kinds of the arguments their launches pass
+# (kernels/common_cuda.py's example_arguments): what benchmarks/ptx_check.py compiles.
+DEVICE_KERNELS = {
+    "sigmoid": (_sigmoid, ("array1d", "array1d", "scalar")),
+    "bce": (_bce, ("array1d", "array1d", "array1d", "scalar")),
+    "bce_grad": (_bce_grad, ("array1d", "array1d", "array1d", "array1d", "scalar")),
+    "relu": (_relu, ("array1d", "scalar", "array1d")),
+    "relu_grad": (_relu_grad, ("array1d", "array1d", "scalar", "array1d")),
+    "adam": (_adam, (("array1d",) * TENSORS_PER_CALL,) * 4 + ("scalar",) * 8 + ("bool",) * 2),
+    "sgd": (_sgd, (("array1d",) * TENSORS_PER_CALL,) * 3 + ("scalar",) * 4 + ("bool",) * 5),
+}
 
 
 def _flat(a):
@@ -177,13 +190,13 @@ def _flat_views(written, grads):
 
 
 def _launch_over_tensors(kernel, columns, scalars):
-    """kernel[...](*tuples, *scalars), one launch per TENSORS_PER_LAUNCH tensors of `columns`
+    """kernel[...](*tuples, *scalars), one launch per TENSORS_PER_CALL tensors of `columns`
     (lists of flat views)."""
     empty = columns[0][0][:0]         # the padding: a view (no allocation, no launch)
-    for lo in range(0, len(columns[0]), TENSORS_PER_LAUNCH):
-        tuples = [tuple(c[lo:lo + TENSORS_PER_LAUNCH]) for c in columns]
+    for lo in range(0, len(columns[0]), TENSORS_PER_CALL):
+        tuples = [tuple(c[lo:lo + TENSORS_PER_CALL]) for c in columns]
         largest = max(x.size for x in tuples[0])
-        pad = (empty,) * (TENSORS_PER_LAUNCH - len(tuples[0]))
+        pad = (empty,) * (TENSORS_PER_CALL - len(tuples[0]))
         _launch(kernel, largest, *(t + pad for t in tuples), *scalars)
 
 

@@ -350,7 +350,7 @@ def _over_channels(C, per_channel, part, block=1):
 # ---- optimizer steps over a whole parameter group ------------------------------------------
 #
 # One call updates a group's tensors: they go in as tuples of flat views, at most
-# _TENSORS_PER_CALL of them, padded with empty arrays to exactly that many, so numba compiles
+# TENSORS_PER_CALL of them, padded with empty arrays to exactly that many, so numba compiles
 # one loop per dtype (a tuple's length is part of its type, and the compile time grows with
 # it: 1.3 s for 8 tensors, 5 s for 32, 8 s for 50). A numba typed List takes any length but
 # costs about 4 us per array to fill from Python (160 us a step for B1's 10 parameters, whose
@@ -361,7 +361,7 @@ def _over_channels(C, per_channel, part, block=1):
 # Each element is computed in x's dtype, operator by operator, as fused_numpy's loops do
 # (scalars cast to x's dtype, no fused multiply-add): bitwise the reference.
 
-_TENSORS_PER_CALL = 16
+TENSORS_PER_CALL = 16
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -433,7 +433,7 @@ def _flat_views(written, grads):
 
 def _over_tensors(kernel, tensor_kernel, columns, scalars):
     """kernel(*tuples, lo, hi, *scalars) over all elements of the tensors of `columns` (lists
-    of flat views) laid end to end, _TENSORS_PER_CALL tensors a call, split over threads.
+    of flat views) laid end to end, TENSORS_PER_CALL tensors a call, split over threads.
     One tensor (foreach=False) goes to its loop, tensor_kernel, directly: no tuples to
     build and unbox (19 -> 12 us a call; the same element code, so the same values)."""
     if len(columns[0]) == 1:
@@ -443,10 +443,10 @@ def _over_tensors(kernel, tensor_kernel, columns, scalars):
         return
     empty = columns[0][0][:0]          # the padding: a view of the right type
     chunks, start = [], 0
-    for lo in range(0, len(columns[0]), _TENSORS_PER_CALL):
-        tuples = [tuple(c[lo:lo + _TENSORS_PER_CALL]) for c in columns]
+    for lo in range(0, len(columns[0]), TENSORS_PER_CALL):
+        tuples = [tuple(c[lo:lo + TENSORS_PER_CALL]) for c in columns]
         size = sum(x.size for x in tuples[0])
-        tuples = [t + (empty,) * (_TENSORS_PER_CALL - len(t)) for t in tuples]
+        tuples = [t + (empty,) * (TENSORS_PER_CALL - len(t)) for t in tuples]
         chunks.append((start, size, tuples))
         start += size
 

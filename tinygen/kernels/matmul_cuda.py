@@ -25,7 +25,7 @@ TILE = 16
 
 
 @functools.lru_cache(maxsize=None)
-def _tiled_kernel(dtype, tile):
+def _tiled_kernel(dtype, tile=TILE):
     """The tiled kernel for one dtype and tile (a shared array's type and size are fixed when compiling)."""
     nb_dtype = from_dtype(np.dtype(dtype))
     zero = np.dtype(dtype).type(0)
@@ -52,6 +52,14 @@ def _tiled_kernel(dtype, tile):
             c[i, j] = acc
 
     return kernel
+
+
+# The numba.cuda kernel above by name, with the kinds of the arguments its launch passes
+# (kernels/common_cuda.py's example_arguments): what benchmarks/ptx_check.py compiles. The
+# tiled kernel is compiled per dtype, so its entry is the function of the dtype that gives it.
+DEVICE_KERNELS = {
+    "tiled": (_tiled_kernel, ("array2d", "array2d", "array2d")),
+}
 
 
 def matmul(a, b):

@@ -93,6 +93,18 @@ def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, gx, zero, area):
         gx[n, c, h, w] = s / area
 
 
+# The numba.cuda kernels above by name, with the kinds of the arguments their launches pass
+# (kernels/common_cuda.py's example_arguments): what benchmarks/ptx_check.py compiles.
+DEVICE_KERNELS = {
+    "max_pool2d": (_max_pool2d, ("array4d", *("int",) * 6, "array4d", "int64 array4d")),
+    "max_pool2d_backward": (_max_pool2d_backward,
+                            ("array4d", "int64 array4d", "array4d", *("int",) * 6, "scalar")),
+    "avg_pool2d": (_avg_pool2d, ("array4d", *("int",) * 6, "array4d", "scalar", "scalar")),
+    "avg_pool2d_backward": (_avg_pool2d_backward,
+                            ("array4d", *("int",) * 6, "array4d", "scalar", "scalar")),
+}
+
+
 def max_pool2d(x, kernel_size, stride, padding):
     """Max over windows: x (N, C, H, W) -> y (N, C, Ho, Wo), idx (N, C, Ho, Wo) int64 in [0, H*W)."""
     xp = get_array_module(x)

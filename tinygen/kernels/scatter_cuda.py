@@ -36,6 +36,13 @@ def _add_runs(pos, values, target):
             target[p] = acc
 
 
+# The numba.cuda kernels above by name, with the kinds of the arguments their launches pass
+# (kernels/common_cuda.py's example_arguments): what benchmarks/ptx_check.py compiles.
+DEVICE_KERNELS = {
+    "add_runs": (_add_runs, ("int64 array1d", "array1d", "array1d")),
+}
+
+
 def scatter_add(target, index, values):
     """target[index] += values (values broadcast to target[index]'s shape), repeats summed in
     order; in place, returns target."""

@@ -32,16 +32,9 @@ from tinygen.nn import functional as F
 from tinygen.nn import init
 from tinygen.nn.module import Module, Parameter
 from tinygen.ops.conv import masked_conv2d
+from tinygen.ops.common import as_pair, as_single
 from tinygen.ops.conv1d import conv1d, conv_transpose1d
 from tinygen.ops.factories import empty
-
-
-def _ntuple(v, n):
-    return (v,) * n if isinstance(v, int) else tuple(v)
-
-
-def _pair(v):
-    return _ntuple(v, 2)
 
 
 class _ConvNd(Module):
@@ -58,14 +51,20 @@ class _ConvNd(Module):
             raise ValueError(f"{type(self).__name__}: groups={groups}, padding_mode={padding_mode!r} "
                              f"is not supported (only groups=1, padding_mode='zeros')")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _ntuple(kernel_size, self.n)
-        self.stride, self.dilation = _ntuple(stride, self.n), _ntuple(dilation, self.n)
-        self.padding = padding if isinstance(padding, str) else _ntuple(padding, self.n)
+        self.kernel_size = self._sizes(kernel_size, "kernel_size")
+        self.stride, self.dilation = self._sizes(stride, "stride"), self._sizes(dilation, "dilation")
+        self.padding = padding if isinstance(padding, str) else self._sizes(padding, "padding")
         self.groups, self.padding_mode = groups, padding_mode
         self.weight = Parameter(empty(weight_shape, dtype=dtype, device=device))
         self.register_parameter(
             "bias", Parameter(empty(out_channels, dtype=dtype, device=device)) if bias else None)
         self.reset_parameters()
+
+    def _sizes(self, value, name):
+        """A size argument as torch keeps it, an n-tuple: an int or a sequence of n ints (the
+        ops' own checks, whose errors name the layer and the argument)."""
+        op = type(self).__name__
+        return as_pair(value, name, op) if self.n == 2 else (as_single(value, name, op),)
 
     def reset_parameters(self):
         init.default_init_(self.weight, self.bias)
@@ -92,7 +91,7 @@ class Conv2d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        kh, kw = _pair(kernel_size)
+        kh, kw = as_pair(kernel_size, "kernel_size", type(self).__name__)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
                          (out_channels, in_channels, kh, kw), device, dtype, groups, padding_mode)
 
@@ -107,10 +106,10 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
-        kh, kw = _pair(kernel_size)
+        kh, kw = as_pair(kernel_size, "kernel_size", type(self).__name__)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
                          (in_channels, out_channels, kh, kw), device, dtype, groups, padding_mode)
-        self.output_padding = _pair(output_padding)
+        self.output_padding = self._sizes(output_padding, "output_padding")
 
     def forward(self, x):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
@@ -125,7 +124,7 @@ class Conv1d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        k, = _ntuple(kernel_size, 1)
+        k = as_single(kernel_size, "kernel_size", type(self).__name__)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
                          (out_channels, in_channels, k), device, dtype, groups, padding_mode)
 
@@ -142,10 +141,10 @@ class ConvTranspose1d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
-        k, = _ntuple(kernel_size, 1)
+        k = as_single(kernel_size, "kernel_size", type(self).__name__)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias,
                          (in_channels, out_channels, k), device, dtype, groups, padding_mode)
-        self.output_padding = _ntuple(output_padding, 1)
+        self.output_padding = self._sizes(output_padding, "output_padding")
 
     def forward(self, x):
         return conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
@@ -156,7 +155,7 @@ def causal_mask(kernel_size, mask_type):
     """The (kh, kw) 0/1 PixelCNN mask of type 'A' (centre excluded) or 'B' (centre included)."""
     if mask_type not in ("A", "B"):
         raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-    kh, kw = _pair(kernel_size)
+    kh, kw = as_pair(kernel_size, "kernel_size", "causal_mask")
     mask = np.zeros((kh, kw), dtype=bool)
     mask[:kh // 2, :] = True                   # rows above the centre
     mask[kh // 2, :kw // 2] = True             # left of the centre, same row
