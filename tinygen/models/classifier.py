@@ -43,7 +43,7 @@ class ClassifierConfig:
     channels: int = 32                 # first conv's channels (the second has twice)
     n_features: int = 128              # the feature layer (Fréchet distance dimension)
     n_classes: int = 10
-    epochs: int = 2                    # training budget of train_classifier (fit's)
+    epochs: int = 2                    # training by fit (train_classifier): epochs, batch, lr
     batch_size: int = 128
     lr: float = 1e-3                   # Adam
 
@@ -124,6 +124,7 @@ def train_classifier(train_set, config=None, seed=0, test_set=None, progress=Fal
     config = config or ClassifierConfig()
     tg.manual_seed(seed)
     model = MNISTClassifier(config)
+    # its gray images, in a dataset of its own (fit's set_epoch leaves train_set as it was)
     gray = ImageDataset(train_set.pixels, train_set.labels, name=train_set.name)
     loader = image_loader(gray, config.batch_size, seed=seed)
     run = TrainConfig(model="classifier", data=train_set.name, binarize=None, seed=seed,
