@@ -1,9 +1,11 @@
 """The feature classifier behind tinygen's Fréchet distance (tinygen/models/classifier.py)."""
 import os
+from dataclasses import asdict
 
 import numpy as np
 
 import tinygen as tg
+from tinygen.checkpoint import load_checkpoint
 from tinygen.data import ImageDataset
 from tinygen.eval.frechet import frechet_distance
 from tinygen.models.classifier import (ClassifierConfig, MNISTClassifier, classifier_features,
@@ -61,3 +63,17 @@ def test_trains_caches_and_reloads(tmp_path):
     zeros, ones = f[test.labels == 0], f[test.labels == 1]
     half = len(zeros) // 2
     assert frechet_distance(zeros, ones) > 5 * frechet_distance(zeros[:half], zeros[half:])
+
+
+def test_unreadable_cache_is_retrained(tmp_path):
+    path = os.path.join(tmp_path, "classifier.npz")
+    with open(path, "wb") as f:
+        f.write(b"not a checkpoint")
+    train = bars(100, 0)
+    model = load_or_train_classifier(str(tmp_path), train, SMALL)
+    cached = MNISTClassifier(SMALL)
+    info = load_checkpoint(path, cached, restore_rng=False)          # replaced by the new one
+    assert info["extra"]["config"] == asdict(SMALL)
+    images = train.gray(slice(0, 20))
+    np.testing.assert_array_equal(classifier_features(cached, images),
+                                  classifier_features(model, images))

@@ -146,7 +146,7 @@ def test_shuffle_is_a_fresh_seeded_permutation_each_epoch():
 
 def test_reachable_as_torch_spells_it():
     assert tg.utils.data.DataLoader is DataLoader and tg.utils.data.TensorDataset is TensorDataset
-    assert tg.data.MNIST.__mro__[1] is Dataset
+    assert tg.data.MNIST.__mro__[1:3] == (tg.data.ImageDataset, Dataset)   # one image dataset
 
 
 def test_samplers():
@@ -347,6 +347,11 @@ def test_mnist_in_torchvisions_shape(fake_mnist):
     assert label2 == 11
     x, y = next(iter(DataLoader(train, batch_size=4, shuffle=True)))
     assert x.shape == (4, 1, 28, 28) and y.dtype == tg.int64
+    train.data, train.targets = train.data[2:], train.targets[2:]   # torchvision's subset idiom
+    assert len(train) == 4 and train[1][1] == 3
+    xb, yb = next(iter(tg.data.image_loader(train, 2, shuffle=False)))   # an ImageDataset too
+    np.testing.assert_array_equal(xb.numpy(), train.data.numpy()[:2, None] / np.float32(255))
+    assert yb.tolist() == [2, 3]
     with pytest.raises(FileNotFoundError):
         tg.data.FashionMNIST(fake_mnist / "nowhere", download=False)
 

@@ -3,6 +3,10 @@
     ds = load_dataset("mnist", "train", binarize="dynamic")
     x, y = ds[0:128]          # x (128, 1, 28, 28) float32 in {0, 1}, y (128,) int64
     len(ds)                   # 60000
+    train = MNIST("data", train=True, download=True)   # the same, in torchvision's shape
+
+One class, ImageDataset, holds the images of every dataset; MNIST and FashionMNIST (at the
+end) are its subclasses in torchvision's shape, for code ported from torch.
 
 An ImageDataset is a tinygen.utils.data.Dataset: ds[i] is one (x (C, H, W) float32 array,
 y int64) sample, so DataLoader(ds, batch_size=64) batches it with default_collate (its
@@ -199,3 +203,74 @@ def load_dataset(name="mnist5k", split="train", data_dir=None, binarize=None, se
         tuple(str(d) for d in range(10))
     return ImageDataset(pixels, labels, binarize=binarize, seed=seed, name=f"{name}/{split}",
                         classes=classes)
+
+
+class MNIST(ImageDataset):
+    """LeCun et al.'s handwritten digits in torchvision's shape: 60,000 train or 10,000 test
+    (image, label) pairs, an ImageDataset of gray images.
+
+        train = MNIST("data", train=True, download=True)
+        image, label = train[0]    # image (1, 28, 28) float32 Tensor in [0, 1], label an int
+        loader = DataLoader(train, batch_size=64, shuffle=True)
+
+    torchvision hands a PIL image to `transform`, and users write transforms.ToTensor()
+    first. tinygen has no PIL and no torchvision, so the image it serves, and hands to
+    `transform`, is already what ToTensor() would make: a float32 Tensor (1, 28, 28) =
+    pixels / 255. A ported `Compose([ToTensor(), Normalize((0.1307,), (0.3081,))])` becomes
+    `transform=lambda x: (x - 0.1307) / 0.3081`. `.data` (N, 28, 28) uint8 and `.targets`
+    (N,) int64 are Tensors over the pixels and labels, and `.classes` the class names, as
+    torchvision's. The files are found, downloaded and checked by tinygen.data.sources (root
+    is the data directory: files directly in it, in root/<name>/, or in torchvision's
+    root/MNIST/raw/)."""
+
+    source = "mnist"   # the dataset's name in tinygen.data.sources
+
+    def __init__(self, root, train=True, transform=None, target_transform=None, download=False):
+        split = "train" if train else "test"
+        pixels, labels = sources.load_arrays(self.source, split, data_dir=root,
+                                             download=download)
+        super().__init__(pixels, labels, name=f"{self.source}/{split}",
+                         classes=list(sources.IDX_SOURCES[self.source].classes))
+        self.root, self.train = root, train
+        self.transform, self.target_transform = transform, target_transform
+
+    @property
+    def data(self):
+        """The images (N, H, W) as a uint8 Tensor sharing the pixels."""
+        return Tensor(self.pixels[:, 0])
+
+    @data.setter
+    def data(self, images):
+        self.pixels = np.asarray(getattr(images, "array", images))[:, None]
+
+    @property
+    def targets(self):
+        """The labels (N,) as an int64 Tensor sharing them."""
+        return Tensor(self.labels)
+
+    @targets.setter
+    def targets(self, labels):
+        self.labels = np.asarray(getattr(labels, "array", labels), dtype=np.int64)
+
+    def __getitem__(self, index):
+        image, target = self.batch(index)
+        image, target = Tensor(image), int(target)
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def __getitems__(self, indices):
+        """[self[i] for i in indices]: each sample through the transforms, as torchvision."""
+        return [self[i] for i in indices]
+
+    def __repr__(self):
+        return (f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n"
+                f"    Root location: {self.root}\n    Split: {'Train' if self.train else 'Test'}")
+
+
+class FashionMNIST(MNIST):
+    """Xiao et al.'s clothing images, in MNIST's layout: ten classes, same sizes."""
+
+    source = "fashion-mnist"

@@ -11,11 +11,16 @@ not comparable with published FIDs.
                      -> flatten -> Linear(64 7 7, 128) -> ReLU         features (N, 128)
                      -> Linear(128, 10)                                class logits
 
-trained with cross-entropy, -log softmax(logits)_y, on gray images in [0, 1]. The trained
-weights are cached (classifier.npz in a run directory), so every evaluation of a run uses
-the same feature map.
+trained with cross-entropy, -log softmax(logits)_y, on gray images in [0, 1], by the
+training loop of every model (tinygen/train/loop.py's fit: it keeps the GenerativeModel
+contract, its labels as its condition). fit writes a run directory; the classifier's is a
+temporary one, since what outlives the training is the weights alone: they are cached
+(classifier.npz in the run directory of the model evaluated), so every evaluation of a run
+uses the same feature map.
 """
 import os
+import tempfile
+import time
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -25,7 +30,11 @@ import tinygen.nn as nn
 import tinygen.nn.functional as F
 import tinygen.optim as optim
 from tinygen.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinygen.data import ImageDataset, image_loader
+from tinygen.models.base import GenerativeModel
 from tinygen.models.record import Record
+from tinygen.train.config import TrainConfig
+from tinygen.train.loop import fit
 
 
 @dataclass
@@ -34,13 +43,17 @@ class ClassifierConfig:
     channels: int = 32                 # first conv's channels (the second has twice)
     n_features: int = 128              # the feature layer (Fréchet distance dimension)
     n_classes: int = 10
-    epochs: int = 2                    # training budget of train_classifier
+    epochs: int = 2                    # training by fit (train_classifier): epochs, batch, lr
     batch_size: int = 128
     lr: float = 1e-3                   # Adam
 
 
-class MNISTClassifier(nn.Module):
-    """Conv classifier; `features(x)` (N, n_features) is what the Fréchet distance compares."""
+class MNISTClassifier(GenerativeModel):
+    """Conv classifier; `features(x)` (N, n_features) is what the Fréchet distance compares.
+
+    Not generative (no sample(), so no pictures and no `tinygen train classifier`), it keeps
+    the rest of GenerativeModel's contract, so that fit trains it: the labels y are its
+    condition, for terms and training_step alike."""
 
     def __init__(self, config=None, **overrides):
         super().__init__()
@@ -61,6 +74,9 @@ class MNISTClassifier(nn.Module):
     def forward(self, x):
         return self.out(self.features(x))                    # (N, n_classes) logits
 
+    def condition(self, y):
+        return {"y": y}
+
     def terms(self, x, y):
         """log_p_y (N,) = log softmax(logits)_y, and correct (N,) 0/1."""
         logits = self(x)
@@ -71,7 +87,7 @@ class MNISTClassifier(nn.Module):
     def configure_optimizers(self, lr=None):
         return {"adam": optim.Adam(self.parameters(), lr=lr or self.config.lr)}
 
-    def training_step(self, x, y, optimizers):
+    def training_step(self, x, optimizers, y):
         opt = optimizers["adam"]
         opt.zero_grad()
         t = self.terms(x, y)
@@ -102,27 +118,20 @@ def classifier_features(model, images, batch_size=1000):
 
 
 def train_classifier(train_set, config=None, seed=0, test_set=None, progress=False):
-    """Train an MNISTClassifier on the gray images of an ImageDataset; returns (model, info)
-    with info = {"train_seconds", "test_accuracy" (when test_set is given)}."""
-    import time
+    """Train an MNISTClassifier with fit on the gray images of an ImageDataset (whatever its
+    binarization), in a temporary run directory; returns (model, info) with
+    info = {"train_seconds", "test_accuracy" (when test_set is given)}."""
     config = config or ClassifierConfig()
     tg.manual_seed(seed)
     model = MNISTClassifier(config)
-    opts = model.configure_optimizers()
-    rng = np.random.default_rng(seed)
+    # its gray images, in a dataset of its own (fit's set_epoch leaves train_set as it was)
+    gray = ImageDataset(train_set.pixels, train_set.labels, name=train_set.name)
+    loader = image_loader(gray, config.batch_size, seed=seed)
+    run = TrainConfig(model="classifier", data=train_set.name, binarize=None, seed=seed,
+                      epochs=config.epochs, batch_size=config.batch_size, lr=config.lr)
     t0 = time.time()
-    with tg.enable_grad():                   # also when called from an evaluation under no_grad
-        for epoch in range(config.epochs):
-            order = rng.permutation(len(train_set))
-            B = config.batch_size
-            for step, i in enumerate(range(0, len(order) - B + 1, B)):
-                index = np.sort(order[i:i + B])
-                x = tg.tensor(train_set.gray(index))                      # (B, 1, 28, 28)
-                y = tg.tensor(train_set.labels[index])
-                logs = model.training_step(x, y, opts)
-                if progress and step % 100 == 0:
-                    print(f"classifier epoch {epoch + 1} step {step}: loss {logs['loss']:.3f}, "
-                          f"accuracy {logs['accuracy']:.3f}", flush=True)
+    with tg.enable_grad(), tempfile.TemporaryDirectory() as run_dir:   # also under no_grad
+        fit(model, loader, run, run_dir, progress=progress, pictures=False)
     info = {"train_seconds": time.time() - t0}
     if test_set is not None:
         info["test_accuracy"] = model.accuracy(test_set.gray(slice(None)), test_set.labels)
