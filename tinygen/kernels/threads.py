@@ -42,8 +42,11 @@ both cores busy, the second slice of a (128, 784) @ (784, 400) product began 4.6
 first, which took 0.44 ms. So a split never waits for a worker that has not begun: the calling
 thread, done with its own slice, claims and runs every slice still unclaimed (a lock per
 split; a worker that wakes to a claimed slice goes back to sleep, and is offered no slice
-until it has). In a quiet process the workers begin within tens of microseconds and nothing
-changes.
+until it has). In a quiet process the workers begin within tens of microseconds (13-36 us
+measured) and nothing changes. With one core kept busy (bench_models.py --load), B1-B4 took
+1.34, 1.82, 1.81 and 1.62x their quiet step after this, 1.41, 1.78, 1.76 and 1.71x before:
+one run each, within their noise. A worker that has begun its slice and then loses its core
+still holds the split up; only finer slices would help there, and they cost more (below).
 
 Tried and rejected: several slices a thread, taken first come first served, so that a
 thread held up by another process on its core leaves its share to the others. Measured on a
