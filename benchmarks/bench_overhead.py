@@ -3,19 +3,25 @@ a mul and a relu on 1k float32 elements (forward, requires_grad), in us.
 
 The work is trivial, so the time is tinygen's own Python: building the node, wrapping the
 output, walking the graph (and, for relu, calling its kernel). NumPy's plain add on the same
-arrays is timed in the same run as the floor; PyTorch's CPU ops too (one thread), where
-installed. The cases take turns over several rounds (medians of many repeats each), and the
-ratio tinygen / torch is taken per round: its median and range are printed.
+arrays is timed beside tinygen's as the floor; PyTorch's CPU ops too, where installed.
+
+Each framework runs in a fresh process of its own, with the environment this script was
+started with (PyTorch's defaults, nothing of tinygen's in its process), round after round,
+alternating: a round is one tinygen process then one PyTorch process, each timing its cases
+(medians of many repeats). The ratio tinygen / torch is taken per round; its median and
+range are printed, so that a busy spell on a shared machine lands on both sides of a ratio.
 
     python benchmarks/bench_overhead.py [--repeat 2000] [--rounds 5] [--json out.json]
 """
-import argparse
-import json
-import statistics
-import sys
-import time
+import os  # noqa: I001
+USER_ENV = dict(os.environ)   # what each child process gets, before anything runs
 
-import numpy as np
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 
 
 def median_us(fn, repeat, inner=50):
@@ -29,8 +35,24 @@ def median_us(fn, repeat, inner=50):
     return statistics.median(times)
 
 
-def _cases():
-    """{name: fn}: each case a call of the op on ready inputs."""
+def _cases(framework):
+    """{name: fn}: each a call of the op on ready inputs, in `framework` ("tinygen", with
+    NumPy's add as the floor, or "torch"); only that framework is imported."""
+    if framework == "torch":
+        import torch
+        ta = torch.randn(8, requires_grad=True)
+        tb = torch.randn(8, requires_grad=True)
+        ones = torch.ones(8)
+        tx = torch.randn(1000, requires_grad=True)
+        ty = torch.randn(1000, requires_grad=True)
+
+        def t_fwd_bwd():
+            (ta + tb).backward(ones)
+
+        return {"torch add forward": lambda: ta + tb,
+                "torch add forward+backward": t_fwd_bwd,
+                "torch mul 1k forward": lambda: tx * ty,
+                "torch relu 1k forward": lambda: torch.relu(tx)}
     import tinygen as tg
     a = tg.randn(8, requires_grad=True)
     b = tg.randn(8, requires_grad=True)
@@ -45,31 +67,33 @@ def _cases():
         with tg.no_grad():
             return a + b
 
-    cases = {"numpy add": lambda: na + nb,
-             "tinygen add forward": lambda: a + b,
-             "tinygen add forward+backward": fwd_bwd,
-             "tinygen add forward (a no_grad block a call)": no_grad_add,
-             "tinygen mul 1k forward": lambda: x * y,
-             "tinygen relu 1k forward": lambda: tg.relu(x)}
-    try:
-        import torch
-    except ImportError:
-        return cases
-    torch.set_num_threads(1)
-    ta = torch.randn(8, requires_grad=True)
-    tb = torch.randn(8, requires_grad=True)
-    ones = torch.ones(8)
-    tx = torch.randn(1000, requires_grad=True)
-    ty = torch.randn(1000, requires_grad=True)
+    return {"numpy add": lambda: na + nb,
+            "tinygen add forward": lambda: a + b,
+            "tinygen add forward+backward": fwd_bwd,
+            "tinygen add forward (a no_grad block a call)": no_grad_add,
+            "tinygen mul 1k forward": lambda: x * y,
+            "tinygen relu 1k forward": lambda: tg.relu(x)}
 
-    def t_fwd_bwd():
-        (ta + tb).backward(ones)
 
-    cases.update({"torch add forward": lambda: ta + tb,
-                  "torch add forward+backward": t_fwd_bwd,
-                  "torch mul 1k forward": lambda: tx * ty,
-                  "torch relu 1k forward": lambda: torch.relu(tx)})
-    return cases
+def time_cases(framework, repeat):
+    """{case: us per call} of `framework`'s cases, in this process (a child's job)."""
+    cases = _cases(framework)
+    for fn in cases.values():             # first calls: imports, compilation, caches
+        for _ in range(100):
+            fn()
+    return {name: median_us(fn, repeat) for name, fn in cases.items()}
+
+
+def _torch_available():
+    probe = [sys.executable, "-c", "import torch"]
+    return subprocess.run(probe, env=USER_ENV, capture_output=True).returncode == 0
+
+
+def _in_child(framework, repeat):
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", framework,
+                          "--repeat", str(repeat)], env=USER_ENV, capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.splitlines()[-1])
 
 
 RATIOS = ("add forward", "add forward+backward", "mul 1k forward", "relu 1k forward")
@@ -77,13 +101,13 @@ RATIOS = ("add forward", "add forward+backward", "mul 1k forward", "relu 1k forw
 
 def measure(repeat=400, rounds=5):
     """({case: median us over the rounds}, {op: (median, min, max) of the per-round ratios
-    tinygen / torch}). The cases take turns, round after round, so that a busy spell on a
-    shared machine lands on both frameworks of a ratio alike."""
-    cases = _cases()
-    times = {name: [] for name in cases}
+    tinygen / torch}). Each round times tinygen in a fresh process, then PyTorch in another."""
+    frameworks = ["tinygen"] + (["torch"] if _torch_available() else [])
+    times = {}
     for _ in range(rounds):
-        for name, fn in cases.items():
-            times[name].append(median_us(fn, max(1, repeat // rounds)))
+        for framework in frameworks:
+            for name, us in _in_child(framework, max(1, repeat // rounds)).items():
+                times.setdefault(name, []).append(us)
     results = {name: statistics.median(ts) for name, ts in times.items()}
     ratios = {}
     for op in RATIOS:
@@ -98,7 +122,11 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=400)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--json", default=None)
+    p.add_argument("--child", choices=("tinygen", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(time_cases(args.child, args.repeat)))
+        return None
     results, ratios = measure(args.repeat, args.rounds)
     width = max(len(k) for k in results)
     print(f"{'case':<{width}}  median us/op")

@@ -368,8 +368,10 @@ def test_bench_optim_steps_every_variant_on_the_same_values():
     spec = importlib.util.spec_from_file_location("bench_optim", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    frameworks = ["tinygen"] + (["torch"] if importlib.util.find_spec("torch") else [])
     for optimizer in ("adam", "sgd"):
-        variants = bench.variants(optimizer, [(3, 2), (), (4,)])
+        variants = {name: step for framework in frameworks
+                    for name, step in bench.variants(optimizer, [(3, 2), (), (4,)], framework).items()}
         assert {"tinygen (a call per group)", "tinygen foreach=False"} <= set(variants)
         results = []
         for step in variants.values():
