@@ -208,6 +208,31 @@ def test_the_caller_runs_a_slice_that_no_worker_has_begun_and_does_not_wait():
         tg.set_num_threads(old_threads)
 
 
+def test_after_an_error_in_the_callers_slice_no_unbegun_slice_runs():
+    """A Ctrl-C (or any error) in the caller's slice is raised once the slices that workers
+    began are done; the caller does not go on to run the others, nor leaves them to a worker
+    that wakes after the split has returned."""
+    old_threads, old_switch = tg.get_num_threads(), sys.getswitchinterval()
+    ran = []
+
+    def part(lo, hi):
+        ran.append(lo)
+        if lo == 0:
+            raise KeyboardInterrupt
+    try:
+        tg.set_num_threads(2)
+        threads.over_slices(10, lambda lo, hi: hi, blas=False)          # the worker started
+        sys.setswitchinterval(1.0)                                      # and cannot wake yet
+        with pytest.raises(KeyboardInterrupt):
+            threads.over_slices(10, part, blas=False)
+        sys.setswitchinterval(old_switch)
+        time.sleep(0.2)                                                 # the worker wakes
+        assert ran == [0]
+    finally:
+        sys.setswitchinterval(old_switch)
+        tg.set_num_threads(old_threads)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_splits_on_workers_of_its_own():
     ok = _run("""

@@ -13,7 +13,7 @@ memory instead of one pass per operator; tests hold them equal to these.
                                        for x < 0, with e = exp(-|x|) in (0, 1]: no overflow, a
                                        few ulps everywhere (subnormal e^x included), exact 0, 1
                                        at -inf, +inf. This is the one sigmoid of tinygen (the
-                                       UNARY table's row calls it).
+                                       ELEMENTWISE table's sigmoid row calls it).
     relu(x, slope)                     x where x > 0, slope * x elsewhere (relu: slope 0, as
                                        max(x, 0): nan stays nan, -inf gives 0; leaky_relu)
     relu_grad(gy, x, slope)            gy where x > 0, slope * gy elsewhere (relu: slope 0,

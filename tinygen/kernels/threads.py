@@ -160,8 +160,11 @@ def over_slices(n, part, min_slice=1, blas=True):
             _inside.splitting = True
             try:
                 split.run(0)
-                for k in range(1, count):
-                    split.run(k)                     # the slices no worker has begun
+                for k in range(1, count):            # the slices no worker has begun: run
+                    if split.failed:                 # them, or after an error (a Ctrl-C)
+                        split.claim(k)               # only take them from a late worker
+                    else:
+                        split.run(k)
             finally:
                 _inside.splitting = False
                 for k in range(1, count):            # all, even after an error
@@ -180,6 +183,10 @@ class _Split:
         self._lock = threading.Lock()
         self._results = [None] * count
         self._errors = [None] * count
+
+    @property
+    def failed(self):
+        return any(error is not None for error in self._errors)
 
     def claim(self, k, worker=False):
         """True for the first thread to ask for slice k (which then runs it)."""

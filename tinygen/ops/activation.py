@@ -1,4 +1,4 @@
-"""Activation functions beyond the UNARY table, composed from differentiable ops (torch names).
+"""Activation functions beyond the ELEMENTWISE table, composed from differentiable ops (torch names).
 
     gelu(x)                x Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2     (Hendrycks & Gimpel 2016)
     gelu(x, 'tanh')        x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2
