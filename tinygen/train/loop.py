@@ -18,8 +18,9 @@ training_step, condition; terms and sample for the pictures). A run directory ho
 Ctrl-C (SIGINT) and SIGTERM (what `kill`, SLURM's time limit and `docker stop` send) finish
 the current step, write the checkpoint (with the position inside the epoch), print one line
 and raise Stopped (exit status 128 + the signal's number: 130, 143); a second one stops at
-once. `--resume` continues from there: the seeded loader replays the same epoch order,
-the saved random state continues the same stream, and metrics.jsonl is cut back to the
+once. `--resume` continues from there: the seeded loader replays the same epoch order and
+binarization (data.image_loader: set_epoch seeds its sampler and each image's dynamic bits
+from the epoch), the saved random state continues the same stream, and metrics.jsonl is cut back to the
 checkpoint's step. The pictures draw from a stream of their own, so a run interrupted
 anywhere (Ctrl-C, or a kill -9 that falls back to the last epoch's checkpoint) and resumed
 writes bitwise the checkpoints of an uninterrupted one. On resume a new lr or epochs is
