@@ -7,11 +7,19 @@ For each conv layer of the standard models (docs/benchmarks.md):
 
 timed as medians after warm-up, for the numpy reference, the numba kernels, the cuda kernels
 (where CuPy and a GPU are present; "unavailable" otherwise; never the simulator) and
-PyTorch's CPU conv (where installed, threads = cores; its backward timed alone, after an
-untimed forward that records the graph).
+PyTorch's CPU conv (where installed; its backward timed alone, after an untimed forward that
+records the graph).
 Rates are GFLOP/s and the fraction of the machine's own float32 GEMM rate, measured in the
 same run (NumPy matmul at n = 1024, 1536, 2048, before and after the layers; the best median). The backward of the first
 layer computes gx although training would not need it, so every row counts the same flops.
+
+PyTorch runs in a fresh process of its own (this script with --torch-child, which never
+imports tinygen), started with the environment this script was started with: nothing of
+tinygen's process (its worker threads, threadpoolctl's BLAS limits) reaches it. It runs on
+torch.set_num_threads(cores), or --threads when given. A round is tinygen's rows in this
+process, then PyTorch's in a fresh one; --rounds N alternates N rounds, each row shows its
+median over them and the torch/numba ratio is the median of the per-round ratios, so that a
+busy spell on a shared machine lands on both sides.
 
 matmul: BLAS (what the ops use) against the blocked numba kernel at n = 256..1024, float32.
 
@@ -26,7 +34,7 @@ checked against the numpy reference first (the largest error relative to the ref
 largest value, in the JSON).
 
     python benchmarks/bench_kernels.py [--out bench_out/kernels] [--quick] [--only B3]
-                                       [--threads 1 --clock cpu] [--algorithms]
+                                       [--threads 1 --clock cpu] [--algorithms] [--rounds 3]
 
 Prints a table, writes bench_kernels.json and bench_kernels.png to --out. Machine shared
 with others? Compare ratios from one run, not absolute times across runs; when other jobs
@@ -35,11 +43,14 @@ process's CPU time) still gives meaningful single-core ratios. On processors
 where OPENBLAS_CORETYPE is set in the environment (see the environment notes), numpy's GEMM
 is slowed; unset it for this command only (the JSON records the BLAS kernel in use).
 """
-import argparse
-import json
-import os
-import statistics
+import os  # noqa: I001
 import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fresh_process import json_from_child, torch_available  # noqa: E402  (first: it records the environment)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -68,8 +79,11 @@ POOLS = [
 ]
 
 
-CLOCK = [time.perf_counter]   # time.process_time under --clock cpu
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}     # --clock
+CLOCK = [time.perf_counter]   # the one in use
 THREADS = [None]              # --threads
+TORCH_PROCESS = ("a fresh process of its own each round, started with the environment this "
+                 "benchmark was started with (tinygen never imported)")
 
 
 def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None, setup=None):
@@ -91,15 +105,10 @@ def median_time(fn, min_time=0.5, min_repeat=3, max_repeat=25, sync=lambda: None
 
 
 def limit_threads(threads):
-    """Run BLAS, tinygen (its workers) and torch on `threads` threads; returns what to keep
-    alive."""
+    """Run BLAS and tinygen's kernels (its workers) on `threads` threads in this process;
+    returns what to keep alive. (PyTorch's process sets torch.set_num_threads on its own.)"""
     from tinygen import settings
     settings.set_num_threads(threads)
-    try:
-        import torch
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
     import threadpoolctl
     return threadpoolctl.threadpool_limits(threads)
 
@@ -225,71 +234,6 @@ def torch_calls(torch, prob):
     return fwd, bwd, lambda: conv(x, w)
 
 
-def available_implementations():
-    """{name: None if usable else the reason it is not}."""
-    from tinygen import backend
-    status = {"numpy": None, "numba": None}
-    status["cuda"] = None if backend.gpu_available() and not backend.simulator_enabled() else \
-        "unavailable (no CuPy + CUDA GPU)"
-    try:
-        import torch  # noqa: F401
-        status["torch"] = None
-    except ImportError:
-        status["torch"] = "unavailable (torch not installed)"
-    return status
-
-
-def bench_layers(layers, min_time, batch_scale, skip_numpy_over=None, algorithms=False):
-    from tinygen import backend
-    from tinygen.kernels import implementation
-    status = available_implementations()
-    torch = None
-    if status["torch"] is None:
-        import torch
-        if THREADS[0] is None:
-            torch.set_num_threads(os.cpu_count() or 1)
-    rows = []
-    for layer in layers:
-        prob = layer_problem(layer, batch_scale)
-        row = dict(model=layer[0], layer=layer[1], batch=prob["N"], gflop_fwd=2 * prob["macs"] / 1e9,
-                   gflop_bwd=4 * prob["macs"] / 1e9, results={})
-        for impl in IMPLEMENTATIONS:
-            if status[impl] is not None:
-                row["results"][impl] = status[impl]
-                continue
-            if impl == "torch":
-                fwd, bwd, forward_with_graph = torch_calls(torch, prob)
-                t_fwd = median_time(fwd, min_time)
-                t_bwd = median_time(bwd, min_time, setup=forward_with_graph)
-            else:
-                if impl == "numpy" and skip_numpy_over and prob["macs"] > skip_numpy_over:
-                    row["results"][impl] = "skipped (--quick)"
-                    continue
-                device, mode = {"numpy": ("cpu", "reference"), "numba": ("cpu", "fast"),
-                                "cuda": ("cuda", "fast")}[impl]
-                conv = implementation("conv", device, mode)
-                to = (lambda a: backend.to_device(a, "cuda")) if impl == "cuda" else (lambda a: a)
-                sync = (lambda: backend.synchronize("cuda")) if impl == "cuda" else (lambda: None)
-                fwd, bwd = kernel_calls(conv, prob, to)
-                t_fwd = median_time(fwd, min_time, sync=sync)
-                t_bwd = median_time(bwd, min_time, sync=sync)
-            row["results"][impl] = _rates(row, t_fwd, t_bwd)
-        if algorithms:
-            names = layer_algorithms(prob)
-            errors = algorithm_errors(prob, names)
-            fwd, bwd = kernel_calls(implementation("conv", "cpu", "fast"), prob)
-            for name, ops in names.items():
-                r = _rates(row, median_time(forced(fwd, name), min_time), median_time(forced(bwd, name), min_time))
-                row["results"][f"numba:{name}"] = dict(r, ops=ops, max_rel_err=errors[name])
-        rows.append(row)
-    return rows
-
-
-def _rates(row, t_fwd, t_bwd):
-    return dict(fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3, gflops_fwd=row["gflop_fwd"] / t_fwd,
-                gflops_fwd_bwd=(row["gflop_fwd"] + row["gflop_bwd"]) / (t_fwd + t_bwd))
-
-
 def pool_problem(pool):
     """Arrays and geometry of one pooling layer (float32), and the bytes a pass moves."""
     where, name, kind, N, C, H, W, k, s, p = pool
@@ -339,32 +283,186 @@ def torch_pool_calls(torch, prob):
     return fwd, bwd, lambda: pool(x, prob["k"], prob["s"], prob["p"])
 
 
-def bench_pools(pools, min_time):
+# One round: every row of one framework, in its own process. tinygen's implementations
+# run where implementation(op, device, mode) puts them; PyTorch's in the torch child.
+TINYGEN_IMPLEMENTATIONS = {"numpy": ("cpu", "reference"), "numba": ("cpu", "fast"), "cuda": ("cuda", "fast")}
+TORCH_MISSING = "unavailable (torch not installed)"
+
+
+def select(only):
+    """The conv layers and the pooling layers that --only names (all of them without it)."""
+    return ([layer for layer in LAYERS if only is None or layer[0] in only or only in layer[1]],
+            [pool for pool in POOLS if only is None or only in pool[1]])
+
+
+def min_seconds(quick):
+    """How long each median_time runs at least (--quick: short)."""
+    return 0.2 if quick else 1.0
+
+
+def cuda_unavailable():
+    """Why the cuda rows are not timed, or None where they are (a real GPU, never the simulator)."""
     from tinygen import backend
+    if backend.gpu_available() and not backend.simulator_enabled():
+        return None
+    return "unavailable (no CuPy + CUDA GPU)"
+
+
+def on_device(impl):
+    """(to, sync) of one of tinygen's implementations: how its inputs reach its device, and
+    how to wait for it."""
+    if impl != "cuda":
+        return (lambda a: a), (lambda: None)
+    from tinygen import backend
+    return (lambda a: backend.to_device(a, "cuda")), (lambda: backend.synchronize("cuda"))
+
+
+def tinygen_layer_times(prob, min_time, skip_numpy_over=None, algorithms=False):
+    """{impl: [fwd s, bwd s] or why not} of one conv layer for numpy, numba and cuda, and
+    with `algorithms` every conv_numba algorithm that applies, forced ("numba:<name>")."""
     from tinygen.kernels import implementation
-    status = available_implementations()
+    times = {}
+    for impl, (device, mode) in TINYGEN_IMPLEMENTATIONS.items():
+        if impl == "cuda" and cuda_unavailable():
+            times[impl] = cuda_unavailable()
+        elif impl == "numpy" and skip_numpy_over and prob["macs"] > skip_numpy_over:
+            times[impl] = "skipped (--quick)"
+        else:
+            to, sync = on_device(impl)
+            fwd, bwd = kernel_calls(implementation("conv", device, mode), prob, to)
+            times[impl] = [median_time(fwd, min_time, sync=sync), median_time(bwd, min_time, sync=sync)]
+    if algorithms:
+        fwd, bwd = kernel_calls(implementation("conv", "cpu", "fast"), prob)
+        for name in layer_algorithms(prob):
+            times[f"numba:{name}"] = [median_time(forced(fwd, name), min_time),
+                                      median_time(forced(bwd, name), min_time)]
+    return times
+
+
+def tinygen_pool_times(prob, min_time):
+    """{impl: [fwd s, bwd s] or why not} of one pooling layer for numpy, numba and cuda."""
+    from tinygen.kernels import implementation
+    times = {}
+    for impl, (device, mode) in TINYGEN_IMPLEMENTATIONS.items():
+        if impl == "cuda" and cuda_unavailable():
+            times[impl] = cuda_unavailable()
+            continue
+        to, sync = on_device(impl)
+        fwd, bwd = pool_calls(implementation("pool", device, mode), prob, to)
+        times[impl] = [median_time(fwd, min_time, sync=sync), median_time(bwd, min_time, sync=sync)]
+    return times
+
+
+def tinygen_round(layers, pools, min_time, skip_numpy_over=None, algorithms=False):
+    """tinygen's round, in this process: {"layers": {layer: {impl: times}}, "pools": ...}."""
+    return {"layers": {layer[1]: tinygen_layer_times(layer_problem(layer), min_time, skip_numpy_over, algorithms)
+                       for layer in layers},
+            "pools": {pool[1]: tinygen_pool_times(pool_problem(pool), min_time) for pool in pools}}
+
+
+def torch_round(layers, pools, min_time):
+    """PyTorch's round, in the torch child: the layout of tinygen_round's with the one
+    implementation "torch", and which torch ran on how many threads."""
+    import torch
+    times = {"layers": {}, "pools": {}, "torch": dict(version=torch.__version__, threads=torch.get_num_threads(),
+                                                      process=TORCH_PROCESS)}
+    for layer in layers:
+        fwd, bwd, forward_with_graph = torch_calls(torch, layer_problem(layer))
+        times["layers"][layer[1]] = {"torch": [median_time(fwd, min_time),
+                                               median_time(bwd, min_time, setup=forward_with_graph)]}
+    for pool in pools:
+        fwd, bwd, forward_with_graph = torch_pool_calls(torch, pool_problem(pool))
+        times["pools"][pool[1]] = {"torch": [median_time(fwd, min_time),
+                                             median_time(bwd, min_time, setup=forward_with_graph)]}
+    return times
+
+
+def torch_child_argv(quick, only, threads, clock):
+    """The command of PyTorch's process: this script with --torch-child and the options that
+    say what to time; json_from_child runs it with the environment the user started us with."""
+    return ([sys.executable, os.path.abspath(__file__), "--torch-child", "--clock", clock]
+            + (["--quick"] if quick else []) + (["--only", only] if only else [])
+            + (["--threads", str(threads)] if threads else []))
+
+
+def torch_child(quick, only, threads, clock):
+    """The torch child's whole run (tinygen is never imported): torch on --threads threads,
+    else on every core as a user would set it, one round."""
+    import torch
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    CLOCK[0] = CLOCKS[clock]
+    return torch_round(*select(only), min_seconds(quick))
+
+
+# The rows: each implementation's median over the rounds.
+
+def gathered(rounds, section, name):
+    """{impl: [[fwd s, bwd s] of each round] or why not} of one row ("layers" or "pools"
+    `section`) over the rounds of both processes, torch after tinygen's three."""
+    found = {}
+    for timed in rounds:
+        for impl, times in timed[section][name].items():
+            if isinstance(times, str):
+                found[impl] = times
+            else:
+                found.setdefault(impl, []).append(times)
+    order = [impl for impl in IMPLEMENTATIONS if impl in found] + [i for i in found if i not in IMPLEMENTATIONS]
+    return {impl: found[impl] for impl in order}
+
+
+def over_rounds(times):
+    """(median fwd s, median bwd s, {"rounds_ms": [[fwd ms, bwd ms] of each round]})."""
+    return (statistics.median(f for f, _ in times), statistics.median(b for _, b in times),
+            {"rounds_ms": [[f * 1e3, b * 1e3] for f, b in times]})
+
+
+def layer_rows(layers, rounds, checks):
+    """The table's conv rows; `checks`: {layer: {"numba:<name>": what algorithm_checks found}}."""
+    rows = []
+    for layer in layers:
+        prob = layer_problem(layer)
+        row = dict(model=layer[0], layer=layer[1], batch=prob["N"], gflop_fwd=2 * prob["macs"] / 1e9,
+                   gflop_bwd=4 * prob["macs"] / 1e9, results={})
+        for impl, times in gathered(rounds, "layers", layer[1]).items():
+            if isinstance(times, str):
+                row["results"][impl] = times
+                continue
+            t_fwd, t_bwd, per_round = over_rounds(times)
+            check = checks.get(layer[1], {}).get(impl, {})
+            row["results"][impl] = dict(_rates(row, t_fwd, t_bwd), **per_round, **check)
+        rows.append(row)
+    return rows
+
+
+def _rates(row, t_fwd, t_bwd):
+    return dict(fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3, gflops_fwd=row["gflop_fwd"] / t_fwd,
+                gflops_fwd_bwd=(row["gflop_fwd"] + row["gflop_bwd"]) / (t_fwd + t_bwd))
+
+
+def algorithm_checks(layers):
+    """{layer: {"numba:<name>": {ops, max_rel_err}}}: the ops each forced algorithm runs in
+    the layer, and its largest error against the numpy reference."""
+    checks = {}
+    for layer in layers:
+        prob = layer_problem(layer)
+        names = layer_algorithms(prob)
+        errors = algorithm_errors(prob, names)
+        checks[layer[1]] = {f"numba:{name}": dict(ops=ops, max_rel_err=errors[name]) for name, ops in names.items()}
+    return checks
+
+
+def pool_rows(pools, rounds):
+    """The table's pool rows: milliseconds and GB/s of forward + backward."""
     rows = []
     for pool in pools:
         prob = pool_problem(pool)
         row = dict(model=pool[0], layer=pool[1], batch=pool[3], results={})
-        for impl in IMPLEMENTATIONS:
-            if status[impl] is not None:
-                row["results"][impl] = status[impl]
+        for impl, times in gathered(rounds, "pools", pool[1]).items():
+            if isinstance(times, str):
+                row["results"][impl] = times
                 continue
-            if impl == "torch":
-                import torch
-                fwd, bwd, forward_with_graph = torch_pool_calls(torch, prob)
-                t_fwd = median_time(fwd, min_time)
-                t_bwd = median_time(bwd, min_time, setup=forward_with_graph)
-            else:
-                device, mode = {"numpy": ("cpu", "reference"), "numba": ("cpu", "fast"),
-                                "cuda": ("cuda", "fast")}[impl]
-                to = (lambda a: backend.to_device(a, "cuda")) if impl == "cuda" else (lambda a: a)
-                sync = (lambda: backend.synchronize("cuda")) if impl == "cuda" else (lambda: None)
-                fwd, bwd = pool_calls(implementation("pool", device, mode), prob, to)
-                t_fwd = median_time(fwd, min_time, sync=sync)
-                t_bwd = median_time(bwd, min_time, sync=sync)
-            row["results"][impl] = dict(fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3,
+            t_fwd, t_bwd, per_round = over_rounds(times)
+            row["results"][impl] = dict(fwd_ms=t_fwd * 1e3, bwd_ms=t_bwd * 1e3, **per_round,
                                         gbps=(prob["bytes_fwd"] + prob["bytes_bwd"]) / (t_fwd + t_bwd) / 1e9)
         rows.append(row)
     return rows
@@ -407,8 +505,13 @@ def blas_info():
 
 def format_table(result):
     gemm = result["gemm_gflops"]
+    torch = result["torch"]
     lines = [f"threads: {result['threads']}, clock: {result['clock']}, load average: "
              f"{', '.join(f'{v:.1f}' for v in result['load_average'])}",
+             f"torch: {torch}" if isinstance(torch, str) else
+             f"torch {torch['version']} on {torch['threads']} threads, in {torch['process']}",
+             f"rounds: {result['rounds']} (tinygen's process, then torch's, alternating); "
+             f"each time is the median over the rounds",
              f"NumPy float32 GEMM: " + ", ".join(f"n={n}: {r:.0f}" for n, r in result["gemm_by_n"].items())
              + f" GFLOP/s -> reference rate {gemm:.0f} GFLOP/s",
              "",
@@ -442,7 +545,8 @@ def format_table(result):
 
 
 def summary(result):
-    """The issue's targets, for B3's 3x3 64->64 layer."""
+    """The issue's targets, for B3's 3x3 64->64 layer; torch/numba is the median of the
+    per-round ratios."""
     out = []
     for row in result["layers"]:
         if row["layer"].startswith("3x3 64->64"):
@@ -452,10 +556,11 @@ def summary(result):
                            f"{numba['gflops_fwd_bwd']:.0f} GFLOP/s = "
                            f"{numba['gflops_fwd_bwd'] / result['gemm_gflops']:.0%} of the GEMM rate (target >= 70%)")
                 if isinstance(torch, dict):
-                    t_ours = numba["fwd_ms"] + numba["bwd_ms"]
-                    t_torch = torch["fwd_ms"] + torch["bwd_ms"]
-                    out.append(f"  vs torch: {t_ours:.1f} ms against {t_torch:.1f} ms "
-                               f"(torch/numba time = {t_torch / t_ours:.2f}; target > 1)")
+                    ratios = [sum(t) / sum(n) for t, n in zip(torch["rounds_ms"], numba["rounds_ms"])]
+                    spread = f", rounds {min(ratios):.2f} .. {max(ratios):.2f}" if len(ratios) > 1 else ""
+                    out.append(f"  vs torch: {numba['fwd_ms'] + numba['bwd_ms']:.1f} ms against "
+                               f"{torch['fwd_ms'] + torch['bwd_ms']:.1f} ms (torch/numba time = "
+                               f"{statistics.median(ratios):.2f}{spread}; target > 1)")
     return out
 
 
@@ -482,21 +587,31 @@ def plot(result, path):
     plt.close(fig)
 
 
-def run(out="bench_out/kernels", quick=False, only=None, threads=None, clock="wall", algorithms=False):
-    min_time = 0.2 if quick else 1.0
-    CLOCK[0] = time.process_time if clock == "cpu" else time.perf_counter
+def run(out="bench_out/kernels", quick=False, only=None, threads=None, clock="wall", algorithms=False,
+        rounds=1):
+    min_time = min_seconds(quick)
+    CLOCK[0] = CLOCKS[clock]
     THREADS[0] = threads
     keep = limit_threads(threads) if threads else None  # noqa: F841  (the limits hold while it lives)
-    layers = [l for l in LAYERS if only is None or l[0] in only or only in l[1]]
+    layers, pools = select(only)
+    with_torch = torch_available()
     gemm_before, _ = gemm_rate(min_time=min_time)
+    timed = []
+    for _ in range(rounds):          # tinygen's round in this process, then torch's in a fresh one
+        timed.append(tinygen_round(layers, pools, min_time, 5e8 if quick else None, algorithms))
+        if with_torch:
+            timed.append(json_from_child(torch_child_argv(quick, only, threads, clock)))
+    if not with_torch:
+        timed.append({"layers": {layer[1]: {"torch": TORCH_MISSING} for layer in layers},
+                      "pools": {pool[1]: {"torch": TORCH_MISSING} for pool in pools}})
     result = dict(
         blas=blas_info(), cpu_count=os.cpu_count(),
         threads=threads or "default (all cores)", clock=clock, load_average=os.getloadavg(),
         openblas_env={k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
-        layers=bench_layers(layers, min_time, batch_scale=1.0, skip_numpy_over=5e8 if quick else None,
-                            algorithms=algorithms),
+        rounds=rounds, torch=next((t["torch"] for t in timed if "torch" in t), TORCH_MISSING),
+        layers=layer_rows(layers, timed, algorithm_checks(layers) if algorithms else {}),
         matmul=bench_matmul((256, 512) if quick else (256, 512, 1024), min_time),
-        pools=bench_pools([q for q in POOLS if only is None or only in q[1]], min_time))
+        pools=pool_rows(pools, timed))
     # the GEMM rate is measured before and after the layers; the better of the two is the
     # machine's (other jobs on a shared machine only ever slow it down)
     gemm_after, _ = gemm_rate(min_time=min_time)
@@ -515,13 +630,20 @@ def main(argv=None):
     parser.add_argument("--out", default="bench_out/kernels", help="directory for the JSON and the PNG")
     parser.add_argument("--quick", action="store_true", help="short timings, skip slow numpy rows")
     parser.add_argument("--only", default=None, help="B2, B3, B4, or part of a layer's name")
-    parser.add_argument("--threads", type=int, default=None, help="threads for BLAS, numba and torch")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BLAS and tinygen's kernels, and torch.set_num_threads in torch's process")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall time, or the process's CPU time (meaningful with --threads 1)")
     parser.add_argument("--algorithms", action="store_true",
                         help="also time every conv_numba algorithm that applies, forced, checked against numpy")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of tinygen's process then torch's, alternating; medians over them")
+    parser.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    result = run(args.out, args.quick, args.only, args.threads, args.clock, args.algorithms)
+    if args.torch_child:
+        print(json.dumps(torch_child(args.quick, args.only, args.threads, args.clock)))
+        return 0
+    result = run(args.out, args.quick, args.only, args.threads, args.clock, args.algorithms, args.rounds)
     print(format_table(result))
     print(f"\nwrote {os.path.join(args.out, 'bench_kernels.json')} and bench_kernels.png")
     return 0

@@ -12,17 +12,16 @@ rounds of each round's median, and the range of the rounds, are printed. --tiny:
     python benchmarks/bench_optim.py [--optimizer adam|sgd] [--rounds 7] [--tiny]
 """
 import os  # noqa: I001
-USER_ENV = dict(os.environ)   # what each child process gets, before anything runs
+import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fresh_process import json_from_child, torch_available  # noqa: E402  (first: it records the environment)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_overhead import median_us  # noqa: E402
 
 B1_SHAPES = [(400, 784), (400,), (20, 400), (20, 400), (20,), (20,), (400, 20), (400,),
@@ -75,16 +74,9 @@ def time_variants(optimizer, shapes, framework, inner):
     return {name: median_us(step, 30, inner) for name, step in steps.items()}
 
 
-def _torch_available():
-    probe = [sys.executable, "-c", "import torch"]
-    return subprocess.run(probe, env=USER_ENV, capture_output=True).returncode == 0
-
-
 def _in_child(args, framework):
-    argv = [sys.executable, os.path.abspath(__file__), "--child", framework,
-            "--optimizer", args.optimizer] + (["--tiny"] if args.tiny else [])
-    out = subprocess.run(argv, env=USER_ENV, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.splitlines()[-1])
+    return json_from_child([sys.executable, os.path.abspath(__file__), "--child", framework,
+                            "--optimizer", args.optimizer] + (["--tiny"] if args.tiny else []))
 
 
 def main(argv=None):
@@ -98,7 +90,7 @@ def main(argv=None):
     if args.child:
         print(json.dumps(time_variants(args.optimizer, shapes, args.child, 20 if args.tiny else 2)))
         return None
-    frameworks = ["tinygen"] + (["torch"] if _torch_available() else [])
+    frameworks = ["tinygen"] + (["torch"] if torch_available() else [])
     rounds = {}
     for _ in range(args.rounds):
         for framework in frameworks:

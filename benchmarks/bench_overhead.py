@@ -13,13 +13,12 @@ range are printed, so that a busy spell on a shared machine lands on both sides 
 
     python benchmarks/bench_overhead.py [--repeat 2000] [--rounds 5] [--json out.json]
 """
-import os  # noqa: I001
-USER_ENV = dict(os.environ)   # what each child process gets, before anything runs
+from fresh_process import json_from_child, torch_available  # noqa: I001  (first: it records the environment)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -84,16 +83,9 @@ def time_cases(framework, repeat):
     return {name: median_us(fn, repeat) for name, fn in cases.items()}
 
 
-def _torch_available():
-    probe = [sys.executable, "-c", "import torch"]
-    return subprocess.run(probe, env=USER_ENV, capture_output=True).returncode == 0
-
-
 def _in_child(framework, repeat):
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", framework,
-                          "--repeat", str(repeat)], env=USER_ENV, capture_output=True,
-                         text=True, check=True).stdout
-    return json.loads(out.splitlines()[-1])
+    return json_from_child([sys.executable, os.path.abspath(__file__), "--child", framework,
+                            "--repeat", str(repeat)])
 
 
 RATIOS = ("add forward", "add forward+backward", "mul 1k forward", "relu 1k forward")
@@ -102,7 +94,7 @@ RATIOS = ("add forward", "add forward+backward", "mul 1k forward", "relu 1k forw
 def measure(repeat=400, rounds=5):
     """({case: median us over the rounds}, {op: (median, min, max) of the per-round ratios
     tinygen / torch}). Each round times tinygen in a fresh process, then PyTorch in another."""
-    frameworks = ["tinygen"] + (["torch"] if _torch_available() else [])
+    frameworks = ["tinygen"] + (["torch"] if torch_available() else [])
     times = {}
     for _ in range(rounds):
         for framework in frameworks:

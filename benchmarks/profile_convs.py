@@ -15,14 +15,15 @@ The frameworks run in fresh processes, alternating (tinygen, torch, ... --pairs 
 with the environment this script was started with; the ratio per op is the median of the
 per-pair ratios tinygen / torch.
 """
-import argparse
-import json
-import os
-import statistics
-import subprocess
+import os  # noqa: I001
 import sys
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fresh_process import json_from_child  # noqa: E402  (first: it records the environment)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+
 from bench_kernels import LAYERS, layer_problem, median_time  # noqa: E402
 
 OPS = ("fwd", "gx", "gw")
@@ -92,10 +93,9 @@ def main(argv=None):
     runs = {"tinygen": [], "torch": []}
     for _ in range(args.pairs):
         for framework in runs:
-            cmd = [sys.executable, __file__, "--child", framework, "--only", args.only,
-                   "--min-time", str(args.min_time)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            runs[framework].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            runs[framework].append(json_from_child([sys.executable, os.path.abspath(__file__), "--child",
+                                                    framework, "--only", args.only,
+                                                    "--min-time", str(args.min_time)]))
     table = []
     print(f"{'layer':<38} {'op':<4} {'tinygen algorithm':<18} {'tinygen ms':>10} {'torch ms':>9} {'ratio':>6}")
     for layer in runs["tinygen"][0]:
