@@ -326,7 +326,7 @@ def test_numba_conv_in_chunks_of_one_sample(case, case_t):
     every chunk is one sample."""
     old, common.CHUNK_BYTES = common.CHUNK_BYTES, 1
     try:
-        for name in ("im2col", "phases", "winograd", "col2im", "col2im_planes", "sample_last"):
+        for name in ("im2col", "phases", "winograd", "col2im", "col2im_planes", "sample_last", "per_sample"):
             with use_conv_algorithm(name):
                 _check_conv_family(NUMBA["conv"], case)
                 _check_conv_transpose(NUMBA["conv"], case_t)
@@ -362,7 +362,10 @@ def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "winograd_s2"
     assert choose("conv2d_weight_grad", (2, 64, 14, 14), (128, 64, 3, 3), y2, two, one, one) == "sample_last"
     assert choose("conv2d", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "im2col"
-    assert choose("conv2d_weight_grad", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "phases"
+    # a weight gradient with few rows of cols (one input channel: 16 for 4x4): a GEMM per sample
+    assert choose("conv2d_weight_grad", (2, 1, 28, 28), (64, 1, 4, 4), (2, 64, 14, 14), two, one, one) == "per_sample"
+    assert choose("conv2d_weight_grad", (2, 1, 28, 28), (32, 1, 3, 3), (2, 32, 28, 28), one, one, one) == "per_sample"
+    assert choose("conv2d_weight_grad", (2, 2, 28, 28), (32, 2, 3, 3), (2, 32, 28, 28), one, one, one) == "phases"
     with use_conv_algorithm("im2col"):
         assert choose("conv2d", x, (64, 64, 3, 3), y, one, one, one) == "im2col"
         assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"   # not a transpose's

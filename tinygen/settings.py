@@ -41,7 +41,7 @@ KERNEL_MODES = ("reference", "fast")
 # checks that the two agree), declared here so that the setting checks a name without
 # importing numba
 CONV_ALGORITHM_NAMES = ("gemm_1x1", "im2col", "phases", "winograd", "sample_last",
-                        "winograd_s2", "flip", "col2im", "col2im_planes")
+                        "winograd_s2", "flip", "col2im", "col2im_planes", "per_sample")
 
 _kernel_mode = [None]       # set_kernel_mode's value; None: TINYGEN_KERNELS's, at the next question
 _conv_algorithm = contextvars.ContextVar("tinygen_conv_algorithm", default=None)

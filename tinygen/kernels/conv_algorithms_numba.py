@@ -22,6 +22,8 @@ the shapes, strides, dilation and the explicit `taps` argument only (never from 
                          im2col       numba im2col, one GEMM per chunk
                          phases       shifted slices of (phase) planes + GEMM
                          sample_last  im2col + GEMM with the sample index fastest (step 4)
+                         winograd_s2  4x4 stride 2: F(4x4, 2x2)'s transforms backwards
+                         per_sample   numba im2col, one small GEMM per sample on gy as it lies
 
 `TINYGEN_CONV_ALGO=<name>` or `with tinygen.settings.use_conv_algorithm(name):` forces an
 algorithm wherever it applies (elsewhere the choice stands); ALGORITHMS is the table.
@@ -576,6 +578,34 @@ def conv2d_weight_grad_im2col(x, gy, kernel_size, stride, padding, dilation, tap
     return _masked(sum(over_slices(N, part)).reshape(C_out, C, kh, kw), taps)
 
 
+def conv2d_weight_grad_per_sample(x, gy, kernel_size, stride, padding, dilation, taps=None):
+    """gw.T = sum over the samples n of cols_n (K, Ho*Wo) @ gy_n.T (Ho*Wo, C_out): numba's
+    im2col, then one small GEMM per sample that reads gy where it lies. The other algorithms
+    first copy gy into rows (C_out, nb*Ho*Wo), which costs more than the GEMM itself when
+    K = C_in*kh*kw is a handful of rows (PER_SAMPLE_MAX_ROWS)."""
+    x = np.ascontiguousarray(x)
+    gy = np.ascontiguousarray(gy)
+    N, C = x.shape[:2]
+    _, C_out, Ho, Wo = gy.shape
+    kh, kw = kernel_size
+    K, L = C * kh * kw, Ho * Wo
+
+    def part(n_lo, n_hi):
+        gw_t = zeros((K, C_out), dtype=x.dtype)
+        for n0, n1 in sample_chunks(n_lo, n_hi, K, L, x.itemsize):
+            nb = n1 - n0
+            cols = scratch("cols", (K, nb * L), x.dtype)
+            im2col_chunk(x, n0, n1, kh, kw, *stride, *padding, *dilation, Ho, Wo, cols)
+            products = np.matmul(cols.reshape(K, nb, L).transpose(1, 0, 2),        # (nb, K, L)
+                                 gy[n0:n1].reshape(nb, C_out, L).transpose(0, 2, 1),  # (nb, L, C_out)
+                                 out=scratch("gw", (nb, K, C_out), x.dtype))
+            gw_t += products.sum(axis=0)
+        return gw_t
+
+    gw_t = sum(over_slices(N, part))                               # the workers' partial sums
+    return _masked(np.ascontiguousarray(gw_t.T).reshape(C_out, C, kh, kw), taps)
+
+
 def conv2d_weight_grad_sample_last(x, gy, kernel_size, stride, padding, dilation, taps=None):
     """gw.T += cols @ gy_last.T, cols and gy a few samples at a time with the sample index
     fastest (as conv2d_sample_last): K of the GEMM = Ho*Wo*nb, no junk columns."""
@@ -636,7 +666,8 @@ ALGORITHMS = {
                          "winograd_s2": conv_transpose2d_winograd_s2},
     "conv2d_weight_grad": {"gemm_1x1": conv2d_weight_grad_gemm_1x1, "im2col": conv2d_weight_grad_im2col,
                            "phases": conv2d_weight_grad_phases, "sample_last": conv2d_weight_grad_sample_last,
-                           "winograd_s2": conv2d_weight_grad_winograd_s2},
+                           "winograd_s2": conv2d_weight_grad_winograd_s2,
+                           "per_sample": conv2d_weight_grad_per_sample},
 }
 NAMES = tuple(dict.fromkeys(name for table in ALGORITHMS.values() for name in table))
 assert set(NAMES) == set(CONV_ALGORITHM_NAMES), "settings.CONV_ALGORITHM_NAMES lists these names"
@@ -654,6 +685,13 @@ WINOGRAD_MIN_CHANNELS = 16
 # against 31.7; B4's 3x3 s2 32 -> 64 10.0 and 9.7 against 11.4 and 11.4. With one input
 # channel it is 0-15% slower (its copies gain nothing), with stride 1 (B3) 1.4-1.5x slower.
 SAMPLE_LAST_MIN_CHANNELS = 16
+
+# weight gradients whose cols have at most this many rows (C_in*kh*kw: one input channel)
+# run per_sample: two threads, medians, B2's 4x4 s2 1 -> 64 layer 0.40 ms against 0.99
+# (phases), B4's 3x3 s2 1 -> 32 0.35 against 1.10, B4's last layer (1 channel, 32 out)
+# 0.63 against 1.03, a 3x3 stride-1 1 -> 32 layer at 28x28 0.48 against 2.0; with 27 rows
+# (3 channels, 3x3) even, with 72 (8 channels) 1.35 against 1.11 (phases)
+PER_SAMPLE_MAX_ROWS = 16
 
 
 def applicable(op, x_shape, w_shape, y_shape, stride, padding, dilation, taps=None):
@@ -702,7 +740,8 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
                         (phases copy C_in*kh*kw rows of cols, col2im writes C_out*kh*kw rows and
                         adds them back: col2im 5-15% faster on the C_in = 2 C_out layers of B2/B4),
                         col2im_planes below SAMPLE_LAST_MIN_CHANNELS output channels
-    conv2d_weight_grad  gemm_1x1 where it applies; sample_last as for conv2d; else phases
+    conv2d_weight_grad  gemm_1x1 where it applies; sample_last as for conv2d; per_sample up
+                        to PER_SAMPLE_MAX_ROWS rows of cols; else phases
                         (Winograd's weight gradient was written and measured slower:
                         winograd_numba.py)
 
@@ -717,6 +756,8 @@ def choose_algorithm(op, x_shape, w_shape, y_shape, stride, padding, dilation, t
         return "winograd_s2"
     if op != "conv_transpose2d" and max(stride) > 1 and x_shape[1] >= SAMPLE_LAST_MIN_CHANNELS:
         return "sample_last"
+    if op == "conv2d_weight_grad" and x_shape[1] * w_shape[2] * w_shape[3] <= PER_SAMPLE_MAX_ROWS:
+        return "per_sample"
     if op == "conv2d" and max(stride) > 1:
         return "im2col"
     if op == "conv2d":
