@@ -544,8 +544,9 @@ def test_gpu_kernels_on_cupy_arrays_equal_reference():
                                a @ b, rtol=1e-4, atol=1e-4)
 
 
-def test_numba_matmul_split_by_rows_equals_numpy():
-    """Large products are split by rows over the worker threads (matmul_numba.SPLIT_FLOPS)."""
+def test_numba_matmul_split_equals_numpy():
+    """Large products are split over the worker threads (matmul_numba.SPLIT_FLOPS): by rows,
+    or by columns when b is stored transposed and c is wider than tall."""
     rng = np.random.default_rng(0)
     for a_shape, b_shape in [((300, 200), (200, 150)), ((3, 64, 200), (200, 300)), ((2, 1, 40, 500), (3, 500, 300)),
                              ((8, 100), (100, 7))]:
@@ -555,6 +556,10 @@ def test_numba_matmul_split_by_rows_equals_numpy():
         np.testing.assert_allclose(NUMBA["matmul"].matmul(a32, b32), a32 @ b32, rtol=1e-5, atol=1e-4)
     a, w = rng.standard_normal((300, 200)), rng.standard_normal((150, 200))
     _close64(NUMBA["matmul"].matmul(a, w.T), a @ w.T)                   # a transposed view, as Linear
+    a, w = rng.standard_normal((128, 200)), rng.standard_normal((400, 200))
+    _close64(NUMBA["matmul"].matmul(a, w.T), a @ w.T)                   # wider than tall: by columns
+    a32, w32 = a.astype(np.float32), w.astype(np.float32)
+    np.testing.assert_allclose(NUMBA["matmul"].matmul(a32, w32.T), a32 @ w32.T, rtol=1e-5, atol=1e-4)
 
 
 def test_numba_matmul_outer_products_equal_blas_bitwise():
