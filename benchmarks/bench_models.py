@@ -32,14 +32,16 @@ a PNG bar chart.
 A step is forward, loss, backward and optimizer update, float32, on a fixed batch made
 once; noise that a real step samples (VAE eps, GAN z) is sampled inside the step.
 """
-import os  # noqa: I001
-USER_ENV = dict(os.environ)   # the environment every child process gets, before anything runs
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fresh_process import USER_ENV, json_from_child  # noqa: E402  (first: it records the environment)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -382,12 +384,8 @@ def libraries(variant):
 
 
 def _child(variant, model_id, steps, warmup):
-    out = subprocess.run([sys.executable, __file__, "--time-alone", variant, model_id,
-                          "--steps", str(steps), "--warmup", str(warmup)],
-                         capture_output=True, text=True, env=USER_ENV)
-    if out.returncode != 0:
-        raise RuntimeError(f"{variant} {model_id} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json_from_child([sys.executable, __file__, "--time-alone", variant, model_id,
+                            "--steps", str(steps), "--warmup", str(warmup)])
 
 
 def time_separate(model_id, pairs, steps, warmup, with_torch):
