@@ -232,27 +232,37 @@ def _batch_norm_planes(x, w, b, eps, slope, y, mean, var, rstd, c0, c1):
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _batch_norm_columns(x, w, b, eps, slope, y, mean, var, rstd, c0, c1):
+    # per block, views of the block's channels indexed from 0 (j): LLVM then sees no
+    # negative index to wrap around and vectorizes the row loops (indexed by c - lo they
+    # were scalar: 64 x 6272 took 0.91 ms forward, 2.45 backward)
     N, C = x.shape
     for lo in range(c0, c1, _COLUMNS):
         hi = min(c1, lo + _COLUMNS)
+        m, v, r = mean[lo:hi], var[lo:hi], rstd[lo:hi]
         acc = np.zeros(hi - lo)
         for n in range(N):
-            for c in range(lo, hi):
-                acc[c - lo] += x[n, c]
-        for c in range(lo, hi):
-            mean[c] = acc[c - lo] / N
-            acc[c - lo] = 0.0
+            row = x[n, lo:hi]
+            for j in range(hi - lo):
+                acc[j] += row[j]
+        for j in range(hi - lo):
+            m[j] = acc[j] / N
+            acc[j] = 0.0
         for n in range(N):
-            for c in range(lo, hi):
-                d = x[n, c] - mean[c]
-                acc[c - lo] += d * d
-        for c in range(lo, hi):
-            var[c] = acc[c - lo] / N
-            rstd[c] = 1.0 / math.sqrt(var[c] + eps)
+            row = x[n, lo:hi]
+            for j in range(hi - lo):
+                d = row[j] - m[j]
+                acc[j] += d * d
+        scale = np.empty(hi - lo)
+        for j in range(hi - lo):
+            v[j] = acc[j] / N
+            r[j] = 1.0 / math.sqrt(v[j] + eps)
+            scale[j] = r[j] * w[lo + j]
+        shift = b[lo:hi]
         for n in range(N):
-            for c in range(lo, hi):
-                z = (x[n, c] - mean[c]) * (rstd[c] * w[c]) + b[c]
-                y[n, c] = z if z > 0 else slope * z
+            row, out = x[n, lo:hi], y[n, lo:hi]
+            for j in range(hi - lo):
+                z = (row[j] - m[j]) * scale[j] + shift[j]
+                out[j] = z if z > 0 else slope * z
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
@@ -280,27 +290,33 @@ def _batch_norm_backward_planes(gy, x, mean, rstd, w, b, slope, gx, gw, gb, c0, 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _batch_norm_backward_columns(gy, x, mean, rstd, w, b, slope, gx, gw, gb, c0, c1):
+    # views indexed from 0, as _batch_norm_columns
     N, C = x.shape
     for lo in range(c0, c1, _COLUMNS):
         hi = min(c1, lo + _COLUMNS)
+        m, r, shift = mean[lo:hi], rstd[lo:hi], b[lo:hi]
+        scale = np.empty(hi - lo)
+        for j in range(hi - lo):
+            scale[j] = r[j] * w[lo + j]
         sum_gz = np.zeros(hi - lo)
         sum_gz_xhat = np.zeros(hi - lo)
         for n in range(N):
-            for c in range(lo, hi):
-                d = x[n, c] - mean[c]
-                g = gy[n, c] if d * (rstd[c] * w[c]) + b[c] > 0 else slope * gy[n, c]
-                sum_gz[c - lo] += g
-                sum_gz_xhat[c - lo] += g * (d * rstd[c])
-        for c in range(lo, hi):
-            gb[c], gw[c] = sum_gz[c - lo], sum_gz_xhat[c - lo]
-            sum_gz[c - lo] /= N               # now the means
-            sum_gz_xhat[c - lo] /= N
+            row, grow = x[n, lo:hi], gy[n, lo:hi]
+            for j in range(hi - lo):
+                d = row[j] - m[j]
+                g = grow[j] if d * scale[j] + shift[j] > 0 else slope * grow[j]
+                sum_gz[j] += g
+                sum_gz_xhat[j] += g * (d * r[j])
+        for j in range(hi - lo):
+            gb[lo + j], gw[lo + j] = sum_gz[j], sum_gz_xhat[j]
+            sum_gz[j] /= N               # now the means
+            sum_gz_xhat[j] /= N
         for n in range(N):
-            for c in range(lo, hi):
-                d = x[n, c] - mean[c]
-                scale = rstd[c] * w[c]
-                g = gy[n, c] if d * scale + b[c] > 0 else slope * gy[n, c]
-                gx[n, c] = scale * (g - sum_gz[c - lo] - d * rstd[c] * sum_gz_xhat[c - lo])
+            row, grow, out = x[n, lo:hi], gy[n, lo:hi], gx[n, lo:hi]
+            for j in range(hi - lo):
+                d = row[j] - m[j]
+                g = grow[j] if d * scale[j] + shift[j] > 0 else slope * grow[j]
+                out[j] = scale[j] * (g - sum_gz[j] - d * r[j] * sum_gz_xhat[j])
 
 
 def batch_norm(x, weight, bias, eps, slope):
