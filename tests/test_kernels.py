@@ -639,6 +639,39 @@ def test_winograd_s2_equals_reference(padding, output_padding, hw, n):
         ALGORITHMS["conv2d"]["winograd_s2"](x, w[:, :, :3, :3], *geometry)
 
 
+def test_winograd_s2_weight_gradient_reuses_the_forwards_tiles_of_the_same_input():
+    """conv2d(..., reserve=r) keeps its transformed input tiles in r; conv2d_weight_grad of the
+    same unchanged x reads them instead of transforming x again, and gives the very same bits.
+    A reserve made for another x, or other padding, is ignored; the reference and the other
+    algorithms leave it empty."""
+    rng = np.random.default_rng(3)
+    conv, ref = NUMBA["conv"], REFERENCE["conv"]
+    geometry = ((2, 2), (1, 1), (1, 1))
+    x = rng.standard_normal((5, 16, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 4, 4)).astype(np.float32)
+    reserve = {}
+    y = conv.conv2d(x, w, *geometry, reserve=reserve)
+    assert reserve["tiles"] and all(v.dtype == np.float32 for v in reserve["tiles"].values())
+    np.testing.assert_array_equal(y, conv.conv2d(x, w, *geometry))
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    fresh = conv.conv2d_weight_grad(x, g, (4, 4), *geometry)
+    np.testing.assert_array_equal(conv.conv2d_weight_grad(x, g, (4, 4), *geometry, reserve=reserve), fresh)
+    for tiles in reserve["tiles"].values():
+        tiles[...] = 0                                               # then it must read these zeros
+    assert not conv.conv2d_weight_grad(x, g, (4, 4), *geometry, reserve=reserve).any()
+    other = x + 1                                                    # another array: transformed anew
+    np.testing.assert_array_equal(conv.conv2d_weight_grad(other, g, (4, 4), *geometry, reserve=reserve),
+                                  conv.conv2d_weight_grad(other, g, (4, 4), *geometry))
+    zero = ((2, 2), (0, 0), (1, 1))                                  # the same x, other padding
+    gz = rng.standard_normal(ref.conv2d(x, w, *zero).shape).astype(np.float32)
+    np.testing.assert_allclose(conv.conv2d_weight_grad(x, gz, (4, 4), *zero, reserve=reserve),
+                               ref.conv2d_weight_grad(x, gz, (4, 4), *zero), rtol=1e-4, atol=1e-3)
+    for kernels, shape in ((ref, w.shape), (conv, (16, 16, 3, 3))):
+        kept = {}
+        kernels.conv2d(x, rng.standard_normal(shape).astype(np.float32), *geometry, reserve=kept)
+        assert kept == {}
+
+
 @pytest.mark.parametrize("mask_type", ["A", "B"])
 def test_numba_conv_with_masked_taps_equals_reference_and_keeps_zeros_exact(mask_type):
     """A masked kernel (MaskedConv2d) passes its mask as `taps`: conv2d and the input gradient

@@ -25,6 +25,10 @@ the shapes, strides, dilation and the explicit `taps` argument only (never from 
                          winograd_s2  4x4 stride 2: F(4x4, 2x2)'s transforms backwards
                          per_sample   numba im2col, one small GEMM per sample on gy as it lies
 
+Every algorithm takes its op's parameters, `reserve` included: a dict in which conv2d may
+keep work that conv2d_weight_grad of the same input reuses. Only winograd_s2 uses it (its
+transformed input tiles, winograd_numba.py); the others keep nothing and ignore it.
+
 `TINYGEN_CONV_ALGO=<name>` or `with tinygen.settings.use_conv_algorithm(name):` forces an
 algorithm wherever it applies (elsewhere the choice stands); ALGORITHMS is the table.
 
@@ -319,7 +323,7 @@ class _ConvLayout:
 
 # ---- the algorithms of conv2d ---------------------------------------------------------------
 
-def conv2d_gemm_1x1(x, w, stride, padding, dilation, taps=None):
+def conv2d_gemm_1x1(x, w, stride, padding, dilation, taps=None, reserve=None):
     """1x1 kernel, stride 1, no padding: y[n] = w (C_out, C_in) @ x[n] (C_in, H*W), no cols."""
     if w.shape[2:] != (1, 1) or tuple(stride) != (1, 1) or tuple(padding) != (0, 0):
         raise ValueError(f"conv2d_gemm_1x1: needs a 1x1 kernel, stride 1, padding 0; got weight "
@@ -344,7 +348,7 @@ def _gemm_operands(x, w, stride, padding, dilation, taps):
     return Ho, Wo, w2, empty((N, C_out, Ho, Wo), dtype=x.dtype)
 
 
-def conv2d_im2col(x, w, stride, padding, dilation, taps=None):
+def conv2d_im2col(x, w, stride, padding, dilation, taps=None, reserve=None):
     """The reference's algorithm on the fast path: cols by numba's im2col, chunk by chunk, one
     GEMM per sample straight into y (any geometry; strided gathers, where `phases` copies
     contiguous slices). One batched matmul writing y's planes, not one GEMM then a copy into
@@ -366,7 +370,7 @@ def conv2d_im2col(x, w, stride, padding, dilation, taps=None):
     return y
 
 
-def conv2d_phases(x, w, stride, padding, dilation, taps=None):
+def conv2d_phases(x, w, stride, padding, dilation, taps=None, reserve=None):
     """cols from contiguous shifted slices of the padded (phase) planes (steps 1-2), one GEMM
     per chunk; with taps, only the kept taps' rows."""
     N, C, H, W = x.shape
@@ -388,7 +392,7 @@ def conv2d_phases(x, w, stride, padding, dilation, taps=None):
     return y
 
 
-def conv2d_sample_last(x, w, stride, padding, dilation, taps=None):
+def conv2d_sample_last(x, w, stride, padding, dilation, taps=None, reserve=None):
     """im2col + GEMM on a few samples at a time laid out with the sample index fastest
     (C, H, W, nb): cols' copies are contiguous runs of samples, no junk columns (phases
     compute on the padded width), and y comes back by one transposition."""
@@ -541,7 +545,7 @@ def conv_transpose2d_col2im_planes(x, w, stride, padding, output_padding, dilati
 
 # ---- the algorithms of conv2d_weight_grad ---------------------------------------------------
 
-def conv2d_weight_grad_gemm_1x1(x, gy, kernel_size, stride, padding, dilation, taps=None):
+def conv2d_weight_grad_gemm_1x1(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """1x1 kernel, stride 1, no padding, same grid: gw = sum_n gy[n] (C_out, H*W) @ x[n].T."""
     N, C, H, W = x.shape
     _, C_out, Ho, Wo = gy.shape
@@ -556,7 +560,7 @@ def conv2d_weight_grad_gemm_1x1(x, gy, kernel_size, stride, padding, dilation, t
     return _masked(sum(parts).reshape(C_out, C, 1, 1), taps)
 
 
-def conv2d_weight_grad_im2col(x, gy, kernel_size, stride, padding, dilation, taps=None):
+def conv2d_weight_grad_im2col(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """gw = gy (C_out, N*Ho*Wo) @ cols.T, cols by numba's im2col, chunk by chunk."""
     x = np.ascontiguousarray(x)
     gy = np.ascontiguousarray(gy)
@@ -578,7 +582,7 @@ def conv2d_weight_grad_im2col(x, gy, kernel_size, stride, padding, dilation, tap
     return _masked(sum(over_slices(N, part)).reshape(C_out, C, kh, kw), taps)
 
 
-def conv2d_weight_grad_per_sample(x, gy, kernel_size, stride, padding, dilation, taps=None):
+def conv2d_weight_grad_per_sample(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """gw.T = sum over the samples n of cols_n (K, Ho*Wo) @ gy_n.T (Ho*Wo, C_out): numba's
     im2col, then one small GEMM per sample that reads gy where it lies. The other algorithms
     first copy gy into rows (C_out, nb*Ho*Wo), which costs more than the GEMM itself when
@@ -606,7 +610,7 @@ def conv2d_weight_grad_per_sample(x, gy, kernel_size, stride, padding, dilation,
     return _masked(np.ascontiguousarray(gw_t.T).reshape(C_out, C, kh, kw), taps)
 
 
-def conv2d_weight_grad_sample_last(x, gy, kernel_size, stride, padding, dilation, taps=None):
+def conv2d_weight_grad_sample_last(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """gw.T += cols @ gy_last.T, cols and gy a few samples at a time with the sample index
     fastest (as conv2d_sample_last): K of the GEMM = Ho*Wo*nb, no junk columns."""
     x = np.ascontiguousarray(x)
@@ -629,7 +633,7 @@ def conv2d_weight_grad_sample_last(x, gy, kernel_size, stride, padding, dilation
     return _masked(np.ascontiguousarray(gw_t.T).reshape(C_out, C, kh, kw), taps)
 
 
-def conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, taps=None):
+def conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """cols from shifted slices of the (phase) planes, as conv2d_phases; with taps, only the
     kept taps' rows are built and multiplied, the others are 0."""
     N, C = x.shape[:2]

@@ -39,14 +39,17 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation, out_size):
     return x
 
 
-def conv2d(x, w, stride, padding, dilation, taps=None):
-    """y = x (*) (w * taps): x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
+def conv2d(x, w, stride, padding, dilation, taps=None, reserve=None):
+    """y = x (*) (w * taps): x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo).
+
+    reserve: None, or a dict for what conv2d_weight_grad of the same x can reuse (winograd_s2
+    keeps its transformed input tiles there; the other algorithms nothing)."""
     N, C, H, W = x.shape
     C_out, _, kh, kw = w.shape
     y_shape = (N, C_out, conv_output_size(H, kh, stride[0], padding[0], dilation[0]),
                conv_output_size(W, kw, stride[1], padding[1], dilation[1]))
     name = choose_algorithm("conv2d", x.shape, w.shape, y_shape, stride, padding, dilation, taps)
-    return ALGORITHMS["conv2d"][name](x, w, stride, padding, dilation, taps)
+    return ALGORITHMS["conv2d"][name](x, w, stride, padding, dilation, taps, reserve)
 
 
 def conv_transpose2d(x, w, stride, padding, output_padding, dilation, taps=None):
@@ -60,10 +63,11 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation, taps=None)
     return ALGORITHMS["conv_transpose2d"][name](x, w, stride, padding, output_padding, dilation, taps)
 
 
-def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None):
+def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw).
 
-    taps: None, or (kh, kw) bool: the gradient of conv2d(x, w * taps), 0 at the other taps."""
+    taps: None, or (kh, kw) bool: the gradient of conv2d(x, w * taps), 0 at the other taps.
+    reserve: what conv2d(x, ..., reserve=) kept, if anything (x must be unchanged since)."""
     w_shape = (gy.shape[1], x.shape[1]) + tuple(kernel_size)
     name = choose_algorithm("conv2d_weight_grad", x.shape, w_shape, gy.shape, stride, padding, dilation, taps)
-    return ALGORITHMS["conv2d_weight_grad"][name](x, gy, kernel_size, stride, padding, dilation, taps)
+    return ALGORITHMS["conv2d_weight_grad"][name](x, gy, kernel_size, stride, padding, dilation, taps, reserve)

@@ -93,8 +93,11 @@ def _rows_to_images(y, N, H, W):
     return xp.ascontiguousarray(y.reshape(C, N, H, W).transpose(1, 0, 2, 3))
 
 
-def conv2d(x, w, stride, padding, dilation, taps=None):
-    """y = x (*) (w * taps): x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo)."""
+def conv2d(x, w, stride, padding, dilation, taps=None, reserve=None):
+    """y = x (*) (w * taps): x (N, C_in, H, W), w (C_out, C_in, kh, kw) -> y (N, C_out, Ho, Wo).
+
+    reserve: the ops pass a dict for work the weight gradient could reuse; this kernel keeps
+    nothing in it (its cols would cost kh*kw times x's memory until the backward)."""
     w = masked_kernel(w, taps)
     N, C, H, W = x.shape
     C_out, _, kh, kw = w.shape
@@ -119,12 +122,13 @@ def conv_transpose2d(x, w, stride, padding, output_padding, dilation, taps=None)
     return col2im(cols, (N, C_out, Ho, Wo), (kh, kw), stride, padding, dilation, (H, W))
 
 
-def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None):
+def conv2d_weight_grad(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """gw = d<gy, conv2d(x, w)>/dw: x (N, C_in, H, W), gy (N, C_out, Ho, Wo) -> (C_out, C_in, kh, kw).
 
     The output grid is gy's (Ho, Wo), so conv_transpose2d's weight gradient is this function
     with the roles swapped: conv2d_weight_grad(gy_of_transpose, x_of_transpose).
     taps: None, or (kh, kw) 0/1: the gradient of conv2d(x, w * taps), 0 at the other taps.
+    reserve: what conv2d kept for this x (nothing, here).
     """
     N, C, H, W = x.shape
     C_out, Ho, Wo = gy.shape[1], gy.shape[2], gy.shape[3]

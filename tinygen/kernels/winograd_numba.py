@@ -122,7 +122,7 @@ def _padded_planes(x, th, tw):
     return phase_planes(x, 2 * th + 2, 2 * tw + 2, (1, 1))
 
 
-def conv2d_winograd(x, w, stride, padding, dilation, taps=None):
+def conv2d_winograd(x, w, stride, padding, dilation, taps=None, reserve=None):
     """conv2d for a 3x3 kernel, stride 1, dilation 1, without taps (conv_numba's signature):
     x (N, C_in, H, W), w (C_out, C_in, 3, 3) -> y (N, C_out, H + 2ph - 2, W + 2pw - 2)."""
     if w.shape[2:] != (3, 3) or tuple(stride) != (1, 1) or tuple(dilation) != (1, 1):
@@ -425,9 +425,26 @@ def _weights(w, transposed, rows, cols, shape, dtype):
     return U
 
 
-def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None):
+def _reserved_tiles(reserve, x, padding):
+    """The dict of input tiles V that conv2d_winograd_s2 kept in `reserve` for this very x
+    (same memory, shape, strides, dtype, padding), keyed by chunk (n0, n1); else None."""
+    if not reserve or reserve.get("input") != _input_key(x, padding):
+        return None
+    return reserve["tiles"]
+
+
+def _input_key(x, padding):
+    return (x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.str, tuple(padding))
+
+
+def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None, reserve=None):
     """conv2d for a 4x4 kernel, stride 2, dilation 1, without taps: a 2x2 stride-1 convolution
-    of the 4 phase planes (4*C_in channels) by F(4x4, 2x2), the sample index fastest."""
+    of the 4 phase planes (4*C_in channels) by F(4x4, 2x2), the sample index fastest.
+
+    reserve: None, or a dict in which the transformed input tiles V are kept (as the chunks
+    that made them, with x's identity) for conv2d_weight_grad_winograd_s2 of the same,
+    unchanged x, which then skips its input transform: on B2's 64 -> 128 layer 1.4-2 ms of a
+    5.5-7 ms weight gradient, for V's memory (about twice x's) held until the backward."""
     _check_s2("conv2d_winograd_s2", w.shape, stride, dilation, taps)
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
@@ -443,10 +460,18 @@ def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None):
     row0, col0 = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
     consts = np.array([2, 3, 4, 8], dtype=x.dtype)            # the transforms' constants, in x's dtype
     y = empty((N, C_out, Ho, Wo), dtype=x.dtype)
+    kept = None
+    if reserve is not None:
+        kept = reserve["tiles"] = {}
+        reserve["input"] = _input_key(x, padding)
 
     def part(n_lo, n_hi):
         for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (4 * C + C_out), T, x.itemsize, S2_CHUNK_SCALE):
-            V = scratch("V", (25, 4, C, T * (n1 - n0)), x.dtype)
+            shape = (25, 4, C, T * (n1 - n0))
+            if kept is None:
+                V = scratch("V", shape, x.dtype)
+            else:
+                V = kept[(n0, n1)] = empty(shape, x.dtype)
             _input_tiles_f42(x, n0, n1, padding[0], padding[1], 2, row0, col0, th, tw, consts, V)
             M = np.matmul(U, V.reshape(25, 4 * C, -1), out=scratch("M", (25, C_out, T * (n1 - n0)), x.dtype))
             _output_tiles_f42(M, 0, C_out, n0, th, tw, consts, 0, Ho, 0, Wo, y, 0, 1, 0, 1)
@@ -500,10 +525,12 @@ def conv_transpose2d_winograd_s2(x, w, stride, padding, output_padding, dilation
     return y
 
 
-def conv2d_weight_grad_winograd_s2(x, gy, kernel_size, stride, padding, dilation, taps=None):
+def conv2d_weight_grad_winograd_s2(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """The weight gradient of conv2d_winograd_s2, through its transforms backwards: per tile
     position k, dU_k += dM_k (C_out, tiles) @ V_k^T (tiles, 4*C_in) with dM = A dY A^T, then
-    gw = G^T dU G per phase's 2x2 kernel (float32 error as the forward's)."""
+    gw = G^T dU G per phase's 2x2 kernel (float32 error as the forward's). V comes from
+    `reserve` where the forward of this same x kept it, chunk by chunk (the same chunks when
+    the thread count is unchanged; any other chunk is transformed here)."""
     _check_s2("conv2d_weight_grad_winograd_s2", (0, 0) + tuple(kernel_size), stride, dilation, taps)
     x = np.ascontiguousarray(x)
     gy = np.ascontiguousarray(gy)
@@ -516,12 +543,15 @@ def conv2d_weight_grad_winograd_s2(x, gy, kernel_size, stride, padding, dilation
 
     rows = np.array([[a, a + 2] for a in (0, 0, 1, 1)])
     cols = np.array([[b, b + 2] for b in (0, 1, 0, 1)])
+    kept = _reserved_tiles(reserve, x, padding) or {}
 
     def part(n_lo, n_hi):
         dU = scratch("dU", (25, C_out, 4 * C), x.dtype)
         for n0, n1 in sample_chunks(n_lo, n_hi, 25 * (4 * C + C_out), T, x.itemsize, S2_CHUNK_SCALE):
-            V = scratch("V", (25, 4, C, T * (n1 - n0)), x.dtype)
-            _input_tiles_f42(x, n0, n1, padding[0], padding[1], 2, row0, col0, th, tw, consts, V)
+            V = kept.get((n0, n1))
+            if V is None:
+                V = scratch("V", (25, 4, C, T * (n1 - n0)), x.dtype)
+                _input_tiles_f42(x, n0, n1, padding[0], padding[1], 2, row0, col0, th, tw, consts, V)
             dM = scratch("M", (25, C_out, T * (n1 - n0)), x.dtype)
             _grad_tiles_f42(gy, n0, n1, th, tw, consts, dM)
             Vt = V.reshape(25, 4 * C, -1).transpose(0, 2, 1)

@@ -49,8 +49,11 @@ class Conv2d(Function):
         self.taps = taps          # None, or (kh, kw) 0/1: the kernel's support (it is w * taps)
 
     def forward(self, x, w, b=None):
+        # what the kernel may keep for the weight gradient of this x (winograd_s2: its input
+        # tiles); dropped with the node after backward, or at once when no graph is recorded
+        self.reserve = {}
         y = _kernels(self.device, x.shape[0]).conv2d(x, w, self.stride, self.padding, self.dilation,
-                                                     self.taps)
+                                                     self.taps, reserve=self.reserve)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y                                                        # (N, C_out, Ho, Wo)
@@ -59,7 +62,8 @@ class Conv2d(Function):
         x, w = self.inputs[0], self.inputs[1]
         geometry = (self.stride, self.padding, self.dilation)
         gx = _conv_transpose_to(gy, w, x.shape[2:], *geometry, self.taps) if x.requires_grad else None
-        gw = Conv2dWeightGrad(w.shape[2:], *geometry, self.taps)(x, gy) if w.requires_grad else None
+        gw = (Conv2dWeightGrad(w.shape[2:], *geometry, self.taps, self.reserve)(x, gy)
+              if w.requires_grad else None)
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, gy.sum(dim=(0, 2, 3))
@@ -91,16 +95,19 @@ class ConvTranspose2d(Function):
 class Conv2dWeightGrad(Function):
     """W(a, g): a (N, C_a, Ha, Wa), g (N, C_g, Hg, Wg) -> (C_g, C_a, kh, kw), bilinear.
 
-    With taps (a (kh, kw) 0/1 mask), taps * W(a, g): only the masked-in taps are computed."""
+    With taps (a (kh, kw) 0/1 mask), taps * W(a, g): only the masked-in taps are computed.
+    reserve: what the forward conv2d of this same a kept for it (Conv2d passes its own)."""
 
-    def __init__(self, kernel_size, stride, padding, dilation, taps=None):
+    def __init__(self, kernel_size, stride, padding, dilation, taps=None, reserve=None):
         self.kernel_size = tuple(kernel_size)
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.taps = taps
+        self.reserve = reserve
 
     def forward(self, a, g):
         return _kernels(self.device, a.shape[0]).conv2d_weight_grad(
-            a, g, self.kernel_size, self.stride, self.padding, self.dilation, self.taps)
+            a, g, self.kernel_size, self.stride, self.padding, self.dilation, self.taps,
+            reserve=self.reserve)
 
     def backward(self, ggw):
         a, g = self.inputs
