@@ -350,9 +350,15 @@ def time_interleaved(model_id, steps, warmup, with_torch):
 VARIANTS = ("tinygen", "tinygen-configured", "torch")   # the processes of one separate pair
 
 
+# a child process times at least --steps steps and at least this long: B1's 5 ms steps, 20
+# of them, gave per-pair ratios from 0.77 to 1.73 on a shared machine
+MIN_TIMED_SECONDS = 1.0
+
+
 def time_alone(variant, model_id, steps, warmup):
-    """Run in a child process: one variant alone. Returns its median step seconds and what
-    it ran on (BLAS libraries and their threads; PyTorch's build)."""
+    """Run in a child process: one variant alone, `steps` steps or more (MIN_TIMED_SECONDS).
+    Returns its median step seconds, the steps timed, and what it ran on (BLAS libraries
+    and their threads; PyTorch's build)."""
     if variant == "tinygen-configured":
         from tinygen import runtime
         runtime.configure()                       # first, as its docstring asks
@@ -361,8 +367,10 @@ def time_alone(variant, model_id, steps, warmup):
     step = (torch_step if variant == "torch" else tinygen_step)(model_id)
     for _ in range(warmup):
         step()
-    times = [_timed(step) for _ in range(steps)]
-    return {"median_s": statistics.median(times), "libraries": libraries(variant)}
+    times, start = [], time.perf_counter()
+    while len(times) < steps or time.perf_counter() - start < MIN_TIMED_SECONDS:
+        times.append(_timed(step))
+    return {"median_s": statistics.median(times), "steps": len(times), "libraries": libraries(variant)}
 
 
 def libraries(variant):
