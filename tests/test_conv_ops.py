@@ -125,32 +125,39 @@ def test_gradgradcheck_with_each_strided_algorithm_forced(name):
         assert gradgradcheck(lambda x, w: conv_transpose2d(x, w, None, (2, 1), 1, (1, 0)), (x, wt))
 
 
-def test_winograd_s2_layer_reuses_its_tiles_through_backward_and_double_backward():
-    """A 4x4 stride-2 conv by winograd_s2 (its forward keeps the input tiles for the weight
-    gradient: kernels/conv_algorithms_numba.py), as chosen for 16 channels and forced for 3:
-    value and gradients through two backwards of the same node (retain_graph) equal the
-    reference kernels'; gradgradcheck holds."""
+def test_winograd_s2_layers_reuse_their_tiles_through_backward_and_double_backward():
+    """4x4 stride-2 convs and transposed convs by winograd_s2, as chosen for 16 channels and
+    forced for 3. A conv's forward keeps its input tiles for its weight gradient; a transposed
+    conv's backward keeps gy's from its input gradient (a conv2d of gy) for its weight gradient
+    (kernels/conv_algorithms_numba.py). Values and gradients through two backwards of one node
+    (retain_graph) equal the reference kernels'; gradgradcheck holds."""
     rng = np.random.default_rng(2)
-    gy = rng.standard_normal((2, 16, 3, 3))
     for channels, algorithm in ((16, None), (3, "winograd_s2")):
         x = t64(rng.standard_normal((2, channels, 6, 6)))
         w, b = t64(rng.standard_normal((16, channels, 4, 4))), t64(rng.standard_normal(16))
+        xt, wt = t64(rng.standard_normal((2, 16, 3, 3))), t64(rng.standard_normal((16, channels, 4, 4)))
+        cases = [(lambda: conv2d(x, w, b, stride=2, padding=1), (x, w, b)),
+                 (lambda: conv_transpose2d(xt, wt, None, stride=2, padding=1), (xt, wt))]
 
-        def value_and_grads():
-            y = conv2d(x, w, b, stride=2, padding=1)
-            first = tg.grad(y, (x, w, b), grad_outputs=t64(gy, requires_grad=False), retain_graph=True)
-            second = tg.grad(y, (x, w, b), grad_outputs=t64(gy, requires_grad=False))
-            return [y] + list(first) + list(second)
+        def values_and_grads():
+            out = []
+            for op, inputs in cases:
+                y = op()
+                gy = t64(np.random.default_rng(0).standard_normal(y.shape), requires_grad=False)
+                out += [y, *tg.grad(y, inputs, grad_outputs=gy, retain_graph=True), *tg.grad(y, inputs, grad_outputs=gy)]
+            return out
 
         with tg.settings.use_conv_algorithm(algorithm or "auto"):
-            fast = value_and_grads()
+            fast = values_and_grads()
         with tg.settings.use_kernels("reference"):
-            reference = value_and_grads()
+            reference = values_and_grads()
         for got, want in zip(fast, reference):
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-10)
     x, w = t64(rng.standard_normal((1, 3, 6, 6))), t64(rng.standard_normal((2, 3, 4, 4)))
+    xt, wt = t64(rng.standard_normal((1, 2, 3, 3))), t64(rng.standard_normal((2, 3, 4, 4)))
     with tg.settings.use_conv_algorithm("winograd_s2"):
         assert gradgradcheck(lambda x, w: conv2d(x, w, None, stride=2, padding=1), (x, w))
+        assert gradgradcheck(lambda x, w: conv_transpose2d(x, w, None, stride=2, padding=1), (xt, wt))
 
 
 def test_gradcheck_on_reference_kernels():

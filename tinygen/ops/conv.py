@@ -44,14 +44,15 @@ def _kernels(device, n):
 # ---- the Functions ------------------------------------------------------------------------
 
 class Conv2d(Function):
-    def __init__(self, stride, padding, dilation, taps=None):
+    def __init__(self, stride, padding, dilation, taps=None, reserve=None):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.taps = taps          # None, or (kh, kw) 0/1: the kernel's support (it is w * taps)
+        # what the kernel may keep for the weight gradient of this x (winograd_s2: its input
+        # tiles): this node's own dict (dropped with the node after backward, or at once when
+        # no graph is recorded), or one shared with a weight gradient of the same x
+        self.reserve = {} if reserve is None else reserve
 
     def forward(self, x, w, b=None):
-        # what the kernel may keep for the weight gradient of this x (winograd_s2: its input
-        # tiles); dropped with the node after backward, or at once when no graph is recorded
-        self.reserve = {}
         y = _kernels(self.device, x.shape[0]).conv2d(x, w, self.stride, self.padding, self.dilation,
                                                      self.taps, reserve=self.reserve)
         if b is not None:
@@ -85,8 +86,9 @@ class ConvTranspose2d(Function):
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]
         geometry = (self.stride, self.padding, self.dilation)
-        gx = _conv_to(gy, w, x.shape[2:], *geometry, self.taps) if x.requires_grad else None
-        gw = Conv2dWeightGrad(w.shape[2:], *geometry, self.taps)(gy, x) if w.requires_grad else None
+        reserve = {}          # gx = conv2d(gy, w) keeps gy's tiles there, gw = W(gy, x) reads them
+        gx = _conv_to(gy, w, x.shape[2:], *geometry, self.taps, reserve) if x.requires_grad else None
+        gw = Conv2dWeightGrad(w.shape[2:], *geometry, self.taps, reserve)(gy, x) if w.requires_grad else None
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, gy.sum(dim=(0, 2, 3))
@@ -120,9 +122,9 @@ class Conv2dWeightGrad(Function):
         return ga, gg
 
 
-def _conv_to(x, w, size, stride, padding, dilation, taps=None):
+def _conv_to(x, w, size, stride, padding, dilation, taps=None, reserve=None):
     """conv2d(x, w) cropped to the spatial `size` (the grid of a conv_transpose2d input)."""
-    y = Conv2d(stride, padding, dilation, taps)(x, w)
+    y = Conv2d(stride, padding, dilation, taps, reserve)(x, w)
     if tuple(y.shape[2:]) != tuple(size):
         y = y[:, :, :size[0], :size[1]]
     return y
