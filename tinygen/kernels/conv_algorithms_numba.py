@@ -560,14 +560,18 @@ def conv2d_weight_grad_gemm_1x1(x, gy, kernel_size, stride, padding, dilation, t
     return _masked(sum(parts).reshape(C_out, C, 1, 1), taps)
 
 
+def _weight_grad_operands(x, gy, kernel_size):
+    """(x, gy, C_out, Ho, Wo, K) of a cols-based weight gradient: x and gy contiguous, gy's
+    channels and grid, and K = C*kh*kw, the rows of cols (and of gw.T)."""
+    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
+    _, C_out, Ho, Wo = gy.shape
+    return x, gy, C_out, Ho, Wo, x.shape[1] * kernel_size[0] * kernel_size[1]
+
+
 def conv2d_weight_grad_im2col(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """gw = gy (C_out, N*Ho*Wo) @ cols.T, cols by numba's im2col, chunk by chunk."""
-    x = np.ascontiguousarray(x)
-    gy = np.ascontiguousarray(gy)
-    N, C = x.shape[:2]
-    _, C_out, Ho, Wo = gy.shape
-    kh, kw = kernel_size
-    K = C * kh * kw
+    x, gy, C_out, Ho, Wo, K = _weight_grad_operands(x, gy, kernel_size)
+    (N, C), (kh, kw) = x.shape[:2], kernel_size
 
     def part(n_lo, n_hi):
         gw = zeros((C_out, K), dtype=x.dtype)
@@ -587,12 +591,8 @@ def conv2d_weight_grad_per_sample(x, gy, kernel_size, stride, padding, dilation,
     im2col, then one small GEMM per sample that reads gy where it lies. The other algorithms
     first copy gy into rows (C_out, nb*Ho*Wo), which costs more than the GEMM itself when
     K = C_in*kh*kw is a handful of rows (PER_SAMPLE_MAX_ROWS)."""
-    x = np.ascontiguousarray(x)
-    gy = np.ascontiguousarray(gy)
-    N, C = x.shape[:2]
-    _, C_out, Ho, Wo = gy.shape
-    kh, kw = kernel_size
-    K, L = C * kh * kw, Ho * Wo
+    x, gy, C_out, Ho, Wo, K = _weight_grad_operands(x, gy, kernel_size)
+    (N, C), (kh, kw), L = x.shape[:2], kernel_size, Ho * Wo
 
     def part(n_lo, n_hi):
         gw_t = zeros((K, C_out), dtype=x.dtype)
@@ -613,12 +613,8 @@ def conv2d_weight_grad_per_sample(x, gy, kernel_size, stride, padding, dilation,
 def conv2d_weight_grad_sample_last(x, gy, kernel_size, stride, padding, dilation, taps=None, reserve=None):
     """gw.T += cols @ gy_last.T, cols and gy a few samples at a time with the sample index
     fastest (as conv2d_sample_last): K of the GEMM = Ho*Wo*nb, no junk columns."""
-    x = np.ascontiguousarray(x)
-    gy = np.ascontiguousarray(gy)
-    N, C = x.shape[:2]
-    _, C_out, Ho, Wo = gy.shape
-    kh, kw = kernel_size
-    K = C * kh * kw
+    x, gy, C_out, Ho, Wo, K = _weight_grad_operands(x, gy, kernel_size)
+    (N, C), (kh, kw) = x.shape[:2], kernel_size
 
     def part(n_lo, n_hi):
         gw_t = zeros((K, C_out), dtype=x.dtype)
