@@ -74,6 +74,26 @@ def test_reductions_match_numpy(x, data):
                                    a.std(axis=axis, keepdims=keep), atol=1e-12)
 
 
+@settings(max_examples=25)
+@given(shape=st.lists(st.integers(1, 9), min_size=2, max_size=4), data=st.data())
+def test_sums_over_leading_and_later_axes_are_float32_sums(shape, data):
+    # (N, C, H, W) over (0, 2, 3), a conv's bias gradient, and every other mix of leading and
+    # later axes: tinygen adds the leading axes first (a faster order than NumPy's); the
+    # result is the exact sum up to float32 rounding, in value, keepdim shape and sum_to
+    a = np.random.default_rng(len(shape)).standard_normal(shape).astype(np.float32)
+    axes = tuple(sorted(data.draw(st.sets(st.integers(0, len(shape) - 1), min_size=1))))
+    keep = data.draw(st.booleans())
+    exact = a.astype(np.float64).sum(axis=axes, keepdims=keep)
+    bound = 1e-6 * np.abs(a).astype(np.float64).sum(axis=axes, keepdims=keep) + 1e-30
+    got = ops.sum(tg.tensor(a), axes, keep).numpy()
+    assert got.dtype == np.float32 and got.shape == exact.shape
+    assert np.all(np.abs(got - exact) <= bound)
+    kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
+    got = ops.sum_to(tg.tensor(a), kept).numpy()
+    exact, bound = exact.reshape(kept), bound.reshape(kept)
+    assert got.dtype == np.float32 and np.all(np.abs(got - exact) <= bound)
+
+
 def test_max_over_a_dim_returns_values_and_indices_as_torch():
     x = tg.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 7.0]])
     values, indices = x.max(1)

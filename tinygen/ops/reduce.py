@@ -16,7 +16,7 @@ from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.common import (constant, constant_mask, expand_reduced, full_index, kept_shape,
-                                reduction_axes)
+                                reduction_axes, sum_over)
 from tinygen.ops.elementwise import where
 from tinygen.ops.shape import getitem, reshape
 
@@ -26,7 +26,7 @@ class Sum(Function):
         self.axes, self.keepdim = axes, keepdim
 
     def forward(self, x):
-        return x.sum(axis=self.axes, keepdims=self.keepdim)
+        return sum_over(x, self.axes, self.keepdim)
 
     def backward(self, gy):
         return expand_reduced(gy, self.inputs[0].shape, self.axes, self.keepdim)

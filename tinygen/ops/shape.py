@@ -13,7 +13,7 @@ import numpy as np
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_dtype, as_tensor
-from tinygen.ops.common import index_arrays, normalize_dim, shape_argument
+from tinygen.ops.common import index_arrays, normalize_dim, shape_argument, sum_over
 
 
 # ---- broadcasting ------------------------------------------------------------------------
@@ -25,7 +25,7 @@ def _sum_to_array(x, shape):
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
-    y = x.sum(axis=axes, keepdims=True)
+    y = sum_over(x, axes, keepdims=True)
     return y.reshape(shape) if lead else y
 
 
