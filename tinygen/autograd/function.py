@@ -81,12 +81,13 @@ class Function:
     def _connect(self, inputs, outputs):
         """Record this node in the graph: outputs -> self -> inputs."""
         self.inputs = inputs
-        self.input_versions = [x._vc[0] for x in inputs]
-        self.output_versions = [y._vc[0] for y in outputs]
-        generation = 0
-        for x in inputs:
+        versions, generation = [], 0
+        for x in inputs:                # one pass (every op runs this: 3.3 -> 3.15 us a mul)
+            versions.append(x._vc[0])
             if x.generation > generation:
                 generation = x.generation
+        self.input_versions = versions
+        self.output_versions = [y._vc[0] for y in outputs]
         self.generation = generation
         for y in outputs:
             if y.requires_grad:
