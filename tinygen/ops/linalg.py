@@ -68,11 +68,12 @@ def matmul(a, b):
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)}: inner "
                          f"dimensions {a.shape[-1]} and {b.shape[-2]} differ")
-    try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: batch dims of {tuple(a.shape)} and {tuple(b.shape)} cannot "
-                         f"be broadcast together") from None
+    if a.ndim > 2 or b.ndim > 2:          # (np.broadcast_shapes of two () costs 1.4 us)
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dims of {tuple(a.shape)} and {tuple(b.shape)} cannot "
+                             f"be broadcast together") from None
     return MatMul()(a, b)
 
 
