@@ -70,7 +70,7 @@ ONE_PER_DEVICE = {"special": {"cpu": "numba", "cuda": "cuda"},
 def implementation(family, device, mode=None):
     """The kernel module of `family` for `device` ('cpu' | 'cuda') and `mode` (default: the setting)."""
     mode = settings.kernel_mode() if mode is None else mode
-    module = _resolved.get((family, device, mode))   # every op's call: 0.36 -> 0.15 us
+    module = _resolved.get((family, device, mode))   # every op's call: 0.31 -> 0.15 us
     if module is not None:
         return module
     if (device, mode) not in _SUFFIX:
