@@ -166,6 +166,14 @@ def conv2d_winograd(x, w, stride, padding, dilation, taps=None, reserve=None):
 # the GEMMs' columns are (tile, sample) as well: V (25, channels, tiles*nb). The weight
 # gradient runs the transforms backwards (dU_k = (A dY A^T)_k V_k^T, gw = G^T dU G); unlike
 # F(2x2, 3x3)'s above it wins, its K = tiles GEMMs coming in 16 MB chunks.
+#
+# Tried and rejected, the waste on 7x7 grids: a 4-wide tile then a 3-wide one by F(3, 2) (4
+# points, float32 error 1.0e-6) computes 7x7 with 81 products instead of 100. Each tile size
+# pair needs its own transformed weights, so U grew from 25 positions to 81 (B2's 64 -> 128
+# layer: 3.3 -> 10.6 MB written a call, 0.3 -> 2.7 ms), and each size pair's GEMMs and
+# transforms ran on one tile's columns instead of four: forward 5.0 -> 8.3 ms, weight
+# gradient 6.8 -> 10.4 (two threads, alternating in one process). One F(7, 2) tile a side
+# (8 points) would do 64 products, at 1.4e-5 float32 error (F(4, 2): 2.5e-6) and a U of 64.
 
 def _cook_toom(m, r, points):
     """Winograd's F(m, r) for a correlation y[i] = sum_j g[j] d[i + j] (i < m, j < r) from the
