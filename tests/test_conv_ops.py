@@ -160,6 +160,23 @@ def test_winograd_s2_layers_reuse_their_tiles_through_backward_and_double_backwa
         assert gradgradcheck(lambda x, w: conv_transpose2d(x, w, None, stride=2, padding=1), (xt, wt))
 
 
+@pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float64", "float64"), ("float32", "float64")])
+@pytest.mark.parametrize("c_out", [1, 5])
+def test_bias_is_added_per_channel_to_the_bit(c_out, dtypes):
+    """conv2d and conv_transpose2d with a bias equal the same op without it plus the bias
+    broadcast over (N, H, W), bit for bit (tinygen adds it row by row, a faster order of the
+    same additions), for one channel and several, and for a float64 bias on float32 values."""
+    rng = np.random.default_rng(c_out)
+    x = tg.tensor(rng.standard_normal((3, 2, 6, 5)), dtype=dtypes[0])
+    for op, w_shape in ((conv2d, (c_out, 2, 3, 3)), (conv_transpose2d, (2, c_out, 3, 3))):
+        w = tg.tensor(rng.standard_normal(w_shape), dtype=dtypes[0])
+        b = tg.tensor(rng.standard_normal(c_out), dtype=dtypes[1])
+        expected = op(x, w, None, 2, 1).numpy().copy()
+        expected += b.numpy().reshape(1, -1, 1, 1)
+        got = op(x, w, b, 2, 1).numpy()
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
 def test_gradcheck_on_reference_kernels():
     """The same ops on the reference kernels (TINYGEN_KERNELS=reference)."""
     rng = np.random.default_rng(0)
