@@ -45,8 +45,9 @@ def _add_bias(y, b):
     """y (N, C, H, W) += b (C,), in place. A NumPy y goes as N rows of C*H*W values plus b
     repeated H*W times: NumPy's broadcast add of b.reshape(1, -1, 1, 1) runs N*C inner loops
     of H*W values, 0.089 ms on (64, 128, 7, 7) against 0.043 this way (0.28 against 0.16 on
-    (32, 64, 28, 28)), the same sums to the bit. (On a GPU the broadcast add is one launch, the
-    repeat would be a second.)"""
+    (32, 64, 28, 28)), the same sums to the bit. One channel keeps the broadcast add (its
+    inner loops are whole planes already: 0.004 ms on (64, 1, 28, 28) against 0.010 with the
+    repeat), and so does a GPU array (one launch, where the repeat would be a second)."""
     N, C, H, W = y.shape
     if C == 1 or not isinstance(y, np.ndarray) or not y.flags.c_contiguous:
         y += b.reshape(1, -1, 1, 1)
