@@ -259,6 +259,16 @@ def test_relu_equals_reference(impl, shape, seed, dtype, slope):
     np.testing.assert_array_equal(out, fused_numpy.relu(x, slope))
 
 
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_relu_keeps_integers_exact(impl):
+    # relu's slope 0 goes to the kernel as a float: an int64 beyond 2^53 must not pass through it
+    x = np.array([2**60 + 1, -3, 0, 2**53 + 1], np.int64)
+    out = impl.relu(x, 0.0)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, fused_numpy.relu(x, 0.0))
+    np.testing.assert_array_equal(out, [2**60 + 1, 0, 0, 2**53 + 1])
+
+
 def test_relu_reference_limits():
     x = np.array([np.nan, -np.inf, np.inf, -2.0, 0.0, 3.0], np.float32)
     np.testing.assert_array_equal(fused_numpy.relu(x, 0.0), [np.nan, 0, np.inf, 0, 0, 3])

@@ -54,6 +54,7 @@ class Function:
         x0 = inputs[0]
         device = x0.device
         needs_grad = False
+        arrays = []
         for x in inputs:
             if x.device != device:
                 raise RuntimeError(
@@ -61,11 +62,12 @@ class Function:
                     + ", ".join(f"{tuple(t.shape)} on {t.device}" for t in inputs))
             if x.requires_grad:
                 needs_grad = True
+            arrays.append(x.array)
         self.device = device
-        ys = self.forward(*[x.array for x in inputs])
+        ys = self.forward(*arrays)
         needs_grad = needs_grad and grad_mode._local.enabled
         if type(ys) is tuple:
-            outputs = tuple(Tensor.wrap(y, device, needs_grad) for y in ys)
+            outputs = tuple([Tensor.wrap(y, device, needs_grad) for y in ys])
         else:
             outputs = (Tensor.wrap(ys, device, needs_grad),)
         if self.view_of_input:
@@ -79,21 +81,26 @@ class Function:
         return outputs[0] if len(outputs) == 1 else outputs
 
     def _connect(self, inputs, outputs):
-        """Record this node in the graph: outputs -> self -> inputs."""
+        """Record this node in the graph: outputs -> self -> inputs.
+
+        Plain loops, no comprehensions: every op with a gradient runs this, and in CPython
+        3.11 each comprehension is a function call of its own (0.25 us of a 3.2 us mul)."""
         self.inputs = inputs
-        versions, generation = [], 0
-        for x in inputs:                # one pass (every op runs this: 3.3 -> 3.15 us a mul)
+        self.input_versions = versions = []
+        generation = 0
+        for x in inputs:
             versions.append(x._vc[0])
             if x.generation > generation:
                 generation = x.generation
-        self.input_versions = versions
-        self.output_versions = [y._vc[0] for y in outputs]
         self.generation = generation
+        self.output_versions = versions = []
+        self._outputs = refs = []
         for y in outputs:
+            versions.append(y._vc[0])
+            refs.append(weakref.ref(y))
             if y.requires_grad:
                 y.creator = self
                 y.generation = generation + 1
-        self._outputs = [weakref.ref(y) for y in outputs]
 
     @classmethod
     def apply(cls, *args):

@@ -187,13 +187,12 @@ def _first_free(bucket):
 def empty(shape, dtype):
     """np.empty(shape, dtype) for a kernel's output or workspace, from the pool when it is at
     least POOL_MIN_BYTES (its contents are garbage)."""
-    if isinstance(shape, (int, np.integer)):
-        shape = (shape,)
+    if type(shape) is not tuple:     # (a tuple, as an array's shape, is the common case)
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < POOL_MIN_BYTES:
         return np.empty(shape, dtype)
-    shape = tuple(shape)
     pages = -(-nbytes // _PAGE)
     with _pool_lock:                 # the view is made before another thread can look
         bucket = _pool.setdefault(pages, [])
