@@ -398,16 +398,21 @@ def _weights_grad_f42(dU, rows, cols, G, gw):
                 for n in range(2):
                     K[p * 5 + q, m * 2 + n] = G[p, m] * G[q, n]
     g = np.empty((4, C), dtype=dU.dtype)
+    g0, g1, g2, g3 = g[0], g[1], g[2], g[3]
     for o in range(C_out):
         for ph in range(P):
             g[...] = 0
             for pq in range(25):
+                # one pass over a row of dU for the four taps (four passes, one a tap, took
+                # 0.43 ms a call against 0.28 on B2's 64 -> 128 layer; the same sums, in order)
                 src = dU[pq, o, ph]
-                for mn in range(4):
-                    k = K[pq, mn]
-                    dst = g[mn]
-                    for c in range(C):
-                        dst[c] += k * src[c]
+                k0, k1, k2, k3 = K[pq, 0], K[pq, 1], K[pq, 2], K[pq, 3]
+                for c in range(C):
+                    s = src[c]
+                    g0[c] += k0 * s
+                    g1[c] += k1 * s
+                    g2[c] += k2 * s
+                    g3[c] += k3 * s
             for m in range(2):
                 for n in range(2):
                     for c in range(C):
