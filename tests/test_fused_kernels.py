@@ -269,6 +269,26 @@ def test_relu_keeps_integers_exact(impl):
     np.testing.assert_array_equal(out, [2**60 + 1, 0, 0, 2**53 + 1])
 
 
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("ufunc", [np.add, np.subtract, np.multiply], ids=lambda u: u.__name__)
+@settings(max_examples=6)
+@given(n=st.sampled_from([1, 1000, 2**16 - 2, 2**16 + 8, 200_004]), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]), transposed=st.booleans())
+def test_arithmetic_equals_reference(impl, ufunc, n, seed, dtype, transposed):
+    # above 2 GRAIN elements the fast version runs NumPy's loop in slices on the workers, into a
+    # pooled output: the same values to the bit, nan and inf included; a transposed (not
+    # C-contiguous) operand is NumPy's own call
+    rs = np.random.default_rng(seed)
+    a, b = ((rs.standard_normal(n) * 1e3).astype(dtype) for _ in range(2))
+    a[:3] = [np.nan, np.inf, -np.inf][:n]
+    if transposed and n > 1:
+        a, b = a.reshape(2, -1).T, b.reshape(2, -1).T
+    got, want = impl.arithmetic(ufunc, a, b), fused_numpy.arithmetic(ufunc, a, b)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want, strict=True)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
 def test_relu_reference_limits():
     x = np.array([np.nan, -np.inf, np.inf, -2.0, 0.0, 3.0], np.float32)
     np.testing.assert_array_equal(fused_numpy.relu(x, 0.0), [np.nan, 0, np.inf, 0, 0, 3])

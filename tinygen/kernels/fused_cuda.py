@@ -3,7 +3,8 @@
 
 Same functions as fused_numpy.py (the formulas are there). Batch norm's per-channel
 standardization is a reduction, not an elementwise map: on the GPU it is the reference
-formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy. The
+formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy, as is
+`arithmetic` (one CuPy ufunc is already one pass, on every core of the device). The
 optimizer steps (adam_step, sgd_step) update a whole parameter group in one launch (per 16
 tensors; see TENSORS_PER_CALL).
 """
@@ -15,7 +16,7 @@ from tinygen.kernels import fused_numpy
 from tinygen.backend import get_array_module
 from tinygen.kernels.common import launch, launch_config
 from tinygen.kernels.common_cuda import grid32
-from tinygen.kernels.fused_numpy import batch_norm, batch_norm_backward  # noqa: F401
+from tinygen.kernels.fused_numpy import arithmetic, batch_norm, batch_norm_backward  # noqa: F401
 
 
 @cuda.jit

@@ -43,6 +43,25 @@ def _flat(a):
 # against 0.024 ms split (idle machine), and on a loaded machine a split waits for a core.
 
 
+def arithmetic(ufunc, a, b):
+    """ufunc(a, b) (np.add, np.subtract, np.multiply) for two arrays of one shape and dtype:
+    NumPy's own loop, in slices over the worker threads from 2 GRAIN elements, into a pooled
+    output. NumPy's a + b runs on one thread and writes a fresh array, whose pages fault on
+    first touch: in a Gated PixelCNN step a sum of two (64, 64, 28, 28) arrays took 2.4 ms;
+    on warm memory one thread takes 1.2 ms, two 0.94 (the loop is memory-bound). Each slice is
+    the same elementwise loop, so the result is NumPy's, bit for bit."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous):
+        return ufunc(a, b)                     # NumPy keeps such operands' layout in its result
+    out = empty(a.shape, np.result_type(a, b))
+    x, z, y = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+    if y.size < 2 * GRAIN:
+        ufunc(x, z, out=y)
+    else:
+        over_slices(y.size, lambda lo, hi: ufunc(x[lo:hi], z[lo:hi], out=y[lo:hi]),
+                    min_slice=GRAIN, blas=False)
+    return out
+
+
 # ---- sigmoid and BCE with logits (float32) -------------------------------------------------
 #
 # error_model="numpy": a division by zero gives inf, as NumPy, instead of numba's Python-style

@@ -31,6 +31,10 @@ memory instead of one pass per operator; tests hold them equal to these.
                                        M = N S values: gb = sum(gz), gw = sum(gz xhat),
                                        gx = w rstd (gz - gb / M - xhat gw / M) -> gx (x's
                                        dtype), gw, gb (float64)
+    arithmetic(ufunc, a, b)            ufunc(a, b) for np.add, np.subtract or np.multiply on two
+                                       arrays of one shape and dtype (what ops/elementwise.py's
+                                       Add, Sub and Mul run on large NumPy arrays: the fast
+                                       version runs NumPy's own loop on the worker threads)
     adam_step(xs, gs, ms, vs, ...)     one Adam step of every tensor of the lists, in place
                                        (torch.optim.Adam's order), for each x, g, m, v:
         g <- -g                                            (maximize)
@@ -108,6 +112,10 @@ def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
     gw = (gz * xhat).sum(axis=(0, 2))
     gx = (weight * rstd)[:, None] * (gz - (gb / M)[:, None] - xhat * (gw / M)[:, None])
     return gx.astype(x.dtype), gw, gb
+
+
+def arithmetic(ufunc, a, b):
+    return ufunc(a, b)
 
 
 def adam_step(xs, gs, ms, vs, lr, beta1, beta2, eps, weight_decay, step, decoupled, maximize):

@@ -302,9 +302,25 @@ def polygamma(n, input):
 
 # ---- binary arithmetic (broadcasting; backward sums back with unbroadcast) -------------------
 
+# Add, Sub and Mul of two NumPy arrays of one shape and dtype, from this many elements on, go
+# to the fused kernels' `arithmetic` (fused_numba: NumPy's loop on the worker threads, into a
+# pooled output); below it, and for broadcasting or CuPy operands, NumPy's (CuPy's) operator.
+_ARITHMETIC_KERNEL_MIN = 1 << 16
+
+
+def _arithmetic_kernel(a, b):
+    """The fused kernels for ufunc(a, b) when a and b are large NumPy arrays of one shape and
+    dtype (the simulated cuda device's included), else None."""
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.size >= _ARITHMETIC_KERNEL_MIN
+            and a.shape == b.shape and a.dtype == b.dtype):
+        return kernels.implementation("fused", "cpu")
+    return None
+
+
 class Add(Function):
     def forward(self, a, b):
-        return a + b
+        kernel = _arithmetic_kernel(a, b)
+        return a + b if kernel is None else kernel.arithmetic(np.add, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -313,7 +329,8 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
-        return a - b
+        kernel = _arithmetic_kernel(a, b)
+        return a - b if kernel is None else kernel.arithmetic(np.subtract, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -322,7 +339,8 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        return a * b
+        kernel = _arithmetic_kernel(a, b)
+        return a * b if kernel is None else kernel.arithmetic(np.multiply, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
