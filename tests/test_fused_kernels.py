@@ -289,6 +289,36 @@ def test_arithmetic_equals_reference(impl, ufunc, n, seed, dtype, transposed):
     assert np.array_equal(np.signbit(got), np.signbit(want))
 
 
+@pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@settings(max_examples=10)
+@given(shape=st.sampled_from([(2, 6), (3, 8, 5), (4, 2, 3, 3), (64, 16, 8, 9), (3, 4, 6)]),
+       dim=st.sampled_from([1, -1]), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]), strided=st.booleans())
+def test_gated_tanh_and_its_gradient_equal_reference(impl, shape, dim, seed, dtype, strided):
+    # (64, 16, 8, 9): above 2 GRAIN values, the samples split over the workers. The forward's
+    # tanh and product are NumPy's and its sigmoid the implementation's own (fast and reference
+    # sigmoids may differ in the last ulps); the gradient is the reference's operators: bitwise
+    rs = np.random.default_rng(seed)
+    dim = dim % len(shape)
+    if shape[dim] % 2:
+        dim = 1
+    x = (rs.standard_normal(shape) * 3).astype(dtype)
+    if strided:
+        x = np.repeat(x, 2, axis=0)[::2]                 # the same values, not C-contiguous
+    y, t, s = impl.gated_tanh(x, dim)
+    a, b = np.split(x, 2, axis=dim)
+    np.testing.assert_array_equal(t, np.tanh(a))
+    np.testing.assert_array_equal(s, impl.sigmoid(np.ascontiguousarray(b)))
+    np.testing.assert_allclose(s, fused_numpy.sigmoid(b), rtol=4 * np.finfo(dtype).eps, atol=0)
+    np.testing.assert_array_equal(y, t * s)
+    gy = rs.standard_normal(t.shape).astype(dtype)
+    if strided:
+        gy = np.repeat(gy, 2, axis=0)[::2]               # as a view into a padding's gradient
+    gx = impl.gated_tanh_grad(x, gy, t, s, dim)
+    assert gx.shape == x.shape and gx.dtype == x.dtype
+    np.testing.assert_array_equal(gx, fused_numpy.gated_tanh_grad(x, gy, t, s, dim))
+
+
 def test_relu_reference_limits():
     x = np.array([np.nan, -np.inf, np.inf, -2.0, 0.0, 3.0], np.float32)
     np.testing.assert_array_equal(fused_numpy.relu(x, 0.0), [np.nan, 0, np.inf, 0, 0, 3])

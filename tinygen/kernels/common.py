@@ -184,6 +184,13 @@ def _first_free(bucket):
     return None
 
 
+def halves(x, dim):
+    """The two halves of x along dim (an even size): views."""
+    n = x.shape[dim] // 2
+    index = (slice(None),) * dim
+    return x[index + (slice(0, n),)], x[index + (slice(n, None),)]
+
+
 def empty(shape, dtype):
     """np.empty(shape, dtype) for a kernel's output or workspace, from the pool when it is at
     least POOL_MIN_BYTES (its contents are garbage)."""

@@ -3,8 +3,10 @@
 
 Same functions as fused_numpy.py (the formulas are there). Batch norm's per-channel
 standardization is a reduction, not an elementwise map: on the GPU it is the reference
-formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy, as is
-`arithmetic` (one CuPy ufunc is already one pass, on every core of the device). The
+formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy, as are
+`arithmetic` (one CuPy ufunc is already one pass, on every core of the device) and the
+gated tanh's gradient (CuPy's ufuncs, each on the whole device; the gated tanh itself is the
+reference's formula with this file's sigmoid). The
 optimizer steps (adam_step, sgd_step) update a whole parameter group in one launch (per 16
 tensors; see TENSORS_PER_CALL).
 """
@@ -14,9 +16,10 @@ from numba import cuda, int32
 
 from tinygen.kernels import fused_numpy
 from tinygen.backend import get_array_module
-from tinygen.kernels.common import launch, launch_config
+from tinygen.kernels.common import halves, launch, launch_config
 from tinygen.kernels.common_cuda import grid32
-from tinygen.kernels.fused_numpy import arithmetic, batch_norm, batch_norm_backward  # noqa: F401
+from tinygen.kernels.fused_numpy import (arithmetic, batch_norm, batch_norm_backward,  # noqa: F401
+                                        gated_tanh_grad)
 
 
 @cuda.jit
@@ -141,6 +144,13 @@ def sigmoid(x):
     y = xp.empty(x.shape, dtype=x.dtype)
     _launch(_sigmoid, x.size, _flat(x), y.reshape(-1), x.dtype.type(1))
     return y
+
+
+def gated_tanh(x, dim):
+    xp = get_array_module(x)
+    a, b = halves(x, dim)
+    t, s = xp.tanh(a), sigmoid(b)
+    return t * s, t, s
 
 
 def bce_with_logits(l, t):

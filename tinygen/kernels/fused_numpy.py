@@ -31,6 +31,10 @@ memory instead of one pass per operator; tests hold them equal to these.
                                        M = N S values: gb = sum(gz), gw = sum(gz xhat),
                                        gx = w rstd (gz - gb / M - xhat gw / M) -> gx (x's
                                        dtype), gw, gb (float64)
+    gated_tanh(x, dim)                 tanh(a) sigmoid(b) for the halves a, b of x along dim
+                                       (ops/gates.py) -> y, and t = tanh(a), s = sigmoid(b)
+    gated_tanh_grad(x, gy, t, s, dim)  its gradient gx (x's shape): ga = gy s (1 - t^2) and
+                                       gb = gy t s (1 - s) in x's two halves along dim
     arithmetic(ufunc, a, b)            ufunc(a, b) for np.add, np.subtract or np.multiply on two
                                        arrays of one shape and dtype (what ops/elementwise.py's
                                        Add, Sub and Mul run on large NumPy arrays: the fast
@@ -58,6 +62,7 @@ operator by operator, so that their results are bitwise these.
 import math
 
 from tinygen.backend import get_array_module
+from tinygen.kernels.common import halves
 
 
 def sigmoid(x):
@@ -112,6 +117,27 @@ def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
     gw = (gz * xhat).sum(axis=(0, 2))
     gx = (weight * rstd)[:, None] * (gz - (gb / M)[:, None] - xhat * (gw / M)[:, None])
     return gx.astype(x.dtype), gw, gb
+
+
+def gated_tanh(x, dim):
+    xp = get_array_module(x)
+    a, b = halves(x, dim)
+    t, s = xp.tanh(a), sigmoid(b)
+    return t * s, t, s
+
+
+def gated_tanh_grad(x, gy, t, s, dim):
+    xp = get_array_module(x)
+    gx = xp.empty_like(x)
+    ga, gb = halves(gx, dim)
+    gs = gy * s
+    xp.multiply(t, t, out=ga)
+    xp.subtract(1, ga, out=ga)
+    ga *= gs                                          # gy s (1 - t^2)
+    xp.subtract(1, s, out=gb)
+    gb *= gs
+    gb *= t                                           # gy t s (1 - s)
+    return gx
 
 
 def arithmetic(ufunc, a, b):

@@ -10,21 +10,15 @@ t = tanh(a) and s = sigmoid(b), so the backward is products only:
     ga = gy s (1 - t^2),      gb = gy t s (1 - s)
 
 GatedTanhGrad, the backward as a node, is itself differentiable (its backward is written with
-ops), so second derivatives work.
+ops), so second derivatives work. Both forwards are fused kernels (kernels/fused_*.py:
+gated_tanh, gated_tanh_grad; the formulas are fused_numpy's).
 """
 from tinygen import kernels
 from tinygen.autograd.function import Function
-from tinygen.backend import get_array_module
 from tinygen.ops.common import normalize_dim
 from tinygen.ops.elementwise import sigmoid, tanh
 from tinygen.ops.rearrange import narrow
 from tinygen.ops.shape import cat
-
-
-def _halves(x, dim):
-    n = x.shape[dim] // 2
-    index = (slice(None),) * dim
-    return x[index + (slice(0, n),)], x[index + (slice(n, None),)]
 
 
 class GatedTanh(Function):
@@ -32,10 +26,8 @@ class GatedTanh(Function):
         self.dim = dim
 
     def forward(self, x):
-        xp = get_array_module(x)
-        a, b = _halves(x, self.dim)
-        self.t, self.s = xp.tanh(a), kernels.implementation("fused", kernels.device_of(x)).sigmoid(b)
-        return self.t * self.s
+        y, self.t, self.s = kernels.implementation("fused", kernels.device_of(x)).gated_tanh(x, self.dim)
+        return y
 
     def backward(self, gy):
         return GatedTanhGrad(self.dim, self.t, self.s)(self.inputs[0], gy)
@@ -52,18 +44,8 @@ class GatedTanhGrad(Function):
         self.dim, self.t, self.s = dim, t, s
 
     def forward(self, x, gy):
-        xp = get_array_module(x)
-        t, s = self.t, self.s
-        gx = xp.empty_like(x)
-        ga, gb = _halves(gx, self.dim)
-        gs = gy * s
-        xp.multiply(t, t, out=ga)
-        xp.subtract(1, ga, out=ga)
-        ga *= gs                                          # gy s (1 - t^2)
-        xp.subtract(1, s, out=gb)
-        gb *= gs
-        gb *= t                                           # gy t s (1 - s)
-        return gx
+        return kernels.implementation("fused", kernels.device_of(x)).gated_tanh_grad(
+            x, gy, self.t, self.s, self.dim)
 
     def backward(self, ggx):
         x, gy = self.inputs
