@@ -13,7 +13,16 @@ import numpy as np
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_dtype, as_tensor
+from tinygen.kernels.common import empty as pooled_empty
 from tinygen.ops.common import index_arrays, normalize_dim, shape_argument, sum_over
+
+
+def _new_array(xp, shape, dtype):
+    """xp.empty(shape, dtype), a NumPy one from the kernels' buffer pool (kernels/common.py):
+    a fresh array's pages fault on first touch, as many as 3200 for the 12.8 MB of a
+    (64, 64, 28, 28) float32 gradient (Pad and IndexAdd took 1.5 and 3-4 ms a call in a Gated
+    PixelCNN step)."""
+    return pooled_empty(tuple(shape), dtype) if xp is np else xp.empty(shape, dtype=dtype)
 
 
 # ---- broadcasting ------------------------------------------------------------------------
@@ -239,7 +248,8 @@ class IndexAdd(Function):
 
     def forward(self, gy):
         xp = backend.array_module(self.device)
-        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        gx = _new_array(xp, self.shape, gy.dtype)
+        gx.fill(0)
         if _is_basic(self.index):  # each element picked at most once: a plain store (~30x faster)
             gx[self.index] = gy
             return gx
@@ -301,8 +311,15 @@ class Pad(Function):
         self.widths, self.value = widths, value
 
     def forward(self, x):
+        """xp.pad(x, widths, constant_values=value): x copied in, then the border slabs filled."""
         xp = backend.array_module(self.device)
-        return xp.pad(x, self.widths, mode="constant", constant_values=self.value)
+        y = _new_array(xp, [n + b + a for n, (b, a) in zip(x.shape, self.widths)], x.dtype)
+        y[tuple(slice(b, b + n) for n, (b, _) in zip(x.shape, self.widths))] = x
+        for d, (b, a) in enumerate(self.widths):
+            lead = (slice(None),) * d
+            y[lead + (slice(0, b),)] = self.value
+            y[lead + (slice(y.shape[d] - a, None),)] = self.value
+        return y
 
     def backward(self, gy):
         index = tuple(slice(b, gy.shape[i] - a) for i, (b, a) in enumerate(self.widths))
