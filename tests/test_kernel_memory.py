@@ -98,3 +98,18 @@ def test_a_warm_conv_step_does_not_page_fault():
         step()
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
     assert faults < 100, f"{faults} minor page faults a step"     # fresh arrays: thousands
+
+
+@pytest.mark.parametrize("make", [
+    lambda rs: rs.standard_normal((28, 64, 28, 16)).astype(np.float32).transpose(1, 3, 0, 2),
+    lambda rs: rs.standard_normal((9, 7, 5))[:, ::2],
+    lambda rs: np.broadcast_to(rs.standard_normal(5), (3, 4, 5)),
+    lambda rs: rs.standard_normal((6, 4)).T,
+])
+def test_contiguous_copies_what_is_not_and_keeps_what_is(make):
+    # a permuted operand: the workers copy slices of its leading axis into a pooled buffer
+    a = make(np.random.default_rng(0))
+    c = common.contiguous(a)
+    assert c.flags.c_contiguous and c.shape == a.shape and c.dtype == a.dtype
+    np.testing.assert_array_equal(c, np.ascontiguousarray(a), strict=True)
+    assert common.contiguous(c) is c

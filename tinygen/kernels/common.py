@@ -12,6 +12,8 @@ module of an array, the `xp = get_array_module(x)` idiom, is tinygen.backend's):
     scipy_special(x)                  cupyx.scipy.special (or fake_cupy's) for a GPU array
     scratch(name, shape, dtype)       a reusable per-thread host work array (fast CPU kernels)
     sample_chunks(...)                consecutive samples whose work matrix fits in cache
+    halves(x, dim)                    the two halves of x along dim (gated activations)
+    contiguous(a)                     a C-contiguous a: itself, or a pooled copy by the workers
     empty, empty_like, zeros          kernel outputs from a caching allocator (a pool), with
     release_free_buffers()            its torch.cuda.empty_cache and
     memory_reserved()                 its torch.cuda.memory_reserved
@@ -27,6 +29,7 @@ import threading
 import numpy as np
 
 from tinygen.backend import get_array_module, simulator_enabled
+from tinygen.kernels.threads import GRAIN, over_slices
 
 
 # ---- output sizes -------------------------------------------------------------------------
@@ -222,6 +225,20 @@ def zeros(shape, dtype):
     """np.zeros(shape, dtype) from the pool (a reused buffer is cleared)."""
     out = empty(shape, dtype)
     out.fill(0)
+    return out
+
+
+def contiguous(a):
+    """a as a C-contiguous NumPy array: a itself, or a copy in a pooled buffer that the worker
+    threads write, slices of the leading axis (a conv's operand that arrives permuted, as the
+    Row LSTM's states do: np.ascontiguousarray copies on one thread, 3.3 ms for a (64, 64, 28,
+    28) float32 array permuted from (28, 64, 28, 64), 2.6 ms split in two)."""
+    if a.flags.c_contiguous:
+        return a
+    out = empty(a.shape, a.dtype)                 # (a 0-d array is always contiguous)
+    per_row = a.size // max(1, a.shape[0])
+    over_slices(a.shape[0], lambda lo, hi: np.copyto(out[lo:hi], a[lo:hi]),
+                min_slice=max(1, -(-GRAIN // max(1, per_row))), blas=False)
     return out
 
 

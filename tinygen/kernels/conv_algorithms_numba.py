@@ -96,8 +96,8 @@ import numpy as np
 from numba import njit
 
 from tinygen.kernels.common import (
-    conv_output_size, conv_transpose_output_size, empty, masked_kernel, sample_chunks, scratch,
-    zeros)
+    contiguous, conv_output_size, conv_transpose_output_size, empty, masked_kernel, sample_chunks,
+    scratch, zeros)
 from tinygen.kernels.common_numba import (
     col2im_chunk, im2col_chunk, inside, pad_phases, phase_planes, transpose_phases)
 from tinygen.kernels.threads import over_slices
@@ -296,7 +296,7 @@ class _ConvLayout:
 
     def __init__(self, x, kernel_size, stride, padding, dilation, Ho, Wo, taps=None):
         H, W = x.shape[2:]
-        self.x, self.stride, self.padding = np.ascontiguousarray(x), stride, padding
+        self.x, self.stride, self.padding = contiguous(x), stride, padding
         self.xs = phase_planes(x, H + 2 * padding[0], W + 2 * padding[1], stride)
         self.Ws = self.xs.shape[4]
         self.plane, self.shift = _conv_rows(x.shape[1], kernel_size, stride, dilation, self.Ws)
@@ -331,7 +331,7 @@ def conv2d_gemm_1x1(x, w, stride, padding, dilation, taps=None, reserve=None):
     N, C, H, W = x.shape
     C_out = w.shape[0]
     w2 = np.ascontiguousarray(_masked(w, taps)).reshape(C_out, C)
-    x3 = np.ascontiguousarray(x).reshape(N, C, H * W)
+    x3 = contiguous(x).reshape(N, C, H * W)
     y = empty((N, C_out, H * W), dtype=np.result_type(x, w))
     over_slices(N, lambda lo, hi: np.matmul(w2, x3[lo:hi], out=y[lo:hi]))
     return y.reshape(N, C_out, H, W)
@@ -353,7 +353,7 @@ def conv2d_im2col(x, w, stride, padding, dilation, taps=None, reserve=None):
     GEMM per sample straight into y (any geometry; strided gathers, where `phases` copies
     contiguous slices). One batched matmul writing y's planes, not one GEMM then a copy into
     y: single thread, B2/B4's one-channel 28 -> 14 layers 0.97 ms against 1.38 (0.87 + 0.51)."""
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C, _, _ = x.shape
     C_out, _, kh, kw = w.shape
     Ho, Wo, w2, y = _gemm_operands(x, w, stride, padding, dilation, taps)
@@ -396,7 +396,7 @@ def conv2d_sample_last(x, w, stride, padding, dilation, taps=None, reserve=None)
     """im2col + GEMM on a few samples at a time laid out with the sample index fastest
     (C, H, W, nb): cols' copies are contiguous runs of samples, no junk columns (phases
     compute on the padded width), and y comes back by one transposition."""
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C, _, _ = x.shape
     C_out, _, kh, kw = w.shape
     Ho, Wo, w2, y = _gemm_operands(x, w, stride, padding, dilation, taps)
@@ -449,7 +449,7 @@ def conv_transpose2d_flip(x, w, stride, padding, output_padding, dilation, taps=
 def conv_transpose2d_phases(x, w, stride, padding, output_padding, dilation, taps=None):
     """s*s stride-1 convolutions, one per output phase (step 3): no col2im, each output
     written once; with taps, each phase keeps only the taps kept."""
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
     Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
@@ -497,7 +497,7 @@ def conv_transpose2d_col2im(x, w, stride, padding, output_padding, dilation, tap
     """The reference's way: cols = w2.T @ x, then col2im adds each column back onto y; a few
     samples at a time, laid out with the sample index fastest (x's rows, cols and y's sums:
     contiguous runs of samples where the image layout has rows of a few pixels)."""
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
     Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
@@ -523,7 +523,7 @@ def conv_transpose2d_col2im_planes(x, w, stride, padding, output_padding, dilati
     (one batched matmul, no transposition of x), then numba's col2im plane by plane. With few
     output channels the sample-last layout of `col2im` costs more than it saves: two threads,
     B2/B4's 64 -> 1 and 32 -> 1 layers 1.0-1.3 ms against 1.6-1.8 (with 32 it is 12% slower)."""
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C_in, H, W = x.shape
     _, C_out, kh, kw = w.shape
     Ho = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
@@ -554,8 +554,8 @@ def conv2d_weight_grad_gemm_1x1(x, gy, kernel_size, stride, padding, dilation, t
         raise ValueError(f"conv2d_weight_grad_gemm_1x1: needs a 1x1 kernel, stride 1, padding 0 and "
                          f"one grid; got kernel {kernel_size}, stride {stride}, padding {padding}, "
                          f"x {x.shape}, gy {gy.shape}")
-    gy3 = np.ascontiguousarray(gy).reshape(N, C_out, Ho * Wo)
-    x3 = np.ascontiguousarray(x).reshape(N, C, H * W)
+    gy3 = contiguous(gy).reshape(N, C_out, Ho * Wo)
+    x3 = contiguous(x).reshape(N, C, H * W)
     parts = over_slices(N, lambda lo, hi: np.matmul(gy3[lo:hi], x3[lo:hi].transpose(0, 2, 1)).sum(axis=0))
     return _masked(sum(parts).reshape(C_out, C, 1, 1), taps)
 
@@ -563,7 +563,7 @@ def conv2d_weight_grad_gemm_1x1(x, gy, kernel_size, stride, padding, dilation, t
 def _weight_grad_operands(x, gy, kernel_size):
     """(x, gy, C_out, Ho, Wo, K) of a cols-based weight gradient: x and gy contiguous, gy's
     channels and grid, and K = C*kh*kw, the rows of cols (and of gw.T)."""
-    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
+    x, gy = contiguous(x), contiguous(gy)
     _, C_out, Ho, Wo = gy.shape
     return x, gy, C_out, Ho, Wo, x.shape[1] * kernel_size[0] * kernel_size[1]
 
@@ -636,7 +636,7 @@ def conv2d_weight_grad_phases(x, gy, kernel_size, stride, padding, dilation, tap
     _, C_out, Ho, Wo = gy.shape
     taps = _support(taps, kernel_size)
     layout = _ConvLayout(x, kernel_size, stride, padding, dilation, Ho, Wo, taps)
-    gy = np.ascontiguousarray(gy)
+    gy = contiguous(gy)
 
     def part(n_lo, n_hi):
         gw_t = zeros((layout.plane.size, C_out), dtype=x.dtype)

@@ -13,14 +13,14 @@ batch (common_numba.py's, which the algorithms run a few samples at a time).
 """
 import numpy as np
 
-from tinygen.kernels.common import conv_output_size, conv_transpose_output_size, empty
+from tinygen.kernels.common import contiguous, conv_output_size, conv_transpose_output_size, empty
 from tinygen.kernels.common_numba import col2im_chunk, im2col_chunk
 from tinygen.kernels.conv_algorithms_numba import ALGORITHMS, choose_algorithm
 
 
 def im2col(x, kernel_size, stride, padding, dilation, out_size=None):
     """Receptive fields as columns: (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo)."""
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     if out_size is None:

@@ -39,7 +39,7 @@ so the result agrees with im2col + GEMM to about 1e-6 relative (tests hold it to
 import numpy as np
 from numba import njit
 
-from tinygen.kernels.common import conv_transpose_output_size, empty, sample_chunks, scratch
+from tinygen.kernels.common import contiguous, conv_transpose_output_size, empty, sample_chunks, scratch
 from tinygen.kernels.common_numba import pad_phases, phase_planes, transpose_phases
 from tinygen.kernels.threads import over_slices
 
@@ -131,7 +131,7 @@ def conv2d_winograd(x, w, stride, padding, dilation, taps=None, reserve=None):
     if taps is not None and not np.all(taps):
         raise ValueError("conv2d_winograd: a kernel with taps (a mask) cannot go through Winograd: "
                          "masked inputs would leak in up to rounding; use conv2d_phases")
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C, H, W = x.shape
     C_out = w.shape[0]
     Ho, Wo = H + 2 * padding[0] - 2, W + 2 * padding[1] - 2
@@ -459,7 +459,7 @@ def conv2d_winograd_s2(x, w, stride, padding, dilation, taps=None, reserve=None)
     unchanged x, which then skips its input transform: on B2's 64 -> 128 layer 1.4-2 ms of a
     5.5-7 ms weight gradient, for V's memory (about twice x's) held until the backward."""
     _check_s2("conv2d_winograd_s2", w.shape, stride, dilation, taps)
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C, H, W = x.shape
     C_out = w.shape[0]
     Ho = (H + 2 * padding[0] - 4) // 2 + 1
@@ -499,7 +499,7 @@ def conv_transpose2d_winograd_s2(x, w, stride, padding, output_padding, dilation
     The phases read the same input tiles, so one V serves all four, and one GEMM per tile
     position makes all four phases' outputs (their transformed kernels stacked: 4*C_out rows)."""
     _check_s2("conv_transpose2d_winograd_s2", w.shape, stride, dilation, taps)
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     N, C_in, H, W = x.shape
     C_out = w.shape[1]
     Ho = conv_transpose_output_size(H, 4, 2, padding[0], output_padding[0], 1)
@@ -545,8 +545,8 @@ def conv2d_weight_grad_winograd_s2(x, gy, kernel_size, stride, padding, dilation
     `reserve` where the forward of this same x kept it, chunk by chunk (the same chunks when
     the thread count is unchanged; any other chunk is transformed here)."""
     _check_s2("conv2d_weight_grad_winograd_s2", (0, 0) + tuple(kernel_size), stride, dilation, taps)
-    x = np.ascontiguousarray(x)
-    gy = np.ascontiguousarray(gy)
+    x = contiguous(x)
+    gy = contiguous(gy)
     N, C = x.shape[:2]
     _, C_out, Ho, Wo = gy.shape
     th, tw = -(-Ho // 4), -(-Wo // 4)
