@@ -40,6 +40,25 @@ def test_lstm_scan_equals_its_step_by_step_definition(case):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("before, after", [(0, 0), (1, 1)])
+def test_lstm_scan_split_over_the_images_equals_its_definition(before, after):
+    # 40 images of 32 positions and 4H = 64 gates: 2048 values a step an image, so the images
+    # split over the worker threads (each thread runs every step of its images), forward and
+    # backward; the weight gradient is then the sum of the threads' parts
+    rs = np.random.default_rng(1)
+    L, N, M, H = 3, 40, 32, 16
+    gates = tg.tensor(rs.standard_normal((L, N, M, 4 * H)), requires_grad=True)
+    weight = tg.tensor(rs.standard_normal((4 * H, (before + 1 + after) * H)) * 0.3, requires_grad=True)
+    v = tg.tensor(rs.standard_normal((L, N, M, H)))
+    with tg.settings.use_num_threads(2):
+        y = lstm_scan(gates, weight, before, after)
+        got = _grads(y, [gates, weight], v)
+    want = lstm_scan_reference(gates, weight, before, after)
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-12, atol=1e-14)
+    for a, b in zip(got, _grads(want, [gates, weight], v)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 @settings(max_examples=6, deadline=None)
 @given(case=scans(max_side=2))
 def test_lstm_scan_gradcheck_and_gradgradcheck(case):

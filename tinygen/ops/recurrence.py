@@ -27,6 +27,8 @@ only gradgradcheck and create_graph users pay it). Third derivatives are not imp
 """
 import contextlib
 
+import numpy as np
+
 from tinygen import kernels
 from tinygen.autograd import grad_mode
 from tinygen.autograd.function import Function
@@ -61,6 +63,18 @@ def _neighbours_adjoint(xp, g, before, after, H):
     return out
 
 
+def _over_samples(xp, gates_shape, run):
+    """[run(lo, hi)] over the N images of gates (L, N, M, 4H), whose recurrences never meet:
+    NumPy arrays split over tinygen's worker threads, each thread running all L steps of its
+    images (one hand-off a recurrence, where splitting each step's small ops was one a step),
+    slices of at least GRAIN gate values a step; CuPy arrays whole."""
+    N = gates_shape[1]
+    if xp is not np:
+        return [run(0, N)]
+    from tinygen.kernels.threads import GRAIN, over_slices
+    return over_slices(N, run, min_slice=max(1, GRAIN // (gates_shape[2] * gates_shape[3])))
+
+
 def _products(device):
     """The matrix product of `device`'s kernels, and a scope that keeps BLAS on one thread for
     a whole recurrence (hundreds of small products; tinygen/kernels/threads.py says why)."""
@@ -87,26 +101,31 @@ class LSTMScan(Function):
         wt = weight.T                                     # (K H, 4H)
         matmul, scope = _products(self.device)
         sigmoid_kernel = kernels.implementation("fused", kernels.device_of(gates)).sigmoid
-        with scope:
+
+        def run(lo, hi):                                  # images [lo, hi), all L steps
             for t in range(L):
-                self._step(xp, matmul, sigmoid_kernel, gates, wt, acts, cells, tanh_cells, hs, nb, t)
+                self._step(xp, matmul, sigmoid_kernel, gates, wt, acts, cells, tanh_cells, hs,
+                           nb, t, slice(lo, hi))
+
+        with scope:
+            _over_samples(xp, gates.shape, run)
         self.acts, self.cells, self.tanh_cells = acts, cells, tanh_cells
         return hs                                         # (L, N, M, H)
 
-    def _step(self, xp, matmul, sigmoid_kernel, gates, wt, acts, cells, tanh_cells, hs, nb, t):
+    def _step(self, xp, matmul, sigmoid_kernel, gates, wt, acts, cells, tanh_cells, hs, nb, t, n):
         H = hs.shape[-1]
-        z = gates[t]
+        z = gates[t, n]
         if t > 0:
-            z = z + matmul(_neighbours(hs[t - 1], self.before, self.after, nb), wt)
-        a = acts[t]
+            z = z + matmul(_neighbours(hs[t - 1, n], self.before, self.after, nb[n]), wt)
+        a = acts[t, n]
         a[..., :2 * H] = sigmoid_kernel(z[..., :2 * H])                       # i, f
         xp.tanh(z[..., 2 * H:3 * H], out=a[..., 2 * H:3 * H])             # g
         a[..., 3 * H:] = sigmoid_kernel(z[..., 3 * H:])                       # o
-        c = cells[t]
+        c = cells[t, n]
         xp.multiply(a[..., :H], a[..., 2 * H:3 * H], out=c)              # i g
         if t > 0:
-            c += a[..., H:2 * H] * cells[t - 1]                           # + f c[t-1]
-        xp.multiply(a[..., 3 * H:], xp.tanh(c, out=tanh_cells[t]), out=hs[t])
+            c += a[..., H:2 * H] * cells[t - 1, n]                        # + f c[t-1]
+        xp.multiply(a[..., 3 * H:], xp.tanh(c, out=tanh_cells[t, n]), out=hs[t, n])
 
     def backward(self, gh):
         gates, weight = self.inputs
@@ -132,29 +151,34 @@ def bptt(acts, cells, tanh_cells, hs, weight, gh, before, after, matmul):
     L, N, M, G = acts.shape
     H = G // 4
     gz = xp.empty_like(acts)
-    gw = xp.zeros(weight.shape, dtype=weight.dtype)
-    dh = xp.zeros((N, M, H), dtype=acts.dtype)            # from step t + 1, through its input
-    dc = xp.zeros((N, M, H), dtype=acts.dtype)            # from step t + 1, through its cell
-    nb = xp.empty((N, M, weight.shape[1]), dtype=acts.dtype)
-    for t in range(L - 1, -1, -1):
-        a = acts[t]
-        i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
-        dh += gh[t]
-        tc = tanh_cells[t]
-        dc += dh * o * (1 - tc * tc)
-        z = gz[t]
-        z[..., :H] = dc * g * i * (1 - i)
-        z[..., 2 * H:3 * H] = dc * i * (1 - g * g)
-        z[..., 3 * H:] = dh * tc * o * (1 - o)
-        if t == 0:                                        # c[-1] = h[-1] = 0
-            z[..., H:2 * H] = 0
-            break
-        z[..., H:2 * H] = dc * cells[t - 1] * f * (1 - f)
-        dc *= f
-        zf = z.reshape(N * M, G)
-        gw += matmul(zf.T, _neighbours(hs[t - 1], before, after, nb).reshape(N * M, -1))
-        dh = _neighbours_adjoint(xp, matmul(zf, weight).reshape(N, M, -1), before, after, H)
-    return gz, gw
+
+    def run(lo, hi):                  # images [lo, hi), all L steps back: their part of gw
+        n, rows = slice(lo, hi), (hi - lo) * M
+        gw = xp.zeros(weight.shape, dtype=weight.dtype)
+        dh = xp.zeros((hi - lo, M, H), dtype=acts.dtype)  # from step t + 1, through its input
+        dc = xp.zeros((hi - lo, M, H), dtype=acts.dtype)  # from step t + 1, through its cell
+        nb = xp.empty((hi - lo, M, weight.shape[1]), dtype=acts.dtype)
+        for t in range(L - 1, -1, -1):
+            a = acts[t, n]
+            i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+            dh += gh[t, n]
+            tc = tanh_cells[t, n]
+            dc += dh * o * (1 - tc * tc)
+            z = gz[t, n]
+            z[..., :H] = dc * g * i * (1 - i)
+            z[..., 2 * H:3 * H] = dc * i * (1 - g * g)
+            z[..., 3 * H:] = dh * tc * o * (1 - o)
+            if t == 0:                                    # c[-1] = h[-1] = 0
+                z[..., H:2 * H] = 0
+                break
+            z[..., H:2 * H] = dc * cells[t - 1, n] * f * (1 - f)
+            dc *= f
+            zf = z.reshape(rows, G)
+            gw += matmul(zf.T, _neighbours(hs[t - 1, n], before, after, nb).reshape(rows, -1))
+            dh = _neighbours_adjoint(xp, matmul(zf, weight).reshape(hi - lo, M, -1), before, after, H)
+        return gw
+
+    return gz, sum(_over_samples(xp, acts.shape, run))
 
 
 class LSTMScanGrad(Function):
