@@ -21,6 +21,10 @@ image. Its backward is backpropagation through time (LSTMScanGrad.forward):
     dz  = [dc g i (1 - i),  dc c[t-1] f (1 - f),  dc i (1 - g^2),  dh tanh(c) o (1 - o)]
     dc_next = dc f,   dW += dz^T neighbours(h[t-1]),   dh_next = adjoint-neighbours(dz W)
 
+The N images' recurrences never meet, so on the CPU both passes split the images over
+tinygen's worker threads, each thread running every step of its images (the weight gradient
+is then the sum of the threads' parts): one hand-off a recurrence, not one a step.
+
 LSTMScanGrad is itself a node (inputs gates, weight, gh), so second derivatives work: its
 backward differentiates the reference recurrence twice, on copies of its inputs (slow, but
 only gradgradcheck and create_graph users pay it). Third derivatives are not implemented.
