@@ -172,6 +172,16 @@ def test_cuda_device_objects_and_factories():
     assert x.cuda().cpu().device == "cpu" and tg.zeros_like(y, device="cpu").device == "cpu"
 
 
+def test_an_attention_mask_on_another_device_is_named():
+    if not tg.cuda.is_available():
+        pytest.skip("no cuda device (nor the simulator)")
+    q = tg.randn(2, 3, device="cuda")
+    mask = tg.tensor([[True, False], [True, True]])
+    with pytest.raises(RuntimeError, match=r"scaled_dot_product_attention: attn_mask \(2, 2\) is on "
+                                           r"cpu, query \(2, 3\) on cuda"):
+        tg.nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+
+
 def test_from_numpy_as_tensor_and_predicates_as_torch():
     torch = pytest.importorskip("torch")
     a = np.arange(3.0)

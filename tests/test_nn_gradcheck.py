@@ -512,7 +512,7 @@ def _sdpa(draw):
         mask = draw(tgt.arrays((L, S)))
 
     def fn(q, k, v):
-        m = mask if kind != "float" else _like(mask, q)
+        m = mask if kind == "none" else _like(mask, q) if kind == "float" else mask.to(q.device)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=is_causal, scale=scale)
     return fn, (q, k, v)
 

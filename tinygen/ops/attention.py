@@ -26,6 +26,9 @@ def attention_bias(attn_mask, L, S, is_causal, like):
     """The additive mask M (None when nothing is masked): 0 where a query may attend, -inf
     where it may not; a float attn_mask is added as it is."""
     xp = backend.array_module(like.device)
+    if isinstance(attn_mask, Tensor) and attn_mask.device != like.device:
+        raise RuntimeError(f"scaled_dot_product_attention: attn_mask {tuple(attn_mask.shape)} is on "
+                           f"{attn_mask.device}, query {tuple(like.shape)} on {like.device}")
     if is_causal:
         attn_mask = Tensor.wrap(xp.tril(xp.ones((L, S), dtype=bool)), like.device, False)
     if attn_mask is None or attn_mask.dtype != bool:
