@@ -357,8 +357,10 @@ def test_choose_algorithm_follows_shapes_taps_and_the_setting(monkeypatch):
     assert choose("conv_transpose2d", x, (64, 64, 3, 3), y, one, one, one) == "flip"
     # stride 1 with more channels in than out (the input gradients of the PixelRNN and Gated
     # PixelCNN presets): flip too, col2im stays with the strided ones
-    assert choose("conv_transpose2d", (2, 64, 8, 8), (64, 32, 2, 3), (2, 32, 9, 10), one, zero, one) == "flip"
-    assert choose("conv_transpose2d", (2, 128, 8, 8), (128, 32, 1, 1), (2, 32, 8, 8), one, zero, one) == "flip"
+    assert choose("conv_transpose2d", (2, 64, 8, 8), (64, 32, 2, 3), (2, 32, 9, 10), one, zero,
+                  one) == "flip"
+    assert choose("conv_transpose2d", (2, 128, 8, 8), (128, 32, 1, 1), (2, 32, 8, 8), one, zero,
+                  one) == "flip"
     assert choose("conv2d_weight_grad", x, (64, 64, 3, 3), y, one, one, one) == "phases"
     two, y2 = (2, 2), (2, 128, 7, 7)                 # strided, enough input channels: sample_last
     assert choose("conv2d", (2, 64, 14, 14), (128, 64, 4, 4), y2, two, one, one) == "winograd_s2"

@@ -49,7 +49,8 @@ CONV = ("conv2d", "conv_transpose2d", "conv2d_weight_grad", "im2col", "col2im")
 POOL = ("max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward")
 MATMUL = ("matmul", "matmul_blocked")
 FUSED = ("sigmoid", "bce_with_logits", "bce_with_logits_grad", "relu", "relu_grad", "batch_norm",
-         "batch_norm_backward", "adam_step", "sgd_step", "arithmetic", "gated_tanh", "gated_tanh_grad")
+         "batch_norm_backward", "adam_step", "sgd_step", "arithmetic", "gated_tanh",
+         "gated_tanh_grad")
 # erf, erfc, lgamma, digamma, polygamma, erfinv by name: fast files only (NumPy has none of
 # them; tests check special_numba.py against mpmath)
 SPECIAL = ("apply",)

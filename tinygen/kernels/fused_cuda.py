@@ -3,10 +3,9 @@
 
 Same functions as fused_numpy.py (the formulas are there). Batch norm's per-channel
 standardization is a reduction, not an elementwise map: on the GPU it is the reference
-formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy, as are
-`arithmetic` (one CuPy ufunc is already one pass, on every core of the device) and the
-gated tanh's gradient (CuPy's ufuncs, each on the whole device; the gated tanh itself is the
-reference's formula with this file's sigmoid). The
+formula on CuPy arrays (CuPy's own reduction kernels), imported from fused_numpy; so are
+`arithmetic` (one CuPy ufunc is one pass already, on the whole device) and gated_tanh_grad
+(CuPy's ufuncs), and gated_tanh is the reference's formula with this file's sigmoid. The
 optimizer steps (adam_step, sgd_step) update a whole parameter group in one launch (per 16
 tensors; see TENSORS_PER_CALL).
 """

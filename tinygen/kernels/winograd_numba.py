@@ -39,7 +39,8 @@ so the result agrees with im2col + GEMM to about 1e-6 relative (tests hold it to
 import numpy as np
 from numba import njit
 
-from tinygen.kernels.common import contiguous, conv_transpose_output_size, empty, sample_chunks, scratch
+from tinygen.kernels.common import (contiguous, conv_transpose_output_size, empty, sample_chunks,
+                                    scratch)
 from tinygen.kernels.common_numba import pad_phases, phase_planes, transpose_phases
 from tinygen.kernels.threads import over_slices
 

@@ -312,7 +312,8 @@ def _arithmetic_kernel(a, b):
     """The fused kernels for ufunc(a, b) when a and b are NumPy arrays of one shape and dtype
     (the simulated cuda device's included), else None. (The callers check the size first: it
     is all that a small op pays, 0.05 us.)"""
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype:
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape
+            and a.dtype == b.dtype):
         return kernels.implementation("fused", "cpu")
     return None
 
