@@ -13,6 +13,7 @@ module of an array, the `xp = get_array_module(x)` idiom, is tinygen.backend's):
     scratch(name, shape, dtype)       a reusable per-thread host work array (fast CPU kernels)
     sample_chunks(...)                consecutive samples whose work matrix fits in cache
     halves(x, dim)                    the two halves of x along dim (gated activations)
+    gated_tanh_halves(x, dim, sigmoid)   the gated tanh's formula with a given sigmoid
     contiguous(a)                     a C-contiguous a: itself, or a pooled copy by the workers
     empty, empty_like, zeros          kernel outputs from a caching allocator (a pool), with
     release_free_buffers()            its torch.cuda.empty_cache and
@@ -29,7 +30,7 @@ import threading
 import numpy as np
 
 from tinygen.backend import get_array_module, simulator_enabled
-from tinygen.kernels.threads import GRAIN, over_slices
+from tinygen.kernels.threads import over_rows
 
 
 # ---- output sizes -------------------------------------------------------------------------
@@ -194,6 +195,14 @@ def halves(x, dim):
     return x[index + (slice(0, n),)], x[index + (slice(n, None),)]
 
 
+def gated_tanh_halves(x, dim, sigmoid):
+    """(tanh(a) sigmoid(b), tanh(a), sigmoid(b)) for x's halves a, b along dim: the formula of
+    fused_*.gated_tanh, each module running it with its own sigmoid."""
+    a, b = halves(x, dim)
+    t, s = get_array_module(x).tanh(a), sigmoid(b)
+    return t * s, t, s
+
+
 def empty(shape, dtype):
     """np.empty(shape, dtype) for a kernel's output or workspace, from the pool when it is at
     least POOL_MIN_BYTES (its contents are garbage)."""
@@ -236,9 +245,8 @@ def contiguous(a):
     if a.flags.c_contiguous:
         return a
     out = empty(a.shape, a.dtype)                 # (a 0-d array is always contiguous)
-    per_row = a.size // max(1, a.shape[0])
-    over_slices(a.shape[0], lambda lo, hi: np.copyto(out[lo:hi], a[lo:hi]),
-                min_slice=max(1, -(-GRAIN // max(1, per_row))), blas=False)
+    over_rows(a.shape[0], a.size // max(1, a.shape[0]),
+              lambda lo, hi: np.copyto(out[lo:hi], a[lo:hi]), blas=False)
     return out
 
 

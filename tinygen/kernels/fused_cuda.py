@@ -15,7 +15,7 @@ from numba import cuda, int32
 
 from tinygen.kernels import fused_numpy
 from tinygen.backend import get_array_module
-from tinygen.kernels.common import halves, launch, launch_config
+from tinygen.kernels.common import gated_tanh_halves, launch, launch_config
 from tinygen.kernels.common_cuda import grid32
 from tinygen.kernels.fused_numpy import (arithmetic, batch_norm, batch_norm_backward,  # noqa: F401
                                         gated_tanh_grad)
@@ -146,10 +146,7 @@ def sigmoid(x):
 
 
 def gated_tanh(x, dim):
-    xp = get_array_module(x)
-    a, b = halves(x, dim)
-    t, s = xp.tanh(a), sigmoid(b)
-    return t * s, t, s
+    return gated_tanh_halves(x, dim, sigmoid)
 
 
 def bce_with_logits(l, t):

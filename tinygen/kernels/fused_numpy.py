@@ -62,7 +62,7 @@ operator by operator, so that their results are bitwise these.
 import math
 
 from tinygen.backend import get_array_module
-from tinygen.kernels.common import halves
+from tinygen.kernels.common import gated_tanh_halves, halves
 
 
 def sigmoid(x):
@@ -120,10 +120,7 @@ def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
 
 
 def gated_tanh(x, dim):
-    xp = get_array_module(x)
-    a, b = halves(x, dim)
-    t, s = xp.tanh(a), sigmoid(b)
-    return t * s, t, s
+    return gated_tanh_halves(x, dim, sigmoid)
 
 
 def gated_tanh_grad(x, gy, t, s, dim):

@@ -32,6 +32,7 @@ whole on the thread that asks for it.
     over_slices(n, part)   part(lo, hi) on consecutive slices of range(n), one per worker, BLAS
                            on one thread; the calling thread does the first, and any that no
                            worker has begun when it is done; the results in order
+    over_rows(n, per_row, part)   over_slices of rows, each slice at least GRAIN values
     blas_on_one_thread()   the context manager that over_slices enters
     warmed_buffers()       how many of OpenBLAS's GEMM buffers have been warmed up (below)
     blas_thread_counts()   the thread count of each BLAS library that blas_on_one_thread limits
@@ -170,6 +171,12 @@ def over_slices(n, part, min_slice=1, blas=True):
                 for k in range(1, count):            # all, even after an error
                     split.wait_for(k, _workers[k - 1])
             return split.results()
+
+
+def over_rows(n, per_row, part, blas=True):
+    """over_slices over n rows of per_row values each, every slice at least GRAIN values (a
+    single slice, on the calling thread, below two GRAINs' worth)."""
+    return over_slices(n, part, min_slice=max(1, -(-GRAIN // max(1, per_row))), blas=blas)
 
 
 class _Split:

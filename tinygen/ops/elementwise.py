@@ -45,6 +45,7 @@ would otherwise print "divide by zero encountered" pointing into this file. Anom
 finds where a non-finite value came from.
 """
 import math
+import operator
 from typing import Callable, NamedTuple, Optional, Union
 
 import numpy as np
@@ -308,20 +309,19 @@ def polygamma(n, input):
 _ARITHMETIC_KERNEL_MIN = 1 << 16
 
 
-def _arithmetic_kernel(a, b):
-    """The fused kernels for ufunc(a, b) when a and b are NumPy arrays of one shape and dtype
-    (the simulated cuda device's included), else None. (The callers check the size first: it
-    is all that a small op pays, 0.05 us.)"""
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape
-            and a.dtype == b.dtype):
-        return kernels.implementation("fused", "cpu")
-    return None
+def _arithmetic(op, ufunc, a, b):
+    """op(a, b) (operator.add, ...), or the fused kernels' arithmetic(ufunc, a, b) for large
+    NumPy arrays of one shape and dtype (the simulated cuda device's included). The size is
+    checked first: it is all that a small op pays."""
+    if (a.size >= _ARITHMETIC_KERNEL_MIN and type(a) is np.ndarray and type(b) is np.ndarray
+            and a.shape == b.shape and a.dtype == b.dtype):
+        return kernels.implementation("fused", "cpu").arithmetic(ufunc, a, b)
+    return op(a, b)
 
 
 class Add(Function):
     def forward(self, a, b):
-        kernel = _arithmetic_kernel(a, b) if a.size >= _ARITHMETIC_KERNEL_MIN else None
-        return a + b if kernel is None else kernel.arithmetic(np.add, a, b)
+        return _arithmetic(operator.add, np.add, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -330,8 +330,7 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
-        kernel = _arithmetic_kernel(a, b) if a.size >= _ARITHMETIC_KERNEL_MIN else None
-        return a - b if kernel is None else kernel.arithmetic(np.subtract, a, b)
+        return _arithmetic(operator.sub, np.subtract, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
@@ -340,8 +339,7 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        kernel = _arithmetic_kernel(a, b) if a.size >= _ARITHMETIC_KERNEL_MIN else None
-        return a * b if kernel is None else kernel.arithmetic(np.multiply, a, b)
+        return _arithmetic(operator.mul, np.multiply, a, b)
 
     def backward(self, gy):
         a, b = self.inputs

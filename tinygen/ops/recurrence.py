@@ -75,8 +75,8 @@ def _over_samples(xp, gates_shape, run):
     N = gates_shape[1]
     if xp is not np:
         return [run(0, N)]
-    from tinygen.kernels.threads import GRAIN, over_slices
-    return over_slices(N, run, min_slice=max(1, GRAIN // (gates_shape[2] * gates_shape[3])))
+    from tinygen.kernels.threads import over_rows
+    return over_rows(N, gates_shape[2] * gates_shape[3], run)
 
 
 def _products(device):
