@@ -27,6 +27,16 @@ def test_a_freed_output_is_reused_and_small_arrays_are_numpys():
     assert not z.any() and z.flags.c_contiguous
 
 
+@pytest.mark.parametrize("shape", [(4, 6), (512, 256)], ids=["small", "pooled"])
+def test_empty_like_is_c_contiguous_with_the_shape_and_dtype_of_any_layout(shape):
+    a = np.zeros(shape, np.float64)
+    for view in (a, a.T, a[::2], a[:, 1:]):
+        out = common.empty_like(view)
+        assert out.shape == view.shape and out.dtype == view.dtype and out.flags.c_contiguous
+        assert not np.shares_memory(out, a)
+    assert (common.empty_like(a).base is None) == (a.nbytes < common.POOL_MIN_BYTES)
+
+
 @pytest.mark.parametrize("keep", [lambda a: a[::2].T, lambda a: a.reshape(-1)[7:],
                                   lambda a: tg.Tensor.wrap(a, "cpu", False),
                                   lambda a: memoryview(a)],

@@ -227,6 +227,11 @@ def empty(shape, dtype):
 
 
 def empty_like(a):
+    """empty(a.shape, a.dtype), C-contiguous whatever a's layout. A small a (most ops' calls in
+    a per-op microbenchmark) goes straight to NumPy: empty()'s shape and dtype checks cost
+    0.3 us, of about 1.4 for relu on 1k values."""
+    if a.nbytes < POOL_MIN_BYTES:
+        return np.empty(a.shape, a.dtype)
     return empty(a.shape, a.dtype)
 
 
@@ -244,7 +249,7 @@ def contiguous(a):
     28) float32 array permuted from (28, 64, 28, 64), 2.6 ms split in two)."""
     if a.flags.c_contiguous:
         return a
-    out = empty(a.shape, a.dtype)                 # (a 0-d array is always contiguous)
+    out = empty_like(a)                           # (a 0-d array is always contiguous)
     over_rows(a.shape[0], a.size // max(1, a.shape[0]),
               lambda lo, hi: np.copyto(out[lo:hi], a[lo:hi]), blas=False)
     return out

@@ -237,7 +237,7 @@ def gated_tanh_grad(x, gy, t, s, dim):
             or not (t.flags.c_contiguous and s.flags.c_contiguous)):
         return fused_numpy.gated_tanh_grad(x, gy, t, s, dim)
     N = x.shape[0]
-    gx = empty(x.shape, x.dtype)
+    gx = empty_like(x)
     t2, s2, gx3 = t.reshape(N, -1), s.reshape(N, -1), gx.reshape(N, 2, -1)
     one = x.dtype.type(1)
 
@@ -271,7 +271,7 @@ def _relu(x, slope, y):
 def relu(x, slope):
     """One pass, split over the workers: np.maximum(x, 0) runs on one thread, 0.96 ms on 800k
     float32 values against 0.10 ms here (2 threads), and leaky_relu as max(x, a x) is two."""
-    return _elementwise(_relu, empty(x.shape, x.dtype), [_flat(x)], _slope(x.dtype, slope))
+    return _elementwise(_relu, empty_like(x), [_flat(x)], _slope(x.dtype, slope))
 
 
 @njit(cache=True, nogil=True)
@@ -286,7 +286,7 @@ def _relu_grad(gy, x, slope, gx):
 def relu_grad(gy, x, slope):
     """One pass: NumPy needs three (compare, cast, multiply) and two temporaries. (0.0 * gy
     is the same zero, of gy's sign, as a zero of gy's dtype would give.)"""
-    return _elementwise(_relu_grad, empty(gy.shape, gy.dtype), [_flat(gy), _flat(x)],
+    return _elementwise(_relu_grad, empty_like(gy), [_flat(gy), _flat(x)],
                         _slope(gy.dtype, slope))
 
 
