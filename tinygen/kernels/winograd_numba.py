@@ -173,8 +173,13 @@ def conv2d_winograd(x, w, stride, padding, dilation, taps=None, reserve=None):
 # pair needs its own transformed weights, so U grew from 25 positions to 81 (B2's 64 -> 128
 # layer: 3.3 -> 10.6 MB written a call, 0.3 -> 2.7 ms), and each size pair's GEMMs and
 # transforms ran on one tile's columns instead of four: forward 5.0 -> 8.3 ms, weight
-# gradient 6.8 -> 10.4 (two threads, alternating in one process). One F(7, 2) tile a side
-# (8 points) would do 64 products, at 1.4e-5 float32 error (F(4, 2): 2.5e-6) and a U of 64.
+# gradient 6.8 -> 10.4 (two threads, alternating in one process). Nor one F(7, 2) tile a side
+# (points 0, +-1, +-2, +-1/2): 64 products instead of 100, float32 error 1.4e-5 (F(4, 2):
+# 2.5e-6), written with these loops for F(4, 2) and F(7, 2) both and measured on B2's 64 -> 128
+# layer (two threads, alternating in one process, 15 rounds): forward 1.02x and weight gradient
+# 1.02x F(4, 2)'s time. Its GEMMs have a quarter of the columns (one tile of each sample, 32
+# a worker), on which OpenBLAS ran at 64 GFLOP/s against 93 (one thread), and its transforms
+# run on vectors a quarter as long (input tiles 2.35 against 1.64 ms, one thread).
 
 def _cook_toom(m, r, points):
     """Winograd's F(m, r) for a correlation y[i] = sum_j g[j] d[i + j] (i < m, j < r) from the
