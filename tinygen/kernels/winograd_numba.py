@@ -179,7 +179,10 @@ def conv2d_winograd(x, w, stride, padding, dilation, taps=None, reserve=None):
 # layer (two threads, alternating in one process, 15 rounds): forward 1.02x and weight gradient
 # 1.02x F(4, 2)'s time. Its GEMMs have a quarter of the columns (one tile of each sample, 32
 # a worker), on which OpenBLAS ran at 64 GFLOP/s against 93 (one thread), and its transforms
-# run on vectors a quarter as long (input tiles 2.35 against 1.64 ms, one thread).
+# run on vectors a quarter as long (input tiles 2.35 against 1.64 ms, one thread). With the
+# GEMMs split by output channels instead (every sample's column in each: 64), a worker's GEMMs
+# took 1.96 ms against F(4, 2)'s 2.49, but its input tiles 1.18 against 1.00 and the weight
+# transform (64 positions) 0.55 against 0.32: nothing left to gain.
 
 def _cook_toom(m, r, points):
     """Winograd's F(m, r) for a correlation y[i] = sum_j g[j] d[i + j] (i < m, j < r) from the
