@@ -301,6 +301,26 @@ def test_log_softmax_value_and_gradient_within_budget(dtype, data):
               worst(gx, [1 - n * pi for pi in p], dtype, [max(1, n * pi) for pi in p]) / kappa)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_log_softmax_rows_with_infinities_and_extremes_are_torchs_and_quiet(dtype, recwarn):
+    """torch's values (torch 2.13) on rows with +-inf and with values far apart, without
+    NumPy's overflow and invalid-value warnings: a row with +inf is nan throughout."""
+    big = float(np.finfo(dtype).max)
+    rows = [([np.inf, 1.0], [np.nan, np.nan], np.inf, [np.nan, np.nan]),
+            ([np.inf, np.inf], [np.nan, np.nan], np.inf, [np.nan, np.nan]),
+            ([-np.inf, 0.0], [-np.inf, 0.0], 0.0, [0.0, 1.0]),
+            ([big, -big, big], [-math.log(2), -np.inf, -math.log(2)], big, [0.5, 0.0, 0.5]),
+            ([np.nan, 1.0], [np.nan, np.nan], np.nan, [np.nan, np.nan])]
+    for x, log_softmax, logsumexp, softmax in rows:
+        t = tg.tensor(np.array(x, dtype))
+        got = F.log_softmax(t, 0).numpy()
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, log_softmax, rtol=1e-6)
+        np.testing.assert_allclose(tg.logsumexp(t, 0).numpy(), logsumexp, rtol=1e-6)
+        np.testing.assert_allclose(F.softmax(t, 0).numpy(), softmax, rtol=1e-6)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_logsumexp_gradient_issue_cases():
     _, (g,) = value_and_grad(lambda t: tg.logsumexp(t, 0), np.array([1e8, 1e8], np.float32))
     np.testing.assert_array_equal(g, [0.5, 0.5])                    # was [1, 1]

@@ -228,19 +228,24 @@ def argmin(x, dim=None, keepdim=False):
     xp = backend.array_module(x.device)
     arg = xp.argmin(x.array, axis=dim, keepdims=keepdim) if dim is not None else xp.argmin(x.array)
     return Tensor.wrap(xp.asarray(arg, dtype=np.int64), x.device, False)
+
+
 def _shifted_log_sum_exp(xp, x, axes):
     """(m, z, L) with log sum exp(x) = m + L over axes: m = max x (0 where not finite: a row of
     -inf gives L = -inf, not nan), z = x - m, L = log sum exp(z).
 
     L = log1p(the sum without the e^0 = 1 of the max): log(1 + r) of a rounded 1 + r loses
-    r's last bits (16 ulps of L = log(1 + e^-3) in float32)."""
-    m = x.max(axis=axes, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    z = x - m
-    top = z == 0
-    rest = xp.where(top, 0, xp.exp(z)).sum(axis=axes, keepdims=True)
-    rest += (top.sum(axis=axes, keepdims=True) - 1).astype(rest.dtype)   # ties at the max
-    with np.errstate(divide="ignore"):  # log1p(-1) = -inf for rows of -inf only
+    r's last bits (16 ulps of L = log(1 + e^-3) in float32). A row with +inf has L = +inf.
+
+    Quiet, as torch: z overflows to -inf for x far below the max (1e308 - -1e308), e^z to inf
+    for a row with +inf, and log1p(-1) = -inf for rows of -inf only."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        z = x - m
+        top = z == 0
+        rest = xp.where(top, 0, xp.exp(z)).sum(axis=axes, keepdims=True)
+        rest += (top.sum(axis=axes, keepdims=True) - 1).astype(rest.dtype)   # ties at the max
         return m, z, xp.log1p(rest)
 
 
@@ -287,8 +292,9 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = backend.array_module(self.device)
-        e = xp.exp(x - x.max(axis=self.dim, keepdims=True))
-        return e / e.sum(axis=self.dim, keepdims=True)
+        with np.errstate(over="ignore", invalid="ignore"):   # quiet on inf rows, as torch
+            e = xp.exp(x - x.max(axis=self.dim, keepdims=True))
+            return e / e.sum(axis=self.dim, keepdims=True)
 
     def backward(self, gy):
         y = self.output
@@ -305,8 +311,16 @@ class LogSoftmax(Function):
         self.dim = dim
 
     def forward(self, x):
-        _, z, L = _shifted_log_sum_exp(backend.array_module(self.device), x, self.dim)
-        return z - L
+        xp = backend.array_module(self.device)
+        _, z, L = _shifted_log_sum_exp(xp, x, self.dim)
+        with np.errstate(invalid="ignore"):                  # inf - inf on a row with +inf
+            y = z - L
+        # a row with +inf is nan throughout, as torch's (z - L gives -inf beside the +inf); on
+        # a device, `any` would sync the host: the copy runs whether needed or not
+        inf_rows = L == np.inf
+        if xp is not np or inf_rows.any():
+            xp.copyto(y, np.nan, where=inf_rows)
+        return y
 
     def backward(self, gy):
         return gy - Softmax(self.dim)(self.inputs[0]) * sum(gy, dim=self.dim, keepdim=True)
