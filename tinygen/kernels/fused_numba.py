@@ -53,13 +53,7 @@ def arithmetic(ufunc, a, b):
     if not (a.flags.c_contiguous and b.flags.c_contiguous):
         return ufunc(a, b)                     # NumPy keeps such operands' layout in its result
     out = empty(a.shape, np.result_type(a, b))
-    x, z, y = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-    if y.size < 2 * GRAIN:
-        ufunc(x, z, out=y)
-    else:
-        over_slices(y.size, lambda lo, hi: ufunc(x[lo:hi], z[lo:hi], out=y[lo:hi]),
-                    min_slice=GRAIN, blas=False)
-    return out
+    return _elementwise(ufunc, out, [a.reshape(-1), b.reshape(-1)])   # ufunc(x, z, y): y is out
 
 
 # ---- sigmoid and BCE with logits (float32) -------------------------------------------------
