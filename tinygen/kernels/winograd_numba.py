@@ -183,6 +183,16 @@ def conv2d_winograd(x, w, stride, padding, dilation, taps=None, reserve=None):
 # GEMMs split by output channels instead (every sample's column in each: 64), a worker's GEMMs
 # took 1.96 ms against F(4, 2)'s 2.49, but its input tiles 1.18 against 1.00 and the weight
 # transform (64 positions) 0.55 against 0.32: nothing left to gain.
+#
+# Where the time goes (B2's 64 -> 128 forward on 32 samples, one thread, timed inside the call):
+# weight transform 0.43 ms, input tiles 1.2, GEMMs 2.9, output tiles 0.45; the GEMMs run at
+# OpenBLAS's rate for their shapes (95 GFLOP/s alone), the transforms at the memory's (their
+# inputs and outputs no longer in cache once a GEMM has run). Of the input tiles, on warm
+# memory 0.46 of 0.77 ms is the gather (scalar loads 50 KB apart); gathering each channel's
+# samples first into an (H W, samples) block took 0.73 ms, writing the columns sample-major
+# (one plane at a time) 0.65 to 1.09. Nor did the weight transform gain inside the convolution's
+# own split (each thread its share of U, then its input tiles, the GEMMs once every share is
+# done): a B2 step 1.006x the time of the separate split, alternating in one process.
 
 def _cook_toom(m, r, points):
     """Winograd's F(m, r) for a correlation y[i] = sum_j g[j] d[i + j] (i < m, j < r) from the
