@@ -6,8 +6,10 @@
   before numba is imported, hence here, at the top.
 - Hypothesis: the 'ci' profile (derandomized, no deadline) is used when CI is set, 'dev'
   otherwise; choose with HYPOTHESIS_PROFILE.
+- SIGINT is Python's KeyboardInterrupt for the whole session (below).
 """
 import os
+import signal
 
 
 def _cupy_sees_a_gpu():
@@ -42,6 +44,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("gpu"):   # the marker, not the word (a folder named gpu)
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _interactive_sigint():
+    """SIGINT as a terminal delivers it, for the tests of Ctrl-C. A suite that a script starts
+    in the background (`pytest &` in a shell without job control) inherits SIGINT ignored,
+    which Python and the training loop leave ignored: those tests then failed (an interrupt
+    that never came). Python's handler here, so the processes the tests start get the default."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(autouse=True)

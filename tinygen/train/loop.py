@@ -20,11 +20,14 @@ the current step, write the checkpoint (with the position inside the epoch), pri
 and raise Stopped (exit status 128 + the signal's number: 130, 143); a second one stops at
 once. `--resume` continues from there: the seeded loader replays the same epoch order and
 binarization (data.image_loader: set_epoch seeds its sampler and each image's dynamic bits
-from the epoch), the saved random state continues the same stream, and metrics.jsonl is cut back to the
-checkpoint's step. The pictures draw from a stream of their own, so a run interrupted
-anywhere (Ctrl-C, or a kill -9 that falls back to the last epoch's checkpoint) and resumed
-writes bitwise the checkpoints of an uninterrupted one. On resume a new lr or epochs is
-applied (and recorded in metrics.jsonl), a new lr also in the loaded optimizers.
+from the epoch), the saved random state continues the same stream, and metrics.jsonl is cut
+back to the checkpoint's step. The pictures draw from a stream of their own, so a run
+interrupted anywhere (Ctrl-C, or a kill -9 that falls back to the last epoch's checkpoint)
+and resumed writes bitwise the checkpoints of an uninterrupted one. On resume a new lr or
+epochs is applied (and recorded in metrics.jsonl), a new lr also in the loaded optimizers.
+A signal ignored when training begins stays ignored, as Python leaves it: a run that a script
+starts in the background (`tinygen train vae &`: a shell without job control starts it with
+SIGINT ignored) is not stopped by a Ctrl-C meant for the script.
 
 Guards (guards.py): every optimizer step first checks its gradients and then the parameters
 it updated; a NaN or Inf there, or in a logged loss term, stops training with a
@@ -262,7 +265,8 @@ class _StopOnSignal:
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
             for signum in self.SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._handle)
+                if signal.getsignal(signum) is not signal.SIG_IGN:   # ignored: left so
+                    self.previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame):
