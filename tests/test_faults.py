@@ -300,24 +300,25 @@ def test_ctrl_c_during_start_up_is_one_line(data_dir, tmp_path, monkeypatch):
     assert not (tmp_path / "run" / "lock").exists()
 
 
-def test_a_sigint_ignored_when_training_begins_stays_ignored(data_dir, tmp_path, monkeypatch):
-    """A run started with SIGINT ignored (in the background of a script) trains to its end
-    through a Ctrl-C, as any Python program would, and leaves SIGINT ignored."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ignored_when_training_begins_stays_ignored(signum, data_dir, tmp_path, monkeypatch):
+    """A run started with SIGINT ignored (in the background of a script), or SIGTERM, trains
+    to its end through that signal, as any Python program would, and leaves it ignored."""
     original, calls = VAE.training_step, [0]
 
     def step(self, x, optimizers):
         calls[0] += 1
         if calls[0] == 2:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signum)
         return original(self, x, optimizers)
 
     monkeypatch.setattr(VAE, "training_step", step)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(signum, signal.SIG_IGN)
     try:
         rc, err = run_cli(train_args(tmp_path / "run", data_dir))
-        after = signal.getsignal(signal.SIGINT)
+        after = signal.getsignal(signum)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
     assert rc == 0 and err == [], (rc, err)
     assert calls[0] == STEPS_PER_EPOCH * EPOCHS and after is signal.SIG_IGN
 

@@ -283,11 +283,13 @@ class _StopOnSignal:
 class TerminateAsInterrupt:
     """While a command runs, SIGTERM raises Stopped(SIGTERM) (a KeyboardInterrupt) in the main
     thread, as Ctrl-C raises KeyboardInterrupt, so it ends in one line (fit handles both
-    itself, to finish the step first); the previous handler comes back at the end."""
+    itself, to finish the step first); the previous handler comes back at the end. An
+    ignored SIGTERM stays ignored."""
 
     def __enter__(self):
         self.previous = None
-        if threading.current_thread() is threading.main_thread():
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN):
             self.previous = signal.signal(signal.SIGTERM, self._handle)
         return self
 
