@@ -59,12 +59,13 @@ thread, B2 1.79x against 1.70x, B4 1.87x against 1.76x).
 Nor a calling thread that spins, instead of sleeping, while a worker finishes its slice. A
 sleeping thread wakes about 20 us after it is signalled on this virtual machine (two threads
 handing a lock back and forth: 40 us a round trip), and a split pays up to two such waits
-(B1's eight splits a step spend 0.5 ms of its 5 waiting at their ends). Polling the worker's lock with os.sched_yield()
-between tries (which lets the worker take the GIL; time.sleep(0) sleeps 70 us here), for at
-most 0.1 ms, measured in one process, alternating with the sleeping wait: a quiet B1 and B2
-step 3% faster, B4 within its noise, and B1 4% slower with one core kept busy (the spinning
-thread holds the core on which the worker it waits for could run). A spinning worker would
-contend for the GIL with the calling thread's Python between splits.
+(B1's eight splits a step spend 0.5 ms of its 5 waiting at their ends). Polling the worker's
+lock with os.sched_yield() between tries (which lets the worker take the GIL; time.sleep(0)
+sleeps 70 us here), for at most 0.1 ms, measured in one process, alternating with the
+sleeping wait: a quiet B1 and B2 step 3% faster, B4 within its noise, and B1 4% slower with
+one core kept busy (the spinning thread holds the core on which the worker it waits for
+could run). A spinning worker would contend for the GIL with the calling thread's Python
+between splits.
 
 These workers are the only threads tinygen's CPU kernels run on: no kernel uses numba's
 parallel=True. numba's pools (GNU OpenMP by default) keep their threads spinning after every
