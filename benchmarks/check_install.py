@@ -15,8 +15,8 @@ installs nothing, and checks each extra's resolved set:
         cuda-toolkit's version.
 Prints one line per extra and exits 1 when a check fails. Network-bound, so not a unit test:
 pip downloads whole wheels to read their metadata (CUDA libraries of hundreds of MB), and a
-download the network cuts off is tried again, then reported as "not checked" (as .ci/run's
-PTX check when its wheels cannot be had); a set that does not resolve still fails.
+download that is cut off is tried again, then reported as "not checked" (as .ci/run's PTX
+check when its wheels cannot be had); a set that does not resolve still fails.
 """
 import json
 import os
@@ -29,7 +29,7 @@ GPU_NEEDS = ("cupy-cuda12x", "nvidia-cublas-cu12", "nvidia-curand-cu12", "nvidia
 
 
 # what pip prints when a download, not the resolution, failed (seen here: a 366 MB wheel cut
-# off at 176 and 359 MB, "error: incomplete-download")
+# off at 176 and 359 MB, "error: incomplete-download", while the machine's disk was filling up)
 NETWORK_FAILURES = ("incomplete-download", "Connection", "ReadTimeout", "HTTPSConnectionPool")
 
 
