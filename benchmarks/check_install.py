@@ -92,7 +92,7 @@ def main():
     for extra in ("test", "gpu", "gpu-cuda13"):
         resolved = resolve(f".[{extra}]")
         if resolved is None:
-            print(f"[{extra}] not checked: pip's downloads failed (the network, above)")
+            print(f"[{extra}] not checked: pip's downloads failed (above)")
             continue
         bad = problems(resolved, extra)
         failed |= bool(bad)
