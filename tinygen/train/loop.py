@@ -246,6 +246,16 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+def _take_signal(signum, handler):
+    """Install handler for signum and return the handler it replaces; None, changing nothing,
+    off the main thread (Python allows handlers there only) or where signum is ignored (as
+    Python leaves an ignored signal: see the top of this file)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signum) is signal.SIG_IGN):
+        return None
+    return signal.signal(signum, handler)
+
+
 class _StopOnSignal:
     """Turn the first SIGINT or SIGTERM into a request to stop after the current step (a
     second one stops at once: KeyboardInterrupt, or Stopped(SIGTERM))."""
@@ -262,11 +272,8 @@ class _StopOnSignal:
         return "interrupted" if self.signum == signal.SIGINT else "terminated (SIGTERM)"
 
     def __enter__(self):
-        self.previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                if signal.getsignal(signum) is not signal.SIG_IGN:   # ignored: left so
-                    self.previous[signum] = signal.signal(signum, self._handle)
+        taken = {signum: _take_signal(signum, self._handle) for signum in self.SIGNALS}
+        self.previous = {signum: h for signum, h in taken.items() if h is not None}
         return self
 
     def _handle(self, signum, frame):
@@ -287,10 +294,7 @@ class TerminateAsInterrupt:
     ignored SIGTERM stays ignored."""
 
     def __enter__(self):
-        self.previous = None
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN):
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        self.previous = _take_signal(signal.SIGTERM, self._handle)
         return self
 
     @staticmethod
