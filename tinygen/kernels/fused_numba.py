@@ -252,6 +252,7 @@ def _slope(dtype, slope):
 
 @njit(cache=True, nogil=True)
 def _relu(x, slope, y):
+    x, y = x.ravel(), y.ravel()        # C-contiguous arrays of any shape: views, not copies
     for i in range(x.size):
         xi = x[i]
         if xi > 0 or xi != xi:          # three stores, not one of a conditional expression,
@@ -265,11 +266,17 @@ def _relu(x, slope, y):
 def relu(x, slope):
     """One pass, split over the workers: np.maximum(x, 0) runs on one thread, 0.96 ms on 800k
     float32 values against 0.10 ms here (2 threads), and leaky_relu as max(x, a x) is two."""
-    return _elementwise(_relu, empty_like(x), [_flat(x)], _slope(x.dtype, slope))
+    slope = _slope(x.dtype, slope)
+    if x.size < 2 * GRAIN and x.flags.c_contiguous:     # one call, as _elementwise's
+        y = empty_like(x)                                # small loops, without flat views:
+        _relu(x, slope, y)                               # 1.4 -> 0.9 us on 1k float32 values
+        return y
+    return _elementwise(_relu, empty_like(x), [_flat(x)], slope)
 
 
 @njit(cache=True, nogil=True)
 def _relu_grad(gy, x, slope, gx):
+    gy, x, gx = gy.ravel(), x.ravel(), gx.ravel()
     for i in range(gy.size):
         if x[i] > 0:                    # two stores, as _relu's
             gx[i] = gy[i]
@@ -280,8 +287,12 @@ def _relu_grad(gy, x, slope, gx):
 def relu_grad(gy, x, slope):
     """One pass: NumPy needs three (compare, cast, multiply) and two temporaries. (0.0 * gy
     is the same zero, of gy's sign, as a zero of gy's dtype would give.)"""
-    return _elementwise(_relu_grad, empty_like(gy), [_flat(gy), _flat(x)],
-                        _slope(gy.dtype, slope))
+    slope = _slope(gy.dtype, slope)
+    if gy.size < 2 * GRAIN and gy.flags.c_contiguous and x.flags.c_contiguous:
+        gx = empty_like(gy)
+        _relu_grad(gy, x, slope, gx)
+        return gx
+    return _elementwise(_relu_grad, empty_like(gy), [_flat(gy), _flat(x)], slope)
 
 
 # Batch norm: a channel's M = N S values are reduced, then mapped; each kernel runs the
