@@ -32,11 +32,6 @@ from tinygen.kernels.common import contiguous, empty, empty_like, gated_tanh_hal
 from tinygen.kernels.threads import GRAIN, over_rows, over_slices
 
 
-def _flat(a):
-    """a's values in C order, one dimension: a view of a C-contiguous a, else a copy."""
-    return a.ravel()
-
-
 # Below GRAIN elements (threads.py: 32k, torch's grain for elementwise ops) a loop runs whole
 # on the calling thread. Most of a model's parameters are biases and norm weights of a few
 # hundred elements (B2: 14 of 18): measured on 30k float32 elements, 0.008 ms on one thread
@@ -53,7 +48,7 @@ def arithmetic(ufunc, a, b):
     if not (a.flags.c_contiguous and b.flags.c_contiguous):
         return ufunc(a, b)                     # NumPy keeps such operands' layout in its result
     out = empty(a.shape, np.result_type(a, b))
-    return _elementwise(ufunc, out, [a.reshape(-1), b.reshape(-1)])   # ufunc(x, z, y): y is out
+    return _elementwise(ufunc, out, a, b)   # ufunc(a, b, out)
 
 
 # ---- sigmoid and BCE with logits (float32) -------------------------------------------------
@@ -121,42 +116,53 @@ def _bce_grad_element(l, t):
 
 # One flat loop per kernel, each vectorized by LLVM (a prange loop was not: 2x slower per
 # thread, measured). A large array is cut into one slice per worker thread (threads.py).
+# Each kernel takes arrays of any shape and ravels them first (in numba a view of a C-contiguous
+# array): numba compiles a loop per number of dimensions and layout, and a small array needs no
+# flat view made in Python (_elementwise).
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _sigmoid(x, y):
+    x, y = x.ravel(), y.ravel()
     for i in range(x.size):
         y[i] = _sigmoid_element(np.float64(x[i]))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _bce(l, t, y):
+    l, t, y = l.ravel(), t.ravel(), y.ravel()
     for i in range(l.size):
         y[i] = _bce_element(np.float64(l[i]), np.float64(t[i]))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _bce_grad(l, t, d):
+    l, t, d = l.ravel(), t.ravel(), d.ravel()
     for i in range(l.size):
         d[i] = _bce_grad_element(np.float64(l[i]), np.float64(t[i]))
 
 
-def _elementwise(kernel, out, inputs, *scalars):
-    """kernel(*inputs, *scalars, out) on flat arrays of one size, in slices over the worker
-    threads from 2 GRAIN elements (below, one call: arranging a split costs more than a small
-    loop, 3.7 us against 0.35 for relu on 1k values); returns out."""
+def _elementwise(kernel, out, *args):
+    """kernel(*args, out) -> out: args are arrays of out's size (any layout) and scalars, out
+    is C-contiguous. Each kernel ravels its arrays first (in numba a view of a C-contiguous
+    array, else a copy), so below 2 GRAIN elements they go to it as they are, in one call: a
+    split costs more than a small loop (3.7 us against 0.35 for relu on 1k values), and flat
+    views made here took 0.5 of relu's 1.4 us a call. From 2 GRAIN elements, flat slices of
+    them go to the worker threads."""
+    if out.size < 2 * GRAIN:
+        kernel(*args, out)
+        return out
+    flat = [a.reshape(-1) if isinstance(a, np.ndarray) else a for a in args]
     y = out.reshape(-1)
-    if y.size < 2 * GRAIN:
-        kernel(*inputs, *scalars, y)
-    else:
-        over_slices(y.size, lambda lo, hi: kernel(*(a[lo:hi] for a in inputs), *scalars, y[lo:hi]),
-                    min_slice=GRAIN, blas=False)
+    over_slices(y.size, lambda lo, hi: kernel(*(a[lo:hi] if isinstance(a, np.ndarray) else a
+                                                for a in flat), y[lo:hi]),
+                min_slice=GRAIN, blas=False)
     return out
 
 
 def _run(kernel, *arrays):
-    """kernel(*flat arrays, flat out) over float32 arrays of one shape -> out, a new array."""
+    """kernel(*arrays, out) over float32 arrays of one shape -> out, a new array."""
     out = empty(arrays[0].shape, dtype=np.float32)
-    return _elementwise(kernel, out, [_flat(a) for a in arrays])
+    return _elementwise(kernel, out, *arrays)
 
 
 def _float32(*arrays):
@@ -252,7 +258,7 @@ def _slope(dtype, slope):
 
 @njit(cache=True, nogil=True)
 def _relu(x, slope, y):
-    x, y = x.ravel(), y.ravel()        # C-contiguous arrays of any shape: views, not copies
+    x, y = x.ravel(), y.ravel()
     for i in range(x.size):
         xi = x[i]
         if xi > 0 or xi != xi:          # three stores, not one of a conditional expression,
@@ -266,12 +272,7 @@ def _relu(x, slope, y):
 def relu(x, slope):
     """One pass, split over the workers: np.maximum(x, 0) runs on one thread, 0.96 ms on 800k
     float32 values against 0.10 ms here (2 threads), and leaky_relu as max(x, a x) is two."""
-    slope = _slope(x.dtype, slope)
-    if x.size < 2 * GRAIN and x.flags.c_contiguous:     # one call, as _elementwise's
-        y = empty_like(x)                                # small loops, without flat views:
-        _relu(x, slope, y)                               # 1.4 -> 0.9 us on 1k float32 values
-        return y
-    return _elementwise(_relu, empty_like(x), [_flat(x)], slope)
+    return _elementwise(_relu, empty_like(x), x, _slope(x.dtype, slope))
 
 
 @njit(cache=True, nogil=True)
@@ -287,12 +288,7 @@ def _relu_grad(gy, x, slope, gx):
 def relu_grad(gy, x, slope):
     """One pass: NumPy needs three (compare, cast, multiply) and two temporaries. (0.0 * gy
     is the same zero, of gy's sign, as a zero of gy's dtype would give.)"""
-    slope = _slope(gy.dtype, slope)
-    if gy.size < 2 * GRAIN and gy.flags.c_contiguous and x.flags.c_contiguous:
-        gx = empty_like(gy)
-        _relu_grad(gy, x, slope, gx)
-        return gx
-    return _elementwise(_relu_grad, empty_like(gy), [_flat(gy), _flat(x)], slope)
+    return _elementwise(_relu_grad, empty_like(gy), gy, x, _slope(gy.dtype, slope))
 
 
 # Batch norm: a channel's M = N S values are reduced, then mapped; each kernel runs the
@@ -427,7 +423,7 @@ def batch_norm(x, weight, bias, eps, slope):
     N, C, S = x.shape
     y = empty_like(x)
     mean, var, rstd = np.empty(C), np.empty(C), np.empty(C)
-    w, b = _flat(weight).astype(np.float64), _flat(bias).astype(np.float64)
+    w, b = weight.ravel().astype(np.float64), bias.ravel().astype(np.float64)
     if S == 1:
         x2, y2 = x.reshape(N, C), y.reshape(N, C)
         _over_channels(C, N, lambda c0, c1: _batch_norm_columns(
@@ -444,7 +440,7 @@ def batch_norm_backward(gy, x, mean, rstd, weight, bias, slope):
     N, C, S = x.shape
     gx = empty_like(x)
     gw, gb = np.empty(C), np.empty(C)
-    w, b = _flat(weight).astype(np.float64), _flat(bias).astype(np.float64)
+    w, b = weight.ravel().astype(np.float64), bias.ravel().astype(np.float64)
     args = (np.asarray(mean, dtype=np.float64), np.asarray(rstd, dtype=np.float64), w, b, float(slope))
     if S == 1:
         gy2, x2, gx2 = gy.reshape(N, C), x.reshape(N, C), gx.reshape(N, C)
