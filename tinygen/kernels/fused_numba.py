@@ -159,32 +159,23 @@ def _elementwise(kernel, out, *args):
     return out
 
 
-def _run(kernel, *arrays):
-    """kernel(*arrays, out) over float32 arrays of one shape -> out, a new array."""
-    out = empty(arrays[0].shape, dtype=np.float32)
-    return _elementwise(kernel, out, *arrays)
-
-
-def _float32(*arrays):
-    return all(a.dtype == np.float32 for a in arrays)
-
-
 def sigmoid(x):
-    if not _float32(x):
+    if x.dtype != np.float32:
         return fused_numpy.sigmoid(x)
-    return _run(_sigmoid, x)
+    return _elementwise(_sigmoid, empty_like(x), x)
 
 
 def bce_with_logits(l, t):
-    if not (_float32(l, t) and l.shape == t.shape):
+    if not (l.dtype == t.dtype == np.float32 and l.shape == t.shape):
         return fused_numpy.bce_with_logits(l, t)
-    return _run(_bce, l, t)
+    return _elementwise(_bce, empty_like(l), l, t)
 
 
 def bce_with_logits_grad(l, t, gy):
-    if not (_float32(l, t) and l.shape == t.shape):
+    if not (l.dtype == t.dtype == np.float32 and l.shape == t.shape):
         return fused_numpy.bce_with_logits_grad(l, t, gy)
-    return gy * _run(_bce_grad, l, t)      # gy broadcasts (a scalar after a sum), as the reference's
+    d = _elementwise(_bce_grad, empty_like(l), l, t)
+    return gy * d              # gy broadcasts (a scalar after a sum), as the reference's
 
 
 # ---- the gated tanh of ops/gates.py: tanh(a) sigmoid(b) for x's halves a, b along dim -------
