@@ -54,7 +54,13 @@ thread held up by another process on its core leaves its share to the others. Me
 2-core AMD EPYC, each setting alone in a process, alternating: with 3 slices a thread a quiet
 B1 step took 14% longer, B2 17%, B4 4% (smaller GEMMs, more hand-offs), and with one core
 kept busy the steps were no steadier (B1 1.79x its quiet time against 1.40x with one slice a
-thread, B2 1.79x against 1.70x, B4 1.87x against 1.76x).
+thread, B2 1.79x against 1.70x, B4 1.87x against 1.76x). Nor does it come from tinygen: a
+GIL-free numba loop of 8.5 ms on one thread, split in two halves or handed out in 16 or 64
+chunks first come first served, took 4.3-5.5 ms alone and 10.6-11.5 ms beside a process
+spinning on one of the two cores, where one thread took 8.4-9.4 ms (one-off script, medians
+of 100, three runs). A split of a few milliseconds waits for the turn of whichever thread
+shares its core with the busy process; and even a fair share, three threads running on two
+cores, leaves the split 4/3 of a core: 1.5x its quiet time for work that halves exactly.
 
 Nor a calling thread that spins, instead of sleeping, while a worker finishes its slice. A
 sleeping thread wakes about 20 us after it is signalled on this virtual machine (two threads
