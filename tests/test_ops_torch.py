@@ -298,6 +298,23 @@ def test_gradients_at_kinks_follow_torch():
             assert_close(g, gt)
 
 
+BOUNDS = (None, -1.0, -0.0, 0.0, 1.0, float("nan"), float("inf"), -float("inf"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("lo, hi", [(lo, hi) for lo in BOUNDS for hi in BOUNDS
+                                    if lo is not None or hi is not None])
+def test_clamp_values_at_ties_signed_zeros_and_nan_match_torch(dtype, lo, hi):
+    """Bit for bit, sign of zero included: torch keeps x where it ties a bound (clamp(-0.0,
+    min=0.0) is -0.0) with one bound or two; a nan bound gives nan, and min > max gives max."""
+    x = [-0.0, 0.0, -1.0, 2.0, float("nan"), float("inf"), -float("inf"), 0.5]
+    ours = ops.clamp(tg.tensor(x, dtype=dtype), lo, hi).numpy()
+    theirs = torch.clamp(torch.tensor(x, dtype=getattr(torch, dtype)), lo, hi).numpy()
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+
+
 # ---- the elementwise table: every row against torch's function of its name ------------------
 
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))

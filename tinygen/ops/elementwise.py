@@ -526,7 +526,11 @@ class Clamp(Function):
 
     def forward(self, x):
         xp = backend.array_module(self.device)
-        return xp.clip(x, self.lo, self.hi)
+        lo, hi = self.lo, self.hi
+        if x.dtype.kind == "f":       # a missing bound is infinite: NumPy's clip with one bound
+            lo = -math.inf if lo is None else lo      # is maximum or minimum, which give +0 at
+            hi = math.inf if hi is None else hi       # clamp(-0.0, min=0.0), where torch keeps -0
+        return xp.clip(x, lo, hi)
 
     def backward(self, gy):
         x = self.inputs[0].array
