@@ -253,10 +253,13 @@ def test_relu_grad_equals_reference(impl, shape, seed, dtype, slope):
 def test_relu_equals_reference(impl, shape, seed, dtype, slope):
     x, _ = _arrays(shape, seed, dtype)
     x[x > 3] = 0.0
+    x[x < -3] = -0.0
     x.reshape(-1)[:3] = [np.nan, -np.inf, np.inf][:x.size]
     out = impl.relu(x, slope)
     assert out.dtype == dtype and out.shape == shape
-    np.testing.assert_array_equal(out, fused_numpy.relu(x, slope))
+    want = fused_numpy.relu(x, slope)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(want))
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -320,9 +323,12 @@ def test_gated_tanh_and_its_gradient_equal_reference(impl, shape, dim, seed, dty
 
 
 def test_relu_reference_limits():
-    x = np.array([np.nan, -np.inf, np.inf, -2.0, 0.0, 3.0], np.float32)
-    np.testing.assert_array_equal(fused_numpy.relu(x, 0.0), [np.nan, 0, np.inf, 0, 0, 3])
-    np.testing.assert_array_equal(fused_numpy.relu(x, 0.2), np.array([np.nan, -np.inf, np.inf, -0.4, 0, 3], np.float32))
+    x = np.array([np.nan, -np.inf, np.inf, -2.0, 0.0, -0.0, 3.0], np.float32)
+    for slope, want in [(0.0, [np.nan, 0, np.inf, 0, 0, -0.0, 3]),
+                        (0.2, [np.nan, -np.inf, np.inf, -0.4, 0, -0.0, 3])]:
+        got = fused_numpy.relu(x, slope)
+        np.testing.assert_array_equal(got, np.array(want, np.float32), strict=True)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))   # -0.0 kept, as torch
 
 
 @pytest.mark.parametrize("impl", FAST, ids=lambda m: m.__name__.rsplit(".", 1)[-1])

@@ -307,12 +307,38 @@ BOUNDS = (None, -1.0, -0.0, 0.0, 1.0, float("nan"), float("inf"), -float("inf"))
 def test_clamp_values_at_ties_signed_zeros_and_nan_match_torch(dtype, lo, hi):
     """Bit for bit, sign of zero included: torch keeps x where it ties a bound (clamp(-0.0,
     min=0.0) is -0.0) with one bound or two; a nan bound gives nan, and min > max gives max."""
-    x = [-0.0, 0.0, -1.0, 2.0, float("nan"), float("inf"), -float("inf"), 0.5]
-    ours = ops.clamp(tg.tensor(x, dtype=dtype), lo, hi).numpy()
-    theirs = torch.clamp(torch.tensor(x, dtype=getattr(torch, dtype)), lo, hi).numpy()
-    assert ours.dtype == theirs.dtype
-    np.testing.assert_array_equal(ours, theirs)
-    np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+    assert_bits_as_torch(lambda x: ops.clamp(x, lo, hi), lambda x: torch.clamp(x, lo, hi), dtype)
+
+
+def assert_bits_as_torch(ours, theirs, dtype, zero_signs=True):
+    """ours and theirs of the special values, bit for bit (nan too, and the sign of a zero
+    unless zero_signs=False)."""
+    x = [-0.0, 0.0, -1.0, 2.0, float("nan"), float("inf"), -float("inf"), 0.5, -0.5, 1e-30]
+    y = ours(tg.tensor(x, dtype=dtype)).numpy()
+    t = theirs(torch.tensor(x, dtype=getattr(torch, dtype))).numpy()
+    assert y.dtype == t.dtype
+    np.testing.assert_array_equal(y, t)
+    if zero_signs:
+        np.testing.assert_array_equal(np.signbit(y), np.signbit(t))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, ours, theirs", [
+    ("relu", ops.relu, torch.relu),
+    ("leaky_relu", lambda x: ops.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
+    ("relu6", tg.nn.functional.relu6, TF.relu6),
+    ("hardtanh", lambda x: tg.nn.functional.hardtanh(x, -0.5, 0.0),
+     lambda x: TF.hardtanh(x, -0.5, 0.0)),
+    ("softshrink", lambda x: tg.nn.functional.softshrink(x, 0.5), lambda x: TF.softshrink(x, 0.5)),
+    ("hardshrink", lambda x: tg.nn.functional.hardshrink(x, 0.5), lambda x: TF.hardshrink(x, 0.5)),
+    ("abs", ops.abs, torch.abs),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_piecewise_activations_at_zeros_nan_and_inf_match_torch_bit_for_bit(dtype, name, ours,
+                                                                            theirs):
+    """The piecewise-linear ops on -0.0, +0.0, nan, inf and their thresholds: relu keeps -0.0
+    (torch's relu is clamp(x, min=0)), the shrinks keep nan. (torch's softshrink of -0.0 is
+    -0.0 in float32 and +0.0 in float64: its sign is not compared.)"""
+    assert_bits_as_torch(ours, theirs, dtype, zero_signs=name != "softshrink")
 
 
 # ---- the elementwise table: every row against torch's function of its name ------------------

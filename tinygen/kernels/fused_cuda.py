@@ -56,7 +56,7 @@ def _relu(x, slope, y):
     start, step = grid32()                    # int32: no 64-bit division
     for i in range(start, int32(x.size), step):
         xi = x[i]
-        y[i] = xi if xi > 0 or xi != xi else (slope * xi if slope != 0 else slope)
+        y[i] = xi if not xi < 0 else (slope * xi if slope != 0 else slope)   # -0.0 and nan kept
 
 
 @cuda.jit

@@ -252,9 +252,9 @@ def _relu(x, slope, y):
     x, y = x.ravel(), y.ravel()
     for i in range(x.size):
         xi = x[i]
-        if xi > 0 or xi != xi:          # three stores, not one of a conditional expression,
-            y[i] = xi                   # which would give xi the float slope's type first
-        elif slope != 0:                # (int64 x above 2^53 rounded)
+        if not xi < 0:                  # x >= 0 (-0.0 kept) or nan: three stores, not one of
+            y[i] = xi                   # a conditional expression, which would give xi the
+        elif slope != 0:                # float slope's type first (int64 above 2^53 rounded)
             y[i] = slope * xi
         else:                           # slope 0 gives slope itself (0), not 0 * x: that is
             y[i] = slope                # nan at x = -inf

@@ -85,10 +85,12 @@ def bce_with_logits_grad(l, t, gy):
 
 
 def relu(x, slope):
+    """x where x >= 0 (-0.0 stays -0.0, as in torch, whose relu is clamp(x, min=0)) and where
+    x is nan; 0 (slope 0: not 0 * x, nan at -inf) or slope * x below 0."""
     xp = get_array_module(x)
     if slope == 0:
-        return xp.maximum(x, x.dtype.type(0))
-    return xp.where(x > 0, x, x * x.dtype.type(slope))      # nan: nan * slope = nan
+        return xp.where(x < 0, x.dtype.type(0), x)
+    return xp.where(x < 0, x * x.dtype.type(slope), x)
 
 
 def relu_grad(gy, x, slope):

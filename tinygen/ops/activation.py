@@ -160,12 +160,13 @@ def tanhshrink(input):
 
 
 def softshrink(input, lambd=0.5):
-    """x - lambd for x > lambd, x + lambd for x < -lambd, 0 between."""
+    """x - lambd for x > lambd, x + lambd for x < -lambd, 0 between: x - clamp(x, -lambd,
+    lambd), so nan stays nan (as torch)."""
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
-    return where(input.array > lambd, input - lambd, where(input.array < -lambd, input + lambd, 0.0))
+    return input - clamp(input, -lambd, lambd)
 
 
 def hardshrink(input, lambd=0.5):
-    """x where |x| > lambd, 0 elsewhere."""
-    return where((input.array > lambd) | (input.array < -lambd), input, 0.0)
+    """0 where -lambd <= x <= lambd, x elsewhere (nan stays nan, as torch)."""
+    return where((input.array >= -lambd) & (input.array <= lambd), 0.0, input)
