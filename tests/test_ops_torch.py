@@ -332,11 +332,15 @@ def assert_bits_as_torch(ours, theirs, dtype, zero_signs=True):
     ("softshrink", lambda x: tg.nn.functional.softshrink(x, 0.5), lambda x: TF.softshrink(x, 0.5)),
     ("hardshrink", lambda x: tg.nn.functional.hardshrink(x, 0.5), lambda x: TF.hardshrink(x, 0.5)),
     ("abs", ops.abs, torch.abs),
+    ("sign", ops.sign, torch.sign),
+    ("abs_gradient", lambda x: tg.grad(ops.abs(x.requires_grad_()).sum(), x)[0],
+     lambda x: torch.autograd.grad(torch.abs(x.requires_grad_()).sum(), x)[0]),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_piecewise_activations_at_zeros_nan_and_inf_match_torch_bit_for_bit(dtype, name, ours,
                                                                             theirs):
     """The piecewise-linear ops on -0.0, +0.0, nan, inf and their thresholds: relu keeps -0.0
-    (torch's relu is clamp(x, min=0)), the shrinks keep nan. (torch's softshrink of -0.0 is
+    (torch's relu is clamp(x, min=0)), the shrinks keep nan, sign is 0 at nan (and so is
+    abs's gradient), as torch's sign is (x > 0) - (x < 0). (torch's softshrink of -0.0 is
     -0.0 in float32 and +0.0 in float64: its sign is not compared.)"""
     assert_bits_as_torch(ours, theirs, dtype, zero_signs=name != "softshrink")
 

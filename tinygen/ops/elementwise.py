@@ -74,8 +74,17 @@ class Op(NamedTuple):
         return (self.domain,) if isinstance(self.domain, str) else tuple(self.domain)
 
 
-def _sign(x):
-    return constant_mask(x, backend.array_module(x.device).sign(x.array))
+def sign_values(xp, x):
+    """torch's sign of an array: 1 above 0, -1 below, and +0 at 0, -0.0 and nan (NumPy's sign
+    gives nan at nan and keeps -0.0)."""
+    if x.dtype.kind != "f":
+        return xp.sign(x)
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
+def sign_constant(x):
+    """sign(x) as a constant Tensor (a derivative's factor)."""
+    return constant_mask(x, sign_values(backend.array_module(x.device), x.array))
 
 
 def _softplus(xp, x):
@@ -131,14 +140,14 @@ ELEMENTWISE = {op.name: op for op in [
     Op("square",   lambda xp, x: x * x,              lambda x, y, gy: gy * 2 * x),
     Op("sin",      lambda xp, x: xp.sin(x),          lambda x, y, gy: gy * cos(x)),
     Op("cos",      lambda xp, x: xp.cos(x),          lambda x, y, gy: -gy * sin(x)),
-    Op("abs",      lambda xp, x: xp.abs(x),          lambda x, y, gy: gy * _sign(x),            _KINKS),
+    Op("abs",      lambda xp, x: xp.abs(x),          lambda x, y, gy: gy * sign_constant(x),    _KINKS),
     Op("relu",     lambda k, x: k.relu(x, 0),        lambda x, y, gy: ReluGrad(0.0)(gy, x),     _KINKS, "fused"),
     Op("sigmoid",  lambda k, x: k.sigmoid(x),        lambda x, y, gy: gy * y * sigmoid(-x),     kernel="fused"),
     Op("tanh",     lambda xp, x: xp.tanh(x),         lambda x, y, gy: gy * (1 - y * y)),
     Op("softplus", _softplus,                        lambda x, y, gy: gy * sigmoid(x)),
     Op("logsigmoid", lambda xp, x: -_softplus(xp, -x), lambda x, y, gy: gy * sigmoid(-x)),
     # rounding
-    Op("sign",     lambda xp, x: xp.sign(x),         _zero,                                     _KINKS),
+    Op("sign",     sign_values,                      _zero,                                     _KINKS),
     Op("floor",    lambda xp, x: xp.floor(x),        _zero,                                     _KINKS),
     Op("ceil",     lambda xp, x: xp.ceil(x),         _zero,                                     _KINKS),
     Op("round",    lambda xp, x: xp.round(x),        _zero,                                     _KINKS),  # half to even

@@ -20,7 +20,7 @@ from tinygen import backend
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.common import constant_mask, expand_reduced, reduction_axes
-from tinygen.ops.elementwise import abs
+from tinygen.ops.elementwise import abs, sign_constant
 from tinygen.ops.linalg import svdvals
 from tinygen.ops.rearrange import movedim
 from tinygen.ops.reduce import amax, amin, sum
@@ -58,8 +58,8 @@ class NormP(Function):
         x, y = self.inputs[0], self.output
         zero = constant_mask(y, y.array == 0)
         scale = gy * (1 - zero) / (y + zero) ** (self.p - 1)
-        sign = constant_mask(x, backend.array_module(x.device).sign(x.array))
-        return expand_reduced(scale, x.shape, self.axes, self.keepdim) * abs(x) ** (self.p - 1) * sign
+        return (expand_reduced(scale, x.shape, self.axes, self.keepdim) * abs(x) ** (self.p - 1)
+                * sign_constant(x))
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
