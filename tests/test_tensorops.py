@@ -416,7 +416,7 @@ def _polygamma(draw):
     return (lambda x: ops.polygamma(n, x)), (draw(tgt.tensors(tgt.shapes(0, 2, 1, 3), "positive")),)
 
 
-@case("fmod_remainder", "fmod", "remainder")
+@case("fmod_remainder", "fmod", "remainder", "floor_divide")
 def _fmod(draw):
     sa, sb = draw(tgt.broadcastable_shapes(max_dims=2))
     a, b = draw(tgt.tensors(sa, "away_from_kinks")), draw(tgt.tensors(sb, "away_from_kinks"))
@@ -428,7 +428,7 @@ def _fmod(draw):
         b = tg.tensor(b.numpy() * 1.37, dtype="float64", requires_grad=True)
         if near_integer(b):
             return (lambda a: ops.fmod(a, 10.0)), (a,)
-    fn = draw(st.sampled_from([ops.fmod, ops.remainder]))
+    fn = draw(st.sampled_from([ops.fmod, ops.remainder, ops.floor_divide]))  # (the last: zero)
     return fn, (a, b)
 
 

@@ -209,6 +209,18 @@ CASES = {
                                m.xlogy(x.detach() * 0.0, y.detach() * 0.0)), [A34, POSITIVE]),   # (torch: d/dy nan at 0, 0; ours 0)
     "copysign": (lambda m, x, y: (m.copysign(x, y), x.copysign(-y[0]), m.copysign(x, -0.0), m.copysign(x, 0.0)),
                  [A34, A34[::-1].copy()]),
+    # a // b is the floor of the exact quotient (1 // 0.1 is 9: floor(1 / 0.1) would give 10);
+    # torch's floor_divide has no derivative (its div(rounding_mode="floor") a zero one)
+    "floor_divide": (lambda m, x, y: (m.floor_divide(x.detach(), y.detach()), x.detach() // y.detach(),
+                                      x.detach() // 0.1, 7.0 // x.detach(), x.detach().floor_divide(-y[0].detach()),
+                                      m.tensor([1.0, 0.7, -1.0, 0.3, 5.0]) // m.tensor([0.1, 0.1, 0.1, 0.1, 0.0]),
+                                      m.tensor([7, -7, 7]) // m.tensor([2, 2, -2]), m.tensor([7, -7]) // 3,
+                                      x.div(y, rounding_mode="floor"), x.div(0.1, rounding_mode="floor")),
+                     [A34, POSITIVE]),
+    "logaddexp": (lambda m, x, y: (m.logaddexp(x, y), x.logaddexp(y[0]), m.logaddexp2(x, y),
+                                   x.logaddexp2(y[1])), [A34, A34[::-1].copy()]),
+    "logaddexp_far_apart": (lambda m, x, y: (m.logaddexp(x * 800, y * 800), x.logaddexp2(y * -900)),
+                            [A34, A34[::-1].copy()]),
     "fmax_fmin": (lambda m, x, y: (m.fmax(x, y), x.fmin(y[0]), m.fmax(x, x * (x > 0) / (x > 0)),
                                    m.fmin(x / (x > 0) * (x > 0), y), m.fmax(x, x), m.fmin(x, x)),
                   [A34, A34[::-1].copy()]),
@@ -264,7 +276,8 @@ CASES = {
 
 FIRST_ORDER_ONLY = {"norm_zero_vector",   # torch's 2nd derivative of the 2-norm at 0 is nan, ours 0
                     "cdist",              # torch has no second derivative of cdist
-                    "copysign"}           # 0 (ours: None); torch's grad * y / x leaves 1e-15 terms
+                    "copysign",           # 0 (ours: None); torch's grad * y / x leaves 1e-15 terms
+                    "logaddexp_far_apart"}  # torch's 2nd derivative: nan (its e^(b - a) overflows)
 RTOL = {"polygamma": 1e-8}   # torch's trigamma is accurate to 5e-10 (ours to 1e-15: test_special_...)
 
 

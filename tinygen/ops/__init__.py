@@ -7,8 +7,8 @@ explicit assignment each, so `grep "Tensor.sum"` finds where `x.sum()` comes fro
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.elementwise import (  # noqa: F401
     ELEMENTWISE, abs, acos, acosh, add, asin, asinh, atan, atan2, atanh, ceil, clamp, clip, cos,
-    cosh, digamma, div, elu, eq, erf, erfc, erfinv, exp, exp2, expm1, floor, fmod, frac, ge, gt,
-    hypot, le, leaky_relu, lgamma, log, log1p, log2, log10, logsigmoid, lt, masked_fill, maximum,
+    cosh, digamma, div, elu, eq, erf, erfc, erfinv, exp, exp2, expm1, floor, floor_divide, fmod,
+    frac, ge, gt, hypot, le, logaddexp, logaddexp2, leaky_relu, lgamma, log, log1p, log2, log10, logsigmoid, lt, masked_fill, maximum,
     minimum, mul, ne, neg, polygamma, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid,
     sign, sin, sinh, softplus, sqrt, square, sub, tan, tanh, trunc, where)
 # modules whose functions have bool/int results or act in place (outside the gradcheck walk)
@@ -65,6 +65,8 @@ Tensor.__mul__ = mul
 Tensor.__rmul__ = _swap(mul)
 Tensor.__truediv__ = div
 Tensor.__rtruediv__ = _swap(div)
+Tensor.__floordiv__ = floor_divide
+Tensor.__rfloordiv__ = _swap(floor_divide)
 Tensor.__pow__ = pow
 Tensor.__rpow__ = _swap(pow)
 Tensor.__matmul__ = matmul
@@ -212,6 +214,9 @@ Tensor.digamma = digamma
 Tensor.polygamma = lambda x, n: polygamma(n, x)
 Tensor.atan2 = atan2
 Tensor.hypot = hypot
+Tensor.logaddexp = logaddexp
+Tensor.logaddexp2 = logaddexp2
+Tensor.floor_divide = floor_divide
 
 Tensor.__iadd__ = inplace.iadd      # x += y changes x in place, as in torch
 Tensor.__isub__ = inplace.isub

@@ -30,6 +30,8 @@ The binary rows broadcast, their gradients summed back with unbroadcast:
     atan2(a, b)      angle of (b, a)           ga = gy b / (a^2 + b^2)   gb = -gy a / (a^2 + b^2)
                                                (both 0 at a = b = 0, as torch)
     hypot(a, b)      = sqrt(a^2 + b^2)         ga = gy a / y             gb = gy b / y
+    logaddexp(a, b)  = log(e^a + e^b)          ga = gy e^(a - y)         gb = gy e^(b - y)
+    logaddexp2(a, b) = log2(2^a + 2^b)         ga = gy 2^(a - y)         gb = gy 2^(b - y)
 
 A new elementwise op is a row and its public function (`name = row_function("name")`); the
 gradcheck, the comparison with torch and `tinygen gradcheck` read the table
@@ -182,6 +184,10 @@ ELEMENTWISE = {op.name: op for op in [
        lambda a, b, y, gy: (gy * b * _atan2_scale(a, b), -gy * a * _atan2_scale(a, b)), (_KINKS, _KINKS)),
     Op("hypot",    lambda xp, a, b: xp.hypot(a, b),
        lambda a, b, y, gy: (gy * a / y, gy * b / y),                                (_KINKS, _KINKS)),
+    Op("logaddexp", lambda xp, a, b: xp.logaddexp(a, b),
+       lambda a, b, y, gy: (gy * exp(a - y), gy * exp(b - y)),                      ("any", "any")),
+    Op("logaddexp2", lambda xp, a, b: xp.logaddexp2(a, b),
+       lambda a, b, y, gy: (gy * exp2(a - y), gy * exp2(b - y)),                    ("any", "any")),
 ]}
 
 
@@ -275,6 +281,8 @@ fmod = row_function("fmod")
 remainder = row_function("remainder")
 atan2 = row_function("atan2")
 hypot = row_function("hypot")
+logaddexp = row_function("logaddexp")
+logaddexp2 = row_function("logaddexp2")
 _round_half_even = row_function("round")
 
 
@@ -366,6 +374,21 @@ class Div(Function):
         return unbroadcast(gy / b, a), unbroadcast(-(gy * self.output) / b, b)
 
 
+class FloorDivide(Function):
+    """a // b: the floor of the exact quotient, as Python's //, NumPy's floor_divide and torch's
+    (1.0 // 0.1 is 9.0, where floor(1.0 / 0.1) rounds the quotient to 10.0 first); a zero
+    gradient, as torch.div(a, b, rounding_mode="floor")."""
+
+    def forward(self, a, b):
+        with _quiet():
+            return backend.array_module(self.device).floor_divide(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        zero = gy * 0.0
+        return unbroadcast(zero, a), unbroadcast(zero, b)
+
+
 class Pow(Function):
     """a ** b for tensors a and b: d/da = b a^(b - 1), d/db = a^b log a.
 
@@ -441,6 +464,7 @@ add = _binary(Add, "add")
 sub = _binary(Sub, "sub")
 mul = _binary(Mul, "mul")
 div = _binary(Div, "div")
+floor_divide = _binary(FloorDivide, "floor_divide")
 _pow_tensor = _binary(Pow, "pow")
 
 

@@ -6,7 +6,7 @@ import numbers
 import warnings
 
 from tinygen.autograd.tensor import Tensor
-from tinygen.ops.elementwise import add, div, floor, mul, sub, trunc, where
+from tinygen.ops.elementwise import add, div, floor_divide, mul, sub, trunc, where
 from tinygen.ops.rearrange import unbind
 from tinygen.ops.shape import transpose
 from tinygen.ops.special import addcdiv, addcmul
@@ -76,8 +76,9 @@ def div_method(self, other, *, rounding_mode=None):
         return div(self, other)
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    q = div(self, other)
-    q = trunc(q) if rounding_mode == "trunc" else floor(q)
+    if rounding_mode == "floor":
+        return floor_divide(self, other)
+    q = trunc(div(self, other))
     return q if self.dtype.kind == "f" else q.to(dtype=self.dtype)
 
 
