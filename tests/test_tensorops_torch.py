@@ -414,7 +414,7 @@ def test_resize_matches_torch_on_contiguous_tensors():
 
 
 def test_special_functions_at_their_poles_and_edges_match_torch():
-    edges = np.array([0.0, -1.0, -2.0, 1.0, 2.0, -0.5, 1e-8, 30.0, 171.5, -math.inf, math.inf])
+    edges = np.array([0.0, -0.0, -1.0, -2.0, 1.0, 2.0, -0.5, 1e-8, 30.0, 171.5, -math.inf, math.inf])
     for name in ("lgamma", "digamma", "erf", "erfc"):
         with np.errstate(all="ignore"):
             ours = getattr(tg, name)(tg.tensor(edges, dtype="float64")).numpy()

@@ -6,7 +6,8 @@ tests/test_tensorops_special.py):
   digamma(x)        psi(x). Reflection psi(x) = psi(1 - x) - pi / tan(pi x) for x < 0,
                     recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10, then the asymptotic
                     series log x - 1/(2x) - sum_k B_2k / (2k x^2k) (7 terms).
-                    psi(0) = -inf, psi(negative integer) = nan (as torch).
+                    psi(+-0) = -+inf (its limit from that side), psi(negative integer) = nan
+                    (as torch).
   polygamma(n, x)   psi^(n)(x) = (-1)^(n+1) n! zeta(n + 1, x) for n >= 1, the Hurwitz zeta
                     summed directly up to x + m >= 20 and then by Euler-Maclaurin (8 terms).
                     Poles (x a non-positive integer): inf for odd n, nan for even n.
@@ -47,7 +48,7 @@ def _digamma(x):
     if math.isnan(x):
         return x
     if x == math.floor(x) and x <= 0.0:
-        return -math.inf if x == 0.0 else math.nan
+        return math.copysign(math.inf, -x) if x == 0.0 else math.nan
     result = 0.0
     if x < 0.0:
         r = x - math.floor(x + 0.5)                  # x - nearest integer: tan(pi x) = tan(pi r)
