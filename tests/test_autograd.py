@@ -343,15 +343,36 @@ def test_wrong_arguments_say_what_was_expected(call, exc, pattern):
 
 # ---- dtypes ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("a, b", [("float32", "float64"), ("float64", "float32"),
-                                  ("float32", "float32"), ("float32", "int64"),
-                                  ("int64", "int64"), ("float64", "bool")])
-def test_dtype_promotion_follows_numpy(a, b):
-    x = tg.tensor(np.ones(2, dtype=a))
-    y = tg.tensor(np.ones(2, dtype=b))
-    expected = np.result_type(np.dtype(a), np.dtype(b))
-    assert (x + y).dtype == expected
-    assert (x * y).dtype == expected
+@pytest.mark.parametrize("a, b, expected", [
+    ("float32", "float64", "float64"), ("float32", "float32", "float32"),
+    ("float32", "int64", "float32"),       # the higher category's dtype (NumPy: float64)
+    ("int32", "float32", "float32"), ("int64", "int64", "int64"), ("int32", "int64", "int64"),
+    ("float64", "bool", "float64"), ("bool", "int32", "int32"),
+    ("float32", "float64 0-d", "float32"),  # a 0-d operand of the same category does not widen
+    ("int32", "int64 0-d", "int32"), ("int64", "float64 0-d", "float64"),
+    ("bool", "int64 0-d", "int64"), ("float32 0-d", "float64 0-d", "float64")])
+def test_dtype_promotion_follows_torch(a, b, expected):
+    """torch.result_type's rule, not NumPy's: across categories (bool < integer < floating)
+    the higher category's dtype, within one the wider; a 0-d operand beside one with dims
+    counts only when it is of a higher category."""
+    def tensor(spec):
+        dtype, _, zero_d = spec.partition(" ")
+        return tg.tensor(np.ones(() if zero_d else 2, dtype=dtype))
+    x, y = tensor(a), tensor(b)
+    assert (x + y).dtype == expected and (y + x).dtype == expected
+    assert (x * y).dtype == expected and tg.maximum(x, y).dtype == expected
+    floating = expected if np.dtype(expected).kind == "f" else "float32"
+    assert (x / y).dtype == floating                      # integers divide in the default float
+    assert tg.atan2(x, y).dtype == floating               # and float functions of them too
+
+
+def test_integer_tensors_and_float_numbers_give_the_default_float():
+    i = tg.tensor([1, 2])
+    assert (i * 1.5).dtype == np.float32 and (i / 2).dtype == np.float32
+    assert (i ** 1.5).dtype == np.float32 and (i * 2).dtype == np.int64
+    np.testing.assert_allclose((2.5 ** i).numpy(), [2.5, 6.25])    # not 2 ** i
+    assert tg.exp(i).dtype == np.float32 and tg.sqrt(tg.tensor([True])).dtype == np.float32
+    assert tg.abs(i).dtype == np.int64 and tg.floor(i).dtype == np.int64
 
 
 def test_python_scalars_take_the_tensor_dtype():

@@ -3,7 +3,7 @@
 The table, ELEMENTWISE, holds every elementwise op that is one formula and one derivative
 (as HIPS autograd's defvjp and PyTorch's derivatives.yaml), one row each:
 
-    Op(name, forward, derivative, domain="any", kernel=None, quiet=False)
+    Op(name, forward, derivative, domain="any", kernel=None, quiet=False, integers=False)
 
     forward(m, *arrays) -> y      on arrays; m is the array module (xp), or, for a row with a
                                   kernel, that kernel family's module (kernels.implementation)
@@ -12,6 +12,9 @@ The table, ELEMENTWISE, holds every elementwise op that is one formula and one d
                                   name per input for a binary row
     quiet                         finite inputs can give inf or NaN: the forward runs under
                                   np.errstate (below)
+    integers                      an integer (or bool) input keeps its dtype (neg, abs, relu,
+                                  the rounding ops, fmod, ...); every other row computes it in
+                                  the default float dtype, as torch (NumPy: float64, bool float16)
 
 The derivative is written with tinygen ops, so every row is twice differentiable wherever its
 math is. Non-differentiable points take the conventional one-sided value (relu'(0) = 0,
@@ -38,13 +41,16 @@ gradcheck, the comparison with torch and `tinygen gradcheck` read the table
 (docs/your-own-op.md).
 
 Binary arithmetic broadcasts like NumPy; every backward sums its gradient back to its input's
-shape (and dtype) with the one helper `unbroadcast` (shape.py's sum_to, then a cast).
+shape (and dtype) with the one helper `unbroadcast` (shape.py's sum_to, then a cast). Operands
+of two dtypes are first cast to torch's result dtype (`result_dtype`, below), not NumPy's:
+an integer tensor with a float32 one is float32 (NumPy: float64), a float32 tensor with a 0-d
+float64 one stays float32, and integers divide in the default float dtype.
 
-The ops whose finite inputs can give inf or NaN (exp's overflow, log(0), 1/0, sqrt(-1),
-a ** b) compute it silently, as torch does, under np.errstate (measured on 8 elements: div
-2.8 -> 4.3 us, exp 2.7 -> 3.9; so only those: the quiet rows, Div, Pow, PowScalar); NumPy
-would otherwise print "divide by zero encountered" pointing into this file. Anomaly mode
-finds where a non-finite value came from.
+The ops whose inputs can give inf or NaN (exp's overflow, log(0), 1/0, sqrt(-1), fmod(x, 0),
+sin(inf), a ** b) compute it silently, as torch does, under np.errstate (about 0.9 us a call:
+so only those, the quiet rows, Div, FloorDivide, Pow, PowScalar); NumPy would otherwise print
+"divide by zero encountered" pointing into this file. Anomaly mode finds where a non-finite
+value came from.
 """
 import math
 import operator
@@ -54,7 +60,7 @@ import numpy as np
 
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
-from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.autograd.tensor import Tensor, as_tensor, get_default_dtype
 from tinygen.ops.common import (broadcast_operands, check_broadcast, constant, constant_mask,
                                 mask_array)
 from tinygen.ops.indexing import nonzero
@@ -69,6 +75,7 @@ class Op(NamedTuple):
     domain: Union[str, tuple] = "any"
     kernel: Optional[str] = None
     quiet: bool = False
+    integers: bool = False
 
     @property
     def domains(self):
@@ -79,6 +86,8 @@ class Op(NamedTuple):
 def sign_values(xp, x):
     """torch's sign of an array: 1 above 0, -1 below, and +0 at 0, -0.0 and nan (NumPy's sign
     gives nan at nan and keeps -0.0)."""
+    if x.dtype.kind == "b":
+        return x.copy()
     if x.dtype.kind != "f":
         return xp.sign(x)
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
@@ -94,14 +103,15 @@ def _softplus(xp, x):
     return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-def _floating(x):
-    """x, or x as float32 when it holds integers: the special kernels compute on floats."""
-    return x if x.dtype.kind == "f" else x.astype(np.float32)
+def floating(x):
+    """Array x, or x in the default float dtype when it holds integers or bools: torch computes
+    a float function of integers so (NumPy in float64, of bools in float16)."""
+    return x if x.dtype.kind == "f" else x.astype(get_default_dtype())
 
 
 def _special(name):
     """The forward of a special-function row: the kernel `name` of kernels/special_*.py."""
-    return lambda k, x: k.apply(name, _floating(x))
+    return lambda k, x: k.apply(name, x)
 
 
 def _zero(x, y, gy):
@@ -132,62 +142,67 @@ def _atan2_scale(a, b):
 _KINKS, _POS, _UNIT = "away_from_kinks", "positive", "unit"
 ELEMENTWISE = {op.name: op for op in [
     # name         forward(m, x)                     derivative(x, y, gy)                       domain
-    Op("neg",      lambda xp, x: -x,                 lambda x, y, gy: -gy),
+    Op("neg",      lambda xp, x: -x,                 lambda x, y, gy: -gy,                      integers=True),
     Op("exp",      lambda xp, x: xp.exp(x),          lambda x, y, gy: gy * y,                   quiet=True),
     Op("log",      lambda xp, x: xp.log(x),          lambda x, y, gy: gy / x,                   _POS, quiet=True),
     Op("log1p",    lambda xp, x: xp.log1p(x),        lambda x, y, gy: gy / (x + 1),             _POS, quiet=True),
     Op("expm1",    lambda xp, x: xp.expm1(x),        lambda x, y, gy: gy * (y + 1),             quiet=True),
     Op("sqrt",     lambda xp, x: xp.sqrt(x),         lambda x, y, gy: gy / (2 * y),             _POS, quiet=True),
     Op("rsqrt",    lambda xp, x: 1 / xp.sqrt(x),     lambda x, y, gy: gy * -0.5 * y / x,        _POS, quiet=True),
-    Op("square",   lambda xp, x: x * x,              lambda x, y, gy: gy * 2 * x),
-    Op("sin",      lambda xp, x: xp.sin(x),          lambda x, y, gy: gy * cos(x)),
-    Op("cos",      lambda xp, x: xp.cos(x),          lambda x, y, gy: -gy * sin(x)),
-    Op("abs",      lambda xp, x: xp.abs(x),          lambda x, y, gy: gy * sign_constant(x),    _KINKS),
-    Op("relu",     lambda k, x: k.relu(x, 0),        lambda x, y, gy: ReluGrad(0.0)(gy, x),     _KINKS, "fused"),
+    Op("square",   lambda xp, x: x * x,              lambda x, y, gy: gy * 2 * x,               integers=True, quiet=True),
+    Op("sin",      lambda xp, x: xp.sin(x),          lambda x, y, gy: gy * cos(x),              quiet=True),
+    Op("cos",      lambda xp, x: xp.cos(x),          lambda x, y, gy: -gy * sin(x),             quiet=True),
+    Op("abs",      lambda xp, x: xp.abs(x),          lambda x, y, gy: gy * sign_constant(x),    _KINKS, integers=True),
+    Op("relu",     lambda k, x: k.relu(x, 0),        lambda x, y, gy: ReluGrad(0.0)(gy, x),     _KINKS, "fused",
+       integers=True),
     Op("sigmoid",  lambda k, x: k.sigmoid(x),        lambda x, y, gy: gy * y * sigmoid(-x),     kernel="fused"),
     Op("tanh",     lambda xp, x: xp.tanh(x),         lambda x, y, gy: gy * (1 - y * y)),
     Op("softplus", _softplus,                        lambda x, y, gy: gy * sigmoid(x)),
     Op("logsigmoid", lambda xp, x: -_softplus(xp, -x), lambda x, y, gy: gy * sigmoid(-x)),
-    # rounding
-    Op("sign",     sign_values,                      _zero,                                     _KINKS),
-    Op("floor",    lambda xp, x: xp.floor(x),        _zero,                                     _KINKS),
-    Op("ceil",     lambda xp, x: xp.ceil(x),         _zero,                                     _KINKS),
-    Op("round",    lambda xp, x: xp.round(x),        _zero,                                     _KINKS),  # half to even
-    Op("trunc",    lambda xp, x: xp.trunc(x),        _zero,                                     _KINKS),
-    Op("frac",     lambda xp, x: x - xp.trunc(x),    lambda x, y, gy: gy,                       _KINKS),
+    # rounding (round: half to even)
+    Op("sign",     sign_values,                      _zero,                                     _KINKS, integers=True),
+    Op("floor",    lambda xp, x: xp.floor(x),        _zero,                                     _KINKS, integers=True),
+    Op("ceil",     lambda xp, x: xp.ceil(x),         _zero,                                     _KINKS, integers=True),
+    Op("round",    lambda xp, x: xp.round(x),        _zero,                                     _KINKS, integers=True),
+    Op("trunc",    lambda xp, x: xp.trunc(x),        _zero,                                     _KINKS, integers=True),
+    Op("frac",     lambda xp, x: x - xp.trunc(x),    lambda x, y, gy: gy,                       _KINKS, integers=True, quiet=True),
     # special functions
     Op("erf",      _special("erf"),                  lambda x, y, gy: gy * _C * exp(-square(x)), kernel="special"),
     Op("erfc",     _special("erfc"),                 lambda x, y, gy: gy * -_C * exp(-square(x)), kernel="special"),
     Op("erfinv",   _special("erfinv"),               lambda x, y, gy: gy / _C * exp(square(y)), _UNIT, "special"),
     Op("lgamma",   _special("lgamma"),               lambda x, y, gy: gy * digamma(x),          _POS, "special"),
-    Op("digamma",  _special("digamma"),              lambda x, y, gy: gy * polygamma(1, x),     _POS, "special"),
+    Op("digamma",  _special("digamma"),              lambda x, y, gy: gy * polygamma(1, x),     _POS, "special", quiet=True),
     # trigonometric and hyperbolic functions, logarithms and powers of other bases
-    Op("tan",      lambda xp, x: xp.tan(x),          lambda x, y, gy: gy * (1 + square(y)),     _UNIT),
-    Op("asin",     lambda xp, x: xp.arcsin(x),       lambda x, y, gy: gy * rsqrt(1 - square(x)), _UNIT),
-    Op("acos",     lambda xp, x: xp.arccos(x),       lambda x, y, gy: -gy * rsqrt(1 - square(x)), _UNIT),
+    Op("tan",      lambda xp, x: xp.tan(x),          lambda x, y, gy: gy * (1 + square(y)),     _UNIT, quiet=True),
+    Op("asin",     lambda xp, x: xp.arcsin(x),       lambda x, y, gy: gy * rsqrt(1 - square(x)), _UNIT, quiet=True),
+    Op("acos",     lambda xp, x: xp.arccos(x),       lambda x, y, gy: -gy * rsqrt(1 - square(x)), _UNIT, quiet=True),
     Op("atan",     lambda xp, x: xp.arctan(x),       lambda x, y, gy: gy / (1 + square(x))),
-    Op("sinh",     lambda xp, x: xp.sinh(x),         lambda x, y, gy: gy * cosh(x)),
-    Op("cosh",     lambda xp, x: xp.cosh(x),         lambda x, y, gy: gy * sinh(x)),
+    Op("sinh",     lambda xp, x: xp.sinh(x),         lambda x, y, gy: gy * cosh(x),             quiet=True),
+    Op("cosh",     lambda xp, x: xp.cosh(x),         lambda x, y, gy: gy * sinh(x),             quiet=True),
     Op("asinh",    lambda xp, x: xp.arcsinh(x),      lambda x, y, gy: gy * rsqrt(square(x) + 1)),
-    Op("acosh",    lambda xp, x: xp.arccosh(x),      lambda x, y, gy: gy * rsqrt(square(x) - 1), "above_one"),
-    Op("atanh",    lambda xp, x: xp.arctanh(x),      lambda x, y, gy: gy / (1 - square(x)),     _UNIT),
-    Op("exp2",     lambda xp, x: xp.exp2(x),         lambda x, y, gy: gy * y * math.log(2)),
-    Op("log2",     lambda xp, x: xp.log2(x),         lambda x, y, gy: gy / (x * math.log(2)),   _POS),
-    Op("log10",    lambda xp, x: xp.log10(x),        lambda x, y, gy: gy / (x * math.log(10)),  _POS),
-    Op("reciprocal", lambda xp, x: 1 / x,            lambda x, y, gy: -gy * square(y),          _KINKS),
+    Op("acosh",    lambda xp, x: xp.arccosh(x),      lambda x, y, gy: gy * rsqrt(square(x) - 1), "above_one", quiet=True),
+    Op("atanh",    lambda xp, x: xp.arctanh(x),      lambda x, y, gy: gy / (1 - square(x)),     _UNIT, quiet=True),
+    Op("exp2",     lambda xp, x: xp.exp2(x),         lambda x, y, gy: gy * y * math.log(2),     quiet=True),
+    Op("log2",     lambda xp, x: xp.log2(x),         lambda x, y, gy: gy / (x * math.log(2)),   _POS, quiet=True),
+    Op("log10",    lambda xp, x: xp.log10(x),        lambda x, y, gy: gy / (x * math.log(10)),  _POS, quiet=True),
+    Op("reciprocal", lambda xp, x: 1 / x,            lambda x, y, gy: -gy * square(y),          _KINKS, quiet=True),
     # binary: forward(xp, a, b), derivative(a, b, y, gy) -> (ga, gb)
     Op("fmod",     lambda xp, a, b: xp.fmod(a, b),
-       lambda a, b, y, gy: (gy, -gy * _rounded_quotient("trunc", a, b)),          (_KINKS, _KINKS)),
+       lambda a, b, y, gy: (gy, -gy * _rounded_quotient("trunc", a, b)),          (_KINKS, _KINKS),
+       quiet=True, integers=True),
     Op("remainder", lambda xp, a, b: xp.remainder(a, b),
-       lambda a, b, y, gy: (gy, -gy * _rounded_quotient("floor", a, b)),          (_KINKS, _KINKS)),
+       lambda a, b, y, gy: (gy, -gy * _rounded_quotient("floor", a, b)),          (_KINKS, _KINKS),
+       quiet=True, integers=True),
     Op("atan2",    lambda xp, a, b: xp.arctan2(a, b),
        lambda a, b, y, gy: (gy * b * _atan2_scale(a, b), -gy * a * _atan2_scale(a, b)), (_KINKS, _KINKS)),
     Op("hypot",    lambda xp, a, b: xp.hypot(a, b),
        lambda a, b, y, gy: (gy * a / y, gy * b / y),                                (_KINKS, _KINKS)),
     Op("logaddexp", lambda xp, a, b: xp.logaddexp(a, b),
-       lambda a, b, y, gy: (gy * exp(a - y), gy * exp(b - y)),                      ("any", "any")),
+       lambda a, b, y, gy: (gy * exp(a - y), gy * exp(b - y)),                      ("any", "any"),
+       quiet=True),
     Op("logaddexp2", lambda xp, a, b: xp.logaddexp2(a, b),
-       lambda a, b, y, gy: (gy * exp2(a - y), gy * exp2(b - y)),                    ("any", "any")),
+       lambda a, b, y, gy: (gy * exp2(a - y), gy * exp2(b - y)),                    ("any", "any"),
+       quiet=True),
 ]}
 
 
@@ -208,6 +223,8 @@ class Elementwise(Function):
 
     def forward(self, *xs):
         op = self.op
+        if xs[0].dtype.kind in "biu" and not op.integers:    # (binary rows: promoted already)
+            xs = [floating(x) for x in xs]
         if op.kernel is None:
             module = backend.array_module(self.device)
         else:   # dispatched on the arrays: the simulated cuda device's NumPy arrays take the cpu's
@@ -232,7 +249,7 @@ def row_function(op):
             return Elementwise(op)(input)
     else:
         def fn(input, other):
-            return Elementwise(op)(*broadcast_operands(op, input, other))
+            return Elementwise(op)(*binary_operands(op, input, other))
     fn.__name__ = op
     fn.__doc__ = f"Elementwise {op} (its row of ELEMENTWISE in tinygen/ops/elementwise.py)."
     return fn
@@ -305,7 +322,7 @@ class Polygamma(Function):
         return f"polygamma({self.n})"
 
     def forward(self, x):
-        return kernels.implementation("special", kernels.device_of(x)).apply("polygamma", _floating(x), self.n)
+        return kernels.implementation("special", kernels.device_of(x)).apply("polygamma", floating(x), self.n)
 
     def backward(self, gy):
         return gy * polygamma(self.n + 1, self.inputs[0])
@@ -316,6 +333,52 @@ def polygamma(n, input):
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"polygamma: n must be a non-negative int, got {n!r}")
     return digamma(input) if n == 0 else Polygamma(int(n))(input)
+
+
+# ---- type promotion: torch's, not NumPy's ------------------------------------------------------
+#
+# torch.result_type of two tensors (a number is a 0-d tensor by then: as_tensor gives it the
+# other's dtype, or, a float beside an integer tensor, the default float dtype). Categories
+# bool < integer < floating: across categories the higher one's dtype wins (int64 with float32
+# is float32, where NumPy widens to float64); within one, the wider. A 0-d operand beside a
+# tensor with dims changes the dtype only from a higher category (float32 with a float64
+# scalar stays float32; int64 with one becomes float64; int32 with an int64 one stays int32).
+
+def _category(dtype):
+    return 0 if dtype.kind == "b" else 2 if dtype.kind == "f" else 1
+
+
+def promote_types(d1, d2):
+    """torch.promote_types for bool, integer and floating dtypes."""
+    c1, c2 = _category(d1), _category(d2)
+    if c1 != c2:
+        return d1 if c1 > c2 else d2
+    return np.promote_types(d1, d2)
+
+
+def result_dtype(a, b):
+    """The dtype torch gives a binary op of Tensors a and b (torch.result_type)."""
+    da, db = a.array.dtype, b.array.dtype
+    if (a.ndim == 0) == (b.ndim == 0):
+        return promote_types(da, db)
+    dims, zero = (db, da) if a.ndim == 0 else (da, db)
+    if dims.kind == "f" or (dims.kind != "b" and zero.kind != "f"):
+        return dims
+    return promote_types(dims, zero)
+
+
+def promote(a, b):
+    """a and b cast to result_dtype(a, b) (differentiable casts: each gradient comes back in
+    its input's dtype)."""
+    dtype = result_dtype(a, b)
+    return astype(a, dtype), astype(b, dtype)
+
+
+def binary_operands(op, input, other):
+    """input and other as Tensors (a number takes the other's dtype) of torch's result dtype,
+    whose shapes broadcast together; a ValueError naming `op` otherwise."""
+    a, b = broadcast_operands(op, input, other)
+    return promote(a, b) if a.array.dtype != b.array.dtype else (a, b)
 
 
 # ---- binary arithmetic (broadcasting; backward sums back with unbroadcast) -------------------
@@ -365,6 +428,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
+        a, b = floating(a), floating(b)    # integers (or bools) divide in the default float
         with _quiet():
             return a / b
 
@@ -419,6 +483,12 @@ class Pow(Function):
         return unbroadcast(ga, self.inputs[0]), (unbroadcast(gb, b) if gb is not None else None)
 
 
+def _floating_for(x, c):
+    """x, or floating(x) when the number c is a float: as torch, int ** 1.5 and 2.5 ** int are
+    floats (2.5 in x's dtype would be 2)."""
+    return floating(x) if isinstance(c, float) else x
+
+
 class PowScalar(Function):
     """x ** c for a Python number c."""
 
@@ -426,6 +496,7 @@ class PowScalar(Function):
         self.c = c
 
     def forward(self, x):
+        x = _floating_for(x, self.c)
         with _quiet():
             return x ** x.dtype.type(self.c) if x.dtype.kind == "f" else x ** self.c
 
@@ -443,6 +514,7 @@ class RPowScalar(Function):
         self.c = c
 
     def forward(self, x):
+        x = _floating_for(x, self.c)
         return x.dtype.type(self.c) ** x
 
     def backward(self, gy):
@@ -455,6 +527,8 @@ def _binary(cls, op):
             a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
         if a.array.shape != b.array.shape:
             check_broadcast(op, a, b)
+        if a.array.dtype != b.array.dtype:
+            a, b = promote(a, b)
         return cls()(a, b)
     fn.__name__ = op
     return fn
@@ -606,6 +680,8 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
+    if a.array.dtype != b.array.dtype:
+        a, b = promote(a, b)
     cond = condition.array if isinstance(condition, Tensor) else condition if \
         hasattr(condition, "__cuda_array_interface__") else np.asarray(condition)   # CuPy: as is
     if cond.dtype != np.bool_:
@@ -663,12 +739,8 @@ class Maximum(Function):
 
 
 def maximum(a, b):
-    a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-    check_broadcast("maximum", a, b)
-    return Maximum(+1)(a, b)
+    return Maximum(+1)(*binary_operands("maximum", a, b))
 
 
 def minimum(a, b):
-    a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-    check_broadcast("minimum", a, b)
-    return Maximum(-1)(a, b)
+    return Maximum(-1)(*binary_operands("minimum", a, b))

@@ -17,8 +17,10 @@ import math
 
 from tinygen import backend
 from tinygen.autograd.function import Function
-from tinygen.ops.common import broadcast_operands, constant
-from tinygen.ops.elementwise import abs, clamp, log, log1p, sin, where
+from tinygen.autograd.tensor import get_default_dtype
+from tinygen.ops.common import constant
+from tinygen.ops.elementwise import abs, binary_operands, clamp, log, log1p, sin, where
+from tinygen.ops.shape import astype
 
 
 def lerp(input, end, weight):
@@ -63,9 +65,17 @@ def logit(input, eps=None):
     return log(p) - log1p(-p)
 
 
+def _floats(a, b):
+    """Tensors a and b (of one dtype) in the default float dtype when they hold integers: torch's
+    xlogy and copysign of integers are floats."""
+    if a.dtype.kind == "f":
+        return a, b
+    return astype(a, get_default_dtype()), astype(b, get_default_dtype())
+
+
 def xlogy(input, other):
     """x log y, with 0 where x = 0 (unless y is nan), broadcasting."""
-    x, y = broadcast_operands("xlogy", input, other)
+    x, y = _floats(*binary_operands("xlogy", input, other))
     xp = backend.array_module(x.device)
     skip = constant(x, (x.array == 0) & ~xp.isnan(y.array))   # broadcast (x, y) shape
     return x * log(where(skip, 1.0, y))           # log 1 = 0: value and both gradients 0 there
@@ -73,14 +83,14 @@ def xlogy(input, other):
 
 def copysign(input, other):
     """|input| with the sign bit of other (-0.0 counts as negative), broadcasting."""
-    a, b = broadcast_operands("copysign", input, other)
+    a, b = _floats(*binary_operands("copysign", input, other))
     xp = backend.array_module(a.device)
     sign = constant(a, xp.where(xp.signbit(b.array), -1.0, 1.0).astype(a.dtype))
     return abs(a) * sign
 
 
 def _fmax_fmin(op, input, other, keep_input):
-    a, b = broadcast_operands(op, input, other)
+    a, b = binary_operands(op, input, other)
     xp = backend.array_module(a.device)
     return where(constant(a, keep_input(a.array, b.array) | xp.isnan(b.array)), a, b)
 
