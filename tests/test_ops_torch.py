@@ -397,3 +397,19 @@ def test_binary_result_dtypes_match_torch(a, b):
         assert str(ours) == str(theirs).replace("torch.", ""), (name, a, b)
         checked += 1
     assert checked
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int32", "int64"])
+def test_reductions_of_integers_have_torchs_values_and_dtypes(dtype):
+    """sum, nansum, prod and cumsum of integers (or bools) are int64; logsumexp and the float
+    functions of them are in the default float dtype."""
+    values = [True, False, True] if dtype == "bool" else [3, 0, 2]
+    x, xt = tg.tensor(values, dtype=getattr(tg, dtype)), torch.tensor(values, dtype=getattr(torch, dtype))
+    for name, fn in [("sum", lambda m, t: m.sum(t)), ("nansum", lambda m, t: m.nansum(t)),
+                     ("prod", lambda m, t: m.prod(t)), ("cumsum", lambda m, t: m.cumsum(t, 0)),
+                     ("logsumexp", lambda m, t: m.logsumexp(t, 0)), ("amax", lambda m, t: m.amax(t)),
+                     ("exp", lambda m, t: m.exp(t)), ("sigmoid", lambda m, t: m.sigmoid(t))]:
+        ours, theirs = fn(tg, x), fn(torch, xt)
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), name
+        np.testing.assert_allclose(ours.numpy().astype(float), theirs.numpy().astype(float),
+                                   rtol=1e-6, err_msg=name)

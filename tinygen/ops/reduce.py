@@ -17,7 +17,7 @@ from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.common import (constant, constant_mask, expand_reduced, full_index, kept_shape,
                                 reduction_axes, sum_over)
-from tinygen.ops.elementwise import where
+from tinygen.ops.elementwise import floating, where
 from tinygen.ops.shape import getitem, reshape
 
 
@@ -134,7 +134,9 @@ def _without_nan(input):
 
 
 def nansum(input, dim=None, keepdim=False):
-    """The sum over dim, nans counted as 0."""
+    """The sum over dim, nans counted as 0 (integers have none: their sum, in their dtype)."""
+    if input.dtype.kind != "f":
+        return sum(input, dim, keepdim)
     return sum(_without_nan(input)[0], dim, keepdim)
 
 
@@ -262,7 +264,7 @@ class LogSumExp(Function):
 
     def forward(self, x):
         xp = backend.array_module(self.device)
-        m, _, L = _shifted_log_sum_exp(xp, x, self.axes)
+        m, _, L = _shifted_log_sum_exp(xp, floating(x), self.axes)
         y = m + L
         dead = y == -np.inf                                   # rows of -inf only
         # on a device, `any` would sync the host: the masked backward runs whether needed or not
