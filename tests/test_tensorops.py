@@ -459,6 +459,24 @@ def _binary_issue26(draw):
     return getattr(ops, which), (a, b)
 
 
+@case("meshgrid_clamp_min_max", "meshgrid", "clamp_min", "clamp_max")
+def _meshgrid_clamp(draw):
+    a = draw(tgt.tensors(draw(tgt.shapes(0, 1, 1, 3)), "away_from_kinks"))
+    b = draw(tgt.tensors(draw(tgt.shapes(1, 1, 1, 3)), "away_from_kinks"))
+    which = draw(st.sampled_from(["ij", "xy", "clamp_min", "clamp_max"]))
+    if which == "clamp_min":                 # bounds 0.5 and -0.5: multiples of 0.05, away
+        return (lambda a, b: ops.clamp_min(b, 0.5) * a.sum()), (a, b)   # from every value
+    if which == "clamp_max":
+        return (lambda a, b: b.clamp_max(-0.5) + a.sum()), (a, b)
+    return (lambda a, b: _grid_product(a, b, which)), (a, b)
+
+
+def _grid_product(a, b, indexing):
+    """A product of the grids: each input's gradient sums over the other's values."""
+    ga, gb = ops.meshgrid(a, b, indexing=indexing)
+    return ga * gb * gb
+
+
 @case("addcmul_addcdiv", "addcmul", "addcdiv")
 def _addc(draw):
     shapes = draw(hnp_shapes(3))

@@ -30,7 +30,8 @@ from tinygen.ops import (  # noqa: F401  (issue 26)
     acosh, addbmm, addcdiv, addcmul, addmm, addmv, asinh, atanh, baddbmm, copysign, fmax, fmin,
     logit, sinc, xlogy, cummax, cummin, logcumsumexp, nanmean, nansum, std_mean, var_mean, det,
     inverse, logdet, slogdet, diag_embed, take_along_dim, logspace)
-from tinygen.ops import floor_divide, logaddexp, logaddexp2  # noqa: F401
+from tinygen.ops import (  # noqa: F401
+    clamp_max, clamp_min, floor_divide, logaddexp, logaddexp2, meshgrid, ravel, swapaxes, swapdims)
 from tinygen.ops.compare import (  # noqa: F401
     all, allclose, any, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, count_nonzero, equal,
     isclose, isfinite, isinf, isnan, logical_and, logical_not, logical_or, logical_xor)

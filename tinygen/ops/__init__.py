@@ -50,6 +50,11 @@ from tinygen.ops.shape import (  # noqa: F401
     broadcast_to, cat, clone, contiguous, expand, flatten, getitem, is_contiguous, pad, permute,
     reshape, squeeze, stack, sum_to, t, transpose, unflatten, unsqueeze, view)
 from tinygen.ops.shift import down_shift, right_shift, skew, unskew  # noqa: F401
+from tinygen.ops.elementwise import clamp_max, clamp_min  # noqa: F401
+from tinygen.ops.rearrange import meshgrid  # noqa: F401
+
+swapaxes = swapdims = transpose   # torch's NumPy-style names of transpose
+ravel = flatten                   # torch.ravel(x): flatten(x), one dim
 
 
 def _swap(fn):
@@ -99,6 +104,8 @@ Tensor.sigmoid = sigmoid
 Tensor.tanh = tanh
 Tensor.relu = relu
 Tensor.clamp = clamp
+Tensor.clamp_min = clamp_min
+Tensor.clamp_max = clamp_max
 Tensor.clip = clamp
 Tensor.pow = pow
 Tensor.matmul = matmul
@@ -117,11 +124,14 @@ Tensor.log_softmax = log_softmax
 Tensor.reshape = reshape
 Tensor.view = view
 Tensor.flatten = flatten
+Tensor.ravel = ravel
 Tensor.unflatten = unflatten
 Tensor.squeeze = squeeze
 Tensor.unsqueeze = unsqueeze
 Tensor.permute = permute
 Tensor.transpose = transpose
+Tensor.swapaxes = swapaxes
+Tensor.swapdims = swapdims
 Tensor.t = t
 Tensor.expand = expand
 Tensor.broadcast_to = broadcast_to

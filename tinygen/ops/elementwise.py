@@ -658,6 +658,16 @@ def clamp(x, min=None, max=None):
 clip = clamp
 
 
+def clamp_min(input, min):
+    """clamp(input, min=min)."""
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    """clamp(input, max=max)."""
+    return clamp(input, max=max)
+
+
 class Where(Function):
     """cond ? a : b, cond a constant bool array; broadcasting over all three."""
 

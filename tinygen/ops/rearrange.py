@@ -1,5 +1,5 @@
 """Cutting, repeating and reordering along dims: narrow, select, chunk, split, unbind, flip,
-roll, repeat, tile, repeat_interleave, movedim, concat/hstack/vstack, and view_as /
+roll, repeat, tile, repeat_interleave, movedim, concat/hstack/vstack, meshgrid, and view_as /
 reshape_as / expand_as.
 
 Most are compositions of shape.py's ops, so their gradients (and gradients of gradients) come
@@ -9,11 +9,14 @@ for free:
     flip                                          a reversed view, copied (as torch)
     repeat(r0, r1) of (n0, n1)    (1, n0, 1, n1) -> expand (r0, n0, r1, n1) -> (r0 n0, r1 n1)
     repeat_interleave(r, dim)     unsqueeze after dim, expand to r, merge: each slice r times
+    meshgrid(a, b)                a as (n_a, 1), b as (1, n_b), each expanded to (n_a, n_b)
 
 roll is its own node: its backward rolls the gradient back. Chunks is split's node for the
 many-piece case (an RNN's time steps, an LSTM's gates): one backward concatenation instead
 of one zero array of the input's size per piece.
 """
+import warnings
+
 import numpy as np
 
 from tinygen import backend
@@ -230,3 +233,34 @@ def movedim(input, source, destination):
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
     return permute(input, order)
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids of 0-d or 1-d tensors, as torch.meshgrid(*tensors, indexing): output k
+    holds tensors[k] along dim k of shape (len(t0), len(t1), ...) for indexing 'ij', and with
+    the first two dims swapped for 'xy' (NumPy's default). Without indexing: 'ij', with
+    torch's warning. Each output is its input reshaped and expanded, a view (the gradient
+    sums back). The tensors may also come as one list."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn("meshgrid: in an upcoming release, it will be required to pass the "
+                      "indexing argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expects 0-d or 1-d tensors, got shape {tuple(t.shape)}")
+    dims = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        dims[0], dims[1] = 1, 0                      # tensors[0] runs along dim 1, tensors[1] dim 0
+    shape = [0] * len(tensors)
+    for t, d in zip(tensors, dims):
+        shape[d] = t.numel()
+    grids = []
+    for t, d in zip(tensors, dims):
+        along = [1] * len(tensors)
+        along[d] = -1
+        grids.append(expand(reshape(t, along), tuple(shape)))
+    return tuple(grids)
