@@ -370,7 +370,10 @@ DTYPES = ("bool", "uint8", "int32", "int64", "float32", "float64")
 BINARY = {"add": lambda m, a, b: a + b, "mul": lambda m, a, b: a * b, "div": lambda m, a, b: a / b,
           "maximum": lambda m, a, b: m.maximum(a, b), "atan2": lambda m, a, b: m.atan2(a, b),
           "fmod": lambda m, a, b: m.fmod(a, b), "floor_divide": lambda m, a, b: a // b,
-          "xlogy": lambda m, a, b: m.xlogy(a, b), "pow": lambda m, a, b: a ** b}
+          "xlogy": lambda m, a, b: m.xlogy(a, b), "pow": lambda m, a, b: a ** b,
+          "where": lambda m, a, b: m.where(a == a, a, b), "cat": lambda m, a, b: m.cat([a, b]),
+          "stack": lambda m, a, b: m.stack([a, b]),
+          "clamp": lambda m, a, b: m.clamp(a, b, b) if isinstance(b, (int, float)) else m.clamp(a, 0.5)}
 
 
 @pytest.mark.parametrize("a", DTYPES)

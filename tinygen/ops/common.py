@@ -6,6 +6,7 @@ public name, so no op file reaches into another's private names.
 
     arguments   normalize_dim, reduction_axes, shape_argument, as_pair, as_single,
                 check_broadcast, broadcast_operands
+    dtypes      promote_types, result_dtype (torch's promotion)
     indices     index_arrays, on_device_of, mask_array, full_index
     in backward constant, constant_mask, expand_reduced
 """
@@ -112,6 +113,38 @@ def broadcast_operands(op, input, other):
     a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
     check_broadcast(op, a, b)
     return a, b
+
+
+# ---- dtypes: torch's promotion, not NumPy's ---------------------------------------------
+#
+# torch.result_type of two tensors (a number is a 0-d tensor by then: as_tensor gives it the
+# other's dtype, or, a float beside an integer tensor, the default float dtype). Categories
+# bool < integer < floating: across categories the higher one's dtype wins (int64 with float32
+# is float32, where NumPy widens to float64); within one, the wider. A 0-d operand beside a
+# tensor with dims changes the dtype only from a higher category (float32 with a float64
+# scalar stays float32; int64 with one becomes float64; int32 with an int64 one stays int32).
+
+def _category(dtype):
+    return 0 if dtype.kind == "b" else 2 if dtype.kind == "f" else 1
+
+
+def promote_types(d1, d2):
+    """torch.promote_types for bool, integer and floating dtypes."""
+    c1, c2 = _category(d1), _category(d2)
+    if c1 != c2:
+        return d1 if c1 > c2 else d2
+    return np.promote_types(d1, d2)
+
+
+def result_dtype(a, b):
+    """The dtype torch gives a binary op of Tensors a and b (torch.result_type)."""
+    da, db = a.array.dtype, b.array.dtype
+    if (a.ndim == 0) == (b.ndim == 0):
+        return promote_types(da, db)
+    dims, zero = (db, da) if a.ndim == 0 else (da, db)
+    if dims.kind == "f" or (dims.kind != "b" and zero.kind != "f"):
+        return dims
+    return promote_types(dims, zero)
 
 
 # ---- index and mask arrays -----------------------------------------------------------------

@@ -62,7 +62,7 @@ from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor, get_default_dtype
 from tinygen.ops.common import (broadcast_operands, check_broadcast, constant, constant_mask,
-                                mask_array)
+                                mask_array, result_dtype)
 from tinygen.ops.indexing import nonzero
 from tinygen.ops.shape import astype, broadcast_to, unbroadcast
 
@@ -335,37 +335,7 @@ def polygamma(n, input):
     return digamma(input) if n == 0 else Polygamma(int(n))(input)
 
 
-# ---- type promotion: torch's, not NumPy's ------------------------------------------------------
-#
-# torch.result_type of two tensors (a number is a 0-d tensor by then: as_tensor gives it the
-# other's dtype, or, a float beside an integer tensor, the default float dtype). Categories
-# bool < integer < floating: across categories the higher one's dtype wins (int64 with float32
-# is float32, where NumPy widens to float64); within one, the wider. A 0-d operand beside a
-# tensor with dims changes the dtype only from a higher category (float32 with a float64
-# scalar stays float32; int64 with one becomes float64; int32 with an int64 one stays int32).
-
-def _category(dtype):
-    return 0 if dtype.kind == "b" else 2 if dtype.kind == "f" else 1
-
-
-def promote_types(d1, d2):
-    """torch.promote_types for bool, integer and floating dtypes."""
-    c1, c2 = _category(d1), _category(d2)
-    if c1 != c2:
-        return d1 if c1 > c2 else d2
-    return np.promote_types(d1, d2)
-
-
-def result_dtype(a, b):
-    """The dtype torch gives a binary op of Tensors a and b (torch.result_type)."""
-    da, db = a.array.dtype, b.array.dtype
-    if (a.ndim == 0) == (b.ndim == 0):
-        return promote_types(da, db)
-    dims, zero = (db, da) if a.ndim == 0 else (da, db)
-    if dims.kind == "f" or (dims.kind != "b" and zero.kind != "f"):
-        return dims
-    return promote_types(dims, zero)
-
+# ---- type promotion: torch's, not NumPy's (result_dtype: ops/common.py) -----------------------
 
 def promote(a, b):
     """a and b cast to result_dtype(a, b) (differentiable casts: each gradient comes back in
@@ -634,6 +604,8 @@ class Clamp(Function):
     def forward(self, x):
         xp = backend.array_module(self.device)
         lo, hi = self.lo, self.hi
+        if isinstance(lo, float) or isinstance(hi, float):   # integers clamped to float bounds:
+            x = floating(x)                                     # the default float, as torch
         if x.dtype.kind == "f":       # a missing bound is infinite: NumPy's clip with one bound
             lo = -math.inf if lo is None else lo      # is maximum or minimum, which give +0 at
             hi = math.inf if hi is None else hi       # clamp(-0.0, min=0.0), where torch keeps -0
@@ -650,8 +622,13 @@ class Clamp(Function):
 
 
 def clamp(x, min=None, max=None):
+    """min(max(x, min), max) for number bounds (tensor bounds: tg.maximum and tg.minimum)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    for name, bound in (("min", min), ("max", max)):
+        if isinstance(bound, Tensor):
+            raise TypeError(f"clamp: {name} is a Tensor of shape {tuple(bound.shape)}; tinygen's "
+                            f"clamp takes numbers (use tg.maximum(x, lo) and tg.minimum(x, hi))")
     return Clamp(min, max)(x)
 
 

@@ -8,6 +8,8 @@ what an index gathered, slice what cat joined. Broadcasting lives here too, as t
 
 and sum_to is the one helper every binary op's backward uses to undo broadcasting.
 """
+import functools
+
 import numpy as np
 
 from tinygen import backend, kernels
@@ -15,7 +17,7 @@ from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_dtype, as_tensor
 from tinygen.kernels.common import empty as pooled_empty
 from tinygen.kernels.common import zeros as pooled_zeros
-from tinygen.ops.common import index_arrays, normalize_dim, shape_argument, sum_over
+from tinygen.ops.common import index_arrays, normalize_dim, promote_types, shape_argument, sum_over
 
 
 def _new_array(xp, shape, dtype, zeroed=False):
@@ -285,9 +287,12 @@ class Cat(Function):
 
 
 def cat(tensors, dim=0):
+    """The tensors joined along dim, in torch's promoted dtype (int64 with float32: float32)."""
     tensors = [as_tensor(t, like=tensors) for t in tensors]
     if not tensors:
         raise ValueError("cat: expects a non-empty list of tensors")
+    dtype = functools.reduce(promote_types, [t.array.dtype for t in tensors])
+    tensors = [astype(t, dtype) for t in tensors]
     ref = tensors[0]
     dim = normalize_dim(dim, ref.ndim, "cat")
     for t in tensors[1:]:
