@@ -291,14 +291,18 @@ def _instance_norm(draw):
     return (lambda x, w, b: F.instance_norm(x, weight=w, bias=b)), (x, w, b)
 
 
-@case("dropout2d")
+@case("dropout2d", "dropout2d", "dropout1d")
 def _dropout2d(draw):
     p, seed = draw(st.sampled_from([0.0, 0.3, 0.5])), draw(st.integers(0, 3))
+    x = draw(_images())
+    one_d = draw(st.booleans())
+    if one_d:
+        x = tg.tensor(x.numpy().reshape(x.shape[0], x.shape[1], -1), dtype="float64", requires_grad=True)
 
     def fn(x):
         tg.manual_seed(seed)           # the same channel mask at every evaluation
-        return F.dropout2d(x, p)
-    return fn, (draw(_images()),)
+        return F.dropout1d(x, p) if one_d else F.dropout2d(x, p)
+    return fn, (x,)
 
 
 @case("conv1d", "conv1d", "conv_transpose1d")
@@ -317,10 +321,12 @@ def _conv1d(draw):
 
 # ---- issue 26: shrinks, bilinear, 1-d pools, local response norm, distances, embedding losses ----
 
-@case("glu_shrinks", "glu", "tanhshrink", "softshrink", "hardshrink")
+@case("glu_shrinks", "glu", "tanhshrink", "softshrink", "hardshrink", "threshold")
 def _shrinks(draw):
     x = draw(tgt.tensors(SMALL, "away_from_kinks"))     # the shrinks' kinks at +-lambd
-    which = draw(st.sampled_from(["glu", "tanhshrink", "softshrink", "hardshrink"]))
+    which = draw(st.sampled_from(["glu", "tanhshrink", "softshrink", "hardshrink", "threshold"]))
+    if which == "threshold":                            # its kink at 0.5, away from every x
+        return (lambda x: F.threshold(x, 0.5, -1.5)), (x,)
     if which == "glu":
         x = draw(tgt.tensors(tuple(x.shape[:-1]) + (2 * x.shape[-1],)))
         dim = draw(st.sampled_from([-1, x.ndim - 1]))

@@ -207,6 +207,10 @@ FUNCTIONAL = [
     ("instance_norm", lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
      lambda x, w, b: TF.instance_norm(x, weight=w, bias=b), [_normal(2, 3, 4, 3), _normal(3), _normal(3)]),
     ("dropout2d_eval", *_same("dropout2d", p=0.5, training=False), [_normal(2, 3, 2, 2)]),
+    ("dropout1d_eval", *_same("dropout1d", p=0.5, training=False), [_normal(2, 3, 4)]),
+    ("threshold", *_same("threshold", threshold=0.1, value=-2.0), [_spread(3, 4)]),
+    ("instance_norm_1d", lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+     lambda x, w, b: TF.instance_norm(x, weight=w, bias=b), [_normal(2, 3, 5), _normal(3), _normal(3)]),
     ("conv1d", lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1, dilation=2),
      lambda x, w, b: TF.conv1d(x, w, b, stride=2, padding=1, dilation=2),
      [_normal(2, 3, 9), _normal(4, 3, 3), _normal(4)]),
@@ -381,6 +385,10 @@ MODULES = [
     ("InstanceNorm2d_affine_tracked", "InstanceNorm2d", (3,), {"affine": True, "track_running_stats": True},
      [_normal(2, 3, 4, 4)]),
     ("InstanceNorm2d_unbatched", "InstanceNorm2d", (3,), {}, [_normal(3, 4, 4)]),
+    ("InstanceNorm1d", "InstanceNorm1d", (3,), {}, [_normal(2, 3, 5)]),
+    ("InstanceNorm1d_affine_tracked", "InstanceNorm1d", (3,), {"affine": True, "track_running_stats": True},
+     [_normal(2, 3, 5)]),
+    ("InstanceNorm1d_unbatched", "InstanceNorm1d", (3,), {}, [_normal(3, 5)]),
     ("Embedding", "Embedding", (7, 3), {"padding_idx": 0}, [np.array([[0, 3], [6, 3]])]),
     ("Embedding_max_norm", "Embedding", (7, 3), {"max_norm": 1.0}, [np.array([[1, 2], [6, 1]])]),
     ("Conv1d", "Conv1d", (3, 4, 3), {"stride": 2, "padding": 1}, [_normal(2, 3, 8)]),
@@ -397,6 +405,7 @@ MODULES = [
     ("Tanhshrink", "Tanhshrink", (), {}, [_normal(3, 4)]),
     ("Softshrink", "Softshrink", (0.7,), {}, [_spread(3, 4)]),
     ("Hardshrink", "Hardshrink", (), {}, [_spread(3, 4)]),
+    ("Threshold", "Threshold", (0.1, 20.0), {}, [_spread(3, 4)]),
     ("Bilinear", "Bilinear", (3, 2, 4), {}, [_normal(5, 3), _normal(5, 2)]),
     ("Bilinear_no_bias", "Bilinear", (3, 2, 4), {"bias": False}, [_normal(5, 3), _normal(5, 2)]),
     ("MaxPool1d", "MaxPool1d", (3, 2, 1), {}, [_spread(2, 3, 8)]),
@@ -508,6 +517,18 @@ def test_eval_mode_instance_norm_uses_running_estimates():
     m.eval(), reference.eval()
     np.testing.assert_allclose(m(tg.tensor(x)).numpy(), reference(torch.tensor(x)).detach().numpy(),
                                rtol=1e-9, atol=1e-12)
+
+
+def test_dropout1d_drops_whole_channels_batched_or_not():
+    tg.manual_seed(0)
+    for x in (tg.ones(300, 6, 5), tg.ones(600, 5)):
+        y = nn.Dropout1d(0.25)(x).numpy()
+        assert np.all(y.min(axis=-1) == y.max(axis=-1))          # a (sample's) channel: all or none
+        assert set(np.unique(y)) <= {np.float32(0.0), np.float32(1 / 0.75)}
+        assert abs((y[..., 0] == 0).mean() - 0.25) < 0.04
+    assert nn.Dropout1d(0.25).eval()(x) is x
+    with pytest.raises(ValueError, match="dropout1d"):
+        nn.Dropout1d()(tg.ones(2, 3, 4, 5))
 
 
 def test_dropout2d_drops_whole_channels_and_rescales():

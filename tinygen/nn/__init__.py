@@ -24,20 +24,20 @@ from tinygen.nn.embedding import Embedding  # noqa: F401
 from tinygen.nn.loss import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss,
     MSELoss, NLLLoss, SmoothL1Loss)
-from tinygen.nn.normalization import GroupNorm, InstanceNorm2d  # noqa: F401
+from tinygen.nn.normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d  # noqa: F401
 from tinygen.nn.normalization import SyncBatchNorm  # noqa: F401
 from tinygen.nn import parallel  # noqa: F401
 from tinygen.nn.padding import (  # noqa: F401
     ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d,
     ReplicationPad2d, ZeroPad1d, ZeroPad2d)
 from tinygen.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d  # noqa: F401
-from tinygen.nn.shape import Dropout2d  # noqa: F401
+from tinygen.nn.shape import Dropout1d, Dropout2d  # noqa: F401
 from tinygen.nn.patches import Fold, Unfold  # noqa: F401
 from tinygen.nn.upsampling import (  # noqa: F401
     PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)
 
 # issue 26
-from tinygen.nn.activation import GLU, Hardshrink, Softshrink, Tanhshrink  # noqa: F401
+from tinygen.nn.activation import GLU, Hardshrink, Softshrink, Tanhshrink, Threshold  # noqa: F401
 from tinygen.nn.distance import CosineSimilarity, PairwiseDistance  # noqa: F401
 from tinygen.nn.linear import Bilinear  # noqa: F401
 from tinygen.nn.loss import (  # noqa: F401

@@ -9,7 +9,7 @@ from tinygen.nn.init import constant_
 from tinygen.nn.module import Module, Parameter
 from tinygen.ops.activation import (
     celu, gelu, glu, hardshrink, hardsigmoid, hardswish, hardtanh, mish, prelu, selu, silu, softmin,
-    softshrink, softsign, tanhshrink)
+    softshrink, softsign, tanhshrink, threshold)
 from tinygen.ops.elementwise import elu, leaky_relu, logsigmoid, relu, sigmoid, softplus, tanh
 from tinygen.ops.factories import full
 from tinygen.ops.reduce import log_softmax, softmax
@@ -318,6 +318,20 @@ class Softshrink(Module):
 
     def extra_repr(self):
         return str(self.lambd)
+
+
+class Threshold(Module):
+    """value where x <= threshold, x elsewhere."""
+
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, x):
+        return threshold(x, self.threshold, self.value)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}{_inplace(self.inplace, ', ')}"
 
 
 class Hardshrink(Module):

@@ -23,13 +23,13 @@ from tinygen.ops.embedding import embedding, one_hot  # noqa: F401
 from tinygen.ops.losses import huber_loss, kl_div, l1_loss, smooth_l1_loss  # noqa: F401
 from tinygen.ops.patches import fold, unfold  # noqa: F401
 from tinygen.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d  # noqa: F401
-from tinygen.ops.random import dropout2d  # noqa: F401
+from tinygen.ops.random import dropout1d, dropout2d  # noqa: F401
 from tinygen.ops.resample import interpolate, pixel_shuffle, pixel_unshuffle, upsample  # noqa: F401
 from tinygen.ops.similarity import cosine_similarity, normalize  # noqa: F401
 
 # issue 26
 from tinygen.nn.normalization import local_response_norm  # noqa: F401
-from tinygen.ops.activation import glu, hardshrink, softshrink, tanhshrink  # noqa: F401
+from tinygen.ops.activation import glu, hardshrink, softshrink, tanhshrink, threshold  # noqa: F401
 from tinygen.ops.attention import scaled_dot_product_attention  # noqa: F401
 from tinygen.ops.grid_sample import affine_grid, grid_sample  # noqa: F401
 from tinygen.ops.linalg import bilinear  # noqa: F401

@@ -439,9 +439,12 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
-class InstanceNorm2d(_BatchNorm):
-    """Instance normalization of (N, C, H, W) (or unbatched (C, H, W)) inputs: each sample's
-    channel planes on their own. Defaults as torch: no affine map, no running estimates."""
+class _InstanceNorm(_BatchNorm):
+    """Instance normalization of (N, C, *positions) (or unbatched (C, *positions)) inputs: each
+    sample's channels on their own, over `positions` dims (POSITIONS). Defaults as torch: no
+    affine map, no running estimates."""
+
+    POSITIONS = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
                  track_running_stats=False, device=None, dtype=None, *, bias=True):
@@ -449,16 +452,27 @@ class InstanceNorm2d(_BatchNorm):
                          bias=bias)
 
     def forward(self, x):
-        if x.ndim == 3:                                  # unbatched (C, H, W)
+        n = len(self.POSITIONS)
+        if x.ndim == n + 1:                              # unbatched (C, *positions)
             return reshape(self.forward(reshape(x, (1,) + tuple(x.shape))), x.shape)
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(f"InstanceNorm2d({self.num_features}): expected input (N, "
-                             f"{self.num_features}, H, W) or ({self.num_features}, H, W), got "
-                             f"{tuple(x.shape)}")
+        if x.ndim != n + 2 or x.shape[1] != self.num_features:
+            layout = ", ".join((str(self.num_features),) + self.POSITIONS)
+            raise ValueError(f"{type(self).__name__}({self.num_features}): expected input "
+                             f"(N, {layout}) or ({layout}), got {tuple(x.shape)}")
         use_input_stats = self.training or not self.track_running_stats
         return instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                              use_input_stats, self.momentum if self.momentum is not None else 0.1,
                              self.eps)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization of (N, C, L) (or unbatched (C, L)) inputs."""
+    POSITIONS = ("L",)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization of (N, C, H, W) (or unbatched (C, H, W)) inputs."""
+    POSITIONS = ("H", "W")
 
 
 class SyncNormalize(BatchNorm):

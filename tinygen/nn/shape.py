@@ -1,10 +1,10 @@
-"""Layers that only reshape or randomly mask: Flatten, Unflatten, Dropout, Dropout2d.
+"""Layers that only reshape or randomly mask: Flatten, Unflatten, Dropout, Dropout1d, Dropout2d.
 
 `inplace=True` is accepted (and shown in the repr, as torch) but ignored: tinygen computes
 out of place, with the same values.
 """
 from tinygen.nn.module import Module
-from tinygen.ops.random import dropout, dropout2d
+from tinygen.ops.random import dropout, dropout1d, dropout2d
 from tinygen.ops.shape import flatten, unflatten
 
 
@@ -51,6 +51,15 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout):
+    """In training, zero whole channels (each (sample, channel) row of (N, C, L), or each row
+    of an unbatched (C, L)) with probability p and scale the rest by 1/(1-p); in evaluation,
+    the identity."""
+
+    def forward(self, x):
+        return dropout1d(x, self.p, self.training)
 
 
 class Dropout2d(Dropout):

@@ -15,6 +15,7 @@
     tanhshrink(x)          x - tanh(x)
     softshrink(x, l)       x - l above l, x + l below -l, 0 between
     hardshrink(x, l)       x where |x| > l, 0 elsewhere
+    threshold(x, t, v)     x where x > t, v elsewhere
 
 F.softmax, F.log_softmax and F.softmin also take torch's deprecated implicit dim.
 
@@ -165,6 +166,12 @@ def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
     return input - clamp(input, -lambd, lambd)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """value where x <= threshold, x elsewhere (nan stays nan), as
+    torch.nn.functional.threshold. inplace is accepted and ignored."""
+    return where(input.array <= threshold, value, input)
 
 
 def hardshrink(input, lambd=0.5):

@@ -3,6 +3,7 @@ so tg.manual_seed makes them reproducible."""
 from tinygen import rng
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.common import constant_mask
+from tinygen.ops.shape import reshape
 
 
 def dropout(input, p=0.5, training=True):
@@ -22,6 +23,16 @@ def bernoulli(probs):
     p = probs.array
     draw = rng.random(rng.generator(probs.device), p.shape, p.dtype) < p
     return Tensor.wrap(draw.astype(p.dtype), probs.device, False)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """dropout2d for (N, C, L), or an unbatched (C, L) whose channels are its rows, as
+    torch.nn.functional.dropout1d. inplace is accepted and ignored."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"dropout1d: expected input (N, C, L) or (C, L), got {tuple(input.shape)}")
+    if input.ndim == 2 and training:
+        return reshape(dropout2d(reshape(input, (1,) + tuple(input.shape)), p), input.shape)
+    return dropout2d(input, p, training)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
