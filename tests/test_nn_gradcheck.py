@@ -291,17 +291,19 @@ def _instance_norm(draw):
     return (lambda x, w, b: F.instance_norm(x, weight=w, bias=b)), (x, w, b)
 
 
-@case("dropout2d", "dropout2d", "dropout1d")
+@case("dropout2d", "dropout2d", "dropout1d", "alpha_dropout")
 def _dropout2d(draw):
     p, seed = draw(st.sampled_from([0.0, 0.3, 0.5])), draw(st.integers(0, 3))
     x = draw(_images())
-    one_d = draw(st.booleans())
-    if one_d:
+    which = draw(st.sampled_from(["dropout2d", "dropout1d", "alpha_dropout"]))
+    if which == "dropout1d":
         x = tg.tensor(x.numpy().reshape(x.shape[0], x.shape[1], -1), dtype="float64", requires_grad=True)
+    drop = {"dropout2d": lambda x: F.dropout2d(x, p), "dropout1d": lambda x: F.dropout1d(x, p),
+            "alpha_dropout": lambda x: F.alpha_dropout(x, p, training=True)}[which]
 
     def fn(x):
-        tg.manual_seed(seed)           # the same channel mask at every evaluation
-        return F.dropout1d(x, p) if one_d else F.dropout2d(x, p)
+        tg.manual_seed(seed)           # the same mask at every evaluation
+        return drop(x)
     return fn, (x,)
 
 

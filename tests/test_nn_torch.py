@@ -531,6 +531,25 @@ def test_dropout1d_drops_whole_channels_batched_or_not():
         nn.Dropout1d()(tg.ones(2, 3, 4, 5))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_alpha_dropout_keeps_a_standard_normal_standard_with_torchs_two_values(dtype):
+    """Its math: a dropped element is a (-s) + a s p, a kept one a x + a s p, with a and b
+    chosen so that a standard normal input stays mean 0, variance 1; the gradient is a or 0."""
+    p = 0.2
+    tg.manual_seed(0)
+    zeros = F.alpha_dropout(tg.zeros(2000, dtype=getattr(tg, dtype)), p, training=True).numpy()
+    theirs = TF.alpha_dropout(torch.zeros(2000, dtype=getattr(torch, dtype)), p, training=True).numpy()
+    np.testing.assert_allclose(np.unique(zeros), np.unique(theirs), rtol=1e-6)   # the two values
+    x = tg.randn(400_000, dtype=tg.float64, requires_grad=True)
+    y = F.alpha_dropout(x, p, training=True)
+    assert abs(float(y.mean())) < 0.01 and abs(float(y.var()) - 1) < 0.01
+    y.sum().backward()
+    a = (1 - p) ** -0.5 * (1 + p * 1.7580993408473766 ** 2) ** -0.5
+    assert set(np.round(np.unique(x.grad.numpy()), 12)) == {0.0, round(a, 12)}
+    assert abs((x.grad.numpy() == 0).mean() - p) < 0.005
+    assert F.alpha_dropout(x, p) is x and nn.AlphaDropout(p).eval()(x) is x   # torch's default
+
+
 def test_dropout2d_drops_whole_channels_and_rescales():
     tg.manual_seed(0)
     x = tg.ones(200, 8, 3, 3)

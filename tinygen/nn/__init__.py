@@ -31,7 +31,7 @@ from tinygen.nn.padding import (  # noqa: F401
     ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d,
     ReplicationPad2d, ZeroPad1d, ZeroPad2d)
 from tinygen.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d  # noqa: F401
-from tinygen.nn.shape import Dropout1d, Dropout2d  # noqa: F401
+from tinygen.nn.shape import AlphaDropout, Dropout1d, Dropout2d  # noqa: F401
 from tinygen.nn.patches import Fold, Unfold  # noqa: F401
 from tinygen.nn.upsampling import (  # noqa: F401
     PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)

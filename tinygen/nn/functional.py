@@ -23,7 +23,7 @@ from tinygen.ops.embedding import embedding, one_hot  # noqa: F401
 from tinygen.ops.losses import huber_loss, kl_div, l1_loss, smooth_l1_loss  # noqa: F401
 from tinygen.ops.patches import fold, unfold  # noqa: F401
 from tinygen.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d  # noqa: F401
-from tinygen.ops.random import dropout1d, dropout2d  # noqa: F401
+from tinygen.ops.random import alpha_dropout, dropout1d, dropout2d  # noqa: F401
 from tinygen.ops.resample import interpolate, pixel_shuffle, pixel_unshuffle, upsample  # noqa: F401
 from tinygen.ops.similarity import cosine_similarity, normalize  # noqa: F401
 

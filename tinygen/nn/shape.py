@@ -1,10 +1,11 @@
-"""Layers that only reshape or randomly mask: Flatten, Unflatten, Dropout, Dropout1d, Dropout2d.
+"""Layers that only reshape or randomly mask: Flatten, Unflatten, Dropout, Dropout1d, Dropout2d,
+AlphaDropout.
 
 `inplace=True` is accepted (and shown in the repr, as torch) but ignored: tinygen computes
 out of place, with the same values.
 """
 from tinygen.nn.module import Module
-from tinygen.ops.random import dropout, dropout1d, dropout2d
+from tinygen.ops.random import alpha_dropout, dropout, dropout1d, dropout2d
 from tinygen.ops.shape import flatten, unflatten
 
 
@@ -51,6 +52,14 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class AlphaDropout(Dropout):
+    """In training, alpha dropout (F.alpha_dropout: SELU's mean and variance kept); in
+    evaluation, the identity."""
+
+    def forward(self, x):
+        return alpha_dropout(x, self.p, self.training)
 
 
 class Dropout1d(Dropout):

@@ -1,5 +1,7 @@
-"""Ops that draw random numbers: dropout, bernoulli. Every draw goes through tinygen.rng,
-so tg.manual_seed makes them reproducible."""
+"""Ops that draw random numbers: dropout (and its channel and alpha forms), bernoulli. Every
+draw goes through tinygen.rng, so tg.manual_seed makes them reproducible."""
+import math
+
 from tinygen import rng
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.common import constant_mask
@@ -16,6 +18,32 @@ def dropout(input, p=0.5, training=True):
         return input * 0.0
     keep = rng.random(rng.generator(input.device), input.shape, input.dtype) >= p
     return input * constant_mask(input, keep / (1.0 - p))
+
+
+# SELU's negative saturation value, scale * alpha (Klambauer et al. 2017; ops/activation.py)
+_SELU_SATURATION = 1.0507009873554804934193349852946 * 1.6732632423543772848170429916717
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks, as torch.nn.functional.alpha_dropout (Klambauer et al. 2017):
+    a dropped element becomes SELU's negative saturation -s (s = 1.7581), and then a y + b
+    restores a standard normal input's mean 0 and variance 1:
+
+        y = x where kept (probability 1 - p), -s where dropped
+        a = ((1 - p) (1 + p s^2))^(-1/2),    b = a s p,    output a y + b
+
+    Note torch's default training=False for the function (nn.AlphaDropout passes its mode).
+    The gradient is a where kept, 0 where dropped. inplace is accepted and ignored."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"alpha_dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = rng.random(rng.generator(input.device), input.shape, input.dtype) >= p
+    a = 1.0 / math.sqrt((1.0 - p) * (1.0 + p * _SELU_SATURATION ** 2))
+    shift = a * _SELU_SATURATION * (p - 1.0 + keep)          # a (-s) + a s p where dropped, a s p kept
+    return input * constant_mask(input, keep * a) + constant_mask(input, shift)
 
 
 def bernoulli(probs):
