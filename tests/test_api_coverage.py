@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES_FILE = ROOT / "tests" / "torch_names.txt"
 API_MD = ROOT / "docs" / "api.md"     # the public API contract
 
-COVERAGE_FLOOR = 724   # 724 of 729 (701 of 710 after issues 22 and 26; 572 of 608 after issue 11); raise it as names are added
+COVERAGE_FLOOR = 725   # 725 of 729 (701 of 710 after issues 22 and 26; 572 of 608 after issue 11); raise it as names are added
 
 
 def resolve(dotted):

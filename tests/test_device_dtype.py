@@ -57,6 +57,7 @@ def test_dtype_objects_compare_with_everything():
     assert {tg.float32: "f"}[x.dtype] == "f"
     assert np.zeros(2, dtype=tg.uint8).dtype == np.uint8
     assert tg.tensor([1.0], dtype="torch.float64").dtype == tg.float64
+    assert isinstance(x.dtype, tg.dtype) and isinstance(tg.int64, tg.dtype)   # torch.dtype's role
 
 
 def test_default_dtype():

@@ -52,6 +52,7 @@ from tinygen.autograd.legacy import (  # noqa: F401
     ShortTensor)
 from tinygen.autograd.tensor import DTYPE_OBJECTS as _DTYPE_OBJECTS
 from numpy import finfo, iinfo  # noqa: F401  (tg.finfo(tg.float32).eps, as torch's)
+from numpy import dtype  # noqa: F401  (the class of tg.float32 and of t.dtype: isinstance(d, tg.dtype))
 
 float32 = float = _DTYPE_OBJECTS["float32"]
 float64 = double = _DTYPE_OBJECTS["float64"]
