@@ -8,16 +8,28 @@ from tinygen.ops.common import constant_mask
 from tinygen.ops.shape import reshape
 
 
-def dropout(input, p=0.5, training=True):
-    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+def _keep_mask(op, input, p, training, shape):
+    """None where the dropout `op` leaves input as it is (in evaluation, or p = 0), else a bool
+    array of `shape`, True (kept) with probability 1 - p, drawn from the generator of input's
+    device. p outside [0, 1]: a ValueError naming op."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+        raise ValueError(f"{op}: probability p must be in [0, 1], got {p}")
     if not training or p == 0.0:
-        return input
+        return None
+    return rng.random(rng.generator(input.device), shape, input.dtype) >= p
+
+
+def _inverted(input, keep, p):
+    """input where kept, scaled by 1/(1-p), 0 elsewhere (all 0 for p = 1)."""
     if p == 1.0:
         return input * 0.0
-    keep = rng.random(rng.generator(input.device), input.shape, input.dtype) >= p
     return input * constant_mask(input, keep / (1.0 - p))
+
+
+def dropout(input, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+    keep = _keep_mask("dropout", input, p, training, input.shape)
+    return input if keep is None else _inverted(input, keep, p)
 
 
 # SELU's negative saturation value, scale * alpha (Klambauer et al. 2017; ops/activation.py)
@@ -34,13 +46,11 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False):
 
     Note torch's default training=False for the function (nn.AlphaDropout passes its mode).
     The gradient is a where kept, 0 where dropped. inplace is accepted and ignored."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"alpha_dropout: probability p must be in [0, 1], got {p}")
-    if not training or p == 0.0:
+    keep = _keep_mask("alpha_dropout", input, p, training, input.shape)
+    if keep is None:
         return input
     if p == 1.0:
         return input * 0.0
-    keep = rng.random(rng.generator(input.device), input.shape, input.dtype) >= p
     a = 1.0 / math.sqrt((1.0 - p) * (1.0 + p * _SELU_SATURATION ** 2))
     shift = a * _SELU_SATURATION * (p - 1.0 + keep)          # a (-s) + a s p where dropped, a s p kept
     return input * constant_mask(input, keep * a) + constant_mask(input, shift)
@@ -66,14 +76,8 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels: each (sample, channel) plane of input (N, C, *) is dropped with
     probability p, the kept ones scaled by 1/(1-p). inplace is accepted and ignored."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout2d: probability p must be in [0, 1], got {p}")
     if input.ndim < 2:
         raise ValueError(f"dropout2d: expected input (N, C, *), got {tuple(input.shape)}")
-    if not training or p == 0.0:
-        return input
-    if p == 1.0:
-        return input * 0.0
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)           # (N, C, 1, 1)
-    keep = rng.random(rng.generator(input.device), shape, input.dtype) >= p
-    return input * constant_mask(input, keep / (1.0 - p))
+    keep = _keep_mask("dropout2d", input, p, training, shape)
+    return input if keep is None else _inverted(input, keep, p)
