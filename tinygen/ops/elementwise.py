@@ -42,7 +42,7 @@ gradcheck, the comparison with torch and `tinygen gradcheck` read the table
 
 Binary arithmetic broadcasts like NumPy; every backward sums its gradient back to its input's
 shape (and dtype) with the one helper `unbroadcast` (shape.py's sum_to, then a cast). Operands
-of two dtypes are first cast to torch's result dtype (`result_dtype`, below), not NumPy's:
+of two dtypes are first cast to torch's result dtype (ops/common.py's result_dtype), not NumPy's:
 an integer tensor with a float32 one is float32 (NumPy: float64), a float32 tensor with a 0-d
 float64 one stays float32, and integers divide in the default float dtype.
 
