@@ -6,11 +6,12 @@ explicit assignment each, so `grep "Tensor.sum"` finds where `x.sum()` comes fro
 """
 from tinygen.autograd.tensor import Tensor
 from tinygen.ops.elementwise import (  # noqa: F401
-    ELEMENTWISE, abs, acos, acosh, add, asin, asinh, atan, atan2, atanh, ceil, clamp, clip, cos,
-    cosh, digamma, div, elu, eq, erf, erfc, erfinv, exp, exp2, expm1, floor, floor_divide, fmod,
-    frac, ge, gt, hypot, le, logaddexp, logaddexp2, leaky_relu, lgamma, log, log1p, log2, log10, logsigmoid, lt, masked_fill, maximum,
-    minimum, mul, ne, neg, polygamma, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid,
-    sign, sin, sinh, softplus, sqrt, square, sub, tan, tanh, trunc, where)
+    ELEMENTWISE, abs, acos, acosh, add, asin, asinh, atan, atan2, atanh, ceil, clamp, clamp_max,
+    clamp_min, clip, cos, cosh, digamma, div, elu, eq, erf, erfc, erfinv, exp, exp2, expm1, floor,
+    floor_divide, fmod, frac, ge, gt, hypot, le, leaky_relu, lgamma, log, log10, log1p, log2,
+    logaddexp, logaddexp2, logsigmoid, lt, masked_fill, maximum, minimum, mul, ne, neg, polygamma,
+    pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sinh, softplus, sqrt,
+    square, sub, tan, tanh, trunc, where)
 # modules whose functions have bool/int results or act in place (outside the gradcheck walk)
 from tinygen.ops import compare, draws, indexing, inplace, methods, shape, sort as sorting, tensor_new  # noqa: F401
 from tinygen.ops.factories import (  # noqa: F401
@@ -50,7 +51,6 @@ from tinygen.ops.shape import (  # noqa: F401
     broadcast_to, cat, clone, contiguous, expand, flatten, getitem, is_contiguous, pad, permute,
     reshape, squeeze, stack, sum_to, t, transpose, unflatten, unsqueeze, view)
 from tinygen.ops.shift import down_shift, right_shift, skew, unskew  # noqa: F401
-from tinygen.ops.elementwise import clamp_max, clamp_min  # noqa: F401
 from tinygen.ops.rearrange import meshgrid  # noqa: F401
 
 swapaxes = swapdims = transpose   # torch's NumPy-style names of transpose

@@ -5,7 +5,7 @@ Every op file may import from here; this file imports no op file, so it sits bel
 public name, so no op file reaches into another's private names.
 
     arguments   normalize_dim, reduction_axes, shape_argument, as_pair, as_single,
-                check_broadcast, broadcast_operands
+                check_broadcast
     dtypes      promote_types, result_dtype (torch's promotion)
     indices     index_arrays, on_device_of, mask_array, full_index
     in backward constant, constant_mask, expand_reduced
@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from tinygen import backend
-from tinygen.autograd.tensor import Tensor, as_tensor
+from tinygen.autograd.tensor import Tensor
 
 
 # ---- arguments ---------------------------------------------------------------------------
@@ -105,14 +105,6 @@ def check_broadcast(op, a, b):
         if m != n and m != 1 and n != 1:
             raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
                              f"broadcast together")
-
-
-def broadcast_operands(op, input, other):
-    """input and other as Tensors (a number takes the other's dtype) whose shapes broadcast
-    together; a ValueError naming `op` otherwise."""
-    a, b = as_tensor(input, like=(input, other)), as_tensor(other, like=(input, other))
-    check_broadcast(op, a, b)
-    return a, b
 
 
 # ---- dtypes: torch's promotion, not NumPy's ---------------------------------------------

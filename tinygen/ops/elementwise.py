@@ -61,7 +61,7 @@ import numpy as np
 from tinygen import backend, kernels
 from tinygen.autograd.function import Function
 from tinygen.autograd.tensor import Tensor, as_tensor, get_default_dtype
-from tinygen.ops.common import (broadcast_operands, check_broadcast, constant, constant_mask,
+from tinygen.ops.common import (check_broadcast, constant, constant_mask,
                                 mask_array, result_dtype)
 from tinygen.ops.indexing import nonzero
 from tinygen.ops.shape import astype, broadcast_to, unbroadcast
@@ -344,11 +344,17 @@ def promote(a, b):
     return astype(a, dtype), astype(b, dtype)
 
 
-def binary_operands(op, input, other):
-    """input and other as Tensors (a number takes the other's dtype) of torch's result dtype,
-    whose shapes broadcast together; a ValueError naming `op` otherwise."""
-    a, b = broadcast_operands(op, input, other)
-    return promote(a, b) if a.array.dtype != b.array.dtype else (a, b)
+def binary_operands(op, a, b):
+    """a and b as Tensors (a number takes the other's dtype) of torch's result dtype, whose
+    shapes broadcast together; a ValueError naming `op` otherwise. Each step only where it is
+    needed: two Tensors of one shape and dtype pass through."""
+    if type(a) is not Tensor or type(b) is not Tensor:
+        a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
+    if a.array.shape != b.array.shape:
+        check_broadcast(op, a, b)
+    if a.array.dtype != b.array.dtype:
+        a, b = promote(a, b)
+    return a, b
 
 
 # ---- binary arithmetic (broadcasting; backward sums back with unbroadcast) -------------------
@@ -493,13 +499,7 @@ class RPowScalar(Function):
 
 def _binary(cls, op):
     def fn(a, b):
-        if type(a) is not Tensor or type(b) is not Tensor:
-            a, b = as_tensor(a, like=(a, b)), as_tensor(b, like=(a, b))
-        if a.array.shape != b.array.shape:
-            check_broadcast(op, a, b)
-        if a.array.dtype != b.array.dtype:
-            a, b = promote(a, b)
-        return cls()(a, b)
+        return cls()(*binary_operands(op, a, b))
     fn.__name__ = op
     return fn
 
